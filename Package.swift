@@ -1,0 +1,42 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Foundation-free modules (JSON, Sys, OCI, Client, CLI, berth-shim) keep the CLI and the
+// per-container shim quick to start; the daemon side (Store, Engine, API) may use Foundation.
+let package = Package(
+    name: "Berth",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "berthd", targets: ["berthd"]),
+        .executable(name: "berth", targets: ["berth"]),
+        .executable(name: "berth-shim", targets: ["berth-shim"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+    ],
+    targets: [
+        .target(name: "CSys"),
+        .systemLibrary(name: "CArchive", pkgConfig: "libarchive"),
+        .target(name: "CCrypto", linkerSettings: [.linkedLibrary("crypto")]),
+        .target(name: "JSON"),
+        .target(name: "Sys", dependencies: ["CSys"]),
+        .target(name: "OCI", dependencies: ["JSON", "CCrypto", "Sys"]),
+        .target(name: "Archive", dependencies: ["CArchive", "CSys", "OCI", "Sys"]),
+        .target(name: "Store", dependencies: ["OCI", "Archive", "JSON", "Sys", .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "Runtime", dependencies: ["OCI", "JSON", "Sys"]),
+        .target(name: "Engine", dependencies: ["Store", "Runtime", "OCI", "Archive", "JSON", "Sys"]),
+        .target(name: "API", dependencies: [
+            "Engine", "JSON", "OCI",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
+        .target(name: "Client", dependencies: ["JSON", "Sys"]),
+        .target(name: "CLI", dependencies: ["Client", "JSON", "OCI", "Sys"]),
+        .executableTarget(name: "berthd", dependencies: ["API", "Engine"]),
+        .executableTarget(name: "berth", dependencies: ["CLI"]),
+        .executableTarget(name: "berth-shim", dependencies: ["Sys", "CSys"]),
+        .testTarget(name: "BerthTests", dependencies: ["JSON", "OCI", "Archive", "Store", "Runtime", "Engine", "CLI", "Client", "Sys"]),
+    ]
+)

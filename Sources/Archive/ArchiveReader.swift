@@ -1,0 +1,121 @@
+import CArchive
+import Glibc
+
+public struct ArchiveError: Error, Sendable, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// One header read from a tar stream.
+public struct TarEntry: Sendable {
+    public enum Kind: Sendable { case file, directory, symlink, hardlink, charDevice, blockDevice, fifo, other }
+    public var path: String
+    public var kind: Kind
+    public var linkTarget: String
+    public var mode: UInt32
+    public var uid: Int
+    public var gid: Int
+    public var size: Int64
+    public var mtime: Int64
+    public var mtimeNanos: Int
+    public var devMajor: UInt32
+    public var devMinor: UInt32
+    public var xattrs: [(String, [UInt8])]
+}
+
+/// Sequential reader over a tar file in any compression libarchive knows (gzip, zstd, xz, none).
+public final class ArchiveReader {
+    private let a: OpaquePointer
+    private var entry: OpaquePointer?
+
+    nonisolated(unsafe) private static var localeSet = false
+
+    public init(path: String, raw: Bool = false) throws(ArchiveError) {
+        ArchiveReader.setUTF8Locale()
+        a = archive_read_new()
+        archive_read_support_filter_all(a)
+        if raw {
+            archive_read_support_format_raw(a)
+        } else {
+            archive_read_support_format_tar(a)
+            archive_read_support_format_gnutar(a)
+        }
+        if archive_read_open_filename(a, path, 65536) != ARCHIVE_OK {
+            let msg = String(cString: archive_error_string(a))
+            archive_read_free(a)
+            throw ArchiveError(msg)
+        }
+    }
+
+    deinit { archive_read_free(a) }
+
+    /// libarchive needs a UTF-8 locale or non-ASCII names fail (FIELD-NOTES).
+    public static func setUTF8Locale() {
+        if !localeSet { setlocale(LC_CTYPE, "C.UTF-8"); localeSet = true }
+    }
+
+    private var error: ArchiveError { ArchiveError(archive_error_string(a).map { String(cString: $0) } ?? "archive error") }
+
+    public func next() throws(ArchiveError) -> TarEntry? {
+        var e: OpaquePointer?
+        let rc = archive_read_next_header(a, &e)
+        if rc == ARCHIVE_EOF { return nil }
+        if rc < ARCHIVE_WARN { throw error }
+        guard let e else { return nil }
+        entry = e
+        let path = archive_entry_pathname_utf8(e).map { String(cString: $0) } ?? archive_entry_pathname(e).map { String(cString: $0) } ?? ""
+        var kind: TarEntry.Kind
+        let ft = Int(archive_entry_filetype(e))
+        switch ft {
+        case 0o100000: kind = .file
+        case 0o040000: kind = .directory
+        case 0o120000: kind = .symlink
+        case 0o020000: kind = .charDevice
+        case 0o060000: kind = .blockDevice
+        case 0o010000: kind = .fifo
+        default: kind = .other
+        }
+        var link = ""
+        if let h = archive_entry_hardlink_utf8(e) ?? archive_entry_hardlink(e) {
+            kind = .hardlink
+            link = String(cString: h)
+        } else if kind == .symlink, let s = archive_entry_symlink_utf8(e) ?? archive_entry_symlink(e) {
+            link = String(cString: s)
+        }
+        var xattrs: [(String, [UInt8])] = []
+        if archive_entry_xattr_reset(e) > 0 {
+            var name: UnsafePointer<CChar>?
+            var value: UnsafeRawPointer?
+            var size = 0
+            while archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK {
+                if let name, let value { xattrs.append((String(cString: name), Array(UnsafeRawBufferPointer(start: value, count: size)))) }
+            }
+        }
+        return TarEntry(path: path, kind: kind, linkTarget: link, mode: UInt32(archive_entry_perm(e)),
+                        uid: Int(archive_entry_uid(e)), gid: Int(archive_entry_gid(e)), size: archive_entry_size(e),
+                        mtime: Int64(archive_entry_mtime(e)), mtimeNanos: Int(archive_entry_mtime_nsec(e)),
+                        devMajor: UInt32(archive_entry_rdevmajor(e)), devMinor: UInt32(archive_entry_rdevminor(e)), xattrs: xattrs)
+    }
+
+    /// Streams the current entry's data in blocks.
+    public func readData(_ body: (UnsafeRawBufferPointer) throws(ArchiveError) -> Void) throws(ArchiveError) {
+        var buf = [UInt8](repeating: 0, count: 1 << 17)
+        while true {
+            let n = buf.withUnsafeMutableBytes { archive_read_data(a, $0.baseAddress, $0.count) }
+            if n < 0 { throw error }
+            if n == 0 { return }
+            let chunk = buf.withUnsafeBytes { $0 }
+            try body(UnsafeRawBufferPointer(rebasing: chunk[0..<n]))
+        }
+    }
+
+    public func readAllData(limit: Int = 64 << 20) throws(ArchiveError) -> [UInt8] {
+        var out: [UInt8] = []
+        try readData { (b) throws(ArchiveError) in
+            out.append(contentsOf: b)
+            if out.count > limit { throw ArchiveError("archive entry too large") }
+        }
+        return out
+    }
+}

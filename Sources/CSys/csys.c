@@ -1,0 +1,65 @@
+#define _GNU_SOURCE
+#include "csys.h"
+#include <spawn.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+#include <errno.h>
+#include <string.h>
+
+int berth_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }
+
+int berth_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[],
+                int stdin_fd, int stdout_fd, int stderr_fd, int new_session) {
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&attr);
+    int fds[3] = {stdin_fd, stdout_fd, stderr_fd};
+    for (int i = 0; i < 3; i++) {
+        if (fds[i] < 0) posix_spawn_file_actions_addopen(&fa, i, "/dev/null", i == 0 ? O_RDONLY : O_WRONLY, 0);
+        else if (fds[i] == i) {
+            // dup2 onto itself would keep CLOEXEC; clear it explicitly.
+            posix_spawn_file_actions_adddup2(&fa, i, 100 + i);
+            posix_spawn_file_actions_adddup2(&fa, 100 + i, i);
+        } else posix_spawn_file_actions_adddup2(&fa, fds[i], i);
+    }
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    if (new_session) flags |= POSIX_SPAWN_SETSID;
+    posix_spawnattr_setflags(&attr, flags);
+    int rc = posix_spawnp(pid, path, &fa, &attr, argv, envp);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    return rc;
+}
+
+int berth_block_sigchld_fd(void) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGCHLD);
+    sigaddset(&set, SIGPIPE);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    sigset_t only;
+    sigemptyset(&only);
+    sigaddset(&only, SIGCHLD);
+    return signalfd(-1, &only, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+int berth_sig_read(int fd) {
+    struct signalfd_siginfo info;
+    ssize_t n = read(fd, &info, sizeof info);
+    return n == sizeof info ? (int)info.ssi_signo : -1;
+}
+
+int berth_fork(void) { return fork(); }
+int berth_pipe(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+#include <sys/socket.h>
+int berth_accept(int fd) { return accept4(fd, NULL, NULL, SOCK_CLOEXEC); }

@@ -1,0 +1,112 @@
+/// A JSON value whose objects keep their key order, so the shapes we emit match Docker's
+/// field order (users see it: `docker inspect` re-indents the daemon's bytes as they come).
+/// Foundation-free on purpose: the CLI and the shim use it and must start fast.
+public enum JSON: Sendable, Equatable {
+    case null
+    case bool(Bool)
+    case int(Int64)
+    case double(Double)
+    case string(String)
+    case array([JSON])
+    case object(JSONObject)
+
+    public subscript(key: String) -> JSON {
+        get { if case .object(let o) = self { return o[key] ?? .null }; return .null }
+        set {
+            if case .object(var o) = self { o[key] = newValue; self = .object(o) }
+            else if case .null = self { var o = JSONObject(); o[key] = newValue; self = .object(o) }
+        }
+    }
+    public subscript(index: Int) -> JSON {
+        if case .array(let a) = self, index >= 0, index < a.count { return a[index] }
+        return .null
+    }
+
+    public var isNull: Bool { if case .null = self { return true }; return false }
+    public var string: String? { if case .string(let s) = self { return s }; return nil }
+    public var bool: Bool? { if case .bool(let b) = self { return b }; return nil }
+    public var int: Int64? {
+        switch self {
+        case .int(let i): return i
+        case .double(let d) where d == d.rounded() && abs(d) < 9.2e18: return Int64(d)
+        default: return nil
+        }
+    }
+    public var double: Double? {
+        switch self {
+        case .int(let i): return Double(i)
+        case .double(let d): return d
+        default: return nil
+        }
+    }
+    public var array: [JSON]? { if case .array(let a) = self { return a }; return nil }
+    public var object: JSONObject? { if case .object(let o) = self { return o }; return nil }
+    /// `["a","b"]` as Swift strings; nil when absent or not an array of strings.
+    public var stringArray: [String]? {
+        guard case .array(let a) = self else { return nil }
+        var out: [String] = []
+        for v in a { guard let s = v.string else { return nil }; out.append(s) }
+        return out
+    }
+    /// `{"k":"v"}` as a Swift dictionary of strings.
+    public var stringMap: [String: String]? {
+        guard case .object(let o) = self else { return nil }
+        var out: [String: String] = [:]
+        for (k, v) in o { if let s = v.string { out[k] = s } }
+        return out
+    }
+
+    public static func strings(_ list: [String]?) -> JSON {
+        guard let list else { return .null }
+        return .array(list.map { .string($0) })
+    }
+    public static func stringMap(_ map: [String: String]?, sorted: Bool = true) -> JSON {
+        guard let map else { return .null }
+        var o = JSONObject()
+        for k in (sorted ? map.keys.sorted() : Array(map.keys)) { o[k] = .string(map[k]!) }
+        return .object(o)
+    }
+}
+
+extension JSON: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral,
+    ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral, ExpressibleByNilLiteral, ExpressibleByFloatLiteral
+{
+    public init(stringLiteral value: String) { self = .string(value) }
+    public init(integerLiteral value: Int64) { self = .int(value) }
+    public init(booleanLiteral value: Bool) { self = .bool(value) }
+    public init(arrayLiteral elements: JSON...) { self = .array(elements) }
+    public init(dictionaryLiteral elements: (String, JSON)...) {
+        var o = JSONObject()
+        for (k, v) in elements { o[k] = v }
+        self = .object(o)
+    }
+    public init(nilLiteral: ()) { self = .null }
+    public init(floatLiteral value: Double) { self = .double(value) }
+}
+
+/// An insertion-ordered string-keyed map.
+public struct JSONObject: Sendable, Equatable, Sequence {
+    public private(set) var keys: [String] = []
+    private var values: [String: JSON] = [:]
+    public init() {}
+    public var count: Int { keys.count }
+    public var isEmpty: Bool { keys.isEmpty }
+    public subscript(key: String) -> JSON? {
+        get { values[key] }
+        set {
+            if let newValue {
+                if values.updateValue(newValue, forKey: key) == nil { keys.append(key) }
+            } else if values.removeValue(forKey: key) != nil {
+                keys.removeAll { $0 == key }
+            }
+        }
+    }
+    public func makeIterator() -> AnyIterator<(String, JSON)> {
+        var i = 0
+        return AnyIterator {
+            guard i < keys.count else { return nil }
+            defer { i += 1 }
+            return (keys[i], values[keys[i]]!)
+        }
+    }
+}

@@ -1,0 +1,130 @@
+import JSON
+
+/// Everything the OCI runtime config is made from; filled by the engine from the container's
+/// Config and HostConfig.
+public struct BundleSpec: Sendable {
+    public var id: String
+    public var rootfs: String
+    public var args: [String]
+    public var env: [String]
+    public var cwd: String
+    public var user: ResolvedUser
+    public var hostname: String
+    public var terminal = false
+    public var readonlyRootfs = false
+    public var resolvConf: String
+    public var hostsFile: String
+    public var hostnameFile: String
+    public var memory: Int64 = 0
+    public var memorySwap: Int64 = 0
+    public var cpuShares: Int64 = 0
+    public var cpuQuota: Int64 = 0
+    public var cpuPeriod: Int64 = 0
+    public var pidsLimit: Int64 = 0
+    public var privileged = false
+    public var capAdd: [String] = []
+    public var capDrop: [String] = []
+    public var shmSize: Int64 = 67_108_864
+    public var cgroupParent = "/berth"
+
+    public init(id: String, rootfs: String, args: [String], env: [String], cwd: String, user: ResolvedUser, hostname: String,
+                resolvConf: String, hostsFile: String, hostnameFile: String) {
+        self.id = id; self.rootfs = rootfs; self.args = args; self.env = env; self.cwd = cwd; self.user = user
+        self.hostname = hostname; self.resolvConf = resolvConf; self.hostsFile = hostsFile; self.hostnameFile = hostnameFile
+    }
+}
+
+/// Builds the runtime `config.json`, matching what dockerd 20.10 generates (see
+/// shared/reference/docker-20.10-captured/oci-config/default.json).
+public enum OCISpecBuilder {
+    public static let defaultCapabilities = [
+        "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID",
+        "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+    ]
+    public static let maskedPaths = [
+        "/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
+        "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+    ]
+    public static let readonlyPaths = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+
+    public static func capabilities(add: [String], drop: [String]) -> [String] {
+        func norm(_ c: String) -> String { let u = c.uppercased(); return u.hasPrefix("CAP_") ? u : "CAP_" + u }
+        let dropSet = Set(drop.map(norm))
+        var caps = dropSet.contains("CAP_ALL") ? [] : defaultCapabilities.filter { !dropSet.contains($0) }
+        for c in add.map(norm) where c != "CAP_ALL" && !caps.contains(c) { caps.append(c) }
+        return caps
+    }
+
+    public static func build(_ s: BundleSpec) -> JSON {
+        let caps = JSON.strings(capabilities(add: s.capAdd, drop: s.capDrop))
+        var process: JSON = [
+            "terminal": .bool(s.terminal),
+            "user": ["uid": .int(Int64(s.user.uid)), "gid": .int(Int64(s.user.gid)),
+                     "additionalGids": .array(s.user.additionalGids.map { .int(Int64($0)) })],
+            "args": JSON.strings(s.args),
+            "env": JSON.strings(s.env),
+            "cwd": .string(s.cwd.isEmpty ? "/" : s.cwd),
+            "capabilities": ["bounding": caps, "effective": caps, "permitted": caps],
+            "oomScoreAdj": 0,
+        ]
+        if !s.terminal { process["terminal"] = nil }
+        var mounts: [JSON] = [
+            ["destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]],
+            ["destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]],
+            ["destination": "/dev/pts", "type": "devpts", "source": "devpts",
+             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]],
+            ["destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]],
+            ["destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["ro", "nosuid", "noexec", "nodev"]],
+            ["destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]],
+            ["destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+             "options": ["nosuid", "noexec", "nodev", "mode=1777", .string("size=\(s.shmSize)")]],
+        ]
+        for (dest, src) in [("/etc/resolv.conf", s.resolvConf), ("/etc/hostname", s.hostnameFile), ("/etc/hosts", s.hostsFile)] {
+            mounts.append(["destination": .string(dest), "type": "bind", "source": .string(src), "options": ["rbind", "rprivate"]])
+        }
+        var resources: JSON = [
+            "devices": [
+                ["allow": false, "access": "rwm"],
+                ["allow": true, "type": "c", "major": 1, "minor": 5, "access": "rwm"],
+                ["allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"],
+                ["allow": true, "type": "c", "major": 1, "minor": 9, "access": "rwm"],
+                ["allow": true, "type": "c", "major": 1, "minor": 8, "access": "rwm"],
+                ["allow": true, "type": "c", "major": 5, "minor": 0, "access": "rwm"],
+                ["allow": true, "type": "c", "major": 5, "minor": 1, "access": "rwm"],
+                ["allow": false, "type": "c", "major": 10, "minor": 229, "access": "rwm"],
+            ],
+            "memory": ["disableOOMKiller": false],
+            "cpu": ["shares": .int(s.cpuShares)],
+            "blockIO": ["weight": 0],
+        ]
+        if s.memory > 0 {
+            resources["memory"]["limit"] = .int(s.memory)
+            // Docker's default: swap allowance equal to the memory limit (total = 2x).
+            resources["memory"]["swap"] = .int(s.memorySwap != 0 ? s.memorySwap : s.memory * 2)
+        }
+        if s.cpuQuota > 0 {
+            resources["cpu"]["quota"] = .int(s.cpuQuota)
+            resources["cpu"]["period"] = .int(s.cpuPeriod > 0 ? s.cpuPeriod : 100_000)
+        }
+        if s.pidsLimit > 0 { resources["pids"] = ["limit": .int(s.pidsLimit)] }
+        var linux: JSON = [
+            "sysctl": ["net.ipv4.ip_unprivileged_port_start": "0", "net.ipv4.ping_group_range": "0 2147483647"],
+            "resources": resources,
+            "cgroupsPath": .string(s.cgroupParent + "/" + s.id),
+            "namespaces": [["type": "mount"], ["type": "network"], ["type": "uts"], ["type": "pid"], ["type": "ipc"]],
+        ]
+        if !s.privileged {
+            linux["seccomp"] = (try? JSON.parse(DefaultSeccomp.json)) ?? .null
+            linux["maskedPaths"] = JSON.strings(maskedPaths)
+            linux["readonlyPaths"] = JSON.strings(readonlyPaths)
+        }
+        return [
+            "ociVersion": "1.0.2-dev",
+            "process": process,
+            "root": ["path": .string(s.rootfs), "readonly": .bool(s.readonlyRootfs)],
+            "hostname": .string(s.hostname),
+            "mounts": .array(mounts),
+            "linux": linux,
+        ]
+    }
+}

@@ -1,0 +1,44 @@
+import Sys
+
+/// Resolves Docker's `-u user[:group]` against the container's own /etc/passwd and /etc/group,
+/// as dockerd does (runc only takes numbers).
+public struct ResolvedUser: Sendable, Equatable {
+    public var uid: Int
+    public var gid: Int
+    public var additionalGids: [Int]
+    public var home: String
+}
+
+public enum UserResolver {
+    public struct NotFound: Error, CustomStringConvertible {
+        public let message: String
+        public var description: String { message }
+    }
+
+    public static func resolve(_ spec: String, passwd: String, group: String) throws(NotFound) -> ResolvedUser {
+        let users = passwd.split(separator: "\n").map { $0.split(separator: ":", omittingEmptySubsequences: false).map(String.init) }.filter { $0.count >= 7 }
+        let groups = group.split(separator: "\n").map { $0.split(separator: ":", omittingEmptySubsequences: false).map(String.init) }.filter { $0.count >= 4 }
+        let parts = spec.isEmpty ? ["root"] : spec.split(separator: ":", maxSplits: 1).map(String.init)
+        let userPart = parts[0].isEmpty ? "root" : parts[0]
+        var uid: Int, gid: Int, name: String?, home = "/"
+        if let u = users.first(where: { $0[0] == userPart }) ?? users.first(where: { Int(userPart) != nil && $0[2] == userPart }) {
+            uid = Int(u[2]) ?? 0; gid = Int(u[3]) ?? 0; name = u[0]; home = u[5]
+        } else if let n = Int(userPart) {
+            uid = n; gid = 0
+        } else {
+            throw NotFound(message: "unable to find user \(userPart): no matching entries in passwd file")
+        }
+        if parts.count == 2 {
+            if let g = groups.first(where: { $0[0] == parts[1] }) { gid = Int(g[2]) ?? 0 }
+            else if let n = Int(parts[1]) { gid = n }
+            else { throw NotFound(message: "unable to find group \(parts[1]): no matching entries in group file") }
+        }
+        var extra = [gid]
+        if let name, parts.count == 1 {
+            for g in groups where g[3].split(separator: ",").contains(Substring(name)) {
+                if let n = Int(g[2]), !extra.contains(n) { extra.append(n) }
+            }
+        }
+        return ResolvedUser(uid: uid, gid: gid, additionalGids: extra, home: home)
+    }
+}

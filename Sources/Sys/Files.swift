@@ -1,0 +1,123 @@
+import Glibc
+
+/// Small file helpers over raw syscalls: no Foundation, so the shim and CLI stay light.
+public enum FS {
+    public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
+    public static func isDirectory(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    public static func readAll(fd: Int32) throws(SysError) -> [UInt8] {
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, 65536) }
+            if n < 0 { if errno == EINTR { continue }; throw SysError("read") }
+            if n == 0 { return out }
+            out.append(contentsOf: buf[0..<n])
+        }
+    }
+
+    public static func read(_ path: String) throws(SysError) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { throw SysError("open \(path)") }
+        defer { close(fd) }
+        return try readAll(fd: fd)
+    }
+
+    public static func readString(_ path: String) throws(SysError) -> String {
+        String(decoding: try read(path), as: UTF8.self)
+    }
+
+    public static func writeAll(fd: Int32, _ bytes: UnsafeRawBufferPointer) throws(SysError) {
+        var off = 0
+        while off < bytes.count {
+            let n = Glibc.write(fd, bytes.baseAddress! + off, bytes.count - off)
+            if n < 0 { if errno == EINTR { continue }; throw SysError("write") }
+            off += n
+        }
+    }
+
+    public static func writeAll(fd: Int32, _ bytes: [UInt8]) throws(SysError) {
+        var err: SysError?
+        bytes.withUnsafeBytes { b in
+            do throws(SysError) { try writeAll(fd: fd, b) } catch { err = error }
+        }
+        if let err { throw err }
+    }
+
+    /// Write to a temporary file, fsync, rename over the target: readers see the old or the new
+    /// content, never half of it, even across a crash.
+    public static func writeAtomic(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644) throws(SysError) {
+        let tmp = path + ".tmp\(getpid())"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
+        if fd < 0 { throw SysError("open \(tmp)") }
+        do throws(SysError) {
+            try writeAll(fd: fd, bytes)
+            if fsync(fd) != 0 { throw SysError("fsync \(tmp)") }
+        } catch {
+            close(fd)
+            unlink(tmp)
+            throw error
+        }
+        close(fd)
+        if rename(tmp, path) != 0 { let e = SysError("rename \(tmp)"); unlink(tmp); throw e }
+    }
+
+    public static func writeAtomic(_ path: String, _ text: String, mode: mode_t = 0o644) throws(SysError) {
+        try writeAtomic(path, Array(text.utf8), mode: mode)
+    }
+
+    public static func mkdirAll(_ path: String, mode: mode_t = 0o755) throws(SysError) {
+        if isDirectory(path) { return }
+        var cur = path.hasPrefix("/") ? "" : "."
+        for comp in path.split(separator: "/") {
+            cur += "/" + comp
+            if mkdir(cur, mode) != 0 && errno != EEXIST { throw SysError("mkdir \(cur)") }
+        }
+    }
+
+    /// rm -rf without following symlinks. Unmounted state is the caller's job.
+    public static func removeAll(_ path: String) {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return }
+        if (st.st_mode & S_IFMT) == S_IFDIR {
+            for name in (try? list(path)) ?? [] { removeAll(path + "/" + name) }
+            rmdir(path)
+        } else {
+            unlink(path)
+        }
+    }
+
+    public static func list(_ path: String) throws(SysError) -> [String] {
+        guard let d = opendir(path) else { throw SysError("opendir \(path)") }
+        defer { closedir(d) }
+        var out: [String] = []
+        while let e = readdir(d) {
+            let name = withUnsafePointer(to: e.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { out.append(name) }
+        }
+        return out
+    }
+
+    public static func size(_ path: String) -> Int64? {
+        var st = stat()
+        return stat(path, &st) == 0 ? Int64(st.st_size) : nil
+    }
+
+    /// Total bytes of regular files below path (du-like, without following symlinks).
+    public static func diskUsage(_ path: String) -> Int64 {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return 0 }
+        if (st.st_mode & S_IFMT) == S_IFDIR {
+            var total: Int64 = 0
+            for name in (try? list(path)) ?? [] { total += diskUsage(path + "/" + name) }
+            return total
+        }
+        return (st.st_mode & S_IFMT) == S_IFREG ? Int64(st.st_size) : 0
+    }
+}

@@ -1,0 +1,48 @@
+import Glibc
+
+/// The wire between berthd and a berth-shim: frames of [kind:1][length:4 BE][payload].
+/// Shim → daemon: stdout, stderr, started, exited. Daemon → shim: start, stdin, closeStdin, kill.
+public enum ShimFrameKind: UInt8, Sendable {
+    case stdout = 0x6F      // 'o'
+    case stderr = 0x65      // 'e'
+    case started = 0x61     // 'a': payload "0" or "1 <error>"
+    case exited = 0x78      // 'x': payload "<code> <finished-nanos>"
+    case start = 0x73       // 's'
+    case stdin = 0x69       // 'i'
+    case closeStdin = 0x63  // 'c'
+    case kill = 0x6B        // 'k': payload "<signal>"
+}
+
+public struct ShimFrame: Sendable {
+    public var kind: ShimFrameKind
+    public var payload: [UInt8]
+    public init(_ kind: ShimFrameKind, _ payload: [UInt8] = []) { self.kind = kind; self.payload = payload }
+    public init(_ kind: ShimFrameKind, text: String) { self.kind = kind; self.payload = Array(text.utf8) }
+    public var text: String { String(decoding: payload, as: UTF8.self) }
+
+    public func encoded() -> [UInt8] {
+        var out = [UInt8]()
+        out.reserveCapacity(5 + payload.count)
+        out.append(kind.rawValue)
+        let n = UInt32(payload.count)
+        out.append(UInt8(n >> 24)); out.append(UInt8((n >> 16) & 0xff)); out.append(UInt8((n >> 8) & 0xff)); out.append(UInt8(n & 0xff))
+        out.append(contentsOf: payload)
+        return out
+    }
+}
+
+/// Accumulates bytes and yields complete frames.
+public struct ShimFrameDecoder: Sendable {
+    private var buffer: [UInt8] = []
+    public init() {}
+    public mutating func feed(_ bytes: some Sequence<UInt8>) { buffer.append(contentsOf: bytes) }
+    public mutating func next() -> ShimFrame? {
+        guard buffer.count >= 5 else { return nil }
+        let n = Int(buffer[1]) << 24 | Int(buffer[2]) << 16 | Int(buffer[3]) << 8 | Int(buffer[4])
+        guard buffer.count >= 5 + n else { return nil }
+        let kind = ShimFrameKind(rawValue: buffer[0]) ?? .stdout
+        let payload = Array(buffer[5..<5 + n])
+        buffer.removeFirst(5 + n)
+        return ShimFrame(kind, payload)
+    }
+}

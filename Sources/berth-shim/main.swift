@@ -1,0 +1,225 @@
+// berth-shim: one per container. Starts the container through the OCI runtime, holds its stdio,
+// writes json-file logs, records the exit status, and serves the daemon over a unix socket.
+// It outlives berthd. Single-threaded (a poll loop), Foundation-free: it must start fast.
+import CSys
+import Glibc
+import Sys
+
+struct Options {
+    var id = ""
+    var bundle = ""
+    var runtime = "runc"
+    var runtimeRoot = "/run/berth/runc"
+    var socket = ""
+    var logPath = ""
+    var exitFile = ""
+    var logMaxSize: Int64 = 10 * 1024 * 1024
+    var logMaxFiles = 3
+    var openStdin = false
+}
+
+func parseOptions() -> Options {
+    var o = Options()
+    var args = CommandLine.arguments.dropFirst().makeIterator()
+    while let a = args.next() {
+        switch a {
+        case "--id": o.id = args.next() ?? ""
+        case "--bundle": o.bundle = args.next() ?? ""
+        case "--runtime": o.runtime = args.next() ?? "runc"
+        case "--runtime-root": o.runtimeRoot = args.next() ?? ""
+        case "--socket": o.socket = args.next() ?? ""
+        case "--log": o.logPath = args.next() ?? ""
+        case "--exit-file": o.exitFile = args.next() ?? ""
+        case "--log-max-size": o.logMaxSize = Int64(args.next() ?? "") ?? o.logMaxSize
+        case "--log-max-files": o.logMaxFiles = Int(args.next() ?? "") ?? o.logMaxFiles
+        case "--stdin": o.openStdin = true
+        default: break
+        }
+    }
+    return o
+}
+
+func fail(_ fd: Int32, _ message: String) -> Never {
+    try? FS.writeAll(fd: fd, Array(("1 " + message).utf8))
+    exit(1)
+}
+
+let opts = parseOptions()
+if opts.id.isEmpty || opts.bundle.isEmpty || opts.socket.isEmpty {
+    FileHandleStderr.write("usage: berth-shim --id ID --bundle DIR --socket PATH [--log PATH] [--exit-file PATH]\n")
+    exit(2)
+}
+
+enum FileHandleStderr {
+    static func write(_ s: String) { try? FS.writeAll(fd: 2, Array(s.utf8)) }
+}
+
+// The daemon waits on our stdout for "0 <pid>" or "1 <error>"; a forked child carries on
+// as the long-lived monitor so the daemon's direct child exits at once (nothing to reap later).
+var sync: [Int32] = [0, 0]
+berth_pipe(&sync)
+let forked = berth_fork()
+if forked < 0 { FileHandleStderr.write("1 fork failed\n"); exit(1) }
+if forked > 0 {
+    close(sync[1])
+    let msg = (try? FS.readAll(fd: sync[0])) ?? []
+    try? FS.writeAll(fd: 1, msg.isEmpty ? Array("1 shim died during start".utf8) : msg)
+    exit(msg.first == UInt8(ascii: "0") ? 0 : 1)
+}
+close(sync[0])
+let syncFd = sync[1]
+setsid()
+_ = berth_set_child_subreaper()
+let sigfd = berth_block_sigchld_fd()
+signal(SIGPIPE, SIG_IGN)
+
+// stdio pipes: [read, write]; the container gets one end, we keep the other.
+var outPipe: [Int32] = [0, 0], errPipe: [Int32] = [0, 0], inPipe: [Int32] = [-1, -1]
+berth_pipe(&outPipe); berth_pipe(&errPipe)
+if opts.openStdin { berth_pipe(&inPipe) }
+
+let pidFile = opts.bundle + "/pid"
+let runtimeBase = [opts.runtime, "--root", opts.runtimeRoot]
+let createPid: pid_t
+do {
+    createPid = try Proc.spawn(runtimeBase + ["create", "--bundle", opts.bundle, "--pid-file", pidFile, opts.id],
+                               stdin: inPipe[0], stdout: outPipe[1], stderr: errPipe[1])
+} catch {
+    fail(syncFd, "\(error)")
+}
+let createStatus = Proc.wait(createPid)
+close(outPipe[1]); close(errPipe[1])
+if inPipe[0] >= 0 { close(inPipe[0]) }
+if createStatus != 0 {
+    // Nothing of the container has run yet: what is in the pipes is the runtime's own error.
+    fcntl(outPipe[0], F_SETFL, O_NONBLOCK); fcntl(errPipe[0], F_SETFL, O_NONBLOCK)
+    var text = (try? FS.readAll(fd: errPipe[0])) ?? []
+    text += (try? FS.readAll(fd: outPipe[0])) ?? []
+    _ = try? Proc.run(runtimeBase + ["delete", "--force", opts.id])
+    fail(syncFd, runtimeError(String(decoding: text, as: UTF8.self)))
+}
+let containerPid = pid_t((try? FS.readString(pidFile))?.trimmingSpaces() ?? "") ?? 0
+
+/// runc prints logrus lines (`time="…" level=error msg="…"`); keep just the message.
+func runtimeError(_ raw: String) -> String {
+    var lines: [String] = []
+    for line in raw.split(separator: "\n") {
+        if let r = line.firstRange(of: "msg=\"") {
+            var msg = String(line[r.upperBound...])
+            if msg.hasSuffix("\"") { msg.removeLast() }
+            lines.append(msg.replacing("\\\"", with: "\""))
+        } else {
+            lines.append(String(line))
+        }
+    }
+    let text = lines.joined(separator: "\n")
+    return text.isEmpty ? "runtime create failed" : text
+}
+
+let listenFd: Int32
+do { listenFd = try UnixSocket.listen(opts.socket) } catch { fail(syncFd, "\(error)") }
+try? FS.writeAll(fd: syncFd, Array("0 \(containerPid)".utf8))
+close(syncFd)
+// Detach from whatever stdio the daemon gave us.
+let devnull = open("/dev/null", O_RDWR)
+dup2(devnull, 0); dup2(devnull, 1); dup2(devnull, 2)
+if devnull > 2 { close(devnull) }
+
+var logger = JSONFileLogger(path: opts.logPath, maxSize: opts.logMaxSize, maxFiles: opts.logMaxFiles)
+var clients: [Int32: ShimFrameDecoder] = [:]
+var stdinFd = inPipe[1]
+var outFd: Int32 = outPipe[0], errFd: Int32 = errPipe[0]
+var exitCode: Int32? = nil
+var buf = [UInt8](repeating: 0, count: 65536)
+
+@MainActor func broadcast(_ frame: ShimFrame) {
+    let bytes = frame.encoded()
+    for fd in clients.keys {
+        do { try FS.writeAll(fd: fd, bytes) } catch { close(fd); clients[fd] = nil }
+    }
+}
+
+@MainActor func handle(_ frame: ShimFrame, from fd: Int32) {
+    switch frame.kind {
+    case .start:
+        var reply = "0"
+        do {
+            let out = try Proc.run(runtimeBase + ["start", opts.id])
+            if out.status != 0 { reply = "1 " + runtimeError(out.stderrText) }
+        } catch { reply = "1 \(error)" }
+        try? FS.writeAll(fd: fd, ShimFrame(.started, text: reply).encoded())
+    case .stdin:
+        if stdinFd >= 0 { try? FS.writeAll(fd: stdinFd, frame.payload) }
+    case .closeStdin:
+        if stdinFd >= 0 { close(stdinFd); stdinFd = -1 }
+    case .kill:
+        if exitCode == nil, containerPid > 0 { kill(containerPid, Int32(frame.text) ?? SIGKILL) }
+    default: break
+    }
+}
+
+@MainActor func pump(_ fd: Int32, _ kind: ShimFrameKind) -> Bool {
+    let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, 65536) }
+    if n <= 0 { return !(n == 0 || (errno != EINTR && errno != EAGAIN)) }
+    let chunk = Array(buf[0..<n])
+    logger.append(chunk, stream: kind == .stdout ? "stdout" : "stderr")
+    broadcast(ShimFrame(kind, chunk))
+    return true
+}
+
+@MainActor func reap() {
+    var status: Int32 = 0
+    while true {
+        let pid = waitpid(-1, &status, WNOHANG)
+        if pid <= 0 { break }
+        if pid == containerPid { exitCode = Proc.decodeStatus(status) }
+    }
+}
+
+while true {
+    var fds: [pollfd] = [pollfd(fd: listenFd, events: Int16(POLLIN), revents: 0), pollfd(fd: sigfd, events: Int16(POLLIN), revents: 0)]
+    if outFd >= 0 { fds.append(pollfd(fd: outFd, events: Int16(POLLIN), revents: 0)) }
+    if errFd >= 0 { fds.append(pollfd(fd: errFd, events: Int16(POLLIN), revents: 0)) }
+    for fd in clients.keys { fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) }
+    // Once the container has exited and its pipes are drained, we are done.
+    if exitCode != nil && outFd < 0 && errFd < 0 { break }
+    let timeout: Int32 = exitCode != nil ? 200 : -1
+    let rc = poll(&fds, nfds_t(fds.count), timeout)
+    if rc < 0 { if errno == EINTR { continue }; break }
+    if rc == 0 && exitCode != nil {
+        // Grandchildren that kept the pipes open: stop waiting for them.
+        if outFd >= 0 { close(outFd); outFd = -1 }
+        if errFd >= 0 { close(errFd); errFd = -1 }
+        continue
+    }
+    for p in fds where p.revents != 0 {
+        if p.fd == listenFd {
+            let c = berth_accept(listenFd)
+            if c >= 0 { clients[c] = ShimFrameDecoder() }
+        } else if p.fd == sigfd {
+            _ = berth_sig_read(sigfd)
+            reap()
+        } else if p.fd == outFd {
+            if !pump(outFd, .stdout) { close(outFd); outFd = -1 }
+        } else if p.fd == errFd {
+            if !pump(errFd, .stderr) { close(errFd); errFd = -1 }
+        } else if var dec = clients[p.fd] {
+            let n = buf.withUnsafeMutableBytes { read(p.fd, $0.baseAddress, 65536) }
+            if n <= 0 { close(p.fd); clients[p.fd] = nil; continue }
+            dec.feed(buf[0..<n])
+            while let f = dec.next() { handle(f, from: p.fd) }
+            if clients[p.fd] != nil { clients[p.fd] = dec }
+        }
+    }
+    reap()
+}
+
+logger.flush()
+let finished = Timestamp.now()
+let code = exitCode ?? 255
+try? FS.writeAtomic(opts.exitFile, "\(code) \(finished.nanos)\n")
+broadcast(ShimFrame(.exited, text: "\(code) \(finished.nanos)"))
+_ = try? Proc.run(runtimeBase + ["delete", "--force", opts.id])
+for fd in clients.keys { close(fd) }
+unlink(opts.socket)
+exit(0)
