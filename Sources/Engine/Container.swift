@@ -1,0 +1,74 @@
+import JSON
+import OCI
+import Sys
+
+/// A container's state, as `State` in inspect.
+public struct ContainerState: Sendable {
+    public var status = "created"   // created|running|paused|restarting|removing|exited|dead
+    public var pid: Int32 = 0
+    public var exitCode: Int32 = 0
+    public var error = ""
+    public var startedAt = Timestamp.zero
+    public var finishedAt = Timestamp.zero
+    public var oomKilled = false
+    public var running: Bool { status == "running" }
+}
+
+/// One container: the client's Config and HostConfig (normalised, kept as JSON so every field a
+/// client sent survives a round trip through inspect) plus what the engine decided.
+public struct Container: Sendable {
+    public var id: String
+    public var name: String        // without the leading "/"
+    public var created: Timestamp
+    public var path: String
+    public var args: [String]
+    public var config: JSON
+    public var hostConfig: JSON
+    public var image: Digest
+    public var state = ContainerState()
+    public var restartCount = 0
+
+    public var shortID: String { String(id.prefix(12)) }
+    public var autoRemove: Bool { hostConfig["AutoRemove"].bool ?? false }
+    public var labels: [String: String] { config["Labels"].stringMap ?? [:] }
+    public var imageRef: String { config["Image"].string ?? "" }
+    public var openStdin: Bool { config["OpenStdin"].bool ?? false }
+    public var stdinOnce: Bool { config["StdinOnce"].bool ?? false }
+
+    var document: JSON {
+        [
+            "Id": .string(id), "Name": .string(name), "Created": .int(created.nanos), "Path": .string(path),
+            "Args": JSON.strings(args), "Config": config, "HostConfig": hostConfig, "Image": .string(image.description),
+            "RestartCount": .int(Int64(restartCount)),
+            "State": [
+                "Status": .string(state.status), "Pid": .int(Int64(state.pid)), "ExitCode": .int(Int64(state.exitCode)),
+                "Error": .string(state.error), "StartedAt": .int(state.startedAt.nanos), "FinishedAt": .int(state.finishedAt.nanos),
+            ],
+        ]
+    }
+
+    init?(document d: JSON) {
+        guard let id = d["Id"].string, let name = d["Name"].string, let img = d["Image"].string.flatMap(Digest.init(parsing:)) else { return nil }
+        self.id = id
+        self.name = name
+        created = Timestamp(nanos: d["Created"].int ?? 0)
+        path = d["Path"].string ?? ""
+        args = d["Args"].stringArray ?? []
+        config = d["Config"]
+        hostConfig = d["HostConfig"]
+        image = img
+        restartCount = Int(d["RestartCount"].int ?? 0)
+        let s = d["State"]
+        state.status = s["Status"].string ?? "created"
+        state.pid = Int32(s["Pid"].int ?? 0)
+        state.exitCode = Int32(s["ExitCode"].int ?? 0)
+        state.error = s["Error"].string ?? ""
+        state.startedAt = Timestamp(nanos: s["StartedAt"].int ?? 0)
+        state.finishedAt = Timestamp(nanos: s["FinishedAt"].int ?? 0)
+    }
+
+    init(id: String, name: String, path: String, args: [String], config: JSON, hostConfig: JSON, image: Digest) {
+        self.id = id; self.name = name; self.created = .now(); self.path = path; self.args = args
+        self.config = config; self.hostConfig = hostConfig; self.image = image
+    }
+}

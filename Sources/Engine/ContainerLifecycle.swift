@@ -1,0 +1,240 @@
+import Foundation
+import JSON
+import OCI
+import Runtime
+import Store
+import Sys
+
+extension Engine {
+    // MARK: create
+
+    public struct CreateResult: Sendable { public var id: String; public var warnings: [String] }
+
+    public func create(name requested: String?, body: JSON) throws(EngineError) -> CreateResult {
+        guard let imageRef = body["Image"].string, !imageRef.isEmpty else { throw .badRequest("Config cannot be empty in order to create a container") }
+        let image = try resolveImage(imageRef)
+        var name = requested ?? ""
+        if name.hasPrefix("/") { name.removeFirst() }
+        if name.isEmpty {
+            repeat { name = Names.random() } while containers.values.contains { $0.name == name }
+        } else {
+            guard Names.isValid(name) else { throw .badRequest("Invalid container name (\(name)), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed") }
+            if let other = containers.values.first(where: { $0.name == name }) {
+                throw .conflict("Conflict. The container name \"/\(name)\" is already in use by container \"\(other.id)\". You have to remove (or rename) that container to be able to reuse that name.")
+            }
+        }
+        let id = Names.newID()
+        let cfg = DockerShapes.containerConfig(body: body, image: image.config, id: id)
+        let host = DockerShapes.hostConfig(body["HostConfig"])
+        if host["AutoRemove"].bool == true, let policy = host["RestartPolicy"]["Name"].string, !policy.isEmpty, policy != "no" {
+            throw .badRequest("conflicting options: cannot specify both --restart and --rm")
+        }
+        var cmd = cfg["Entrypoint"].stringArray ?? []
+        cmd += cfg["Cmd"].stringArray ?? []
+        guard let path = cmd.first else { throw .badRequest("No command specified") }
+        let c = Container(id: id, name: name, path: path, args: Array(cmd.dropFirst()), config: cfg, hostConfig: host, image: image.id)
+        do {
+            try FS.mkdirAll(dir(id), mode: 0o710)
+            let hostname = cfg["Hostname"].string ?? String(id.prefix(12))
+            try FS.writeAtomic(dir(id) + "/hostname", hostname + "\n")
+            try FS.writeAtomic(dir(id) + "/hosts", DockerShapes.hostsFile(hostname: hostname, extra: host["ExtraHosts"].stringArray ?? []))
+            try FS.writeAtomic(dir(id) + "/resolv.conf", DockerShapes.resolvConf(host: (try? FS.readString("/etc/resolv.conf")) ?? ""))
+        } catch {
+            FS.removeAll(dir(id))
+            throw .internalError("creating container directory: \(error)")
+        }
+        persist(c)
+        return CreateResult(id: id, warnings: [])
+    }
+
+    // MARK: start
+
+    public func start(_ ref: String) async throws(EngineError) {
+        var c = try container(ref)
+        if c.state.running || starting.contains(c.id) { throw .notModified }
+        let id = c.id
+        starting.insert(id)
+        defer { starting.remove(id) }
+        do {
+            let spec = try bundleSpec(for: c)
+            try FS.writeAtomic(dir(id) + "/config.json", OCISpecBuilder.build(spec).serialized())
+            unlink(exitFile(id))
+            var shim = ShimSpec(id: id, bundle: dir(id), socket: socketPath(id), logPath: logPath(id), exitFile: exitFile(id), openStdin: c.openStdin)
+            if let size = c.hostConfig["LogConfig"]["Config"]["max-size"].string.flatMap(DockerShapes.parseBytes) { shim.logMaxSize = size }
+            if let n = c.hostConfig["LogConfig"]["Config"]["max-file"].string.flatMap({ Int($0) }) { shim.logMaxFiles = n }
+            let pid = try launcher.launch(shim)
+            try connectLive(id)
+            c.state.pid = pid
+        } catch {
+            unmountRootfs(id)
+            let msg = "\(error)"
+            c.state.error = msg
+            c.state.exitCode = msg.contains("executable file not found") || msg.contains("no such file or directory") ? 127 : msg.contains("permission denied") ? 126 : 128
+            persist(c)
+            if error is UserResolver.NotFound { throw .badRequest(msg) }
+            throw .badRequest("OCI runtime create failed: \(msg): unknown")
+        }
+        c.state.status = "running"
+        c.state.startedAt = .now()
+        c.state.finishedAt = .zero
+        c.state.exitCode = 0
+        c.state.error = ""
+        persist(c)
+        guard let io = live[id] else { return }
+        if let err = await io.start() {
+            // The exit event (if any) will settle the state; make sure nothing stays running.
+            io.kill(9)
+            throw .badRequest("OCI runtime start failed: \(err): unknown")
+        }
+    }
+
+    func bundleSpec(for c: Container) throws -> BundleSpec {
+        let img = try store.image(id: c.image)
+        let diffIDs = img?.config.diffIDs ?? []
+        let root = try mountRootfs(c.id, chains: chainIDs(diffIDs))
+        let passwd = (try? FS.readString(root + "/etc/passwd")) ?? ""
+        let group = (try? FS.readString(root + "/etc/group")) ?? ""
+        let user = try UserResolver.resolve(c.config["User"].string ?? "", passwd: passwd, group: group)
+        let hostname = c.config["Hostname"].string ?? c.shortID
+        var env = c.config["Env"].stringArray ?? []
+        if !env.contains(where: { $0.hasPrefix("PATH=") }) { env.insert("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", at: 0) }
+        env.insert("HOSTNAME=" + hostname, at: 1)
+        var s = BundleSpec(id: c.id, rootfs: root, args: [c.path] + c.args, env: env, cwd: c.config["WorkingDir"].string ?? "/",
+                           user: user, hostname: hostname, resolvConf: dir(c.id) + "/resolv.conf", hostsFile: dir(c.id) + "/hosts",
+                           hostnameFile: dir(c.id) + "/hostname")
+        let h = c.hostConfig
+        s.memory = h["Memory"].int ?? 0
+        s.memorySwap = h["MemorySwap"].int ?? 0
+        s.cpuShares = h["CpuShares"].int ?? 0
+        if let nano = h["NanoCpus"].int, nano > 0 {
+            s.cpuPeriod = 100_000
+            s.cpuQuota = nano * 100_000 / 1_000_000_000
+        } else {
+            s.cpuQuota = h["CpuQuota"].int ?? 0
+            s.cpuPeriod = h["CpuPeriod"].int ?? 0
+        }
+        s.pidsLimit = h["PidsLimit"].int ?? 0
+        s.capAdd = h["CapAdd"].stringArray ?? []
+        s.capDrop = h["CapDrop"].stringArray ?? []
+        s.readonlyRootfs = h["ReadonlyRootfs"].bool ?? false
+        if let shm = h["ShmSize"].int, shm > 0 { s.shmSize = shm }
+        return s
+    }
+
+    /// Overlay: the image's snapshots read-only (top layer first), one writable layer per container.
+    func mountRootfs(_ id: String, chains: [Digest]) throws -> String {
+        let d = dir(id)
+        for sub in ["upper", "work", "rootfs"] { try FS.mkdirAll(d + "/" + sub) }
+        var lowers = chains.reversed().map { store.snapshotPath($0) }
+        if lowers.isEmpty { try FS.mkdirAll(d + "/empty"); lowers = [d + "/empty"] }
+        let opts = "lowerdir=\(lowers.joined(separator: ":")),upperdir=\(d)/upper,workdir=\(d)/work"
+        umount2(d + "/rootfs", Int32(MNT_DETACH))
+        guard mount("overlay", d + "/rootfs", "overlay", 0, opts) == 0 else {
+            throw EngineError.internalError("mount overlay for \(id.prefix(12)): \(SysError("mount"))")
+        }
+        return d + "/rootfs"
+    }
+
+    func unmountRootfs(_ id: String) {
+        umount2(rootfs(id), Int32(MNT_DETACH))
+    }
+
+    // MARK: signals
+
+    public func kill(_ ref: String, signal: String?) throws(EngineError) {
+        let c = try container(ref)
+        guard c.state.running else { throw .conflict("Container \(c.id) is not running") }
+        let sig: Int32
+        if let signal, !signal.isEmpty {
+            guard let s = Signals.parse(signal) else { throw .badRequest("Invalid signal: \(signal)") }
+            sig = s
+        } else { sig = 9 }
+        send(signal: sig, to: c)
+    }
+
+    func send(signal: Int32, to c: Container) {
+        if let io = live[c.id] { io.kill(signal) } else if c.state.pid > 0 { Glibc.kill(c.state.pid, signal) }
+    }
+
+    /// SIGTERM (or the image's stop signal), then SIGKILL after the timeout.
+    public func stop(_ ref: String, timeout: Int?) async throws(EngineError) {
+        let c = try container(ref)
+        guard c.state.running else { throw .notModified }
+        try await stopRunning(c, timeout: timeout)
+    }
+
+    func stopRunning(_ c: Container, timeout: Int?) async throws(EngineError) {
+        let sig = c.config["StopSignal"].string.flatMap(Signals.parse) ?? 15
+        let t = timeout ?? Int(c.config["StopTimeout"].int ?? 10)
+        send(signal: sig, to: c)
+        if t >= 0, await waitExit(c.id, seconds: Double(t)) { return }
+        send(signal: 9, to: c)
+        _ = await waitExit(c.id, seconds: 30)
+    }
+
+    /// Whether the container exited within the time limit.
+    func waitExit(_ id: String, seconds: Double) async -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if containers[id]?.state.running != true { return true }
+            try? await Task.sleep(nanoseconds: 20_000_000)
+        }
+        return containers[id]?.state.running != true
+    }
+
+    public func restart(_ ref: String, timeout: Int?) async throws(EngineError) {
+        let c = try container(ref)
+        if c.state.running { try await stopRunning(c, timeout: timeout) }
+        try await start(c.id)
+    }
+
+    // MARK: remove / rename / prune
+
+    public func remove(_ ref: String, force: Bool) async throws(EngineError) {
+        let c = try container(ref)
+        if c.state.running {
+            guard force else {
+                throw .conflict("You cannot remove a running container \(c.id). Stop the container before attempting removal or force remove")
+            }
+            send(signal: 9, to: c)
+            _ = await waitExit(c.id, seconds: 30)
+        }
+        try removeNow(c.id)
+    }
+
+    func removeNow(_ id: String) throws(EngineError) {
+        guard let c = containers[id] else { return }
+        if c.state.running { return }
+        unmountRootfs(id)
+        do { try store.deleteContainer(id: id) } catch { throw .internalError("\(error)") }
+        containers[id] = nil
+        FS.removeAll(dir(id))
+        for w in removeWaiters.removeValue(forKey: id) ?? [] { w.resume(returning: c.state.exitCode) }
+        for w in exitWaiters.removeValue(forKey: id) ?? [] { w.resume(returning: c.state.exitCode) }
+    }
+
+    public func rename(_ ref: String, to newName: String) throws(EngineError) {
+        var c = try container(ref)
+        var name = newName
+        if name.hasPrefix("/") { name.removeFirst() }
+        guard Names.isValid(name) else { throw .badRequest("Invalid container name (\(name)), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed") }
+        if name == c.name { throw .badRequest("Renaming a container with the same name as its current name") }
+        if let other = containers.values.first(where: { $0.name == name }) {
+            throw .conflict("Conflict. The container name \"/\(name)\" is already in use by container \"\(other.id)\". You have to remove (or rename) that container to be able to reuse that name.")
+        }
+        c.name = name
+        persist(c)
+    }
+
+    public func prune(labels: [String]) throws(EngineError) -> (deleted: [String], reclaimed: Int64) {
+        var deleted: [String] = []
+        var reclaimed: Int64 = 0
+        for c in containers.values where !c.state.running && !starting.contains(c.id) {
+            guard DockerShapes.matchLabels(c.labels, labels) else { continue }
+            reclaimed += FS.diskUsage(dir(c.id) + "/upper")
+            try removeNow(c.id)
+            deleted.append(c.id)
+        }
+        return (deleted, reclaimed)
+    }
+}

@@ -1,0 +1,147 @@
+import Foundation
+import JSON
+import OCI
+import Runtime
+import Store
+import Sys
+
+public struct EngineConfig: Sendable {
+    public var dataRoot: String
+    public var execRoot: String
+    public var shimPath: String
+    public var runtime: String
+    public init(dataRoot: String, execRoot: String, shimPath: String, runtime: String = "runc") {
+        self.dataRoot = dataRoot; self.execRoot = execRoot; self.shimPath = shimPath; self.runtime = runtime
+    }
+}
+
+/// The domain behind the API: images and containers, their lifecycle, and their state.
+/// One actor owns all container state; slow work (unpacking, waiting) happens outside it.
+public actor Engine {
+    public let store: Store
+    public let config: EngineConfig
+    let launcher: ShimLauncher
+    var containers: [String: Container] = [:]
+    var live: [String: LiveIO] = [:]
+    var exitWaiters: [String: [CheckedContinuation<Int32, Never>]] = [:]
+    var removeWaiters: [String: [CheckedContinuation<Int32, Never>]] = [:]
+    var starting: Set<String> = []
+
+    public init(config: EngineConfig) throws {
+        self.config = config
+        store = try Store(root: config.dataRoot)
+        try FS.mkdirAll(config.execRoot + "/runc", mode: 0o700)
+        try FS.mkdirAll(config.execRoot + "/shims", mode: 0o700)
+        launcher = ShimLauncher(shimPath: config.shimPath, runtime: config.runtime, runtimeRoot: config.execRoot + "/runc")
+        for doc in try store.loadContainers() {
+            if let c = Container(document: doc) { containers[c.id] = c }
+        }
+    }
+
+    // MARK: paths
+
+    func dir(_ id: String) -> String { config.dataRoot + "/containers/" + id }
+    func rootfs(_ id: String) -> String { dir(id) + "/rootfs" }
+    func socketPath(_ id: String) -> String { config.execRoot + "/shims/" + id.prefix(24) + ".sock" }
+    func logPath(_ id: String) -> String { dir(id) + "/\(id)-json.log" }
+    func exitFile(_ id: String) -> String { dir(id) + "/exit" }
+
+    func persist(_ c: Container) {
+        containers[c.id] = c
+        do { try store.saveContainer(id: c.id, name: c.name, doc: c.document) }
+        catch { FileHandle.standardError.write("berthd: saving container \(c.shortID): \(error)\n".data(using: .utf8)!) }
+    }
+
+    // MARK: lookup
+
+    /// Full ID, name (with or without "/"), or a unique ID prefix — as Docker resolves them.
+    public func container(_ ref: String) throws(EngineError) -> Container {
+        if let c = containers[ref] { return c }
+        let name = ref.hasPrefix("/") ? String(ref.dropFirst()) : ref
+        if let c = containers.values.first(where: { $0.name == name }) { return c }
+        let matches = ref.isEmpty ? [] : containers.values.filter { $0.id.hasPrefix(ref) }
+        if matches.count == 1 { return matches[0] }
+        if matches.count > 1 { throw .notFound("Multiple IDs found with provided prefix: \(ref)") }
+        throw .noSuchContainer(ref)
+    }
+
+    public func allContainers() -> [Container] {
+        containers.values.sorted { $0.created > $1.created }
+    }
+
+    /// Reconnects to shims of containers that were running when the daemon stopped, and
+    /// settles those that exited meanwhile (their shim wrote the exit file).
+    public func recover() {
+        for var c in containers.values where c.state.running {
+            do {
+                try connectLive(c.id)
+            } catch {
+                var code: Int32 = 255
+                var at = Timestamp.now()
+                if let text = try? FS.readString(exitFile(c.id)) {
+                    let parts = text.trimmingSpaces().split(separator: " ")
+                    code = Int32(parts.first ?? "") ?? 255
+                    if parts.count > 1, let n = Int64(parts[1]) { at = Timestamp(nanos: n) }
+                }
+                launcher.forceDelete(id: c.id)
+                unmountRootfs(c.id)
+                c.state.status = "exited"; c.state.exitCode = code; c.state.finishedAt = at; c.state.pid = 0
+                persist(c)
+                if c.autoRemove { try? removeNow(c.id) }
+            }
+        }
+    }
+
+    func connectLive(_ id: String) throws {
+        let io = try LiveIO(socket: socketPath(id), onExit: { [weak self] code, at in
+            guard let self else { return }
+            Task { await self.exited(id, code: code, at: Timestamp(nanos: at)) }
+        }, onLost: { [weak self] in
+            guard let self else { return }
+            Task { await self.monitorLost(id) }
+        })
+        live[id] = io
+    }
+
+    func monitorLost(_ id: String) {
+        guard let c = containers[id], c.state.running else { return }
+        var code: Int32 = 255
+        if let text = try? FS.readString(exitFile(id)), let n = Int32(text.split(separator: " ").first ?? "") { code = n }
+        exited(id, code: code, at: .now())
+    }
+
+    func exited(_ id: String, code: Int32, at: Timestamp) {
+        live[id]?.close()
+        live[id] = nil
+        guard var c = containers[id] else { return }
+        unmountRootfs(id)
+        c.state.status = "exited"
+        c.state.exitCode = code
+        c.state.finishedAt = at
+        c.state.pid = 0
+        persist(c)
+        for w in exitWaiters.removeValue(forKey: id) ?? [] { w.resume(returning: code) }
+        if c.autoRemove { try? removeNow(id) }
+    }
+
+    public func liveIO(_ id: String) -> LiveIO? { live[id] }
+
+    // MARK: wait
+
+    public enum WaitCondition: String, Sendable { case notRunning = "not-running", nextExit = "next-exit", removed }
+
+    /// Suspends until the condition holds; returns the exit code.
+    public func wait(_ ref: String, condition: WaitCondition) async throws(EngineError) -> Int32 {
+        let c = try container(ref)
+        let id = c.id
+        switch condition {
+        case .notRunning:
+            if !c.state.running && !starting.contains(id) { return c.state.exitCode }
+            return await withCheckedContinuation { exitWaiters[id, default: []].append($0) }
+        case .nextExit:
+            return await withCheckedContinuation { exitWaiters[id, default: []].append($0) }
+        case .removed:
+            return await withCheckedContinuation { removeWaiters[id, default: []].append($0) }
+        }
+    }
+}

@@ -1,0 +1,30 @@
+/// Errors the API maps to Docker's status codes; messages use Docker's words.
+public enum EngineError: Error, Sendable, CustomStringConvertible {
+    case notFound(String)
+    case conflict(String)
+    case notModified
+    case badRequest(String)
+    case forbidden(String)
+    case internalError(String)
+
+    public var description: String {
+        switch self {
+        case .notFound(let m), .conflict(let m), .badRequest(let m), .forbidden(let m), .internalError(let m): return m
+        case .notModified: return ""
+        }
+    }
+
+    public var status: Int {
+        switch self {
+        case .notFound: return 404
+        case .conflict: return 409
+        case .notModified: return 304
+        case .badRequest: return 400
+        case .forbidden: return 403
+        case .internalError: return 500
+        }
+    }
+
+    static func noSuchContainer(_ ref: String) -> EngineError { .notFound("No such container: \(ref)") }
+    static func noSuchImage(_ ref: String) -> EngineError { .notFound("No such image: \(ref)") }
+}

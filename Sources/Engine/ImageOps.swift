@@ -1,0 +1,203 @@
+import Archive
+import Foundation
+import JSON
+import OCI
+import Store
+import Sys
+
+extension Engine {
+    // MARK: lookup
+
+    /// A tag (`busybox`, `busybox:1`, `docker.io/library/busybox:latest`), a full or short ID.
+    public func resolveImage(_ ref: String) throws(EngineError) -> ImageRecord {
+        let images: [ImageRecord]
+        do { images = try store.allImages() } catch { throw .internalError("\(error)") }
+        let hex = ref.hasPrefix("sha256:") ? String(ref.dropFirst(7)) : ref
+        if let parsed = try? Reference(parsing: ref) {
+            let r = parsed.withDefaultTag
+            if let img = images.first(where: { $0.tags.contains(r) }) { return img }
+        }
+        if hex.count >= 4, hex.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) {
+            let m = images.filter { $0.id.hex.hasPrefix(hex) }
+            if m.count == 1 { return m[0] }
+        }
+        if let parsed = try? Reference(parsing: ref), parsed.tag == nil, parsed.digest == nil { throw .noSuchImage(parsed.withDefaultTag.familiar) }
+        throw .noSuchImage(ref)
+    }
+
+    public func listImages(all: Bool, dangling: Bool?, references: [String], labels: [String]) throws(EngineError) -> [JSON] {
+        let images: [ImageRecord]
+        do { images = try store.allImages() } catch { throw .internalError("\(error)") }
+        var usage: [Digest: Int64] = [:]
+        for c in containers.values { usage[c.image, default: 0] += 1 }
+        return images.sorted { ($0.config.created, $0.id.hex) > ($1.config.created, $1.id.hex) }.compactMap { img in
+            let tagged = img.tags.contains { $0.tag != nil }
+            if let dangling, dangling == tagged { return nil }
+            if !references.isEmpty {
+                guard img.tags.contains(where: { t in references.contains { pattern in Glob.match(pattern, t.familiar) || Glob.match(pattern, t.familiarRepository) } }) else { return nil }
+            }
+            if !DockerShapes.matchLabels(img.config.labels, labels) { return nil }
+            var out = DockerShapes.imageSummary(img, containers: usage[img.id] ?? 0)
+            if !references.isEmpty {
+                let kept = img.tags.filter { t in references.contains { Glob.match($0, t.familiar) || Glob.match($0, t.familiarRepository) } }
+                out["RepoTags"] = JSON.strings(kept.map(\.familiar).sorted())
+            }
+            return out
+        }
+    }
+
+    public func inspectImage(_ ref: String) throws(EngineError) -> JSON {
+        let img = try resolveImage(ref)
+        let lowers = chainIDs(img.config.diffIDs).reversed().map { store.snapshotPath($0) }
+        return DockerShapes.imageInspect(img, lowerDirs: lowers)
+    }
+
+    public func inspectContainer(_ ref: String) throws(EngineError) -> JSON {
+        let c = try container(ref)
+        let chains = (try? store.image(id: c.image))?.map { chainIDs($0.config.diffIDs) } ?? []
+        let lower = chains.reversed().map { store.snapshotPath($0) }.joined(separator: ":")
+        return DockerShapes.inspect(c, dir: dir(c.id), logPath: logPath(c.id), lower: lower)
+    }
+
+    // MARK: tag / rmi
+
+    public func tag(_ source: String, repo: String, tag: String?) throws(EngineError) {
+        let img = try resolveImage(source)
+        var text = repo
+        if let tag, !tag.isEmpty { text += ":" + tag }
+        let ref: Reference
+        do { ref = try Reference(parsing: text) } catch { throw .badRequest(error.description) }
+        if ref.digest != nil { throw .badRequest("refusing to create a tag with a digest reference") }
+        do { try store.tag(ref.withDefaultTag, image: img.id) } catch { throw .internalError("\(error)") }
+    }
+
+    /// `rmi`: untags a tag reference while other tags remain; deletes the image when its last
+    /// tag goes or when addressed by ID. Refused while a container uses it (unless forced).
+    public func removeImage(_ ref: String, force: Bool, prune: Bool = true) throws(EngineError) -> [JSON] {
+        let img = try resolveImage(ref)
+        var out: [JSON] = []
+        let byTag: Reference? = {
+            guard let r = try? Reference(parsing: ref), !img.id.hex.hasPrefix(ref), "sha256:" + img.id.hex != ref else { return nil }
+            return r.withDefaultTag
+        }()
+        let users = containers.values.filter { $0.image == img.id }
+        do {
+            if let byTag, img.tags.count > 1 || (!users.isEmpty && force) {
+                _ = try store.untag(byTag)
+                return [["Untagged": .string(byTag.familiar)]]
+            }
+            if byTag == nil && img.tags.count > 1 && !force {
+                throw EngineError.conflict("conflict: unable to delete \(img.id.short) (must be forced) - image is referenced in multiple repositories")
+            }
+            if let user = users.first {
+                if user.state.running && byTag == nil {
+                    throw EngineError.conflict("conflict: unable to delete \(img.id.short) (cannot be forced) - image is being used by running container \(user.shortID)")
+                }
+                if !force {
+                    if let byTag {
+                        throw EngineError.conflict("conflict: unable to remove repository reference \"\(byTag.familiar)\" (must force) - container \(user.shortID) is using its referenced image \(img.id.short)")
+                    }
+                    throw EngineError.conflict("conflict: unable to delete \(img.id.short) (must be forced) - image is being used by stopped container \(user.shortID)")
+                }
+            }
+            for t in img.tags { out.append(["Untagged": .string(t.familiar)]) }
+            try store.deleteImage(img.id)
+            out.append(["Deleted": .string(img.id.description)])
+            if prune { try store.pruneLayers() }
+        } catch let e as EngineError {
+            throw e
+        } catch {
+            throw .internalError("\(error)")
+        }
+        return out
+    }
+
+    // MARK: import
+
+    /// `docker import`: a filesystem tarball (any compression) becomes a one-layer image.
+    /// `changes` are Dockerfile instructions (CMD, ENV, ...) applied to the config.
+    public func importImage(tarFile: String, repo: String?, tag: String?, message: String, changes: [String]) throws(EngineError) -> Digest {
+        var target: Reference? = nil
+        if let repo, !repo.isEmpty {
+            do { target = try Reference(parsing: repo + (tag.map { $0.isEmpty ? "" : ":" + $0 } ?? "")).withDefaultTag }
+            catch { throw .badRequest(error.description) }
+        }
+        var cfgJSON: JSON = ["Env": .null, "Cmd": .null]
+        do { cfgJSON = try ConfigChanges.apply(changes, to: DockerShapes.emptyContainerConfig) } catch { throw .badRequest("\(error)") }
+        let diffID = try ingestLayer(tarFile)
+        let now = Timestamp.now().goRFC3339Nano
+        var history: JSON = ["created": .string(now)]
+        history["comment"] = .string(message.isEmpty ? "Imported from -" : message)
+        let config: JSON = [
+            "architecture": "amd64", "comment": .string(message.isEmpty ? "Imported from -" : message), "config": cfgJSON,
+            "container_config": DockerShapes.emptyContainerConfig, "created": .string(now), "docker_version": "berth", "history": [history],
+            "os": "linux", "rootfs": ["type": "layers", "diff_ids": [.string(diffID.description)]],
+        ]
+        do { return try store.registerImage(config: ImageConfig(json: config), tags: target.map { [$0] } ?? []) }
+        catch { throw .internalError("\(error)") }
+    }
+
+    /// Decompresses a layer into the content store (its digest is the diff ID) and unpacks it as
+    /// a snapshot. Hostile entries abort before anything is registered.
+    func ingestLayer(_ file: String, expected: Digest? = nil, parentChain: Digest? = nil) throws(EngineError) -> Digest {
+        let tmp = store.tempPath("layer")
+        defer { unlink(tmp) }
+        let diffID: Digest
+        do {
+            diffID = try Decompressor.copy(from: file, to: tmp)
+        } catch { throw .badRequest("Error processing tar file: \(error)") }
+        if let expected, expected != diffID {
+            throw .badRequest("invalid diffID for layer: expected \(expected), got \(diffID)")
+        }
+        let chain = parentChain.map { Digest.of("\($0) \(diffID)") } ?? diffID
+        do {
+            if !store.hasBlob(diffID) { try store.adoptBlob(file: tmp, digest: diffID) }
+            try store.createSnapshot(chain: chain, diffID: diffID)
+        } catch let e as ArchiveError {
+            throw .badRequest("Error processing tar file: \(e.message)")
+        } catch { throw .internalError("\(error)") }
+        return diffID
+    }
+}
+
+/// Streams a possibly compressed file into an uncompressed one, hashing as it goes.
+enum Decompressor {
+    static func copy(from src: String, to dst: String) throws -> Digest {
+        let reader = try ArchiveReader(path: src, raw: true)
+        let fd = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw SysError("open \(dst)") }
+        defer { close(fd) }
+        let hasher = SHA256()
+        var total = 0
+        if try reader.next() != nil {
+            try reader.readData { (b) throws(ArchiveError) in
+                hasher.update(b)
+                total += b.count
+                do { try FS.writeAll(fd: fd, b) } catch { throw ArchiveError("write: \(error)") }
+            }
+        }
+        if total == 0 { throw ArchiveError("empty archive") }
+        return hasher.finalize()
+    }
+}
+
+/// Shell-style globs for `reference=` filters (`*` does not cross `/`).
+enum Glob {
+    static func match(_ pattern: String, _ s: String) -> Bool {
+        let p = Array(pattern), t = Array(s)
+        func m(_ i: Int, _ j: Int) -> Bool {
+            if i == p.count { return j == t.count }
+            if p[i] == "*" {
+                var k = j
+                while true {
+                    if m(i + 1, k) { return true }
+                    if k == t.count || t[k] == "/" { return false }
+                    k += 1
+                }
+            }
+            if j < t.count && (p[i] == "?" || p[i] == t[j]) { return m(i + 1, j + 1) }
+            return false
+        }
+        return m(0, 0)
+    }
+}

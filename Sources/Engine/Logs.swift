@@ -1,0 +1,99 @@
+import Foundation
+import JSON
+import Sys
+
+/// Reads the json-file logs the shim writes (rotated files oldest first), with Docker's
+/// since/until/tail/follow semantics.
+public struct LogEntry: Sendable {
+    public var stream: UInt8  // 1 stdout, 2 stderr
+    public var time: Timestamp
+    public var text: [UInt8]
+}
+
+public struct LogOptions: Sendable {
+    public var stdout = true
+    public var stderr = true
+    public var since: Timestamp? = nil
+    public var until: Timestamp? = nil
+    public var tail: Int? = nil
+    public var follow = false
+    public init() {}
+}
+
+extension Engine {
+    public func logSource(_ ref: String) throws(EngineError) -> (path: String, id: String, tty: Bool) {
+        let c = try container(ref)
+        let logType = c.hostConfig["LogConfig"]["Type"].string ?? "json-file"
+        if logType == "none" {
+            throw .badRequest("configured logging driver does not support reading")
+        }
+        return (logPath(c.id), c.id, c.config["Tty"].bool ?? false)
+    }
+
+    public func isRunning(_ id: String) -> Bool { containers[id]?.state.running == true || starting.contains(id) }
+}
+
+public enum LogReader {
+    static func parse(_ line: ArraySlice<UInt8>) -> LogEntry? {
+        guard let j = try? JSON.parse(Array(line)) else { return nil }
+        let stream: UInt8 = j["stream"].string == "stderr" ? 2 : 1
+        return LogEntry(stream: stream, time: Timestamp.parse(j["time"].string ?? "") ?? .zero, text: Array((j["log"].string ?? "").utf8))
+    }
+
+    static func entries(in bytes: [UInt8], _ o: LogOptions) -> [LogEntry] {
+        var out: [LogEntry] = []
+        var start = 0
+        for i in 0..<bytes.count where bytes[i] == 0x0A {
+            if let e = parse(bytes[start..<i]), keep(e, o) { out.append(e) }
+            start = i + 1
+        }
+        return out
+    }
+
+    static func keep(_ e: LogEntry, _ o: LogOptions) -> Bool {
+        if e.stream == 1 && !o.stdout { return false }
+        if e.stream == 2 && !o.stderr { return false }
+        if let s = o.since, e.time < s { return false }
+        if let u = o.until, e.time > u { return false }
+        return true
+    }
+
+    /// Emits stored entries, then (follow) new ones until `stillRunning` says the container is
+    /// gone and the file has no more to give. `emit` returning false stops (client went away).
+    public static func read(path: String, options o: LogOptions, stillRunning: @Sendable () async -> Bool,
+                            emit: @Sendable ([LogEntry]) async -> Bool) async {
+        var files: [String] = []
+        for i in stride(from: 9, through: 1, by: -1) where FS.exists("\(path).\(i)") { files.append("\(path).\(i)") }
+        var all: [LogEntry] = []
+        for f in files { all += entries(in: (try? FS.read(f)) ?? [], o) }
+        var current = (try? FS.read(path)) ?? []
+        // Only whole lines count; a partial last line is picked up by the follow loop.
+        var offset = (current.lastIndex(of: 0x0A).map { $0 + 1 }) ?? 0
+        all += entries(in: Array(current[0..<offset]), o)
+        if let t = o.tail, t >= 0 { all = Array(all.suffix(t)) }
+        if !all.isEmpty, !(await emit(all)) { return }
+        guard o.follow else { return }
+        var ino = inode(path)
+        while true {
+            let running = await stillRunning()
+            current = (try? FS.read(path)) ?? []
+            let nowIno = inode(path)
+            if nowIno != ino || current.count < offset { offset = 0; ino = nowIno }  // rotated
+            if current.count > offset, let lastNL = current.lastIndex(of: 0x0A), lastNL + 1 > offset {
+                let fresh = entries(in: Array(current[offset...lastNL]), o)
+                offset = lastNL + 1
+                if let u = o.until, fresh.contains(where: { $0.time > u }) { _ = await emit(fresh); return }
+                if !fresh.isEmpty, !(await emit(fresh)) { return }
+                continue
+            }
+            if !running { return }
+            if let u = o.until, Timestamp.now() > u { return }
+            try? await Task.sleep(nanoseconds: 50_000_000)
+        }
+    }
+
+    static func inode(_ path: String) -> UInt64 {
+        var st = stat()
+        return stat(path, &st) == 0 ? UInt64(st.st_ino) : 0
+    }
+}
