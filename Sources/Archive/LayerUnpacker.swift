@@ -79,6 +79,8 @@ public struct LayerUnpacker {
         case .other:
             return
         }
+        // A hard link shares its target's inode: its header's metadata must not rewrite it.
+        if e.kind == .hardlink { return }
         lchown(full, uid_t(e.uid), gid_t(e.gid))
         if e.kind != .symlink && e.kind != .directory { chmod(full, mode_t(e.mode & 0o7777)) }
         for (k, v) in e.xattrs where k.hasPrefix("user.") || k.hasPrefix("security.capability") {

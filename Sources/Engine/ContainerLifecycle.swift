@@ -81,6 +81,7 @@ extension Engine {
         c.state.error = ""
         persist(c)
         guard let io = live[id] else { return }
+        bindPendingAttaches(id)
         if let err = await io.start() {
             // The exit event (if any) will settle the state; make sure nothing stays running.
             io.kill(9)
@@ -209,6 +210,7 @@ extension Engine {
         do { try store.deleteContainer(id: id) } catch { throw .internalError("\(error)") }
         containers[id] = nil
         FS.removeAll(dir(id))
+        for s in pendingAttach.removeValue(forKey: id) ?? [] { s.subscriber(ShimFrame(.exited)) }
         for w in removeWaiters.removeValue(forKey: id) ?? [] { w.resume(returning: c.state.exitCode) }
         for w in exitWaiters.removeValue(forKey: id) ?? [] { w.resume(returning: c.state.exitCode) }
     }

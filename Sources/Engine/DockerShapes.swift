@@ -192,7 +192,7 @@ public enum DockerShapes {
         }
     }
 
-    static func summary(_ c: Container, size: (rw: Int64, root: Int64)?) -> JSON {
+    public static func summary(_ c: Container, size: (rw: Int64, root: Int64)?) -> JSON {
         var cmd = c.path
         if !c.args.isEmpty { cmd += " " + c.args.joined(separator: " ") }
         var o: JSON = [

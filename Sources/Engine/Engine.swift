@@ -18,14 +18,15 @@ public struct EngineConfig: Sendable {
 /// The domain behind the API: images and containers, their lifecycle, and their state.
 /// One actor owns all container state; slow work (unpacking, waiting) happens outside it.
 public actor Engine {
-    public let store: Store
-    public let config: EngineConfig
+    public nonisolated let store: Store
+    public nonisolated let config: EngineConfig
     let launcher: ShimLauncher
     var containers: [String: Container] = [:]
     var live: [String: LiveIO] = [:]
     var exitWaiters: [String: [CheckedContinuation<Int32, Never>]] = [:]
     var removeWaiters: [String: [CheckedContinuation<Int32, Never>]] = [:]
     var starting: Set<String> = []
+    var pendingAttach: [String: [AttachSession]] = [:]
 
     public init(config: EngineConfig) throws {
         self.config = config
@@ -121,6 +122,7 @@ public actor Engine {
         c.state.pid = 0
         persist(c)
         for w in exitWaiters.removeValue(forKey: id) ?? [] { w.resume(returning: code) }
+        for s in pendingAttach.removeValue(forKey: id) ?? [] { s.subscriber(ShimFrame(.exited)) }
         if c.autoRemove { try? removeNow(id) }
     }
 

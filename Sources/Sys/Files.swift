@@ -109,15 +109,23 @@ public enum FS {
         return stat(path, &st) == 0 ? Int64(st.st_size) : nil
     }
 
-    /// Total bytes of regular files below path (du-like, without following symlinks).
+    /// Total bytes of regular files below path (du-like: symlinks not followed, each hard-linked
+    /// inode counted once).
     public static func diskUsage(_ path: String) -> Int64 {
+        var seen = Set<UInt64>()
+        return diskUsage(path, &seen)
+    }
+
+    private static func diskUsage(_ path: String, _ seen: inout Set<UInt64>) -> Int64 {
         var st = stat()
         guard lstat(path, &st) == 0 else { return 0 }
         if (st.st_mode & S_IFMT) == S_IFDIR {
             var total: Int64 = 0
-            for name in (try? list(path)) ?? [] { total += diskUsage(path + "/" + name) }
+            for name in (try? list(path)) ?? [] { total += diskUsage(path + "/" + name, &seen) }
             return total
         }
-        return (st.st_mode & S_IFMT) == S_IFREG ? Int64(st.st_size) : 0
+        guard (st.st_mode & S_IFMT) == S_IFREG else { return 0 }
+        if st.st_nlink > 1 && !seen.insert(UInt64(st.st_ino)).inserted { return 0 }
+        return Int64(st.st_size)
     }
 }

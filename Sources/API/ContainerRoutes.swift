@@ -1,0 +1,140 @@
+import Engine
+import Foundation
+import JSON
+import NIOHTTP1
+import Sys
+
+extension Router {
+    func containers(_ req: Request, _ res: Responder, _ p: [String]) async throws {
+        switch (req.method, p.count, p.first ?? "", p.count > 1 ? p[1] : "") {
+        case (.GET, 1, "json", _): try await list(req, res)
+        case (.POST, 1, "create", _):
+            let body = try jsonBody(req)
+            let r = try await engine.create(name: req.q("name"), body: body)
+            res.json(201, ["Id": .string(r.id), "Warnings": JSON.strings(r.warnings)])
+        case (.POST, 1, "prune", _):
+            let f = try filters(req)
+            let r = try await engine.prune(labels: f["label"] ?? [])
+            res.json(200, ["ContainersDeleted": r.deleted.isEmpty ? .null : JSON.strings(r.deleted), "SpaceReclaimed": .int(r.reclaimed)])
+        case (.GET, 2, let id, "json"): res.json(200, try await engine.inspectContainer(id))
+        case (.POST, 2, let id, "start"):
+            guard req.body.isEmpty || (try? JSON.parse(req.body))?.isNull == true || req.body == Array("{}".utf8) else {
+                throw EngineError.badRequest("starting container with non-empty request body was deprecated since API v1.22 and removed in v1.24")
+            }
+            try await engine.start(id)
+            res.noContent()
+        case (.POST, 2, let id, "stop"):
+            try await engine.stop(id, timeout: req.int("t"))
+            res.noContent()
+        case (.POST, 2, let id, "restart"):
+            try await engine.restart(id, timeout: req.int("t"))
+            res.noContent()
+        case (.POST, 2, let id, "kill"):
+            try await engine.kill(id, signal: req.q("signal"))
+            res.noContent()
+        case (.POST, 2, let id, "rename"):
+            try await engine.rename(id, to: req.q("name") ?? "")
+            res.noContent()
+        case (.POST, 2, let id, "wait"): try await wait(req, res, id)
+        case (.POST, 2, let id, "attach"): try await attach(req, res, id)
+        case (.GET, 2, let id, "logs"): try await logs(req, res, id)
+        case (.DELETE, 1, let id, _):
+            try await engine.remove(id, force: req.bool("force"))
+            res.noContent()
+        default: res.json(404, ["message": "page not found"])
+        }
+    }
+
+    func list(_ req: Request, _ res: Responder) async throws {
+        let f = try filters(req)
+        var all = await engine.allContainers()
+        if !req.bool("all") && f["status"] == nil { all = all.filter { $0.state.running } }
+        for (k, values) in f {
+            switch k {
+            case "status": all = all.filter { values.contains($0.state.status) }
+            case "name": all = all.filter { c in values.contains { c.name.contains($0) || ("/" + c.name).contains($0) } }
+            case "id": all = all.filter { c in values.contains { c.id.hasPrefix($0) } }
+            case "label": all = all.filter { DockerShapes.matchLabels($0.labels, values) }
+            case "ancestor":
+                var ids: [String] = []
+                for v in values { if let img = try? await engine.resolveImage(v) { ids.append(img.id.description) } }
+                all = all.filter { ids.contains($0.image.description) }
+            case "exited": all = all.filter { c in !c.state.running && values.contains(String(c.state.exitCode)) }
+            default: throw EngineError.badRequest("invalid filter '\(k)'")
+            }
+        }
+        if let n = req.int("limit"), n > 0 { all = Array(all.prefix(n)) }
+        res.json(200, .array(all.map { DockerShapes.summaryJSON($0) }))
+    }
+
+    /// Headers go out at once (the CLI calls wait before start); the body when the condition holds.
+    func wait(_ req: Request, _ res: Responder, _ id: String) async throws {
+        let cond = Engine.WaitCondition(rawValue: req.q("condition") ?? "not-running") ?? .notRunning
+        let c = try await engine.container(id)
+        res.startStream(contentType: "application/json")
+        let code = try await engine.wait(c.id, condition: cond)
+        _ = await res.write(Array(((["StatusCode": .int(Int64(code)), "Error": .null] as JSON).serialized() + "\n").utf8))
+        res.end()
+    }
+
+    func logs(_ req: Request, _ res: Responder, _ id: String) async throws {
+        let src = try await engine.logSource(id)
+        var o = LogOptions()
+        o.stdout = req.bool("stdout")
+        o.stderr = req.bool("stderr")
+        if !o.stdout && !o.stderr { throw EngineError.badRequest("Bad parameters: you must choose at least one stream") }
+        o.follow = req.bool("follow")
+        if let s = req.q("since"), s != "0", !s.isEmpty { o.since = Timestamp.parse(s) }
+        if let u = req.q("until"), u != "0", !u.isEmpty { o.until = Timestamp.parse(u) }
+        if let t = req.q("tail"), t != "all", let n = Int(t) { o.tail = n }
+        let timestamps = req.bool("timestamps")
+        res.startStream(contentType: src.tty ? "application/vnd.docker.raw-stream" : "application/vnd.docker.multiplexed-stream")
+        let engine = self.engine
+        let cid = src.id
+        await LogReader.read(path: src.path, options: o, stillRunning: { await engine.isRunning(cid) }) { entries in
+            var out: [UInt8] = []
+            for e in entries {
+                var payload = e.text
+                if timestamps { payload = Array((e.time.rfc3339Nano + " ").utf8) + payload }
+                out += src.tty ? payload : StreamFrame.frame(e.stream, payload)
+            }
+            return await res.write(out)
+        }
+        res.end()
+    }
+
+    /// Hijacks the connection and relays the container's stdio until it exits or the client leaves.
+    func attach(_ req: Request, _ res: Responder, _ id: String) async throws {
+        let c = try await engine.container(id)
+        let tty = c.config["Tty"].bool ?? false
+        let wantOut = req.bool("stdout"), wantErr = req.bool("stderr"), wantIn = req.bool("stdin")
+        let stdinOnce = c.stdinOnce
+        var continuation: AsyncStream<[UInt8]?>.Continuation!
+        let stream = AsyncStream<[UInt8]?> { continuation = $0 }
+        let cont = continuation!
+        let session = AttachSession { frame in
+            switch frame.kind {
+            case .stdout where wantOut: cont.yield(tty ? frame.payload : StreamFrame.frame(1, frame.payload))
+            case .stderr where wantErr: cont.yield(tty ? frame.payload : StreamFrame.frame(2, frame.payload))
+            case .exited: cont.yield(nil)
+            default: break
+            }
+        }
+        try await engine.attach(c.id, session: session)
+        try await res.hijack(upgrade: req.wantsUpgrade, onInput: { bytes in
+            if wantIn { session.sendStdin(bytes) }
+        }, onInputClosed: {
+            if wantIn && stdinOnce { session.closeStdin() }
+        })
+        for await chunk in stream {
+            guard let chunk else { break }
+            if !(await res.writeRaw(chunk)) { break }
+        }
+        session.detach()
+        res.close()
+    }
+}
+
+extension DockerShapes {
+    static func summaryJSON(_ c: Container) -> JSON { DockerShapes.summary(c, size: nil) }
+}

@@ -1,0 +1,93 @@
+import Engine
+import Foundation
+import JSON
+import NIOHTTP1
+import OCI
+import Sys
+
+extension Router {
+    func images(_ req: Request, _ res: Responder, _ p: [String]) async throws {
+        let rest = p.joined(separator: "/")
+        func name(dropping suffix: String) -> String? {
+            rest.hasSuffix("/" + suffix) ? String(rest.dropLast(suffix.count + 1)) : nil
+        }
+        switch req.method {
+        case .GET where rest == "json":
+            let f = try filters(req)
+            var dangling: Bool? = nil
+            if let d = f["dangling"]?.first { dangling = d == "true" || d == "1" }
+            res.json(200, .array(try await engine.listImages(all: req.bool("all"), dangling: dangling, references: f["reference"] ?? [], labels: f["label"] ?? [])))
+        case .GET where rest == "get":
+            try await save(req, res, names: req.query["names"] ?? [])
+        case .GET:
+            if let n = name(dropping: "json") { return res.json(200, try await engine.inspectImage(n)) }
+            if let n = name(dropping: "get") { return try await save(req, res, names: [n]) }
+            res.json(404, ["message": "page not found"])
+        case .POST where rest == "create":
+            try await create(req, res)
+        case .POST where rest == "load":
+            try await load(req, res)
+        case .POST:
+            if let n = name(dropping: "tag") {
+                try await engine.tag(n, repo: req.q("repo") ?? "", tag: req.q("tag"))
+                return res.noContent(201)
+            }
+            res.json(404, ["message": "page not found"])
+        case .DELETE where !rest.isEmpty:
+            let r = try await engine.removeImage(rest, force: req.bool("force"), prune: !req.bool("noprune"))
+            res.json(200, .array(r))
+        default:
+            res.json(404, ["message": "page not found"])
+        }
+    }
+
+    /// The request body as a temporary file (tarballs for import and load).
+    func spool(_ req: Request) throws -> String {
+        let path = engine.store.tempPath("upload")
+        try FS.writeAtomic(path, req.body, mode: 0o600)
+        return path
+    }
+
+    /// `POST /images/create`: import (`fromSrc=-`) here; pulling from registries comes with issue 4.
+    func create(_ req: Request, _ res: Responder) async throws {
+        if let src = req.q("fromSrc") {
+            guard src == "-" else { throw EngineError.badRequest("importing from a URL is not supported yet") }
+            let file = try spool(req)
+            defer { unlink(file) }
+            let id = try await engine.importImage(tarFile: file, repo: req.q("repo"), tag: req.q("tag"), message: req.q("message") ?? "",
+                                                  changes: req.query["changes"] ?? [])
+            res.startStream(contentType: "application/json")
+            _ = await res.writeJSONLine(["status": .string(id.description)])
+            res.end()
+            return
+        }
+        let image = (req.q("fromImage") ?? "") + ((req.q("tag") ?? "").isEmpty ? "" : ":" + req.q("tag")!)
+        if let img = try? await engine.resolveImage(image) {
+            res.startStream(contentType: "application/json")
+            _ = await res.writeJSONLine(["status": .string("Status: Image is up to date for \(img.tags.first?.familiar ?? image)")])
+            res.end()
+            return
+        }
+        let ref = (try? Reference(parsing: image))?.withDefaultTag
+        let repo = ref?.familiarRepository ?? image
+        throw EngineError.notFound("pull access denied for \(repo), repository does not exist or may require 'docker login': registry access is not available yet")
+    }
+
+    func load(_ req: Request, _ res: Responder) async throws {
+        let file = try spool(req)
+        defer { unlink(file) }
+        let loaded = try await engine.loadArchive(file)
+        res.startStream(contentType: "application/json")
+        for line in loaded {
+            _ = await res.writeJSONLine(["stream": .string(line + "\n")])
+        }
+        res.end()
+    }
+
+    func save(_ req: Request, _ res: Responder, names: [String]) async throws {
+        let plan = try await engine.savePlan(names)
+        res.startStream(contentType: "application/x-tar")
+        try await ArchiveStreamer.stream(plan, store: engine.store) { bytes in await res.write(bytes) }
+        res.end()
+    }
+}

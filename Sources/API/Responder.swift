@@ -1,0 +1,132 @@
+import Engine
+import Foundation
+import JSON
+import NIOCore
+import NIOHTTP1
+
+/// Writes one response: whole, streamed (chunked), or by taking over the connection (hijack).
+public final class Responder: @unchecked Sendable {
+    let channel: Channel
+    let keepAlive: Bool
+    private var ended = false
+
+    init(channel: Channel, keepAlive: Bool) { self.channel = channel; self.keepAlive = keepAlive }
+
+    static let maxVersion = "1.41"
+    static func baseHeaders() -> HTTPHeaders {
+        var h = HTTPHeaders()
+        h.add(name: "Api-Version", value: maxVersion)
+        h.add(name: "Docker-Experimental", value: "false")
+        h.add(name: "Ostype", value: "linux")
+        h.add(name: "Server", value: "Docker/20.10.24 (linux) berth/0.1.0")
+        return h
+    }
+
+    public func send(status: Int, contentType: String? = nil, body: [UInt8] = [], extraHeaders: [(String, String)] = [], headOnly: Bool = false) {
+        var h = Responder.baseHeaders()
+        if let contentType { h.add(name: "Content-Type", value: contentType) }
+        for (k, v) in extraHeaders { h.add(name: k, value: v) }
+        h.add(name: "Content-Length", value: headOnly ? "0" : String(body.count))
+        if !keepAlive { h.add(name: "Connection", value: "close") }
+        let head = HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: status), headers: h)
+        let ch = channel
+        let keep = keepAlive
+        ch.eventLoop.execute {
+            ch.write(HTTPServerResponsePart.head(head), promise: nil)
+            if !body.isEmpty && !headOnly { ch.write(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(bytes: body))), promise: nil) }
+            ch.writeAndFlush(HTTPServerResponsePart.end(nil)).whenComplete { _ in if !keep { ch.close(promise: nil) } }
+        }
+    }
+
+    public func json(_ status: Int, _ value: JSON) {
+        send(status: status, contentType: "application/json", body: Array((value.serialized() + "\n").utf8))
+    }
+
+    public func error(_ e: EngineError, head: Bool = false) {
+        if case .notModified = e { send(status: 304); return }
+        send(status: e.status, contentType: "application/json", body: head ? [] : Array(((["message": .string(e.description)] as JSON).serialized() + "\n").utf8))
+    }
+
+    public func noContent(_ status: Int = 204) { send(status: status) }
+
+    // MARK: streaming
+
+    /// Sends the head now (chunked, flushed at once: `wait` relies on that), body later.
+    public func startStream(status: Int = 200, contentType: String) {
+        var h = Responder.baseHeaders()
+        h.add(name: "Content-Type", value: contentType)
+        h.add(name: "Transfer-Encoding", value: "chunked")
+        let head = HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: status), headers: h)
+        let ch = channel
+        ch.eventLoop.execute { ch.writeAndFlush(HTTPServerResponsePart.head(head), promise: nil) }
+    }
+
+    /// Writes a body chunk; false once the client has gone.
+    @discardableResult
+    public func write(_ bytes: [UInt8]) async -> Bool {
+        guard channel.isActive else { return false }
+        do {
+            try await channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(bytes: bytes)))).get()
+            return true
+        } catch { return false }
+    }
+
+    public func writeJSONLine(_ v: JSON) async -> Bool { await write(Array((v.serialized() + "\r\n").utf8)) }
+
+    public func end() {
+        let ch = channel
+        let keep = keepAlive
+        ch.eventLoop.execute {
+            ch.writeAndFlush(HTTPServerResponsePart.end(nil)).whenComplete { _ in if !keep { ch.close(promise: nil) } }
+        }
+    }
+
+    public var isActive: Bool { channel.isActive }
+
+    // MARK: hijack
+
+    /// Replies 101 (or 200 for clients that did not ask to upgrade), then turns the connection
+    /// into a raw byte pipe: `onInput` gets what the client sends, `onInputClosed` its half-close.
+    public func hijack(upgrade: Bool, onInput: @escaping @Sendable ([UInt8]) -> Void, onInputClosed: @escaping @Sendable () -> Void) async throws {
+        var h = HTTPHeaders()
+        h.add(name: "Content-Type", value: "application/vnd.docker.raw-stream")
+        if upgrade {
+            h.add(name: "Connection", value: "Upgrade")
+            h.add(name: "Upgrade", value: "tcp")
+        }
+        let head = HTTPResponseHead(version: .http1_1, status: upgrade ? HTTPResponseStatus(statusCode: 101, reasonPhrase: "UPGRADED") : .ok, headers: h)
+        let ch = channel
+        let raw = RawInbound(onInput: onInput, onInputClosed: onInputClosed)
+        try await ch.writeAndFlush(HTTPServerResponsePart.head(head)).flatMapThrowing {
+            let sync = ch.pipeline.syncOperations
+            let decoder = try sync.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
+            try sync.addHandler(raw, name: "raw", position: .after(decoder))
+        }.flatMap { ch.pipeline.removeHandler(name: "encoder") }
+         .flatMap { ch.pipeline.removeHandler(name: "decoder") }.get()
+    }
+
+    /// Raw bytes on a hijacked connection.
+    public func writeRaw(_ bytes: [UInt8]) async -> Bool {
+        guard channel.isActive else { return false }
+        do { try await channel.writeAndFlush(ByteBuffer(bytes: bytes)).get(); return true } catch { return false }
+    }
+
+    public func close() { channel.close(promise: nil) }
+}
+
+final class RawInbound: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    let onInput: @Sendable ([UInt8]) -> Void
+    let onInputClosed: @Sendable () -> Void
+    init(onInput: @escaping @Sendable ([UInt8]) -> Void, onInputClosed: @escaping @Sendable () -> Void) {
+        self.onInput = onInput; self.onInputClosed = onInputClosed
+    }
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var b = unwrapInboundIn(data)
+        if let bytes = b.readBytes(length: b.readableBytes), !bytes.isEmpty { onInput(bytes) }
+    }
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let e = event as? ChannelEvent, e == .inputClosed { onInputClosed() }
+    }
+    func channelInactive(context: ChannelHandlerContext) { onInputClosed() }
+}

@@ -1,0 +1,82 @@
+import Engine
+import Foundation
+import JSON
+import NIOHTTP1
+import OCI
+import Sys
+
+/// Maps method + path to one engine call. One small function per operation below.
+public final class Router: Sendable {
+    let engine: Engine
+    init(engine: Engine) { self.engine = engine }
+
+    static let minVersion = "1.24"
+
+    func handle(_ req: Request, _ res: Responder) async {
+        if let v = req.apiVersion {
+            if compareVersions(v, Responder.maxVersion) > 0 {
+                return res.error(.badRequest("client version \(v) is too new. Maximum supported API version is \(Responder.maxVersion)"))
+            }
+            if compareVersions(v, Router.minVersion) < 0 {
+                return res.error(.badRequest("client version \(v) is too old. Minimum supported API version is \(Router.minVersion), please upgrade your client to a newer version"))
+            }
+        }
+        let p = req.path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        do {
+            switch (req.method, p.first ?? "") {
+            case (.GET, "_ping"), (.HEAD, "_ping"): ping(req, res)
+            case (.GET, "version"): res.json(200, await SystemInfo.version())
+            case (.GET, "info"): res.json(200, await SystemInfo.info(engine))
+            case (_, "containers"): try await containers(req, res, Array(p.dropFirst()))
+            case (_, "images"): try await images(req, res, Array(p.dropFirst()))
+            default: res.json(404, ["message": "page not found"])
+            }
+        } catch let e as EngineError {
+            res.error(e, head: req.method == .HEAD)
+        } catch {
+            res.error(.internalError("\(error)"))
+        }
+    }
+
+    func ping(_ req: Request, _ res: Responder) {
+        res.send(status: 200, contentType: "text/plain; charset=utf-8", body: Array("OK".utf8),
+                 extraHeaders: [("Cache-Control", "no-cache, no-store, must-revalidate"), ("Pragma", "no-cache"), ("Builder-Version", "1")],
+                 headOnly: req.method == .HEAD)
+    }
+
+    func compareVersions(_ a: String, _ b: String) -> Int {
+        let x = a.split(separator: ".").map { Int($0) ?? 0 }, y = b.split(separator: ".").map { Int($0) ?? 0 }
+        for i in 0..<max(x.count, y.count) {
+            let l = i < x.count ? x[i] : 0, r = i < y.count ? y[i] : 0
+            if l != r { return l < r ? -1 : 1 }
+        }
+        return 0
+    }
+
+    /// JSON request bodies: empty means `{}`; malformed is a 400 in Go's words.
+    func jsonBody(_ req: Request) throws -> JSON {
+        if req.body.isEmpty { return [:] }
+        do { return try JSON.parse(req.body) } catch {
+            throw EngineError.badRequest(error.message)
+        }
+    }
+
+    /// `filters` in both shapes: `{"k":{"v":true}}` (Go) and `{"k":["v"]}` (docker-py).
+    func filters(_ req: Request) throws -> [String: [String]] {
+        guard let text = req.q("filters"), !text.isEmpty else { return [:] }
+        guard let j = try? JSON.parse(text), let o = j.object else { throw EngineError.badRequest("invalid filter: \(text)") }
+        var out: [String: [String]] = [:]
+        for (k, v) in o {
+            if let a = v.stringArray { out[k] = a } else if let m = v.object { out[k] = m.keys } else { throw EngineError.badRequest("invalid filter '\(k)'") }
+        }
+        return out
+    }
+}
+
+/// Docker's stdout/stderr multiplexing frame: [stream, 0, 0, 0, len:4 BE] + payload.
+enum StreamFrame {
+    static func frame(_ stream: UInt8, _ payload: [UInt8]) -> [UInt8] {
+        let n = UInt32(payload.count)
+        return [stream, 0, 0, 0, UInt8(n >> 24), UInt8((n >> 16) & 0xff), UInt8((n >> 8) & 0xff), UInt8(n & 0xff)] + payload
+    }
+}

@@ -1,0 +1,113 @@
+import Engine
+import Foundation
+import JSON
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// The Engine API over HTTP/1.1 on a unix socket.
+public final class APIServer: Sendable {
+    let router: Router
+    public init(engine: Engine) { router = Router(engine: engine) }
+
+    public func run(socketPath: String) async throws {
+        unlink(socketPath)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        let router = self.router
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(ChannelOptions.backlog, value: 256)
+            .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let decoder = ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes))
+                    try channel.pipeline.syncOperations.addHandler(decoder, name: "decoder")
+                    try channel.pipeline.syncOperations.addHandler(HTTPResponseEncoder(), name: "encoder")
+                    try channel.pipeline.syncOperations.addHandler(HTTPHandler(router: router), name: "http")
+                }
+            }
+        let channel = try await bootstrap.bind(unixDomainSocketPath: socketPath).get()
+        chmod(socketPath, 0o660)
+        try await channel.closeFuture.get()
+    }
+}
+
+/// One parsed request.
+public struct Request: Sendable {
+    public var method: HTTPMethod
+    public var path: String          // without version prefix
+    public var query: [String: [String]]
+    public var headers: HTTPHeaders
+    public var body: [UInt8]
+    public var apiVersion: String?
+
+    public func q(_ k: String) -> String? { query[k]?.last }
+    public func bool(_ k: String) -> Bool {
+        guard let v = q(k)?.lowercased() else { return false }
+        return !(v.isEmpty || v == "0" || v == "no" || v == "false" || v == "none")
+    }
+    public func int(_ k: String) -> Int? { q(k).flatMap { Int($0) } }
+    public var wantsUpgrade: Bool { headers["Upgrade"].first?.lowercased() == "tcp" || headers["Connection"].contains { $0.lowercased().contains("upgrade") } }
+}
+
+final class HTTPHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+    let router: Router
+    private var head: HTTPRequestHead?
+    private var body: [UInt8] = []
+    init(router: Router) { self.router = router }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let h): head = h; body = []
+        case .body(var b): body += b.readBytes(length: b.readableBytes) ?? []
+        case .end:
+            guard let h = head else { return }
+            head = nil
+            let responder = Responder(channel: context.channel, keepAlive: h.isKeepAlive)
+            let request = Request.parse(h, body: body)
+            let router = self.router
+            Task { await router.handle(request, responder) }
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let e = event as? ChannelEvent, e == .inputClosed, head == nil {
+            // Only hijacked connections care about half-close; RawInbound handles it there.
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        context.close(promise: nil)
+    }
+}
+
+extension Request {
+    static func parse(_ h: HTTPRequestHead, body: [UInt8]) -> Request {
+        var uri = Substring(h.uri)
+        var queryString = Substring("")
+        if let q = uri.firstIndex(of: "?") { queryString = uri[uri.index(after: q)...]; uri = uri[..<q] }
+        var path = percentDecode(String(uri))
+        var version: String? = nil
+        let parts = path.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: true)
+        if let first = parts.first, first.hasPrefix("v"), first.dropFirst().allSatisfy({ $0.isNumber || $0 == "." }), first.count > 1 {
+            version = String(first.dropFirst())
+            path = "/" + (parts.count > 1 ? String(parts[1]) : "")
+        }
+        var query: [String: [String]] = [:]
+        for pair in queryString.split(separator: "&") {
+            let kv = pair.split(separator: "=", maxSplits: 1)
+            let k = percentDecode(String(kv[0]).replacingOccurrences(of: "+", with: " "))
+            let v = kv.count > 1 ? percentDecode(String(kv[1]).replacingOccurrences(of: "+", with: " ")) : ""
+            query[k, default: []].append(v)
+        }
+        return Request(method: h.method, path: path, query: query, headers: h.headers, body: body, apiVersion: version)
+    }
+
+    static func percentDecode(_ s: String) -> String {
+        s.removingPercentEncoding ?? s
+    }
+}

@@ -1,0 +1,74 @@
+import Engine
+import Foundation
+import JSON
+import Sys
+
+/// `/version` and `/info`.
+enum SystemInfo {
+    static let version = "0.1.0"
+
+    static func kernel() -> String {
+        var u = utsname()
+        uname(&u)
+        return withUnsafePointer(to: &u.release) { $0.withMemoryRebound(to: CChar.self, capacity: 65) { String(cString: $0) } }
+    }
+
+    static func runcVersion() -> String {
+        guard let out = try? Proc.run(["runc", "--version"]), out.status == 0 else { return "" }
+        return out.stdoutText.split(separator: "\n").first.map { String($0.split(separator: " ").last ?? "") } ?? ""
+    }
+
+    static func version() async -> JSON {
+        let k = kernel()
+        return [
+            "Platform": ["Name": "Berth"],
+            "Components": [
+                ["Name": "Engine", "Version": .string(version), "Details": ["ApiVersion": "1.41", "Arch": "amd64", "BuildTime": "",
+                  "Experimental": "false", "GitCommit": "", "GoVersion": "swift6", "KernelVersion": .string(k), "MinAPIVersion": "1.24", "Os": "linux"]],
+                ["Name": "runc", "Version": .string(runcVersion()), "Details": ["GitCommit": ""]],
+            ],
+            "Version": .string(version), "ApiVersion": "1.41", "MinAPIVersion": "1.24", "GitCommit": "", "GoVersion": "swift6",
+            "Os": "linux", "Arch": "amd64", "KernelVersion": .string(k), "BuildTime": "",
+        ]
+    }
+
+    static func cgroupVersion() -> String { FS.exists("/sys/fs/cgroup/cgroup.controllers") ? "2" : "1" }
+
+    static func info(_ engine: Engine) async -> JSON {
+        let all = await engine.allContainers()
+        let images = (try? engine.store.allImages().count) ?? 0
+        var host = [CChar](repeating: 0, count: 256)
+        gethostname(&host, 255)
+        let mem = (try? FS.readString("/proc/meminfo"))?.split(separator: "\n").first { $0.hasPrefix("MemTotal:") }
+            .flatMap { Int64($0.split(separator: " ")[1]) }.map { $0 * 1024 } ?? 0
+        let osName = ((try? FS.readString("/etc/os-release")) ?? "").split(separator: "\n").first { $0.hasPrefix("PRETTY_NAME=") }
+            .map { String($0.dropFirst(12)).trimmingCharacters(in: CharacterSet(charactersIn: "\"")) } ?? "Linux"
+        return [
+            "ID": "BERTH", "Containers": .int(Int64(all.count)),
+            "ContainersRunning": .int(Int64(all.filter { $0.state.running }.count)),
+            "ContainersPaused": .int(Int64(all.filter { $0.state.status == "paused" }.count)),
+            "ContainersStopped": .int(Int64(all.filter { !$0.state.running && $0.state.status != "paused" }.count)),
+            "Images": .int(Int64(images)), "Driver": "overlay2",
+            "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"], ["Native Overlay Diff", "true"]],
+            "Plugins": ["Volume": ["local"], "Network": ["bridge", "host", "none"], "Authorization": .null,
+                        "Log": ["json-file", "none"]],
+            "MemoryLimit": true, "SwapLimit": true, "KernelMemory": false, "CpuCfsPeriod": true, "CpuCfsQuota": true,
+            "CPUShares": true, "CPUSet": true, "PidsLimit": true, "IPv4Forwarding": true, "BridgeNfIptables": true,
+            "BridgeNfIp6tables": true, "Debug": false, "NFd": 0, "OomKillDisable": true, "NGoroutines": 0,
+            "SystemTime": .string(Timestamp.now().goRFC3339Nano), "LoggingDriver": "json-file", "CgroupDriver": "cgroupfs",
+            "CgroupVersion": .string(cgroupVersion()), "NEventsListener": 0, "KernelVersion": .string(kernel()),
+            "OperatingSystem": .string(osName), "OSVersion": "", "OSType": "linux", "Architecture": "x86_64",
+            "IndexServerAddress": "https://index.docker.io/v1/",
+            "RegistryConfig": ["AllowNondistributableArtifactsCIDRs": [], "AllowNondistributableArtifactsHostnames": [],
+                               "InsecureRegistryCIDRs": ["127.0.0.0/8"], "IndexConfigs": [:], "Mirrors": []],
+            "NCPU": .int(Int64(ProcessInfo.processInfo.activeProcessorCount)), "MemTotal": .int(mem),
+            "GenericResources": .null, "DockerRootDir": .string(engine.config.dataRoot), "HttpProxy": "", "HttpsProxy": "",
+            "NoProxy": "", "Name": .string(String(cString: host)), "Labels": [], "ExperimentalBuild": false,
+            "ServerVersion": .string(version), "Runtimes": ["runc": ["path": "runc"]], "DefaultRuntime": "runc",
+            "Swarm": ["NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": false, "Error": "", "RemoteManagers": .null],
+            "LiveRestoreEnabled": true, "Isolation": "", "InitBinary": "", "ContainerdCommit": ["ID": "", "Expected": ""],
+            "RuncCommit": ["ID": "", "Expected": ""], "InitCommit": ["ID": "", "Expected": ""], "SecurityOptions": ["name=seccomp,profile=default"],
+            "Warnings": .null,
+        ]
+    }
+}

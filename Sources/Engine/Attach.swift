@@ -1,0 +1,43 @@
+import Foundation
+import Sys
+
+/// One attached client. Bound to the container's LiveIO when it runs — at once, or, for the
+/// `docker run` order (attach, then start), by `start` itself before the process is released, so
+/// no early output is lost.
+public final class AttachSession: @unchecked Sendable {
+    private let lock = NSLock()
+    private var io: LiveIO?
+    private var token: UInt64?
+    let subscriber: LiveIO.Subscriber
+
+    public init(subscriber: @escaping LiveIO.Subscriber) { self.subscriber = subscriber }
+
+    func bind(_ io: LiveIO) {
+        let t = io.subscribe(subscriber)
+        lock.lock(); self.io = io; token = t; lock.unlock()
+        if t == nil { subscriber(ShimFrame(.exited)) }
+    }
+
+    public func sendStdin(_ bytes: [UInt8]) { lock.lock(); let io = self.io; lock.unlock(); io?.sendStdin(bytes) }
+    public func closeStdin() { lock.lock(); let io = self.io; lock.unlock(); io?.closeStdin() }
+
+    public func detach() {
+        lock.lock(); let io = self.io, t = token; self.io = nil; token = nil; lock.unlock()
+        if let io, let t { io.unsubscribe(t) }
+    }
+}
+
+extension Engine {
+    public func attach(_ ref: String, session: AttachSession) throws(EngineError) {
+        let c = try container(ref)
+        if !c.state.running && c.state.status != "created" && !starting.contains(c.id) {
+            throw .conflict("You cannot attach to a stopped container, start it first")
+        }
+        if let io = live[c.id] { session.bind(io) } else { pendingAttach[c.id, default: []].append(session) }
+    }
+
+    func bindPendingAttaches(_ id: String) {
+        guard let io = live[id] else { return }
+        for s in pendingAttach.removeValue(forKey: id) ?? [] { s.bind(io) }
+    }
+}
