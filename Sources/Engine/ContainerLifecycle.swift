@@ -71,6 +71,7 @@ extension Engine {
             c.state.error = msg
             c.state.exitCode = msg.contains("executable file not found") || msg.contains("no such file or directory") ? 127 : msg.contains("permission denied") ? 126 : 128
             persist(c)
+            if c.autoRemove { try? removeNow(id) }
             if error is UserResolver.NotFound { throw .badRequest(msg) }
             throw .badRequest("OCI runtime create failed: \(msg): unknown")
         }

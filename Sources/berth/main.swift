@@ -1,1 +1,4 @@
-print("x")
+import CLI
+import Glibc
+
+exit(Berth.main(CommandLine.arguments))

@@ -1,0 +1,142 @@
+import Client
+import JSON
+import Sys
+
+/// The `berth` command line: Docker's commands and flags, talking only to the Engine API.
+public struct Berth {
+    let client: DaemonClient
+
+    public static func main(_ argv: [String]) -> Int32 {
+        var args = Array(argv.dropFirst())
+        var host: String? = nil
+        // Global flags come before the command.
+        while let a = args.first, a.hasPrefix("-") {
+            args.removeFirst()
+            if a == "-H" || a == "--host" { host = args.isEmpty ? nil : args.removeFirst() }
+            else if a.hasPrefix("--host=") { host = String(a.dropFirst(7)) }
+            else if a == "-v" || a == "--version" { Out.print("Berth version 0.1.0"); return 0 }
+            else if a == "--help" || a == "-h" { usage(); return 0 }
+            else if a == "-D" || a == "--debug" { continue }
+            else { Out.err("unknown flag: \(a)\nSee 'berth --help'."); return 125 }
+        }
+        guard let cmd = args.first else { usage(); return 0 }
+        args.removeFirst()
+        do {
+            let b = Berth(client: try DaemonClient(host: host))
+            return try b.dispatch(cmd, args)
+        } catch let e as CLIError {
+            Out.err((e.code == 125 || e.code == 126 || e.code == 127 ? "berth: " : "") + e.description)
+            return e.code
+        } catch let e as ClientError {
+            Out.err(e.message)
+            return 1
+        } catch {
+            Out.err("\(error)")
+            return 1
+        }
+    }
+
+    func dispatch(_ cmd: String, _ args: [String]) throws -> Int32 {
+        switch cmd {
+        case "run": return try run(args)
+        case "create": return try create(args)
+        case "start": return try start(args)
+        case "stop": return try stop(args)
+        case "restart": return try stop(args, restart: true)
+        case "kill": return try kill(args)
+        case "rm": return try rm(args)
+        case "rename": return try rename(args)
+        case "wait": return try wait(args)
+        case "logs": return try logs(args)
+        case "ps": return try ps(args)
+        case "inspect": return try inspect(args, kind: nil)
+        case "images": return try images(args)
+        case "tag": return try tag(args)
+        case "rmi": return try rmi(args)
+        case "import": return try importImage(args)
+        case "save": return try save(args)
+        case "load": return try load(args)
+        case "version": return try version(args)
+        case "info": return try info(args)
+        case "container", "image":
+            guard let sub = args.first else { Berth.usage(); return 0 }
+            let rest = Array(args.dropFirst())
+            switch (cmd, sub) {
+            case ("container", "ls"), ("container", "list"): return try ps(rest)
+            case ("container", "inspect"): return try inspect(rest, kind: "container")
+            case ("container", "prune"): return try containerPrune(rest)
+            case ("image", "ls"), ("image", "list"): return try images(rest)
+            case ("image", "inspect"): return try inspect(rest, kind: "image")
+            case ("image", "rm"): return try rmi(rest)
+            case ("image", "import"): return try importImage(rest)
+            case ("image", "save"): return try save(rest)
+            case ("image", "load"): return try load(rest)
+            case ("image", "tag"): return try tag(rest)
+            default: return try dispatch(sub, rest)
+            }
+        default:
+            throw CLIError("berth: '\(cmd)' is not a berth command.\nSee 'berth --help'")
+        }
+    }
+
+    static func usage() {
+        Out.print("""
+        Usage:  berth [OPTIONS] COMMAND
+
+        A Docker-compatible container engine
+
+        Options:
+          -H, --host string    Daemon socket to connect to (default unix:///run/berth/berth.sock; DOCKER_HOST, BERTH_HOST)
+
+        Commands:
+          run, create, start, stop, restart, kill, rm, rename, wait, logs, ps, inspect
+          images, tag, rmi, import, save, load, version, info
+          container (ls|inspect|prune|...), image (ls|inspect|rm|import|save|load|tag)
+        """)
+    }
+
+    func version(_ args: [String]) throws -> Int32 {
+        let v = try client.request("GET", "/version").json
+        Out.print("""
+        Client:
+         Version:           0.1.0
+         API version:       1.41
+         OS/Arch:           linux/amd64
+
+        Server: Berth
+         Engine:
+          Version:          \(v["Version"].string ?? "")
+          API version:      \(v["ApiVersion"].string ?? "") (minimum version \(v["MinAPIVersion"].string ?? ""))
+          OS/Arch:          \(v["Os"].string ?? "")/\(v["Arch"].string ?? "")
+          Kernel Version:   \(v["KernelVersion"].string ?? "")
+        """)
+        return 0
+    }
+
+    func info(_ args: [String]) throws -> Int32 {
+        let f = try Flags.parse(args, [FlagSpec("-f", "--format", value: true)])
+        let i = try client.request("GET", "/info").json
+        if let format = f.string("format") { Out.print(try Template.render(format, i)); return 0 }
+        Out.print("""
+        Server:
+         Containers: \(i["Containers"].int ?? 0)
+          Running: \(i["ContainersRunning"].int ?? 0)
+          Paused: \(i["ContainersPaused"].int ?? 0)
+          Stopped: \(i["ContainersStopped"].int ?? 0)
+         Images: \(i["Images"].int ?? 0)
+         Server Version: \(i["ServerVersion"].string ?? "")
+         Storage Driver: \(i["Driver"].string ?? "")
+         Logging Driver: \(i["LoggingDriver"].string ?? "")
+         Cgroup Driver: \(i["CgroupDriver"].string ?? "")
+         Cgroup Version: \(i["CgroupVersion"].string ?? "")
+         Default Runtime: \(i["DefaultRuntime"].string ?? "")
+         Kernel Version: \(i["KernelVersion"].string ?? "")
+         Operating System: \(i["OperatingSystem"].string ?? "")
+         CPUs: \(i["NCPU"].int ?? 0)
+         Total Memory: \(Out.humanSize(i["MemTotal"].int ?? 0))
+         Name: \(i["Name"].string ?? "")
+         Docker Root Dir: \(i["DockerRootDir"].string ?? "")
+        """)
+        return 0
+    }
+}

@@ -1,0 +1,285 @@
+import Client
+import Glibc
+import JSON
+import Sys
+
+/// Container commands. Each parses its flags, makes its API calls, prints Docker's output.
+extension Berth {
+    func create(_ args: [String]) throws -> Int32 {
+        let o = try RunOptions(args)
+        Out.print(try createContainer(o))
+        return 0
+    }
+
+    func createContainer(_ o: RunOptions) throws -> String {
+        var q: [(String, String)] = []
+        if let n = o.flags.string("name") { q.append(("name", n)) }
+        do {
+            let r = try client.request("POST", "/containers/create" + DaemonClient.query(q), json: try o.body())
+            for w in r.json["Warnings"].stringArray ?? [] { Out.err("WARNING: " + w) }
+            return r.json["Id"].string ?? ""
+        } catch let e as ClientError where e.status == 404 && e.message.contains("No such image") {
+            Out.err("Unable to find image '\(o.image.contains(":") ? o.image : o.image + ":latest")' locally")
+            throw CLIError(e.message, code: 125)
+        } catch let e as ClientError {
+            throw CLIError(e.message, code: 125)
+        }
+    }
+
+    func run(_ args: [String]) throws -> Int32 {
+        let o = try RunOptions(args)
+        if o.flags.bool("detach") && o.flags.bool("rm") == false, !o.flags.list("attach").isEmpty {
+            throw CLIError("Conflicting options: -a and -d", code: 125)
+        }
+        let id = try createContainer(o)
+        if o.flags.bool("detach") {
+            try startOrFail(id)
+            Out.print(id)
+            return 0
+        }
+        let tty = o.flags.bool("tty")
+        let interactive = o.flags.bool("interactive")
+        var q: [(String, String)] = [("stream", "1"), ("stdout", "1"), ("stderr", "1")]
+        if interactive { q.append(("stdin", "1")) }
+        let attach = try client.hijack("/containers/\(id)/attach" + DaemonClient.query(q))
+        let wait = try client.open("POST", "/containers/\(id)/wait?condition=" + (o.flags.bool("rm") ? "removed" : "next-exit"))
+        do { try startOrFail(id) } catch { close(attach.fd); throw error }
+        AttachLoop.run(fd: attach.fd, pending: attach.pending, tty: tty, forwardStdin: interactive)
+        let status = (try? JSON.parse(try wait.readBody())) ?? .null
+        if let msg = status["Error"]["Message"].string, !msg.isEmpty { Out.err(msg) }
+        return Int32(status["StatusCode"].int ?? 125)
+    }
+
+    /// Start; the CLI's exit codes for a command that cannot run: 127 not found, 126 not executable.
+    func startOrFail(_ id: String) throws {
+        let result: Result<Response, ClientError> = Result { () throws(ClientError) -> Response in try client.request("POST", "/containers/\(id)/start") }
+        if case .failure(let e) = result {
+            let m = e.message
+            let code: Int32 = m.contains("executable file not found") || m.contains("no such file or directory") ? 127 : m.contains("permission denied") ? 126 : 125
+            throw CLIError(m, code: code)
+        }
+    }
+
+    func start(_ args: [String]) throws -> Int32 {
+        let f = try Flags.parse(args, [FlagSpec("-a", "--attach"), FlagSpec("-i", "--interactive"), FlagSpec("--detach-keys", value: true)])
+        guard !f.positionals.isEmpty else { throw CLIError("\"start\" requires at least 1 argument.") }
+        if f.bool("attach") || f.bool("interactive") {
+            let id = f.positionals[0]
+            let info = try client.request("GET", "/containers/\(id)/json").json
+            var q: [(String, String)] = [("stream", "1"), ("stdout", "1"), ("stderr", "1")]
+            if f.bool("interactive") { q.append(("stdin", "1")) }
+            let attach = try client.hijack("/containers/\(id)/attach" + DaemonClient.query(q))
+            let wait = try client.open("POST", "/containers/\(id)/wait?condition=next-exit")
+            try startOrFail(id)
+            AttachLoop.run(fd: attach.fd, pending: attach.pending, tty: info["Config"]["Tty"].bool ?? false, forwardStdin: f.bool("interactive"))
+            let status = (try? JSON.parse(try wait.readBody())) ?? .null
+            return Int32(status["StatusCode"].int ?? 0)
+        }
+        return eachContainer(f.positionals) { id in _ = try client.request("POST", "/containers/\(id)/start"); return id }
+    }
+
+    /// Runs `body` for each argument, printing what it returns; errors go to stderr, exit 1 at the end.
+    func eachContainer(_ refs: [String], _ body: (String) throws -> String?) -> Int32 {
+        var failed = false
+        for r in refs {
+            do { if let line = try body(r) { Out.print(line) } } catch {
+                Out.err("\(error)")
+                failed = true
+            }
+        }
+        return failed ? 1 : 0
+    }
+
+    func stop(_ args: [String], restart: Bool = false) throws -> Int32 {
+        let f = try Flags.parse(args, [FlagSpec("-t", "--time", value: true), FlagSpec("-s", "--signal", value: true)])
+        guard !f.positionals.isEmpty else { throw CLIError("\"\(restart ? "restart" : "stop")\" requires at least 1 argument.") }
+        var q: [(String, String)] = []
+        if let t = try f.int("time") { q.append(("t", String(t))) }
+        return eachContainer(f.positionals) { id in
+            _ = try client.request("POST", "/containers/\(id)/\(restart ? "restart" : "stop")" + DaemonClient.query(q)); return id
+        }
+    }
+
+    func kill(_ args: [String]) throws -> Int32 {
+        let f = try Flags.parse(args, [FlagSpec("-s", "--signal", value: true)])
+        guard !f.positionals.isEmpty else { throw CLIError("\"kill\" requires at least 1 argument.") }
+        let q = f.string("signal").map { [("signal", $0)] } ?? []
+        return eachContainer(f.positionals) { id in _ = try client.request("POST", "/containers/\(id)/kill" + DaemonClient.query(q)); return id }
+    }
+
+    func rm(_ args: [String]) throws -> Int32 {
+        let f = try Flags.parse(args, [FlagSpec("-f", "--force"), FlagSpec("-v", "--volumes"), FlagSpec("-l", "--link")])
+        guard !f.positionals.isEmpty else { throw CLIError("\"rm\" requires at least 1 argument.") }
+        var q: [(String, String)] = []
+        if f.bool("force") { q.append(("force", "1")) }
+        if f.bool("volumes") { q.append(("v", "1")) }
+        return eachContainer(f.positionals) { id in _ = try client.request("DELETE", "/containers/\(id)" + DaemonClient.query(q)); return id }
+    }
+
+    func rename(_ args: [String]) throws -> Int32 {
+        let f = try Flags.parse(args, [])
+        guard f.positionals.count == 2 else { throw CLIError("\"rename\" requires exactly 2 arguments.") }
+        _ = try client.request("POST", "/containers/\(f.positionals[0])/rename" + DaemonClient.query([("name", f.positionals[1])]))
+        return 0
+    }
+
+    func wait(_ args: [String]) throws -> Int32 {
+        let f = try Flags.parse(args, [])
+        guard !f.positionals.isEmpty else { throw CLIError("\"wait\" requires at least 1 argument.") }
+        return eachContainer(f.positionals) { id in
+            let r = try client.request("POST", "/containers/\(id)/wait")
+            return String(r.json["StatusCode"].int ?? 0)
+        }
+    }
+
+    func logs(_ args: [String]) throws -> Int32 {
+        let f = try Flags.parse(args, [FlagSpec("-f", "--follow"), FlagSpec("-n", "--tail", value: true), FlagSpec("--since", value: true),
+                                       FlagSpec("--until", value: true), FlagSpec("-t", "--timestamps"), FlagSpec("--details")])
+        guard f.positionals.count == 1 else { throw CLIError("\"logs\" requires exactly 1 argument.") }
+        let id = f.positionals[0]
+        let info = try client.request("GET", "/containers/\(id)/json").json
+        var q: [(String, String)] = [("stdout", "1"), ("stderr", "1")]
+        if f.bool("follow") { q.append(("follow", "1")) }
+        if let t = f.string("tail") { q.append(("tail", t)) }
+        if f.bool("timestamps") { q.append(("timestamps", "1")) }
+        if let s = f.string("since") { q.append(("since", try TimeArg.parse(s))) }
+        if let u = f.string("until") { q.append(("until", try TimeArg.parse(u))) }
+        var demux = Demux(tty: info["Config"]["Tty"].bool ?? false)
+        try client.stream("GET", "/containers/\(id)/logs" + DaemonClient.query(q)) { demux.feed($0); return true }
+        return 0
+    }
+
+    func inspect(_ args: [String], kind: String?) throws -> Int32 {
+        let f = try Flags.parse(args, [FlagSpec("-f", "--format", value: true), FlagSpec("--type", value: true), FlagSpec("-s", "--size")])
+        guard !f.positionals.isEmpty else { throw CLIError("\"inspect\" requires at least 1 argument.") }
+        let type = kind ?? f.string("type")
+        var results: [JSON] = []
+        var failed = false
+        for ref in f.positionals {
+            var found: JSON? = nil
+            if type == nil || type == "container" { found = try? client.request("GET", "/containers/\(ref)/json").json }
+            if found == nil && (type == nil || type == "image") { found = try? client.request("GET", "/images/\(ref)/json").json }
+            if let found { results.append(found) } else {
+                Out.err("Error: No such \(type ?? "object"): \(ref)")
+                failed = true
+            }
+        }
+        if let format = f.string("format") {
+            for r in results { Out.print(try Template.render(format, r)) }
+        } else {
+            Out.print(JSON.array(results).pretty(indent: "    "))
+        }
+        return failed ? 1 : 0
+    }
+
+    func ps(_ args: [String]) throws -> Int32 {
+        let f = try Flags.parse(args, [FlagSpec("-a", "--all"), FlagSpec("-q", "--quiet"), FlagSpec("-n", "--last", value: true),
+                                       FlagSpec("-l", "--latest"), FlagSpec("--no-trunc"), FlagSpec("-f", "--filter", value: true),
+                                       FlagSpec("-s", "--size"), FlagSpec("--format", value: true)])
+        var q: [(String, String)] = []
+        if f.bool("all") { q.append(("all", "1")) }
+        var limit = try f.int("last") ?? -1
+        if f.bool("latest") { limit = 1 }
+        if limit > 0 { q.append(("limit", String(limit))); q.removeAll { $0.0 == "all" }; q.append(("all", "1")) }
+        let filters = try filterJSON(f.list("filter"))
+        if let filters { q.append(("filters", filters)) }
+        let list = try client.request("GET", "/containers/json" + DaemonClient.query(q)).json.array ?? []
+        let noTrunc = f.bool("no-trunc")
+        if f.bool("quiet") {
+            for c in list { Out.print(noTrunc ? c["Id"].string ?? "" : String((c["Id"].string ?? "").prefix(12))) }
+            return 0
+        }
+        if let format = f.string("format") {
+            for c in list { Out.print(try Template.render(format, PsRow(c, noTrunc: noTrunc).json)) }
+            return 0
+        }
+        var rows = [["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]]
+        for c in list {
+            let r = PsRow(c, noTrunc: noTrunc)
+            rows.append([r.id, r.image, r.command, r.created, r.status, r.ports, r.names])
+        }
+        Out.table(rows)
+        return 0
+    }
+
+    func containerPrune(_ args: [String]) throws -> Int32 {
+        let f = try Flags.parse(args, [FlagSpec("-f", "--force"), FlagSpec("--filter", value: true)])
+        if !f.bool("force") {
+            Out.raw(1, Array("WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ".utf8))
+            var b = [UInt8](repeating: 0, count: 16)
+            let n = read(0, &b, 16)
+            guard n > 0, b[0] == UInt8(ascii: "y") || b[0] == UInt8(ascii: "Y") else { return 0 }
+        }
+        var q: [(String, String)] = []
+        if let filters = try filterJSON(f.list("filter")) { q.append(("filters", filters)) }
+        let r = try client.request("POST", "/containers/prune" + DaemonClient.query(q)).json
+        let deleted = r["ContainersDeleted"].stringArray ?? []
+        if !deleted.isEmpty {
+            Out.print("Deleted Containers:")
+            for d in deleted { Out.print(d) }
+            Out.print("")
+        }
+        Out.print("Total reclaimed space: " + Out.humanSize(r["SpaceReclaimed"].int ?? 0))
+        return 0
+    }
+
+    /// `-f key=value` flags → the API's filters JSON.
+    func filterJSON(_ list: [String]) throws -> String? {
+        if list.isEmpty { return nil }
+        var o = JSONObject()
+        for item in list {
+            let kv = item.split(separator: "=", maxSplits: 1).map(String.init)
+            guard kv.count == 2 else { throw CLIError("bad format of filter (expected name=value)") }
+            var m = o[kv[0]]?.object ?? JSONObject()
+            m[kv[1]] = true
+            o[kv[0]] = .object(m)
+        }
+        return JSON.object(o).serialized()
+    }
+}
+
+/// One `ps` line, as the docker CLI's formatter computes it.
+struct PsRow {
+    var id, image, command, created, status, ports, names: String
+    init(_ c: JSON, noTrunc: Bool) {
+        let fullID = c["Id"].string ?? ""
+        id = noTrunc ? fullID : String(fullID.prefix(12))
+        image = c["Image"].string ?? ""
+        var cmd = c["Command"].string ?? ""
+        if !noTrunc && cmd.count > 20 { cmd = String(cmd.prefix(19)) + "…" }
+        command = "\"" + cmd + "\""
+        created = Out.ago(c["Created"].int ?? 0)
+        status = c["Status"].string ?? ""
+        ports = ""
+        names = (c["Names"].stringArray ?? []).map { $0.hasPrefix("/") ? String($0.dropFirst()) : $0 }.joined(separator: ",")
+    }
+    var json: JSON {
+        ["ID": .string(id), "Image": .string(image), "Command": .string(command), "CreatedAt": .string(created),
+         "RunningFor": .string(String(created.dropLast(4))), "Status": .string(status), "Ports": .string(ports), "Names": .string(names)]
+    }
+}
+
+/// `--since 10m`, RFC 3339 dates or Unix seconds → the API's `secs[.nanos]`.
+enum TimeArg {
+    static func parse(_ s: String) throws -> String {
+        if Timestamp.parseUnix(s) != nil { return s }
+        if let t = Timestamp.parse(s) { return "\(t.seconds).\(String(format9(t.nanos % 1_000_000_000)))" }
+        var total: Double = 0
+        var num = ""
+        for ch in s {
+            if ch.isNumber || ch == "." { num.append(ch); continue }
+            guard let v = Double(num) else { throw CLIError("invalid time \(s)") }
+            switch ch {
+            case "h": total += v * 3600
+            case "m": total += v * 60
+            case "s": total += v
+            default: throw CLIError("invalid time \(s)")
+            }
+            num = ""
+        }
+        if !num.isEmpty { throw CLIError("invalid time \(s)") }
+        let t = Timestamp.now().nanos - Int64(total * 1e9)
+        return "\(t / 1_000_000_000).\(format9(t % 1_000_000_000))"
+    }
+    static func format9(_ n: Int64) -> String { let s = String(n); return String(repeating: "0", count: 9 - s.count) + s }
+}

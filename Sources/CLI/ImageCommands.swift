@@ -1,0 +1,134 @@
+import Client
+import Glibc
+import JSON
+import Sys
+
+extension Berth {
+    func images(_ args: [String]) throws -> Int32 {
+        let f = try Flags.parse(args, [FlagSpec("-a", "--all"), FlagSpec("-q", "--quiet"), FlagSpec("--no-trunc"), FlagSpec("--digests"),
+                                       FlagSpec("-f", "--filter", value: true), FlagSpec("--format", value: true)])
+        var filters = f.list("filter")
+        if let repo = f.positionals.first { filters.append("reference=" + repo) }
+        var q: [(String, String)] = []
+        if f.bool("all") { q.append(("all", "1")) }
+        if let j = try filterJSON(filters) { q.append(("filters", j)) }
+        let list = try client.request("GET", "/images/json" + DaemonClient.query(q)).json.array ?? []
+        let noTrunc = f.bool("no-trunc")
+        func shortID(_ id: String) -> String { noTrunc ? id : String(id.dropFirst(7).prefix(12)) }
+        if f.bool("quiet") {
+            var seen = Set<String>()
+            for i in list { let id = shortID(i["Id"].string ?? ""); if seen.insert(id).inserted { Out.print(id) } }
+            return 0
+        }
+        var rows = [["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]]
+        for i in list {
+            var tags = i["RepoTags"].stringArray ?? []
+            if tags.isEmpty { tags = ["<none>:<none>"] }
+            for t in tags {
+                let colon = t.lastIndex(of: ":") ?? t.endIndex
+                let repo = String(t[..<colon]), tag = colon < t.endIndex ? String(t[t.index(after: colon)...]) : "<none>"
+                rows.append([repo, tag, shortID(i["Id"].string ?? ""), Out.ago(i["Created"].int ?? 0), Out.humanSize(i["Size"].int ?? 0)])
+            }
+        }
+        if let format = f.string("format") {
+            for r in rows.dropFirst() {
+                Out.print(try Template.render(format, ["Repository": .string(r[0]), "Tag": .string(r[1]), "ID": .string(r[2]),
+                                                       "CreatedSince": .string(r[3]), "Size": .string(r[4])]))
+            }
+            return 0
+        }
+        Out.table(rows)
+        return 0
+    }
+
+    func tag(_ args: [String]) throws -> Int32 {
+        let f = try Flags.parse(args, [])
+        guard f.positionals.count == 2 else { throw CLIError("\"tag\" requires exactly 2 arguments.") }
+        var target = f.positionals[1]
+        var tag = ""
+        if let colon = target.lastIndex(of: ":"), !target[colon...].contains("/") {
+            tag = String(target[target.index(after: colon)...]); target = String(target[..<colon])
+        }
+        _ = try client.request("POST", "/images/\(f.positionals[0])/tag" + DaemonClient.query([("repo", target), ("tag", tag)]))
+        return 0
+    }
+
+    func rmi(_ args: [String]) throws -> Int32 {
+        let f = try Flags.parse(args, [FlagSpec("-f", "--force"), FlagSpec("--no-prune")])
+        guard !f.positionals.isEmpty else { throw CLIError("\"rmi\" requires at least 1 argument.") }
+        var q: [(String, String)] = []
+        if f.bool("force") { q.append(("force", "1")) }
+        if f.bool("no-prune") { q.append(("noprune", "1")) }
+        var failed = false
+        for ref in f.positionals {
+            do {
+                for item in try client.request("DELETE", "/images/\(ref)" + DaemonClient.query(q)).json.array ?? [] {
+                    if let u = item["Untagged"].string { Out.print("Untagged: " + u) }
+                    if let d = item["Deleted"].string { Out.print("Deleted: " + d) }
+                }
+            } catch { Out.err("\(error)"); failed = true }
+        }
+        return failed ? 1 : 0
+    }
+
+    func importImage(_ args: [String]) throws -> Int32 {
+        let f = try Flags.parse(args, [FlagSpec("-c", "--change", value: true), FlagSpec("-m", "--message", value: true), FlagSpec("--platform", value: true)])
+        guard let src = f.positionals.first else { throw CLIError("\"import\" requires at least 1 argument.") }
+        var q: [(String, String)] = [("fromSrc", "-")]
+        if f.positionals.count > 1 {
+            var repo = f.positionals[1], tag = ""
+            if let colon = repo.lastIndex(of: ":"), !repo[colon...].contains("/") { tag = String(repo[repo.index(after: colon)...]); repo = String(repo[..<colon]) }
+            q += [("repo", repo), ("tag", tag)]
+        }
+        if let m = f.string("message") { q.append(("message", m)) }
+        for c in f.list("change") { q.append(("changes", c)) }
+        let fd = src == "-" ? 0 : open(src, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw CLIError("open \(src): no such file or directory") }
+        defer { if fd != 0 { close(fd) } }
+        let r = try client.request("POST", "/images/create" + DaemonClient.query(q), bodyFile: fd, contentType: "application/x-tar")
+        for m in (try? JSON.parseStream(r.body)) ?? [] {
+            if let e = m["error"].string { throw CLIError(e) }
+            if let s = m["status"].string { Out.print(s) }
+        }
+        return 0
+    }
+
+    func save(_ args: [String]) throws -> Int32 {
+        let f = try Flags.parse(args, [FlagSpec("-o", "--output", value: true)])
+        guard !f.positionals.isEmpty else { throw CLIError("\"save\" requires at least 1 argument.") }
+        var fd: Int32 = 1
+        var tmp: String? = nil
+        if let out = f.string("output") {
+            tmp = out + ".tmp"
+            fd = open(tmp!, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw CLIError("failed to save image: \(SysError("open \(out)"))") }
+        } else if isatty(1) != 0 {
+            throw CLIError("cowardly refusing to save to a terminal. Use the -o flag or redirect")
+        }
+        var failure: Error? = nil
+        do {
+            try client.stream("GET", "/images/get" + DaemonClient.query(f.positionals.map { ("names", $0) })) { b in
+                do { try FS.writeAll(fd: fd, b); return true } catch { failure = error; return false }
+            }
+        } catch { failure = error }
+        if let tmp {
+            close(fd)
+            if failure == nil { Glibc.rename(tmp, f.string("output")!) } else { unlink(tmp) }
+        }
+        if let failure { throw failure }
+        return 0
+    }
+
+    func load(_ args: [String]) throws -> Int32 {
+        let f = try Flags.parse(args, [FlagSpec("-i", "--input", value: true), FlagSpec("-q", "--quiet")])
+        let fd = f.string("input").map { open($0, O_RDONLY | O_CLOEXEC) } ?? 0
+        guard fd >= 0 else { throw CLIError("open \(f.string("input")!): no such file or directory") }
+        if fd == 0 && isatty(0) != 0 { throw CLIError("requested load from stdin, but stdin is empty") }
+        let r = try client.request("POST", "/images/load" + (f.bool("quiet") ? "?quiet=1" : ""), bodyFile: fd, contentType: "application/x-tar")
+        for m in (try? JSON.parseStream(r.body)) ?? [] {
+            if let e = m["error"].string { throw CLIError(e) }
+            if let s = m["stream"].string { Out.raw(1, Array(s.utf8)) }
+        }
+        return 0
+    }
+}

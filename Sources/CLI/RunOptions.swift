@@ -1,0 +1,111 @@
+import JSON
+import Sys
+
+/// `run`/`create` flags → the create request body (Config + HostConfig), as the docker CLI builds it.
+struct RunOptions {
+    static let specs: [FlagSpec] = [
+        FlagSpec("-d", "--detach"), FlagSpec("--rm"), FlagSpec("--name", value: true), FlagSpec("-e", "--env", value: true),
+        FlagSpec("--env-file", value: true), FlagSpec("-w", "--workdir", value: true), FlagSpec("-u", "--user", value: true),
+        FlagSpec("--entrypoint", value: true), FlagSpec("-h", "--hostname", value: true), FlagSpec("-l", "--label", value: true),
+        FlagSpec("-m", "--memory", value: true), FlagSpec("--memory-swap", value: true), FlagSpec("--cpus", value: true),
+        FlagSpec("-c", "--cpu-shares", value: true), FlagSpec("--pids-limit", value: true), FlagSpec("-i", "--interactive"),
+        FlagSpec("-t", "--tty"), FlagSpec("-a", "--attach", value: true), FlagSpec("--cap-add", value: true),
+        FlagSpec("--cap-drop", value: true), FlagSpec("--read-only"), FlagSpec("--stop-signal", value: true),
+        FlagSpec("--stop-timeout", value: true), FlagSpec("--log-driver", value: true), FlagSpec("--log-opt", value: true),
+        FlagSpec("--restart", value: true), FlagSpec("--add-host", value: true), FlagSpec("--shm-size", value: true),
+        FlagSpec("--init"), FlagSpec("--privileged"), FlagSpec("--platform", value: true), FlagSpec("--pull", value: true),
+        FlagSpec("--network", "--net", value: true), FlagSpec("-q", "--quiet"), FlagSpec("--sig-proxy"),
+    ]
+
+    let flags: Flags
+    var image: String { flags.positionals.first ?? "" }
+    var command: [String] { Array(flags.positionals.dropFirst()) }
+
+    init(_ args: [String]) throws {
+        flags = try Flags.parse(args, RunOptions.specs, stopAtPositional: true)
+        guard !image.isEmpty else { throw CLIError("\"run\" requires at least 1 argument.", code: 125) }
+    }
+
+    func body() throws -> JSON {
+        var env: [String] = []
+        for file in flags.list("env-file") {
+            guard let text = try? FS.readString(file) else { throw CLIError("open \(file): no such file or directory", code: 125) }
+            for line in text.split(separator: "\n") {
+                let l = String(line).trimmingSpaces()
+                if l.isEmpty || l.hasPrefix("#") { continue }
+                env.append(resolveEnv(l))
+            }
+        }
+        for e in flags.list("env") { env.append(resolveEnv(e)) }
+        var labels = JSONObject()
+        for l in flags.list("label") {
+            let kv = l.split(separator: "=", maxSplits: 1).map(String.init)
+            labels[kv[0]] = .string(kv.count > 1 ? kv[1] : "")
+        }
+        let interactive = flags.bool("interactive")
+        let attach = flags.list("attach")
+        let detached = flags.bool("detach")
+        var b: JSON = [
+            "Hostname": .string(flags.string("hostname") ?? ""), "User": .string(flags.string("user") ?? ""),
+            "AttachStdin": .bool(!detached && (interactive || attach.contains("stdin"))),
+            "AttachStdout": .bool(!detached && (attach.isEmpty || attach.contains("stdout"))),
+            "AttachStderr": .bool(!detached && (attach.isEmpty || attach.contains("stderr"))),
+            "Tty": .bool(flags.bool("tty")), "OpenStdin": .bool(interactive), "StdinOnce": .bool(interactive && !detached),
+            "Env": JSON.strings(env), "Cmd": command.isEmpty ? .null : JSON.strings(command), "Image": .string(image),
+            "WorkingDir": .string(flags.string("workdir") ?? ""), "Labels": .object(labels),
+        ]
+        if let ep = flags.string("entrypoint") { b["Entrypoint"] = ep.isEmpty ? [] : JSON.strings([ep]) }
+        if let s = flags.string("stop-signal") { b["StopSignal"] = .string(s) }
+        if let t = try flags.int("stop-timeout") { b["StopTimeout"] = .int(Int64(t)) }
+        var h: JSON = ["AutoRemove": .bool(flags.bool("rm"))]
+        if let m = flags.string("memory") {
+            guard let v = RunOptions.parseBytes(m) else { throw CLIError("invalid argument \"\(m)\" for \"-m, --memory\" flag: invalid size: '\(m)'", code: 125) }
+            h["Memory"] = .int(v)
+        }
+        if let m = flags.string("memory-swap") { h["MemorySwap"] = .int(m == "-1" ? -1 : RunOptions.parseBytes(m) ?? 0) }
+        if let c = flags.string("cpus") {
+            guard let v = Double(c), v >= 0 else { throw CLIError("invalid argument \"\(c)\" for \"--cpus\" flag: failed to parse \(c) as a rational number", code: 125) }
+            h["NanoCpus"] = .int(Int64((v * 1e9).rounded()))
+        }
+        if let s = try flags.int("cpu-shares") { h["CpuShares"] = .int(Int64(s)) }
+        if let p = try flags.int("pids-limit") { h["PidsLimit"] = .int(Int64(p)) }
+        if let s = flags.string("shm-size") { h["ShmSize"] = .int(RunOptions.parseBytes(s) ?? 0) }
+        if !flags.list("cap-add").isEmpty { h["CapAdd"] = JSON.strings(flags.list("cap-add")) }
+        if !flags.list("cap-drop").isEmpty { h["CapDrop"] = JSON.strings(flags.list("cap-drop")) }
+        if flags.bool("read-only") { h["ReadonlyRootfs"] = true }
+        if !flags.list("add-host").isEmpty { h["ExtraHosts"] = JSON.strings(flags.list("add-host")) }
+        var logCfg = JSONObject()
+        for o in flags.list("log-opt") {
+            let kv = o.split(separator: "=", maxSplits: 1).map(String.init)
+            logCfg[kv[0]] = .string(kv.count > 1 ? kv[1] : "")
+        }
+        h["LogConfig"] = ["Type": .string(flags.string("log-driver") ?? ""), "Config": .object(logCfg)]
+        if let r = flags.string("restart") {
+            let parts = r.split(separator: ":").map(String.init)
+            h["RestartPolicy"] = ["Name": .string(parts[0]), "MaximumRetryCount": .int(Int64(parts.count > 1 ? Int(parts[1]) ?? 0 : 0))]
+        }
+        if let n = flags.string("network") { h["NetworkMode"] = .string(n) }
+        b["HostConfig"] = h
+        return b
+    }
+
+    /// `-e NAME` takes NAME's value from the caller's environment, as Docker does.
+    func resolveEnv(_ e: String) -> String {
+        if e.contains("=") { return e }
+        if let v = Proc.getenv(e) { return e + "=" + v }
+        return e
+    }
+
+    static func parseBytes(_ s: String) -> Int64? {
+        let t = s.lowercased()
+        var num = Substring(t)
+        var mult: Int64 = 1
+        if let last = num.last, "bkmg".contains(last) {
+            num.removeLast()
+            if last == "b", let l2 = num.last, "kmg".contains(l2) { num.removeLast(); mult = l2 == "k" ? 1 << 10 : l2 == "m" ? 1 << 20 : 1 << 30 }
+            else { mult = last == "k" ? 1 << 10 : last == "m" ? 1 << 20 : last == "g" ? 1 << 30 : 1 }
+        }
+        guard let v = Double(num), v >= 0 else { return nil }
+        return Int64(v * Double(mult))
+    }
+}

@@ -1,0 +1,252 @@
+import Glibc
+import JSON
+import Sys
+
+/// An error the daemon answered with, or a transport failure.
+public struct ClientError: Error, Sendable, CustomStringConvertible {
+    public let status: Int
+    public let message: String
+    public init(status: Int, message: String) { self.status = status; self.message = message }
+    public var description: String { message }
+}
+
+public struct Response: Sendable {
+    public var status: Int
+    public var headers: [(String, String)]
+    public var body: [UInt8]
+    public func header(_ name: String) -> String? { headers.first { $0.0.lowercased() == name.lowercased() }?.1 }
+    public var json: JSON { (try? JSON.parse(body)) ?? .null }
+    public var text: String { String(decoding: body, as: UTF8.self) }
+}
+
+/// HTTP/1.1 to the Engine API over a unix socket, with blocking I/O: the CLI does one thing at a
+/// time, and this keeps it free of event loops and Foundation, so it starts fast.
+public final class DaemonClient {
+    public let socketPath: String
+    public let versionPrefix = "/v1.41"
+
+    /// `-H`, then DOCKER_HOST / BERTH_HOST, then the default socket.
+    public init(host: String?) throws(ClientError) {
+        let h = host ?? Proc.getenv("BERTH_HOST") ?? Proc.getenv("DOCKER_HOST") ?? "unix:///run/berth/berth.sock"
+        guard h.hasPrefix("unix://") else { throw ClientError(status: 0, message: "unsupported host \(h): only unix:// is supported") }
+        socketPath = String(h.dropFirst(7))
+    }
+
+    public static func query(_ items: [(String, String)]) -> String {
+        if items.isEmpty { return "" }
+        return "?" + items.map { "\(percentEncode($0.0))=\(percentEncode($0.1))" }.joined(separator: "&")
+    }
+
+    static func percentEncode(_ s: String) -> String {
+        var out = ""
+        for b in s.utf8 {
+            if (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2D || b == 0x2E || b == 0x5F || b == 0x7E {
+                out.unicodeScalars.append(UnicodeScalar(b))
+            } else {
+                let h = String(b, radix: 16, uppercase: true)
+                out += "%" + (h.count == 1 ? "0" + h : h)
+            }
+        }
+        return out
+    }
+
+    func connect() throws(ClientError) -> Int32 {
+        do { return try UnixSocket.connect(socketPath) } catch {
+            throw ClientError(status: 0, message: "Cannot connect to the Docker daemon at unix://\(socketPath). Is the docker daemon running?")
+        }
+    }
+
+    private func sendRequest(_ fd: Int32, method: String, path: String, body: [UInt8]?, bodyFile: Int32?, contentType: String?, extraHeaders: [(String, String)]) throws(ClientError) {
+        var head = "\(method) \(versionPrefix)\(path) HTTP/1.1\r\nHost: docker\r\nUser-Agent: berth/0.1.0\r\n"
+        for (k, v) in extraHeaders { head += "\(k): \(v)\r\n" }
+        if let contentType { head += "Content-Type: \(contentType)\r\n" }
+        if let body { head += "Content-Length: \(body.count)\r\n" }
+        else if bodyFile != nil { head += "Transfer-Encoding: chunked\r\n" }
+        else if method == "POST" || method == "PUT" { head += "Content-Length: 0\r\n" }
+        head += "\r\n"
+        do {
+            try FS.writeAll(fd: fd, Array(head.utf8) + (body ?? []))
+            if let src = bodyFile {
+                var buf = [UInt8](repeating: 0, count: 1 << 20)
+                while true {
+                    let n = buf.withUnsafeMutableBytes { Glibc.read(src, $0.baseAddress, 1 << 20) }
+                    if n < 0 && errno == EINTR { continue }
+                    if n <= 0 { break }
+                    try FS.writeAll(fd: fd, Array(String(n, radix: 16).utf8) + [13, 10] + buf[0..<n] + [13, 10])
+                }
+                try FS.writeAll(fd: fd, Array("0\r\n\r\n".utf8))
+            }
+        } catch { throw ClientError(status: 0, message: "error during connect: \(error)") }
+    }
+
+    /// One request; the whole body read (Content-Length, chunked, or until close).
+    public func request(_ method: String, _ path: String, json: JSON? = nil, body: [UInt8]? = nil, bodyFile: Int32? = nil,
+                        contentType: String? = nil, headers: [(String, String)] = []) throws(ClientError) -> Response {
+        var chunks: [UInt8] = []
+        let r = try stream(method, path, json: json, body: body, bodyFile: bodyFile, contentType: contentType, headers: headers) { chunks += $0; return true }
+        return Response(status: r.status, headers: r.headers, body: chunks)
+    }
+
+    /// Like `request`, but hands body bytes to `onData` as they arrive (logs -f, wait, progress).
+    @discardableResult
+    public func stream(_ method: String, _ path: String, json: JSON? = nil, body: [UInt8]? = nil, bodyFile: Int32? = nil, contentType: String? = nil,
+                       headers: [(String, String)] = [], onHead: ((Int) -> Void)? = nil, onData: ([UInt8]) -> Bool) throws(ClientError) -> Response {
+        let fd = try connect()
+        defer { close(fd) }
+        var payload = body
+        var ctype = contentType
+        if let json { payload = json.bytes; ctype = "application/json" }
+        try sendRequest(fd, method: method, path: path, body: payload, bodyFile: bodyFile, contentType: ctype, extraHeaders: headers + [("Connection", "close")])
+        var reader = SocketReader(fd: fd)
+        let (status, hdrs) = try reader.readHead()
+        onHead?(status)
+        let resp = Response(status: status, headers: hdrs, body: [])
+        if method == "HEAD" || status == 204 || status == 304 { return resp }
+        if status >= 400 {
+            var all: [UInt8] = []
+            try reader.readBody(resp) { all += $0; return true }
+            let msg = (try? JSON.parse(all))?["message"].string ?? String(decoding: all, as: UTF8.self)
+            throw ClientError(status: status, message: "Error response from daemon: " + msg.trimmingSpaces())
+        }
+        try reader.readBody(resp, onData)
+        return resp
+    }
+
+    /// Upgrades the connection (attach) and returns the raw socket plus any bytes already read.
+    public func hijack(_ path: String, json: JSON? = nil) throws(ClientError) -> (fd: Int32, pending: [UInt8]) {
+        let fd = try connect()
+        let body = json?.bytes
+        try sendRequest(fd, method: "POST", path: path, body: body ?? [], bodyFile: nil, contentType: body == nil ? nil : "application/json",
+                        extraHeaders: [("Connection", "Upgrade"), ("Upgrade", "tcp")])
+        var reader = SocketReader(fd: fd)
+        let (status, hdrs) = try reader.readHead()
+        if status >= 400 {
+            var all: [UInt8] = []
+            try? reader.readBody(Response(status: status, headers: hdrs, body: []), { all += $0; return true })
+            close(fd)
+            let msg = (try? JSON.parse(all))?["message"].string ?? String(decoding: all, as: UTF8.self)
+            throw ClientError(status: status, message: "Error response from daemon: " + msg.trimmingSpaces())
+        }
+        return (fd, reader.takeBuffered())
+    }
+}
+
+/// Buffered reads of an HTTP response from a socket.
+struct SocketReader {
+    let fd: Int32
+    var buf: [UInt8] = []
+    var pos = 0
+    var eof = false
+
+    mutating func fill() throws(ClientError) -> Bool {
+        if pos > 0 && pos == buf.count { buf.removeAll(keepingCapacity: true); pos = 0 }
+        var tmp = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = tmp.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, 65536) }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 { throw ClientError(status: 0, message: "read: \(SysError("read"))") }
+            if n == 0 { eof = true; return false }
+            buf += tmp[0..<n]
+            return true
+        }
+    }
+
+    mutating func line() throws(ClientError) -> String? {
+        while true {
+            if let i = buf[pos...].firstIndex(of: 10) {
+                var end = i
+                if end > pos && buf[end - 1] == 13 { end -= 1 }
+                let s = String(decoding: buf[pos..<end], as: UTF8.self)
+                pos = i + 1
+                return s
+            }
+            if !(try fill()) { return nil }
+        }
+    }
+
+    mutating func readHead() throws(ClientError) -> (Int, [(String, String)]) {
+        guard let status = try line() else { throw ClientError(status: 0, message: "error during connect: EOF") }
+        let parts = status.split(separator: " ")
+        let code = parts.count > 1 ? Int(parts[1]) ?? 0 : 0
+        var headers: [(String, String)] = []
+        while let l = try line(), !l.isEmpty {
+            if let c = l.firstIndex(of: ":") { headers.append((String(l[..<c]), String(l[l.index(after: c)...]).trimmingSpaces())) }
+        }
+        return (code, headers)
+    }
+
+    mutating func take(_ n: Int) throws(ClientError) -> [UInt8] {
+        while buf.count - pos < n { if !(try fill()) { break } }
+        let k = min(n, buf.count - pos)
+        let out = Array(buf[pos..<pos + k])
+        pos += k
+        return out
+    }
+
+    mutating func takeBuffered() -> [UInt8] { let out = Array(buf[pos...]); pos = buf.count; return out }
+
+    mutating func readBody(_ r: Response, _ onData: ([UInt8]) -> Bool) throws(ClientError) {
+        if r.header("Transfer-Encoding")?.lowercased() == "chunked" {
+            while let l = try line() {
+                let size = Int(l.split(separator: ";").first.map(String.init)?.trimmingSpaces() ?? "", radix: 16) ?? 0
+                if size == 0 { _ = try line(); return }
+                let data = try take(size)
+                _ = try line()
+                if !data.isEmpty && !onData(data) { return }
+            }
+            return
+        }
+        if let len = r.header("Content-Length").flatMap({ Int($0) }) {
+            var left = len
+            while left > 0 {
+                if pos == buf.count, !(try fill()) { return }
+                let k = min(left, buf.count - pos)
+                let data = Array(buf[pos..<pos + k]); pos += k; left -= k
+                if !onData(data) { return }
+            }
+            return
+        }
+        while true {
+            if pos < buf.count { let data = takeBuffered(); if !onData(data) { return } }
+            if !(try fill()) { return }
+        }
+    }
+}
+
+/// A request whose response head has arrived and whose body is read later: `docker run` sends
+/// wait before start and reads the exit status after the output.
+public final class PendingResponse {
+    let fd: Int32
+    var reader: SocketReader
+    public let status: Int
+    let headers: [(String, String)]
+
+    init(fd: Int32, reader: SocketReader, status: Int, headers: [(String, String)]) {
+        self.fd = fd; self.reader = reader; self.status = status; self.headers = headers
+    }
+    deinit { close(fd) }
+
+    public func readBody() throws(ClientError) -> [UInt8] {
+        var all: [UInt8] = []
+        try reader.readBody(Response(status: status, headers: headers, body: []), { all += $0; return true })
+        return all
+    }
+}
+
+extension DaemonClient {
+    public func open(_ method: String, _ path: String) throws(ClientError) -> PendingResponse {
+        let fd = try connect()
+        var head = "\(method) \(versionPrefix)\(path) HTTP/1.1\r\nHost: docker\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+        do { try FS.writeAll(fd: fd, Array(head.utf8)) } catch { close(fd); throw ClientError(status: 0, message: "\(error)") }
+        head = ""
+        var reader = SocketReader(fd: fd)
+        let (status, headers) = try reader.readHead()
+        let p = PendingResponse(fd: fd, reader: reader, status: status, headers: headers)
+        if status >= 400 {
+            let body = (try? p.readBody()) ?? []
+            let msg = (try? JSON.parse(body))?["message"].string ?? String(decoding: body, as: UTF8.self)
+            throw ClientError(status: status, message: "Error response from daemon: " + msg.trimmingSpaces())
+        }
+        return p
+    }
+}
