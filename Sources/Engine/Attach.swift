@@ -8,18 +8,38 @@ public final class AttachSession: @unchecked Sendable {
     private let lock = NSLock()
     private var io: LiveIO?
     private var token: UInt64?
+    /// stdin that arrived before the container started (docker CLI streams it right after attach).
+    private var earlyStdin: [UInt8] = []
+    private var earlyClose = false
     let subscriber: LiveIO.Subscriber
 
     public init(subscriber: @escaping LiveIO.Subscriber) { self.subscriber = subscriber }
 
     func bind(_ io: LiveIO) {
         let t = io.subscribe(subscriber)
-        lock.lock(); self.io = io; token = t; lock.unlock()
+        lock.lock()
+        self.io = io; token = t
+        let pending = earlyStdin, close = earlyClose
+        earlyStdin = []
+        lock.unlock()
+        if !pending.isEmpty { io.sendStdin(pending) }
+        if close { io.closeStdin() }
         if t == nil { subscriber(ShimFrame(.exited)) }
     }
 
-    public func sendStdin(_ bytes: [UInt8]) { lock.lock(); let io = self.io; lock.unlock(); io?.sendStdin(bytes) }
-    public func closeStdin() { lock.lock(); let io = self.io; lock.unlock(); io?.closeStdin() }
+    public func sendStdin(_ bytes: [UInt8]) {
+        lock.lock()
+        guard let io else { earlyStdin += bytes; lock.unlock(); return }
+        lock.unlock()
+        io.sendStdin(bytes)
+    }
+
+    public func closeStdin() {
+        lock.lock()
+        guard let io else { earlyClose = true; lock.unlock(); return }
+        lock.unlock()
+        io.closeStdin()
+    }
 
     public func detach() {
         lock.lock(); let io = self.io, t = token; self.io = nil; token = nil; lock.unlock()

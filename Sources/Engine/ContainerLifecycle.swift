@@ -18,7 +18,7 @@ extension Engine {
         if name.isEmpty {
             repeat { name = Names.random() } while containers.values.contains { $0.name == name }
         } else {
-            guard Names.isValid(name) else { throw .badRequest("Invalid container name (\(name)), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed") }
+            guard Names.isValid(name) else { throw .badRequest("Invalid container name (\(name)), only [a-zA-Z0-9][a-zA-Z0-9_.-] + are allowed") }
             if let other = containers.values.first(where: { $0.name == name }) {
                 throw .conflict("Conflict. The container name \"/\(name)\" is already in use by container \"\(other.id)\". You have to remove (or rename) that container to be able to reuse that name.")
             }
@@ -220,7 +220,7 @@ extension Engine {
         var c = try container(ref)
         var name = newName
         if name.hasPrefix("/") { name.removeFirst() }
-        guard Names.isValid(name) else { throw .badRequest("Invalid container name (\(name)), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed") }
+        guard Names.isValid(name) else { throw .badRequest("Invalid container name (\(name)), only [a-zA-Z0-9][a-zA-Z0-9_.-] + are allowed") }
         if name == c.name { throw .badRequest("Renaming a container with the same name as its current name") }
         if let other = containers.values.first(where: { $0.name == name }) {
             throw .conflict("Conflict. The container name \"/\(name)\" is already in use by container \"\(other.id)\". You have to remove (or rename) that container to be able to reuse that name.")

@@ -55,7 +55,8 @@ private struct Parser {
             if i < b.count, b[i] == UInt8(ascii: "}") { i += 1; return .object(o) }
             while true {
                 skipSpace()
-                guard i < b.count, b[i] == UInt8(ascii: "\"") else { throw fail("invalid character looking for beginning of object key string") }
+                guard i < b.count else { throw fail("unexpected end of JSON input") }
+                guard b[i] == UInt8(ascii: "\"") else { throw fail("invalid character '\(Character(UnicodeScalar(b[i])))' looking for beginning of object key string") }
                 let k = try string()
                 skipSpace()
                 guard i < b.count, b[i] == UInt8(ascii: ":") else { throw fail("invalid character after object key") }

@@ -1,0 +1,101 @@
+import Archive
+import Foundation
+import Sys
+import Testing
+
+/// Hostile and ordinary layer tars, made with our own TarWriter, unpacked into a temp dir.
+@Suite struct ArchiveTests {
+    func makeTar(_ build: (TarWriter) throws -> Void) throws -> String {
+        let path = NSTemporaryDirectory() + "berth-test-\(UUID().uuidString).tar"
+        var bytes: [UInt8] = []
+        let w = TarWriter { bytes += $0 }
+        try build(w)
+        try w.finish()
+        try FS.writeAtomic(path, bytes)
+        return path
+    }
+
+    func freshDir() throws -> String {
+        let d = NSTemporaryDirectory() + "berth-unpack-\(UUID().uuidString)"
+        try FS.mkdirAll(d)
+        return d
+    }
+
+    @Test func unpacksFilesLinksAndDirectories() throws {
+        let tar = try makeTar { w in
+            try w.addDirectory("bin")
+            try w.addFile("bin/tool", Array("#!/bin/sh\n".utf8), mode: 0o755)
+            try w.addHardlink("bin/alias", target: "bin/tool")
+            try w.addSymlink("bin/sh", target: "/bin/tool")
+            try w.addFile("etc/deep/conf", Array("x".utf8))
+        }
+        let root = try freshDir()
+        try LayerUnpacker(root: root).unpack(tarPath: tar)
+        #expect(try FS.readString(root + "/bin/alias") == "#!/bin/sh\n")
+        var st = stat()
+        #expect(stat(root + "/bin/tool", &st) == 0 && st.st_mode & 0o777 == 0o755 && st.st_nlink == 2)
+        var buf = [CChar](repeating: 0, count: 64)
+        let n = readlink(root + "/bin/sh", &buf, 63)
+        #expect(String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) == "/bin/tool")
+        #expect(try FS.readString(root + "/etc/deep/conf") == "x")
+    }
+
+    @Test(arguments: ["../escape", "a/../../escape", "/etc/abs"])
+    func refusesEscapingNames(_ name: String) throws {
+        let tar = try makeTar { try $0.addFile(name, Array("bad".utf8)) }
+        let root = try freshDir()
+        #expect(throws: ArchiveError.self) { try LayerUnpacker(root: root).unpack(tarPath: tar) }
+        #expect(!FS.exists(root + "/../escape"))
+    }
+
+    @Test func refusesWritingThroughASymlink() throws {
+        let outside = try freshDir()
+        let tar = try makeTar { w in
+            try w.addSymlink("evil", target: outside)
+            try w.addFile("evil/owned", Array("bad".utf8))
+        }
+        let root = try freshDir()
+        #expect(throws: ArchiveError.self) { try LayerUnpacker(root: root).unpack(tarPath: tar) }
+        #expect(!FS.exists(outside + "/owned"))
+    }
+
+    @Test func refusesRelativeSymlinkOutOfRoot() throws {
+        let tar = try makeTar { try $0.addSymlink("a/link", target: "../../../etc") }
+        #expect(throws: ArchiveError.self) { try LayerUnpacker(root: try freshDir()).unpack(tarPath: tar) }
+    }
+
+    @Test func refusesHardlinkOutOfRoot() throws {
+        let tar = try makeTar { try $0.addHardlink("pw", target: "../../etc/passwd") }
+        #expect(throws: ArchiveError.self) { try LayerUnpacker(root: try freshDir()).unpack(tarPath: tar) }
+    }
+
+    @Test func whiteoutsBecomeOverlayWhiteouts() throws {
+        let tar = try makeTar { w in
+            try w.addFile("dir/.wh.gone", [])
+        }
+        let root = try freshDir()
+        try LayerUnpacker(root: root).unpack(tarPath: tar)
+        var st = stat()
+        #expect(lstat(root + "/dir/gone", &st) == 0)
+        #expect(st.st_mode & S_IFMT == S_IFCHR && st.st_rdev == 0)
+    }
+
+    @Test func longNamesRoundTripThroughPAX() throws {
+        let long = String(repeating: "d/", count: 70) + "file"
+        let tar = try makeTar { try $0.addFile(long, Array("ok".utf8)) }
+        let r = try ArchiveReader(path: tar)
+        let e = try r.next()
+        #expect(e?.path == long)
+        #expect(try r.readAllData() == Array("ok".utf8))
+    }
+
+    @Test func safePathRules() {
+        #expect(SafePath.clean("./a//b/") == "a/b")
+        #expect(SafePath.clean("a/../b") == "b")
+        #expect(SafePath.clean("../a") == nil)
+        #expect(SafePath.clean("/a") == nil)
+        #expect(SafePath.symlinkStaysInside(entryPath: "a/b/l", target: "../c"))
+        #expect(!SafePath.symlinkStaysInside(entryPath: "a/l", target: "../../c"))
+        #expect(SafePath.symlinkStaysInside(entryPath: "l", target: "/anything"))
+    }
+}

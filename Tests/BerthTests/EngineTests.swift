@@ -1,0 +1,45 @@
+@testable import Engine
+import JSON
+import Testing
+
+@Suite struct EngineShapeTests {
+    @Test func hostConfigKeepsDockerOrderAndDefaults() throws {
+        let h = DockerShapes.hostConfig(["Memory": 1024, "AutoRemove": true, "RestartPolicy": ["Name": ""]])
+        #expect(h.object?.keys.first == "Binds")
+        #expect(h["LogConfig"]["Type"].string == "json-file")
+        #expect(h["Memory"].int == 1024)
+        #expect(h["MemorySwap"].int == 2048)
+        #expect(h["RestartPolicy"]["Name"].string == "no")
+        #expect(h["AutoRemove"].bool == true)
+    }
+
+    @Test func statusText() {
+        var s = ContainerState()
+        #expect(DockerShapes.statusText(s) == "Created")
+        s.status = "exited"; s.exitCode = 3; s.finishedAt = .now()
+        #expect(DockerShapes.statusText(s) == "Exited (3) Less than a second ago")
+    }
+
+    @Test func importChanges() throws {
+        let c = try ConfigChanges.apply(["CMD [\"sh\"]", "ENV A=1 B=\"two words\"", "WORKDIR /w", "LABEL x=y", "EXPOSE 80"], to: DockerShapes.emptyContainerConfig)
+        #expect(c["Cmd"].stringArray == ["sh"])
+        #expect(c["Env"].stringArray == ["A=1", "B=two words"])
+        #expect(c["WorkingDir"].string == "/w")
+        #expect(c["Labels"]["x"].string == "y")
+        #expect(c["ExposedPorts"]["80/tcp"].object != nil)
+        #expect(throws: ConfigChanges.Invalid.self) { try ConfigChanges.apply(["RUN true"], to: [:]) }
+    }
+
+    @Test func resolvConfDropsLoopbackServers() {
+        let r = DockerShapes.resolvConf(host: "nameserver 127.0.0.53\nsearch lan\n")
+        #expect(r.contains("nameserver 8.8.8.8") && !r.contains("127.0.0.53") && r.contains("search lan"))
+    }
+
+    @Test func signals() {
+        #expect(Signals.parse("KILL") == 9 && Signals.parse("SIGTERM") == 15 && Signals.parse("2") == 2 && Signals.parse("BOGUS") == nil)
+    }
+
+    @Test func globs() {
+        #expect(Glob.match("busy*", "busybox") && !Glob.match("b*", "me/bb") && Glob.match("me/*", "me/bb"))
+    }
+}

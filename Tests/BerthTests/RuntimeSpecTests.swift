@@ -1,0 +1,64 @@
+import Foundation
+import JSON
+@testable import Runtime
+import Sys
+import Testing
+
+/// The OCI config we generate against what dockerd 20.10 generated for `docker run alpine sleep 1000`.
+@Suite struct RuntimeSpecTests {
+    static let referencePath = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().path + "/shared/reference/docker-20.10-captured/oci-config/default.json"
+
+    func spec() -> JSON {
+        let s = BundleSpec(id: "abc", rootfs: "/r", args: ["sleep", "1000"], env: ["PATH=/bin"], cwd: "/",
+                           user: ResolvedUser(uid: 0, gid: 0, additionalGids: [0, 10], home: "/root"), hostname: "abc",
+                           resolvConf: "/c/resolv.conf", hostsFile: "/c/hosts", hostnameFile: "/c/hostname")
+        return OCISpecBuilder.build(s)
+    }
+
+    @Test func matchesDockerDefaults() throws {
+        guard let ref = try? JSON.parse(FS.read(Self.referencePath)) else { return }  // reference not beside the checkout
+        let ours = spec()
+        #expect(ours["process"]["capabilities"] == ref["process"]["capabilities"])
+        #expect(ours["linux"]["maskedPaths"] == ref["linux"]["maskedPaths"])
+        #expect(ours["linux"]["readonlyPaths"] == ref["linux"]["readonlyPaths"])
+        #expect(ours["linux"]["namespaces"] == ref["linux"]["namespaces"])
+        #expect(ours["linux"]["resources"]["devices"] == ref["linux"]["resources"]["devices"])
+        #expect(ours["linux"]["seccomp"] == ref["linux"]["seccomp"])
+        #expect(ours["linux"]["sysctl"] == ref["linux"]["sysctl"])
+        let destinations = { (j: JSON) in (j["mounts"].array ?? []).compactMap { $0["destination"].string } }
+        #expect(destinations(ours) == destinations(ref))
+        #expect((ours["mounts"].array ?? []).prefix(7) == (ref["mounts"].array ?? []).prefix(7))
+    }
+
+    @Test func resourceLimits() {
+        var s = BundleSpec(id: "x", rootfs: "/r", args: ["true"], env: [], cwd: "/", user: ResolvedUser(uid: 0, gid: 0, additionalGids: [], home: "/"),
+                           hostname: "x", resolvConf: "", hostsFile: "", hostnameFile: "")
+        s.memory = 64 << 20
+        s.cpuQuota = 50_000
+        s.pidsLimit = 20
+        let j = OCISpecBuilder.build(s)
+        #expect(j["linux"]["resources"]["memory"]["limit"].int == 64 << 20)
+        #expect(j["linux"]["resources"]["memory"]["swap"].int == 128 << 20)
+        #expect(j["linux"]["resources"]["cpu"]["quota"].int == 50_000)
+        #expect(j["linux"]["resources"]["cpu"]["period"].int == 100_000)
+        #expect(j["linux"]["resources"]["pids"]["limit"].int == 20)
+        #expect(j["linux"]["cgroupsPath"].string == "/berth/x")
+    }
+
+    @Test func capabilityAddDrop() {
+        let caps = OCISpecBuilder.capabilities(add: ["NET_ADMIN"], drop: ["chown", "CAP_KILL"])
+        #expect(caps.contains("CAP_NET_ADMIN"))
+        #expect(!caps.contains("CAP_CHOWN") && !caps.contains("CAP_KILL"))
+        #expect(OCISpecBuilder.capabilities(add: [], drop: ["ALL"]).isEmpty)
+    }
+
+    @Test func resolvesUsersFromTheImage() throws {
+        let passwd = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n"
+        let group = "root:x:0:\nwheel:x:10:root\nnogroup:x:65534:\n"
+        #expect(try UserResolver.resolve("", passwd: passwd, group: group) == ResolvedUser(uid: 0, gid: 0, additionalGids: [0, 10], home: "/root"))
+        #expect(try UserResolver.resolve("nobody", passwd: passwd, group: group).uid == 65534)
+        #expect(try UserResolver.resolve("1000:wheel", passwd: passwd, group: group) == ResolvedUser(uid: 1000, gid: 10, additionalGids: [10], home: "/"))
+        #expect(throws: UserResolver.NotFound.self) { try UserResolver.resolve("ghost", passwd: passwd, group: group) }
+    }
+}

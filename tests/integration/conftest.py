@@ -1,0 +1,122 @@
+"""Starts real berthd daemons on temporary data roots and sockets, and drives them with the
+`berth` CLI, the real docker CLI and docker-py."""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.environ.get("BERTH_BIN", os.path.join(REPO, ".build", "debug"))
+DOCKER = shutil.which("docker") or "/usr/local/bin/docker"
+
+
+class Daemon:
+    def __init__(self):
+        self.root = tempfile.mkdtemp(prefix="bt-", dir="/tmp")
+        self.sock = os.path.join(self.root, "s.sock")
+        self.host = "unix://" + self.sock
+        self.proc = None
+
+    def start(self):
+        log = open(os.path.join(self.root, "berthd.log"), "ab")
+        self.proc = subprocess.Popen(
+            [os.path.join(BIN, "berthd"), "-H", self.host, "--data-root", self.root + "/data", "--exec-root", self.root + "/run"],
+            stdout=log, stderr=log)
+        for _ in range(200):
+            if os.path.exists(self.sock):
+                try:
+                    s = socket.socket(socket.AF_UNIX)
+                    s.connect(self.sock)
+                    s.close()
+                    return self
+                except OSError:
+                    pass
+            time.sleep(0.05)
+        raise RuntimeError("berthd did not start: " + open(os.path.join(self.root, "berthd.log")).read())
+
+    def kill9(self):
+        self.proc.kill()
+        self.proc.wait()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            subprocess.run([os.path.join(BIN, "berth"), "-H", self.host, "rm", "-f"] + self.berth("ps", "-aq").stdout.split(),
+                           capture_output=True)
+            self.proc.terminate()
+            self.proc.wait()
+        subprocess.run(["sh", "-c", f"grep ' {self.root}' /proc/mounts | cut -d' ' -f2 | xargs -r umount -l"], check=False)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def run(self, tool, *args, input=None, timeout=60, check=False):
+        env = dict(os.environ, DOCKER_HOST=self.host)
+        env.pop("BERTH_HOST", None)
+        exe = os.path.join(BIN, "berth") if tool == "berth" else DOCKER
+        r = subprocess.run([exe, *args], capture_output=True, text=input is None or isinstance(input, str),
+                           input=input, env=env, timeout=timeout)
+        if check and r.returncode != 0:
+            raise AssertionError(f"{tool} {' '.join(args)} failed ({r.returncode}): {r.stdout} {r.stderr}")
+        return r
+
+    def berth(self, *args, **kw):
+        return self.run("berth", *args, **kw)
+
+    def docker(self, *args, **kw):
+        return self.run("docker", *args, **kw)
+
+    def api(self, method, path, body=None, headers=None):
+        """A raw HTTP request; returns (status, headers dict, body bytes)."""
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(self.sock)
+        data = body if isinstance(body, bytes) else (body or "").encode()
+        req = f"{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {len(data)}\r\n"
+        for k, v in (headers or {}).items():
+            req += f"{k}: {v}\r\n"
+        s.sendall(req.encode() + b"\r\n" + data)
+        raw = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            raw += chunk
+        s.close()
+        head, _, rest = raw.partition(b"\r\n\r\n")
+        lines = head.decode().split("\r\n")
+        status = int(lines[0].split()[1])
+        hdrs = {l.split(":", 1)[0].lower(): l.split(":", 1)[1].strip() for l in lines[1:] if ":" in l}
+        return status, hdrs, rest
+
+
+def busybox_tar(path):
+    subprocess.run(["python3", os.path.join(REPO, "scripts", "busybox-rootfs.py"), path], check=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def busybox(tmp_path_factory):
+    return busybox_tar(str(tmp_path_factory.mktemp("img") / "busybox.tar"))
+
+
+@pytest.fixture(scope="session")
+def daemon(busybox):
+    d = Daemon().start()
+    d.berth("import", "-c", 'CMD ["sh"]', busybox, "busybox:latest", check=True)
+    yield d
+    d.stop()
+
+
+@pytest.fixture()
+def fresh_daemon(busybox):
+    """A daemon of its own, for tests that kill it or need an empty store."""
+    d = Daemon().start()
+    d.berth("import", "-c", 'CMD ["sh"]', busybox, "busybox:latest", check=True)
+    yield d
+    d.stop()
+
+
+def names(d):
+    return d.berth("ps", "-a", "--format", "{{.Names}}").stdout.split()

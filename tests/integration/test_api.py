@@ -1,0 +1,87 @@
+"""The Engine API on the wire: versions, headers, errors, and docker-py as a client."""
+import json
+import time
+
+import docker
+import pytest
+
+
+def test_ping_and_headers(daemon):
+    status, h, body = daemon.api("GET", "/_ping")
+    assert status == 200 and body == b"OK"
+    assert h["api-version"] == "1.41" and h["ostype"] == "linux" and h["docker-experimental"] == "false" and "server" in h
+    status, h, body = daemon.api("HEAD", "/v1.41/_ping")
+    assert status == 200 and body == b""
+
+
+@pytest.mark.parametrize("prefix", ["", "/v1.24", "/v1.30", "/v1.41"])
+def test_version_prefixes(daemon, prefix):
+    status, _, body = daemon.api("GET", prefix + "/version")
+    v = json.loads(body)
+    assert status == 200 and v["ApiVersion"] == "1.41" and v["MinAPIVersion"] == "1.24"
+
+
+def test_version_out_of_range(daemon):
+    status, h, body = daemon.api("GET", "/v9.99/version")
+    assert status == 400
+    assert json.loads(body)["message"] == "client version 9.99 is too new. Maximum supported API version is 1.41"
+    assert h["content-type"] == "application/json"
+    status, _, body = daemon.api("GET", "/v1.12/version")
+    assert status == 400 and "too old" in json.loads(body)["message"]
+
+
+def test_errors_in_dockers_words(daemon):
+    status, _, body = daemon.api("GET", "/containers/doesnotexist/json")
+    assert status == 404 and json.loads(body) == {"message": "No such container: doesnotexist"}
+    status, _, body = daemon.api("POST", "/containers/create", body='{"Image":', headers={"Content-Type": "application/json"})
+    assert status == 400 and json.loads(body)["message"] == "unexpected end of JSON input"
+    status, _, body = daemon.api("POST", "/containers/create", body='{bad', headers={"Content-Type": "application/json"})
+    assert status == 400 and "invalid character 'b'" in json.loads(body)["message"]
+    status, _, body = daemon.api("POST", "/containers/create", body='{"Image":"nosuchimage"}', headers={"Content-Type": "application/json"})
+    assert status == 404 and json.loads(body) == {"message": "No such image: nosuchimage:latest"}
+    status, _, _ = daemon.api("GET", "/no/such/route")
+    assert status == 404
+
+
+def test_name_conflict_409(daemon):
+    daemon.berth("create", "--name", "dup", "busybox", "true", check=True)
+    cid = daemon.berth("inspect", "--format", "{{.Id}}", "dup").stdout.strip()
+    r = daemon.docker("create", "--name", "dup", "busybox", "true")
+    assert r.returncode != 0
+    assert f'Conflict. The container name "/dup" is already in use by container "{cid}"' in r.stderr
+    assert daemon.berth("ps", "-a", "-q", "-f", "name=dup").stdout.split() == [cid[:12]]
+    daemon.berth("rm", "dup", check=True)
+
+
+def test_start_running_is_304(daemon):
+    cid = daemon.berth("run", "-d", "busybox", "sleep", "30").stdout.strip()
+    status, _, body = daemon.api("POST", f"/containers/{cid}/start")
+    assert status == 304 and body == b""
+    status, _, _ = daemon.api("DELETE", f"/containers/{cid}")
+    assert status == 409
+    status, _, _ = daemon.api("DELETE", f"/containers/{cid}?force=1")
+    assert status == 204
+
+
+def test_filters_both_shapes(daemon):
+    daemon.berth("create", "--name", "filt", "busybox", "true", check=True)
+    import urllib.parse
+    for f in ['{"name":{"filt":true}}', '{"name":["filt"]}']:
+        status, _, body = daemon.api("GET", "/containers/json?all=1&filters=" + urllib.parse.quote(f))
+        assert status == 200 and [c["Names"] for c in json.loads(body)] == [["/filt"]]
+    daemon.berth("rm", "filt", check=True)
+
+
+def test_docker_py_runs_and_reads_logs(daemon):
+    client = docker.DockerClient(base_url=daemon.host, version="auto")
+    assert client.ping()
+    out = client.containers.run("busybox", ["sh", "-c", "echo from docker-py"], remove=True)
+    assert out == b"from docker-py\n"
+    c = client.containers.run("busybox", ["sh", "-c", "echo bg; sleep 0.2"], detach=True, name="pyc")
+    assert c.wait()["StatusCode"] == 0
+    assert c.logs() == b"bg\n"
+    c.reload()
+    assert c.status == "exited"
+    c.remove()
+    assert [i.tags for i in client.images.list()][0] == ["busybox:latest"]
+    assert client.info()["Driver"] == "overlay2"

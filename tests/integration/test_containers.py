@@ -1,0 +1,190 @@
+"""Container lifecycle through both `berth` and the real docker CLI."""
+import json
+import time
+
+import pytest
+
+TOOLS = ["berth", "docker"]
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_run_prints_output_and_returns_exit_code(daemon, tool):
+    r = daemon.run(tool, "run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 7")
+    assert r.returncode == 7
+    assert r.stdout == "out\n"
+    assert "err\n" in r.stderr
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_run_rm_leaves_nothing(daemon, tool):
+    before = daemon.berth("ps", "-aq").stdout
+    assert daemon.run(tool, "run", "--rm", "busybox", "true").returncode == 0
+    assert daemon.berth("ps", "-aq").stdout == before
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_missing_command_is_exit_127(daemon, tool):
+    r = daemon.run(tool, "run", "--rm", "busybox", "no-such-command")
+    assert r.returncode == 127
+    assert "executable file not found" in r.stderr
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_detached_lifecycle(daemon, tool):
+    name = f"life-{tool}"
+    r = daemon.run(tool, "run", "-d", "--name", name, "busybox", "sh", "-c", "echo started; trap 'exit 0' TERM; while true; do sleep 0.1; done")
+    assert r.returncode == 0 and len(r.stdout.strip()) == 64
+    cid = r.stdout.strip()
+    ps = daemon.run(tool, "ps", "--no-trunc", "-q").stdout.split()
+    assert cid in ps
+    time.sleep(0.5)
+    assert daemon.run(tool, "logs", name).stdout == "started\n"
+    assert daemon.run(tool, "inspect", "--format", "{{.State.Status}} {{.Name}}", name).stdout.strip() == f"running /{name}"
+    # removing a running container needs -f
+    r = daemon.run(tool, "rm", name)
+    assert r.returncode != 0 and "cannot remove a running container" in r.stderr
+    t0 = time.time()
+    assert daemon.run(tool, "stop", name).stdout.strip() == name
+    assert time.time() - t0 < 5, "SIGTERM should have stopped it well before the timeout"
+    assert daemon.run(tool, "inspect", "--format", "{{.State.ExitCode}}", name).stdout.strip() == "0"
+    # stopping a stopped container is not an error (304 at the API)
+    assert daemon.run(tool, "stop", name).returncode == 0
+    assert daemon.run(tool, "wait", name).stdout.strip() == "0"
+    assert daemon.run(tool, "rename", name, name + "-2").returncode == 0
+    assert daemon.run(tool, "start", name + "-2").returncode == 0
+    assert daemon.run(tool, "kill", "-s", "KILL", name + "-2").returncode == 0
+    assert daemon.run(tool, "wait", name + "-2").stdout.strip() == "137"
+    assert daemon.run(tool, "rm", name + "-2").returncode == 0
+    assert daemon.run(tool, "inspect", name + "-2").returncode != 0
+
+
+def test_stop_escalates_to_sigkill(daemon):
+    daemon.berth("run", "-d", "--name", "stubborn", "busybox", "sleep", "100", check=True)
+    t0 = time.time()
+    daemon.berth("stop", "-t", "1", "stubborn", check=True)
+    assert 0.9 < time.time() - t0 < 5
+    assert daemon.berth("inspect", "--format", "{{.State.ExitCode}}", "stubborn").stdout.strip() == "137"
+    daemon.berth("rm", "stubborn", check=True)
+
+
+def test_kill_not_running_is_409(daemon):
+    daemon.berth("create", "--name", "idle", "busybox", "true", check=True)
+    r = daemon.docker("kill", "idle")
+    assert r.returncode != 0 and "is not running" in r.stderr
+    daemon.berth("rm", "idle", check=True)
+
+
+def test_env_workdir_user_hostname_labels(daemon, tmp_path):
+    envfile = tmp_path / "env"
+    envfile.write_text("# comment\nFROMFILE=yes\n")
+    r = daemon.berth("run", "--rm", "-e", "A=1", "--env-file", str(envfile), "-w", "/tmp", "-u", "nobody", "-h", "boxhost",
+                     "busybox", "sh", "-c", "echo $A $FROMFILE $(pwd) $(id -u) $(hostname) $(cat /etc/hostname)")
+    assert r.stdout.split() == ["1", "yes", "/tmp", "65534", "boxhost", "boxhost"]
+    daemon.berth("create", "--name", "labelled", "-l", "tier=web", "busybox", "true", check=True)
+    assert daemon.docker("inspect", "--format", "{{json .Config.Labels}}", "labelled").stdout.strip() == '{"tier":"web"}'
+    assert daemon.berth("ps", "-a", "-q", "-f", "label=tier=web").stdout.strip() != ""
+    assert daemon.berth("ps", "-a", "-q", "-f", "label=tier=db").stdout.strip() == ""
+    daemon.berth("rm", "labelled", check=True)
+
+
+def test_entrypoint_override(daemon):
+    r = daemon.docker("run", "--rm", "--entrypoint", "echo", "busybox", "via", "entrypoint")
+    assert r.stdout == "via entrypoint\n"
+
+
+def test_interactive_stdin(daemon):
+    r = daemon.berth("run", "-i", "--rm", "busybox", "sh", "-c", "tr a-z A-Z", input="hello\n")
+    assert r.stdout == "HELLO\n"
+    r = daemon.docker("run", "-i", "--rm", "busybox", "wc", "-l", input="a\nb\nc\n")
+    assert r.stdout.strip() == "3"
+
+
+def test_start_attach(daemon):
+    daemon.berth("create", "--name", "attachme", "busybox", "echo", "attached", check=True)
+    r = daemon.docker("start", "-a", "attachme")
+    assert r.stdout == "attached\n"
+    daemon.berth("rm", "attachme", check=True)
+
+
+def test_ps_filters_and_formats(daemon):
+    daemon.berth("run", "--name", "exited3", "busybox", "sh", "-c", "exit 3")
+    out = daemon.docker("ps", "-a", "--filter", "status=exited", "--filter", "name=exited3", "--format", "{{.Names}} {{.Status}}").stdout
+    assert out.startswith("exited3 Exited (3)")
+    assert daemon.berth("ps", "-q").stdout.strip() == ""  # nothing running
+    table = daemon.berth("ps", "-a").stdout.splitlines()
+    assert table[0].split() == ["CONTAINER", "ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
+    assert any('"sh -c exit 3"' in l for l in table)
+    img = daemon.berth("images", "-q").stdout.split()[0]
+    assert daemon.berth("ps", "-aq", "-f", "ancestor=busybox").stdout.strip() != ""
+    assert daemon.berth("ps", "-aq", "-f", "ancestor=" + img).stdout.strip() != ""
+    assert len(daemon.berth("ps", "-a", "-n", "1", "-q").stdout.split()) == 1
+    daemon.berth("rm", "exited3", check=True)
+
+
+def test_logs_tail_timestamps_since_follow(daemon):
+    daemon.berth("run", "--name", "logger", "busybox", "sh", "-c", "for i in 1 2 3 4 5; do echo line$i; done", check=True)
+    assert daemon.docker("logs", "--tail", "2", "logger").stdout == "line4\nline5\n"
+    ts = daemon.berth("logs", "-t", "logger").stdout.splitlines()
+    assert len(ts) == 5 and ts[0].endswith("Z line1") and len(ts[0].split()[0]) == 30
+    assert daemon.docker("logs", "--since", "1h", "logger").stdout.count("line") == 5
+    assert daemon.docker("logs", "--until", "2000-01-01T00:00:00Z", "logger").stdout == ""
+    daemon.berth("rm", "logger", check=True)
+    daemon.berth("run", "-d", "--name", "follower", "busybox", "sh", "-c", "echo a; sleep 1; echo b", check=True)
+    r = daemon.docker("logs", "-f", "follower", timeout=20)
+    assert r.stdout == "a\nb\n"
+    daemon.berth("rm", "follower", check=True)
+
+
+def test_restart(daemon):
+    daemon.berth("run", "-d", "--name", "rs", "busybox", "sleep", "100", check=True)
+    pid1 = daemon.berth("inspect", "--format", "{{.State.Pid}}", "rs").stdout
+    daemon.docker("restart", "-t", "0", "rs", check=True)
+    assert daemon.berth("inspect", "--format", "{{.State.Running}}", "rs").stdout.strip() == "true"
+    assert daemon.berth("inspect", "--format", "{{.State.Pid}}", "rs").stdout != pid1
+    daemon.berth("rm", "-f", "rs", check=True)
+
+
+def test_container_prune(daemon):
+    daemon.berth("run", "--name", "prune-me", "busybox", "true", check=True)
+    daemon.berth("run", "-d", "--name", "keep-me", "busybox", "sleep", "30", check=True)
+    r = daemon.docker("container", "prune", "-f")
+    assert "Total reclaimed space" in r.stdout
+    left = daemon.berth("ps", "-a", "--format", "{{.Names}}").stdout.split()
+    assert "prune-me" not in left and "keep-me" in left
+    daemon.berth("rm", "-f", "keep-me", check=True)
+
+
+def test_resource_limits_reach_the_cgroup(daemon):
+    script = ("cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes; "
+              "cat /sys/fs/cgroup/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids/pids.max; "
+              "cat /sys/fs/cgroup/cpu.max 2>/dev/null || cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us")
+    r = daemon.docker("run", "--rm", "-m", "64m", "--pids-limit", "33", "--cpus", "0.5", "busybox", "sh", "-c", script)
+    lines = r.stdout.split("\n")
+    assert lines[0] == str(64 * 1024 * 1024)
+    assert lines[1] == "33"
+    assert lines[2].split()[0] == "50000"
+    info = json.loads(daemon.docker("inspect", "busybox").stdout)[0]
+    assert info["Id"].startswith("sha256:")
+
+
+def test_container_isolation_defaults(daemon):
+    r = daemon.berth("run", "--rm", "busybox", "sh", "-c",
+                     "echo $$; hostname; grep CapEff /proc/self/status; wc -c < /proc/timer_list; "
+                     "ip -o link 2>/dev/null | wc -l; cat /etc/hosts | head -1; test -d /dev/pts && test -d /dev/shm && echo devok")
+    out = r.stdout.split("\n")
+    assert out[0] == "1"  # own pid namespace
+    assert out[2].split()[1] == "00000000a80425fb"  # Docker's default capability set
+    assert out[3] == "0"  # masked /proc/timer_list (a /dev/null bind)
+    assert out[4] == "1"  # loopback only
+    assert out[5].startswith("127.0.0.1")
+    assert out[6] == "devok"
+
+
+def test_inspect_shape(daemon):
+    daemon.berth("create", "--name", "shape", "busybox", "true", check=True)
+    info = json.loads(daemon.docker("inspect", "shape").stdout)[0]
+    assert list(info)[:6] == ["Id", "Created", "Path", "Args", "State", "Image"]
+    assert info["HostConfig"]["LogConfig"]["Type"] == "json-file"
+    assert info["Config"]["Tty"] is False and info["Name"] == "/shape"
+    assert info["State"]["Status"] == "created"
+    daemon.berth("rm", "shape", check=True)

@@ -1,0 +1,168 @@
+"""Local images: import, tag, rmi, images, inspect, save/load round trips, hostile archives."""
+import io
+import json
+import os
+import subprocess
+import tarfile
+
+import pytest
+
+
+def tar_with(entries):
+    """entries: (name, kind, data_or_target)."""
+    buf = io.BytesIO()
+    t = tarfile.open(fileobj=buf, mode="w")
+    for name, kind, val in entries:
+        ti = tarfile.TarInfo(name)
+        if kind == "file":
+            ti.size = len(val)
+            t.addfile(ti, io.BytesIO(val))
+        elif kind == "symlink":
+            ti.type = tarfile.SYMTYPE
+            ti.linkname = val
+            t.addfile(ti)
+        elif kind == "hardlink":
+            ti.type = tarfile.LNKTYPE
+            ti.linkname = val
+            t.addfile(ti)
+    t.close()
+    return buf.getvalue()
+
+
+def store_state(d):
+    return (d.berth("images", "-a", "--no-trunc").stdout, sorted(os.listdir(d.root + "/data/snapshots")))
+
+
+def test_import_variants(fresh_daemon, busybox):
+    d = fresh_daemon
+    r = d.docker("import", "-c", "ENV GREETING=hi", "-c", 'CMD ["sh","-c","echo $GREETING"]', "-m", "from test", busybox, "greeter:1")
+    assert r.returncode == 0 and r.stdout.startswith("sha256:")
+    assert d.berth("run", "--rm", "greeter:1").stdout == "hi\n"
+    # from stdin
+    with open(busybox, "rb") as f:
+        data = f.read()
+    r = d.berth("import", "-", "stdin:latest", input=data)
+    assert r.returncode == 0, r.stderr
+    # gzip-compressed input
+    gz = subprocess.run(["gzip", "-c", busybox], capture_output=True, check=True).stdout
+    assert d.docker("import", "-", "gz:1", input=gz).returncode == 0
+    assert d.berth("run", "--rm", "gz:1", "echo", "gz ok").stdout == "gz ok\n"
+    # same content, same layer: the snapshot is shared
+    assert len(os.listdir(d.root + "/data/snapshots")) == 1
+    info = json.loads(d.docker("image", "inspect", "greeter:1").stdout)[0]
+    assert info["Comment"] == "from test" and info["RepoTags"] == ["greeter:1"]
+    assert "ContainerConfig" in info and info["Config"]["Env"] == ["GREETING=hi"]
+
+
+def test_image_id_is_config_digest(daemon):
+    import hashlib
+    iid = daemon.docker("inspect", "--format", "{{.Id}}", "busybox").stdout.strip()
+    raw = open(daemon.root + "/data/blobs/sha256/" + iid[7:], "rb").read()
+    assert "sha256:" + hashlib.sha256(raw).hexdigest() == iid
+
+
+def test_tag_images_rmi(fresh_daemon):
+    d = fresh_daemon
+    assert d.docker("tag", "busybox", "me/box:v1").returncode == 0
+    assert d.berth("tag", "busybox:latest", "localhost:5000/box").returncode == 0
+    out = d.berth("images").stdout
+    assert "me/box" in out and "localhost:5000/box" in out
+    assert d.berth("images", "-f", "reference=me/*", "--format", "{{.Repository}}:{{.Tag}}").stdout.split() == ["me/box:v1"]
+    assert len(set(d.docker("images", "-q").stdout.split())) == 1
+    # untag keeps the image while other tags remain
+    r = d.docker("rmi", "me/box:v1")
+    assert r.stdout.strip() == "Untagged: me/box:v1"
+    # refused while a container uses it
+    d.berth("create", "--name", "user", "busybox", "true", check=True)
+    r = d.berth("rmi", "localhost:5000/box", "busybox")
+    assert "Untagged: localhost:5000/box:latest" in r.stdout
+    assert r.returncode != 0 and "container" in r.stderr and "is using its referenced image" in r.stderr
+    iid = d.berth("images", "-q").stdout.strip()
+    r = d.docker("rmi", iid)
+    assert r.returncode != 0 and "must be forced" in r.stderr
+    d.berth("rm", "user", check=True)
+    r = d.berth("rmi", "busybox")
+    assert "Deleted: sha256:" in r.stdout
+    assert d.berth("images", "-q").stdout == ""
+    assert os.listdir(d.root + "/data/snapshots") == []
+    r = d.docker("rmi", "busybox")
+    assert r.returncode != 0 and "No such image: busybox:latest" in r.stderr
+
+
+def test_dangling_filter(fresh_daemon, busybox):
+    d = fresh_daemon
+    d.berth("import", busybox, check=True)  # no tag: dangling
+    dangling = d.berth("images", "-q", "-f", "dangling=true").stdout.split()
+    assert len(dangling) == 1
+    assert "<none>" in d.berth("images").stdout
+
+
+def test_save_load_round_trip_with_docker_cli(fresh_daemon, tmp_path):
+    d = fresh_daemon
+    out = tmp_path / "bb.tar"
+    assert d.docker("save", "-o", str(out), "busybox").returncode == 0
+    names = tarfile.open(out).getnames()
+    assert "manifest.json" in names and any(n.endswith("/layer.tar") for n in names)
+    manifest = json.load(tarfile.open(out).extractfile("manifest.json"))
+    assert manifest[0]["RepoTags"] == ["busybox:latest"]
+    iid = d.berth("images", "-q", "--no-trunc").stdout.strip()
+    d.berth("rmi", "busybox", check=True)
+    r = d.docker("load", "-i", str(out))
+    assert r.stdout.strip() == "Loaded image: busybox:latest"
+    assert d.berth("images", "-q", "--no-trunc").stdout.strip() == iid
+    assert d.berth("run", "--rm", "busybox", "echo", "loaded").stdout == "loaded\n"
+    # berth save to stdout | berth load
+    raw = d.berth("save", "busybox", input=b"").stdout
+    d.berth("rmi", "busybox", check=True)
+    r = d.berth("load", input=raw)
+    assert b"Loaded image: busybox:latest" in r.stdout
+
+
+def test_load_rejects_tampered_layer(fresh_daemon, tmp_path):
+    d = fresh_daemon
+    good = tmp_path / "good.tar"
+    d.berth("save", "-o", str(good), "busybox", check=True)
+    src = tarfile.open(good)
+    bad = tmp_path / "bad.tar"
+    dst = tarfile.open(bad, "w")
+    for m in src.getmembers():
+        f = src.extractfile(m) if m.isfile() else None
+        if m.name.endswith("layer.tar"):
+            data = tar_with([("evil", "file", b"x")])
+            m.size = len(data)
+            f = io.BytesIO(data)
+        dst.addfile(m, f)
+    dst.close()
+    d.berth("rmi", "busybox", check=True)
+    r = d.docker("load", "-i", str(bad))
+    assert r.returncode != 0 and "invalid diffID" in (r.stderr + r.stdout)
+    assert d.berth("images", "-q").stdout == ""
+
+
+@pytest.mark.parametrize("entries", [
+    [("../escape", "file", b"x")],
+    [("/etc/abs-owned", "file", b"x")],
+    [("ok", "file", b"1"), ("a/../../escape", "file", b"x")],
+    [("evil", "symlink", "../../../../etc"), ],
+    [("evil", "symlink", "/tmp"), ("evil/owned-by-import", "file", b"x")],
+    [("pw", "hardlink", "../../../etc/passwd")],
+], ids=["dotdot", "absolute", "nested-dotdot", "symlink-out", "write-through-symlink", "hardlink-out"])
+def test_hostile_import_is_refused_and_store_untouched(daemon, entries):
+    before = store_state(daemon)
+    r = daemon.docker("import", "-", "hostile:1", input=tar_with(entries))
+    assert r.returncode != 0
+    assert b"Error processing tar file" in r.stderr
+    assert store_state(daemon) == before
+    assert not os.path.exists("/tmp/owned-by-import") and not os.path.exists("/etc/abs-owned")
+    assert os.listdir(daemon.root + "/data/tmp") == []
+
+
+def test_bad_references(daemon):
+    r = daemon.berth("tag", "busybox", "UPPER")
+    assert r.returncode != 0 and "repository name must be lowercase" in r.stderr
+    status, _, body = daemon.api("POST", "/images/busybox/tag?repo=a//b")
+    assert status == 400 and json.loads(body)["message"] == "invalid reference format"
+    r = daemon.berth("run", "--rm", "no-such-image")
+    assert r.returncode == 125 and "No such image" in r.stderr or "pull access denied" in r.stderr
+    r = daemon.docker("image", "inspect", "nope")
+    assert r.returncode != 0 and "No such image" in r.stderr
