@@ -9,7 +9,7 @@ BUSYBOX = "/bin/busybox"
 def main(out):
     applets = subprocess.run([BUSYBOX, "--list-full"], capture_output=True, text=True, check=True).stdout.split()
     data = open(BUSYBOX, "rb").read()
-    tar = tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT)
+    tar = tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT)  # streams: stdout may be a pipe
     def add_dir(name, mode=0o755):
         ti = tarfile.TarInfo(name); ti.type = tarfile.DIRTYPE; ti.mode = mode; tar.addfile(ti)
     def add_file(name, content, mode=0o644):

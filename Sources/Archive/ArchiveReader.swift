@@ -42,9 +42,8 @@ public final class ArchiveReader {
             archive_read_support_format_gnutar(a)
         }
         if archive_read_open_filename(a, path, 65536) != ARCHIVE_OK {
-            let msg = String(cString: archive_error_string(a))
-            archive_read_free(a)
-            throw ArchiveError(msg)
+            // deinit frees `a`: the object is fully initialised even when init throws.
+            throw ArchiveError(archive_error_string(a).map { String(cString: $0) } ?? "cannot open archive")
         }
     }
 

@@ -157,6 +157,18 @@ def test_hostile_import_is_refused_and_store_untouched(daemon, entries):
     assert os.listdir(daemon.root + "/data/tmp") == []
 
 
+@pytest.mark.parametrize("body", [b"", b"not a tar at all", b"\x1f\x8b\x08\x00garbage"], ids=["empty", "text", "bad-gzip"])
+def test_garbage_import_is_an_error_not_a_crash(daemon, body):
+    before = store_state(daemon)
+    r = daemon.berth("import", "-", "garbage:1", input=body)
+    assert r.returncode != 0 and b"Error" in r.stderr
+    assert store_state(daemon) == before
+    status, _, _ = daemon.api("GET", "/_ping")
+    assert status == 200
+    status, _, body = daemon.api("POST", "/images/load", body=b"junk")
+    assert status == 400 and b"Error processing tar file" in body
+
+
 def test_bad_references(daemon):
     r = daemon.berth("tag", "busybox", "UPPER")
     assert r.returncode != 0 and "repository name must be lowercase" in r.stderr
