@@ -21,7 +21,7 @@ def main(out):
         a = a.lstrip("/")
         if a == "bin/busybox":
             continue
-        ti = tarfile.TarInfo(a); ti.type = tarfile.LNKTYPE; ti.linkname = "bin/busybox"; tar.addfile(ti)
+        ti = tarfile.TarInfo(a); ti.type = tarfile.LNKTYPE; ti.linkname = "bin/busybox"; ti.mode = 0o755; tar.addfile(ti)  # same inode as busybox
     add_file("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\ndaemon:x:1:1:daemon:/usr/sbin:/bin/false\nnobody:x:65534:65534:nobody:/home:/bin/false\n")
     add_file("etc/group", b"root:x:0:\ndaemon:x:1:\nwheel:x:10:root\nnogroup:x:65534:\n")
     tar.close()

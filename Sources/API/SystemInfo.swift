@@ -13,6 +13,8 @@ enum SystemInfo {
         return withUnsafePointer(to: &u.release) { $0.withMemoryRebound(to: CChar.self, capacity: 65) { String(cString: $0) } }
     }
 
+    static let runc = runcVersion()
+
     static func runcVersion() -> String {
         guard let out = try? Proc.run(["runc", "--version"]), out.status == 0 else { return "" }
         return out.stdoutText.split(separator: "\n").first.map { String($0.split(separator: " ").last ?? "") } ?? ""
@@ -25,7 +27,7 @@ enum SystemInfo {
             "Components": [
                 ["Name": "Engine", "Version": .string(version), "Details": ["ApiVersion": "1.41", "Arch": "amd64", "BuildTime": "",
                   "Experimental": "false", "GitCommit": "", "GoVersion": "swift6", "KernelVersion": .string(k), "MinAPIVersion": "1.24", "Os": "linux"]],
-                ["Name": "runc", "Version": .string(runcVersion()), "Details": ["GitCommit": ""]],
+                ["Name": "runc", "Version": .string(runc), "Details": ["GitCommit": ""]],
             ],
             "Version": .string(version), "ApiVersion": "1.41", "MinAPIVersion": "1.24", "GitCommit": "", "GoVersion": "swift6",
             "Os": "linux", "Arch": "amd64", "KernelVersion": .string(k), "BuildTime": "",

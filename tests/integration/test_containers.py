@@ -188,3 +188,16 @@ def test_inspect_shape(daemon):
     assert info["Config"]["Tty"] is False and info["Name"] == "/shape"
     assert info["State"]["Status"] == "created"
     daemon.berth("rm", "shape", check=True)
+
+
+def test_json_file_logs_rotate(daemon):
+    daemon.berth("run", "--name", "chatty", "--log-opt", "max-size=2k", "--log-opt", "max-file=2", "busybox", "sh", "-c",
+                 "i=0; while [ $i -lt 200 ]; do echo line-$i-xxxxxxxxxxxxxxxxxxxx; i=$((i+1)); done", check=True)
+    log = daemon.berth("inspect", "--format", "{{.LogPath}}", "chatty").stdout.strip()
+    import os
+    assert os.path.getsize(log) <= 2048 and os.path.exists(log + ".1") and not os.path.exists(log + ".2")
+    lines = daemon.docker("logs", "chatty").stdout.splitlines()
+    assert lines[-1].startswith("line-199-") and len(lines) < 200
+    first = json.loads(open(log).readline())
+    assert set(first) == {"log", "stream", "time"} and first["stream"] == "stdout"
+    daemon.berth("rm", "chatty", check=True)

@@ -1,0 +1,50 @@
+"""Images move between Berth and the real dockerd (Debian's docker.io) through save/load."""
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from conftest import DOCKER
+
+
+@pytest.fixture()
+def dockerd():
+    if not shutil.which("dockerd"):
+        pytest.skip("dockerd not installed")
+    root = tempfile.mkdtemp(prefix="dk-", dir="/tmp")
+    sock = root + "/d.sock"
+    proc = subprocess.Popen(["dockerd", "-H", "unix://" + sock, "--data-root", root + "/data", "--exec-root", root + "/run",
+                             "--pidfile", root + "/pid", "--bridge", "none", "--iptables=false"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = dict(os.environ, DOCKER_HOST="unix://" + sock)
+    for _ in range(100):
+        if subprocess.run([DOCKER, "version"], env=env, capture_output=True).returncode == 0:
+            break
+        time.sleep(0.2)
+    yield env
+    proc.terminate()
+    proc.wait()
+    subprocess.run(["sh", "-c", f"grep ' {root}' /proc/mounts | cut -d' ' -f2 | xargs -r umount -l"])
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_save_load_between_berth_and_dockerd(fresh_daemon, dockerd, tmp_path):
+    d = fresh_daemon
+    ours = tmp_path / "berth.tar"
+    d.berth("save", "-o", str(ours), "busybox", check=True)
+    r = subprocess.run([DOCKER, "load", "-i", str(ours)], env=dockerd, capture_output=True, text=True)
+    assert r.returncode == 0 and "Loaded image: busybox:latest" in r.stdout, r.stderr
+    r = subprocess.run([DOCKER, "run", "--rm", "--network", "none", "busybox", "echo", "in dockerd"], env=dockerd, capture_output=True, text=True)
+    assert r.stdout == "in dockerd\n", r.stderr
+    # dockerd keeps the image ID: it is the config digest on both sides
+    their_id = subprocess.run([DOCKER, "inspect", "--format", "{{.Id}}", "busybox"], env=dockerd, capture_output=True, text=True).stdout
+    assert their_id == d.docker("inspect", "--format", "{{.Id}}", "busybox").stdout
+    subprocess.run([DOCKER, "tag", "busybox", "from-docker:1"], env=dockerd, check=True)
+    theirs = tmp_path / "docker.tar"
+    subprocess.run([DOCKER, "save", "-o", str(theirs), "from-docker:1"], env=dockerd, check=True)
+    r = d.berth("load", "-i", str(theirs))
+    assert "Loaded image: from-docker:1" in r.stdout, r.stderr
+    assert d.berth("run", "--rm", "from-docker:1", "echo", "back in berth").stdout == "back in berth\n"
