@@ -36,7 +36,7 @@ let package = Package(
         .target(name: "CLI", dependencies: ["Client", "JSON", "OCI", "Sys"]),
         .executableTarget(name: "berthd", dependencies: ["API", "Engine"]),
         .executableTarget(name: "berth", dependencies: ["CLI"]),
-        .executableTarget(name: "berth-shim", dependencies: ["Sys", "CSys"]),
+        .executableTarget(name: "berth-shim", dependencies: ["Sys", "CSys", "JSON"]),
         .testTarget(name: "BerthTests", dependencies: ["JSON", "OCI", "Archive", "Store", "Runtime", "Engine", "CLI", "Client", "Sys"]),
     ]
 )

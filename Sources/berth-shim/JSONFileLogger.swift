@@ -1,4 +1,5 @@
 import Glibc
+import JSON
 import Sys
 
 /// Docker's json-file log format: one `{"log":…,"stream":…,"time":…}` object per line of output,
@@ -43,7 +44,8 @@ struct JSONFileLogger {
 
     private mutating func write(_ line: [UInt8], stream: String) {
         var entry = "{\"log\":"
-        JSON.escapeBytes(line, into: &entry)
+        // Invalid UTF-8 becomes U+FFFD, as Go does.
+        JSON.escape(String(decoding: line, as: UTF8.self), into: &entry)
         entry += ",\"stream\":\"\(stream)\",\"time\":\"\(Timestamp.now().rfc3339Nano)\"}\n"
         let bytes = Array(entry.utf8)
         if maxSize > 0 && size > 0 && size + Int64(bytes.count) > maxSize { rotate() }
@@ -61,28 +63,5 @@ struct JSONFileLogger {
         }
         fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0o640)
         size = 0
-    }
-}
-
-enum JSON {
-    /// Escapes possibly invalid UTF-8 as Go does (invalid bytes become U+FFFD).
-    static func escapeBytes(_ bytes: [UInt8], into out: inout String) {
-        let s = String(decoding: bytes, as: UTF8.self)
-        out += "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 {
-                    let hex = String(u.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else { out.unicodeScalars.append(u) }
-            }
-        }
-        out += "\""
     }
 }
