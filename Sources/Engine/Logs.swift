@@ -66,24 +66,28 @@ public enum LogReader {
         for i in stride(from: 9, through: 1, by: -1) where FS.exists("\(path).\(i)") { files.append("\(path).\(i)") }
         var all: [LogEntry] = []
         for f in files { all += entries(in: (try? FS.read(f)) ?? [], o) }
-        var current = (try? FS.read(path)) ?? []
+        let current = (try? FS.read(path)) ?? []
         // Only whole lines count; a partial last line is picked up by the follow loop.
-        var offset = (current.lastIndex(of: 0x0A).map { $0 + 1 }) ?? 0
+        let offset = (current.lastIndex(of: 0x0A).map { $0 + 1 }) ?? 0
         all += entries(in: Array(current[0..<offset]), o)
         if let t = o.tail, t >= 0 { all = Array(all.suffix(t)) }
         if !all.isEmpty, !(await emit(all)) { return }
         guard o.follow else { return }
         var ino = inode(path)
+        var pending: [UInt8] = []  // a partial last line, completed by a later read
+        var consumed = Int64(offset)
         while true {
             let running = await stillRunning()
-            current = (try? FS.read(path)) ?? []
             let nowIno = inode(path)
-            if nowIno != ino || current.count < offset { offset = 0; ino = nowIno }  // rotated
-            if current.count > offset, let lastNL = current.lastIndex(of: 0x0A), lastNL + 1 > offset {
-                let fresh = entries(in: Array(current[offset...lastNL]), o)
-                offset = lastNL + 1
-                if let u = o.until, fresh.contains(where: { $0.time > u }) { _ = await emit(fresh); return }
-                if !fresh.isEmpty, !(await emit(fresh)) { return }
+            if nowIno != ino || (FS.size(path) ?? 0) < consumed { consumed = 0; pending = []; ino = nowIno }  // rotated
+            let fresh = (try? FS.read(path, from: consumed)) ?? []
+            consumed += Int64(fresh.count)
+            pending += fresh
+            if let lastNL = pending.lastIndex(of: 0x0A) {
+                let batch = entries(in: Array(pending[...lastNL]), o)
+                pending.removeFirst(lastNL + 1)
+                if let u = o.until, batch.contains(where: { $0.time > u }) { _ = await emit(batch.filter { $0.time <= u }); return }
+                if !batch.isEmpty, !(await emit(batch)) { return }
                 continue
             }
             if !running { return }

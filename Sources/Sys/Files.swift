@@ -27,6 +27,15 @@ public enum FS {
         return try readAll(fd: fd)
     }
 
+    /// The bytes of a file from `offset` to its current end.
+    public static func read(_ path: String, from offset: Int64) throws(SysError) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { throw SysError("open \(path)") }
+        defer { close(fd) }
+        if lseek(fd, off_t(offset), SEEK_SET) < 0 { throw SysError("lseek \(path)") }
+        return try readAll(fd: fd)
+    }
+
     public static func readString(_ path: String) throws(SysError) -> String {
         String(decoding: try read(path), as: UTF8.self)
     }
