@@ -85,3 +85,21 @@ def test_docker_py_runs_and_reads_logs(daemon):
     c.remove()
     assert [i.tags for i in client.images.list()][0] == ["busybox:latest"]
     assert client.info()["Driver"] == "overlay2"
+
+
+def test_rename_conflicts(daemon):
+    daemon.berth("create", "--name", "ren-a", "busybox", "true", check=True)
+    daemon.berth("create", "--name", "ren-b", "busybox", "true", check=True)
+    r = daemon.docker("rename", "ren-a", "ren-b")
+    assert r.returncode != 0 and 'The container name "/ren-b" is already in use' in r.stderr
+    r = daemon.berth("rename", "ren-a", "x")
+    assert r.returncode != 0 and "Invalid container name" in r.stderr
+    assert sorted(n for n in daemon.berth("ps", "-a", "--format", "{{.Names}}").stdout.split() if n.startswith("ren-")) == ["ren-a", "ren-b"]
+    daemon.berth("rm", "ren-a", "ren-b", check=True)
+
+
+def test_attach_to_stopped_container_is_refused(daemon):
+    daemon.berth("run", "--name", "done", "busybox", "true", check=True)
+    status, _, body = daemon.api("POST", "/containers/done/attach?stream=1&stdout=1", headers={"Upgrade": "tcp", "Connection": "Upgrade"})
+    assert status == 409 and b"You cannot attach to a stopped container" in body
+    daemon.berth("rm", "done", check=True)

@@ -1,0 +1,38 @@
+@testable import Engine
+import Sys
+import Testing
+
+@Suite struct ProtocolTests {
+    @Test func shimFramesSurviveArbitrarySplits() {
+        let frames = [ShimFrame(.stdout, Array("hello".utf8)), ShimFrame(.exited, text: "3 1700000000000000000"), ShimFrame(.stdin, [])]
+        let bytes = frames.flatMap { $0.encoded() }
+        for split in 0...bytes.count {
+            var d = ShimFrameDecoder()
+            d.feed(bytes[..<split])
+            var got: [ShimFrame] = []
+            while let f = d.next() { got.append(f) }
+            d.feed(bytes[split...])
+            while let f = d.next() { got.append(f) }
+            #expect(got.map(\.kind) == [.stdout, .exited, .stdin])
+            #expect(got[1].text == "3 1700000000000000000")
+        }
+    }
+
+    @Test func jsonFileLogLinesWithFilters() {
+        let text = """
+        {"log":"a\\n","stream":"stdout","time":"2024-01-01T00:00:01.000000000Z"}
+        {"log":"b\\n","stream":"stderr","time":"2024-01-01T00:00:02.000000000Z"}
+        {"log":"c\\n","stream":"stdout","time":"2024-01-01T00:00:03.000000000Z"}
+
+        """
+        var o = LogOptions()
+        #expect(LogReader.entries(in: Array(text.utf8), o).map { String(decoding: $0.text, as: UTF8.self) } == ["a\n", "b\n", "c\n"])
+        o.stderr = false
+        #expect(LogReader.entries(in: Array(text.utf8), o).count == 2)
+        o = LogOptions()
+        o.since = Timestamp.parse("2024-01-01T00:00:02Z")
+        o.until = Timestamp.parse("2024-01-01T00:00:02.5Z")
+        let e = LogReader.entries(in: Array(text.utf8), o)
+        #expect(e.count == 1 && e[0].stream == 2)
+    }
+}
