@@ -3,6 +3,7 @@ import Foundation
 import JSON
 import NIOHTTP1
 import OCI
+import Registry
 import Sys
 
 extension Router {
@@ -28,6 +29,7 @@ extension Router {
         case .POST where rest == "load":
             try await load(req, res)
         case .POST:
+            if let n = name(dropping: "push") { return try await push(req, res, name: n) }
             if let n = name(dropping: "tag") {
                 try await engine.tag(n, repo: req.q("repo") ?? "", tag: req.q("tag"))
                 return res.noContent(201)
@@ -61,16 +63,30 @@ extension Router {
             res.end()
             return
         }
-        let image = (req.q("fromImage") ?? "") + ((req.q("tag") ?? "").isEmpty ? "" : ":" + req.q("tag")!)
-        if let img = try? await engine.resolveImage(image) {
-            res.startStream(contentType: "application/json")
-            _ = await res.writeJSONLine(["status": .string("Status: Image is up to date for \(img.tags.first?.familiar ?? image)")])
-            res.end()
-            return
+        var image = req.q("fromImage") ?? ""
+        if let tag = req.q("tag"), !tag.isEmpty { image += (tag.hasPrefix("sha256:") ? "@" : ":") + tag }
+        do { _ = try Reference(parsing: image) } catch { throw EngineError.badRequest(error.description) }
+        let creds = RegistryAuth.decode(req.headers["X-Registry-Auth"].first)
+        res.startStream(contentType: "application/json")
+        do {
+            _ = try await engine.pull(image, credentials: creds, platform: req.q("platform")) { msg in _ = await res.writeJSONLine(msg) }
+        } catch {
+            _ = await res.writeJSONLine(["errorDetail": ["message": .string(error.description)], "error": .string(error.description)])
         }
-        let ref = (try? Reference(parsing: image))?.withDefaultTag
-        let repo = ref?.familiarRepository ?? image
-        throw EngineError.notFound("pull access denied for \(repo), repository does not exist or may require 'docker login': registry access is not available yet")
+        res.end()
+    }
+
+    func push(_ req: Request, _ res: Responder, name: String) async throws {
+        let creds = RegistryAuth.decode(req.headers["X-Registry-Auth"].first)
+        let tag = req.q("tag")
+        _ = try await engine.resolveImage(name + ((tag ?? "").isEmpty ? "" : ":" + tag!))
+        res.startStream(contentType: "application/json")
+        do {
+            _ = try await engine.push(name, tag: tag, credentials: creds) { msg in _ = await res.writeJSONLine(msg) }
+        } catch {
+            _ = await res.writeJSONLine(["errorDetail": ["message": .string(error.description)], "error": .string(error.description)])
+        }
+        res.end()
     }
 
     func load(_ req: Request, _ res: Responder) async throws {

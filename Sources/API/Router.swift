@@ -3,6 +3,7 @@ import Foundation
 import JSON
 import NIOHTTP1
 import OCI
+import Registry
 import Sys
 
 /// Maps method + path to one engine call. One small function per operation below.
@@ -27,6 +28,7 @@ public final class Router: Sendable {
             case (.GET, "_ping"), (.HEAD, "_ping"): ping(req, res)
             case (.GET, "version"): res.json(200, await SystemInfo.version())
             case (.GET, "info"): res.json(200, await SystemInfo.info(engine))
+            case (.POST, "auth"): try await auth(req, res)
             case (_, "containers"): try await containers(req, res, Array(p.dropFirst()))
             case (_, "images"): try await images(req, res, Array(p.dropFirst()))
             default: res.json(404, ["message": "page not found"])
@@ -36,6 +38,22 @@ public final class Router: Sendable {
         } catch {
             res.error(.internalError("\(error)"))
         }
+    }
+
+    /// `docker login` asks the daemon to check credentials against the registry.
+    func auth(_ req: Request, _ res: Responder) async throws {
+        let body = try jsonBody(req)
+        var server = body["serveraddress"].string ?? ""
+        for prefix in ["https://", "http://"] where server.hasPrefix(prefix) { server.removeFirst(prefix.count) }
+        if let slash = server.firstIndex(of: "/") { server = String(server[..<slash]) }
+        if server.isEmpty || server == "index.docker.io" { server = "docker.io" }
+        let creds = Credentials(username: body["username"].string ?? "", password: body["password"].string ?? "")
+        do {
+            try await engine.registry.checkLogin(domain: server, credentials: creds)
+        } catch let e as RegistryError {
+            throw EngineError.unauthorized(e.message)
+        }
+        res.json(200, ["Status": "Login Succeeded", "IdentityToken": ""])
     }
 
     func ping(_ req: Request, _ res: Responder) {

@@ -56,6 +56,10 @@ public struct Berth {
         case "import": return try importImage(args)
         case "save": return try save(args)
         case "load": return try load(args)
+        case "pull": return try pull(args)
+        case "push": return try push(args)
+        case "login": return try login(args)
+        case "logout": return try logout(args)
         case "version": return try version(args)
         case "info": return try info(args)
         case "container", "image":
@@ -72,6 +76,8 @@ public struct Berth {
             case ("image", "save"): return try save(rest)
             case ("image", "load"): return try load(rest)
             case ("image", "tag"): return try tag(rest)
+            case ("image", "pull"): return try pull(rest)
+            case ("image", "push"): return try push(rest)
             default: return try dispatch(sub, rest)
             }
         default:
@@ -90,7 +96,7 @@ public struct Berth {
 
         Commands:
           run, create, start, stop, restart, kill, rm, rename, wait, logs, ps, inspect
-          images, tag, rmi, import, save, load, version, info
+          images, tag, rmi, import, save, load, pull, push, login, logout, version, info
           container (ls|inspect|prune|...), image (ls|inspect|rm|import|save|load|tag)
         """)
     }

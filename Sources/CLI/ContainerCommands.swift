@@ -11,16 +11,25 @@ extension Berth {
         return 0
     }
 
-    func createContainer(_ o: RunOptions) throws -> String {
+    /// Create; a missing image is pulled first (`--pull=missing`, Docker's default), then created again.
+    func createContainer(_ o: RunOptions, pulled: Bool = false) throws -> String {
         var q: [(String, String)] = []
         if let n = o.flags.string("name") { q.append(("name", n)) }
+        if o.flags.string("pull") == "always" && !pulled {
+            try pullImage(o.image, quiet: o.flags.bool("quiet"), platform: o.flags.string("platform"), fd: 2)
+            return try createContainer(o, pulled: true)
+        }
         do {
             let r = try client.request("POST", "/containers/create" + DaemonClient.query(q), json: try o.body())
             for w in r.json["Warnings"].stringArray ?? [] { Out.err("WARNING: " + w) }
             return r.json["Id"].string ?? ""
-        } catch let e as ClientError where e.status == 404 && e.message.contains("No such image") {
-            Out.err("Unable to find image '\(o.image.contains(":") ? o.image : o.image + ":latest")' locally")
-            throw CLIError(e.message, code: 125)
+        } catch let e as ClientError where e.status == 404 && e.message.contains("No such image") && !pulled {
+            guard o.flags.string("pull") != "never" else { throw CLIError(e.message, code: 125) }
+            Out.err("Unable to find image '\(o.image.contains(":") || o.image.contains("@") ? o.image : o.image + ":latest")' locally")
+            do { try pullImage(o.image, quiet: o.flags.bool("quiet"), platform: o.flags.string("platform"), fd: 2) } catch let p as CLIError {
+                throw CLIError(p.description, code: 125)
+            }
+            return try createContainer(o, pulled: true)
         } catch let e as ClientError {
             throw CLIError(e.message, code: 125)
         }

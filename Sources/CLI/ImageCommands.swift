@@ -20,20 +20,24 @@ extension Berth {
             for i in list { let id = shortID(i["Id"].string ?? ""); if seen.insert(id).inserted { Out.print(id) } }
             return 0
         }
-        var rows = [["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]]
+        let digests = f.bool("digests")
+        var rows = [["REPOSITORY", "TAG"] + (digests ? ["DIGEST"] : []) + ["IMAGE ID", "CREATED", "SIZE"]]
         for i in list {
             var tags = i["RepoTags"].stringArray ?? []
             if tags.isEmpty { tags = ["<none>:<none>"] }
+            let repoDigests = (i["RepoDigests"].stringArray ?? []).filter { $0 != "<none>@<none>" }
             for t in tags {
                 let colon = t.lastIndex(of: ":") ?? t.endIndex
                 let repo = String(t[..<colon]), tag = colon < t.endIndex ? String(t[t.index(after: colon)...]) : "<none>"
-                rows.append([repo, tag, shortID(i["Id"].string ?? ""), Out.ago(i["Created"].int ?? 0), Out.humanSize(i["Size"].int ?? 0)])
+                let digest = repoDigests.first { $0.hasPrefix(repo + "@") }.map { String($0[$0.firstIndex(of: "@")!...].dropFirst()) } ?? "<none>"
+                rows.append([repo, tag] + (digests ? [digest] : []) + [shortID(i["Id"].string ?? ""), Out.ago(i["Created"].int ?? 0), Out.humanSize(i["Size"].int ?? 0)])
             }
         }
+        let shift = digests ? 1 : 0
         if let format = f.string("format") {
             for r in rows.dropFirst() {
-                Out.print(try Template.render(format, ["Repository": .string(r[0]), "Tag": .string(r[1]), "ID": .string(r[2]),
-                                                       "CreatedSince": .string(r[3]), "Size": .string(r[4])]))
+                Out.print(try Template.render(format, ["Repository": .string(r[0]), "Tag": .string(r[1]), "ID": .string(r[2 + shift]),
+                                                       "CreatedSince": .string(r[3 + shift]), "Size": .string(r[4 + shift])]))
             }
             return 0
         }

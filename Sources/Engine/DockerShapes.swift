@@ -207,18 +207,18 @@ public enum DockerShapes {
 
     // MARK: image views
 
-    static func imageSummary(_ img: ImageRecord, containers: Int64) -> JSON {
+    static func imageSummary(_ img: ImageRecord, containers: Int64, digests: [String] = []) -> JSON {
         let tags = img.tags.filter { $0.tag != nil }.map(\.familiar).sorted()
         return [
             "Containers": .int(containers), "Created": .int(Timestamp.parse(img.config.created)?.seconds ?? 0),
             "Id": .string(img.id.description), "Labels": JSON.stringMap(img.config.labels.isEmpty ? nil : img.config.labels),
-            "ParentId": "", "RepoDigests": tags.isEmpty ? ["<none>@<none>"] : [],
+            "ParentId": "", "RepoDigests": !digests.isEmpty ? JSON.strings(digests) : tags.isEmpty ? ["<none>@<none>"] : [],
             "RepoTags": tags.isEmpty ? ["<none>:<none>"] : JSON.strings(tags),
             "SharedSize": -1, "Size": .int(img.size), "VirtualSize": .int(img.size),
         ]
     }
 
-    static func imageInspect(_ img: ImageRecord, lowerDirs: [String]) -> JSON {
+    static func imageInspect(_ img: ImageRecord, lowerDirs: [String], digests: [String] = []) -> JSON {
         let cfg = img.config.json
         let tags = img.tags.filter { $0.tag != nil }.map(\.familiar).sorted()
         var containerConfig = cfg["container_config"]
@@ -226,7 +226,7 @@ public enum DockerShapes {
         var config = cfg["config"]
         if config.isNull { config = emptyContainerConfig }
         return [
-            "Id": .string(img.id.description), "RepoTags": JSON.strings(tags), "RepoDigests": [],
+            "Id": .string(img.id.description), "RepoTags": JSON.strings(tags), "RepoDigests": JSON.strings(digests),
             "Parent": .string(cfg["parent"].string ?? ""), "Comment": .string(cfg["comment"].string ?? ""),
             "Created": .string(img.config.created), "Container": .string(cfg["container"].string ?? ""),
             "ContainerConfig": containerConfig, "DockerVersion": .string(cfg["docker_version"].string ?? ""),

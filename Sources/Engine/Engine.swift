@@ -1,6 +1,7 @@
 import Foundation
 import JSON
 import OCI
+import Registry
 import Runtime
 import Store
 import Sys
@@ -10,6 +11,8 @@ public struct EngineConfig: Sendable {
     public var execRoot: String
     public var shimPath: String
     public var runtime: String
+    public var insecureRegistries: [String] = []
+    public var maxConcurrentDownloads = 3
     public init(dataRoot: String, execRoot: String, shimPath: String, runtime: String = "runc") {
         self.dataRoot = dataRoot; self.execRoot = execRoot; self.shimPath = shimPath; self.runtime = runtime
     }
@@ -21,6 +24,8 @@ public actor Engine {
     public nonisolated let store: Store
     public nonisolated let config: EngineConfig
     let launcher: ShimLauncher
+    public nonisolated let registry: RegistryClient
+    nonisolated let maxConcurrentDownloads: Int
     var containers: [String: Container] = [:]
     var live: [String: LiveIO] = [:]
     var exitWaiters: [String: [CheckedContinuation<Int32, Never>]] = [:]
@@ -33,6 +38,8 @@ public actor Engine {
         store = try Store(root: config.dataRoot)
         try FS.mkdirAll(config.execRoot + "/runc", mode: 0o700)
         try FS.mkdirAll(config.execRoot + "/shims", mode: 0o700)
+        registry = RegistryClient(insecureRegistries: config.insecureRegistries)
+        maxConcurrentDownloads = config.maxConcurrentDownloads
         launcher = ShimLauncher(shimPath: config.shimPath, runtime: config.runtime, runtimeRoot: config.execRoot + "/runc")
         for doc in try store.loadContainers() {
             if let c = Container(document: doc) { containers[c.id] = c }

@@ -5,11 +5,12 @@ public enum EngineError: Error, Sendable, CustomStringConvertible {
     case notModified
     case badRequest(String)
     case forbidden(String)
+    case unauthorized(String)
     case internalError(String)
 
     public var description: String {
         switch self {
-        case .notFound(let m), .conflict(let m), .badRequest(let m), .forbidden(let m), .internalError(let m): return m
+        case .notFound(let m), .conflict(let m), .badRequest(let m), .forbidden(let m), .unauthorized(let m), .internalError(let m): return m
         case .notModified: return ""
         }
     }
@@ -21,6 +22,7 @@ public enum EngineError: Error, Sendable, CustomStringConvertible {
         case .notModified: return 304
         case .badRequest: return 400
         case .forbidden: return 403
+        case .unauthorized: return 401
         case .internalError: return 500
         }
     }

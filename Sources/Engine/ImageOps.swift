@@ -37,7 +37,7 @@ extension Engine {
                 guard img.tags.contains(where: { t in references.contains { pattern in Glob.match(pattern, t.familiar) || Glob.match(pattern, t.familiarRepository) } }) else { return nil }
             }
             if !DockerShapes.matchLabels(img.config.labels, labels) { return nil }
-            var out = DockerShapes.imageSummary(img, containers: usage[img.id] ?? 0)
+            var out = DockerShapes.imageSummary(img, containers: usage[img.id] ?? 0, digests: familiarDigests(img.id))
             if !references.isEmpty {
                 let kept = img.tags.filter { t in references.contains { Glob.match($0, t.familiar) || Glob.match($0, t.familiarRepository) } }
                 out["RepoTags"] = JSON.strings(kept.map(\.familiar).sorted())
@@ -46,10 +46,18 @@ extension Engine {
         }
     }
 
+    /// `busybox@sha256:…` as Docker shows RepoDigests.
+    func familiarDigests(_ id: Digest) -> [String] {
+        ((try? store.repoDigests(image: id)) ?? []).map { r in
+            guard let at = r.firstIndex(of: "@"), let ref = try? Reference(parsing: String(r[..<at])) else { return r }
+            return ref.familiarRepository + r[at...]
+        }
+    }
+
     public func inspectImage(_ ref: String) throws(EngineError) -> JSON {
         let img = try resolveImage(ref)
         let lowers = chainIDs(img.config.diffIDs).reversed().map { store.snapshotPath($0) }
-        return DockerShapes.imageInspect(img, lowerDirs: lowers)
+        return DockerShapes.imageInspect(img, lowerDirs: lowers, digests: familiarDigests(img.id))
     }
 
     public func inspectContainer(_ ref: String) throws(EngineError) -> JSON {

@@ -8,6 +8,9 @@ public enum MediaType {
     public static let ociManifest = "application/vnd.oci.image.manifest.v1+json"
     public static let ociConfig = "application/vnd.oci.image.config.v1+json"
     public static let ociLayer = "application/vnd.oci.image.layer.v1.tar"
+    public static let ociLayerGzip = "application/vnd.oci.image.layer.v1.tar+gzip"
+    public static let dockerManifestList = "application/vnd.docker.distribution.manifest.list.v2+json"
+    public static let ociIndex = "application/vnd.oci.image.index.v1+json"
 }
 
 /// An image configuration (OCI image-spec / Docker image v1 JSON). The bytes are the identity:

@@ -24,7 +24,7 @@ public final class Store: Sendable {
 
     public init(root: String) throws {
         self.root = root
-        for dir in ["blobs/sha256", "snapshots", "containers", "tmp"] { try FS.mkdirAll(root + "/" + dir, mode: 0o710) }
+        for dir in ["blobs/sha256", "snapshots", "containers", "tmp", "ingest"] { try FS.mkdirAll(root + "/" + dir, mode: 0o710) }
         FS.removeAll(root + "/tmp")
         try FS.mkdirAll(root + "/tmp", mode: 0o700)
         var config = Configuration()
@@ -42,6 +42,13 @@ public final class Store: Sendable {
                 CREATE INDEX tags_image ON tags(image_id);
                 CREATE TABLE layers (chain_id TEXT PRIMARY KEY, diff_id TEXT NOT NULL, size INTEGER NOT NULL);
                 CREATE TABLE containers (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, doc TEXT NOT NULL);
+                """)
+        }
+        m.registerMigration("v2") { db in
+            try db.execute(sql: """
+                CREATE TABLE layer_blobs (diff_id TEXT NOT NULL, digest TEXT NOT NULL, media_type TEXT NOT NULL, size INTEGER NOT NULL,
+                                          PRIMARY KEY (diff_id, digest));
+                CREATE TABLE repo_digests (image_id TEXT NOT NULL, ref TEXT NOT NULL PRIMARY KEY);
                 """)
         }
         return m

@@ -1,0 +1,128 @@
+import Archive
+import Foundation
+import JSON
+import OCI
+import Registry
+import Store
+import Sys
+
+extension Engine {
+    /// A manifest reduced to what a pull needs.
+    struct ImageManifest {
+        var config: (digest: Digest, size: Int64)
+        var layers: [(digest: Digest, size: Int64, mediaType: String)]
+    }
+
+    static func parseManifest(_ bytes: [UInt8]) throws(EngineError) -> ImageManifest {
+        guard let j = try? JSON.parse(bytes), let cd = j["config"]["digest"].string.flatMap(Digest.init(parsing:)) else {
+            throw .internalError("invalid image manifest")
+        }
+        var layers: [(Digest, Int64, String)] = []
+        for l in j["layers"].array ?? [] {
+            guard let d = l["digest"].string.flatMap(Digest.init(parsing:)) else { throw .internalError("invalid layer descriptor") }
+            layers.append((d, l["size"].int ?? 0, l["mediaType"].string ?? MediaType.dockerLayer))
+        }
+        return ImageManifest(config: (cd, j["config"]["size"].int ?? 0), layers: layers)
+    }
+
+    /// `docker pull`: manifest (resolving lists for the platform), config, layers in parallel
+    /// (already-present ones skipped), each verified against its digest and the config's diff IDs,
+    /// registered only when all is there. Partial downloads stay in ingest/ and resume.
+    public func pull(_ text: String, credentials: Credentials?, platform: String? = nil, progress: @escaping ProgressSink) async throws(EngineError) -> Digest {
+        let ref: Reference
+        do { ref = try Reference(parsing: text).withDefaultTag } catch { throw .badRequest(error.description) }
+        let shown = ref.tag ?? ref.digest!.description
+        await progress(Progress.status("Pulling from \(ref.path)", id: shown))
+        do {
+            var m = try await registry.manifest(ref, reference: ref.digest?.description ?? ref.tag!, credentials: credentials)
+            let topDigest = m.digest
+            if m.mediaType == MediaType.dockerManifestList || m.mediaType == MediaType.ociIndex {
+                let (os, arch) = Engine.platform(platform)
+                let list = (try? JSON.parse(m.bytes))?["manifests"].array ?? []
+                guard let pick = list.first(where: { $0["platform"]["os"].string == os && $0["platform"]["architecture"].string == arch }),
+                      let d = pick["digest"].string else {
+                    throw EngineError.notFound("no matching manifest for \(os)/\(arch) in the manifest list entries")
+                }
+                m = try await registry.manifest(ref, reference: d, credentials: credentials)
+            }
+            let manifest = try Engine.parseManifest(m.bytes)
+            let cfgFile = store.ingestPath(manifest.config.digest)
+            try await registry.fetchBlob(ref, digest: manifest.config.digest, to: cfgFile, credentials: credentials) { _ in }
+            let config = try ImageConfig(raw: try FS.read(cfgFile))
+            unlink(cfgFile)
+            let diffIDs = config.diffIDs
+            guard diffIDs.count == manifest.layers.count else { throw EngineError.internalError("image config and manifest disagree on the number of layers") }
+            let chains = chainIDs(diffIDs)
+            var needed: [Int] = []
+            for (i, l) in manifest.layers.enumerated() {
+                if try store.hasLayer(chains[i]) {
+                    await progress(Progress.status("Already exists", id: l.digest.short))
+                } else {
+                    needed.append(i)
+                    await progress(Progress.status("Pulling fs layer", id: l.digest.short))
+                }
+            }
+            try await downloadLayers(ref, manifest, needed, credentials: credentials, progress: progress)
+            for i in needed {
+                let l = manifest.layers[i]
+                await progress(Progress.status("Extracting", id: l.digest.short))
+                let file = store.ingestPath(l.digest)
+                _ = try ingestLayer(file, expected: diffIDs[i], parentChain: i > 0 ? chains[i - 1] : nil)
+                try store.adoptBlob(file: file, digest: l.digest)
+                try store.recordCompressed(diffID: diffIDs[i], CompressedLayer(digest: l.digest, mediaType: l.mediaType, size: l.size))
+                await progress(Progress.status("Pull complete", id: l.digest.short))
+            }
+            let hadImage = (try? store.image(id: config.id)) != nil
+            let id = try store.registerImage(config: config, tags: ref.tag == nil ? [] : [ref])
+            try store.addRepoDigest(ref.repository + "@" + topDigest.description, image: id)
+            await progress(Progress.status("Digest: \(topDigest)"))
+            let name = ref.tag == nil ? ref.familiarRepository + "@" + topDigest.description : ref.familiar
+            if hadImage && needed.isEmpty {
+                await progress(Progress.status("Status: Image is up to date for \(name)"))
+            } else {
+                await progress(Progress.status("Status: Downloaded newer image for \(name)"))
+            }
+            return id
+        } catch let e as EngineError {
+            throw e
+        } catch let e as RegistryError {
+            if e.status == 404 || e.status == 401 { throw .notFound(e.message) }
+            throw .internalError(e.message)
+        } catch {
+            throw .internalError("\(error)")
+        }
+    }
+
+    static func platform(_ p: String?) -> (String, String) {
+        guard let p, !p.isEmpty else { return ("linux", "amd64") }
+        let parts = p.split(separator: "/").map(String.init)
+        return (parts[0], parts.count > 1 ? parts[1] : "amd64")
+    }
+
+    /// Downloads with at most `maxConcurrentDownloads` in flight, as Docker (default 3).
+    nonisolated func downloadLayers(_ ref: Reference, _ m: ImageManifest, _ needed: [Int], credentials: Credentials?, progress: @escaping ProgressSink) async throws {
+        let registry = self.registry
+        let store = self.store
+        let limit = max(1, maxConcurrentDownloads)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            var next = 0
+            func launch(_ i: Int) {
+                let l = m.layers[i]
+                group.addTask {
+                    let id = l.digest.short
+                    try await registry.fetchBlob(ref, digest: l.digest, to: store.ingestPath(l.digest), credentials: credentials) { done in
+                        await progress(Progress.bar("Downloading", id: id, current: done, total: l.size))
+                    }
+                    await progress(Progress.status("Verifying Checksum", id: id))
+                    await progress(Progress.status("Download complete", id: id))
+                }
+            }
+            for i in needed.prefix(limit) { launch(i) }
+            next = min(limit, needed.count)
+            for i in needed.dropFirst(limit) { await progress(Progress.status("Waiting", id: m.layers[i].digest.short)) }
+            while try await group.next() != nil {
+                if next < needed.count { launch(needed[next]); next += 1 }
+            }
+        }
+    }
+}

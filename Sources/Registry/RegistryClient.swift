@@ -1,0 +1,283 @@
+import AsyncHTTPClient
+import Foundation
+import JSON
+import NIOCore
+import NIOHTTP1
+import OCI
+import Sys
+
+public struct RegistryError: Error, Sendable, CustomStringConvertible {
+    public let message: String
+    public let status: Int
+    public init(_ message: String, status: Int = 0) { self.message = message; self.status = status }
+    public var description: String { message }
+}
+
+/// Credentials for one registry (from `X-Registry-Auth`, `POST /auth` or the CLI's config).
+public struct Credentials: Sendable, Equatable {
+    public var username: String
+    public var password: String
+    public var identityToken: String?
+    public init(username: String, password: String, identityToken: String? = nil) {
+        self.username = username; self.password = password; self.identityToken = identityToken
+    }
+    var basicHeader: String { "Basic " + Base64.encode(Array("\(username):\(password)".utf8)) }
+}
+
+/// The distribution protocol (Docker Registry HTTP API v2) as a client: challenge-driven auth
+/// (basic, bearer with a per-scope token cache), manifests, blobs streamed to disk while hashed,
+/// monolithic uploads, and redirects followed without our Authorization header.
+public final class RegistryClient: Sendable {
+    let http: HTTPClient
+    let insecure: @Sendable (String) -> Bool
+    private let tokens = TokenCache()
+
+    public init(insecureRegistries: [String] = []) {
+        var cfg = HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(15), read: .seconds(120)))
+        cfg.httpVersion = .http1Only
+        http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: cfg)
+        let listed = Set(insecureRegistries)
+        insecure = { host in
+            let name = host.split(separator: ":").first.map(String.init) ?? host
+            return listed.contains(host) || name == "localhost" || name.hasPrefix("127.") || name == "[::1]"
+        }
+    }
+
+    /// `docker.io` is served by `registry-1.docker.io`.
+    public func baseURL(_ domain: String) -> String {
+        let host = domain == "docker.io" ? "registry-1.docker.io" : domain
+        return (insecure(domain) ? "http://" : "https://") + host
+    }
+
+    public struct Reply: Sendable {
+        public var status: Int
+        public var headers: HTTPHeaders
+        public var body: HTTPClientResponse.Body
+    }
+
+    /// One request with auth: on 401 answers the challenge once (fetching a token when asked).
+    func send(_ method: HTTPMethod, _ url: String, domain: String, scope: String, credentials: Credentials?,
+              headers: [(String, String)] = [], body: HTTPClientRequest.Body? = nil, bodyFactory: (@Sendable () throws -> HTTPClientRequest.Body)? = nil) async throws -> Reply {
+        var auth = await tokens.header(domain: domain, scope: scope)
+        for attempt in 0..<2 {
+            var req = HTTPClientRequest(url: url)
+            req.method = method
+            for (k, v) in headers { req.headers.add(name: k, value: v) }
+            if let auth { req.headers.add(name: "Authorization", value: auth) }
+            if let bodyFactory { req.body = try bodyFactory() } else if let body { req.body = body }
+            let resp: HTTPClientResponse
+            do { resp = try await http.execute(req, timeout: .seconds(600)) } catch {
+                throw RegistryError("Get \"\(url)\": \(error)")
+            }
+            if resp.status == .unauthorized && attempt == 0, let challenge = resp.headers.first(name: "WWW-Authenticate") {
+                _ = try? await resp.body.collect(upTo: 1 << 20)
+                auth = try await answer(challenge, domain: domain, scope: scope, credentials: credentials)
+                await tokens.store(auth!, domain: domain, scope: scope)
+                continue
+            }
+            if (300..<400).contains(Int(resp.status.code)), let loc = resp.headers.first(name: "Location") {
+                _ = try? await resp.body.collect(upTo: 1 << 20)
+                // Blob storage elsewhere: our registry credentials must not travel there.
+                var r2 = HTTPClientRequest(url: resolve(loc, against: url))
+                r2.method = method
+                let resp2 = try await http.execute(r2, timeout: .seconds(600))
+                return Reply(status: Int(resp2.status.code), headers: resp2.headers, body: resp2.body)
+            }
+            return Reply(status: Int(resp.status.code), headers: resp.headers, body: resp.body)
+        }
+        throw RegistryError("unauthorized: authentication required", status: 401)
+    }
+
+    func resolve(_ location: String, against url: String) -> String {
+        if location.hasPrefix("http://") || location.hasPrefix("https://") { return location }
+        guard let schemeEnd = url.firstRange(of: "://") else { return location }
+        let hostEnd = url[schemeEnd.upperBound...].firstIndex(of: "/") ?? url.endIndex
+        return String(url[..<hostEnd]) + (location.hasPrefix("/") ? location : "/" + location)
+    }
+
+    func answer(_ challenge: String, domain: String, scope: String, credentials: Credentials?) async throws -> String {
+        let lower = challenge.lowercased()
+        if lower.hasPrefix("basic") {
+            guard let credentials else { throw RegistryError("unauthorized: authentication required", status: 401) }
+            return credentials.basicHeader
+        }
+        guard lower.hasPrefix("bearer") else { throw RegistryError("unsupported auth challenge: \(challenge)") }
+        let params = RegistryClient.challengeParams(String(challenge.dropFirst(6)))
+        guard let realm = params["realm"] else { throw RegistryError("bearer challenge without realm") }
+        var q: [String] = []
+        if let service = params["service"] { q.append("service=" + escape(service)) }
+        // Ask for what we need (push needs pull,push) and what the registry named, if different.
+        q.append("scope=" + escape(scope))
+        if let asked = params["scope"], asked != scope { q.append("scope=" + escape(asked)) }
+        if let credentials, credentials.identityToken == nil { q.append("account=" + escape(credentials.username)) }
+        var req = HTTPClientRequest(url: realm + (realm.contains("?") ? "&" : "?") + q.joined(separator: "&"))
+        if let credentials { req.headers.add(name: "Authorization", value: credentials.basicHeader) }
+        let resp = try await http.execute(req, timeout: .seconds(60))
+        let body = try await resp.body.collect(upTo: 1 << 20)
+        guard resp.status == .ok else {
+            throw RegistryError(resp.status == .unauthorized ? "unauthorized: incorrect username or password" : "token server answered \(resp.status.code)", status: Int(resp.status.code))
+        }
+        let j = (try? JSON.parse(Array(buffer: body))) ?? .null
+        guard let token = j["token"].string ?? j["access_token"].string else { throw RegistryError("token server gave no token") }
+        return "Bearer " + token
+    }
+
+    func escape(_ s: String) -> String { s.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(CharacterSet(charactersIn: "&=+"))) ?? s }
+
+    /// `realm="https://auth",service="reg",scope="repository:x:pull"`
+    public static func challengeParams(_ s: String) -> [String: String] {
+        var out: [String: String] = [:]
+        var i = s.startIndex
+        while i < s.endIndex {
+            while i < s.endIndex, s[i] == " " || s[i] == "," { i = s.index(after: i) }
+            guard let eq = s[i...].firstIndex(of: "=") else { break }
+            let key = String(s[i..<eq]).trimmingSpaces().lowercased()
+            var j = s.index(after: eq)
+            var value = ""
+            if j < s.endIndex, s[j] == "\"" {
+                j = s.index(after: j)
+                while j < s.endIndex, s[j] != "\"" { value.append(s[j]); j = s.index(after: j) }
+                if j < s.endIndex { j = s.index(after: j) }
+            } else {
+                while j < s.endIndex, s[j] != "," { value.append(s[j]); j = s.index(after: j) }
+            }
+            out[key] = value
+            i = j
+        }
+        return out
+    }
+
+    // MARK: operations
+
+    public static let manifestAccept = [MediaType.dockerManifest, MediaType.ociManifest, MediaType.dockerManifestList, MediaType.ociIndex]
+
+    public struct FetchedManifest: Sendable {
+        public var bytes: [UInt8]
+        public var mediaType: String
+        public var digest: Digest
+    }
+
+    public func manifest(_ ref: Reference, reference: String, credentials: Credentials?) async throws -> FetchedManifest {
+        let url = baseURL(ref.domain) + "/v2/\(ref.path)/manifests/\(reference)"
+        let r = try await send(.GET, url, domain: ref.domain, scope: "repository:\(ref.path):pull", credentials: credentials,
+                               headers: [("Accept", RegistryClient.manifestAccept.joined(separator: ", "))])
+        let body = Array(buffer: try await r.body.collect(upTo: 8 << 20))
+        guard r.status == 200 else {
+            if r.status == 404 { throw RegistryError("manifest for \(ref.familiarRepository):\(reference) not found: manifest unknown: manifest unknown", status: 404) }
+            if r.status == 401 { throw RegistryError("pull access denied for \(ref.familiarRepository), repository does not exist or may require 'docker login': denied: requested access to the resource is denied", status: 401) }
+            throw RegistryError("unexpected status \(r.status) fetching manifest: \(String(decoding: body.prefix(300), as: UTF8.self))", status: r.status)
+        }
+        let digest = Digest.of(body)
+        if let want = Digest(parsing: reference), want != digest {
+            throw RegistryError("manifest verification failed for digest \(want)")
+        }
+        let mt = r.headers.first(name: "Content-Type")?.split(separator: ";").first.map(String.init) ?? ((try? JSON.parse(body))?["mediaType"].string ?? MediaType.dockerManifest)
+        return FetchedManifest(bytes: body, mediaType: mt, digest: digest)
+    }
+
+    /// Streams a blob into `file` (appending from `resumeFrom` bytes when the registry honours
+    /// Range), hashing everything; a digest mismatch deletes the file and fails.
+    public func fetchBlob(_ ref: Reference, digest: Digest, to file: String, credentials: Credentials?, progress: @Sendable (Int64) async -> Void) async throws {
+        let url = baseURL(ref.domain) + "/v2/\(ref.path)/blobs/\(digest)"
+        let have = FS.size(file) ?? 0
+        let hasher = SHA256()
+        var headers: [(String, String)] = []
+        if have > 0 {
+            headers.append(("Range", "bytes=\(have)-"))
+        }
+        let r = try await send(.GET, url, domain: ref.domain, scope: "repository:\(ref.path):pull", credentials: credentials, headers: headers)
+        guard r.status == 200 || r.status == 206 else {
+            _ = try? await r.body.collect(upTo: 1 << 20)
+            throw RegistryError("error fetching blob \(digest.short): status \(r.status)", status: r.status)
+        }
+        let resuming = r.status == 206 && have > 0
+        let fd = open(file, O_WRONLY | O_CREAT | O_CLOEXEC | (resuming ? O_APPEND : O_TRUNC), 0o600)
+        guard fd >= 0 else { throw RegistryError("open \(file): \(SysError("open"))") }
+        defer { close(fd) }
+        var done: Int64 = 0
+        if resuming {
+            let prev = try FS.read(file)
+            hasher.update(prev)
+            done = Int64(prev.count)
+        }
+        var lastReport = done
+        for try await var chunk in r.body {
+            let n = chunk.readableBytes
+            try chunk.withUnsafeReadableBytes { raw in
+                hasher.update(raw)
+                try FS.writeAll(fd: fd, raw)
+            }
+            done += Int64(n)
+            if done - lastReport >= 512 << 10 { lastReport = done; await progress(done) }
+        }
+        await progress(done)
+        let got = hasher.finalize()
+        if got != digest {
+            unlink(file)
+            throw RegistryError("filesystem layer verification failed for digest \(digest)")
+        }
+    }
+
+    public func blobExists(_ ref: Reference, digest: Digest, credentials: Credentials?) async throws -> Bool {
+        let r = try await send(.HEAD, baseURL(ref.domain) + "/v2/\(ref.path)/blobs/\(digest)", domain: ref.domain,
+                               scope: "repository:\(ref.path):pull,push", credentials: credentials)
+        _ = try? await r.body.collect(upTo: 1 << 20)
+        return r.status == 200
+    }
+
+    /// Tries a cross-repository mount; true when the registry mounted it.
+    public func mountBlob(_ ref: Reference, digest: Digest, from: String, credentials: Credentials?) async throws -> Bool {
+        let url = baseURL(ref.domain) + "/v2/\(ref.path)/blobs/uploads/?mount=\(digest)&from=\(from)"
+        let r = try await send(.POST, url, domain: ref.domain, scope: "repository:\(ref.path):pull,push", credentials: credentials,
+                               headers: [("Content-Length", "0")])
+        _ = try? await r.body.collect(upTo: 1 << 20)
+        return r.status == 201
+    }
+
+    /// POST an upload session, then PUT the whole blob with its digest (monolithic upload).
+    public func uploadBlob(_ ref: Reference, digest: Digest, file: String, credentials: Credentials?) async throws {
+        let scope = "repository:\(ref.path):pull,push"
+        let start = try await send(.POST, baseURL(ref.domain) + "/v2/\(ref.path)/blobs/uploads/", domain: ref.domain, scope: scope,
+                                   credentials: credentials, headers: [("Content-Length", "0")])
+        _ = try? await start.body.collect(upTo: 1 << 20)
+        guard start.status == 202, let loc = start.headers.first(name: "Location") else {
+            if start.status == 401 || start.status == 403 { throw RegistryError("denied: requested access to the resource is denied", status: start.status) }
+            throw RegistryError("starting upload: status \(start.status)", status: start.status)
+        }
+        var url = resolve(loc, against: baseURL(ref.domain))
+        url += (url.contains("?") ? "&" : "?") + "digest=" + digest.description
+        let size = FS.size(file) ?? 0
+        let path = file
+        let r = try await send(.PUT, url, domain: ref.domain, scope: scope, credentials: credentials,
+                               headers: [("Content-Type", "application/octet-stream")],
+                               bodyFactory: { _ = size; return .bytes(ByteBuffer(bytes: try FS.read(path))) })
+        let body = try? await r.body.collect(upTo: 1 << 20)
+        guard r.status == 201 else {
+            throw RegistryError("uploading blob \(digest.short): status \(r.status) \(body.map { String(buffer: $0) } ?? "")", status: r.status)
+        }
+    }
+
+    public func putManifest(_ ref: Reference, tag: String, bytes: [UInt8], mediaType: String, credentials: Credentials?) async throws {
+        let url = baseURL(ref.domain) + "/v2/\(ref.path)/manifests/\(tag)"
+        let r = try await send(.PUT, url, domain: ref.domain, scope: "repository:\(ref.path):pull,push", credentials: credentials,
+                               headers: [("Content-Type", mediaType)], body: .bytes(ByteBuffer(bytes: bytes)))
+        let body = try? await r.body.collect(upTo: 1 << 20)
+        guard r.status == 201 || r.status == 200 else {
+            throw RegistryError("pushing manifest: status \(r.status) \(body.map { String(buffer: $0) } ?? "")", status: r.status)
+        }
+    }
+
+    /// `docker login`: the registry's `/v2/` answers 200 with these credentials.
+    public func checkLogin(domain: String, credentials: Credentials) async throws {
+        let r = try await send(.GET, baseURL(domain) + "/v2/", domain: domain, scope: "registry:catalog:*", credentials: credentials)
+        _ = try? await r.body.collect(upTo: 1 << 20)
+        if r.status == 401 { throw RegistryError("login attempt to \(baseURL(domain))/v2/ failed with status: 401 Unauthorized", status: 401) }
+        guard r.status == 200 else { throw RegistryError("login attempt to \(baseURL(domain))/v2/ failed with status: \(r.status)", status: r.status) }
+    }
+}
+
+actor TokenCache {
+    private var headers: [String: String] = [:]
+    func header(domain: String, scope: String) -> String? { headers[domain + " " + scope] }
+    func store(_ h: String, domain: String, scope: String) { headers[domain + " " + scope] = h }
+}

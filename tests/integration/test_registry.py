@@ -1,0 +1,214 @@
+"""Pull and push against a real registry (Debian's docker-registry) and a fixture registry."""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from fake_registry import FakeRegistry
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+class RealRegistry:
+    def __init__(self, htpasswd=None):
+        self.root = tempfile.mkdtemp(prefix="reg-", dir="/tmp")
+        self.port = free_port()
+        self.host = f"127.0.0.1:{self.port}"
+        auth = ""
+        if htpasswd:
+            user, pw = htpasswd
+            subprocess.run(["htpasswd", "-Bbc", self.root + "/htpasswd", user, pw], check=True, capture_output=True)
+            auth = f"auth:\n  htpasswd:\n    realm: test\n    path: {self.root}/htpasswd\n"
+        open(self.root + "/config.yml", "w").write(
+            f"version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {self.root}/data\n"
+            f"http:\n  addr: {self.host}\n{auth}")
+        self.proc = subprocess.Popen(["docker-registry", "serve", self.root + "/config.yml"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("registry did not start")
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@pytest.fixture()
+def registry():
+    if not shutil.which("docker-registry"):
+        pytest.skip("docker-registry not installed")
+    r = RealRegistry()
+    yield r
+    r.stop()
+
+
+@pytest.fixture()
+def docker_config(tmp_path, monkeypatch):
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "dockercfg"))
+    return tmp_path / "dockercfg" / "config.json"
+
+
+@pytest.mark.parametrize("tool", ["berth", "docker"])
+def test_push_then_pull(fresh_daemon, registry, tool):
+    d = fresh_daemon
+    ref = f"{registry.host}/team/box:1"
+    d.berth("tag", "busybox", ref, check=True)
+    r = d.run(tool, "push", ref)
+    assert r.returncode == 0, r.stderr
+    assert f"The push refers to repository [{registry.host}/team/box]" in r.stdout
+    assert "Pushed" in r.stdout and "1: digest: sha256:" in r.stdout
+    digest = r.stdout.split("digest: ")[1].split()[0]
+    # pushing again skips what the registry has
+    assert "Layer already exists" in d.run(tool, "push", ref).stdout
+    d.berth("rmi", ref, "busybox", check=True)
+    assert d.berth("images", "-q").stdout == ""
+    r = d.run(tool, "pull", ref)
+    assert r.returncode == 0, r.stderr
+    assert "Pull complete" in r.stdout and f"Digest: {digest}" in r.stdout
+    assert f"Status: Downloaded newer image for {ref}" in r.stdout
+    assert d.berth("run", "--rm", ref, "echo", "pulled").stdout == "pulled\n"
+    info = json.loads(d.docker("image", "inspect", ref).stdout)[0]
+    assert info["RepoDigests"] == [f"{registry.host}/team/box@{digest}"]
+    r = d.run(tool, "pull", ref)
+    assert "Already exists" in r.stdout and "Image is up to date" in r.stdout
+    # by digest
+    d.berth("rmi", ref, check=True)
+    r = d.run(tool, "pull", f"{registry.host}/team/box@{digest}")
+    assert r.returncode == 0 and f"Digest: {digest}" in r.stdout
+
+
+def test_run_pulls_missing_image(fresh_daemon, registry):
+    d = fresh_daemon
+    ref = f"{registry.host}/auto:latest"
+    d.berth("tag", "busybox", ref, check=True)
+    d.berth("push", ref, check=True)
+    d.berth("rmi", ref, check=True)
+    r = d.berth("run", "--rm", ref, "echo", "auto")
+    assert r.stdout == "auto\n" and "Unable to find image" in r.stderr
+    d.berth("rmi", ref, check=True)
+    r = d.docker("run", "--rm", ref, "echo", "auto-docker")
+    assert r.stdout == "auto-docker\n", r.stderr
+
+
+def test_missing_manifest(fresh_daemon, registry):
+    r = fresh_daemon.docker("pull", f"{registry.host}/nothing:here")
+    assert r.returncode != 0 and "manifest unknown" in r.stderr
+
+
+def test_pull_progress_stream_shape(fresh_daemon, registry):
+    d = fresh_daemon
+    ref = f"{registry.host}/prog:1"
+    d.berth("tag", "busybox", ref, check=True)
+    d.berth("push", ref, check=True)
+    d.berth("rmi", ref, "busybox", check=True)
+    name, tag = ref.rsplit(":", 1)
+    status, h, body = d.api("POST", f"/images/create?fromImage={name}&tag={tag}")
+    assert status == 200 and h["transfer-encoding"] == "chunked" and h["content-type"] == "application/json"
+    text = b"".join(part.split(b"\r\n", 1)[1] if b"\r\n" in part else b"" for part in [body])
+    assert b'"status":"Pulling from prog","progressDetail":{},"id":"1"' in body
+    assert b'"status":"Downloading","progressDetail":{"current":' in body
+    assert b'"status":"Status: Downloaded newer image for ' in body
+
+
+def test_basic_auth_login_push_pull(fresh_daemon, docker_config, tmp_path):
+    if not shutil.which("docker-registry") or not shutil.which("htpasswd"):
+        pytest.skip("docker-registry/htpasswd not installed")
+    reg = RealRegistry(htpasswd=("alice", "s3cret"))
+    try:
+        d = fresh_daemon
+        ref = f"{reg.host}/private/box:1"
+        d.berth("tag", "busybox", ref, check=True)
+        r = d.berth("push", ref)
+        assert r.returncode != 0
+        r = d.berth("login", "-u", "alice", "-p", "wrong", reg.host)
+        assert r.returncode != 0 and "401" in r.stderr
+        r = d.berth("login", "-u", "alice", "--password-stdin", reg.host, input="s3cret\n")
+        assert r.stdout.strip() == "Login Succeeded", r.stderr
+        cfg = json.load(open(docker_config))
+        assert cfg["auths"][reg.host]["auth"] == "YWxpY2U6czNjcmV0"
+        assert d.berth("push", ref).returncode == 0
+        d.berth("rmi", ref, check=True)
+        # the docker CLI reads the same config.json
+        r = d.docker("pull", ref)
+        assert r.returncode == 0, r.stderr
+        assert "Logging in with your password grants" not in r.stderr
+        r = d.docker("login", "-u", "alice", "-p", "s3cret", reg.host)
+        assert "Login Succeeded" in r.stdout, r.stderr
+        assert d.berth("logout", reg.host).stdout.strip() == f"Removing login credentials for {reg.host}"
+        assert reg.host not in json.load(open(docker_config)).get("auths", {})
+    finally:
+        reg.stop()
+
+
+def test_bearer_token_flow(fresh_daemon, docker_config):
+    reg = FakeRegistry(token_auth=True, users={"bob": "pw"})
+    try:
+        d = fresh_daemon
+        ref = f"{reg.host}/tok/box:1"
+        d.berth("tag", "busybox", ref, check=True)
+        assert d.berth("push", ref).returncode != 0  # anonymous token refused by the token server
+        d.berth("login", "-u", "bob", "-p", "pw", reg.host, check=True)
+        r = d.berth("push", ref)
+        assert r.returncode == 0, r.stderr
+        assert any("scope=repository%3Atok%2Fbox%3Apull%2Cpush" in q or "scope=repository:tok/box:pull,push" in q for q in reg.token_requests)
+        d.berth("rmi", ref, check=True)
+        assert d.berth("pull", ref).returncode == 0
+    finally:
+        reg.close()
+
+
+def test_corrupted_blob_is_refused(fresh_daemon):
+    reg = FakeRegistry()
+    try:
+        d = fresh_daemon
+        ref = f"{reg.host}/bad/box:1"
+        d.berth("tag", "busybox", ref, check=True)
+        d.berth("push", ref, check=True)
+        d.berth("rmi", ref, "busybox", check=True)
+        manifest = json.loads(reg.manifests["bad/box:1"][0])
+        layer = manifest["layers"][0]["digest"]
+        reg.corrupt.add(layer)
+        r = d.berth("pull", ref)
+        assert r.returncode != 0 and "verification failed" in r.stderr
+        assert d.berth("images", "-q").stdout == ""
+        assert os.listdir(d.root + "/data/snapshots") == []
+        assert not os.path.exists(d.root + "/data/ingest/" + layer[7:])
+    finally:
+        reg.close()
+
+
+def test_interrupted_pull_resumes(fresh_daemon):
+    reg = FakeRegistry()
+    try:
+        d = fresh_daemon
+        ref = f"{reg.host}/cut/box:1"
+        d.berth("tag", "busybox", ref, check=True)
+        d.berth("push", ref, check=True)
+        d.berth("rmi", ref, "busybox", check=True)
+        layer = json.loads(reg.manifests["cut/box:1"][0])["layers"][0]["digest"]
+        reg.cut_once.add(layer)
+        assert d.berth("pull", ref).returncode != 0
+        partial = d.root + "/data/ingest/" + layer[7:]
+        assert 0 < os.path.getsize(partial) < len(reg.blobs[layer])
+        assert d.berth("images", "-q").stdout == ""
+        r = d.berth("pull", ref)
+        assert r.returncode == 0, r.stderr
+        assert reg.range_requests and reg.range_requests[0][1] == os.path.getsize(d.root + "/data/blobs/sha256/" + layer[7:]) // 2 or reg.range_requests[0][1] > 0
+        assert d.berth("run", "--rm", ref, "echo", "resumed").stdout == "resumed\n"
+    finally:
+        reg.close()
