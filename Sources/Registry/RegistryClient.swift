@@ -58,6 +58,7 @@ public final class RegistryClient: Sendable {
     /// One request with auth: on 401 answers the challenge once (fetching a token when asked).
     func send(_ method: HTTPMethod, _ url: String, domain: String, scope: String, credentials: Credentials?,
               headers: [(String, String)] = [], body: HTTPClientRequest.Body? = nil, bodyFactory: (@Sendable () throws -> HTTPClientRequest.Body)? = nil) async throws -> Reply {
+        try RegistryClient.checkResolvable(url)
         var auth = await tokens.header(domain: domain, scope: scope)
         for attempt in 0..<2 {
             var req = HTTPClientRequest(url: url)
@@ -86,6 +87,21 @@ public final class RegistryClient: Sendable {
             return Reply(status: Int(resp.status.code), headers: resp.headers, body: resp.body)
         }
         throw RegistryError("unauthorized: authentication required", status: 401)
+    }
+
+    /// The HTTP client retries an unresolvable host until its connect timeout; say it at once,
+    /// in Docker's words.
+    static func checkResolvable(_ url: String) throws {
+        guard let schemeEnd = url.firstRange(of: "://") else { return }
+        let rest = url[schemeEnd.upperBound...]
+        let hostPort = rest[..<(rest.firstIndex(of: "/") ?? rest.endIndex)]
+        let host = hostPort.hasPrefix("[") ? String(hostPort) : String(hostPort.split(separator: ":").first ?? "")
+        var result: UnsafeMutablePointer<addrinfo>?
+        let rc = getaddrinfo(host, nil, nil, &result)
+        if let result { freeaddrinfo(result) }
+        if rc != 0 {
+            throw RegistryError("Get \"\(url)\": dial tcp: lookup \(host): no such host")
+        }
     }
 
     func resolve(_ location: String, against url: String) -> String {
