@@ -18,11 +18,24 @@ extension Router {
             var dangling: Bool? = nil
             if let d = f["dangling"]?.first { dangling = d == "true" || d == "1" }
             res.json(200, .array(try await engine.listImages(all: req.bool("all"), dangling: dangling, references: f["reference"] ?? [], labels: f["label"] ?? [])))
+        case .GET where rest == "search":
+            let r = try await engine.search(req.q("term") ?? "", limit: req.int("limit") ?? 25, credentials: RegistryAuth.decode(req.headers["X-Registry-Auth"].first))
+            res.json(200, .array(r))
+        case .POST where rest == "prune":
+            let f = try filters(req)
+            let all = (f["dangling"]?.first).map { $0 == "false" || $0 == "0" } ?? false
+            let until = try f["until"]?.first.map { (u: String) throws -> Timestamp in
+                guard let t = Timestamp.parse(u) else { throw EngineError.badRequest("invalid filter 'until=\(u)'") }
+                return t
+            }
+            let r = try await engine.pruneImages(all: all, labels: f["label"] ?? [], until: until)
+            res.json(200, ["ImagesDeleted": r.deleted.isEmpty ? .null : .array(r.deleted), "SpaceReclaimed": .int(r.reclaimed)])
         case .GET where rest == "get":
             try await save(req, res, names: req.query["names"] ?? [])
         case .GET:
             if let n = name(dropping: "json") { return res.json(200, try await engine.inspectImage(n)) }
             if let n = name(dropping: "get") { return try await save(req, res, names: [n]) }
+            if let n = name(dropping: "history") { return res.json(200, .array(try await engine.history(n))) }
             res.json(404, ["message": "page not found"])
         case .POST where rest == "create":
             try await create(req, res)

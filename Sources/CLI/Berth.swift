@@ -57,6 +57,8 @@ public struct Berth {
         case "save": return try save(args)
         case "load": return try load(args)
         case "pull": return try pull(args)
+        case "history": return try history(args)
+        case "search": return try search(args)
         case "push": return try push(args)
         case "login": return try login(args)
         case "logout": return try logout(args)
@@ -77,6 +79,8 @@ public struct Berth {
             case ("image", "load"): return try load(rest)
             case ("image", "tag"): return try tag(rest)
             case ("image", "pull"): return try pull(rest)
+            case ("image", "history"): return try history(rest)
+            case ("image", "prune"): return try imagePrune(rest)
             case ("image", "push"): return try push(rest)
             default: return try dispatch(sub, rest)
             }
@@ -96,8 +100,8 @@ public struct Berth {
 
         Commands:
           run, create, start, stop, restart, kill, rm, rename, wait, logs, ps, inspect
-          images, tag, rmi, import, save, load, pull, push, login, logout, version, info
-          container (ls|inspect|prune|...), image (ls|inspect|rm|import|save|load|tag)
+          images, tag, rmi, import, save, load, pull, push, login, logout, history, search, version, info
+          container (ls|inspect|prune|...), image (ls|inspect|rm|import|save|load|tag|pull|push|history|prune)
         """)
     }
 

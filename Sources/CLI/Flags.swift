@@ -65,6 +65,9 @@ public struct Flags {
                         }
                         f.values[spec.key, default: []].append(v)
                         chars = []
+                    } else if chars.first == "=" {
+                        f.values[spec.key, default: []].append(String(chars.dropFirst()))  // -H=false
+                        chars = []
                     } else {
                         f.values[spec.key, default: []].append("true")
                     }

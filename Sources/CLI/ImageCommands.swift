@@ -136,3 +136,73 @@ extension Berth {
         return 0
     }
 }
+
+extension Berth {
+    func history(_ args: [String]) throws -> Int32 {
+        let f = try Flags.parse(args, [FlagSpec("-H", "--human"), FlagSpec("-q", "--quiet"), FlagSpec("--no-trunc"), FlagSpec("--format", value: true)])
+        guard f.positionals.count == 1 else { throw CLIError("\"history\" requires exactly 1 argument.") }
+        let rows = try client.request("GET", "/images/\(f.positionals[0])/history").json.array ?? []
+        let noTrunc = f.bool("no-trunc")
+        let human = f.string("human").map { $0 != "false" } ?? true
+        func id(_ r: JSON) -> String {
+            let s = r["Id"].string ?? ""
+            return s.hasPrefix("sha256:") && !noTrunc ? String(s.dropFirst(7).prefix(12)) : s
+        }
+        if f.bool("quiet") { for r in rows { Out.print(id(r)) }; return 0 }
+        var table = [["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"]]
+        for r in rows {
+            var by = (r["CreatedBy"].string ?? "").replacing("\t", with: " ")
+            if !noTrunc && by.count > 45 { by = String(by.prefix(44)) + "…" }
+            let created = r["Created"].int ?? 0
+            table.append([id(r), human ? Out.ago(created) : Timestamp(nanos: created * 1_000_000_000).goRFC3339Nano, by,
+                          human ? Out.humanSize(r["Size"].int ?? 0) : String(r["Size"].int ?? 0), r["Comment"].string ?? ""])
+        }
+        Out.table(table)
+        return 0
+    }
+
+    func imagePrune(_ args: [String]) throws -> Int32 {
+        let f = try Flags.parse(args, [FlagSpec("-a", "--all"), FlagSpec("-f", "--force"), FlagSpec("--filter", value: true)])
+        if !f.bool("force") {
+            let what = f.bool("all") ? "all images without at least one container associated to them" : "all dangling images"
+            Out.raw(1, Array("WARNING! This will remove \(what).\nAre you sure you want to continue? [y/N] ".utf8))
+            var b = [UInt8](repeating: 0, count: 16)
+            guard read(0, &b, 16) > 0, b[0] == UInt8(ascii: "y") || b[0] == UInt8(ascii: "Y") else { return 0 }
+        }
+        var filters = f.list("filter").map { item -> String in
+            guard item.hasPrefix("until="), let t = try? TimeArg.parse(String(item.dropFirst(6))) else { return item }
+            return "until=" + t
+        }
+        if f.bool("all") { filters.append("dangling=false") }
+        var q: [(String, String)] = []
+        if let j = try filterJSON(filters) { q.append(("filters", j)) }
+        let r = try client.request("POST", "/images/prune" + DaemonClient.query(q)).json
+        let deleted = r["ImagesDeleted"].array ?? []
+        if !deleted.isEmpty {
+            Out.print("Deleted Images:")
+            for d in deleted {
+                if let u = d["Untagged"].string { Out.print("untagged: " + u) }
+                if let x = d["Deleted"].string { Out.print("deleted: " + x) }
+            }
+            Out.print("")
+        }
+        Out.print("Total reclaimed space: " + Out.humanSize(r["SpaceReclaimed"].int ?? 0))
+        return 0
+    }
+
+    func search(_ args: [String]) throws -> Int32 {
+        let f = try Flags.parse(args, [FlagSpec("--limit", value: true), FlagSpec("--no-trunc"), FlagSpec("-f", "--filter", value: true), FlagSpec("--format", value: true)])
+        guard f.positionals.count == 1 else { throw CLIError("\"search\" requires exactly 1 argument.") }
+        var q: [(String, String)] = [("term", f.positionals[0])]
+        if let l = f.string("limit") { q.append(("limit", l)) }
+        var headers: [(String, String)] = []
+        if let auth = DockerConfig.registryAuthHeader(for: f.positionals[0]) { headers.append(("X-Registry-Auth", auth)) }
+        let list = try client.request("GET", "/images/search" + DaemonClient.query(q), headers: headers).json.array ?? []
+        var rows = [["NAME", "DESCRIPTION", "STARS", "OFFICIAL"]]
+        for r in list {
+            rows.append([r["name"].string ?? "", r["description"].string ?? "", String(r["star_count"].int ?? 0), r["is_official"].bool == true ? "[OK]" : ""])
+        }
+        Out.table(rows)
+        return 0
+    }
+}

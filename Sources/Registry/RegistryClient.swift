@@ -283,6 +283,23 @@ public final class RegistryClient: Sendable {
         }
     }
 
+    /// Repository names from `/v2/_catalog` (following `Link` pages, bounded).
+    public func catalog(domain: String, credentials: Credentials?) async throws -> [String] {
+        var names: [String] = []
+        var url = baseURL(domain) + "/v2/_catalog?n=1000"
+        for _ in 0..<20 {
+            let r = try await send(.GET, url, domain: domain, scope: "registry:catalog:*", credentials: credentials)
+            let body = Array(buffer: try await r.body.collect(upTo: 16 << 20))
+            guard r.status == 200, let list = (try? JSON.parse(body))?["repositories"].stringArray else {
+                throw RegistryError("catalog answered \(r.status)", status: r.status)
+            }
+            names += list
+            guard let link = r.headers.first(name: "Link"), let open = link.firstIndex(of: "<"), let close = link.firstIndex(of: ">") else { break }
+            url = resolve(String(link[link.index(after: open)..<close]), against: baseURL(domain))
+        }
+        return names
+    }
+
     /// `docker login`: the registry's `/v2/` answers 200 with these credentials.
     public func checkLogin(domain: String, credentials: Credentials) async throws {
         let r = try await send(.GET, baseURL(domain) + "/v2/", domain: domain, scope: "registry:catalog:*", credentials: credentials)

@@ -13,8 +13,8 @@ import Testing
     }
 
     @Test func explicitFalse() throws {
-        let f = try Flags.parse(["--rm=false", "x"], [FlagSpec("--rm")])
-        #expect(!f.bool("rm"))
+        let f = try Flags.parse(["--rm=false", "-H=false", "x"], [FlagSpec("--rm"), FlagSpec("-H", "--human")])
+        #expect(!f.bool("rm") && !f.bool("human"))
     }
 
     @Test func unknownFlagsAreErrors() {

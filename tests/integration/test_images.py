@@ -180,3 +180,28 @@ def test_bad_references(daemon):
     assert r.returncode == 125 and "Unable to find image 'no-such-image:latest' locally" in r.stderr and "registry-1.docker.io" in r.stderr
     r = daemon.docker("image", "inspect", "nope")
     assert r.returncode != 0 and "No such image" in r.stderr
+
+
+def test_history(daemon):
+    rows = json.loads(daemon.api("GET", "/images/busybox/history")[2])
+    assert len(rows) == 1 and rows[0]["Id"].startswith("sha256:") and rows[0]["Tags"] == ["busybox:latest"]
+    assert rows[0]["Size"] > 1_000_000
+    for tool in ["berth", "docker"]:
+        out = daemon.run(tool, "history", "busybox").stdout.splitlines()
+        assert out[0].split()[:4] == ["IMAGE", "CREATED", "CREATED", "BY"] and len(out) == 2
+    assert daemon.berth("history", "-q", "busybox").stdout.strip() == daemon.berth("images", "-q", "busybox").stdout.strip()
+    assert daemon.berth("history", "-H=false", "busybox").stdout.splitlines()[1].split()[1].endswith("Z")
+
+
+def test_image_prune(fresh_daemon, busybox):
+    d = fresh_daemon
+    d.berth("import", "-c", "LABEL keep=no", busybox, check=True)  # dangling
+    d.berth("import", busybox, "tagged:1", check=True)
+    r = d.docker("image", "prune", "-f")
+    assert "deleted: sha256:" in r.stdout and "Total reclaimed space" in r.stdout
+    assert d.berth("images", "-q", "-f", "dangling=true").stdout == ""
+    d.berth("create", "--name", "holder", "busybox", "true", check=True)
+    r = d.berth("image", "prune", "-a", "-f")
+    assert "untagged: tagged:1" in r.stdout and "busybox" not in r.stdout
+    assert d.berth("images", "--format", "{{.Repository}}").stdout.split() == ["busybox"]
+    d.berth("rm", "holder", check=True)

@@ -212,3 +212,14 @@ def test_interrupted_pull_resumes(fresh_daemon):
         assert d.berth("run", "--rm", ref, "echo", "resumed").stdout == "resumed\n"
     finally:
         reg.close()
+
+
+def test_search_uses_the_catalog(fresh_daemon, registry):
+    d = fresh_daemon
+    for name in ["apps/web", "apps/db", "other/x"]:
+        d.berth("tag", "busybox", f"{registry.host}/{name}", check=True)
+        d.berth("push", f"{registry.host}/{name}", check=True)
+    out = d.docker("search", f"{registry.host}/apps").stdout.split()
+    assert f"{registry.host}/apps/web" in out and f"{registry.host}/apps/db" in out and f"{registry.host}/other/x" not in out
+    r = d.berth("search", "--limit", "1", f"{registry.host}/apps")
+    assert len(r.stdout.splitlines()) == 2

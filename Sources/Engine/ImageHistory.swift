@@ -1,0 +1,72 @@
+import JSON
+import OCI
+import Registry
+import Store
+import Sys
+
+extension Engine {
+    /// `GET /images/{name}/history`: the config's history, newest first; entries that made a
+    /// layer carry its size, the top one the image ID and tags (others `<missing>`, as Docker).
+    public func history(_ ref: String) throws(EngineError) -> [JSON] {
+        let img = try resolveImage(ref)
+        let chains = chainIDs(img.config.diffIDs)
+        var entries = img.config.json["history"].array ?? []
+        if entries.isEmpty { entries = img.config.diffIDs.map { _ in ["created": .string(img.config.created)] } }
+        var layer = 0
+        var rows: [JSON] = []
+        for h in entries {
+            let empty = h["empty_layer"].bool ?? false
+            var size: Int64 = 0
+            if !empty, layer < chains.count { size = (try? store.layerSize(chains[layer])) ?? 0; layer += 1 }
+            rows.append(["Id": "<missing>", "Created": .int(Timestamp.parse(h["created"].string ?? "")?.seconds ?? 0),
+                         "CreatedBy": .string(h["created_by"].string ?? ""), "Tags": .null, "Size": .int(size),
+                         "Comment": .string(h["comment"].string ?? "")])
+        }
+        rows.reverse()
+        if !rows.isEmpty {
+            rows[0]["Id"] = .string(img.id.description)
+            let tags = img.tags.filter { $0.tag != nil }.map(\.familiar).sorted()
+            rows[0]["Tags"] = tags.isEmpty ? .null : JSON.strings(tags)
+        }
+        return rows
+    }
+
+    /// `image prune`: dangling images (or, with `all`, every image no container uses).
+    public func pruneImages(all: Bool, labels: [String], until: Timestamp?) throws(EngineError) -> (deleted: [JSON], reclaimed: Int64) {
+        let images: [ImageRecord]
+        do { images = try store.allImages() } catch { throw .internalError("\(error)") }
+        let used = Set(containers.values.map(\.image))
+        var out: [JSON] = []
+        var reclaimed: Int64 = 0
+        for img in images where !used.contains(img.id) {
+            let tagged = img.tags.contains { $0.tag != nil }
+            if tagged && !all { continue }
+            if !DockerShapes.matchLabels(img.config.labels, labels) { continue }
+            if let until, let created = Timestamp.parse(img.config.created), created >= until { continue }
+            reclaimed += img.size
+            for t in img.tags { out.append(["Untagged": .string(t.familiar)]) }
+            do { try store.deleteImage(img.id) } catch { throw .internalError("\(error)") }
+            out.append(["Deleted": .string(img.id.description)])
+        }
+        do { try store.pruneLayers() } catch { throw .internalError("\(error)") }
+        return (out, reclaimed)
+    }
+
+    /// `search`: a registry's `/v2/_catalog`, filtered by the term (Docker Hub's search API is
+    /// not part of the distribution protocol and is not reachable here).
+    public func search(_ term: String, limit: Int, credentials: Credentials?) async throws(EngineError) -> [JSON] {
+        var domain = "docker.io", text = term
+        if let slash = term.firstIndex(of: "/") {
+            let first = String(term[..<slash])
+            if first.contains(".") || first.contains(":") || first == "localhost" { domain = first; text = String(term[term.index(after: slash)...]) }
+        }
+        let names: [String]
+        do { names = try await registry.catalog(domain: domain, credentials: credentials) } catch {
+            throw .internalError("registry \(domain) does not support search: \(error)")
+        }
+        return names.filter { text.isEmpty || $0.contains(text) }.prefix(limit > 0 ? limit : 25).map {
+            ["name": .string(domain == "docker.io" ? $0 : domain + "/" + $0), "description": "", "star_count": 0,
+             "is_official": false, "is_automated": false]
+        }
+    }
+}
