@@ -13,6 +13,7 @@ public struct EngineConfig: Sendable {
     public var runtime: String
     public var insecureRegistries: [String] = []
     public var maxConcurrentDownloads = 3
+    public var mirrors: [String: [String]] = [:]
     public init(dataRoot: String, execRoot: String, shimPath: String, runtime: String = "runc") {
         self.dataRoot = dataRoot; self.execRoot = execRoot; self.shimPath = shimPath; self.runtime = runtime
     }
@@ -38,7 +39,7 @@ public actor Engine {
         store = try Store(root: config.dataRoot)
         try FS.mkdirAll(config.execRoot + "/runc", mode: 0o700)
         try FS.mkdirAll(config.execRoot + "/shims", mode: 0o700)
-        registry = RegistryClient(insecureRegistries: config.insecureRegistries)
+        registry = RegistryClient(insecureRegistries: config.insecureRegistries, mirrors: config.mirrors)
         maxConcurrentDownloads = config.maxConcurrentDownloads
         launcher = ShimLauncher(shimPath: config.shimPath, runtime: config.runtime, runtimeRoot: config.execRoot + "/runc")
         for doc in try store.loadContainers() {

@@ -30,9 +30,13 @@ public struct Credentials: Sendable, Equatable {
 public final class RegistryClient: Sendable {
     let http: HTTPClient
     let insecure: @Sendable (String) -> Bool
+    /// registry domain → mirror base URLs, tried in order before the origin (pulls only).
+    let mirrors: [String: [String]]
     private let tokens = TokenCache()
+    private let deadEndpoints = DeadEndpoints()
 
-    public init(insecureRegistries: [String] = []) {
+    public init(insecureRegistries: [String] = [], mirrors: [String: [String]] = [:]) {
+        self.mirrors = mirrors.mapValues { $0.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 } }
         var cfg = HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(15), read: .seconds(120)))
         cfg.httpVersion = .http1Only
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: cfg)
@@ -173,9 +177,33 @@ public final class RegistryClient: Sendable {
         public var digest: Digest
     }
 
+    /// Where pulls of a registry's content go: its mirrors, then the registry itself.
+    func pullEndpoints(_ domain: String) -> [(base: String, tokenKey: String, origin: Bool)] {
+        (mirrors[domain] ?? []).map { ($0, $0, false) } + [(baseURL(domain), domain, true)]
+    }
+
+    /// Tries each endpoint in order; the origin's error is the one reported.
+    func withMirrors<T>(_ domain: String, _ body: (String, String) async throws -> T) async throws -> T {
+        var lastError: Error = RegistryError("no endpoint")
+        for e in pullEndpoints(domain) {
+            if !e.origin, !(await deadEndpoints.isUsable(e.base)) { continue }
+            do { return try await body(e.base, e.tokenKey) } catch {
+                lastError = error
+                if e.origin { throw error }
+            }
+        }
+        throw lastError
+    }
+
     public func manifest(_ ref: Reference, reference: String, credentials: Credentials?) async throws -> FetchedManifest {
-        let url = baseURL(ref.domain) + "/v2/\(ref.path)/manifests/\(reference)"
-        let r = try await send(.GET, url, domain: ref.domain, scope: "repository:\(ref.path):pull", credentials: credentials,
+        try await withMirrors(ref.domain) { base, key in
+            try await manifest(ref, reference: reference, credentials: credentials, base: base, tokenKey: key)
+        }
+    }
+
+    func manifest(_ ref: Reference, reference: String, credentials: Credentials?, base: String, tokenKey: String) async throws -> FetchedManifest {
+        let url = base + "/v2/\(ref.path)/manifests/\(reference)"
+        let r = try await send(.GET, url, domain: tokenKey, scope: "repository:\(ref.path):pull", credentials: credentials,
                                headers: [("Accept", RegistryClient.manifestAccept.joined(separator: ", "))])
         let body = Array(buffer: try await r.body.collect(upTo: 8 << 20))
         guard r.status == 200 else {
@@ -194,14 +222,21 @@ public final class RegistryClient: Sendable {
     /// Streams a blob into `file` (appending from `resumeFrom` bytes when the registry honours
     /// Range), hashing everything; a digest mismatch deletes the file and fails.
     public func fetchBlob(_ ref: Reference, digest: Digest, to file: String, credentials: Credentials?, progress: @Sendable (Int64) async -> Void) async throws {
-        let url = baseURL(ref.domain) + "/v2/\(ref.path)/blobs/\(digest)"
+        try await withMirrors(ref.domain) { base, key in
+            try await fetchBlob(ref, digest: digest, to: file, credentials: credentials, base: base, tokenKey: key, progress: progress)
+        }
+    }
+
+    func fetchBlob(_ ref: Reference, digest: Digest, to file: String, credentials: Credentials?, base: String, tokenKey: String,
+                   progress: @Sendable (Int64) async -> Void) async throws {
+        let url = base + "/v2/\(ref.path)/blobs/\(digest)"
         let have = FS.size(file) ?? 0
         let hasher = SHA256()
         var headers: [(String, String)] = []
         if have > 0 {
             headers.append(("Range", "bytes=\(have)-"))
         }
-        let r = try await send(.GET, url, domain: ref.domain, scope: "repository:\(ref.path):pull", credentials: credentials, headers: headers)
+        let r = try await send(.GET, url, domain: tokenKey, scope: "repository:\(ref.path):pull", credentials: credentials, headers: headers)
         guard r.status == 200 || r.status == 206 else {
             _ = try? await r.body.collect(upTo: 1 << 20)
             throw RegistryError("error fetching blob \(digest.short): status \(r.status)", status: r.status)
@@ -306,6 +341,44 @@ public final class RegistryClient: Sendable {
         _ = try? await r.body.collect(upTo: 1 << 20)
         if r.status == 401 { throw RegistryError("login attempt to \(baseURL(domain))/v2/ failed with status: 401 Unauthorized", status: 401) }
         guard r.status == 200 else { throw RegistryError("login attempt to \(baseURL(domain))/v2/ failed with status: \(r.status)", status: r.status) }
+    }
+}
+
+/// Mirrors that refuse connections are skipped for a minute: the HTTP client would otherwise
+/// retry each request until its connect timeout before we could fall back.
+actor DeadEndpoints {
+    private var downUntil: [String: Date] = [:]
+
+    func isUsable(_ base: String) async -> Bool {
+        if let until = downUntil[base], until > Date() { return false }
+        let ok = DeadEndpoints.canConnect(base)
+        if !ok { downUntil[base] = Date().addingTimeInterval(60) }
+        return ok
+    }
+
+    /// A TCP connect with a 2-second limit.
+    static func canConnect(_ base: String) -> Bool {
+        guard let schemeEnd = base.firstRange(of: "://") else { return false }
+        let hostPort = base[schemeEnd.upperBound...].prefix { $0 != "/" }
+        let parts = hostPort.split(separator: ":")
+        let host = String(parts.first ?? "")
+        let port = parts.count > 1 ? String(parts[1]) : (base.hasPrefix("https") ? "443" : "80")
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var res: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, port, &hints, &res) == 0, let ai = res else { return false }
+        defer { freeaddrinfo(res) }
+        let fd = socket(ai.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        if connect(fd, ai.pointee.ai_addr, ai.pointee.ai_addrlen) == 0 { return true }
+        guard errno == EINPROGRESS else { return false }
+        var p = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+        guard poll(&p, 1, 2000) == 1 else { return false }
+        var err: Int32 = 0
+        var len = socklen_t(MemoryLayout<Int32>.size)
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len)
+        return err == 0
     }
 }
 

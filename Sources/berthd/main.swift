@@ -4,26 +4,36 @@ import Foundation
 import Sys
 
 // berthd: the daemon. `-H unix:///path`, `--data-root`, `--exec-root`.
-var host = "unix:///run/berth/berth.sock"
-var dataRoot = "/var/lib/berth"
-var execRoot = "/run/berth"
+var hostFlag: String? = nil
+var dataRootFlag: String? = nil
+var execRootFlag: String? = nil
+var configFile: String? = nil
 var args = CommandLine.arguments.dropFirst().makeIterator()
 while let a = args.next() {
     let (flag, inline): (String, String?) = a.contains("=") && a.hasPrefix("--")
         ? (String(a.split(separator: "=", maxSplits: 1)[0]), String(a.split(separator: "=", maxSplits: 1)[1])) : (a, nil)
     switch flag {
-    case "-H", "--host": host = inline ?? args.next() ?? host
-    case "--data-root": dataRoot = inline ?? args.next() ?? dataRoot
-    case "--exec-root": execRoot = inline ?? args.next() ?? execRoot
+    case "--config-file": configFile = inline ?? args.next()
+    case "-H", "--host": hostFlag = inline ?? args.next()
+    case "--data-root": dataRootFlag = inline ?? args.next()
+    case "--exec-root": execRootFlag = inline ?? args.next()
     case "-v", "--version": print("Berth version 0.1.0"); exit(0)
     case "-h", "--help":
-        print("Usage: berthd [-H unix:///run/berth/berth.sock] [--data-root /var/lib/berth] [--exec-root /run/berth]")
+        print("Usage: berthd [-H unix:///run/berth/berth.sock] [--data-root /var/lib/berth] [--exec-root /run/berth] [--config-file /etc/berth/daemon.json]")
         exit(0)
     default:
         FileHandle.standardError.write("berthd: unknown flag \(a)\n".data(using: .utf8)!)
         exit(2)
     }
 }
+let config: DaemonConfig
+do { config = try DaemonConfig.load(configFile ?? "/etc/berth/daemon.json", required: configFile != nil) } catch {
+    FileHandle.standardError.write("berthd: \(error)\n".data(using: .utf8)!)
+    exit(1)
+}
+let host = hostFlag ?? config.host ?? "unix:///run/berth/berth.sock"
+let dataRoot = dataRootFlag ?? config.dataRoot ?? "/var/lib/berth"
+let execRoot = execRootFlag ?? config.execRoot ?? "/run/berth"
 guard host.hasPrefix("unix://") else {
     FileHandle.standardError.write("berthd: only unix:// hosts are supported\n".data(using: .utf8)!)
     exit(2)
@@ -34,7 +44,11 @@ setlocale(LC_CTYPE, "C.UTF-8")
 do {
     try FS.mkdirAll(String(socketPath[..<(socketPath.lastIndex(of: "/") ?? socketPath.endIndex)]))
     let shim = Proc.executableDirectory() + "/berth-shim"
-    let engine = try Engine(config: EngineConfig(dataRoot: dataRoot, execRoot: execRoot, shimPath: shim))
+    var engineConfig = EngineConfig(dataRoot: dataRoot, execRoot: execRoot, shimPath: shim)
+    engineConfig.insecureRegistries = config.insecureRegistries
+    engineConfig.mirrors = config.mirrors
+    if let n = config.maxConcurrentDownloads { engineConfig.maxConcurrentDownloads = n }
+    let engine = try Engine(config: engineConfig)
     await engine.recover()
     FileHandle.standardError.write("berthd: listening on \(socketPath), data root \(dataRoot)\n".data(using: .utf8)!)
     try await APIServer(engine: engine).run(socketPath: socketPath)

@@ -16,16 +16,22 @@ DOCKER = shutil.which("docker") or "/usr/local/bin/docker"
 
 
 class Daemon:
-    def __init__(self):
+    def __init__(self, config=None):
         self.root = tempfile.mkdtemp(prefix="bt-", dir="/tmp")
+        self.config = config
         self.sock = os.path.join(self.root, "s.sock")
         self.host = "unix://" + self.sock
         self.proc = None
 
     def start(self):
         log = open(os.path.join(self.root, "berthd.log"), "ab")
+        extra = []
+        if self.config is not None:
+            with open(self.root + "/daemon.json", "w") as f:
+                json.dump(self.config, f)
+            extra = ["--config-file", self.root + "/daemon.json"]
         self.proc = subprocess.Popen(
-            [os.path.join(BIN, "berthd"), "-H", self.host, "--data-root", self.root + "/data", "--exec-root", self.root + "/run"],
+            [os.path.join(BIN, "berthd"), "-H", self.host, "--data-root", self.root + "/data", "--exec-root", self.root + "/run"] + extra,
             stdout=log, stderr=log)
         for _ in range(200):
             if os.path.exists(self.sock):

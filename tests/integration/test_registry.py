@@ -223,3 +223,39 @@ def test_search_uses_the_catalog(fresh_daemon, registry):
     assert f"{registry.host}/apps/web" in out and f"{registry.host}/apps/db" in out and f"{registry.host}/other/x" not in out
     r = d.berth("search", "--limit", "1", f"{registry.host}/apps")
     assert len(r.stdout.splitlines()) == 2
+
+
+def test_mirrors_for_any_registry(busybox, registry):
+    from conftest import Daemon
+    mirror = FakeRegistry()
+    dead = free_port()
+    d = Daemon(config={"registry-mirrors": [f"http://{mirror.host}"],
+                       "mirrors": {registry.host: [f"http://127.0.0.1:{dead}"]},
+                       "max-concurrent-downloads": 2}).start()
+    try:
+        d.berth("import", "-c", 'CMD ["sh"]', busybox, "seed:1", check=True)
+        # seed the Docker Hub mirror, then pull Hub names with no route to Docker Hub
+        d.berth("tag", "seed:1", f"{mirror.host}/library/busybox:latest", check=True)
+        d.berth("push", f"{mirror.host}/library/busybox:latest", check=True)
+        d.berth("rmi", "seed:1", f"{mirror.host}/library/busybox:latest", check=True)
+        r = d.docker("pull", "busybox")
+        assert r.returncode == 0 and "Status: Downloaded newer image for busybox:latest" in r.stdout, r.stderr
+        assert d.berth("run", "--rm", "busybox", "echo", "via mirror").stdout == "via mirror\n"
+        # a mirror that is down: the origin serves
+        d.berth("tag", "busybox", f"{registry.host}/direct:1", check=True)
+        d.berth("push", f"{registry.host}/direct:1", check=True)
+        d.berth("rmi", f"{registry.host}/direct:1", "busybox", check=True)
+        r = d.berth("pull", f"{registry.host}/direct:1")
+        assert r.returncode == 0, r.stderr
+    finally:
+        d.stop()
+        mirror.close()
+
+
+def test_bad_daemon_config_is_refused(tmp_path):
+    import subprocess
+    from conftest import BIN
+    cfg = tmp_path / "daemon.json"
+    cfg.write_text("{not json")
+    r = subprocess.run([BIN + "/berthd", "--config-file", str(cfg), "-H", f"unix://{tmp_path}/s.sock"], capture_output=True, text=True, timeout=10)
+    assert r.returncode != 0 and "unable to configure the daemon" in r.stderr

@@ -1,0 +1,37 @@
+import Foundation
+import JSON
+import Sys
+
+/// `/etc/berth/daemon.json` (or `--config-file`): Docker's daemon.json keys where they exist
+/// (`data-root`, `exec-root`, `hosts`, `insecure-registries`, `registry-mirrors` for Docker Hub,
+/// `max-concurrent-downloads`), plus `mirrors`: any registry → its mirrors, in order.
+struct DaemonConfig {
+    var dataRoot: String?
+    var execRoot: String?
+    var host: String?
+    var insecureRegistries: [String] = []
+    var mirrors: [String: [String]] = [:]
+    var maxConcurrentDownloads: Int?
+
+    static func load(_ path: String, required: Bool) throws -> DaemonConfig {
+        var c = DaemonConfig()
+        guard FS.exists(path) else {
+            if required { throw SysError("open \(path)", errno: ENOENT) }
+            return c
+        }
+        let j: JSON
+        do { j = try JSON.parse(FS.read(path)) } catch {
+            throw ConfigError("unable to configure the daemon with file \(path): \(error)")
+        }
+        c.dataRoot = j["data-root"].string
+        c.execRoot = j["exec-root"].string
+        c.host = j["hosts"].stringArray?.first
+        c.insecureRegistries = j["insecure-registries"].stringArray ?? []
+        if let hub = j["registry-mirrors"].stringArray { c.mirrors["docker.io"] = hub }
+        for (k, v) in j["mirrors"].object ?? JSONObject() { c.mirrors[k] = v.stringArray ?? [] }
+        c.maxConcurrentDownloads = j["max-concurrent-downloads"].int.map { Int($0) }
+        return c
+    }
+
+    struct ConfigError: Error, CustomStringConvertible { let description: String; init(_ d: String) { description = d } }
+}
