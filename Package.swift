@@ -15,6 +15,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         .target(name: "CSys"),
@@ -26,7 +27,8 @@ let package = Package(
         .target(name: "Archive", dependencies: ["CArchive", "CSys", "OCI", "Sys"]),
         .target(name: "Store", dependencies: ["OCI", "Archive", "JSON", "Sys", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(name: "Runtime", dependencies: ["OCI", "JSON", "Sys"]),
-        .target(name: "Registry", dependencies: ["OCI", "JSON", "Sys", .product(name: "AsyncHTTPClient", package: "async-http-client")]),
+        .target(name: "Registry", dependencies: ["OCI", "JSON", "Sys", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                                              .product(name: "NIOSSL", package: "swift-nio-ssl")]),
         .target(name: "Engine", dependencies: ["Store", "Runtime", "Registry", "OCI", "Archive", "JSON", "Sys"]),
         .target(name: "API", dependencies: [
             "Engine", "JSON", "OCI", "Registry",

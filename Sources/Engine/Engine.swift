@@ -14,6 +14,8 @@ public struct EngineConfig: Sendable {
     public var insecureRegistries: [String] = []
     public var maxConcurrentDownloads = 3
     public var mirrors: [String: [String]] = [:]
+    public var certsDirs: [String] = ["/etc/berth/certs.d", "/etc/docker/certs.d"]
+    public var loopbackIsInsecure = true
     public init(dataRoot: String, execRoot: String, shimPath: String, runtime: String = "runc") {
         self.dataRoot = dataRoot; self.execRoot = execRoot; self.shimPath = shimPath; self.runtime = runtime
     }
@@ -39,7 +41,8 @@ public actor Engine {
         store = try Store(root: config.dataRoot)
         try FS.mkdirAll(config.execRoot + "/runc", mode: 0o700)
         try FS.mkdirAll(config.execRoot + "/shims", mode: 0o700)
-        registry = RegistryClient(insecureRegistries: config.insecureRegistries, mirrors: config.mirrors)
+        registry = RegistryClient(insecureRegistries: config.insecureRegistries, mirrors: config.mirrors,
+                                  certsDirs: config.certsDirs, loopbackIsInsecure: config.loopbackIsInsecure)
         maxConcurrentDownloads = config.maxConcurrentDownloads
         launcher = ShimLauncher(shimPath: config.shimPath, runtime: config.runtime, runtimeRoot: config.execRoot + "/runc")
         for doc in try store.loadContainers() {

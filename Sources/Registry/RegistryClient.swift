@@ -3,6 +3,7 @@ import Foundation
 import JSON
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 import OCI
 import Sys
 
@@ -29,13 +30,17 @@ public struct Credentials: Sendable, Equatable {
 /// monolithic uploads, and redirects followed without our Authorization header.
 public final class RegistryClient: Sendable {
     let http: HTTPClient
+    let clients = HostClients()
+    let certsDirs: [String]
     let insecure: @Sendable (String) -> Bool
     /// registry domain → mirror base URLs, tried in order before the origin (pulls only).
     let mirrors: [String: [String]]
     private let tokens = TokenCache()
     private let deadEndpoints = DeadEndpoints()
 
-    public init(insecureRegistries: [String] = [], mirrors: [String: [String]] = [:]) {
+    public init(insecureRegistries: [String] = [], mirrors: [String: [String]] = [:], certsDirs: [String] = ["/etc/berth/certs.d", "/etc/docker/certs.d"],
+                loopbackIsInsecure: Bool = true) {
+        self.certsDirs = certsDirs
         self.mirrors = mirrors.mapValues { $0.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 } }
         var cfg = HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(15), read: .seconds(120)))
         cfg.httpVersion = .http1Only
@@ -43,14 +48,46 @@ public final class RegistryClient: Sendable {
         let listed = Set(insecureRegistries)
         insecure = { host in
             let name = host.split(separator: ":").first.map(String.init) ?? host
-            return listed.contains(host) || name == "localhost" || name.hasPrefix("127.") || name == "[::1]"
+            return listed.contains(host) || (loopbackIsInsecure && (name == "localhost" || name.hasPrefix("127.") || name == "[::1]"))
         }
     }
 
-    /// `docker.io` is served by `registry-1.docker.io`.
+    /// `docker.io` is served by `registry-1.docker.io`. Insecure registries are tried over
+    /// HTTPS first (certificate unchecked), then plain HTTP, as Docker does; the answer is kept.
     public func baseURL(_ domain: String) -> String {
         let host = domain == "docker.io" ? "registry-1.docker.io" : domain
-        return (insecure(domain) ? "http://" : "https://") + host
+        if insecure(domain) { return (clients.speaksPlainHTTP(host) ? "http://" : "https://") + host }
+        return "https://" + host
+    }
+
+    /// The HTTP client for a URL's host: the shared one, or one with the host's TLS material
+    /// from certs.d (`*.crt` CAs, `*.cert`/`*.key` client pair), or one that skips verification
+    /// for insecure registries.
+    func client(for url: String) throws -> HTTPClient {
+        guard url.hasPrefix("https://") else { return http }
+        let host = String(url.dropFirst(8).prefix { $0 != "/" })
+        if let c = clients.get(host) { return c }
+        var tls = TLSConfiguration.makeClientConfiguration()
+        var custom = false
+        if insecure(host) { tls.certificateVerification = .none; custom = true }
+        for dir in certsDirs {
+            let d = dir + "/" + host
+            guard let files = try? FS.list(d) else { continue }
+            for f in files.sorted() where f.hasSuffix(".crt") {
+                tls.additionalTrustRoots.append(.file(d + "/" + f)); custom = true
+            }
+            for f in files.sorted() where f.hasSuffix(".cert") {
+                let key = d + "/" + f.dropLast(5) + ".key"
+                guard FS.exists(key) else { throw RegistryError("missing key \(key) for client certificate \(d)/\(f)") }
+                tls.certificateChain = try NIOSSLCertificate.fromPEMFile(d + "/" + f).map { .certificate($0) }
+                tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
+                custom = true
+            }
+        }
+        guard custom else { return http }
+        var cfg = HTTPClient.Configuration(tlsConfiguration: tls, redirectConfiguration: .disallow, timeout: .init(connect: .seconds(15), read: .seconds(120)))
+        cfg.httpVersion = .http1Only
+        return clients.set(host, HTTPClient(eventLoopGroupProvider: .singleton, configuration: cfg))
     }
 
     public struct Reply: Sendable {
@@ -71,7 +108,7 @@ public final class RegistryClient: Sendable {
             if let auth { req.headers.add(name: "Authorization", value: auth) }
             if let bodyFactory { req.body = try bodyFactory() } else if let body { req.body = body }
             let resp: HTTPClientResponse
-            do { resp = try await http.execute(req, timeout: .seconds(600)) } catch {
+            do { resp = try await client(for: url).execute(req, timeout: .seconds(600)) } catch {
                 throw RegistryError("Get \"\(url)\": \(error)")
             }
             if resp.status == .unauthorized && attempt == 0, let challenge = resp.headers.first(name: "WWW-Authenticate") {
@@ -85,7 +122,7 @@ public final class RegistryClient: Sendable {
                 // Blob storage elsewhere: our registry credentials must not travel there.
                 var r2 = HTTPClientRequest(url: resolve(loc, against: url))
                 r2.method = method
-                let resp2 = try await http.execute(r2, timeout: .seconds(600))
+                let resp2 = try await client(for: r2.url).execute(r2, timeout: .seconds(600))
                 return Reply(status: Int(resp2.status.code), headers: resp2.headers, body: resp2.body)
             }
             return Reply(status: Int(resp.status.code), headers: resp.headers, body: resp.body)
@@ -132,7 +169,7 @@ public final class RegistryClient: Sendable {
         if let credentials, credentials.identityToken == nil { q.append("account=" + escape(credentials.username)) }
         var req = HTTPClientRequest(url: realm + (realm.contains("?") ? "&" : "?") + q.joined(separator: "&"))
         if let credentials { req.headers.add(name: "Authorization", value: credentials.basicHeader) }
-        let resp = try await http.execute(req, timeout: .seconds(60))
+        let resp = try await client(for: req.url).execute(req, timeout: .seconds(60))
         let body = try await resp.body.collect(upTo: 1 << 20)
         guard resp.status == .ok else {
             throw RegistryError(resp.status == .unauthorized ? "unauthorized: incorrect username or password" : "token server answered \(resp.status.code)", status: Int(resp.status.code))
@@ -341,6 +378,58 @@ public final class RegistryClient: Sendable {
         _ = try? await r.body.collect(upTo: 1 << 20)
         if r.status == 401 { throw RegistryError("login attempt to \(baseURL(domain))/v2/ failed with status: 401 Unauthorized", status: 401) }
         guard r.status == 200 else { throw RegistryError("login attempt to \(baseURL(domain))/v2/ failed with status: \(r.status)", status: r.status) }
+    }
+}
+
+/// Per-host HTTP clients (custom TLS) and which insecure hosts speak plain HTTP.
+final class HostClients: @unchecked Sendable {
+    private let lock = NSLock()
+    private var clients: [String: HTTPClient] = [:]
+    private var plain: Set<String> = []
+    func get(_ host: String) -> HTTPClient? { lock.lock(); defer { lock.unlock() }; return clients[host] }
+    func set(_ host: String, _ c: HTTPClient) -> HTTPClient {
+        lock.lock(); defer { lock.unlock() }
+        if let existing = clients[host] { try? c.syncShutdown(); return existing }
+        clients[host] = c
+        return c
+    }
+    private var tls: Set<String> = []
+
+    /// Whether an insecure registry answers plain HTTP: one raw request, cached. A TLS server
+    /// answers it with an error or closes; an HTTP one with a status line.
+    func speaksPlainHTTP(_ host: String) -> Bool {
+        lock.lock()
+        if plain.contains(host) { lock.unlock(); return true }
+        if tls.contains(host) { lock.unlock(); return false }
+        lock.unlock()
+        let answer = HostClients.probe(host)
+        lock.lock()
+        if answer { plain.insert(host) } else { tls.insert(host) }
+        lock.unlock()
+        return answer
+    }
+
+    static func probe(_ hostPort: String) -> Bool {
+        let parts = hostPort.split(separator: ":")
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var res: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(String(parts.first ?? ""), parts.count > 1 ? String(parts[1]) : "80", &hints, &res) == 0, let ai = res else { return true }
+        defer { freeaddrinfo(res) }
+        let fd = socket(ai.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return true }
+        defer { close(fd) }
+        var tv = timeval(tv_sec: 2, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        guard connect(fd, ai.pointee.ai_addr, ai.pointee.ai_addrlen) == 0 else { return true }
+        let req = Array("GET /v2/ HTTP/1.0\r\nHost: \(hostPort)\r\n\r\n".utf8)
+        _ = req.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+        var buf = [UInt8](repeating: 0, count: 512)
+        let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, 512, 0) }
+        guard n > 0 else { return false }
+        let text = String(decoding: buf[0..<n], as: UTF8.self)
+        return text.hasPrefix("HTTP/") && !text.contains("HTTP request to an HTTPS server")
     }
 }
 

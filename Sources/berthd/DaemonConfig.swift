@@ -4,7 +4,8 @@ import Sys
 
 /// `/etc/berth/daemon.json` (or `--config-file`): Docker's daemon.json keys where they exist
 /// (`data-root`, `exec-root`, `hosts`, `insecure-registries`, `registry-mirrors` for Docker Hub,
-/// `max-concurrent-downloads`), plus `mirrors`: any registry → its mirrors, in order.
+/// `max-concurrent-downloads`), plus Berth's `mirrors` (any registry → its mirrors, in order),
+/// `certs-dir` and `loopback-is-insecure`.
 struct DaemonConfig {
     var dataRoot: String?
     var execRoot: String?
@@ -12,6 +13,8 @@ struct DaemonConfig {
     var insecureRegistries: [String] = []
     var mirrors: [String: [String]] = [:]
     var maxConcurrentDownloads: Int?
+    var certsDirs: [String] = ["/etc/berth/certs.d", "/etc/docker/certs.d"]
+    var loopbackIsInsecure = true
 
     static func load(_ path: String, required: Bool) throws -> DaemonConfig {
         var c = DaemonConfig()
@@ -30,6 +33,10 @@ struct DaemonConfig {
         if let hub = j["registry-mirrors"].stringArray { c.mirrors["docker.io"] = hub }
         for (k, v) in j["mirrors"].object ?? JSONObject() { c.mirrors[k] = v.stringArray ?? [] }
         c.maxConcurrentDownloads = j["max-concurrent-downloads"].int.map { Int($0) }
+        // Berth's own keys: where per-registry TLS material lives (Docker's certs.d layout), and
+        // whether loopback registries count as insecure (Docker: always).
+        if let dir = j["certs-dir"].string { c.certsDirs = [dir] + c.certsDirs }
+        if let b = j["loopback-is-insecure"].bool { c.loopbackIsInsecure = b }
         return c
     }
 

@@ -47,6 +47,8 @@ do {
     var engineConfig = EngineConfig(dataRoot: dataRoot, execRoot: execRoot, shimPath: shim)
     engineConfig.insecureRegistries = config.insecureRegistries
     engineConfig.mirrors = config.mirrors
+    engineConfig.certsDirs = config.certsDirs
+    engineConfig.loopbackIsInsecure = config.loopbackIsInsecure
     if let n = config.maxConcurrentDownloads { engineConfig.maxConcurrentDownloads = n }
     let engine = try Engine(config: engineConfig)
     await engine.recover()

@@ -21,7 +21,7 @@ def free_port():
 
 
 class RealRegistry:
-    def __init__(self, htpasswd=None):
+    def __init__(self, htpasswd=None, tls=None):
         self.root = tempfile.mkdtemp(prefix="reg-", dir="/tmp")
         self.port = free_port()
         self.host = f"127.0.0.1:{self.port}"
@@ -32,7 +32,7 @@ class RealRegistry:
             auth = f"auth:\n  htpasswd:\n    realm: test\n    path: {self.root}/htpasswd\n"
         open(self.root + "/config.yml", "w").write(
             f"version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {self.root}/data\n"
-            f"http:\n  addr: {self.host}\n{auth}")
+            f"http:\n  addr: {self.host}\n{tls or ''}{auth}")
         self.proc = subprocess.Popen(["docker-registry", "serve", self.root + "/config.yml"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for _ in range(100):
             try:
@@ -259,3 +259,70 @@ def test_bad_daemon_config_is_refused(tmp_path):
     cfg.write_text("{not json")
     r = subprocess.run([BIN + "/berthd", "--config-file", str(cfg), "-H", f"unix://{tmp_path}/s.sock"], capture_output=True, text=True, timeout=10)
     assert r.returncode != 0 and "unable to configure the daemon" in r.stderr
+
+
+def make_pki(d):
+    """A test CA, a server certificate for 127.0.0.1 and a client certificate, with openssl."""
+    def run(*a):
+        subprocess.run(["openssl", *a], check=True, capture_output=True, cwd=d)
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=berth-test-ca")
+    for name, ext in [("server", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth"), ("client", "extendedKeyUsage=clientAuth")]:
+        open(os.path.join(d, name + ".ext"), "w").write(ext + "\n")
+        run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", name + ".key", "-out", name + ".csr", "-subj", "/CN=" + name)
+        run("x509", "-req", "-in", name + ".csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", name + ".crt", "-days", "2", "-extfile", name + ".ext")
+    return d
+
+
+def test_tls_registry_with_test_ca_and_client_certs(busybox, tmp_path):
+    if not shutil.which("docker-registry"):
+        pytest.skip("docker-registry not installed")
+    from conftest import Daemon
+    pki = make_pki(str(tmp_path))
+    tls = f"  tls:\n    certificate: {pki}/server.crt\n    key: {pki}/server.key\n    clientcas:\n      - {pki}/ca.crt\n"
+    reg = RealRegistry(tls=tls)
+    certs = tmp_path / "certs.d"
+    hostdir = certs / reg.host
+    hostdir.mkdir(parents=True)
+    d = Daemon(config={"certs-dir": str(certs), "loopback-is-insecure": False}).start()
+    try:
+        d.berth("import", "-c", 'CMD ["sh"]', busybox, "busybox:latest", check=True)
+        ref = f"{reg.host}/secure/box:1"
+        d.berth("tag", "busybox", ref, check=True)
+        r = d.berth("push", ref)  # no CA yet: the server certificate cannot be verified
+        assert r.returncode != 0 and ("certificate" in r.stderr.lower() or "ssl" in r.stderr.lower()), r.stderr
+        shutil.copy(pki + "/ca.crt", hostdir / "ca.crt")
+    finally:
+        d.proc.terminate(); d.proc.wait()
+    d.start()  # TLS material is read per host on first use
+    try:
+        r = d.berth("push", ref)  # CA trusted, but the registry also wants a client certificate
+        assert r.returncode != 0, r.stdout
+        shutil.copy(pki + "/client.crt", hostdir / "client.cert")
+        shutil.copy(pki + "/client.key", hostdir / "client.key")
+        d.proc.terminate(); d.proc.wait(); d.start()
+        r = d.berth("push", ref)
+        assert r.returncode == 0, r.stderr
+        d.berth("rmi", ref, check=True)
+        r = d.docker("pull", ref)
+        assert r.returncode == 0 and "Digest: sha256:" in r.stdout, r.stderr
+    finally:
+        d.stop()
+        reg.stop()
+
+
+def test_insecure_tls_registry_on_loopback(fresh_daemon, tmp_path):
+    """Loopback registries are insecure, as in Docker: HTTPS without verification when they speak TLS."""
+    if not shutil.which("docker-registry"):
+        pytest.skip("docker-registry not installed")
+    pki = make_pki(str(tmp_path))
+    reg = RealRegistry(tls=f"  tls:\n    certificate: {pki}/server.crt\n    key: {pki}/server.key\n")
+    try:
+        d = fresh_daemon
+        ref = f"{reg.host}/tlsbox:1"
+        d.berth("tag", "busybox", ref, check=True)
+        r = d.berth("push", ref)
+        assert r.returncode == 0, r.stderr
+        d.berth("rmi", ref, check=True)
+        assert d.berth("pull", ref).returncode == 0
+    finally:
+        reg.stop()
