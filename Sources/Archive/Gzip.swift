@@ -29,7 +29,23 @@ public enum Gzip {
         }
         close(fd)
         guard archive_write_close(w) == ARCHIVE_OK else { throw ArchiveError(String(cString: archive_error_string(w))) }
-        let bytes = try FS.read(dst)
-        return (Digest.of(bytes), Int64(bytes.count))
+        return try Gzip.digest(of: dst)
+    }
+
+    /// SHA-256 and size of a file, read in blocks.
+    public static func digest(of path: String) throws -> (digest: Digest, size: Int64) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw SysError("open \(path)") }
+        defer { close(fd) }
+        let h = SHA256()
+        var total: Int64 = 0
+        var buf = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, 1 << 20) }
+            if n <= 0 { break }
+            buf.withUnsafeBytes { h.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+            total += Int64(n)
+        }
+        return (h.finalize(), total)
     }
 }

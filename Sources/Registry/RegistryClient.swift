@@ -284,9 +284,16 @@ public final class RegistryClient: Sendable {
         defer { close(fd) }
         var done: Int64 = 0
         if resuming {
-            let prev = try FS.read(file)
-            hasher.update(prev)
-            done = Int64(prev.count)
+            // Re-hash what is already on disk, in blocks.
+            let rfd = open(file, O_RDONLY | O_CLOEXEC)
+            var buf = [UInt8](repeating: 0, count: 1 << 20)
+            while rfd >= 0 {
+                let n = buf.withUnsafeMutableBytes { read(rfd, $0.baseAddress, 1 << 20) }
+                if n <= 0 { break }
+                buf.withUnsafeBytes { hasher.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+                done += Int64(n)
+            }
+            if rfd >= 0 { close(rfd) }
         }
         var lastReport = done
         for try await var chunk in r.body {
@@ -338,7 +345,7 @@ public final class RegistryClient: Sendable {
         let path = file
         let r = try await send(.PUT, url, domain: ref.domain, scope: scope, credentials: credentials,
                                headers: [("Content-Type", "application/octet-stream")],
-                               bodyFactory: { _ = size; return .bytes(ByteBuffer(bytes: try FS.read(path))) })
+                               bodyFactory: { .stream(FileChunks(path: path), length: .known(size)) })
         let body = try? await r.body.collect(upTo: 1 << 20)
         guard r.status == 201 else {
             throw RegistryError("uploading blob \(digest.short): status \(r.status) \(body.map { String(buffer: $0) } ?? "")", status: r.status)
