@@ -7,7 +7,7 @@ import Sys
 extension Engine {
     /// `GET /images/{name}/history`: the config's history, newest first; entries that made a
     /// layer carry its size, the top one the image ID and tags (others `<missing>`, as Docker).
-    public func history(_ ref: String) throws(EngineError) -> [JSON] {
+    public nonisolated func history(_ ref: String) throws(EngineError) -> [JSON] {
         let img = try resolveImage(ref)
         let chains = chainIDs(img.config.diffIDs)
         var entries = img.config.json["history"].array ?? []

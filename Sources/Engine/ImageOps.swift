@@ -9,7 +9,7 @@ extension Engine {
     // MARK: lookup
 
     /// A tag (`busybox`, `busybox:1`, `docker.io/library/busybox:latest`), a full or short ID.
-    public func resolveImage(_ ref: String) throws(EngineError) -> ImageRecord {
+    public nonisolated func resolveImage(_ ref: String) throws(EngineError) -> ImageRecord {
         let images: [ImageRecord]
         do { images = try store.allImages() } catch { throw .internalError("\(error)") }
         let hex = ref.hasPrefix("sha256:") ? String(ref.dropFirst(7)) : ref
@@ -124,7 +124,7 @@ extension Engine {
 
     /// `docker import`: a filesystem tarball (any compression) becomes a one-layer image.
     /// `changes` are Dockerfile instructions (CMD, ENV, ...) applied to the config.
-    public func importImage(tarFile: String, repo: String?, tag: String?, message: String, changes: [String]) throws(EngineError) -> Digest {
+    public nonisolated func importImage(tarFile: String, repo: String?, tag: String?, message: String, changes: [String]) throws(EngineError) -> Digest {
         var target: Reference? = nil
         if let repo, !repo.isEmpty {
             do { target = try Reference(parsing: repo + (tag.map { $0.isEmpty ? "" : ":" + $0 } ?? "")).withDefaultTag }
@@ -147,7 +147,7 @@ extension Engine {
 
     /// Decompresses a layer into the content store (its digest is the diff ID) and unpacks it as
     /// a snapshot. Hostile entries abort before anything is registered.
-    func ingestLayer(_ file: String, expected: Digest? = nil, parentChain: Digest? = nil) throws(EngineError) -> Digest {
+    nonisolated func ingestLayer(_ file: String, expected: Digest? = nil, parentChain: Digest? = nil) throws(EngineError) -> Digest {
         let tmp = store.tempPath("layer")
         defer { unlink(tmp) }
         let diffID: Digest

@@ -28,7 +28,7 @@ extension Engine {
     /// `docker pull`: manifest (resolving lists for the platform), config, layers in parallel
     /// (already-present ones skipped), each verified against its digest and the config's diff IDs,
     /// registered only when all is there. Partial downloads stay in ingest/ and resume.
-    public func pull(_ text: String, credentials: Credentials?, platform: String? = nil, progress: @escaping ProgressSink) async throws(EngineError) -> Digest {
+    public nonisolated func pull(_ text: String, credentials: Credentials?, platform: String? = nil, progress: @escaping ProgressSink) async throws(EngineError) -> Digest {
         let ref: Reference
         do { ref = try Reference(parsing: text).withDefaultTag } catch { throw .badRequest(error.description) }
         let shown = ref.tag ?? ref.digest!.description
@@ -62,8 +62,11 @@ extension Engine {
                     await progress(Progress.status("Pulling fs layer", id: l.digest.short))
                 }
             }
-            try await downloadLayers(ref, manifest, needed, credentials: credentials, progress: progress)
+            let downloads = startDownloads(ref, manifest, needed, credentials: credentials, progress: progress)
+            defer { for t in downloads.values { t.cancel() } }
+            // Layers are applied in order, each as soon as it is down, while later ones download.
             for i in needed {
+                try await downloads[i]!.value
                 let l = manifest.layers[i]
                 await progress(Progress.status("Extracting", id: l.digest.short))
                 let file = store.ingestPath(l.digest)
@@ -99,30 +102,47 @@ extension Engine {
         return (parts[0], parts.count > 1 ? parts[1] : "amd64")
     }
 
-    /// Downloads with at most `maxConcurrentDownloads` in flight, as Docker (default 3).
-    nonisolated func downloadLayers(_ ref: Reference, _ m: ImageManifest, _ needed: [Int], credentials: Credentials?, progress: @escaping ProgressSink) async throws {
+    /// One task per layer; at most `maxConcurrentDownloads` (Docker's default: 3) run at once.
+    nonisolated func startDownloads(_ ref: Reference, _ m: ImageManifest, _ needed: [Int], credentials: Credentials?,
+                                    progress: @escaping ProgressSink) -> [Int: Task<Void, Error>] {
         let registry = self.registry
         let store = self.store
-        let limit = max(1, maxConcurrentDownloads)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            var next = 0
-            func launch(_ i: Int) {
-                let l = m.layers[i]
-                group.addTask {
-                    let id = l.digest.short
+        let slots = Slots(max(1, maxConcurrentDownloads))
+        var tasks: [Int: Task<Void, Error>] = [:]
+        for (n, i) in needed.enumerated() {
+            let l = m.layers[i]
+            let queued = n >= maxConcurrentDownloads
+            tasks[i] = Task {
+                let id = l.digest.short
+                if queued { await progress(Progress.status("Waiting", id: id)) }
+                await slots.acquire()
+                do {
                     try await registry.fetchBlob(ref, digest: l.digest, to: store.ingestPath(l.digest), credentials: credentials) { done in
                         await progress(Progress.bar("Downloading", id: id, current: done, total: l.size))
                     }
-                    await progress(Progress.status("Verifying Checksum", id: id))
-                    await progress(Progress.status("Download complete", id: id))
+                } catch {
+                    await slots.release()
+                    throw error
                 }
-            }
-            for i in needed.prefix(limit) { launch(i) }
-            next = min(limit, needed.count)
-            for i in needed.dropFirst(limit) { await progress(Progress.status("Waiting", id: m.layers[i].digest.short)) }
-            while try await group.next() != nil {
-                if next < needed.count { launch(needed[next]); next += 1 }
+                await slots.release()
+                await progress(Progress.status("Verifying Checksum", id: id))
+                await progress(Progress.status("Download complete", id: id))
             }
         }
+        return tasks
+    }
+}
+
+/// A counting semaphore for async tasks.
+actor Slots {
+    private var free: Int
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+    init(_ n: Int) { free = n }
+    func acquire() async {
+        if free > 0 { free -= 1; return }
+        await withCheckedContinuation { waiters.append($0) }
+    }
+    func release() {
+        if waiters.isEmpty { free += 1 } else { waiters.removeFirst().resume() }
     }
 }

@@ -9,7 +9,7 @@ import Sys
 extension Engine {
     /// `docker push`: layers the registry has are skipped (HEAD), the rest uploaded (compressed
     /// once and remembered), then the config, then the manifest. Returns the manifest digest.
-    public func push(_ name: String, tag: String?, credentials: Credentials?, progress: @escaping ProgressSink) async throws(EngineError) -> Digest {
+    public nonisolated func push(_ name: String, tag: String?, credentials: Credentials?, progress: @escaping ProgressSink) async throws(EngineError) -> Digest {
         var text = name
         if let tag, !tag.isEmpty { text += ":" + tag }
         let ref: Reference
@@ -59,7 +59,7 @@ extension Engine {
     }
 
     /// The gzip form of a layer: remembered from a pull, or made once and remembered.
-    func compressedLayer(_ diffID: Digest) throws -> CompressedLayer {
+    nonisolated func compressedLayer(_ diffID: Digest) throws -> CompressedLayer {
         if let c = try store.compressed(diffID: diffID) { return c }
         let tmp = store.tempPath("gz")
         let (digest, size) = try Gzip.compress(from: store.blobPath(diffID), to: tmp)

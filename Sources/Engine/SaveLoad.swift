@@ -12,7 +12,7 @@ public struct SavePlan: Sendable {
 }
 
 extension Engine {
-    public func savePlan(_ names: [String]) throws(EngineError) -> SavePlan {
+    public nonisolated func savePlan(_ names: [String]) throws(EngineError) -> SavePlan {
         var manifest: [JSON] = []
         var repositories = JSONObject()
         var files: [(String, [UInt8])] = []
@@ -54,7 +54,7 @@ extension Engine {
 
     /// `docker load`: reads manifest.json (docker-archive, also Docker 25+'s OCI-flavoured one),
     /// verifies every layer against the config's diff IDs, and only then registers the images.
-    public func loadArchive(_ file: String) throws(EngineError) -> [String] {
+    public nonisolated func loadArchive(_ file: String) throws(EngineError) -> [String] {
         let work = store.tempPath("load")
         defer { FS.removeAll(work) }
         do {

@@ -30,7 +30,8 @@ def tar_with(entries):
 
 
 def store_state(d):
-    return (d.berth("images", "-a", "--no-trunc").stdout, sorted(os.listdir(d.root + "/data/snapshots")))
+    return (d.berth("images", "-a", "--no-trunc", "--format", "{{.ID}} {{.Repository}}:{{.Tag}} {{.Size}}").stdout,
+            sorted(os.listdir(d.root + "/data/snapshots")), sorted(os.listdir(d.root + "/data/blobs/sha256")))
 
 
 def test_import_variants(fresh_daemon, busybox):
