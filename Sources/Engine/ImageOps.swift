@@ -159,8 +159,9 @@ extension Engine {
         }
         let chain = parentChain.map { Digest.of("\($0) \(diffID)") } ?? diffID
         do {
+            // Unpack from the temporary file; the blob enters the store only once the layer is good.
+            try store.createSnapshot(chain: chain, diffID: diffID, tarPath: tmp)
             if !store.hasBlob(diffID) { try store.adoptBlob(file: tmp, digest: diffID) }
-            try store.createSnapshot(chain: chain, diffID: diffID)
         } catch let e as ArchiveError {
             throw .badRequest("Error processing tar file: \(e.message)")
         } catch { throw .internalError("\(error)") }

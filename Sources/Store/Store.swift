@@ -91,12 +91,12 @@ public final class Store: Sendable {
 
     /// Unpacks a layer tar (already in the blob store as `diffID`) as the snapshot `chain`.
     /// Work happens in tmp/ and lands with one rename: a failed or hostile layer leaves nothing.
-    public func createSnapshot(chain: Digest, diffID: Digest) throws {
+    public func createSnapshot(chain: Digest, diffID: Digest, tarPath: String? = nil) throws {
         if try hasLayer(chain) { return }
         let work = tempPath("snap")
         try FS.mkdirAll(work + "/fs")
         do {
-            try LayerUnpacker(root: work + "/fs").unpack(tarPath: blobPath(diffID))
+            try LayerUnpacker(root: work + "/fs").unpack(tarPath: tarPath ?? blobPath(diffID))
         } catch {
             FS.removeAll(work)
             throw error
