@@ -20,11 +20,12 @@ let package = Package(
     targets: [
         .target(name: "CSys"),
         .systemLibrary(name: "CArchive", pkgConfig: "libarchive"),
+        .systemLibrary(name: "CZlib"),
         .target(name: "CCrypto", linkerSettings: [.linkedLibrary("crypto")]),
         .target(name: "JSON"),
         .target(name: "Sys", dependencies: ["CSys"]),
         .target(name: "OCI", dependencies: ["JSON", "CCrypto", "Sys"]),
-        .target(name: "Archive", dependencies: ["CArchive", "CSys", "OCI", "Sys"]),
+        .target(name: "Archive", dependencies: ["CArchive", "CZlib", "CSys", "OCI", "Sys"]),
         .target(name: "Store", dependencies: ["OCI", "Archive", "JSON", "Sys", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(name: "Runtime", dependencies: ["OCI", "JSON", "Sys"]),
         .target(name: "Registry", dependencies: ["OCI", "JSON", "Sys", .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -31,6 +31,19 @@ public final class ArchiveReader {
 
     nonisolated(unsafe) private static var localeSet = false
 
+    private var keepAlive: AnyObject?
+
+    /// Opens with a caller-supplied open routine (custom read callbacks); `keepAlive` is held for
+    /// as long as libarchive may call back into it.
+    init(opening: (OpaquePointer) -> Int32, keepAlive: AnyObject) throws(ArchiveError) {
+        ArchiveReader.setUTF8Locale()
+        a = archive_read_new()
+        self.keepAlive = keepAlive
+        if opening(a) != ARCHIVE_OK {
+            throw ArchiveError(archive_error_string(a).map { String(cString: $0) } ?? "cannot open archive")
+        }
+    }
+
     public init(path: String, raw: Bool = false) throws(ArchiveError) {
         ArchiveReader.setUTF8Locale()
         a = archive_read_new()

@@ -1,5 +1,6 @@
 import CSys
 import Glibc
+import OCI
 import Sys
 
 /// Applies one layer tar to a fresh directory, refusing any entry that could write outside it:
@@ -11,7 +12,18 @@ public struct LayerUnpacker {
     public init(root: String) { self.root = root }
 
     public func unpack(tarPath: String) throws(ArchiveError) {
-        let reader = try ArchiveReader(path: tarPath)
+        try unpack(reader: try ArchiveReader(path: tarPath))
+    }
+
+    /// Unpacks a gzip or plain layer in one pass, returning its diff ID (the digest of the
+    /// uncompressed tar) for the caller to verify.
+    public func unpack(streaming path: String) throws(ArchiveError) -> Digest {
+        let source = try HashingSource(path: path)
+        try unpack(reader: try source.reader())
+        return try source.finish()
+    }
+
+    func unpack(reader: ArchiveReader) throws(ArchiveError) {
         var dirTimes: [(String, Int64, Int)] = []
         while let e = try reader.next() {
             try apply(e, reader: reader, dirTimes: &dirTimes)

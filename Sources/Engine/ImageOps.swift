@@ -145,27 +145,57 @@ extension Engine {
         catch { throw .internalError("\(error)") }
     }
 
-    /// Decompresses a layer into the content store (its digest is the diff ID) and unpacks it as
-    /// a snapshot. Hostile entries abort before anything is registered.
-    nonisolated func ingestLayer(_ file: String, expected: Digest? = nil, parentChain: Digest? = nil) throws(EngineError) -> Digest {
-        let tmp = store.tempPath("layer")
-        defer { unlink(tmp) }
-        let diffID: Digest
+    /// Unpacks a layer file as a snapshot, verifying its diff ID when known. gzip and plain tars
+    /// stream in one pass; with `keepInput` the file itself becomes the layer's blob (plain: under
+    /// its diff ID; gzip: under its own digest, remembered as the layer's compressed form). Other
+    /// compressions go through an uncompressed copy. Hostile entries abort before anything lands.
+    nonisolated func ingestLayer(_ file: String, expected: Digest? = nil, parentChain: Digest? = nil, keepInput: Bool = true) throws(EngineError) -> Digest {
         do {
-            diffID = try Decompressor.copy(from: file, to: tmp)
-        } catch { throw .badRequest("Error processing tar file: \(error)") }
-        if let expected, expected != diffID {
-            throw .badRequest("invalid diffID for layer: expected \(expected), got \(diffID)")
-        }
-        let chain = parentChain.map { Digest.of("\($0) \(diffID)") } ?? diffID
-        do {
-            // Unpack from the temporary file; the blob enters the store only once the layer is good.
+            if HashingSource.handles(file) {
+                let diffID = try store.createSnapshot(streaming: file, expected: expected, parentChain: parentChain)
+                if keepInput {
+                    if isGzip(file) {
+                        let (gz, size) = try Gzip.digest(of: file)
+                        try store.adoptBlob(file: file, digest: gz)
+                        try store.recordCompressed(diffID: diffID, CompressedLayer(digest: gz, mediaType: MediaType.dockerLayer, size: size))
+                    } else if !store.hasBlob(diffID) {
+                        try store.adoptBlob(file: file, digest: diffID)
+                    }
+                }
+                return diffID
+            }
+            let tmp = store.tempPath("layer")
+            defer { unlink(tmp) }
+            let diffID = try Decompressor.copy(from: file, to: tmp)
+            if let expected, expected != diffID { throw ArchiveError("invalid diffID for layer: expected \(expected), got \(diffID)") }
+            let chain = parentChain.map { Digest.of("\($0) \(diffID)") } ?? diffID
             try store.createSnapshot(chain: chain, diffID: diffID, tarPath: tmp)
             if !store.hasBlob(diffID) { try store.adoptBlob(file: tmp, digest: diffID) }
+            return diffID
         } catch let e as ArchiveError {
+            if e.message.hasPrefix("invalid diffID") { throw .badRequest(e.message) }
             throw .badRequest("Error processing tar file: \(e.message)")
+        } catch let e as EngineError {
+            throw e
         } catch { throw .internalError("\(error)") }
-        return diffID
+    }
+
+    nonisolated func isGzip(_ file: String) -> Bool {
+        let fd = open(file, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var m = [UInt8](repeating: 0, count: 2)
+        return pread(fd, &m, 2, 0) == 2 && m == [0x1F, 0x8B]
+    }
+
+    /// An uncompressed tar of a layer for `save`: the stored one, or the compressed blob
+    /// decompressed into a temporary file (`temporary` says whether the caller removes it).
+    public nonisolated func layerTar(_ diffID: Digest) throws -> (path: String, temporary: Bool) {
+        if store.hasBlob(diffID) { return (store.blobPath(diffID), false) }
+        guard let c = try store.compressed(diffID: diffID) else { throw EngineError.internalError("layer \(diffID) has no stored content") }
+        let tmp = store.tempPath("save")
+        _ = try Decompressor.copy(from: store.blobPath(c.digest), to: tmp)
+        return (tmp, true)
     }
 }
 

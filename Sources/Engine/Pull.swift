@@ -70,7 +70,7 @@ extension Engine {
                 let l = manifest.layers[i]
                 await progress(Progress.status("Extracting", id: l.digest.short))
                 let file = store.ingestPath(l.digest)
-                _ = try ingestLayer(file, expected: diffIDs[i], parentChain: i > 0 ? chains[i - 1] : nil)
+                _ = try ingestLayer(file, expected: diffIDs[i], parentChain: i > 0 ? chains[i - 1] : nil, keepInput: false)
                 try store.adoptBlob(file: file, digest: l.digest)
                 try store.recordCompressed(diffID: diffIDs[i], CompressedLayer(digest: l.digest, mediaType: l.mediaType, size: l.size))
                 await progress(Progress.status("Pull complete", id: l.digest.short))

@@ -124,7 +124,7 @@ extension Engine {
 
 /// Streams a SavePlan as a tar, layer blobs read from the store in blocks.
 public enum ArchiveStreamer {
-    public static func stream(_ plan: SavePlan, store: Store, write: @escaping @Sendable ([UInt8]) async -> Bool) async throws {
+    public static func stream(_ plan: SavePlan, engine: Engine, write: @escaping @Sendable ([UInt8]) async -> Bool) async throws {
         var pending: [UInt8] = []
         let tar = TarWriter { pending += $0 }
         let now = Timestamp.now().seconds
@@ -137,7 +137,8 @@ public enum ArchiveStreamer {
             try tar.addFile(f.name, f.bytes, mtime: now)
         }
         for l in plan.layers {
-            let path = store.blobPath(l.blob)
+            let (path, temporary) = try engine.layerTar(l.blob)
+            defer { if temporary { unlink(path) } }
             let size = FS.size(path) ?? 0
             try tar.beginFile(l.name, size: size, mtime: now)
             if !(await write(pending)) { return }

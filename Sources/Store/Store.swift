@@ -108,6 +108,31 @@ public final class Store: Sendable {
         try db.write { try $0.execute(sql: "INSERT OR REPLACE INTO layers (chain_id, diff_id, size) VALUES (?, ?, ?)", arguments: [chain.hex, diffID.description, size]) }
     }
 
+    /// Unpacks a gzip or plain layer in one pass (no intermediate tar), learning its diff ID on
+    /// the way; refuses it when it is not `expected`. Returns the diff ID.
+    public func createSnapshot(streaming file: String, expected: Digest?, parentChain: Digest?) throws -> Digest {
+        let work = tempPath("snap")
+        try FS.mkdirAll(work + "/fs")
+        let diffID: Digest
+        do {
+            diffID = try LayerUnpacker(root: work + "/fs").unpack(streaming: file)
+            if let expected, expected != diffID {
+                throw ArchiveError("invalid diffID for layer: expected \(expected), got \(diffID)")
+            }
+        } catch {
+            FS.removeAll(work)
+            throw error
+        }
+        let chain = parentChain.map { Digest.of("\($0) \(diffID)") } ?? diffID
+        if try hasLayer(chain) { FS.removeAll(work); return diffID }
+        let size = FS.diskUsage(work + "/fs")
+        let dest = root + "/snapshots/" + chain.hex
+        FS.removeAll(dest)
+        guard rename(work, dest) == 0 else { FS.removeAll(work); throw StoreError("snapshot \(chain): \(SysError("rename"))") }
+        try db.write { try $0.execute(sql: "INSERT OR REPLACE INTO layers (chain_id, diff_id, size) VALUES (?, ?, ?)", arguments: [chain.hex, diffID.description, size]) }
+        return diffID
+    }
+
     public func layerSize(_ chain: Digest) throws -> Int64 {
         try db.read { try Int64.fetchOne($0, sql: "SELECT size FROM layers WHERE chain_id = ?", arguments: [chain.hex]) } ?? 0
     }

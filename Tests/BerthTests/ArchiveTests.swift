@@ -1,4 +1,5 @@
 import Archive
+import OCI
 import Foundation
 import Sys
 import Testing
@@ -97,5 +98,52 @@ import Testing
         #expect(SafePath.symlinkStaysInside(entryPath: "a/b/l", target: "../c"))
         #expect(!SafePath.symlinkStaysInside(entryPath: "a/l", target: "../../c"))
         #expect(SafePath.symlinkStaysInside(entryPath: "l", target: "/anything"))
+    }
+}
+
+@Suite struct StreamingUnpackTests {
+    func tarBytes() throws -> [UInt8] {
+        var bytes: [UInt8] = []
+        let w = TarWriter { bytes += $0 }
+        try w.addFile("a/b", Array(repeating: 7, count: 300_000))
+        try w.finish()
+        return bytes
+    }
+
+    func unpack(_ data: [UInt8]) throws -> (OCI.Digest, String) {
+        let file = NSTemporaryDirectory() + "layer-\(UUID().uuidString)"
+        try FS.writeAtomic(file, data)
+        let root = NSTemporaryDirectory() + "root-\(UUID().uuidString)"
+        try FS.mkdirAll(root)
+        return (try LayerUnpacker(root: root).unpack(streaming: file), root)
+    }
+
+    func gzip(_ data: [UInt8]) throws -> [UInt8] {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/gzip")
+        p.arguments = ["-c"]
+        let inPipe = Pipe(), outPipe = Pipe()
+        p.standardInput = inPipe; p.standardOutput = outPipe
+        try p.run()
+        inPipe.fileHandleForWriting.write(Data(data)); try inPipe.fileHandleForWriting.close()
+        let out = outPipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Array(out)
+    }
+
+    @Test func diffIDIsTheDigestOfTheUncompressedTar() throws {
+        let tar = try tarBytes()
+        let (plain, root) = try unpack(tar)
+        #expect(plain == OCI.Digest.of(tar))
+        #expect(FS.size(root + "/a/b") == 300_000)
+        #expect(try unpack(gzip(tar)).0 == OCI.Digest.of(tar))
+        // concatenated gzip members are one stream
+        let half = tar.count / 2
+        #expect(try unpack(gzip(Array(tar[..<half])) + gzip(Array(tar[half...]))).0 == OCI.Digest.of(tar))
+    }
+
+    @Test func truncatedGzipFails() throws {
+        let gz = try gzip(try tarBytes())
+        #expect(throws: ArchiveError.self) { try unpack(Array(gz.prefix(gz.count / 2))) }
     }
 }
