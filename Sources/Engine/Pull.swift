@@ -73,6 +73,7 @@ extension Engine {
                 _ = try ingestLayer(file, expected: diffIDs[i], parentChain: i > 0 ? chains[i - 1] : nil, keepInput: false)
                 try store.adoptBlob(file: file, digest: l.digest)
                 try store.recordCompressed(diffID: diffIDs[i], CompressedLayer(digest: l.digest, mediaType: l.mediaType, size: l.size))
+                try store.addBlobSource(l.digest, repository: ref.repository)
                 await progress(Progress.status("Pull complete", id: l.digest.short))
             }
             let hadImage = (try? store.image(id: config.id)) != nil

@@ -25,13 +25,17 @@ extension Engine {
             for d in diffIDs.reversed() { await progress(Progress.status("Preparing", id: d.short)) }
             for d in diffIDs {
                 let c = try compressedLayer(d)
+                let sources = try store.blobSources(c.digest).filter { $0 != ref.repository && $0.hasPrefix(ref.domain + "/") }
                 if try await registry.blobExists(ref, digest: c.digest, credentials: credentials) {
                     await progress(Progress.status("Layer already exists", id: d.short))
+                } else if let from = await firstMount(ref, c.digest, sources, credentials) {
+                    await progress(Progress.status("Mounted from \(from)", id: d.short))
                 } else {
                     await progress(Progress.bar("Pushing", id: d.short, current: 0, total: c.size))
                     try await registry.uploadBlob(ref, digest: c.digest, file: store.blobPath(c.digest), credentials: credentials)
                     await progress(Progress.status("Pushed", id: d.short))
                 }
+                try store.addBlobSource(c.digest, repository: ref.repository)
                 layers.append(["mediaType": .string(MediaType.dockerLayer), "size": .int(c.size), "digest": .string(c.digest.description)])
             }
             if !(try await registry.blobExists(ref, digest: img.id, credentials: credentials)) {
@@ -56,6 +60,15 @@ extension Engine {
         } catch {
             throw .internalError("\(error)")
         }
+    }
+
+    /// Tries mounting a blob from repositories known to hold it; returns the one that worked.
+    nonisolated func firstMount(_ ref: Reference, _ d: Digest, _ sources: [String], _ credentials: Credentials?) async -> String? {
+        for s in sources {
+            let path = String(s.dropFirst(ref.domain.count + 1))
+            if (try? await registry.mountBlob(ref, digest: d, from: path, credentials: credentials)) == true { return path }
+        }
+        return nil
     }
 
     /// The gzip form of a layer: remembered from a pull, or made once and remembered.

@@ -29,6 +29,16 @@ extension Store {
         }
     }
 
+    /// Repositories (`host/path`) known to hold a blob: a push to another repository on the same
+    /// registry can mount it instead of uploading.
+    public func addBlobSource(_ d: Digest, repository: String) throws {
+        try db.write { try $0.execute(sql: "INSERT OR IGNORE INTO blob_sources (digest, repository) VALUES (?, ?)", arguments: [d.description, repository]) }
+    }
+
+    public func blobSources(_ d: Digest) throws -> [String] {
+        try db.read { try String.fetchAll($0, sql: "SELECT repository FROM blob_sources WHERE digest = ? ORDER BY repository", arguments: [d.description]) }
+    }
+
     public func addRepoDigest(_ ref: String, image: Digest) throws {
         try db.write { try $0.execute(sql: "INSERT OR REPLACE INTO repo_digests (image_id, ref) VALUES (?, ?)", arguments: [image.description, ref]) }
     }

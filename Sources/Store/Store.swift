@@ -51,6 +51,9 @@ public final class Store: Sendable {
                 CREATE TABLE repo_digests (image_id TEXT NOT NULL, ref TEXT NOT NULL PRIMARY KEY);
                 """)
         }
+        m.registerMigration("v3") { db in
+            try db.execute(sql: "CREATE TABLE blob_sources (digest TEXT NOT NULL, repository TEXT NOT NULL, PRIMARY KEY (digest, repository))")
+        }
         return m
     }
 

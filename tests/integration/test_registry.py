@@ -92,6 +92,15 @@ def test_push_then_pull(fresh_daemon, registry, tool):
     assert r.returncode == 0 and f"Digest: {digest}" in r.stdout
 
 
+def test_push_mounts_across_repositories(fresh_daemon, registry):
+    d = fresh_daemon
+    d.berth("tag", "busybox", f"{registry.host}/one/box:1", check=True)
+    d.berth("push", f"{registry.host}/one/box:1", check=True)
+    d.berth("tag", "busybox", f"{registry.host}/two/box:1", check=True)
+    r = d.docker("push", f"{registry.host}/two/box:1")
+    assert r.returncode == 0 and "Mounted from one/box" in r.stdout, r.stdout + r.stderr
+
+
 def test_run_pulls_missing_image(fresh_daemon, registry):
     d = fresh_daemon
     ref = f"{registry.host}/auto:latest"
