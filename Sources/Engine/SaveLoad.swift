@@ -12,12 +12,16 @@ public struct SavePlan: Sendable {
 }
 
 extension Engine {
+    /// The archive is both a docker-archive (`manifest.json`, read by every docker load) and an
+    /// OCI image layout (`oci-layout`, `index.json`, `blobs/sha256/…`), as Docker 25+ writes it.
     public nonisolated func savePlan(_ names: [String]) throws(EngineError) -> SavePlan {
         var manifest: [JSON] = []
+        var index: [JSON] = []
         var repositories = JSONObject()
-        var files: [(String, [UInt8])] = []
+        var files: [(String, [UInt8])] = [("oci-layout", (["imageLayoutVersion": "1.0.0"] as JSON).bytes)]
         var layers: [(String, Digest)] = []
-        var seenLayers = Set<Digest>(), seenConfigs = Set<Digest>()
+        var seen = Set<String>()
+        func blob(_ d: Digest) -> String { "blobs/sha256/" + d.hex }
         for n in names {
             let img = try resolveImage(n)
             var tags: [Reference] = []
@@ -25,21 +29,30 @@ extension Engine {
             if !n.contains(":"), let r = try? Reference(parsing: n), !img.id.hex.hasPrefix(n) {
                 tags = img.tags.filter { $0.repository == r.repository }
             }
-            if !seenConfigs.contains(img.id) {
-                seenConfigs.insert(img.id)
-                files.append(("\(img.id.hex).json", img.config.raw))
-            }
+            if seen.insert(img.id.hex).inserted { files.append((blob(img.id), img.config.raw)) }
             var layerNames: [String] = []
+            var descriptors: [JSON] = []
             for d in img.config.diffIDs {
-                let name = "\(d.hex)/layer.tar"
-                layerNames.append(name)
-                if seenLayers.insert(d).inserted {
-                    files.append(("\(d.hex)/VERSION", Array("1.0".utf8)))
-                    files.append(("\(d.hex)/json", (["id": .string(d.hex)] as JSON).bytes))
-                    layers.append((name, d))
-                }
+                layerNames.append(blob(d))
+                let size = (try? layerTar(d)).map { t -> Int64 in defer { if t.temporary { unlink(t.path) } }; return FS.size(t.path) ?? 0 } ?? 0
+                descriptors.append(["mediaType": .string(MediaType.ociLayer), "digest": .string(d.description), "size": .int(size)])
+                if seen.insert(d.hex).inserted { layers.append((blob(d), d)) }
             }
-            manifest.append(["Config": .string("\(img.id.hex).json"), "RepoTags": tags.isEmpty ? .null : JSON.strings(tags.map(\.familiar)),
+            let ociManifest: JSON = [
+                "schemaVersion": 2, "mediaType": .string(MediaType.ociManifest),
+                "config": ["mediaType": .string(MediaType.ociConfig), "digest": .string(img.id.description), "size": .int(Int64(img.config.raw.count))],
+                "layers": .array(descriptors),
+            ]
+            let mbytes = ociManifest.bytes
+            let mdigest = Digest.of(mbytes)
+            if seen.insert(mdigest.hex).inserted { files.append((blob(mdigest), mbytes)) }
+            let refs = tags.isEmpty ? [nil] : tags.map { Optional($0) }
+            for t in refs {
+                var desc: JSON = ["mediaType": .string(MediaType.ociManifest), "digest": .string(mdigest.description), "size": .int(Int64(mbytes.count))]
+                if let t { desc["annotations"] = ["io.containerd.image.name": .string(t.description), "org.opencontainers.image.ref.name": .string(t.tag ?? "latest")] }
+                index.append(desc)
+            }
+            manifest.append(["Config": .string(blob(img.id)), "RepoTags": tags.isEmpty ? .null : JSON.strings(tags.map(\.familiar)),
                              "Layers": JSON.strings(layerNames)])
             for t in tags {
                 var m = repositories[t.familiarRepository]?.object ?? JSONObject()
@@ -47,6 +60,7 @@ extension Engine {
                 repositories[t.familiarRepository] = .object(m)
             }
         }
+        files.append(("index.json", (["schemaVersion": 2, "mediaType": .string(MediaType.ociIndex), "manifests": .array(index)] as JSON).bytes))
         files.append(("manifest.json", JSON.array(manifest).bytes))
         if !repositories.isEmpty { files.append(("repositories", JSON.object(repositories).bytes)) }
         return SavePlan(files: files, layers: layers)
@@ -90,8 +104,13 @@ extension Engine {
             if let link = try? FS.readString(work + "/" + clean + ".link") { return work + "/" + link }
             return work + "/" + clean
         }
-        guard let mbytes = try? FS.read(work + "/manifest.json"), let manifest = (try? JSON.parse(mbytes))?.array else {
-            throw .badRequest("invalid archive: manifest.json missing or malformed (only the docker-archive format is supported)")
+        let manifest: [JSON]
+        if let mbytes = try? FS.read(work + "/manifest.json"), let m = (try? JSON.parse(mbytes))?.array {
+            manifest = m
+        } else if let ibytes = try? FS.read(work + "/index.json"), let idx = try? JSON.parse(ibytes) {
+            manifest = try Engine.dockerManifest(fromOCIIndex: idx, root: work)
+        } else {
+            throw .badRequest("invalid archive: neither manifest.json (docker-archive) nor index.json (OCI image layout) found")
         }
         var out: [String] = []
         for entry in manifest {
@@ -122,6 +141,32 @@ extension Engine {
     }
 }
 
+extension Engine {
+    /// An OCI image layout's index as docker-archive manifest entries (config and layer paths,
+    /// tags from the ref-name annotations), so one loader serves both formats.
+    static func dockerManifest(fromOCIIndex index: JSON, root: String) throws(EngineError) -> [JSON] {
+        var out: [JSON] = []
+        func blobPath(_ d: String) -> String { "blobs/sha256/" + d.dropFirst(7) }
+        var pending = index["manifests"].array ?? []
+        while !pending.isEmpty {
+            let desc = pending.removeFirst()
+            guard let d = desc["digest"].string, Digest(parsing: d) != nil,
+                  let m = try? JSON.parse(FS.read(root + "/" + blobPath(d))) else { throw .badRequest("invalid OCI layout: missing manifest") }
+            if let nested = m["manifests"].array {  // an index inside the index
+                pending += nested.filter { $0["platform"]["architecture"].string.map { $0 == "amd64" } ?? true }
+                continue
+            }
+            guard let cfg = m["config"]["digest"].string else { throw .badRequest("invalid OCI layout: manifest without config") }
+            var tags: [String] = []
+            if let full = desc["annotations"]["io.containerd.image.name"].string { tags.append(full) }
+            else if let tag = desc["annotations"]["org.opencontainers.image.ref.name"].string, (try? Reference(parsing: tag)) != nil, tag.contains("/") || tag.contains(":") { tags.append(tag) }
+            out.append(["Config": .string(blobPath(cfg)), "RepoTags": JSON.strings(tags),
+                        "Layers": JSON.strings((m["layers"].array ?? []).compactMap { $0["digest"].string.map(blobPath) })])
+        }
+        return out
+    }
+}
+
 /// Streams a SavePlan as a tar, layer blobs read from the store in blocks.
 public enum ArchiveStreamer {
     public static func stream(_ plan: SavePlan, engine: Engine, write: @escaping @Sendable ([UInt8]) async -> Bool) async throws {
@@ -130,9 +175,10 @@ public enum ArchiveStreamer {
         let now = Timestamp.now().seconds
         var dirs = Set<String>()
         for f in plan.files {
-            if let slash = f.name.firstIndex(of: "/") {
-                let d = String(f.name[..<slash])
-                if dirs.insert(d).inserted { try tar.addDirectory(d, mtime: now) }
+            var prefix = ""
+            for comp in f.name.split(separator: "/").dropLast() {
+                prefix += (prefix.isEmpty ? "" : "/") + comp
+                if dirs.insert(prefix).inserted { try tar.addDirectory(prefix, mtime: now) }
             }
             try tar.addFile(f.name, f.bytes, mtime: now)
         }

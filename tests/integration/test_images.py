@@ -103,7 +103,8 @@ def test_save_load_round_trip_with_docker_cli(fresh_daemon, tmp_path):
     out = tmp_path / "bb.tar"
     assert d.docker("save", "-o", str(out), "busybox").returncode == 0
     names = tarfile.open(out).getnames()
-    assert "manifest.json" in names and any(n.endswith("/layer.tar") for n in names)
+    assert {"manifest.json", "index.json", "oci-layout"} <= set(names)
+    assert all(l in names for l in json.load(tarfile.open(out).extractfile("manifest.json"))[0]["Layers"])
     manifest = json.load(tarfile.open(out).extractfile("manifest.json"))
     assert manifest[0]["RepoTags"] == ["busybox:latest"]
     iid = d.berth("images", "-q", "--no-trunc").stdout.strip()
@@ -124,11 +125,12 @@ def test_load_rejects_tampered_layer(fresh_daemon, tmp_path):
     good = tmp_path / "good.tar"
     d.berth("save", "-o", str(good), "busybox", check=True)
     src = tarfile.open(good)
+    layer = json.load(src.extractfile("manifest.json"))[0]["Layers"][0]
     bad = tmp_path / "bad.tar"
     dst = tarfile.open(bad, "w")
     for m in src.getmembers():
         f = src.extractfile(m) if m.isfile() else None
-        if m.name.endswith("layer.tar"):
+        if m.name == layer:
             data = tar_with([("evil", "file", b"x")])
             m.size = len(data)
             f = io.BytesIO(data)
@@ -206,3 +208,22 @@ def test_image_prune(fresh_daemon, busybox):
     assert "untagged: tagged:1" in r.stdout and "busybox" not in r.stdout
     assert d.berth("images", "--format", "{{.Repository}}").stdout.split() == ["busybox"]
     d.berth("rm", "holder", check=True)
+
+
+def test_load_pure_oci_layout(fresh_daemon, tmp_path):
+    d = fresh_daemon
+    full = tmp_path / "full.tar"
+    d.berth("save", "-o", str(full), "busybox", check=True)
+    index = json.load(tarfile.open(full).extractfile("index.json"))
+    assert index["manifests"][0]["annotations"]["io.containerd.image.name"] == "docker.io/library/busybox:latest"
+    oci = tmp_path / "oci.tar"
+    with tarfile.open(full) as src, tarfile.open(oci, "w") as dst:
+        for m in src.getmembers():
+            if m.name not in ("manifest.json", "repositories"):
+                dst.addfile(m, src.extractfile(m) if m.isfile() else None)
+    iid = d.berth("images", "-q", "--no-trunc").stdout.strip()
+    d.berth("rmi", "busybox", check=True)
+    r = d.berth("load", "-i", str(oci))
+    assert "Loaded image: busybox:latest" in r.stdout, r.stderr
+    assert d.berth("images", "-q", "--no-trunc").stdout.strip() == iid
+    assert d.berth("run", "--rm", "busybox", "echo", "oci").stdout == "oci\n"
