@@ -10,7 +10,11 @@ public final class Responder: @unchecked Sendable {
     let keepAlive: Bool
     private var ended = false
 
-    init(channel: Channel, keepAlive: Bool) { self.channel = channel; self.keepAlive = keepAlive }
+    let handler: HTTPHandler?
+
+    init(channel: Channel, keepAlive: Bool, handler: HTTPHandler? = nil) {
+        self.channel = channel; self.keepAlive = keepAlive; self.handler = handler
+    }
 
     static let maxVersion = "1.41"
     static func baseHeaders() -> HTTPHeaders {
@@ -88,21 +92,24 @@ public final class Responder: @unchecked Sendable {
     /// Replies 101 (or 200 for clients that did not ask to upgrade), then turns the connection
     /// into a raw byte pipe: `onInput` gets what the client sends, `onInputClosed` its half-close.
     public func hijack(upgrade: Bool, onInput: @escaping @Sendable ([UInt8]) -> Void, onInputClosed: @escaping @Sendable () -> Void) async throws {
-        var h = HTTPHeaders()
-        h.add(name: "Content-Type", value: "application/vnd.docker.raw-stream")
-        if upgrade {
-            h.add(name: "Connection", value: "Upgrade")
-            h.add(name: "Upgrade", value: "tcp")
-        }
-        let head = HTTPResponseHead(version: .http1_1, status: upgrade ? HTTPResponseStatus(statusCode: 101, reasonPhrase: "UPGRADED") : .ok, headers: h)
+        var head = upgrade ? "HTTP/1.1 101 UPGRADED\r\n" : "HTTP/1.1 200 OK\r\n"
+        head += "Content-Type: application/vnd.docker.raw-stream\r\n"
+        if upgrade { head += "Connection: Upgrade\r\nUpgrade: tcp\r\n" }
+        head += "\r\n"
         let ch = channel
         let raw = RawInbound(onInput: onInput, onInputClosed: onInputClosed)
-        try await ch.writeAndFlush(HTTPServerResponsePart.head(head)).flatMapThrowing {
+        // The pipeline becomes a raw pipe *before* the client can see the 101, so no stdin byte
+        // or half-close can reach the HTTP decoder; the head itself goes out as plain bytes.
+        try await ch.eventLoop.submit {
             let sync = ch.pipeline.syncOperations
             let decoder = try sync.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
             try sync.addHandler(raw, name: "raw", position: .after(decoder))
         }.flatMap { ch.pipeline.removeHandler(name: "encoder") }
-         .flatMap { ch.pipeline.removeHandler(name: "decoder") }.get()
+         .flatMap { ch.pipeline.removeHandler(name: "decoder") }
+         .flatMap { [handler] () -> EventLoopFuture<Void> in
+            if handler?.inputClosedEarly == true { onInputClosed() }
+            return ch.writeAndFlush(ByteBuffer(string: head))
+        }.get()
     }
 
     /// Raw bytes on a hijacked connection.

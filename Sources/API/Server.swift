@@ -55,6 +55,8 @@ final class HTTPHandler: ChannelInboundHandler, @unchecked Sendable {
     let router: Router
     private var head: HTTPRequestHead?
     private var body: [UInt8] = []
+    /// The client half-closed before a hijack took over (docker run -i with short stdin).
+    var inputClosedEarly = false
     init(router: Router) { self.router = router }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -64,7 +66,7 @@ final class HTTPHandler: ChannelInboundHandler, @unchecked Sendable {
         case .end:
             guard let h = head else { return }
             head = nil
-            let responder = Responder(channel: context.channel, keepAlive: h.isKeepAlive)
+            let responder = Responder(channel: context.channel, keepAlive: h.isKeepAlive, handler: self)
             let request = Request.parse(h, body: body)
             let router = self.router
             Task { await router.handle(request, responder) }
@@ -72,11 +74,7 @@ final class HTTPHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let e = event as? ChannelEvent, e == .inputClosed, head == nil {
-            // Only hijacked connections care about half-close; RawInbound handles it there.
-            context.fireUserInboundEventTriggered(event)
-            return
-        }
+        if let e = event as? ChannelEvent, e == .inputClosed { inputClosedEarly = true }
         context.fireUserInboundEventTriggered(event)
     }
 

@@ -17,28 +17,24 @@ public final class AttachSession: @unchecked Sendable {
 
     func bind(_ io: LiveIO) {
         let t = io.subscribe(subscriber)
+        // Everything stdin-related happens under the lock, so buffered bytes reach the shim
+        // before a close that races in from the client's half-close.
         lock.lock()
         self.io = io; token = t
-        let pending = earlyStdin, close = earlyClose
-        earlyStdin = []
+        if !earlyStdin.isEmpty { io.sendStdin(earlyStdin); earlyStdin = [] }
+        if earlyClose { io.closeStdin() }
         lock.unlock()
-        if !pending.isEmpty { io.sendStdin(pending) }
-        if close { io.closeStdin() }
         if t == nil { subscriber(ShimFrame(.exited)) }
     }
 
     public func sendStdin(_ bytes: [UInt8]) {
-        lock.lock()
-        guard let io else { earlyStdin += bytes; lock.unlock(); return }
-        lock.unlock()
-        io.sendStdin(bytes)
+        lock.lock(); defer { lock.unlock() }
+        if let io { io.sendStdin(bytes) } else { earlyStdin += bytes }
     }
 
     public func closeStdin() {
-        lock.lock()
-        guard let io else { earlyClose = true; lock.unlock(); return }
-        lock.unlock()
-        io.closeStdin()
+        lock.lock(); defer { lock.unlock() }
+        if let io { io.closeStdin() } else { earlyClose = true }
     }
 
     public func detach() {

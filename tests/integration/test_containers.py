@@ -201,3 +201,14 @@ def test_json_file_logs_rotate(daemon):
     first = json.loads(open(log).readline())
     assert set(first) == {"log", "stream", "time"} and first["stream"] == "stdout"
     daemon.berth("rm", "chatty", check=True)
+
+
+def test_stdin_sent_before_start_is_never_lost(daemon):
+    """The docker CLI streams stdin (and half-closes) right after the attach upgrade, before it
+    starts the container; every byte must still arrive, and EOF only after them."""
+    bad = []
+    for _ in range(25):
+        r = daemon.docker("run", "-i", "--rm", "busybox", "wc", "-l", input="a\nb\nc\n", timeout=20)
+        if r.stdout.strip() != "3":
+            bad.append(r.stdout + r.stderr)
+    assert bad == []
