@@ -29,8 +29,28 @@ struct DockerConfig {
         try FS.writeAtomic(path, j.pretty(indent: "\t") + "\n", mode: 0o600)
     }
 
+    /// The credential helper for a server: `credHelpers[server]`, else `credsStore`.
+    static func helper(for server: String, in cfg: JSON) -> String? {
+        let k = key(for: server)
+        if let h = cfg["credHelpers"][k].string ?? cfg["credHelpers"][server].string, !h.isEmpty { return h }
+        if let s = cfg["credsStore"].string, !s.isEmpty { return s }
+        return nil
+    }
+
+    /// Runs `docker-credential-<helper> <action>` with `input` on stdin (the helper protocol).
+    static func runHelper(_ helper: String, _ action: String, input: String) throws -> Proc.Output {
+        do { return try Proc.run(["docker-credential-" + helper, action], input: Array(input.utf8)) } catch {
+            throw CLIError("error getting credentials - err: exec: \"docker-credential-\(helper)\": executable file not found in $PATH")
+        }
+    }
+
     static func credentials(for server: String) -> (user: String, password: String)? {
-        let auth = load()["auths"][key(for: server)]
+        let cfg = load()
+        if let h = helper(for: server, in: cfg), let out = try? runHelper(h, "get", input: key(for: server)), out.status == 0,
+           let j = try? JSON.parse(out.stdout), let user = j["Username"].string, let secret = j["Secret"].string {
+            return (user, secret)
+        }
+        let auth = cfg["auths"][key(for: server)]
         if let a = auth["auth"].string, let raw = Base64.decode(a) {
             let parts = String(decoding: raw, as: UTF8.self).split(separator: ":", maxSplits: 1).map(String.init)
             if parts.count == 2 { return (parts[0], parts[1]) }

@@ -74,7 +74,15 @@ extension Berth {
         var cfg = DockerConfig.load()
         if cfg.object == nil { cfg = [:] }
         var auths = cfg["auths"].object ?? JSONObject()
-        auths[key] = ["auth": .string(Base64.encode(Array("\(user):\(password)".utf8)))]
+        if let helper = DockerConfig.helper(for: server, in: cfg) {
+            // The secret goes to the helper; config.json keeps an empty entry, as Docker does.
+            let payload: JSON = ["ServerURL": .string(key), "Username": .string(user), "Secret": .string(password)]
+            let out = try DockerConfig.runHelper(helper, "store", input: payload.serialized())
+            guard out.status == 0 else { throw CLIError("Error saving credentials: \(out.stdoutText + out.stderrText)".trimmingSpaces()) }
+            auths[key] = [:]
+        } else {
+            auths[key] = ["auth": .string(Base64.encode(Array("\(user):\(password)".utf8)))]
+        }
         cfg["auths"] = .object(auths)
         try DockerConfig.save(cfg)
         Out.print("Login Succeeded")
@@ -85,6 +93,7 @@ extension Berth {
         let f = try Flags.parse(args, [])
         let key = DockerConfig.key(for: f.positionals.first ?? "docker.io")
         var cfg = DockerConfig.load()
+        if let helper = DockerConfig.helper(for: key, in: cfg) { _ = try? DockerConfig.runHelper(helper, "erase", input: key) }
         guard var auths = cfg["auths"].object, auths[key] != nil else {
             Out.print("Not logged in to \(key)")
             return 0

@@ -335,3 +335,43 @@ def test_insecure_tls_registry_on_loopback(fresh_daemon, tmp_path):
         assert d.berth("pull", ref).returncode == 0
     finally:
         reg.stop()
+
+
+def test_credential_helper(fresh_daemon, docker_config, tmp_path, monkeypatch):
+    """credsStore: secrets go to docker-credential-<name>, config.json keeps an empty entry."""
+    if not shutil.which("docker-registry") or not shutil.which("htpasswd"):
+        pytest.skip("docker-registry/htpasswd not installed")
+    store = tmp_path / "helper-store.json"
+    helper = tmp_path / "bin" / "docker-credential-testhelper"
+    helper.parent.mkdir()
+    helper.write_text(f"""#!/usr/bin/env python3
+import json, sys
+path = {str(store)!r}
+db = json.load(open(path)) if __import__("os").path.exists(path) else {{}}
+action, data = sys.argv[1], sys.stdin.read().strip()
+if action == "store":
+    c = json.loads(data); db[c["ServerURL"]] = [c["Username"], c["Secret"]]; json.dump(db, open(path, "w"))
+elif action == "get":
+    if data not in db: print("credentials not found in native keychain"); sys.exit(1)
+    print(json.dumps({{"ServerURL": data, "Username": db[data][0], "Secret": db[data][1]}}))
+elif action == "erase":
+    db.pop(data, None); json.dump(db, open(path, "w"))
+""")
+    helper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{helper.parent}:{os.environ['PATH']}")
+    docker_config.parent.mkdir(parents=True, exist_ok=True)
+    docker_config.write_text('{"credsStore": "testhelper"}')
+    reg = RealRegistry(htpasswd=("carol", "pw2"))
+    try:
+        d = fresh_daemon
+        r = d.berth("login", "-u", "carol", "--password-stdin", reg.host, input="pw2")
+        assert r.stdout.strip() == "Login Succeeded", r.stderr
+        assert json.load(open(store))[reg.host] == ["carol", "pw2"]
+        assert json.load(open(docker_config))["auths"][reg.host] == {}
+        ref = f"{reg.host}/helped:1"
+        d.berth("tag", "busybox", ref, check=True)
+        assert d.berth("push", ref).returncode == 0
+        d.berth("logout", reg.host, check=True)
+        assert reg.host not in json.load(open(store))
+    finally:
+        reg.stop()
