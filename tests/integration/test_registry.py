@@ -48,6 +48,13 @@ class RealRegistry:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+def publish_and_forget(d, ref):
+    """Push busybox as `ref`, then remove every local copy so the next pull must fetch it."""
+    d.berth("tag", "busybox", ref, check=True)
+    d.berth("push", ref, check=True)
+    d.berth("rmi", ref, "busybox", check=True)
+
+
 @pytest.fixture()
 def registry():
     if not shutil.which("docker-registry"):
@@ -122,9 +129,7 @@ def test_missing_manifest(fresh_daemon, registry):
 def test_pull_progress_stream_shape(fresh_daemon, registry):
     d = fresh_daemon
     ref = f"{registry.host}/prog:1"
-    d.berth("tag", "busybox", ref, check=True)
-    d.berth("push", ref, check=True)
-    d.berth("rmi", ref, "busybox", check=True)
+    publish_and_forget(d, ref)
     name, tag = ref.rsplit(":", 1)
     status, h, body = d.api("POST", f"/images/create?fromImage={name}&tag={tag}")
     assert status == 200 and h["transfer-encoding"] == "chunked" and h["content-type"] == "application/json"
@@ -186,9 +191,7 @@ def test_corrupted_blob_is_refused(fresh_daemon):
     try:
         d = fresh_daemon
         ref = f"{reg.host}/bad/box:1"
-        d.berth("tag", "busybox", ref, check=True)
-        d.berth("push", ref, check=True)
-        d.berth("rmi", ref, "busybox", check=True)
+        publish_and_forget(d, ref)
         manifest = json.loads(reg.manifests["bad/box:1"][0])
         layer = manifest["layers"][0]["digest"]
         reg.corrupt.add(layer)
@@ -206,9 +209,7 @@ def test_interrupted_pull_resumes(fresh_daemon):
     try:
         d = fresh_daemon
         ref = f"{reg.host}/cut/box:1"
-        d.berth("tag", "busybox", ref, check=True)
-        d.berth("push", ref, check=True)
-        d.berth("rmi", ref, "busybox", check=True)
+        publish_and_forget(d, ref)
         layer = json.loads(reg.manifests["cut/box:1"][0])["layers"][0]["digest"]
         reg.cut_once.add(layer)
         assert d.berth("pull", ref).returncode != 0
