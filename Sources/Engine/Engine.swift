@@ -16,6 +16,7 @@ public struct EngineConfig: Sendable {
     public var mirrors: [String: [String]] = [:]
     public var certsDirs: [String] = ["/etc/berth/certs.d", "/etc/docker/certs.d"]
     public var loopbackIsInsecure = true
+    public var uploadChunkSize: Int64 = 32 << 20
     public init(dataRoot: String, execRoot: String, shimPath: String, runtime: String = "runc") {
         self.dataRoot = dataRoot; self.execRoot = execRoot; self.shimPath = shimPath; self.runtime = runtime
     }
@@ -42,7 +43,8 @@ public actor Engine {
         try FS.mkdirAll(config.execRoot + "/runc", mode: 0o700)
         try FS.mkdirAll(config.execRoot + "/shims", mode: 0o700)
         registry = RegistryClient(insecureRegistries: config.insecureRegistries, mirrors: config.mirrors,
-                                  certsDirs: config.certsDirs, loopbackIsInsecure: config.loopbackIsInsecure)
+                                  certsDirs: config.certsDirs, loopbackIsInsecure: config.loopbackIsInsecure,
+                                  uploadChunkSize: config.uploadChunkSize)
         maxConcurrentDownloads = config.maxConcurrentDownloads
         launcher = ShimLauncher(shimPath: config.shimPath, runtime: config.runtime, runtimeRoot: config.execRoot + "/runc")
         for doc in try store.loadContainers() {

@@ -32,6 +32,8 @@ public final class RegistryClient: Sendable {
     let http: HTTPClient
     let clients = HostClients()
     let certsDirs: [String]
+    /// Blobs larger than this go up in PATCH chunks of this size; 0 means always monolithic.
+    let uploadChunkSize: Int64
     let insecure: @Sendable (String) -> Bool
     /// registry domain → mirror base URLs, tried in order before the origin (pulls only).
     let mirrors: [String: [String]]
@@ -39,8 +41,9 @@ public final class RegistryClient: Sendable {
     private let deadEndpoints = DeadEndpoints()
 
     public init(insecureRegistries: [String] = [], mirrors: [String: [String]] = [:], certsDirs: [String] = ["/etc/berth/certs.d", "/etc/docker/certs.d"],
-                loopbackIsInsecure: Bool = true) {
+                loopbackIsInsecure: Bool = true, uploadChunkSize: Int64 = 32 << 20) {
         self.certsDirs = certsDirs
+        self.uploadChunkSize = uploadChunkSize
         self.mirrors = mirrors.mapValues { $0.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 } }
         var cfg = HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(15), read: .seconds(120)))
         cfg.httpVersion = .http1Only
@@ -340,9 +343,19 @@ public final class RegistryClient: Sendable {
             throw RegistryError("starting upload: status \(start.status)", status: start.status)
         }
         var url = resolve(loc, against: baseURL(ref.domain))
-        url += (url.contains("?") ? "&" : "?") + "digest=" + digest.description
         let size = FS.size(file) ?? 0
         let path = file
+        if uploadChunkSize > 0 && size > uploadChunkSize {
+            url = try await uploadChunks(url, file: path, size: size, domain: ref.domain, scope: scope, credentials: credentials)
+            url += (url.contains("?") ? "&" : "?") + "digest=" + digest.description
+            let r = try await send(.PUT, url, domain: ref.domain, scope: scope, credentials: credentials, headers: [("Content-Length", "0")])
+            let body = try? await r.body.collect(upTo: 1 << 20)
+            guard r.status == 201 else {
+                throw RegistryError("completing upload of \(digest.short): status \(r.status) \(body.map { String(buffer: $0) } ?? "")", status: r.status)
+            }
+            return
+        }
+        url += (url.contains("?") ? "&" : "?") + "digest=" + digest.description
         let r = try await send(.PUT, url, domain: ref.domain, scope: scope, credentials: credentials,
                                headers: [("Content-Type", "application/octet-stream")],
                                bodyFactory: { .stream(FileChunks(path: path), length: .known(size)) })
@@ -350,6 +363,33 @@ public final class RegistryClient: Sendable {
         guard r.status == 201 else {
             throw RegistryError("uploading blob \(digest.short): status \(r.status) \(body.map { String(buffer: $0) } ?? "")", status: r.status)
         }
+    }
+
+    /// PATCHes the blob in `uploadChunkSize` pieces with Content-Range; returns the location for
+    /// the closing PUT (each answer names the next one).
+    func uploadChunks(_ start: String, file: String, size: Int64, domain: String, scope: String, credentials: Credentials?) async throws -> String {
+        var url = start
+        var offset: Int64 = 0
+        let fd = open(file, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw RegistryError("open \(file): \(SysError("open"))") }
+        defer { close(fd) }
+        while offset < size {
+            let n = Int(min(uploadChunkSize, size - offset))
+            var chunk = ByteBuffer()
+            chunk.reserveCapacity(n)
+            let got = chunk.writeWithUnsafeMutableBytes(minimumWritableBytes: n) { p in Swift.max(0, pread(fd, p.baseAddress, n, off_t(offset))) }
+            guard got == n else { throw RegistryError("short read of \(file)") }
+            let r = try await send(.PATCH, url, domain: domain, scope: scope, credentials: credentials,
+                                   headers: [("Content-Type", "application/octet-stream"), ("Content-Range", "\(offset)-\(offset + Int64(n) - 1)")],
+                                   body: .bytes(chunk))
+            _ = try? await r.body.collect(upTo: 1 << 20)
+            guard r.status == 202, let loc = r.headers.first(name: "Location") else {
+                throw RegistryError("uploading chunk at \(offset): status \(r.status)", status: r.status)
+            }
+            url = resolve(loc, against: url)
+            offset += Int64(n)
+        }
+        return url
     }
 
     public func putManifest(_ ref: Reference, tag: String, bytes: [UInt8], mediaType: String, credentials: Credentials?) async throws {

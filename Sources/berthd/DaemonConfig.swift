@@ -15,6 +15,7 @@ struct DaemonConfig {
     var maxConcurrentDownloads: Int?
     var certsDirs: [String] = ["/etc/berth/certs.d", "/etc/docker/certs.d"]
     var loopbackIsInsecure = true
+    var uploadChunkSize: Int64 = 32 << 20
 
     static func load(_ path: String, required: Bool) throws -> DaemonConfig {
         var c = DaemonConfig()
@@ -37,6 +38,7 @@ struct DaemonConfig {
         // whether loopback registries count as insecure (Docker: always).
         if let dir = j["certs-dir"].string { c.certsDirs = [dir] + c.certsDirs }
         if let b = j["loopback-is-insecure"].bool { c.loopbackIsInsecure = b }
+        if let n = j["upload-chunk-size"].int { c.uploadChunkSize = n }
         return c
     }
 

@@ -49,6 +49,7 @@ do {
     engineConfig.mirrors = config.mirrors
     engineConfig.certsDirs = config.certsDirs
     engineConfig.loopbackIsInsecure = config.loopbackIsInsecure
+    engineConfig.uploadChunkSize = config.uploadChunkSize
     if let n = config.maxConcurrentDownloads { engineConfig.maxConcurrentDownloads = n }
     let engine = try Engine(config: engineConfig)
     await engine.recover()

@@ -19,6 +19,7 @@ class FakeRegistry:
         self.cut_once = set()
         self.range_requests = []
         self.token_requests = []
+        self.patches = []
         registry = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -71,6 +72,9 @@ class FakeRegistry:
             def do_PUT(self):
                 self.route()
 
+            def do_PATCH(self):
+                self.route()
+
             def route(self):
                 path, _, query = self.path.partition("?")
                 if path == "/token":
@@ -100,6 +104,14 @@ class FakeRegistry:
                         registry.uploads[uid] = b""
                         return self.send(202, b"", {"Location": f"/v2/{name}/blobs/uploads/{uid}", "Docker-Upload-UUID": uid})
                     uid = ref.split("/", 1)[1]
+                    if self.command == "PATCH":
+                        chunk = self.body()
+                        start = int(self.headers.get("Content-Range", "0-0").split("-")[0])
+                        if start != len(registry.uploads.get(uid, b"")):
+                            return self.send(416, b'{"errors":[{"code":"BLOB_UPLOAD_INVALID"}]}')
+                        registry.uploads[uid] = registry.uploads.get(uid, b"") + chunk
+                        registry.patches.append((uid, start, len(chunk)))
+                        return self.send(202, b"", {"Location": f"/v2/{name}/blobs/uploads/{uid}", "Range": f"0-{len(registry.uploads[uid]) - 1}"})
                     data = registry.uploads.pop(uid, b"") + self.body()
                     digest = dict(p.split("=", 1) for p in query.split("&") if "=" in p).get("digest", "").replace("%3A", ":")
                     if "sha256:" + hashlib.sha256(data).hexdigest() != digest:

@@ -376,3 +376,18 @@ elif action == "erase":
         assert reg.host not in json.load(open(store))
     finally:
         reg.stop()
+
+
+def test_chunked_upload(busybox):
+    from conftest import Daemon
+    reg = FakeRegistry()
+    d = Daemon(config={"upload-chunk-size": 300000}).start()
+    try:
+        d.berth("import", "-c", 'CMD ["sh"]', busybox, "busybox:latest", check=True)
+        ref = f"{reg.host}/chunks/box:1"
+        publish_and_forget(d, ref)
+        assert len(reg.patches) >= 3 and reg.patches[0][1] == 0
+        assert d.berth("run", "--rm", ref, "echo", "chunked").stdout == "chunked\n"
+    finally:
+        d.stop()
+        reg.close()
