@@ -5,6 +5,7 @@ import hashlib
 import json
 import re
 import threading
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -20,6 +21,8 @@ class FakeRegistry:
         self.range_requests = []
         self.token_requests = []
         self.patches = []
+        self.slow = set()  # blobs served at ~256 KiB/s
+        self.full_gets = []
         registry = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -144,6 +147,20 @@ class FakeRegistry:
                         self.wfile.flush()
                         self.close_connection = True
                         self.connection.shutdown(2)
+                        return
+                    if self.command == "GET":
+                        registry.full_gets.append(ref)
+                    if ref in registry.slow and self.command == "GET":
+                        self.send_response(200)
+                        self.send_header("Content-Length", str(len(data)))
+                        self.end_headers()
+                        try:
+                            for i in range(0, len(data), 16384):
+                                self.wfile.write(data[i:i + 16384])
+                                self.wfile.flush()
+                                time.sleep(0.06)
+                        except OSError:
+                            pass
                         return
                     return self.send(200, data, {"Content-Type": "application/octet-stream", "Docker-Content-Digest": ref})
                 # manifests

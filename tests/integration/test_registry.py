@@ -10,6 +10,7 @@ import time
 import pytest
 
 from fake_registry import FakeRegistry
+from conftest import DOCKER
 
 
 def free_port():
@@ -390,4 +391,34 @@ def test_chunked_upload(busybox):
         assert d.berth("run", "--rm", ref, "echo", "chunked").stdout == "chunked\n"
     finally:
         d.stop()
+        reg.close()
+
+
+def test_pull_resumes_after_berthd_is_killed(fresh_daemon):
+    reg = FakeRegistry()
+    try:
+        d = fresh_daemon
+        ref = f"{reg.host}/killed/box:1"
+        publish_and_forget(d, ref)
+        layer = json.loads(reg.manifests["killed/box:1"][0])["layers"][0]["digest"]
+        reg.slow.add(layer)
+        env = dict(os.environ, DOCKER_HOST=d.host)
+        puller = subprocess.Popen([DOCKER, "pull", ref], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        partial = d.root + "/data/ingest/" + layer[7:]
+        for _ in range(100):
+            if os.path.exists(partial) and os.path.getsize(partial) > 100_000:
+                break
+            time.sleep(0.05)
+        d.kill9()
+        puller.wait(timeout=10)
+        got = os.path.getsize(partial)
+        assert 0 < got < len(reg.blobs[layer])
+        reg.slow.discard(layer)
+        d.start()
+        assert d.berth("images", "-q").stdout == ""  # nothing half-registered
+        r = d.berth("pull", ref)
+        assert r.returncode == 0, r.stderr
+        assert (layer, got) in reg.range_requests  # only the rest was fetched
+        assert d.berth("run", "--rm", ref, "echo", "whole").stdout == "whole\n"
+    finally:
         reg.close()
