@@ -36,6 +36,9 @@ extension Router {
             try await engine.rename(id, to: req.q("name") ?? "")
             res.noContent()
         case (.POST, 2, let id, "wait"): try await wait(req, res, id)
+        case (.POST, 2, let id, "exec"):
+            let execID = try await engine.createExec(id, body: try jsonBody(req))
+            res.json(201, ["Id": .string(execID)])
         case (.POST, 2, let id, "attach"): try await attach(req, res, id)
         case (.GET, 2, let id, "logs"): try await logs(req, res, id)
         case (.DELETE, 1, let id, _):

@@ -31,6 +31,7 @@ public final class Router: Sendable {
             case (.POST, "auth"): try await auth(req, res)
             case (_, "containers"): try await containers(req, res, Array(p.dropFirst()))
             case (_, "images"): try await images(req, res, Array(p.dropFirst()))
+            case (_, "exec"): try await execs(req, res, Array(p.dropFirst()))
             default: res.json(404, ["message": "page not found"])
             }
         } catch let e as EngineError {

@@ -56,6 +56,7 @@ public struct Berth {
         case "import": return try importImage(args)
         case "save": return try save(args)
         case "load": return try load(args)
+        case "exec": return try exec(args)
         case "pull": return try pull(args)
         case "history": return try history(args)
         case "search": return try search(args)
@@ -99,7 +100,7 @@ public struct Berth {
           -H, --host string    Daemon socket to connect to (default unix:///run/berth/berth.sock; DOCKER_HOST, BERTH_HOST)
 
         Commands:
-          run, create, start, stop, restart, kill, rm, rename, wait, logs, ps, inspect
+          run, create, start, stop, restart, kill, rm, rename, wait, logs, ps, inspect, exec
           images, tag, rmi, import, save, load, pull, push, login, logout, history, search, version, info
           container (ls|inspect|prune|...), image (ls|inspect|rm|import|save|load|tag|pull|push|history|prune)
         """)

@@ -210,6 +210,7 @@ extension Engine {
         unmountRootfs(id)
         do { try store.deleteContainer(id: id) } catch { throw .internalError("\(error)") }
         containers[id] = nil
+        execs = execs.filter { $0.value.containerID != id }
         FS.removeAll(dir(id))
         for s in pendingAttach.removeValue(forKey: id) ?? [] { s.subscriber(ShimFrame(.exited)) }
         for w in removeWaiters.removeValue(forKey: id) ?? [] { w.resume(returning: c.state.exitCode) }

@@ -36,6 +36,7 @@ public actor Engine {
     var removeWaiters: [String: [CheckedContinuation<Int32, Never>]] = [:]
     var starting: Set<String> = []
     var pendingAttach: [String: [AttachSession]] = [:]
+    var execs: [String: ExecRecord] = [:]
 
     public init(config: EngineConfig) throws {
         self.config = config

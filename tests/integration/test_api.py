@@ -79,6 +79,10 @@ def test_docker_py_runs_and_reads_logs(daemon):
     assert out == b"from docker-py\n"
     c = client.containers.run("busybox", ["sh", "-c", "echo bg; sleep 0.2"], detach=True, name="pyc")
     assert c.wait()["StatusCode"] == 0
+    live = client.containers.run("busybox", ["sleep", "30"], detach=True)
+    code, out = live.exec_run(["sh", "-c", "echo exec from docker-py; exit 4"])
+    assert (code, out) == (4, b"exec from docker-py\n")
+    live.remove(force=True)
     assert c.logs() == b"bg\n"
     c.reload()
     assert c.status == "exited"

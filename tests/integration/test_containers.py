@@ -212,3 +212,43 @@ def test_stdin_sent_before_start_is_never_lost(daemon):
         if r.stdout.strip() != "3":
             bad.append(r.stdout + r.stderr)
     assert bad == []
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_exec(daemon, tool):
+    name = f"exec-{tool}"
+    daemon.berth("run", "-d", "--name", name, "busybox", "sleep", "300", check=True)
+    r = daemon.run(tool, "exec", name, "sh", "-c", "echo out; echo err >&2; exit 5")
+    assert r.returncode == 5 and r.stdout == "out\n" and "err\n" in r.stderr
+    assert daemon.run(tool, "exec", "-i", name, "tr", "a-z", "A-Z", input="shout\n").stdout == "SHOUT\n"
+    r = daemon.run(tool, "exec", "-e", "X=1", "-w", "/tmp", "-u", "nobody", name, "sh", "-c", "echo $X $(pwd) $(id -u)")
+    assert r.stdout.split() == ["1", "/tmp", "65534"]
+    r = daemon.run(tool, "exec", name, "no-such-binary")
+    assert r.returncode == 127 and "executable file not found" in r.stderr
+    assert daemon.run(tool, "exec", "-d", name, "sh", "-c", "echo detached > /tmp/d").returncode == 0
+    time.sleep(0.3)
+    assert daemon.run(tool, "exec", name, "cat", "/tmp/d").stdout == "detached\n"
+    daemon.berth("stop", "-t", "0", name, check=True)
+    r = daemon.run(tool, "exec", name, "true")
+    assert r.returncode != 0 and "is not running" in r.stderr
+    daemon.berth("rm", name, check=True)
+
+
+def test_exec_inspect_over_the_api(daemon):
+    daemon.berth("run", "-d", "--name", "exec-api", "busybox", "sleep", "300", check=True)
+    status, _, body = daemon.api("POST", "/containers/exec-api/exec", body='{"Cmd":["sh","-c","exit 3"],"AttachStdout":true}',
+                                 headers={"Content-Type": "application/json"})
+    assert status == 201
+    eid = json.loads(body)["Id"]
+    status, _, _ = daemon.api("POST", f"/exec/{eid}/start", body='{"Detach":true}', headers={"Content-Type": "application/json"})
+    assert status == 200
+    for _ in range(50):
+        info = json.loads(daemon.api("GET", f"/exec/{eid}/json")[2])
+        if not info["Running"] and info["ExitCode"] is not None:
+            break
+        time.sleep(0.05)
+    assert info["ExitCode"] == 3 and info["ProcessConfig"]["entrypoint"] == "sh" and info["ContainerID"].startswith(
+        daemon.berth("inspect", "--format", "{{.Id}}", "exec-api").stdout.strip()[:12])
+    status, _, body = daemon.api("GET", "/exec/nope/json")
+    assert status == 404 and json.loads(body)["message"] == "No such exec instance: nope"
+    daemon.berth("rm", "-f", "exec-api", check=True)

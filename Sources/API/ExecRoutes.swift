@@ -1,0 +1,81 @@
+import Engine
+import Foundation
+import JSON
+import NIOHTTP1
+import Runtime
+import Sys
+
+extension Router {
+    /// `/exec/{id}/start|json|resize`.
+    func execs(_ req: Request, _ res: Responder, _ p: [String]) async throws {
+        guard p.count == 2 else { return res.json(404, ["message": "page not found"]) }
+        let id = p[0]
+        switch (req.method, p[1]) {
+        case (.GET, "json"): res.json(200, try await engine.inspectExec(id))
+        case (.POST, "resize"):
+            _ = try await engine.exec(id)
+            res.send(status: 200)
+        case (.POST, "start"): try await startExec(req, res, id)
+        default: res.json(404, ["message": "page not found"])
+        }
+    }
+
+    func startExec(_ req: Request, _ res: Responder, _ id: String) async throws {
+        let body = try jsonBody(req)
+        let e = try await engine.exec(id)
+        if body["Detach"].bool == true {
+            _ = try await engine.startExec(e.id, onOutput: { _, _ in }, onExit: { _ in })
+            return res.send(status: 200)
+        }
+        let tty = e.tty
+        let wantOut = e.config["AttachStdout"].bool ?? true, wantErr = e.config["AttachStderr"].bool ?? true
+        var continuation: AsyncStream<[UInt8]?>.Continuation!
+        let stream = AsyncStream<[UInt8]?> { continuation = $0 }
+        let cont = continuation!
+        let handle = ProcessHandle()
+        try await res.hijack(upgrade: req.wantsUpgrade, onInput: { bytes in handle.write(bytes) },
+                             onInputClosed: { handle.close() })
+        do {
+            let proc = try await engine.startExec(e.id, onOutput: { stream, bytes in
+                if (stream == 1 && wantOut) || (stream == 2 && wantErr) { cont.yield(tty ? bytes : StreamFrame.frame(stream, bytes)) }
+            }, onExit: { _ in cont.yield(nil) })
+            handle.set(proc)
+        } catch {
+            // The upgrade already happened: report in the stream, as dockerd does.
+            _ = await res.writeRaw(StreamFrame.frame(2, Array("\(error)\n".utf8)))
+            res.close()
+            return
+        }
+        for await chunk in stream {
+            guard let chunk else { break }
+            if !(await res.writeRaw(chunk)) { break }
+        }
+        res.close()
+    }
+}
+
+/// The exec's stdin: bytes and a half-close that arrive before the process exists are kept
+/// and delivered, in order, once it does.
+final class ProcessHandle: @unchecked Sendable {
+    private let lock = NSLock()
+    private var proc: ExecProcess?
+    private var early: [UInt8] = []
+    private var closed = false
+
+    func set(_ p: ExecProcess) {
+        lock.lock(); defer { lock.unlock() }
+        proc = p
+        if !early.isEmpty { p.writeStdin(early); early = [] }
+        if closed { p.closeStdin() }
+    }
+
+    func write(_ bytes: [UInt8]) {
+        lock.lock(); defer { lock.unlock() }
+        if let proc { proc.writeStdin(bytes) } else { early += bytes }
+    }
+
+    func close() {
+        lock.lock(); defer { lock.unlock() }
+        if let proc { proc.closeStdin() } else { closed = true }
+    }
+}

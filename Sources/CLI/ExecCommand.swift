@@ -1,0 +1,36 @@
+import Client
+import JSON
+import Sys
+
+extension Berth {
+    func exec(_ args: [String]) throws -> Int32 {
+        let f = try Flags.parse(args, [FlagSpec("-d", "--detach"), FlagSpec("-i", "--interactive"), FlagSpec("-t", "--tty"),
+                                       FlagSpec("-u", "--user", value: true), FlagSpec("-e", "--env", value: true),
+                                       FlagSpec("--env-file", value: true), FlagSpec("-w", "--workdir", value: true),
+                                       FlagSpec("--privileged"), FlagSpec("--detach-keys", value: true)], stopAtPositional: true)
+        guard f.positionals.count >= 2 else { throw CLIError("\"exec\" requires at least 2 arguments.") }
+        let container = f.positionals[0]
+        let detach = f.bool("detach"), interactive = f.bool("interactive")
+        var env: [String] = []
+        for file in f.list("env-file") {
+            guard let text = try? FS.readString(file) else { throw CLIError("open \(file): no such file or directory") }
+            env += text.split(separator: "\n").map { String($0).trimmingSpaces() }.filter { !$0.isEmpty && !$0.hasPrefix("#") }
+        }
+        env += f.list("env").map { e in e.contains("=") ? e : Proc.getenv(e).map { e + "=" + $0 } ?? e }
+        let body: JSON = [
+            "User": .string(f.string("user") ?? ""), "Privileged": .bool(f.bool("privileged")), "Tty": .bool(f.bool("tty")),
+            "AttachStdin": .bool(interactive && !detach), "AttachStdout": .bool(!detach), "AttachStderr": .bool(!detach),
+            "DetachKeys": .string(f.string("detach-keys") ?? ""), "Env": JSON.strings(env),
+            "WorkingDir": .string(f.string("workdir") ?? ""), "Cmd": JSON.strings(Array(f.positionals.dropFirst())),
+        ]
+        let id = try client.request("POST", "/containers/\(container)/exec", json: body).json["Id"].string ?? ""
+        if detach {
+            _ = try client.request("POST", "/exec/\(id)/start", json: ["Detach": true, "Tty": .bool(f.bool("tty"))])
+            return 0
+        }
+        let conn = try client.hijack("/exec/\(id)/start", json: ["Detach": false, "Tty": .bool(f.bool("tty"))])
+        AttachLoop.run(fd: conn.fd, pending: conn.pending, tty: f.bool("tty"), forwardStdin: interactive)
+        let info = try client.request("GET", "/exec/\(id)/json").json
+        return Int32(info["ExitCode"].int ?? 0)
+    }
+}

@@ -1,0 +1,142 @@
+import Foundation
+import JSON
+import Runtime
+import Sys
+
+/// One `exec` instance: defined by create, run once by start, inspected for its exit code.
+public struct ExecRecord: Sendable {
+    public var id: String
+    public var containerID: String
+    public var config: JSON
+    public var running = false
+    public var started = false
+    public var exitCode: Int32? = nil
+    public var pid: Int32 = 0
+    public var tty: Bool { config["Tty"].bool ?? false }
+}
+
+extension Engine {
+    public func createExec(_ ref: String, body: JSON) throws(EngineError) -> String {
+        let c = try container(ref)
+        guard c.state.running else { throw .conflict("Container \(c.id) is not running") }
+        if c.state.status == "paused" { throw .conflict("Container \(c.id) is paused, unpause the container before exec") }
+        guard let cmd = body["Cmd"].stringArray, !cmd.isEmpty else { throw .badRequest("No exec command specified") }
+        if body["Tty"].bool == true { throw .badRequest("exec with a TTY is not supported yet") }
+        let id = Names.newID()
+        execs[id] = ExecRecord(id: id, containerID: c.id, config: body)
+        return id
+    }
+
+    public func exec(_ id: String) throws(EngineError) -> ExecRecord {
+        if let e = execs[id] { return e }
+        let m = execs.keys.filter { $0.hasPrefix(id) }
+        if id.count >= 4, m.count == 1 { return execs[m[0]]! }
+        throw .notFound("No such exec instance: \(id)")
+    }
+
+    /// Starts the process; output and the exit go to the callbacks. Returns the handle for stdin.
+    public func startExec(_ id: String, onOutput: @escaping @Sendable (UInt8, [UInt8]) -> Void,
+                          onExit: @escaping @Sendable (Int32) -> Void) throws(EngineError) -> ExecProcess {
+        var e = try exec(id)
+        if e.started { throw .conflict("Error: Exec command \(e.id) is already running") }
+        let c = try container(e.containerID)
+        guard c.state.running else { throw .conflict("Container \(c.id) is not running") }
+        let processFile = dir(c.id) + "/exec-\(e.id.prefix(16)).json"
+        let pidFile = dir(c.id) + "/exec-\(e.id.prefix(16)).pid"
+        do {
+            let bundle = try JSON.parse(FS.read(dir(c.id) + "/config.json"))
+            var process = bundle["process"]
+            process["args"] = e.config["Cmd"]
+            var env = process["env"].stringArray ?? []
+            for kv in e.config["Env"].stringArray ?? [] {
+                let key = kv.split(separator: "=", maxSplits: 1).first.map(String.init) ?? kv
+                env.removeAll { $0.hasPrefix(key + "=") }
+                env.append(kv)
+            }
+            process["env"] = JSON.strings(env)
+            if let w = e.config["WorkingDir"].string, !w.isEmpty { process["cwd"] = .string(w) }
+            if let u = e.config["User"].string, !u.isEmpty {
+                let root = rootfs(c.id)
+                let user = try UserResolver.resolve(u, passwd: (try? FS.readString(root + "/etc/passwd")) ?? "", group: (try? FS.readString(root + "/etc/group")) ?? "")
+                process["user"] = ["uid": .int(Int64(user.uid)), "gid": .int(Int64(user.gid)), "additionalGids": .array(user.additionalGids.map { .int(Int64($0)) })]
+            }
+            if e.config["Privileged"].bool == true {
+                let all = JSON.strings(OCISpecBuilder.allCapabilities)
+                process["capabilities"] = ["bounding": all, "effective": all, "permitted": all]
+            }
+            try FS.writeAtomic(processFile, process.serialized())
+        } catch let err as UserResolver.NotFound {
+            throw .badRequest(err.message)
+        } catch {
+            throw .internalError("preparing exec: \(error)")
+        }
+        let proc = ExecProcess()
+        let stderrTail = TailBuffer()
+        let engine = self
+        let execID = e.id
+        do {
+            try proc.start(runtime: [config.runtime, "--root", config.execRoot + "/runc"], containerID: c.id, processFile: processFile,
+                           pidFile: pidFile, openStdin: e.config["AttachStdin"].bool ?? false,
+                           onOutput: { stream, bytes in
+                               if stream == 2 {
+                                   stderrTail.append(bytes)
+                                   if let msg = Engine.runtimeErrorMessage(bytes) {
+                                       onOutput(2, Array("OCI runtime exec failed: \(msg): unknown\n".utf8))
+                                       return
+                                   }
+                               }
+                               onOutput(stream, bytes)
+                           }, onExit: { code in
+                               unlink(processFile); unlink(pidFile)
+                               var final = code
+                               let text = stderrTail.text
+                               if code == 255 || code == 1, text.contains("exec failed") {
+                                   final = text.contains("executable file not found") || text.contains("no such file or directory") ? 127 : 126
+                               }
+                               Task { await engine.execExited(execID, code: final) }
+                               onExit(final)
+                           })
+        } catch { throw .internalError("exec: \(error)") }
+        e.started = true
+        e.running = true
+        e.pid = proc.pid
+        execs[e.id] = e
+        return proc
+    }
+
+    /// runc reports its own failures as logrus lines (`time=… level=error msg="…"`).
+    nonisolated static func runtimeErrorMessage(_ bytes: [UInt8]) -> String? {
+        let text = String(decoding: bytes, as: UTF8.self)
+        guard text.hasPrefix("time=\""), text.contains("level=error"), let r = text.firstRange(of: "msg=\"") else { return nil }
+        var msg = String(text[r.upperBound...]).trimmingSpaces()
+        if msg.hasSuffix("\"") { msg.removeLast() }
+        return msg.replacing("\\\"", with: "\"")
+    }
+
+    func execExited(_ id: String, code: Int32) {
+        execs[id]?.running = false
+        execs[id]?.exitCode = code
+        execs[id]?.pid = 0
+    }
+
+    public func inspectExec(_ id: String) throws(EngineError) -> JSON {
+        let e = try exec(id)
+        let cmd = e.config["Cmd"].stringArray ?? []
+        return [
+            "CanRemove": false, "ContainerID": .string(e.containerID), "DetachKeys": .string(e.config["DetachKeys"].string ?? ""),
+            "ExitCode": e.exitCode.map { .int(Int64($0)) } ?? .null, "ID": .string(e.id), "OpenStderr": .bool(e.config["AttachStderr"].bool ?? false),
+            "OpenStdin": .bool(e.config["AttachStdin"].bool ?? false), "OpenStdout": .bool(e.config["AttachStdout"].bool ?? false),
+            "ProcessConfig": ["arguments": JSON.strings(Array(cmd.dropFirst())), "entrypoint": .string(cmd.first ?? ""),
+                              "privileged": .bool(e.config["Privileged"].bool ?? false), "tty": .bool(e.tty), "user": .string(e.config["User"].string ?? "")],
+            "Running": .bool(e.running), "Pid": .int(Int64(e.pid)),
+        ]
+    }
+}
+
+/// The last few KiB of a stream (to recognise the runtime's own exec errors).
+final class TailBuffer: @unchecked Sendable {
+    private let lock = NSLock()
+    private var bytes: [UInt8] = []
+    func append(_ b: [UInt8]) { lock.lock(); bytes += b; if bytes.count > 4096 { bytes.removeFirst(bytes.count - 4096) }; lock.unlock() }
+    var text: String { lock.lock(); defer { lock.unlock() }; return String(decoding: bytes, as: UTF8.self) }
+}
