@@ -36,6 +36,13 @@ extension Router {
             try await engine.rename(id, to: req.q("name") ?? "")
             res.noContent()
         case (.POST, 2, let id, "wait"): try await wait(req, res, id)
+        case (.POST, 2, let id, "pause"):
+            try await engine.pause(id, true)
+            res.noContent()
+        case (.POST, 2, let id, "unpause"):
+            try await engine.pause(id, false)
+            res.noContent()
+        case (.GET, 2, let id, "top"): res.json(200, try await engine.top(id, psArgs: req.q("ps_args") ?? ""))
         case (.POST, 2, let id, "exec"):
             let execID = try await engine.createExec(id, body: try jsonBody(req))
             res.json(201, ["Id": .string(execID)])
@@ -54,7 +61,7 @@ extension Router {
         if !req.bool("all") && f["status"] == nil { all = all.filter { $0.state.running } }
         for (k, values) in f {
             switch k {
-            case "status": all = all.filter { values.contains($0.state.status) }
+            case "status": all = all.filter { values.contains($0.state.displayStatus) }
             case "name": all = all.filter { c in values.contains { c.name.contains($0) || ("/" + c.name).contains($0) } }
             case "id": all = all.filter { c in values.contains { c.id.hasPrefix($0) } }
             case "label": all = all.filter { DockerShapes.matchLabels($0.labels, values) }

@@ -47,9 +47,9 @@ enum SystemInfo {
             .map { String($0.dropFirst(12)).trimmingCharacters(in: CharacterSet(charactersIn: "\"")) } ?? "Linux"
         return [
             "ID": "BERTH", "Containers": .int(Int64(all.count)),
-            "ContainersRunning": .int(Int64(all.filter { $0.state.running }.count)),
-            "ContainersPaused": .int(Int64(all.filter { $0.state.status == "paused" }.count)),
-            "ContainersStopped": .int(Int64(all.filter { !$0.state.running && $0.state.status != "paused" }.count)),
+            "ContainersRunning": .int(Int64(all.filter { $0.state.running && !$0.state.paused }.count)),
+            "ContainersPaused": .int(Int64(all.filter { $0.state.paused }.count)),
+            "ContainersStopped": .int(Int64(all.filter { !$0.state.running }.count)),
             "Images": .int(Int64(images)), "Driver": "overlay2",
             "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"], ["Native Overlay Diff", "true"]],
             "Plugins": ["Volume": ["local"], "Network": ["bridge", "host", "none"], "Authorization": .null,

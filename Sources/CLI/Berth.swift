@@ -57,6 +57,9 @@ public struct Berth {
         case "save": return try save(args)
         case "load": return try load(args)
         case "exec": return try exec(args)
+        case "pause": return try pause(args, true)
+        case "unpause": return try pause(args, false)
+        case "top": return try top(args)
         case "pull": return try pull(args)
         case "history": return try history(args)
         case "search": return try search(args)
@@ -100,7 +103,7 @@ public struct Berth {
           -H, --host string    Daemon socket to connect to (default unix:///run/berth/berth.sock; DOCKER_HOST, BERTH_HOST)
 
         Commands:
-          run, create, start, stop, restart, kill, rm, rename, wait, logs, ps, inspect, exec
+          run, create, start, stop, restart, kill, rm, rename, wait, logs, ps, inspect, exec, pause, unpause, top
           images, tag, rmi, import, save, load, pull, push, login, logout, history, search, version, info
           container (ls|inspect|prune|...), image (ls|inspect|rm|import|save|load|tag|pull|push|history|prune)
         """)

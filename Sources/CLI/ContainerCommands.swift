@@ -292,3 +292,20 @@ enum TimeArg {
     }
     static func format9(_ n: Int64) -> String { let s = String(n); return String(repeating: "0", count: 9 - s.count) + s }
 }
+
+extension Berth {
+    func pause(_ args: [String], _ pause: Bool) throws -> Int32 {
+        let f = try Flags.parse(args, [])
+        guard !f.positionals.isEmpty else { throw CLIError("\"\(pause ? "pause" : "unpause")\" requires at least 1 argument.") }
+        return eachContainer(f.positionals) { id in _ = try client.request("POST", "/containers/\(id)/\(pause ? "pause" : "unpause")"); return id }
+    }
+
+    func top(_ args: [String]) throws -> Int32 {
+        let f = try Flags.parse(Array(args.prefix(1)), [])
+        guard let id = f.positionals.first else { throw CLIError("\"top\" requires at least 1 argument.") }
+        let psArgs = args.dropFirst().joined(separator: " ")
+        let r = try client.request("GET", "/containers/\(id)/top" + DaemonClient.query(psArgs.isEmpty ? [] : [("ps_args", psArgs)])).json
+        Out.table([r["Titles"].stringArray ?? []] + (r["Processes"].array ?? []).map { $0.stringArray ?? [] })
+        return 0
+    }
+}

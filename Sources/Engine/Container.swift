@@ -11,7 +11,11 @@ public struct ContainerState: Sendable {
     public var startedAt = Timestamp.zero
     public var finishedAt = Timestamp.zero
     public var oomKilled = false
+    /// Frozen by `pause`: still running, as in Docker (`Running` and `Paused` both true).
+    public var paused = false
     public var running: Bool { status == "running" }
+    /// `paused` when frozen, else the lifecycle status.
+    public var displayStatus: String { running && paused ? "paused" : status }
 }
 
 /// One container: the client's Config and HostConfig (normalised, kept as JSON so every field a
@@ -43,6 +47,7 @@ public struct Container: Sendable {
             "State": [
                 "Status": .string(state.status), "Pid": .int(Int64(state.pid)), "ExitCode": .int(Int64(state.exitCode)),
                 "Error": .string(state.error), "StartedAt": .int(state.startedAt.nanos), "FinishedAt": .int(state.finishedAt.nanos),
+                "Paused": .bool(state.paused),
             ],
         ]
     }
@@ -65,6 +70,7 @@ public struct Container: Sendable {
         state.error = s["Error"].string ?? ""
         state.startedAt = Timestamp(nanos: s["StartedAt"].int ?? 0)
         state.finishedAt = Timestamp(nanos: s["FinishedAt"].int ?? 0)
+        state.paused = s["Paused"].bool ?? false
     }
 
     init(id: String, name: String, path: String, args: [String], config: JSON, hostConfig: JSON, image: Digest) {

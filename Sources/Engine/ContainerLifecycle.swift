@@ -155,6 +155,8 @@ extension Engine {
     }
 
     func send(signal: Int32, to c: Container) {
+        // A frozen process cannot act on a signal; Docker thaws first for the same reason.
+        if c.state.paused && (signal == 9 || signal == 15 || signal == Signals.parse(c.config["StopSignal"].string ?? "") ) { thawIfPaused(c.id) }
         if let io = live[c.id] { io.kill(signal) } else if c.state.pid > 0 { Glibc.kill(c.state.pid, signal) }
     }
 

@@ -148,7 +148,7 @@ public enum DockerShapes {
 
     static func stateJSON(_ s: ContainerState) -> JSON {
         [
-            "Status": .string(s.status), "Running": .bool(s.running), "Paused": .bool(s.status == "paused"),
+            "Status": .string(s.displayStatus), "Running": .bool(s.running), "Paused": .bool(s.paused),
             "Restarting": .bool(s.status == "restarting"), "OOMKilled": .bool(s.oomKilled), "Dead": .bool(s.status == "dead"),
             "Pid": .int(Int64(s.pid)), "ExitCode": .int(Int64(s.exitCode)), "Error": .string(s.error),
             "StartedAt": .string(s.startedAt.goRFC3339Nano), "FinishedAt": .string(s.finishedAt.goRFC3339Nano),
@@ -180,7 +180,7 @@ public enum DockerShapes {
 
     /// The server-made `Status` text of `ps`.
     public static func statusText(_ s: ContainerState, now: Timestamp = .now()) -> String {
-        switch s.status {
+        switch s.displayStatus {
         case "running": return "Up " + humanDuration(seconds: (now.nanos - s.startedAt.nanos) / 1_000_000_000)
         case "paused": return "Up " + humanDuration(seconds: (now.nanos - s.startedAt.nanos) / 1_000_000_000) + " (Paused)"
         case "exited":
@@ -198,7 +198,7 @@ public enum DockerShapes {
         var o: JSON = [
             "Id": .string(c.id), "Names": .array([.string("/" + c.name)]), "Image": .string(c.imageRef),
             "ImageID": .string(c.image.description), "Command": .string(cmd), "Created": .int(c.created.seconds),
-            "Ports": [], "Labels": JSON.stringMap(c.labels), "State": .string(c.state.status), "Status": .string(statusText(c.state)),
+            "Ports": [], "Labels": JSON.stringMap(c.labels), "State": .string(c.state.displayStatus), "Status": .string(statusText(c.state)),
             "HostConfig": ["NetworkMode": c.hostConfig["NetworkMode"]], "NetworkSettings": ["Networks": [:]], "Mounts": [],
         ]
         if let size { o["SizeRw"] = .int(size.rw); o["SizeRootFs"] = .int(size.root) }

@@ -131,6 +131,7 @@ public actor Engine {
         guard var c = containers[id] else { return }
         unmountRootfs(id)
         c.state.status = "exited"
+        c.state.paused = false
         c.state.exitCode = code
         c.state.finishedAt = at
         c.state.pid = 0

@@ -19,7 +19,7 @@ extension Engine {
     public func createExec(_ ref: String, body: JSON) throws(EngineError) -> String {
         let c = try container(ref)
         guard c.state.running else { throw .conflict("Container \(c.id) is not running") }
-        if c.state.status == "paused" { throw .conflict("Container \(c.id) is paused, unpause the container before exec") }
+        if c.state.paused { throw .conflict("Container \(c.id) is paused, unpause the container before exec") }
         guard let cmd = body["Cmd"].stringArray, !cmd.isEmpty else { throw .badRequest("No exec command specified") }
         if body["Tty"].bool == true { throw .badRequest("exec with a TTY is not supported yet") }
         let id = Names.newID()

@@ -252,3 +252,26 @@ def test_exec_inspect_over_the_api(daemon):
     status, _, body = daemon.api("GET", "/exec/nope/json")
     assert status == 404 and json.loads(body)["message"] == "No such exec instance: nope"
     daemon.berth("rm", "-f", "exec-api", check=True)
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_pause_unpause_top(daemon, tool):
+    name = f"freeze-{tool}"
+    daemon.berth("run", "-d", "--name", name, "busybox", "sh", "-c", "while true; do date +%s%N > /tmp/t; sleep 0.05; done", check=True)
+    top = daemon.run(tool, "top", name).stdout.splitlines()
+    assert "PID" in top[0].split() and any("sleep" in l or "sh -c" in l for l in top[1:])
+    assert daemon.run(tool, "pause", name).returncode == 0
+    assert daemon.berth("inspect", "--format", "{{.State.Status}} {{.State.Running}} {{.State.Paused}}", name).stdout.strip() == "paused true true"
+    assert "(Paused)" in daemon.docker("ps", "--format", "{{.Status}}", "-f", "name=" + name).stdout
+    r = daemon.run(tool, "pause", name)
+    assert r.returncode != 0 and "is already paused" in r.stderr
+    r = daemon.run(tool, "exec", name, "true")
+    assert r.returncode != 0 and "is paused" in r.stderr
+    assert daemon.run(tool, "unpause", name).returncode == 0
+    assert daemon.run(tool, "exec", name, "true").returncode == 0
+    daemon.run(tool, "pause", name)
+    assert daemon.run(tool, "stop", "-t", "1", name).returncode == 0  # a paused container still stops
+    assert daemon.berth("inspect", "--format", "{{.State.Status}}", name).stdout.strip() == "exited"
+    r = daemon.run(tool, "unpause", name)
+    assert r.returncode != 0 and "is not running" in r.stderr
+    daemon.berth("rm", name, check=True)

@@ -1,0 +1,53 @@
+import Foundation
+import JSON
+import Sys
+
+extension Engine {
+    var runtimeArgv: [String] { [config.runtime, "--root", config.execRoot + "/runc"] }
+
+    /// `pause`/`unpause` through the runtime's cgroup freezer (v1 and v2).
+    public func pause(_ ref: String, _ pause: Bool) throws(EngineError) {
+        var c = try container(ref)
+        guard c.state.running else { throw .conflict("Container \(c.id) is not running") }
+        if pause && c.state.paused { throw .conflict("Container \(c.id) is already paused") }
+        if !pause && !c.state.paused { throw .conflict("Container \(c.id) is not paused") }
+        let out: Proc.Output
+        do { out = try Proc.run(runtimeArgv + [pause ? "pause" : "resume", c.id]) } catch { throw .internalError("\(error)") }
+        guard out.status == 0 else { throw .internalError(out.stderrText.trimmingSpaces()) }
+        c.state.paused = pause
+        persist(c)
+    }
+
+    /// Thaws a paused container before signals that must reach it (stop, kill, rm -f).
+    func thawIfPaused(_ id: String) {
+        guard var c = containers[id], c.state.paused else { return }
+        _ = try? Proc.run(runtimeArgv + ["resume", id])
+        c.state.paused = false
+        persist(c)
+    }
+
+    /// `top`: the container's pids from the runtime, their rows from the host's `ps`.
+    public func top(_ ref: String, psArgs: String) throws(EngineError) -> JSON {
+        let c = try container(ref)
+        guard c.state.running else { throw .conflict("Container \(c.id) is not running") }
+        let pidsOut: Proc.Output
+        do { pidsOut = try Proc.run(runtimeArgv + ["ps", "--format", "json", c.id]) } catch { throw .internalError("\(error)") }
+        let pids = Set(((try? JSON.parse(pidsOut.stdout))?.array ?? []).compactMap { $0.int })
+        let args = psArgs.isEmpty ? ["-ef"] : psArgs.split(separator: " ").map(String.init)
+        let ps: Proc.Output
+        do { ps = try Proc.run(["ps"] + args) } catch { throw .internalError("\(error)") }
+        guard ps.status == 0 else { throw .internalError("ps: \(ps.stderrText.trimmingSpaces())") }
+        var lines = ps.stdoutText.split(separator: "\n").map(String.init)
+        guard !lines.isEmpty else { throw .internalError("ps printed nothing") }
+        let header = lines.removeFirst()
+        let titles = header.split(separator: " ").map(String.init)
+        guard let pidCol = titles.firstIndex(of: "PID") else { throw .internalError("Couldn't find PID field in ps output") }
+        var rows: [JSON] = []
+        for line in lines {
+            let fields = line.split(separator: " ", maxSplits: titles.count - 1).map(String.init)
+            guard fields.count > pidCol, let pid = Int64(fields[pidCol]), pids.contains(pid) else { continue }
+            rows.append(JSON.strings(fields))
+        }
+        return ["Titles": JSON.strings(titles), "Processes": .array(rows)]
+    }
+}
