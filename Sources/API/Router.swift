@@ -32,6 +32,7 @@ public final class Router: Sendable {
             case (_, "containers"): try await containers(req, res, Array(p.dropFirst()))
             case (_, "images"): try await images(req, res, Array(p.dropFirst()))
             case (_, "exec"): try await execs(req, res, Array(p.dropFirst()))
+            case (.GET, "events"): try await events(req, res)
             default: res.json(404, ["message": "page not found"])
             }
         } catch let e as EngineError {

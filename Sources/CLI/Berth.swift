@@ -60,6 +60,7 @@ public struct Berth {
         case "pause": return try pause(args, true)
         case "unpause": return try pause(args, false)
         case "top": return try top(args)
+        case "events": return try events(args)
         case "pull": return try pull(args)
         case "history": return try history(args)
         case "search": return try search(args)
@@ -103,7 +104,7 @@ public struct Berth {
           -H, --host string    Daemon socket to connect to (default unix:///run/berth/berth.sock; DOCKER_HOST, BERTH_HOST)
 
         Commands:
-          run, create, start, stop, restart, kill, rm, rename, wait, logs, ps, inspect, exec, pause, unpause, top
+          run, create, start, stop, restart, kill, rm, rename, wait, logs, ps, inspect, exec, pause, unpause, top, events
           images, tag, rmi, import, save, load, pull, push, login, logout, history, search, version, info
           container (ls|inspect|prune|...), image (ls|inspect|rm|import|save|load|tag|pull|push|history|prune)
         """)

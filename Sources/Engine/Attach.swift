@@ -50,6 +50,7 @@ extension Engine {
             throw .conflict("You cannot attach to a stopped container, start it first")
         }
         if let io = live[c.id] { session.bind(io) } else { pendingAttach[c.id, default: []].append(session) }
+        emit(c, "attach")
     }
 
     func bindPendingAttaches(_ id: String) {

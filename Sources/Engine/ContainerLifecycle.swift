@@ -44,6 +44,7 @@ extension Engine {
             throw .internalError("creating container directory: \(error)")
         }
         persist(c)
+        emit(c, "create")
         return CreateResult(id: id, warnings: [])
     }
 
@@ -81,6 +82,7 @@ extension Engine {
         c.state.exitCode = 0
         c.state.error = ""
         persist(c)
+        emit(c, "start")
         guard let io = live[id] else { return }
         bindPendingAttaches(id)
         if let err = await io.start() {
@@ -152,6 +154,7 @@ extension Engine {
             sig = s
         } else { sig = 9 }
         send(signal: sig, to: c)
+        emit(c, "kill", extra: ["signal": String(sig)])
     }
 
     func send(signal: Int32, to c: Container) {
@@ -171,9 +174,14 @@ extension Engine {
         let sig = c.config["StopSignal"].string.flatMap(Signals.parse) ?? 15
         let t = timeout ?? Int(c.config["StopTimeout"].int ?? 10)
         send(signal: sig, to: c)
-        if t >= 0, await waitExit(c.id, seconds: Double(t)) { return }
-        send(signal: 9, to: c)
-        _ = await waitExit(c.id, seconds: 30)
+        emit(c, "kill", extra: ["signal": String(sig)])
+        let exitedInTime = t >= 0 ? await waitExit(c.id, seconds: Double(t)) : false
+        if !exitedInTime {
+            send(signal: 9, to: c)
+            emit(c, "kill", extra: ["signal": "9"])
+            _ = await waitExit(c.id, seconds: 30)
+        }
+        if let now = containers[c.id] { emit(now, "stop") }
     }
 
     /// Whether the container exited within the time limit.
@@ -190,6 +198,7 @@ extension Engine {
         let c = try container(ref)
         if c.state.running { try await stopRunning(c, timeout: timeout) }
         try await start(c.id)
+        if let now = containers[c.id] { emit(now, "restart") }
     }
 
     // MARK: remove / rename / prune
@@ -212,6 +221,7 @@ extension Engine {
         unmountRootfs(id)
         do { try store.deleteContainer(id: id) } catch { throw .internalError("\(error)") }
         containers[id] = nil
+        emit(c, "destroy")
         execs = execs.filter { $0.value.containerID != id }
         FS.removeAll(dir(id))
         for s in pendingAttach.removeValue(forKey: id) ?? [] { s.subscriber(ShimFrame(.exited)) }
@@ -228,8 +238,10 @@ extension Engine {
         if let other = containers.values.first(where: { $0.name == name }) {
             throw .conflict("Conflict. The container name \"/\(name)\" is already in use by container \"\(other.id)\". You have to remove (or rename) that container to be able to reuse that name.")
         }
+        let old = c.name
         c.name = name
         persist(c)
+        emit(c, "rename", extra: ["oldName": "/" + old])
     }
 
     public func prune(labels: [String]) throws(EngineError) -> (deleted: [String], reclaimed: Int64) {

@@ -29,6 +29,7 @@ public actor Engine {
     public nonisolated let config: EngineConfig
     let launcher: ShimLauncher
     public nonisolated let registry: RegistryClient
+    public nonisolated let events = EventBus()
     nonisolated let maxConcurrentDownloads: Int
     var containers: [String: Container] = [:]
     var live: [String: LiveIO] = [:]
@@ -136,6 +137,7 @@ public actor Engine {
         c.state.finishedAt = at
         c.state.pid = 0
         persist(c)
+        emit(c, "die", extra: ["exitCode": String(code)])
         for w in exitWaiters.removeValue(forKey: id) ?? [] { w.resume(returning: code) }
         for s in pendingAttach.removeValue(forKey: id) ?? [] { s.subscriber(ShimFrame(.exited)) }
         if c.autoRemove { try? removeNow(id) }

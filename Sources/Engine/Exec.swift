@@ -24,6 +24,7 @@ extension Engine {
         if body["Tty"].bool == true { throw .badRequest("exec with a TTY is not supported yet") }
         let id = Names.newID()
         execs[id] = ExecRecord(id: id, containerID: c.id, config: body)
+        emit(c, "exec_create: " + cmd.joined(separator: " "), extra: ["execID": id])
         return id
     }
 
@@ -101,6 +102,7 @@ extension Engine {
         e.running = true
         e.pid = proc.pid
         execs[e.id] = e
+        emit(c, "exec_start: " + (e.config["Cmd"].stringArray ?? []).joined(separator: " "), extra: ["execID": e.id])
         return proc
     }
 
@@ -114,6 +116,7 @@ extension Engine {
     }
 
     func execExited(_ id: String, code: Int32) {
+        if let e = execs[id], let c = containers[e.containerID] { emit(c, "exec_die", extra: ["execID": id, "exitCode": String(code)]) }
         execs[id]?.running = false
         execs[id]?.exitCode = code
         execs[id]?.pid = 0

@@ -77,6 +77,7 @@ extension Engine {
         do { ref = try Reference(parsing: text) } catch { throw .badRequest(error.description) }
         if ref.digest != nil { throw .badRequest("refusing to create a tag with a digest reference") }
         do { try store.tag(ref.withDefaultTag, image: img.id) } catch { throw .internalError("\(error)") }
+        emitImage("tag", img.id.description, name: ref.withDefaultTag.familiar)
     }
 
     /// `rmi`: untags a tag reference while other tags remain; deletes the image when its last
@@ -112,6 +113,8 @@ extension Engine {
             try store.deleteImage(img.id)
             out.append(["Deleted": .string(img.id.description)])
             if prune { try store.pruneLayers() }
+            for o in out { if let u = o["Untagged"].string { emitImage("untag", img.id.description, name: u) } }
+            emitImage("delete", img.id.description)
         } catch let e as EngineError {
             throw e
         } catch {
@@ -141,8 +144,11 @@ extension Engine {
             "container_config": DockerShapes.emptyContainerConfig, "created": .string(now), "docker_version": "berth", "history": [history],
             "os": "linux", "rootfs": ["type": "layers", "diff_ids": [.string(diffID.description)]],
         ]
-        do { return try store.registerImage(config: ImageConfig(json: config), tags: target.map { [$0] } ?? []) }
-        catch { throw .internalError("\(error)") }
+        do {
+            let id = try store.registerImage(config: ImageConfig(json: config), tags: target.map { [$0] } ?? [])
+            emitImage("import", id.description, name: target?.familiar)
+            return id
+        } catch { throw .internalError("\(error)") }
     }
 
     /// Unpacks a layer file as a snapshot, verifying its diff ID when known. gzip and plain tars

@@ -16,6 +16,7 @@ extension Engine {
         guard out.status == 0 else { throw .internalError(out.stderrText.trimmingSpaces()) }
         c.state.paused = pause
         persist(c)
+        emit(c, pause ? "pause" : "unpause")
     }
 
     /// Thaws a paused container before signals that must reach it (stop, kill, rm -f).

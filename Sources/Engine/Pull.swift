@@ -80,6 +80,7 @@ extension Engine {
             let id = try store.registerImage(config: config, tags: ref.tag == nil ? [] : [ref])
             try store.addRepoDigest(ref.repository + "@" + topDigest.description, image: id)
             await progress(Progress.status("Digest: \(topDigest)"))
+            emitImage("pull", ref.tag == nil ? ref.familiarRepository + "@" + topDigest.description : ref.familiar)
             let name = ref.tag == nil ? ref.familiarRepository + "@" + topDigest.description : ref.familiar
             if hadImage && needed.isEmpty {
                 await progress(Progress.status("Status: Image is up to date for \(name)"))

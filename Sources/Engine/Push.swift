@@ -51,6 +51,7 @@ extension Engine {
             try await registry.putManifest(ref, tag: ref.tag ?? "latest", bytes: bytes, mediaType: MediaType.dockerManifest, credentials: credentials)
             try store.addRepoDigest(ref.repository + "@" + digest.description, image: img.id)
             await progress(Progress.status("\(ref.tag ?? "latest"): digest: \(digest) size: \(bytes.count)"))
+            emitImage("push", ref.familiar)
             await progress(["progressDetail": [:], "aux": ["Tag": .string(ref.tag ?? "latest"), "Digest": .string(digest.description), "Size": .int(Int64(bytes.count))]])
             return digest
         } catch let e as EngineError {

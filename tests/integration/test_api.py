@@ -107,3 +107,31 @@ def test_attach_to_stopped_container_is_refused(daemon):
     status, _, body = daemon.api("POST", "/containers/done/attach?stream=1&stdout=1", headers={"Upgrade": "tcp", "Connection": "Upgrade"})
     assert status == 409 and b"You cannot attach to a stopped container" in body
     daemon.berth("rm", "done", check=True)
+
+
+def test_events(fresh_daemon):
+    import subprocess, os
+    d = fresh_daemon
+    env = dict(os.environ, DOCKER_HOST=d.host)
+    start = time.time()
+    live = subprocess.Popen(["docker", "events", "--filter", "type=container", "--format", "{{.Action}} {{.Actor.Attributes.name}}"],
+                            env=env, stdout=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    d.berth("run", "--name", "ev", "-l", "team=a", "busybox", "sh", "-c", "exit 2", check=False)
+    d.berth("rename", "ev", "ev2", check=True)
+    d.berth("rm", "ev2", check=True)
+    time.sleep(0.5)
+    live.terminate()
+    out = live.communicate(timeout=5)[0].splitlines()
+    assert out[:4] == ["create ev", "attach ev", "start ev", "die ev"], out
+    assert "rename ev2" in out and out[-1] == "destroy ev2"
+    # past events, bounded by --until, with Docker's line format and filters
+    until = str(int(time.time()) + 1)
+    r = d.berth("events", "--since", str(int(start) - 1), "--until", until, "--filter", "event=die")
+    lines = r.stdout.splitlines()
+    assert len(lines) == 1 and " container die " in lines[0] and "exitCode=2" in lines[0] and "team=a" in lines[0]
+    r = d.docker("events", "--since", str(int(start) - 1), "--until", until, "--filter", "label=team=a", "--format", "{{json .}}")
+    actions = [json.loads(l)["Action"] for l in r.stdout.splitlines()]
+    assert actions[0] == "create" and "destroy" in actions
+    r = d.berth("events", "--since", "1", "--until", until, "--filter", "type=image")
+    assert " image import " in r.stdout
