@@ -13,9 +13,13 @@ public struct ContainerState: Sendable {
     public var oomKilled = false
     /// Frozen by `pause`: still running, as in Docker (`Running` and `Paused` both true).
     public var paused = false
+    /// Between an exit and the restart its policy asks for.
+    public var restarting = false
+    /// Set by `stop`, cleared by `start`: restart policies leave such a container alone.
+    public var manuallyStopped = false
     public var running: Bool { status == "running" }
     /// `paused` when frozen, else the lifecycle status.
-    public var displayStatus: String { running && paused ? "paused" : status }
+    public var displayStatus: String { restarting ? "restarting" : running && paused ? "paused" : status }
 }
 
 /// One container: the client's Config and HostConfig (normalised, kept as JSON so every field a
@@ -47,7 +51,7 @@ public struct Container: Sendable {
             "State": [
                 "Status": .string(state.status), "Pid": .int(Int64(state.pid)), "ExitCode": .int(Int64(state.exitCode)),
                 "Error": .string(state.error), "StartedAt": .int(state.startedAt.nanos), "FinishedAt": .int(state.finishedAt.nanos),
-                "Paused": .bool(state.paused),
+                "Paused": .bool(state.paused), "ManuallyStopped": .bool(state.manuallyStopped),
             ],
         ]
     }
@@ -71,6 +75,7 @@ public struct Container: Sendable {
         state.startedAt = Timestamp(nanos: s["StartedAt"].int ?? 0)
         state.finishedAt = Timestamp(nanos: s["FinishedAt"].int ?? 0)
         state.paused = s["Paused"].bool ?? false
+        state.manuallyStopped = s["ManuallyStopped"].bool ?? false
     }
 
     init(id: String, name: String, path: String, args: [String], config: JSON, hostConfig: JSON, image: Digest) {

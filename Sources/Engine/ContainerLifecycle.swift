@@ -50,9 +50,13 @@ extension Engine {
 
     // MARK: start
 
-    public func start(_ ref: String) async throws(EngineError) {
+    public func start(_ ref: String, keepRestartCount: Bool = false) async throws(EngineError) {
         var c = try container(ref)
         if c.state.running || starting.contains(c.id) { throw .notModified }
+        // A user's start cancels a pending policy restart and counts afresh, as in Docker.
+        c.state.manuallyStopped = false
+        c.state.restarting = false
+        if !keepRestartCount { c.restartCount = 0 }
         let id = c.id
         starting.insert(id)
         defer { starting.remove(id) }
@@ -146,8 +150,10 @@ extension Engine {
     // MARK: signals
 
     public func kill(_ ref: String, signal: String?) throws(EngineError) {
-        let c = try container(ref)
+        var c = try container(ref)
         guard c.state.running else { throw .conflict("Container \(c.id) is not running") }
+        c.state.manuallyStopped = true  // as dockerd: a killed container is not restarted by its policy
+        persist(c)
         let sig: Int32
         if let signal, !signal.isEmpty {
             guard let s = Signals.parse(signal) else { throw .badRequest("Invalid signal: \(signal)") }
@@ -165,8 +171,16 @@ extension Engine {
 
     /// SIGTERM (or the image's stop signal), then SIGKILL after the timeout.
     public func stop(_ ref: String, timeout: Int?) async throws(EngineError) {
-        let c = try container(ref)
+        var c = try container(ref)
+        if c.state.restarting {
+            c.state.restarting = false
+            c.state.manuallyStopped = true
+            persist(c)
+            return
+        }
         guard c.state.running else { throw .notModified }
+        c.state.manuallyStopped = true
+        persist(c)
         try await stopRunning(c, timeout: timeout)
     }
 
@@ -195,16 +209,25 @@ extension Engine {
     }
 
     public func restart(_ ref: String, timeout: Int?) async throws(EngineError) {
-        let c = try container(ref)
-        if c.state.running { try await stopRunning(c, timeout: timeout) }
-        try await start(c.id)
+        var c = try container(ref)
+        if c.state.running {
+            c.state.manuallyStopped = true  // the restart below is ours, not the policy's
+            persist(c)
+            try await stopRunning(c, timeout: timeout)
+        }
+        try await start(c.id, keepRestartCount: true)
         if let now = containers[c.id] { emit(now, "restart") }
     }
 
     // MARK: remove / rename / prune
 
     public func remove(_ ref: String, force: Bool) async throws(EngineError) {
-        let c = try container(ref)
+        var c = try container(ref)
+        if c.state.running || c.state.restarting {
+            c.state.manuallyStopped = true
+            c.state.restarting = false
+            persist(c)
+        }
         if c.state.running {
             guard force else {
                 throw .conflict("You cannot remove a running container \(c.id). Stop the container before attempting removal or force remove")

@@ -149,7 +149,7 @@ public enum DockerShapes {
     static func stateJSON(_ s: ContainerState) -> JSON {
         [
             "Status": .string(s.displayStatus), "Running": .bool(s.running), "Paused": .bool(s.paused),
-            "Restarting": .bool(s.status == "restarting"), "OOMKilled": .bool(s.oomKilled), "Dead": .bool(s.status == "dead"),
+            "Restarting": .bool(s.restarting), "OOMKilled": .bool(s.oomKilled), "Dead": .bool(s.status == "dead"),
             "Pid": .int(Int64(s.pid)), "ExitCode": .int(Int64(s.exitCode)), "Error": .string(s.error),
             "StartedAt": .string(s.startedAt.goRFC3339Nano), "FinishedAt": .string(s.finishedAt.goRFC3339Nano),
         ]
@@ -186,6 +186,7 @@ public enum DockerShapes {
         case "exited":
             if s.finishedAt.isZero { return "Exited (\(s.exitCode))" }
             return "Exited (\(s.exitCode)) " + humanDuration(seconds: (now.nanos - s.finishedAt.nanos) / 1_000_000_000) + " ago"
+        case "restarting": return "Restarting (\(s.exitCode)) " + humanDuration(seconds: (now.nanos - s.finishedAt.nanos) / 1_000_000_000) + " ago"
         case "dead": return "Dead"
         case "removing": return "Removal In Progress"
         default: return "Created"

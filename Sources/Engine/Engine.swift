@@ -139,6 +139,7 @@ public actor Engine {
         persist(c)
         emit(c, "die", extra: ["exitCode": String(code)])
         for w in exitWaiters.removeValue(forKey: id) ?? [] { w.resume(returning: code) }
+        applyRestartPolicy(id)
         for s in pendingAttach.removeValue(forKey: id) ?? [] { s.subscriber(ShimFrame(.exited)) }
         if c.autoRemove { try? removeNow(id) }
     }

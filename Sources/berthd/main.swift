@@ -53,6 +53,7 @@ do {
     if let n = config.maxConcurrentDownloads { engineConfig.maxConcurrentDownloads = n }
     let engine = try Engine(config: engineConfig)
     await engine.recover()
+    Task { await engine.startPolicyContainers() }
     FileHandle.standardError.write("berthd: listening on \(socketPath), data root \(dataRoot)\n".data(using: .utf8)!)
     try await APIServer(engine: engine).run(socketPath: socketPath)
 } catch {

@@ -275,3 +275,42 @@ def test_pause_unpause_top(daemon, tool):
     r = daemon.run(tool, "unpause", name)
     assert r.returncode != 0 and "is not running" in r.stderr
     daemon.berth("rm", name, check=True)
+
+
+def test_restart_policies(fresh_daemon):
+    d = fresh_daemon
+    d.docker("run", "-d", "--name", "flaky", "--restart", "on-failure:2", "busybox", "sh", "-c", "exit 3", check=True)
+    for _ in range(100):
+        if d.berth("inspect", "--format", "{{.RestartCount}} {{.State.Status}}", "flaky").stdout.strip() == "2 exited":
+            break
+        time.sleep(0.1)
+    assert d.berth("inspect", "--format", "{{.RestartCount}} {{.State.Status}} {{.State.ExitCode}}", "flaky").stdout.strip() == "2 exited 3"
+    d.berth("run", "-d", "--name", "phoenix", "--restart", "always", "busybox", "sh", "-c", "sleep 0.3; exit 0", check=True)
+    for _ in range(100):
+        if int(d.berth("inspect", "--format", "{{.RestartCount}}", "phoenix").stdout.strip() or 0) >= 2:
+            break
+        time.sleep(0.1)
+    assert int(d.berth("inspect", "--format", "{{.RestartCount}}", "phoenix").stdout.strip()) >= 2
+    assert d.docker("stop", "phoenix").returncode == 0
+    time.sleep(1.0)
+    assert d.berth("inspect", "--format", "{{.State.Status}}", "phoenix").stdout.strip() == "exited"
+    r = d.berth("run", "--rm", "--restart", "always", "busybox", "true")
+    assert r.returncode != 0 and "conflicting options" in r.stderr
+    d.berth("rm", "-f", "flaky", "phoenix", check=True)
+
+
+def test_always_restarts_come_back_with_the_daemon(fresh_daemon):
+    d = fresh_daemon
+    d.berth("run", "-d", "--name", "keeper", "--restart", "always", "busybox", "sleep", "1", check=True)
+    d.berth("run", "-d", "--name", "stopped-one", "--restart", "unless-stopped", "busybox", "sleep", "100", check=True)
+    d.berth("stop", "-t", "0", "stopped-one", check=True)
+    d.kill9()
+    time.sleep(1.5)  # keeper exits while no daemon runs
+    d.start()
+    for _ in range(50):
+        if d.berth("inspect", "--format", "{{.State.Running}}", "keeper").stdout.strip() == "true":
+            break
+        time.sleep(0.1)
+    assert d.berth("inspect", "--format", "{{.State.Running}}", "keeper").stdout.strip() == "true"
+    assert d.berth("inspect", "--format", "{{.State.Status}}", "stopped-one").stdout.strip() == "exited"
+    d.berth("rm", "-f", "keeper", "stopped-one", check=True)
