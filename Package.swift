@@ -32,7 +32,7 @@ let package = Package(
                                               .product(name: "NIOSSL", package: "swift-nio-ssl")]),
         .target(name: "Engine", dependencies: ["Store", "Runtime", "Registry", "OCI", "Archive", "JSON", "Sys"]),
         .target(name: "API", dependencies: [
-            "Engine", "JSON", "OCI", "Registry", "Runtime",
+            "Engine", "JSON", "OCI", "Registry", "Runtime", "Archive",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -1,3 +1,4 @@
+import Archive
 import Engine
 import Foundation
 import JSON
@@ -42,6 +43,10 @@ extension Router {
         case (.POST, 2, let id, "unpause"):
             try await engine.pause(id, false)
             res.noContent()
+        case (.GET, 2, let id, "changes"):
+            let list = try await engine.changes(id)
+            res.json(200, list.isEmpty ? .null : .array(list.map { ["Path": .string($0.path), "Kind": .int(Int64($0.kind.rawValue))] }))
+        case (.GET, 2, let id, "export"): try await export(res, id)
         case (.GET, 2, let id, "top"): res.json(200, try await engine.top(id, psArgs: req.q("ps_args") ?? ""))
         case (.POST, 2, let id, "exec"):
             let execID = try await engine.createExec(id, body: try jsonBody(req))
@@ -53,6 +58,29 @@ extension Router {
             res.noContent()
         default: res.json(404, ["message": "page not found"])
         }
+    }
+
+    func export(_ res: Responder, _ id: String) async throws {
+        let (root, release) = try await engine.exportRoot(id)
+        defer { release() }
+        res.startStream(contentType: "application/x-tar")
+        // The tree walk is blocking I/O: it fills a bounded queue that the response drains.
+        let (chunks, cont) = AsyncStream<[UInt8]>.makeStream(bufferingPolicy: .bufferingOldest(64))
+        let writer = Thread {
+            var pending: [UInt8] = []
+            try? TreeTar(root: root, layer: false) { bytes in
+                pending += bytes
+                if pending.count >= 1 << 20 {
+                    while case .dropped = cont.yield(pending) { usleep(2000) }
+                    pending = []
+                }
+            }.write()
+            if !pending.isEmpty { while case .dropped = cont.yield(pending) { usleep(2000) } }
+            cont.finish()
+        }
+        writer.start()
+        for await c in chunks { if !(await res.write(c)) { break } }
+        res.end()
     }
 
     func list(_ req: Request, _ res: Responder) async throws {

@@ -33,6 +33,12 @@ public final class Router: Sendable {
             case (_, "images"): try await images(req, res, Array(p.dropFirst()))
             case (_, "exec"): try await execs(req, res, Array(p.dropFirst()))
             case (.GET, "events"): try await events(req, res)
+            case (.POST, "commit"):
+                let body = req.body.isEmpty ? JSON.null : try jsonBody(req)
+                let id = try await engine.commit(req.q("container") ?? "", repo: req.q("repo"), tag: req.q("tag"), comment: req.q("comment") ?? "",
+                                                 author: req.q("author") ?? "", changes: req.query["changes"] ?? [],
+                                                 pause: req.q("pause").map { _ in req.bool("pause") } ?? true, overrides: body)
+                res.json(201, ["Id": .string(id.description)])
             default: res.json(404, ["message": "page not found"])
             }
         } catch let e as EngineError {

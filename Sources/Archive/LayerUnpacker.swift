@@ -9,7 +9,10 @@ import Sys
 /// `trusted.overlay.opaque`), so the directory can serve directly as an overlay lower layer.
 public struct LayerUnpacker {
     public let root: String
-    public init(root: String) { self.root = root }
+    /// Layers Berth made itself (commit) may hold any symlink a container made; only untrusted
+    /// input is held to "no relative symlink climbs out of the root".
+    public let trusted: Bool
+    public init(root: String, trusted: Bool = false) { self.root = root; self.trusted = trusted }
 
     public func unpack(tarPath: String) throws(ArchiveError) {
         try unpack(reader: try ArchiveReader(path: tarPath))
@@ -73,7 +76,7 @@ public struct LayerUnpacker {
             } catch { close(fd); throw error }
             close(fd)
         case .symlink:
-            guard SafePath.symlinkStaysInside(entryPath: rel, target: e.linkTarget) else {
+            guard trusted || SafePath.symlinkStaysInside(entryPath: rel, target: e.linkTarget) else {
                 throw ArchiveError("invalid symlink \(quote(rel)) -> \(quote(e.linkTarget)): points outside of the archive root")
             }
             if symlink(e.linkTarget, full) != 0 { throw ArchiveError("symlink \(rel): \(SysError("symlink"))") }

@@ -61,6 +61,9 @@ public struct Berth {
         case "unpause": return try pause(args, false)
         case "top": return try top(args)
         case "events": return try events(args)
+        case "diff": return try diff(args)
+        case "export": return try export(args)
+        case "commit": return try commit(args)
         case "pull": return try pull(args)
         case "history": return try history(args)
         case "search": return try search(args)
@@ -76,6 +79,9 @@ public struct Berth {
             case ("container", "ls"), ("container", "list"): return try ps(rest)
             case ("container", "inspect"): return try inspect(rest, kind: "container")
             case ("container", "prune"): return try containerPrune(rest)
+            case ("container", "diff"): return try diff(rest)
+            case ("container", "export"): return try export(rest)
+            case ("container", "commit"): return try commit(rest)
             case ("image", "ls"), ("image", "list"): return try images(rest)
             case ("image", "inspect"): return try inspect(rest, kind: "image")
             case ("image", "rm"): return try rmi(rest)
@@ -104,7 +110,7 @@ public struct Berth {
           -H, --host string    Daemon socket to connect to (default unix:///run/berth/berth.sock; DOCKER_HOST, BERTH_HOST)
 
         Commands:
-          run, create, start, stop, restart, kill, rm, rename, wait, logs, ps, inspect, exec, pause, unpause, top, events
+          run, create, start, stop, restart, kill, rm, rename, wait, logs, ps, inspect, exec, pause, unpause, top, events, diff, export, commit
           images, tag, rmi, import, save, load, pull, push, login, logout, history, search, version, info
           container (ls|inspect|prune|...), image (ls|inspect|rm|import|save|load|tag|pull|push|history|prune)
         """)

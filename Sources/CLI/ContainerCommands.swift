@@ -309,3 +309,48 @@ extension Berth {
         return 0
     }
 }
+
+extension Berth {
+    func diff(_ args: [String]) throws -> Int32 {
+        let f = try Flags.parse(args, [])
+        guard f.positionals.count == 1 else { throw CLIError("\"diff\" requires exactly 1 argument.") }
+        for c in try client.request("GET", "/containers/\(f.positionals[0])/changes").json.array ?? [] {
+            let kind = ["C", "A", "D"][Int(c["Kind"].int ?? 0) % 3]
+            Out.print("\(kind) \(c["Path"].string ?? "")")
+        }
+        return 0
+    }
+
+    func export(_ args: [String]) throws -> Int32 {
+        let f = try Flags.parse(args, [FlagSpec("-o", "--output", value: true)])
+        guard f.positionals.count == 1 else { throw CLIError("\"export\" requires exactly 1 argument.") }
+        var fd: Int32 = 1
+        if let out = f.string("output") {
+            fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw CLIError("failed to export container: \(SysError("open \(out)"))") }
+        } else if isatty(1) != 0 {
+            throw CLIError("cowardly refusing to save to a terminal. Use the -o flag or redirect")
+        }
+        defer { if fd != 1 { close(fd) } }
+        try client.stream("GET", "/containers/\(f.positionals[0])/export") { b in (try? FS.writeAll(fd: fd, b)) != nil }
+        return 0
+    }
+
+    func commit(_ args: [String]) throws -> Int32 {
+        let f = try Flags.parse(args, [FlagSpec("-a", "--author", value: true), FlagSpec("-m", "--message", value: true),
+                                       FlagSpec("-c", "--change", value: true), FlagSpec("-p", "--pause")])
+        guard (1...2).contains(f.positionals.count) else { throw CLIError("\"commit\" requires at least 1 and at most 2 arguments.") }
+        var q: [(String, String)] = [("container", f.positionals[0]), ("pause", f.string("pause") == "false" ? "0" : "1")]
+        if f.positionals.count == 2 {
+            var repo = f.positionals[1], tag = ""
+            if let colon = repo.lastIndex(of: ":"), !repo[colon...].contains("/") { tag = String(repo[repo.index(after: colon)...]); repo = String(repo[..<colon]) }
+            q += [("repo", repo), ("tag", tag)]
+        }
+        if let a = f.string("author") { q.append(("author", a)) }
+        if let m = f.string("message") { q.append(("comment", m)) }
+        for c in f.list("change") { q.append(("changes", c)) }
+        let r = try client.request("POST", "/commit" + DaemonClient.query(q), json: [:])
+        Out.print(r.json["Id"].string ?? "")
+        return 0
+    }
+}

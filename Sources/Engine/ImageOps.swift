@@ -155,10 +155,11 @@ extension Engine {
     /// stream in one pass; with `keepInput` the file itself becomes the layer's blob (plain: under
     /// its diff ID; gzip: under its own digest, remembered as the layer's compressed form). Other
     /// compressions go through an uncompressed copy. Hostile entries abort before anything lands.
-    nonisolated func ingestLayer(_ file: String, expected: Digest? = nil, parentChain: Digest? = nil, keepInput: Bool = true) throws(EngineError) -> Digest {
+    nonisolated func ingestLayer(_ file: String, expected: Digest? = nil, parentChain: Digest? = nil, keepInput: Bool = true,
+                                 trusted: Bool = false) throws(EngineError) -> Digest {
         do {
-            if HashingSource.handles(file) {
-                let diffID = try store.createSnapshot(streaming: file, expected: expected, parentChain: parentChain)
+            if trusted || HashingSource.handles(file) {
+                let diffID = try store.createSnapshot(streaming: file, expected: expected, parentChain: parentChain, trusted: trusted)
                 if keepInput {
                     if isGzip(file) {
                         let (gz, size) = try Gzip.digest(of: file)

@@ -113,12 +113,12 @@ public final class Store: Sendable {
 
     /// Unpacks a gzip or plain layer in one pass (no intermediate tar), learning its diff ID on
     /// the way; refuses it when it is not `expected`. Returns the diff ID.
-    public func createSnapshot(streaming file: String, expected: Digest?, parentChain: Digest?) throws -> Digest {
+    public func createSnapshot(streaming file: String, expected: Digest?, parentChain: Digest?, trusted: Bool = false) throws -> Digest {
         let work = tempPath("snap")
         try FS.mkdirAll(work + "/fs")
         let diffID: Digest
         do {
-            diffID = try LayerUnpacker(root: work + "/fs").unpack(streaming: file)
+            diffID = try LayerUnpacker(root: work + "/fs", trusted: trusted).unpack(streaming: file)
             if let expected, expected != diffID {
                 throw ArchiveError("invalid diffID for layer: expected \(expected), got \(diffID)")
             }

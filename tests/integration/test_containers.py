@@ -314,3 +314,32 @@ def test_always_restarts_come_back_with_the_daemon(fresh_daemon):
     assert d.berth("inspect", "--format", "{{.State.Running}}", "keeper").stdout.strip() == "true"
     assert d.berth("inspect", "--format", "{{.State.Status}}", "stopped-one").stdout.strip() == "exited"
     d.berth("rm", "-f", "keeper", "stopped-one", check=True)
+
+
+def test_diff_commit_export(daemon, tmp_path):
+    import tarfile
+    daemon.berth("run", "--name", "changer", "busybox", "sh", "-c",
+                 "echo hello > /root/new; rm /etc/group; mkdir /data; ln -s / /data/hostroot; ln -s ../../../../.. /data/up", check=True)
+    for tool in ["berth", "docker"]:
+        out = daemon.run(tool, "diff", "changer").stdout.splitlines()
+        assert out == ["A /data", "A /data/hostroot", "A /data/up", "C /etc", "D /etc/group", "C /root", "A /root/new"], out
+    r = daemon.docker("commit", "-a", "me", "-m", "snapshot", "-c", 'CMD ["cat", "/root/new"]', "changer", "committed:1")
+    assert r.returncode == 0 and r.stdout.startswith("sha256:")
+    assert daemon.berth("run", "--rm", "committed:1").stdout == "hello\n"
+    assert daemon.berth("run", "--rm", "committed:1", "sh", "-c", "test -e /etc/group || echo gone").stdout == "gone\n"
+    info = json.loads(daemon.docker("image", "inspect", "committed:1").stdout)[0]
+    assert info["Author"] == "me" and info["Comment"] == "snapshot" and len(info["RootFS"]["Layers"]) == 2
+    assert info["Parent"] == daemon.berth("inspect", "--format", "{{.Id}}", "busybox").stdout.strip()
+    hist = daemon.berth("history", "committed:1").stdout.splitlines()
+    assert len(hist) == 3 and "snapshot" in hist[1]
+    # export: the container's view, symlinks as symlinks (nothing of the host's root behind them)
+    out = tmp_path / "fs.tar"
+    assert daemon.docker("export", "-o", str(out), "changer").returncode == 0
+    with tarfile.open(out) as t:
+        names = t.getnames()
+        assert "root/new" in names and "etc/group" not in names and "bin/busybox" in names
+        link = t.getmember("data/hostroot")
+        assert link.issym() and link.linkname == "/"
+        assert not any(n.startswith("data/hostroot/") for n in names)
+    daemon.berth("rm", "changer", check=True)
+    daemon.berth("rmi", "committed:1", check=True)

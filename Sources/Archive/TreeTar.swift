@@ -1,0 +1,138 @@
+import CSys
+import Glibc
+import Sys
+
+/// One change of a container's writable layer against its image (`docker diff`).
+public struct Change: Sendable, Equatable {
+    public enum Kind: Int, Sendable { case modified = 0, added = 1, deleted = 2 }
+    public var path: String
+    public var kind: Kind
+}
+
+/// Walks directory trees into tar streams: a whole root filesystem (`export`), or an overlay
+/// upper directory as a Docker layer, whose whiteouts (0/0 character devices, opaque
+/// directories) become `.wh.` entries again (`commit`). Never follows symlinks.
+public struct TreeTar {
+    public let root: String
+    public let layer: Bool
+    let tar: TarWriter
+    public init(root: String, layer: Bool, sink: @escaping TarWriter.Sink) {
+        self.root = root; self.layer = layer; tar = TarWriter(sink: sink)
+    }
+
+    public func write() throws {
+        var links: [UInt64: String] = [:]
+        try walk("", &links)
+        try tar.finish()
+    }
+
+    private func walk(_ rel: String, _ links: inout [UInt64: String]) throws {
+        let dirPath = rel.isEmpty ? root : root + "/" + rel
+        for name in try FS.list(dirPath).sorted() {
+            let r = rel.isEmpty ? name : rel + "/" + name
+            let full = root + "/" + r
+            var st = stat()
+            guard lstat(full, &st) == 0 else { continue }
+            let mode = Int(st.st_mode & 0o7777), uid = Int(st.st_uid), gid = Int(st.st_gid), mtime = Int64(st.st_mtim.tv_sec)
+            switch st.st_mode & S_IFMT {
+            case S_IFDIR:
+                try tar.entry(r + "/", type: "5", mode: mode, uid: uid, gid: gid, mtime: mtime)
+                if layer && TreeTar.isOpaque(full) {
+                    try tar.entry(r + "/.wh..wh..opq", type: "0", mode: 0, uid: 0, gid: 0, mtime: mtime)
+                }
+                try walk(r, &links)
+            case S_IFREG:
+                if layer && TreeTar.isMountStub(r, st) { continue }
+                if st.st_nlink > 1, let first = links[UInt64(st.st_ino)] {
+                    try tar.entry(r, type: "1", mode: mode, uid: uid, gid: gid, mtime: mtime, link: first)
+                    continue
+                }
+                if st.st_nlink > 1 { links[UInt64(st.st_ino)] = r }
+                try tar.entry(r, type: "0", size: Int64(st.st_size), mode: mode, uid: uid, gid: gid, mtime: mtime)
+                let fd = open(full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+                guard fd >= 0 else { throw SysError("open \(full)") }
+                var remaining = Int64(st.st_size)
+                var buf = [UInt8](repeating: 0, count: 1 << 20)
+                while remaining > 0 {
+                    let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, Int(min(Int64(1 << 20), remaining))) }
+                    if n <= 0 { break }
+                    try tar.sink(Array(buf[0..<n]))
+                    remaining -= Int64(n)
+                }
+                close(fd)
+                if remaining > 0 { try tar.sink([UInt8](repeating: 0, count: Int(remaining))) }  // file shrank meanwhile
+                try tar.pad(Int64(st.st_size))
+            case S_IFLNK:
+                var buf = [CChar](repeating: 0, count: 4097)
+                let n = readlink(full, &buf, 4096)
+                let target = n > 0 ? String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
+                try tar.entry(r, type: "2", mode: 0o777, uid: uid, gid: gid, mtime: mtime, link: target)
+            case S_IFCHR where layer && st.st_rdev == 0:
+                let parent = r.split(separator: "/").dropLast().joined(separator: "/")
+                try tar.entry((parent.isEmpty ? "" : parent + "/") + ".wh." + name, type: "0", mode: 0, uid: 0, gid: 0, mtime: mtime)
+            case S_IFCHR, S_IFBLK:
+                let major = Int((st.st_rdev >> 8) & 0xfff) | Int((st.st_rdev >> 32) & ~0xfff)
+                let minor = Int(st.st_rdev & 0xff) | Int((st.st_rdev >> 12) & ~0xff)
+                try tar.entry(r, type: (st.st_mode & S_IFMT) == S_IFCHR ? "3" : "4", mode: mode, uid: uid, gid: gid, mtime: mtime,
+                              devMajor: major, devMinor: minor & 0xfffff)
+            case S_IFIFO:
+                try tar.entry(r, type: "6", mode: mode, uid: uid, gid: gid, mtime: mtime)
+            default:
+                continue
+            }
+        }
+    }
+
+    /// Empty files the runtime creates as bind-mount targets for the container's own
+    /// hostname/hosts/resolv.conf: not the user's change (Docker keeps them in its init layer).
+    static let mountStubs: Set<String> = ["etc/hostname", "etc/hosts", "etc/resolv.conf"]
+    static func isMountStub(_ rel: String, _ st: stat) -> Bool {
+        mountStubs.contains(rel) && (st.st_mode & S_IFMT) == S_IFREG && st.st_size == 0
+    }
+
+    static func isOpaque(_ path: String) -> Bool {
+        var v = [CChar](repeating: 0, count: 4)
+        return getxattr(path, "trusted.overlay.opaque", &v, 4) == 1 && v[0] == CChar(UInt8(ascii: "y"))
+    }
+
+    /// `docker diff`: the upper directory against the image's layers (top first).
+    public static func changes(upper: String, lowers: [String]) -> [Change] {
+        var out: [Change] = []
+        func inLower(_ rel: String) -> Bool {
+            for l in lowers {
+                var st = stat()
+                if lstat(l + "/" + rel, &st) == 0 { return !((st.st_mode & S_IFMT) == S_IFCHR && st.st_rdev == 0) }
+            }
+            return false
+        }
+        /// Appends the changes below `rel`; returns whether there were any.
+        func walk(_ rel: String) -> Bool {
+            let dir = rel.isEmpty ? upper : upper + "/" + rel
+            var any = false
+            for name in ((try? FS.list(dir)) ?? []).sorted() {
+                let r = rel.isEmpty ? name : rel + "/" + name
+                var st = stat()
+                guard lstat(upper + "/" + r, &st) == 0 else { continue }
+                if (st.st_mode & S_IFMT) == S_IFCHR && st.st_rdev == 0 {
+                    out.append(Change(path: "/" + r, kind: .deleted))
+                    any = true
+                    continue
+                }
+                if isMountStub(r, st) && !inLower(r) { continue }
+                let existed = inLower(r)
+                if (st.st_mode & S_IFMT) == S_IFDIR {
+                    // A directory copied up only to hold changes counts as changed through them.
+                    let at = out.count
+                    let below = walk(r)
+                    if !existed || below { out.insert(Change(path: "/" + r, kind: existed ? .modified : .added), at: at); any = true }
+                } else {
+                    out.append(Change(path: "/" + r, kind: existed ? .modified : .added))
+                    any = true
+                }
+            }
+            return any
+        }
+        _ = walk("")
+        return out
+    }
+}

@@ -1,0 +1,84 @@
+import Archive
+import Foundation
+import JSON
+import OCI
+import Store
+import Sys
+
+extension Engine {
+    func lowerDirs(_ c: Container) -> [String] {
+        let diffIDs = (try? store.image(id: c.image))?.map { $0.config.diffIDs } ?? []
+        return chainIDs(diffIDs).reversed().map { store.snapshotPath($0) }
+    }
+
+    /// `docker diff`: A/C/D of the writable layer.
+    public func changes(_ ref: String) throws(EngineError) -> [Change] {
+        let c = try container(ref)
+        return TreeTar.changes(upper: dir(c.id) + "/upper", lowers: lowerDirs(c))
+    }
+
+    /// The container's whole filesystem as a tar (`export`); a stopped container's layers are
+    /// mounted for the duration.
+    public func exportRoot(_ ref: String) throws(EngineError) -> (root: String, release: @Sendable () -> Void) {
+        let c = try container(ref)
+        if c.state.running { return (rootfs(c.id), {}) }
+        do {
+            let diffIDs = try store.image(id: c.image)?.config.diffIDs ?? []
+            let root = try mountRootfs(c.id, chains: chainIDs(diffIDs))
+            return (root, { umount2(root, Int32(MNT_DETACH)) })
+        } catch { throw .internalError("mounting the container's filesystem: \(error)") }
+    }
+
+    /// `docker commit`: the writable layer becomes a new layer on the image, the container's
+    /// config (with `changes` applied) the new image's config.
+    public func commit(_ ref: String, repo: String?, tag: String?, comment: String, author: String, changes: [String],
+                       pause: Bool, overrides: JSON) async throws(EngineError) -> Digest {
+        let c = try container(ref)
+        var target: Reference? = nil
+        if let repo, !repo.isEmpty {
+            do { target = try Reference(parsing: repo + ((tag ?? "").isEmpty ? "" : ":" + tag!)).withDefaultTag } catch { throw .badRequest(error.description) }
+        }
+        guard let base = try? store.image(id: c.image) else { throw .noSuchImage(c.image.description) }
+        let pauseIt = pause && c.state.running && !c.state.paused
+        if pauseIt { try self.pause(c.id, true) }
+        let tmp = store.tempPath("commit")
+        defer { unlink(tmp) }
+        do {
+            let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { throw SysError("open \(tmp)") }
+            defer { close(fd) }
+            try TreeTar(root: dir(c.id) + "/upper", layer: true) { try FS.writeAll(fd: fd, $0) }.write()
+        } catch {
+            if pauseIt { try? self.pause(c.id, false) }
+            throw .internalError("writing the layer: \(error)")
+        }
+        if pauseIt { try? self.pause(c.id, false) }
+        let parentChain = chainIDs(base.config.diffIDs).last
+        let diffID = try ingestLayer(tmp, parentChain: parentChain, keepInput: true, trusted: true)
+        var containerConfig = c.config
+        for (k, v) in overrides.object ?? JSONObject() where !v.isNull { containerConfig[k] = v }
+        do { containerConfig = try ConfigChanges.apply(changes, to: containerConfig) } catch { throw .badRequest("\(error)") }
+        let now = Timestamp.now().goRFC3339Nano
+        var cfg = base.config.json
+        cfg["parent"] = .string(base.id.description)
+        cfg["created"] = .string(now)
+        cfg["container"] = .string(c.id)
+        cfg["container_config"] = c.config
+        cfg["config"] = containerConfig
+        cfg["docker_version"] = "berth"
+        cfg["author"] = .string(author)
+        cfg["comment"] = .string(comment)
+        cfg["rootfs"] = ["type": "layers", "diff_ids": JSON.strings((base.config.diffIDs + [diffID]).map(\.description))]
+        var history = cfg["history"].array ?? []
+        var h: JSON = ["created": .string(now), "created_by": .string(([c.path] + c.args).joined(separator: " "))]
+        if !author.isEmpty { h["author"] = .string(author) }
+        if !comment.isEmpty { h["comment"] = .string(comment) }
+        history.append(h)
+        cfg["history"] = .array(history)
+        do {
+            let id = try store.registerImage(config: ImageConfig(json: cfg), tags: target.map { [$0] } ?? [])
+            emit(c, "commit", extra: ["comment": comment])
+            return id
+        } catch { throw .internalError("\(error)") }
+    }
+}
