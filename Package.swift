@@ -38,7 +38,7 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         .target(name: "Client", dependencies: ["JSON", "Sys"]),
-        .target(name: "CLI", dependencies: ["Client", "JSON", "OCI", "Sys"]),
+        .target(name: "CLI", dependencies: ["Client", "JSON", "OCI", "Sys", "Archive"]),
         .executableTarget(name: "berthd", dependencies: ["API", "Engine"]),
         .executableTarget(name: "berth", dependencies: ["CLI"]),
         .executableTarget(name: "berth-shim", dependencies: ["Sys", "CSys", "JSON"]),

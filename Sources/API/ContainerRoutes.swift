@@ -43,6 +43,21 @@ extension Router {
         case (.POST, 2, let id, "unpause"):
             try await engine.pause(id, false)
             res.noContent()
+        case (.HEAD, 2, let id, "archive"):
+            let s = try await engine.statPath(id, path: req.q("path") ?? "/")
+            res.send(status: 200, extraHeaders: [("X-Docker-Container-Path-Stat", Data(s.json.bytes).base64EncodedString())], headOnly: true)
+        case (.GET, 2, let id, "archive"):
+            let tmp = engine.store.tempPath("cp")
+            defer { unlink(tmp) }
+            let s = try await engine.archivePath(id, path: req.q("path") ?? "/", to: tmp)
+            res.send(status: 200, contentType: "application/x-tar", body: try FS.read(tmp),
+                     extraHeaders: [("X-Docker-Container-Path-Stat", Data(s.json.bytes).base64EncodedString())])
+        case (.PUT, 2, let id, "archive"):
+            guard let path = req.q("path") else { throw EngineError.badRequest("path is required") }
+            let file = try spool(req)
+            defer { unlink(file) }
+            try await engine.extractInto(id, path: path, tarFile: file)
+            res.send(status: 200)
         case (.GET, 2, let id, "changes"):
             let list = try await engine.changes(id)
             res.json(200, list.isEmpty ? .null : .array(list.map { ["Path": .string($0.path), "Kind": .int(Int64($0.kind.rawValue))] }))

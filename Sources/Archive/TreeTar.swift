@@ -12,7 +12,7 @@ public struct Change: Sendable, Equatable {
 /// Walks directory trees into tar streams: a whole root filesystem (`export`), or an overlay
 /// upper directory as a Docker layer, whose whiteouts (0/0 character devices, opaque
 /// directories) become `.wh.` entries again (`commit`). Never follows symlinks.
-public struct TreeTar {
+public final class TreeTar {
     public let root: String
     public let layer: Bool
     let tar: TarWriter
@@ -20,15 +20,26 @@ public struct TreeTar {
         self.root = root; self.layer = layer; tar = TarWriter(sink: sink)
     }
 
-    public func write() throws {
+    /// The whole tree, or (`only`) just one entry of the root directory and what is below it.
+    public func write(only: String? = nil, as newName: String? = nil) throws {
         var links: [UInt64: String] = [:]
-        try walk("", &links)
+        rename = (only ?? "", newName)
+        try walk("", &links, only: only)
         try tar.finish()
     }
 
-    private func walk(_ rel: String, _ links: inout [UInt64: String]) throws {
+    /// Entry names as written: the `only` entry may go out under another name (cp to a new path).
+    private var rename: (String, String?) = ("", nil)
+    private func outName(_ r: String) -> String {
+        guard let new = rename.1, !rename.0.isEmpty else { return r }
+        if r == rename.0 { return new }
+        if r.hasPrefix(rename.0 + "/") { return new + r.dropFirst(rename.0.count) }
+        return r
+    }
+
+    private func walk(_ rel: String, _ links: inout [UInt64: String], only: String? = nil) throws {
         let dirPath = rel.isEmpty ? root : root + "/" + rel
-        for name in try FS.list(dirPath).sorted() {
+        for name in try (only.map { [$0] } ?? FS.list(dirPath).sorted()) {
             let r = rel.isEmpty ? name : rel + "/" + name
             let full = root + "/" + r
             var st = stat()
@@ -36,19 +47,19 @@ public struct TreeTar {
             let mode = Int(st.st_mode & 0o7777), uid = Int(st.st_uid), gid = Int(st.st_gid), mtime = Int64(st.st_mtim.tv_sec)
             switch st.st_mode & S_IFMT {
             case S_IFDIR:
-                try tar.entry(r + "/", type: "5", mode: mode, uid: uid, gid: gid, mtime: mtime)
+                try tar.entry(outName(r) + "/", type: "5", mode: mode, uid: uid, gid: gid, mtime: mtime)
                 if layer && TreeTar.isOpaque(full) {
-                    try tar.entry(r + "/.wh..wh..opq", type: "0", mode: 0, uid: 0, gid: 0, mtime: mtime)
+                    try tar.entry(outName(r) + "/.wh..wh..opq", type: "0", mode: 0, uid: 0, gid: 0, mtime: mtime)
                 }
                 try walk(r, &links)
             case S_IFREG:
                 if layer && TreeTar.isMountStub(r, st) { continue }
                 if st.st_nlink > 1, let first = links[UInt64(st.st_ino)] {
-                    try tar.entry(r, type: "1", mode: mode, uid: uid, gid: gid, mtime: mtime, link: first)
+                    try tar.entry(outName(r), type: "1", mode: mode, uid: uid, gid: gid, mtime: mtime, link: first)
                     continue
                 }
-                if st.st_nlink > 1 { links[UInt64(st.st_ino)] = r }
-                try tar.entry(r, type: "0", size: Int64(st.st_size), mode: mode, uid: uid, gid: gid, mtime: mtime)
+                if st.st_nlink > 1 { links[UInt64(st.st_ino)] = outName(r) }
+                try tar.entry(outName(r), type: "0", size: Int64(st.st_size), mode: mode, uid: uid, gid: gid, mtime: mtime)
                 let fd = open(full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
                 guard fd >= 0 else { throw SysError("open \(full)") }
                 var remaining = Int64(st.st_size)
@@ -66,17 +77,17 @@ public struct TreeTar {
                 var buf = [CChar](repeating: 0, count: 4097)
                 let n = readlink(full, &buf, 4096)
                 let target = n > 0 ? String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
-                try tar.entry(r, type: "2", mode: 0o777, uid: uid, gid: gid, mtime: mtime, link: target)
+                try tar.entry(outName(r), type: "2", mode: 0o777, uid: uid, gid: gid, mtime: mtime, link: target)
             case S_IFCHR where layer && st.st_rdev == 0:
                 let parent = r.split(separator: "/").dropLast().joined(separator: "/")
                 try tar.entry((parent.isEmpty ? "" : parent + "/") + ".wh." + name, type: "0", mode: 0, uid: 0, gid: 0, mtime: mtime)
             case S_IFCHR, S_IFBLK:
                 let major = Int((st.st_rdev >> 8) & 0xfff) | Int((st.st_rdev >> 32) & ~0xfff)
                 let minor = Int(st.st_rdev & 0xff) | Int((st.st_rdev >> 12) & ~0xff)
-                try tar.entry(r, type: (st.st_mode & S_IFMT) == S_IFCHR ? "3" : "4", mode: mode, uid: uid, gid: gid, mtime: mtime,
+                try tar.entry(outName(r), type: (st.st_mode & S_IFMT) == S_IFCHR ? "3" : "4", mode: mode, uid: uid, gid: gid, mtime: mtime,
                               devMajor: major, devMinor: minor & 0xfffff)
             case S_IFIFO:
-                try tar.entry(r, type: "6", mode: mode, uid: uid, gid: gid, mtime: mtime)
+                try tar.entry(outName(r), type: "6", mode: mode, uid: uid, gid: gid, mtime: mtime)
             default:
                 continue
             }

@@ -62,6 +62,7 @@ public struct Berth {
         case "top": return try top(args)
         case "events": return try events(args)
         case "diff": return try diff(args)
+        case "cp": return try cp(args)
         case "export": return try export(args)
         case "commit": return try commit(args)
         case "pull": return try pull(args)
@@ -80,6 +81,7 @@ public struct Berth {
             case ("container", "inspect"): return try inspect(rest, kind: "container")
             case ("container", "prune"): return try containerPrune(rest)
             case ("container", "diff"): return try diff(rest)
+            case ("container", "cp"): return try cp(rest)
             case ("container", "export"): return try export(rest)
             case ("container", "commit"): return try commit(rest)
             case ("image", "ls"), ("image", "list"): return try images(rest)
@@ -110,7 +112,7 @@ public struct Berth {
           -H, --host string    Daemon socket to connect to (default unix:///run/berth/berth.sock; DOCKER_HOST, BERTH_HOST)
 
         Commands:
-          run, create, start, stop, restart, kill, rm, rename, wait, logs, ps, inspect, exec, pause, unpause, top, events, diff, export, commit
+          run, create, start, stop, restart, kill, rm, rename, wait, logs, ps, inspect, exec, pause, unpause, top, events, diff, export, commit, cp
           images, tag, rmi, import, save, load, pull, push, login, logout, history, search, version, info
           container (ls|inspect|prune|...), image (ls|inspect|rm|import|save|load|tag|pull|push|history|prune)
         """)

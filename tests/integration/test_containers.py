@@ -1,5 +1,6 @@
 """Container lifecycle through both `berth` and the real docker CLI."""
 import json
+import os
 import time
 
 import pytest
@@ -343,3 +344,59 @@ def test_diff_commit_export(daemon, tmp_path):
         assert not any(n.startswith("data/hostroot/") for n in names)
     daemon.berth("rm", "changer", check=True)
     daemon.berth("rmi", "committed:1", check=True)
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_cp_both_ways(daemon, tool, tmp_path):
+    name = f"cp-{tool}"
+    daemon.berth("run", "-d", "--name", name, "busybox", "sleep", "300", check=True)
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    (src / "a.txt").write_text("one\n")
+    (src / "sub" / "b.txt").write_text("two\n")
+    assert daemon.run(tool, "cp", str(src), f"{name}:/tmp/").returncode == 0
+    assert daemon.berth("exec", name, "cat", "/tmp/src/sub/b.txt").stdout == "two\n"
+    assert daemon.run(tool, "cp", str(src / "a.txt"), f"{name}:/root/renamed.txt").returncode == 0
+    assert daemon.berth("exec", name, "cat", "/root/renamed.txt").stdout == "one\n"
+    out = tmp_path / "out"
+    assert daemon.run(tool, "cp", f"{name}:/tmp/src", str(out)).returncode == 0
+    assert (out / "sub" / "b.txt").read_text() == "two\n"
+    r = daemon.run(tool, "cp", f"{name}:/nope", str(tmp_path / "x"))
+    assert r.returncode != 0 and "Could not find the file /nope" in r.stderr
+    daemon.berth("stop", "-t", "0", name, check=True)  # stopped containers too
+    assert daemon.run(tool, "cp", f"{name}:/root/renamed.txt", str(tmp_path / "from-stopped")).returncode == 0
+    assert (tmp_path / "from-stopped").read_text() == "one\n"
+    daemon.berth("rm", name, check=True)
+
+
+def test_cp_never_leaves_the_container_root(daemon, tmp_path):
+    """Symlinks planted inside the container resolve inside it (CVE-2018-15664 / CVE-2019-14271 class)."""
+    daemon.berth("run", "-d", "--name", "hostile", "busybox", "sh", "-c",
+                 "ln -s / /rootlink; ln -s ../../../../../../etc /up; mkdir /data; ln -s /tmp /data/tmplink; "
+                 "echo container-passwd > /etc/passwd-marker; sleep 300", check=True)
+    time.sleep(0.3)
+    # reads through absolute and climbing symlinks get the container's files, not the host's
+    out = tmp_path / "hostname"
+    assert daemon.docker("cp", "hostile:/rootlink/etc/passwd-marker", str(out)).returncode == 0
+    assert out.read_text() == "container-passwd\n"
+    assert daemon.berth("cp", "hostile:/up/passwd-marker", str(tmp_path / "m2")).returncode == 0
+    assert (tmp_path / "m2").read_text() == "container-passwd\n"
+    r = daemon.docker("cp", "hostile:/up/shadow", str(tmp_path / "shadow"))
+    assert r.returncode != 0  # busybox has no /etc/shadow; the host's must not leak
+    assert not (tmp_path / "shadow").exists()
+    # writes through a symlink to / land in the container's root
+    marker = tmp_path / "berth-cp-escape-test"
+    marker.write_text("x")
+    assert daemon.docker("cp", str(marker), "hostile:/rootlink/tmp/").returncode == 0
+    assert not os.path.exists("/tmp/berth-cp-escape-test") or open("/tmp/berth-cp-escape-test").read() != "x"
+    assert daemon.berth("exec", "hostile", "cat", "/tmp/berth-cp-escape-test").stdout == "x"
+    assert daemon.berth("cp", str(marker), "hostile:/data/tmplink/").returncode == 0
+    assert daemon.berth("exec", "hostile", "ls", "/tmp/berth-cp-escape-test").returncode == 0
+    # a tar whose entries go through a symlink is refused
+    import io, tarfile
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        ti = tarfile.TarInfo("tmplink/evil"); data = b"bad"; ti.size = len(data); t.addfile(ti, io.BytesIO(data))
+    r = daemon.berth("cp", "-", "hostile:/data", input=buf.getvalue())
+    assert r.returncode != 0 and b"symlink" in r.stderr
+    daemon.berth("rm", "-f", "hostile", check=True)

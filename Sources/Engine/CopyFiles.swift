@@ -1,0 +1,111 @@
+import Archive
+import OCI
+import Foundation
+import JSON
+import Sys
+
+/// `docker cp`: paths resolved inside the container's root (symlinks followed as the container
+/// would, never out of it), with the container paused meanwhile so it cannot swap a path for a
+/// symlink under us (the CVE-2018-15664 class), as Docker does.
+extension Engine {
+    public struct PathStat: Sendable {
+        public var name: String
+        public var size: Int64
+        public var mode: UInt32      // Go os.FileMode bits
+        public var mtime: String
+        public var linkTarget: String
+        public var hostPath: String
+        public var isDir: Bool
+
+        public var json: JSON {
+            ["name": .string(name), "size": .int(size), "mode": .int(Int64(mode)), "mtime": .string(mtime), "linkTarget": .string(linkTarget)]
+        }
+    }
+
+    /// Runs `body` on the container's root: frozen if running, mounted if not.
+    func withFrozenRoot<T>(_ ref: String, _ body: (Container, String) throws -> T) throws(EngineError) -> T {
+        let c = try container(ref)
+        var release: () -> Void = {}
+        let root: String
+        if c.state.running {
+            root = rootfs(c.id)
+            if !c.state.paused {
+                _ = try? Proc.run(runtimeArgv + ["pause", c.id])
+                release = { [runtimeArgv] in _ = try? Proc.run(runtimeArgv + ["resume", c.id]) }
+            }
+        } else {
+            do {
+                root = try mountRootfs(c.id, chains: lowerChains(c))
+            } catch { throw .internalError("mounting the container's filesystem: \(error)") }
+            release = { umount2(root, Int32(MNT_DETACH)) }
+        }
+        defer { release() }
+        do { return try body(c, root) } catch let e as EngineError { throw e } catch let e as ArchiveError {
+            throw .badRequest(e.message)
+        } catch { throw .internalError("\(error)") }
+    }
+
+    func lowerChains(_ c: Container) -> [OCI.Digest] {
+        chainIDs((try? store.image(id: c.image))?.map { $0.config.diffIDs } ?? [])
+    }
+
+    static func stat(_ host: String, name: String) -> PathStat? {
+        var st = Glibc.stat()
+        guard lstat(host, &st) == 0 else { return nil }
+        var mode = UInt32(st.st_mode & 0o777)
+        var link = ""
+        switch st.st_mode & S_IFMT {
+        case S_IFDIR: mode |= 1 << 31
+        case S_IFLNK:
+            mode |= 1 << 27
+            var buf = [CChar](repeating: 0, count: 4097)
+            let n = readlink(host, &buf, 4096)
+            if n > 0 { link = String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) }
+        default: break
+        }
+        let mtime = Timestamp(nanos: Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)).goRFC3339Nano
+        return PathStat(name: name, size: Int64(st.st_size), mode: mode, mtime: mtime, linkTarget: link, hostPath: host,
+                        isDir: (st.st_mode & S_IFMT) == S_IFDIR)
+    }
+
+    public func statPath(_ ref: String, path: String) throws(EngineError) -> PathStat {
+        try withFrozenRoot(ref) { c, root in
+            let host = try SafePath.resolveInRoot(root, path, followFinal: path.hasSuffix("/") || path.hasSuffix("/."))
+            let name = path.split(separator: "/").last.map(String.init) ?? "/"
+            guard let s = Engine.stat(host, name: name) else { throw EngineError.notFound("Could not find the file \(path) in container \(c.name)") }
+            return s
+        }
+    }
+
+    /// `GET /containers/{id}/archive`: the path (and what is below it) as a tar, into `file`.
+    public func archivePath(_ ref: String, path: String, to file: String) throws(EngineError) -> PathStat {
+        try withFrozenRoot(ref) { c, root in
+            let host = try SafePath.resolveInRoot(root, path, followFinal: path.hasSuffix("/") || path.hasSuffix("/."))
+            let name = host == root ? "/" : String(host.split(separator: "/").last ?? "")
+            guard let s = Engine.stat(host, name: path.split(separator: "/").last.map(String.init) ?? "/") else {
+                throw EngineError.notFound("Could not find the file \(path) in container \(c.name)")
+            }
+            let fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { throw SysError("open \(file)") }
+            defer { close(fd) }
+            if host == root {
+                try TreeTar(root: root, layer: false) { try FS.writeAll(fd: fd, $0) }.write()
+            } else {
+                let parent = String(host[..<host.lastIndex(of: "/")!])
+                try TreeTar(root: parent, layer: false) { try FS.writeAll(fd: fd, $0) }.write(only: name)
+            }
+            return s
+        }
+    }
+
+    /// `PUT /containers/{id}/archive`: a tar extracted into a directory of the container; entries
+    /// may not write through symlinks (the unpacker refuses), and the directory is resolved in-root.
+    public func extractInto(_ ref: String, path: String, tarFile: String) throws(EngineError) {
+        try withFrozenRoot(ref) { c, root in
+            let host = try SafePath.resolveInRoot(root, path, followFinal: true)
+            guard let s = Engine.stat(host, name: "") else { throw EngineError.notFound("Could not find the file \(path) in container \(c.name)") }
+            guard s.isDir else { throw EngineError.badRequest("extraction point is not a directory") }
+            try LayerUnpacker(root: host, trusted: true).unpack(tarPath: tarFile)
+        }
+    }
+}
