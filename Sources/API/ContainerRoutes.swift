@@ -58,6 +58,7 @@ extension Router {
             defer { unlink(file) }
             try await engine.extractInto(id, path: path, tarFile: file)
             res.send(status: 200)
+        case (.GET, 2, let id, "stats"): try await stats(req, res, id)
         case (.GET, 2, let id, "changes"):
             let list = try await engine.changes(id)
             res.json(200, list.isEmpty ? .null : .array(list.map { ["Path": .string($0.path), "Kind": .int(Int64($0.kind.rawValue))] }))
@@ -95,6 +96,28 @@ extension Router {
         }
         writer.start()
         for await c in chunks { if !(await res.write(c)) { break } }
+        res.end()
+    }
+
+    /// One document (`stream=0`; two samples a second apart unless `one-shot`, so precpu is
+    /// filled) or a sample a second as a JSON stream.
+    func stats(_ req: Request, _ res: Responder, _ id: String) async throws {
+        let stream = req.q("stream").map { _ in req.bool("stream") } ?? true
+        var prev = try await engine.statsSample(id, previous: nil)
+        if !stream {
+            if !req.bool("one-shot") {
+                try? await Task.sleep(nanoseconds: 1_000_000_000)
+                prev = try await engine.statsSample(id, previous: prev)
+            }
+            return res.json(200, prev)
+        }
+        res.startStream(contentType: "application/json")
+        while await res.writeJSONLine(prev) {
+            try? await Task.sleep(nanoseconds: 1_000_000_000)
+            guard let next = try? await engine.statsSample(id, previous: prev) else { break }
+            prev = next
+            if !(await engine.isRunning(next["id"].string ?? "")) { _ = await res.writeJSONLine(prev); break }
+        }
         res.end()
     }
 

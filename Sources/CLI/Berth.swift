@@ -63,6 +63,7 @@ public struct Berth {
         case "events": return try events(args)
         case "diff": return try diff(args)
         case "cp": return try cp(args)
+        case "stats": return try stats(args)
         case "export": return try export(args)
         case "commit": return try commit(args)
         case "pull": return try pull(args)
@@ -112,7 +113,7 @@ public struct Berth {
           -H, --host string    Daemon socket to connect to (default unix:///run/berth/berth.sock; DOCKER_HOST, BERTH_HOST)
 
         Commands:
-          run, create, start, stop, restart, kill, rm, rename, wait, logs, ps, inspect, exec, pause, unpause, top, events, diff, export, commit, cp
+          run, create, start, stop, restart, kill, rm, rename, wait, logs, ps, inspect, exec, pause, unpause, top, events, diff, export, commit, cp, stats
           images, tag, rmi, import, save, load, pull, push, login, logout, history, search, version, info
           container (ls|inspect|prune|...), image (ls|inspect|rm|import|save|load|tag|pull|push|history|prune)
         """)

@@ -400,3 +400,17 @@ def test_cp_never_leaves_the_container_root(daemon, tmp_path):
     r = daemon.berth("cp", "-", "hostile:/data", input=buf.getvalue())
     assert r.returncode != 0 and b"symlink" in r.stderr
     daemon.berth("rm", "-f", "hostile", check=True)
+
+
+def test_stats(daemon):
+    daemon.berth("run", "-d", "--name", "busy", "-m", "64m", "--pids-limit", "50", "busybox", "sh", "-c", "while true; do :; done", check=True)
+    time.sleep(0.5)
+    s = json.loads(daemon.api("GET", "/containers/busy/stats?stream=0")[2])
+    assert s["name"] == "/busy" and s["memory_stats"]["limit"] == 64 * 1024 * 1024
+    assert s["pids_stats"]["current"] >= 1 and s["pids_stats"]["limit"] == 50
+    assert s["cpu_stats"]["cpu_usage"]["total_usage"] > s["precpu_stats"]["cpu_usage"]["total_usage"] > 0
+    assert "lo" in s["networks"]
+    for tool in ["berth", "docker"]:
+        row = daemon.run(tool, "stats", "--no-stream", "busy").stdout.splitlines()[1].split()
+        assert row[1] == "busy" and float(row[2].rstrip("%")) > 50 and row[5] == "64MiB"
+    daemon.berth("rm", "-f", "busy", check=True)
