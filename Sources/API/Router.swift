@@ -33,6 +33,10 @@ public final class Router: Sendable {
             case (_, "images"): try await images(req, res, Array(p.dropFirst()))
             case (_, "exec"): try await execs(req, res, Array(p.dropFirst()))
             case (.GET, "events"): try await events(req, res)
+            case (.GET, "system") where p.count == 2 && p[1] == "df": res.json(200, try await engine.diskUsage())
+            // No user networks (issue 6) and no build cache (issue 7) exist yet: nothing to prune.
+            case (.POST, "networks") where p.count == 2 && p[1] == "prune": res.json(200, ["NetworksDeleted": .null])
+            case (.POST, "build") where p.count == 2 && p[1] == "prune": res.json(200, ["CachesDeleted": .null, "SpaceReclaimed": 0])
             case (.POST, "commit"):
                 let body = req.body.isEmpty ? JSON.null : try jsonBody(req)
                 let id = try await engine.commit(req.q("container") ?? "", repo: req.q("repo"), tag: req.q("tag"), comment: req.q("comment") ?? "",

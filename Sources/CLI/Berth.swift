@@ -74,6 +74,14 @@ public struct Berth {
         case "logout": return try logout(args)
         case "version": return try version(args)
         case "info": return try info(args)
+        case "system":
+            switch args.first {
+            case "df": return try systemDF(Array(args.dropFirst()))
+            case "prune": return try systemPrune(Array(args.dropFirst()))
+            case "info": return try info(Array(args.dropFirst()))
+            case "events": return try events(Array(args.dropFirst()))
+            default: throw CLIError("usage: berth system (df|prune|info|events)")
+            }
         case "container", "image":
             guard let sub = args.first else { Berth.usage(); return 0 }
             let rest = Array(args.dropFirst())
@@ -115,7 +123,7 @@ public struct Berth {
         Commands:
           run, create, start, stop, restart, kill, rm, rename, wait, logs, ps, inspect, exec, pause, unpause, top, events, diff, export, commit, cp, stats
           images, tag, rmi, import, save, load, pull, push, login, logout, history, search, version, info
-          container (ls|inspect|prune|...), image (ls|inspect|rm|import|save|load|tag|pull|push|history|prune)
+          system (df|prune|info|events), container (ls|inspect|prune|...), image (ls|inspect|rm|import|save|load|tag|pull|push|history|prune)
         """)
     }
 

@@ -70,3 +70,30 @@ extension Engine {
         }
     }
 }
+
+extension Engine {
+    /// `GET /system/df`: images (with how many containers use each), containers with their
+    /// writable-layer sizes, and the total of unique layers.
+    public func diskUsage() throws(EngineError) -> JSON {
+        let images: [ImageRecord]
+        do { images = try store.allImages() } catch { throw .internalError("\(error)") }
+        var usage: [Digest: Int64] = [:]
+        for c in containers.values { usage[c.image, default: 0] += 1 }
+        var layerUse: [Digest: Int] = [:]
+        for img in images { for ch in chainIDs(img.config.diffIDs) { layerUse[ch, default: 0] += 1 } }
+        var layersSize: Int64 = 0
+        for (ch, _) in layerUse { layersSize += (try? store.layerSize(ch)) ?? 0 }
+        let imageJSON: [JSON] = images.map { img in
+            var j = DockerShapes.imageSummary(img, containers: usage[img.id] ?? 0)
+            let shared = chainIDs(img.config.diffIDs).filter { (layerUse[$0] ?? 0) > 1 }.reduce(Int64(0)) { $0 + ((try? store.layerSize($1)) ?? 0) }
+            j["SharedSize"] = .int(shared)
+            return j
+        }
+        let containerJSON: [JSON] = allContainers().map { c in
+            let rw = FS.diskUsage(dir(c.id) + "/upper")
+            let root = (try? store.image(id: c.image))??.size ?? 0
+            return DockerShapes.summary(c, size: (rw, rw + root))
+        }
+        return ["LayersSize": .int(layersSize), "Images": .array(imageJSON), "Containers": .array(containerJSON), "Volumes": [], "BuildCache": []]
+    }
+}

@@ -227,3 +227,21 @@ def test_load_pure_oci_layout(fresh_daemon, tmp_path):
     assert "Loaded image: busybox:latest" in r.stdout, r.stderr
     assert d.berth("images", "-q", "--no-trunc").stdout.strip() == iid
     assert d.berth("run", "--rm", "busybox", "echo", "oci").stdout == "oci\n"
+
+
+def test_system_df_and_prune(fresh_daemon, busybox):
+    d = fresh_daemon
+    d.berth("run", "--name", "done1", "busybox", "sh", "-c", "echo x > /big", check=True)
+    d.berth("import", busybox, check=True)  # dangling
+    for tool in ["berth", "docker"]:
+        rows = {l.split()[0]: l.split() for l in d.run(tool, "system", "df").stdout.splitlines()[1:]}
+        assert rows["Images"][1] == "2" and rows["Containers"][1] == "1"
+    df = json.loads(d.api("GET", "/system/df")[2])
+    assert df["Containers"][0]["SizeRw"] >= 2 and df["LayersSize"] > 1_000_000
+    assert "Images space usage" in d.berth("system", "df", "-v").stdout
+    r = d.docker("system", "prune", "-f")
+    assert "Deleted Containers:" in r.stdout and "deleted: sha256:" in r.stdout and "Total reclaimed space" in r.stdout
+    assert d.berth("ps", "-aq").stdout == "" and d.berth("images", "-q", "-f", "dangling=true").stdout == ""
+    assert d.berth("images", "-q").stdout.strip() != ""  # tagged images stay without -a
+    d.berth("system", "prune", "-a", "-f", check=True)
+    assert d.berth("images", "-q").stdout == ""

@@ -1,0 +1,79 @@
+import Client
+import Glibc
+import JSON
+import Sys
+
+extension Berth {
+    func systemDF(_ args: [String]) throws -> Int32 {
+        let f = try Flags.parse(args, [FlagSpec("-v", "--verbose"), FlagSpec("--format", value: true)])
+        let d = try client.request("GET", "/system/df").json
+        let images = d["Images"].array ?? [], containers = d["Containers"].array ?? []
+        let activeImages = images.filter { ($0["Containers"].int ?? 0) > 0 }
+        let imgSize = d["LayersSize"].int ?? 0
+        let activeSize = activeImages.reduce(Int64(0)) { $0 + ($1["Size"].int ?? 0) - ($1["SharedSize"].int ?? 0) }
+        let rw = containers.reduce(Int64(0)) { $0 + ($1["SizeRw"].int ?? 0) }
+        let stoppedRw = containers.filter { $0["State"].string != "running" }.reduce(Int64(0)) { $0 + ($1["SizeRw"].int ?? 0) }
+        func pct(_ part: Int64, _ whole: Int64) -> String { whole > 0 ? " (\(Int(Double(part) / Double(whole) * 100))%)" : "" }
+        let reclaimImg = max(0, imgSize - activeSize)
+        Out.table([
+            ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"],
+            ["Images", String(images.count), String(activeImages.count), Out.humanSize(imgSize), Out.humanSize(reclaimImg) + pct(reclaimImg, imgSize)],
+            ["Containers", String(containers.count), String(containers.filter { $0["State"].string == "running" }.count), Out.humanSize(rw),
+             Out.humanSize(stoppedRw) + pct(stoppedRw, rw)],
+            ["Local Volumes", "0", "0", "0B", "0B"],
+            ["Build Cache", "0", "0", "0B", "0B"],
+        ])
+        if f.bool("verbose") {
+            Out.print("\nImages space usage:\n")
+            var rows = [["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE", "SHARED SIZE", "UNIQUE SIZE", "CONTAINERS"]]
+            for i in images {
+                let tag = (i["RepoTags"].stringArray ?? ["<none>:<none>"]).first ?? "<none>:<none>"
+                let colon = tag.lastIndex(of: ":") ?? tag.endIndex
+                let size = i["Size"].int ?? 0, shared = i["SharedSize"].int ?? 0
+                rows.append([String(tag[..<colon]), colon < tag.endIndex ? String(tag[tag.index(after: colon)...]) : "<none>",
+                             String((i["Id"].string ?? "").dropFirst(7).prefix(12)), Out.ago(i["Created"].int ?? 0), Out.humanSize(size),
+                             Out.humanSize(shared), Out.humanSize(size - shared), String(i["Containers"].int ?? 0)])
+            }
+            Out.table(rows)
+            Out.print("\nContainers space usage:\n")
+            var crow = [["CONTAINER ID", "IMAGE", "COMMAND", "LOCAL VOLUMES", "SIZE", "CREATED", "STATUS", "NAMES"]]
+            for c in containers {
+                let r = PsRow(c, noTrunc: false)
+                crow.append([r.id, r.image, r.command, "0", Out.humanSize(c["SizeRw"].int ?? 0), r.created, r.status, r.names])
+            }
+            Out.table(crow)
+        }
+        return 0
+    }
+
+    func systemPrune(_ args: [String]) throws -> Int32 {
+        let f = try Flags.parse(args, [FlagSpec("-a", "--all"), FlagSpec("-f", "--force"), FlagSpec("--volumes"), FlagSpec("--filter", value: true)])
+        if !f.bool("force") {
+            let images = f.bool("all") ? "all images without at least one container associated to them" : "all dangling images"
+            let warning = "WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n"
+                + "  - \(images)\n  - all build cache\n\nAre you sure you want to continue? [y/N] "
+            Out.raw(1, Array(warning.utf8))
+            var b = [UInt8](repeating: 0, count: 16)
+            guard read(0, &b, 16) > 0, b[0] == UInt8(ascii: "y") || b[0] == UInt8(ascii: "Y") else { return 0 }
+        }
+        var q: [(String, String)] = []
+        if let j = try filterJSON(f.list("filter")) { q.append(("filters", j)) }
+        let c = try client.request("POST", "/containers/prune" + DaemonClient.query(q)).json
+        var iq = q
+        if f.bool("all") { iq = [("filters", try filterJSON(f.list("filter") + ["dangling=false"])!)] }
+        let i = try client.request("POST", "/images/prune" + DaemonClient.query(iq)).json
+        let deletedC = c["ContainersDeleted"].stringArray ?? []
+        if !deletedC.isEmpty { Out.print("Deleted Containers:"); for d in deletedC { Out.print(d) }; Out.print("") }
+        let deletedI = i["ImagesDeleted"].array ?? []
+        if !deletedI.isEmpty {
+            Out.print("Deleted Images:")
+            for d in deletedI {
+                if let u = d["Untagged"].string { Out.print("untagged: " + u) }
+                if let x = d["Deleted"].string { Out.print("deleted: " + x) }
+            }
+            Out.print("")
+        }
+        Out.print("Total reclaimed space: " + Out.humanSize((c["SpaceReclaimed"].int ?? 0) + (i["SpaceReclaimed"].int ?? 0)))
+        return 0
+    }
+}
