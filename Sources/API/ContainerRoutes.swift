@@ -59,6 +59,9 @@ extension Router {
             try await engine.extractInto(id, path: path, tarFile: file)
             res.send(status: 200)
         case (.GET, 2, let id, "stats"): try await stats(req, res, id)
+        case (.POST, 2, let id, "resize"):
+            try await engine.resize(id, height: req.int("h") ?? 24, width: req.int("w") ?? 80)
+            res.send(status: 200)
         case (.GET, 2, let id, "changes"):
             let list = try await engine.changes(id)
             res.json(200, list.isEmpty ? .null : .array(list.map { ["Path": .string($0.path), "Kind": .int(Int64($0.kind.rawValue))] }))

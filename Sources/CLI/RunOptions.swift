@@ -85,6 +85,7 @@ struct RunOptions {
             h["RestartPolicy"] = ["Name": .string(parts[0]), "MaximumRetryCount": .int(Int64(parts.count > 1 ? Int(parts[1]) ?? 0 : 0))]
         }
         if let n = flags.string("network") { h["NetworkMode"] = .string(n) }
+        if flags.bool("tty"), let size = Terminal.size() { h["ConsoleSize"] = [.int(Int64(size.rows)), .int(Int64(size.cols))] }
         b["HostConfig"] = h
         return b
     }

@@ -63,3 +63,53 @@ int berth_fork(void) { return fork(); }
 int berth_pipe(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 #include <sys/socket.h>
 int berth_accept(int fd) { return accept4(fd, NULL, NULL, SOCK_CLOEXEC); }
+
+#include <sys/ioctl.h>
+#include <termios.h>
+#include <string.h>
+
+int berth_recv_fd(int sock) {
+    char buf[4096];
+    struct iovec iov = { .iov_base = buf, .iov_len = sizeof buf };
+    char control[CMSG_SPACE(sizeof(int))];
+    struct msghdr msg = { 0 };
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    if (recvmsg(sock, &msg, MSG_CMSG_CLOEXEC) < 0) return -1;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(c), sizeof fd);
+            return fd;
+        }
+    }
+    return -1;
+}
+
+int berth_set_winsize(int fd, unsigned short rows, unsigned short cols) {
+    struct winsize ws = { .ws_row = rows, .ws_col = cols };
+    return ioctl(fd, TIOCSWINSZ, &ws);
+}
+
+int berth_get_winsize(int fd, unsigned short *rows, unsigned short *cols) {
+    struct winsize ws;
+    if (ioctl(fd, TIOCGWINSZ, &ws) != 0) return -1;
+    *rows = ws.ws_row;
+    *cols = ws.ws_col;
+    return 0;
+}
+
+int berth_tty_raw(int fd, void *saved, int saved_len) {
+    struct termios t;
+    if ((int)sizeof t > saved_len) return -1;
+    if (tcgetattr(fd, &t) != 0) return -1;
+    memcpy(saved, &t, sizeof t);
+    cfmakeraw(&t);
+    return tcsetattr(fd, TCSANOW, &t);
+}
+
+int berth_tty_restore(int fd, const void *saved) {
+    return tcsetattr(fd, TCSANOW, (const struct termios *)saved);
+}

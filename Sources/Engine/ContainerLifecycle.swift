@@ -65,6 +65,7 @@ extension Engine {
             try FS.writeAtomic(dir(id) + "/config.json", OCISpecBuilder.build(spec).serialized())
             unlink(exitFile(id))
             var shim = ShimSpec(id: id, bundle: dir(id), socket: socketPath(id), logPath: logPath(id), exitFile: exitFile(id), openStdin: c.openStdin)
+            shim.tty = c.config["Tty"].bool ?? false
             if let size = c.hostConfig["LogConfig"]["Config"]["max-size"].string.flatMap(DockerShapes.parseBytes) { shim.logMaxSize = size }
             if let n = c.hostConfig["LogConfig"]["Config"]["max-file"].string.flatMap({ Int($0) }) { shim.logMaxFiles = n }
             let pid = try launcher.launch(shim)
@@ -107,9 +108,15 @@ extension Engine {
         var env = c.config["Env"].stringArray ?? []
         if !env.contains(where: { $0.hasPrefix("PATH=") }) { env.insert("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", at: 0) }
         env.insert("HOSTNAME=" + hostname, at: 1)
+        let tty = c.config["Tty"].bool ?? false
+        if tty && !env.contains(where: { $0.hasPrefix("TERM=") }) { env.append("TERM=xterm") }
         var s = BundleSpec(id: c.id, rootfs: root, args: [c.path] + c.args, env: env, cwd: c.config["WorkingDir"].string ?? "/",
                            user: user, hostname: hostname, resolvConf: dir(c.id) + "/resolv.conf", hostsFile: dir(c.id) + "/hosts",
                            hostnameFile: dir(c.id) + "/hostname")
+        s.terminal = tty
+        if let size = c.hostConfig["ConsoleSize"].array, size.count == 2 {
+            s.consoleSize = (Int(size[0].int ?? 0), Int(size[1].int ?? 0))
+        }
         let h = c.hostConfig
         s.memory = h["Memory"].int ?? 0
         s.memorySwap = h["MemorySwap"].int ?? 0
@@ -206,6 +213,13 @@ extension Engine {
             try? await Task.sleep(nanoseconds: 20_000_000)
         }
         return containers[id]?.state.running != true
+    }
+
+    /// `resize`: the TTY's window size, passed to the shim (which owns the pty master).
+    public func resize(_ ref: String, height: Int, width: Int) throws(EngineError) {
+        let c = try container(ref)
+        guard c.state.running else { throw .conflict("Container \(c.id) is not running") }
+        live[c.id]?.resize(rows: height, cols: width)
     }
 
     public func restart(_ ref: String, timeout: Int?) async throws(EngineError) {

@@ -48,6 +48,8 @@ extension Engine {
             let bundle = try JSON.parse(FS.read(dir(c.id) + "/config.json"))
             var process = bundle["process"]
             process["args"] = e.config["Cmd"]
+            process["terminal"] = false  // exec has pipes, even in a container that has a TTY
+            process["consoleSize"] = nil
             var env = process["env"].stringArray ?? []
             for kv in e.config["Env"].stringArray ?? [] {
                 let key = kv.split(separator: "=", maxSplits: 1).first.map(String.init) ?? kv

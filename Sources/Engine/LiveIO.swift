@@ -82,6 +82,7 @@ public final class LiveIO: @unchecked Sendable {
     public func sendStdin(_ bytes: [UInt8]) { conn.send(ShimFrame(.stdin, bytes)) }
     public func closeStdin() { conn.send(ShimFrame(.closeStdin)) }
     func kill(_ signal: Int32) { conn.send(ShimFrame(.kill, text: String(signal))) }
+    func resize(rows: Int, cols: Int) { conn.send(ShimFrame(.resize, text: "\(rows) \(cols)")) }
     func close() { conn.close() }
 }
 

@@ -11,6 +11,8 @@ public struct BundleSpec: Sendable {
     public var user: ResolvedUser
     public var hostname: String
     public var terminal = false
+    /// Initial TTY size (rows, columns); 0 leaves it to the first resize.
+    public var consoleSize: (rows: Int, cols: Int) = (0, 0)
     public var readonlyRootfs = false
     public var resolvConf: String
     public var hostsFile: String
@@ -76,6 +78,9 @@ public enum OCISpecBuilder {
             "oomScoreAdj": 0,
         ]
         if !s.terminal { process["terminal"] = nil }
+        if s.terminal && s.consoleSize.rows > 0 && s.consoleSize.cols > 0 {
+            process["consoleSize"] = ["height": .int(Int64(s.consoleSize.rows)), "width": .int(Int64(s.consoleSize.cols))]
+        }
         var mounts: [JSON] = [
             ["destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]],
             ["destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]],

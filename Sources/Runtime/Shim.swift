@@ -15,6 +15,7 @@ public struct ShimSpec: Sendable {
     public var logPath: String
     public var exitFile: String
     public var openStdin: Bool
+    public var tty = false
     public var logMaxSize: Int64 = 10 << 20
     public var logMaxFiles = 3
     public init(id: String, bundle: String, socket: String, logPath: String, exitFile: String, openStdin: Bool) {
@@ -36,6 +37,7 @@ public struct ShimLauncher: Sendable {
                     "--socket", s.socket, "--log", s.logPath, "--exit-file", s.exitFile,
                     "--log-max-size", String(s.logMaxSize), "--log-max-files", String(s.logMaxFiles)]
         if s.openStdin { argv.append("--stdin") }
+        if s.tty { argv.append("--tty") }
         let out = try Proc.run(argv)
         let text = out.stdoutText
         if out.status == 0, text.hasPrefix("0 "), let pid = Int32(String(text.dropFirst(2)).trimmingSpaces()) { return pid }

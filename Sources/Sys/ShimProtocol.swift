@@ -11,6 +11,7 @@ public enum ShimFrameKind: UInt8, Sendable {
     case stdin = 0x69       // 'i'
     case closeStdin = 0x63  // 'c'
     case kill = 0x6B        // 'k': payload "<signal>"
+    case resize = 0x72      // 'r': payload "<rows> <cols>"
 }
 
 public struct ShimFrame: Sendable {

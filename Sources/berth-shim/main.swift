@@ -16,6 +16,8 @@ struct Options {
     var logMaxSize: Int64 = 10 * 1024 * 1024
     var logMaxFiles = 3
     var openStdin = false
+    var tty = false
+    var consoleSocket = ""
 }
 
 func parseOptions() -> Options {
@@ -33,6 +35,8 @@ func parseOptions() -> Options {
         case "--log-max-size": o.logMaxSize = Int64(args.next() ?? "") ?? o.logMaxSize
         case "--log-max-files": o.logMaxFiles = Int(args.next() ?? "") ?? o.logMaxFiles
         case "--stdin": o.openStdin = true
+        case "--tty": o.tty = true
+        case "--console-socket": o.consoleSocket = args.next() ?? ""
         default: break
         }
     }
@@ -76,14 +80,21 @@ signal(SIGPIPE, SIG_IGN)
 // stdio pipes: [read, write]; the container gets one end, we keep the other.
 var outPipe: [Int32] = [0, 0], errPipe: [Int32] = [0, 0], inPipe: [Int32] = [-1, -1]
 berth_pipe(&outPipe); berth_pipe(&errPipe)
-if opts.openStdin { berth_pipe(&inPipe) }
+if opts.openStdin && !opts.tty { berth_pipe(&inPipe) }
 
 let pidFile = opts.bundle + "/pid"
 let runtimeBase = [opts.runtime, "--root", opts.runtimeRoot]
+// With a TTY, runc makes the pty and hands us its master over this socket.
+let consolePath = opts.consoleSocket.isEmpty ? opts.socket + ".console" : opts.consoleSocket
+var consoleListen: Int32 = -1
+if opts.tty {
+    do { consoleListen = try UnixSocket.listen(consolePath) } catch { fail(syncFd, "console socket: \(error)") }
+}
 let createPid: pid_t
 do {
-    createPid = try Proc.spawn(runtimeBase + ["create", "--bundle", opts.bundle, "--pid-file", pidFile, opts.id],
-                               stdin: inPipe[0], stdout: outPipe[1], stderr: errPipe[1])
+    var createArgs = runtimeBase + ["create", "--bundle", opts.bundle, "--pid-file", pidFile]
+    if opts.tty { createArgs += ["--console-socket", consolePath] }
+    createPid = try Proc.spawn(createArgs + [opts.id], stdin: inPipe[0], stdout: outPipe[1], stderr: errPipe[1])
 } catch {
     fail(syncFd, "\(error)")
 }
@@ -99,6 +110,18 @@ if createStatus != 0 {
     fail(syncFd, runtimeError(String(decoding: text, as: UTF8.self)))
 }
 let containerPid = pid_t((try? FS.readString(pidFile))?.trimmingSpaces() ?? "") ?? 0
+var masterFd: Int32 = -1
+if opts.tty {
+    // runc connected and sent the master during create; the connection waits in the backlog.
+    let conn = berth_accept(consoleListen)
+    if conn >= 0 { masterFd = berth_recv_fd(conn); close(conn) }
+    close(consoleListen)
+    unlink(consolePath)
+    if masterFd < 0 {
+        _ = try? Proc.run(runtimeBase + ["delete", "--force", opts.id])
+        fail(syncFd, "did not receive the container's console")
+    }
+}
 
 /// runc prints logrus lines (`time="…" level=error msg="…"`); keep just the message.
 func runtimeError(_ raw: String) -> String {
@@ -127,7 +150,7 @@ if devnull > 2 { close(devnull) }
 
 var logger = JSONFileLogger(path: opts.logPath, maxSize: opts.logMaxSize, maxFiles: opts.logMaxFiles)
 var clients: [Int32: ShimFrameDecoder] = [:]
-var stdinFd = inPipe[1]
+var stdinFd = opts.tty ? masterFd : inPipe[1]
 var outFd: Int32 = outPipe[0], errFd: Int32 = errPipe[0]
 var exitCode: Int32? = nil
 var buf = [UInt8](repeating: 0, count: 65536)
@@ -151,7 +174,11 @@ var buf = [UInt8](repeating: 0, count: 65536)
     case .stdin:
         if stdinFd >= 0 { try? FS.writeAll(fd: stdinFd, frame.payload) }
     case .closeStdin:
-        if stdinFd >= 0 { close(stdinFd); stdinFd = -1 }
+        // On a TTY the master is also the output: closing input means sending EOF (^D).
+        if opts.tty { if masterFd >= 0 { try? FS.writeAll(fd: masterFd, [4]) } } else if stdinFd >= 0 { close(stdinFd); stdinFd = -1 }
+    case .resize:
+        let p = frame.text.split(separator: " ")
+        if masterFd >= 0, p.count == 2, let r = UInt16(p[0]), let c = UInt16(p[1]) { _ = berth_set_winsize(masterFd, r, c) }
     case .kill:
         if exitCode == nil, containerPid > 0 { kill(containerPid, Int32(frame.text) ?? SIGKILL) }
     default: break
@@ -180,9 +207,10 @@ while true {
     var fds: [pollfd] = [pollfd(fd: listenFd, events: Int16(POLLIN), revents: 0), pollfd(fd: sigfd, events: Int16(POLLIN), revents: 0)]
     if outFd >= 0 { fds.append(pollfd(fd: outFd, events: Int16(POLLIN), revents: 0)) }
     if errFd >= 0 { fds.append(pollfd(fd: errFd, events: Int16(POLLIN), revents: 0)) }
+    if masterFd >= 0 { fds.append(pollfd(fd: masterFd, events: Int16(POLLIN), revents: 0)) }
     for fd in clients.keys { fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) }
     // Once the container has exited and its pipes are drained, we are done.
-    if exitCode != nil && outFd < 0 && errFd < 0 { break }
+    if exitCode != nil && outFd < 0 && errFd < 0 && masterFd < 0 { break }
     let timeout: Int32 = exitCode != nil ? 200 : -1
     let rc = poll(&fds, nfds_t(fds.count), timeout)
     if rc < 0 { if errno == EINTR { continue }; break }
@@ -190,6 +218,7 @@ while true {
         // Grandchildren that kept the pipes open: stop waiting for them.
         if outFd >= 0 { close(outFd); outFd = -1 }
         if errFd >= 0 { close(errFd); errFd = -1 }
+        if masterFd >= 0 { close(masterFd); masterFd = -1 }
         continue
     }
     for p in fds where p.revents != 0 {
@@ -203,6 +232,9 @@ while true {
             if !pump(outFd, .stdout) { close(outFd); outFd = -1 }
         } else if p.fd == errFd {
             if !pump(errFd, .stderr) { close(errFd); errFd = -1 }
+        } else if p.fd == masterFd {
+            // EIO once the last process holding the pty's other side is gone.
+            if !pump(masterFd, .stdout) { close(masterFd); masterFd = -1; stdinFd = -1 }
         } else if var dec = clients[p.fd] {
             let n = buf.withUnsafeMutableBytes { read(p.fd, $0.baseAddress, 65536) }
             if n <= 0 { close(p.fd); clients[p.fd] = nil; continue }

@@ -126,3 +126,32 @@ def fresh_daemon(busybox):
 
 def names(d):
     return d.berth("ps", "-a", "--format", "{{.Names}}").stdout.split()
+
+
+def run_in_pty(argv, env, keys=(), rows=33, cols=101, timeout=15):
+    """Runs argv on a real pseudo-terminal of the given size, typing `keys` (each after a short
+    pause); returns (output bytes, exit code)."""
+    import fcntl, pty, select, struct, termios
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execvpe(argv[0], argv, env)
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    out = b""
+    pending = list(keys)
+    deadline = time.time() + timeout
+    next_key = time.time() + 1.0
+    while time.time() < deadline:
+        if pending and time.time() >= next_key:
+            os.write(fd, pending.pop(0))
+            next_key = time.time() + 0.5
+        r, _, _ = select.select([fd], [], [], 0.1)
+        if r:
+            try:
+                data = os.read(fd, 4096)
+            except OSError:
+                break
+            if not data:
+                break
+            out += data
+    _, status = os.waitpid(pid, 0)
+    return out, os.waitstatus_to_exitcode(status)

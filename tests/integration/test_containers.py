@@ -414,3 +414,26 @@ def test_stats(daemon):
         row = daemon.run(tool, "stats", "--no-stream", "busy").stdout.splitlines()[1].split()
         assert row[1] == "busy" and float(row[2].rstrip("%")) > 50 and row[5] == "64MiB"
     daemon.berth("rm", "-f", "busy", check=True)
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_tty_interactive(daemon, tool):
+    from conftest import run_in_pty, BIN, DOCKER
+    exe = os.path.join(BIN, "berth") if tool == "berth" else DOCKER
+    env = dict(os.environ, DOCKER_HOST=daemon.host)
+    out, code = run_in_pty([exe, "run", "-it", "--rm", "busybox", "sh"], env, keys=[b"tty; stty size; echo $TERM\r", b"exit 4\r"])
+    assert code == 4, out
+    assert b"/dev/pts/0" in out and b"33 101" in out and b"xterm" in out
+    # non-interactive TTY: output raw (no multiplexing headers); line ends from the two ptys
+    out, code = run_in_pty([exe, "run", "-t", "--rm", "busybox", "echo", "plain"], env)
+    assert code == 0 and out.replace(b"\r", b"") == b"plain\n"
+
+
+def test_tty_logs_and_resize(daemon):
+    daemon.berth("run", "-d", "-t", "--name", "ttyd", "busybox", "sh", "-c", "echo started; sleep 300", check=True)
+    time.sleep(0.5)
+    assert daemon.docker("logs", "ttyd").stdout == "started\n"  # text mode folds the pty's \\r\\n
+    status, _, _ = daemon.api("POST", "/containers/ttyd/resize?h=40&w=120")
+    assert status == 200
+    assert daemon.berth("exec", "ttyd", "stty", "-F", "/dev/pts/0", "size").stdout.strip() == "40 120"
+    daemon.berth("rm", "-f", "ttyd", check=True)
