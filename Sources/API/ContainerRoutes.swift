@@ -59,6 +59,9 @@ extension Router {
             try await engine.extractInto(id, path: path, tarFile: file)
             res.send(status: 200)
         case (.GET, 2, let id, "stats"): try await stats(req, res, id)
+        case (.POST, 2, let id, "update"):
+            let warnings = try await engine.update(id, body: try jsonBody(req))
+            res.json(200, ["Warnings": JSON.strings(warnings)])
         case (.POST, 2, let id, "resize"):
             try await engine.resize(id, height: req.int("h") ?? 24, width: req.int("w") ?? 80)
             res.send(status: 200)

@@ -64,6 +64,7 @@ public struct Berth {
         case "diff": return try diff(args)
         case "cp": return try cp(args)
         case "stats": return try stats(args)
+        case "update": return try update(args)
         case "export": return try export(args)
         case "commit": return try commit(args)
         case "pull": return try pull(args)
@@ -121,7 +122,7 @@ public struct Berth {
           -H, --host string    Daemon socket to connect to (default unix:///run/berth/berth.sock; DOCKER_HOST, BERTH_HOST)
 
         Commands:
-          run, create, start, stop, restart, kill, rm, rename, wait, logs, ps, inspect, exec, pause, unpause, top, events, diff, export, commit, cp, stats
+          run, create, start, stop, restart, kill, rm, rename, wait, logs, ps, inspect, exec, pause, unpause, top, events, diff, export, commit, cp, stats, update
           images, tag, rmi, import, save, load, pull, push, login, logout, history, search, version, info
           system (df|prune|info|events), container (ls|inspect|prune|...), image (ls|inspect|rm|import|save|load|tag|pull|push|history|prune)
         """)

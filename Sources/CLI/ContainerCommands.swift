@@ -362,3 +362,32 @@ extension Berth {
         return 0
     }
 }
+
+extension Berth {
+    func update(_ args: [String]) throws -> Int32 {
+        let f = try Flags.parse(args, [FlagSpec("-c", "--cpu-shares", value: true), FlagSpec("--cpus", value: true),
+                                       FlagSpec("-m", "--memory", value: true), FlagSpec("--memory-swap", value: true),
+                                       FlagSpec("--pids-limit", value: true), FlagSpec("--restart", value: true),
+                                       FlagSpec("--cpu-quota", value: true), FlagSpec("--cpu-period", value: true)])
+        guard !f.positionals.isEmpty else { throw CLIError("\"update\" requires at least 1 argument.") }
+        var body: JSON = [:]
+        if let m = f.string("memory") {
+            guard let v = RunOptions.parseBytes(m) else { throw CLIError("invalid argument \"\(m)\" for \"-m, --memory\" flag: invalid size: '\(m)'") }
+            body["Memory"] = .int(v)
+        }
+        if let s = f.string("memory-swap") { body["MemorySwap"] = .int(s == "-1" ? -1 : RunOptions.parseBytes(s) ?? 0) }
+        if let c = f.string("cpus") {
+            guard let v = Double(c) else { throw CLIError("invalid argument \"\(c)\" for \"--cpus\" flag") }
+            body["NanoCpus"] = .int(Int64((v * 1e9).rounded()))
+        }
+        if let s = try f.int("cpu-shares") { body["CpuShares"] = .int(Int64(s)) }
+        if let q = try f.int("cpu-quota") { body["CpuQuota"] = .int(Int64(q)) }
+        if let p = try f.int("cpu-period") { body["CpuPeriod"] = .int(Int64(p)) }
+        if let p = try f.int("pids-limit") { body["PidsLimit"] = .int(Int64(p)) }
+        if let r = f.string("restart") {
+            let parts = r.split(separator: ":").map(String.init)
+            body["RestartPolicy"] = ["Name": .string(parts[0]), "MaximumRetryCount": .int(Int64(parts.count > 1 ? Int(parts[1]) ?? 0 : 0))]
+        }
+        return eachContainer(f.positionals) { id in _ = try client.request("POST", "/containers/\(id)/update", json: body); return id }
+    }
+}

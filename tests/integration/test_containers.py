@@ -437,3 +437,19 @@ def test_tty_logs_and_resize(daemon):
     assert status == 200
     assert daemon.berth("exec", "ttyd", "stty", "-F", "/dev/pts/0", "size").stdout.strip() == "40 120"
     daemon.berth("rm", "-f", "ttyd", check=True)
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_update_live_limits(daemon, tool):
+    name = f"upd-{tool}"
+    daemon.berth("run", "-d", "--name", name, "-m", "64m", "busybox", "sleep", "300", check=True)
+    r = daemon.run(tool, "update", "-m", "96m", "--memory-swap", "200m", "--pids-limit", "42", "--cpus", "0.25", "--restart", "on-failure:3", name)
+    assert r.returncode == 0, r.stderr
+    script = ("cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes; "
+              "cat /sys/fs/cgroup/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids/pids.max; "
+              "cat /sys/fs/cgroup/cpu.max 2>/dev/null || cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us")
+    lines = daemon.berth("exec", name, "sh", "-c", script).stdout.split("\n")
+    assert lines[0] == str(96 * 1024 * 1024) and lines[1] == "42" and lines[2].split()[0] == "25000"
+    fmt = "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}} {{.HostConfig.NanoCpus}} {{.HostConfig.RestartPolicy.Name}} {{.HostConfig.RestartPolicy.MaximumRetryCount}}"
+    assert daemon.docker("inspect", "--format", fmt, name).stdout.split() == [str(96 << 20), "42", "250000000", "on-failure", "3"]
+    daemon.berth("rm", "-f", name, check=True)
