@@ -141,12 +141,16 @@ extension Router {
                 var ids: [String] = []
                 for v in values { if let img = try? await engine.resolveImage(v) { ids.append(img.id.description) } }
                 all = all.filter { ids.contains($0.image.description) }
+            case "health":
+                let healths = await engine.healthStatuses()
+                all = all.filter { c in values.contains(healths[c.id] ?? "none") }
             case "exited": all = all.filter { c in !c.state.running && values.contains(String(c.state.exitCode)) }
             default: throw EngineError.badRequest("invalid filter '\(k)'")
             }
         }
         if let n = req.int("limit"), n > 0 { all = Array(all.prefix(n)) }
-        res.json(200, .array(all.map { DockerShapes.summaryJSON($0) }))
+        let healths = await engine.healthStatuses()
+        res.json(200, .array(all.map { DockerShapes.summary($0, size: nil, health: $0.state.running ? healths[$0.id] : nil) }))
     }
 
     /// Headers go out at once (the CLI calls wait before start); the body when the condition holds.

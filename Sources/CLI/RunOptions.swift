@@ -15,6 +15,8 @@ struct RunOptions {
         FlagSpec("--restart", value: true), FlagSpec("--add-host", value: true), FlagSpec("--shm-size", value: true),
         FlagSpec("--init"), FlagSpec("--privileged"), FlagSpec("--platform", value: true), FlagSpec("--pull", value: true),
         FlagSpec("--network", "--net", value: true), FlagSpec("-q", "--quiet"), FlagSpec("--sig-proxy"),
+        FlagSpec("--health-cmd", value: true), FlagSpec("--health-interval", value: true), FlagSpec("--health-timeout", value: true),
+        FlagSpec("--health-retries", value: true), FlagSpec("--health-start-period", value: true), FlagSpec("--no-healthcheck"),
     ]
 
     let flags: Flags
@@ -56,6 +58,19 @@ struct RunOptions {
         ]
         if let ep = flags.string("entrypoint") { b["Entrypoint"] = ep.isEmpty ? [] : JSON.strings([ep]) }
         if let s = flags.string("stop-signal") { b["StopSignal"] = .string(s) }
+        if flags.bool("no-healthcheck") {
+            b["Healthcheck"] = ["Test": ["NONE"]]
+        } else if let cmd = flags.string("health-cmd") {
+            var hc: JSON = ["Test": ["CMD-SHELL", .string(cmd)]]
+            for (flag, key) in [("health-interval", "Interval"), ("health-timeout", "Timeout"), ("health-start-period", "StartPeriod")] {
+                if let d = flags.string(flag) {
+                    guard let ns = RunOptions.goDuration(d) else { throw CLIError("invalid argument \"\(d)\" for \"--\(flag)\" flag: time: invalid duration \"\(d)\"", code: 125) }
+                    hc[key] = .int(ns)
+                }
+            }
+            if let r = try flags.int("health-retries") { hc["Retries"] = .int(Int64(r)) }
+            b["Healthcheck"] = hc
+        }
         if let t = try flags.int("stop-timeout") { b["StopTimeout"] = .int(Int64(t)) }
         var h: JSON = ["AutoRemove": .bool(flags.bool("rm"))]
         if let m = flags.string("memory") {
@@ -95,6 +110,33 @@ struct RunOptions {
         if e.contains("=") { return e }
         if let v = Proc.getenv(e) { return e + "=" + v }
         return e
+    }
+
+    /// Go's time.ParseDuration subset: `1h2m3s`, `500ms`, `1.5s` → nanoseconds.
+    static func goDuration(_ s: String) -> Int64? {
+        var total = 0.0, num = "", i = s.startIndex
+        guard !s.isEmpty else { return nil }
+        while i < s.endIndex {
+            let ch = s[i]
+            if ch.isNumber || ch == "." { num.append(ch); i = s.index(after: i); continue }
+            var unit = String(ch)
+            i = s.index(after: i)
+            if (unit == "m" || unit == "u" || unit == "n"), i < s.endIndex, s[i] == "s" { unit += "s"; i = s.index(after: i) }
+            guard let v = Double(num) else { return nil }
+            let mult: Double
+            switch unit {
+            case "h": mult = 3600e9
+            case "m": mult = 60e9
+            case "s": mult = 1e9
+            case "ms": mult = 1e6
+            case "us": mult = 1e3
+            case "ns": mult = 1
+            default: return nil
+            }
+            total += v * mult
+            num = ""
+        }
+        return num.isEmpty ? Int64(total) : nil
     }
 
     static func parseBytes(_ s: String) -> Int64? {

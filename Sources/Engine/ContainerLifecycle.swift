@@ -88,6 +88,7 @@ extension Engine {
         c.state.error = ""
         persist(c)
         emit(c, "start")
+        startHealthMonitor(id)
         guard let io = live[id] else { return }
         bindPendingAttaches(id)
         if let err = await io.start() {
@@ -258,6 +259,8 @@ extension Engine {
         unmountRootfs(id)
         do { try store.deleteContainer(id: id) } catch { throw .internalError("\(error)") }
         containers[id] = nil
+        health[id] = nil
+        stopHealthMonitor(id)
         emit(c, "destroy")
         execs = execs.filter { $0.value.containerID != id }
         FS.removeAll(dir(id))

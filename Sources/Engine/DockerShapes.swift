@@ -146,19 +146,21 @@ public enum DockerShapes {
 
     // MARK: container views
 
-    static func stateJSON(_ s: ContainerState) -> JSON {
-        [
+    static func stateJSON(_ s: ContainerState, health: HealthState? = nil) -> JSON {
+        var j: JSON = [
             "Status": .string(s.displayStatus), "Running": .bool(s.running), "Paused": .bool(s.paused),
             "Restarting": .bool(s.restarting), "OOMKilled": .bool(s.oomKilled), "Dead": .bool(s.status == "dead"),
             "Pid": .int(Int64(s.pid)), "ExitCode": .int(Int64(s.exitCode)), "Error": .string(s.error),
             "StartedAt": .string(s.startedAt.goRFC3339Nano), "FinishedAt": .string(s.finishedAt.goRFC3339Nano),
         ]
+        if let health { j["Health"] = health.json }
+        return j
     }
 
-    static func inspect(_ c: Container, dir: String, logPath: String, lower: String) -> JSON {
+    static func inspect(_ c: Container, dir: String, logPath: String, lower: String, health: HealthState? = nil) -> JSON {
         [
             "Id": .string(c.id), "Created": .string(c.created.goRFC3339Nano), "Path": .string(c.path), "Args": JSON.strings(c.args),
-            "State": stateJSON(c.state), "Image": .string(c.image.description),
+            "State": stateJSON(c.state, health: health), "Image": .string(c.image.description),
             "ResolvConfPath": .string(dir + "/resolv.conf"), "HostnamePath": .string(dir + "/hostname"),
             "HostsPath": .string(dir + "/hosts"), "LogPath": .string(logPath), "Name": .string("/" + c.name),
             "RestartCount": .int(Int64(c.restartCount)), "Driver": "overlay2", "Platform": "linux", "MountLabel": "",
@@ -179,9 +181,12 @@ public enum DockerShapes {
     }
 
     /// The server-made `Status` text of `ps`.
-    public static func statusText(_ s: ContainerState, now: Timestamp = .now()) -> String {
+    public static func statusText(_ s: ContainerState, now: Timestamp = .now(), health: String? = nil) -> String {
         switch s.displayStatus {
-        case "running": return "Up " + humanDuration(seconds: (now.nanos - s.startedAt.nanos) / 1_000_000_000)
+        case "running":
+            let up = "Up " + humanDuration(seconds: (now.nanos - s.startedAt.nanos) / 1_000_000_000)
+            guard let health else { return up }
+            return up + (health == "starting" ? " (health: starting)" : " (\(health))")
         case "paused": return "Up " + humanDuration(seconds: (now.nanos - s.startedAt.nanos) / 1_000_000_000) + " (Paused)"
         case "exited":
             if s.finishedAt.isZero { return "Exited (\(s.exitCode))" }
@@ -193,13 +198,13 @@ public enum DockerShapes {
         }
     }
 
-    public static func summary(_ c: Container, size: (rw: Int64, root: Int64)?) -> JSON {
+    public static func summary(_ c: Container, size: (rw: Int64, root: Int64)?, health: String? = nil) -> JSON {
         var cmd = c.path
         if !c.args.isEmpty { cmd += " " + c.args.joined(separator: " ") }
         var o: JSON = [
             "Id": .string(c.id), "Names": .array([.string("/" + c.name)]), "Image": .string(c.imageRef),
             "ImageID": .string(c.image.description), "Command": .string(cmd), "Created": .int(c.created.seconds),
-            "Ports": [], "Labels": JSON.stringMap(c.labels), "State": .string(c.state.displayStatus), "Status": .string(statusText(c.state)),
+            "Ports": [], "Labels": JSON.stringMap(c.labels), "State": .string(c.state.displayStatus), "Status": .string(statusText(c.state, health: health)),
             "HostConfig": ["NetworkMode": c.hostConfig["NetworkMode"]], "NetworkSettings": ["Networks": [:]], "Mounts": [],
         ]
         if let size { o["SizeRw"] = .int(size.rw); o["SizeRootFs"] = .int(size.root) }

@@ -38,6 +38,8 @@ public actor Engine {
     var starting: Set<String> = []
     var pendingAttach: [String: [AttachSession]] = [:]
     var execs: [String: ExecRecord] = [:]
+    var health: [String: HealthState] = [:]
+    var healthTasks: [String: Task<Void, Never>] = [:]
 
     public init(config: EngineConfig) throws {
         self.config = config
@@ -91,6 +93,7 @@ public actor Engine {
         for var c in containers.values where c.state.running {
             do {
                 try connectLive(c.id)
+                startHealthMonitor(c.id)
             } catch {
                 var code: Int32 = 255
                 var at = Timestamp.now()
@@ -138,6 +141,7 @@ public actor Engine {
         c.state.pid = 0
         persist(c)
         emit(c, "die", extra: ["exitCode": String(code)])
+        stopHealthMonitor(id)
         for w in exitWaiters.removeValue(forKey: id) ?? [] { w.resume(returning: code) }
         applyRestartPolicy(id)
         for s in pendingAttach.removeValue(forKey: id) ?? [] { s.subscriber(ShimFrame(.exited)) }

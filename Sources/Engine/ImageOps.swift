@@ -64,7 +64,7 @@ extension Engine {
         let c = try container(ref)
         let chains = (try? store.image(id: c.image))?.map { chainIDs($0.config.diffIDs) } ?? []
         let lower = chains.reversed().map { store.snapshotPath($0) }.joined(separator: ":")
-        return DockerShapes.inspect(c, dir: dir(c.id), logPath: logPath(c.id), lower: lower)
+        return DockerShapes.inspect(c, dir: dir(c.id), logPath: logPath(c.id), lower: lower, health: c.state.running ? health[c.id] : nil)
     }
 
     // MARK: tag / rmi

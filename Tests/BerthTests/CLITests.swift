@@ -33,6 +33,15 @@ import Testing
         #expect(b["Cmd"].stringArray == ["-c", "true"])
     }
 
+    @Test func goDurations() {
+        #expect(RunOptions.goDuration("30s") == 30_000_000_000)
+        #expect(RunOptions.goDuration("1m30s") == 90_000_000_000)
+        #expect(RunOptions.goDuration("250ms") == 250_000_000)
+        #expect(RunOptions.goDuration("1.5h") == 5_400_000_000_000)
+        #expect(RunOptions.goDuration("10") == nil)
+        #expect(RunOptions.goDuration("5x") == nil)
+    }
+
     @Test func humanUnits() {
         #expect(Out.humanSize(1_982_256) == "1.98MB")
         #expect(Out.humanSize(999) == "999B")

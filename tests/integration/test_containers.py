@@ -453,3 +453,20 @@ def test_update_live_limits(daemon, tool):
     fmt = "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}} {{.HostConfig.NanoCpus}} {{.HostConfig.RestartPolicy.Name}} {{.HostConfig.RestartPolicy.MaximumRetryCount}}"
     assert daemon.docker("inspect", "--format", fmt, name).stdout.split() == [str(96 << 20), "42", "250000000", "on-failure", "3"]
     daemon.berth("rm", "-f", name, check=True)
+
+
+def test_health_checks(daemon):
+    daemon.docker("run", "-d", "--name", "healthy", "--health-cmd", "test -f /tmp/ok || exit 1", "--health-interval", "200ms",
+                  "--health-retries", "2", "busybox", "sh", "-c", "touch /tmp/ok; sleep 300", check=True)
+    daemon.berth("run", "-d", "--name", "sick", "--health-cmd", "echo failing; exit 1", "--health-interval", "200ms",
+                 "--health-retries", "2", "busybox", "sleep", "300", check=True)
+    time.sleep(1.5)
+    assert daemon.berth("inspect", "--format", "{{.State.Health.Status}}", "healthy").stdout.strip() == "healthy"
+    h = json.loads(daemon.docker("inspect", "--format", "{{json .State.Health}}", "sick").stdout)
+    assert h["Status"] == "unhealthy" and h["FailingStreak"] >= 2 and h["Log"][-1]["Output"] == "failing\n" and h["Log"][-1]["ExitCode"] == 1
+    ps = daemon.docker("ps", "--format", "{{.Names}} {{.Status}}").stdout
+    assert "(healthy)" in ps and "(unhealthy)" in ps
+    assert daemon.berth("ps", "-q", "-f", "health=unhealthy").stdout.strip() != ""
+    ev = daemon.berth("events", "--since", "1", "--until", str(int(time.time()) + 1), "--filter", "container=sick").stdout
+    assert "health_status: unhealthy" in ev
+    daemon.berth("rm", "-f", "healthy", "sick", check=True)

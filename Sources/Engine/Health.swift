@@ -1,0 +1,122 @@
+import Foundation
+import JSON
+import Runtime
+import Sys
+
+/// `State.Health`: Docker's health-check state machine.
+public struct HealthState: Sendable {
+    public var status = "starting"
+    public var failingStreak = 0
+    public var log: [JSON] = []
+
+    var json: JSON { ["Status": .string(status), "FailingStreak": .int(Int64(failingStreak)), "Log": .array(log)] }
+}
+
+struct HealthConfig {
+    var test: [String]
+    var interval: Double
+    var timeout: Double
+    var retries: Int
+    var startPeriod: Double
+
+    /// nil when there is no check (none configured, or `NONE`).
+    init?(_ j: JSON) {
+        guard let t = j["Test"].stringArray, let kind = t.first, kind != "NONE" else { return nil }
+        switch kind {
+        case "CMD": test = Array(t.dropFirst())
+        case "CMD-SHELL": test = ["/bin/sh", "-c", t.dropFirst().joined(separator: " ")]
+        default: test = t
+        }
+        guard !test.isEmpty else { return nil }
+        func secs(_ k: String, _ d: Double) -> Double { let n = j[k].int ?? 0; return n > 0 ? Double(n) / 1e9 : d }
+        interval = secs("Interval", 30)
+        timeout = secs("Timeout", 30)
+        startPeriod = secs("StartPeriod", 0)
+        retries = Int(j["Retries"].int ?? 0) > 0 ? Int(j["Retries"].int!) : 3
+    }
+}
+
+extension Engine {
+    func startHealthMonitor(_ id: String) {
+        guard let c = containers[id], let hc = HealthConfig(c.config["Healthcheck"]) else { return }
+        health[id] = HealthState()
+        let started = Date()
+        healthTasks[id]?.cancel()
+        healthTasks[id] = Task { [weak self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(nanoseconds: UInt64(hc.interval * 1e9))
+                guard let self, !Task.isCancelled, await self.isRunning(id) else { return }
+                let result = await self.runProbe(id, hc)
+                await self.recordProbe(id, hc, result, inStartPeriod: Date().timeIntervalSince(started) < hc.startPeriod)
+            }
+        }
+    }
+
+    func stopHealthMonitor(_ id: String) {
+        healthTasks[id]?.cancel()
+        healthTasks[id] = nil
+    }
+
+    /// Runs the check command with `runc exec`; a run past the timeout counts as a failure.
+    func runProbe(_ id: String, _ hc: HealthConfig) async -> (code: Int32, output: String, start: Timestamp, end: Timestamp) {
+        let start = Timestamp.now()
+        guard let c = containers[id] else { return (-1, "container gone", start, .now()) }
+        let file = dir(id) + "/health-\(UInt32.random(in: 0...UInt32.max)).json"
+        do {
+            var process = try JSON.parse(FS.read(dir(id) + "/config.json"))["process"]
+            process["args"] = JSON.strings(hc.test)
+            process["terminal"] = false
+            process["consoleSize"] = nil
+            try FS.writeAtomic(file, process.serialized())
+        } catch { return (-1, "\(error)", start, .now()) }
+        let output = TailBuffer()
+        let proc = ExecProcess()
+        let code: Int32 = await withCheckedContinuation { (cont: CheckedContinuation<Int32, Never>) in
+            let once = OnceFlag()
+            do {
+                try proc.start(runtime: runtimeArgv, containerID: c.id, processFile: file, pidFile: file + ".pid", openStdin: false,
+                               onOutput: { _, b in output.append(b) }, onExit: { code in if once.first() { cont.resume(returning: code) } })
+            } catch {
+                if once.first() { cont.resume(returning: -1) }
+                return
+            }
+            Task {
+                try? await Task.sleep(nanoseconds: UInt64(hc.timeout * 1e9))
+                if once.first() {
+                    if proc.pid > 0 { Glibc.kill(proc.pid, SIGKILL) }
+                    cont.resume(returning: -1)
+                }
+            }
+        }
+        unlink(file); unlink(file + ".pid")
+        let text = code == -1 && output.text.isEmpty ? "Health check exceeded timeout (\(Int(hc.timeout))s)" : output.text
+        return (code, text, start, .now())
+    }
+
+    func recordProbe(_ id: String, _ hc: HealthConfig, _ r: (code: Int32, output: String, start: Timestamp, end: Timestamp), inStartPeriod: Bool) {
+        guard var h = health[id], let c = containers[id], c.state.running else { return }
+        let before = h.status
+        h.log.append(["Start": .string(r.start.goRFC3339Nano), "End": .string(r.end.goRFC3339Nano), "ExitCode": .int(Int64(r.code)), "Output": .string(r.output)])
+        if h.log.count > 5 { h.log.removeFirst(h.log.count - 5) }
+        if r.code == 0 {
+            h.status = "healthy"
+            h.failingStreak = 0
+        } else if !inStartPeriod {
+            h.failingStreak += 1
+            if h.failingStreak >= hc.retries { h.status = "unhealthy" }
+        }
+        health[id] = h
+        if h.status != before { emit(c, "health_status: " + h.status) }
+    }
+}
+
+/// True exactly once.
+final class OnceFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var done = false
+    func first() -> Bool { lock.lock(); defer { lock.unlock() }; if done { return false }; done = true; return true }
+}
+
+extension Engine {
+    public func healthStatuses() -> [String: String] { health.mapValues(\.status) }
+}
