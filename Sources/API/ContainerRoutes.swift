@@ -206,9 +206,17 @@ extension Router {
             default: break
             }
         }
+        guard let keys = DetachMatcher.parse(req.q("detachKeys") ?? "") else {
+            throw EngineError.badRequest("Invalid detach keys (\(req.q("detachKeys") ?? "")) provided")
+        }
+        let matcher = LockedMatcher(DetachMatcher(keys: keys))
         try await engine.attach(c.id, session: session)
         try await res.hijack(upgrade: req.wantsUpgrade, onInput: { bytes in
-            if wantIn { session.sendStdin(bytes) }
+            guard wantIn else { return }
+            let (pass, detach) = matcher.feed(bytes)
+            if !pass.isEmpty { session.sendStdin(pass) }
+            // Detaching leaves the container running: only this client goes.
+            if detach { cont.yield(nil) }
         }, onInputClosed: {
             if wantIn && stdinOnce { session.closeStdin() }
         })
@@ -223,4 +231,12 @@ extension Router {
 
 extension DockerShapes {
     static func summaryJSON(_ c: Container) -> JSON { DockerShapes.summary(c, size: nil) }
+}
+
+/// A DetachMatcher shared with the connection's event loop.
+final class LockedMatcher: @unchecked Sendable {
+    private let lock = NSLock()
+    private var m: DetachMatcher
+    init(_ m: DetachMatcher) { self.m = m }
+    func feed(_ b: [UInt8]) -> (pass: [UInt8], detach: Bool) { lock.lock(); defer { lock.unlock() }; return m.feed(b) }
 }

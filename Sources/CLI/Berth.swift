@@ -65,6 +65,7 @@ public struct Berth {
         case "cp": return try cp(args)
         case "stats": return try stats(args)
         case "update": return try update(args)
+        case "attach": return try attach(args)
         case "export": return try export(args)
         case "commit": return try commit(args)
         case "pull": return try pull(args)
@@ -122,7 +123,7 @@ public struct Berth {
           -H, --host string    Daemon socket to connect to (default unix:///run/berth/berth.sock; DOCKER_HOST, BERTH_HOST)
 
         Commands:
-          run, create, start, stop, restart, kill, rm, rename, wait, logs, ps, inspect, exec, pause, unpause, top, events, diff, export, commit, cp, stats, update
+          run, create, start, stop, restart, kill, rm, rename, wait, logs, ps, inspect, exec, pause, unpause, top, events, diff, export, commit, cp, stats, update, attach
           images, tag, rmi, import, save, load, pull, push, login, logout, history, search, version, info
           system (df|prune|info|events), container (ls|inspect|prune|...), image (ls|inspect|rm|import|save|load|tag|pull|push|history|prune)
         """)

@@ -391,3 +391,31 @@ extension Berth {
         return eachContainer(f.positionals) { id in _ = try client.request("POST", "/containers/\(id)/update", json: body); return id }
     }
 }
+
+extension Berth {
+    /// `attach`: the running container's stdio; the detach keys leave it running.
+    func attach(_ args: [String]) throws -> Int32 {
+        let f = try Flags.parse(args, [FlagSpec("--no-stdin"), FlagSpec("--sig-proxy"), FlagSpec("--detach-keys", value: true)])
+        guard f.positionals.count == 1 else { throw CLIError("\"attach\" requires exactly 1 argument.") }
+        let id = f.positionals[0]
+        let info = try client.request("GET", "/containers/\(id)/json").json
+        guard info["State"]["Running"].bool == true else { throw CLIError("You cannot attach to a stopped container, start it first") }
+        let tty = info["Config"]["Tty"].bool ?? false
+        let stdin = !f.bool("no-stdin") && (info["Config"]["OpenStdin"].bool ?? false)
+        var q: [(String, String)] = [("stream", "1"), ("stdout", "1"), ("stderr", "1")]
+        if stdin { q.append(("stdin", "1")) }
+        if let k = f.string("detach-keys") { q.append(("detachKeys", k)) }
+        let conn = try client.hijack("/containers/\(id)/attach" + DaemonClient.query(q))
+        let terminal = Terminal()
+        if tty && stdin { terminal.makeRaw() }
+        AttachLoop.run(fd: conn.fd, pending: conn.pending, tty: tty, forwardStdin: stdin)
+        terminal.restore()
+        let after = try client.request("GET", "/containers/\(id)/json").json
+        if after["State"]["Running"].bool == true {
+            // Detached with the escape keys: the docker CLI reports it this way, status 1.
+            Out.err("read escape sequence")
+            return 1
+        }
+        return Int32(after["State"]["ExitCode"].int ?? 0)
+    }
+}

@@ -43,3 +43,25 @@ import Testing
         #expect(Glob.match("busy*", "busybox") && !Glob.match("b*", "me/bb") && Glob.match("me/*", "me/bb"))
     }
 }
+
+@Suite struct DetachKeyTests {
+    @Test func parsesDockerSpecs() {
+        #expect(DetachMatcher.parse("") == [0x10, 0x11])
+        #expect(DetachMatcher.parse("ctrl-a,x") == [1, 0x78])
+        #expect(DetachMatcher.parse("ctrl-@,ctrl-[") == [0, 27])
+        #expect(DetachMatcher.parse("ctrl-ab") == nil)
+        #expect(DetachMatcher.parse("abc") == nil)
+    }
+
+    @Test func holdsBackPartialSequences() {
+        var m = DetachMatcher(keys: [0x10, 0x11])
+        var r = m.feed([0x61, 0x10])
+        #expect(r.pass == [0x61] && !r.detach)
+        r = m.feed([0x62])  // not the second key: the held ctrl-p goes through
+        #expect(r.pass == [0x10, 0x62] && !r.detach)
+        r = m.feed([0x10])
+        #expect(r.pass == [] && !r.detach)
+        r = m.feed([0x11, 0x63])
+        #expect(r.detach && r.pass.isEmpty)
+    }
+}

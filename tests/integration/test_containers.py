@@ -470,3 +470,20 @@ def test_health_checks(daemon):
     ev = daemon.berth("events", "--since", "1", "--until", str(int(time.time()) + 1), "--filter", "container=sick").stdout
     assert "health_status: unhealthy" in ev
     daemon.berth("rm", "-f", "healthy", "sick", check=True)
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_attach_and_detach_keys(daemon, tool):
+    from conftest import run_in_pty, BIN, DOCKER
+    exe = os.path.join(BIN, "berth") if tool == "berth" else DOCKER
+    env = dict(os.environ, DOCKER_HOST=daemon.host)
+    name = f"att-{tool}"
+    daemon.docker("run", "-dit", "--name", name, "busybox", "sh", check=True)
+    out, code = run_in_pty([exe, "attach", name], env, keys=[b"echo attached-$((6*7))\r", b"\x10", b"\x11"])
+    assert code == 1 and b"attached-42" in out and b"read escape sequence" in out, out  # as the docker CLI
+    assert daemon.berth("inspect", "--format", "{{.State.Running}}", name).stdout.strip() == "true"
+    out, code = run_in_pty([exe, "attach", "--detach-keys", "ctrl-a,x", name], env, keys=[b"exit 9\r"])
+    assert code == 9, out
+    r = daemon.run(tool, "attach", name)
+    assert r.returncode != 0 and "You cannot attach to a stopped container" in r.stderr
+    daemon.berth("rm", name, check=True)
