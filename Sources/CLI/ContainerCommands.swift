@@ -230,12 +230,7 @@ extension Berth {
         var q: [(String, String)] = []
         if let filters = try filterJSON(f.list("filter")) { q.append(("filters", filters)) }
         let r = try client.request("POST", "/containers/prune" + DaemonClient.query(q)).json
-        let deleted = r["ContainersDeleted"].stringArray ?? []
-        if !deleted.isEmpty {
-            Out.print("Deleted Containers:")
-            for d in deleted { Out.print(d) }
-            Out.print("")
-        }
+        Berth.printPruned(containers: r)
         Out.print("Total reclaimed space: " + Out.humanSize(r["SpaceReclaimed"].int ?? 0))
         return 0
     }

@@ -177,17 +177,28 @@ extension Berth {
         var q: [(String, String)] = []
         if let j = try filterJSON(filters) { q.append(("filters", j)) }
         let r = try client.request("POST", "/images/prune" + DaemonClient.query(q)).json
-        let deleted = r["ImagesDeleted"].array ?? []
-        if !deleted.isEmpty {
+        Berth.printPruned(images: r)
+        Out.print("Total reclaimed space: " + Out.humanSize(r["SpaceReclaimed"].int ?? 0))
+        return 0
+    }
+
+    /// The "Deleted Containers:" / "Deleted Images:" blocks of the prune commands.
+    static func printPruned(containers: JSON? = nil, images: JSON? = nil) {
+        let c = containers?["ContainersDeleted"].stringArray ?? []
+        if !c.isEmpty {
+            Out.print("Deleted Containers:")
+            for d in c { Out.print(d) }
+            Out.print("")
+        }
+        let i = images?["ImagesDeleted"].array ?? []
+        if !i.isEmpty {
             Out.print("Deleted Images:")
-            for d in deleted {
+            for d in i {
                 if let u = d["Untagged"].string { Out.print("untagged: " + u) }
                 if let x = d["Deleted"].string { Out.print("deleted: " + x) }
             }
             Out.print("")
         }
-        Out.print("Total reclaimed space: " + Out.humanSize(r["SpaceReclaimed"].int ?? 0))
-        return 0
     }
 
     func search(_ args: [String]) throws -> Int32 {

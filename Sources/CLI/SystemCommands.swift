@@ -62,17 +62,7 @@ extension Berth {
         var iq = q
         if f.bool("all") { iq = [("filters", try filterJSON(f.list("filter") + ["dangling=false"])!)] }
         let i = try client.request("POST", "/images/prune" + DaemonClient.query(iq)).json
-        let deletedC = c["ContainersDeleted"].stringArray ?? []
-        if !deletedC.isEmpty { Out.print("Deleted Containers:"); for d in deletedC { Out.print(d) }; Out.print("") }
-        let deletedI = i["ImagesDeleted"].array ?? []
-        if !deletedI.isEmpty {
-            Out.print("Deleted Images:")
-            for d in deletedI {
-                if let u = d["Untagged"].string { Out.print("untagged: " + u) }
-                if let x = d["Deleted"].string { Out.print("deleted: " + x) }
-            }
-            Out.print("")
-        }
+        Berth.printPruned(containers: c, images: i)
         Out.print("Total reclaimed space: " + Out.humanSize((c["SpaceReclaimed"].int ?? 0) + (i["SpaceReclaimed"].int ?? 0)))
         return 0
     }
