@@ -41,7 +41,7 @@ let package = Package(
         .target(name: "CLI", dependencies: ["Client", "JSON", "OCI", "Sys", "Archive"]),
         .executableTarget(name: "berthd", dependencies: ["API", "Engine"]),
         .executableTarget(name: "berth", dependencies: ["CLI"]),
-        .executableTarget(name: "berth-shim", dependencies: ["Sys", "CSys", "JSON"]),
+        .executableTarget(name: "berth-shim", dependencies: ["Sys", "CSys"]),
         .testTarget(name: "BerthTests", dependencies: ["JSON", "OCI", "Archive", "Store", "Runtime", "Engine", "CLI", "Client", "Sys"]),
     ]
 )

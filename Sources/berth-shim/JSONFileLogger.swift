@@ -1,9 +1,10 @@
 import Glibc
-import JSON
 import Sys
 
-/// Docker's json-file log format: one `{"log":…,"stream":…,"time":…}` object per line of output,
-/// rotated to `<path>.1 … .N-1` once the file passes maxSize.
+/// Docker's json-file format: one `{"log":…,"stream":…,"time":…}` object per line of output,
+/// rotated to `<path>.1 … .N-1` past maxSize. Built byte by byte and written once per chunk of
+/// output: a chatty container produces millions of lines, and per-line strings and syscalls
+/// would make the logger the bottleneck.
 struct JSONFileLogger {
     let path: String
     let maxSize: Int64
@@ -11,6 +12,8 @@ struct JSONFileLogger {
     private var fd: Int32 = -1
     private var size: Int64 = 0
     private var partial: [String: [UInt8]] = [:]
+    private var out: [UInt8] = []
+    private var clock = LogClock()
 
     init(path: String, maxSize: Int64, maxFiles: Int) {
         self.path = path
@@ -19,38 +22,77 @@ struct JSONFileLogger {
         guard !path.isEmpty else { return }
         fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
         size = FS.size(path) ?? 0
+        out.reserveCapacity(1 << 17)
     }
 
     mutating func append(_ chunk: [UInt8], stream: String) {
         guard fd >= 0 else { return }
-        var pending = partial[stream] ?? []
+        let time = clock.now()
         var start = 0
-        for i in 0..<chunk.count where chunk[i] == 0x0A {
-            pending.append(contentsOf: chunk[start...i])
-            write(pending, stream: stream)
-            pending.removeAll(keepingCapacity: true)
-            start = i + 1
+        var pending = partial[stream] ?? []
+        chunk.withUnsafeBufferPointer { b in
+            for i in 0..<b.count where b[i] == 0x0A {
+                if pending.isEmpty {
+                    encode(UnsafeBufferPointer(rebasing: b[start...i]), stream: stream, time: time)
+                } else {
+                    pending.append(contentsOf: b[start...i])
+                    pending.withUnsafeBufferPointer { encode($0, stream: stream, time: time) }
+                    pending.removeAll(keepingCapacity: true)
+                }
+                start = i + 1
+            }
+            pending.append(contentsOf: b[start...])
         }
-        pending.append(contentsOf: chunk[start...])
         // Docker flushes a partial line at 16 KiB.
-        if pending.count >= 16384 { write(pending, stream: stream); pending.removeAll() }
+        if pending.count >= 16384 { pending.withUnsafeBufferPointer { encode($0, stream: stream, time: time) }; pending.removeAll() }
         partial[stream] = pending
+        flushBuffer()
     }
 
     mutating func flush() {
-        for (stream, pending) in partial where !pending.isEmpty { write(pending, stream: stream) }
+        let time = clock.now()
+        for (stream, pending) in partial where !pending.isEmpty { pending.withUnsafeBufferPointer { encode($0, stream: stream, time: time) } }
         partial.removeAll()
+        flushBuffer()
     }
 
-    private mutating func write(_ line: [UInt8], stream: String) {
-        var entry = "{\"log\":"
-        // Invalid UTF-8 becomes U+FFFD, as Go does.
-        JSON.escape(String(decoding: line, as: UTF8.self), into: &entry)
-        entry += ",\"stream\":\"\(stream)\",\"time\":\"\(Timestamp.now().rfc3339Nano)\"}\n"
-        let bytes = Array(entry.utf8)
-        if maxSize > 0 && size > 0 && size + Int64(bytes.count) > maxSize { rotate() }
-        try? FS.writeAll(fd: fd, bytes)
-        size += Int64(bytes.count)
+    private static let head = Array(#"{"log":""#.utf8)
+    private static let hex = Array("0123456789abcdef".utf8)
+
+    private mutating func encode(_ line: UnsafeBufferPointer<UInt8>, stream: String, time: [UInt8]) {
+        let before = out.count
+        out.append(contentsOf: JSONFileLogger.head)
+        for c in line {
+            switch c {
+            case 0x22: out.append(0x5C); out.append(0x22)
+            case 0x5C: out.append(0x5C); out.append(0x5C)
+            case 0x0A: out.append(0x5C); out.append(0x6E)
+            case 0x0D: out.append(0x5C); out.append(0x72)
+            case 0x09: out.append(0x5C); out.append(0x74)
+            case 0..<0x20:
+                out.append(contentsOf: [0x5C, 0x75, 0x30, 0x30, JSONFileLogger.hex[Int(c >> 4)], JSONFileLogger.hex[Int(c & 15)]])
+            default: out.append(c)
+            }
+        }
+        out.append(contentsOf: Array(#"","stream":""#.utf8))
+        out.append(contentsOf: Array(stream.utf8))
+        out.append(contentsOf: Array(#"","time":""#.utf8))
+        out.append(contentsOf: time)
+        out.append(contentsOf: Array("\"}\n".utf8))
+        let entry = Int64(out.count - before)
+        if maxSize > 0 && size > 0 && size + entry > maxSize {
+            // Rotate before this entry: write what came before it to the old file.
+            let tail = Array(out[before...])
+            out.removeLast(out.count - before)
+            flushBuffer()
+            rotate()
+            out = tail
+        }
+        size += entry
+    }
+
+    private mutating func flushBuffer() {
+        if !out.isEmpty { try? FS.writeAll(fd: fd, out); out.removeAll(keepingCapacity: true) }
     }
 
     private mutating func rotate() {
@@ -63,5 +105,25 @@ struct JSONFileLogger {
         }
         fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0o640)
         size = 0
+    }
+}
+
+/// RFC 3339 with nanoseconds; the date part is formatted once per second.
+struct LogClock {
+    private var second: Int64 = -1
+    private var prefix: [UInt8] = []
+
+    mutating func now() -> [UInt8] {
+        let t = Timestamp.now()
+        let s = t.seconds
+        if s != second {
+            second = s
+            let full = Timestamp(nanos: s * 1_000_000_000).rfc3339Nano  // ...:05.000000000Z
+            prefix = Array(full.utf8.prefix(20))                        // up to and including "."
+        }
+        var frac = t.nanos - s * 1_000_000_000
+        var digits = [UInt8](repeating: 0x30, count: 9)
+        for i in stride(from: 8, through: 0, by: -1) { digits[i] = UInt8(0x30 + frac % 10); frac /= 10 }
+        return prefix + digits + [0x5A]
     }
 }
