@@ -35,9 +35,53 @@ extension Engine {
 
 public enum LogReader {
     static func parse(_ line: ArraySlice<UInt8>) -> LogEntry? {
+        if let fast = parseShimLine(line) { return fast }
         guard let j = try? JSON.parse(Array(line)) else { return nil }
         let stream: UInt8 = j["stream"].string == "stderr" ? 2 : 1
         return LogEntry(stream: stream, time: Timestamp.parse(j["time"].string ?? "") ?? .zero, text: Array((j["log"].string ?? "").utf8))
+    }
+
+    private static let logKey = Array(#"{"log":""#.utf8)
+    private static let streamKey = Array(#"","stream":""#.utf8)
+    private static let timeKey = Array(#"","time":""#.utf8)
+
+    /// The exact shape our shim writes, scanned without building a JSON tree (a busy log has
+    /// millions of lines); anything else falls back to the general parser.
+    static func parseShimLine(_ line: ArraySlice<UInt8>) -> LogEntry? {
+        var i = line.startIndex
+        guard line.count > logKey.count, line[i..<i + logKey.count].elementsEqual(logKey) else { return nil }
+        i += logKey.count
+        var text: [UInt8] = []
+        text.reserveCapacity(line.count)
+        while i < line.endIndex {
+            let c = line[i]
+            if c == 0x22 { break }
+            if c == 0x5C {
+                i += 1
+                guard i < line.endIndex else { return nil }
+                switch line[i] {
+                case 0x6E: text.append(0x0A)
+                case 0x72: text.append(0x0D)
+                case 0x74: text.append(0x09)
+                case 0x22, 0x5C, 0x2F: text.append(line[i])
+                default: return nil  // \u escapes and the rest: let the full parser decode them
+                }
+            } else {
+                text.append(c)
+            }
+            i += 1
+        }
+        guard i < line.endIndex, line.endIndex - i > streamKey.count, line[i..<i + streamKey.count].elementsEqual(streamKey) else { return nil }
+        i += streamKey.count
+        let streamStart = i
+        while i < line.endIndex, line[i] != 0x22 { i += 1 }
+        let stream: UInt8 = line[streamStart..<i].elementsEqual("stderr".utf8) ? 2 : 1
+        guard line.endIndex - i > timeKey.count, line[i..<i + timeKey.count].elementsEqual(timeKey) else { return nil }
+        i += timeKey.count
+        let timeStart = i
+        while i < line.endIndex, line[i] != 0x22 { i += 1 }
+        let time = Timestamp.parse(String(decoding: line[timeStart..<i], as: UTF8.self)) ?? .zero
+        return LogEntry(stream: stream, time: time, text: text)
     }
 
     static func entries(in bytes: [UInt8], _ o: LogOptions) -> [LogEntry] {

@@ -1,4 +1,5 @@
 @testable import Engine
+import JSON
 import Sys
 import Testing
 
@@ -16,6 +17,22 @@ import Testing
             #expect(got.map(\.kind) == [.stdout, .exited, .stdin])
             #expect(got[1].text == "3 1700000000000000000")
         }
+    }
+
+    @Test func fastLogLineParserAgreesWithTheJSONParser() {
+        let lines = [#"{"log":"plain\n","stream":"stdout","time":"2024-01-01T00:00:01.000000001Z"}"#,
+                     #"{"log":"q\"b\\s\tt\r\n","stream":"stderr","time":"2024-01-01T00:00:02Z"}"#,
+                     #"{"log":"\u001b[1m\n","stream":"stdout","time":"2024-01-01T00:00:03Z"}"#,
+                     #"{"stream":"stdout","log":"reordered\n","time":"2024-01-01T00:00:04Z"}"#]
+        for l in lines {
+            let e = LogReader.parse(ArraySlice(Array(l.utf8)))!
+            let j = try! JSON.parse(Array(l.utf8))
+            #expect(e.text == Array(j["log"].string!.utf8))
+            #expect(e.stream == (j["stream"].string == "stderr" ? 2 : 1))
+            #expect(e.time == Timestamp.parse(j["time"].string!)!)
+        }
+        #expect(LogReader.parseShimLine(ArraySlice(Array(lines[0].utf8))) != nil)
+        #expect(LogReader.parseShimLine(ArraySlice(Array(lines[2].utf8))) == nil)  // a \u escape: the full parser decodes it
     }
 
     @Test func jsonFileLogLinesWithFilters() {
