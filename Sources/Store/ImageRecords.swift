@@ -43,8 +43,18 @@ extension Store {
         }
     }
 
+    /// One image by ID: one row and its tags (this is on the container start path).
     public func image(id: Digest) throws -> ImageRecord? {
-        try allImages().first { $0.id == id }
+        try db.read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT config, size, created_at FROM images WHERE id = ?", arguments: [id.description]) else {
+                return nil
+            }
+            let data: Data = row["config"]
+            guard let cfg = try? ImageConfig(raw: Array(data)) else { return nil }
+            let tags = try String.fetchAll(db, sql: "SELECT ref FROM tags WHERE image_id = ? ORDER BY ref", arguments: [id.description])
+                .compactMap { try? Reference(parsing: $0) }
+            return ImageRecord(id: id, config: cfg, size: row["size"], createdAt: row["created_at"], tags: tags)
+        }
     }
 
     public func imageID(forTag ref: Reference) throws -> Digest? {
