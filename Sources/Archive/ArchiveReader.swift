@@ -112,13 +112,14 @@ public final class ArchiveReader {
 
     /// Streams the current entry's data in blocks.
     public func readData(_ body: (UnsafeRawBufferPointer) throws(ArchiveError) -> Void) throws(ArchiveError) {
-        var buf = [UInt8](repeating: 0, count: 1 << 17)
+        // An owned buffer: the body gets a pointer that is valid for the whole call.
+        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 17, alignment: 16)
+        defer { buf.deallocate() }
         while true {
-            let n = buf.withUnsafeMutableBytes { archive_read_data(a, $0.baseAddress, $0.count) }
+            let n = archive_read_data(a, buf.baseAddress, buf.count)
             if n < 0 { throw error }
             if n == 0 { return }
-            let chunk = buf.withUnsafeBytes { $0 }
-            try body(UnsafeRawBufferPointer(rebasing: chunk[0..<n]))
+            try body(UnsafeRawBufferPointer(rebasing: buf[0..<n]))
         }
     }
 
