@@ -115,8 +115,9 @@ extension Router {
 
     func save(_ req: Request, _ res: Responder, names: [String]) async throws {
         let plan = try await engine.savePlan(names)
+        defer { plan.cleanup() }
         res.startStream(contentType: "application/x-tar")
-        try await ArchiveStreamer.stream(plan, engine: engine) { bytes in await res.write(bytes) }
+        try await ArchiveStreamer.stream(plan) { bytes in await res.write(bytes) }
         res.end()
     }
 }

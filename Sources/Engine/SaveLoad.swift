@@ -8,7 +8,11 @@ import Sys
 /// What a docker-archive for some images contains: config blobs, layer blobs, manifest.json.
 public struct SavePlan: Sendable {
     public var files: [(name: String, bytes: [UInt8])]
-    public var layers: [(name: String, blob: Digest)]
+    /// Each layer's uncompressed tar, resolved once (pulled layers are decompressed into tmp/).
+    public var layers: [(name: String, path: String, temporary: Bool)]
+
+    /// Removes the temporary layer tars; call when the archive has been streamed (or abandoned).
+    public func cleanup() { for l in layers where l.temporary { unlink(l.path) } }
 }
 
 extension Engine {
@@ -19,7 +23,19 @@ extension Engine {
         var index: [JSON] = []
         var repositories = JSONObject()
         var files: [(String, [UInt8])] = [("oci-layout", (["imageLayoutVersion": "1.0.0"] as JSON).bytes)]
-        var layers: [(String, Digest)] = []
+        var layers: [(name: String, path: String, temporary: Bool)] = []
+        var tars: [Digest: (path: String, temporary: Bool)] = [:]
+        func tar(_ d: Digest) throws(EngineError) -> (path: String, temporary: Bool) {
+            if let t = tars[d] { return t }
+            do {
+                let t = try layerTar(d)
+                tars[d] = t
+                return t
+            } catch {
+                for t in tars.values where t.temporary { unlink(t.path) }
+                throw .internalError("\(error)")
+            }
+        }
         var seen = Set<String>()
         func blob(_ d: Digest) -> String { "blobs/sha256/" + d.hex }
         for n in names {
@@ -34,9 +50,9 @@ extension Engine {
             var descriptors: [JSON] = []
             for d in img.config.diffIDs {
                 layerNames.append(blob(d))
-                let size = (try? layerTar(d)).map { t -> Int64 in defer { if t.temporary { unlink(t.path) } }; return FS.size(t.path) ?? 0 } ?? 0
-                descriptors.append(["mediaType": .string(MediaType.ociLayer), "digest": .string(d.description), "size": .int(size)])
-                if seen.insert(d.hex).inserted { layers.append((blob(d), d)) }
+                let t = try tar(d)
+                descriptors.append(["mediaType": .string(MediaType.ociLayer), "digest": .string(d.description), "size": .int(FS.size(t.path) ?? 0)])
+                if seen.insert(d.hex).inserted { layers.append((blob(d), t.path, t.temporary)) }
             }
             let ociManifest: JSON = [
                 "schemaVersion": 2, "mediaType": .string(MediaType.ociManifest),
@@ -169,7 +185,7 @@ extension Engine {
 
 /// Streams a SavePlan as a tar, layer blobs read from the store in blocks.
 public enum ArchiveStreamer {
-    public static func stream(_ plan: SavePlan, engine: Engine, write: @escaping @Sendable ([UInt8]) async -> Bool) async throws {
+    public static func stream(_ plan: SavePlan, write: @escaping @Sendable ([UInt8]) async -> Bool) async throws {
         var pending: [UInt8] = []
         let tar = TarWriter { pending += $0 }
         let now = Timestamp.now().seconds
@@ -183,8 +199,7 @@ public enum ArchiveStreamer {
             try tar.addFile(f.name, f.bytes, mtime: now)
         }
         for l in plan.layers {
-            let (path, temporary) = try engine.layerTar(l.blob)
-            defer { if temporary { unlink(path) } }
+            let path = l.path
             let size = FS.size(path) ?? 0
             try tar.beginFile(l.name, size: size, mtime: now)
             if !(await write(pending)) { return }

@@ -422,3 +422,21 @@ def test_pull_resumes_after_berthd_is_killed(fresh_daemon):
         assert d.berth("run", "--rm", ref, "echo", "whole").stdout == "whole\n"
     finally:
         reg.close()
+
+
+def test_save_of_a_pulled_image(fresh_daemon, registry, tmp_path):
+    """Pulled layers are kept compressed; save decompresses each once and cleans up after."""
+    import tarfile
+    d = fresh_daemon
+    ref = f"{registry.host}/saved/box:1"
+    publish_and_forget(d, ref)
+    d.berth("pull", ref, check=True)
+    out = tmp_path / "pulled.tar"
+    d.berth("save", "-o", str(out), ref, check=True)
+    layers = json.load(tarfile.open(out).extractfile("manifest.json"))[0]["Layers"]
+    index = json.load(tarfile.open(out).extractfile("index.json"))
+    assert len(layers) == 1 and index["manifests"][0]["annotations"]["io.containerd.image.name"] == ref
+    assert os.listdir(d.root + "/data/tmp") == []
+    d.berth("rmi", ref, check=True)
+    assert "Loaded image: " + ref in d.berth("load", "-i", str(out)).stdout
+    assert d.berth("run", "--rm", ref, "echo", "round trip").stdout == "round trip\n"
