@@ -57,6 +57,18 @@ def publish_and_forget(d, ref):
 
 
 @pytest.fixture()
+def fake_registry():
+    reg = FakeRegistry()
+    yield reg
+    reg.close()
+
+
+def first_layer(reg, name_tag):
+    """The digest of the first layer of a manifest the fixture registry holds."""
+    return json.loads(reg.manifests[name_tag][0])["layers"][0]["digest"]
+
+
+@pytest.fixture()
 def registry():
     if not shutil.which("docker-registry"):
         pytest.skip("docker-registry not installed")
@@ -187,42 +199,34 @@ def test_bearer_token_flow(fresh_daemon, docker_config):
         reg.close()
 
 
-def test_corrupted_blob_is_refused(fresh_daemon):
-    reg = FakeRegistry()
-    try:
-        d = fresh_daemon
-        ref = f"{reg.host}/bad/box:1"
-        publish_and_forget(d, ref)
-        manifest = json.loads(reg.manifests["bad/box:1"][0])
-        layer = manifest["layers"][0]["digest"]
-        reg.corrupt.add(layer)
-        r = d.berth("pull", ref)
-        assert r.returncode != 0 and "verification failed" in r.stderr
-        assert d.berth("images", "-q").stdout == ""
-        assert os.listdir(d.root + "/data/snapshots") == []
-        assert not os.path.exists(d.root + "/data/ingest/" + layer[7:])
-    finally:
-        reg.close()
+def test_corrupted_blob_is_refused(fresh_daemon, fake_registry):
+    d, reg = fresh_daemon, fake_registry
+    ref = f"{reg.host}/bad/box:1"
+    publish_and_forget(d, ref)
+    layer = first_layer(reg, "bad/box:1")
+    reg.corrupt.add(layer)
+    r = d.berth("pull", ref)
+    assert r.returncode != 0 and "verification failed" in r.stderr
+    assert d.berth("images", "-q").stdout == ""
+    assert os.listdir(d.root + "/data/snapshots") == []
+    assert not os.path.exists(d.root + "/data/ingest/" + layer[7:])
 
 
-def test_interrupted_pull_resumes(fresh_daemon):
-    reg = FakeRegistry()
-    try:
-        d = fresh_daemon
-        ref = f"{reg.host}/cut/box:1"
-        publish_and_forget(d, ref)
-        layer = json.loads(reg.manifests["cut/box:1"][0])["layers"][0]["digest"]
-        reg.cut_once.add(layer)
-        assert d.berth("pull", ref).returncode != 0
-        partial = d.root + "/data/ingest/" + layer[7:]
-        assert 0 < os.path.getsize(partial) < len(reg.blobs[layer])
-        assert d.berth("images", "-q").stdout == ""
-        r = d.berth("pull", ref)
-        assert r.returncode == 0, r.stderr
-        assert reg.range_requests and reg.range_requests[0][1] == os.path.getsize(d.root + "/data/blobs/sha256/" + layer[7:]) // 2 or reg.range_requests[0][1] > 0
-        assert d.berth("run", "--rm", ref, "echo", "resumed").stdout == "resumed\n"
-    finally:
-        reg.close()
+def test_interrupted_pull_resumes(fresh_daemon, fake_registry):
+    d, reg = fresh_daemon, fake_registry
+    ref = f"{reg.host}/cut/box:1"
+    publish_and_forget(d, ref)
+    layer = first_layer(reg, "cut/box:1")
+    reg.cut_once.add(layer)
+    assert d.berth("pull", ref).returncode != 0
+    partial = d.root + "/data/ingest/" + layer[7:]
+    got = os.path.getsize(partial)
+    assert 0 < got < len(reg.blobs[layer])
+    assert d.berth("images", "-q").stdout == ""
+    r = d.berth("pull", ref)
+    assert r.returncode == 0, r.stderr
+    assert reg.range_requests == [(layer, got)]  # only the missing part was asked for
+    assert d.berth("run", "--rm", ref, "echo", "resumed").stdout == "resumed\n"
 
 
 def test_search_uses_the_catalog(fresh_daemon, registry):
@@ -379,9 +383,9 @@ elif action == "erase":
         reg.stop()
 
 
-def test_chunked_upload(busybox):
+def test_chunked_upload(busybox, fake_registry):
     from conftest import Daemon
-    reg = FakeRegistry()
+    reg = fake_registry
     d = Daemon(config={"upload-chunk-size": 300000}).start()
     try:
         d.berth("import", "-c", 'CMD ["sh"]', busybox, "busybox:latest", check=True)
@@ -391,37 +395,32 @@ def test_chunked_upload(busybox):
         assert d.berth("run", "--rm", ref, "echo", "chunked").stdout == "chunked\n"
     finally:
         d.stop()
-        reg.close()
 
 
-def test_pull_resumes_after_berthd_is_killed(fresh_daemon):
-    reg = FakeRegistry()
-    try:
-        d = fresh_daemon
-        ref = f"{reg.host}/killed/box:1"
-        publish_and_forget(d, ref)
-        layer = json.loads(reg.manifests["killed/box:1"][0])["layers"][0]["digest"]
-        reg.slow.add(layer)
-        env = dict(os.environ, DOCKER_HOST=d.host)
-        puller = subprocess.Popen([DOCKER, "pull", ref], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        partial = d.root + "/data/ingest/" + layer[7:]
-        for _ in range(100):
-            if os.path.exists(partial) and os.path.getsize(partial) > 100_000:
-                break
-            time.sleep(0.05)
-        d.kill9()
-        puller.wait(timeout=10)
-        got = os.path.getsize(partial)
-        assert 0 < got < len(reg.blobs[layer])
-        reg.slow.discard(layer)
-        d.start()
-        assert d.berth("images", "-q").stdout == ""  # nothing half-registered
-        r = d.berth("pull", ref)
-        assert r.returncode == 0, r.stderr
-        assert (layer, got) in reg.range_requests  # only the rest was fetched
-        assert d.berth("run", "--rm", ref, "echo", "whole").stdout == "whole\n"
-    finally:
-        reg.close()
+def test_pull_resumes_after_berthd_is_killed(fresh_daemon, fake_registry):
+    d, reg = fresh_daemon, fake_registry
+    ref = f"{reg.host}/killed/box:1"
+    publish_and_forget(d, ref)
+    layer = first_layer(reg, "killed/box:1")
+    reg.slow.add(layer)
+    env = dict(os.environ, DOCKER_HOST=d.host)
+    puller = subprocess.Popen([DOCKER, "pull", ref], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    partial = d.root + "/data/ingest/" + layer[7:]
+    for _ in range(100):
+        if os.path.exists(partial) and os.path.getsize(partial) > 100_000:
+            break
+        time.sleep(0.05)
+    d.kill9()
+    puller.wait(timeout=10)
+    got = os.path.getsize(partial)
+    assert 0 < got < len(reg.blobs[layer])
+    reg.slow.discard(layer)
+    d.start()
+    assert d.berth("images", "-q").stdout == ""  # nothing half-registered
+    r = d.berth("pull", ref)
+    assert r.returncode == 0, r.stderr
+    assert (layer, got) in reg.range_requests  # only the rest was fetched
+    assert d.berth("run", "--rm", ref, "echo", "whole").stdout == "whole\n"
 
 
 def test_save_of_a_pulled_image(fresh_daemon, registry, tmp_path):
