@@ -9,18 +9,22 @@ extension Engine {
     // MARK: lookup
 
     /// A tag (`busybox`, `busybox:1`, `docker.io/library/busybox:latest`), a full or short ID.
+    /// Direct lookups (this is on every create): a tag, a `name@digest` pulled earlier, or a
+    /// unique ID prefix.
     public nonisolated func resolveImage(_ ref: String) throws(EngineError) -> ImageRecord {
-        let images: [ImageRecord]
-        do { images = try store.allImages() } catch { throw .internalError("\(error)") }
         let hex = ref.hasPrefix("sha256:") ? String(ref.dropFirst(7)) : ref
-        if let parsed = try? Reference(parsing: ref) {
-            let r = parsed.withDefaultTag
-            if let img = images.first(where: { $0.tags.contains(r) }) { return img }
-        }
-        if hex.count >= 4, hex.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) {
-            let m = images.filter { $0.id.hex.hasPrefix(hex) }
-            if m.count == 1 { return m[0] }
-        }
+        do {
+            if let parsed = try? Reference(parsing: ref) {
+                let r = parsed.withDefaultTag
+                if r.digest == nil, let id = try store.imageID(forTag: r), let img = try store.image(id: id) { return img }
+                if let d = r.digest, let id = try store.imageID(forRepoDigest: r.repository + "@" + d.description),
+                   let img = try store.image(id: id) { return img }
+            }
+            if hex.count >= 4, hex.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) {
+                let m = try store.imageIDs(withPrefix: hex)
+                if m.count == 1, let img = try store.image(id: m[0]) { return img }
+            }
+        } catch let e as EngineError { throw e } catch { throw .internalError("\(error)") }
         if let parsed = try? Reference(parsing: ref), parsed.tag == nil, parsed.digest == nil { throw .noSuchImage(parsed.withDefaultTag.familiar) }
         throw .noSuchImage(ref)
     }

@@ -43,6 +43,10 @@ extension Store {
         try db.write { try $0.execute(sql: "INSERT OR REPLACE INTO repo_digests (image_id, ref) VALUES (?, ?)", arguments: [image.description, ref]) }
     }
 
+    public func imageID(forRepoDigest ref: String) throws -> Digest? {
+        try db.read { try String.fetchOne($0, sql: "SELECT image_id FROM repo_digests WHERE ref = ?", arguments: [ref]) }.flatMap(Digest.init(parsing:))
+    }
+
     public func repoDigests(image: Digest) throws -> [String] {
         try db.read { try String.fetchAll($0, sql: "SELECT ref FROM repo_digests WHERE image_id = ? ORDER BY ref", arguments: [image.description]) }
     }

@@ -61,6 +61,11 @@ extension Store {
         try db.read { try String.fetchOne($0, sql: "SELECT image_id FROM tags WHERE ref = ?", arguments: [ref.description]) }.flatMap(Digest.init(parsing:))
     }
 
+    public func imageIDs(withPrefix hex: String) throws -> [Digest] {
+        try db.read { try String.fetchAll($0, sql: "SELECT id FROM images WHERE id LIKE ? LIMIT 2", arguments: ["sha256:" + hex + "%"]) }
+            .compactMap(Digest.init(parsing:))
+    }
+
     public func tag(_ ref: Reference, image: Digest) throws {
         try db.write { try $0.execute(sql: "INSERT OR REPLACE INTO tags (ref, image_id) VALUES (?, ?)", arguments: [ref.description, image.description]) }
     }

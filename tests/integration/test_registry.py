@@ -110,6 +110,7 @@ def test_push_then_pull(fresh_daemon, registry, tool):
     d.berth("rmi", ref, check=True)
     r = d.run(tool, "pull", f"{registry.host}/team/box@{digest}")
     assert r.returncode == 0 and f"Digest: {digest}" in r.stdout
+    assert d.run(tool, "run", "--rm", f"{registry.host}/team/box@{digest}", "echo", "by digest").stdout == "by digest\n"
 
 
 def test_push_mounts_across_repositories(fresh_daemon, registry):
