@@ -38,10 +38,11 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         .target(name: "Client", dependencies: ["JSON", "Sys"]),
-        .target(name: "CLI", dependencies: ["Client", "JSON", "OCI", "Sys", "Archive"]),
+        .target(name: "GoTemplate", dependencies: ["JSON"]),
+        .target(name: "CLI", dependencies: ["Client", "JSON", "OCI", "Sys", "Archive", "GoTemplate"]),
         .executableTarget(name: "berthd", dependencies: ["API", "Engine"]),
         .executableTarget(name: "berth", dependencies: ["CLI"]),
         .executableTarget(name: "berth-shim", dependencies: ["Sys", "CSys"]),
-        .testTarget(name: "BerthTests", dependencies: ["JSON", "OCI", "Archive", "Store", "Runtime", "Engine", "CLI", "Client", "Sys"]),
+        .testTarget(name: "BerthTests", dependencies: ["JSON", "OCI", "Archive", "Store", "Runtime", "Engine", "CLI", "Client", "Sys", "GoTemplate"]),
     ]
 )

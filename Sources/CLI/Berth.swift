@@ -130,7 +130,16 @@ public struct Berth {
     }
 
     func version(_ args: [String]) throws -> Int32 {
+        let f = try Flags.parse(args, [FlagSpec("-f", "--format", value: true)])
         let v = try client.request("GET", "/version").json
+        if let format = f.string("format") {
+            // types.Version's Go field names: APIVersion answers for the "ApiVersion" key.
+            let clientInfo: JSON = ["Platform": ["Name": ""], "Version": "0.1.0", "ApiVersion": "1.41", "DefaultAPIVersion": "1.41",
+                                    "GitCommit": "", "GoVersion": "", "Os": "linux", "Arch": "amd64", "BuildTime": "",
+                                    "Context": "default"]
+            Out.raw(1, Array(try Formatter.plain(format, ["Client": clientInfo, "Server": v], aliases: ["APIVersion": "ApiVersion"]).utf8))
+            return 0
+        }
         Out.print("""
         Client:
          Version:           0.1.0
@@ -150,7 +159,7 @@ public struct Berth {
     func info(_ args: [String]) throws -> Int32 {
         let f = try Flags.parse(args, [FlagSpec("-f", "--format", value: true)])
         let i = try client.request("GET", "/info").json
-        if let format = f.string("format") { Out.print(try Template.render(format, i)); return 0 }
+        if let format = f.string("format") { Out.raw(1, Array(try Formatter.plain(format, i).utf8)); return 0 }
         Out.print("""
         Server:
          Containers: \(i["Containers"].int ?? 0)

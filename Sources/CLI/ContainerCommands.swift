@@ -1,3 +1,4 @@
+import GoTemplate
 import Client
 import Glibc
 import JSON
@@ -182,7 +183,7 @@ extension Berth {
             }
         }
         if let format = f.string("format") {
-            for r in results { Out.print(try Template.render(format, r)) }
+            Out.raw(1, Array(try Formatter.inspect(format, results).utf8))
         } else {
             Out.print(JSON.array(results).pretty(indent: "    "))
         }
@@ -200,22 +201,19 @@ extension Berth {
         if limit > 0 { q.append(("limit", String(limit))); q.removeAll { $0.0 == "all" }; q.append(("all", "1")) }
         let filters = try filterJSON(f.list("filter"))
         if let filters { q.append(("filters", filters)) }
+        if f.bool("size") || (f.string("format") ?? "").contains(".Size") { q.append(("size", "1")) }
         let list = try client.request("GET", "/containers/json" + DaemonClient.query(q)).json.array ?? []
-        let noTrunc = f.bool("no-trunc")
+        let trunc = !f.bool("no-trunc")
         if f.bool("quiet") {
-            for c in list { Out.print(noTrunc ? c["Id"].string ?? "" : String((c["Id"].string ?? "").prefix(12))) }
+            for c in list { Out.print(trunc ? Rows.truncateID(c["Id"].string ?? "") : c["Id"].string ?? "") }
             return 0
         }
-        if let format = f.string("format") {
-            for c in list { Out.print(try Template.render(format, PsRow(c, noTrunc: noTrunc).json)) }
-            return 0
+        let format = f.string("format").map { $0 == "table" ? Rows.psFormat : $0 } ?? Rows.psFormat
+        let rows = list.map { c in
+            FormatRow(Rows.container(c, trunc: trunc), methods: ["Label": { args throws(TemplateError) in Rows.labelMethod(c)(args) }])
         }
-        var rows = [["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]]
-        for c in list {
-            let r = PsRow(c, noTrunc: noTrunc)
-            rows.append([r.id, r.image, r.command, r.created, r.status, r.ports, r.names])
-        }
-        Out.table(rows)
+        let out = try Formatter(format: format, header: Rows.psHeader).render(rows)
+        Out.raw(1, Array(out.utf8))
         return 0
     }
 
@@ -251,26 +249,6 @@ extension Berth {
 }
 
 /// One `ps` line, as the docker CLI's formatter computes it.
-struct PsRow {
-    var id, image, command, created, status, ports, names: String
-    init(_ c: JSON, noTrunc: Bool) {
-        let fullID = c["Id"].string ?? ""
-        id = noTrunc ? fullID : String(fullID.prefix(12))
-        image = c["Image"].string ?? ""
-        var cmd = c["Command"].string ?? ""
-        if !noTrunc && cmd.count > 20 { cmd = String(cmd.prefix(19)) + "…" }
-        command = "\"" + cmd + "\""
-        created = Out.ago(c["Created"].int ?? 0)
-        status = c["Status"].string ?? ""
-        ports = ""
-        names = (c["Names"].stringArray ?? []).map { $0.hasPrefix("/") ? String($0.dropFirst()) : $0 }.joined(separator: ",")
-    }
-    var json: JSON {
-        ["ID": .string(id), "Image": .string(image), "Command": .string(command), "CreatedAt": .string(created),
-         "RunningFor": .string(String(created.dropLast(4))), "Status": .string(status), "Ports": .string(ports), "Names": .string(names)]
-    }
-}
-
 /// `--since 10m`, RFC 3339 dates or Unix seconds → the API's `secs[.nanos]`.
 enum TimeArg {
     static func parse(_ s: String) throws -> String {

@@ -16,7 +16,7 @@ extension Berth {
         try client.stream("GET", "/events" + DaemonClient.query(q)) { bytes in
             for e in split.feed(bytes) {
                 if let format = f.string("format") {
-                    do { Out.print(format == "{{json .}}" ? e.serialized() : try Template.render(format, e)) } catch { failure = error as? CLIError; return false }
+                    do { Out.raw(1, Array(try Formatter(format: format, aliases: Rows.eventAliases).render([e]).utf8)) } catch { failure = error as? CLIError; return false }
                     continue
                 }
                 let nanos = e["timeNano"].int ?? 0

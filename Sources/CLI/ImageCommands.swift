@@ -21,7 +21,7 @@ extension Berth {
             return 0
         }
         let digests = f.bool("digests")
-        var rows = [["REPOSITORY", "TAG"] + (digests ? ["DIGEST"] : []) + ["IMAGE ID", "CREATED", "SIZE"]]
+        var rows: [JSON] = []
         for i in list {
             var tags = i["RepoTags"].stringArray ?? []
             if tags.isEmpty { tags = ["<none>:<none>"] }
@@ -30,18 +30,12 @@ extension Berth {
                 let colon = t.lastIndex(of: ":") ?? t.endIndex
                 let repo = String(t[..<colon]), tag = colon < t.endIndex ? String(t[t.index(after: colon)...]) : "<none>"
                 let digest = repoDigests.first { $0.hasPrefix(repo + "@") }.map { String($0[$0.firstIndex(of: "@")!...].dropFirst()) } ?? "<none>"
-                rows.append([repo, tag] + (digests ? [digest] : []) + [shortID(i["Id"].string ?? ""), Out.ago(i["Created"].int ?? 0), Out.humanSize(i["Size"].int ?? 0)])
+                rows.append(Rows.image(i, repo: repo, tag: tag, digest: digest, trunc: !noTrunc))
             }
         }
-        let shift = digests ? 1 : 0
-        if let format = f.string("format") {
-            for r in rows.dropFirst() {
-                Out.print(try Template.render(format, ["Repository": .string(r[0]), "Tag": .string(r[1]), "ID": .string(r[2 + shift]),
-                                                       "CreatedSince": .string(r[3 + shift]), "Size": .string(r[4 + shift])]))
-            }
-            return 0
-        }
-        Out.table(rows)
+        var format = f.string("format") ?? (digests ? Rows.imagesDigestFormat : Rows.imagesFormat)
+        if format == "table" { format = digests ? Rows.imagesDigestFormat : Rows.imagesFormat }
+        try Formatter(format: format, header: Rows.imagesHeader).print(rows)
         return 0
     }
 
@@ -149,15 +143,9 @@ extension Berth {
             return s.hasPrefix("sha256:") && !noTrunc ? String(s.dropFirst(7).prefix(12)) : s
         }
         if f.bool("quiet") { for r in rows { Out.print(id(r)) }; return 0 }
-        var table = [["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"]]
-        for r in rows {
-            var by = (r["CreatedBy"].string ?? "").replacing("\t", with: " ")
-            if !noTrunc && by.count > 45 { by = String(by.prefix(44)) + "…" }
-            let created = r["Created"].int ?? 0
-            table.append([id(r), human ? Out.ago(created) : Timestamp(nanos: created * 1_000_000_000).goRFC3339Nano, by,
-                          human ? Out.humanSize(r["Size"].int ?? 0) : String(r["Size"].int ?? 0), r["Comment"].string ?? ""])
-        }
-        Out.table(table)
+        var format = f.string("format") ?? (human ? Rows.historyFormat : Rows.historyNonHumanFormat)
+        if format == "table" { format = human ? Rows.historyFormat : Rows.historyNonHumanFormat }
+        try Formatter(format: format, header: Rows.historyHeader).print(rows.map { Rows.history($0, human: human, trunc: !noTrunc) })
         return 0
     }
 

@@ -13,8 +13,10 @@ extension Berth {
             names = list.compactMap { $0["Id"].string }
         }
         var previous: [String: JSON] = [:]
+        let format = f.string("format").map { $0 == "table" ? Rows.statsFormat : $0 } ?? Rows.statsFormat
+        let formatter = Formatter(format: format, header: Rows.statsHeader)
         while true {
-            var rows = [["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O", "BLOCK I/O", "PIDS"]]
+            var rows: [JSON] = []
             for n in names {
                 let s: JSON
                 if let prev = previous[n] {
@@ -25,11 +27,12 @@ extension Berth {
                     s = try client.request("GET", "/containers/\(n)/stats?stream=0").json
                 }
                 previous[n] = s
-                rows.append(StatsRow(s).cells(noTrunc: f.bool("no-trunc")))
+                rows.append(StatsRow(s).row(container: n, trunc: !f.bool("no-trunc")))
             }
-            if f.bool("no-stream") { Out.table(rows); return 0 }
+            let text = try formatter.render(rows)
+            if f.bool("no-stream") { Out.raw(1, Array(text.utf8)); return 0 }
             if isatty(1) != 0 { Out.raw(1, Array("\u{1B}[2J\u{1B}[H".utf8)) }
-            Out.table(rows)
+            Out.raw(1, Array(text.utf8))
             sleep(1)
         }
     }
@@ -55,7 +58,8 @@ struct StatsRow {
         return cache < u ? u - cache : u
     }
 
-    func cells(noTrunc: Bool) -> [String] {
+    /// The CLI's statsContext fields.
+    func row(container: String, trunc: Bool) -> JSON {
         let id = s["id"].string ?? ""
         let limit = s["memory_stats"]["limit"].int ?? 0
         var rx: Int64 = 0, tx: Int64 = 0
@@ -65,12 +69,17 @@ struct StatsRow {
             if e["op"].string?.lowercased() == "read" { rd += e["value"].int ?? 0 }
             if e["op"].string?.lowercased() == "write" { wr += e["value"].int ?? 0 }
         }
-        let name = (s["name"].string ?? "").hasPrefix("/") ? String((s["name"].string ?? "").dropFirst()) : (s["name"].string ?? "")
-        return [noTrunc ? id : String(id.prefix(12)), name, Out.fixed(cpuPercent, 2) + "%",
-                StatsRow.binary(memUsage) + " / " + StatsRow.binary(limit),
-                Out.fixed(limit > 0 ? Double(memUsage) / Double(limit) * 100 : 0, 2) + "%",
-                Out.humanSize(rx) + " / " + Out.humanSize(tx), Out.humanSize(rd) + " / " + Out.humanSize(wr),
-                String(s["pids_stats"]["current"].int ?? 0)]
+        var name = s["name"].string ?? ""
+        if name.hasPrefix("/") { name.removeFirst() }
+        return Rows.sorted([
+            ("Container", .string(container)), ("Name", .string(name.isEmpty ? "--" : name)),
+            ("ID", .string(trunc ? Rows.truncateID(id) : id)), ("CPUPerc", .string(Out.fixed(cpuPercent, 2) + "%")),
+            ("MemUsage", .string(StatsRow.binary(memUsage) + " / " + StatsRow.binary(limit))),
+            ("MemPerc", .string(Out.fixed(limit > 0 ? Double(memUsage) / Double(limit) * 100 : 0, 2) + "%")),
+            ("NetIO", .string(Out.humanSize(rx) + " / " + Out.humanSize(tx))),
+            ("BlockIO", .string(Out.humanSize(rd) + " / " + Out.humanSize(wr))),
+            ("PIDs", .string(String(s["pids_stats"]["current"].int ?? 0))),
+        ])
     }
 
     /// go-units BytesSize: binary units, 3 significant digits.

@@ -36,12 +36,9 @@ extension Berth {
             }
             Out.table(rows)
             Out.print("\nContainers space usage:\n")
-            var crow = [["CONTAINER ID", "IMAGE", "COMMAND", "LOCAL VOLUMES", "SIZE", "CREATED", "STATUS", "NAMES"]]
-            for c in containers {
-                let r = PsRow(c, noTrunc: false)
-                crow.append([r.id, r.image, r.command, "0", Out.humanSize(c["SizeRw"].int ?? 0), r.created, r.status, r.names])
-            }
-            Out.table(crow)
+            let containerRows = containers.map { Rows.container($0, trunc: true) }
+            try Formatter(format: "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.LocalVolumes}}\t{{.Size}}\t{{.RunningFor}}\t{{.Status}}\t{{.Names}}",
+                          header: Rows.psHeader).print(containerRows)
         }
         return 0
     }

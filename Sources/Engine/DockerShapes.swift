@@ -54,7 +54,10 @@ public enum DockerShapes {
         out["WorkingDir"] = str("WorkingDir")
         out["Entrypoint"] = entrypoint
         out["OnBuild"] = img["OnBuild"]
-        out["Labels"] = .object(labels)
+        // Go maps marshal with sorted keys; clients compare and template over that order.
+        out["Labels"] = JSON.object(labels).sortingKeys()
+        if let ports = out["ExposedPorts"].object { out["ExposedPorts"] = JSON.object(ports).sortingKeys() }
+        if let v = out["Volumes"].object { out["Volumes"] = JSON.object(v).sortingKeys() }
         if let s = body["StopSignal"].string ?? img["StopSignal"].string { out["StopSignal"] = .string(s) }
         if let t = body["StopTimeout"].int { out["StopTimeout"] = .int(t) }
         return out

@@ -56,6 +56,14 @@ public enum JSON: Sendable, Equatable {
         return out
     }
 
+    /// This object with its keys in Go's map order (sorted); other values unchanged.
+    public func sortingKeys() -> JSON {
+        guard case .object(let o) = self else { return self }
+        var sorted = JSONObject()
+        for k in o.keys.sorted() { sorted[k] = o[k] }
+        return .object(sorted)
+    }
+
     public static func strings(_ list: [String]?) -> JSON {
         guard let list else { return .null }
         return .array(list.map { .string($0) })

@@ -20,6 +20,14 @@ public struct Timestamp: Sendable, Equatable, Comparable, Hashable {
     /// RFC 3339 as Go's time.RFC3339Nano (trailing zeros trimmed); zero time is `0001-01-01T00:00:00Z`.
     public var goRFC3339Nano: String { isZero ? "0001-01-01T00:00:00Z" : format(fraction: true, trimZeros: true) }
 
+    /// Go's time.Time.String() in UTC (`2006-01-02 15:04:05 +0000 UTC`), as the CLI shows CreatedAt.
+    public var goString: String {
+        let r = format(fraction: false, trimZeros: true)
+        return r.dropLast().replacing("T", with: " ") + " +0000 UTC"
+    }
+    /// time.RFC3339 (seconds, `Z`).
+    public var rfc3339: String { format(fraction: false, trimZeros: true) }
+
     private func format(fraction: Bool, trimZeros: Bool) -> String {
         var t = time_t(seconds)
         var tmv = tm()

@@ -51,10 +51,35 @@ import Testing
         #expect(humanDuration(seconds: 3 * 3600) == "3 hours")
     }
 
-    @Test func templates() throws {
-        let data: JSONValue = ["State": ["Status": "running", "ExitCode": 0], "Name": "/x"]
-        #expect(try Template.render("{{.State.Status}} {{.State.ExitCode}} {{.Name}}", data) == "running 0 /x")
-        #expect(try Template.render("{{json .State}}", data) == #"{"Status":"running","ExitCode":0}"#)
+    @Test func formatterTablesAndPlainFormats() throws {
+        let rows: [JSONValue] = [["ID": "abc", "Name": "web"], ["ID": "defghijklmnop", "Name": "db"]]
+        let header: JSONValue = ["ID": "CONTAINER ID", "Name": "NAME"]
+        #expect(try Formatter(format: "table {{.ID}}\\t{{.Name}}", header: header).render(rows)
+                == "CONTAINER ID    NAME\nabc             web\ndefghijklmnop   db\n")
+        // The header goes through Docker's header functions: `upper` leaves the title as is.
+        #expect(try Formatter(format: "table {{upper .Name}}", header: header).render(rows) == "NAME\nWEB\nDB\n")
+        #expect(try Formatter(format: "{{.ID}}: {{.Name}}", header: header).render(rows) == "abc: web\ndefghijklmnop: db\n")
+        #expect(try Formatter(format: "json").render([rows[0]]) == #"{"ID":"abc","Name":"web"}"# + "\n")
+        #expect(throws: CLIError.self) { try Formatter(format: "{{nope}}").render(rows) }
+        #expect(try Formatter.inspect("{{.ID}}", rows) == "abc\ndefghijklmnop\n")
+        #expect(throws: CLIError.self) { try Formatter.inspect("{{.Missing}}", rows) }
+    }
+
+    @Test func tabWriterColumnBlocks() {
+        // Lines with fewer cells end a column block, as Go's elastic tabstops do.
+        #expect(TabWriter().format("a\tb\tc\nlonger-cell\tx\nsolo\nq\tr\n")
+                == "a             b         c\nlonger-cell   x\nsolo\nq         r\n")
+        #expect(TabWriter().format("x\t\ty\n") == "x                   y\n")
+    }
+
+    @Test func displayablePorts() {
+        let ports: [JSONValue] = [
+            ["IP": "0.0.0.0", "PrivatePort": 80, "PublicPort": 80, "Type": "tcp"],
+            ["IP": "0.0.0.0", "PrivatePort": 81, "PublicPort": 81, "Type": "tcp"],
+            ["IP": "0.0.0.0", "PrivatePort": 443, "PublicPort": 8443, "Type": "tcp"],
+            ["PrivatePort": 53, "Type": "udp"],
+        ]
+        #expect(Rows.displayablePorts(ports) == "53/udp, 0.0.0.0:80-81->80-81/tcp, 0.0.0.0:8443->443/tcp")
     }
 
     @Test func timestamps() {

@@ -1,0 +1,68 @@
+import Foundation
+import GoTemplate
+import JSON
+import Testing
+
+/// GoTemplate against Go's own text/template: tests/template-corpus/expected.jsonl was rendered
+/// by Go (with Docker's functions) from the same templates and data.
+@Suite struct TemplateTests {
+    static func sortedKeys(_ j: JSON) -> JSON {
+        switch j {
+        case .object(let o):
+            var s = JSONObject()
+            for k in o.keys.sorted() { s[k] = sortedKeys(o[k]!) }
+            return .object(s)
+        case .array(let a): return .array(a.map(sortedKeys))
+        default: return j
+        }
+    }
+
+    static func corpus() throws -> (JSON, [(String, String)]) {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let text = try String(contentsOf: root.appendingPathComponent("tests/template-corpus/expected.jsonl"), encoding: .utf8)
+        var data: JSON = .null
+        var cases: [(String, String)] = []
+        for line in text.split(separator: "\n") {
+            let j = try JSON.parse(String(line))
+            if !j["data"].isNull { data = sortedKeys(j["data"]) } else { cases.append((j["template"].string!, j["want"].string!)) }
+        }
+        return (data, cases)
+    }
+
+    @Test func corpusMatchesGo() throws {
+        let (data, cases) = try TemplateTests.corpus()
+        #expect(cases.count > 100)
+        var failures: [String] = []
+        for (template, want) in cases {
+            var got: String
+            do { got = try GoTemplate(template).execute(data) } catch { got = "ERR " + error.message }
+            if want.hasPrefix("ERR ") {
+                // Go's error wording is matched where we can; failing is what must agree.
+                if !got.hasPrefix("ERR ") { failures.append("\(template): want error \(want), got \(got)") }
+            } else if got != want {
+                failures.append("\(template): want \(JSON.string(want).serialized()) got \(JSON.string(got).serialized())")
+            }
+        }
+        #expect(failures.isEmpty, Comment(rawValue: "\(failures.count) mismatches:\n" + failures.joined(separator: "\n")))
+    }
+
+    @Test func parseErrorsNameTheLine() throws {
+        #expect(throws: TemplateError("template: :2: function \"nope\" not defined")) { try GoTemplate("a\n{{nope}}") }
+        #expect(throws: TemplateError("template: :1: unclosed action")) { try GoTemplate("{{.A") }
+    }
+
+    @Test func missingKeyErrorMode() throws {
+        var t = try GoTemplate("{{.Nope}}")
+        #expect(try t.execute(["A": 1]) == "<no value>")
+        t.missingKeyIsError = true
+        #expect(throws: TemplateError.self) { try t.execute(["A": 1]) }
+    }
+
+    @Test func methodsAndHeaderFunctions() throws {
+        let label: GoTemplate.Method = { args throws(TemplateError) in .string("L:" + (args.first?.string ?? "")) }
+        #expect(try GoTemplate("{{.Label \"x\"}}|{{.ID}}").execute(["ID": "abc"], methods: ["Label": label]) == "L:x|abc")
+        var t = try GoTemplate("{{upper .Name}} {{truncate .Name 2}} {{pad .Name 1 1}}")
+        t.functions = .dockerHeader
+        #expect(try t.execute(["Name": "NAME"]) == "NAME NAME  NAME ")
+    }
+}
