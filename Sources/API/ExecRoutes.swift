@@ -1,3 +1,4 @@
+import CSys
 import Engine
 import Foundation
 import JSON
@@ -13,8 +14,7 @@ extension Router {
         switch (req.method, p[1]) {
         case (.GET, "json"): res.json(200, try await engine.inspectExec(id))
         case (.POST, "resize"):
-            _ = try await engine.exec(id)
-            res.send(status: 200)
+            try await resizeExec(req, res, id)
         case (.POST, "start"): try await startExec(req, res, id)
         default: res.json(404, ["message": "page not found"])
         }
@@ -33,8 +33,16 @@ extension Router {
         let stream = AsyncStream<[UInt8]?> { continuation = $0 }
         let cont = continuation!
         let handle = ProcessHandle()
-        try await res.hijack(upgrade: req.wantsUpgrade, onInput: { bytes in handle.write(bytes) },
-                             onInputClosed: { handle.close() })
+        // Docker's detach sequence applies to exec stdin too: the client leaves, the process stays.
+        let keys = DetachMatcher.parse(e.config["DetachKeys"].string ?? "") ?? DetachMatcher.defaultKeys
+        let matcher = LockedMatcher(DetachMatcher(keys: keys))
+        let attachedStdin = e.config["AttachStdin"].bool ?? false
+        try await res.hijack(upgrade: req.wantsUpgrade, onInput: { bytes in
+            guard attachedStdin else { return handle.write(bytes) }
+            let (pass, detach) = matcher.feed(bytes)
+            if !pass.isEmpty { handle.write(pass) }
+            if detach { cont.yield(nil) }
+        }, onInputClosed: { handle.close() })
         do {
             let proc = try await engine.startExec(e.id, onOutput: { stream, bytes in
                 if (stream == 1 && wantOut) || (stream == 2 && wantErr) { cont.yield(tty ? bytes : StreamFrame.frame(stream, bytes)) }
@@ -51,6 +59,30 @@ extension Router {
             if !(await res.writeRaw(chunk)) { break }
         }
         res.close()
+    }
+}
+
+extension Router {
+    /// The exec's terminal is resized through the process's own stdin (the pty's slave side),
+    /// which the helper's master shares; runc may still be writing the PID file when the
+    /// client's first resize arrives, so wait for it briefly.
+    func resizeExec(_ req: Request, _ res: Responder, _ id: String) async throws {
+        let e = try await engine.exec(id)
+        guard let h = UInt16(req.q("h") ?? ""), let w = UInt16(req.q("w") ?? "") else {
+            throw EngineError.badRequest("invalid resize request: h and w must be numbers")
+        }
+        guard e.tty else { return res.send(status: 200) }
+        for _ in 0..<40 {
+            if let pid = try await engine.execProcessPid(id) {
+                let fd = open("/proc/\(pid)/fd/0", O_RDWR | O_NOCTTY | O_CLOEXEC)
+                if fd >= 0 { _ = berth_set_winsize(fd, h, w); close(fd) }
+                break
+            }
+            let now = try await engine.exec(id)
+            if now.started && !now.running { break }
+            try await Task.sleep(nanoseconds: 25_000_000)
+        }
+        res.send(status: 200)
     }
 }
 

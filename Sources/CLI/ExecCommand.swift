@@ -1,3 +1,4 @@
+import Glibc
 import Client
 import JSON
 import Sys
@@ -17,6 +18,7 @@ extension Berth {
             env += text.split(separator: "\n").map { String($0).trimmingSpaces() }.filter { !$0.isEmpty && !$0.hasPrefix("#") }
         }
         env += f.list("env").map { e in e.contains("=") ? e : Proc.getenv(e).map { e + "=" + $0 } ?? e }
+        if f.bool("tty") && interactive && isatty(0) == 0 { throw CLIError("the input device is not a TTY") }
         let body: JSON = [
             "User": .string(f.string("user") ?? ""), "Privileged": .bool(f.bool("privileged")), "Tty": .bool(f.bool("tty")),
             "AttachStdin": .bool(interactive && !detach), "AttachStdout": .bool(!detach), "AttachStderr": .bool(!detach),
@@ -28,9 +30,21 @@ extension Berth {
             _ = try client.request("POST", "/exec/\(id)/start", json: ["Detach": true, "Tty": .bool(f.bool("tty"))])
             return 0
         }
-        let conn = try client.hijack("/exec/\(id)/start", json: ["Detach": false, "Tty": .bool(f.bool("tty"))])
-        AttachLoop.run(fd: conn.fd, pending: conn.pending, tty: f.bool("tty"), forwardStdin: interactive)
+        let tty = f.bool("tty")
+        let conn = try client.hijack("/exec/\(id)/start", json: ["Detach": false, "Tty": .bool(tty)])
+        let terminal = Terminal()
+        if tty {
+            if let size = Terminal.size() {
+                _ = try? client.request("POST", "/exec/\(id)/resize" + DaemonClient.query([("h", String(size.rows)), ("w", String(size.cols))]))
+            }
+            if interactive { terminal.makeRaw() }
+        }
+        AttachLoop.run(fd: conn.fd, pending: conn.pending, tty: tty, forwardStdin: interactive)
+        terminal.restore()
         let info = try client.request("GET", "/exec/\(id)/json").json
+        // The stream ended with the process still running: the detach keys were typed. The
+        // docker CLI reports that as its "read escape sequence" error.
+        if info["Running"].bool == true && interactive { Out.err("read escape sequence"); return 1 }
         return Int32(info["ExitCode"].int ?? 0)
     }
 }

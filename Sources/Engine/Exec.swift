@@ -12,6 +12,8 @@ public struct ExecRecord: Sendable {
     public var started = false
     public var exitCode: Int32? = nil
     public var pid: Int32 = 0
+    /// Where runc writes the exec'd process's host PID (resize opens its terminal through /proc).
+    public var pidFile = ""
     public var tty: Bool { config["Tty"].bool ?? false }
 }
 
@@ -21,7 +23,9 @@ extension Engine {
         guard c.state.running else { throw .conflict("Container \(c.id) is not running") }
         if c.state.paused { throw .conflict("Container \(c.id) is paused, unpause the container before exec") }
         guard let cmd = body["Cmd"].stringArray, !cmd.isEmpty else { throw .badRequest("No exec command specified") }
-        if body["Tty"].bool == true { throw .badRequest("exec with a TTY is not supported yet") }
+        if let keys = body["DetachKeys"].string, !keys.isEmpty, DetachMatcher.parse(keys) == nil {
+            throw .badRequest("Invalid detach keys (\(keys)) provided")
+        }
         let id = Names.newID()
         execs[id] = ExecRecord(id: id, containerID: c.id, config: body)
         emit(c, "exec_create: " + cmd.joined(separator: " "), extra: ["execID": id])
@@ -48,8 +52,15 @@ extension Engine {
             let bundle = try JSON.parse(FS.read(dir(c.id) + "/config.json"))
             var process = bundle["process"]
             process["args"] = e.config["Cmd"]
-            process["terminal"] = false  // exec has pipes, even in a container that has a TTY
+            // exec has its own stdio: pipes, or a pty of its own with -t (even in a TTY container).
+            process["terminal"] = .bool(e.tty)
             process["consoleSize"] = nil
+            if e.tty, let size = e.config["ConsoleSize"].array, size.count == 2, let h = size[0].int, let w = size[1].int, h > 0, w > 0 {
+                process["consoleSize"] = ["height": .int(h), "width": .int(w)]
+            }
+            if e.tty, !(process["env"].stringArray ?? []).contains(where: { $0.hasPrefix("TERM=") }) {
+                process["env"] = JSON.strings((process["env"].stringArray ?? []) + ["TERM=xterm"])
+            }
             var env = process["env"].stringArray ?? []
             for kv in e.config["Env"].stringArray ?? [] {
                 let key = kv.split(separator: "=", maxSplits: 1).first.map(String.init) ?? kv
@@ -78,8 +89,15 @@ extension Engine {
         let engine = self
         let execID = e.id
         do {
-            try proc.start(runtime: [config.runtime, "--root", config.execRoot + "/runc"], containerID: c.id, processFile: processFile,
-                           pidFile: pidFile, openStdin: e.config["AttachStdin"].bool ?? false,
+            let argv: [String]
+            if e.tty {
+                argv = [config.shimPath, "exec", "--runtime", config.runtime, "--runtime-root", config.execRoot + "/runc", "--id", c.id,
+                        "--process", processFile, "--pid-file", pidFile,
+                        "--console-socket", config.execRoot + "/shims/x-" + e.id.prefix(16) + ".sock"]
+            } else {
+                argv = [config.runtime, "--root", config.execRoot + "/runc", "exec", "--process", processFile, "--pid-file", pidFile, c.id]
+            }
+            try proc.start(argv: argv, openStdin: e.config["AttachStdin"].bool ?? false,
                            onOutput: { stream, bytes in
                                if stream == 2 {
                                    stderrTail.append(bytes)
@@ -103,6 +121,7 @@ extension Engine {
         e.started = true
         e.running = true
         e.pid = proc.pid
+        e.pidFile = pidFile
         execs[e.id] = e
         emit(c, "exec_start: " + (e.config["Cmd"].stringArray ?? []).joined(separator: " "), extra: ["execID": e.id])
         return proc
@@ -115,6 +134,13 @@ extension Engine {
         var msg = String(text[r.upperBound...]).trimmingSpaces()
         if msg.hasSuffix("\"") { msg.removeLast() }
         return msg.replacing("\\\"", with: "\"")
+    }
+
+    /// The exec'd process's host PID once runc has written it (nil before, or after the exit).
+    public func execProcessPid(_ id: String) throws(EngineError) -> Int32? {
+        let e = try exec(id)
+        guard e.running, !e.pidFile.isEmpty else { return nil }
+        return (try? FS.readString(e.pidFile)).flatMap { Int32($0.trimmingSpaces()) }
     }
 
     func execExited(_ id: String, code: Int32) {

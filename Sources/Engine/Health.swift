@@ -74,7 +74,7 @@ extension Engine {
         let code: Int32 = await withCheckedContinuation { (cont: CheckedContinuation<Int32, Never>) in
             let once = OnceFlag()
             do {
-                try proc.start(runtime: runtimeArgv, containerID: c.id, processFile: file, pidFile: file + ".pid", openStdin: false,
+                try proc.start(argv: runtimeArgv + ["exec", "--process", file, "--pid-file", file + ".pid", c.id], openStdin: false,
                                onOutput: { _, b in output.append(b) }, onExit: { code in if once.first() { cont.resume(returning: code) } })
             } catch {
                 if once.first() { cont.resume(returning: -1) }

@@ -11,12 +11,12 @@ public final class ExecProcess: @unchecked Sendable {
 
     public init() {}
 
-    public func start(runtime: [String], containerID: String, processFile: String, pidFile: String, openStdin: Bool,
+    /// `argv` is `runc exec …`, or for a TTY the shim's exec helper (which relays the pty).
+    public func start(argv: [String], openStdin: Bool,
                       onOutput: @escaping @Sendable (UInt8, [UInt8]) -> Void, onExit: @escaping @Sendable (Int32) -> Void) throws {
         var outP: [Int32] = [0, 0], errP: [Int32] = [0, 0], inP: [Int32] = [-1, -1]
         _ = berthPipe(&outP); _ = berthPipe(&errP)
         if openStdin { _ = berthPipe(&inP) }
-        let argv = runtime + ["exec", "--process", processFile, "--pid-file", pidFile, containerID]
         let child: Int32
         do {
             child = try Proc.spawn(argv, stdin: inP[0], stdout: outP[1], stderr: errP[1])

@@ -429,6 +429,31 @@ def test_tty_interactive(daemon, tool):
     assert code == 0 and out.replace(b"\r", b"") == b"plain\n"
 
 
+@pytest.mark.parametrize("tool", TOOLS)
+def test_exec_tty(daemon, tool):
+    from conftest import run_in_pty, BIN, DOCKER
+    exe = os.path.join(BIN, "berth") if tool == "berth" else DOCKER
+    env = dict(os.environ, DOCKER_HOST=daemon.host)
+    name = f"exec-tty-{tool}"
+    daemon.berth("run", "-d", "--name", name, "busybox", "sleep", "300", check=True)
+    # A terminal of its own (not the container's), sized like the client's, exit code kept.
+    out, code = run_in_pty([exe, "exec", "-it", name, "sh"], env, rows=27, cols=93,
+                           keys=[b"tty; stty size; echo $TERM; echo $((6*7))\r", b"exit 6\r"])
+    assert code == 6, out
+    assert b"/dev/pts/" in out and b"27 93" in out and b"xterm" in out and b"42" in out
+    # Without -i: output raw, the command's own exit code.
+    out, code = run_in_pty([exe, "exec", "-t", name, "sh", "-c", "echo raw; exit 3"], env)
+    assert code == 3 and out.replace(b"\r", b"") == b"raw\n", out
+    # The detach sequence leaves the process running.
+    out, code = run_in_pty([exe, "exec", "-it", name, "sh", "-c", "echo ready; sleep 300"], env, keys=[b"\x10", b"\x11"])
+    assert b"ready" in out and b"read escape sequence" in out and code == 1, out
+    ps = daemon.berth("top", name).stdout
+    assert "sleep 300" in ps.replace("{sleep}", "")
+    # Nothing left behind: no helper sockets.
+    assert not [f for f in os.listdir(os.path.join(daemon.root, "run", "shims")) if f.startswith("x-")]
+    daemon.berth("rm", "-f", name, check=True)
+
+
 def test_tty_logs_and_resize(daemon):
     daemon.berth("run", "-d", "-t", "--name", "ttyd", "busybox", "sh", "-c", "echo started; sleep 300", check=True)
     time.sleep(0.5)
