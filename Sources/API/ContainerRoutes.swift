@@ -210,7 +210,14 @@ extension Router {
             throw EngineError.badRequest("Invalid detach keys (\(req.q("detachKeys") ?? "")) provided")
         }
         let matcher = LockedMatcher(DetachMatcher(keys: keys))
-        try await engine.attach(c.id, session: session)
+        // logs=1 replays what the container already wrote; stream=0 stops there.
+        let replay = req.bool("logs")
+        let live = req.q("stream") == nil ? !replay : req.bool("stream")
+        if live && !(replay && !c.state.running && c.state.status != "created") {
+            try await engine.attach(c.id, session: session)
+        } else {
+            cont.yield(nil)
+        }
         try await res.hijack(upgrade: req.wantsUpgrade, onInput: { bytes in
             guard wantIn else { return }
             let (pass, detach) = matcher.feed(bytes)
@@ -220,6 +227,16 @@ extension Router {
         }, onInputClosed: {
             if wantIn && stdinOnce { session.closeStdin() }
         })
+        if replay, let src = try? await engine.logSource(c.id) {
+            var o = LogOptions()
+            o.stdout = wantOut
+            o.stderr = wantErr
+            await LogReader.read(path: src.path, options: o, stillRunning: { false }) { entries in
+                var out: [UInt8] = []
+                for e in entries { out += tty ? e.text : StreamFrame.frame(e.stream, e.text) }
+                return await res.writeRaw(out)
+            }
+        }
         for await chunk in stream {
             guard let chunk else { break }
             if !(await res.writeRaw(chunk)) { break }

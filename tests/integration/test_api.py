@@ -109,6 +109,23 @@ def test_attach_to_stopped_container_is_refused(daemon):
     daemon.berth("rm", "done", check=True)
 
 
+def test_attach_replays_logs(daemon):
+    import docker
+    cli = docker.DockerClient(base_url=daemon.host)
+    daemon.berth("run", "--name", "replayed", "busybox", "sh", "-c", "echo one; echo two >&2", check=True)
+    c = cli.containers.get("replayed")
+    # logs=1 without stream: what was written, then the end (a stopped container is fine).
+    assert c.attach(stdout=True, stderr=True, logs=True, stream=False) == b"one\ntwo\n"
+    assert c.attach(stdout=True, stderr=False, logs=True, stream=False) == b"one\n"
+    daemon.berth("rm", "replayed", check=True)
+    # logs=1 with stream on a running container: the past, then the live output.
+    daemon.berth("run", "-d", "--name", "replay-live", "busybox", "sh", "-c", "echo before; sleep 1; echo after", check=True)
+    time.sleep(0.5)
+    out = b"".join(cli.containers.get("replay-live").attach(stdout=True, stderr=True, logs=True, stream=True))
+    assert out == b"before\nafter\n", out
+    daemon.berth("rm", "-f", "replay-live", check=True)
+
+
 def test_events(fresh_daemon):
     import subprocess, os
     d = fresh_daemon
