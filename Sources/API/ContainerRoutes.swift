@@ -76,7 +76,7 @@ extension Router {
         case (.POST, 2, let id, "attach"): try await attach(req, res, id)
         case (.GET, 2, let id, "logs"): try await logs(req, res, id)
         case (.DELETE, 1, let id, _):
-            try await engine.remove(id, force: req.bool("force"))
+            try await engine.remove(id, force: req.bool("force"), volumes: req.bool("v"))
             res.noContent()
         default: res.json(404, ["message": "page not found"])
         }

@@ -32,6 +32,7 @@ public final class Router: Sendable {
             case (_, "containers"): try await containers(req, res, Array(p.dropFirst()))
             case (_, "images"): try await images(req, res, Array(p.dropFirst()))
             case (_, "exec"): try await execs(req, res, Array(p.dropFirst()))
+            case (_, "volumes"): try await volumes(req, res, Array(p.dropFirst()))
             case (.GET, "events"): try await events(req, res)
             case (.GET, "system") where p.count == 2 && p[1] == "df": res.json(200, try await engine.diskUsage())
             // No user networks (issue 6) and no build cache (issue 7) exist yet: nothing to prune.

@@ -76,6 +76,7 @@ public struct Berth {
         case "logout": return try logout(args)
         case "version": return try version(args)
         case "info": return try info(args)
+        case "volume": return try volume(args)
         case "system":
             switch args.first {
             case "df": return try systemDF(Array(args.dropFirst()))

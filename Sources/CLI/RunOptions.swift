@@ -17,6 +17,8 @@ struct RunOptions {
         FlagSpec("--network", "--net", value: true), FlagSpec("-q", "--quiet"), FlagSpec("--sig-proxy"),
         FlagSpec("--health-cmd", value: true), FlagSpec("--health-interval", value: true), FlagSpec("--health-timeout", value: true),
         FlagSpec("--health-retries", value: true), FlagSpec("--health-start-period", value: true), FlagSpec("--no-healthcheck"),
+        FlagSpec("-v", "--volume", value: true), FlagSpec("--mount", value: true), FlagSpec("--tmpfs", value: true),
+        FlagSpec("--volumes-from", value: true),
     ]
 
     let flags: Flags
@@ -100,9 +102,79 @@ struct RunOptions {
             h["RestartPolicy"] = ["Name": .string(parts[0]), "MaximumRetryCount": .int(Int64(parts.count > 1 ? Int(parts[1]) ?? 0 : 0))]
         }
         if let n = flags.string("network") { h["NetworkMode"] = .string(n) }
+        // `-v /path` is an anonymous volume (Config.Volumes); with a source it is a bind.
+        var binds: [String] = []
+        var volumes = JSONObject()
+        for v in flags.list("volume") {
+            let parts = v.split(separator: ":", omittingEmptySubsequences: false)
+            if parts.count == 1 {
+                volumes[v] = [:]
+            } else if parts.count == 2 && parts[0].hasPrefix("/") && !parts[1].hasPrefix("/") {
+                volumes[String(parts[0])] = [:]   // `/data:ro` without a source: the CLI keeps only the target
+            } else {
+                binds.append(v)
+            }
+        }
+        if !binds.isEmpty { h["Binds"] = JSON.strings(binds) }
+        if !volumes.isEmpty { b["Volumes"] = .object(volumes) }
+        if !flags.list("mount").isEmpty { h["Mounts"] = .array(try flags.list("mount").map(RunOptions.parseMount)) }
+        var tmpfs = JSONObject()
+        for t in flags.list("tmpfs") {
+            let kv = t.split(separator: ":", maxSplits: 1).map(String.init)
+            tmpfs[kv[0]] = .string(kv.count > 1 ? kv[1] : "")
+        }
+        if !tmpfs.isEmpty { h["Tmpfs"] = .object(tmpfs) }
+        if !flags.list("volumes-from").isEmpty { h["VolumesFrom"] = JSON.strings(flags.list("volumes-from")) }
         if flags.bool("tty"), let size = Terminal.size() { h["ConsoleSize"] = [.int(Int64(size.rows)), .int(Int64(size.cols))] }
         b["HostConfig"] = h
         return b
+    }
+
+    /// `--mount type=bind,src=/a,dst=/b,readonly` → a HostConfig.Mounts object, as the docker CLI parses it.
+    static func parseMount(_ spec: String) throws -> JSON {
+        var m: JSON = ["Type": "volume"]
+        var volumeOptions: JSON = .null, bindOptions: JSON = .null, tmpfsOptions: JSON = .null
+        func bool(_ v: String?, _ key: String) throws -> Bool {
+            guard let v else { return true }
+            switch v.lowercased() {
+            case "1", "true": return true
+            case "0", "false": return false
+            default: throw CLIError("invalid argument \"\(spec)\" for \"--mount\" flag: invalid value for \(key): \(v)", code: 125)
+            }
+        }
+        for field in spec.split(separator: ",").map(String.init) {
+            let kv = field.split(separator: "=", maxSplits: 1).map(String.init)
+            let key = kv[0].lowercased(), value = kv.count > 1 ? kv[1] : nil
+            switch key {
+            case "type": m["Type"] = .string(value ?? "")
+            case "source", "src": m["Source"] = .string(value ?? "")
+            case "target", "destination", "dst": m["Target"] = .string(value ?? "")
+            case "readonly", "ro": m["ReadOnly"] = .bool(try bool(value, key))
+            case "consistency": m["Consistency"] = .string(value ?? "")
+            case "bind-propagation": bindOptions["Propagation"] = .string(value ?? "")
+            case "bind-nonrecursive": bindOptions["NonRecursive"] = .bool(try bool(value, key))
+            case "volume-nocopy": volumeOptions["NoCopy"] = .bool(try bool(value, key))
+            case "volume-driver": volumeOptions["DriverConfig"]["Name"] = .string(value ?? "")
+            case "volume-label":
+                let l = (value ?? "").split(separator: "=", maxSplits: 1).map(String.init)
+                volumeOptions["Labels"][l[0]] = .string(l.count > 1 ? l[1] : "")
+            case "volume-opt":
+                let o = (value ?? "").split(separator: "=", maxSplits: 1).map(String.init)
+                volumeOptions["DriverConfig"]["Options"][o[0]] = .string(o.count > 1 ? o[1] : "")
+            case "tmpfs-size":
+                guard let v = value, let n = parseBytes(v) else { throw CLIError("invalid argument \"\(spec)\" for \"--mount\" flag: invalid value for \(key): \(value ?? "")", code: 125) }
+                tmpfsOptions["SizeBytes"] = .int(n)
+            case "tmpfs-mode":
+                guard let v = value, let n = Int64(v, radix: 8) else { throw CLIError("invalid argument \"\(spec)\" for \"--mount\" flag: invalid value for \(key): \(value ?? "")", code: 125) }
+                tmpfsOptions["Mode"] = .int(n)
+            default:
+                throw CLIError("invalid argument \"\(spec)\" for \"--mount\" flag: unexpected key '\(key)' in '\(field)'", code: 125)
+            }
+        }
+        if !volumeOptions.isNull { m["VolumeOptions"] = volumeOptions }
+        if !bindOptions.isNull { m["BindOptions"] = bindOptions }
+        if !tmpfsOptions.isNull { m["TmpfsOptions"] = tmpfsOptions }
+        return m
     }
 
     /// `-e NAME` takes NAME's value from the caller's environment, as Docker does.

@@ -15,12 +15,17 @@ extension Berth {
         let stoppedRw = containers.filter { $0["State"].string != "running" }.reduce(Int64(0)) { $0 + ($1["SizeRw"].int ?? 0) }
         func pct(_ part: Int64, _ whole: Int64) -> String { whole > 0 ? " (\(Int(Double(part) / Double(whole) * 100))%)" : "" }
         let reclaimImg = max(0, imgSize - activeSize)
+        let vols = d["Volumes"].array ?? []
+        let activeVols = vols.filter { ($0["UsageData"]["RefCount"].int ?? 0) > 0 }
+        let volSize = vols.reduce(Int64(0)) { $0 + ($1["UsageData"]["Size"].int ?? 0) }
+        let activeVolSize = activeVols.reduce(Int64(0)) { $0 + ($1["UsageData"]["Size"].int ?? 0) }
         Out.table([
             ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"],
             ["Images", String(images.count), String(activeImages.count), Out.humanSize(imgSize), Out.humanSize(reclaimImg) + pct(reclaimImg, imgSize)],
             ["Containers", String(containers.count), String(containers.filter { $0["State"].string == "running" }.count), Out.humanSize(rw),
              Out.humanSize(stoppedRw) + pct(stoppedRw, rw)],
-            ["Local Volumes", "0", "0", "0B", "0B"],
+            ["Local Volumes", String(vols.count), String(activeVols.count), Out.humanSize(volSize),
+             Out.humanSize(volSize - activeVolSize) + pct(volSize - activeVolSize, volSize)],
             ["Build Cache", "0", "0", "0B", "0B"],
         ])
         if f.bool("verbose") {
@@ -48,6 +53,7 @@ extension Berth {
         if !f.bool("force") {
             let images = f.bool("all") ? "all images without at least one container associated to them" : "all dangling images"
             let warning = "WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n"
+                + (f.bool("volumes") ? "  - all volumes not used by at least one container\n" : "")
                 + "  - \(images)\n  - all build cache\n\nAre you sure you want to continue? [y/N] "
             Out.raw(1, Array(warning.utf8))
             var b = [UInt8](repeating: 0, count: 16)
@@ -59,8 +65,15 @@ extension Berth {
         var iq = q
         if f.bool("all") { iq = [("filters", try filterJSON(f.list("filter") + ["dangling=false"])!)] }
         let i = try client.request("POST", "/images/prune" + DaemonClient.query(iq)).json
+        var reclaimed = (c["SpaceReclaimed"].int ?? 0) + (i["SpaceReclaimed"].int ?? 0)
+        var volumes: JSON = [:]
+        if f.bool("volumes") {
+            volumes = try client.request("POST", "/volumes/prune" + DaemonClient.query(q)).json
+            reclaimed += volumes["SpaceReclaimed"].int ?? 0
+        }
         Berth.printPruned(containers: c, images: i)
-        Out.print("Total reclaimed space: " + Out.humanSize((c["SpaceReclaimed"].int ?? 0) + (i["SpaceReclaimed"].int ?? 0)))
+        if let v = volumes["VolumesDeleted"].stringArray, !v.isEmpty { Out.print("Deleted Volumes:\n" + v.joined(separator: "\n") + "\n") }
+        Out.print("Total reclaimed space: " + Out.humanSize(reclaimed))
         return 0
     }
 }

@@ -35,6 +35,8 @@ public struct Container: Sendable {
     public var image: Digest
     public var state = ContainerState()
     public var restartCount = 0
+    /// Binds, volumes and tmpfs mounts, decided at create.
+    public var mounts: [MountPoint] = []
 
     public var shortID: String { String(id.prefix(12)) }
     public var autoRemove: Bool { hostConfig["AutoRemove"].bool ?? false }
@@ -47,7 +49,7 @@ public struct Container: Sendable {
         [
             "Id": .string(id), "Name": .string(name), "Created": .int(created.nanos), "Path": .string(path),
             "Args": JSON.strings(args), "Config": config, "HostConfig": hostConfig, "Image": .string(image.description),
-            "RestartCount": .int(Int64(restartCount)),
+            "RestartCount": .int(Int64(restartCount)), "MountPoints": .array(mounts.map(\.document)),
             "State": [
                 "Status": .string(state.status), "Pid": .int(Int64(state.pid)), "ExitCode": .int(Int64(state.exitCode)),
                 "Error": .string(state.error), "StartedAt": .int(state.startedAt.nanos), "FinishedAt": .int(state.finishedAt.nanos),
@@ -67,6 +69,7 @@ public struct Container: Sendable {
         hostConfig = d["HostConfig"]
         image = img
         restartCount = Int(d["RestartCount"].int ?? 0)
+        mounts = (d["MountPoints"].array ?? []).compactMap(MountPoint.init(document:))
         let s = d["State"]
         state.status = s["Status"].string ?? "created"
         state.pid = Int32(s["Pid"].int ?? 0)

@@ -1,3 +1,4 @@
+import Archive
 import Foundation
 import JSON
 import OCI
@@ -32,7 +33,8 @@ extension Engine {
         var cmd = cfg["Entrypoint"].stringArray ?? []
         cmd += cfg["Cmd"].stringArray ?? []
         guard let path = cmd.first else { throw .badRequest("No command specified") }
-        let c = Container(id: id, name: name, path: path, args: Array(cmd.dropFirst()), config: cfg, hostConfig: host, image: image.id)
+        var c = Container(id: id, name: name, path: path, args: Array(cmd.dropFirst()), config: cfg, hostConfig: host, image: image.id)
+        c.mounts = try createMounts(cfg: cfg, host: host)
         do {
             try FS.mkdirAll(dir(id), mode: 0o710)
             let hostname = cfg["Hostname"].string ?? String(id.prefix(12))
@@ -41,11 +43,57 @@ extension Engine {
             try FS.writeAtomic(dir(id) + "/resolv.conf", DockerShapes.resolvConf(host: (try? FS.readString("/etc/resolv.conf")) ?? ""))
         } catch {
             FS.removeAll(dir(id))
+            for m in c.mounts where m.anonymous { try? removeVolume(m.name, force: true) }
             throw .internalError("creating container directory: \(error)")
         }
         persist(c)
         emit(c, "create")
         return CreateResult(id: id, warnings: [])
+    }
+
+    /// Resolves the request's mounts and makes what they need: volumes (named ones once,
+    /// anonymous ones fresh) and missing `-v` bind sources, as Docker does.
+    func createMounts(cfg: JSON, host: JSON) throws(EngineError) -> [MountPoint] {
+        var from: [(MountPoint, readOnly: Bool?)] = []
+        for spec in host["VolumesFrom"].stringArray ?? [] {
+            let parsed: (String, Bool?)
+            do { parsed = try MountParser.volumesFrom(spec) } catch { throw .badRequest(error.message) }
+            let other = try container(parsed.0)
+            for m in other.mounts where !m.hidden && m.type != .tmpfs { from.append((m, parsed.1)) }
+        }
+        var mounts: [MountPoint]
+        do {
+            mounts = try MountParser.resolve(binds: host["Binds"].stringArray ?? [], mounts: host["Mounts"].array ?? [],
+                                             tmpfs: host["Tmpfs"].stringMap ?? [:], volumes: cfg["Volumes"].object?.keys ?? [],
+                                             volumesFrom: from)
+        } catch { throw .badRequest(error.message) }
+        var made: [String] = []
+        do {
+            for i in mounts.indices {
+                switch mounts[i].type {
+                case .volume:
+                    if mounts[i].name.isEmpty { mounts[i].name = Names.newID() }
+                    let existed = loadVolume(mounts[i].name) != nil
+                    try createVolume(name: mounts[i].name, driver: mounts[i].driver, labels: [:], options: [:], anonymous: mounts[i].anonymous)
+                    if !existed { made.append(mounts[i].name) }
+                    mounts[i].source = volumeData(mounts[i].name)
+                case .bind:
+                    if !FS.exists(mounts[i].source) {
+                        do { try FS.mkdirAll(mounts[i].source, mode: 0o755) } catch {
+                            throw EngineError.badRequest("error while creating mount source path '\(mounts[i].source)': \(error)")
+                        }
+                    }
+                case .tmpfs: break
+                }
+            }
+        } catch let e as EngineError {
+            for n in made { try? removeVolume(n, force: true) }
+            throw e
+        } catch {
+            for n in made { try? removeVolume(n, force: true) }
+            throw .internalError("\(error)")
+        }
+        return mounts
     }
 
     // MARK: start
@@ -77,7 +125,7 @@ extension Engine {
             c.state.error = msg
             c.state.exitCode = msg.contains("executable file not found") || msg.contains("no such file or directory") ? 127 : msg.contains("permission denied") ? 126 : 128
             persist(c)
-            if c.autoRemove { try? removeNow(id) }
+            if c.autoRemove { try? removeNow(id, volumes: true) }
             if error is UserResolver.NotFound { throw .badRequest(msg) }
             throw .badRequest("OCI runtime create failed: \(msg): unknown")
         }
@@ -134,7 +182,30 @@ extension Engine {
         s.capDrop = h["CapDrop"].stringArray ?? []
         s.readonlyRootfs = h["ReadonlyRootfs"].bool ?? false
         if let shm = h["ShmSize"].int, shm > 0 { s.shmSize = shm }
+        try prepareVolumes(c, rootfs: root)
+        // Parents before children: a mount over /a then /a/b, as Docker orders them.
+        let ordered = c.mounts.enumerated().sorted { a, b in
+            let ca = a.element.destination.split(separator: "/").count, cb = b.element.destination.split(separator: "/").count
+            return ca != cb ? ca < cb : a.offset < b.offset
+        }
+        s.extraMounts = ordered.map(\.element.ociJSON)
         return s
+    }
+
+    /// Mounts volumes that have driver options and fills empty ones from the image (Docker's
+    /// copy-up: contents, ownership and modes of what the image has at that path).
+    func prepareVolumes(_ c: Container, rootfs root: String) throws {
+        for m in c.mounts where m.type == .volume {
+            guard let v = loadVolume(m.name) else { throw EngineError.notFound("get \(m.name): no such volume") }
+            try mountVolumeIfNeeded(v)
+            let data = volumeData(m.name)
+            guard !m.noCopy, ((try? FS.list(data)) ?? []).isEmpty else { continue }
+            // Resolved inside the root: an image's symlink must not point the copy at the host.
+            guard let src = try? SafePath.resolveInRoot(root, m.destination, followFinal: true), FS.isDirectory(src),
+                  !((try? FS.list(src)) ?? []).isEmpty else { continue }
+            let r = try Proc.run(["cp", "-a", src + "/.", data + "/"])
+            if r.status != 0 { throw EngineError.internalError("copying image content to volume \(m.name): \(r.stderrText)") }
+        }
     }
 
     /// Overlay: the image's snapshots read-only (top layer first), one writable layer per container.
@@ -236,7 +307,7 @@ extension Engine {
 
     // MARK: remove / rename / prune
 
-    public func remove(_ ref: String, force: Bool) async throws(EngineError) {
+    public func remove(_ ref: String, force: Bool, volumes: Bool = false) async throws(EngineError) {
         var c = try container(ref)
         if c.state.running || c.state.restarting {
             c.state.manuallyStopped = true
@@ -250,10 +321,11 @@ extension Engine {
             send(signal: 9, to: c)
             _ = await waitExit(c.id, seconds: 30)
         }
-        try removeNow(c.id)
+        try removeNow(c.id, volumes: volumes)
     }
 
-    func removeNow(_ id: String) throws(EngineError) {
+    /// `volumes`: also the container's anonymous volumes (`rm -v`, `--rm`); named ones stay.
+    func removeNow(_ id: String, volumes: Bool = false) throws(EngineError) {
         guard let c = containers[id] else { return }
         if c.state.running { return }
         unmountRootfs(id)
@@ -267,6 +339,9 @@ extension Engine {
         for s in pendingAttach.removeValue(forKey: id) ?? [] { s.subscriber(ShimFrame(.exited)) }
         for w in removeWaiters.removeValue(forKey: id) ?? [] { w.resume(returning: c.state.exitCode) }
         for w in exitWaiters.removeValue(forKey: id) ?? [] { w.resume(returning: c.state.exitCode) }
+        if volumes {
+            for m in c.mounts where m.type == .volume && m.anonymous && !m.name.isEmpty { try? removeVolume(m.name, force: true) }
+        }
     }
 
     public func rename(_ ref: String, to newName: String) throws(EngineError) {

@@ -173,7 +173,7 @@ public enum DockerShapes {
                          "WorkDir": .string(dir + "/work")],
                 "Name": "overlay2",
             ],
-            "Mounts": [], "Config": c.config,
+            "Mounts": .array(c.mounts.filter { !$0.hidden }.map(\.inspectJSON)), "Config": c.config,
             "NetworkSettings": [
                 "Bridge": "", "SandboxID": "", "HairpinMode": false, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
                 "Ports": [:], "SandboxKey": "", "SecondaryIPAddresses": .null, "SecondaryIPv6Addresses": .null, "EndpointID": "",
@@ -208,7 +208,7 @@ public enum DockerShapes {
             "Id": .string(c.id), "Names": .array([.string("/" + c.name)]), "Image": .string(c.imageRef),
             "ImageID": .string(c.image.description), "Command": .string(cmd), "Created": .int(c.created.seconds),
             "Ports": [], "Labels": JSON.stringMap(c.labels), "State": .string(c.state.displayStatus), "Status": .string(statusText(c.state, health: health)),
-            "HostConfig": ["NetworkMode": c.hostConfig["NetworkMode"]], "NetworkSettings": ["Networks": [:]], "Mounts": [],
+            "HostConfig": ["NetworkMode": c.hostConfig["NetworkMode"]], "NetworkSettings": ["Networks": [:]], "Mounts": .array(c.mounts.filter { !$0.hidden }.map(\.inspectJSON)),
         ]
         if let size { o["SizeRw"] = .int(size.rw); o["SizeRootFs"] = .int(size.root) }
         return o

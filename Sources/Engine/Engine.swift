@@ -106,7 +106,7 @@ public actor Engine {
                 unmountRootfs(c.id)
                 c.state.status = "exited"; c.state.exitCode = code; c.state.finishedAt = at; c.state.pid = 0
                 persist(c)
-                if c.autoRemove { try? removeNow(c.id) }
+                if c.autoRemove { try? removeNow(c.id, volumes: true) }
             }
         }
     }
@@ -145,7 +145,7 @@ public actor Engine {
         for w in exitWaiters.removeValue(forKey: id) ?? [] { w.resume(returning: code) }
         applyRestartPolicy(id)
         for s in pendingAttach.removeValue(forKey: id) ?? [] { s.subscriber(ShimFrame(.exited)) }
-        if c.autoRemove { try? removeNow(id) }
+        if c.autoRemove { try? removeNow(id, volumes: true) }
     }
 
     public func liveIO(_ id: String) -> LiveIO? { live[id] }

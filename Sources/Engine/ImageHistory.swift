@@ -94,6 +94,7 @@ extension Engine {
             let root = (try? store.image(id: c.image))??.size ?? 0
             return DockerShapes.summary(c, size: (rw, rw + root))
         }
-        return ["LayersSize": .int(layersSize), "Images": .array(imageJSON), "Containers": .array(containerJSON), "Volumes": [], "BuildCache": []]
+        return ["LayersSize": .int(layersSize), "Images": .array(imageJSON), "Containers": .array(containerJSON),
+                "Volumes": .array(allVolumes().map { volumeJSON($0, usage: true) }), "BuildCache": []]
     }
 }

@@ -28,6 +28,8 @@ public struct BundleSpec: Sendable {
     public var capDrop: [String] = []
     public var shmSize: Int64 = 67_108_864
     public var cgroupParent = "/berth"
+    /// Binds, volumes and tmpfs mounts (OCI mount objects), after the standard ones.
+    public var extraMounts: [JSON] = []
 
     public init(id: String, rootfs: String, args: [String], env: [String], cwd: String, user: ResolvedUser, hostname: String,
                 resolvConf: String, hostsFile: String, hostnameFile: String) {
@@ -92,9 +94,13 @@ public enum OCISpecBuilder {
             ["destination": "/dev/shm", "type": "tmpfs", "source": "shm",
              "options": ["nosuid", "noexec", "nodev", "mode=1777", .string("size=\(s.shmSize)")]],
         ]
-        for (dest, src) in [("/etc/resolv.conf", s.resolvConf), ("/etc/hostname", s.hostnameFile), ("/etc/hosts", s.hostsFile)] {
+        // dockerd's order: binds and volumes, the three /etc files, then tmpfs mounts.
+        mounts += s.extraMounts.filter { $0["type"].string != "tmpfs" }
+        for (dest, src) in [("/etc/resolv.conf", s.resolvConf), ("/etc/hostname", s.hostnameFile), ("/etc/hosts", s.hostsFile)]
+        where !s.extraMounts.contains(where: { $0["destination"].string == dest }) {
             mounts.append(["destination": .string(dest), "type": "bind", "source": .string(src), "options": ["rbind", "rprivate"]])
         }
+        mounts += s.extraMounts.filter { $0["type"].string == "tmpfs" }
         var resources: JSON = [
             "devices": [
                 ["allow": false, "access": "rwm"],

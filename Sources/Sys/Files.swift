@@ -118,6 +118,17 @@ public enum FS {
         return stat(path, &st) == 0 ? Int64(st.st_size) : nil
     }
 
+    /// Whether something is mounted at exactly this path (per /proc/self/mountinfo).
+    public static func isMountPoint(_ path: String) -> Bool {
+        guard let text = try? readString("/proc/self/mountinfo") else { return false }
+        for line in text.split(separator: "\n") {
+            let f = line.split(separator: " ", maxSplits: 5)
+            // Field 5 is the mount point, with spaces escaped as \040.
+            if f.count > 4, f[4].replacing("\\040", with: " ") == path { return true }
+        }
+        return false
+    }
+
     /// Total bytes of regular files below path (du-like: symlinks not followed, each hard-linked
     /// inode counted once).
     public static func diskUsage(_ path: String) -> Int64 {

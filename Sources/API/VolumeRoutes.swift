@@ -1,0 +1,46 @@
+import Engine
+import JSON
+import NIOHTTP1
+
+extension Router {
+    /// `/volumes`, `/volumes/create`, `/volumes/prune`, `/volumes/{name}`.
+    func volumes(_ req: Request, _ res: Responder, _ p: [String]) async throws {
+        switch (req.method, p.first) {
+        case (.GET, nil): try await listVolumes(req, res)
+        case (.POST, "create"):
+            let b = try jsonBody(req)
+            let v = try await engine.createVolume(name: b["Name"].string, driver: b["Driver"].string, labels: b["Labels"].stringMap ?? [:],
+                                                  options: b["DriverOpts"].stringMap ?? [:])
+            res.json(201, await engine.volumeJSON(v))
+        case (.POST, "prune"):
+            let f = try filters(req)
+            let r = await engine.pruneVolumes(labelFilters: f["label"] ?? [])
+            res.json(200, ["VolumesDeleted": r.names.isEmpty ? .null : JSON.strings(r.names), "SpaceReclaimed": .int(r.reclaimed)])
+        case (.GET, let name?) where p.count == 1: res.json(200, await engine.volumeJSON(try await engine.volume(name)))
+        case (.DELETE, let name?) where p.count == 1:
+            try await engine.removeVolume(name, force: req.bool("force"))
+            res.send(status: 204)
+        default: res.json(404, ["message": "page not found"])
+        }
+    }
+
+    func listVolumes(_ req: Request, _ res: Responder) async throws {
+        let f = try filters(req)
+        for k in f.keys where !["dangling", "name", "label", "driver"].contains(k) {
+            throw EngineError.badRequest("Invalid filter '\(k)'")
+        }
+        var out: [JSON] = []
+        for v in engine.allVolumes() {
+            let inUse = await engine.volumeInUse(v.name)
+            if let d = f["dangling"]?.first {
+                let wantDangling = d == "true" || d == "1"
+                if wantDangling == inUse { continue }
+            }
+            if let names = f["name"], !names.contains(where: { v.name.contains($0) }) { continue }
+            if let drivers = f["driver"], !drivers.contains(v.driver) { continue }
+            if let labels = f["label"], !DockerShapes.matchLabels(v.labels, labels) { continue }
+            out.append(await engine.volumeJSON(v))
+        }
+        res.json(200, ["Volumes": .array(out), "Warnings": .null])
+    }
+}

@@ -1,0 +1,148 @@
+import Foundation
+import JSON
+import Sys
+
+/// A local volume: `<data-root>/volumes/<name>/_data`, its metadata beside it in `meta.json`
+/// (written atomically, so a crash leaves the old or the new, never half).
+public struct Volume: Sendable {
+    public var name: String
+    public var driver = "local"
+    public var labels: [String: String] = [:]
+    public var options: [String: String] = [:]
+    public var created: Timestamp
+    public var anonymous = false
+
+    var document: JSON {
+        ["Name": .string(name), "Driver": .string(driver), "Labels": JSON.stringMap(labels), "Options": JSON.stringMap(options),
+         "CreatedAt": .int(created.nanos), "Anonymous": .bool(anonymous)]
+    }
+
+    init(name: String, created: Timestamp) { self.name = name; self.created = created }
+
+    init?(document d: JSON) {
+        guard let n = d["Name"].string else { return nil }
+        name = n
+        driver = d["Driver"].string ?? "local"
+        labels = d["Labels"].stringMap ?? [:]
+        options = d["Options"].stringMap ?? [:]
+        created = Timestamp(nanos: d["CreatedAt"].int ?? 0)
+        anonymous = d["Anonymous"].bool ?? false
+    }
+}
+
+extension Engine {
+    nonisolated var volumesDir: String { config.dataRoot + "/volumes" }
+    nonisolated func volumeDir(_ name: String) -> String { volumesDir + "/" + name }
+    nonisolated func volumeData(_ name: String) -> String { volumeDir(name) + "/_data" }
+
+    nonisolated func loadVolume(_ name: String) -> Volume? {
+        guard let bytes = try? FS.read(volumeDir(name) + "/meta.json"), let j = try? JSON.parse(bytes) else { return nil }
+        return Volume(document: j)
+    }
+
+    public nonisolated func allVolumes() -> [Volume] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: volumesDir)) ?? []
+        return names.sorted().compactMap { loadVolume($0) }
+    }
+
+    /// IDs of containers mounting the volume.
+    func volumeUsers(_ name: String) -> [String] {
+        containers.values.filter { c in c.mounts.contains { $0.type == .volume && $0.name == name } }.map(\.id).sorted()
+    }
+
+    public func volumeInUse(_ name: String) -> Bool { !volumeUsers(name).isEmpty }
+
+    public func volumeJSON(_ v: Volume, usage: Bool = false) -> JSON {
+        var j: JSON = [
+            "CreatedAt": .string(Timestamp(nanos: v.created.nanos - v.created.nanos % 1_000_000_000).rfc3339),
+            "Driver": .string(v.driver), "Labels": v.labels.isEmpty ? .null : JSON.stringMap(v.labels),
+            "Mountpoint": .string(volumeData(v.name)), "Name": .string(v.name),
+            "Options": v.options.isEmpty ? .null : JSON.stringMap(v.options), "Scope": "local",
+        ]
+        if usage {
+            j["UsageData"] = ["RefCount": .int(Int64(volumeUsers(v.name).count)), "Size": .int(FS.diskUsage(volumeData(v.name)))]
+        }
+        return j
+    }
+
+    /// Creates the volume, or returns the existing one of that name (Docker's create is idempotent).
+    @discardableResult
+    public func createVolume(name requested: String?, driver: String?, labels: [String: String], options: [String: String],
+                             anonymous: Bool = false) throws(EngineError) -> Volume {
+        let name = (requested ?? "").isEmpty ? Names.newID() : requested!
+        if let d = driver, !d.isEmpty, d != "local" { throw .notFound("plugin \"\(d)\" not found") }
+        guard MountParser.validVolumeName(name) else {
+            throw .badRequest("create \(name): \"\(name)\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path")
+        }
+        if let existing = loadVolume(name) { return existing }
+        for k in options.keys where !["type", "device", "o", "size"].contains(k) {
+            throw .badRequest("create \(name): invalid option key: \"\(k)\"")
+        }
+        var v = Volume(name: name, created: .now())
+        v.labels = labels
+        v.options = options
+        v.anonymous = anonymous
+        do {
+            try FS.mkdirAll(volumeData(name), mode: 0o755)
+            try FS.writeAtomic(volumeDir(name) + "/meta.json", v.document.serialized())
+        } catch {
+            FS.removeAll(volumeDir(name))
+            throw .internalError("create \(name): \(error)")
+        }
+        events.publish(Event(type: "volume", action: "create", actorID: name, attributes: ["driver": "local"], from: nil, time: .now()))
+        return v
+    }
+
+    public func volume(_ name: String) throws(EngineError) -> Volume {
+        guard let v = loadVolume(name) else { throw .notFound("get \(name): no such volume") }
+        return v
+    }
+
+    public func removeVolume(_ name: String, force: Bool) throws(EngineError) {
+        guard loadVolume(name) != nil else {
+            if force { return }
+            throw .notFound("get \(name): no such volume")
+        }
+        let users = volumeUsers(name)
+        if !users.isEmpty { throw .conflict("remove \(name): volume is in use - [\(users.joined(separator: ", "))]") }
+        unmountVolume(name)
+        // Rename first so a half-deleted volume never looks like a volume.
+        let trash = config.dataRoot + "/tmp/volume-" + Names.newID()
+        try? FS.mkdirAll(config.dataRoot + "/tmp")
+        if Glibc.rename(volumeDir(name), trash) != 0 { throw .internalError("remove \(name): \(SysError("rename"))") }
+        FS.removeAll(trash)
+        events.publish(Event(type: "volume", action: "destroy", actorID: name, attributes: ["driver": "local"], from: nil, time: .now()))
+    }
+
+    /// `volume prune` (API 1.41: every unused local volume), with label filters.
+    public func pruneVolumes(labelFilters: [String]) -> (names: [String], reclaimed: Int64) {
+        var names: [String] = []
+        var reclaimed: Int64 = 0
+        for v in allVolumes() where volumeUsers(v.name).isEmpty && DockerShapes.matchLabels(v.labels, labelFilters) {
+            let size = FS.diskUsage(volumeData(v.name))
+            if (try? removeVolume(v.name, force: false)) != nil { names.append(v.name); reclaimed += size }
+        }
+        return (names, reclaimed)
+    }
+
+    /// `--opt type=tmpfs|… device=… o=…`: the local driver mounts the volume's data dir at use.
+    func mountVolumeIfNeeded(_ v: Volume) throws {
+        guard let type = v.options["type"], !type.isEmpty else { return }
+        let data = volumeData(v.name)
+        if FS.isMountPoint(data) { return }
+        let device = v.options["device"] ?? type
+        var opts = v.options["o"] ?? ""
+        var flags: UInt = 0
+        if type == "none" || opts.split(separator: ",").contains("bind") { flags |= UInt(MS_BIND) }
+        opts = opts.split(separator: ",").filter { $0 != "bind" }.joined(separator: ",")
+        if let size = v.options["size"], type == "tmpfs" { opts += (opts.isEmpty ? "" : ",") + "size=\(size)" }
+        guard mount(device, data, type == "none" ? "" : type, flags, opts.isEmpty ? nil : opts) == 0 else {
+            throw EngineError.internalError("error while mounting volume '\(data)': \(SysError("mount"))")
+        }
+    }
+
+    nonisolated func unmountVolume(_ name: String) {
+        let data = volumeData(name)
+        if FS.isMountPoint(data) { umount2(data, Int32(MNT_DETACH)) }
+    }
+}

@@ -1,0 +1,134 @@
+"""Volumes and mounts through the docker CLI and berth: named, anonymous and bind mounts,
+--mount, --tmpfs, --volumes-from, copy-up from the image, rm -v, and the volume commands."""
+import json
+import os
+import subprocess
+
+import pytest
+
+TOOLS = ["berth", "docker"]
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_named_volume_survives_its_container(daemon, tool):
+    d = daemon
+    vol = f"keep-{tool}"
+    r = d.run(tool, "run", "--rm", "-v", f"{vol}:/data", "busybox", "sh", "-c", "echo kept > /data/f")
+    assert r.returncode == 0, r.stderr
+    assert d.run(tool, "run", "--rm", "-v", f"{vol}:/data:ro", "busybox", "cat", "/data/f").stdout == "kept\n"
+    r = d.run(tool, "run", "--rm", "-v", f"{vol}:/data:ro", "busybox", "sh", "-c", "echo x > /data/g")
+    assert r.returncode != 0 and "Read-only file system" in r.stderr
+    info = json.loads(d.run(tool, "volume", "inspect", vol, check=True).stdout)[0]
+    assert info["Name"] == vol and info["Driver"] == "local" and info["Scope"] == "local"
+    assert info["Mountpoint"] == f"{d.root}/data/volumes/{vol}/_data"
+    assert d.run(tool, "volume", "rm", vol).returncode == 0
+    r = d.run(tool, "volume", "inspect", vol)
+    assert r.returncode != 0 and "no such volume" in (r.stderr + r.stdout).lower()
+
+
+def test_copy_up_and_anonymous_volumes(daemon):
+    d = daemon
+    # A new volume is filled from the image at that path, ownership and modes included.
+    out = d.docker("run", "--rm", "-v", "etc-copy:/etc", "busybox", "sh", "-c", "ls /etc; stat -c '%a %u' /etc/passwd", check=True).stdout
+    assert "passwd" in out
+    plain = d.docker("run", "--rm", "busybox", "stat", "-c", "%a %u", "/etc/passwd", check=True).stdout
+    assert out.endswith(plain)
+    assert os.path.exists(f"{d.root}/data/volumes/etc-copy/_data/passwd")
+    # A non-empty volume is not overwritten.
+    d.docker("run", "--rm", "-v", "etc-copy:/etc", "busybox", "sh", "-c", "echo mine > /etc/passwd", check=True)
+    assert d.docker("run", "--rm", "-v", "etc-copy:/etc", "busybox", "cat", "/etc/passwd").stdout == "mine\n"
+    # nocopy leaves it empty.
+    # (runc makes the mount points of /etc/hosts and friends; nothing of the image's /etc.)
+    assert "passwd" not in d.docker("run", "--rm", "-v", "empty-nc:/etc:nocopy", "busybox", "ls", "/etc").stdout
+    # Anonymous: made per container, removed by rm -v (and --rm), named ones kept.
+    before = set(d.berth("volume", "ls", "-q").stdout.split())
+    cid = d.docker("create", "-v", "/anon", "-v", "named-kept:/named", "busybox", "true", check=True).stdout.strip()
+    mounts = json.loads(d.docker("inspect", cid, check=True).stdout)[0]["Mounts"]
+    anon = [m for m in mounts if m["Destination"] == "/anon"][0]
+    assert anon["Type"] == "volume" and len(anon["Name"]) == 64 and anon["Driver"] == "local" and anon["RW"] is True
+    named = [m for m in mounts if m["Destination"] == "/named"][0]
+    assert named["Name"] == "named-kept" and named["Mode"] == "z" and named["Propagation"] == ""
+    assert anon["Name"] in d.berth("volume", "ls", "-q").stdout.split()
+    r = d.docker("volume", "rm", anon["Name"])
+    assert r.returncode != 0 and "volume is in use" in r.stderr and cid in r.stderr
+    d.docker("rm", "-v", cid, check=True)
+    after = set(d.berth("volume", "ls", "-q").stdout.split())
+    assert anon["Name"] not in after and "named-kept" in after
+    d.docker("run", "--rm", "-v", "/anon2", "busybox", "true", check=True)
+    assert set(d.berth("volume", "ls", "-q").stdout.split()) == after
+    d.berth("volume", "rm", "named-kept", "etc-copy", "empty-nc", check=True)
+    assert set(d.berth("volume", "ls", "-q").stdout.split()) == before - {"etc-copy"} - {"empty-nc"}
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_bind_mounts_and_mount_flag(daemon, tool, tmp_path):
+    d = daemon
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "hello").write_text("from host\n")
+    assert d.run(tool, "run", "--rm", "-v", f"{src}:/h", "busybox", "cat", "/h/hello").stdout == "from host\n"
+    r = d.run(tool, "run", "--rm", "-v", f"{src}:/h:ro", "busybox", "sh", "-c", "echo x > /h/new")
+    assert r.returncode != 0 and "Read-only file system" in r.stderr and not (src / "new").exists()
+    assert d.run(tool, "run", "--rm", "--mount", f"type=bind,src={src},dst=/m,readonly", "busybox", "sh", "-c",
+                 "cat /m/hello; touch /m/x 2>&1 || true").stdout.startswith("from host\n")
+    assert not (src / "x").exists()
+    d.run(tool, "run", "--rm", "-v", f"{src}:/h", "busybox", "sh", "-c", "echo back > /h/out", check=True)
+    assert (src / "out").read_text() == "back\n"
+    r = d.run(tool, "run", "--rm", "--mount", "type=bind,src=/no/such/dir,dst=/m", "busybox", "true")
+    assert r.returncode != 0 and "bind source path does not exist: /no/such/dir" in r.stderr
+    r = d.run(tool, "run", "--rm", "-v", "bad:relative", "busybox", "true")
+    assert r.returncode != 0 and "must be absolute" in r.stderr
+    out = d.run(tool, "run", "--rm", "--tmpfs", "/scratch:size=1m", "--mount", "type=tmpfs,dst=/t2,tmpfs-size=2m", "busybox",
+                "sh", "-c", "grep -E ' /(scratch|t2) ' /proc/mounts", check=True).stdout
+    assert "tmpfs /scratch tmpfs" in out and "size=1024k" in out and "tmpfs /t2 tmpfs" in out and "size=2048k" in out
+    # -v with a missing host directory creates it, as Docker does.
+    fresh = tmp_path / "made" / "here"
+    d.run(tool, "run", "--rm", "-v", f"{fresh}:/x", "busybox", "true", check=True)
+    assert fresh.is_dir()
+
+
+def test_volumes_from_and_image_volumes(daemon, tmp_path):
+    d = daemon
+    d.berth("run", "--name", "vsrc", "-v", "vf-data:/shared", "-v", "/anon-shared", "busybox", "sh", "-c",
+            "echo s > /shared/f; echo a > /anon-shared/g", check=True)
+    out = d.docker("run", "--rm", "--volumes-from", "vsrc:ro", "busybox", "sh", "-c",
+                   "cat /shared/f /anon-shared/g; touch /shared/x 2>&1 || true").stdout
+    assert out.startswith("s\na\n") and "Read-only" in out
+    d.berth("rm", "-v", "vsrc", check=True)
+    assert "vf-data" in d.berth("volume", "ls", "-q").stdout.split()
+    d.berth("volume", "rm", "vf-data", check=True)
+    # An image's VOLUME becomes an anonymous volume, filled from the image.
+    d.berth("run", "--name", "vbase", "busybox", "sh", "-c", "mkdir -p /seed && echo seeded > /seed/s", check=True)
+    d.berth("commit", "-c", "VOLUME /seed", "vbase", "vol-image", check=True)
+    out = d.docker("run", "--rm", "vol-image", "cat", "/seed/s").stdout
+    assert out == "seeded\n"
+    cid = d.berth("create", "vol-image", "true", check=True).stdout.strip()
+    m = json.loads(d.berth("inspect", cid, check=True).stdout)[0]["Mounts"]
+    assert len(m) == 1 and m[0]["Destination"] == "/seed" and m[0]["Type"] == "volume"
+    d.berth("rm", "-v", cid, "vbase", check=True)
+    d.berth("rmi", "vol-image", check=True)
+
+
+def test_volume_commands_match_docker(fresh_daemon):
+    d = fresh_daemon
+    for tool, name in [("docker", "lab-a"), ("berth", "lab-b")]:
+        assert d.run(tool, "volume", "create", "--label", "team=x", name).stdout.strip() == name
+    d.berth("volume", "create", "plain", check=True)
+    d.berth("run", "--name", "user", "-v", "plain:/p", "busybox", "true", check=True)
+    for args in [("volume", "ls"), ("volume", "ls", "-q"), ("volume", "ls", "--filter", "label=team=x"),
+                 ("volume", "ls", "-f", "dangling=true"), ("volume", "ls", "-f", "name=lab"),
+                 ("volume", "ls", "--format", "{{.Name}} {{.Driver}} {{.Labels}} {{.Label \"team\"}}"),
+                 ("volume", "inspect", "--format", "{{.Name}} {{.Mountpoint}} {{.Labels}}", "lab-a")]:
+        a, b = d.docker(*args), d.berth(*args)
+        assert a.returncode == 0 and b.stdout == a.stdout, (args, a.stdout, b.stdout, b.stderr)
+    assert d.docker("volume", "ls", "-q", "-f", "dangling=true").stdout.split() == ["lab-a", "lab-b"]
+    r = d.docker("volume", "rm", "plain")
+    assert r.returncode != 0 and "remove plain: volume is in use" in r.stderr
+    r = d.docker("volume", "create", "bad/name")
+    assert r.returncode != 0 and "includes invalid characters for a local volume name" in r.stderr
+    out = d.docker("volume", "prune", "-f", "--filter", "label=team=x").stdout
+    assert "lab-a" in out and "lab-b" in out
+    assert d.berth("volume", "ls", "-q").stdout.split() == ["plain"]
+    d.berth("rm", "user", check=True)
+    out = d.berth("system", "prune", "-f", "--volumes").stdout
+    assert d.berth("volume", "ls", "-q").stdout.split() == []
