@@ -150,7 +150,9 @@ extension Router {
         }
         if let n = req.int("limit"), n > 0 { all = Array(all.prefix(n)) }
         let healths = await engine.healthStatuses()
-        res.json(200, .array(all.map { DockerShapes.summary($0, size: nil, health: $0.state.running ? healths[$0.id] : nil) }))
+        var out: [JSON] = []
+        for c in all { out.append(await engine.summary(c, health: c.state.running ? healths[c.id] : nil)) }
+        res.json(200, .array(out))
     }
 
     /// Headers go out at once (the CLI calls wait before start); the body when the condition holds.

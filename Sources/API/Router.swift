@@ -35,8 +35,8 @@ public final class Router: Sendable {
             case (_, "volumes"): try await volumes(req, res, Array(p.dropFirst()))
             case (.GET, "events"): try await events(req, res)
             case (.GET, "system") where p.count == 2 && p[1] == "df": res.json(200, try await engine.diskUsage())
-            // No user networks (issue 6) and no build cache (issue 7) exist yet: nothing to prune.
-            case (.POST, "networks") where p.count == 2 && p[1] == "prune": res.json(200, ["NetworksDeleted": .null])
+            case (_, "networks"): try await networks(req, res, Array(p.dropFirst()))
+            // No build cache (issue 7) exists yet: nothing to prune.
             case (.POST, "build") where p.count == 2 && p[1] == "prune": res.json(200, ["CachesDeleted": .null, "SpaceReclaimed": 0])
             case (.POST, "commit"):
                 let body = req.body.isEmpty ? JSON.null : try jsonBody(req)

@@ -77,6 +77,8 @@ public struct Berth {
         case "version": return try version(args)
         case "info": return try info(args)
         case "volume": return try volume(args)
+        case "network": return try network(args)
+        case "port": return try port(args)
         case "system":
             switch args.first {
             case "df": return try systemDF(Array(args.dropFirst()))

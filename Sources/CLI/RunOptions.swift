@@ -14,11 +14,14 @@ struct RunOptions {
         FlagSpec("--stop-timeout", value: true), FlagSpec("--log-driver", value: true), FlagSpec("--log-opt", value: true),
         FlagSpec("--restart", value: true), FlagSpec("--add-host", value: true), FlagSpec("--shm-size", value: true),
         FlagSpec("--init"), FlagSpec("--privileged"), FlagSpec("--platform", value: true), FlagSpec("--pull", value: true),
-        FlagSpec("--network", "--net", value: true), FlagSpec("-q", "--quiet"), FlagSpec("--sig-proxy"),
+        FlagSpec("--net", "--network", value: true), FlagSpec("-q", "--quiet"), FlagSpec("--sig-proxy"),
         FlagSpec("--health-cmd", value: true), FlagSpec("--health-interval", value: true), FlagSpec("--health-timeout", value: true),
         FlagSpec("--health-retries", value: true), FlagSpec("--health-start-period", value: true), FlagSpec("--no-healthcheck"),
         FlagSpec("-v", "--volume", value: true), FlagSpec("--mount", value: true), FlagSpec("--tmpfs", value: true),
-        FlagSpec("--volumes-from", value: true),
+        FlagSpec("--volumes-from", value: true), FlagSpec("-p", "--publish", value: true), FlagSpec("-P", "--publish-all"),
+        FlagSpec("--expose", value: true), FlagSpec("--ip", value: true), FlagSpec("--network-alias", value: true),
+        FlagSpec("--dns", value: true), FlagSpec("--dns-search", value: true), FlagSpec("--dns-option", value: true),
+        FlagSpec("--mac-address", value: true),
     ]
 
     let flags: Flags
@@ -102,6 +105,38 @@ struct RunOptions {
             h["RestartPolicy"] = ["Name": .string(parts[0]), "MaximumRetryCount": .int(Int64(parts.count > 1 ? Int(parts[1]) ?? 0 : 0))]
         }
         if let n = flags.string("network") { h["NetworkMode"] = .string(n) }
+        var exposed = JSONObject()
+        var bindings = JSONObject()
+        for spec in flags.list("publish") {
+            for (key, binding) in try RunOptions.parsePublish(spec) {
+                exposed[key] = [:]
+                var list = bindings[key]?.array ?? []
+                list.append(binding)
+                bindings[key] = .array(list)
+            }
+        }
+        for e in flags.list("expose") {
+            let parts = e.split(separator: "/", maxSplits: 1).map(String.init)
+            let proto = parts.count > 1 ? parts[1] : "tcp"
+            guard let range = RunOptions.portRange(parts[0]) else { throw CLIError("invalid argument \"\(e)\" for \"--expose\" flag: invalid range format for --expose: \(e)", code: 125) }
+            for port in range { exposed["\(port)/\(proto)"] = [:] }
+        }
+        if !exposed.isEmpty { b["ExposedPorts"] = .object(exposed) }
+        if !bindings.isEmpty { h["PortBindings"] = .object(bindings) }
+        if flags.bool("publish-all") { h["PublishAllPorts"] = true }
+        if !flags.list("dns").isEmpty { h["Dns"] = JSON.strings(flags.list("dns")) }
+        if !flags.list("dns-search").isEmpty { h["DnsSearch"] = JSON.strings(flags.list("dns-search")) }
+        if !flags.list("dns-option").isEmpty { h["DnsOptions"] = JSON.strings(flags.list("dns-option")) }
+        let aliases = flags.list("network-alias")
+        if !aliases.isEmpty || flags.string("ip") != nil {
+            let net = flags.string("network") ?? "default"
+            var ep: JSON = [:]
+            if !aliases.isEmpty { ep["Aliases"] = JSON.strings(aliases) }
+            if let ip = flags.string("ip") { ep["IPAMConfig"] = ["IPv4Address": .string(ip)] }
+            var cfgs = JSONObject()
+            cfgs[net] = ep
+            b["NetworkingConfig"] = ["EndpointsConfig": .object(cfgs)]
+        }
         // `-v /path` is an anonymous volume (Config.Volumes); with a source it is a bind.
         var binds: [String] = []
         var volumes = JSONObject()
@@ -128,6 +163,61 @@ struct RunOptions {
         if flags.bool("tty"), let size = Terminal.size() { h["ConsoleSize"] = [.int(Int64(size.rows)), .int(Int64(size.cols))] }
         b["HostConfig"] = h
         return b
+    }
+
+    static func portRange(_ s: String) -> ClosedRange<Int>? {
+        let p = s.split(separator: "-", omittingEmptySubsequences: false)
+        guard let a = Int(p[0]), a > 0, a < 65536 else { return nil }
+        if p.count == 1 { return a...a }
+        guard p.count == 2, let b = Int(p[1]), b >= a, b < 65536 else { return nil }
+        return a...b
+    }
+
+    /// `-p [ip:][hostPort:]containerPort[/proto]` with ranges → ("80/tcp", {"HostIp","HostPort"}) pairs,
+    /// as the docker CLI (nat.ParsePortSpec) produces them.
+    static func parsePublish(_ spec: String) throws -> [(String, JSON)] {
+        func bad() -> CLIError { CLIError("invalid argument \"\(spec)\" for \"-p, --publish\" flag: Invalid containerPort: \(spec)", code: 125) }
+        var rest = spec
+        var proto = "tcp"
+        if let slash = rest.lastIndex(of: "/") {
+            proto = String(rest[rest.index(after: slash)...]).lowercased()
+            rest = String(rest[..<slash])
+            guard ["tcp", "udp", "sctp"].contains(proto) else { throw CLIError("invalid argument \"\(spec)\" for \"-p, --publish\" flag: invalid proto: \(proto)", code: 125) }
+        }
+        var ip = "", hostPart = "", containerPart = ""
+        if rest.hasPrefix("[") , let close = rest.firstIndex(of: "]") {
+            ip = String(rest[rest.index(after: rest.startIndex)..<close])
+            rest = String(rest[rest.index(after: close)...].dropFirst())
+            let p = rest.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+            guard p.count == 2 else { throw bad() }
+            hostPart = p[0]; containerPart = p[1]
+        } else {
+            let p = rest.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+            switch p.count {
+            case 1: containerPart = p[0]
+            case 2: hostPart = p[0]; containerPart = p[1]
+            case 3: ip = p[0]; hostPart = p[1]; containerPart = p[2]
+            default: throw bad()
+            }
+        }
+        guard let cr = portRange(containerPart) else { throw bad() }
+        var hostRange: ClosedRange<Int>? = nil
+        if !hostPart.isEmpty {
+            guard let hr = portRange(hostPart) else { throw CLIError("invalid argument \"\(spec)\" for \"-p, --publish\" flag: Invalid hostPort: \(hostPart)", code: 125) }
+            hostRange = hr
+        }
+        if let hr = hostRange, hr.count != cr.count, cr.count != 1 {
+            throw CLIError("invalid argument \"\(spec)\" for \"-p, --publish\" flag: Invalid ranges specified for container and host Ports: \(containerPart) and \(hostPart)", code: 125)
+        }
+        var out: [(String, JSON)] = []
+        for (i, port) in cr.enumerated() {
+            var hostPort = ""
+            if let hr = hostRange {
+                hostPort = cr.count == 1 && hr.count > 1 ? "\(hr.lowerBound)-\(hr.upperBound)" : String(hr.lowerBound + i)
+            }
+            out.append(("\(port)/\(proto)", ["HostIp": .string(ip), "HostPort": .string(hostPort)]))
+        }
+        return out
     }
 
     /// `--mount type=bind,src=/a,dst=/b,readonly` → a HostConfig.Mounts object, as the docker CLI parses it.

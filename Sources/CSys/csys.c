@@ -113,3 +113,59 @@ int berth_tty_raw(int fd, void *saved, int saved_len) {
 int berth_tty_restore(int fd, const void *saved) {
     return tcsetattr(fd, TCSANOW, (const struct termios *)saved);
 }
+
+#include <sched.h>
+#include <stdlib.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <errno.h>
+
+static int udp_bound(unsigned int addr, unsigned short port) {
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) return -1;
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(addr) };
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) { int e = errno; close(fd); errno = e; return -1; }
+    return fd;
+}
+
+int berth_udp_socket(unsigned int addr, unsigned short port) { return udp_bound(addr, port); }
+
+int berth_udp_socket_in_netns(const char *ns_path, unsigned int addr, unsigned short port) {
+    int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (self < 0) return -1;
+    int target = open(ns_path, O_RDONLY | O_CLOEXEC);
+    if (target < 0) { close(self); return -1; }
+    int fd = -1;
+    if (setns(target, CLONE_NEWNET) == 0) {
+        fd = udp_bound(addr, port);
+        int e = errno;
+        if (setns(self, CLONE_NEWNET) != 0) { abort(); }  /* never run on in the wrong namespace */
+        errno = e;
+    }
+    close(target); close(self);
+    return fd;
+}
+
+int berth_udp_recvfrom(int fd, void *buf, int len, unsigned int *addr, unsigned short *port) {
+    struct sockaddr_in sa; socklen_t sl = sizeof sa;
+    int n = (int)recvfrom(fd, buf, len, 0, (struct sockaddr *)&sa, &sl);
+    if (n >= 0) { *addr = ntohl(sa.sin_addr.s_addr); *port = ntohs(sa.sin_port); }
+    return n;
+}
+
+int berth_udp_sendto(int fd, const void *buf, int len, unsigned int addr, unsigned short port) {
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(addr) };
+    return (int)sendto(fd, buf, len, 0, (struct sockaddr *)&sa, sizeof sa);
+}
+
+int berth_reserve_port(int tcp, unsigned int addr, unsigned short port, unsigned short *out_port) {
+    int fd = socket(AF_INET, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(addr) };
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) { int e = errno; close(fd); errno = e; return -1; }
+    socklen_t sl = sizeof sa;
+    getsockname(fd, (struct sockaddr *)&sa, &sl);
+    *out_port = ntohs(sa.sin_port);
+    return fd;
+}

@@ -1,4 +1,5 @@
 import JSON
+import Network
 import OCI
 import Sys
 
@@ -37,6 +38,16 @@ public struct Container: Sendable {
     public var restartCount = 0
     /// Binds, volumes and tmpfs mounts, decided at create.
     public var mounts: [MountPoint] = []
+    /// Networks it belongs to (bridge-like modes), the first one primary.
+    public var endpoints: [Endpoint] = []
+    /// The network namespace (`ip netns` name) while running; "" otherwise.
+    public var sandbox = ""
+    public var publishedPorts: [PublishedPort] = []
+    /// `bridge`, `host`, `none`, `container:<id>` or a network name, from HostConfig.NetworkMode.
+    public var networkMode: String {
+        let m = hostConfig["NetworkMode"].string ?? "default"
+        return m.isEmpty || m == "default" ? "bridge" : m
+    }
 
     public var shortID: String { String(id.prefix(12)) }
     public var autoRemove: Bool { hostConfig["AutoRemove"].bool ?? false }
@@ -50,6 +61,8 @@ public struct Container: Sendable {
             "Id": .string(id), "Name": .string(name), "Created": .int(created.nanos), "Path": .string(path),
             "Args": JSON.strings(args), "Config": config, "HostConfig": hostConfig, "Image": .string(image.description),
             "RestartCount": .int(Int64(restartCount)), "MountPoints": .array(mounts.map(\.document)),
+            "Endpoints": .array(endpoints.map(\.document)), "Sandbox": .string(sandbox),
+            "PublishedPorts": .array(publishedPorts.map(\.document)),
             "State": [
                 "Status": .string(state.status), "Pid": .int(Int64(state.pid)), "ExitCode": .int(Int64(state.exitCode)),
                 "Error": .string(state.error), "StartedAt": .int(state.startedAt.nanos), "FinishedAt": .int(state.finishedAt.nanos),
@@ -70,6 +83,9 @@ public struct Container: Sendable {
         image = img
         restartCount = Int(d["RestartCount"].int ?? 0)
         mounts = (d["MountPoints"].array ?? []).compactMap(MountPoint.init(document:))
+        endpoints = (d["Endpoints"].array ?? []).compactMap(Endpoint.init(document:))
+        sandbox = d["Sandbox"].string ?? ""
+        publishedPorts = (d["PublishedPorts"].array ?? []).compactMap(PublishedPort.init(document:))
         let s = d["State"]
         state.status = s["Status"].string ?? "created"
         state.pid = Int32(s["Pid"].int ?? 0)

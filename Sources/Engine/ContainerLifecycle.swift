@@ -34,6 +34,7 @@ extension Engine {
         cmd += cfg["Cmd"].stringArray ?? []
         guard let path = cmd.first else { throw .badRequest("No command specified") }
         var c = Container(id: id, name: name, path: path, args: Array(cmd.dropFirst()), config: cfg, hostConfig: host, image: image.id)
+        c.endpoints = try initialEndpoints(mode: c.networkMode, networking: body["NetworkingConfig"])
         c.mounts = try createMounts(cfg: cfg, host: host)
         do {
             try FS.mkdirAll(dir(id), mode: 0o710)
@@ -109,7 +110,19 @@ extension Engine {
         starting.insert(id)
         defer { starting.remove(id) }
         do {
-            let spec = try bundleSpec(for: c)
+            var spec = try bundleSpec(for: c)
+            if c.networkMode == "host" {
+                spec.hostNetwork = true
+                spec.hostname = (try? FS.readString("/etc/hostname"))?.trimmingSpaces() ?? spec.hostname
+                spec.hostsFile = "/etc/hosts"
+                spec.resolvConf = "/etc/resolv.conf"
+            } else {
+                spec.networkNamespace = try connectSandbox(&c)
+                if c.networkMode.hasPrefix("container:"), let other = try? container(String(c.networkMode.dropFirst("container:".count))) {
+                    spec.hostsFile = dir(other.id) + "/hosts"
+                    spec.resolvConf = dir(other.id) + "/resolv.conf"
+                }
+            }
             try FS.writeAtomic(dir(id) + "/config.json", OCISpecBuilder.build(spec).serialized())
             unlink(exitFile(id))
             var shim = ShimSpec(id: id, bundle: dir(id), socket: socketPath(id), logPath: logPath(id), exitFile: exitFile(id), openStdin: c.openStdin)
@@ -121,12 +134,14 @@ extension Engine {
             c.state.pid = pid
         } catch {
             unmountRootfs(id)
+            releaseSandbox(&c)
             let msg = "\(error)"
             c.state.error = msg
             c.state.exitCode = msg.contains("executable file not found") || msg.contains("no such file or directory") ? 127 : msg.contains("permission denied") ? 126 : 128
             persist(c)
             if c.autoRemove { try? removeNow(id, volumes: true) }
             if error is UserResolver.NotFound { throw .badRequest(msg) }
+            if let e = error as? EngineError { throw e }
             throw .badRequest("OCI runtime create failed: \(msg): unknown")
         }
         c.state.status = "running"

@@ -42,7 +42,9 @@ public enum DockerShapes {
             "AttachStdout": .bool(body["AttachStdout"].bool ?? false),
             "AttachStderr": .bool(body["AttachStderr"].bool ?? false),
         ]
-        if let ports = body["ExposedPorts"].object ?? img["ExposedPorts"].object, !ports.isEmpty { out["ExposedPorts"] = .object(ports) }
+        var exposed = img["ExposedPorts"].object ?? JSONObject()
+        for (k, v) in body["ExposedPorts"].object ?? JSONObject() { exposed[k] = v }
+        if !exposed.isEmpty { out["ExposedPorts"] = .object(exposed) }
         out["Tty"] = .bool(body["Tty"].bool ?? false)
         out["OpenStdin"] = .bool(body["OpenStdin"].bool ?? false)
         out["StdinOnce"] = .bool(body["StdinOnce"].bool ?? false)
@@ -107,21 +109,38 @@ public enum DockerShapes {
         return s
     }
 
-    /// The host's resolv.conf without loopback resolvers (unreachable from the container's
-    /// network namespace); Google's public resolvers when nothing remains, as Docker does.
-    static func resolvConf(host: String) -> String {
-        var lines: [String] = []
-        var servers = 0
+    /// A container's resolv.conf: on user networks the embedded DNS (127.0.0.11, which forwards
+    /// to the host's resolvers); otherwise the host's file without loopback resolvers
+    /// (unreachable from the container's namespace), Google's public ones when nothing remains.
+    /// `--dns`, `--dns-search` and `--dns-option` replace the corresponding lines.
+    static func resolvConf(host: String, embeddedDNS: Bool = false, dns: [String] = [], search: [String] = [], options: [String] = []) -> String {
+        var servers: [String] = [], searches: [String] = [], opts: [String] = [], other: [String] = []
         for line in host.split(separator: "\n") {
             let t = line.trimming(" \t")
-            if t.hasPrefix("nameserver") {
-                let addr = t.dropFirst("nameserver".count).trimming(" \t")
-                if addr.hasPrefix("127.") || addr == "::1" { continue }
-                servers += 1
+            let f = t.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+            guard let key = f.first else { continue }
+            switch key {
+            case "nameserver":
+                if f.count > 1, !(f[1].hasPrefix("127.") || f[1] == "::1") { servers.append(f[1]) }
+            case "search", "domain": searches = Array(f.dropFirst())
+            case "options": opts += f.dropFirst()
+            default: if !t.hasPrefix("#") { other.append(String(line)) }
             }
-            lines.append(String(line))
         }
-        if servers == 0 { lines += ["nameserver 8.8.8.8", "nameserver 8.8.4.4"] }
+        if !dns.isEmpty { servers = dns }
+        if !search.isEmpty { searches = search }
+        if !options.isEmpty { opts = options }
+        if embeddedDNS {
+            // The embedded server forwards to the real upstreams; the container only sees it.
+            servers = ["127.0.0.11"]
+            if !opts.contains(where: { $0.hasPrefix("ndots:") }) { opts.append("ndots:0") }
+        } else if servers.isEmpty {
+            servers = ["8.8.8.8", "8.8.4.4"]
+        }
+        var lines = other
+        if !searches.isEmpty { lines.append("search " + searches.joined(separator: " ")) }
+        lines += servers.map { "nameserver " + $0 }
+        if !opts.isEmpty { lines.append("options " + opts.joined(separator: " ")) }
         return lines.joined(separator: "\n") + "\n"
     }
 

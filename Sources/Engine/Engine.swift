@@ -1,5 +1,6 @@
 import Foundation
 import JSON
+import Network
 import OCI
 import Registry
 import Runtime
@@ -17,6 +18,12 @@ public struct EngineConfig: Sendable {
     public var certsDirs: [String] = ["/etc/berth/certs.d", "/etc/docker/certs.d"]
     public var loopbackIsInsecure = true
     public var uploadChunkSize: Int64 = 32 << 20
+    /// The default bridge device, and a tag that keeps this daemon's firewall chains apart
+    /// from another berthd's on the same host ("" for the standard data root).
+    public var bridgeName = "berth0"
+    public var firewallTag = ""
+    /// `bip`: the default bridge's gateway/prefix; picked from free private ranges when nil.
+    public var defaultBridgeCIDR: String? = nil
     public init(dataRoot: String, execRoot: String, shimPath: String, runtime: String = "runc") {
         self.dataRoot = dataRoot; self.execRoot = execRoot; self.shimPath = shimPath; self.runtime = runtime
     }
@@ -40,9 +47,17 @@ public actor Engine {
     var execs: [String: ExecRecord] = [:]
     var health: [String: HealthState] = [:]
     var healthTasks: [String: Task<Void, Never>] = [:]
+    var networks: [String: NetworkRecord] = [:]
+    var ipams: [String: IPAM] = [:]
+    /// Sockets bound to published host ports, held so nothing else takes them.
+    var portHolds: [String: [Int32]] = [:]
+    public nonisolated let hostNet: HostNetworking
+    nonisolated let names = NameTable()
+    var dns: DNSServer?
 
     public init(config: EngineConfig) throws {
         self.config = config
+        hostNet = IPRoute2()
         store = try Store(root: config.dataRoot)
         try FS.mkdirAll(config.execRoot + "/runc", mode: 0o700)
         try FS.mkdirAll(config.execRoot + "/shims", mode: 0o700)
@@ -90,6 +105,7 @@ public actor Engine {
     /// Reconnects to shims of containers that were running when the daemon stopped, and
     /// settles those that exited meanwhile (their shim wrote the exit file).
     public func recover() {
+        setupNetworking()
         for var c in containers.values where c.state.running {
             do {
                 try connectLive(c.id)
@@ -104,6 +120,7 @@ public actor Engine {
                 }
                 launcher.forceDelete(id: c.id)
                 unmountRootfs(c.id)
+                releaseSandbox(&c)
                 c.state.status = "exited"; c.state.exitCode = code; c.state.finishedAt = at; c.state.pid = 0
                 persist(c)
                 if c.autoRemove { try? removeNow(c.id, volumes: true) }
@@ -135,6 +152,8 @@ public actor Engine {
         guard var c = containers[id] else { return }
         unmountRootfs(id)
         c.state.status = "exited"
+        c.state.pid = 0
+        releaseSandbox(&c)
         c.state.paused = false
         c.state.exitCode = code
         c.state.finishedAt = at

@@ -68,7 +68,13 @@ extension Engine {
         let c = try container(ref)
         let chains = (try? store.image(id: c.image))?.map { chainIDs($0.config.diffIDs) } ?? []
         let lower = chains.reversed().map { store.snapshotPath($0) }.joined(separator: ":")
-        return DockerShapes.inspect(c, dir: dir(c.id), logPath: logPath(c.id), lower: lower, health: c.state.running ? health[c.id] : nil)
+        var j = DockerShapes.inspect(c, dir: dir(c.id), logPath: logPath(c.id), lower: lower, health: c.state.running ? health[c.id] : nil)
+        j["NetworkSettings"] = networkSettings(c)
+        if c.networkMode == "host" {
+            j["HostsPath"] = "/etc/hosts"
+            j["ResolvConfPath"] = "/etc/resolv.conf"
+        }
+        return j
     }
 
     // MARK: tag / rmi

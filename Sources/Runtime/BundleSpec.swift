@@ -28,6 +28,9 @@ public struct BundleSpec: Sendable {
     public var capDrop: [String] = []
     public var shmSize: Int64 = 67_108_864
     public var cgroupParent = "/berth"
+    /// The network namespace to join (a path); nil with `hostNetwork` false: a fresh one.
+    public var networkNamespace: String? = nil
+    public var hostNetwork = false
     /// Binds, volumes and tmpfs mounts (OCI mount objects), after the standard ones.
     public var extraMounts: [JSON] = []
 
@@ -132,6 +135,11 @@ public enum OCISpecBuilder {
             "cgroupsPath": .string(s.cgroupParent + "/" + s.id),
             "namespaces": [["type": "mount"], ["type": "network"], ["type": "uts"], ["type": "pid"], ["type": "ipc"]],
         ]
+        if s.hostNetwork {
+            linux["namespaces"] = [["type": "mount"], ["type": "uts"], ["type": "pid"], ["type": "ipc"]]
+        } else if let ns = s.networkNamespace {
+            linux["namespaces"] = [["type": "mount"], ["type": "network", "path": .string(ns)], ["type": "uts"], ["type": "pid"], ["type": "ipc"]]
+        }
         if !s.privileged {
             linux["seccomp"] = (try? JSON.parse(DefaultSeccomp.json)) ?? .null
             linux["maskedPaths"] = JSON.strings(maskedPaths)

@@ -49,6 +49,14 @@ public enum FS {
         }
     }
 
+    /// Writes into an existing file in place (sysctls under /proc/sys, cgroup files).
+    public static func writeExisting(_ path: String, _ text: String) throws(SysError) {
+        let fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC)
+        guard fd >= 0 else { throw SysError("open \(path)") }
+        defer { close(fd) }
+        try writeAll(fd: fd, Array(text.utf8))
+    }
+
     public static func writeAll(fd: Int32, _ bytes: [UInt8]) throws(SysError) {
         var err: SysError?
         bytes.withUnsafeBytes { b in

@@ -16,6 +16,9 @@ struct DaemonConfig {
     var certsDirs: [String] = ["/etc/berth/certs.d", "/etc/docker/certs.d"]
     var loopbackIsInsecure = true
     var uploadChunkSize: Int64 = 32 << 20
+    /// Docker's `bridge` (the default bridge's device) and `bip` (its gateway/prefix).
+    var bridge: String? = nil
+    var bip: String? = nil
 
     static func load(_ path: String, required: Bool) throws -> DaemonConfig {
         var c = DaemonConfig()
@@ -39,6 +42,8 @@ struct DaemonConfig {
         if let dir = j["certs-dir"].string { c.certsDirs = [dir] + c.certsDirs }
         if let b = j["loopback-is-insecure"].bool { c.loopbackIsInsecure = b }
         if let n = j["upload-chunk-size"].int { c.uploadChunkSize = n }
+        c.bridge = j["bridge"].string
+        c.bip = j["bip"].string
         return c
     }
 

@@ -51,8 +51,35 @@ do {
     engineConfig.loopbackIsInsecure = config.loopbackIsInsecure
     engineConfig.uploadChunkSize = config.uploadChunkSize
     if let n = config.maxConcurrentDownloads { engineConfig.maxConcurrentDownloads = n }
+    // Another data root is another daemon: its own bridge and firewall chains, so two berthds
+    // (tests, side-by-side setups) never rewrite each other's rules.
+    if dataRoot != "/var/lib/berth" {
+        var h: UInt32 = 2_166_136_261
+        for b in dataRoot.utf8 { h = (h ^ UInt32(b)) &* 16_777_619 }
+        let tag = String(String(h, radix: 16).suffix(6))
+        engineConfig.firewallTag = tag
+        engineConfig.bridgeName = "bt-" + tag
+    }
+    if let b = config.bridge { engineConfig.bridgeName = b }
+    engineConfig.defaultBridgeCIDR = config.bip
     let engine = try Engine(config: engineConfig)
     await engine.recover()
+    // A clean stop takes Berth's bridges and rules off the host when no container runs.
+    signal(SIGTERM, SIG_IGN)
+    signal(SIGINT, SIG_IGN)
+    var stopSources: [DispatchSourceSignal] = []
+    for sig in [SIGTERM, SIGINT] {
+        let src = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+        src.setEventHandler {
+            Task {
+                await engine.shutdownNetworking()
+                unlink(socketPath)
+                exit(0)
+            }
+        }
+        src.resume()
+        stopSources.append(src)
+    }
     Task { await engine.startPolicyContainers() }
     FileHandle.standardError.write("berthd: listening on \(socketPath), data root \(dataRoot)\n".data(using: .utf8)!)
     try await APIServer(engine: engine).run(socketPath: socketPath)

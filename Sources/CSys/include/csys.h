@@ -21,4 +21,14 @@ int berth_get_winsize(int fd, unsigned short *rows, unsigned short *cols);
 int berth_tty_raw(int fd, void *saved, int saved_len);
 int berth_tty_restore(int fd, const void *saved);
 int berth_accept(int fd);
+/* A UDP socket bound to addr:port (host byte order) inside the network namespace at ns_path:
+ * the calling thread enters that namespace, makes the socket and comes back. -1 on error. */
+int berth_udp_socket_in_netns(const char *ns_path, unsigned int addr, unsigned short port);
+/* A UDP socket in the current namespace bound to addr:port (port 0: any), non-blocking. */
+int berth_udp_socket(unsigned int addr, unsigned short port);
+int berth_udp_recvfrom(int fd, void *buf, int len, unsigned int *addr, unsigned short *port);
+int berth_udp_sendto(int fd, const void *buf, int len, unsigned int addr, unsigned short port);
+/* Binds (without listening) to reserve a host port; port 0 picks one. Returns the fd and the
+ * port in *out_port, or -1 with errno (EADDRINUSE). */
+int berth_reserve_port(int tcp, unsigned int addr, unsigned short port, unsigned short *out_port);
 #endif

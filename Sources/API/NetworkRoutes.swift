@@ -1,0 +1,55 @@
+import Engine
+import JSON
+import NIOHTTP1
+
+extension Router {
+    /// `/networks`, `/networks/create`, `/networks/prune`, `/networks/{id}[/connect|/disconnect]`.
+    func networks(_ req: Request, _ res: Responder, _ p: [String]) async throws {
+        switch (req.method, p.first, p.count) {
+        case (.GET, nil, _): try await listNetworks(req, res)
+        case (.POST, "create", 1):
+            let b = try jsonBody(req)
+            let n = try await engine.createNetwork(b)
+            res.json(201, ["Id": .string(n.id), "Warning": ""])
+        case (.POST, "prune", 1):
+            let f = try filters(req)
+            let removed = await engine.pruneNetworks(labels: f["label"] ?? [])
+            res.json(200, ["NetworksDeleted": removed.isEmpty ? .null : JSON.strings(removed)])
+        case (.GET, let id?, 1): res.json(200, await engine.networkJSON(try await engine.network(id)))
+        case (.DELETE, let id?, 1):
+            try await engine.removeNetwork(id)
+            res.send(status: 204)
+        case (.POST, let id?, 2) where p[1] == "connect":
+            let b = try jsonBody(req)
+            try await engine.connect(network: id, container: b["Container"].string ?? "", config: b["EndpointConfig"])
+            res.send(status: 200)
+        case (.POST, let id?, 2) where p[1] == "disconnect":
+            let b = try jsonBody(req)
+            try await engine.disconnect(network: id, container: b["Container"].string ?? "", force: b["Force"].bool ?? false)
+            res.send(status: 200)
+        default: res.json(404, ["message": "page not found"])
+        }
+    }
+
+    func listNetworks(_ req: Request, _ res: Responder) async throws {
+        let f = try filters(req)
+        for k in f.keys where !["name", "id", "label", "driver", "type", "dangling", "scope"].contains(k) {
+            throw EngineError.badRequest("Invalid filter '\(k)'")
+        }
+        var out: [JSON] = []
+        for n in await engine.allNetworks() {
+            if let names = f["name"], !names.contains(where: { n.name.contains($0) }) { continue }
+            if let ids = f["id"], !ids.contains(where: { n.id.hasPrefix($0) }) { continue }
+            if let drivers = f["driver"], !drivers.contains(n.driver) { continue }
+            if let labels = f["label"], !DockerShapes.matchLabels(n.labels, labels) { continue }
+            if let types = f["type"], !types.contains(n.predefined ? "builtin" : "custom") { continue }
+            let j = await engine.networkJSON(n)
+            if let d = f["dangling"]?.first {
+                let dangling = !n.predefined && (j["Containers"].object?.isEmpty ?? true)
+                if (d == "true" || d == "1") != dangling { continue }
+            }
+            out.append(j)
+        }
+        res.json(200, .array(out))
+    }
+}

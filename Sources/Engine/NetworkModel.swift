@@ -1,0 +1,143 @@
+import JSON
+import Network
+import Sys
+
+/// A network: the predefined `bridge`, `host` and `none`, or a user-defined bridge network.
+/// Stored as `<data-root>/networks/<id>.json`, written atomically.
+public struct NetworkRecord: Sendable {
+    public var id: String
+    public var name: String
+    public var driver: String           // bridge | host | null
+    public var created: Timestamp
+    public var subnet: Subnet?
+    public var gateway: IPv4?
+    public var ipRange: Subnet?
+    public var internalOnly = false
+    public var attachable = false
+    public var labels: [String: String] = [:]
+    public var options: [String: String] = [:]
+    /// The Linux bridge device (bridge driver only).
+    public var bridge = ""
+
+    public var isDefaultBridge: Bool { name == "bridge" && driver == "bridge" }
+    public var predefined: Bool { ["bridge", "host", "none"].contains(name) }
+    /// User networks get the embedded DNS server and name resolution; the default bridge not.
+    public var resolvesNames: Bool { driver == "bridge" && !isDefaultBridge }
+
+    public init(id: String, name: String, driver: String, created: Timestamp) {
+        self.id = id; self.name = name; self.driver = driver; self.created = created
+    }
+
+    var document: JSON {
+        ["Id": .string(id), "Name": .string(name), "Driver": .string(driver), "Created": .int(created.nanos),
+         "Subnet": subnet.map { .string($0.description) } ?? .null, "Gateway": gateway.map { .string($0.description) } ?? .null,
+         "IPRange": ipRange.map { .string($0.description) } ?? .null, "Internal": .bool(internalOnly),
+         "Attachable": .bool(attachable), "Labels": JSON.stringMap(labels), "Options": JSON.stringMap(options), "Bridge": .string(bridge)]
+    }
+
+    init?(document d: JSON) {
+        guard let id = d["Id"].string, let name = d["Name"].string, let driver = d["Driver"].string else { return nil }
+        self.id = id; self.name = name; self.driver = driver
+        created = Timestamp(nanos: d["Created"].int ?? 0)
+        subnet = d["Subnet"].string.flatMap(Subnet.init)
+        gateway = d["Gateway"].string.flatMap(IPv4.init)
+        ipRange = d["IPRange"].string.flatMap(Subnet.init)
+        internalOnly = d["Internal"].bool ?? false
+        attachable = d["Attachable"].bool ?? false
+        labels = d["Labels"].stringMap ?? [:]
+        options = d["Options"].stringMap ?? [:]
+        bridge = d["Bridge"].string ?? ""
+    }
+}
+
+/// A container's membership of one network. The configuration (aliases, a requested address)
+/// lasts as long as the container; the address and devices exist only while it runs.
+public struct Endpoint: Sendable {
+    public var networkID: String
+    public var aliases: [String] = []
+    public var requestedIP = ""
+    public var endpointID = ""
+    public var ip: IPv4? = nil
+    public var hostSide = ""
+    public var ifname = ""
+
+    public init(networkID: String) { self.networkID = networkID }
+
+    var document: JSON {
+        ["NetworkID": .string(networkID), "Aliases": JSON.strings(aliases), "RequestedIP": .string(requestedIP),
+         "EndpointID": .string(endpointID), "IP": ip.map { .string($0.description) } ?? .null,
+         "HostSide": .string(hostSide), "Ifname": .string(ifname)]
+    }
+
+    init?(document d: JSON) {
+        guard let n = d["NetworkID"].string else { return nil }
+        networkID = n
+        aliases = d["Aliases"].stringArray ?? []
+        requestedIP = d["RequestedIP"].string ?? ""
+        endpointID = d["EndpointID"].string ?? ""
+        ip = d["IP"].string.flatMap(IPv4.init)
+        hostSide = d["HostSide"].string ?? ""
+        ifname = d["Ifname"].string ?? ""
+    }
+}
+
+/// One published port as bound on the host (a random host port is resolved at start).
+public struct PublishedPort: Sendable, Equatable {
+    public var proto: String
+    public var hostIP: String
+    public var hostPort: Int
+    public var containerPort: Int
+
+    var document: JSON { ["Proto": .string(proto), "HostIP": .string(hostIP), "HostPort": .int(Int64(hostPort)), "ContainerPort": .int(Int64(containerPort))] }
+    init(proto: String, hostIP: String, hostPort: Int, containerPort: Int) {
+        self.proto = proto; self.hostIP = hostIP; self.hostPort = hostPort; self.containerPort = containerPort
+    }
+    init?(document d: JSON) {
+        guard let p = d["Proto"].string else { return nil }
+        proto = p; hostIP = d["HostIP"].string ?? ""; hostPort = Int(d["HostPort"].int ?? 0); containerPort = Int(d["ContainerPort"].int ?? 0)
+    }
+}
+
+/// `HostConfig.PortBindings` and exposed ports → what to publish. Ranges arrive already
+/// expanded by clients (`8000-8001:80-81/tcp` is two keys).
+public enum PortPlan {
+    public struct Request: Sendable, Equatable {
+        public var proto: String
+        public var containerPort: Int
+        public var hostIP: String
+        public var hostPort: Int   // 0: any free port
+    }
+
+    public static func parseKey(_ key: String) -> (Int, String)? {
+        let parts = key.split(separator: "/")
+        guard let p = Int(parts.first ?? ""), p > 0, p < 65536 else { return nil }
+        return (p, parts.count > 1 ? String(parts[1]).lowercased() : "tcp")
+    }
+
+    public static func requests(bindings: JSON, exposed: [String], publishAll: Bool) throws(EngineError) -> [Request] {
+        var out: [Request] = []
+        for (key, list) in bindings.object ?? JSONObject() {
+            guard let (port, proto) = parseKey(key), ["tcp", "udp", "sctp"].contains(proto) else { throw .badRequest("invalid port specification: \"\(key)\"") }
+            let entries = list.array ?? []
+            if entries.isEmpty { out.append(Request(proto: proto, containerPort: port, hostIP: "", hostPort: 0)) }
+            for e in entries {
+                let hp = e["HostPort"].string ?? ""
+                var hostPort = 0
+                if !hp.isEmpty {
+                    guard let n = Int(hp.split(separator: "-").first ?? ""), n >= 0, n < 65536 else { throw .badRequest("invalid port specification: \"\(hp)\"") }
+                    hostPort = n
+                }
+                out.append(Request(proto: proto, containerPort: port, hostIP: e["HostIp"].string ?? "", hostPort: hostPort))
+            }
+        }
+        if publishAll {
+            for key in exposed {
+                guard let (port, proto) = parseKey(key) else { continue }
+                if !out.contains(where: { $0.containerPort == port && $0.proto == proto }) {
+                    out.append(Request(proto: proto, containerPort: port, hostIP: "", hostPort: 0))
+                }
+            }
+        }
+        return out.sorted { ($0.containerPort, $0.proto, $0.hostPort) < ($1.containerPort, $1.proto, $1.hostPort) }
+    }
+}

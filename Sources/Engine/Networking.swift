@@ -1,0 +1,541 @@
+import Foundation
+import JSON
+import Network
+import Sys
+import CSys
+
+/// Networks and container connectivity: the predefined networks, user bridge networks, a
+/// network namespace per container with a veth on each of its networks, published ports as
+/// DNAT rules (the kernel carries the traffic, client addresses intact), and the embedded DNS.
+extension Engine {
+    nonisolated var networksDir: String { config.dataRoot + "/networks" }
+    nonisolated var chains: Firewall.Chains { Firewall.Chains(tag: config.firewallTag) }
+    nonisolated func namespacePath(_ name: String) -> String { "/run/netns/" + name }
+
+    func saveNetwork(_ n: NetworkRecord) throws {
+        try FS.mkdirAll(networksDir)
+        try FS.writeAtomic(networksDir + "/\(n.id).json", n.document.serialized())
+        networks[n.id] = n
+    }
+
+    /// Loads networks, makes the predefined ones, and brings the host back in line with the
+    /// containers that are still running: bridges, IPAM, port holds, rules and DNS.
+    func setupNetworking() {
+        for name in (try? FS.list(networksDir)) ?? [] where name.hasSuffix(".json") {
+            if let b = try? FS.read(networksDir + "/" + name), let j = try? JSON.parse(b), let n = NetworkRecord(document: j) { networks[n.id] = n }
+        }
+        for (name, driver) in [("none", "null"), ("host", "host")] where !networks.values.contains(where: { $0.name == name }) {
+            try? saveNetwork(NetworkRecord(id: Names.newID(), name: name, driver: driver, created: .now()))
+        }
+        if !networks.values.contains(where: { $0.isDefaultBridge }) {
+            var n = NetworkRecord(id: Names.newID(), name: "bridge", driver: "bridge", created: .now())
+            if let cidr = config.defaultBridgeCIDR, let s = Subnet(cidr), let g = IPv4(String(cidr.split(separator: "/")[0])) {
+                n.subnet = s; n.gateway = g
+            } else if let s = freeSubnet() {
+                n.subnet = s; n.gateway = s.base + 1
+            }
+            n.bridge = config.bridgeName
+            n.options = ["com.docker.network.bridge.default_bridge": "true", "com.docker.network.bridge.enable_icc": "true",
+                         "com.docker.network.bridge.enable_ip_masquerade": "true", "com.docker.network.bridge.host_binding_ipv4": "0.0.0.0",
+                         "com.docker.network.bridge.name": config.bridgeName, "com.docker.network.driver.mtu": "1500"]
+            try? saveNetwork(n)
+        }
+        for n in networks.values where n.driver == "bridge" {
+            if let s = n.subnet, let g = n.gateway { ipams[n.id] = IPAM(subnet: s, gateway: g, range: n.ipRange) }
+        }
+        do { try hostNet.ensureHooks(chains) } catch { log("firewall: \(error)") }
+        for n in networks.values where n.driver == "bridge" { ensureBridge(n) }
+        dns = DNSServer(table: names, upstreams: DNSServer.hostUpstreams())
+        // Running containers keep their namespaces across a daemon restart: re-adopt them.
+        for c in containers.values where c.state.running && !c.sandbox.isEmpty {
+            for e in c.endpoints { if let ip = e.ip { try? ipams[e.networkID]?.reserve(ip) } }
+            portHolds[c.id] = c.publishedPorts.compactMap { holdPort($0).fd }
+            if c.endpoints.contains(where: { networks[$0.networkID]?.resolvesNames == true }) {
+                try? dns?.add(container: c.id, namespacePath: namespacePath(c.sandbox))
+            }
+        }
+        refreshFirewall()
+        refreshNames()
+    }
+
+    nonisolated func log(_ s: String) { FileHandle.standardError.write("berthd: \(s)\n".data(using: .utf8)!) }
+
+    func freeSubnet() -> Subnet? {
+        let routes = SubnetPicker.hostRoutes((try? FS.readString("/proc/net/route")) ?? "")
+        return SubnetPicker.pick(taken: routes + networks.values.compactMap(\.subnet))
+    }
+
+    func ensureBridge(_ n: NetworkRecord) {
+        guard let s = n.subnet, let g = n.gateway else { return }
+        do { try hostNet.ensureBridge(n.bridge, gateway: g, subnet: s) } catch { log("bridge \(n.bridge): \(error)") }
+    }
+
+    /// Rebuilds Berth's chains from the networks and the running containers' ports.
+    func refreshFirewall() {
+        var nets: [Firewall.Net] = []
+        for n in networks.values.sorted(by: { $0.created < $1.created }) where n.driver == "bridge" {
+            if let s = n.subnet { nets.append(Firewall.Net(bridge: n.bridge, subnet: s, internalOnly: n.internalOnly)) }
+        }
+        var ports: [Firewall.Port] = []
+        for c in containers.values where c.state.running || starting.contains(c.id) {
+            guard let e = c.endpoints.first, let ip = e.ip, let n = networks[e.networkID] else { continue }
+            for p in c.publishedPorts {
+                ports.append(Firewall.Port(proto: p.proto, hostIP: p.hostIP, hostPort: p.hostPort, containerIP: ip, containerPort: p.containerPort, bridge: n.bridge))
+            }
+        }
+        do { try hostNet.applyFirewall(Firewall.document(chains, networks: nets, ports: ports)) } catch { log("firewall: \(error)") }
+    }
+
+    /// The embedded DNS's view: on each user network, container names, aliases and short IDs.
+    func refreshNames() {
+        var table: [String: [String: [IPv4]]] = [:]
+        var membership: [String: [String]] = [:]
+        for c in containers.values where c.state.running || starting.contains(c.id) {
+            for e in c.endpoints {
+                guard let ip = e.ip, networks[e.networkID]?.resolvesNames == true else { continue }
+                membership[c.id, default: []].append(e.networkID)
+                for n in Set([c.name, c.shortID] + e.aliases).map({ $0.lowercased() }) {
+                    table[e.networkID, default: [:]][n, default: []].append(ip)
+                }
+            }
+        }
+        names.replace(names: table, membership: membership)
+    }
+
+    // MARK: lookup
+
+    public func network(_ ref: String) throws(EngineError) -> NetworkRecord {
+        if let n = networks[ref] { return n }
+        if let n = networks.values.first(where: { $0.name == ref }) { return n }
+        let m = networks.values.filter { $0.id.hasPrefix(ref) }
+        if m.count == 1, !ref.isEmpty { return m[0] }
+        throw .notFound("network \(ref) not found")
+    }
+
+    public func allNetworks() -> [NetworkRecord] { networks.values.sorted { $0.created < $1.created } }
+
+    // MARK: create / remove
+
+    public func createNetwork(_ body: JSON) throws(EngineError) -> NetworkRecord {
+        guard let name = body["Name"].string, !name.isEmpty else { throw .badRequest("network name must not be empty") }
+        if networks.values.contains(where: { $0.name == name }) { throw .conflict("network with name \(name) already exists") }
+        let driver = body["Driver"].string.flatMap { $0.isEmpty ? nil : $0 } ?? "bridge"
+        guard driver == "bridge" else {
+            if driver == "host" || driver == "null" { throw .forbidden("only one instance of \"\(driver)\" network is allowed") }
+            throw .notFound("plugin \"\(driver)\" not found")
+        }
+        var n = NetworkRecord(id: Names.newID(), name: name, driver: "bridge", created: .now())
+        n.internalOnly = body["Internal"].bool ?? false
+        n.attachable = body["Attachable"].bool ?? false
+        n.labels = body["Labels"].stringMap ?? [:]
+        n.options = body["Options"].stringMap ?? [:]
+        n.bridge = n.options["com.docker.network.bridge.name"] ?? "br-" + String(n.id.prefix(12))
+        let taken = networks.values.compactMap(\.subnet)
+        if let cfg = body["IPAM"]["Config"].array?.first {
+            if let s = cfg["Subnet"].string, !s.isEmpty {
+                guard let subnet = Subnet(s), !s.contains(":") else { throw .badRequest("invalid CIDR address: \(s)") }
+                if let clash = networks.values.first(where: { $0.subnet.map { $0.overlaps(subnet) } ?? false }) {
+                    throw .forbidden("Pool overlaps with other one on this address space (\(clash.name))")
+                }
+                n.subnet = subnet
+            }
+            if let r = cfg["IPRange"].string, !r.isEmpty {
+                guard let range = Subnet(r) else { throw .badRequest("invalid CIDR address: \(r)") }
+                n.ipRange = range
+            }
+            if let g = cfg["Gateway"].string, !g.isEmpty {
+                guard let gw = IPv4(g) else { throw .badRequest("invalid gateway address \(g)") }
+                n.gateway = gw
+            }
+        }
+        if n.subnet == nil {
+            if n.ipRange != nil || n.gateway != nil { throw .badRequest("invalid pool request: subnet is required with ip-range or gateway") }
+            guard let s = SubnetPicker.pick(taken: taken + SubnetPicker.hostRoutes((try? FS.readString("/proc/net/route")) ?? "")) else {
+                throw .forbidden("could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network")
+            }
+            n.subnet = s
+        }
+        let subnet = n.subnet!
+        if let r = n.ipRange, !subnet.contains(r.base) { throw .badRequest("ip-range \(r) is not within subnet \(subnet)") }
+        if let g = n.gateway, !subnet.contains(g) { throw .badRequest("gateway \(g) is not within subnet \(subnet)") }
+        if n.gateway == nil { n.gateway = subnet.base + 1 }
+        do { try hostNet.ensureBridge(n.bridge, gateway: n.gateway!, subnet: subnet) } catch { throw .internalError("\(error)") }
+        do { try saveNetwork(n) } catch { hostNet.deleteLink(n.bridge); throw .internalError("\(error)") }
+        ipams[n.id] = IPAM(subnet: subnet, gateway: n.gateway!, range: n.ipRange)
+        refreshFirewall()
+        emitNetwork("create", n)
+        return n
+    }
+
+    func emitNetwork(_ action: String, _ n: NetworkRecord, container: String? = nil) {
+        var attrs = ["name": n.name, "type": n.driver]
+        if let container { attrs["container"] = container }
+        events.publish(Event(type: "network", action: action, actorID: n.id, attributes: attrs, from: nil, time: .now()))
+    }
+
+    public func removeNetwork(_ ref: String) throws(EngineError) {
+        let n = try network(ref)
+        if n.predefined { throw .forbidden("\(n.name) is a pre-defined network and cannot be removed") }
+        let users = containers.values.filter { $0.endpoints.contains { $0.networkID == n.id } }
+        if !users.isEmpty {
+            throw .forbidden("error while removing network: network \(n.name) id \(n.id) has active endpoints")
+        }
+        hostNet.deleteLink(n.bridge)
+        unlink(networksDir + "/\(n.id).json")
+        networks[n.id] = nil
+        ipams[n.id] = nil
+        refreshFirewall()
+        emitNetwork("destroy", n)
+    }
+
+    public func pruneNetworks(labels: [String]) -> [String] {
+        var removed: [String] = []
+        for n in allNetworks() where !n.predefined && DockerShapes.matchLabels(n.labels, labels) {
+            if (try? removeNetwork(n.id)) != nil { removed.append(n.name) }
+        }
+        return removed
+    }
+
+    // MARK: container membership
+
+    /// At create: the networks a container joins, from its NetworkMode and NetworkingConfig.
+    func initialEndpoints(mode: String, networking: JSON) throws(EngineError) -> [Endpoint] {
+        if mode == "host" || mode == "none" || mode.hasPrefix("container:") {
+            if mode.hasPrefix("container:") { _ = try container(String(mode.dropFirst("container:".count))) }
+            return []
+        }
+        let n = try network(mode == "default" ? "bridge" : mode)
+        if n.driver == "host" || n.driver == "null" { return [] }
+        var e = Endpoint(networkID: n.id)
+        let cfg = networking["EndpointsConfig"][n.name].isNull ? networking["EndpointsConfig"][mode] : networking["EndpointsConfig"][n.name]
+        e.aliases = cfg["Aliases"].stringArray ?? []
+        e.requestedIP = cfg["IPAMConfig"]["IPv4Address"].string ?? ""
+        if n.isDefaultBridge && (!e.aliases.isEmpty) {
+            throw .badRequest("network-scoped alias is supported only for containers in user defined networks")
+        }
+        if !e.requestedIP.isEmpty && n.isDefaultBridge {
+            throw .badRequest("user specified IP address is supported on user defined networks only")
+        }
+        var out = [e]
+        // Further networks named in NetworkingConfig (API ≥ 1.44 sends several; compose may).
+        for (name, cfg) in networking["EndpointsConfig"].object ?? JSONObject() where name != n.name && name != mode {
+            let other = try network(name)
+            var oe = Endpoint(networkID: other.id)
+            oe.aliases = cfg["Aliases"].stringArray ?? []
+            oe.requestedIP = cfg["IPAMConfig"]["IPv4Address"].string ?? ""
+            out.append(oe)
+        }
+        return out
+    }
+
+    /// Before the runtime starts the container: namespace, interfaces, ports, rules, DNS and the
+    /// container's resolv.conf and hosts. Returns the namespace path for the OCI spec (nil:
+    /// leave the runtime's own choice, e.g. a fresh namespace for `none`).
+    func connectSandbox(_ c: inout Container) throws(EngineError) -> String? {
+        let mode = c.networkMode
+        if mode == "host" { return nil }
+        if mode.hasPrefix("container:") {
+            let other = try container(String(mode.dropFirst("container:".count)))
+            guard other.state.running, other.state.pid > 0 else { throw .conflict("cannot join network of a non running container: \(other.id)") }
+            return other.sandbox.isEmpty ? "/proc/\(other.state.pid)/ns/net" : namespacePath(other.sandbox)
+        }
+        if c.endpoints.isEmpty { return nil }   // none
+        let sandbox = "berth-" + String(c.id.prefix(12))
+        hostNet.deleteNamespace(sandbox)
+        do { try hostNet.createNamespace(sandbox) } catch { throw .internalError("\(error)") }
+        c.sandbox = sandbox
+        do {
+            for i in c.endpoints.indices {
+                guard let n = networks[c.endpoints[i].networkID] else { throw EngineError.notFound("network \(c.endpoints[i].networkID) not found") }
+                guard var ipam = ipams[n.id], let subnet = n.subnet else { throw EngineError.internalError("network \(n.name) has no address pool") }
+                let ip: IPv4
+                if !c.endpoints[i].requestedIP.isEmpty {
+                    guard let want = IPv4(c.endpoints[i].requestedIP) else { throw EngineError.badRequest("invalid IPv4 address: \(c.endpoints[i].requestedIP)") }
+                    do { try ipam.reserve(want) } catch { throw EngineError.badRequest(error.message) }
+                    ip = want
+                } else {
+                    do { ip = try ipam.allocate() } catch { throw EngineError.forbidden(error.message) }
+                }
+                ipams[n.id] = ipam
+                c.endpoints[i].ip = ip
+                c.endpoints[i].endpointID = Names.newID()
+                c.endpoints[i].ifname = "eth\(i)"
+                c.endpoints[i].hostSide = "veth" + String(c.endpoints[i].endpointID.prefix(7))
+                ensureBridge(n)
+                try hostNet.attach(namespace: sandbox, bridge: n.bridge, hostSide: c.endpoints[i].hostSide, ifname: c.endpoints[i].ifname,
+                                   address: ip, subnet: subnet, gateway: i == 0 ? n.gateway : nil, mac: ip.mac)
+                emitNetwork("connect", n, container: c.id)
+            }
+            try publishPorts(&c)
+        } catch {
+            releaseSandbox(&c)
+            if let e = error as? EngineError { throw e }
+            throw .internalError("\(error)")
+        }
+        if c.endpoints.contains(where: { networks[$0.networkID]?.resolvesNames == true }) {
+            do { try dns?.add(container: c.id, namespacePath: namespacePath(sandbox)) } catch { log("\(error)") }
+        }
+        writeNetworkFiles(c)
+        containers[c.id] = c
+        refreshNames()
+        return namespacePath(sandbox)
+    }
+
+    /// Host ports: explicit ones are held (a clash is refused as Docker words it), `-p 80` and
+    /// `-P` get a free port from the kernel.
+    func publishPorts(_ c: inout Container) throws {
+        let exposed = c.config["ExposedPorts"].object?.keys ?? []
+        let requests = try PortPlan.requests(bindings: c.hostConfig["PortBindings"], exposed: exposed,
+                                             publishAll: c.hostConfig["PublishAllPorts"].bool ?? false)
+        var held: [Int32] = []
+        var published: [PublishedPort] = []
+        for r in requests {
+            let hostIP = r.hostIP.isEmpty ? "0.0.0.0" : r.hostIP
+            var p = PublishedPort(proto: r.proto, hostIP: hostIP, hostPort: r.hostPort, containerPort: r.containerPort)
+            let hold = holdPort(p)
+            guard let fd = hold.fd else {
+                for f in held { close(f) }
+                throw EngineError.internalError("driver failed programming external connectivity on endpoint \(c.name) (\(c.endpoints.first?.endpointID ?? "")): Bind for \(hostIP):\(r.hostPort) failed: port is already allocated")
+            }
+            p.hostPort = hold.port
+            held.append(fd)
+            published.append(p)
+        }
+        c.publishedPorts = published
+        portHolds[c.id] = held
+        persist(c)
+        refreshFirewall()
+    }
+
+    nonisolated func holdPort(_ p: PublishedPort) -> (fd: Int32?, port: Int) {
+        var out: UInt16 = 0
+        let addr = IPv4(p.hostIP)?.value ?? 0
+        let fd = berth_reserve_port(p.proto == "udp" ? 0 : 1, addr, UInt16(p.hostPort), &out)
+        return fd >= 0 ? (fd, Int(out)) : (nil, 0)
+    }
+
+    /// The container's /etc/hosts and resolv.conf for its networks.
+    func writeNetworkFiles(_ c: Container) {
+        let hostname = c.config["Hostname"].string ?? c.shortID
+        var extra = c.hostConfig["ExtraHosts"].stringArray ?? []
+        if let ip = c.endpoints.first?.ip {
+            var names = [hostname]
+            if networks[c.endpoints[0].networkID]?.resolvesNames == true && c.name != hostname { names.append(c.name) }
+            extra.append(names.joined(separator: " ") + ":" + ip.description)
+        }
+        try? FS.writeAtomic(dir(c.id) + "/hosts", DockerShapes.hostsFile(hostname: hostname, extra: extra))
+        let userNet = c.endpoints.contains { networks[$0.networkID]?.resolvesNames == true }
+        try? FS.writeAtomic(dir(c.id) + "/resolv.conf", DockerShapes.resolvConf(
+            host: (try? FS.readString("/etc/resolv.conf")) ?? "", embeddedDNS: userNet,
+            dns: c.hostConfig["Dns"].stringArray ?? [], search: c.hostConfig["DnsSearch"].stringArray ?? [],
+            options: c.hostConfig["DnsOptions"].stringArray ?? []))
+    }
+
+    /// After the container stops: addresses back to the pools, ports released, namespace (and
+    /// with it the container's ends of the veths) gone, rules rebuilt.
+    func releaseSandbox(_ c: inout Container) {
+        dns?.remove(container: c.id)
+        for f in portHolds.removeValue(forKey: c.id) ?? [] { close(f) }
+        for i in c.endpoints.indices {
+            if let ip = c.endpoints[i].ip { ipams[c.endpoints[i].networkID]?.release(ip) }
+            if !c.endpoints[i].hostSide.isEmpty { hostNet.deleteLink(c.endpoints[i].hostSide) }
+            if let n = networks[c.endpoints[i].networkID], c.endpoints[i].ip != nil { emitNetwork("disconnect", n, container: c.id) }
+            c.endpoints[i].ip = nil
+            c.endpoints[i].endpointID = ""
+            c.endpoints[i].hostSide = ""
+        }
+        if !c.sandbox.isEmpty { hostNet.deleteNamespace(c.sandbox) }
+        c.sandbox = ""
+        c.publishedPorts = []
+        if containers[c.id] != nil { containers[c.id] = c }
+        refreshFirewall()
+        refreshNames()
+    }
+
+    func releaseSandbox(id: String) {
+        guard var c = containers[id] else { return }
+        releaseSandbox(&c)
+        persist(c)
+    }
+
+    // MARK: connect / disconnect
+
+    public func connect(network ref: String, container cref: String, config: JSON) throws(EngineError) {
+        let n = try network(ref)
+        var c = try container(cref)
+        if n.driver != "bridge" { throw .forbidden("container cannot be disconnected from host network or connected to host network") }
+        let mode = c.networkMode
+        if mode == "host" || mode == "none" || mode.hasPrefix("container:") {
+            throw .forbidden("container sharing network namespace with another container or host cannot be connected to any other network")
+        }
+        if c.endpoints.contains(where: { $0.networkID == n.id }) {
+            throw .forbidden("endpoint with name \(c.name) already exists in network \(n.name)")
+        }
+        var e = Endpoint(networkID: n.id)
+        e.aliases = config["Aliases"].stringArray ?? []
+        e.requestedIP = config["IPAMConfig"]["IPv4Address"].string ?? ""
+        if n.isDefaultBridge && !e.aliases.isEmpty { throw .badRequest("network-scoped alias is supported only for containers in user defined networks") }
+        if c.state.running && !c.sandbox.isEmpty {
+            guard var ipam = ipams[n.id], let subnet = n.subnet else { throw .internalError("network \(n.name) has no address pool") }
+            let ip: IPv4
+            if let want = IPv4(e.requestedIP) {
+                do { try ipam.reserve(want) } catch { throw .badRequest(error.message) }
+                ip = want
+            } else {
+                do { ip = try ipam.allocate() } catch { throw .forbidden(error.message) }
+            }
+            ipams[n.id] = ipam
+            e.ip = ip
+            e.endpointID = Names.newID()
+            e.ifname = "eth\(c.endpoints.count)"
+            e.hostSide = "veth" + String(e.endpointID.prefix(7))
+            do {
+                try hostNet.attach(namespace: c.sandbox, bridge: n.bridge, hostSide: e.hostSide, ifname: e.ifname, address: ip,
+                                   subnet: subnet, gateway: c.endpoints.isEmpty ? n.gateway : nil, mac: ip.mac)
+            } catch {
+                ipams[n.id]?.release(ip)
+                throw .internalError("\(error)")
+            }
+            if n.resolvesNames { try? dns?.add(container: c.id, namespacePath: namespacePath(c.sandbox)) }
+        }
+        c.endpoints.append(e)
+        persist(c)
+        if c.state.running { writeNetworkFiles(c); refreshFirewall(); refreshNames() }
+        emitNetwork("connect", n, container: c.id)
+    }
+
+    public func disconnect(network ref: String, container cref: String, force: Bool) throws(EngineError) {
+        let n = try network(ref)
+        var c = try container(cref)
+        guard let i = c.endpoints.firstIndex(where: { $0.networkID == n.id }) else {
+            if force { return }
+            throw .forbidden("container \(c.id) is not connected to network \(n.name)")
+        }
+        let e = c.endpoints.remove(at: i)
+        if let ip = e.ip { ipams[n.id]?.release(ip) }
+        if !e.ifname.isEmpty && !c.sandbox.isEmpty { hostNet.detach(namespace: c.sandbox, ifname: e.ifname) }
+        if !e.hostSide.isEmpty { hostNet.deleteLink(e.hostSide) }
+        if !c.endpoints.contains(where: { networks[$0.networkID]?.resolvesNames == true }) { dns?.remove(container: c.id) }
+        if i == 0 { c.publishedPorts = []; for f in portHolds.removeValue(forKey: c.id) ?? [] { close(f) } }
+        persist(c)
+        refreshFirewall()
+        refreshNames()
+        emitNetwork("disconnect", n, container: c.id)
+    }
+
+    /// Daemon shutdown: with nothing left running, take down what Berth put on the host.
+    public func shutdownNetworking() {
+        guard !containers.values.contains(where: { $0.state.running }) else { return }
+        for c in containers.values where !c.sandbox.isEmpty { hostNet.deleteNamespace(c.sandbox) }
+        hostNet.removeHooks(chains)
+        for n in networks.values where n.driver == "bridge" { hostNet.deleteLink(n.bridge) }
+    }
+
+    // MARK: shapes
+
+    public func networkJSON(_ n: NetworkRecord, verbose: Bool = true) -> JSON {
+        var containersJSON = JSONObject()
+        if verbose {
+            for c in containers.values.sorted(by: { $0.created < $1.created }) {
+                guard let e = c.endpoints.first(where: { $0.networkID == n.id }), let ip = e.ip, let s = n.subnet else { continue }
+                containersJSON[c.id] = ["Name": .string(c.name), "EndpointID": .string(e.endpointID), "MacAddress": .string(ip.mac),
+                                        "IPv4Address": .string("\(ip)/\(s.prefix)"), "IPv6Address": ""]
+            }
+        }
+        var ipamConfig: [JSON] = []
+        if let s = n.subnet {
+            var cfg: JSON = ["Subnet": .string(s.description)]
+            if let r = n.ipRange { cfg["IPRange"] = .string(r.description) }
+            if let g = n.gateway { cfg["Gateway"] = .string(g.description) }
+            ipamConfig.append(cfg)
+        }
+        return [
+            "Name": .string(n.name), "Id": .string(n.id), "Created": .string(n.created.goRFC3339Nano), "Scope": "local",
+            "Driver": .string(n.driver), "EnableIPv6": false,
+            "IPAM": ["Driver": "default", "Options": n.isDefaultBridge || n.driver != "bridge" ? .null : [:], "Config": .array(ipamConfig)],
+            "Internal": .bool(n.internalOnly), "Attachable": .bool(n.attachable), "Ingress": false, "ConfigFrom": ["Network": ""],
+            "ConfigOnly": false, "Containers": .object(containersJSON), "Options": JSON.stringMap(n.options),
+            "Labels": JSON.stringMap(n.labels),
+        ]
+    }
+
+    /// inspect's NetworkSettings.
+    func networkSettings(_ c: Container) -> JSON {
+        var nets = JSONObject()
+        var primary: (Endpoint, NetworkRecord)? = nil
+        let mode = c.networkMode
+        if mode == "host" || mode == "none" {
+            if let n = networks.values.first(where: { $0.name == mode }) {
+                nets[n.name] = endpointJSON(Endpoint(networkID: n.id), n, c)
+            }
+        }
+        for e in c.endpoints {
+            guard let n = networks[e.networkID] else { continue }
+            if primary == nil { primary = (e, n) }
+            nets[n.name] = endpointJSON(e, n, c)
+        }
+        var ports = JSONObject()
+        for key in (c.config["ExposedPorts"].object?.keys ?? []) { ports[key] = .null }
+        for p in c.publishedPorts {
+            let key = "\(p.containerPort)/\(p.proto)"
+            var list = ports[key]?.array ?? []
+            list.append(["HostIp": .string(p.hostIP), "HostPort": .string(String(p.hostPort))])
+            ports[key] = .array(list)
+        }
+        let running = c.state.running
+        let e = primary?.0, n = primary?.1
+        let isBridge = n?.isDefaultBridge == true && running
+        return [
+            "Bridge": "", "SandboxID": .string(c.sandbox.isEmpty ? "" : String(repeating: "0", count: 0) + c.id),
+            "HairpinMode": false, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
+            "Ports": running ? JSON.object(ports).sortingKeys() : [:],
+            "SandboxKey": .string(c.sandbox.isEmpty ? "" : namespacePath(c.sandbox)),
+            "SecondaryIPAddresses": .null, "SecondaryIPv6Addresses": .null,
+            "EndpointID": .string(isBridge ? e?.endpointID ?? "" : ""),
+            "Gateway": .string(isBridge ? n?.gateway?.description ?? "" : ""),
+            "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+            "IPAddress": .string(isBridge ? e?.ip?.description ?? "" : ""),
+            "IPPrefixLen": .int(isBridge ? Int64(n?.subnet?.prefix ?? 0) : 0),
+            "IPv6Gateway": "", "MacAddress": .string(isBridge ? e?.ip?.mac ?? "" : ""),
+            "Networks": .object(nets),
+        ]
+    }
+
+    func endpointJSON(_ e: Endpoint, _ n: NetworkRecord, _ c: Container) -> JSON {
+        var aliases: JSON = .null
+        if n.resolvesNames { aliases = JSON.strings(e.aliases + (e.aliases.contains(c.shortID) ? [] : [c.shortID])) }
+        return [
+            "IPAMConfig": e.requestedIP.isEmpty ? .null : ["IPv4Address": .string(e.requestedIP)],
+            "Links": .null, "Aliases": aliases, "NetworkID": .string(n.id), "EndpointID": .string(e.endpointID),
+            "Gateway": .string(e.ip != nil ? n.gateway?.description ?? "" : ""),
+            "IPAddress": .string(e.ip?.description ?? ""), "IPPrefixLen": .int(e.ip != nil ? Int64(n.subnet?.prefix ?? 0) : 0),
+            "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+            "MacAddress": .string(e.ip?.mac ?? ""), "DriverOpts": .null,
+        ]
+    }
+
+    /// A `GET /containers/json` entry with its ports and networks.
+    public func summary(_ c: Container, health: String?) -> JSON {
+        var j = DockerShapes.summary(c, size: nil, health: health)
+        j["Ports"] = portSummary(c)
+        var nets = JSONObject()
+        for (k, v) in networkSettings(c)["Networks"].object ?? JSONObject() { nets[k] = v }
+        j["NetworkSettings"] = ["Networks": .object(nets)]
+        return j
+    }
+
+    /// ps's `Ports` list.
+    func portSummary(_ c: Container) -> JSON {
+        guard c.state.running else { return [] }
+        var out: [JSON] = []
+        var published = Set<String>()
+        for p in c.publishedPorts {
+            published.insert("\(p.containerPort)/\(p.proto)")
+            out.append(["IP": .string(p.hostIP), "PrivatePort": .int(Int64(p.containerPort)), "PublicPort": .int(Int64(p.hostPort)), "Type": .string(p.proto)])
+        }
+        for key in c.config["ExposedPorts"].object?.keys ?? [] where !published.contains(key) {
+            if let (port, proto) = PortPlan.parseKey(key) { out.append(["PrivatePort": .int(Int64(port)), "Type": .string(proto)]) }
+        }
+        return .array(out)
+    }
+}

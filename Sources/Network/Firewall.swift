@@ -1,0 +1,87 @@
+/// The packet filter rules Berth owns, as one `iptables-restore --noflush` document that
+/// replaces the contents of Berth's chains at once (never a half-applied state). The jumps from
+/// the built-in chains are installed separately, once, by `hooks`.
+public enum Firewall {
+    public struct Net: Sendable {
+        public var bridge: String
+        public var subnet: Subnet
+        public var internalOnly: Bool
+        public var masquerade: Bool
+        public init(bridge: String, subnet: Subnet, internalOnly: Bool, masquerade: Bool = true) {
+            self.bridge = bridge; self.subnet = subnet; self.internalOnly = internalOnly; self.masquerade = masquerade
+        }
+    }
+
+    public struct Port: Sendable, Equatable {
+        public var proto: String        // tcp | udp
+        public var hostIP: String       // "" or 0.0.0.0: every local address
+        public var hostPort: Int
+        public var containerIP: IPv4
+        public var containerPort: Int
+        public var bridge: String
+        public init(proto: String, hostIP: String, hostPort: Int, containerIP: IPv4, containerPort: Int, bridge: String) {
+            self.proto = proto; self.hostIP = hostIP; self.hostPort = hostPort
+            self.containerIP = containerIP; self.containerPort = containerPort; self.bridge = bridge
+        }
+    }
+
+    public struct Chains: Sendable {
+        public let dnat, postrouting, forward, isolation: String
+        public init(tag: String) {
+            let s = tag.isEmpty ? "" : "-" + tag
+            dnat = "BERTH" + s; postrouting = "BERTH-POST" + s; forward = "BERTH-FWD" + s; isolation = "BERTH-ISO" + s
+        }
+        public var nat: [String] { [dnat, postrouting] }
+        public var filter: [String] { [forward, isolation] }
+    }
+
+    /// (table, built-in chain, rule) jumps into our chains.
+    public static func hooks(_ c: Chains) -> [(String, String, [String])] {
+        [("nat", "PREROUTING", ["-m", "addrtype", "--dst-type", "LOCAL", "-j", c.dnat]),
+         ("nat", "OUTPUT", ["-m", "addrtype", "--dst-type", "LOCAL", "-j", c.dnat]),
+         ("nat", "POSTROUTING", ["-j", c.postrouting]),
+         // Each is inserted at the top, so isolation (listed last) ends up first.
+         ("filter", "FORWARD", ["-j", c.forward]),
+         ("filter", "FORWARD", ["-j", c.isolation])]
+    }
+
+    public static func document(_ c: Chains, networks: [Net], ports: [Port]) -> String {
+        var nat = ["*nat", ":\(c.dnat) - [0:0]", ":\(c.postrouting) - [0:0]", "-F \(c.dnat)", "-F \(c.postrouting)"]
+        var filter = ["*filter", ":\(c.forward) - [0:0]", ":\(c.isolation) - [0:0]", "-F \(c.forward)", "-F \(c.isolation)"]
+        for n in networks {
+            if n.masquerade && !n.internalOnly {
+                nat.append("-A \(c.postrouting) -s \(n.subnet) ! -o \(n.bridge) -j MASQUERADE")
+            }
+            // Published ports reached from the host itself (127.0.0.1): route_localnet lets the
+            // DNAT'd packet leave lo; the reply needs the source rewritten to the bridge.
+            nat.append("-A \(c.postrouting) -s 127.0.0.0/8 -o \(n.bridge) -j MASQUERADE")
+            filter.append("-A \(c.forward) -o \(n.bridge) -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT")
+            filter.append("-A \(c.forward) -i \(n.bridge) -o \(n.bridge) -j ACCEPT")
+            if n.internalOnly {
+                filter.append("-A \(c.isolation) -i \(n.bridge) ! -o \(n.bridge) -j DROP")
+                filter.append("-A \(c.isolation) ! -i \(n.bridge) -o \(n.bridge) -j DROP")
+            } else {
+                filter.append("-A \(c.forward) -i \(n.bridge) ! -o \(n.bridge) -j ACCEPT")
+            }
+            // Networks do not reach each other.
+            for other in networks where other.bridge != n.bridge {
+                filter.append("-A \(c.isolation) -i \(n.bridge) -o \(other.bridge) -j DROP")
+            }
+        }
+        for p in ports {
+            let dest = p.hostIP.isEmpty || p.hostIP == "0.0.0.0" ? "" : "-d \(p.hostIP)/32 "
+            nat.append("-A \(c.dnat) \(dest)! -i \(p.bridge) -p \(p.proto) -m \(p.proto) --dport \(p.hostPort) -j DNAT --to-destination \(p.containerIP):\(p.containerPort)")
+            filter.append("-A \(c.forward) -d \(p.containerIP)/32 ! -i \(p.bridge) -o \(p.bridge) -p \(p.proto) -m \(p.proto) --dport \(p.containerPort) -j ACCEPT")
+        }
+        for n in networks { filter.append("-A \(c.forward) -o \(n.bridge) -j DROP") }
+        return (nat + ["COMMIT"] + filter + ["COMMIT"]).joined(separator: "\n") + "\n"
+    }
+
+    /// Removes our chains entirely (daemon shutdown with nothing running).
+    public static func teardown(_ c: Chains) -> String {
+        var nat = ["*nat"], filter = ["*filter"]
+        for ch in c.nat { nat.append(":\(ch) - [0:0]"); nat.append("-F \(ch)") }
+        for ch in c.filter { filter.append(":\(ch) - [0:0]"); filter.append("-F \(ch)") }
+        return (nat + ["COMMIT"] + filter + ["COMMIT"]).joined(separator: "\n") + "\n"
+    }
+}
