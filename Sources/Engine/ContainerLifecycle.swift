@@ -34,7 +34,11 @@ extension Engine {
         cmd += cfg["Cmd"].stringArray ?? []
         guard let path = cmd.first else { throw .badRequest("No command specified") }
         var c = Container(id: id, name: name, path: path, args: Array(cmd.dropFirst()), config: cfg, hostConfig: host, image: image.id)
-        c.endpoints = try initialEndpoints(mode: c.networkMode, networking: body["NetworkingConfig"])
+        // A network that does not exist (yet) fails the start, not the create, as in dockerd:
+        // clients read a 404 from create as a missing image.
+        do { c.endpoints = try initialEndpoints(mode: c.networkMode, networking: body["NetworkingConfig"]) } catch {
+            if case .notFound = error, !c.networkMode.hasPrefix("container:") { c.endpoints = [] } else { throw error }
+        }
         c.mounts = try createMounts(cfg: cfg, host: host)
         do {
             try FS.mkdirAll(dir(id), mode: 0o710)

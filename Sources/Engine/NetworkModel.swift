@@ -138,6 +138,8 @@ public enum PortPlan {
                 }
             }
         }
-        return out.sorted { ($0.containerPort, $0.proto, $0.hostPort) < ($1.containerPort, $1.proto, $1.hostPort) }
+        // By port, keeping the client's order of bindings for one port.
+        return out.enumerated().sorted { ($0.element.containerPort, $0.element.proto, $0.offset) < ($1.element.containerPort, $1.element.proto, $1.offset) }
+            .map(\.element)
     }
 }

@@ -207,7 +207,9 @@ extension Engine {
         let n = try network(mode == "default" ? "bridge" : mode)
         if n.driver == "host" || n.driver == "null" { return [] }
         var e = Endpoint(networkID: n.id)
-        let cfg = networking["EndpointsConfig"][n.name].isNull ? networking["EndpointsConfig"][mode] : networking["EndpointsConfig"][n.name]
+        // Clients key the primary endpoint by the mode as given ("default", a name or an ID).
+        func resolve(_ key: String) -> NetworkRecord? { try? network(key == "default" ? "bridge" : key) }
+        let cfg = (networking["EndpointsConfig"].object ?? JSONObject()).first { resolve($0.0)?.id == n.id }?.1 ?? .null
         e.aliases = cfg["Aliases"].stringArray ?? []
         e.requestedIP = cfg["IPAMConfig"]["IPv4Address"].string ?? ""
         if n.isDefaultBridge && (!e.aliases.isEmpty) {
@@ -218,7 +220,7 @@ extension Engine {
         }
         var out = [e]
         // Further networks named in NetworkingConfig (API ≥ 1.44 sends several; compose may).
-        for (name, cfg) in networking["EndpointsConfig"].object ?? JSONObject() where name != n.name && name != mode {
+        for (name, cfg) in networking["EndpointsConfig"].object ?? JSONObject() where resolve(name)?.id != n.id {
             let other = try network(name)
             var oe = Endpoint(networkID: other.id)
             oe.aliases = cfg["Aliases"].stringArray ?? []
@@ -239,7 +241,9 @@ extension Engine {
             guard other.state.running, other.state.pid > 0 else { throw .conflict("cannot join network of a non running container: \(other.id)") }
             return other.sandbox.isEmpty ? "/proc/\(other.state.pid)/ns/net" : namespacePath(other.sandbox)
         }
-        if c.endpoints.isEmpty { return nil }   // none
+        if mode == "none" { return nil }   // a fresh namespace with only lo, made by the runtime
+        if c.endpoints.isEmpty { c.endpoints = try initialEndpoints(mode: mode, networking: .null) }
+        if c.endpoints.isEmpty { return nil }
         let sandbox = "berth-" + String(c.id.prefix(12))
         hostNet.deleteNamespace(sandbox)
         do { try hostNet.createNamespace(sandbox) } catch { throw .internalError("\(error)") }
@@ -263,7 +267,7 @@ extension Engine {
                 c.endpoints[i].hostSide = "veth" + String(c.endpoints[i].endpointID.prefix(7))
                 ensureBridge(n)
                 try hostNet.attach(namespace: sandbox, bridge: n.bridge, hostSide: c.endpoints[i].hostSide, ifname: c.endpoints[i].ifname,
-                                   address: ip, subnet: subnet, gateway: i == 0 ? n.gateway : nil, mac: ip.mac)
+                                   address: ip, subnet: subnet, gateway: i == 0 && !n.internalOnly ? n.gateway : nil, mac: ip.mac)
                 emitNetwork("connect", n, container: c.id)
             }
             try publishPorts(&c)

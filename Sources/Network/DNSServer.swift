@@ -15,14 +15,16 @@ public final class NameTable: @unchecked Sendable {
     public init() {}
 
     /// nil when no network of the container knows the name (the caller forwards the query).
-    public func lookup(container: String, name: String) -> [IPv4]? {
+    /// `rotate`: the next answer starts one further on (round robin over a shared alias); only
+    /// A queries turn it, so a client's A+AAAA pair sees one step.
+    public func lookup(container: String, name: String, rotate: Bool = true) -> [IPv4]? {
         lock.lock(); defer { lock.unlock() }
         var found: [IPv4] = []
         for net in membership[container] ?? [] {
             if let a = names[net]?[name] { found += a }
         }
         guard !found.isEmpty else { return nil }
-        turn &+= 1
+        if rotate { turn &+= 1 }
         let k = turn % found.count
         return Array(found[k...] + found[..<k])
     }
@@ -136,7 +138,7 @@ public final class DNSServer: @unchecked Sendable {
 
     private func handle(_ packet: [UInt8], from fd: Int32, addr: UInt32, port: UInt16, container: String) {
         guard let q = DNSQuery.parse(packet) else { return }
-        if let ips = table.lookup(container: container, name: q.name) {
+        if let ips = table.lookup(container: container, name: q.name, rotate: q.type == 1) {
             let reply = q.answer(ips)
             _ = reply.withUnsafeBytes { berth_udp_sendto(fd, $0.baseAddress, Int32(reply.count), addr, port) }
             return

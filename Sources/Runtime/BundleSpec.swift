@@ -137,6 +137,8 @@ public enum OCISpecBuilder {
         ]
         if s.hostNetwork {
             linux["namespaces"] = [["type": "mount"], ["type": "uts"], ["type": "pid"], ["type": "ipc"]]
+            // dockerd sets no net.* sysctls in the host's namespace (runc refuses them there).
+            linux["sysctl"] = nil
         } else if let ns = s.networkNamespace {
             linux["namespaces"] = [["type": "mount"], ["type": "network", "path": .string(ns)], ["type": "uts"], ["type": "pid"], ["type": "ipc"]]
         }
