@@ -176,7 +176,7 @@ def test_container_isolation_defaults(daemon):
     assert out[0] == "1"  # own pid namespace
     assert out[2].split()[1] == "00000000a80425fb"  # Docker's default capability set
     assert out[3] == "0"  # masked /proc/timer_list (a /dev/null bind)
-    assert out[4] == "1"  # loopback only
+    assert out[4] == "2"  # lo and eth0 on the default bridge
     assert out[5].startswith("127.0.0.1")
     assert out[6] == "devok"
 

@@ -1,0 +1,115 @@
+"""The seeds' compose file and a two-service app under Debian's docker-compose 1.29.2 against
+berthd: up -d, ps, logs, scale, exec, stop/start, down -v — and nothing left behind."""
+import os
+import shutil
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+COMPOSE = shutil.which("docker-compose")
+pytestmark = pytest.mark.skipif(COMPOSE is None, reason="docker-compose not installed (scripts/setup installs it)")
+
+SEEDS = """version: "3"
+services:
+  web:
+    image: busybox
+    command: sh -c "echo hello-from-web > /www.html; exec httpd -f -p 80 -h /"
+    deploy:
+      replicas: 5
+      resources:
+        limits:
+          cpus: "0.1"
+          memory: 50M
+      restart_policy:
+        condition: on-failure
+    ports:
+      - "4000:80"
+    networks:
+      - webnet
+networks:
+  webnet:
+"""
+
+TWO = """version: "3"
+services:
+  app:
+    image: busybox
+    command: sh -c "echo served-by-$$HOSTNAME > /index.html; exec httpd -f -p 80 -h /"
+    volumes:
+      - data:/data
+  client:
+    image: busybox
+    command: sh -c "while true; do wget -qO- http://app/ && sleep 1; done"
+    depends_on:
+      - app
+volumes:
+  data:
+"""
+
+
+def compose(d, project_dir, *args, check=True):
+    env = dict(os.environ, DOCKER_HOST=d.host)
+    r = subprocess.run([COMPOSE, *args], cwd=project_dir, env=env, capture_output=True, text=True, timeout=120)
+    if check and r.returncode != 0:
+        raise AssertionError(f"docker-compose {' '.join(args)}: {r.stdout} {r.stderr}")
+    return r
+
+
+def get(url):
+    for _ in range(50):
+        try:
+            return urllib.request.urlopen(url, timeout=2).read().decode()
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError("no answer from " + url)
+
+
+def test_seeds_compose_file(daemon, tmp_path):
+    d = daemon
+    (tmp_path / "docker-compose.yml").write_text(SEEDS)
+    compose(d, tmp_path, "-p", "seeds", "up", "-d")
+    assert get("http://127.0.0.1:4000/www.html") == "hello-from-web\n"
+    ps = compose(d, tmp_path, "-p", "seeds", "ps").stdout
+    assert "seeds_web_1" in ps and "Up" in ps and "0.0.0.0:4000->80/tcp" in ps
+    nets = d.berth("network", "ls", "--format", "{{.Name}}").stdout.split()
+    assert "seeds_webnet" in nets
+    compose(d, tmp_path, "-p", "seeds", "stop")
+    assert "Exit" in compose(d, tmp_path, "-p", "seeds", "ps").stdout
+    compose(d, tmp_path, "-p", "seeds", "start")
+    assert get("http://127.0.0.1:4000/www.html") == "hello-from-web\n"
+    compose(d, tmp_path, "-p", "seeds", "down", "-v")
+    assert "seeds_webnet" not in d.berth("network", "ls", "--format", "{{.Name}}").stdout.split()
+    assert d.berth("ps", "-aq", "--filter", "label=com.docker.compose.project=seeds").stdout == ""
+
+
+def test_two_services_by_name(daemon, tmp_path):
+    d = daemon
+    (tmp_path / "docker-compose.yml").write_text(TWO)
+    compose(d, tmp_path, "-p", "pair", "up", "-d")
+    out = ""
+    for _ in range(50):
+        out = compose(d, tmp_path, "-p", "pair", "logs", "client").stdout
+        if "served-by-" in out:
+            break
+        time.sleep(0.2)
+    assert "served-by-" in out, out
+    # exec reaches the other service by its name
+    r = compose(d, tmp_path, "-p", "pair", "exec", "-T", "client", "wget", "-qO-", "http://app/")
+    assert r.stdout.startswith("served-by-")
+    # scale: three app containers behind the one service name
+    compose(d, tmp_path, "-p", "pair", "up", "-d", "--scale", "app=3")
+    ps = compose(d, tmp_path, "-p", "pair", "ps").stdout
+    assert "pair_app_3" in ps
+    seen = set()
+    for _ in range(12):
+        seen.add(compose(d, tmp_path, "-p", "pair", "exec", "-T", "client", "wget", "-qO-", "http://app/").stdout.strip())
+    assert len(seen) == 3, seen
+    assert "pair_data" in d.berth("volume", "ls", "-q").stdout.split()
+    compose(d, tmp_path, "-p", "pair", "down", "-v")
+    assert "pair_data" not in d.berth("volume", "ls", "-q").stdout.split()
+    assert "pair_default" not in d.berth("network", "ls", "--format", "{{.Name}}").stdout.split()
+    assert d.berth("ps", "-aq", "--filter", "label=com.docker.compose.project=pair").stdout == ""
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    assert "veth" not in links
