@@ -296,6 +296,10 @@ extension Engine {
         for r in requests {
             let hostIP = r.hostIP.isEmpty ? "0.0.0.0" : r.hostIP
             var p = PublishedPort(proto: r.proto, hostIP: hostIP, hostPort: r.hostPort, containerPort: r.containerPort)
+            if r.hostPort != 0, sharesPort(with: c, proto: r.proto, hostIP: hostIP, port: r.hostPort) {
+                published.append(p)
+                continue
+            }
             let hold = holdPort(p)
             guard let fd = hold.fd else {
                 for f in held { close(f) }
@@ -309,6 +313,18 @@ extension Engine {
         portHolds[c.id] = held
         persist(c)
         refreshFirewall()
+    }
+
+    /// Replicas of one compose service may publish the same host port (the seeds' file asks for
+    /// five behind port 4000); connections are spread over them. Anything else clashes.
+    func sharesPort(with c: Container, proto: String, hostIP: String, port: Int) -> Bool {
+        let project = c.labels["com.docker.compose.project"], service = c.labels["com.docker.compose.service"]
+        guard let project, let service else { return false }
+        return containers.values.contains { o in
+            o.id != c.id && (o.state.running || starting.contains(o.id)) &&
+                o.labels["com.docker.compose.project"] == project && o.labels["com.docker.compose.service"] == service &&
+                o.publishedPorts.contains { $0.proto == proto && $0.hostIP == hostIP && $0.hostPort == port }
+        }
     }
 
     nonisolated func holdPort(_ p: PublishedPort) -> (fd: Int32?, port: Int) {

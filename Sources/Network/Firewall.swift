@@ -68,10 +68,25 @@ public enum Firewall {
                 filter.append("-A \(c.isolation) -i \(n.bridge) -o \(other.bridge) -j DROP")
             }
         }
+        // One host port may front several replicas of a service: spread new connections over
+        // them (each rule takes its share of what the earlier ones left), as a swarm's
+        // routing mesh would.
+        var groups: [String: [Port]] = [:]
+        var order: [String] = []
         for p in ports {
-            let dest = p.hostIP.isEmpty || p.hostIP == "0.0.0.0" ? "" : "-d \(p.hostIP)/32 "
-            nat.append("-A \(c.dnat) \(dest)! -i \(p.bridge) -p \(p.proto) -m \(p.proto) --dport \(p.hostPort) -j DNAT --to-destination \(p.containerIP):\(p.containerPort)")
-            filter.append("-A \(c.forward) -d \(p.containerIP)/32 ! -i \(p.bridge) -o \(p.bridge) -p \(p.proto) -m \(p.proto) --dport \(p.containerPort) -j ACCEPT")
+            let key = "\(p.proto) \(p.hostIP) \(p.hostPort)"
+            if groups[key] == nil { order.append(key) }
+            groups[key, default: []].append(p)
+        }
+        for key in order {
+            let backends = groups[key]!
+            for (i, p) in backends.enumerated() {
+                let dest = p.hostIP.isEmpty || p.hostIP == "0.0.0.0" ? "" : "-d \(p.hostIP)/32 "
+                let left = backends.count - i
+                let share = left > 1 ? "-m statistic --mode nth --every \(left) --packet 0 " : ""
+                nat.append("-A \(c.dnat) \(dest)! -i \(p.bridge) -p \(p.proto) -m \(p.proto) --dport \(p.hostPort) \(share)-j DNAT --to-destination \(p.containerIP):\(p.containerPort)")
+                filter.append("-A \(c.forward) -d \(p.containerIP)/32 ! -i \(p.bridge) -o \(p.bridge) -p \(p.proto) -m \(p.proto) --dport \(p.containerPort) -j ACCEPT")
+            }
         }
         for n in networks { filter.append("-A \(c.forward) -o \(n.bridge) -j DROP") }
         return (nat + ["COMMIT"] + filter + ["COMMIT"]).joined(separator: "\n") + "\n"

@@ -3,6 +3,7 @@ berthd: up -d, ps, logs, scale, exec, stop/start, down -v — and nothing left b
 import os
 import shutil
 import subprocess
+import re
 import time
 import urllib.request
 
@@ -15,7 +16,7 @@ SEEDS = """version: "3"
 services:
   web:
     image: busybox
-    command: sh -c "echo hello-from-web > /www.html; exec httpd -f -p 80 -h /"
+    command: sh -c "echo hello-from-$$HOSTNAME > /www.html; exec httpd -f -p 80 -h /"
     deploy:
       replicas: 5
       resources:
@@ -70,15 +71,18 @@ def test_seeds_compose_file(daemon, tmp_path):
     d = daemon
     (tmp_path / "docker-compose.yml").write_text(SEEDS)
     compose(d, tmp_path, "-p", "seeds", "up", "-d")
-    assert get("http://127.0.0.1:4000/www.html") == "hello-from-web\n"
+    # Five replicas behind host port 4000 (Docker would refuse all but one): connections spread.
+    seen = {get("http://127.0.0.1:4000/www.html") for _ in range(10)}
+    assert len(seen) == 5 and all(s.startswith("hello-from-") for s in seen), seen
     ps = compose(d, tmp_path, "-p", "seeds", "ps").stdout
-    assert "seeds_web_1" in ps and "Up" in ps and "0.0.0.0:4000->80/tcp" in ps
+    assert "seeds_web_5" in ps and ps.count("Up") == 5 and "0.0.0.0:4000->80/tcp" in ps
     nets = d.berth("network", "ls", "--format", "{{.Name}}").stdout.split()
     assert "seeds_webnet" in nets
     compose(d, tmp_path, "-p", "seeds", "stop")
     assert "Exit" in compose(d, tmp_path, "-p", "seeds", "ps").stdout
     compose(d, tmp_path, "-p", "seeds", "start")
-    assert get("http://127.0.0.1:4000/www.html") == "hello-from-web\n"
+    assert get("http://127.0.0.1:4000/www.html").startswith("hello-from-")
+    assert "seeds_web_1" in compose(d, tmp_path, "-p", "seeds", "logs", "web").stdout
     compose(d, tmp_path, "-p", "seeds", "down", "-v")
     assert "seeds_webnet" not in d.berth("network", "ls", "--format", "{{.Name}}").stdout.split()
     assert d.berth("ps", "-aq", "--filter", "label=com.docker.compose.project=seeds").stdout == ""
@@ -102,10 +106,18 @@ def test_two_services_by_name(daemon, tmp_path):
     compose(d, tmp_path, "-p", "pair", "up", "-d", "--scale", "app=3")
     ps = compose(d, tmp_path, "-p", "pair", "ps").stdout
     assert "pair_app_3" in ps
-    seen = set()
-    for _ in range(12):
-        seen.add(compose(d, tmp_path, "-p", "pair", "exec", "-T", "client", "wget", "-qO-", "http://app/").stdout.strip())
-    assert len(seen) == 3, seen
+    # The service name answers with every replica, the first one turning (glibc clients may
+    # still prefer one by address sorting; the DNS side is what we own).
+    ips = {d.berth("inspect", "-f", "{{.NetworkSettings.Networks.pair_default.IPAddress}}", f"pair_app_{i}").stdout.strip() for i in (1, 2, 3)}
+    firsts = set()
+    for _ in range(3):
+        out = compose(d, tmp_path, "-p", "pair", "exec", "-T", "client", "nslookup", "app").stdout
+        answers = re.findall(r"Address: (\S+)", out)
+        assert set(answers) == ips, out
+        firsts.add(answers[0])
+    assert len(firsts) > 1
+    served = {compose(d, tmp_path, "-p", "pair", "exec", "-T", "client", "wget", "-qO-", f"http://{ip}/").stdout.strip() for ip in ips}
+    assert len(served) == 3, served
     assert "pair_data" in d.berth("volume", "ls", "-q").stdout.split()
     compose(d, tmp_path, "-p", "pair", "down", "-v")
     assert "pair_data" not in d.berth("volume", "ls", "-q").stdout.split()
