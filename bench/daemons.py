@@ -11,7 +11,7 @@ def sh(*a, **kw):
 
 
 class Pair:
-    def __init__(self):
+    def __init__(self, docker_bridge=False):
         sh("swift", "build", "-c", "release", cwd=REPO)
         self.bindir = sh("swift", "build", "-c", "release", "--show-bin-path", cwd=REPO, text=True).stdout.strip()
         self.work = tempfile.mkdtemp(prefix="bench-", dir="/tmp")
@@ -29,7 +29,8 @@ class Pair:
             dsock = self.work + "/docker.sock"
             self.procs.append(subprocess.Popen(["dockerd", "-H", "unix://" + dsock, "--data-root", self.work + "/docker",
                                                 "--exec-root", self.work + "/docker-run", "--pidfile", self.work + "/docker.pid",
-                                                "--bridge", "none", "--iptables=false"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                                                *([] if docker_bridge else ["--bridge", "none", "--iptables=false"])],
+                                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             self.docker_env = dict(os.environ, DOCKER_HOST="unix://" + dsock)
             self._wait(self.docker_env)
             subprocess.run(f"{DOCKER} import -c 'CMD [\"sh\"]' {tar} busybox:latest", shell=True, env=self.docker_env, check=True, capture_output=True)
