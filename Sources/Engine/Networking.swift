@@ -245,7 +245,7 @@ extension Engine {
         if c.endpoints.isEmpty { c.endpoints = try initialEndpoints(mode: mode, networking: .null) }
         if c.endpoints.isEmpty { return nil }
         let sandbox = "berth-" + String(c.id.prefix(12))
-        hostNet.deleteNamespace(sandbox)
+        if FS.exists(namespacePath(sandbox)) { hostNet.deleteNamespace(sandbox) }
         do { try hostNet.createNamespace(sandbox) } catch { throw .internalError("\(error)") }
         c.sandbox = sandbox
         do {
@@ -311,6 +311,7 @@ extension Engine {
         }
         c.publishedPorts = published
         portHolds[c.id] = held
+        guard !published.isEmpty else { return }
         persist(c)
         refreshFirewall()
     }
@@ -356,20 +357,27 @@ extension Engine {
     func releaseSandbox(_ c: inout Container) {
         dns?.remove(container: c.id)
         for f in portHolds.removeValue(forKey: c.id) ?? [] { close(f) }
+        let hadPorts = !c.publishedPorts.isEmpty
+        let hadNames = c.endpoints.contains { $0.ip != nil && networks[$0.networkID]?.resolvesNames == true }
         for i in c.endpoints.indices {
             if let ip = c.endpoints[i].ip { ipams[c.endpoints[i].networkID]?.release(ip) }
-            if !c.endpoints[i].hostSide.isEmpty { hostNet.deleteLink(c.endpoints[i].hostSide) }
             if let n = networks[c.endpoints[i].networkID], c.endpoints[i].ip != nil { emitNetwork("disconnect", n, container: c.id) }
             c.endpoints[i].ip = nil
             c.endpoints[i].endpointID = ""
             c.endpoints[i].hostSide = ""
         }
-        if !c.sandbox.isEmpty { hostNet.deleteNamespace(c.sandbox) }
+        let sandbox = c.sandbox
         c.sandbox = ""
         c.publishedPorts = []
         if containers[c.id] != nil { containers[c.id] = c }
-        refreshFirewall()
-        refreshNames()
+        if hadPorts { refreshFirewall() }
+        if hadNames { refreshNames() }
+        // The namespace goes last and off the actor: unmounting it lets the kernel free it
+        // (and the container's veth pairs with it) once nothing holds it, without anyone waiting.
+        if !sandbox.isEmpty {
+            let host = hostNet
+            Task.detached { host.deleteNamespace(sandbox) }
+        }
     }
 
     func releaseSandbox(id: String) {

@@ -123,5 +123,9 @@ def test_two_services_by_name(daemon, tmp_path):
     assert "pair_data" not in d.berth("volume", "ls", "-q").stdout.split()
     assert "pair_default" not in d.berth("network", "ls", "--format", "{{.Name}}").stdout.split()
     assert d.berth("ps", "-aq", "--filter", "label=com.docker.compose.project=pair").stdout == ""
-    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
-    assert "veth" not in links
+    for _ in range(50):
+        if "veth" not in subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("veth left behind")

@@ -37,9 +37,16 @@ def get(url, timeout=3):
 
 
 def host_leftovers(d):
-    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
-    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    return [l for l in links.splitlines() if "veth" in l], [n for n in netns.splitlines() if n.startswith("berth-")]
+    """veths and namespaces still on the host; the kernel frees a namespace (and its veths)
+    shortly after berthd lets go of it, so allow it a moment."""
+    for _ in range(50):
+        links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+        netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        left = [l for l in links.splitlines() if "veth" in l], [n for n in netns.splitlines() if n.startswith("berth-")]
+        if left == ([], []):
+            break
+        time.sleep(0.1)
+    return left
 
 
 @pytest.mark.parametrize("tool", ["berth", "docker"])
@@ -216,3 +223,12 @@ def test_rules_survive_a_daemon_crash(fresh_daemon):
         urllib.request.urlopen("http://127.0.0.1:18300/", timeout=1)
     d.berth("rm", cid, check=True)
     assert host_leftovers(d) == ([], [])
+    # A clean stop with nothing running takes the bridge and every rule of this daemon away.
+    bridge = d.berth("network", "inspect", "-f", '{{index .Options "com.docker.network.bridge.name"}}', "bridge").stdout.strip()
+    d.berth("network", "create", "extra", check=True)
+    extra = "br-" + d.berth("network", "inspect", "-f", "{{.Id}}", "extra").stdout.strip()[:12]
+    assert os.path.exists(f"/sys/class/net/{bridge}") and os.path.exists(f"/sys/class/net/{extra}")
+    d.stop()
+    assert not os.path.exists(f"/sys/class/net/{bridge}") and not os.path.exists(f"/sys/class/net/{extra}")
+    rules = subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
+    assert bridge not in rules and extra not in rules and "BERTH-" + bridge[3:] not in rules
