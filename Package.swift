@@ -30,8 +30,8 @@ let package = Package(
         .target(name: "Runtime", dependencies: ["OCI", "JSON", "Sys", "CSys"]),
         .target(name: "Registry", dependencies: ["OCI", "JSON", "Sys", .product(name: "AsyncHTTPClient", package: "async-http-client"),
                                               .product(name: "NIOSSL", package: "swift-nio-ssl")]),
-        .target(name: "Network", dependencies: ["JSON", "Sys", "CSys"]),
-        .target(name: "Engine", dependencies: ["Store", "Runtime", "Registry", "OCI", "Archive", "JSON", "Sys", "Network"]),
+        .target(name: "BerthNet", dependencies: ["JSON", "Sys", "CSys"]),
+        .target(name: "Engine", dependencies: ["Store", "Runtime", "Registry", "OCI", "Archive", "JSON", "Sys", "BerthNet"]),
         .target(name: "API", dependencies: [
             "Engine", "JSON", "OCI", "Registry", "Runtime", "Archive",
             .product(name: "NIOCore", package: "swift-nio"),
@@ -44,6 +44,6 @@ let package = Package(
         .executableTarget(name: "berthd", dependencies: ["API", "Engine"]),
         .executableTarget(name: "berth", dependencies: ["CLI"]),
         .executableTarget(name: "berth-shim", dependencies: ["Sys", "CSys"]),
-        .testTarget(name: "BerthTests", dependencies: ["JSON", "OCI", "Archive", "Store", "Runtime", "Engine", "CLI", "Client", "Sys", "GoTemplate", "Network"]),
+        .testTarget(name: "BerthTests", dependencies: ["JSON", "OCI", "Archive", "Store", "Runtime", "Engine", "CLI", "Client", "Sys", "GoTemplate", "BerthNet"]),
     ]
 )

@@ -1,5 +1,5 @@
 import JSON
-import Network
+import BerthNet
 import OCI
 import Sys
 

@@ -1,5 +1,5 @@
 import JSON
-import Network
+import BerthNet
 import Sys
 
 /// A network: the predefined `bridge`, `host` and `none`, or a user-defined bridge network.

@@ -1,6 +1,6 @@
 import Foundation
 import JSON
-import Network
+import BerthNet
 import Sys
 import CSys
 

@@ -1,7 +1,7 @@
 @testable import CLI
 import Engine
 import JSON
-import Network
+import BerthNet
 import Testing
 
 /// The pure parts of networking: addresses, IPAM, subnet picking, the firewall document, the

@@ -132,3 +132,15 @@ def test_volume_commands_match_docker(fresh_daemon):
     d.berth("rm", "user", check=True)
     out = d.berth("system", "prune", "-f", "--volumes").stdout
     assert d.berth("volume", "ls", "-q").stdout.split() == []
+
+
+def test_local_driver_options(daemon):
+    d = daemon
+    d.docker("volume", "create", "-o", "type=tmpfs", "-o", "device=tmpfs", "-o", "o=size=2m", "tmpvol", check=True)
+    out = d.docker("run", "--rm", "-v", "tmpvol:/t", "busybox", "sh", "-c", "grep ' /t ' /proc/mounts; echo x > /t/f; cat /t/f").stdout
+    assert out.startswith("tmpfs /t tmpfs") and "size=2048k" in out and out.endswith("x\n")
+    assert json.loads(d.docker("volume", "inspect", "tmpvol").stdout)[0]["Options"] == {"device": "tmpfs", "o": "size=2m", "type": "tmpfs"}
+    d.docker("volume", "rm", "tmpvol", check=True)
+    assert not os.path.exists(f"{d.root}/data/volumes/tmpvol")
+    r = d.docker("volume", "create", "-o", "bogus=1", "badopt")
+    assert r.returncode != 0 and 'invalid option key: "bogus"' in r.stderr
