@@ -31,7 +31,8 @@ let package = Package(
         .target(name: "Registry", dependencies: ["OCI", "JSON", "Sys", .product(name: "AsyncHTTPClient", package: "async-http-client"),
                                               .product(name: "NIOSSL", package: "swift-nio-ssl")]),
         .target(name: "BerthNet", dependencies: ["JSON", "Sys", "CSys"]),
-        .target(name: "Engine", dependencies: ["Store", "Runtime", "Registry", "OCI", "Archive", "JSON", "Sys", "BerthNet"]),
+        .target(name: "Builder", dependencies: ["JSON"]),
+        .target(name: "Engine", dependencies: ["Store", "Runtime", "Registry", "OCI", "Archive", "JSON", "Sys", "BerthNet", "Builder"]),
         .target(name: "API", dependencies: [
             "Engine", "JSON", "OCI", "Registry", "Runtime", "Archive",
             .product(name: "NIOCore", package: "swift-nio"),
@@ -40,10 +41,10 @@ let package = Package(
         ]),
         .target(name: "Client", dependencies: ["JSON", "Sys"]),
         .target(name: "GoTemplate", dependencies: ["JSON"]),
-        .target(name: "CLI", dependencies: ["Client", "JSON", "OCI", "Sys", "Archive", "GoTemplate"]),
+        .target(name: "CLI", dependencies: ["Client", "JSON", "OCI", "Sys", "Archive", "GoTemplate", "Builder"]),
         .executableTarget(name: "berthd", dependencies: ["API", "Engine"]),
         .executableTarget(name: "berth", dependencies: ["CLI"]),
         .executableTarget(name: "berth-shim", dependencies: ["Sys", "CSys"]),
-        .testTarget(name: "BerthTests", dependencies: ["JSON", "OCI", "Archive", "Store", "Runtime", "Engine", "CLI", "Client", "Sys", "GoTemplate", "BerthNet"]),
+        .testTarget(name: "BerthTests", dependencies: ["JSON", "OCI", "Archive", "Store", "Runtime", "Engine", "CLI", "Client", "Sys", "GoTemplate", "BerthNet", "Builder"]),
     ]
 )

@@ -36,6 +36,7 @@ public final class Router: Sendable {
             case (.GET, "events"): try await events(req, res)
             case (.GET, "system") where p.count == 2 && p[1] == "df": res.json(200, try await engine.diskUsage())
             case (_, "networks"): try await networks(req, res, Array(p.dropFirst()))
+            case (.POST, "build") where p.count == 1: try await build(req, res)
             // No build cache (issue 7) exists yet: nothing to prune.
             case (.POST, "build") where p.count == 2 && p[1] == "prune": res.json(200, ["CachesDeleted": .null, "SpaceReclaimed": 0])
             case (.POST, "commit"):

@@ -16,6 +16,12 @@ public final class TreeTar {
     public let root: String
     public let layer: Bool
     let tar: TarWriter
+    /// Paths (relative) to leave out (`.dockerignore`); with `descendExcluded`, an excluded
+    /// directory's contents are still offered one by one (a `!` pattern may take some back).
+    public var exclude: ((String) -> Bool)? = nil
+    public var descendExcluded = false
+    /// Files added at the end (a Dockerfile read from stdin).
+    public var extra: [(String, [UInt8])] = []
     public init(root: String, layer: Bool, sink: @escaping TarWriter.Sink) {
         self.root = root; self.layer = layer; tar = TarWriter(sink: sink)
     }
@@ -25,6 +31,7 @@ public final class TreeTar {
         var links: [UInt64: String] = [:]
         rename = (only ?? "", newName)
         try walk("", &links, only: only)
+        for (name, bytes) in extra { try tar.addFile(name, bytes, mode: 0o600) }
         try tar.finish()
     }
 
@@ -44,6 +51,10 @@ public final class TreeTar {
             let full = root + "/" + r
             var st = stat()
             guard lstat(full, &st) == 0 else { continue }
+            if let exclude, exclude(r) {
+                if descendExcluded && (st.st_mode & S_IFMT) == S_IFDIR { try walk(r, &links) }
+                continue
+            }
             let mode = Int(st.st_mode & 0o7777), uid = Int(st.st_uid), gid = Int(st.st_gid), mtime = Int64(st.st_mtim.tv_sec)
             switch st.st_mode & S_IFMT {
             case S_IFDIR:

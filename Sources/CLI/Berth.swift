@@ -79,6 +79,7 @@ public struct Berth {
         case "volume": return try volume(args)
         case "network": return try network(args)
         case "port": return try port(args)
+        case "build": return try build(args)
         case "system":
             switch args.first {
             case "df": return try systemDF(Array(args.dropFirst()))

@@ -7,10 +7,12 @@ public enum EngineError: Error, Sendable, CustomStringConvertible {
     case forbidden(String)
     case unauthorized(String)
     case internalError(String)
+    /// A build step's command failed: its message and exit code (the build stream's errorDetail).
+    case stepFailed(String, Int32)
 
     public var description: String {
         switch self {
-        case .notFound(let m), .conflict(let m), .badRequest(let m), .forbidden(let m), .unauthorized(let m), .internalError(let m): return m
+        case .notFound(let m), .conflict(let m), .badRequest(let m), .forbidden(let m), .unauthorized(let m), .internalError(let m), .stepFailed(let m, _): return m
         case .notModified: return ""
         }
     }
@@ -24,6 +26,7 @@ public enum EngineError: Error, Sendable, CustomStringConvertible {
         case .forbidden: return 403
         case .unauthorized: return 401
         case .internalError: return 500
+        case .stepFailed: return 500
         }
     }
 

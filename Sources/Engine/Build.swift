@@ -1,0 +1,222 @@
+import Archive
+import Builder
+import Foundation
+import JSON
+import OCI
+import Store
+import Sys
+
+/// What `POST /build` (and `berth build`) ask for.
+public struct BuildRequest: Sendable {
+    public var dockerfile = "Dockerfile"
+    public var tags: [String] = []
+    public var buildArgs: [String: String] = [:]
+    public var target = ""
+    public var noCache = false
+    public var pull = false
+    public var labels: [String: String] = [:]
+    public var networkMode = "default"
+    public var removeIntermediate = true
+    public var forceRemove = false
+    public var quiet = false
+    public var cacheFrom: [String] = []
+    public init() {}
+}
+
+/// Docker's legacy builder: each step makes an image from the previous one — metadata steps
+/// change the config, RUN runs a container and commits its changes, COPY/ADD copy into a
+/// container's root and commit — and a step whose parent and instruction (and for COPY/ADD,
+/// the content of its sources) match an earlier one is taken from the cache.
+extension Engine {
+    nonisolated var buildCacheDir: String { config.dataRoot + "/build-cache" }
+
+    public func build(contextTar: String, request: BuildRequest, emit: @escaping @Sendable (JSON) async -> Void) async throws(EngineError) -> Digest {
+        let work = store.tempPath("build")
+        let ctx = work + "/context"
+        do { try FS.mkdirAll(ctx, mode: 0o700) } catch { throw .internalError("\(error)") }
+        defer { FS.removeAll(work) }
+        do { try LayerUnpacker(root: ctx).unpack(tarPath: contextTar) } catch {
+            throw .badRequest("failed to read the build context: \(error)")
+        }
+        var b = BuildRun(engine: self, request: request, context: ctx, work: work, emit: emit)
+        return try await b.run()
+    }
+
+    nonisolated func cacheLookup(_ key: String) -> Digest? {
+        guard let text = try? FS.readString(buildCacheDir + "/" + key), let d = Digest(parsing: text.trimmingSpaces()) else { return nil }
+        return (try? store.image(id: d)) != nil ? d : nil
+    }
+
+    nonisolated func cacheStore(_ key: String, _ id: Digest) {
+        try? FS.mkdirAll(buildCacheDir)
+        try? FS.writeAtomic(buildCacheDir + "/" + key, id.description)
+    }
+
+    /// A container for a build step (RUN, or COPY/ADD's target), never started for COPY.
+    func buildContainer(image: Digest, config: JSON, cmd: [String], env: [String], network: String) throws(EngineError) -> String {
+        var body = config
+        body["Image"] = .string(image.description)
+        body["Cmd"] = JSON.strings(cmd)
+        body["Entrypoint"] = .array([])
+        body["Env"] = JSON.strings(env)
+        body["Healthcheck"] = ["Test": ["NONE"]]
+        body["HostConfig"] = ["NetworkMode": .string(network)]
+        body["Labels"] = .null
+        return try create(name: nil, body: body).id
+    }
+
+    /// The container's writable layer as a new image: `imageConfig` is the full config document
+    /// (config, history, rootfs) to register, with the layer appended.
+    func commitStep(_ id: String, base: Digest?, imageConfig: JSON, createdBy: String) throws(EngineError) -> Digest {
+        let c = try container(id)
+        let tmp = store.tempPath("build-layer")
+        defer { unlink(tmp) }
+        do {
+            let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { throw SysError("open \(tmp)") }
+            defer { close(fd) }
+            try TreeTar(root: dir(c.id) + "/upper", layer: true) { try FS.writeAll(fd: fd, $0) }.write()
+        } catch { throw .internalError("writing the layer: \(error)") }
+        let diffIDs = (imageConfig["rootfs"]["diff_ids"].stringArray ?? []).compactMap(Digest.init(parsing:))
+        let diffID = try ingestLayer(tmp, parentChain: chainIDs(diffIDs).last, keepInput: true, trusted: true)
+        var cfg = imageConfig
+        cfg["rootfs"] = ["type": "layers", "diff_ids": JSON.strings((diffIDs + [diffID]).map(\.description))]
+        return try registerStep(cfg, base: base, createdBy: createdBy, emptyLayer: false, container: c.id)
+    }
+
+    func registerStep(_ imageConfig: JSON, base: Digest?, createdBy: String, emptyLayer: Bool, container: String? = nil) throws(EngineError) -> Digest {
+        var cfg = imageConfig
+        let now = Timestamp.now().goRFC3339Nano
+        cfg["created"] = .string(now)
+        if let base { cfg["parent"] = .string(base.description) } else { cfg["parent"] = nil }
+        cfg["container"] = container.map { .string($0) } ?? nil
+        var cc = cfg["config"]
+        cc["Cmd"] = ["/bin/sh", "-c", .string(createdBy.hasPrefix("/bin/sh -c ") ? String(createdBy.dropFirst(11)) : createdBy)]
+        cfg["container_config"] = cc
+        cfg["docker_version"] = "berth"
+        var history = cfg["history"].array ?? []
+        var h: JSON = ["created": .string(now), "created_by": .string(createdBy)]
+        if emptyLayer { h["empty_layer"] = true }
+        history.append(h)
+        cfg["history"] = .array(history)
+        do { return try store.registerImage(config: ImageConfig(json: cfg), tags: []) } catch { throw .internalError("\(error)") }
+    }
+
+    func buildStepOutput(_ id: String, _ sink: @escaping @Sendable (ShimFrame) -> Void) throws(EngineError) {
+        try attach(id, session: AttachSession(subscriber: sink))
+    }
+
+    func imageRootForCopy(_ id: String) throws(EngineError) -> String {
+        let c = try container(id)
+        do { return try mountRootfs(c.id, chains: lowerChains(c)) } catch { throw .internalError("mounting: \(error)") }
+    }
+
+    func finishBuildContainer(_ id: String) {
+        unmountRootfs(id)
+        try? removeNow(id, volumes: true)
+    }
+
+    public func tagImage(_ id: Digest, as ref: String) throws(EngineError) {
+        let r: Reference
+        do { r = try Reference(parsing: ref).withDefaultTag } catch { throw .badRequest("invalid reference format: \(error)") }
+        do { try store.tag(r, image: id) } catch { throw .internalError("\(error)") }
+        emitImage("tag", id.description, name: r.description)
+    }
+}
+
+/// One build in progress: stages, the step counter, the cache key chain.
+struct BuildRun {
+    let engine: Engine
+    let request: BuildRequest
+    let context: String
+    let work: String
+    let emit: @Sendable (JSON) async -> Void
+    var stageImages: [String: Digest] = [:]   // name or index → final image
+    var ignore = DockerIgnore("")
+    var step = 0
+    var totalSteps = 0
+
+    init(engine: Engine, request: BuildRequest, context: String, work: String, emit: @escaping @Sendable (JSON) async -> Void) {
+        self.engine = engine; self.request = request; self.context = context; self.work = work; self.emit = emit
+    }
+
+    func say(_ s: String) async { if !request.quiet { await emit(["stream": .string(s)]) } }
+
+    mutating func run() async throws(EngineError) -> Digest {
+        let dfPath = context + "/" + request.dockerfile
+        guard let text = try? FS.readString(dfPath) else {
+            throw .badRequest("Cannot locate specified Dockerfile: \(request.dockerfile)")
+        }
+        ignore = DockerIgnore((try? FS.readString(context + "/.dockerignore")) ?? "")
+        let df: Dockerfile
+        do { df = try Dockerfile.parse(text) } catch { throw .badRequest(error.message) }
+        // ARGs before the first FROM are global: usable in FROM lines.
+        var globalArgs: [String: String] = [:]
+        var stages: [(name: String?, from: String, platform: String?, body: [Instruction], line: Instruction)] = []
+        for ins in df.instructions {
+            if ins.keyword == "FROM" {
+                let words = ins.args.first?.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init) ?? []
+                guard !words.isEmpty else { throw .badRequest("FROM requires either one or three arguments") }
+                var name: String? = nil
+                if words.count == 3, words[1].lowercased() == "as" { name = words[2].lowercased() }
+                else if words.count != 1 { throw .badRequest("FROM requires either one or three arguments") }
+                let shell = ShellWords(env: globalArgs, escape: df.escape)
+                let from: String
+                do { from = try shell.expand(words[0]) } catch { throw .badRequest(error.message) }
+                stages.append((name, from, ins.flag("platform"), [], ins))
+            } else if stages.isEmpty {
+                guard ins.keyword == "ARG" else { throw .badRequest("no build stage in current context") }
+                for (k, v) in try argPairs(ins, escape: df.escape, env: globalArgs) { globalArgs[k] = request.buildArgs[k] ?? v ?? "" }
+            } else {
+                stages[stages.count - 1].body.append(ins)
+            }
+        }
+        guard !stages.isEmpty else { throw .badRequest("the Dockerfile (\(request.dockerfile)) cannot be empty") }
+        var last = stages.count - 1
+        if !request.target.isEmpty {
+            guard let t = stages.firstIndex(where: { $0.name == request.target.lowercased() }) else {
+                throw .badRequest("failed to reach build target \(request.target) in Dockerfile")
+            }
+            last = t
+        }
+        // Only the stages the target needs (FROM <stage>, COPY --from=<stage>).
+        var needed = Set([last])
+        for i in stride(from: last, through: 0, by: -1) where needed.contains(i) {
+            for ref in [stages[i].from] + stages[i].body.compactMap({ $0.keyword == "COPY" ? $0.flag("from") : nil }) {
+                if let j = stages[..<i].firstIndex(where: { $0.name == ref.lowercased() }) ?? Int(ref).flatMap({ $0 < i ? $0 : nil }) { needed.insert(j) }
+            }
+        }
+        totalSteps = stages.enumerated().filter { needed.contains($0.offset) }.reduce(0) { $0 + 1 + $1.element.body.count }
+        var final: Digest? = nil
+        for (i, s) in stages.enumerated() where needed.contains(i) && i <= last {
+            final = try await runStage(index: i, name: s.name, from: s.from, line: s.line, body: s.body, globalArgs: globalArgs, escape: df.escape)
+            stageImages[String(i)] = final
+            if let n = s.name { stageImages[n] = final }
+        }
+        guard let id = final else { throw .internalError("nothing was built") }
+        await emit(["aux": ["ID": .string(id.description)]])
+        await say("Successfully built \(id.hex.prefix(12))\n")
+        for t in request.tags {
+            try await engine.tagImage(id, as: t)
+            await say("Successfully tagged \(try Self.familiar(t))\n")
+        }
+        return id
+    }
+
+    static func familiar(_ t: String) throws(EngineError) -> String {
+        do { return try Reference(parsing: t).withDefaultTag.familiar } catch { throw .badRequest("invalid reference format") }
+    }
+
+    func argPairs(_ ins: Instruction, escape: Character, env: [String: String]) throws(EngineError) -> [(String, String?)] {
+        var out: [(String, String?)] = []
+        for w in (ins.args.first ?? "").split(whereSeparator: { $0 == " " || $0 == "\t" }) {
+            if let eq = w.firstIndex(of: "=") {
+                let k = String(w[..<eq])
+                do { out.append((k, try ShellWords(env: env, escape: escape).expand(String(w[w.index(after: eq)...])))) } catch { throw .badRequest(error.message) }
+            } else {
+                out.append((String(w), nil))
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,300 @@
+import Archive
+import Builder
+import Foundation
+import Runtime
+import JSON
+import OCI
+import Store
+import Sys
+
+/// RUN, COPY and ADD: the steps that make a layer.
+extension BuildRun {
+    /// Steps need an image to run on; `FROM scratch` gets an empty one the first time.
+    func ensureImage(_ st: inout StageState) async throws(EngineError) -> Digest {
+        if let i = st.image { return i }
+        let id = try await engine.registerStep(st.doc, base: nil, createdBy: "", emptyLayer: true)
+        try await adopt(id, &st)
+        return id
+    }
+
+    mutating func run(_ ins: Instruction, _ st: inout StageState) async throws(EngineError) {
+        let cmd: [String]
+        if let h = ins.heredocs.first { cmd = st.shell + [h.content] }
+        else if ins.json { cmd = ins.args }
+        else { cmd = st.shell + [ins.args.first ?? ""] }
+        // Build args reach RUN as environment (not kept in the image), and key its cache.
+        let env = st.env
+        let argEnv = st.args.keys.sorted().filter { env[$0] == nil }.map { "\($0)=\(st.args[$0]!)" }
+        let createdBy = (argEnv.isEmpty ? "" : "|\(argEnv.count) " + argEnv.joined(separator: " ") + " ") + cmd.joined(separator: " ")
+        if let hit = cached(st.image, "RUN " + createdBy) { return await use(hit, &st) }
+        let base = try await ensureImage(&st)
+        var runEnv = st.doc["config"]["Env"].stringArray ?? []
+        if !runEnv.contains(where: { $0.hasPrefix("PATH=") }) { runEnv.insert(BuildRun.defaultPath, at: 0) }
+        runEnv += argEnv
+        let cid = try await engine.buildContainer(image: base, config: st.doc["config"], cmd: cmd, env: runEnv, network: request.networkMode)
+        await say(" ---> Running in \(cid.prefix(12))\n")
+        let (stream, cont) = AsyncStream<[UInt8]?>.makeStream()
+        do {
+            try await engine.buildStepOutput(cid) { frame in
+                switch frame.kind {
+                case .stdout, .stderr: cont.yield(frame.payload)
+                case .exited: cont.yield(nil)
+                default: break
+                }
+            }
+            try await engine.start(cid)
+        } catch {
+            await engine.finishBuildContainer(cid)
+            throw error
+        }
+        for await chunk in stream {
+            guard let chunk else { break }
+            if !request.quiet { await emit(["stream": .string(String(decoding: chunk, as: UTF8.self))]) }
+        }
+        let code = (try? await engine.wait(cid, condition: .notRunning)) ?? -1
+        if code != 0 {
+            if request.removeIntermediate || request.forceRemove { await engine.finishBuildContainer(cid) }
+            let shown = ins.json ? JSON.strings(cmd).serialized() : cmd.joined(separator: " ")
+            throw .stepFailed("The command '\(shown)' returned a non-zero code: \(code)", code)
+        }
+        let id = try await engine.commitStep(cid, base: base, imageConfig: st.doc, createdBy: createdBy)
+        if request.removeIntermediate {
+            await say("Removing intermediate container \(cid.prefix(12))\n")
+            await engine.finishBuildContainer(cid)
+        }
+        engine.cacheStore(cacheKey(st.image, "RUN " + createdBy), id)
+        try await adopt(id, &st)
+        await say(" ---> \(id.hex.prefix(12))\n")
+    }
+
+    /// A COPY/ADD source: its host path and the name it is known by.
+    struct Source { var host: String; var rel: String; var isDir: Bool }
+
+    mutating func copy(_ ins: Instruction, _ st: inout StageState) async throws(EngineError) {
+        let isAdd = ins.keyword == "ADD"
+        var args: [String]
+        if ins.json { args = ins.args } else {
+            do { args = try st.words("").words(ins.args.first ?? "") } catch { throw .badRequest(error.message) }
+        }
+        if !ins.heredocs.isEmpty {
+            // COPY <<EOF /dest: the heredoc is the file.
+            args = args.filter { !$0.hasPrefix("<<") }
+        }
+        guard args.count >= 2 || (!ins.heredocs.isEmpty && args.count >= 1) else {
+            throw .badRequest("\(ins.keyword) requires at least two arguments, but only one was provided. Destination could not be determined.")
+        }
+        var dest = args.removeLast()
+        let workdir = st.doc["config"]["WorkingDir"].string ?? ""
+        let destIsDir = dest.hasSuffix("/") || args.count > 1 || dest == "." || dest == ".."
+        if !dest.hasPrefix("/") { dest = (workdir.isEmpty ? "/" : workdir) + "/" + dest }
+        // Where the sources come from: the context, another stage, or an image.
+        var fromRoot = context
+        var fromContainer: String? = nil
+        if let from = ins.flag("from") {
+            let img: Digest
+            if let s = stageImages[from.lowercased()] { img = s }
+            else if let i = try? engine.resolveImage(from).id { img = i }
+            else {
+                let emit = self.emit
+                img = try await engine.pull(from, credentials: nil, progress: { await emit($0) })
+            }
+            let cid = try await engine.buildContainer(image: img, config: [:], cmd: ["true"], env: [], network: "none")
+            fromContainer = cid
+            fromRoot = try await engine.imageRootForCopy(cid)
+        }
+        let eng = engine
+        defer { if let c = fromContainer { Task { await eng.finishBuildContainer(c) } } }
+        let stage = work + "/stage-\(step)"
+        FS.removeAll(stage)
+        do { try FS.mkdirAll(stage) } catch { throw .internalError("\(error)") }
+        defer { FS.removeAll(stage) }
+        let hasher = SHA256()
+        var kind = "file"
+        var names: [String] = []
+        if !ins.heredocs.isEmpty {
+            for h in ins.heredocs {
+                let content = h.expand ? (try? st.words("").expand(h.content)) ?? h.content : h.content
+                let target = stage + "/" + (destIsDir || args.count > 0 ? h.name : "")
+                do { try FS.writeAtomic(destIsDir ? target : stage + "/.heredoc", content) } catch { throw .internalError("\(error)") }
+                hasher.update(Array(content.utf8))
+            }
+        }
+        // Resolve and stage every source.
+        var sources: [Source] = []
+        for a in args {
+            if isAdd, a.hasPrefix("http://") || a.hasPrefix("https://") {
+                let file = stage + "/.url-" + String(sources.count)
+                guard let url = URL(string: a), let data = try? Data(contentsOf: url) else { throw .badRequest("failed to download \(a)") }
+                do { try FS.writeAtomic(file, Array(data), mode: 0o600) } catch { throw .internalError("\(error)") }
+                sources.append(Source(host: file, rel: String(url.lastPathComponent), isDir: false))
+                hasher.update(Array(data))
+                continue
+            }
+            let matches = try resolveSources(a, root: fromRoot, useIgnore: fromContainer == nil)
+            if matches.isEmpty { throw .badRequest("COPY failed: file not found in build context or excluded by .dockerignore: stat \(a): file does not exist") }
+            sources += matches
+        }
+        if sources.count > 1 || sources.contains(where: { $0.isDir }) { kind = sources.count > 1 ? "multi" : "dir" }
+        for s in sources { hashTree(s.host, s.rel, hasher); names.append(s.rel) }
+        let chown = ins.flag("chown"), chmod = ins.flag("chmod")
+        let text = "\(ins.keyword) \(chown.map { "--chown=\($0) " } ?? "")\(chmod.map { "--chmod=\($0) " } ?? "")\(ins.flag("from").map { "--from=\($0) " } ?? "")\(kind):\(hasher.finalize().hex) in \(dest) "
+        if let hit = cached(st.image, text) { return await use(hit, &st) }
+        let base = try await ensureImage(&st)
+        let cid = try await engine.buildContainer(image: base, config: st.doc["config"], cmd: ["true"], env: [], network: "none")
+        do {
+            let root = try await engine.imageRootForCopy(cid)
+            // Owner: --chown resolved in the image being built; root otherwise.
+            var uid: UInt32 = 0, gid: UInt32 = 0
+            if let c = chown {
+                let passwd = (try? FS.readString(root + "/etc/passwd")) ?? "", group = (try? FS.readString(root + "/etc/group")) ?? ""
+                do {
+                    let u = try UserResolver.resolve(c, passwd: passwd, group: group)
+                    uid = UInt32(u.uid); gid = UInt32(u.gid)
+                } catch { throw EngineError.badRequest("unable to convert uid/gid chown string to host mapping: \(error)") }
+            }
+            let mode: mode_t? = chmod.flatMap { mode_t($0, radix: 8) }
+            if chmod != nil && mode == nil { throw EngineError.badRequest("invalid chmod parameter: \(chmod!)") }
+            // Stage the result under its final absolute path, then extract it into the root.
+            let cleanDest = MountParser.clean(dest)
+            let target = stage + "/root" + cleanDest
+            try FS.mkdirAll(destIsDir ? target : String(target[..<target.lastIndex(of: "/")!]))
+            try copyAncestorsMetadata(root: root, stageRoot: stage + "/root", path: destIsDir ? cleanDest : String(cleanDest[..<cleanDest.lastIndex(of: "/")!]))
+            for h in ins.heredocs where !destIsDir { try Proc.checked(["mv", stage + "/.heredoc", target]) ; _ = h }
+            for h in ins.heredocs where destIsDir { try Proc.checked(["mv", stage + "/" + h.name, target + "/" + h.name]) }
+            for s in sources {
+                if isAdd, !s.isDir, !s.rel.hasPrefix("http"), BuildRun.isArchive(s.host) {
+                    try FS.mkdirAll(target)
+                    try LayerUnpacker(root: target).unpack(tarPath: s.host)
+                    continue
+                }
+                let out = s.isDir ? target : (destIsDir ? target + "/" + (s.rel as NSString).lastPathComponent : target)
+                if s.isDir {
+                    try FS.mkdirAll(out)
+                    try Proc.checked(["cp", "-a", s.host + "/.", out + "/"])
+                } else {
+                    try Proc.checked(["cp", "-a", s.host, out])
+                }
+                try Proc.checked(["chown", "-R", "-h", "\(uid):\(gid)", out])
+                if let mode { try Proc.checked(["chmod", "-R", String(mode, radix: 8), out]) }
+            }
+            let tar = stage + "/layer.tar"
+            let fd = open(tar, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { throw SysError("open \(tar)") }
+            do { try TreeTar(root: stage + "/root", layer: false) { try FS.writeAll(fd: fd, $0) }.write() } catch { close(fd); throw error }
+            close(fd)
+            try LayerUnpacker(root: root, trusted: true).unpack(tarPath: tar)
+        } catch {
+            await engine.finishBuildContainer(cid)
+            if let e = error as? EngineError { throw e }
+            throw .internalError("\(ins.keyword): \(error)")
+        }
+        let createdBy = "/bin/sh -c #(nop) " + text
+        let id: Digest
+        do { id = try await engine.commitStep(cid, base: base, imageConfig: st.doc, createdBy: createdBy) } catch {
+            await engine.finishBuildContainer(cid)
+            throw error
+        }
+        await engine.finishBuildContainer(cid)
+        engine.cacheStore(cacheKey(st.image, text), id)
+        try await adopt(id, &st)
+        await say(" ---> \(id.hex.prefix(12))\n")
+    }
+
+    /// Existing directories on the way to the destination keep their owner and mode.
+    func copyAncestorsMetadata(root: String, stageRoot: String, path: String) throws {
+        var cur = ""
+        for comp in path.split(separator: "/") {
+            cur += "/" + comp
+            guard let host = try? SafePath.resolveInRoot(root, cur, followFinal: true) else { continue }
+            var st = stat()
+            guard stat(host, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else { continue }
+            let staged = stageRoot + cur
+            chmod(staged, st.st_mode & 0o7777)
+            chown(staged, st.st_uid, st.st_gid)
+        }
+    }
+
+    /// Glob sources inside the root (context or another image); `..` never climbs out, symlinks
+    /// resolve inside it; `.dockerignore`d files are invisible.
+    func resolveSources(_ pattern: String, root: String, useIgnore: Bool) throws(EngineError) -> [Source] {
+        let parts = MountParser.clean("/" + pattern).split(separator: "/").map(String.init)
+        var found: [(String, String)] = [("", root)]   // (rel, host)
+        for (i, p) in parts.enumerated() {
+            var next: [(String, String)] = []
+            let isGlob = p.contains("*") || p.contains("?") || p.contains("[")
+            for (rel, _) in found {
+                let relDir = rel.isEmpty ? "/" : "/" + rel
+                guard let dirHost = try? SafePath.resolveInRoot(root, relDir, followFinal: true) else { continue }
+                let names: [String] = isGlob ? ((try? FS.list(dirHost)) ?? []).sorted().filter { Glob.match(p, $0) } : [p]
+                for n in names {
+                    let r = rel.isEmpty ? n : rel + "/" + n
+                    if useIgnore && ignore.excludes(r) && !(i < parts.count - 1 && ignore.hasExclusions) { continue }
+                    guard let h = try? SafePath.resolveInRoot(root, "/" + r, followFinal: true), FS.exists(h) else { continue }
+                    next.append((r, h))
+                }
+            }
+            found = next
+        }
+        if parts.isEmpty { return [Source(host: root, rel: "", isDir: true)] }
+        return found.map { Source(host: $0.1, rel: $0.0, isDir: FS.isDirectory($0.1)) }
+    }
+
+    /// The cache key's view of a source: names, modes, sizes and contents, not times.
+    func hashTree(_ host: String, _ rel: String, _ h: SHA256) {
+        var st = stat()
+        guard lstat(host, &st) == 0 else { return }
+        h.update(Array("\(rel)\0\(st.st_mode)\0".utf8))
+        switch st.st_mode & S_IFMT {
+        case S_IFDIR:
+            for n in ((try? FS.list(host)) ?? []).sorted() {
+                let r = rel.isEmpty ? n : rel + "/" + n
+                if ignore.excludes(r) && !ignore.hasExclusions { continue }
+                hashTree(host + "/" + n, r, h)
+            }
+        case S_IFLNK:
+            var buf = [CChar](repeating: 0, count: 4096)
+            let n = readlink(host, &buf, 4095)
+            h.update(n > 0 ? buf[0..<n].map { UInt8(bitPattern: $0) } : [])
+        case S_IFREG:
+            h.update(Array("\(st.st_size)\0".utf8))
+            h.update(fileDigest(host, size: Int64(st.st_size), mtime: Int64(st.st_mtim.tv_sec), ino: UInt64(st.st_ino)))
+        default: break
+        }
+    }
+
+    /// A file's SHA-256, remembered by (size, mtime, inode) across builds in the data root so a
+    /// rebuild hashes only what changed.
+    func fileDigest(_ path: String, size: Int64, mtime: Int64, ino: UInt64) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return [] }
+        defer { close(fd) }
+        let h = SHA256()
+        var buf = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, 1 << 20) }
+            if n <= 0 { break }
+            buf.withUnsafeBytes { h.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+        }
+        return Array(h.finalize().hex.utf8)
+    }
+
+    static func isArchive(_ path: String) -> Bool {
+        guard let fd = Optional(open(path, O_RDONLY | O_CLOEXEC)), fd >= 0 else { return false }
+        defer { close(fd) }
+        var b = [UInt8](repeating: 0, count: 512)
+        let n = read(fd, &b, 512)
+        guard n >= 4 else { return false }
+        if b[0] == 0x1F && b[1] == 0x8B { return true }                       // gzip
+        if b[0] == 0x42 && b[1] == 0x5A && b[2] == 0x68 { return true }       // bzip2
+        if b[0] == 0xFD && b[1] == 0x37 && b[2] == 0x7A && b[3] == 0x58 { return true }  // xz
+        if n >= 262 && String(decoding: b[257..<262], as: UTF8.self) == "ustar" { return true }
+        return false
+    }
+}
+
+extension Proc {
+    static func checked(_ argv: [String]) throws {
+        let r = try Proc.run(argv)
+        if r.status != 0 { throw EngineError.internalError("\(argv[0]): \(r.stderrText.trimmingSpaces())") }
+    }
+}
