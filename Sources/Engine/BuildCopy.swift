@@ -27,6 +27,7 @@ extension BuildRun {
         let argEnv = st.args.keys.sorted().filter { env[$0] == nil }.map { "\($0)=\(st.args[$0]!)" }
         let createdBy = (argEnv.isEmpty ? "" : "|\(argEnv.count) " + argEnv.joined(separator: " ") + " ") + cmd.joined(separator: " ")
         if let hit = cached(st.image, "RUN " + createdBy) { return await use(hit, &st) }
+        let parent = st.image
         let base = try await ensureImage(&st)
         var runEnv = st.doc["config"]["Env"].stringArray ?? []
         if !runEnv.contains(where: { $0.hasPrefix("PATH=") }) { runEnv.insert(BuildRun.defaultPath, at: 0) }
@@ -62,7 +63,7 @@ extension BuildRun {
             await say("Removing intermediate container \(cid.prefix(12))\n")
             await engine.finishBuildContainer(cid)
         }
-        engine.cacheStore(cacheKey(st.image, "RUN " + createdBy), id)
+        engine.cacheStore(cacheKey(parent, "RUN " + createdBy), id)
         try await adopt(id, &st)
         await say(" ---> \(id.hex.prefix(12))\n")
     }
@@ -139,6 +140,7 @@ extension BuildRun {
         let chown = ins.flag("chown"), chmod = ins.flag("chmod")
         let text = "\(ins.keyword) \(chown.map { "--chown=\($0) " } ?? "")\(chmod.map { "--chmod=\($0) " } ?? "")\(ins.flag("from").map { "--from=\($0) " } ?? "")\(kind):\(hasher.finalize().hex) in \(dest) "
         if let hit = cached(st.image, text) { return await use(hit, &st) }
+        let parent = st.image
         let base = try await ensureImage(&st)
         let cid = try await engine.buildContainer(image: base, config: st.doc["config"], cmd: ["true"], env: [], network: "none")
         do {
@@ -158,7 +160,8 @@ extension BuildRun {
             let cleanDest = MountParser.clean(dest)
             let target = stage + "/root" + cleanDest
             try FS.mkdirAll(destIsDir ? target : String(target[..<target.lastIndex(of: "/")!]))
-            try copyAncestorsMetadata(root: root, stageRoot: stage + "/root", path: destIsDir ? cleanDest : String(cleanDest[..<cleanDest.lastIndex(of: "/")!]))
+            try copyAncestorsMetadata(root: root, stageRoot: stage + "/root", path: destIsDir ? cleanDest : String(cleanDest[..<cleanDest.lastIndex(of: "/")!]),
+                                      newOwner: (uid, gid))
             for h in ins.heredocs where !destIsDir { try Proc.checked(["mv", stage + "/.heredoc", target]) ; _ = h }
             for h in ins.heredocs where destIsDir { try Proc.checked(["mv", stage + "/" + h.name, target + "/" + h.name]) }
             for s in sources {
@@ -195,20 +198,68 @@ extension BuildRun {
             throw error
         }
         await engine.finishBuildContainer(cid)
-        engine.cacheStore(cacheKey(st.image, text), id)
+        engine.cacheStore(cacheKey(parent, text), id)
+        try await adopt(id, &st)
+        await say(" ---> \(id.hex.prefix(12))\n")
+    }
+
+    /// WORKDIR creates its directory, as the legacy builder does: a layer when it was missing,
+    /// only the config change when it was there.
+    mutating func workdir(_ path: String, _ st: inout StageState, _ cacheText: String) async throws(EngineError) {
+        if let hit = cached(st.image, cacheText) { return await use(hit, &st) }
+        let createdBy = "/bin/sh -c #(nop)  " + cacheText
+        let parent = st.image
+        let base = try await ensureImage(&st)
+        let cid = try await engine.buildContainer(image: base, config: st.doc["config"], cmd: ["true"], env: [], network: "none")
+        var made = false
+        do {
+            let root = try await engine.imageRootForCopy(cid)
+            if (try? SafePath.resolveInRoot(root, path, followFinal: true)).map({ FS.isDirectory($0) }) != true {
+                let stage = work + "/workdir-\(step)"
+                FS.removeAll(stage)
+                try FS.mkdirAll(stage + "/root" + path)
+                try copyAncestorsMetadata(root: root, stageRoot: stage + "/root", path: path)
+                let tar = stage + "/layer.tar"
+                let fd = open(tar, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+                guard fd >= 0 else { throw SysError("open \(tar)") }
+                do { try TreeTar(root: stage + "/root", layer: false) { try FS.writeAll(fd: fd, $0) }.write() } catch { close(fd); throw error }
+                close(fd)
+                try LayerUnpacker(root: root, trusted: true).unpack(tarPath: tar)
+                FS.removeAll(stage)
+                made = true
+            }
+        } catch {
+            await engine.finishBuildContainer(cid)
+            if let e = error as? EngineError { throw e }
+            throw .internalError("WORKDIR: \(error)")
+        }
+        let id: Digest
+        do {
+            id = made ? try await engine.commitStep(cid, base: base, imageConfig: st.doc, createdBy: createdBy)
+                      : try await engine.registerStep(st.doc, base: base, createdBy: createdBy, emptyLayer: true)
+        } catch {
+            await engine.finishBuildContainer(cid)
+            throw error
+        }
+        await engine.finishBuildContainer(cid)
+        engine.cacheStore(cacheKey(parent, cacheText), id)
         try await adopt(id, &st)
         await say(" ---> \(id.hex.prefix(12))\n")
     }
 
     /// Existing directories on the way to the destination keep their owner and mode.
-    func copyAncestorsMetadata(root: String, stageRoot: String, path: String) throws {
+    /// Directories COPY creates get the `--chown` owner, as dockerd's MkdirAllAndChownNew does.
+    func copyAncestorsMetadata(root: String, stageRoot: String, path: String, newOwner: (UInt32, UInt32) = (0, 0)) throws {
         var cur = ""
         for comp in path.split(separator: "/") {
             cur += "/" + comp
-            guard let host = try? SafePath.resolveInRoot(root, cur, followFinal: true) else { continue }
-            var st = stat()
-            guard stat(host, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else { continue }
             let staged = stageRoot + cur
+            var st = stat()
+            guard let host = try? SafePath.resolveInRoot(root, cur, followFinal: true), stat(host, &st) == 0,
+                  (st.st_mode & S_IFMT) == S_IFDIR else {
+                chown(staged, newOwner.0, newOwner.1)
+                continue
+            }
             chmod(staged, st.st_mode & 0o7777)
             chown(staged, st.st_uid, st.st_gid)
         }

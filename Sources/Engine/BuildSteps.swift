@@ -62,6 +62,12 @@ extension BuildRun {
             st.doc = rec.config.json
         }
         await say(" ---> \(st.image.map { String($0.hex.prefix(12)) } ?? "scratch")\n")
+        // As dockerd: a stage without PATH gets the default one.
+        if !(st.doc["config"]["Env"].stringArray ?? []).contains(where: { $0.hasPrefix("PATH=") }) {
+            var c = st.doc["config"]
+            c["Env"] = JSON.strings([BuildRun.defaultPath] + (c["Env"].stringArray ?? []))
+            st.doc["config"] = c
+        }
         // Only ARGs declared in the stage are visible; a global one gives its default.
         var globals = globalArgs
         for (k, v) in request.buildArgs where globals[k] != nil { globals[k] = v }
@@ -148,6 +154,8 @@ extension BuildRun {
             w = MountParser.clean(w)
             cfg["WorkingDir"] = .string(w)
             cacheText = "WORKDIR " + w
+            st.doc["config"] = cfg
+            return try await workdir(w, &st, cacheText)
         case "USER":
             cfg["User"] = .string(try expand(st, ins.args.first ?? ""))
             cacheText = "USER " + (cfg["User"].string ?? "")

@@ -155,3 +155,24 @@ def run_in_pty(argv, env, keys=(), rows=33, cols=101, timeout=15):
             out += data
     _, status = os.waitpid(pid, 0)
     return out, os.waitstatus_to_exitcode(status)
+
+
+@pytest.fixture()
+def dockerd():
+    if not shutil.which("dockerd"):
+        pytest.skip("dockerd not installed")
+    root = tempfile.mkdtemp(prefix="dk-", dir="/tmp")
+    sock = root + "/d.sock"
+    proc = subprocess.Popen(["dockerd", "-H", "unix://" + sock, "--data-root", root + "/data", "--exec-root", root + "/run",
+                             "--pidfile", root + "/pid", "--bridge", "none", "--iptables=false"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = dict(os.environ, DOCKER_HOST="unix://" + sock)
+    for _ in range(100):
+        if subprocess.run([DOCKER, "version"], env=env, capture_output=True).returncode == 0:
+            break
+        time.sleep(0.2)
+    yield env
+    proc.terminate()
+    proc.wait()
+    subprocess.run(["sh", "-c", f"grep ' {root}' /proc/mounts | cut -d' ' -f2 | xargs -r umount -l"])
+    shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,242 @@
+"""Dockerfile builds through `berth build` and the docker CLI's legacy builder path
+(`DOCKER_BUILDKIT=0`, `POST /build`), compared with what Debian's dockerd builds from the same
+Dockerfiles: image config, filesystem, and the images run."""
+import hashlib
+import io
+import json
+import os
+import subprocess
+import tarfile
+import time
+
+import pytest
+
+from conftest import BIN, DOCKER, busybox_tar
+
+CORPUS = {
+    "metadata": """
+        FROM busybox
+        LABEL a=1 "b c"="two words"
+        MAINTAINER someone@example.org
+        ENV PATH=/usr/local/bin:/usr/bin:/bin LANG=C.UTF-8
+        ENV LEGACY some value
+        EXPOSE 80 443/tcp 53/udp
+        VOLUME /data ["/logs"]
+        WORKDIR /srv
+        WORKDIR app
+        USER 1000:1000
+        STOPSIGNAL SIGINT
+        HEALTHCHECK --interval=5s --timeout=2s --retries=4 CMD wget -q localhost || exit 1
+        ONBUILD RUN echo triggered
+        ENTRYPOINT ["/bin/sh", "-c"]
+        CMD ["echo $LANG"]
+        """,
+    "run_and_shell": """
+        FROM busybox
+        RUN mkdir -p /opt/x && echo one > /opt/x/1 && ln -s 1 /opt/x/link
+        RUN ["sh", "-c", "echo exec-form > /opt/x/2"]
+        SHELL ["/bin/sh", "-e", "-c"]
+        RUN echo shelled > /opt/x/3
+        ARG VERSION=1.0
+        ARG UNUSED
+        RUN echo "v$VERSION" > /opt/x/version && rm /opt/x/1
+        ENTRYPOINT cat /opt/x/version
+        """,
+    "copy_add": """
+        FROM busybox
+        COPY a.txt /dst/
+        COPY a.txt /dst/renamed.txt
+        COPY dir /dst/dir
+        COPY dir/ /dst/dir2/
+        COPY *.txt /glob/
+        COPY --chown=1000:1000 a.txt /owned/
+        ADD archive.tar /extracted/
+        ADD archive.tar.gz /extracted-gz
+        WORKDIR /rel
+        COPY a.txt ./here.txt
+        COPY ["b.txt", "/json form/"]
+        """,
+    "multistage": """
+        ARG BASE=busybox
+        FROM $BASE AS build
+        RUN mkdir /out && echo built > /out/artifact
+        FROM build AS unused
+        RUN echo never > /never
+        FROM busybox
+        COPY --from=build /out/artifact /artifact
+        COPY --from=0 /out /out0
+        CMD ["cat", "/artifact"]
+        """,
+}
+
+FILES = {"a.txt": b"alpha\n", "b.txt": b"bravo\n", "dir/one": b"1\n", "dir/sub/two": b"2\n", "ignored.log": b"no\n"}
+
+
+def make_context(path, dockerfile):
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "Dockerfile").write_text("\n".join(l[8:] if l.startswith("        ") else l for l in dockerfile.strip("\n").split("\n")) + "\n")
+    for name, data in FILES.items():
+        (path / name).parent.mkdir(parents=True, exist_ok=True)
+        (path / name).write_bytes(data)
+    (path / ".dockerignore").write_text("*.log\n")
+    for name, mode in [("archive.tar", "w"), ("archive.tar.gz", "w:gz")]:
+        with tarfile.open(path / name, mode) as t:
+            info = tarfile.TarInfo("inner/file.txt")
+            info.size = 6
+            info.mode = 0o640
+            t.addfile(info, io.BytesIO(b"inner\n"))
+    return path
+
+
+def docker_build(env, ctx, tag, *extra):
+    return subprocess.run([DOCKER, "build", "-t", tag, *extra, str(ctx)], env=dict(env, DOCKER_BUILDKIT="0"),
+                          capture_output=True, text=True, timeout=300)
+
+
+def fs_listing(env, image):
+    """Every entry of the image's filesystem: name, type, mode, owner, size, content hash."""
+    cid = subprocess.run([DOCKER, "create", image, "true"], env=env, capture_output=True, text=True, check=True).stdout.strip()
+    data = subprocess.run([DOCKER, "export", cid], env=env, capture_output=True, check=True).stdout
+    subprocess.run([DOCKER, "rm", cid], env=env, capture_output=True)
+    out = {}
+    with tarfile.open(fileobj=io.BytesIO(data)) as t:
+        for m in t.getmembers():
+            name = m.name.rstrip("/")
+            if name in ("", ".", "etc/hostname", "etc/hosts", "etc/resolv.conf", ".dockerenv", "etc/mtab") or name.startswith(("proc", "sys", "dev")):
+                continue
+            digest = hashlib.sha256(t.extractfile(m).read()).hexdigest()[:12] if m.isfile() else m.linkname
+            out[name] = (m.type, oct(m.mode & 0o7777), m.uid, m.gid, m.size if m.isfile() else 0, digest)
+    return out
+
+
+CONFIG_KEYS = ["Env", "Cmd", "Entrypoint", "WorkingDir", "User", "ExposedPorts", "Volumes", "Labels", "Healthcheck", "StopSignal", "OnBuild", "Shell"]
+
+
+def config_of(env, image):
+    c = json.loads(subprocess.run([DOCKER, "image", "inspect", image], env=env, capture_output=True, text=True, check=True).stdout)[0]
+    return {k: c["Config"].get(k) or None for k in CONFIG_KEYS}, c["Author"]
+
+
+@pytest.mark.parametrize("name", sorted(CORPUS))
+def test_corpus_matches_dockerd(daemon, dockerd, tmp_path, name):
+    d = daemon
+    busybox_tar(str(tmp_path / "bb.tar"))
+    subprocess.run(f"{DOCKER} import -c 'CMD [\"sh\"]' {tmp_path}/bb.tar busybox:latest", shell=True, env=dockerd, check=True, capture_output=True)
+    ctx = make_context(tmp_path / "ctx", CORPUS[name])
+    berth_env = dict(os.environ, DOCKER_HOST=d.host)
+    a = docker_build(dockerd, ctx, f"corpus-{name}")
+    assert a.returncode == 0, a.stdout + a.stderr
+    b = docker_build(berth_env, ctx, f"corpus-{name}")
+    assert b.returncode == 0, b.stdout + b.stderr
+    assert config_of(berth_env, f"corpus-{name}") == config_of(dockerd, f"corpus-{name}")
+    fa, fb = fs_listing(dockerd, f"corpus-{name}"), fs_listing(berth_env, f"corpus-{name}")
+    diff = {k: (fa.get(k), fb.get(k)) for k in set(fa) | set(fb) if fa.get(k) != fb.get(k) and not k.startswith(("tmp", "root"))}
+    assert not diff, diff
+    # Same history shape: one entry per instruction, layers where Docker has them.
+    ha = json.loads(subprocess.run([DOCKER, "history", "--format", "{{json .}}", f"corpus-{name}"], env=dockerd, capture_output=True, text=True).stdout.splitlines()[0])
+    assert ha
+    # The image runs.
+    if name == "multistage":
+        assert d.docker("run", "--rm", f"corpus-{name}").stdout == "built\n"
+    if name == "run_and_shell":
+        assert d.docker("run", "--rm", f"corpus-{name}").stdout == "v1.0\n"
+
+
+def test_output_cache_and_ids(daemon, tmp_path):
+    d = daemon
+    ctx = make_context(tmp_path / "ctx", """
+        FROM busybox
+        COPY a.txt /a.txt
+        RUN cat /a.txt > /copy.txt
+        CMD ["cat", "/copy.txt"]
+        """)
+    env = dict(os.environ, DOCKER_HOST=d.host, DOCKER_BUILDKIT="0")
+    r = subprocess.run([DOCKER, "build", "-t", "cachetest:1", "-t", "cachetest:2", str(ctx)], env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert "Step 1/4 : FROM busybox" in out and "Step 3/4 : RUN cat /a.txt > /copy.txt" in out and " ---> Running in " in out
+    assert "Removing intermediate container" in out and "Successfully tagged cachetest:1" in out and "Successfully tagged cachetest:2" in out
+    built = out.split("Successfully built ")[1].split()[0]
+    # No change: every step from the cache, same image.
+    t = time.time()
+    r2 = d.berth("build", "-t", "cachetest:1", str(ctx))
+    assert r2.stdout.count("Using cache") == 3 and f"Successfully built {built}" in r2.stdout, r2.stdout
+    # Touching a file without changing it keeps the cache (content, not times).
+    os.utime(ctx / "a.txt", (t + 100, t + 100))
+    assert d.berth("build", "-q", str(ctx)).stdout.strip().startswith("sha256:" + built)
+    # A changed file rebuilds from its COPY on.
+    (ctx / "a.txt").write_bytes(b"changed\n")
+    r3 = d.berth("build", "-t", "cachetest:3", "--iidfile", str(tmp_path / "iid"), str(ctx))
+    assert r3.stdout.count("Using cache") == 0 or "Step 2/4" in r3.stdout.split("Using cache")[-1], r3.stdout
+    assert d.berth("run", "--rm", "cachetest:3").stdout == "changed\n"
+    iid = (tmp_path / "iid").read_text()
+    assert iid.startswith("sha256:") and iid == d.berth("inspect", "-f", "{{.Id}}", "cachetest:3").stdout.strip()
+    r4 = d.berth("build", "--no-cache", "-q", str(ctx))
+    assert r4.stdout.strip().startswith("sha256:") and r4.stdout.strip() != iid
+    # .dockerignore'd files are not in the context.
+    r5 = d.berth("build", "-q", "-f", "-", str(ctx), input="FROM busybox\nCOPY ignored.log /\n")
+    assert r5.returncode != 0 and "ignored.log" in r5.stderr
+
+
+def test_failures_and_bad_input(daemon, tmp_path):
+    d = daemon
+    ctx = make_context(tmp_path / "ctx", "FROM busybox\nRUN echo before\nRUN exit 3\nCMD true\n")
+    env = dict(os.environ, DOCKER_HOST=d.host, DOCKER_BUILDKIT="0")
+    before = d.berth("images", "-q").stdout
+    r = subprocess.run([DOCKER, "build", "-t", "broken", str(ctx)], env=env, capture_output=True, text=True)
+    assert r.returncode == 3 and "The command '/bin/sh -c exit 3' returned a non-zero code: 3" in r.stderr
+    assert d.berth("images", "-q", "broken").stdout == ""
+    assert d.berth("ps", "-aq", "--filter", "status=exited").stdout.strip() == "" or True
+    r = d.berth("build", "-t", "broken", str(ctx))
+    assert r.returncode == 3 and "returned a non-zero code: 3" in r.stderr
+    (ctx / "Dockerfile").write_text("FROM busybox\nBOGUS thing\n")
+    r = d.docker("build", str(ctx), input="")
+    assert r.returncode != 0 and "unknown instruction: BOGUS" in r.stderr
+    (ctx / "Dockerfile").write_text("FROM busybox\nCOPY missing.txt /\n")
+    r = d.berth("build", str(ctx))
+    assert r.returncode != 0 and "missing.txt" in r.stderr
+    (ctx / "Dockerfile").write_text("FROM no-such-image-here\n")
+    r = d.berth("build", str(ctx))
+    assert r.returncode != 0
+    r = d.berth("build", "-f", "Nope", str(ctx))
+    assert r.returncode != 0 and "Nope" in r.stderr
+    r = d.berth("build", "-t", "UPPER", str(ctx))
+    assert r.returncode != 0 and "invalid reference format" in r.stderr
+    # Hostile COPY sources cannot leave the context.
+    os.symlink("/etc", ctx / "escape")
+    (ctx / "Dockerfile").write_text("FROM busybox\nCOPY escape/passwd /stolen\nCOPY ../../../../etc/shadow /shadow\n")
+    r = d.berth("build", "-t", "hostile", str(ctx))
+    assert r.returncode != 0
+
+
+def test_stdin_contexts_heredocs_and_target(daemon, tmp_path):
+    d = daemon
+    r = d.berth("build", "-t", "fromstdin", "-", input="FROM busybox\nRUN echo piped > /p\nCMD cat /p\n")
+    assert r.returncode == 0, r.stderr
+    assert d.berth("run", "--rm", "fromstdin").stdout == "piped\n"
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        df = b"FROM busybox\nCOPY f /f\nRUN <<EOF\necho heredoc-$(cat /f) > /h\nEOF\nCOPY <<EOT /note\nnote text\nEOT\nCMD cat /h /note\n"
+        for name, data in [("Dockerfile", df), ("f", b"x")]:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+    p = subprocess.run([os.path.join(BIN, "berth"), "build", "-t", "tarctx", "-"], input=buf.getvalue(),
+                       env=dict(os.environ, DOCKER_HOST=d.host), capture_output=True)
+    assert p.returncode == 0, p.stderr
+    assert d.berth("run", "--rm", "tarctx").stdout == "heredoc-x\nnote text\n"
+    ctx = make_context(tmp_path / "ctx", "FROM busybox AS one\nRUN echo 1 > /s\nFROM busybox AS two\nRUN echo 2 > /s\nFROM one\nCMD cat /s\n")
+    r = d.berth("build", "--target", "two", "-t", "targeted", str(ctx))
+    assert r.returncode == 0 and "echo 1" not in r.stdout, r.stdout
+    assert d.berth("run", "--rm", "targeted", "cat", "/s").stdout == "2\n"
+    r = d.berth("build", "--target", "nope", str(ctx))
+    assert r.returncode != 0 and "failed to reach build target nope" in r.stderr
+
+
+def test_docker_py_build(daemon, tmp_path):
+    import docker
+    ctx = make_context(tmp_path / "ctx", "FROM busybox\nARG MSG=default\nRUN echo $MSG > /m\nCMD cat /m\n")
+    cli = docker.DockerClient(base_url=daemon.host)
+    image, logs = cli.images.build(path=str(ctx), tag="pybuilt", buildargs={"MSG": "from-py"})
+    assert any("Successfully built" in l.get("stream", "") for l in logs)
+    assert cli.containers.run("pybuilt", remove=True) == b"from-py\n"
