@@ -115,7 +115,7 @@ def test_ps_filters_and_formats(daemon):
     table = daemon.berth("ps", "-a").stdout.splitlines()
     assert table[0].split() == ["CONTAINER", "ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
     assert any('"sh -c exit 3"' in l for l in table)
-    img = daemon.berth("images", "-q").stdout.split()[0]
+    img = daemon.berth("images", "-q", "busybox").stdout.split()[0]
     assert daemon.berth("ps", "-aq", "-f", "ancestor=busybox").stdout.strip() != ""
     assert daemon.berth("ps", "-aq", "-f", "ancestor=" + img).stdout.strip() != ""
     assert len(daemon.berth("ps", "-a", "-n", "1", "-q").stdout.split()) == 1
