@@ -32,12 +32,14 @@ extension Engine {
 
     public func build(contextTar: String, request: BuildRequest, emit: @escaping @Sendable (JSON) async -> Void) async throws(EngineError) -> Digest {
         let work = store.tempPath("build")
-        let ctx = work + "/context"
-        do { try FS.mkdirAll(ctx, mode: 0o700) } catch { throw .internalError("\(error)") }
+        do { try FS.mkdirAll(work, mode: 0o700) } catch { throw .internalError("\(error)") }
         defer { FS.removeAll(work) }
-        do { try LayerUnpacker(root: ctx).unpack(tarPath: contextTar) } catch {
-            throw .badRequest("failed to read the build context: \(error)")
-        }
+        let ctx: BuildContext
+        do {
+            ctx = try BuildContext(tar: contextTar, dir: work + "/context", digestFile: buildCacheDir + "/digests.json",
+                                   keep: [BuildContext.clean(request.dockerfile), ".dockerignore"])
+        } catch { throw .badRequest("failed to read the build context: \(error)") }
+        defer { ctx.saveDigests() }
         var b = BuildRun(engine: self, request: request, context: ctx, work: work, emit: emit)
         return try await b.run()
     }
@@ -128,7 +130,7 @@ extension Engine {
 struct BuildRun {
     let engine: Engine
     let request: BuildRequest
-    let context: String
+    let context: BuildContext
     let work: String
     let emit: @Sendable (JSON) async -> Void
     var stageImages: [String: Digest] = [:]   // name or index → final image
@@ -136,18 +138,18 @@ struct BuildRun {
     var step = 0
     var totalSteps = 0
 
-    init(engine: Engine, request: BuildRequest, context: String, work: String, emit: @escaping @Sendable (JSON) async -> Void) {
+    init(engine: Engine, request: BuildRequest, context: BuildContext, work: String, emit: @escaping @Sendable (JSON) async -> Void) {
         self.engine = engine; self.request = request; self.context = context; self.work = work; self.emit = emit
     }
 
     func say(_ s: String) async { if !request.quiet { await emit(["stream": .string(s)]) } }
 
     mutating func run() async throws(EngineError) -> Digest {
-        let dfPath = context + "/" + request.dockerfile
-        guard let text = try? FS.readString(dfPath) else {
+        guard let bytes = context.data(request.dockerfile) else {
             throw .badRequest("Cannot locate specified Dockerfile: \(request.dockerfile)")
         }
-        ignore = DockerIgnore((try? FS.readString(context + "/.dockerignore")) ?? "")
+        let text = String(decoding: bytes, as: UTF8.self)
+        ignore = DockerIgnore(context.data(".dockerignore").map { String(decoding: $0, as: UTF8.self) } ?? "")
         let df: Dockerfile
         do { df = try Dockerfile.parse(text) } catch { throw .badRequest(error.message) }
         // ARGs before the first FROM are global: usable in FROM lines.

@@ -69,7 +69,7 @@ extension BuildRun {
     }
 
     /// A COPY/ADD source: its host path and the name it is known by.
-    struct Source { var host: String; var rel: String; var isDir: Bool }
+    struct Source { var host: String; var rel: String; var isDir: Bool; var contextPath: String? = nil }
 
     mutating func copy(_ ins: Instruction, _ st: inout StageState) async throws(EngineError) {
         let isAdd = ins.keyword == "ADD"
@@ -89,7 +89,7 @@ extension BuildRun {
         let destIsDir = dest.hasSuffix("/") || args.count > 1 || dest == "." || dest == ".."
         if !dest.hasPrefix("/") { dest = (workdir.isEmpty ? "/" : workdir) + "/" + dest }
         // Where the sources come from: the context, another stage, or an image.
-        var fromRoot = context
+        var fromRoot = ""
         var fromContainer: String? = nil
         if let from = ins.flag("from") {
             let img: Digest
@@ -131,17 +131,25 @@ extension BuildRun {
                 hasher.update(Array(data))
                 continue
             }
-            let matches = try resolveSources(a, root: fromRoot, useIgnore: fromContainer == nil)
+            let matches = fromContainer == nil ? try contextSources(a) : try resolveSources(a, root: fromRoot, useIgnore: false)
             if matches.isEmpty { throw .badRequest("COPY failed: file not found in build context or excluded by .dockerignore: stat \(a): file does not exist") }
             sources += matches
         }
         if sources.count > 1 || sources.contains(where: { $0.isDir }) { kind = sources.count > 1 ? "multi" : "dir" }
-        for s in sources { hashTree(s.host, s.rel, hasher); names.append(s.rel) }
+        for s in sources {
+            if let cp = s.contextPath {
+                do { try hashContext(cp, s.rel, hasher) } catch { throw .internalError("hashing the context: \(error)") }
+            } else { hashTree(s.host, s.rel, hasher) }
+            names.append(s.rel)
+        }
         let chown = ins.flag("chown"), chmod = ins.flag("chmod")
         let text = "\(ins.keyword) \(chown.map { "--chown=\($0) " } ?? "")\(chmod.map { "--chmod=\($0) " } ?? "")\(ins.flag("from").map { "--from=\($0) " } ?? "")\(kind):\(hasher.finalize().hex) in \(dest) "
         if let hit = cached(st.image, text) { return await use(hit, &st) }
         let parent = st.image
         let base = try await ensureImage(&st)
+        if sources.contains(where: { $0.contextPath != nil }) {
+            do { try context.materialize() } catch { throw .badRequest("failed to read the build context: \(error)") }
+        }
         let cid = try await engine.buildContainer(image: base, config: st.doc["config"], cmd: ["true"], env: [], network: "none")
         do {
             let root = try await engine.imageRootForCopy(cid)
@@ -262,6 +270,51 @@ extension BuildRun {
             }
             chmod(staged, st.st_mode & 0o7777)
             chown(staged, st.st_uid, st.st_gid)
+        }
+    }
+
+    /// Glob sources in the context's index: symlinks resolve inside it, `..` never climbs
+    /// out, `.dockerignore`d paths are invisible.
+    func contextSources(_ pattern: String) throws(EngineError) -> [Source] {
+        let parts = BuildContext.clean(pattern).split(separator: "/").map(String.init)
+        if parts.isEmpty { return [Source(host: context.dir, rel: "", isDir: true, contextPath: "")] }
+        var found: [(String, String)] = [("", "")]   // (as written, resolved)
+        for (i, p) in parts.enumerated() {
+            var next: [(String, String)] = []
+            let isGlob = p.contains("*") || p.contains("?") || p.contains("[")
+            for (rel, resolved) in found {
+                let names = isGlob ? context.list(resolved).filter { Glob.match(p, $0) } : [p]
+                for n in names {
+                    let r = rel.isEmpty ? n : rel + "/" + n
+                    guard let res = context.resolve(resolved.isEmpty ? n : resolved + "/" + n) else { continue }
+                    if ignore.excludes(res) && !(i < parts.count - 1 && ignore.hasExclusions) { continue }
+                    next.append((r, res))
+                }
+            }
+            found = next
+        }
+        return found.compactMap { rel, res in
+            guard let e = context.entry(res) else { return nil }
+            return Source(host: context.dir + (res.isEmpty ? "" : "/" + res), rel: rel, isDir: e.kind == .directory, contextPath: res)
+        }
+    }
+
+    /// The cache key's view of a context source, from the index: names, modes, sizes, contents.
+    func hashContext(_ path: String, _ rel: String, _ h: SHA256) throws {
+        guard let e = context.entry(path) else { return }
+        h.update(Array("\(rel)\0\(e.kind)\0\(e.mode)\0".utf8))
+        switch e.kind {
+        case .directory:
+            for n in context.list(path) {
+                let full = path.isEmpty ? n : path + "/" + n
+                if ignore.excludes(full) && !ignore.hasExclusions { continue }
+                try hashContext(full, rel.isEmpty ? n : rel + "/" + n, h)
+            }
+        case .symlink, .hardlink: h.update(Array(e.link.utf8))
+        case .file:
+            h.update(Array("\(e.size)\0".utf8))
+            h.update(Array(try context.digest(path).utf8))
+        default: break
         }
     }
 

@@ -238,5 +238,6 @@ def test_docker_py_build(daemon, tmp_path):
     ctx = make_context(tmp_path / "ctx", "FROM busybox\nARG MSG=default\nRUN echo $MSG > /m\nCMD cat /m\n")
     cli = docker.DockerClient(base_url=daemon.host)
     image, logs = cli.images.build(path=str(ctx), tag="pybuilt", buildargs={"MSG": "from-py"})
+    logs = list(logs)
     assert any("Successfully built" in l.get("stream", "") for l in logs)
-    assert cli.containers.run("pybuilt", remove=True) == b"from-py\n"
+    assert daemon.berth("run", "--rm", "pybuilt").stdout == "from-py\n", logs
