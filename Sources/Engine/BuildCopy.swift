@@ -32,6 +32,8 @@ extension BuildRun {
         var runEnv = st.doc["config"]["Env"].stringArray ?? []
         if !runEnv.contains(where: { $0.hasPrefix("PATH=") }) { runEnv.insert(BuildRun.defaultPath, at: 0) }
         runEnv += argEnv
+        // Docker's predefined proxy args reach RUN without an ARG, and stay out of history and cache.
+        for k in BuildRun.proxyArgs where st.args[k] == nil { if let v = request.buildArgs[k] { runEnv.append("\(k)=\(v)") } }
         let cid = try await engine.buildContainer(image: base, config: st.doc["config"], cmd: cmd, env: runEnv, network: request.networkMode)
         await say(" ---> Running in \(cid.prefix(12))\n")
         let (stream, cont) = AsyncStream<[UInt8]?>.makeStream()
@@ -67,6 +69,9 @@ extension BuildRun {
         try await adopt(id, &st)
         await say(" ---> \(id.hex.prefix(12))\n")
     }
+
+    static let proxyArgs = ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy",
+                            "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"]
 
     /// A COPY/ADD source: its host path and the name it is known by.
     struct Source { var host: String; var rel: String; var isDir: Bool; var contextPath: String? = nil }
