@@ -58,6 +58,7 @@ extension Router {
 
     /// The request body as a temporary file (tarballs for import and load).
     func spool(_ req: Request) throws -> String {
+        if let f = req.bodyFile { return f }
         let path = engine.store.tempPath("upload")
         try FS.writeAtomic(path, req.body, mode: 0o600)
         return path

@@ -14,6 +14,7 @@ public final class Router: Sendable {
     static let minVersion = "1.24"
 
     func handle(_ req: Request, _ res: Responder) async {
+        defer { if let f = req.bodyFile { unlink(f) } }
         if let v = req.apiVersion {
             if compareVersions(v, Responder.maxVersion) > 0 {
                 return res.error(.badRequest("client version \(v) is too new. Maximum supported API version is \(Responder.maxVersion)"))

@@ -1,6 +1,7 @@
 import Engine
 import Foundation
 import JSON
+import Sys
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -39,6 +40,9 @@ public struct Request: Sendable {
     public var headers: HTTPHeaders
     public var body: [UInt8]
     public var apiVersion: String?
+    /// Large uploads (tar bodies: build contexts, load, import, cp) go straight to a file as
+    /// they arrive, never whole in memory; the route owns (and removes) it.
+    public var bodyFile: String? = nil
 
     public func q(_ k: String) -> String? { query[k]?.last }
     public func bool(_ k: String) -> Bool {
@@ -55,19 +59,35 @@ final class HTTPHandler: ChannelInboundHandler, @unchecked Sendable {
     let router: Router
     private var head: HTTPRequestHead?
     private var body: [UInt8] = []
+    private var spoolFd: Int32 = -1
+    private var spoolPath: String?
     /// The client half-closed before a hijack took over (docker run -i with short stdin).
     var inputClosedEarly = false
     init(router: Router) { self.router = router }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
-        case .head(let h): head = h; body = []
-        case .body(var b): body += b.readBytes(length: b.readableBytes) ?? []
+        case .head(let h):
+            head = h; body = []
+            let type = h.headers.first(name: "Content-Type") ?? ""
+            let length = Int(h.headers.first(name: "Content-Length") ?? "") ?? 0
+            if type.contains("tar") || type.contains("octet-stream") || length > 8 << 20 {
+                let path = router.engine.store.tempPath("upload")
+                let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+                if fd >= 0 { spoolFd = fd; spoolPath = path }
+            }
+        case .body(let b):
+            if spoolFd >= 0 {
+                b.withUnsafeReadableBytes { try? FS.writeAll(fd: spoolFd, $0) }
+            } else {
+                body += b.getBytes(at: b.readerIndex, length: b.readableBytes) ?? []
+            }
         case .end:
             guard let h = head else { return }
             head = nil
             let responder = Responder(channel: context.channel, keepAlive: h.isKeepAlive, handler: self)
-            let request = Request.parse(h, body: body)
+            var request = Request.parse(h, body: body)
+            if spoolFd >= 0 { close(spoolFd); spoolFd = -1; request.bodyFile = spoolPath; spoolPath = nil }
             let router = self.router
             Task { await router.handle(request, responder) }
         }
@@ -80,6 +100,12 @@ final class HTTPHandler: ChannelInboundHandler, @unchecked Sendable {
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        // An upload cut short leaves no file behind.
+        if spoolFd >= 0 { close(spoolFd); spoolFd = -1; if let p = spoolPath { unlink(p) }; spoolPath = nil }
+        context.fireChannelInactive()
     }
 }
 
