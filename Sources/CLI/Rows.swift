@@ -1,3 +1,4 @@
+import GoTemplate
 import JSON
 import Sys
 
@@ -50,7 +51,7 @@ enum Rows {
             ("ID", .string(trunc ? truncateID(id) : id)),
             ("Names", .string(names.joined(separator: ","))),
             ("Image", .string(image)),
-            ("Command", .string(GoQuote.quote(trunc ? ellipsis(command, 20) : command))),
+            ("Command", .string(GoFormat.quote(trunc ? ellipsis(command, 20) : command))),
             ("CreatedAt", .string(Timestamp(nanos: created * 1_000_000_000).goString)),
             ("RunningFor", .string(Out.ago(created))),
             ("Ports", .string(displayablePorts(c["Ports"].array ?? []))),
@@ -178,24 +179,3 @@ enum Rows {
                                     "BlockIO": "BLOCK I/O", "PIDs": "PIDS"]
 }
 
-/// strconv.Quote for the CLI (the Command column).
-enum GoQuote {
-    static func quote(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            case "\r": out += "\\r"
-            default:
-                if u.value < 0x20 || u.value == 0x7f {
-                    let h = String(u.value, radix: 16)
-                    out += "\\x" + (h.count < 2 ? "0" + h : h)
-                } else { out.unicodeScalars.append(u) }
-            }
-        }
-        return out + "\""
-    }
-}

@@ -73,12 +73,7 @@ extension Engine {
         let c = try container(id)
         let tmp = store.tempPath("build-layer")
         defer { unlink(tmp) }
-        do {
-            let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-            guard fd >= 0 else { throw SysError("open \(tmp)") }
-            defer { close(fd) }
-            try TreeTar(root: dir(c.id) + "/upper", layer: true) { try FS.writeAll(fd: fd, $0) }.write()
-        } catch { throw .internalError("writing the layer: \(error)") }
+        do { try writeUpperLayer(c.id, to: tmp) } catch { throw .internalError("writing the layer: \(error)") }
         let diffIDs = (imageConfig["rootfs"]["diff_ids"].stringArray ?? []).compactMap(Digest.init(parsing:))
         let diffID = try ingestLayer(tmp, parentChain: chainIDs(diffIDs).last, keepInput: true, trusted: true)
         var cfg = imageConfig

@@ -193,27 +193,43 @@ extension BuildRun {
                 try Proc.checked(["chown", "-R", "-h", "\(uid):\(gid)", out])
                 if let mode { try Proc.checked(["chmod", "-R", String(mode, radix: 8), out]) }
             }
-            let tar = stage + "/layer.tar"
-            let fd = open(tar, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-            guard fd >= 0 else { throw SysError("open \(tar)") }
-            do { try TreeTar(root: stage + "/root", layer: false) { try FS.writeAll(fd: fd, $0) }.write() } catch { close(fd); throw error }
-            close(fd)
-            try LayerUnpacker(root: root, trusted: true).unpack(tarPath: tar)
+            try extractStage(stage + "/root", into: root)
         } catch {
             await engine.finishBuildContainer(cid)
             if let e = error as? EngineError { throw e }
             throw .internalError("\(ins.keyword): \(error)")
         }
-        let createdBy = "/bin/sh -c #(nop) " + text
+        try await finishLayerStep(cid, base: base, parent: parent, cacheText: text, createdBy: "/bin/sh -c #(nop) " + text, layer: true, &st)
+    }
+
+    /// Commits (or, without changes, just registers) the step's container, remembers the result
+    /// for the cache, and makes it the stage's image.
+    func finishLayerStep(_ cid: String, base: Digest, parent: Digest?, cacheText: String, createdBy: String, layer: Bool,
+                         _ st: inout StageState) async throws(EngineError) {
         let id: Digest
-        do { id = try await engine.commitStep(cid, base: base, imageConfig: st.doc, createdBy: createdBy) } catch {
+        do {
+            id = layer ? try await engine.commitStep(cid, base: base, imageConfig: st.doc, createdBy: createdBy)
+                       : try await engine.registerStep(st.doc, base: base, createdBy: createdBy, emptyLayer: true)
+        } catch {
             await engine.finishBuildContainer(cid)
             throw error
         }
         await engine.finishBuildContainer(cid)
-        engine.cacheStore(cacheKey(parent, text), id)
+        engine.cacheStore(cacheKey(parent, cacheText), id)
         try await adopt(id, &st)
         await say(" ---> \(id.hex.prefix(12))\n")
+    }
+
+    /// Writes the staged tree as a tar and extracts it into the container's root (never through
+    /// a symlink there).
+    func extractStage(_ stageRoot: String, into root: String) throws {
+        let tar = stageRoot + ".tar"
+        let fd = open(tar, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw SysError("open \(tar)") }
+        do { try TreeTar(root: stageRoot, layer: false) { try FS.writeAll(fd: fd, $0) }.write() } catch { close(fd); throw error }
+        close(fd)
+        defer { unlink(tar) }
+        try LayerUnpacker(root: root, trusted: true).unpack(tarPath: tar)
     }
 
     /// WORKDIR creates its directory, as the legacy builder does: a layer when it was missing,
@@ -232,12 +248,7 @@ extension BuildRun {
                 FS.removeAll(stage)
                 try FS.mkdirAll(stage + "/root" + path)
                 try copyAncestorsMetadata(root: root, stageRoot: stage + "/root", path: path)
-                let tar = stage + "/layer.tar"
-                let fd = open(tar, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-                guard fd >= 0 else { throw SysError("open \(tar)") }
-                do { try TreeTar(root: stage + "/root", layer: false) { try FS.writeAll(fd: fd, $0) }.write() } catch { close(fd); throw error }
-                close(fd)
-                try LayerUnpacker(root: root, trusted: true).unpack(tarPath: tar)
+                try extractStage(stage + "/root", into: root)
                 FS.removeAll(stage)
                 made = true
             }
@@ -246,18 +257,7 @@ extension BuildRun {
             if let e = error as? EngineError { throw e }
             throw .internalError("WORKDIR: \(error)")
         }
-        let id: Digest
-        do {
-            id = made ? try await engine.commitStep(cid, base: base, imageConfig: st.doc, createdBy: createdBy)
-                      : try await engine.registerStep(st.doc, base: base, createdBy: createdBy, emptyLayer: true)
-        } catch {
-            await engine.finishBuildContainer(cid)
-            throw error
-        }
-        await engine.finishBuildContainer(cid)
-        engine.cacheStore(cacheKey(parent, cacheText), id)
-        try await adopt(id, &st)
-        await say(" ---> \(id.hex.prefix(12))\n")
+        try await finishLayerStep(cid, base: base, parent: parent, cacheText: cacheText, createdBy: createdBy, layer: made, &st)
     }
 
     /// Existing directories on the way to the destination keep their owner and mode.

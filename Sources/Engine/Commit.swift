@@ -29,6 +29,14 @@ extension Engine {
         } catch { throw .internalError("mounting the container's filesystem: \(error)") }
     }
 
+    /// The container's writable layer as a Docker layer tar (whiteouts restored).
+    func writeUpperLayer(_ id: String, to path: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw SysError("open \(path)") }
+        defer { close(fd) }
+        try TreeTar(root: dir(id) + "/upper", layer: true) { try FS.writeAll(fd: fd, $0) }.write()
+    }
+
     /// `docker commit`: the writable layer becomes a new layer on the image, the container's
     /// config (with `changes` applied) the new image's config.
     public func commit(_ ref: String, repo: String?, tag: String?, comment: String, author: String, changes: [String],
@@ -43,12 +51,7 @@ extension Engine {
         if pauseIt { try self.pause(c.id, true) }
         let tmp = store.tempPath("commit")
         defer { unlink(tmp) }
-        do {
-            let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-            guard fd >= 0 else { throw SysError("open \(tmp)") }
-            defer { close(fd) }
-            try TreeTar(root: dir(c.id) + "/upper", layer: true) { try FS.writeAll(fd: fd, $0) }.write()
-        } catch {
+        do { try writeUpperLayer(c.id, to: tmp) } catch {
             if pauseIt { try? self.pause(c.id, false) }
             throw .internalError("writing the layer: \(error)")
         }

@@ -7,7 +7,7 @@ import JSON
 
 /// Go's fmt rules for the values templates print: `%v` of maps, slices, floats and nil, and the
 /// printf verbs templates use.
-enum GoFormat {
+public enum GoFormat {
     /// `fmt.Sprint(v)` for a value decoded from JSON into Go's `interface{}`.
     static func value(_ v: Value) -> String {
         switch v {
@@ -77,7 +77,7 @@ enum GoFormat {
     }
 
     /// strconv.Quote: Go-escaped and double-quoted.
-    static func quote(_ s: String) -> String {
+    public static func quote(_ s: String) -> String {
         var out = "\""
         for u in s.unicodeScalars {
             switch u {

@@ -283,21 +283,7 @@ struct ExecState {
         }
     }
 
-    func truth(_ v: Value) -> Bool {
-        switch v {
-        case .missing: return false
-        case .json(let j):
-            switch j {
-            case .null: return false
-            case .bool(let b): return b
-            case .int(let i): return i != 0
-            case .double(let d): return d != 0
-            case .string(let s): return !s.isEmpty
-            case .array(let a): return !a.isEmpty
-            case .object(let o): return !o.isEmpty
-            }
-        }
-    }
+    func truth(_ v: Value) -> Bool { Functions.truth(v) }
 
     func printable(_ v: Value) throws(TemplateError) -> String {
         // Go prints an invalid value and a nil interface alike at the top level.
