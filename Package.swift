@@ -32,7 +32,8 @@ let package = Package(
                                               .product(name: "NIOSSL", package: "swift-nio-ssl")]),
         .target(name: "BerthNet", dependencies: ["JSON", "Sys", "CSys"]),
         .target(name: "Builder", dependencies: ["JSON"]),
-        .target(name: "Engine", dependencies: ["Store", "Runtime", "Registry", "OCI", "Archive", "JSON", "Sys", "BerthNet", "Builder"]),
+        .target(name: "Engine", dependencies: ["Store", "Runtime", "Registry", "OCI", "Archive", "JSON", "Sys", "BerthNet", "Builder",
+                                              .product(name: "AsyncHTTPClient", package: "async-http-client")]),
         .target(name: "API", dependencies: [
             "Engine", "JSON", "OCI", "Registry", "Runtime", "Archive",
             .product(name: "NIOCore", package: "swift-nio"),

@@ -129,6 +129,8 @@ struct BuildRun {
     let work: String
     let emit: @Sendable (JSON) async -> Void
     var stageImages: [String: Digest] = [:]   // name or index → final image
+    /// Configs of `--cache-from` images: their history and layers can stand in for steps.
+    var cacheSources: [JSON] = []
     var ignore = DockerIgnore("")
     var step = 0
     var totalSteps = 0
@@ -145,6 +147,7 @@ struct BuildRun {
         }
         let text = String(decoding: bytes, as: UTF8.self)
         ignore = DockerIgnore(context.data(".dockerignore").map { String(decoding: $0, as: UTF8.self) } ?? "")
+        cacheSources = request.cacheFrom.compactMap { try? engine.resolveImage($0).config.json }
         let df: Dockerfile
         do { df = try Dockerfile.parse(text) } catch { throw .badRequest(error.message) }
         // ARGs before the first FROM are global: usable in FROM lines.

@@ -1,4 +1,5 @@
 import Archive
+import AsyncHTTPClient
 import Builder
 import Foundation
 import Runtime
@@ -27,6 +28,7 @@ extension BuildRun {
         let argEnv = st.args.keys.sorted().filter { env[$0] == nil }.map { "\($0)=\(st.args[$0]!)" }
         let createdBy = (argEnv.isEmpty ? "" : "|\(argEnv.count) " + argEnv.joined(separator: " ") + " ") + cmd.joined(separator: " ")
         if let hit = cached(st.image, "RUN " + createdBy) { return await use(hit, &st) }
+        if try await reuseCacheSource(&st, parent: st.image, createdBy: createdBy, cacheText: "RUN " + createdBy) { return }
         let parent = st.image
         let base = try await ensureImage(&st)
         var runEnv = st.doc["config"]["Env"].stringArray ?? []
@@ -68,6 +70,20 @@ extension BuildRun {
         engine.cacheStore(cacheKey(parent, "RUN " + createdBy), id)
         try await adopt(id, &st)
         await say(" ---> \(id.hex.prefix(12))\n")
+    }
+
+    /// `ADD <url>`: the body of a successful GET (at most 1 GiB).
+    static func download(_ url: String) async throws(EngineError) -> [UInt8] {
+        do {
+            let resp = try await HTTPClient.shared.execute(HTTPClientRequest(url: url), timeout: .seconds(300))
+            guard resp.status == .ok else { throw EngineError.badRequest("failed to GET \(url) with status \(resp.status.code) \(resp.status.reasonPhrase)") }
+            let body = try await resp.body.collect(upTo: 1 << 30)
+            return Array(body.readableBytesView)
+        } catch let e as EngineError {
+            throw e
+        } catch {
+            throw .badRequest("failed to download \(url): \(error)")
+        }
     }
 
     static let proxyArgs = ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy",
@@ -130,10 +146,10 @@ extension BuildRun {
         for a in args {
             if isAdd, a.hasPrefix("http://") || a.hasPrefix("https://") {
                 let file = stage + "/.url-" + String(sources.count)
-                guard let url = URL(string: a), let data = try? Data(contentsOf: url) else { throw .badRequest("failed to download \(a)") }
-                do { try FS.writeAtomic(file, Array(data), mode: 0o600) } catch { throw .internalError("\(error)") }
-                sources.append(Source(host: file, rel: String(url.lastPathComponent), isDir: false))
-                hasher.update(Array(data))
+                let data = try await BuildRun.download(a)
+                do { try FS.writeAtomic(file, data, mode: 0o600) } catch { throw .internalError("\(error)") }
+                sources.append(Source(host: file, rel: URL(string: a)?.lastPathComponent ?? "download", isDir: false))
+                hasher.update(data)
                 continue
             }
             let matches = fromContainer == nil ? try contextSources(a) : try resolveSources(a, root: fromRoot, useIgnore: false)
@@ -150,6 +166,7 @@ extension BuildRun {
         let chown = ins.flag("chown"), chmod = ins.flag("chmod")
         let text = "\(ins.keyword) \(chown.map { "--chown=\($0) " } ?? "")\(chmod.map { "--chmod=\($0) " } ?? "")\(ins.flag("from").map { "--from=\($0) " } ?? "")\(kind):\(hasher.finalize().hex) in \(dest) "
         if let hit = cached(st.image, text) { return await use(hit, &st) }
+        if try await reuseCacheSource(&st, parent: st.image, createdBy: "/bin/sh -c #(nop) " + text, cacheText: text) { return }
         let parent = st.image
         let base = try await ensureImage(&st)
         if sources.contains(where: { $0.contextPath != nil }) {
@@ -237,6 +254,7 @@ extension BuildRun {
     mutating func workdir(_ path: String, _ st: inout StageState, _ cacheText: String) async throws(EngineError) {
         if let hit = cached(st.image, cacheText) { return await use(hit, &st) }
         let createdBy = "/bin/sh -c #(nop)  " + cacheText
+        if try await reuseCacheSource(&st, parent: st.image, createdBy: createdBy, cacheText: cacheText) { return }
         let parent = st.image
         let base = try await ensureImage(&st)
         let cid = try await engine.buildContainer(image: base, config: st.doc["config"], cmd: ["true"], env: [], network: "none")

@@ -209,6 +209,35 @@ extension BuildRun {
         return engine.cacheLookup(cacheKey(parent, text))
     }
 
+    /// `--cache-from`: an image made elsewhere (pulled, loaded) whose history continues the
+    /// current image's with exactly this step lends its layer instead of running the step.
+    func layerFromCacheSources(_ st: StageState, createdBy: String) -> Digest? {
+        guard !request.noCache else { return nil }
+        let hist = st.doc["history"].array ?? []
+        let diffs = st.doc["rootfs"]["diff_ids"].stringArray ?? []
+        for c in cacheSources {
+            let ch = c["history"].array ?? [], cd = c["rootfs"]["diff_ids"].stringArray ?? []
+            guard ch.count > hist.count, cd.count > diffs.count, Array(cd.prefix(diffs.count)) == diffs,
+                  zip(hist, ch).allSatisfy({ $0["created_by"] == $1["created_by"] && ($0["empty_layer"].bool ?? false) == ($1["empty_layer"].bool ?? false) })
+            else { continue }
+            let next = ch[hist.count]
+            guard next["created_by"].string == createdBy, next["empty_layer"].bool != true else { continue }
+            return Digest(parsing: cd[diffs.count])
+        }
+        return nil
+    }
+
+    /// A step taken from a `--cache-from` image: the image is made from its layer, no work done.
+    func reuseCacheSource(_ st: inout StageState, parent: Digest?, createdBy: String, cacheText: String) async throws(EngineError) -> Bool {
+        guard let diff = layerFromCacheSources(st, createdBy: createdBy) else { return false }
+        var doc = st.doc
+        doc["rootfs"] = ["type": "layers", "diff_ids": JSON.strings((doc["rootfs"]["diff_ids"].stringArray ?? []) + [diff.description])]
+        let id = try await engine.registerStep(doc, base: st.image, createdBy: createdBy, emptyLayer: false)
+        engine.cacheStore(cacheKey(parent, cacheText), id)
+        await use(id, &st)
+        return true
+    }
+
     func use(_ id: Digest, _ st: inout StageState) async {
         await say(" ---> Using cache\n ---> \(id.hex.prefix(12))\n")
         if let rec = try? engine.store.image(id: id) { st.doc = rec.config.json }

@@ -241,3 +241,40 @@ def test_docker_py_build(daemon, tmp_path):
     logs = list(logs)
     assert any("Successfully built" in l.get("stream", "") for l in logs)
     assert daemon.berth("run", "--rm", "pybuilt").stdout == "from-py\n", logs
+
+
+def test_cache_from_an_image_made_elsewhere(fresh_daemon, busybox, tmp_path):
+    from conftest import Daemon
+    a = fresh_daemon
+    ctx = make_context(tmp_path / "ctx", "FROM busybox\nRUN echo layer-one > /one\nCOPY a.txt /a\nRUN cat /one /a > /both\nCMD cat /both\n")
+    a.berth("build", "-t", "cf:1", str(ctx), check=True)
+    a.berth("save", "-o", str(tmp_path / "cf.tar"), "cf:1", check=True)
+    b = Daemon().start()
+    try:
+        b.berth("import", "-c", 'CMD ["sh"]', busybox, "busybox:latest", check=True)
+        b.berth("load", "-i", str(tmp_path / "cf.tar"), check=True)
+        out = b.berth("build", "--cache-from", "cf:1", "-t", "cf:2", str(ctx), check=True).stdout
+        assert "Running in" not in out and out.count("Using cache") == 3, out
+        assert b.berth("run", "--rm", "cf:2").stdout == "layer-one\nalpha\n"
+        (ctx / "a.txt").write_bytes(b"changed\n")
+        out = b.berth("build", "--cache-from", "cf:1", "-t", "cf:3", str(ctx), check=True).stdout
+        assert out.count("Using cache") == 1 and out.count("Running in") == 1, out
+        assert b.berth("run", "--rm", "cf:3").stdout == "layer-one\nchanged\n"
+    finally:
+        b.stop()
+
+
+def test_add_from_url(daemon, tmp_path):
+    srv_dir = tmp_path / "www"
+    srv_dir.mkdir()
+    (srv_dir / "remote.txt").write_text("downloaded\n")
+    srv = subprocess.Popen(["python3", "-m", "http.server", "18999", "--bind", "127.0.0.1"], cwd=srv_dir,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        r = daemon.berth("build", "-t", "addurl", "-", input="FROM busybox\nADD http://127.0.0.1:18999/remote.txt /dl/\nCMD stat -c '%a %n' /dl/remote.txt\n")
+        assert r.returncode == 0, r.stderr
+        assert daemon.berth("run", "--rm", "addurl", "cat", "/dl/remote.txt").stdout == "downloaded\n"
+        assert daemon.berth("run", "--rm", "addurl").stdout == "600 /dl/remote.txt\n"
+    finally:
+        srv.terminate()
