@@ -149,10 +149,7 @@ extension Router {
             }
         }
         if let n = req.int("limit"), n > 0 { all = Array(all.prefix(n)) }
-        let healths = await engine.healthStatuses()
-        var out: [JSON] = []
-        for c in all { out.append(await engine.summary(c, health: c.state.running ? healths[c.id] : nil)) }
-        res.json(200, .array(out))
+        res.json(200, .array(await engine.summaries(all)))
     }
 
     /// Headers go out at once (the CLI calls wait before start); the body when the condition holds.

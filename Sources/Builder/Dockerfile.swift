@@ -125,16 +125,14 @@ public struct Dockerfile: Sendable {
             var after = rest[r.upperBound...]
             var strip = false
             if after.first == "-" { strip = true; after = after.dropFirst() }
-            var quoted = false
+            // A quoted delimiter turns expansion off.
             if let q = after.first, q == "\"" || q == "'" {
-                quoted = true
                 after = after.dropFirst()
                 guard let end = after.firstIndex(of: q) else { break }
                 out.append((String(after[..<end]), false, strip))
                 rest = after[after.index(after: end)...]
                 continue
             }
-            _ = quoted
             let name = after.prefix { $0.isLetter || $0.isNumber || $0 == "_" }
             if name.isEmpty { rest = after; continue }
             out.append((String(name), true, strip))

@@ -1,9 +1,24 @@
+import Client
 import Glibc
 import Sys
 
 /// Relays a hijacked attach connection: stdin → socket, socket → stdout/stderr (demultiplexing
 /// Docker's 8-byte frames unless the container has a TTY), until the daemon closes.
 enum AttachLoop {
+    /// A hijacked stream on the user's terminal: with a TTY, the remote side is sized like this
+    /// terminal (`resizePath`) and, when typing goes through, the terminal is raw meanwhile.
+    static func relay(_ client: DaemonClient, _ conn: (fd: Int32, pending: [UInt8]), tty: Bool, interactive: Bool, resizePath: String) {
+        let terminal = Terminal()
+        if tty {
+            if let size = Terminal.size() {
+                _ = try? client.request("POST", resizePath + DaemonClient.query([("h", String(size.rows)), ("w", String(size.cols))]))
+            }
+            if interactive { terminal.makeRaw() }
+        }
+        run(fd: conn.fd, pending: conn.pending, tty: tty, forwardStdin: interactive)
+        terminal.restore()
+    }
+
     static func run(fd: Int32, pending: [UInt8], tty: Bool, forwardStdin: Bool) {
         var demux = Demux(tty: tty)
         demux.feed(pending)

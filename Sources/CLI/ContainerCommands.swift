@@ -54,15 +54,7 @@ extension Berth {
         let attach = try client.hijack("/containers/\(id)/attach" + DaemonClient.query(q))
         let wait = try client.open("POST", "/containers/\(id)/wait?condition=" + (o.flags.bool("rm") ? "removed" : "next-exit"))
         do { try startOrFail(id) } catch { close(attach.fd); throw error }
-        let terminal = Terminal()
-        if tty {
-            if let size = Terminal.size() {
-                _ = try? client.request("POST", "/containers/\(id)/resize" + DaemonClient.query([("h", String(size.rows)), ("w", String(size.cols))]))
-            }
-            if interactive { terminal.makeRaw() }
-        }
-        AttachLoop.run(fd: attach.fd, pending: attach.pending, tty: tty, forwardStdin: interactive)
-        terminal.restore()
+        AttachLoop.relay(client, attach, tty: tty, interactive: interactive, resizePath: "/containers/\(id)/resize")
         let status = (try? JSON.parse(try wait.readBody())) ?? .null
         if let msg = status["Error"]["Message"].string, !msg.isEmpty { Out.err(msg) }
         return Int32(status["StatusCode"].int ?? 125)

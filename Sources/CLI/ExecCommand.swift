@@ -32,15 +32,7 @@ extension Berth {
         }
         let tty = f.bool("tty")
         let conn = try client.hijack("/exec/\(id)/start", json: ["Detach": false, "Tty": .bool(tty)])
-        let terminal = Terminal()
-        if tty {
-            if let size = Terminal.size() {
-                _ = try? client.request("POST", "/exec/\(id)/resize" + DaemonClient.query([("h", String(size.rows)), ("w", String(size.cols))]))
-            }
-            if interactive { terminal.makeRaw() }
-        }
-        AttachLoop.run(fd: conn.fd, pending: conn.pending, tty: tty, forwardStdin: interactive)
-        terminal.restore()
+        AttachLoop.relay(client, conn, tty: tty, interactive: interactive, resizePath: "/exec/\(id)/resize")
         let info = try client.request("GET", "/exec/\(id)/json").json
         // The stream ended with the process still running: the detach keys were typed. The
         // docker CLI reports that as its "read escape sequence" error.

@@ -31,15 +31,24 @@ struct Formatter {
 
     func render(_ rows: [JSON]) throws -> String { try render(rows.map { FormatRow($0) }) }
 
+    /// A template over data decoded from Docker's typed structs, failing in the CLI's words
+    /// (`parseCode`: the exit status of a template that does not parse).
+    static func template(_ text: String, aliases: [String: String], parseCode: Int32 = 1) throws -> GoTemplate {
+        var t: GoTemplate
+        do { t = try GoTemplate(text) } catch { throw CLIError("template parsing error: \(error.message)", code: parseCode) }
+        t.typedMaps = true
+        t.fieldAliases = aliases
+        return t
+    }
+
+    static func execute(_ t: GoTemplate, _ data: JSON, methods: [String: GoTemplate.Method] = [:]) throws -> String {
+        do { return try t.execute(data, methods: methods) + "\n" } catch { throw CLIError("template parsing error: \(error.message)") }
+    }
+
     func render(_ rows: [FormatRow]) throws -> String {
-        var template: GoTemplate
-        do { template = try GoTemplate(templateString) } catch { throw CLIError("template parsing error: \(error.message)") }
-        template.typedMaps = true
-        template.fieldAliases = aliases
+        let template = try Formatter.template(templateString, aliases: aliases)
         var body = ""
-        for row in rows {
-            do { body += try template.execute(row.data, methods: row.methods) + "\n" } catch { throw CLIError("template parsing error: \(error.message)") }
-        }
+        for row in rows { body += try Formatter.execute(template, row.data, methods: row.methods) }
         guard isTable else { return body }
         var headerTemplate = template
         headerTemplate.functions = .dockerHeader
@@ -58,26 +67,15 @@ struct Formatter {
     /// `info`/`version --format`: the template over one value, then a newline.
     static func plain(_ format: String, _ data: JSON, aliases: [String: String] = [:]) throws -> String {
         if format == "json" { return data.serialized() + "\n" }
-        var template: GoTemplate
-        do { template = try GoTemplate(format) } catch { throw CLIError("template parsing error: \(error.message)") }
-        template.typedMaps = true
-        template.fieldAliases = aliases
-        do { return try template.execute(data) + "\n" } catch { throw CLIError("template parsing error: \(error.message)") }
+        return try Formatter.execute(try Formatter.template(format, aliases: aliases), data)
     }
 
     /// `inspect --format`: the template as written (no `table`, no `\t` replacement); Go's
     /// `missingkey=error` as the CLI's fallback over the raw JSON uses.
     static func inspect(_ format: String, _ items: [JSON]) throws -> String {
         if format == "json" { return JSON.array(items).serialized() + "\n" }
-        var template: GoTemplate
-        do { template = try GoTemplate(format) } catch { throw CLIError("template parsing error: \(error.message)", code: 64) }
+        var template = try Formatter.template(format, aliases: ["ID": "Id"], parseCode: 64)
         template.missingKeyIsError = true
-        template.typedMaps = true
-        template.fieldAliases = ["ID": "Id"]
-        var out = ""
-        for item in items {
-            do { out += try template.execute(item) + "\n" } catch { throw CLIError("template parsing error: \(error.message)") }
-        }
-        return out
+        return try items.map { try Formatter.execute(template, $0) }.joined()
     }
 }

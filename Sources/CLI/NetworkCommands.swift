@@ -100,29 +100,13 @@ extension Berth {
     func networkInspect(_ args: [String]) throws -> Int32 {
         let f = try Flags.parse(args, [FlagSpec("-f", "--format", value: true), FlagSpec("-v", "--verbose")])
         guard !f.positionals.isEmpty else { throw CLIError("\"network inspect\" requires at least 1 argument.") }
-        var items: [JSON] = []
-        var failed = false
-        for n in f.positionals {
-            do { items.append(try client.request("GET", "/networks/\(n)").json) } catch {
-                Out.err("Error: No such network: \(n)"); failed = true
-            }
-        }
-        if let format = f.string("format") { Out.raw(1, Array(try Formatter.inspect(format, items).utf8)) }
-        else { Out.print(JSON.array(items).pretty(indent: "    ")) }
-        return failed ? 1 : 0
+        return try inspectObjects(f.positionals, kind: "network", path: "/networks/", format: f.string("format"))
     }
 
     func networkRemove(_ args: [String]) throws -> Int32 {
         let f = try Flags.parse(args, [FlagSpec("-f", "--force")])
         guard !f.positionals.isEmpty else { throw CLIError("\"network rm\" requires at least 1 argument.") }
-        var failed = false
-        for n in f.positionals {
-            do { _ = try client.request("DELETE", "/networks/\(n)"); Out.print(n) } catch {
-                if f.bool("force") && error.message.contains("not found") { continue }
-                Out.err("Error response from daemon: \(error.message)"); failed = true
-            }
-        }
-        return failed ? 1 : 0
+        return removeObjects(f.positionals, path: "/networks/", ignoreMissing: f.bool("force"))
     }
 
     func networkPrune(_ args: [String]) throws -> Int32 {

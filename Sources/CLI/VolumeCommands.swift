@@ -70,31 +70,39 @@ extension Berth {
     func volumeInspect(_ args: [String]) throws -> Int32 {
         let f = try Flags.parse(args, [FlagSpec("-f", "--format", value: true)])
         guard !f.positionals.isEmpty else { throw CLIError("\"volume inspect\" requires at least 1 argument.") }
+        return try inspectObjects(f.positionals, kind: "volume", path: "/volumes/", format: f.string("format"))
+    }
+
+    /// `volume/network inspect`: each object's JSON, an error line for those that do not exist.
+    func inspectObjects(_ names: [String], kind: String, path: String, format: String?) throws -> Int32 {
         var items: [JSON] = []
         var failed = false
-        for n in f.positionals {
-            do { items.append(try client.request("GET", "/volumes/\(n)").json) } catch {
-                Out.err("Error: No such volume: \(n)"); failed = true
+        for n in names {
+            do { items.append(try client.request("GET", path + n).json) } catch {
+                Out.err("Error: No such \(kind): \(n)"); failed = true
             }
         }
-        if let format = f.string("format") { Out.raw(1, Array(try Formatter.inspect(format, items).utf8)) }
+        if let format { Out.raw(1, Array(try Formatter.inspect(format, items).utf8)) }
         else { Out.print(JSON.array(items).pretty(indent: "    ")) }
+        return failed ? 1 : 0
+    }
+
+    /// `volume/network rm`: each name printed when removed, Docker's error line otherwise.
+    func removeObjects(_ names: [String], path: String, query: String = "", ignoreMissing: Bool = false) -> Int32 {
+        var failed = false
+        for n in names {
+            do { _ = try client.request("DELETE", path + n + query); Out.print(n) } catch {
+                if ignoreMissing && error.message.contains("not found") { continue }
+                Out.err("Error response from daemon: \(error.message)"); failed = true
+            }
+        }
         return failed ? 1 : 0
     }
 
     func volumeRemove(_ args: [String]) throws -> Int32 {
         let f = try Flags.parse(args, [FlagSpec("-f", "--force")])
         guard !f.positionals.isEmpty else { throw CLIError("\"volume rm\" requires at least 1 argument.") }
-        var failed = false
-        for n in f.positionals {
-            do {
-                _ = try client.request("DELETE", "/volumes/\(n)" + (f.bool("force") ? "?force=1" : ""))
-                Out.print(n)
-            } catch {
-                Out.err("Error response from daemon: \(error.message)"); failed = true
-            }
-        }
-        return failed ? 1 : 0
+        return removeObjects(f.positionals, path: "/volumes/", query: f.bool("force") ? "?force=1" : "")
     }
 
     func volumePrune(_ args: [String]) throws -> Int32 {

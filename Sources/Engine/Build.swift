@@ -189,7 +189,7 @@ struct BuildRun {
         totalSteps = stages.enumerated().filter { needed.contains($0.offset) }.reduce(0) { $0 + 1 + $1.element.body.count }
         var final: Digest? = nil
         for (i, s) in stages.enumerated() where needed.contains(i) && i <= last {
-            final = try await runStage(index: i, name: s.name, from: s.from, line: s.line, body: s.body, globalArgs: globalArgs, escape: df.escape)
+            final = try await runStage(final: i == last, name: s.name, from: s.from, line: s.line, body: s.body, globalArgs: globalArgs, escape: df.escape)
             stageImages[String(i)] = final
             if let n = s.name { stageImages[n] = final }
         }

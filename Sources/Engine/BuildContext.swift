@@ -100,16 +100,7 @@ final class BuildContext: @unchecked Sendable {
         if let d = digests[key] { return d }
         try materialize()
         let h = SHA256()
-        let fd = open(dir + "/" + rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
-        guard fd >= 0 else { throw SysError("open \(rel)") }
-        defer { close(fd) }
-        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
-        defer { buf.deallocate() }
-        while true {
-            let n = read(fd, buf.baseAddress, 1 << 20)
-            if n <= 0 { break }
-            h.update(UnsafeRawBufferPointer(rebasing: buf[0..<n]))
-        }
+        guard h.update(file: dir + "/" + rel) != nil else { throw SysError("open \(rel)") }
         let d = h.finalize().hex
         digests[key] = d
         digestsChanged = true

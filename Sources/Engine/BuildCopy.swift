@@ -132,15 +132,11 @@ extension BuildRun {
         defer { FS.removeAll(stage) }
         let hasher = SHA256()
         var kind = "file"
-        var names: [String] = []
-        if !ins.heredocs.isEmpty {
-            for h in ins.heredocs {
-                let content = h.expand ? (try? st.words("").expand(h.content)) ?? h.content : h.content
-                let target = stage + "/" + (destIsDir || args.count > 0 ? h.name : "")
-                do { try FS.writeAtomic(destIsDir ? target : stage + "/.heredoc", content) } catch { throw .internalError("\(error)") }
-                hasher.update(Array(content.utf8))
-            }
+        // `COPY <<EOF /dest`: each heredoc is a file (named after it when the destination is a directory).
+        let heredocFiles: [(name: String, content: String)] = ins.heredocs.map { h in
+            (h.name, h.expand ? (try? st.words("").expand(h.content)) ?? h.content : h.content)
         }
+        for f in heredocFiles { hasher.update(Array(f.content.utf8)) }
         // Resolve and stage every source.
         var sources: [Source] = []
         for a in args {
@@ -161,7 +157,6 @@ extension BuildRun {
             if let cp = s.contextPath {
                 do { try hashContext(cp, s.rel, hasher) } catch { throw .internalError("hashing the context: \(error)") }
             } else { hashTree(s.host, s.rel, hasher) }
-            names.append(s.rel)
         }
         let chown = ins.flag("chown"), chmod = ins.flag("chmod")
         let text = "\(ins.keyword) \(chown.map { "--chown=\($0) " } ?? "")\(chmod.map { "--chmod=\($0) " } ?? "")\(ins.flag("from").map { "--from=\($0) " } ?? "")\(kind):\(hasher.finalize().hex) in \(dest) "
@@ -192,8 +187,7 @@ extension BuildRun {
             try FS.mkdirAll(destIsDir ? target : String(target[..<target.lastIndex(of: "/")!]))
             try copyAncestorsMetadata(root: root, stageRoot: stage + "/root", path: destIsDir ? cleanDest : String(cleanDest[..<cleanDest.lastIndex(of: "/")!]),
                                       newOwner: (uid, gid))
-            for h in ins.heredocs where !destIsDir { try Proc.checked(["mv", stage + "/.heredoc", target]) ; _ = h }
-            for h in ins.heredocs where destIsDir { try Proc.checked(["mv", stage + "/" + h.name, target + "/" + h.name]) }
+            for f in heredocFiles { try FS.writeAtomic(destIsDir ? target + "/" + f.name : target, f.content) }
             for s in sources {
                 if isAdd, !s.isDir, !s.rel.hasPrefix("http"), BuildRun.isArchive(s.host) {
                     try FS.mkdirAll(target)
@@ -384,29 +378,16 @@ extension BuildRun {
             h.update(n > 0 ? buf[0..<n].map { UInt8(bitPattern: $0) } : [])
         case S_IFREG:
             h.update(Array("\(st.st_size)\0".utf8))
-            h.update(fileDigest(host, size: Int64(st.st_size), mtime: Int64(st.st_mtim.tv_sec), ino: UInt64(st.st_ino)))
+            let file = SHA256()
+            file.update(file: host)
+            h.update(Array(file.finalize().hex.utf8))
         default: break
         }
     }
 
-    /// A file's SHA-256, remembered by (size, mtime, inode) across builds in the data root so a
-    /// rebuild hashes only what changed.
-    func fileDigest(_ path: String, size: Int64, mtime: Int64, ino: UInt64) -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return [] }
-        defer { close(fd) }
-        let h = SHA256()
-        var buf = [UInt8](repeating: 0, count: 1 << 20)
-        while true {
-            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, 1 << 20) }
-            if n <= 0 { break }
-            buf.withUnsafeBytes { h.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
-        }
-        return Array(h.finalize().hex.utf8)
-    }
-
     static func isArchive(_ path: String) -> Bool {
-        guard let fd = Optional(open(path, O_RDONLY | O_CLOEXEC)), fd >= 0 else { return false }
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
         defer { close(fd) }
         var b = [UInt8](repeating: 0, count: 512)
         let n = read(fd, &b, 512)

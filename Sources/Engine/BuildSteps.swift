@@ -40,7 +40,7 @@ extension BuildRun {
         do { return try st.words("").words(ins.args.first ?? "") } catch { throw .badRequest(error.message) }
     }
 
-    mutating func runStage(index: Int, name: String?, from: String, line: Instruction, body: [Instruction],
+    mutating func runStage(final: Bool, name: String?, from: String, line: Instruction, body: [Instruction],
                            globalArgs: [String: String], escape: Character) async throws(EngineError) -> Digest {
         step += 1
         await say("Step \(step)/\(totalSteps) : \(line.original)\n")
@@ -83,10 +83,8 @@ extension BuildRun {
             }
         }
         for ins in body { try await execute(ins, &st, globals: globals, counted: true) }
-        if st.image == nil || !request.labels.isEmpty && index == stageImages.count {
-            // A stage with nothing but FROM scratch still needs an image; labels go on the last.
-        }
-        if !request.labels.isEmpty {
+        // `--label` goes on the image the build produces, not on the stages before it.
+        if final && !request.labels.isEmpty {
             var c = st.doc["config"]
             var l = c["Labels"].object ?? JSONObject()
             for (k, v) in request.labels { l[k] = .string(v) }
@@ -95,6 +93,7 @@ extension BuildRun {
             st.image = try await engine.registerStep(st.doc, base: st.image, createdBy: "/bin/sh -c #(nop)  LABEL " +
                 request.labels.keys.sorted().map { "\($0)=\(request.labels[$0]!)" }.joined(separator: " "), emptyLayer: true)
         }
+        // A stage with nothing but FROM scratch still needs an image.
         if st.image == nil { st.image = try await engine.registerStep(st.doc, base: nil, createdBy: "", emptyLayer: true) }
         return st.image!
     }

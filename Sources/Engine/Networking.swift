@@ -514,7 +514,7 @@ extension Engine {
         let e = primary?.0, n = primary?.1
         let isBridge = n?.isDefaultBridge == true && running
         return [
-            "Bridge": "", "SandboxID": .string(c.sandbox.isEmpty ? "" : String(repeating: "0", count: 0) + c.id),
+            "Bridge": "", "SandboxID": .string(c.sandbox.isEmpty ? "" : c.id),
             "HairpinMode": false, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
             "Ports": running ? JSON.object(ports).sortingKeys() : [:],
             "SandboxKey": .string(c.sandbox.isEmpty ? "" : namespacePath(c.sandbox)),
@@ -540,6 +540,12 @@ extension Engine {
             "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
             "MacAddress": .string(e.ip?.mac ?? ""), "DriverOpts": .null,
         ]
+    }
+
+    /// `GET /containers/json` entries, in one visit to the actor however many there are.
+    public func summaries(_ list: [Container]) -> [JSON] {
+        let healths = healthStatuses()
+        return list.map { summary($0, health: $0.state.running ? healths[$0.id] : nil) }
     }
 
     /// A `GET /containers/json` entry with its ports and networks.

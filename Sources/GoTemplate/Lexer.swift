@@ -97,9 +97,7 @@ struct Lexer {
                     i = j + 3
                     return true
                 }
-                if c == 10 && parenDepth == 0 {
-                    // Go allows newlines inside actions since 1.16; keep going.
-                }
+                // Newlines inside actions are spaces too (Go 1.16+).
                 i = j; spaced = true; continue
             }
             if hasPrefix("}}", at: i) {

@@ -1,3 +1,4 @@
+import Glibc
 import CCrypto
 
 /// `sha256:<64 hex>`: the address of every blob, image config and layer.
@@ -40,6 +41,24 @@ public final class SHA256 {
     public func update(_ bytes: [UInt8]) {
         bytes.withUnsafeBytes { berth_sha256_update(ctx, $0.baseAddress, $0.count) }
     }
+    /// Feeds a whole file, in blocks; returns the bytes read (nil when it cannot be opened).
+    @discardableResult
+    public func update(file path: String) -> Int64? {
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+        defer { buf.deallocate() }
+        var total: Int64 = 0
+        while true {
+            let n = read(fd, buf.baseAddress, 1 << 20)
+            if n <= 0 { break }
+            update(UnsafeRawBufferPointer(rebasing: buf[0..<n]))
+            total += Int64(n)
+        }
+        return total
+    }
+
     public func finalize() -> Digest {
         guard let ctx else { fatalError("SHA256 finalized twice") }
         self.ctx = nil

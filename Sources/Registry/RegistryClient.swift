@@ -287,16 +287,8 @@ public final class RegistryClient: Sendable {
         defer { close(fd) }
         var done: Int64 = 0
         if resuming {
-            // Re-hash what is already on disk, in blocks.
-            let rfd = open(file, O_RDONLY | O_CLOEXEC)
-            var buf = [UInt8](repeating: 0, count: 1 << 20)
-            while rfd >= 0 {
-                let n = buf.withUnsafeMutableBytes { read(rfd, $0.baseAddress, 1 << 20) }
-                if n <= 0 { break }
-                buf.withUnsafeBytes { hasher.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
-                done += Int64(n)
-            }
-            if rfd >= 0 { close(rfd) }
+            // Re-hash what is already on disk.
+            done = hasher.update(file: file) ?? 0
         }
         var lastReport = done
         for try await var chunk in r.body {
