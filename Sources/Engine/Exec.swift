@@ -48,75 +48,30 @@ extension Engine {
         guard c.state.running else { throw .conflict("Container \(c.id) is not running") }
         let processFile = dir(c.id) + "/exec-\(e.id.prefix(16)).json"
         let pidFile = dir(c.id) + "/exec-\(e.id.prefix(16)).pid"
+        let filterFile = dir(c.id) + "/seccomp.bpf"
         do {
             let bundle = try JSON.parse(FS.read(dir(c.id) + "/config.json"))
-            var process = bundle["process"]
-            process["args"] = e.config["Cmd"]
-            // exec has its own stdio: pipes, or a pty of its own with -t (even in a TTY container).
-            process["terminal"] = .bool(e.tty)
-            process["consoleSize"] = nil
-            if e.tty, let size = e.config["ConsoleSize"].array, size.count == 2, let h = size[0].int, let w = size[1].int, h > 0, w > 0 {
-                process["consoleSize"] = ["height": .int(h), "width": .int(w)]
+            try FS.writeAtomic(processFile, execProcess(e, container: c, bundleProcess: bundle["process"]).serialized())
+            // The container's filter, compiled once (an empty file: the container has none).
+            if !FS.exists(filterFile) {
+                let bpf = bundle["linux"]["seccomp"].isNull ? [] : try SeccompCompiler.compile(bundle["linux"]["seccomp"])
+                try FS.writeAtomic(filterFile, bpf)
             }
-            if e.tty, !(process["env"].stringArray ?? []).contains(where: { $0.hasPrefix("TERM=") }) {
-                process["env"] = JSON.strings((process["env"].stringArray ?? []) + ["TERM=xterm"])
-            }
-            var env = process["env"].stringArray ?? []
-            for kv in e.config["Env"].stringArray ?? [] {
-                let key = kv.split(separator: "=", maxSplits: 1).first.map(String.init) ?? kv
-                env.removeAll { $0.hasPrefix(key + "=") }
-                env.append(kv)
-            }
-            process["env"] = JSON.strings(env)
-            if let w = e.config["WorkingDir"].string, !w.isEmpty { process["cwd"] = .string(w) }
-            if let u = e.config["User"].string, !u.isEmpty {
-                let root = rootfs(c.id)
-                let user = try UserResolver.resolve(u, passwd: (try? FS.readString(root + "/etc/passwd")) ?? "", group: (try? FS.readString(root + "/etc/group")) ?? "")
-                process["user"] = ["uid": .int(Int64(user.uid)), "gid": .int(Int64(user.gid)), "additionalGids": .array(user.additionalGids.map { .int(Int64($0)) })]
-            }
-            if e.config["Privileged"].bool == true {
-                let all = JSON.strings(OCISpecBuilder.allCapabilities)
-                process["capabilities"] = ["bounding": all, "effective": all, "permitted": all]
-            }
-            try FS.writeAtomic(processFile, process.serialized())
         } catch let err as UserResolver.NotFound {
             throw .badRequest(err.message)
         } catch {
             throw .internalError("preparing exec: \(error)")
         }
         let proc = ExecProcess()
-        let stderrTail = TailBuffer()
         let engine = self
         let execID = e.id
         do {
-            let argv: [String]
-            if e.tty {
-                argv = [config.shimPath, "exec", "--runtime", config.runtime, "--runtime-root", config.execRoot + "/runc", "--id", c.id,
-                        "--process", processFile, "--pid-file", pidFile,
-                        "--console-socket", config.execRoot + "/shims/x-" + e.id.prefix(16) + ".sock"]
-            } else {
-                argv = [config.runtime, "--root", config.execRoot + "/runc", "exec", "--process", processFile, "--pid-file", pidFile, c.id]
-            }
-            try proc.start(argv: argv, openStdin: e.config["AttachStdin"].bool ?? false,
-                           onOutput: { stream, bytes in
-                               if stream == 2 {
-                                   stderrTail.append(bytes)
-                                   if let msg = Engine.runtimeErrorMessage(bytes) {
-                                       onOutput(2, Array("OCI runtime exec failed: \(msg): unknown\n".utf8))
-                                       return
-                                   }
-                               }
-                               onOutput(stream, bytes)
-                           }, onExit: { code in
-                               unlink(processFile); unlink(pidFile)
-                               var final = code
-                               let text = stderrTail.text
-                               if code == 255 || code == 1, text.contains("exec failed") {
-                                   final = text.contains("executable file not found") || text.contains("no such file or directory") ? 127 : 126
-                               }
-                               Task { await engine.execExited(execID, code: final) }
-                               onExit(final)
-                           })
+            let argv = [config.shimPath, "exec", "--pid", String(c.state.pid), "--process", processFile, "--seccomp", filterFile, "--pid-file", pidFile]
+            try proc.start(argv: argv, openStdin: e.config["AttachStdin"].bool ?? false, onOutput: onOutput, onExit: { code in
+                unlink(processFile); unlink(pidFile)
+                Task { await engine.execExited(execID, code: code) }
+                onExit(code)
+            })
         } catch { throw .internalError("exec: \(error)") }
         e.started = true
         e.running = true
@@ -125,6 +80,49 @@ extension Engine {
         execs[e.id] = e
         emit(c, "exec_start: " + (e.config["Cmd"].stringArray ?? []).joined(separator: " "), extra: ["execID": e.id])
         return proc
+    }
+
+    /// The exec's OCI process: the container's own (user, capabilities, env) with the exec's
+    /// command, env, working directory, user and terminal over it.
+    func execProcess(_ e: ExecRecord, container c: Container, bundleProcess: JSON) throws -> JSON {
+        var process = bundleProcess
+        process["args"] = e.config["Cmd"]
+        // exec has its own stdio: pipes, or a pty of its own with -t (even in a TTY container).
+        process["terminal"] = .bool(e.tty)
+        process["consoleSize"] = nil
+        if e.tty, let size = e.config["ConsoleSize"].array, size.count == 2, let h = size[0].int, let w = size[1].int, h > 0, w > 0 {
+            process["consoleSize"] = ["height": .int(h), "width": .int(w)]
+        }
+        var env = process["env"].stringArray ?? []
+        if e.tty, !env.contains(where: { $0.hasPrefix("TERM=") }) { env.append("TERM=xterm") }
+        for kv in e.config["Env"].stringArray ?? [] {
+            let key = kv.split(separator: "=", maxSplits: 1).first.map(String.init) ?? kv
+            env.removeAll { $0.hasPrefix(key + "=") }
+            env.append(kv)
+        }
+        if let w = e.config["WorkingDir"].string, !w.isEmpty { process["cwd"] = .string(w) }
+        let root = rootfs(c.id)
+        let passwd = (try? FS.readString(root + "/etc/passwd")) ?? ""
+        if let u = e.config["User"].string, !u.isEmpty {
+            let user = try UserResolver.resolve(u, passwd: passwd, group: (try? FS.readString(root + "/etc/group")) ?? "")
+            process["user"] = ["uid": .int(Int64(user.uid)), "gid": .int(Int64(user.gid)), "additionalGids": .array(user.additionalGids.map { .int(Int64($0)) })]
+        }
+        // runc's rule, kept since exec no longer goes through runc: HOME from passwd when unset.
+        if !env.contains(where: { $0.hasPrefix("HOME=") }) {
+            let uid = Substring(String(process["user"]["uid"].int ?? 0))
+            var home = "/"
+            for line in passwd.split(separator: "\n") {
+                let f = line.split(separator: ":", omittingEmptySubsequences: false)
+                if f.count >= 7, f[2] == uid { home = String(f[5]); break }
+            }
+            env.append("HOME=" + home)
+        }
+        process["env"] = JSON.strings(env)
+        if e.config["Privileged"].bool == true {
+            let all = JSON.strings(OCISpecBuilder.allCapabilities)
+            process["capabilities"] = ["bounding": all, "effective": all, "permitted": all]
+        }
+        return process
     }
 
     /// runc reports its own failures as logrus lines (`time=… level=error msg="…"`).

@@ -49,7 +49,7 @@ func fail(_ fd: Int32, _ message: String) -> Never {
 }
 
 if CommandLine.arguments.count > 1 && CommandLine.arguments[1] == "exec" {
-    ExecTTY.run(CommandLine.arguments.dropFirst(2))
+    ExecHelper.run(CommandLine.arguments.dropFirst(2))
 }
 let opts = parseOptions()
 if opts.id.isEmpty || opts.bundle.isEmpty || opts.socket.isEmpty {
