@@ -24,8 +24,11 @@ public struct EngineConfig: Sendable {
     public var firewallTag = ""
     /// `bip`: the default bridge's gateway/prefix; picked from free private ranges when nil.
     public var defaultBridgeCIDR: String? = nil
+    /// berth-exec, which starts exec processes (installed next to the shim).
+    public var execHelperPath: String
     public init(dataRoot: String, execRoot: String, shimPath: String, runtime: String = "runc") {
         self.dataRoot = dataRoot; self.execRoot = execRoot; self.shimPath = shimPath; self.runtime = runtime
+        execHelperPath = (shimPath.lastIndex(of: "/").map { String(shimPath[...$0]) } ?? "") + "berth-exec"
     }
 }
 

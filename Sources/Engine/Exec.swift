@@ -1,5 +1,6 @@
 import Foundation
 import JSON
+import OCI
 import Runtime
 import Sys
 
@@ -46,17 +47,11 @@ extension Engine {
         if e.started { throw .conflict("Error: Exec command \(e.id) is already running") }
         let c = try container(e.containerID)
         guard c.state.running else { throw .conflict("Container \(c.id) is not running") }
-        let processFile = dir(c.id) + "/exec-\(e.id.prefix(16)).json"
         let pidFile = dir(c.id) + "/exec-\(e.id.prefix(16)).pid"
-        let filterFile = dir(c.id) + "/seccomp.bpf"
+        let command: ExecHelperCommand
         do {
             let bundle = try JSON.parse(FS.read(dir(c.id) + "/config.json"))
-            try FS.writeAtomic(processFile, execProcess(e, container: c, bundleProcess: bundle["process"]).serialized())
-            // The container's filter, compiled once (an empty file: the container has none).
-            if !FS.exists(filterFile) {
-                let bpf = bundle["linux"]["seccomp"].isNull ? [] : try SeccompCompiler.compile(bundle["linux"]["seccomp"])
-                try FS.writeAtomic(filterFile, bpf)
-            }
+            command = try execHelperCommand(c, bundle: bundle, process: execProcess(e, container: c, bundleProcess: bundle["process"]), pidFile: pidFile)
         } catch let err as UserResolver.NotFound {
             throw .badRequest(err.message)
         } catch {
@@ -66,9 +61,8 @@ extension Engine {
         let engine = self
         let execID = e.id
         do {
-            let argv = [config.shimPath, "exec", "--pid", String(c.state.pid), "--process", processFile, "--seccomp", filterFile, "--pid-file", pidFile]
-            try proc.start(argv: argv, openStdin: e.config["AttachStdin"].bool ?? false, onOutput: onOutput, onExit: { code in
-                unlink(processFile); unlink(pidFile)
+            try proc.start(argv: command.argv, env: command.env, openStdin: e.config["AttachStdin"].bool ?? false, onOutput: onOutput, onExit: { code in
+                unlink(pidFile)
                 Task { await engine.execExited(execID, code: code) }
                 onExit(code)
             })
@@ -80,6 +74,29 @@ extension Engine {
         execs[e.id] = e
         emit(c, "exec_start: " + (e.config["Cmd"].stringArray ?? []).joined(separator: " "), extra: ["execID": e.id])
         return proc
+    }
+
+    /// berth-exec's command line for `process` in container `c` (whose OCI bundle is `bundle`):
+    /// the container's seccomp filter and its init's cgroups.
+    func execHelperCommand(_ c: Container, bundle: JSON, process: JSON, pidFile: String?) throws -> ExecHelperCommand {
+        let filterFile = dir(c.id) + "/seccomp.bpf"
+        if !FS.exists(filterFile) { try prepareSeccompFilter(bundle["linux"]["seccomp"], at: filterFile) }
+        let cgroups = CgroupMembership.procsFiles(procCgroup: (try? FS.readString("/proc/\(c.state.pid)/cgroup")) ?? "",
+                                                  mountinfo: (try? FS.readString("/proc/self/mountinfo")) ?? "")
+        return ExecHelperCommand(helper: config.execHelperPath, process: process, targetPid: c.state.pid,
+                                 seccompFile: FS.size(filterFile) == 0 ? nil : filterFile, cgroupFiles: cgroups, pidFile: pidFile)
+    }
+
+    /// The container's seccomp filter for its execs (an empty file: it has none). Compiling takes
+    /// ~20 ms, so each distinct profile is compiled once per daemon run root and linked in.
+    func prepareSeccompFilter(_ profile: JSON, at path: String) throws {
+        if profile.isNull { return try FS.writeAtomic(path, []) }
+        let shared = config.execRoot + "/seccomp/" + Digest.of(profile.serialized()).hex + ".bpf"
+        if !FS.exists(shared) {
+            try FS.mkdirAll(config.execRoot + "/seccomp")
+            try FS.writeAtomic(shared, SeccompCompiler.compile(profile))
+        }
+        if link(shared, path) != 0 { try FS.writeAtomic(path, FS.read(shared)) }
     }
 
     /// The exec's OCI process: the container's own (user, capabilities, env) with the exec's

@@ -57,24 +57,26 @@ extension Engine {
         healthTasks[id] = nil
     }
 
-    /// Runs the check command with `runc exec`; a run past the timeout counts as a failure.
+    /// Runs the check command like an exec; a run past the timeout counts as a failure.
     func runProbe(_ id: String, _ hc: HealthConfig) async -> (code: Int32, output: String, start: Timestamp, end: Timestamp) {
         let start = Timestamp.now()
         guard let c = containers[id] else { return (-1, "container gone", start, .now()) }
-        let file = dir(id) + "/health-\(UInt32.random(in: 0...UInt32.max)).json"
+        let pidFile = dir(id) + "/health-\(UInt32.random(in: 0...UInt32.max)).pid"
+        let command: ExecHelperCommand
         do {
-            var process = try JSON.parse(FS.read(dir(id) + "/config.json"))["process"]
+            let bundle = try JSON.parse(FS.read(dir(id) + "/config.json"))
+            var process = bundle["process"]
             process["args"] = JSON.strings(hc.test)
             process["terminal"] = false
             process["consoleSize"] = nil
-            try FS.writeAtomic(file, process.serialized())
+            command = try execHelperCommand(c, bundle: bundle, process: process, pidFile: pidFile)
         } catch { return (-1, "\(error)", start, .now()) }
         let output = TailBuffer()
         let proc = ExecProcess()
         let code: Int32 = await withCheckedContinuation { (cont: CheckedContinuation<Int32, Never>) in
             let once = OnceFlag()
             do {
-                try proc.start(argv: runtimeArgv + ["exec", "--process", file, "--pid-file", file + ".pid", c.id], openStdin: false,
+                try proc.start(argv: command.argv, env: command.env, openStdin: false,
                                onOutput: { _, b in output.append(b) }, onExit: { code in if once.first() { cont.resume(returning: code) } })
             } catch {
                 if once.first() { cont.resume(returning: -1) }
@@ -83,12 +85,14 @@ extension Engine {
             Task {
                 try? await Task.sleep(nanoseconds: UInt64(hc.timeout * 1e9))
                 if once.first() {
+                    // The check itself, then its helper (which would wait for it otherwise).
+                    if let pid = (try? FS.readString(pidFile)).flatMap({ Int32($0.trimmingSpaces()) }), pid > 0 { Glibc.kill(pid, SIGKILL) }
                     if proc.pid > 0 { Glibc.kill(proc.pid, SIGKILL) }
                     cont.resume(returning: -1)
                 }
             }
         }
-        unlink(file); unlink(file + ".pid")
+        unlink(pidFile)
         let text = code == -1 && output.text.isEmpty ? "Health check exceeded timeout (\(Int(hc.timeout))s)" : output.text
         return (code, text, start, .now())
     }

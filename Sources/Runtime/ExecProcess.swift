@@ -2,7 +2,7 @@ import CSys
 import Foundation
 import Sys
 
-/// A process started in a running container by the exec helper (`berth-shim exec`), its stdio relayed by a reader
+/// A process started in a running container by the exec helper (`berth-exec`), its stdio relayed by a reader
 /// thread: output goes to `onOutput` (1 stdout, 2 stderr) in order, then `onExit` with the code.
 public final class ExecProcess: @unchecked Sendable {
     private let lock = NSLock()
@@ -12,14 +12,14 @@ public final class ExecProcess: @unchecked Sendable {
     public init() {}
 
     /// `argv` is the exec helper's command line; with a TTY the helper relays the pty over its stdio.
-    public func start(argv: [String], openStdin: Bool,
+    public func start(argv: [String], env: [String], openStdin: Bool,
                       onOutput: @escaping @Sendable (UInt8, [UInt8]) -> Void, onExit: @escaping @Sendable (Int32) -> Void) throws {
         var outP: [Int32] = [0, 0], errP: [Int32] = [0, 0], inP: [Int32] = [-1, -1]
         _ = berthPipe(&outP); _ = berthPipe(&errP)
         if openStdin { _ = berthPipe(&inP) }
         let child: Int32
         do {
-            child = try Proc.spawn(argv, stdin: inP[0], stdout: outP[1], stderr: errP[1])
+            child = try Proc.spawn(argv, env: env, stdin: inP[0], stdout: outP[1], stderr: errP[1])
         } catch {
             for fd in outP + errP + inP where fd >= 0 { close(fd) }
             throw error

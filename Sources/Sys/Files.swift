@@ -83,6 +83,15 @@ public enum FS {
         if rename(tmp, path) != 0 { let e = SysError("rename \(tmp)"); unlink(tmp); throw e }
     }
 
+    /// A scratch file that lives no longer than the processes reading it (an exec's process
+    /// spec, its pid): written in place, never fsynced — a crash loses nothing worth keeping.
+    public static func writeScratch(_ path: String, _ bytes: [UInt8]) throws(SysError) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        if fd < 0 { throw SysError("open \(path)") }
+        defer { close(fd) }
+        try writeAll(fd: fd, bytes)
+    }
+
     public static func writeAtomic(_ path: String, _ text: String, mode: mode_t = 0o644) throws(SysError) {
         try writeAtomic(path, Array(text.utf8), mode: mode)
     }

@@ -48,9 +48,6 @@ func fail(_ fd: Int32, _ message: String) -> Never {
     exit(1)
 }
 
-if CommandLine.arguments.count > 1 && CommandLine.arguments[1] == "exec" {
-    ExecHelper.run(CommandLine.arguments.dropFirst(2))
-}
 let opts = parseOptions()
 if opts.id.isEmpty || opts.bundle.isEmpty || opts.socket.isEmpty {
     FileHandleStderr.write("usage: berth-shim --id ID --bundle DIR --socket PATH [--log PATH] [--exit-file PATH]\n")

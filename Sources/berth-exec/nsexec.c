@@ -1,6 +1,6 @@
 // Starting a process inside a running container without an OCI runtime: what `runc exec` does,
-// in one fork chain and no re-exec. Called only from berth-shim's exec helper, which is
-// single-threaded (setns into a mount namespace refuses a multithreaded caller anyway).
+// in one fork chain and no re-exec. berth-exec is single-threaded C (setns into a mount namespace
+// refuses a multithreaded caller anyway), so it may fork freely.
 //
 //   helper (subreaper, host namespaces)
 //     └─ child: joins the container's cgroups, becomes non-dumpable, enters its namespaces
@@ -11,7 +11,7 @@
 // The children talk back over a SOCK_SEQPACKET pair: 'P' + pid, 'M' + the pty master (SCM_RIGHTS),
 // 'E' + exit code + message. Its child end is close-on-exec, so EOF means the execve succeeded.
 #define _GNU_SOURCE
-#include "csys.h"
+#include "nsexec.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
