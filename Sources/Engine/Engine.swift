@@ -48,6 +48,8 @@ public actor Engine {
     var starting: Set<String> = []
     var pendingAttach: [String: [AttachSession]] = [:]
     var execs: [String: ExecRecord] = [:]
+    /// Per running container (keyed by id and init pid): what every exec starts from.
+    var execBases: [String: ExecBase] = [:]
     var health: [String: HealthState] = [:]
     var healthTasks: [String: Task<Void, Never>] = [:]
     var networks: [String: NetworkRecord] = [:]

@@ -50,8 +50,8 @@ extension Engine {
         let pidFile = dir(c.id) + "/exec-\(e.id.prefix(16)).pid"
         let command: ExecHelperCommand
         do {
-            let bundle = try JSON.parse(FS.read(dir(c.id) + "/config.json"))
-            command = try execHelperCommand(c, bundle: bundle, process: execProcess(e, container: c, bundleProcess: bundle["process"]), pidFile: pidFile)
+            let base = try execBase(c)
+            command = try execHelperCommand(c, base: base, process: execProcess(e, container: c, bundleProcess: base.process), pidFile: pidFile)
         } catch let err as UserResolver.NotFound {
             throw .badRequest(err.message)
         } catch {
@@ -76,15 +76,33 @@ extension Engine {
         return proc
     }
 
-    /// berth-exec's command line for `process` in container `c` (whose OCI bundle is `bundle`):
-    /// the container's seccomp filter and its init's cgroups.
-    func execHelperCommand(_ c: Container, bundle: JSON, process: JSON, pidFile: String?) throws -> ExecHelperCommand {
+    /// What every exec in a container starts from: its OCI process, its compiled seccomp filter,
+    /// its init's cgroup files. Read once per container run, not once per exec (config.json
+    /// carries the whole seccomp profile, tens of KiB of JSON).
+    struct ExecBase {
+        var pid: Int32
+        var process: JSON
+        var seccompFile: String?
+        var cgroupFiles: [String]
+    }
+
+    func execBase(_ c: Container) throws -> ExecBase {
+        if let b = execBases[c.id], b.pid == c.state.pid { return b }
+        let bundle = try JSON.parse(FS.read(dir(c.id) + "/config.json"))
         let filterFile = dir(c.id) + "/seccomp.bpf"
         if !FS.exists(filterFile) { try prepareSeccompFilter(bundle["linux"]["seccomp"], at: filterFile) }
         let cgroups = CgroupMembership.procsFiles(procCgroup: (try? FS.readString("/proc/\(c.state.pid)/cgroup")) ?? "",
                                                   mountinfo: (try? FS.readString("/proc/self/mountinfo")) ?? "")
-        return ExecHelperCommand(helper: config.execHelperPath, process: process, targetPid: c.state.pid,
-                                 seccompFile: FS.size(filterFile) == 0 ? nil : filterFile, cgroupFiles: cgroups, pidFile: pidFile)
+        execBases = execBases.filter { containers[$0.key]?.state.running == true }
+        let b = ExecBase(pid: c.state.pid, process: bundle["process"], seccompFile: FS.size(filterFile) == 0 ? nil : filterFile, cgroupFiles: cgroups)
+        execBases[c.id] = b
+        return b
+    }
+
+    /// berth-exec's command line for `process` in container `c`.
+    func execHelperCommand(_ c: Container, base: ExecBase, process: JSON, pidFile: String?) -> ExecHelperCommand {
+        ExecHelperCommand(helper: config.execHelperPath, process: process, targetPid: c.state.pid,
+                          seccompFile: base.seccompFile, cgroupFiles: base.cgroupFiles, pidFile: pidFile)
     }
 
     /// The container's seccomp filter for its execs (an empty file: it has none). Compiling takes

@@ -64,12 +64,12 @@ extension Engine {
         let pidFile = dir(id) + "/health-\(UInt32.random(in: 0...UInt32.max)).pid"
         let command: ExecHelperCommand
         do {
-            let bundle = try JSON.parse(FS.read(dir(id) + "/config.json"))
-            var process = bundle["process"]
+            let base = try execBase(c)
+            var process = base.process
             process["args"] = JSON.strings(hc.test)
             process["terminal"] = false
             process["consoleSize"] = nil
-            command = try execHelperCommand(c, bundle: bundle, process: process, pidFile: pidFile)
+            command = execHelperCommand(c, base: base, process: process, pidFile: pidFile)
         } catch { return (-1, "\(error)", start, .now()) }
         let output = TailBuffer()
         let proc = ExecProcess()
