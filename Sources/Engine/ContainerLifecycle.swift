@@ -199,6 +199,11 @@ extension Engine {
         s.pidsLimit = h["PidsLimit"].int ?? 0
         s.capAdd = h["CapAdd"].stringArray ?? []
         s.capDrop = h["CapDrop"].stringArray ?? []
+        if h["Privileged"].bool == true {
+            s.privileged = true
+            s.allCapabilities = LinuxCapabilities.bounding()
+            s.hostDevices = HostDevices.list()
+        }
         s.readonlyRootfs = h["ReadonlyRootfs"].bool ?? false
         if let shm = h["ShmSize"].int, shm > 0 { s.shmSize = shm }
         try prepareVolumes(c, rootfs: root)

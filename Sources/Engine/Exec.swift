@@ -154,7 +154,7 @@ extension Engine {
         }
         process["env"] = JSON.strings(env)
         if e.config["Privileged"].bool == true {
-            let all = JSON.strings(OCISpecBuilder.allCapabilities)
+            let all = JSON.strings(LinuxCapabilities.bounding())
             process["capabilities"] = ["bounding": all, "effective": all, "permitted": all]
         }
         return process

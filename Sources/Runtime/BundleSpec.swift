@@ -1,4 +1,5 @@
 import JSON
+import Sys
 
 /// Everything the OCI runtime config is made from; filled by the engine from the container's
 /// Config and HostConfig.
@@ -24,6 +25,10 @@ public struct BundleSpec: Sendable {
     public var cpuPeriod: Int64 = 0
     public var pidsLimit: Int64 = 0
     public var privileged = false
+    /// For `privileged`: what "all capabilities" means here (the daemon's bounding set) and the
+    /// host's devices, which runc creates in the container's /dev.
+    public var allCapabilities: [String] = []
+    public var hostDevices: [HostDevices.Device] = []
     public var capAdd: [String] = []
     public var capDrop: [String] = []
     public var shmSize: Int64 = 67_108_864
@@ -71,7 +76,12 @@ public enum OCISpecBuilder {
     }
 
     public static func build(_ s: BundleSpec) -> JSON {
-        let caps = JSON.strings(capabilities(add: s.capAdd, drop: s.capDrop))
+        // Privileged: every capability (cap-add/drop do not apply, as in dockerd 20.10).
+        let caps = JSON.strings(s.privileged ? (s.allCapabilities.isEmpty ? allCapabilities : s.allCapabilities)
+                                             : capabilities(add: s.capAdd, drop: s.capDrop))
+        // Privileged containers get /sys and the cgroup tree writable.
+        let sysOptions: JSON = s.privileged ? ["nosuid", "noexec", "nodev"] : ["nosuid", "noexec", "nodev", "ro"]
+        let cgroupOptions: JSON = s.privileged ? ["nosuid", "noexec", "nodev"] : ["ro", "nosuid", "noexec", "nodev"]
         var process: JSON = [
             "terminal": .bool(s.terminal),
             "user": ["uid": .int(Int64(s.user.uid)), "gid": .int(Int64(s.user.gid)),
@@ -91,8 +101,8 @@ public enum OCISpecBuilder {
             ["destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]],
             ["destination": "/dev/pts", "type": "devpts", "source": "devpts",
              "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]],
-            ["destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]],
-            ["destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["ro", "nosuid", "noexec", "nodev"]],
+            ["destination": "/sys", "type": "sysfs", "source": "sysfs", "options": sysOptions],
+            ["destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": cgroupOptions],
             ["destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]],
             ["destination": "/dev/shm", "type": "tmpfs", "source": "shm",
              "options": ["nosuid", "noexec", "nodev", "mode=1777", .string("size=\(s.shmSize)")]],
@@ -119,6 +129,7 @@ public enum OCISpecBuilder {
             "cpu": ["shares": .int(s.cpuShares)],
             "blockIO": ["weight": 0],
         ]
+        if s.privileged { resources["devices"] = [["allow": true, "access": "rwm"]] }
         if s.memory > 0 {
             resources["memory"]["limit"] = .int(s.memory)
             // Docker's default: swap allowance equal to the memory limit (total = 2x).
@@ -141,6 +152,12 @@ public enum OCISpecBuilder {
             linux["sysctl"] = nil
         } else if let ns = s.networkNamespace {
             linux["namespaces"] = [["type": "mount"], ["type": "network", "path": .string(ns)], ["type": "uts"], ["type": "pid"], ["type": "ipc"]]
+        }
+        if s.privileged && !s.hostDevices.isEmpty {
+            linux["devices"] = .array(s.hostDevices.map {
+                ["path": .string($0.path), "type": .string($0.type), "major": .int(Int64($0.major)), "minor": .int(Int64($0.minor)),
+                 "fileMode": .int(Int64($0.mode)), "uid": .int(Int64($0.uid)), "gid": .int(Int64($0.gid))]
+            })
         }
         if !s.privileged {
             linux["seccomp"] = (try? JSON.parse(DefaultSeccomp.json)) ?? .null

@@ -1,6 +1,7 @@
 import JSON
 @testable import Runtime
 import Sys
+import Glibc
 import Testing
 
 /// What berthd hands berth-exec: cgroup files from /proc text, capability masks, the command line.
@@ -69,5 +70,52 @@ import Testing
         #expect(bpf.count > 0 && bpf.count % 8 == 0)   // struct sock_filter is 8 bytes
         let failure = #expect(throws: SeccompCompiler.Failure.self) { try SeccompCompiler.compile(try JSON.parse(#"{"defaultAction":"SCMP_ACT_NOPE"}"#)) }
         #expect(failure?.message.contains("SCMP_ACT_NOPE") == true)
+    }
+}
+
+/// `--privileged`: the host's devices as runc lists them, and the spec dockerd would write.
+@Suite struct PrivilegedTests {
+    /// glibc's makedev (a macro Swift does not import).
+    func dev(_ major: UInt, _ minor: UInt) -> dev_t {
+        ((major & 0xffff_f000) << 32) | ((major & 0xfff) << 8) | ((minor & 0xffff_ff00) << 12) | (minor & 0xff)
+    }
+
+    @Test func hostDevicesSkipsRuncsExclusions() throws {
+        guard getuid() == 0 else { return }   // mknod needs root (CI is root)
+        let root = "/tmp/berth-devtest-\(getpid())"
+        defer { FS.removeAll(root) }
+        for d in ["", "/pts", "/snd", "/shm"] { try FS.mkdirAll(root + d) }
+        #expect(mknod(root + "/null", S_IFCHR | 0o666, dev(1, 3)) == 0)
+        #expect(mknod(root + "/snd/timer", S_IFCHR | 0o660, dev(116, 33)) == 0)
+        #expect(mknod(root + "/loop9", S_IFBLK | 0o660, dev(7, 9)) == 0)
+        #expect(mknod(root + "/pts/0", S_IFCHR | 0o620, dev(136, 0)) == 0)
+        #expect(mknod(root + "/shm/x", S_IFCHR | 0o600, dev(1, 5)) == 0)
+        #expect(mknod(root + "/console", S_IFCHR | 0o600, dev(5, 1)) == 0)
+        #expect(symlink(root + "/null", root + "/alias") == 0)
+        chmod(root + "/loop9", 0o660)   // mknod's mode passed through the umask
+        let devs = HostDevices.list(root)
+        #expect(devs.map(\.path) == [root + "/loop9", root + "/null", root + "/snd/timer"])
+        #expect(devs[0] == HostDevices.Device(path: root + "/loop9", type: "b", major: 7, minor: 9, mode: 0o660, uid: 0, gid: 0))
+        #expect(devs[2].major == 116 && devs[2].minor == 33 && devs[2].type == "c")
+    }
+
+    @Test func privilegedSpec() {
+        var s = BundleSpec(id: "p", rootfs: "/r", args: ["sh"], env: [], cwd: "/", user: ResolvedUser(uid: 0, gid: 0, additionalGids: [], home: "/"),
+                           hostname: "p", resolvConf: "/c/r", hostsFile: "/c/h", hostnameFile: "/c/n")
+        s.privileged = true
+        s.capDrop = ["ALL"]
+        s.allCapabilities = ["CAP_CHOWN", "CAP_SYS_ADMIN"]
+        s.hostDevices = [HostDevices.Device(path: "/dev/kvm", type: "c", major: 10, minor: 232, mode: 0o660, uid: 0, gid: 104)]
+        let spec = OCISpecBuilder.build(s)
+        #expect(spec["process"]["capabilities"]["bounding"] == JSON.strings(["CAP_CHOWN", "CAP_SYS_ADMIN"]))
+        #expect(spec["linux"]["seccomp"].isNull && spec["linux"]["maskedPaths"].isNull && spec["linux"]["readonlyPaths"].isNull)
+        #expect(spec["linux"]["resources"]["devices"] == [["allow": true, "access": "rwm"]])
+        #expect(spec["linux"]["devices"] == [["path": "/dev/kvm", "type": "c", "major": 10, "minor": 232, "fileMode": 432, "uid": 0, "gid": 104]])
+        let sys = (spec["mounts"].array ?? []).first { $0["destination"] == "/sys" }
+        #expect(sys?["options"] == ["nosuid", "noexec", "nodev"])
+        s.privileged = false
+        let plain = OCISpecBuilder.build(s)
+        #expect(plain["linux"]["devices"].isNull && !plain["linux"]["seccomp"].isNull)
+        #expect((plain["mounts"].array ?? []).first { $0["destination"] == "/sys" }?["options"] == ["nosuid", "noexec", "nodev", "ro"])
     }
 }
