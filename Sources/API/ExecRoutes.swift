@@ -49,8 +49,11 @@ extension Router {
             }, onExit: { _ in cont.yield(nil) })
             handle.set(proc)
         } catch {
-            // The upgrade already happened: report in the stream, as dockerd does.
-            _ = await res.writeRaw(StreamFrame.frame(2, Array("\(error)\n".utf8)))
+            // The upgrade already happened: report in the stream as dockerd 20.10 does (on stdout,
+            // "\r\n"-terminated) and give the exec its exit code, 126.
+            await engine.execFailedToStart(e.id)
+            let text = Array("\(error)\r\n".utf8)
+            _ = await res.writeRaw(tty ? text : StreamFrame.frame(1, text))
             res.close()
             return
         }

@@ -176,6 +176,12 @@ extension Engine {
         return (try? FS.readString(e.pidFile)).flatMap { Int32($0.trimmingSpaces()) }
     }
 
+    /// A start refused before any process ran (an unknown user, say): dockerd's exit code 126.
+    public func execFailedToStart(_ id: String) {
+        execs[id]?.started = true
+        execExited(id, code: 126)
+    }
+
     func execExited(_ id: String, code: Int32) {
         if let e = execs[id], let c = containers[e.containerID] { emit(c, "exec_die", extra: ["execID": id, "exitCode": String(code)]) }
         execs[id]?.running = false

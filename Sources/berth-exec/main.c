@@ -30,9 +30,15 @@ extern char **environ;
 
 /* A process that could not be started, as dockerd 20.10 reports it: the error text on the
  * exec's stdout stream, "\r\n"-terminated, and exit code 126 whatever the cause. */
-static void die(const char *message) {
-    dprintf(1, "OCI runtime exec failed: exec failed: unable to start container process: %s: unknown\r\n", message);
+static void fail_exec(const char *detail) {
+    dprintf(1, "OCI runtime exec failed: exec failed: %s: unknown\r\n", detail);
     exit(126);
+}
+
+static void die(const char *message) {
+    char text[2304];
+    snprintf(text, sizeof text, "unable to start container process: %s", message);
+    fail_exec(text);
 }
 
 static void *read_file(const char *path, int *len) {
@@ -160,6 +166,7 @@ int main(int argc, char **argv) {
         } else die("usage: berth-exec --pid PID [options] -- COMMAND [ARG...]");
     }
     if (s.target_pid <= 0 || i >= argc) die("usage: berth-exec --pid PID [options] -- COMMAND [ARG...]");
+    if (s.cwd[0] != '/') fail_exec("Cwd must be an absolute path");   // runc validates the spec first
     s.argv = argv + i;
     s.envp = environ;
     s.path_env = getenv("PATH");

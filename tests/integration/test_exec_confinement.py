@@ -91,7 +91,8 @@ def test_exec_failures_match_dockerd(daemon, dockerd, busybox):
     daemon.berth("rm", "-f", "conf-fail")
     daemon.berth("run", "-d", "--name", "conf-fail", "busybox", "sleep", "300", check=True)
     try:
-        for args in (["no-such-binary"], ["/no/such/path"], ["/etc/passwd"], ["-w", "/nope", "conf-fail", "true"], ["-u", "nobody", "conf-fail", "/root"]):
+        for args in (["no-such-binary"], ["/no/such/path"], ["/etc/passwd"], [""], ["-w", "/nope", "conf-fail", "true"],
+                     ["-u", "nobody", "conf-fail", "/root"], ["-w", "tmp", "conf-fail", "pwd"], ["-u", "nosuch", "conf-fail", "true"]):
             argv = ["exec", *args] if args[0] == "-w" or args[0] == "-u" else ["exec", "conf-fail", *args]
             theirs = subprocess.run([DOCKER, *argv], env=dockerd, capture_output=True, text=True)
             ours = daemon.docker(*argv)
