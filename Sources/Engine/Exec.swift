@@ -202,11 +202,3 @@ extension Engine {
         ]
     }
 }
-
-/// The last few KiB of a stream (to recognise the runtime's own exec errors).
-final class TailBuffer: @unchecked Sendable {
-    private let lock = NSLock()
-    private var bytes: [UInt8] = []
-    func append(_ b: [UInt8]) { lock.lock(); bytes += b; if bytes.count > 4096 { bytes.removeFirst(bytes.count - 4096) }; lock.unlock() }
-    var text: String { lock.lock(); defer { lock.unlock() }; return String(decoding: bytes, as: UTF8.self) }
-}

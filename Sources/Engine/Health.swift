@@ -124,3 +124,11 @@ final class OnceFlag: @unchecked Sendable {
 extension Engine {
     public func healthStatuses() -> [String: String] { health.mapValues(\.status) }
 }
+
+/// The last few KiB of a check's output (what `State.Health.Log` keeps).
+final class TailBuffer: @unchecked Sendable {
+    private let lock = NSLock()
+    private var bytes: [UInt8] = []
+    func append(_ b: [UInt8]) { lock.lock(); bytes += b; if bytes.count > 4096 { bytes.removeFirst(bytes.count - 4096) }; lock.unlock() }
+    var text: String { lock.lock(); defer { lock.unlock() }; return String(decoding: bytes, as: UTF8.self) }
+}
