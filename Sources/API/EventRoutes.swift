@@ -23,7 +23,7 @@ extension Router {
         res.startStream(contentType: "application/json")
         for e in past where e.matches(f) {
             if let until, e.time > until { break }
-            if !(await res.write(Array((e.json.serialized() + "\n").utf8))) { return }
+            if !(await res.write(e.json.serializedBytes() + [10])) { return }
         }
         if let until, until <= Timestamp.now() { res.end(); return }
         // Wakes the loop once a second to notice a departed client or a passed `until`.
@@ -38,7 +38,7 @@ extension Router {
             if let until, Timestamp.now() > until { break }
             if !res.isActive { return }
             guard let e = item, e.matches(f) else { continue }
-            if !(await res.write(Array((e.json.serialized() + "\n").utf8))) { return }
+            if !(await res.write(e.json.serializedBytes() + [10])) { return }
         }
         res.end()
     }

@@ -43,12 +43,12 @@ public final class Responder: @unchecked Sendable {
     }
 
     public func json(_ status: Int, _ value: JSON) {
-        send(status: status, contentType: "application/json", body: Array((value.serialized() + "\n").utf8))
+        send(status: status, contentType: "application/json", body: value.serializedBytes() + [10])
     }
 
     public func error(_ e: EngineError, head: Bool = false) {
         if case .notModified = e { send(status: 304); return }
-        send(status: e.status, contentType: "application/json", body: head ? [] : Array(((["message": .string(e.description)] as JSON).serialized() + "\n").utf8))
+        send(status: e.status, contentType: "application/json", body: head ? [] : (["message": .string(e.description)] as JSON).serializedBytes() + [10])
     }
 
     public func noContent(_ status: Int = 204) { send(status: status) }
@@ -75,7 +75,7 @@ public final class Responder: @unchecked Sendable {
         } catch { return false }
     }
 
-    public func writeJSONLine(_ v: JSON) async -> Bool { await write(Array((v.serialized() + "\r\n").utf8)) }
+    public func writeJSONLine(_ v: JSON) async -> Bool { await write(v.serializedBytes() + [13, 10]) }
 
     public func end() {
         let ch = channel

@@ -92,29 +92,62 @@ extension JSON: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, Express
     public init(floatLiteral value: Double) { self = .double(value) }
 }
 
-/// An insertion-ordered string-keyed map.
+/// An insertion-ordered string-keyed map. Entries live in an array: Docker's objects have a few
+/// dozen keys at most, where comparing keys beats hashing them (a `ps` of 100 containers spent
+/// most of its time hashing). Objects that grow large get a hash index as well.
 public struct JSONObject: Sendable, Equatable, Sequence {
-    public private(set) var keys: [String] = []
-    private var values: [String: JSON] = [:]
+    private var entries: [Entry] = []
+    private var index: [String: Int]? = nil
+    private static let indexThreshold = 32
+
+    private struct Entry: Sendable, Equatable {
+        var key: String
+        var value: JSON
+    }
+
     public init() {}
-    public var count: Int { keys.count }
-    public var isEmpty: Bool { keys.isEmpty }
+    public var count: Int { entries.count }
+    public var isEmpty: Bool { entries.isEmpty }
+    public var keys: [String] { entries.map(\.key) }
+
+    private func position(_ key: String) -> Int? {
+        if let index { return index[key] }
+        return entries.firstIndex { $0.key == key }
+    }
+
     public subscript(key: String) -> JSON? {
-        get { values[key] }
+        get { position(key).map { entries[$0].value } }
         set {
             if let newValue {
-                if values.updateValue(newValue, forKey: key) == nil { keys.append(key) }
-            } else if values.removeValue(forKey: key) != nil {
-                keys.removeAll { $0 == key }
+                if let p = position(key) {
+                    entries[p].value = newValue
+                } else {
+                    entries.append(Entry(key: key, value: newValue))
+                    if index != nil { index![key] = entries.count - 1 } else if entries.count > Self.indexThreshold { rebuildIndex() }
+                }
+            } else if let p = position(key) {
+                entries.remove(at: p)
+                if index != nil { rebuildIndex() }
             }
         }
     }
+
+    private mutating func rebuildIndex() {
+        var ix: [String: Int] = [:]
+        ix.reserveCapacity(entries.count)
+        for (i, e) in entries.enumerated() { ix[e.key] = i }
+        index = ix
+    }
+
+    public static func == (a: JSONObject, b: JSONObject) -> Bool { a.entries == b.entries }
+
     public func makeIterator() -> AnyIterator<(String, JSON)> {
         var i = 0
+        let entries = self.entries
         return AnyIterator {
-            guard i < keys.count else { return nil }
+            guard i < entries.count else { return nil }
             defer { i += 1 }
-            return (keys[i], values[keys[i]]!)
+            return (entries[i].key, entries[i].value)
         }
     }
 }
