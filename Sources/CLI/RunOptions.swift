@@ -94,6 +94,7 @@ struct RunOptions {
         if !flags.list("cap-drop").isEmpty { h["CapDrop"] = JSON.strings(flags.list("cap-drop")) }
         if flags.bool("read-only") { h["ReadonlyRootfs"] = true }
         if flags.bool("privileged") { h["Privileged"] = true }
+        if flags.bool("init") { h["Init"] = true }
         if !flags.list("add-host").isEmpty { h["ExtraHosts"] = JSON.strings(flags.list("add-host")) }
         var logCfg = JSONObject()
         for o in flags.list("log-opt") {

@@ -199,6 +199,10 @@ extension Engine {
         s.pidsLimit = h["PidsLimit"].int ?? 0
         s.capAdd = h["CapAdd"].stringArray ?? []
         s.capDrop = h["CapDrop"].stringArray ?? []
+        if h["Init"].bool == true {
+            guard FS.exists(config.initPath) else { throw EngineError.internalError("exec: \"docker-init\": executable file not found in $PATH (looked for \(config.initPath); set init-path in daemon.json)") }
+            s.initBinary = config.initPath
+        }
         if h["Privileged"].bool == true {
             s.privileged = true
             s.allCapabilities = LinuxCapabilities.bounding()

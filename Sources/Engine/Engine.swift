@@ -26,6 +26,9 @@ public struct EngineConfig: Sendable {
     public var defaultBridgeCIDR: String? = nil
     /// berth-exec, which starts exec processes (installed next to the shim).
     public var execHelperPath: String
+    /// `run --init`'s binary (a static tini, as Docker's docker-init); the first that exists.
+    public var initPath = ["/usr/libexec/docker/docker-init", "/usr/bin/docker-init", "/usr/bin/tini-static", "/usr/local/bin/docker-init"]
+        .first { FS.exists($0) } ?? "/usr/bin/docker-init"
     public init(dataRoot: String, execRoot: String, shimPath: String, runtime: String = "runc") {
         self.dataRoot = dataRoot; self.execRoot = execRoot; self.shimPath = shimPath; self.runtime = runtime
         execHelperPath = (shimPath.lastIndex(of: "/").map { String(shimPath[...$0]) } ?? "") + "berth-exec"

@@ -29,6 +29,8 @@ public struct BundleSpec: Sendable {
     /// host's devices, which runc creates in the container's /dev.
     public var allCapabilities: [String] = []
     public var hostDevices: [HostDevices.Device] = []
+    /// `--init`: this binary is bind-mounted at /sbin/docker-init and runs the command.
+    public var initBinary: String? = nil
     public var capAdd: [String] = []
     public var capDrop: [String] = []
     public var shmSize: Int64 = 67_108_864
@@ -53,6 +55,7 @@ public enum OCISpecBuilder {
         "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID",
         "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
     ]
+    public static let initPathInContainer = "/sbin/docker-init"
     public static let allCapabilities = [
         "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID", "CAP_SETUID",
         "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
@@ -86,7 +89,7 @@ public enum OCISpecBuilder {
             "terminal": .bool(s.terminal),
             "user": ["uid": .int(Int64(s.user.uid)), "gid": .int(Int64(s.user.gid)),
                      "additionalGids": .array(s.user.additionalGids.map { .int(Int64($0)) })],
-            "args": JSON.strings(s.args),
+            "args": JSON.strings((s.initBinary == nil ? [] : [OCISpecBuilder.initPathInContainer, "--"]) + s.args),
             "env": JSON.strings(s.env),
             "cwd": .string(s.cwd.isEmpty ? "/" : s.cwd),
             "capabilities": ["bounding": caps, "effective": caps, "permitted": caps],
@@ -107,6 +110,9 @@ public enum OCISpecBuilder {
             ["destination": "/dev/shm", "type": "tmpfs", "source": "shm",
              "options": ["nosuid", "noexec", "nodev", "mode=1777", .string("size=\(s.shmSize)")]],
         ]
+        if let initBinary = s.initBinary {
+            mounts.append(["destination": .string(initPathInContainer), "type": "bind", "source": .string(initBinary), "options": ["bind", "ro"]])
+        }
         // dockerd's order: binds and volumes, the three /etc files, then tmpfs mounts.
         mounts += s.extraMounts.filter { $0["type"].string != "tmpfs" }
         for (dest, src) in [("/etc/resolv.conf", s.resolvConf), ("/etc/hostname", s.hostnameFile), ("/etc/hosts", s.hostsFile)]

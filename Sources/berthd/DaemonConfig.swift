@@ -4,7 +4,7 @@ import Sys
 
 /// `/etc/berth/daemon.json` (or `--config-file`): Docker's daemon.json keys where they exist
 /// (`data-root`, `exec-root`, `hosts`, `insecure-registries`, `registry-mirrors` for Docker Hub,
-/// `max-concurrent-downloads`), plus Berth's `mirrors` (any registry → its mirrors, in order),
+/// `max-concurrent-downloads`, `bridge`, `bip`, `init-path`), plus Berth's `mirrors` (any registry → its mirrors, in order),
 /// `certs-dir` and `loopback-is-insecure`.
 struct DaemonConfig {
     var dataRoot: String?
@@ -19,6 +19,8 @@ struct DaemonConfig {
     /// Docker's `bridge` (the default bridge's device) and `bip` (its gateway/prefix).
     var bridge: String? = nil
     var bip: String? = nil
+    /// Docker's `init-path`: the binary `run --init` puts at /sbin/docker-init.
+    var initPath: String? = nil
 
     static func load(_ path: String, required: Bool) throws -> DaemonConfig {
         var c = DaemonConfig()
@@ -44,6 +46,7 @@ struct DaemonConfig {
         if let n = j["upload-chunk-size"].int { c.uploadChunkSize = n }
         c.bridge = j["bridge"].string
         c.bip = j["bip"].string
+        c.initPath = j["init-path"].string
         return c
     }
 

@@ -31,6 +31,22 @@ import Testing
         #expect((ours["mounts"].array ?? []).prefix(7) == (ref["mounts"].array ?? []).prefix(7))
     }
 
+    @Test func initMatchesDocker() throws {
+        var s = BundleSpec(id: "abc", rootfs: "/r", args: ["sleep", "1000"], env: ["PATH=/bin"], cwd: "/",
+                           user: ResolvedUser(uid: 0, gid: 0, additionalGids: [0, 10], home: "/root"), hostname: "abc",
+                           resolvConf: "/c/resolv.conf", hostsFile: "/c/hosts", hostnameFile: "/c/hostname")
+        s.initBinary = "/usr/bin/docker-init"
+        let ours = OCISpecBuilder.build(s)
+        #expect(ours["process"]["args"] == ["/sbin/docker-init", "--", "sleep", "1000"])
+        let path = Self.referencePath.replacingOccurrences(of: "default.json", with: "init.json")
+        guard let ref = try? JSON.parse(FS.read(path)) else { return }  // reference not beside the checkout
+        #expect(ours["process"]["args"] == ref["process"]["args"])
+        let destinations = { (j: JSON) in (j["mounts"].array ?? []).compactMap { $0["destination"].string } }
+        #expect(destinations(ours) == destinations(ref))
+        let initMount = { (j: JSON) in (j["mounts"].array ?? []).first { $0["destination"] == "/sbin/docker-init" } }
+        #expect(initMount(ours) == initMount(ref))
+    }
+
     @Test func resourceLimits() {
         var s = BundleSpec(id: "x", rootfs: "/r", args: ["true"], env: [], cwd: "/", user: ResolvedUser(uid: 0, gid: 0, additionalGids: [], home: "/"),
                            hostname: "x", resolvConf: "", hostsFile: "", hostnameFile: "")

@@ -513,3 +513,24 @@ def test_attach_and_detach_keys(daemon, tool):
     r = daemon.run(tool, "attach", name)
     assert r.returncode != 0 and "You cannot attach to a stopped container" in r.stderr
     daemon.berth("rm", name, check=True)
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_run_init(daemon, tool):
+    """--init: Docker's docker-init (a static tini) is PID 1 and forwards signals, so a plain
+    `sleep` stops at SIGTERM instead of waiting out the stop timeout."""
+    name = f"init-{tool}"
+    daemon.berth("rm", "-f", name)
+    r = daemon.run(tool, "run", "-d", "--init", "--name", name, "busybox", "sleep", "1000")
+    assert r.returncode == 0, r.stderr
+    assert daemon.berth("exec", name, "cat", "/proc/1/comm").stdout.strip() == "docker-init"
+    assert "/sbin/docker-init -- sleep 1000" in daemon.berth("top", name).stdout
+    info = json.loads(daemon.berth("inspect", name).stdout)[0]
+    assert (info["Path"], info["Args"], info["HostConfig"]["Init"]) == ("sleep", ["1000"], True)
+    t = time.time()
+    daemon.run(tool, "stop", "-t", "10", name)
+    assert time.time() - t < 5
+    assert daemon.berth("inspect", "--format", "{{.State.ExitCode}}", name).stdout.strip() == "143"
+    daemon.berth("rm", name, check=True)
+    # Without it the command is PID 1 itself.
+    assert daemon.berth("run", "--rm", "busybox", "cat", "/proc/1/comm").stdout.strip() == "cat"
