@@ -171,22 +171,20 @@ extension Berth {
     }
 
     /// The "Deleted Containers:" / "Deleted Images:" blocks of the prune commands.
-    static func printPruned(containers: JSON? = nil, images: JSON? = nil) {
-        let c = containers?["ContainersDeleted"].stringArray ?? []
-        if !c.isEmpty {
-            Out.print("Deleted Containers:")
-            for d in c { Out.print(d) }
+    /// Prune results in the docker CLI's order and words (`system prune` prints every section).
+    static func printPruned(containers: JSON? = nil, networks: JSON? = nil, volumes: JSON? = nil, images: JSON? = nil) {
+        func section(_ title: String, _ lines: [String]) {
+            guard !lines.isEmpty else { return }
+            Out.print(title)
+            for l in lines { Out.print(l) }
             Out.print("")
         }
-        let i = images?["ImagesDeleted"].array ?? []
-        if !i.isEmpty {
-            Out.print("Deleted Images:")
-            for d in i {
-                if let u = d["Untagged"].string { Out.print("untagged: " + u) }
-                if let x = d["Deleted"].string { Out.print("deleted: " + x) }
-            }
-            Out.print("")
-        }
+        section("Deleted Containers:", containers?["ContainersDeleted"].stringArray ?? [])
+        section("Deleted Networks:", networks?["NetworksDeleted"].stringArray ?? [])
+        section("Deleted Volumes:", volumes?["VolumesDeleted"].stringArray ?? [])
+        section("Deleted Images:", (images?["ImagesDeleted"].array ?? []).flatMap { d in
+            [d["Untagged"].string.map { "untagged: " + $0 }, d["Deleted"].string.map { "deleted: " + $0 }].compactMap { $0 }
+        })
     }
 
     func search(_ args: [String]) throws -> Int32 {

@@ -61,18 +61,16 @@ extension Berth {
         }
         var q: [(String, String)] = []
         if let j = try filterJSON(f.list("filter")) { q.append(("filters", j)) }
+        // The docker CLI's order: containers, networks, volumes, images.
         let c = try client.request("POST", "/containers/prune" + DaemonClient.query(q)).json
+        let n = try client.request("POST", "/networks/prune" + DaemonClient.query(q)).json
+        var volumes: JSON = [:]
+        if f.bool("volumes") { volumes = try client.request("POST", "/volumes/prune" + DaemonClient.query(q)).json }
         var iq = q
         if f.bool("all") { iq = [("filters", try filterJSON(f.list("filter") + ["dangling=false"])!)] }
         let i = try client.request("POST", "/images/prune" + DaemonClient.query(iq)).json
-        var reclaimed = (c["SpaceReclaimed"].int ?? 0) + (i["SpaceReclaimed"].int ?? 0)
-        var volumes: JSON = [:]
-        if f.bool("volumes") {
-            volumes = try client.request("POST", "/volumes/prune" + DaemonClient.query(q)).json
-            reclaimed += volumes["SpaceReclaimed"].int ?? 0
-        }
-        Berth.printPruned(containers: c, images: i)
-        if let v = volumes["VolumesDeleted"].stringArray, !v.isEmpty { Out.print("Deleted Volumes:\n" + v.joined(separator: "\n") + "\n") }
+        let reclaimed = [c, volumes, i].reduce(Int64(0)) { $0 + ($1["SpaceReclaimed"].int ?? 0) }
+        Berth.printPruned(containers: c, networks: n, volumes: volumes, images: i)
         Out.print("Total reclaimed space: " + Out.humanSize(reclaimed))
         return 0
     }

@@ -1,5 +1,6 @@
 """Volumes and mounts through the docker CLI and berth: named, anonymous and bind mounts,
 --mount, --tmpfs, --volumes-from, copy-up from the image, rm -v, and the volume commands."""
+import re
 import json
 import os
 import subprocess
@@ -144,3 +145,20 @@ def test_local_driver_options(daemon):
     assert not os.path.exists(f"{d.root}/data/volumes/tmpvol")
     r = d.docker("volume", "create", "-o", "bogus=1", "badopt")
     assert r.returncode != 0 and 'invalid option key: "bogus"' in r.stderr
+
+
+def test_system_prune_output_matches_docker(fresh_daemon):
+    """`system prune --volumes`: containers, networks, volumes, images, in the docker CLI's order
+    and words, byte for byte (IDs aside)."""
+    d = fresh_daemon
+    outs = {}
+    for tool in ["docker", "berth"]:
+        d.berth("network", "create", "sp-net", check=True)
+        d.berth("volume", "create", "sp-vol", check=True)
+        d.berth("run", "--name", "sp-c", "busybox", "true", check=True)
+        r = d.run(tool, "system", "prune", "-f", "--volumes")
+        assert r.returncode == 0, r.stderr
+        outs[tool] = re.sub(r"[0-9a-f]{64}", "<id>", r.stdout)
+        assert d.berth("network", "ls", "-q", "-f", "name=sp-net").stdout == "" and d.berth("volume", "ls", "-q").stdout == ""
+    assert outs["berth"] == outs["docker"], outs
+    assert "Deleted Containers:\n<id>\n\nDeleted Networks:\nsp-net\n\nDeleted Volumes:\nsp-vol\n\n" in outs["berth"], outs
