@@ -104,22 +104,29 @@ public enum LogReader {
 
     /// Emits stored entries, then (follow) new ones until `stillRunning` says the container is
     /// gone and the file has no more to give. `emit` returning false stops (client went away).
+    /// Stored entries are streamed a chunk at a time: memory stays bounded by the chunk (or by
+    /// `--tail` entries), whatever the size of the logs.
     public static func read(path: String, options o: LogOptions, stillRunning: @Sendable () async -> Bool,
                             emit: @Sendable ([LogEntry]) async -> Bool) async {
         var files: [String] = []
         for i in stride(from: 9, through: 1, by: -1) where FS.exists("\(path).\(i)") { files.append("\(path).\(i)") }
-        var all: [LogEntry] = []
-        for f in files { all += entries(in: (try? FS.read(f)) ?? [], o) }
-        let current = (try? FS.read(path)) ?? []
-        // Only whole lines count; a partial last line is picked up by the follow loop.
-        let offset = (current.lastIndex(of: 0x0A).map { $0 + 1 }) ?? 0
-        all += entries(in: Array(current[0..<offset]), o)
-        if let t = o.tail, t >= 0 { all = Array(all.suffix(t)) }
-        if !all.isEmpty, !(await emit(all)) { return }
+        files.append(path)
+        var ring = TailRing(capacity: o.tail.flatMap { $0 >= 0 ? $0 : nil })
+        var offset: Int64 = 0
+        for f in files {
+            // Only whole lines count; a partial last line of the live file is left to the follow loop.
+            let (whole, more) = await scan(f, o) { batch in
+                if ring.capacity != nil { ring.append(contentsOf: batch); return true }
+                return await emit(batch)
+            }
+            if !more { return }
+            if f == path { offset = whole }
+        }
+        if ring.capacity != nil, !ring.isEmpty, !(await emit(ring.elements)) { return }
         guard o.follow else { return }
         var ino = inode(path)
         var pending: [UInt8] = []  // a partial last line, completed by a later read
-        var consumed = Int64(offset)
+        var consumed = offset
         while true {
             let running = await stillRunning()
             let nowIno = inode(path)
@@ -140,8 +147,50 @@ public enum LogReader {
         }
     }
 
+    /// Entries of one file in chunks; returns the offset just past its last whole line, and
+    /// false if `body` asked to stop.
+    static func scan(_ file: String, _ o: LogOptions, _ body: ([LogEntry]) async -> Bool) async -> (Int64, Bool) {
+        let fd = open(file, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return (0, true) }
+        defer { close(fd) }
+        var carry: [UInt8] = []
+        var whole: Int64 = 0
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, 1 << 20) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            carry += chunk[0..<n]
+            guard let lastNL = carry.lastIndex(of: 0x0A) else { continue }
+            let batch = entries(in: Array(carry[...lastNL]), o)
+            whole += Int64(lastNL + 1)
+            carry.removeFirst(lastNL + 1)
+            if !batch.isEmpty, !(await body(batch)) { return (whole, false) }
+        }
+        return (whole, true)
+    }
+
     static func inode(_ path: String) -> UInt64 {
         var st = stat()
         return stat(path, &st) == 0 ? UInt64(st.st_ino) : 0
     }
+}
+
+/// The last `capacity` entries seen (`--tail`), oldest first; nil capacity keeps nothing.
+struct TailRing {
+    let capacity: Int?
+    private var buffer: [LogEntry] = []
+    private var start = 0
+
+    init(capacity: Int?) { self.capacity = capacity }
+    var isEmpty: Bool { buffer.isEmpty }
+
+    mutating func append(contentsOf batch: [LogEntry]) {
+        guard let cap = capacity, cap > 0 else { return }
+        for e in batch {
+            if buffer.count < cap { buffer.append(e) } else { buffer[start] = e; start = (start + 1) % cap }
+        }
+    }
+
+    var elements: [LogEntry] { Array(buffer[start...] + buffer[..<start]) }
 }

@@ -1,3 +1,4 @@
+import Glibc
 @testable import Engine
 import JSON
 import Sys
@@ -52,4 +53,38 @@ import Testing
         let e = LogReader.entries(in: Array(text.utf8), o)
         #expect(e.count == 1 && e[0].stream == 2)
     }
+
+    /// Stored logs are streamed in 1 MiB chunks: lines across chunk and file boundaries, rotated
+    /// files first, `--tail` across files, a partial last line left for follow.
+    @Test func storedLogsStreamAcrossChunksAndFiles() async throws {
+        let dir = "/tmp/berth-logtest-\(getpid())"
+        try FS.mkdirAll(dir)
+        defer { FS.removeAll(dir) }
+        func line(_ i: Int) -> String {
+            "{\"log\":\"line \(i) \(String(repeating: "x", count: 100))\\n\",\"stream\":\"stdout\",\"time\":\"2024-01-01T00:00:01.000000000Z\"}\n"
+        }
+        // 30,000 lines (~4 MiB) in the rotated file, 10 in the live one plus half a line.
+        try FS.writeAtomic(dir + "/c.log.1", (0..<30_000).map(line).joined())
+        try FS.writeAtomic(dir + "/c.log", (30_000..<30_010).map(line).joined() + "{\"log\":\"partial")
+        let seen = Collected()
+        await LogReader.read(path: dir + "/c.log", options: LogOptions(), stillRunning: { false }) { await seen.add($0); return true }
+        let all = await seen.texts
+        #expect(all.count == 30_010 && all.first!.hasPrefix("line 0 ") && all.last!.hasPrefix("line 30009 "))
+        #expect(await seen.batches > 4)   // chunked, not one read
+        var o = LogOptions()
+        o.tail = 15
+        let tail = Collected()
+        await LogReader.read(path: dir + "/c.log", options: o, stillRunning: { false }) { await tail.add($0); return true }
+        #expect(await tail.texts.map { String($0.split(separator: " ")[1]) } == (29_995..<30_010).map(String.init))
+        o.tail = 0
+        let none = Collected()
+        await LogReader.read(path: dir + "/c.log", options: o, stillRunning: { false }) { await none.add($0); return true }
+        #expect(await none.texts.isEmpty)
+    }
+}
+
+actor Collected {
+    var texts: [String] = []
+    var batches = 0
+    func add(_ b: [LogEntry]) { texts += b.map { String(decoding: $0.text, as: UTF8.self) }; batches += 1 }
 }
