@@ -32,7 +32,7 @@ extension Engine {
 
     public func build(contextTar: String, request: BuildRequest, emit: @escaping @Sendable (JSON) async -> Void) async throws(EngineError) -> Digest {
         let work = store.tempPath("build")
-        do { try FS.mkdirAll(work, mode: 0o700) } catch { throw .internalError("\(error)") }
+        do { try FS.mkdirAll(work, mode: 0o700) } catch { throw .wrapping(error) }
         defer { FS.removeAll(work) }
         let ctx: BuildContext
         do {
@@ -96,7 +96,7 @@ extension Engine {
         if emptyLayer { h["empty_layer"] = true }
         history.append(h)
         cfg["history"] = .array(history)
-        do { return try store.registerImage(config: ImageConfig(json: cfg), tags: []) } catch { throw .internalError("\(error)") }
+        do { return try store.registerImage(config: ImageConfig(json: cfg), tags: []) } catch { throw .wrapping(error) }
     }
 
     func buildStepOutput(_ id: String, _ sink: @escaping @Sendable (ShimFrame) -> Void) throws(EngineError) {
@@ -116,7 +116,7 @@ extension Engine {
     public func tagImage(_ id: Digest, as ref: String) throws(EngineError) {
         let r: Reference
         do { r = try Reference(parsing: ref).withDefaultTag } catch { throw .badRequest("invalid reference format: \(error)") }
-        do { try store.tag(r, image: id) } catch { throw .internalError("\(error)") }
+        do { try store.tag(r, image: id) } catch { throw .wrapping(error) }
         emitImage("tag", id.description, name: r.description)
     }
 }

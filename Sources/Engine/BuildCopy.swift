@@ -128,7 +128,7 @@ extension BuildRun {
         defer { if let c = fromContainer { Task { await eng.finishBuildContainer(c) } } }
         let stage = work + "/stage-\(step)"
         FS.removeAll(stage)
-        do { try FS.mkdirAll(stage) } catch { throw .internalError("\(error)") }
+        do { try FS.mkdirAll(stage) } catch { throw .wrapping(error) }
         defer { FS.removeAll(stage) }
         let hasher = SHA256()
         var kind = "file"
@@ -143,7 +143,7 @@ extension BuildRun {
             if isAdd, a.hasPrefix("http://") || a.hasPrefix("https://") {
                 let file = stage + "/.url-" + String(sources.count)
                 let data = try await BuildRun.download(a)
-                do { try FS.writeAtomic(file, data, mode: 0o600) } catch { throw .internalError("\(error)") }
+                do { try FS.writeAtomic(file, data, mode: 0o600) } catch { throw .wrapping(error) }
                 sources.append(Source(host: file, rel: URL(string: a)?.lastPathComponent ?? "download", isDir: false))
                 hasher.update(data)
                 continue

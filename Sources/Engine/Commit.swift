@@ -82,6 +82,6 @@ extension Engine {
             let id = try store.registerImage(config: ImageConfig(json: cfg), tags: target.map { [$0] } ?? [])
             emit(c, "commit", extra: ["comment": comment])
             return id
-        } catch { throw .internalError("\(error)") }
+        } catch { throw .wrapping(error) }
     }
 }

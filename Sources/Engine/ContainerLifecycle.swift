@@ -96,7 +96,7 @@ extension Engine {
             throw e
         } catch {
             for n in made { try? removeVolume(n, force: true) }
-            throw .internalError("\(error)")
+            throw .wrapping(error)
         }
         return mounts
     }
@@ -357,7 +357,11 @@ extension Engine {
         guard let c = containers[id] else { return }
         if c.state.running { return }
         unmountRootfs(id)
-        do { try store.deleteContainer(id: id) } catch { throw .internalError("\(error)") }
+        // The writable layer goes first: on a full disk it is what frees the space the database
+        // needs to record the removal.
+        FS.removeAll(dir(id) + "/upper")
+        FS.removeAll(dir(id) + "/work")
+        do { try store.deleteContainer(id: id) } catch { throw .wrapping(error) }
         containers[id] = nil
         health[id] = nil
         stopHealthMonitor(id)

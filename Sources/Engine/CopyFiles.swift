@@ -42,7 +42,7 @@ extension Engine {
         defer { release() }
         do { return try body(c, root) } catch let e as EngineError { throw e } catch let e as ArchiveError {
             throw .badRequest(e.message)
-        } catch { throw .internalError("\(error)") }
+        } catch { throw .wrapping(error) }
     }
 
     func lowerChains(_ c: Container) -> [OCI.Digest] {

@@ -1,3 +1,4 @@
+import Store
 /// Errors the API maps to Docker's status codes; messages use Docker's words.
 public enum EngineError: Error, Sendable, CustomStringConvertible {
     case notFound(String)
@@ -28,6 +29,13 @@ public enum EngineError: Error, Sendable, CustomStringConvertible {
         case .internalError: return 500
         case .stepFailed: return 500
         }
+    }
+
+    /// Any error as an EngineError: engine errors as they are, others (store, file system) as
+    /// internal errors in the user's words (a full disk says "no space left on device").
+    static func wrapping(_ error: any Error) -> EngineError {
+        if let e = error as? EngineError { return e }
+        return .internalError(Store.describe(error))
     }
 
     static func noSuchContainer(_ ref: String) -> EngineError { .notFound("No such container: \(ref)") }

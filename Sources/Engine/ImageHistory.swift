@@ -34,7 +34,7 @@ extension Engine {
     /// `image prune`: dangling images (or, with `all`, every image no container uses).
     public func pruneImages(all: Bool, labels: [String], until: Timestamp?) throws(EngineError) -> (deleted: [JSON], reclaimed: Int64) {
         let images: [ImageRecord]
-        do { images = try store.allImages() } catch { throw .internalError("\(error)") }
+        do { images = try store.allImages() } catch { throw .wrapping(error) }
         let used = Set(containers.values.map(\.image))
         var out: [JSON] = []
         var reclaimed: Int64 = 0
@@ -45,10 +45,10 @@ extension Engine {
             if let until, let created = Timestamp.parse(img.config.created), created >= until { continue }
             reclaimed += img.size
             for t in img.tags { out.append(["Untagged": .string(t.familiar)]) }
-            do { try store.deleteImage(img.id) } catch { throw .internalError("\(error)") }
+            do { try store.deleteImage(img.id) } catch { throw .wrapping(error) }
             out.append(["Deleted": .string(img.id.description)])
         }
-        do { try store.pruneLayers() } catch { throw .internalError("\(error)") }
+        do { try store.pruneLayers() } catch { throw .wrapping(error) }
         return (out, reclaimed)
     }
 
@@ -76,7 +76,7 @@ extension Engine {
     /// writable-layer sizes, and the total of unique layers.
     public func diskUsage() throws(EngineError) -> JSON {
         let images: [ImageRecord]
-        do { images = try store.allImages() } catch { throw .internalError("\(error)") }
+        do { images = try store.allImages() } catch { throw .wrapping(error) }
         var usage: [Digest: Int64] = [:]
         for c in containers.values { usage[c.image, default: 0] += 1 }
         var layerUse: [Digest: Int] = [:]

@@ -24,14 +24,14 @@ extension Engine {
                 let m = try store.imageIDs(withPrefix: hex)
                 if m.count == 1, let img = try store.image(id: m[0]) { return img }
             }
-        } catch let e as EngineError { throw e } catch { throw .internalError("\(error)") }
+        } catch let e as EngineError { throw e } catch { throw .wrapping(error) }
         if let parsed = try? Reference(parsing: ref), parsed.tag == nil, parsed.digest == nil { throw .noSuchImage(parsed.withDefaultTag.familiar) }
         throw .noSuchImage(ref)
     }
 
     public func listImages(all: Bool, dangling: Bool?, references: [String], labels: [String]) throws(EngineError) -> [JSON] {
         let images: [ImageRecord]
-        do { images = try store.allImages() } catch { throw .internalError("\(error)") }
+        do { images = try store.allImages() } catch { throw .wrapping(error) }
         var usage: [Digest: Int64] = [:]
         for c in containers.values { usage[c.image, default: 0] += 1 }
         return images.sorted { ($0.config.created, $0.id.hex) > ($1.config.created, $1.id.hex) }.compactMap { img in
@@ -86,7 +86,7 @@ extension Engine {
         let ref: Reference
         do { ref = try Reference(parsing: text) } catch { throw .badRequest(error.description) }
         if ref.digest != nil { throw .badRequest("refusing to create a tag with a digest reference") }
-        do { try store.tag(ref.withDefaultTag, image: img.id) } catch { throw .internalError("\(error)") }
+        do { try store.tag(ref.withDefaultTag, image: img.id) } catch { throw .wrapping(error) }
         emitImage("tag", img.id.description, name: ref.withDefaultTag.familiar)
     }
 
@@ -128,7 +128,7 @@ extension Engine {
         } catch let e as EngineError {
             throw e
         } catch {
-            throw .internalError("\(error)")
+            throw .wrapping(error)
         }
         return out
     }
@@ -158,7 +158,7 @@ extension Engine {
             let id = try store.registerImage(config: ImageConfig(json: config), tags: target.map { [$0] } ?? [])
             emitImage("import", id.description, name: target?.familiar)
             return id
-        } catch { throw .internalError("\(error)") }
+        } catch { throw .wrapping(error) }
     }
 
     /// Unpacks a layer file as a snapshot, verifying its diff ID when known. gzip and plain tars
@@ -194,7 +194,7 @@ extension Engine {
             throw .badRequest("Error processing tar file: \(e.message)")
         } catch let e as EngineError {
             throw e
-        } catch { throw .internalError("\(error)") }
+        } catch { throw .wrapping(error) }
     }
 
     nonisolated func isGzip(_ file: String) -> Bool {

@@ -159,8 +159,8 @@ extension Engine {
         if let r = n.ipRange, !subnet.contains(r.base) { throw .badRequest("ip-range \(r) is not within subnet \(subnet)") }
         if let g = n.gateway, !subnet.contains(g) { throw .badRequest("gateway \(g) is not within subnet \(subnet)") }
         if n.gateway == nil { n.gateway = subnet.base + 1 }
-        do { try hostNet.ensureBridge(n.bridge, gateway: n.gateway!, subnet: subnet) } catch { throw .internalError("\(error)") }
-        do { try saveNetwork(n) } catch { hostNet.deleteLink(n.bridge); throw .internalError("\(error)") }
+        do { try hostNet.ensureBridge(n.bridge, gateway: n.gateway!, subnet: subnet) } catch { throw .wrapping(error) }
+        do { try saveNetwork(n) } catch { hostNet.deleteLink(n.bridge); throw .wrapping(error) }
         ipams[n.id] = IPAM(subnet: subnet, gateway: n.gateway!, range: n.ipRange)
         refreshFirewall()
         emitNetwork("create", n)
@@ -246,7 +246,7 @@ extension Engine {
         if c.endpoints.isEmpty { return nil }
         let sandbox = "berth-" + String(c.id.prefix(12))
         if FS.exists(namespacePath(sandbox)) { hostNet.deleteNamespace(sandbox) }
-        do { try hostNet.createNamespace(sandbox) } catch { throw .internalError("\(error)") }
+        do { try hostNet.createNamespace(sandbox) } catch { throw .wrapping(error) }
         c.sandbox = sandbox
         do {
             for i in c.endpoints.indices {
@@ -274,7 +274,7 @@ extension Engine {
         } catch {
             releaseSandbox(&c)
             if let e = error as? EngineError { throw e }
-            throw .internalError("\(error)")
+            throw .wrapping(error)
         }
         if c.endpoints.contains(where: { networks[$0.networkID]?.resolvesNames == true }) {
             do { try dns?.add(container: c.id, namespacePath: namespacePath(sandbox)) } catch { log("\(error)") }
@@ -422,7 +422,7 @@ extension Engine {
                                    subnet: subnet, gateway: c.endpoints.isEmpty ? n.gateway : nil, mac: ip.mac)
             } catch {
                 ipams[n.id]?.release(ip)
-                throw .internalError("\(error)")
+                throw .wrapping(error)
             }
             if n.resolvesNames { try? dns?.add(container: c.id, namespacePath: namespacePath(c.sandbox)) }
         }

@@ -12,7 +12,7 @@ extension Engine {
         if pause && c.state.paused { throw .conflict("Container \(c.id) is already paused") }
         if !pause && !c.state.paused { throw .conflict("Container \(c.id) is not paused") }
         let out: Proc.Output
-        do { out = try Proc.run(runtimeArgv + [pause ? "pause" : "resume", c.id]) } catch { throw .internalError("\(error)") }
+        do { out = try Proc.run(runtimeArgv + [pause ? "pause" : "resume", c.id]) } catch { throw .wrapping(error) }
         guard out.status == 0 else { throw .internalError(out.stderrText.trimmingSpaces()) }
         c.state.paused = pause
         persist(c)
@@ -32,11 +32,11 @@ extension Engine {
         let c = try container(ref)
         guard c.state.running else { throw .conflict("Container \(c.id) is not running") }
         let pidsOut: Proc.Output
-        do { pidsOut = try Proc.run(runtimeArgv + ["ps", "--format", "json", c.id]) } catch { throw .internalError("\(error)") }
+        do { pidsOut = try Proc.run(runtimeArgv + ["ps", "--format", "json", c.id]) } catch { throw .wrapping(error) }
         let pids = Set(((try? JSON.parse(pidsOut.stdout))?.array ?? []).compactMap { $0.int })
         let args = psArgs.isEmpty ? ["-ef"] : psArgs.split(separator: " ").map(String.init)
         let ps: Proc.Output
-        do { ps = try Proc.run(["ps"] + args) } catch { throw .internalError("\(error)") }
+        do { ps = try Proc.run(["ps"] + args) } catch { throw .wrapping(error) }
         guard ps.status == 0 else { throw .internalError("ps: \(ps.stderrText.trimmingSpaces())") }
         var lines = ps.stdoutText.split(separator: "\n").map(String.init)
         guard !lines.isEmpty else { throw .internalError("ps printed nothing") }

@@ -94,7 +94,7 @@ extension Engine {
             if e.status == 404 || e.status == 401 { throw .notFound(e.message) }
             throw .internalError(e.message)
         } catch {
-            throw .internalError("\(error)")
+            throw .wrapping(error)
         }
     }
 

@@ -59,7 +59,7 @@ extension Engine {
         } catch let e as RegistryError {
             throw .internalError(e.message)
         } catch {
-            throw .internalError("\(error)")
+            throw .wrapping(error)
         }
     }
 

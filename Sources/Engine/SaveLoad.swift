@@ -33,7 +33,7 @@ extension Engine {
                 return t
             } catch {
                 for t in tars.values where t.temporary { unlink(t.path) }
-                throw .internalError("\(error)")
+                throw .wrapping(error)
             }
         }
         var seen = Set<String>()
@@ -113,7 +113,7 @@ extension Engine {
             }
         } catch let e as ArchiveError {
             throw .badRequest("Error processing tar file: \(e.message)")
-        } catch { throw .internalError("\(error)") }
+        } catch { throw .wrapping(error) }
 
         func path(_ rel: String) throws(EngineError) -> String {
             guard let clean = SafePath.clean(rel) else { throw .badRequest("invalid path in manifest: \(rel)") }
@@ -149,7 +149,7 @@ extension Engine {
                 tags.append(r.withDefaultTag)
             }
             // A tag moving to the new image leaves the old one dangling, as Docker does.
-            do { _ = try store.registerImage(config: config, tags: tags) } catch { throw .internalError("\(error)") }
+            do { _ = try store.registerImage(config: config, tags: tags) } catch { throw .wrapping(error) }
             if tags.isEmpty { out.append("Loaded image ID: \(config.id)") }
             for t in tags { out.append("Loaded image: \(t.familiar)") }
         }

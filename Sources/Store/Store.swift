@@ -140,3 +140,14 @@ public final class Store: Sendable {
         try db.read { try Int64.fetchOne($0, sql: "SELECT size FROM layers WHERE chain_id = ?", arguments: [chain.hex]) } ?? 0
     }
 }
+
+extension Store {
+    /// An error from the store in the words a Docker user expects: SQLite's "database or disk is
+    /// full" is the disk being full, said as the kernel says it.
+    public static func describe(_ error: any Error) -> String {
+        if let e = error as? DatabaseError, e.resultCode == .SQLITE_FULL {
+            return "write metadata database: no space left on device"
+        }
+        return "\(error)"
+    }
+}
