@@ -66,8 +66,18 @@ extension Berth {
         } else if f.string("password") != nil {
             Out.err("WARNING! Using --password via the CLI is insecure. Use --password-stdin.")
         }
-        guard let user = f.string("username"), !password.isEmpty else {
-            throw CLIError("Error: Cannot perform an interactive login from a non TTY device")
+        var user = f.string("username") ?? ""
+        if user.isEmpty || password.isEmpty {
+            // The docker CLI's interactive login: prompts on a terminal, an error otherwise.
+            guard isatty(0) != 0 else { throw CLIError("Error: Cannot perform an interactive login from a non TTY device") }
+            if user.isEmpty {
+                user = (Terminal.prompt("Username: ") ?? "").trimmingSpaces()
+                guard !user.isEmpty else { throw CLIError("Error: Non-null Username Required") }
+            }
+            if password.isEmpty {
+                password = Terminal.prompt("Password: ", echo: false) ?? ""
+                guard !password.isEmpty else { throw CLIError("Error: Password Required") }
+            }
         }
         let key = DockerConfig.key(for: server)
         _ = try client.request("POST", "/auth", json: ["username": .string(user), "password": .string(password), "serveraddress": .string(key)])

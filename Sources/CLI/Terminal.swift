@@ -26,3 +26,31 @@ final class Terminal {
 
     deinit { restore() }
 }
+
+extension Terminal {
+    /// One line typed on stdin (without its newline), echoed or not (a password). nil at EOF.
+    static func prompt(_ text: String, echo: Bool = true) -> String? {
+        Out.raw(1, Array(text.utf8))
+        var saved = termios()
+        let quiet = !echo && tcgetattr(0, &saved) == 0
+        if quiet {
+            var t = saved
+            t.c_lflag &= ~tcflag_t(ECHO)
+            tcsetattr(0, TCSANOW, &t)
+        }
+        defer {
+            if quiet { tcsetattr(0, TCSANOW, &saved); Out.raw(1, [10]) }
+        }
+        var line: [UInt8] = []
+        var b: UInt8 = 0
+        while true {
+            let n = read(0, &b, 1)
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { return line.isEmpty ? nil : String(decoding: line, as: UTF8.self) }
+            if b == 10 { break }
+            if b != 13 { line.append(b) }
+        }
+        return String(decoding: line, as: UTF8.self)
+    }
+}
+

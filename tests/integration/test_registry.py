@@ -179,6 +179,15 @@ def test_basic_auth_login_push_pull(fresh_daemon, docker_config, tmp_path):
         assert "Login Succeeded" in r.stdout, r.stderr
         assert d.berth("logout", reg.host).stdout.strip() == f"Removing login credentials for {reg.host}"
         assert reg.host not in json.load(open(docker_config)).get("auths", {})
+        # Interactive, as the docker CLI: prompts on a terminal, the password not echoed.
+        from conftest import run_in_pty, BIN
+        env = dict(os.environ, DOCKER_HOST=d.host)
+        out, code = run_in_pty([os.path.join(BIN, "berth"), "login", reg.host], env, keys=[b"alice\r", b"s3cret\r"])
+        assert code == 0 and b"Username: " in out and b"Password: " in out and b"Login Succeeded" in out, out
+        assert b"s3cret" not in out
+        assert json.load(open(docker_config))["auths"][reg.host]["auth"] == "YWxpY2U6czNjcmV0"
+        r = d.berth("login", reg.host, input="alice\n")
+        assert r.returncode != 0 and "Cannot perform an interactive login from a non TTY device" in r.stderr
     finally:
         reg.stop()
 
