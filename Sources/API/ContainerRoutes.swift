@@ -56,7 +56,7 @@ extension Router {
             guard let path = req.q("path") else { throw EngineError.badRequest("path is required") }
             let file = try spool(req)
             defer { unlink(file) }
-            try await engine.extractInto(id, path: path, tarFile: file)
+            try await engine.extractInto(id, path: path, tarFile: file, copyUIDGID: ["1", "true"].contains(req.q("copyUIDGID") ?? ""))
             res.send(status: 200)
         case (.GET, 2, let id, "stats"): try await stats(req, res, id)
         case (.POST, 2, let id, "update"):

@@ -12,7 +12,15 @@ public struct LayerUnpacker {
     /// Layers Berth made itself (commit) may hold any symlink a container made; only untrusted
     /// input is held to "no relative symlink climbs out of the root".
     public let trusted: Bool
-    public init(root: String, trusted: Bool = false) { self.root = root; self.trusted = trusted }
+    /// Who owns what is unpacked: as the archive says (layers, `cp` into a container), whoever
+    /// unpacks (`docker cp` out of a container: the CLI does not chown), or one fixed owner
+    /// (`cp -a` into a container: the container's user).
+    public enum Ownership: Sendable { case archived, caller, fixed(UInt32, UInt32) }
+    public var ownership: Ownership = .archived
+
+    public init(root: String, trusted: Bool = false, ownership: Ownership = .archived) {
+        self.root = root; self.trusted = trusted; self.ownership = ownership
+    }
 
     public func unpack(tarPath: String) throws(ArchiveError) {
         try unpack(reader: try ArchiveReader(path: tarPath))
@@ -96,7 +104,11 @@ public struct LayerUnpacker {
         }
         // A hard link shares its target's inode: its header's metadata must not rewrite it.
         if e.kind == .hardlink { return }
-        lchown(full, uid_t(e.uid), gid_t(e.gid))
+        switch ownership {
+        case .archived: lchown(full, uid_t(e.uid), gid_t(e.gid))
+        case .caller: break
+        case .fixed(let uid, let gid): lchown(full, uid_t(uid), gid_t(gid))
+        }
         if e.kind != .symlink && e.kind != .directory { chmod(full, mode_t(e.mode & 0o7777)) }
         for (k, v) in e.xattrs where k.hasPrefix("user.") || k.hasPrefix("security.capability") {
             _ = v.withUnsafeBytes { lsetxattr(full, k, $0.baseAddress, $0.count, 0) }

@@ -11,8 +11,8 @@ extension Berth {
         guard f.positionals.count == 2 else { throw CLIError("\"cp\" requires exactly 2 arguments.") }
         let (src, dst) = (f.positionals[0], f.positionals[1])
         switch (Berth.containerPath(src), Berth.containerPath(dst)) {
-        case (.some(let s), nil): return try copyOut(container: s.0, path: s.1, to: dst)
-        case (nil, .some(let d)): return try copyIn(from: src, container: d.0, path: d.1)
+        case (.some(let s), nil): return try copyOut(container: s.0, path: s.1, to: dst, followLink: f.bool("follow-link"))
+        case (nil, .some(let d)): return try copyIn(from: src, container: d.0, path: d.1, archive: f.bool("archive"))
         case (.some, .some): throw CLIError("copying between containers is not supported")
         default: throw CLIError("must specify at least one container source")
         }
@@ -28,8 +28,17 @@ extension Berth {
         return (name, p.isEmpty ? "/" : p)
     }
 
-    func copyOut(container: String, path: String, to dest: String) throws -> Int32 {
-        let q = DaemonClient.query([("path", path)])
+    /// Out of a container, as the docker CLI: files belong to whoever runs the command (it does
+    /// not chown); `-L` copies what a final symlink points to, under the link's name.
+    func copyOut(container: String, path: String, to dest: String, followLink: Bool) throws -> Int32 {
+        var source = path
+        if followLink, let stat = try? client.request("HEAD", "/containers/\(container)/archive" + DaemonClient.query([("path", path)])),
+           let header = stat.header("X-Docker-Container-Path-Stat"), let json = Base64.decode(header).flatMap({ try? JSON.parse($0) }),
+           let target = json["linkTarget"].string, !target.isEmpty {
+            let dir = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : ""
+            source = target.hasPrefix("/") ? target : dir + "/" + target
+        }
+        let q = DaemonClient.query([("path", source)])
         if dest == "-" {
             try client.stream("GET", "/containers/\(container)/archive" + q) { b in (try? FS.writeAll(fd: 1, b)) != nil }
             return 0
@@ -38,27 +47,31 @@ extension Berth {
         let tmpTar = "/tmp/berth-cp-\(getpid()).tar"
         try FS.writeAtomic(tmpTar, r.body, mode: 0o600)
         defer { unlink(tmpTar) }
-        let name = path.split(separator: "/").last.map(String.init) ?? ""
-        if FS.isDirectory(dest) {
-            try LayerUnpacker(root: dest, trusted: true).unpack(tarPath: tmpTar)
+        let name = source.split(separator: "/").last.map(String.init) ?? ""
+        if FS.isDirectory(dest) && source == path {
+            try LayerUnpacker(root: dest, trusted: true, ownership: .caller).unpack(tarPath: tmpTar)
             return 0
         }
-        // A new name: unpack beside it, then rename into place.
-        let parent = dest.contains("/") ? String(dest[..<dest.lastIndex(of: "/")!]) : "."
+        // A new name (or -L's target under the link's name): unpack beside it, then rename into place.
+        let final = FS.isDirectory(dest) ? dest + "/" + (path.split(separator: "/").last.map(String.init) ?? name) : dest
+        let parent = final.contains("/") ? String(final[..<final.lastIndex(of: "/")!]) : "."
         let work = (parent.isEmpty ? "/" : parent) + "/.berth-cp-\(getpid())"
         try FS.mkdirAll(work)
         defer { FS.removeAll(work) }
-        try LayerUnpacker(root: work, trusted: true).unpack(tarPath: tmpTar)
+        try LayerUnpacker(root: work, trusted: true, ownership: .caller).unpack(tarPath: tmpTar)
         let entries = try FS.list(work)
         guard let first = entries.first(where: { $0 == name }) ?? entries.first else { throw CLIError("nothing to copy") }
-        FS.removeAll(dest)
-        guard Glibc.rename(work + "/" + first, dest) == 0 else { throw CLIError("\(SysError("rename to \(dest)"))") }
+        FS.removeAll(final)
+        guard Glibc.rename(work + "/" + first, final) == 0 else { throw CLIError("\(SysError("rename to \(final)"))") }
         return 0
     }
 
-    func copyIn(from src: String, container: String, path: String) throws -> Int32 {
+    /// Into a container: ownership as on the host, or with `-a` the container user's (dockerd
+    /// applies it: `copyUIDGID`).
+    func copyIn(from src: String, container: String, path: String, archive: Bool) throws -> Int32 {
+        let extra: [(String, String)] = archive ? [("copyUIDGID", "true")] : []
         if src == "-" {
-            _ = try client.request("PUT", "/containers/\(container)/archive" + DaemonClient.query([("path", path)]), bodyFile: 0,
+            _ = try client.request("PUT", "/containers/\(container)/archive" + DaemonClient.query([("path", path)] + extra), bodyFile: 0,
                                    contentType: "application/x-tar")
             return 0
         }
@@ -82,7 +95,7 @@ extension Berth {
         }
         var tarBytes: [UInt8] = []
         try TreeTar(root: srcParent.isEmpty ? "/" : srcParent, layer: false) { tarBytes += $0 }.write(only: srcName, as: newName)
-        _ = try client.request("PUT", "/containers/\(container)/archive" + DaemonClient.query([("path", target)]), body: tarBytes,
+        _ = try client.request("PUT", "/containers/\(container)/archive" + DaemonClient.query([("path", target)] + extra), body: tarBytes,
                                contentType: "application/x-tar")
         return 0
     }

@@ -1,5 +1,6 @@
 import Archive
 import OCI
+import Runtime
 import Foundation
 import JSON
 import Sys
@@ -100,12 +101,22 @@ extension Engine {
 
     /// `PUT /containers/{id}/archive`: a tar extracted into a directory of the container; entries
     /// may not write through symlinks (the unpacker refuses), and the directory is resolved in-root.
-    public func extractInto(_ ref: String, path: String, tarFile: String) throws(EngineError) {
+    /// `copyUIDGID` (`cp -a`): everything is owned by the container's user, as dockerd does;
+    /// otherwise ownership is as archived.
+    public func extractInto(_ ref: String, path: String, tarFile: String, copyUIDGID: Bool = false) throws(EngineError) {
         try withFrozenRoot(ref) { c, root in
             let host = try SafePath.resolveInRoot(root, path, followFinal: true)
             guard let s = Engine.stat(host, name: "") else { throw EngineError.notFound("Could not find the file \(path) in container \(c.name)") }
             guard s.isDir else { throw EngineError.badRequest("extraction point is not a directory") }
-            try LayerUnpacker(root: host, trusted: true).unpack(tarPath: tarFile)
+            var ownership = LayerUnpacker.Ownership.archived
+            if copyUIDGID {
+                let passwdPath = try? SafePath.resolveInRoot(root, "/etc/passwd", followFinal: true)
+                let groupPath = try? SafePath.resolveInRoot(root, "/etc/group", followFinal: true)
+                let u = try UserResolver.resolve(c.config["User"].string ?? "", passwd: passwdPath.flatMap { try? FS.readString($0) } ?? "",
+                                                 group: groupPath.flatMap { try? FS.readString($0) } ?? "")
+                ownership = .fixed(UInt32(u.uid), UInt32(u.gid))
+            }
+            try LayerUnpacker(root: host, trusted: true, ownership: ownership).unpack(tarPath: tarFile)
         }
     }
 }

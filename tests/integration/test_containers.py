@@ -370,6 +370,32 @@ def test_cp_both_ways(daemon, tool, tmp_path):
     daemon.berth("rm", name, check=True)
 
 
+@pytest.mark.parametrize("tool", TOOLS)
+def test_cp_ownership_and_links(daemon, tool, tmp_path):
+    """Ownership as the docker CLI and dockerd give it: out of a container files belong to the
+    caller; into one as on the host, or with -a the container user's. -L copies a link's target."""
+    name = f"cpown-{tool}"
+    daemon.berth("rm", "-f", name)
+    daemon.berth("run", "-d", "--name", name, "-u", "nobody", "busybox", "sleep", "300", check=True)
+    daemon.berth("exec", "-u", "root", name, "sh", "-c", "mkdir -p /data && echo hi > /data/f && chown -R 65534:65534 /data && ln -s /data/f /data/link", check=True)
+    out = tmp_path / "out"
+    assert daemon.run(tool, "cp", f"{name}:/data", str(out)).returncode == 0
+    assert os.stat(out / "f").st_uid == os.getuid() and os.path.islink(out / "link")
+    assert daemon.run(tool, "cp", "-L", f"{name}:/data/link", str(tmp_path / "deref")).returncode == 0
+    assert not os.path.islink(tmp_path / "deref") and (tmp_path / "deref").read_text() == "hi\n"
+    (tmp_path / "dir").mkdir()
+    assert daemon.run(tool, "cp", "-L", f"{name}:/data/link", str(tmp_path / "dir")).returncode == 0
+    assert (tmp_path / "dir" / "link").read_text() == "hi\n" and not os.path.islink(tmp_path / "dir" / "link")
+    host = tmp_path / "host.txt"
+    host.write_text("x\n")
+    os.chown(host, 1234, 4321)
+    assert daemon.run(tool, "cp", str(host), f"{name}:/tmp/kept.txt").returncode == 0
+    assert daemon.run(tool, "cp", "-a", str(host), f"{name}:/tmp/theirs.txt").returncode == 0
+    ids = daemon.berth("exec", name, "stat", "-c", "%u:%g", "/tmp/kept.txt", "/tmp/theirs.txt").stdout.split()
+    assert ids == ["1234:4321", "65534:65534"], ids
+    daemon.berth("rm", "-f", name, check=True)
+
+
 def test_cp_never_leaves_the_container_root(daemon, tmp_path):
     """Symlinks planted inside the container resolve inside it (CVE-2018-15664 / CVE-2019-14271 class)."""
     daemon.berth("run", "-d", "--name", "hostile", "busybox", "sh", "-c",
