@@ -15,7 +15,7 @@ extension Router {
             res.json(201, ["Id": .string(r.id), "Warnings": JSON.strings(r.warnings)])
         case (.POST, 1, "prune", _):
             let f = try filters(req)
-            let r = try await engine.prune(labels: f["label"] ?? [])
+            let r = try await engine.prune(labels: f["label"] ?? [], until: try untilFilter(f))
             res.json(200, ["ContainersDeleted": r.deleted.isEmpty ? .null : JSON.strings(r.deleted), "SpaceReclaimed": .int(r.reclaimed)])
         case (.GET, 2, let id, "json"): res.json(200, try await engine.inspectContainer(id))
         case (.POST, 2, let id, "start"):

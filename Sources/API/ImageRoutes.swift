@@ -24,11 +24,7 @@ extension Router {
         case .POST where rest == "prune":
             let f = try filters(req)
             let all = (f["dangling"]?.first).map { $0 == "false" || $0 == "0" } ?? false
-            let until = try f["until"]?.first.map { (u: String) throws -> Timestamp in
-                guard let t = Timestamp.parse(u) else { throw EngineError.badRequest("invalid filter 'until=\(u)'") }
-                return t
-            }
-            let r = try await engine.pruneImages(all: all, labels: f["label"] ?? [], until: until)
+            let r = try await engine.pruneImages(all: all, labels: f["label"] ?? [], until: try untilFilter(f))
             res.json(200, ["ImagesDeleted": r.deleted.isEmpty ? .null : .array(r.deleted), "SpaceReclaimed": .int(r.reclaimed)])
         case .GET where rest == "get":
             try await save(req, res, names: req.query["names"] ?? [])

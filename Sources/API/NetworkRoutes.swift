@@ -13,7 +13,7 @@ extension Router {
             res.json(201, ["Id": .string(n.id), "Warning": ""])
         case (.POST, "prune", 1):
             let f = try filters(req)
-            let removed = await engine.pruneNetworks(labels: f["label"] ?? [])
+            let removed = await engine.pruneNetworks(labels: f["label"] ?? [], until: try untilFilter(f))
             res.json(200, ["NetworksDeleted": removed.isEmpty ? .null : JSON.strings(removed)])
         case (.GET, let id?, 1): res.json(200, await engine.networkJSON(try await engine.network(id)))
         case (.DELETE, let id?, 1):

@@ -95,6 +95,13 @@ public final class Router: Sendable {
     }
 
     /// `filters` in both shapes: `{"k":{"v":true}}` (Go) and `{"k":["v"]}` (docker-py).
+    /// A prune's `until` filter (a Go duration back from now, or a time), nil when absent.
+    func untilFilter(_ f: [String: [String]]) throws -> Timestamp? {
+        guard let u = f["until"]?.first else { return nil }
+        guard let t = Timestamp.parseRelative(u) else { throw EngineError.badRequest("invalid filter 'until=\(u)'") }
+        return t
+    }
+
     func filters(_ req: Request) throws -> [String: [String]] {
         guard let text = req.q("filters"), !text.isEmpty else { return [:] }
         guard let j = try? JSON.parse(text), let o = j.object else { throw EngineError.badRequest("invalid filter: \(text)") }

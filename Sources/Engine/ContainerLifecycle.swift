@@ -391,11 +391,11 @@ extension Engine {
         emit(c, "rename", extra: ["oldName": "/" + old])
     }
 
-    public func prune(labels: [String]) throws(EngineError) -> (deleted: [String], reclaimed: Int64) {
+    public func prune(labels: [String], until: Timestamp? = nil) throws(EngineError) -> (deleted: [String], reclaimed: Int64) {
         var deleted: [String] = []
         var reclaimed: Int64 = 0
         for c in containers.values where !c.state.running && !starting.contains(c.id) {
-            guard DockerShapes.matchLabels(c.labels, labels) else { continue }
+            guard DockerShapes.matchLabels(c.labels, labels), until.map({ c.created < $0 }) ?? true else { continue }
             reclaimed += FS.diskUsage(dir(c.id) + "/upper")
             try removeNow(c.id)
             deleted.append(c.id)

@@ -188,9 +188,9 @@ extension Engine {
         emitNetwork("destroy", n)
     }
 
-    public func pruneNetworks(labels: [String]) -> [String] {
+    public func pruneNetworks(labels: [String], until: Timestamp? = nil) -> [String] {
         var removed: [String] = []
-        for n in allNetworks() where !n.predefined && DockerShapes.matchLabels(n.labels, labels) {
+        for n in allNetworks() where !n.predefined && DockerShapes.matchLabels(n.labels, labels) && until.map({ n.created < $0 }) ?? true {
             if (try? removeNetwork(n.id)) != nil { removed.append(n.name) }
         }
         return removed

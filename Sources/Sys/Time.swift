@@ -73,6 +73,39 @@ public struct Timestamp: Sendable, Equatable, Comparable, Hashable {
     }
 
     /// `1700000000` or `1700000000.123456789`, as the API's since/until.
+    /// A filter's or option's time as dockerd reads it (`until=24h`, `since=2024-01-02`): a Go
+    /// duration counts back from `now`; otherwise RFC 3339, a date, or Unix seconds.
+    public static func parseRelative(_ text: String, now: Timestamp = .now()) -> Timestamp? {
+        if let d = parseGoDuration(text) { return Timestamp(nanos: now.nanos - d) }
+        if let t = parse(text) { return t }
+        // A bare date (or date and time without zone): UTC midnight / that time, as Go parses it.
+        let b = Array(text.utf8)
+        if b.count == 10, b[4] == UInt8(ascii: "-"), b[7] == UInt8(ascii: "-") { return parse(text + "T00:00:00Z") }
+        if b.count == 19, b[10] == UInt8(ascii: "T") { return parse(text + "Z") }
+        return nil
+    }
+
+    /// Go's time.ParseDuration, in nanoseconds ("1h30m", "1.5h", "300ms"; a unit is required).
+    public static func parseGoDuration(_ text: String) -> Int64? {
+        var s = Substring(text)
+        var sign: Double = 1
+        if s.hasPrefix("-") { sign = -1; s = s.dropFirst() } else if s.hasPrefix("+") { s = s.dropFirst() }
+        if s == "0" { return 0 }
+        guard !s.isEmpty else { return nil }
+        let units: [(String, Double)] = [("ns", 1), ("us", 1e3), ("µs", 1e3), ("ms", 1e6), ("s", 1e9), ("m", 6e10), ("h", 3.6e12)]
+        var total: Double = 0
+        while !s.isEmpty {
+            let number = s.prefix { $0.isNumber || $0 == "." }
+            guard !number.isEmpty, let v = Double(number) else { return nil }
+            s = s.dropFirst(number.count)
+            // Longest unit first ("ms" before "m").
+            guard let unit = units.sorted(by: { $0.0.count > $1.0.count }).first(where: { s.hasPrefix($0.0) }) else { return nil }
+            s = s.dropFirst(unit.0.count)
+            total += v * unit.1
+        }
+        return Int64(sign * total)
+    }
+
     public static func parseUnix(_ text: String) -> Timestamp? {
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count <= 2, let secs = Int64(parts[0]) else { return nil }

@@ -88,6 +88,20 @@ import Testing
         #expect(Timestamp(nanos: 1_704_164_645_500_000_000).rfc3339Nano == "2024-01-02T03:04:05.500000000Z")
         #expect(Timestamp(nanos: 1_704_164_645_500_000_000).goRFC3339Nano == "2024-01-02T03:04:05.5Z")
     }
+
+    @Test func relativeTimesAsDockerdReadsThem() {
+        #expect(Timestamp.parseGoDuration("1h30m") == 5_400_000_000_000)
+        #expect(Timestamp.parseGoDuration("1.5h") == 5_400_000_000_000)
+        #expect(Timestamp.parseGoDuration("300ms") == 300_000_000 && Timestamp.parseGoDuration("2m3s") == 123_000_000_000)
+        #expect(Timestamp.parseGoDuration("-10s") == -10_000_000_000 && Timestamp.parseGoDuration("0") == 0)
+        for bad in ["", "10", "h", "1x", "1h30", "soon"] { #expect(Timestamp.parseGoDuration(bad) == nil, "\(bad)") }
+        let now = Timestamp(nanos: 1_704_164_645_000_000_000)
+        #expect(Timestamp.parseRelative("24h", now: now)?.nanos == now.nanos - 86_400_000_000_000)
+        #expect(Timestamp.parseRelative("2024-01-02", now: now)?.nanos == 1_704_153_600_000_000_000)
+        #expect(Timestamp.parseRelative("2024-01-02T03:04:05", now: now)?.nanos == 1_704_164_645_000_000_000)
+        #expect(Timestamp.parseRelative("1704164645", now: now)?.nanos == 1_704_164_645_000_000_000)
+        #expect(Timestamp.parseRelative("soon", now: now) == nil)
+    }
 }
 
 import JSON

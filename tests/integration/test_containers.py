@@ -560,3 +560,24 @@ def test_run_init(daemon, tool):
     daemon.berth("rm", name, check=True)
     # Without it the command is PID 1 itself.
     assert daemon.berth("run", "--rm", "busybox", "cat", "/proc/1/comm").stdout.strip() == "cat"
+
+
+def test_prune_until(daemon):
+    """`until` as dockerd reads it: a Go duration back from now, or a time."""
+    d = daemon
+    d.berth("rm", "-f", "old-one")
+    d.berth("run", "--name", "old-one", "--label", "until-test=1", "busybox", "true", check=True)
+    d.berth("network", "create", "--label", "until-test=1", "until-net", check=True)
+    for args in (["container", "prune"], ["network", "prune"]):
+        r = d.docker(*args, "-f", "--filter", "until=1h", "--filter", "label=until-test=1")
+        assert r.returncode == 0 and "old-one" not in r.stdout and "until-net" not in r.stdout, (args, r.stdout, r.stderr)
+    assert d.docker("image", "prune", "-f", "--filter", "until=24h").returncode == 0
+    time.sleep(1.2)
+    r = d.docker("container", "prune", "-f", "--filter", "until=1s", "--filter", "label=until-test=1")
+    assert r.returncode == 0 and d.berth("ps", "-aq", "-f", "name=old-one").stdout == "", r.stdout
+    r = d.docker("network", "prune", "-f", "--filter", "until=2000-01-01T00:00:00Z")
+    assert "until-net" not in r.stdout
+    r = d.docker("network", "prune", "-f", "--filter", "until=500ms", "--filter", "label=until-test=1")
+    assert "until-net" in r.stdout, r.stdout
+    r = d.docker("container", "prune", "-f", "--filter", "until=soon")
+    assert r.returncode != 0 and "invalid filter 'until=soon'" in r.stderr, r.stderr
