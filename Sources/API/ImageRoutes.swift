@@ -75,11 +75,17 @@ extension Router {
         }
         var image = req.q("fromImage") ?? ""
         if let tag = req.q("tag"), !tag.isEmpty { image += (tag.hasPrefix("sha256:") ? "@" : ":") + tag }
-        do { _ = try Reference(parsing: image) } catch { throw EngineError.badRequest(error.description) }
+        let parsed: Reference
+        do { parsed = try Reference(parsing: image) } catch { throw EngineError.badRequest(error.description) }
         let creds = RegistryAuth.decode(req.headers["X-Registry-Auth"].first)
         res.startStream(contentType: "application/json")
         do {
-            _ = try await engine.pull(image, credentials: creds, platform: req.q("platform")) { msg in _ = await res.writeJSONLine(msg) }
+            // No tag and no digest: every tag, as dockerd (the docker CLI sends this for `pull -a`).
+            if parsed.tag == nil && parsed.digest == nil {
+                try await engine.pullAllTags(image, credentials: creds, platform: req.q("platform")) { msg in _ = await res.writeJSONLine(msg) }
+            } else {
+                _ = try await engine.pull(image, credentials: creds, platform: req.q("platform")) { msg in _ = await res.writeJSONLine(msg) }
+            }
         } catch {
             _ = await res.writeJSONLine(["errorDetail": ["message": .string(error.description)], "error": .string(error.description)])
         }
@@ -88,11 +94,16 @@ extension Router {
 
     func push(_ req: Request, _ res: Responder, name: String) async throws {
         let creds = RegistryAuth.decode(req.headers["X-Registry-Auth"].first)
-        let tag = req.q("tag")
-        _ = try await engine.resolveImage(name + ((tag ?? "").isEmpty ? "" : ":" + tag!))
+        let tag = req.q("tag") ?? ""
+        // No tag: every tag of the repository, as dockerd (the docker CLI sends this for `push -a`).
+        if !tag.isEmpty { _ = try await engine.resolveImage(name + ":" + tag) }
         res.startStream(contentType: "application/json")
         do {
-            _ = try await engine.push(name, tag: tag, credentials: creds) { msg in _ = await res.writeJSONLine(msg) }
+            if tag.isEmpty {
+                try await engine.pushAllTags(name, credentials: creds) { msg in _ = await res.writeJSONLine(msg) }
+            } else {
+                _ = try await engine.push(name, tag: tag, credentials: creds) { msg in _ = await res.writeJSONLine(msg) }
+            }
         } catch {
             _ = await res.writeJSONLine(["errorDetail": ["message": .string(error.description)], "error": .string(error.description)])
         }

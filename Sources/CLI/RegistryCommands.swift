@@ -7,16 +7,18 @@ extension Berth {
     func pull(_ args: [String]) throws -> Int32 {
         let f = try Flags.parse(args, [FlagSpec("-q", "--quiet"), FlagSpec("-a", "--all-tags"), FlagSpec("--platform", value: true)])
         guard f.positionals.count == 1 else { throw CLIError("\"pull\" requires exactly 1 argument.") }
-        try pullImage(f.positionals[0], quiet: f.bool("quiet"), platform: f.string("platform"), fd: 1)
+        try pullImage(f.positionals[0], quiet: f.bool("quiet"), platform: f.string("platform"), fd: 1, allTags: f.bool("all-tags"))
         return 0
     }
 
-    /// Streams a pull's progress to `fd`; throws on the stream's error.
-    func pullImage(_ image: String, quiet: Bool, platform: String?, fd: Int32) throws {
+    /// Streams a pull's progress to `fd`; throws on the stream's error. `allTags` (`-a`) sends the
+    /// repository without a tag: dockerd's every-tag pull.
+    func pullImage(_ image: String, quiet: Bool, platform: String?, fd: Int32, allTags: Bool = false) throws {
         var name = image, tag = ""
         if let at = name.firstIndex(of: "@") { tag = String(name[name.index(after: at)...]); name = String(name[..<at]) }
         else if let colon = name.lastIndex(of: ":"), !name[colon...].contains("/") { tag = String(name[name.index(after: colon)...]); name = String(name[..<colon]) }
-        if tag.isEmpty && !image.contains("@") { tag = "latest" }
+        if allTags && !tag.isEmpty { throw CLIError("tag can't be used with --all-tags/-a") }
+        if tag.isEmpty && !image.contains("@") && !allTags { tag = "latest" }
         var q: [(String, String)] = [("fromImage", name), ("tag", tag)]
         if let platform { q.append(("platform", platform)) }
         var headers: [(String, String)] = []
@@ -41,6 +43,9 @@ extension Berth {
         guard f.positionals.count == 1 else { throw CLIError("\"push\" requires exactly 1 argument.") }
         var name = f.positionals[0], tag = ""
         if let colon = name.lastIndex(of: ":"), !name[colon...].contains("/") { tag = String(name[name.index(after: colon)...]); name = String(name[..<colon]) }
+        if f.bool("all-tags") && !tag.isEmpty { throw CLIError("tag can't be used with --all-tags/-a") }
+        // Without -a a missing tag means latest; with -a no tag asks the daemon for every tag.
+        if tag.isEmpty && !f.bool("all-tags") { tag = "latest" }
         var headers: [(String, String)] = []
         if let auth = DockerConfig.registryAuthHeader(for: name) { headers.append(("X-Registry-Auth", auth)) }
         var display = ProgressDisplay()

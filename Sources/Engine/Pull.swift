@@ -28,7 +28,33 @@ extension Engine {
     /// `docker pull`: manifest (resolving lists for the platform), config, layers in parallel
     /// (already-present ones skipped), each verified against its digest and the config's diff IDs,
     /// registered only when all is there. Partial downloads stay in ingest/ and resume.
+    /// `POST /images/create?fromImage=name` without a tag (`docker pull -a`): every tag of the
+    /// repository, one after another, then one status line for the repository, as dockerd.
+    public nonisolated func pullAllTags(_ text: String, credentials: Credentials?, platform: String? = nil, progress: @escaping ProgressSink) async throws(EngineError) {
+        let repo: Reference
+        do { repo = try Reference(parsing: text) } catch { throw .badRequest(error.description) }
+        let tags: [String]
+        do { tags = try await registry.tags(repo, credentials: credentials).sorted() } catch let e as RegistryError {
+            throw e.status == 404 || e.status == 401 ? .notFound(e.message) : .internalError(e.message)
+        } catch { throw .wrapping(error) }
+        var updated = false
+        for tag in tags {
+            var r = repo
+            r.tag = tag
+            let (_, newer) = try await pullOne(r.description, credentials: credentials, platform: platform, finalStatus: false, progress: progress)
+            updated = updated || newer
+        }
+        await progress(Progress.status(updated ? "Status: Downloaded newer image for \(repo.familiarRepository)"
+                                               : "Status: Image is up to date for \(repo.familiarRepository)"))
+    }
+
     public nonisolated func pull(_ text: String, credentials: Credentials?, platform: String? = nil, progress: @escaping ProgressSink) async throws(EngineError) -> Digest {
+        try await pullOne(text, credentials: credentials, platform: platform, finalStatus: true, progress: progress).id
+    }
+
+    /// One image; `newer` says whether anything was downloaded or retagged.
+    nonisolated func pullOne(_ text: String, credentials: Credentials?, platform: String?, finalStatus: Bool,
+                             progress: @escaping ProgressSink) async throws(EngineError) -> (id: Digest, newer: Bool) {
         let ref: Reference
         do { ref = try Reference(parsing: text).withDefaultTag } catch { throw .badRequest(error.description) }
         let shown = ref.tag ?? ref.digest!.description
@@ -76,18 +102,19 @@ extension Engine {
                 try store.addBlobSource(l.digest, repository: ref.repository)
                 await progress(Progress.status("Pull complete", id: l.digest.short))
             }
-            let hadImage = (try? store.image(id: config.id)) != nil
+            // dockerd's "newer": something was downloaded, or the tag now points elsewhere (or anew).
+            let taggedBefore = ref.tag == nil ? config.id : (try? store.imageID(forTag: ref)) ?? nil
+            let hadImage = (try? store.image(id: config.id)) != nil && taggedBefore == config.id
             let id = try store.registerImage(config: config, tags: ref.tag == nil ? [] : [ref])
             try store.addRepoDigest(ref.repository + "@" + topDigest.description, image: id)
             await progress(Progress.status("Digest: \(topDigest)"))
             emitImage("pull", ref.tag == nil ? ref.familiarRepository + "@" + topDigest.description : ref.familiar)
             let name = ref.tag == nil ? ref.familiarRepository + "@" + topDigest.description : ref.familiar
-            if hadImage && needed.isEmpty {
-                await progress(Progress.status("Status: Image is up to date for \(name)"))
-            } else {
-                await progress(Progress.status("Status: Downloaded newer image for \(name)"))
+            let newer = !(hadImage && needed.isEmpty)
+            if finalStatus {
+                await progress(Progress.status(newer ? "Status: Downloaded newer image for \(name)" : "Status: Image is up to date for \(name)"))
             }
-            return id
+            return (id, newer)
         } catch let e as EngineError {
             throw e
         } catch let e as RegistryError {

@@ -9,7 +9,22 @@ import Sys
 extension Engine {
     /// `docker push`: layers the registry has are skipped (HEAD), the rest uploaded (compressed
     /// once and remembered), then the config, then the manifest. Returns the manifest digest.
-    public nonisolated func push(_ name: String, tag: String?, credentials: Credentials?, progress: @escaping ProgressSink) async throws(EngineError) -> Digest {
+    /// `POST /images/{name}/push` without a tag (`docker push -a`): every local tag of the
+    /// repository, in order, under one "The push refers to repository" line, as dockerd.
+    public nonisolated func pushAllTags(_ name: String, credentials: Credentials?, progress: @escaping ProgressSink) async throws(EngineError) {
+        let repo: Reference
+        do { repo = try Reference(parsing: name) } catch { throw .badRequest(error.description) }
+        let images: [ImageRecord]
+        do { images = try store.allImages() } catch { throw .wrapping(error) }
+        let tags = images.flatMap(\.tags).filter { $0.repository == repo.repository }.compactMap(\.tag).sorted()
+        guard !tags.isEmpty else { throw .notFound("An image does not exist locally with the tag: \(repo.familiarRepository)") }
+        for (i, tag) in tags.enumerated() {
+            _ = try await push(name, tag: tag, credentials: credentials, announce: i == 0, progress: progress)
+        }
+    }
+
+    public nonisolated func push(_ name: String, tag: String?, credentials: Credentials?, announce: Bool = true,
+                                 progress: @escaping ProgressSink) async throws(EngineError) -> Digest {
         var text = name
         if let tag, !tag.isEmpty { text += ":" + tag }
         let ref: Reference
@@ -18,7 +33,7 @@ extension Engine {
         do { img = try resolveImage(ref.description) } catch {
             throw .notFound("An image does not exist locally with the tag: \(ref.familiarRepository)")
         }
-        await progress(Progress.status("The push refers to repository [\(ref.repository)]"))
+        if announce { await progress(Progress.status("The push refers to repository [\(ref.repository)]")) }
         do {
             var layers: [JSON] = []
             let diffIDs = img.config.diffIDs

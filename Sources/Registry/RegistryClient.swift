@@ -394,6 +394,23 @@ public final class RegistryClient: Sendable {
         }
     }
 
+    /// A repository's tags from `/v2/<name>/tags/list` (following `Link` pages, bounded).
+    public func tags(_ ref: Reference, credentials: Credentials?) async throws -> [String] {
+        var tags: [String] = []
+        var url = baseURL(ref.domain) + "/v2/\(ref.path)/tags/list?n=1000"
+        for _ in 0..<20 {
+            let r = try await send(.GET, url, domain: ref.domain, scope: "repository:\(ref.path):pull", credentials: credentials)
+            let body = Array(buffer: try await r.body.collect(upTo: 16 << 20))
+            guard r.status == 200, let j = try? JSON.parse(body) else {
+                throw RegistryError("listing tags of \(ref.repository): status \(r.status)", status: r.status)
+            }
+            tags += j["tags"].stringArray ?? []
+            guard let link = r.headers.first(name: "Link"), let open = link.firstIndex(of: "<"), let close = link.firstIndex(of: ">") else { break }
+            url = resolve(String(link[link.index(after: open)..<close]), against: baseURL(ref.domain))
+        }
+        return tags
+    }
+
     /// Repository names from `/v2/_catalog` (following `Link` pages, bounded).
     public func catalog(domain: String, credentials: Credentials?) async throws -> [String] {
         var names: [String] = []

@@ -449,3 +449,26 @@ def test_save_of_a_pulled_image(fresh_daemon, registry, tmp_path):
     d.berth("rmi", ref, check=True)
     assert "Loaded image: " + ref in d.berth("load", "-i", str(out)).stdout
     assert d.berth("run", "--rm", ref, "echo", "round trip").stdout == "round trip\n"
+
+
+@pytest.mark.parametrize("tool", ["berth", "docker"])
+def test_all_tags_push_and_pull(fresh_daemon, registry, tool):
+    """`push -a` / `pull -a`: no tag on the wire means every tag, as dockerd."""
+    d = fresh_daemon
+    repo = f"{registry.host}/all-{tool}/box"
+    for t in ["1", "2", "3"]:
+        d.berth("tag", "busybox", f"{repo}:{t}", check=True)
+    r = d.run(tool, "push", "-a", f"{repo}:1")
+    assert r.returncode != 0 and "tag can't be used with --all-tags/-a" in r.stderr, r.stderr
+    r = d.run(tool, "push", "-a", repo)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("The push refers to repository") == 1, r.stdout
+    assert all(f"{t}: digest: sha256:" in r.stdout for t in "123"), r.stdout
+    for t in "123":
+        d.berth("rmi", f"{repo}:{t}", check=True)
+    r = d.run(tool, "pull", "-a", repo)
+    assert r.returncode == 0, r.stderr
+    assert f"Status: Downloaded newer image for {repo}" in r.stdout, r.stdout
+    assert sorted(d.berth("images", "--format", "{{.Tag}}", repo).stdout.split()) == ["1", "2", "3"]
+    r = d.run(tool, "pull", "-a", repo)
+    assert f"Status: Image is up to date for {repo}" in r.stdout, r.stdout
