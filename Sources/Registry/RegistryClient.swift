@@ -48,11 +48,8 @@ public final class RegistryClient: Sendable {
         var cfg = HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(15), read: .seconds(120)))
         cfg.httpVersion = .http1Only
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: cfg)
-        let listed = Set(insecureRegistries)
-        insecure = { host in
-            let name = host.split(separator: ":").first.map(String.init) ?? host
-            return listed.contains(host) || (loopbackIsInsecure && (name == "localhost" || name.hasPrefix("127.") || name == "[::1]"))
-        }
+        let listed = InsecureRegistries(insecureRegistries, loopbackIsInsecure: loopbackIsInsecure)
+        insecure = { listed.contains($0) }
     }
 
     /// `docker.io` is served by `registry-1.docker.io`. Insecure registries are tried over
