@@ -60,11 +60,19 @@ extension Router {
         return path
     }
 
-    /// `POST /images/create`: import (`fromSrc=-`) here; pulling from registries comes with issue 4.
+    /// `POST /images/create`: import (`fromSrc=-` with the tar as the body, or a URL dockerd
+    /// downloads), or pull (`fromImage`).
     func create(_ req: Request, _ res: Responder) async throws {
         if let src = req.q("fromSrc") {
-            guard src == "-" else { throw EngineError.badRequest("importing from a URL is not supported yet") }
-            let file = try spool(req)
+            let file: String
+            if src == "-" {
+                file = try spool(req)
+            } else {
+                // dockerd's rule: a source without a scheme is fetched over http.
+                let url = src.hasPrefix("http://") || src.hasPrefix("https://") ? src : "http://" + src
+                file = engine.store.tempPath("import")
+                do { try await Engine.download(url, to: file) } catch { unlink(file); throw error }
+            }
             defer { unlink(file) }
             let id = try await engine.importImage(tarFile: file, repo: req.q("repo"), tag: req.q("tag"), message: req.q("message") ?? "",
                                                   changes: req.query["changes"] ?? [])

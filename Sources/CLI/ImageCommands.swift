@@ -72,7 +72,9 @@ extension Berth {
     func importImage(_ args: [String]) throws -> Int32 {
         let f = try Flags.parse(args, [FlagSpec("-c", "--change", value: true), FlagSpec("-m", "--message", value: true), FlagSpec("--platform", value: true)])
         guard let src = f.positionals.first else { throw CLIError("\"import\" requires at least 1 argument.") }
-        var q: [(String, String)] = [("fromSrc", "-")]
+        // A URL is fetched by the daemon, as with the docker CLI; a file or `-` is uploaded.
+        let isURL = src.hasPrefix("http://") || src.hasPrefix("https://")
+        var q: [(String, String)] = [("fromSrc", isURL ? src : "-")]
         if f.positionals.count > 1 {
             var repo = f.positionals[1], tag = ""
             if let colon = repo.lastIndex(of: ":"), !repo[colon...].contains("/") { tag = String(repo[repo.index(after: colon)...]); repo = String(repo[..<colon]) }
@@ -80,10 +82,15 @@ extension Berth {
         }
         if let m = f.string("message") { q.append(("message", m)) }
         for c in f.list("change") { q.append(("changes", c)) }
-        let fd = src == "-" ? 0 : open(src, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw CLIError("open \(src): no such file or directory") }
-        defer { if fd != 0 { close(fd) } }
-        let r = try client.request("POST", "/images/create" + DaemonClient.query(q), bodyFile: fd, contentType: "application/x-tar")
+        let r: Response
+        if isURL {
+            r = try client.request("POST", "/images/create" + DaemonClient.query(q))
+        } else {
+            let fd = src == "-" ? 0 : open(src, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw CLIError("open \(src): no such file or directory") }
+            defer { if fd != 0 { close(fd) } }
+            r = try client.request("POST", "/images/create" + DaemonClient.query(q), bodyFile: fd, contentType: "application/x-tar")
+        }
         for m in (try? JSON.parseStream(r.body)) ?? [] {
             if let e = m["error"].string { throw CLIError(e) }
             if let s = m["status"].string { Out.print(s) }

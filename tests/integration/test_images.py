@@ -245,3 +245,24 @@ def test_system_df_and_prune(fresh_daemon, busybox):
     assert d.berth("images", "-q").stdout.strip() != ""  # tagged images stay without -a
     d.berth("system", "prune", "-a", "-f", check=True)
     assert d.berth("images", "-q").stdout == ""
+
+
+@pytest.mark.parametrize("tool", ["berth", "docker"])
+def test_import_from_url(daemon, busybox, tool, tmp_path):
+    """`import <url>`: the daemon downloads the tarball (streamed to disk), as dockerd."""
+    import shutil as sh
+    sh.copy(busybox, tmp_path / "rootfs.tar")
+    srv = subprocess.Popen(["python3", "-m", "http.server", "0", "--bind", "127.0.0.1"], cwd=tmp_path,
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        port = int(srv.stdout.readline().split(" port ")[1].split()[0])
+        name = f"from-url-{tool}:1"
+        r = daemon.run(tool, "import", "-c", 'CMD ["echo", "imported"]', f"http://127.0.0.1:{port}/rootfs.tar", name)
+        assert r.returncode == 0 and r.stdout.strip().startswith("sha256:"), r.stderr
+        assert daemon.berth("run", "--rm", name).stdout == "imported\n"
+        r = daemon.run(tool, "import", f"http://127.0.0.1:{port}/missing.tar", "nope:1")
+        assert r.returncode != 0 and "404" in r.stderr, r.stderr
+        daemon.berth("rmi", name, check=True)
+    finally:
+        srv.terminate()
+        srv.wait()
