@@ -13,11 +13,27 @@ enum SystemInfo {
         return withUnsafePointer(to: &u.release) { $0.withMemoryRebound(to: CChar.self, capacity: 65) { String(cString: $0) } }
     }
 
-    static let runc = runcVersion()
-
-    static func runcVersion() -> String {
+    static let runcOutput: String = {
         guard let out = try? Proc.run(["runc", "--version"]), out.status == 0 else { return "" }
-        return out.stdoutText.split(separator: "\n").first.map { String($0.split(separator: " ").last ?? "") } ?? ""
+        return out.stdoutText
+    }()
+    /// `runc version 1.1.5+ds1` → "1.1.5+ds1"; `commit: …` → what dockerd reports as RuncCommit.
+    static let runc = runcOutput.split(separator: "\n").first.map { String($0.split(separator: " ").last ?? "") } ?? ""
+    static let runcCommit = runcOutput.split(separator: "\n").first { $0.hasPrefix("commit: ") }.map { String($0.dropFirst(8)) } ?? ""
+
+    /// As dockerd's RegistryConfig: configured CIDRs then the loopback range (appended last, as
+    /// dockerd does), an index entry per configured registry (Docker Hub with its mirrors,
+    /// insecure hosts as not secure).
+    static func registryConfig(_ c: EngineConfig) -> JSON {
+        let cidrs = c.insecureRegistries.filter { $0.contains("/") }
+        var index = JSONObject()
+        for host in c.insecureRegistries.filter({ !$0.contains("/") }).sorted() {
+            index[host] = ["Name": .string(host), "Mirrors": JSON.strings(c.mirrors[host] ?? []), "Secure": false, "Official": false]
+        }
+        let hub = (c.mirrors["docker.io"] ?? []).map { $0.hasSuffix("/") ? $0 : $0 + "/" }
+        index["docker.io"] = ["Name": "docker.io", "Mirrors": JSON.strings(hub), "Secure": true, "Official": true]
+        return ["AllowNondistributableArtifactsCIDRs": [], "AllowNondistributableArtifactsHostnames": [],
+                "InsecureRegistryCIDRs": JSON.strings(cidrs + ["127.0.0.0/8"]), "IndexConfigs": .object(index), "Mirrors": JSON.strings(hub)]
     }
 
     static func version() async -> JSON {
@@ -54,22 +70,21 @@ enum SystemInfo {
             "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"], ["Native Overlay Diff", "true"]],
             "Plugins": ["Volume": ["local"], "Network": ["bridge", "host", "none"], "Authorization": .null,
                         "Log": ["json-file", "none"]],
-            "MemoryLimit": true, "SwapLimit": true, "KernelMemory": false, "CpuCfsPeriod": true, "CpuCfsQuota": true,
+            "MemoryLimit": true, "SwapLimit": true, "KernelMemory": false, "KernelMemoryTCP": false, "CpuCfsPeriod": true, "CpuCfsQuota": true,
             "CPUShares": true, "CPUSet": true, "PidsLimit": true, "IPv4Forwarding": true, "BridgeNfIptables": true,
             "BridgeNfIp6tables": true, "Debug": false, "NFd": 0, "OomKillDisable": true, "NGoroutines": 0,
             "SystemTime": .string(Timestamp.now().goRFC3339Nano), "LoggingDriver": "json-file", "CgroupDriver": "cgroupfs",
             "CgroupVersion": .string(cgroupVersion()), "NEventsListener": 0, "KernelVersion": .string(kernel()),
             "OperatingSystem": .string(osName), "OSVersion": "", "OSType": "linux", "Architecture": "x86_64",
             "IndexServerAddress": "https://index.docker.io/v1/",
-            "RegistryConfig": ["AllowNondistributableArtifactsCIDRs": [], "AllowNondistributableArtifactsHostnames": [],
-                               "InsecureRegistryCIDRs": ["127.0.0.0/8"], "IndexConfigs": [:], "Mirrors": []],
+            "RegistryConfig": registryConfig(engine.config),
             "NCPU": .int(Int64(ProcessInfo.processInfo.activeProcessorCount)), "MemTotal": .int(mem),
             "GenericResources": .null, "DockerRootDir": .string(engine.config.dataRoot), "HttpProxy": "", "HttpsProxy": "",
             "NoProxy": "", "Name": .string(String(cString: host)), "Labels": [], "ExperimentalBuild": false,
             "ServerVersion": .string(version), "Runtimes": ["runc": ["path": "runc"]], "DefaultRuntime": "runc",
             "Swarm": ["NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": false, "Error": "", "RemoteManagers": .null],
-            "LiveRestoreEnabled": true, "Isolation": "", "InitBinary": "", "ContainerdCommit": ["ID": "", "Expected": ""],
-            "RuncCommit": ["ID": "", "Expected": ""], "InitCommit": ["ID": "", "Expected": ""], "SecurityOptions": ["name=seccomp,profile=default"],
+            "LiveRestoreEnabled": true, "Isolation": "", "InitBinary": "docker-init", "ContainerdCommit": ["ID": "", "Expected": ""],
+            "RuncCommit": ["ID": .string(runcCommit), "Expected": .string(runcCommit)], "InitCommit": ["ID": "", "Expected": ""], "SecurityOptions": ["name=seccomp,profile=default"],
             "Warnings": .null,
         ]
     }

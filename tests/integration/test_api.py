@@ -152,3 +152,23 @@ def test_events(fresh_daemon):
     assert actions[0] == "create" and "destroy" in actions
     r = d.berth("events", "--since", "1", "--until", until, "--filter", "type=image")
     assert " image import " in r.stdout
+
+
+def test_info_registry_config_and_runtime_details(busybox):
+    """`info` as dockerd 20.10 fills it: configured registries in RegistryConfig (CIDRs,
+    per-registry index entries, Hub mirrors), the init binary and runc's commit."""
+    from conftest import Daemon
+    d = Daemon({"insecure-registries": ["myreg:5000", "10.0.0.0/8"], "registry-mirrors": ["http://127.0.0.1:5918"]}).start()
+    try:
+        info = json.loads(d.api("GET", "/info")[2])
+        rc = info["RegistryConfig"]
+        assert rc["InsecureRegistryCIDRs"] == ["10.0.0.0/8", "127.0.0.0/8"]
+        assert rc["IndexConfigs"]["myreg:5000"] == {"Name": "myreg:5000", "Mirrors": [], "Secure": False, "Official": False}
+        assert rc["IndexConfigs"]["docker.io"] == {"Name": "docker.io", "Mirrors": ["http://127.0.0.1:5918/"], "Secure": True, "Official": True}
+        assert rc["Mirrors"] == ["http://127.0.0.1:5918/"]
+        assert info["InitBinary"] == "docker-init" and info["RuncCommit"]["ID"] and "KernelMemoryTCP" in info
+        out = d.docker("info").stdout
+        assert "Insecure Registries:\n  myreg:5000\n  10.0.0.0/8\n  127.0.0.0/8\n" in out, out
+        assert "Registry Mirrors:\n  http://127.0.0.1:5918/\n" in out and "Init Binary: docker-init" in out
+    finally:
+        d.stop()
