@@ -115,6 +115,7 @@ extension Engine {
         defer { starting.remove(id) }
         do {
             var spec = try bundleSpec(for: c)
+            emitVolumeEvents(c, "mount")
             if c.networkMode == "host" {
                 spec.hostNetwork = true
                 spec.hostname = (try? FS.readString("/etc/hostname"))?.trimmingSpaces() ?? spec.hostname

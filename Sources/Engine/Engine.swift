@@ -168,6 +168,7 @@ public actor Engine {
         c.state.pid = 0
         persist(c)
         emit(c, "die", extra: ["exitCode": String(code)])
+        emitVolumeEvents(c, "unmount")
         stopHealthMonitor(id)
         for w in exitWaiters.removeValue(forKey: id) ?? [] { w.resume(returning: code) }
         applyRestartPolicy(id)

@@ -146,3 +146,20 @@ extension Engine {
         if FS.isMountPoint(data) { umount2(data, Int32(MNT_DETACH)) }
     }
 }
+
+extension Engine {
+    /// dockerd's volume events around a container's run: `mount` for each volume as it starts
+    /// (destination, mode), `unmount` when it has stopped.
+    func emitVolumeEvents(_ c: Container, _ action: String) {
+        for m in c.mounts where m.type == .volume && !m.name.isEmpty {
+            var attrs = ["container": c.id, "driver": m.driver.isEmpty ? "local" : m.driver]
+            if action == "mount" {
+                attrs["destination"] = m.destination
+                attrs["propagation"] = m.propagation
+                attrs["read/write"] = m.rw ? "true" : "false"
+            }
+            events.publish(Event(type: "volume", action: action, actorID: m.name, attributes: attrs, from: nil, time: .now()))
+        }
+    }
+}
+

@@ -4,6 +4,9 @@ import re
 import json
 import os
 import subprocess
+import time
+
+from conftest import DOCKER
 
 import pytest
 
@@ -162,3 +165,24 @@ def test_system_prune_output_matches_docker(fresh_daemon):
         assert d.berth("network", "ls", "-q", "-f", "name=sp-net").stdout == "" and d.berth("volume", "ls", "-q").stdout == ""
     assert outs["berth"] == outs["docker"], outs
     assert "Deleted Containers:\n<id>\n\nDeleted Networks:\nsp-net\n\nDeleted Volumes:\nsp-vol\n\n" in outs["berth"], outs
+
+
+def test_volume_events_match_dockerd(daemon, dockerd, busybox):
+    """Volume events around a run (create, mount, unmount), as dockerd 20.10 reports them."""
+    subprocess.run(f"{DOCKER} import -c 'CMD [\"sh\"]' {busybox} busybox:latest", shell=True, env=dockerd, check=True, capture_output=True)
+    fmt = "{{.Type}} {{.Action}} {{.Actor.ID}} {{json .Actor.Attributes}}"
+    outs = {}
+    for label, env in (("docker", dockerd), ("berth", dict(os.environ, DOCKER_HOST=daemon.host))):
+        def docker(*a):
+            return subprocess.run([DOCKER, *a], env=env, capture_output=True, text=True)
+        docker("volume", "rm", "-f", "ev-vol")
+        since = str(time.time() - 1)
+        r = docker("run", "--name", "ev-c", "--network", "none", "-v", "ev-vol:/data:ro", "busybox", "true")
+        assert r.returncode == 0, r.stderr
+        cid = docker("inspect", "--format", "{{.Id}}", "ev-c").stdout.strip()
+        time.sleep(0.5)
+        ev = docker("events", "--since", since, "--until", str(time.time()), "--filter", "type=volume", "--format", fmt).stdout
+        outs[label] = ev.replace(cid, "<cid>")
+        docker("rm", "-f", "ev-c")
+        docker("volume", "rm", "-f", "ev-vol")
+    assert outs["berth"] == outs["docker"] and "mount ev-vol" in outs["berth"], outs
