@@ -11,7 +11,7 @@ extension Router {
         case (.GET, 1, "json", _): try await list(req, res)
         case (.POST, 1, "create", _):
             let body = try jsonBody(req)
-            let r = try await engine.create(name: req.q("name"), body: body)
+            let r = try await engine.create(name: req.q("name"), body: body, apiVersion: req.version)
             res.json(201, ["Id": .string(r.id), "Warnings": JSON.strings(r.warnings)])
         case (.POST, 1, "prune", _):
             let f = try filters(req)
@@ -76,7 +76,10 @@ extension Router {
         case (.POST, 2, let id, "attach"): try await attach(req, res, id)
         case (.GET, 2, let id, "logs"): try await logs(req, res, id)
         case (.DELETE, 1, let id, _):
-            try await engine.remove(id, force: req.bool("force"), volumes: req.bool("v"))
+            if req.bool("link") { try await engine.removeLink(id) } else { try await engine.remove(id, force: req.bool("force"), volumes: req.bool("v")) }
+            res.noContent()
+        case (.DELETE, 2, let parent, let alias) where req.bool("link"):
+            try await engine.removeLink(parent + "/" + alias)
             res.noContent()
         default: res.json(404, ["message": "page not found"])
         }

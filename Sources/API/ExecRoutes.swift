@@ -27,7 +27,9 @@ extension Router {
             _ = try await engine.startExec(e.id, onOutput: { _, _ in }, onExit: { _ in })
             return res.send(status: 200)
         }
-        let tty = e.tty
+        // As dockerd: the start request's Tty decides whether output is multiplexed, whatever the
+        // exec was created with (a pty exec started with Tty false sends framed stdout).
+        let tty = body["Tty"].bool ?? false
         let wantOut = e.config["AttachStdout"].bool ?? true, wantErr = e.config["AttachStderr"].bool ?? true
         var continuation: AsyncStream<[UInt8]?>.Continuation!
         let stream = AsyncStream<[UInt8]?> { continuation = $0 }

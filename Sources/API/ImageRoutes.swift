@@ -121,7 +121,16 @@ extension Router {
     func load(_ req: Request, _ res: Responder) async throws {
         let file = try spool(req)
         defer { unlink(file) }
-        let loaded = try await engine.loadArchive(file)
+        // dockerd answers 200 at once and reports a bad archive in the stream (docker-py raises
+        // ImageLoadError from that line, not from the status).
+        let loaded: [String]
+        do { loaded = try await engine.loadArchive(file) } catch {
+            let message = error.description
+            res.startStream(contentType: "application/json")
+            _ = await res.writeJSONLine(["errorDetail": ["message": .string(message)], "error": .string(message)])
+            res.end()
+            return
+        }
         res.startStream(contentType: "application/json")
         for line in loaded {
             _ = await res.writeJSONLine(["stream": .string(line + "\n")])

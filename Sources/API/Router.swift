@@ -46,6 +46,11 @@ public final class Router: Sendable {
                                                  author: req.q("author") ?? "", changes: req.query["changes"] ?? [],
                                                  pause: req.q("pause").map { _ in req.bool("pause") } ?? true, overrides: body)
                 res.json(201, ["Id": .string(id.description)])
+            case (_, let section) where InactiveFeatures.swarmSections.contains(section):
+                throw InactiveFeatures.swarm(section, Array(p.dropFirst()))
+            case (_, "plugins"):
+                let names = try InactiveFeatures.plugins(req.method.rawValue, Array(p.dropFirst())).get()
+                res.json(200, .array(names.map { .string($0) }))
             default: res.json(404, ["message": "page not found"])
             }
         } catch let e as EngineError {

@@ -50,6 +50,8 @@ public struct Request: Sendable {
         return !(v.isEmpty || v == "0" || v == "no" || v == "false" || v == "none")
     }
     public func int(_ k: String) -> Int? { q(k).flatMap { Int($0) } }
+    /// The version the client speaks: its path prefix, else the newest berthd serves.
+    public var version: APIVersion { apiVersion.flatMap(APIVersion.init) ?? .current }
     public var wantsUpgrade: Bool { headers["Upgrade"].first?.lowercased() == "tcp" || headers["Connection"].contains { $0.lowercased().contains("upgrade") } }
 }
 

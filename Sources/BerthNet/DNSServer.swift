@@ -10,6 +10,8 @@ public final class NameTable: @unchecked Sendable {
     private var names: [String: [String: [IPv4]]] = [:]
     /// container ID → the user networks it is on.
     private var membership: [String: [String]] = [:]
+    /// container ID → names only it resolves (network-scoped links: alias → the target).
+    private var own: [String: [String: [IPv4]]] = [:]
     private var turn = 0
 
     public init() {}
@@ -19,8 +21,8 @@ public final class NameTable: @unchecked Sendable {
     /// A queries turn it, so a client's A+AAAA pair sees one step.
     public func lookup(container: String, name: String, rotate: Bool = true) -> [IPv4]? {
         lock.lock(); defer { lock.unlock() }
-        var found: [IPv4] = []
-        for net in membership[container] ?? [] {
+        var found: [IPv4] = own[container]?[name] ?? []
+        for net in membership[container] ?? [] where found.isEmpty {
             if let a = names[net]?[name] { found += a }
         }
         guard !found.isEmpty else { return nil }
@@ -30,10 +32,12 @@ public final class NameTable: @unchecked Sendable {
     }
 
     /// Replaces the whole table (the engine rebuilds it from its state after any change).
-    public func replace(names newNames: [String: [String: [IPv4]]], membership newMembership: [String: [String]]) {
+    public func replace(names newNames: [String: [String: [IPv4]]], membership newMembership: [String: [String]],
+                        own newOwn: [String: [String: [IPv4]]] = [:]) {
         lock.lock(); defer { lock.unlock() }
         names = newNames
         membership = newMembership
+        own = newOwn
     }
 }
 

@@ -5,19 +5,52 @@ import Sys
 /// tested with a recording fake. The real one drives iproute2 and iptables, batching each
 /// step into as few processes as it can.
 public protocol HostNetworking: Sendable {
-    func ensureBridge(_ name: String, gateway: IPv4, subnet: Subnet) throws(NetworkError)
+    func ensureBridge(_ name: String, gateway: IPv4, subnet: Subnet, v6: (gateway: IPv6Address, prefix: Int)?) throws(NetworkError)
     func deleteLink(_ name: String)
     func createNamespace(_ name: String) throws(NetworkError)
     func deleteNamespace(_ name: String)
     /// A veth pair: `hostSide` on `bridge`, the peer as `eth0`-like `ifname` in the namespace.
-    func attach(namespace: String, bridge: String, hostSide: String, ifname: String, address: IPv4, subnet: Subnet,
-                gateway: IPv4?, mac: String) throws(NetworkError)
+    func attach(namespace: String, bridge: String, hostSide: String, ifname: String, addresses: VethAddresses) throws(NetworkError)
     func detach(namespace: String, ifname: String)
     func loopbackUp(namespace: String) throws(NetworkError)
     func applyFirewall(_ document: String) throws(NetworkError)
     func ensureHooks(_ chains: Firewall.Chains) throws(NetworkError)
     func removeHooks(_ chains: Firewall.Chains)
     func linkExists(_ name: String) -> Bool
+}
+
+/// What a container's interface on one network gets: its IPv4 address (and the default route
+/// through the gateway on its first network), its MAC, an IPv6 address on IPv6-enabled
+/// networks, and any link-local addresses the client asked for.
+public struct VethAddresses: Sendable {
+    public struct V6: Sendable {
+        public var address: IPv6Address
+        public var prefix: Int
+        public var gateway: IPv6Address?
+        public init(address: IPv6Address, prefix: Int, gateway: IPv6Address?) { self.address = address; self.prefix = prefix; self.gateway = gateway }
+    }
+    public var address: IPv4
+    public var subnet: Subnet
+    public var gateway: IPv4?
+    public var mac: String
+    public var v6: V6?
+    public var linkLocal: [String]
+    public init(address: IPv4, subnet: Subnet, gateway: IPv4?, mac: String, v6: V6? = nil, linkLocal: [String] = []) {
+        self.address = address; self.subnet = subnet; self.gateway = gateway; self.mac = mac; self.v6 = v6; self.linkLocal = linkLocal
+    }
+
+    /// The `ip -batch` lines run inside the namespace. Pure, for unit tests.
+    public func insideCommands(ifname: String) -> String {
+        var s = "link set lo up\nlink set \(ifname) address \(mac)\naddr add \(address)/\(subnet.prefix) dev \(ifname)\n"
+        if let v6 { s += "addr add \(v6.address)/\(v6.prefix) dev \(ifname) nodad\n" }
+        for a in linkLocal {
+            if IPv4(a) != nil { s += "addr add \(a)/16 dev \(ifname) scope link\n" } else if IPv6Address(a) != nil { s += "addr add \(a)/64 dev \(ifname) nodad\n" }
+        }
+        s += "link set \(ifname) up\n"
+        if let gateway { s += "route add default via \(gateway)\n" }
+        if let g = v6?.gateway { s += "-6 route add default via \(g) dev \(ifname)\n" }
+        return s
+    }
 }
 
 public struct NetworkError: Error, Sendable, CustomStringConvertible {
@@ -37,9 +70,14 @@ public struct IPRoute2: HostNetworking {
 
     public func linkExists(_ name: String) -> Bool { FS.exists("/sys/class/net/" + name) }
 
-    public func ensureBridge(_ name: String, gateway: IPv4, subnet: Subnet) throws(NetworkError) {
+    public func ensureBridge(_ name: String, gateway: IPv4, subnet: Subnet, v6: (gateway: IPv6Address, prefix: Int)?) throws(NetworkError) {
         if !linkExists(name) {
-            try IPRoute2.run(["ip", "-batch", "-"], input: "link add \(name) type bridge\naddr add \(gateway)/\(subnet.prefix) dev \(name)\nlink set \(name) up\n")
+            var batch = "link add \(name) type bridge\naddr add \(gateway)/\(subnet.prefix) dev \(name)\n"
+            if let v6 {
+                try? FS.writeExisting("/proc/sys/net/ipv6/conf/\(name)/disable_ipv6", "0")
+                batch += "addr add \(v6.gateway)/\(v6.prefix) dev \(name) nodad\n"
+            }
+            try IPRoute2.run(["ip", "-batch", "-"], input: batch + "link set \(name) up\n")
         }
         // Published ports answer on 127.0.0.1 through DNAT to this bridge.
         try? FS.writeExisting("/proc/sys/net/ipv4/conf/\(name)/route_localnet", "1")
@@ -56,16 +94,16 @@ public struct IPRoute2: HostNetworking {
         try IPRoute2.run(["ip", "-n", namespace, "link", "set", "lo", "up"])
     }
 
-    public func attach(namespace: String, bridge: String, hostSide: String, ifname: String, address: IPv4, subnet: Subnet,
-                       gateway: IPv4?, mac: String) throws(NetworkError) {
+    public func attach(namespace: String, bridge: String, hostSide: String, ifname: String, addresses: VethAddresses) throws(NetworkError) {
         try IPRoute2.run(["ip", "-batch", "-"], input: """
             link add \(hostSide) type veth peer name \(ifname) netns \(namespace)
             link set \(hostSide) master \(bridge) up
 
             """)
-        var inside = "link set lo up\nlink set \(ifname) address \(mac)\naddr add \(address)/\(subnet.prefix) dev \(ifname)\nlink set \(ifname) up\n"
-        if let gateway { inside += "route add default via \(gateway)\n" }
-        do { try IPRoute2.run(["ip", "-n", namespace, "-batch", "-"], input: inside) } catch {
+        if addresses.v6 != nil || addresses.linkLocal.contains(where: { IPv6Address($0) != nil }) {
+            _ = try? Proc.run(["ip", "netns", "exec", namespace, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=0"])
+        }
+        do { try IPRoute2.run(["ip", "-n", namespace, "-batch", "-"], input: addresses.insideCommands(ifname: ifname)) } catch {
             deleteLink(hostSide)
             throw error
         }

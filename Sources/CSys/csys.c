@@ -169,3 +169,15 @@ int berth_reserve_port(int tcp, unsigned int addr, unsigned short port, unsigned
     *out_port = ntohs(sa.sin_port);
     return fd;
 }
+
+#include <sys/syscall.h>
+#include <linux/openat2.h>
+
+int berth_openat2(int dirfd, const char *path, int flags, int mode, int beneath) {
+    struct open_how how;
+    memset(&how, 0, sizeof how);
+    how.flags = (unsigned long long)(flags | O_CLOEXEC);
+    how.mode = (unsigned long long)((flags & O_CREAT) ? mode : 0);
+    how.resolve = (beneath ? RESOLVE_BENEATH : RESOLVE_IN_ROOT) | RESOLVE_NO_MAGICLINKS;
+    return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+}

@@ -173,7 +173,7 @@ extension BuildRun {
             // Owner: --chown resolved in the image being built; root otherwise.
             var uid: UInt32 = 0, gid: UInt32 = 0
             if let c = chown {
-                let passwd = (try? FS.readString(root + "/etc/passwd")) ?? "", group = (try? FS.readString(root + "/etc/group")) ?? ""
+                let (passwd, group) = try Engine.userFiles(root: root)
                 do {
                     let u = try UserResolver.resolve(c, passwd: passwd, group: group)
                     uid = UInt32(u.uid); gid = UInt32(u.gid)

@@ -34,6 +34,8 @@ extension Engine {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw SysError("open \(path)") }
         defer { close(fd) }
+        // A container that never started has no writable layer yet: its layer is empty.
+        if !FS.exists(dir(id) + "/upper") { try FS.mkdirAll(dir(id) + "/upper", mode: 0o755) }
         try TreeTar(root: dir(id) + "/upper", layer: true) { try FS.writeAll(fd: fd, $0) }.write()
     }
 
@@ -47,8 +49,15 @@ extension Engine {
             do { target = try Reference(parsing: repo + ((tag ?? "").isEmpty ? "" : ":" + tag!)).withDefaultTag } catch { throw .badRequest(error.description) }
         }
         guard let base = try? store.image(id: c.image) else { throw .noSuchImage(c.image.description) }
-        let pauseIt = pause && c.state.running && !c.state.paused
-        if pauseIt { try self.pause(c.id, true) }
+        var pauseIt = pause && c.state.running && !c.state.paused
+        if pauseIt {
+            do { try self.pause(c.id, true) } catch {
+                // It may have exited between the lookup and the freeze (its exit not yet
+                // recorded): with nothing left to freeze, commit what it left, as dockerd does.
+                if c.state.pid > 0 && Glibc.kill(c.state.pid, 0) == 0 { throw error }
+                pauseIt = false
+            }
+        }
         let tmp = store.tempPath("commit")
         defer { unlink(tmp) }
         do { try writeUpperLayer(c.id, to: tmp) } catch {

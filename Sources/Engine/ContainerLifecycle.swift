@@ -11,7 +11,7 @@ extension Engine {
 
     public struct CreateResult: Sendable { public var id: String; public var warnings: [String] }
 
-    public func create(name requested: String?, body: JSON) throws(EngineError) -> CreateResult {
+    public func create(name requested: String?, body: JSON, apiVersion: APIVersion = .current) throws(EngineError) -> CreateResult {
         guard let imageRef = body["Image"].string, !imageRef.isEmpty else { throw .badRequest("Config cannot be empty in order to create a container") }
         let image = try resolveImage(imageRef)
         var name = requested ?? ""
@@ -26,6 +26,9 @@ extension Engine {
         }
         let id = Names.newID()
         let cfg = DockerShapes.containerConfig(body: body, image: image.config, id: id)
+        try CreateValidation.restartPolicy(body["HostConfig"]["RestartPolicy"])
+        try CreateValidation.logConfig(body["HostConfig"]["LogConfig"])
+        try CreateValidation.endpoints(body["NetworkingConfig"], apiVersion: apiVersion)
         let host = DockerShapes.hostConfig(body["HostConfig"])
         if host["AutoRemove"].bool == true, let policy = host["RestartPolicy"]["Name"].string, !policy.isEmpty, policy != "no" {
             throw .badRequest("conflicting options: cannot specify both --restart and --rm")
@@ -34,9 +37,13 @@ extension Engine {
         cmd += cfg["Cmd"].stringArray ?? []
         guard let path = cmd.first else { throw .badRequest("No command specified") }
         var c = Container(id: id, name: name, path: path, args: Array(cmd.dropFirst()), config: cfg, hostConfig: host, image: image.id)
+        if let links = host["Links"].stringArray, !links.isEmpty {
+            c.hostConfig["Links"] = JSON.strings(try normalizedLinks(links, selfName: name))
+        }
         // A network that does not exist (yet) fails the start, not the create, as in dockerd:
         // clients read a 404 from create as a missing image.
-        do { c.endpoints = try initialEndpoints(mode: c.networkMode, networking: body["NetworkingConfig"]) } catch {
+        let legacyMAC = body["MacAddress"].string.flatMap { $0.isEmpty ? nil : $0 }
+        do { c.endpoints = try initialEndpoints(mode: c.networkMode, networking: body["NetworkingConfig"], legacyMAC: legacyMAC) } catch {
             if case .notFound = error, !c.networkMode.hasPrefix("container:") { c.endpoints = [] } else { throw error }
         }
         c.mounts = try createMounts(cfg: cfg, host: host)
@@ -170,13 +177,20 @@ extension Engine {
         let img = try store.image(id: c.image)
         let diffIDs = img?.config.diffIDs ?? []
         let root = try mountRootfs(c.id, chains: chainIDs(diffIDs))
-        let passwd = (try? FS.readString(root + "/etc/passwd")) ?? ""
-        let group = (try? FS.readString(root + "/etc/group")) ?? ""
-        let user = try UserResolver.resolve(c.config["User"].string ?? "", passwd: passwd, group: group)
+        let (passwd, group) = try Engine.userFiles(root: root)
+        var user = try UserResolver.resolve(c.config["User"].string ?? "", passwd: passwd, group: group)
+        for g in try UserResolver.additionalGroups(c.hostConfig["GroupAdd"].stringArray ?? [], group: group) where !user.additionalGids.contains(g) {
+            user.additionalGids.append(g)
+        }
         let hostname = c.config["Hostname"].string ?? c.shortID
-        var env = c.config["Env"].stringArray ?? []
+        var env = CreateValidation.processEnvironment(c.config["Env"].stringArray ?? [])
         if !env.contains(where: { $0.hasPrefix("PATH=") }) { env.insert("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", at: 0) }
         env.insert("HOSTNAME=" + hostname, at: 1)
+        if c.networkMode == "bridge" {
+            // Link variables come before the container's own, as dockerd orders them.
+            let ownStart = env.firstIndex { !$0.hasPrefix("PATH=") && !$0.hasPrefix("HOSTNAME=") } ?? env.count
+            env.insert(contentsOf: try linkContext(c).env, at: ownStart)
+        }
         let tty = c.config["Tty"].bool ?? false
         if tty && !env.contains(where: { $0.hasPrefix("TERM=") }) { env.append("TERM=xterm") }
         var s = BundleSpec(id: c.id, rootfs: root, args: [c.path] + c.args, env: env, cwd: c.config["WorkingDir"].string ?? "/",
@@ -257,7 +271,9 @@ extension Engine {
 
     // MARK: signals
 
-    public func kill(_ ref: String, signal: String?) throws(EngineError) {
+    /// As dockerd: SIGKILL (the default) returns once the container has exited, so an inspect
+    /// right after sees it stopped; other signals return once sent.
+    public func kill(_ ref: String, signal: String?) async throws(EngineError) {
         var c = try container(ref)
         guard c.state.running else { throw .conflict("Container \(c.id) is not running") }
         c.state.manuallyStopped = true  // as dockerd: a killed container is not restarted by its policy
@@ -269,6 +285,7 @@ extension Engine {
         } else { sig = 9 }
         send(signal: sig, to: c)
         emit(c, "kill", extra: ["signal": String(sig)])
+        if sig == 9 { _ = await waitExit(c.id, seconds: 10) }
     }
 
     func send(signal: Int32, to c: Container) {

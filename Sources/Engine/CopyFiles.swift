@@ -23,13 +23,15 @@ extension Engine {
         }
     }
 
-    /// Runs `body` on the container's root: frozen if running, mounted if not.
+    /// Runs `body` on the container's root as the container sees it, volumes and bind mounts
+    /// included: a running container's through its own mount namespace (`/proc/<pid>/root`),
+    /// frozen meanwhile; a stopped one's mounted here with its volumes and binds on top.
     func withFrozenRoot<T>(_ ref: String, _ body: (Container, String) throws -> T) throws(EngineError) -> T {
         let c = try container(ref)
         var release: () -> Void = {}
         let root: String
         if c.state.running {
-            root = rootfs(c.id)
+            root = c.state.pid > 0 ? "/proc/\(c.state.pid)/root" : rootfs(c.id)
             if !c.state.paused {
                 _ = try? Proc.run(runtimeArgv + ["pause", c.id])
                 release = { [runtimeArgv] in _ = try? Proc.run(runtimeArgv + ["resume", c.id]) }
@@ -38,12 +40,35 @@ extension Engine {
             do {
                 root = try mountRootfs(c.id, chains: lowerChains(c))
             } catch { throw .internalError("mounting the container's filesystem: \(error)") }
+            // A lazy unmount of the root takes the volume binds below it along.
             release = { umount2(root, Int32(MNT_DETACH)) }
+            do { try Engine.bindMounts(c.mounts, into: root) } catch {
+                release()
+                throw .internalError("mounting the container's volumes: \(error)")
+            }
         }
         defer { release() }
         do { return try body(c, root) } catch let e as EngineError { throw e } catch let e as ArchiveError {
             throw .badRequest(e.message)
         } catch { throw .wrapping(error) }
+    }
+
+    /// Volumes and binds of a stopped container over its mounted root, shallowest first, each
+    /// destination resolved inside the root (a symlink in the image cannot aim one elsewhere).
+    nonisolated static func bindMounts(_ mounts: [MountPoint], into root: String) throws {
+        for m in mounts.filter({ $0.type != .tmpfs && !$0.source.isEmpty }).sorted(by: { $0.destination.count < $1.destination.count }) {
+            let target = try SafePath.resolveInRoot(root, m.destination, followFinal: true)
+            guard target.hasPrefix(root + "/") else { continue }
+            if !FS.exists(target) {
+                if FS.isDirectory(m.source) { try FS.mkdirAll(target, mode: 0o755) } else {
+                    try FS.mkdirAll(String(target[..<target.lastIndex(of: "/")!]), mode: 0o755)
+                    let fd = open(target, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o644)
+                    guard fd >= 0 else { throw SysError("create \(m.destination)") }
+                    close(fd)
+                }
+            }
+            guard mount(m.source, target, nil, UInt(MS_BIND | MS_REC), nil) == 0 else { throw SysError("bind \(m.destination)") }
+        }
     }
 
     func lowerChains(_ c: Container) -> [OCI.Digest] {
@@ -110,13 +135,21 @@ extension Engine {
             guard s.isDir else { throw EngineError.badRequest("extraction point is not a directory") }
             var ownership = LayerUnpacker.Ownership.archived
             if copyUIDGID {
-                let passwdPath = try? SafePath.resolveInRoot(root, "/etc/passwd", followFinal: true)
-                let groupPath = try? SafePath.resolveInRoot(root, "/etc/group", followFinal: true)
-                let u = try UserResolver.resolve(c.config["User"].string ?? "", passwd: passwdPath.flatMap { try? FS.readString($0) } ?? "",
-                                                 group: groupPath.flatMap { try? FS.readString($0) } ?? "")
+                let files = try Engine.userFiles(root: root)
+                let u = try UserResolver.resolve(c.config["User"].string ?? "", passwd: files.passwd, group: files.group)
                 ownership = .fixed(UInt32(u.uid), UInt32(u.gid))
             }
             try LayerUnpacker(root: host, trusted: true, ownership: ownership).unpack(tarPath: tarFile)
         }
+    }
+}
+
+extension Engine {
+    /// A container root's /etc/passwd and /etc/group, read inside the root (SafeFS: no link
+    /// out of it, no FIFO waited on, at most 1 MiB each); "" for a file that is absent.
+    nonisolated static func userFiles(root: String) throws(EngineError) -> (passwd: String, group: String) {
+        do {
+            return (try SafeFS.readTextInRoot(root, "/etc/passwd"), try SafeFS.readTextInRoot(root, "/etc/group"))
+        } catch { throw .badRequest("reading the container's user database: \(error)") }
     }
 }

@@ -14,10 +14,8 @@ public enum DockerShapes {
         var env = img["Env"].stringArray ?? []
         for e in body["Env"].stringArray ?? [] {
             let key = e.split(separator: "=", maxSplits: 1).first.map(String.init) ?? e
-            if !e.contains("=") {
-                // `-e NAME` without a value that the CLI could not resolve: dropped, as Docker does.
-                continue
-            }
+            // `NAME` without a value (the client had none) stays in Config.Env as in dockerd;
+            // the process never sees it (CreateValidation.processEnvironment).
             if let i = env.firstIndex(where: { $0.split(separator: "=", maxSplits: 1).first.map(String.init) == key }) { env[i] = e } else { env.append(e) }
         }
         var entrypoint = img["Entrypoint"]
@@ -221,8 +219,9 @@ public enum DockerShapes {
     }
 
     public static func summary(_ c: Container, size: (rw: Int64, root: Int64)?, health: String? = nil) -> JSON {
+        // dockerd wraps an argument holding a space in single quotes (nothing else is escaped).
         var cmd = c.path
-        if !c.args.isEmpty { cmd += " " + c.args.joined(separator: " ") }
+        if !c.args.isEmpty { cmd += " " + c.args.map { $0.contains(" ") ? "'\($0)'" : $0 }.joined(separator: " ") }
         var o: JSON = [
             "Id": .string(c.id), "Names": .array([.string("/" + c.name)]), "Image": .string(c.imageRef),
             "ImageID": .string(c.image.description), "Command": .string(cmd), "Created": .int(c.created.seconds),

@@ -57,6 +57,8 @@ public actor Engine {
     var healthTasks: [String: Task<Void, Never>] = [:]
     var networks: [String: NetworkRecord] = [:]
     var ipams: [String: IPAM] = [:]
+    /// IPv6-enabled networks' address pools.
+    var ipam6s: [String: IPAM6] = [:]
     /// Sockets bound to published host ports, held so nothing else takes them.
     var portHolds: [String: [Int32]] = [:]
     public nonisolated let hostNet: HostNetworking

@@ -8,12 +8,18 @@ public enum EngineError: Error, Sendable, CustomStringConvertible {
     case forbidden(String)
     case unauthorized(String)
     case internalError(String)
+    /// A feature that exists but is not active here (dockerd's 503, e.g. swarm endpoints on a node in no swarm).
+    case unavailable(String)
+    /// A feature Berth does not implement at all: refused, never silently ignored.
+    case notImplemented(String)
     /// A build step's command failed: its message and exit code (the build stream's errorDetail).
     case stepFailed(String, Int32)
 
     public var description: String {
         switch self {
-        case .notFound(let m), .conflict(let m), .badRequest(let m), .forbidden(let m), .unauthorized(let m), .internalError(let m), .stepFailed(let m, _): return m
+        case .notFound(let m), .conflict(let m), .badRequest(let m), .forbidden(let m), .unauthorized(let m), .internalError(let m), .unavailable(let m),
+            .notImplemented(let m), .stepFailed(let m, _):
+            return m
         case .notModified: return ""
         }
     }
@@ -27,6 +33,8 @@ public enum EngineError: Error, Sendable, CustomStringConvertible {
         case .forbidden: return 403
         case .unauthorized: return 401
         case .internalError: return 500
+        case .unavailable: return 503
+        case .notImplemented: return 501
         case .stepFailed: return 500
         }
     }

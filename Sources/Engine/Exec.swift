@@ -19,7 +19,12 @@ public struct ExecRecord: Sendable {
 }
 
 extension Engine {
-    public func createExec(_ ref: String, body: JSON) throws(EngineError) -> String {
+    /// ExecConfig's fields, for Go's case-insensitive decoding.
+    static let execFields = ["User", "Privileged", "Tty", "ConsoleSize", "AttachStdin", "AttachStderr", "AttachStdout", "Detach",
+                             "DetachKeys", "Env", "WorkingDir", "Cmd"]
+
+    public func createExec(_ ref: String, body raw: JSON) throws(EngineError) -> String {
+        let body = raw.canonicalizingKeys(Engine.execFields)
         let c = try container(ref)
         guard c.state.running else { throw .conflict("Container \(c.id) is not running") }
         if c.state.paused { throw .conflict("Container \(c.id) is paused, unpause the container before exec") }
@@ -137,9 +142,9 @@ extension Engine {
         }
         if let w = e.config["WorkingDir"].string, !w.isEmpty { process["cwd"] = .string(w) }
         let root = rootfs(c.id)
-        let passwd = (try? FS.readString(root + "/etc/passwd")) ?? ""
+        let (passwd, group) = try Engine.userFiles(root: root)
         if let u = e.config["User"].string, !u.isEmpty {
-            let user = try UserResolver.resolve(u, passwd: passwd, group: (try? FS.readString(root + "/etc/group")) ?? "")
+            let user = try UserResolver.resolve(u, passwd: passwd, group: group)
             process["user"] = ["uid": .int(Int64(user.uid)), "gid": .int(Int64(user.gid)), "additionalGids": .array(user.additionalGids.map { .int(Int64($0)) })]
         }
         // runc's rule, kept since exec no longer goes through runc: HOME from passwd when unset.

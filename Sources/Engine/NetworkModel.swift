@@ -13,6 +13,12 @@ public struct NetworkRecord: Sendable {
     public var gateway: IPv4?
     public var ipRange: Subnet?
     public var internalOnly = false
+    /// `--ipv6`: containers get addresses from `subnet6` (dockerd keeps a v6 pool of a network
+    /// without it in its IPAM config but gives nobody an address from it).
+    public var enableIPv6 = false
+    public var subnet6: IPv6Subnet?
+    public var gateway6: IPv6Address?
+    public var ipRange6: IPv6Subnet?
     public var attachable = false
     public var labels: [String: String] = [:]
     public var options: [String: String] = [:]
@@ -32,6 +38,8 @@ public struct NetworkRecord: Sendable {
         ["Id": .string(id), "Name": .string(name), "Driver": .string(driver), "Created": .int(created.nanos),
          "Subnet": subnet.map { .string($0.description) } ?? .null, "Gateway": gateway.map { .string($0.description) } ?? .null,
          "IPRange": ipRange.map { .string($0.description) } ?? .null, "Internal": .bool(internalOnly),
+         "EnableIPv6": .bool(enableIPv6), "Subnet6": subnet6.map { .string($0.description) } ?? .null,
+         "Gateway6": gateway6.map { .string($0.description) } ?? .null, "IPRange6": ipRange6.map { .string($0.description) } ?? .null,
          "Attachable": .bool(attachable), "Labels": JSON.stringMap(labels), "Options": JSON.stringMap(options), "Bridge": .string(bridge)]
     }
 
@@ -43,6 +51,10 @@ public struct NetworkRecord: Sendable {
         gateway = d["Gateway"].string.flatMap(IPv4.init)
         ipRange = d["IPRange"].string.flatMap(Subnet.init)
         internalOnly = d["Internal"].bool ?? false
+        enableIPv6 = d["EnableIPv6"].bool ?? false
+        subnet6 = d["Subnet6"].string.flatMap(IPv6Subnet.init)
+        gateway6 = d["Gateway6"].string.flatMap(IPv6Address.init)
+        ipRange6 = d["IPRange6"].string.flatMap(IPv6Subnet.init)
         attachable = d["Attachable"].bool ?? false
         labels = d["Labels"].stringMap ?? [:]
         options = d["Options"].stringMap ?? [:]
@@ -56,16 +68,53 @@ public struct Endpoint: Sendable {
     public var networkID: String
     public var aliases: [String] = []
     public var requestedIP = ""
+    public var requestedIPv6 = ""
+    public var linkLocalIPs: [String] = []
+    /// Network-scoped links, `container:alias` as the client sent them.
+    public var links: [String] = []
+    public var driverOpts: [String: String] = [:]
+    /// A MAC address the client asked for ("" : derived from the IP, as dockerd does).
+    public var requestedMAC = ""
     public var endpointID = ""
     public var ip: IPv4? = nil
+    public var ip6: IPv6Address? = nil
     public var hostSide = ""
     public var ifname = ""
 
     public init(networkID: String) { self.networkID = networkID }
 
+    /// The client's EndpointSettings (create's NetworkingConfig, or connect's EndpointConfig).
+    init(networkID: String, settings cfg: JSON) {
+        self.networkID = networkID
+        aliases = cfg["Aliases"].stringArray ?? []
+        requestedIP = cfg["IPAMConfig"]["IPv4Address"].string ?? ""
+        requestedIPv6 = cfg["IPAMConfig"]["IPv6Address"].string ?? ""
+        linkLocalIPs = cfg["IPAMConfig"]["LinkLocalIPs"].stringArray ?? []
+        links = cfg["Links"].stringArray ?? []
+        driverOpts = cfg["DriverOpts"].stringMap ?? [:]
+        requestedMAC = cfg["MacAddress"].string ?? ""
+    }
+
+    /// The interface's MAC while it has one: the requested one, else Docker's from the address.
+    /// A requested MAC shows before the start too, as dockerd reports it.
+    var mac: String { !requestedMAC.isEmpty ? requestedMAC : ip?.mac ?? "" }
+
+    /// inspect's `IPAMConfig`: what the client asked for, null when nothing.
+    var ipamConfigJSON: JSON {
+        if requestedIP.isEmpty && requestedIPv6.isEmpty && linkLocalIPs.isEmpty { return .null }
+        var j: JSON = [:]
+        if !requestedIP.isEmpty { j["IPv4Address"] = .string(requestedIP) }
+        if !requestedIPv6.isEmpty { j["IPv6Address"] = .string(requestedIPv6) }
+        if !linkLocalIPs.isEmpty { j["LinkLocalIPs"] = JSON.strings(linkLocalIPs) }
+        return j
+    }
+
     var document: JSON {
         ["NetworkID": .string(networkID), "Aliases": JSON.strings(aliases), "RequestedIP": .string(requestedIP),
+         "RequestedIPv6": .string(requestedIPv6), "LinkLocalIPs": JSON.strings(linkLocalIPs), "Links": JSON.strings(links),
+         "DriverOpts": JSON.stringMap(driverOpts), "RequestedMAC": .string(requestedMAC),
          "EndpointID": .string(endpointID), "IP": ip.map { .string($0.description) } ?? .null,
+         "IP6": ip6.map { .string($0.description) } ?? .null,
          "HostSide": .string(hostSide), "Ifname": .string(ifname)]
     }
 
@@ -74,8 +123,14 @@ public struct Endpoint: Sendable {
         networkID = n
         aliases = d["Aliases"].stringArray ?? []
         requestedIP = d["RequestedIP"].string ?? ""
+        requestedIPv6 = d["RequestedIPv6"].string ?? ""
+        linkLocalIPs = d["LinkLocalIPs"].stringArray ?? []
+        links = d["Links"].stringArray ?? []
+        driverOpts = d["DriverOpts"].stringMap ?? [:]
+        requestedMAC = d["RequestedMAC"].string ?? ""
         endpointID = d["EndpointID"].string ?? ""
         ip = d["IP"].string.flatMap(IPv4.init)
+        ip6 = d["IP6"].string.flatMap(IPv6Address.init)
         hostSide = d["HostSide"].string ?? ""
         ifname = d["Ifname"].string ?? ""
     }

@@ -42,13 +42,17 @@ extension Engine {
         }
         for n in networks.values where n.driver == "bridge" {
             if let s = n.subnet, let g = n.gateway { ipams[n.id] = IPAM(subnet: s, gateway: g, range: n.ipRange) }
+            if let s6 = n.subnet6, let g6 = n.gateway6 { ipam6s[n.id] = IPAM6(subnet: s6, gateway: g6, range: n.ipRange6) }
         }
         do { try hostNet.ensureHooks(chains) } catch { log("firewall: \(error)") }
         for n in networks.values where n.driver == "bridge" { ensureBridge(n) }
         dns = DNSServer(table: names, upstreams: DNSServer.hostUpstreams())
         // Running containers keep their namespaces across a daemon restart: re-adopt them.
         for c in containers.values where c.state.running && !c.sandbox.isEmpty {
-            for e in c.endpoints { if let ip = e.ip { try? ipams[e.networkID]?.reserve(ip) } }
+            for e in c.endpoints {
+                if let ip = e.ip { try? ipams[e.networkID]?.reserve(ip) }
+                if let a = e.ip6 { try? ipam6s[e.networkID]?.reserve(a) }
+            }
             portHolds[c.id] = c.publishedPorts.compactMap { holdPort($0).fd }
             if c.endpoints.contains(where: { networks[$0.networkID]?.resolvesNames == true }) {
                 try? dns?.add(container: c.id, namespacePath: namespacePath(c.sandbox))
@@ -67,7 +71,8 @@ extension Engine {
 
     func ensureBridge(_ n: NetworkRecord) {
         guard let s = n.subnet, let g = n.gateway else { return }
-        do { try hostNet.ensureBridge(n.bridge, gateway: g, subnet: s) } catch { log("bridge \(n.bridge): \(error)") }
+        let v6 = n.enableIPv6 ? n.gateway6.flatMap { g6 in n.subnet6.map { (gateway: g6, prefix: $0.prefix) } } : nil
+        do { try hostNet.ensureBridge(n.bridge, gateway: g, subnet: s, v6: v6) } catch { log("bridge \(n.bridge): \(error)") }
     }
 
     /// Rebuilds Berth's chains from the networks and the running containers' ports.
@@ -99,7 +104,17 @@ extension Engine {
                 }
             }
         }
-        names.replace(names: table, membership: membership)
+        // Network-scoped links: the alias resolves, for the linking container only, to the
+        // target's address on that network (found by name once the target runs).
+        var own: [String: [String: [IPv4]]] = [:]
+        for c in containers.values where c.state.running || starting.contains(c.id) {
+            for e in c.endpoints where networks[e.networkID]?.resolvesNames == true {
+                for link in e.links.compactMap(LegacyLink.init) + (e.networkID == c.endpoints.first?.networkID ? legacyLinks(c) : []) {
+                    if let ips = table[e.networkID]?[link.target.lowercased()] { own[c.id, default: [:]][link.alias.lowercased()] = ips }
+                }
+            }
+        }
+        names.replace(names: table, membership: membership, own: own)
     }
 
     // MARK: lookup
@@ -131,9 +146,34 @@ extension Engine {
         n.options = body["Options"].stringMap ?? [:]
         n.bridge = n.options["com.docker.network.bridge.name"] ?? "br-" + String(n.id.prefix(12))
         let taken = networks.values.compactMap(\.subnet)
-        if let cfg = body["IPAM"]["Config"].array?.first {
-            if let s = cfg["Subnet"].string, !s.isEmpty {
-                guard let subnet = Subnet(s), !s.contains(":") else { throw .badRequest("invalid CIDR address: \(s)") }
+        n.enableIPv6 = body["EnableIPv6"].bool ?? false
+        // One pool of each family: the IPv4 one, and an IPv6 one (used when IPv6 is enabled).
+        var seenV4 = false, seenV6 = false
+        for cfg in body["IPAM"]["Config"].array ?? [] {
+            let s = cfg["Subnet"].string ?? ""
+            if s.contains(":") {
+                guard let subnet6 = IPv6Subnet(s) else { throw .badRequest("invalid CIDR address: \(s)") }
+                if seenV6 { throw .badRequest("bridge driver doesn't support multiple subnets") }
+                seenV6 = true
+                if let clash = networks.values.first(where: { $0.subnet6.map { $0.overlaps(subnet6) } ?? false }) {
+                    throw .forbidden("Pool overlaps with other one on this address space (\(clash.name))")
+                }
+                n.subnet6 = subnet6
+                if let r = cfg["IPRange"].string, !r.isEmpty {
+                    guard let range = IPv6Subnet(r), subnet6.contains(range.base) else { throw .badRequest("invalid pool request: ip-range \(r) is not within subnet \(s)") }
+                    n.ipRange6 = range
+                }
+                if let g = cfg["Gateway"].string, !g.isEmpty {
+                    guard let gw = IPv6Address(g) else { throw .badRequest("invalid gateway address \(g)") }
+                    guard subnet6.contains(gw) else { throw .badRequest("gateway \(g) is not within subnet \(s)") }
+                    n.gateway6 = gw
+                }
+                continue
+            }
+            if seenV4 { throw .badRequest("bridge driver doesn't support multiple subnets") }
+            seenV4 = true
+            if !s.isEmpty {
+                guard let subnet = Subnet(s) else { throw .badRequest("invalid CIDR address: \(s)") }
                 if let clash = networks.values.first(where: { $0.subnet.map { $0.overlaps(subnet) } ?? false }) {
                     throw .forbidden("Pool overlaps with other one on this address space (\(clash.name))")
                 }
@@ -159,9 +199,13 @@ extension Engine {
         if let r = n.ipRange, !subnet.contains(r.base) { throw .badRequest("ip-range \(r) is not within subnet \(subnet)") }
         if let g = n.gateway, !subnet.contains(g) { throw .badRequest("gateway \(g) is not within subnet \(subnet)") }
         if n.gateway == nil { n.gateway = subnet.base + 1 }
-        do { try hostNet.ensureBridge(n.bridge, gateway: n.gateway!, subnet: subnet) } catch { throw .wrapping(error) }
+        if n.enableIPv6 && n.subnet6 == nil { throw .badRequest("IPv6 is enabled (--ipv6) but no IPv6 subnet was given (--subnet)") }
+        if let s6 = n.subnet6, n.gateway6 == nil { n.gateway6 = s6.base + 1 }
+        ensureBridge(n)
+        guard hostNet.linkExists(n.bridge) else { throw .internalError("could not create the bridge \(n.bridge)") }
         do { try saveNetwork(n) } catch { hostNet.deleteLink(n.bridge); throw .wrapping(error) }
         ipams[n.id] = IPAM(subnet: subnet, gateway: n.gateway!, range: n.ipRange)
+        if let s6 = n.subnet6, let g6 = n.gateway6 { ipam6s[n.id] = IPAM6(subnet: s6, gateway: g6, range: n.ipRange6) }
         refreshFirewall()
         emitNetwork("create", n)
         return n
@@ -184,6 +228,7 @@ extension Engine {
         unlink(networksDir + "/\(n.id).json")
         networks[n.id] = nil
         ipams[n.id] = nil
+        ipam6s[n.id] = nil
         refreshFirewall()
         emitNetwork("destroy", n)
     }
@@ -199,35 +244,48 @@ extension Engine {
     // MARK: container membership
 
     /// At create: the networks a container joins, from its NetworkMode and NetworkingConfig.
-    func initialEndpoints(mode: String, networking: JSON) throws(EngineError) -> [Endpoint] {
+    /// `legacyMAC`: `Config.MacAddress` (API < 1.44 put the primary endpoint's MAC there).
+    func initialEndpoints(mode: String, networking: JSON, legacyMAC: String? = nil) throws(EngineError) -> [Endpoint] {
         if mode == "host" || mode == "none" || mode.hasPrefix("container:") {
             if mode.hasPrefix("container:") { _ = try container(String(mode.dropFirst("container:".count))) }
             return []
         }
         let n = try network(mode == "default" ? "bridge" : mode)
         if n.driver == "host" || n.driver == "null" { return [] }
-        var e = Endpoint(networkID: n.id)
         // Clients key the primary endpoint by the mode as given ("default", a name or an ID).
         func resolve(_ key: String) -> NetworkRecord? { try? network(key == "default" ? "bridge" : key) }
         let cfg = (networking["EndpointsConfig"].object ?? JSONObject()).first { resolve($0.0)?.id == n.id }?.1 ?? .null
-        e.aliases = cfg["Aliases"].stringArray ?? []
-        e.requestedIP = cfg["IPAMConfig"]["IPv4Address"].string ?? ""
-        if n.isDefaultBridge && (!e.aliases.isEmpty) {
-            throw .badRequest("network-scoped alias is supported only for containers in user defined networks")
-        }
-        if !e.requestedIP.isEmpty && n.isDefaultBridge {
-            throw .badRequest("user specified IP address is supported on user defined networks only")
-        }
+        var e = Endpoint(networkID: n.id, settings: cfg)
+        if e.requestedMAC.isEmpty, let mac = legacyMAC { e.requestedMAC = mac }
+        try validate(e, on: n)
         var out = [e]
         // Further networks named in NetworkingConfig (API ≥ 1.44 sends several; compose may).
         for (name, cfg) in networking["EndpointsConfig"].object ?? JSONObject() where resolve(name)?.id != n.id {
             let other = try network(name)
-            var oe = Endpoint(networkID: other.id)
-            oe.aliases = cfg["Aliases"].stringArray ?? []
-            oe.requestedIP = cfg["IPAMConfig"]["IPv4Address"].string ?? ""
+            let oe = Endpoint(networkID: other.id, settings: cfg)
+            try validate(oe, on: other)
             out.append(oe)
         }
         return out
+    }
+
+    /// What dockerd refuses in an endpoint's settings, in its words.
+    func validate(_ e: Endpoint, on n: NetworkRecord) throws(EngineError) {
+        if n.isDefaultBridge && !e.aliases.isEmpty {
+            throw .badRequest("network-scoped alias is supported only for containers in user defined networks")
+        }
+        if n.isDefaultBridge && (!e.requestedIP.isEmpty || !e.requestedIPv6.isEmpty) {
+            throw .badRequest("user specified IP address is supported on user defined networks only")
+        }
+        if n.isDefaultBridge && !e.links.isEmpty {
+            throw .badRequest("network-scoped links are supported only for containers in user defined networks")
+        }
+        if !e.requestedMAC.isEmpty && MACAddress(e.requestedMAC) == nil {
+            throw .badRequest("invalid MAC address: \(e.requestedMAC)")
+        }
+        for ip in e.linkLocalIPs where IPv4(ip) == nil && IPv6Address(ip) == nil {
+            throw .badRequest("invalid link-local IP address: \(ip)")
+        }
     }
 
     /// Before the runtime starts the container: namespace, interfaces, ports, rules, DNS and the
@@ -251,23 +309,7 @@ extension Engine {
         do {
             for i in c.endpoints.indices {
                 guard let n = networks[c.endpoints[i].networkID] else { throw EngineError.notFound("network \(c.endpoints[i].networkID) not found") }
-                guard var ipam = ipams[n.id], let subnet = n.subnet else { throw EngineError.internalError("network \(n.name) has no address pool") }
-                let ip: IPv4
-                if !c.endpoints[i].requestedIP.isEmpty {
-                    guard let want = IPv4(c.endpoints[i].requestedIP) else { throw EngineError.badRequest("invalid IPv4 address: \(c.endpoints[i].requestedIP)") }
-                    do { try ipam.reserve(want) } catch { throw EngineError.badRequest(error.message) }
-                    ip = want
-                } else {
-                    do { ip = try ipam.allocate() } catch { throw EngineError.forbidden(error.message) }
-                }
-                ipams[n.id] = ipam
-                c.endpoints[i].ip = ip
-                c.endpoints[i].endpointID = Names.newID()
-                c.endpoints[i].ifname = "eth\(i)"
-                c.endpoints[i].hostSide = "veth" + String(c.endpoints[i].endpointID.prefix(7))
-                ensureBridge(n)
-                try hostNet.attach(namespace: sandbox, bridge: n.bridge, hostSide: c.endpoints[i].hostSide, ifname: c.endpoints[i].ifname,
-                                   address: ip, subnet: subnet, gateway: i == 0 && !n.internalOnly ? n.gateway : nil, mac: ip.mac)
+                try plug(&c.endpoints[i], index: i, sandbox: sandbox, network: n)
                 emitNetwork("connect", n, container: c.id)
             }
             try publishPorts(&c)
@@ -283,6 +325,51 @@ extension Engine {
         containers[c.id] = c
         refreshNames()
         return namespacePath(sandbox)
+    }
+
+    /// Gives an endpoint its addresses (the requested ones or the next free ones; IPv6 on
+    /// IPv6-enabled networks) and its veth into `sandbox`. On failure nothing stays reserved.
+    func plug(_ e: inout Endpoint, index: Int, sandbox: String, network n: NetworkRecord) throws(EngineError) {
+        guard var ipam = ipams[n.id], let subnet = n.subnet else { throw .internalError("network \(n.name) has no address pool") }
+        let ip: IPv4
+        if !e.requestedIP.isEmpty {
+            guard let want = IPv4(e.requestedIP) else { throw .badRequest("invalid IPv4 address: \(e.requestedIP)") }
+            do { try ipam.reserve(want) } catch { throw .badRequest(error.message) }
+            ip = want
+        } else {
+            do { ip = try ipam.allocate() } catch { throw .forbidden(error.message) }
+        }
+        var v6: VethAddresses.V6? = nil
+        if n.enableIPv6, var ipam6 = ipam6s[n.id], let subnet6 = n.subnet6 {
+            let a: IPv6Address
+            if !e.requestedIPv6.isEmpty {
+                guard let want = IPv6Address(e.requestedIPv6) else { throw .badRequest("invalid IPv6 address: \(e.requestedIPv6)") }
+                do { try ipam6.reserve(want) } catch { throw .badRequest(error.message) }
+                a = want
+            } else {
+                do { a = try ipam6.allocate() } catch { throw .forbidden(error.message) }
+            }
+            ipam6s[n.id] = ipam6
+            v6 = .init(address: a, prefix: subnet6.prefix, gateway: index == 0 && !n.internalOnly ? n.gateway6 : nil)
+            e.ip6 = a
+        }
+        ipams[n.id] = ipam
+        e.ip = ip
+        e.endpointID = Names.newID()
+        e.ifname = "eth\(index)"
+        e.hostSide = "veth" + String(e.endpointID.prefix(7))
+        ensureBridge(n)
+        let addresses = VethAddresses(address: ip, subnet: subnet, gateway: index == 0 && !n.internalOnly ? n.gateway : nil,
+                                      mac: e.requestedMAC.isEmpty ? ip.mac : e.requestedMAC, v6: v6, linkLocal: e.linkLocalIPs)
+        do {
+            try hostNet.attach(namespace: sandbox, bridge: n.bridge, hostSide: e.hostSide, ifname: e.ifname, addresses: addresses)
+        } catch {
+            ipams[n.id]?.release(ip)
+            if let a = e.ip6 { ipam6s[n.id]?.release(a) }
+            e.ip = nil
+            e.ip6 = nil
+            throw .wrapping(error)
+        }
     }
 
     /// Host ports: explicit ones are held (a clash is refused as Docker words it), `-p 80` and
@@ -339,6 +426,7 @@ extension Engine {
     func writeNetworkFiles(_ c: Container) {
         let hostname = c.config["Hostname"].string ?? c.shortID
         var extra = c.hostConfig["ExtraHosts"].stringArray ?? []
+        if c.networkMode == "bridge", let links = try? linkContext(c) { extra += links.hosts }
         if let ip = c.endpoints.first?.ip {
             var names = [hostname]
             if networks[c.endpoints[0].networkID]?.resolvesNames == true && c.name != hostname { names.append(c.name) }
@@ -361,8 +449,10 @@ extension Engine {
         let hadNames = c.endpoints.contains { $0.ip != nil && networks[$0.networkID]?.resolvesNames == true }
         for i in c.endpoints.indices {
             if let ip = c.endpoints[i].ip { ipams[c.endpoints[i].networkID]?.release(ip) }
+            if let a = c.endpoints[i].ip6 { ipam6s[c.endpoints[i].networkID]?.release(a) }
             if let n = networks[c.endpoints[i].networkID], c.endpoints[i].ip != nil { emitNetwork("disconnect", n, container: c.id) }
             c.endpoints[i].ip = nil
+            c.endpoints[i].ip6 = nil
             c.endpoints[i].endpointID = ""
             c.endpoints[i].hostSide = ""
         }
@@ -399,31 +489,10 @@ extension Engine {
         if c.endpoints.contains(where: { $0.networkID == n.id }) {
             throw .forbidden("endpoint with name \(c.name) already exists in network \(n.name)")
         }
-        var e = Endpoint(networkID: n.id)
-        e.aliases = config["Aliases"].stringArray ?? []
-        e.requestedIP = config["IPAMConfig"]["IPv4Address"].string ?? ""
-        if n.isDefaultBridge && !e.aliases.isEmpty { throw .badRequest("network-scoped alias is supported only for containers in user defined networks") }
+        var e = Endpoint(networkID: n.id, settings: config)
+        try validate(e, on: n)
         if c.state.running && !c.sandbox.isEmpty {
-            guard var ipam = ipams[n.id], let subnet = n.subnet else { throw .internalError("network \(n.name) has no address pool") }
-            let ip: IPv4
-            if let want = IPv4(e.requestedIP) {
-                do { try ipam.reserve(want) } catch { throw .badRequest(error.message) }
-                ip = want
-            } else {
-                do { ip = try ipam.allocate() } catch { throw .forbidden(error.message) }
-            }
-            ipams[n.id] = ipam
-            e.ip = ip
-            e.endpointID = Names.newID()
-            e.ifname = "eth\(c.endpoints.count)"
-            e.hostSide = "veth" + String(e.endpointID.prefix(7))
-            do {
-                try hostNet.attach(namespace: c.sandbox, bridge: n.bridge, hostSide: e.hostSide, ifname: e.ifname, address: ip,
-                                   subnet: subnet, gateway: c.endpoints.isEmpty ? n.gateway : nil, mac: ip.mac)
-            } catch {
-                ipams[n.id]?.release(ip)
-                throw .wrapping(error)
-            }
+            do { try plug(&e, index: c.endpoints.count, sandbox: c.sandbox, network: n) } catch { throw .wrapping(error) }
             if n.resolvesNames { try? dns?.add(container: c.id, namespacePath: namespacePath(c.sandbox)) }
         }
         c.endpoints.append(e)
@@ -436,11 +505,13 @@ extension Engine {
         let n = try network(ref)
         var c = try container(cref)
         guard let i = c.endpoints.firstIndex(where: { $0.networkID == n.id }) else {
-            if force { return }
-            throw .forbidden("container \(c.id) is not connected to network \(n.name)")
+            // dockerd refuses this with or without force (force only matters for endpoints
+            // of containers that are gone), as a 500.
+            throw .internalError("container \(c.id) is not connected to network \(n.name)")
         }
         let e = c.endpoints.remove(at: i)
         if let ip = e.ip { ipams[n.id]?.release(ip) }
+        if let a = e.ip6 { ipam6s[n.id]?.release(a) }
         if !e.ifname.isEmpty && !c.sandbox.isEmpty { hostNet.detach(namespace: c.sandbox, ifname: e.ifname) }
         if !e.hostSide.isEmpty { hostNet.deleteLink(e.hostSide) }
         if !c.endpoints.contains(where: { networks[$0.networkID]?.resolvesNames == true }) { dns?.remove(container: c.id) }
@@ -466,8 +537,9 @@ extension Engine {
         if verbose {
             for c in containers.values.sorted(by: { $0.created < $1.created }) {
                 guard let e = c.endpoints.first(where: { $0.networkID == n.id }), let ip = e.ip, let s = n.subnet else { continue }
-                containersJSON[c.id] = ["Name": .string(c.name), "EndpointID": .string(e.endpointID), "MacAddress": .string(ip.mac),
-                                        "IPv4Address": .string("\(ip)/\(s.prefix)"), "IPv6Address": ""]
+                let v6 = e.ip6.flatMap { a in n.subnet6.map { "\(a)/\($0.prefix)" } } ?? ""
+                containersJSON[c.id] = ["Name": .string(c.name), "EndpointID": .string(e.endpointID), "MacAddress": .string(e.mac),
+                                        "IPv4Address": .string("\(ip)/\(s.prefix)"), "IPv6Address": .string(v6)]
             }
         }
         var ipamConfig: [JSON] = []
@@ -477,9 +549,15 @@ extension Engine {
             if let g = n.gateway { cfg["Gateway"] = .string(g.description) }
             ipamConfig.append(cfg)
         }
+        if let s6 = n.subnet6 {
+            var cfg: JSON = ["Subnet": .string(s6.description)]
+            if let r = n.ipRange6 { cfg["IPRange"] = .string(r.description) }
+            if let g = n.gateway6 { cfg["Gateway"] = .string(g.description) }
+            ipamConfig.append(cfg)
+        }
         return [
             "Name": .string(n.name), "Id": .string(n.id), "Created": .string(n.created.goRFC3339Nano), "Scope": "local",
-            "Driver": .string(n.driver), "EnableIPv6": false,
+            "Driver": .string(n.driver), "EnableIPv6": .bool(n.enableIPv6),
             "IPAM": ["Driver": "default", "Options": n.isDefaultBridge || n.driver != "bridge" ? .null : [:], "Config": .array(ipamConfig)],
             "Internal": .bool(n.internalOnly), "Attachable": .bool(n.attachable), "Ingress": false, "ConfigFrom": ["Network": ""],
             "ConfigOnly": false, "Containers": .object(containersJSON), "Options": JSON.stringMap(n.options),
@@ -521,10 +599,12 @@ extension Engine {
             "SecondaryIPAddresses": .null, "SecondaryIPv6Addresses": .null,
             "EndpointID": .string(isBridge ? e?.endpointID ?? "" : ""),
             "Gateway": .string(isBridge ? n?.gateway?.description ?? "" : ""),
-            "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+            "GlobalIPv6Address": .string(isBridge ? e?.ip6?.description ?? "" : ""),
+            "GlobalIPv6PrefixLen": .int(isBridge && e?.ip6 != nil ? Int64(n?.subnet6?.prefix ?? 0) : 0),
             "IPAddress": .string(isBridge ? e?.ip?.description ?? "" : ""),
             "IPPrefixLen": .int(isBridge ? Int64(n?.subnet?.prefix ?? 0) : 0),
-            "IPv6Gateway": "", "MacAddress": .string(isBridge ? e?.ip?.mac ?? "" : ""),
+            "IPv6Gateway": .string(isBridge && e?.ip6 != nil ? n?.gateway6?.description ?? "" : ""),
+            "MacAddress": .string(isBridge ? e?.mac ?? "" : ""),
             "Networks": .object(nets),
         ]
     }
@@ -533,19 +613,27 @@ extension Engine {
         var aliases: JSON = .null
         if n.resolvesNames { aliases = JSON.strings(e.aliases + (e.aliases.contains(c.shortID) ? [] : [c.shortID])) }
         return [
-            "IPAMConfig": e.requestedIP.isEmpty ? .null : ["IPv4Address": .string(e.requestedIP)],
-            "Links": .null, "Aliases": aliases, "NetworkID": .string(n.id), "EndpointID": .string(e.endpointID),
+            "IPAMConfig": e.ipamConfigJSON,
+            "Links": e.links.isEmpty ? .null : JSON.strings(e.links), "Aliases": aliases, "NetworkID": .string(n.id),
+            "EndpointID": .string(e.endpointID),
             "Gateway": .string(e.ip != nil ? n.gateway?.description ?? "" : ""),
             "IPAddress": .string(e.ip?.description ?? ""), "IPPrefixLen": .int(e.ip != nil ? Int64(n.subnet?.prefix ?? 0) : 0),
-            "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-            "MacAddress": .string(e.ip?.mac ?? ""), "DriverOpts": .null,
+            "IPv6Gateway": .string(e.ip6 != nil ? n.gateway6?.description ?? "" : ""),
+            "GlobalIPv6Address": .string(e.ip6?.description ?? ""),
+            "GlobalIPv6PrefixLen": .int(e.ip6 != nil ? Int64(n.subnet6?.prefix ?? 0) : 0),
+            "MacAddress": .string(e.mac), "DriverOpts": e.driverOpts.isEmpty ? .null : JSON.stringMap(e.driverOpts),
         ]
     }
 
     /// `GET /containers/json` entries, in one visit to the actor however many there are.
     public func summaries(_ list: [Container]) -> [JSON] {
         let healths = healthStatuses()
-        return list.map { summary($0, health: $0.state.running ? healths[$0.id] : nil) }
+        let extraNames = linkNames()
+        return list.map { c in
+            var j = summary(c, health: c.state.running ? healths[c.id] : nil)
+            if let more = extraNames[c.id] { j["Names"] = JSON.strings(["/" + c.name] + more) }
+            return j
+        }
     }
 
     /// A `GET /containers/json` entry with its ports and networks.

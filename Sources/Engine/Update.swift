@@ -15,7 +15,10 @@ extension Engine {
             h["MemorySwap"] = .int(effective)
             args += ["--memory-swap", String(effective)]
         }
-        if let s = body["CpuShares"].int, s != 0 { h["CpuShares"] = .int(s); args += ["--cpu-shares", String(s)] }
+        if let s = body["CpuShares"].int, s != 0 {
+            h["CpuShares"] = .int(s)
+            args += ["--cpu-share", String(s)]  // runc spells it in the singular
+        }
         if let n = body["NanoCpus"].int, n != 0 {
             h["NanoCpus"] = .int(n)
             args += ["--cpu-period", "100000", "--cpu-quota", String(n * 100_000 / 1_000_000_000)]

@@ -151,3 +151,22 @@ public struct JSONObject: Sendable, Equatable, Sequence {
         }
     }
 }
+
+extension JSON {
+    /// Go's encoding/json matches a body's keys to struct fields without regard to case
+    /// (`detachKeys` fills `DetachKeys`), and clients rely on it. This renames the keys of an
+    /// object that match one of `fields` case-insensitively to the field's spelling; the exact
+    /// spelling wins when both are present, as it does in Go.
+    public func canonicalizingKeys(_ fields: [String]) -> JSON {
+        guard case .object(let o) = self else { return self }
+        var byLower: [String: String] = [:]
+        for f in fields { byLower[f.lowercased()] = f }
+        var out = JSONObject()
+        for (k, v) in o {
+            guard let canonical = byLower[k.lowercased()], canonical != k else { continue }
+            if o[canonical] == nil, out[canonical] == nil { out[canonical] = v }
+        }
+        for (k, v) in o where byLower[k.lowercased()] == nil || byLower[k.lowercased()] == k { out[k] = v }
+        return .object(out)
+    }
+}

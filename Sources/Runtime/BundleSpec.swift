@@ -38,6 +38,11 @@ public struct BundleSpec: Sendable {
     /// The network namespace to join (a path); nil with `hostNetwork` false: a fresh one.
     public var networkNamespace: String? = nil
     public var hostNetwork = false
+    /// `--pid`: nil a new namespace, "" the host's, otherwise a namespace path to join.
+    public var pidNamespace: String? = nil
+    /// `--ipc host` (the host's IPC namespace and /dev/shm), `--uts host` (its hostname).
+    public var ipcHost = false
+    public var utsHost = false
     /// Binds, volumes and tmpfs mounts (OCI mount objects), after the standard ones.
     public var extraMounts: [JSON] = []
 
@@ -107,9 +112,11 @@ public enum OCISpecBuilder {
             ["destination": "/sys", "type": "sysfs", "source": "sysfs", "options": sysOptions],
             ["destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": cgroupOptions],
             ["destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]],
-            ["destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-             "options": ["nosuid", "noexec", "nodev", "mode=1777", .string("size=\(s.shmSize)")]],
         ]
+        if !s.ipcHost {
+            mounts.append(["destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+                           "options": ["nosuid", "noexec", "nodev", "mode=1777", .string("size=\(s.shmSize)")]])
+        }
         if let initBinary = s.initBinary {
             mounts.append(["destination": .string(initPathInContainer), "type": "bind", "source": .string(initBinary), "options": ["bind", "ro"]])
         }
@@ -120,6 +127,8 @@ public enum OCISpecBuilder {
             mounts.append(["destination": .string(dest), "type": "bind", "source": .string(src), "options": ["rbind", "rprivate"]])
         }
         mounts += s.extraMounts.filter { $0["type"].string == "tmpfs" }
+        // The host's IPC namespace comes with the host's /dev/shm (last, where dockerd puts it).
+        if s.ipcHost { mounts.append(["destination": "/dev/shm", "type": "bind", "source": "/dev/shm", "options": ["rbind", "rprivate"]]) }
         var resources: JSON = [
             "devices": [
                 ["allow": false, "access": "rwm"],
@@ -146,19 +155,24 @@ public enum OCISpecBuilder {
             resources["cpu"]["period"] = .int(s.cpuPeriod > 0 ? s.cpuPeriod : 100_000)
         }
         if s.pidsLimit > 0 { resources["pids"] = ["limit": .int(s.pidsLimit)] }
+        // dockerd's order: mount, network, uts, pid, ipc — each left out when the host's is shared.
+        var namespaces: [JSON] = [["type": "mount"]]
+        if !s.hostNetwork { namespaces.append(s.networkNamespace.map { ["type": "network", "path": .string($0)] } ?? ["type": "network"]) }
+        if !s.utsHost { namespaces.append(["type": "uts"]) }
+        switch s.pidNamespace {
+        case nil: namespaces.append(["type": "pid"])
+        case let path? where !path.isEmpty: namespaces.append(["type": "pid", "path": .string(path)])
+        default: break
+        }
+        if !s.ipcHost { namespaces.append(["type": "ipc"]) }
         var linux: JSON = [
             "sysctl": ["net.ipv4.ip_unprivileged_port_start": "0", "net.ipv4.ping_group_range": "0 2147483647"],
             "resources": resources,
             "cgroupsPath": .string(s.cgroupParent + "/" + s.id),
-            "namespaces": [["type": "mount"], ["type": "network"], ["type": "uts"], ["type": "pid"], ["type": "ipc"]],
+            "namespaces": .array(namespaces),
         ]
-        if s.hostNetwork {
-            linux["namespaces"] = [["type": "mount"], ["type": "uts"], ["type": "pid"], ["type": "ipc"]]
-            // dockerd sets no net.* sysctls in the host's namespace (runc refuses them there).
-            linux["sysctl"] = nil
-        } else if let ns = s.networkNamespace {
-            linux["namespaces"] = [["type": "mount"], ["type": "network", "path": .string(ns)], ["type": "uts"], ["type": "pid"], ["type": "ipc"]]
-        }
+        // dockerd sets no net.* sysctls in the host's namespace (runc refuses them there).
+        if s.hostNetwork { linux["sysctl"] = nil }
         if s.privileged && !s.hostDevices.isEmpty {
             linux["devices"] = .array(s.hostDevices.map {
                 ["path": .string($0.path), "type": .string($0.type), "major": .int(Int64($0.major)), "minor": .int(Int64($0.minor)),
@@ -170,7 +184,7 @@ public enum OCISpecBuilder {
             linux["maskedPaths"] = JSON.strings(maskedPaths)
             linux["readonlyPaths"] = JSON.strings(readonlyPaths)
         }
-        return [
+        var spec: JSON = [
             "ociVersion": "1.0.2-dev",
             "process": process,
             "root": ["path": .string(s.rootfs), "readonly": .bool(s.readonlyRootfs)],
@@ -178,5 +192,8 @@ public enum OCISpecBuilder {
             "mounts": .array(mounts),
             "linux": linux,
         ]
+        // Without a UTS namespace of its own there is no hostname to set (runc would refuse).
+        if s.utsHost { spec["hostname"] = nil }
+        return spec
     }
 }

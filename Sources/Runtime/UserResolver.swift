@@ -25,13 +25,21 @@ public enum UserResolver {
             uid = Int(u[2]) ?? 0; gid = Int(u[3]) ?? 0; name = u[0]; home = u[5]
         } else if let n = Int(userPart) {
             uid = n; gid = 0
+        } else if userPart == "root" {
+            // No passwd file (an imported root filesystem): root is 0:0, as dockerd runs it.
+            uid = 0; gid = 0; name = "root"  // HOME stays "/" as runc's default user has it
         } else {
             throw NotFound(message: "unable to find user \(userPart): no matching entries in passwd file")
         }
         if parts.count == 2 {
             if let g = groups.first(where: { $0[0] == parts[1] }) { gid = Int(g[2]) ?? 0 }
             else if let n = Int(parts[1]) { gid = n }
+            else if parts[1] == "root" { gid = 0 }
             else { throw NotFound(message: "unable to find group \(parts[1]): no matching entries in group file") }
+        }
+        // Ids come from a file the image controls: out-of-range ones are refused, not trapped on.
+        guard (0...Int(Int32.max)).contains(uid), (0...Int(Int32.max)).contains(gid) else {
+            throw NotFound(message: "unable to find user \(userPart): invalid uid or gid in passwd file")
         }
         var extra = [gid]
         if let name, parts.count == 1 {
@@ -40,5 +48,21 @@ public enum UserResolver {
             }
         }
         return ResolvedUser(uid: uid, gid: gid, additionalGids: extra, home: home)
+    }
+
+    /// `--group-add`: numbers as they are, names looked up in the container's /etc/group.
+    public static func additionalGroups(_ specs: [String], group: String) throws(NotFound) -> [Int] {
+        let groups = group.split(separator: "\n").map { $0.split(separator: ":", omittingEmptySubsequences: false).map(String.init) }.filter { $0.count >= 4 }
+        var out: [Int] = []
+        for spec in specs {
+            if let n = Int(spec), (0...Int(Int32.max)).contains(n) {
+                out.append(n)
+            } else if let g = groups.first(where: { $0[0] == spec }), let n = Int(g[2]) {
+                out.append(n)
+            } else {
+                throw NotFound(message: "Unable to find group \(spec): no matching entries in group file")
+            }
+        }
+        return out
     }
 }

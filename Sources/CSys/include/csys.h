@@ -32,4 +32,9 @@ int berth_udp_sendto(int fd, const void *buf, int len, unsigned int addr, unsign
  * port in *out_port, or -1 with errno (EADDRINUSE). */
 int berth_reserve_port(int tcp, unsigned int addr, unsigned short port, unsigned short *out_port);
 
+/* openat2(2) with RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS (beneath = 0) or RESOLVE_BENEATH |
+ * RESOLVE_NO_MAGICLINKS (beneath = 1): `path` is resolved as if dirfd were the root (or must
+ * stay under it), symlinks included, so nothing outside it can be reached. -1 with errno. */
+int berth_openat2(int dirfd, const char *path, int flags, int mode, int beneath);
+
 #endif

@@ -1,0 +1,266 @@
+"""Behaviours third-party clients (docker-py's own suite, the docker CLI, Compose v2) depend on,
+each one found failing against berthd while passing against dockerd. Every test here failed
+before its fix."""
+import json
+import os
+import subprocess
+import tarfile
+import io
+
+import docker
+import pytest
+
+
+def client(daemon, version="1.41"):
+    return docker.APIClient(base_url=daemon.host, version=version)
+
+
+def test_swarm_and_plugin_endpoints_answer_as_an_inactive_swarm_dockerd(daemon):
+    status, _, body = daemon.api("POST", "/v1.41/swarm/leave?force=1")
+    assert status == 503 and json.loads(body)["message"] == "This node is not part of a swarm"
+    for path in ["/swarm", "/services", "/nodes", "/tasks", "/secrets", "/configs", "/services/x", "/swarm/unlockkey"]:
+        status, _, body = daemon.api("GET", "/v1.41" + path)
+        assert status == 503, path
+        assert json.loads(body)["message"].startswith("This node is not a swarm manager."), path
+    status, _, body = daemon.api("GET", "/v1.41/plugins")
+    assert status == 200 and json.loads(body) == []
+    status, _, body = daemon.api("GET", "/v1.41/plugins/foo/json")
+    assert status == 404 and json.loads(body)["message"] == 'plugin "foo" not found'
+    status, _, _ = daemon.api("POST", "/v1.41/swarm/init", body="{}")
+    assert status == 501
+
+
+def test_kill_returns_once_the_container_has_exited(daemon):
+    c = client(daemon)
+    cid = c.create_container("busybox", ["sleep", "9999"])["Id"]
+    c.start(cid)
+    c.kill(cid)
+    state = c.inspect_container(cid)["State"]
+    assert state["Running"] is False and state["ExitCode"] == 137
+    c.remove_container(cid)
+
+
+def test_env_without_value_kept_in_config_hidden_from_the_process(daemon):
+    c = client(daemon)
+    cid = c.create_container("busybox", ["env"], environment={"Foo": None, "Other": "one", "Blank": ""})["Id"]
+    env = c.inspect_container(cid)["Config"]["Env"]
+    assert "Foo" in env and "Other=one" in env and "Blank=" in env
+    c.start(cid)
+    c.wait(cid)
+    out = c.logs(cid).decode()
+    assert "Other=one" in out and "\nFoo\n" not in out
+    c.remove_container(cid)
+
+
+@pytest.mark.parametrize("host_config, message", [
+    ({"RestartPolicy": {"Name": "foo"}}, "invalid restart policy 'foo'"),
+    ({"RestartPolicy": {"Name": "always", "MaximumRetryCount": 3}}, "maximum retry count cannot be used with restart policy 'always'"),
+    ({"RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": -1}}, "maximum retry count cannot be negative"),
+    ({"LogConfig": {"Type": "asdf"}}, 'error looking up logging plugin asdf: plugin "asdf" not found'),
+    ({"LogConfig": {"Type": "json-file", "Config": {"foo": "1"}}}, "unknown log opt 'foo' for json-file log driver"),
+])
+def test_create_refuses_bad_restart_policies_and_log_drivers(daemon, host_config, message):
+    body = json.dumps({"Image": "busybox", "HostConfig": host_config})
+    status, _, out = daemon.api("POST", "/v1.41/containers/create", body=body, headers={"Content-Type": "application/json"})
+    assert status == 400
+    assert json.loads(out)["message"] == message
+
+
+def test_create_on_two_networks_is_refused_before_api_1_44(daemon):
+    body = json.dumps({"Image": "busybox", "NetworkingConfig": {"EndpointsConfig": {"a": {}, "bar": {}}}})
+    status, _, out = daemon.api("POST", "/v1.41/containers/create", body=body, headers={"Content-Type": "application/json"})
+    assert status == 400
+    assert json.loads(out)["message"] == "Container cannot be connected to network endpoints: a, bar"
+
+
+def test_group_add_by_number_and_name(daemon):
+    r = daemon.docker("run", "--rm", "--group-add", "1000", "--group-add", "daemon", "busybox", "id", "-G")
+    assert r.returncode == 0, r.stderr
+    groups = r.stdout.split()
+    assert "1000" in groups and "1" in groups
+
+
+def test_import_without_passwd_runs_as_root(daemon, tmp_path):
+    root = tmp_path / "root"
+    (root / "bin").mkdir(parents=True)
+    subprocess.run(["cp", "/bin/busybox", str(root / "bin/busybox")], check=True)
+    os.symlink("busybox", root / "bin/id")
+    tar = tmp_path / "nopasswd.tar"
+    subprocess.run(["tar", "-C", str(root), "-cf", str(tar), "."], check=True)
+    assert daemon.docker("import", str(tar), "nopasswd:1").returncode == 0
+    r = daemon.docker("run", "--rm", "nopasswd:1", "/bin/id")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("uid=0 gid=0")
+    r = daemon.docker("run", "--rm", "-u", "root", "nopasswd:1", "/bin/id", "-u")
+    assert r.returncode == 0 and r.stdout.strip() == "0", r.stderr
+    daemon.docker("rmi", "nopasswd:1")
+
+
+def test_commit_of_a_container_never_started(daemon):
+    assert daemon.docker("create", "--name", "never-started", "busybox", "true").returncode == 0
+    r = daemon.docker("commit", "never-started", "never-started:img")
+    assert r.returncode == 0, r.stderr
+    daemon.docker("rm", "never-started")
+    daemon.docker("rmi", "never-started:img")
+
+
+def test_commit_with_pause_of_a_container_that_just_exited(daemon):
+    c = client(daemon)
+    for _ in range(5):
+        cid = c.create_container("busybox", ["touch", "/test"])["Id"]
+        c.start(cid)
+        img = c.commit(cid, changes=["EXPOSE 8000", 'CMD ["bash"]'])["Id"]
+        cfg = c.inspect_image(img)["Config"]
+        assert "8000/tcp" in cfg["ExposedPorts"] and cfg["Cmd"] == ["bash"]
+        c.remove_container(cid, force=True)
+        c.remove_image(img)
+
+
+def test_update_cpu_shares_of_a_running_container(daemon):
+    assert daemon.docker("run", "-d", "--name", "upd-shares", "busybox", "sleep", "60").returncode == 0
+    r = daemon.docker("update", "--cpu-shares", "512", "upd-shares")
+    assert r.returncode == 0, r.stderr
+    assert daemon.docker("inspect", "-f", "{{.HostConfig.CpuShares}}", "upd-shares").stdout.strip() == "512"
+    daemon.docker("rm", "-f", "upd-shares")
+
+
+def test_load_of_a_non_tar_reports_in_the_stream(daemon):
+    with pytest.raises(docker.errors.ImageLoadError):
+        docker.DockerClient(base_url=daemon.host, version="1.41").images.load(b"abc")
+
+
+def test_exec_output_framing_follows_the_start_requests_tty(daemon):
+    c = client(daemon)
+    cid = c.create_container("busybox", "cat", stdin_open=True)["Id"]
+    c.start(cid)
+    cmd = 'sh -c "echo hello out; sleep 0.3; echo hello err >&2"'
+    # A pty exec started with Tty false: framed, everything on stdout.
+    out = c.exec_start(c.exec_create(cid, cmd, tty=True))
+    assert out == b"hello out\r\nhello err\r\n"
+    # Started with Tty true: the raw pty stream.
+    out = c.exec_start(c.exec_create(cid, cmd, tty=True), tty=True)
+    assert out == b"hello out\r\nhello err\r\n"
+    # Keys of the exec config are matched case-insensitively, as Go decodes them: an invalid
+    # `detachKeys` (docker-py's spelling) is refused, so it was read.
+    status, _, out = daemon.api("POST", f"/v1.41/containers/{cid}/exec", body=json.dumps({"Cmd": ["true"], "detachKeys": "ctrl-"}),
+                                headers={"Content-Type": "application/json"})
+    assert status == 400 and "Invalid detach keys" in json.loads(out)["message"]
+    c.remove_container(cid, force=True)
+
+
+def test_archive_endpoints_see_volumes_of_a_stopped_container(daemon):
+    c = client(daemon)
+    cid = c.create_container("busybox", 'sh -c "echo -n data > /vol1/data.txt"', volumes=["/vol1"])["Id"]
+    c.start(cid)
+    c.wait(cid)
+    strm, stat = c.get_archive(cid, "/vol1/data.txt")
+    assert stat["name"] == "data.txt" and stat["size"] == 4
+    tf = tarfile.open(fileobj=io.BytesIO(b"".join(strm)))
+    assert tf.extractfile("data.txt").read() == b"data"
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        info = tarfile.TarInfo("put.txt")
+        info.size = 3
+        t.addfile(info, io.BytesIO(b"put"))
+    assert c.put_archive(cid, "/vol1", buf.getvalue())
+    strm, _ = c.get_archive(cid, "/vol1/put.txt")
+    assert tarfile.open(fileobj=io.BytesIO(b"".join(strm))).extractfile("put.txt").read() == b"put"
+    c.remove_container(cid, v=True)
+
+
+def test_archive_endpoints_see_volumes_of_a_running_container(daemon):
+    c = client(daemon)
+    cid = c.create_container("busybox", 'sh -c "echo -n live > /vol2/f; sleep 60"', volumes=["/vol2"])["Id"]
+    c.start(cid)
+    for _ in range(50):
+        try:
+            _, stat = c.get_archive(cid, "/vol2/f")
+            break
+        except docker.errors.NotFound:
+            import time
+            time.sleep(0.1)
+    assert stat["size"] == 4
+    c.remove_container(cid, v=True, force=True)
+
+
+def test_legacy_links_env_hosts_names_and_removal(daemon):
+    c = client(daemon)
+    target = c.create_container("busybox", "cat", stdin_open=True, environment={"FOO": "1"}, ports=[80], name="lnk-target")["Id"]
+    c.start(target)
+    linker = c.create_container("busybox", "cat", stdin_open=True, name="lnk-parent",
+                                host_config=c.create_host_config(links={"lnk-target": "myl"}))["Id"]
+    c.start(linker)
+    assert c.inspect_container(linker)["HostConfig"]["Links"] == ["/lnk-target:/lnk-parent/myl"]
+    env = c.exec_start(c.exec_create(linker, "env")).decode()
+    assert "MYL_NAME=/lnk-parent/myl" in env and "MYL_ENV_FOO=1" in env
+    assert "MYL_PORT_80_TCP_PORT=80" in env
+    hosts = c.exec_start(c.exec_create(linker, "cat /etc/hosts")).decode()
+    ip = c.inspect_container(target)["NetworkSettings"]["IPAddress"]
+    assert f"{ip}\tmyl {target[:12]} lnk-target" in hosts
+    names = [x["Names"] for x in c.containers() if x["Id"] == target][0]
+    assert names == ["/lnk-target", "/lnk-parent/myl"]
+    c.remove_container("lnk-parent/myl", link=True)
+    names = [x["Names"] for x in c.containers() if x["Id"] == target][0]
+    assert names == ["/lnk-target"]
+    assert c.inspect_container(linker)["HostConfig"]["Links"] is None
+    c.remove_container(linker, force=True)
+    c.remove_container(target, force=True)
+
+
+def test_ps_command_quotes_arguments_with_spaces(daemon):
+    cid = daemon.docker("create", "busybox", "sh", "-c", "echo a b").stdout.strip()
+    c = client(daemon)
+    cmd = [x["Command"] for x in c.containers(all=True) if x["Id"] == cid][0]
+    assert cmd == "sh -c 'echo a b'"
+    daemon.docker("rm", cid)
+
+
+def test_network_endpoint_settings_echoed_and_mac_applied(daemon):
+    c = client(daemon)
+    net = c.create_network("epset", driver="bridge")["Id"]
+    cid = c.create_container("busybox", "top", host_config=c.create_host_config(network_mode="epset"),
+                             networking_config=c.create_networking_config({"epset": c.create_endpoint_config(
+                                 driver_opt={"k": "v"}, link_local_ips=["169.254.8.8"], links=[("other", "bar")])}))["Id"]
+    c.start(cid)
+    n = c.inspect_container(cid)["NetworkSettings"]["Networks"]["epset"]
+    assert n["DriverOpts"] == {"k": "v"}
+    assert n["IPAMConfig"]["LinkLocalIPs"] == ["169.254.8.8"]
+    assert n["Links"] == ["other:bar"]
+    addrs = c.exec_start(c.exec_create(cid, "ip addr show eth0")).decode()
+    assert "169.254.8.8" in addrs
+    # a network-scoped link resolves once its target runs
+    other = c.create_container("busybox", "top", name="other", host_config=c.create_host_config(network_mode="epset"))["Id"]
+    c.start(other)
+    res = c.exec_start(c.exec_create(cid, "nslookup bar 127.0.0.11")).decode()
+    assert c.inspect_container(other)["NetworkSettings"]["Networks"]["epset"]["IPAddress"] in res
+    c.remove_container(other, force=True)
+    c.remove_container(cid, force=True)
+    mac = "02:42:ac:11:00:0a"
+    cid = c.create_container("busybox", ["sleep", "60"], mac_address=mac)["Id"]
+    c.start(cid)
+    assert c.inspect_container(cid)["NetworkSettings"]["MacAddress"] == mac
+    assert mac in c.exec_start(c.exec_create(cid, "ip link show eth0")).decode()
+    c.remove_container(cid, force=True)
+    c.remove_network(net)
+
+
+def test_ipv6_network_gives_containers_v6_addresses(daemon):
+    c = client(daemon)
+    ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet="2001:389::/64", gateway="2001:389::ffff")])
+    net = c.create_network("v6net", enable_ipv6=True, ipam=ipam)["Id"]
+    info = c.inspect_network(net)
+    assert info["EnableIPv6"] is True
+    assert {"Subnet": "2001:389::/64", "Gateway": "2001:389::ffff"} in info["IPAM"]["Config"]
+    cid = c.create_container("busybox", "top", host_config=c.create_host_config(network_mode="v6net"),
+                             networking_config=c.create_networking_config({"v6net": c.create_endpoint_config(ipv6_address="2001:389::f00d")}))["Id"]
+    c.start(cid)
+    n = c.inspect_container(cid)["NetworkSettings"]["Networks"]["v6net"]
+    assert n["IPAMConfig"]["IPv6Address"] == "2001:389::f00d"
+    assert n["GlobalIPv6Address"] == "2001:389::f00d" and n["GlobalIPv6PrefixLen"] == 64
+    assert n["IPv6Gateway"] == "2001:389::ffff"
+    addrs = c.exec_start(c.exec_create(cid, "ip -6 addr show eth0")).decode()
+    assert "2001:389::f00d/64" in addrs
+    ping = c.exec_start(c.exec_create(cid, "ping -6 -c 1 -W 2 2001:389::ffff")).decode()
+    assert "1 packets received" in ping
+    c.remove_container(cid, force=True)
+    c.remove_network(net)
