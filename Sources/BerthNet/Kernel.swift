@@ -48,7 +48,7 @@ public struct VethAddresses: Sendable {
         }
         s += "link set \(ifname) up\n"
         if let gateway { s += "route add default via \(gateway)\n" }
-        if let g = v6?.gateway { s += "-6 route add default via \(g) dev \(ifname)\n" }
+        if let g = v6?.gateway { s += "route add default via \(g) dev \(ifname)\n" }
         return s
     }
 }

@@ -355,6 +355,9 @@ extension Engine {
 
     public func remove(_ ref: String, force: Bool, volumes: Bool = false) async throws(EngineError) {
         var c = try container(ref)
+        if c.state.restarting && !force {
+            throw .conflict("You cannot remove a restarting container \(c.id). Stop the container before attempting removal or force remove")
+        }
         if c.state.running || c.state.restarting {
             c.state.manuallyStopped = true
             c.state.restarting = false

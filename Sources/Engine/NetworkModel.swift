@@ -22,6 +22,8 @@ public struct NetworkRecord: Sendable {
     public var attachable = false
     public var labels: [String: String] = [:]
     public var options: [String: String] = [:]
+    /// IPAM driver options as the client sent them (nil: none sent; inspect shows null).
+    public var ipamOptions: [String: String]? = nil
     /// The Linux bridge device (bridge driver only).
     public var bridge = ""
 
@@ -40,7 +42,8 @@ public struct NetworkRecord: Sendable {
          "IPRange": ipRange.map { .string($0.description) } ?? .null, "Internal": .bool(internalOnly),
          "EnableIPv6": .bool(enableIPv6), "Subnet6": subnet6.map { .string($0.description) } ?? .null,
          "Gateway6": gateway6.map { .string($0.description) } ?? .null, "IPRange6": ipRange6.map { .string($0.description) } ?? .null,
-         "Attachable": .bool(attachable), "Labels": JSON.stringMap(labels), "Options": JSON.stringMap(options), "Bridge": .string(bridge)]
+         "Attachable": .bool(attachable), "Labels": JSON.stringMap(labels), "Options": JSON.stringMap(options), "Bridge": .string(bridge),
+         "IPAMOptions": ipamOptions.map { JSON.stringMap($0) } ?? .null]
     }
 
     init?(document d: JSON) {
@@ -58,6 +61,7 @@ public struct NetworkRecord: Sendable {
         attachable = d["Attachable"].bool ?? false
         labels = d["Labels"].stringMap ?? [:]
         options = d["Options"].stringMap ?? [:]
+        ipamOptions = d["IPAMOptions"].stringMap
         bridge = d["Bridge"].string ?? ""
     }
 }

@@ -147,6 +147,7 @@ extension Engine {
         n.bridge = n.options["com.docker.network.bridge.name"] ?? "br-" + String(n.id.prefix(12))
         let taken = networks.values.compactMap(\.subnet)
         n.enableIPv6 = body["EnableIPv6"].bool ?? false
+        n.ipamOptions = body["IPAM"]["Options"].stringMap
         // One pool of each family: the IPv4 one, and an IPv6 one (used when IPv6 is enabled).
         var seenV4 = false, seenV6 = false
         for cfg in body["IPAM"]["Config"].array ?? [] {
@@ -558,7 +559,7 @@ extension Engine {
         return [
             "Name": .string(n.name), "Id": .string(n.id), "Created": .string(n.created.goRFC3339Nano), "Scope": "local",
             "Driver": .string(n.driver), "EnableIPv6": .bool(n.enableIPv6),
-            "IPAM": ["Driver": "default", "Options": n.isDefaultBridge || n.driver != "bridge" ? .null : [:], "Config": .array(ipamConfig)],
+            "IPAM": ["Driver": "default", "Options": n.ipamOptions.map { JSON.stringMap($0) } ?? .null, "Config": .array(ipamConfig)],
             "Internal": .bool(n.internalOnly), "Attachable": .bool(n.attachable), "Ingress": false, "ConfigFrom": ["Network": ""],
             "ConfigOnly": false, "Containers": .object(containersJSON), "Options": JSON.stringMap(n.options),
             "Labels": JSON.stringMap(n.labels),

@@ -49,8 +49,14 @@ public final class ExecProcess: @unchecked Sendable {
     }
 
     public func writeStdin(_ bytes: [UInt8]) {
-        lock.lock(); let fd = stdinFd; lock.unlock()
-        if fd >= 0 { try? FS.writeAll(fd: fd, bytes) }
+        // A duplicate taken under the lock: a concurrent closeStdin may free the number for
+        // another descriptor, but never the one we write to (a write may block on a full pipe,
+        // so it is not done under the lock).
+        lock.lock(); let fd = stdinFd >= 0 ? fcntl(stdinFd, F_DUPFD_CLOEXEC, 3) : -1; lock.unlock()
+        if fd >= 0 {
+            try? FS.writeAll(fd: fd, bytes)
+            close(fd)
+        }
     }
 
     public func closeStdin() {

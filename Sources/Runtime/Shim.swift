@@ -64,7 +64,7 @@ public final class ShimConnection: @unchecked Sendable {
 
     public func run(onFrame: @escaping @Sendable (ShimFrame) -> Void, onClose: @escaping @Sendable () -> Void) {
         let fd = self.fd
-        let t = Thread {
+        let t = Thread { [self] in
             var dec = ShimFrameDecoder()
             var buf = [UInt8](repeating: 0, count: 65536)
             while true {
@@ -74,7 +74,12 @@ public final class ShimConnection: @unchecked Sendable {
                 dec.feed(buf[0..<n])
                 while let f = dec.next() { onFrame(f) }
             }
+            // Closed under the lock, marked closed first: once the number is free the kernel hands
+            // it to the next socket accepted (an API client), and a late send must not reach it.
+            self.lock.lock()
+            self.closed = true
             Glibc.close(fd)
+            self.lock.unlock()
             onClose()
         }
         t.stackSize = 256 << 10
@@ -89,6 +94,7 @@ public final class ShimConnection: @unchecked Sendable {
 
     public func close() {
         lock.lock(); defer { lock.unlock() }
+        // Only shut down: the reader thread owns the descriptor and closes it.
         if !closed { closed = true; shutdown(fd, Int32(SHUT_RDWR)) }
     }
 }

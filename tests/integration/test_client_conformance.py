@@ -264,3 +264,33 @@ def test_ipv6_network_gives_containers_v6_addresses(daemon):
     assert "1 packets received" in ping
     c.remove_container(cid, force=True)
     c.remove_network(net)
+
+
+def test_restarting_container_refuses_plain_remove_and_leaks_nothing_into_other_responses(daemon):
+    # A kill sent to the shim of a container between runs once went to a closed descriptor
+    # whose number an API connection had taken: the next response on that kept-alive
+    # connection began with the shim frame (BadStatusLine('k\x00\x00\x00\x019')).
+    c = client(daemon)
+    for _ in range(5):
+        cid = c.create_container("busybox", ["sleep", "0.2"], host_config=c.create_host_config(
+            restart_policy={"Name": "always", "MaximumRetryCount": 0}, network_mode="none"))["Id"]
+        c.start(cid)
+        c.wait(cid)
+        with pytest.raises(docker.errors.APIError) as exc:
+            c.remove_container(cid)
+        assert "stop the container before" in exc.value.explanation.lower()
+        c.remove_container(cid, force=True)
+        for _ in range(3):
+            other = c.create_container("busybox", "true")["Id"]
+            c.start(other)
+            c.remove_container(other, force=True)
+
+
+def test_network_ipam_options_echo_what_the_client_sent(daemon):
+    c = client(daemon)
+    ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet="172.28.0.0/16", iprange="172.28.5.0/24", gateway="172.28.5.254")])
+    net = c.create_network("ipamopts", ipam=ipam)["Id"]
+    got = c.inspect_network(net)["IPAM"]
+    assert got["Options"] is None
+    assert got["Config"] == [{"Subnet": "172.28.0.0/16", "IPRange": "172.28.5.0/24", "Gateway": "172.28.5.254"}]
+    c.remove_network(net)
