@@ -1,3 +1,4 @@
+import Archive
 import Engine
 import Foundation
 import JSON
@@ -18,6 +19,8 @@ extension Router {
         r.quiet = req.bool("q")
         r.removeIntermediate = req.q("rm").map { $0 == "1" || $0 == "true" } ?? true
         r.forceRemove = req.bool("forcerm")
+        // Repeated (docker-py) or comma-joined (the docker CLI) `host:ip` entries.
+        r.extraHosts = (req.query["extrahosts"] ?? []).flatMap { $0.split(separator: ",").map(String.init) }.filter { !$0.isEmpty }
         r.networkMode = req.q("networkmode").flatMap { $0.isEmpty ? nil : $0 } ?? "default"
         func object(_ key: String) throws -> JSON {
             guard let text = req.q(key), !text.isEmpty else { return .null }
@@ -31,17 +34,39 @@ extension Router {
         }
         let file = try spool(req)
         defer { unlink(file) }
-        res.startStream(contentType: "application/json")
+        try TarCompletion.completeUncompressedTar(at: file)
+        // As dockerd: the stream starts with the first message, so a build that fails before
+        // saying anything (an empty Dockerfile, a bad context) is an HTTP error, not a 200.
+        let started = StreamStart()
         do {
-            _ = try await engine.build(contextTar: file, request: r) { msg in _ = await res.writeJSONLine(msg) }
-        } catch let e as EngineError {
+            _ = try await engine.build(contextTar: file, request: r) { msg in
+                if started.begin() { res.startStream(contentType: "application/json") }
+                _ = await res.writeJSONLine(msg)
+            }
+        } catch {
+            let e = error as? EngineError ?? .internalError("\(error)")
+            if started.begin() {
+                if case .stepFailed = e {} else { throw e }
+                res.startStream(contentType: "application/json")
+            }
             var detail: JSON = ["message": .string(e.description)]
             if case .stepFailed(_, let code) = e { detail = ["code": .int(Int64(code)), "message": .string(e.description)] }
             _ = await res.writeJSONLine(["errorDetail": detail, "error": .string(e.description)])
-        } catch {
-            _ = await res.writeJSONLine(["errorDetail": ["message": .string("\(error)")], "error": .string("\(error)")])
         }
+        if started.begin() { res.startStream(contentType: "application/json") }
         res.end()
     }
 }
 
+
+/// Whether a response stream has been started; `begin` is true for the one caller that starts it.
+final class StreamStart: @unchecked Sendable {
+    private let lock = NSLock()
+    private var started = false
+    func begin() -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        if started { return false }
+        started = true
+        return true
+    }
+}

@@ -44,7 +44,9 @@ public struct Request: Sendable {
     /// they arrive, never whole in memory; the route owns (and removes) it.
     public var bodyFile: String? = nil
 
-    public func q(_ k: String) -> String? { query[k]?.last }
+    /// The first value of a query parameter, as Go's `FormValue` (docker-py sends a tuple
+    /// `dockerfile` as two values, the name first).
+    public func q(_ k: String) -> String? { query[k]?.first }
     public func bool(_ k: String) -> Bool {
         guard let v = q(k)?.lowercased() else { return false }
         return !(v.isEmpty || v == "0" || v == "no" || v == "false" || v == "none")

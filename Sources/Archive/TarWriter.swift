@@ -88,3 +88,4 @@ public struct TarWriter {
         return h
     }
 }
+

@@ -20,6 +20,8 @@ public struct BuildRequest: Sendable {
     public var forceRemove = false
     public var quiet = false
     public var cacheFrom: [String] = []
+    /// `--add-host` for RUN steps (`host:ip`).
+    public var extraHosts: [String] = []
     public init() {}
 }
 
@@ -55,14 +57,14 @@ extension Engine {
     }
 
     /// A container for a build step (RUN, or COPY/ADD's target), never started for COPY.
-    func buildContainer(image: Digest, config: JSON, cmd: [String], env: [String], network: String) throws(EngineError) -> String {
+    func buildContainer(image: Digest, config: JSON, cmd: [String], env: [String], network: String, extraHosts: [String] = []) throws(EngineError) -> String {
         var body = config
         body["Image"] = .string(image.description)
         body["Cmd"] = JSON.strings(cmd)
         body["Entrypoint"] = .array([])
         body["Env"] = JSON.strings(env)
         body["Healthcheck"] = ["Test": ["NONE"]]
-        body["HostConfig"] = ["NetworkMode": .string(network)]
+        body["HostConfig"] = ["NetworkMode": .string(network), "ExtraHosts": extraHosts.isEmpty ? .null : JSON.strings(extraHosts)]
         body["Labels"] = .null
         return try create(name: nil, body: body).id
     }
@@ -131,6 +133,8 @@ struct BuildRun {
     var stageImages: [String: Digest] = [:]   // name or index → final image
     /// Configs of `--cache-from` images: their history and layers can stand in for steps.
     var cacheSources: [JSON] = []
+    /// The `--cache-from` images and their parents (by the `parent` their builder recorded).
+    var cacheFromIDs: Set<Digest> = []
     var ignore = DockerIgnore("")
     var step = 0
     var totalSteps = 0
@@ -148,6 +152,13 @@ struct BuildRun {
         let text = String(decoding: bytes, as: UTF8.self)
         ignore = DockerIgnore(context.data(".dockerignore").map { String(decoding: $0, as: UTF8.self) } ?? "")
         cacheSources = request.cacheFrom.compactMap { try? engine.resolveImage($0).config.json }
+        for ref in request.cacheFrom {
+            var next = (try? engine.resolveImage(ref))?.id
+            while let id = next, !cacheFromIDs.contains(id), cacheFromIDs.count < 10_000 {
+                cacheFromIDs.insert(id)
+                next = (try? engine.store.image(id: id))??.config.json["parent"].string.flatMap(Digest.init(parsing:))
+            }
+        }
         let df: Dockerfile
         do { df = try Dockerfile.parse(text) } catch { throw .badRequest(error.message) }
         // ARGs before the first FROM are global: usable in FROM lines.

@@ -19,6 +19,7 @@ final class BuildContext: @unchecked Sendable {
     private(set) var children: [String: [String]] = [:]
     private var small: [String: [UInt8]] = [:]
     private(set) var materialized = false
+    private var prunedIgnored = false
     private var digests: [String: String] = [:]
     private var digestsChanged = false
 
@@ -91,6 +92,21 @@ final class BuildContext: @unchecked Sendable {
         // writes through one, and sources are resolved in the index, not through the links.
         try LayerUnpacker(root: dir, trusted: true).unpack(tarPath: tarPath)
         materialized = true
+    }
+
+    /// Removes from the unpacked context what `.dockerignore` excludes, deepest first, keeping
+    /// a directory that still holds a re-included (`!`) path. Clients already leave most of it
+    /// out; this covers what they must send (the Dockerfile, `.dockerignore` itself) and what a
+    /// hand-made context holds, so a directory COPY never carries an ignored file.
+    func removeExcluded(_ excluded: (String) -> Bool) {
+        guard materialized, !prunedIgnored else { return }
+        prunedIgnored = true
+        for rel in entries.keys.filter({ !$0.isEmpty }).sorted(by: { $0.count > $1.count }) where excluded(rel) {
+            let host = dir + "/" + rel
+            var st = stat()
+            guard lstat(host, &st) == 0 else { continue }
+            if (st.st_mode & S_IFMT) == S_IFDIR { _ = rmdir(host) } else { _ = unlink(host) }
+        }
     }
 
     /// A file's content digest: remembered, or hashed from the unpacked context.

@@ -36,13 +36,16 @@ extension BuildRun {
         runEnv += argEnv
         // Docker's predefined proxy args reach RUN without an ARG, and stay out of history and cache.
         for k in BuildRun.proxyArgs where st.args[k] == nil { if let v = request.buildArgs[k] { runEnv.append("\(k)=\(v)") } }
-        let cid = try await engine.buildContainer(image: base, config: st.doc["config"], cmd: cmd, env: runEnv, network: request.networkMode)
+        let cid = try await engine.buildContainer(image: base, config: st.doc["config"], cmd: cmd, env: runEnv, network: request.networkMode,
+                                                 extraHosts: request.extraHosts)
         await say(" ---> Running in \(cid.prefix(12))\n")
         let (stream, cont) = AsyncStream<[UInt8]?>.makeStream()
         do {
             try await engine.buildStepOutput(cid) { frame in
                 switch frame.kind {
-                case .stdout, .stderr: cont.yield(frame.payload)
+                case .stdout: cont.yield(frame.payload)
+                // dockerd's legacy builder colours a step's stderr red in the stream.
+                case .stderr: cont.yield(Array("\u{1b}[91m".utf8) + frame.payload + Array("\u{1b}[0m".utf8))
                 case .exited: cont.yield(nil)
                 default: break
                 }
@@ -166,6 +169,8 @@ extension BuildRun {
         let base = try await ensureImage(&st)
         if sources.contains(where: { $0.contextPath != nil }) {
             do { try context.materialize() } catch { throw .badRequest("failed to read the build context: \(error)") }
+            let ignore = self.ignore
+            context.removeExcluded { ignore.excludes($0) }
         }
         let cid = try await engine.buildContainer(image: base, config: st.doc["config"], cmd: ["true"], env: [], network: "none")
         do {

@@ -199,13 +199,20 @@ extension BuildRun {
         if ins.keyword == "RUN" { try await run(ins, &st) } else { try await copy(ins, &st) }
     }
 
+    /// `cacheFormat` changes whenever what a step produces from the same key changes (2: ignored
+    /// files no longer ride along in a directory COPY), so results of older builds are not reused.
+    static let cacheFormat = "2"
+
     func cacheKey(_ parent: Digest?, _ text: String) -> String {
-        Digest.of((parent?.description ?? "scratch") + "\n" + text).hex
+        Digest.of(BuildRun.cacheFormat + "\n" + (parent?.description ?? "scratch") + "\n" + text).hex
     }
 
     func cached(_ parent: Digest?, _ text: String) -> Digest? {
-        guard !request.noCache else { return nil }
-        return engine.cacheLookup(cacheKey(parent, text))
+        guard !request.noCache, let hit = engine.cacheLookup(cacheKey(parent, text)) else { return nil }
+        // With --cache-from, as in dockerd's legacy builder, only those images (and the images
+        // they were built from) may stand in for a step; the local cache alone does not.
+        if !request.cacheFrom.isEmpty && !cacheFromIDs.contains(hit) { return nil }
+        return hit
     }
 
     /// `--cache-from`: an image made elsewhere (pulled, loaded) whose history continues the

@@ -11,7 +11,8 @@ extension Engine {
 
     public struct CreateResult: Sendable { public var id: String; public var warnings: [String] }
 
-    public func create(name requested: String?, body: JSON, apiVersion: APIVersion = .current) throws(EngineError) -> CreateResult {
+    public func create(name requested: String?, body raw: JSON, apiVersion: APIVersion = .current) throws(EngineError) -> CreateResult {
+        let body = CreateValidation.canonical(raw)
         guard let imageRef = body["Image"].string, !imageRef.isEmpty else { throw .badRequest("Config cannot be empty in order to create a container") }
         let image = try resolveImage(imageRef)
         var name = requested ?? ""

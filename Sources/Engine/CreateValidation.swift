@@ -49,6 +49,32 @@ enum CreateValidation {
         }
     }
 
+    /// The create body's fields (Config plus HostConfig and NetworkingConfig), for Go's
+    /// case-insensitive decoding (docker-py sends `CPURealtimePeriod`).
+    static let configFields = ["Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr", "ExposedPorts", "Tty",
+                               "OpenStdin", "StdinOnce", "Env", "Cmd", "Healthcheck", "ArgsEscaped", "Image", "Volumes", "WorkingDir",
+                               "Entrypoint", "NetworkDisabled", "MacAddress", "OnBuild", "Labels", "StopSignal", "StopTimeout", "Shell",
+                               "HostConfig", "NetworkingConfig"]
+    static let hostConfigFields: [String] = {
+        let defaults = DockerShapes.hostConfig(.null).object?.keys ?? []
+        return defaults + ["Mounts", "Init", "StorageOpt", "Sysctls", "Tmpfs", "Annotations", "CpusetCpus", "DeviceRequests"]
+    }()
+
+    /// The body with its keys spelled as Go's structs spell them.
+    static func canonical(_ body: JSON) -> JSON {
+        var b = body.canonicalizingKeys(configFields)
+        if case .object = b["HostConfig"] {
+            b["HostConfig"] = b["HostConfig"].canonicalizingKeys(hostConfigFields)
+            if case .object = b["HostConfig"]["RestartPolicy"] {
+                b["HostConfig"]["RestartPolicy"] = b["HostConfig"]["RestartPolicy"].canonicalizingKeys(["Name", "MaximumRetryCount"])
+            }
+            if case .object = b["HostConfig"]["LogConfig"] {
+                b["HostConfig"]["LogConfig"] = b["HostConfig"]["LogConfig"].canonicalizingKeys(["Type", "Config"])
+            }
+        }
+        return b
+    }
+
     /// `Config.Env` keeps a bare `NAME` (the client had no value for it) as dockerd does; the
     /// process never sees it.
     static func processEnvironment(_ env: [String]) -> [String] { env.filter { $0.contains("=") } }

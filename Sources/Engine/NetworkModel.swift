@@ -12,6 +12,8 @@ public struct NetworkRecord: Sendable {
     public var subnet: Subnet?
     public var gateway: IPv4?
     public var ipRange: Subnet?
+    /// `--aux-address name=ip`: addresses of the pool kept from containers.
+    public var auxAddresses: [String: String] = [:]
     public var internalOnly = false
     /// `--ipv6`: containers get addresses from `subnet6` (dockerd keeps a v6 pool of a network
     /// without it in its IPAM config but gives nobody an address from it).
@@ -40,6 +42,7 @@ public struct NetworkRecord: Sendable {
         ["Id": .string(id), "Name": .string(name), "Driver": .string(driver), "Created": .int(created.nanos),
          "Subnet": subnet.map { .string($0.description) } ?? .null, "Gateway": gateway.map { .string($0.description) } ?? .null,
          "IPRange": ipRange.map { .string($0.description) } ?? .null, "Internal": .bool(internalOnly),
+         "AuxAddresses": JSON.stringMap(auxAddresses),
          "EnableIPv6": .bool(enableIPv6), "Subnet6": subnet6.map { .string($0.description) } ?? .null,
          "Gateway6": gateway6.map { .string($0.description) } ?? .null, "IPRange6": ipRange6.map { .string($0.description) } ?? .null,
          "Attachable": .bool(attachable), "Labels": JSON.stringMap(labels), "Options": JSON.stringMap(options), "Bridge": .string(bridge),
@@ -54,6 +57,7 @@ public struct NetworkRecord: Sendable {
         gateway = d["Gateway"].string.flatMap(IPv4.init)
         ipRange = d["IPRange"].string.flatMap(Subnet.init)
         internalOnly = d["Internal"].bool ?? false
+        auxAddresses = d["AuxAddresses"].stringMap ?? [:]
         enableIPv6 = d["EnableIPv6"].bool ?? false
         subnet6 = d["Subnet6"].string.flatMap(IPv6Subnet.init)
         gateway6 = d["Gateway6"].string.flatMap(IPv6Address.init)

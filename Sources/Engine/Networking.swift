@@ -41,7 +41,11 @@ extension Engine {
             try? saveNetwork(n)
         }
         for n in networks.values where n.driver == "bridge" {
-            if let s = n.subnet, let g = n.gateway { ipams[n.id] = IPAM(subnet: s, gateway: g, range: n.ipRange) }
+            if let s = n.subnet, let g = n.gateway {
+                var ipam = IPAM(subnet: s, gateway: g, range: n.ipRange)
+                for a in n.auxAddresses.values.compactMap(IPv4.init) where s.contains(a) { try? ipam.reserve(a) }
+                ipams[n.id] = ipam
+            }
             if let s6 = n.subnet6, let g6 = n.gateway6 { ipam6s[n.id] = IPAM6(subnet: s6, gateway: g6, range: n.ipRange6) }
         }
         do { try hostNet.ensureHooks(chains) } catch { log("firewall: \(error)") }
@@ -188,6 +192,10 @@ extension Engine {
                 guard let gw = IPv4(g) else { throw .badRequest("invalid gateway address \(g)") }
                 n.gateway = gw
             }
+            for (name, value) in cfg["AuxiliaryAddresses"].object ?? JSONObject() {
+                guard let a = value.string, IPv4(a) != nil else { throw .badRequest("invalid auxiliary address \(name)=\(value.string ?? "")") }
+                n.auxAddresses[name] = a
+            }
         }
         if n.subnet == nil {
             if n.ipRange != nil || n.gateway != nil { throw .badRequest("invalid pool request: subnet is required with ip-range or gateway") }
@@ -205,7 +213,9 @@ extension Engine {
         ensureBridge(n)
         guard hostNet.linkExists(n.bridge) else { throw .internalError("could not create the bridge \(n.bridge)") }
         do { try saveNetwork(n) } catch { hostNet.deleteLink(n.bridge); throw .wrapping(error) }
-        ipams[n.id] = IPAM(subnet: subnet, gateway: n.gateway!, range: n.ipRange)
+        var ipam = IPAM(subnet: subnet, gateway: n.gateway!, range: n.ipRange)
+        for a in n.auxAddresses.values.compactMap(IPv4.init) where subnet.contains(a) { try? ipam.reserve(a) }
+        ipams[n.id] = ipam
         if let s6 = n.subnet6, let g6 = n.gateway6 { ipam6s[n.id] = IPAM6(subnet: s6, gateway: g6, range: n.ipRange6) }
         refreshFirewall()
         emitNetwork("create", n)
@@ -548,6 +558,7 @@ extension Engine {
             var cfg: JSON = ["Subnet": .string(s.description)]
             if let r = n.ipRange { cfg["IPRange"] = .string(r.description) }
             if let g = n.gateway { cfg["Gateway"] = .string(g.description) }
+            if !n.auxAddresses.isEmpty { cfg["AuxiliaryAddresses"] = JSON.stringMap(n.auxAddresses) }
             ipamConfig.append(cfg)
         }
         if let s6 = n.subnet6 {

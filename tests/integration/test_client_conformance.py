@@ -294,3 +294,100 @@ def test_network_ipam_options_echo_what_the_client_sent(daemon):
     assert got["Options"] is None
     assert got["Config"] == [{"Subnet": "172.28.0.0/16", "IPRange": "172.28.5.0/24", "Gateway": "172.28.5.254"}]
     c.remove_network(net)
+
+
+def test_create_body_keys_match_case_insensitively(daemon):
+    c = client(daemon)
+    cid = c.create_container("busybox", "true", host_config=c.create_host_config(cpu_rt_period=1000, cpu_rt_runtime=500))["Id"]
+    h = c.inspect_container(cid)["HostConfig"]   # docker-py spells them CPURealtime*
+    assert h["CpuRealtimePeriod"] == 1000 and h["CpuRealtimeRuntime"] == 500
+    c.remove_container(cid)
+
+
+def test_network_auxiliary_addresses_kept_and_reserved(daemon):
+    c = client(daemon)
+    ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet="172.29.0.0/16", gateway="172.29.0.1",
+                                                                       aux_addresses={"a": "172.29.0.2"})])
+    net = c.create_network("auxnet", ipam=ipam)["Id"]
+    assert c.inspect_network(net)["IPAM"]["Config"][0]["AuxiliaryAddresses"] == {"a": "172.29.0.2"}
+    cid = c.create_container("busybox", "top", host_config=c.create_host_config(network_mode="auxnet"))["Id"]
+    c.start(cid)
+    assert c.inspect_container(cid)["NetworkSettings"]["Networks"]["auxnet"]["IPAddress"] == "172.29.0.3"
+    c.remove_container(cid, force=True)
+    c.remove_network(net)
+
+
+def test_build_with_dockerfile_outside_the_context_through_the_docker_cli(daemon, tmp_path):
+    # The CLI's context tar ends without padding or end blocks when it adds the Dockerfile.
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "file.txt").write_text("hello")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "Dockerfile").write_text("FROM busybox\nCOPY . /src\n")
+    env = dict(os.environ, DOCKER_HOST=daemon.host, DOCKER_BUILDKIT="0")
+    r = subprocess.run(["docker", "build", "-q", "-f", str(elsewhere / "Dockerfile"), "-t", "outside-df", str(ctx)],
+                       capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    r = daemon.docker("run", "--rm", "outside-df", "ls", "-a", "/src")
+    assert r.stdout.split() == [".", "..", "file.txt"]
+    daemon.docker("rmi", "outside-df")
+
+
+def test_build_docker_py_behaviours(daemon, tmp_path):
+    c = client(daemon)
+    # docker-py sends an outside Dockerfile as two `dockerfile` values: the first is the name.
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "file.txt").write_text("hello")
+    (base / ".dockerignore").write_text(".dockerignore\n")
+    df = tmp_path / "df" / "Dockerfile"
+    df.parent.mkdir()
+    df.write_text("FROM busybox\nCOPY . /src\n")
+    lines = list(c.build(path=str(base), dockerfile=str(df), tag="ooc-py", decode=True))
+    assert "Successfully tagged" in lines[-1]["stream"]
+    cid = c.create_container("ooc-py", "ls -a /src")["Id"]
+    c.start(cid)
+    c.wait(cid)
+    assert sorted(c.logs(cid).split()) == [b".", b"..", b"file.txt"]
+    c.remove_container(cid)
+    # stderr of a RUN step comes red, as dockerd colours it
+    script = io.BytesIO(b'FROM busybox\nRUN sh -c ">&2 echo oops"')
+    lines = [x.get("stream") for x in c.build(fileobj=script, decode=True, nocache=True)]
+    assert "\x1b[91moops\n\x1b[0m" in lines
+    # --add-host reaches RUN
+    script = io.BytesIO(b"FROM busybox\nRUN grep -q 'extrahost.test' /etc/hosts")
+    lines = list(c.build(fileobj=script, decode=True, nocache=True, extra_hosts={"extrahost.test": "127.0.0.1"}))
+    assert not any("errorDetail" in x for x in lines), lines
+    # an empty Dockerfile is a 400 before any stream
+    with pytest.raises(docker.errors.APIError) as exc:
+        list(c.build(fileobj=io.BytesIO(), tag="a/b/c"))
+    assert exc.value.status_code == 400
+    # cache-from: only those images stand in for steps
+    text = b"FROM busybox\nENV FOO=bar\nRUN touch baz\nRUN touch bax"
+    list(c.build(fileobj=io.BytesIO(text), tag="cf1"))
+    hits = sum("Using cache" in x.get("stream", "") for x in c.build(fileobj=io.BytesIO(text), tag="cf2", cache_from=["cf1"], decode=True))
+    assert hits == 3
+    c.remove_image("cf2")
+    hits = sum("Using cache" in x.get("stream", "") for x in c.build(fileobj=io.BytesIO(text), tag="cf2", cache_from=["nosuchtag"], decode=True))
+    assert hits == 0
+    c.remove_image("cf2")
+    c.remove_image("cf1")
+
+
+def test_build_applies_dockerignore_to_what_a_client_must_send(daemon, tmp_path):
+    d = tmp_path / "di"
+    (d / "ignored" / "subdir").mkdir(parents=True)
+    (d / "Dockerfile").write_text("FROM busybox\nADD . /test\n")
+    (d / ".dockerignore").write_text("ignored\nDockerfile\n.dockerignore\n!ignored/subdir/excepted-file\n")
+    (d / "kept").write_text("x")
+    (d / "ignored" / "subdir" / "file").write_text("x")
+    (d / "ignored" / "subdir" / "excepted-file").write_text("x")
+    c = client(daemon)
+    list(c.build(path=str(d), tag="dign"))
+    cid = c.create_container("dign", ["find", "/test", "-type", "f"])["Id"]
+    c.start(cid)
+    c.wait(cid)
+    assert sorted(c.logs(cid).decode().split()) == ["/test/ignored/subdir/excepted-file", "/test/kept"]
+    c.remove_container(cid)
+    c.remove_image("dign")
