@@ -27,6 +27,11 @@ extension Engine {
         }
         let id = Names.newID()
         let cfg = DockerShapes.containerConfig(body: body, image: image.config, id: id)
+        if let opts = body["HostConfig"]["StorageOpt"].object, !opts.isEmpty {
+            // Per-container size limits need a quota-capable filesystem; not implemented, refused
+            // in dockerd's words for the overlay driver.
+            throw .badRequest("--storage-opt is supported only for overlay over xfs with 'pquota' mount option")
+        }
         try CreateValidation.restartPolicy(body["HostConfig"]["RestartPolicy"])
         try CreateValidation.logConfig(body["HostConfig"]["LogConfig"])
         try CreateValidation.endpoints(body["NetworkingConfig"], apiVersion: apiVersion)
@@ -168,8 +173,26 @@ extension Engine {
         guard let io = live[id] else { return }
         bindPendingAttaches(id)
         if let err = await io.start() {
-            // The exit event (if any) will settle the state; make sure nothing stays running.
+            // A start that reports failure leaves nothing behind: no process, runtime state,
+            // mount or network device (the shim may be gone, so no exit event may come).
             io.kill(9)
+            launcher.forceDelete(id: id)
+            live[id]?.close()
+            live[id] = nil
+            if var now = containers[id], now.state.running {
+                unmountRootfs(id)
+                releaseSandbox(&now)
+                now.state.status = "exited"
+                now.state.pid = 0
+                now.state.exitCode = 128
+                now.state.error = err
+                now.state.finishedAt = .now()
+                persist(now)
+                stopHealthMonitor(id)
+                for w in exitWaiters.removeValue(forKey: id) ?? [] { w.resume(returning: 128) }
+                for s in pendingAttach.removeValue(forKey: id) ?? [] { s.subscriber(ShimFrame(.exited)) }
+                if now.autoRemove { try? removeNow(id, volumes: true) }
+            }
             throw .badRequest("OCI runtime start failed: \(err): unknown")
         }
     }

@@ -151,6 +151,9 @@ public actor Engine {
 
     func monitorLost(_ id: String) {
         guard let c = containers[id], c.state.running else { return }
+        // Without its shim nobody watches the container: take it down rather than leave a
+        // process, runtime state and devices behind a container reported as exited.
+        launcher.forceDelete(id: id)
         var code: Int32 = 255
         if let text = try? FS.readString(exitFile(id)), let n = Int32(text.split(separator: " ").first ?? "") { code = n }
         exited(id, code: code, at: .now())

@@ -249,9 +249,13 @@ while true {
 logger.flush()
 let finished = Timestamp.now()
 let code = exitCode ?? 255
+// Everything of this run is gone before anyone hears of the exit: the daemon may start the
+// container again the moment it does, and a late `runc delete` or unlink here would then
+// remove the next run's container or its shim's socket (same id, same path).
+_ = try? Proc.run(runtimeBase + ["delete", "--force", opts.id])
+close(listenFd)
+unlink(opts.socket)
 try? FS.writeAtomic(opts.exitFile, "\(code) \(finished.nanos)\n")
 broadcast(ShimFrame(.exited, text: "\(code) \(finished.nanos)"))
-_ = try? Proc.run(runtimeBase + ["delete", "--force", opts.id])
 for fd in clients.keys { close(fd) }
-unlink(opts.socket)
 exit(0)

@@ -1,0 +1,69 @@
+"""Many clients at once: concurrent runs, starts and exits racing, with no error and nothing
+left behind (runtime state, shims, mounts, veths)."""
+import concurrent.futures
+import os
+import subprocess
+import threading
+
+import docker
+
+
+def leftovers(d):
+    runc = subprocess.run(["runc", "--root", d.root + "/run/runc", "list", "-q"], capture_output=True, text=True).stdout.split()
+    shims = subprocess.run(["pgrep", "-f", "berth-shim.*" + d.root], capture_output=True, text=True).stdout.split()
+    mounts = [l for l in open("/proc/mounts") if d.root + "/data/containers" in l]
+    veths = subprocess.run(["ip", "-o", "link", "show", "type", "veth"], capture_output=True, text=True).stdout.splitlines()
+    return runc, shims, mounts, veths
+
+
+def test_fifty_concurrent_runs_of_short_and_long_containers(fresh_daemon):
+    d = fresh_daemon
+    _, _, _, veths_before = leftovers(d)
+
+    def one(i):
+        if i % 2:
+            return d.docker("run", "--rm", "busybox", "true", timeout=120)
+        return d.docker("run", "-d", "--name", f"conc-{i}", "busybox", "sleep", "1", timeout=120)
+
+    for _round in range(2):
+        with concurrent.futures.ThreadPoolExecutor(50) as pool:
+            results = list(pool.map(one, range(50)))
+        failed = [(r.returncode, r.stderr) for r in results if r.returncode != 0]
+        assert not failed, failed[:3]
+        ids = d.docker("ps", "-aq").stdout.split()
+        assert d.docker("rm", "-f", *ids).returncode == 0
+    runc, shims, mounts, veths = leftovers(d)
+    assert runc == [] and shims == [] and mounts == []
+    assert len(veths) <= len(veths_before)
+
+
+def test_rerunning_a_one_shot_container_while_others_start(fresh_daemon):
+    # Compose re-runs a one-shot dependency while it starts another service. The previous run's
+    # shim once removed the next run's runtime state and socket after reporting the exit.
+    d = fresh_daemon
+    c = docker.APIClient(base_url=d.host, version="1.41")
+    oneshot = c.create_container("busybox", "true")["Id"]
+    errors = []
+
+    def others():
+        for _ in range(15):
+            try:
+                x = c.create_container("busybox", ["sleep", "0.5"])["Id"]
+                c.start(x)
+                c.remove_container(x, force=True)
+            except Exception as e:  # noqa: BLE001 - every failure is reported
+                errors.append(repr(e))
+
+    t = threading.Thread(target=others)
+    t.start()
+    for _ in range(40):
+        try:
+            c.start(oneshot)
+            assert c.wait(oneshot)["StatusCode"] == 0
+        except Exception as e:  # noqa: BLE001
+            errors.append(repr(e))
+    t.join()
+    assert errors == []
+    c.remove_container(oneshot, force=True)
+    runc, shims, mounts, _ = leftovers(d)
+    assert runc == [] and shims == [] and mounts == []
