@@ -34,7 +34,7 @@ let package = Package(
                                               .product(name: "NIOSSL", package: "swift-nio-ssl")]),
         .target(name: "BerthNet", dependencies: ["JSON", "Sys", "CSys"]),
         .target(name: "Builder", dependencies: ["JSON"]),
-        .target(name: "Engine", dependencies: ["Store", "Runtime", "Registry", "OCI", "Archive", "JSON", "Sys", "BerthNet", "Builder",
+        .target(name: "Engine", dependencies: ["Store", "Runtime", "Registry", "OCI", "Archive", "JSON", "Sys", "BerthNet", "Builder", "GoTemplate",
                                               .product(name: "AsyncHTTPClient", package: "async-http-client")]),
         .target(name: "API", dependencies: [
             "Engine", "JSON", "OCI", "Registry", "Runtime", "Archive",

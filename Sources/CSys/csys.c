@@ -163,7 +163,13 @@ int berth_reserve_port(int tcp, unsigned int addr, unsigned short port, unsigned
     int fd = socket(AF_INET, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
     if (fd < 0) return -1;
     struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(addr) };
+    /* TCP: a port whose last connections linger in TIME_WAIT (another daemon served it a moment
+     * ago) must still be taken, so SO_REUSEADDR; and the hold listens, because a bound socket
+     * that does not listen would let any other SO_REUSEADDR socket bind the port too. Traffic
+     * never reaches it: the DNAT rules take every connection to the container first. */
+    if (tcp) { int one = 1; setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one); }
     if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) { int e = errno; close(fd); errno = e; return -1; }
+    if (tcp && listen(fd, 1) != 0) { int e = errno; close(fd); errno = e; return -1; }
     socklen_t sl = sizeof sa;
     getsockname(fd, (struct sockaddr *)&sa, &sl);
     *out_port = ntohs(sa.sin_port);

@@ -46,9 +46,11 @@ public final class AttachSession: @unchecked Sendable {
 extension Engine {
     public func attach(_ ref: String, session: AttachSession) throws(EngineError) {
         let c = try container(ref)
-        if !c.state.running && c.state.status != "created" && !starting.contains(c.id) {
-            throw .conflict("You cannot attach to a stopped container, start it first")
-        }
+        // dockerd's API refuses only these two; an attach to a stopped container waits for its
+        // next start (docker-compose attaches before it starts existing containers). The
+        // "start it first" refusal is the docker CLI's own, made client-side.
+        if c.state.paused { throw .conflict("You cannot attach to a paused container, unpause it first") }
+        if c.state.restarting { throw .conflict("You cannot attach to a restarting container, wait until it is running") }
         if let io = live[c.id] { session.bind(io) } else { pendingAttach[c.id, default: []].append(session) }
         emit(c, "attach")
     }

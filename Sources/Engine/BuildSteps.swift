@@ -1,3 +1,4 @@
+import GoTemplate
 import Archive
 import Builder
 import Foundation
@@ -162,11 +163,12 @@ extension BuildRun {
             let v: [String] = ins.json ? ins.args : (ins.args.isEmpty ? [] : st.shell + [ins.args[0]])
             cfg[ins.keyword == "CMD" ? "Cmd" : "Entrypoint"] = JSON.strings(v)
             if ins.keyword == "CMD" { st.cmdSet = true } else if !st.cmdSet { cfg["Cmd"] = .null }
-            cacheText = "\(ins.keyword) " + JSON.strings(v).serialized()
+            // dockerd's legacy builder records these as Go's %q of the list: ["a" "b"].
+            cacheText = "\(ins.keyword) [" + v.map(GoFormat.quote).joined(separator: " ") + "]"
         case "SHELL":
             guard ins.json, !ins.args.isEmpty else { throw .badRequest("SHELL requires the arguments to be in JSON form") }
             cfg["Shell"] = JSON.strings(ins.args)
-            cacheText = "SHELL " + JSON.strings(ins.args).serialized()
+            cacheText = "SHELL [" + ins.args.map(GoFormat.quote).joined(separator: " ") + "]"
         case "STOPSIGNAL":
             cfg["StopSignal"] = .string(try expand(st, ins.args.first ?? ""))
             cacheText = "STOPSIGNAL " + (cfg["StopSignal"].string ?? "")

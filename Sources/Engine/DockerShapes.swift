@@ -50,7 +50,10 @@ public enum DockerShapes {
         out["Cmd"] = cmd
         if !img["Healthcheck"].isNull || !body["Healthcheck"].isNull { out["Healthcheck"] = body["Healthcheck"].isNull ? img["Healthcheck"] : body["Healthcheck"] }
         out["Image"] = body["Image"]
-        out["Volumes"] = body["Volumes"].object.map { .object($0) } ?? img["Volumes"]
+        // The image's volumes and the request's together (the docker CLI always sends `{}`).
+        var volumes = img["Volumes"].object ?? JSONObject()
+        for (k, v) in body["Volumes"].object ?? JSONObject() { volumes[k] = v }
+        out["Volumes"] = volumes.isEmpty && img["Volumes"].isNull && body["Volumes"].isNull ? .null : .object(volumes)
         out["WorkingDir"] = str("WorkingDir")
         out["Entrypoint"] = entrypoint
         out["OnBuild"] = img["OnBuild"]

@@ -34,8 +34,12 @@ extension Engine {
         do { images = try store.allImages() } catch { throw .wrapping(error) }
         var usage: [Digest: Int64] = [:]
         for c in containers.values { usage[c.image, default: 0] += 1 }
+        // Untagged images that other images were built on (the legacy builder's steps) are
+        // intermediate: listed only with `-a`, as dockerd does.
+        let parents = Set(images.compactMap { ImageOps.parent(of: $0) })
         return images.sorted { ($0.config.created, $0.id.hex) > ($1.config.created, $1.id.hex) }.compactMap { img in
             let tagged = img.tags.contains { $0.tag != nil }
+            if !all && !tagged && parents.contains(img.id) { return nil }
             if let dangling, dangling == tagged { return nil }
             if !references.isEmpty {
                 guard img.tags.contains(where: { t in references.contains { pattern in Glob.match(pattern, t.familiar) || Glob.match(pattern, t.familiarRepository) } }) else { return nil }
@@ -103,6 +107,7 @@ extension Engine {
         do {
             if let byTag, img.tags.count > 1 || (!users.isEmpty && force) {
                 _ = try store.untag(byTag)
+                emitImage("untag", img.id.description, name: byTag.familiar)
                 return [["Untagged": .string(byTag.familiar)]]
             }
             if byTag == nil && img.tags.count > 1 && !force {
@@ -122,9 +127,22 @@ extension Engine {
             for t in img.tags { out.append(["Untagged": .string(t.familiar)]) }
             try store.deleteImage(img.id)
             out.append(["Deleted": .string(img.id.description)])
-            if prune { try store.pruneLayers() }
             for o in out { if let u = o["Untagged"].string { emitImage("untag", img.id.description, name: u) } }
             emitImage("delete", img.id.description)
+            // As dockerd (unless noprune): the untagged parents nothing else uses go too, each
+            // with its own `Deleted` line.
+            if prune {
+                var next = ImageOps.parent(of: img)
+                while let pid = next, let parent = try store.image(id: pid), parent.tags.isEmpty,
+                    !containers.values.contains(where: { $0.image == pid }),
+                    !(try store.allImages()).contains(where: { ImageOps.parent(of: $0) == pid }) {
+                    try store.deleteImage(pid)
+                    out.append(["Deleted": .string(pid.description)])
+                    emitImage("delete", pid.description)
+                    next = ImageOps.parent(of: parent)
+                }
+                try store.pruneLayers()
+            }
         } catch let e as EngineError {
             throw e
         } catch {
@@ -256,4 +274,9 @@ enum Glob {
         }
         return m(0, 0)
     }
+}
+
+enum ImageOps {
+    /// The image a builder recorded this one was made from (`parent` in its config).
+    static func parent(of img: ImageRecord) -> Digest? { img.config.json["parent"].string.flatMap(Digest.init(parsing:)) }
 }

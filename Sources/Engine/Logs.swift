@@ -113,6 +113,14 @@ public enum LogReader {
         files.append(path)
         var ring = TailRing(capacity: o.tail.flatMap { $0 >= 0 ? $0 : nil })
         var offset: Int64 = 0
+        if let n = o.tail, n >= 0 {
+            // `--tail N` reads from the end: its cost follows N, not the size of the logs.
+            let (last, live) = tailFromEnd(files: files, count: n, o)
+            if !last.isEmpty, !(await emit(last)) { return }
+            offset = live
+            ring = TailRing(capacity: nil)
+            files = []
+        }
         for f in files {
             // Only whole lines count; a partial last line of the live file is left to the follow loop.
             let (whole, more) = await scan(f, o) { batch in
@@ -168,6 +176,54 @@ public enum LogReader {
             if !batch.isEmpty, !(await body(batch)) { return (whole, false) }
         }
         return (whole, true)
+    }
+
+    /// The last `count` entries that `o` keeps, reading the files newest first and each one
+    /// backwards a chunk at a time; and the offset just past the live file's last whole line
+    /// (where following continues). A partial last line of the live file is not an entry yet.
+    static func tailFromEnd(files: [String], count: Int, _ o: LogOptions) -> ([LogEntry], Int64) {
+        var found: [LogEntry] = []   // newest first
+        var liveOffset: Int64 = 0
+        let chunkSize = 1 << 16
+        for (index, file) in files.enumerated().reversed() {
+            let fd = open(file, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { continue }
+            defer { close(fd) }
+            var st = stat()
+            guard fstat(fd, &st) == 0 else { continue }
+            var pos = Int64(st.st_size)
+            var carry: [UInt8] = []      // bytes after the newest newline seen so far
+            var sawLineEnd = false
+            let isLive = index == files.count - 1
+            var buf = [UInt8](repeating: 0, count: chunkSize)
+            while pos > 0 && found.count < count {
+                let len = Int(min(Int64(chunkSize), pos))
+                pos -= Int64(len)
+                let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress, len, off_t(pos)) }
+                guard n == len else { break }
+                var chunk = Array(buf[0..<len]) + carry
+                // Lines end in "\n"; the bytes before the first newline of this chunk continue
+                // in the next (older) chunk.
+                var end = chunk.count
+                while let nl = chunk[..<end].lastIndex(of: 0x0A) {
+                    if !sawLineEnd {
+                        sawLineEnd = true
+                        if isLive { liveOffset = pos + Int64(nl) + 1 }
+                    } else if let e = parse(chunk[(nl + 1)..<end]), keep(e, o) {
+                        found.append(e)
+                        if found.count == count { break }
+                    }
+                    end = nl
+                }
+                if !sawLineEnd { end = chunk.count }
+                chunk.removeSubrange(end...)
+                carry = chunk
+            }
+            // The oldest line of the file has no newline before it.
+            if found.count < count, pos == 0, sawLineEnd, !carry.isEmpty, let e = parse(carry[...]), keep(e, o) { found.append(e) }
+            if found.count >= count { break }
+        }
+        return (found.reversed(), liveOffset)
     }
 
     static func inode(_ path: String) -> UInt64 {

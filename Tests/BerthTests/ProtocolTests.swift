@@ -76,6 +76,17 @@ import Testing
         let tail = Collected()
         await LogReader.read(path: dir + "/c.log", options: o, stillRunning: { false }) { await tail.add($0); return true }
         #expect(await tail.texts.map { String($0.split(separator: " ")[1]) } == (29_995..<30_010).map(String.init))
+        // Read from the end in 64 KiB chunks: lines cut by chunk edges, more than a file holds.
+        o.tail = 2_000
+        let many = Collected()
+        await LogReader.read(path: dir + "/c.log", options: o, stillRunning: { false }) { await many.add($0); return true }
+        #expect(await many.texts.map { String($0.split(separator: " ")[1]) } == (28_010..<30_010).map(String.init))
+        o.tail = 40_000
+        let beyond = Collected()
+        await LogReader.read(path: dir + "/c.log", options: o, stillRunning: { false }) { await beyond.add($0); return true }
+        #expect(await beyond.texts.count == 30_010)
+        let (_, live) = LogReader.tailFromEnd(files: [dir + "/c.log"], count: 1, o)
+        #expect(live == Int64((30_000..<30_010).map(line).joined().utf8.count))   // follow resumes at the partial line
         o.tail = 0
         let none = Collected()
         await LogReader.read(path: dir + "/c.log", options: o, stillRunning: { false }) { await none.add($0); return true }
