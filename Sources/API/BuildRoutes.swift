@@ -34,6 +34,13 @@ extension Router {
         }
         let file = try spool(req)
         defer { unlink(file) }
+        if let remote = req.q("remote"), !remote.isEmpty {
+            // The context comes from elsewhere: a git repository or a URL (the body is empty).
+            let scratch = engine.store.tempPath("remote")
+            try FS.mkdirAll(scratch, mode: 0o700)
+            defer { FS.removeAll(scratch) }
+            if let df = try await RemoteContext.fetch(remote, into: file, scratch: scratch) { r.dockerfile = df }
+        }
         try TarCompletion.completeUncompressedTar(at: file)
         // As dockerd: the stream starts with the first message, so a build that fails before
         // saying anything (an empty Dockerfile, a bad context) is an HTTP error, not a 200.

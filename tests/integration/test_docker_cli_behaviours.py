@@ -1,0 +1,149 @@
+"""Everyday docker CLI commands that failed against berthd and work against dockerd; each is
+checked through the real docker CLI."""
+import json
+import os
+import socket
+import subprocess
+import threading
+import time
+
+import docker
+
+
+def build(daemon, text, *args):
+    env = dict(os.environ, DOCKER_HOST=daemon.host, DOCKER_BUILDKIT="0")
+    return subprocess.run(["docker", "build", "-q", *args, "-"], input=text, capture_output=True, text=True, env=env)
+
+
+def test_image_volume_gives_containers_an_anonymous_volume(daemon):
+    assert build(daemon, "FROM busybox\nVOLUME /v\n", "-t", "withvol").returncode == 0
+    assert daemon.docker("run", "-d", "--name", "withvol-c", "withvol", "sleep", "30").returncode == 0
+    mounts = json.loads(daemon.docker("inspect", "-f", "{{json .Mounts}}", "withvol-c").stdout)
+    assert len(mounts) == 1 and mounts[0]["Type"] == "volume" and mounts[0]["Destination"] == "/v"
+    daemon.docker("rm", "-f", "-v", "withvol-c")
+    daemon.docker("rmi", "withvol")
+
+
+def test_rmi_of_one_tag_emits_untag(daemon):
+    daemon.docker("tag", "busybox", "untagme:a")
+    daemon.docker("tag", "busybox", "untagme:b")
+    since = str(int(time.time()) - 1)
+    assert daemon.docker("rmi", "untagme:a").stdout.strip() == "Untagged: untagme:a"
+    ev = daemon.docker("events", "--since", since, "--until", str(int(time.time()) + 1), "--filter", "type=image",
+                       "--format", "{{.Action}} {{.Actor.Attributes.name}}").stdout
+    assert "untag untagme:a" in ev
+    daemon.docker("rmi", "untagme:b")
+
+
+def test_rmi_deletes_the_builds_intermediate_images_which_images_hides(daemon):
+    r = build(daemon, "FROM busybox\nENV A=1\nRUN echo x > /x\nCMD [\"true\"]\n", "-t", "steps")
+    assert r.returncode == 0, r.stderr
+    plain = daemon.docker("images", "-q", "--no-trunc").stdout.split()
+    everything = daemon.docker("images", "-aq", "--no-trunc").stdout.split()
+    assert len(everything) == len(plain) + 2   # the ENV and RUN steps' images: untagged parents
+    out = daemon.docker("rmi", "steps").stdout
+    assert out.count("Deleted:") == 3, out     # the image and both parents; busybox is tagged
+    assert sorted(daemon.docker("images", "-aq", "--no-trunc").stdout.split()) == sorted(set(everything) - set(
+        line.split()[-1] for line in out.splitlines() if line.startswith("Deleted:")))
+
+
+def test_history_records_entrypoint_as_go_quotes_it(daemon):
+    assert build(daemon, 'FROM busybox\nENTRYPOINT ["/bin/echo","ep"]\n', "-t", "ephist").returncode == 0
+    hist = daemon.docker("history", "--no-trunc", "--format", "{{.CreatedBy}}", "ephist").stdout
+    assert 'ENTRYPOINT ["/bin/echo" "ep"]' in hist
+    daemon.docker("rmi", "ephist")
+
+
+def test_attach_before_start_of_an_exited_container(daemon):
+    # docker-compose's `up` for an existing container: attach first, then start.
+    c = docker.APIClient(base_url=daemon.host, version="1.41")
+    cid = c.create_container("busybox", ["echo", "again"])["Id"]
+    c.start(cid)
+    c.wait(cid)
+    sock = c.attach_socket(cid, params={"stdout": 1, "stderr": 1, "stream": 1})
+    c.start(cid)
+    data = b""
+    sock._sock.settimeout(10)
+    while True:
+        chunk = sock._sock.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    assert b"again" in data
+    c.remove_container(cid, force=True)
+
+
+def test_published_port_binds_while_old_connections_are_in_time_wait(daemon):
+    # Serve a port, close the server's side first: the kernel keeps TIME_WAIT sockets on it.
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("0.0.0.0", 0))
+    port = srv.getsockname()[1]
+    srv.listen(5)
+    for _ in range(3):
+        cl = socket.create_connection(("127.0.0.1", port))
+        conn, _ = srv.accept()
+        conn.close()   # the server closes first: TIME_WAIT on its side
+        cl.close()
+    srv.close()
+    tw = subprocess.run(["ss", "-tan", "state", "time-wait", f"( sport = :{port} )"], capture_output=True, text=True).stdout
+    assert str(port) in tw
+    r = daemon.docker("run", "-d", "--name", "tw-port", "-p", f"{port}:80", "busybox", "httpd", "-f", "-p", "80", "-h", "/etc")
+    assert r.returncode == 0, r.stderr
+    # and the port is really held: a second container cannot take it
+    r2 = daemon.docker("run", "-d", "--name", "tw-port2", "-p", f"{port}:80", "busybox", "sleep", "5")
+    assert r2.returncode != 0 and "port is already allocated" in r2.stderr
+    daemon.docker("rm", "-f", "tw-port", "tw-port2")
+
+
+def serve(directory):
+    import http.server
+    import functools
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
+    handler.log_message = lambda *a: None
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd
+
+
+def test_build_from_a_remote_tarball_a_git_repository_and_a_dockerfile_url(daemon, tmp_path):
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox\nCOPY hello.txt /hello.txt\n")
+    (ctx / "hello.txt").write_text("from remote\n")
+    www = tmp_path / "www"
+    www.mkdir()
+    subprocess.run(["tar", "-C", str(ctx), "-czf", str(www / "ctx.tar.gz"), "."], check=True)
+    (www / "Dockerfile.txt").write_text("FROM busybox\nRUN echo from-url > /u\n")
+    # a bare repository served over git's dumb HTTP protocol
+    work = tmp_path / "repo"
+    subprocess.run(["git", "init", "-q", "-b", "main", str(work)], check=True)
+    subprocess.run(["cp", str(ctx / "Dockerfile"), str(ctx / "hello.txt"), str(work)], check=True)
+    g = ["git", "-C", str(work), "-c", "user.email=t@t", "-c", "user.name=t"]
+    subprocess.run(g + ["add", "."], check=True)
+    subprocess.run(g + ["commit", "-qm", "c"], check=True)
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(www / "repo.git")], check=True)
+    subprocess.run(["git", "-C", str(www / "repo.git"), "update-server-info"], check=True)
+    httpd = serve(www)
+    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    env = dict(os.environ, DOCKER_HOST=daemon.host, DOCKER_BUILDKIT="0")
+    try:
+        for url, tag in [(base + "/ctx.tar.gz", "remote-tar"), (base + "/repo.git#main", "remote-git")]:
+            r = subprocess.run(["docker", "build", "-q", "-t", tag, url], capture_output=True, text=True, env=env)
+            assert r.returncode == 0, (url, r.stderr)
+            assert daemon.docker("run", "--rm", tag, "cat", "/hello.txt").stdout == "from remote\n"
+            daemon.docker("rmi", tag)
+        r = subprocess.run(["docker", "build", "-q", "-t", "remote-df", base + "/Dockerfile.txt"], capture_output=True, text=True, env=env)
+        assert r.returncode == 0, r.stderr
+        assert daemon.docker("run", "--rm", "remote-df", "cat", "/u").stdout == "from-url\n"
+        daemon.docker("rmi", "remote-df")
+        r = subprocess.run(["docker", "build", "-q", base + "/missing.tar"], capture_output=True, text=True, env=env)
+        assert r.returncode != 0 and "404" in r.stderr
+        # The docker CLI fetches URLs itself; docker-py hands them to the daemon (`remote=`).
+        c = docker.APIClient(base_url=daemon.host, version="1.41")
+        for url, tag in [(base + "/ctx.tar.gz", "api-tar"), (base + "/repo.git#main", "api-git"), (base + "/Dockerfile.txt", "api-df")]:
+            lines = list(c.build(path=url, tag=tag, decode=True))
+            assert "Successfully tagged" in lines[-1].get("stream", ""), (url, lines[-3:])
+            c.remove_image(tag)
+    finally:
+        httpd.shutdown()
