@@ -17,7 +17,7 @@ extension Router {
             let f = try filters(req)
             let r = try await engine.prune(labels: f["label"] ?? [], until: try untilFilter(f))
             res.json(200, ["ContainersDeleted": r.deleted.isEmpty ? .null : JSON.strings(r.deleted), "SpaceReclaimed": .int(r.reclaimed)])
-        case (.GET, 2, let id, "json"): res.json(200, try await engine.inspectContainer(id))
+        case (.GET, 2, let id, "json"): res.json(200, try await engine.inspectContainer(id, size: req.bool("size")))
         case (.POST, 2, let id, "start"):
             guard req.body.isEmpty || (try? JSON.parse(req.body))?.isNull == true || req.body == Array("{}".utf8) else {
                 throw EngineError.badRequest("starting container with non-empty request body was deprecated since API v1.22 and removed in v1.24")
@@ -152,7 +152,7 @@ extension Router {
             }
         }
         if let n = req.int("limit"), n > 0 { all = Array(all.prefix(n)) }
-        res.json(200, .array(await engine.summaries(all)))
+        res.json(200, .array(await engine.summaries(all, size: req.bool("size"))))
     }
 
     /// Headers go out at once (the CLI calls wait before start); the body when the condition holds.

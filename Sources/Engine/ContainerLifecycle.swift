@@ -247,6 +247,7 @@ extension Engine {
             s.allCapabilities = LinuxCapabilities.bounding()
             s.hostDevices = HostDevices.list()
         }
+        try applyNamespaceModes(&s, c)
         s.readonlyRootfs = h["ReadonlyRootfs"].bool ?? false
         if let shm = h["ShmSize"].int, shm > 0 { s.shmSize = shm }
         try prepareVolumes(c, rootfs: root)

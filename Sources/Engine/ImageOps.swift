@@ -68,8 +68,19 @@ extension Engine {
         return DockerShapes.imageInspect(img, lowerDirs: lowers, digests: familiarDigests(img.id))
     }
 
-    public func inspectContainer(_ ref: String) throws(EngineError) -> JSON {
+    /// The writable layer's size and that plus the image's (`SizeRw`, `SizeRootFs`).
+    func containerSize(_ c: Container) -> (rw: Int64, root: Int64) {
+        let rw = FS.diskUsage(dir(c.id) + "/upper")
+        return (rw, rw + ((try? store.image(id: c.image))??.size ?? 0))
+    }
+
+    /// `size`: with `SizeRw` and `SizeRootFs` after `GraphDriver`, where dockerd puts them.
+    public func inspectContainer(_ ref: String, size: Bool = false) throws(EngineError) -> JSON {
         let c = try container(ref)
+        if size {
+            let (rw, root) = containerSize(c)
+            return try inspectContainer(ref).inserting([("SizeRw", .int(rw)), ("SizeRootFs", .int(root))], after: "GraphDriver")
+        }
         let chains = (try? store.image(id: c.image))?.map { chainIDs($0.config.diffIDs) } ?? []
         let lower = chains.reversed().map { store.snapshotPath($0) }.joined(separator: ":")
         var j = DockerShapes.inspect(c, dir: dir(c.id), logPath: logPath(c.id), lower: lower, health: c.state.running ? health[c.id] : nil)

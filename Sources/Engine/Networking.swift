@@ -638,11 +638,15 @@ extension Engine {
     }
 
     /// `GET /containers/json` entries, in one visit to the actor however many there are.
-    public func summaries(_ list: [Container]) -> [JSON] {
+    public func summaries(_ list: [Container], size: Bool = false) -> [JSON] {
         let healths = healthStatuses()
         let extraNames = linkNames()
         return list.map { c in
             var j = summary(c, health: c.state.running ? healths[c.id] : nil)
+            if size {
+                let (rw, root) = containerSize(c)
+                j = j.inserting([("SizeRw", .int(rw)), ("SizeRootFs", .int(root))], after: "Ports")
+            }
             if let more = extraNames[c.id] { j["Names"] = JSON.strings(["/" + c.name] + more) }
             return j
         }

@@ -170,3 +170,22 @@ extension JSON {
         return .object(out)
     }
 }
+
+extension JSON {
+    /// The object with `pairs` placed right after `key` (at the end when absent): Go's field
+    /// order for optional fields such as `SizeRw`.
+    public func inserting(_ pairs: [(String, JSON)], after key: String) -> JSON {
+        guard case .object(let o) = self else { return self }
+        var out = JSONObject()
+        var placed = false
+        for (k, v) in o {
+            out[k] = v
+            if k == key {
+                for (pk, pv) in pairs { out[pk] = pv }
+                placed = true
+            }
+        }
+        if !placed { for (pk, pv) in pairs { out[pk] = pv } }
+        return .object(out)
+    }
+}

@@ -43,6 +43,15 @@ public struct BundleSpec: Sendable {
     /// `--ipc host` (the host's IPC namespace and /dev/shm), `--uts host` (its hostname).
     public var ipcHost = false
     public var utsHost = false
+    /// `--ipc container:<id>`: that container's IPC namespace, and its /dev/shm (a host path).
+    public var ipcNamespace: String? = nil
+    public var sharedShm: String? = nil
+    /// The sysctls dockerd sets in a container's own network namespace; off when the network
+    /// namespace is the host's (directly or through a container that uses it).
+    public var defaultNetSysctls = true
+    /// `--sysctl` (validated by the engine), `--oom-score-adj`.
+    public var sysctls: [String: String] = [:]
+    public var oomScoreAdj: Int? = nil
     /// Binds, volumes and tmpfs mounts (OCI mount objects), after the standard ones.
     public var extraMounts: [JSON] = []
 
@@ -98,7 +107,7 @@ public enum OCISpecBuilder {
             "env": JSON.strings(s.env),
             "cwd": .string(s.cwd.isEmpty ? "/" : s.cwd),
             "capabilities": ["bounding": caps, "effective": caps, "permitted": caps],
-            "oomScoreAdj": 0,
+            "oomScoreAdj": .int(Int64(s.oomScoreAdj ?? 0)),
         ]
         if !s.terminal { process["terminal"] = nil }
         if s.terminal && s.consoleSize.rows > 0 && s.consoleSize.cols > 0 {
@@ -113,7 +122,9 @@ public enum OCISpecBuilder {
             ["destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": cgroupOptions],
             ["destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]],
         ]
-        if !s.ipcHost {
+        if let shared = s.sharedShm {
+            mounts.append(["destination": "/dev/shm", "type": "bind", "source": .string(shared), "options": ["rbind", "rprivate"]])
+        } else if !s.ipcHost {
             mounts.append(["destination": "/dev/shm", "type": "tmpfs", "source": "shm",
                            "options": ["nosuid", "noexec", "nodev", "mode=1777", .string("size=\(s.shmSize)")]])
         }
@@ -164,15 +175,29 @@ public enum OCISpecBuilder {
         case let path? where !path.isEmpty: namespaces.append(["type": "pid", "path": .string(path)])
         default: break
         }
-        if !s.ipcHost { namespaces.append(["type": "ipc"]) }
+        if let path = s.ipcNamespace { namespaces.append(["type": "ipc", "path": .string(path)]) } else if !s.ipcHost { namespaces.append(["type": "ipc"]) }
+        var sysctl: JSONObject = JSONObject()
+        if s.defaultNetSysctls && !s.hostNetwork {
+            sysctl["net.ipv4.ip_unprivileged_port_start"] = "0"
+            sysctl["net.ipv4.ping_group_range"] = "0 2147483647"
+        }
+        for (k, v) in s.sysctls.sorted(by: { $0.key < $1.key }) { sysctl[k] = .string(v) }
         var linux: JSON = [
-            "sysctl": ["net.ipv4.ip_unprivileged_port_start": "0", "net.ipv4.ping_group_range": "0 2147483647"],
+            "sysctl": sysctl.isEmpty ? .null : .object(sysctl),
             "resources": resources,
             "cgroupsPath": .string(s.cgroupParent + "/" + s.id),
             "namespaces": .array(namespaces),
         ]
         // dockerd sets no net.* sysctls in the host's namespace (runc refuses them there).
-        if s.hostNetwork { linux["sysctl"] = nil }
+        if linux["sysctl"].isNull { linux["sysctl"] = nil }
+        // A shared (or slave) bind needs the container's root mount to propagate likewise, or
+        // runc makes it a slave of a private root and mounts never travel back (dockerd does this).
+        let propagations = Set(s.extraMounts.flatMap { $0["options"].stringArray ?? [] })
+        if propagations.contains("rshared") || propagations.contains("shared") {
+            linux["rootfsPropagation"] = "shared"
+        } else if propagations.contains("rslave") || propagations.contains("slave") {
+            linux["rootfsPropagation"] = "slave"
+        }
         if s.privileged && !s.hostDevices.isEmpty {
             linux["devices"] = .array(s.hostDevices.map {
                 ["path": .string($0.path), "type": .string($0.type), "major": .int(Int64($0.major)), "minor": .int(Int64($0.minor)),
