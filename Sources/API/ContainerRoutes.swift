@@ -17,7 +17,8 @@ extension Router {
             let f = try filters(req)
             let r = try await engine.prune(labels: f["label"] ?? [], until: try untilFilter(f))
             res.json(200, ["ContainersDeleted": r.deleted.isEmpty ? .null : JSON.strings(r.deleted), "SpaceReclaimed": .int(r.reclaimed)])
-        case (.GET, 2, let id, "json"): res.json(200, try await engine.inspectContainer(id, size: req.bool("size")))
+        case (.GET, 2, let id, "json"):
+            res.json(200, VersionAdapter.container(try await engine.inspectContainer(id, size: req.bool("size")), req.version))
         case (.POST, 2, let id, "start"):
             guard req.body.isEmpty || (try? JSON.parse(req.body))?.isNull == true || req.body == Array("{}".utf8) else {
                 throw EngineError.badRequest("starting container with non-empty request body was deprecated since API v1.22 and removed in v1.24")
@@ -25,10 +26,10 @@ extension Router {
             try await engine.start(id)
             res.noContent()
         case (.POST, 2, let id, "stop"):
-            try await engine.stop(id, timeout: req.int("t"))
+            try await engine.stop(id, timeout: req.int("t"), signal: req.version >= .v1_42 ? req.q("signal") : nil)
             res.noContent()
         case (.POST, 2, let id, "restart"):
-            try await engine.restart(id, timeout: req.int("t"))
+            try await engine.restart(id, timeout: req.int("t"), signal: req.version >= .v1_42 ? req.q("signal") : nil)
             res.noContent()
         case (.POST, 2, let id, "kill"):
             try await engine.kill(id, signal: req.q("signal"))
@@ -152,12 +153,15 @@ extension Router {
             }
         }
         if let n = req.int("limit"), n > 0 { all = Array(all.prefix(n)) }
-        res.json(200, .array(await engine.summaries(all, size: req.bool("size"))))
+        res.json(200, .array(await engine.summaries(all, size: req.bool("size")).map { VersionAdapter.containerSummary($0, req.version) }))
     }
 
     /// Headers go out at once (the CLI calls wait before start); the body when the condition holds.
     func wait(_ req: Request, _ res: Responder, _ id: String) async throws {
-        let cond = Engine.WaitCondition(rawValue: req.q("condition") ?? "not-running") ?? .notRunning
+        let given = req.q("condition").flatMap { $0.isEmpty ? nil : $0 } ?? "not-running"
+        guard let cond = Engine.WaitCondition(rawValue: given) else {
+            throw EngineError.badRequest("invalid condition: \"\(given)\"")
+        }
         let c = try await engine.container(id)
         res.startStream(contentType: "application/json")
         let code = try await engine.wait(c.id, condition: cond)
@@ -176,7 +180,7 @@ extension Router {
         if let u = req.q("until"), u != "0", !u.isEmpty { o.until = Timestamp.parse(u) }
         if let t = req.q("tail"), t != "all", let n = Int(t) { o.tail = n }
         let timestamps = req.bool("timestamps")
-        res.startStream(contentType: src.tty ? "application/vnd.docker.raw-stream" : "application/vnd.docker.multiplexed-stream")
+        res.startStream(contentType: src.tty || req.version < .v1_42 ? "application/vnd.docker.raw-stream" : "application/vnd.docker.multiplexed-stream")
         let engine = self.engine
         let cid = src.id
         await LogReader.read(path: src.path, options: o, stillRunning: { await engine.isRunning(cid) }) { entries in
@@ -220,7 +224,7 @@ extension Router {
         } else {
             cont.yield(nil)
         }
-        try await res.hijack(upgrade: req.wantsUpgrade, onInput: { bytes in
+        try await res.hijack(upgrade: req.wantsUpgrade, multiplexed: !tty && req.version >= .v1_42, onInput: { bytes in
             guard wantIn else { return }
             let (pass, detach) = matcher.feed(bytes)
             if !pass.isEmpty { session.sendStdin(pass) }

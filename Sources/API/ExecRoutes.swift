@@ -39,7 +39,7 @@ extension Router {
         let keys = DetachMatcher.parse(e.config["DetachKeys"].string ?? "") ?? DetachMatcher.defaultKeys
         let matcher = LockedMatcher(DetachMatcher(keys: keys))
         let attachedStdin = e.config["AttachStdin"].bool ?? false
-        try await res.hijack(upgrade: req.wantsUpgrade, onInput: { bytes in
+        try await res.hijack(upgrade: req.wantsUpgrade, multiplexed: !tty && req.version >= .v1_42, onInput: { bytes in
             guard attachedStdin else { return handle.write(bytes) }
             let (pass, detach) = matcher.feed(bytes)
             if !pass.isEmpty { handle.write(pass) }
@@ -50,6 +50,12 @@ extension Router {
                 if (stream == 1 && wantOut) || (stream == 2 && wantErr) { cont.yield(tty ? bytes : StreamFrame.frame(stream, bytes)) }
             }, onExit: { _ in cont.yield(nil) })
             handle.set(proc)
+            // API 1.42: the terminal's size comes with the start (or the create) request.
+            let size = body["ConsoleSize"].array ?? e.config["ConsoleSize"].array ?? []
+            if e.tty, req.version >= .v1_42, size.count == 2, let rows = size[0].int.flatMap({ UInt16(exactly: $0) }),
+                let cols = size[1].int.flatMap({ UInt16(exactly: $0) }), rows > 0, cols > 0 {
+                Task { try? await self.applyExecSize(e.id, rows: rows, cols: cols) }
+            }
         } catch {
             // The upgrade already happened: report in the stream as dockerd 20.10 does (on stdout,
             // "\r\n"-terminated) and give the exec its exit code, 126.
@@ -77,6 +83,11 @@ extension Router {
             throw EngineError.badRequest("invalid resize request: h and w must be numbers")
         }
         guard e.tty else { return res.send(status: 200) }
+        try await applyExecSize(id, rows: h, cols: w)
+        res.send(status: 200)
+    }
+
+    func applyExecSize(_ id: String, rows h: UInt16, cols w: UInt16) async throws {
         for _ in 0..<40 {
             if let pid = try await engine.execProcessPid(id) {
                 let fd = open("/proc/\(pid)/fd/0", O_RDWR | O_NOCTTY | O_CLOEXEC)
@@ -87,7 +98,6 @@ extension Router {
             if now.started && !now.running { break }
             try await Task.sleep(nanoseconds: 25_000_000)
         }
-        res.send(status: 200)
     }
 }
 

@@ -17,7 +17,8 @@ extension Router {
             let f = try filters(req)
             var dangling: Bool? = nil
             if let d = f["dangling"]?.first { dangling = d == "true" || d == "1" }
-            res.json(200, .array(try await engine.listImages(all: req.bool("all"), dangling: dangling, references: f["reference"] ?? [], labels: f["label"] ?? [])))
+            let list = try await engine.listImages(all: req.bool("all"), dangling: dangling, references: f["reference"] ?? [], labels: f["label"] ?? [])
+            res.json(200, .array(list.map { VersionAdapter.imageSummary($0, req.version) }))
         case .GET where rest == "search":
             let r = try await engine.search(req.q("term") ?? "", limit: req.int("limit") ?? 25, credentials: RegistryAuth.decode(req.headers["X-Registry-Auth"].first))
             res.json(200, .array(r))
@@ -29,7 +30,7 @@ extension Router {
         case .GET where rest == "get":
             try await save(req, res, names: req.query["names"] ?? [])
         case .GET:
-            if let n = name(dropping: "json") { return res.json(200, try await engine.inspectImage(n)) }
+            if let n = name(dropping: "json") { return res.json(200, VersionAdapter.imageSummary(try await engine.inspectImage(n), req.version)) }
             if let n = name(dropping: "get") { return try await save(req, res, names: [n]) }
             if let n = name(dropping: "history") { return res.json(200, .array(try await engine.history(n))) }
             res.json(404, ["message": "page not found"])

@@ -16,7 +16,7 @@ public final class Responder: @unchecked Sendable {
         self.channel = channel; self.keepAlive = keepAlive; self.handler = handler
     }
 
-    static let maxVersion = "1.41"
+    static let maxVersion = APIVersion.current.description
     static func baseHeaders() -> HTTPHeaders {
         var h = HTTPHeaders()
         h.add(name: "Api-Version", value: maxVersion)
@@ -91,9 +91,11 @@ public final class Responder: @unchecked Sendable {
 
     /// Replies 101 (or 200 for clients that did not ask to upgrade), then turns the connection
     /// into a raw byte pipe: `onInput` gets what the client sends, `onInputClosed` its half-close.
-    public func hijack(upgrade: Bool, onInput: @escaping @Sendable ([UInt8]) -> Void, onInputClosed: @escaping @Sendable () -> Void) async throws {
+    /// `multiplexed`: API 1.42 and later name a stdout/stderr-framed stream as such.
+    public func hijack(upgrade: Bool, multiplexed: Bool = false, onInput: @escaping @Sendable ([UInt8]) -> Void,
+                       onInputClosed: @escaping @Sendable () -> Void) async throws {
         var head = upgrade ? "HTTP/1.1 101 UPGRADED\r\n" : "HTTP/1.1 200 OK\r\n"
-        head += "Content-Type: application/vnd.docker.raw-stream\r\n"
+        head += "Content-Type: application/vnd.docker.\(multiplexed ? "multiplexed" : "raw")-stream\r\n"
         if upgrade { head += "Connection: Upgrade\r\nUpgrade: tcp\r\n" }
         head += "\r\n"
         let ch = channel

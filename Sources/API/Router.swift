@@ -78,7 +78,8 @@ public final class Router: Sendable {
 
     func ping(_ req: Request, _ res: Responder) {
         res.send(status: 200, contentType: "text/plain; charset=utf-8", body: Array("OK".utf8),
-                 extraHeaders: [("Cache-Control", "no-cache, no-store, must-revalidate"), ("Pragma", "no-cache"), ("Builder-Version", "1")],
+                 extraHeaders: [("Cache-Control", "no-cache, no-store, must-revalidate"), ("Pragma", "no-cache"), ("Builder-Version", "1"),
+                                ("Swarm", "inactive")],
                  headOnly: req.method == .HEAD)
     }
 

@@ -41,11 +41,11 @@ enum SystemInfo {
         return [
             "Platform": ["Name": "Berth"],
             "Components": [
-                ["Name": "Engine", "Version": .string(version), "Details": ["ApiVersion": "1.41", "Arch": "amd64", "BuildTime": "",
+                ["Name": "Engine", "Version": .string(version), "Details": ["ApiVersion": .string(APIVersion.current.description), "Arch": "amd64", "BuildTime": "",
                   "Experimental": "false", "GitCommit": "", "GoVersion": "swift6", "KernelVersion": .string(k), "MinAPIVersion": "1.24", "Os": "linux"]],
                 ["Name": "runc", "Version": .string(runc), "Details": ["GitCommit": ""]],
             ],
-            "Version": .string(version), "ApiVersion": "1.41", "MinAPIVersion": "1.24", "GitCommit": "", "GoVersion": "swift6",
+            "Version": .string(version), "ApiVersion": .string(APIVersion.current.description), "MinAPIVersion": "1.24", "GitCommit": "", "GoVersion": "swift6",
             "Os": "linux", "Arch": "amd64", "KernelVersion": .string(k), "BuildTime": "",
         ]
     }

@@ -14,7 +14,9 @@ extension Router {
             res.json(201, await engine.volumeJSON(v))
         case (.POST, "prune"):
             let f = try filters(req)
-            let r = await engine.pruneVolumes(labelFilters: f["label"] ?? [])
+            // From API 1.42 only anonymous volumes go, unless the `all` filter says otherwise.
+            let all = req.version < .v1_42 || (f["all"]?.first).map { ["true", "1"].contains($0.lowercased()) } == true
+            let r = await engine.pruneVolumes(labelFilters: f["label"] ?? [], anonymousOnly: !all)
             res.json(200, ["VolumesDeleted": r.names.isEmpty ? .null : JSON.strings(r.names), "SpaceReclaimed": .int(r.reclaimed)])
         case (.GET, let name?) where p.count == 1: res.json(200, await engine.volumeJSON(try await engine.volume(name)))
         case (.DELETE, let name?) where p.count == 1:

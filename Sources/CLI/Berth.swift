@@ -138,7 +138,7 @@ public struct Berth {
         let v = try client.request("GET", "/version").json
         if let format = f.string("format") {
             // types.Version's Go field names: APIVersion answers for the "ApiVersion" key.
-            let clientInfo: JSON = ["Platform": ["Name": ""], "Version": "0.1.0", "ApiVersion": "1.41", "DefaultAPIVersion": "1.41",
+            let clientInfo: JSON = ["Platform": ["Name": ""], "Version": "0.1.0", "ApiVersion": "1.44", "DefaultAPIVersion": "1.44",
                                     "GitCommit": "", "GoVersion": "", "Os": "linux", "Arch": "amd64", "BuildTime": "",
                                     "Context": "default"]
             Out.raw(1, Array(try Formatter.plain(format, ["Client": clientInfo, "Server": v], aliases: ["APIVersion": "ApiVersion"]).utf8))
@@ -147,7 +147,7 @@ public struct Berth {
         Out.print("""
         Client:
          Version:           0.1.0
-         API version:       1.41
+         API version:       1.44
          OS/Arch:           linux/amd64
 
         Server: Berth

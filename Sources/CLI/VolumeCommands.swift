@@ -108,12 +108,14 @@ extension Berth {
     func volumePrune(_ args: [String]) throws -> Int32 {
         let f = try Flags.parse(args, [FlagSpec("-f", "--force"), FlagSpec("--filter", value: true), FlagSpec("-a", "--all")])
         if !f.bool("force") {
-            Out.raw(1, Array("WARNING! This will remove all local volumes not used by at least one container.\nAre you sure you want to continue? [y/N] ".utf8))
+            let which = f.bool("all") ? "all" : "anonymous"
+            Out.raw(1, Array("WARNING! This will remove \(which) local volumes not used by at least one container.\nAre you sure you want to continue? [y/N] ".utf8))
             var b = [UInt8](repeating: 0, count: 16)
             guard read(0, &b, 16) > 0, b[0] == UInt8(ascii: "y") || b[0] == UInt8(ascii: "Y") else { return 0 }
         }
         var q: [(String, String)] = []
-        if let j = try filterJSON(f.list("filter")) { q.append(("filters", j)) }
+        // API 1.42+: named volumes go only with -a (the `all` filter), as with the docker CLI.
+        if let j = try filterJSON(f.list("filter") + (f.bool("all") ? ["all=true"] : [])) { q.append(("filters", j)) }
         let r = try client.request("POST", "/volumes/prune" + DaemonClient.query(q)).json
         let deleted = r["VolumesDeleted"].stringArray ?? []
         if !deleted.isEmpty { Out.print("Deleted Volumes:\n" + deleted.joined(separator: "\n") + "\n") }

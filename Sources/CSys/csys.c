@@ -164,12 +164,14 @@ int berth_reserve_port(int tcp, unsigned int addr, unsigned short port, unsigned
     if (fd < 0) return -1;
     struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(addr) };
     /* TCP: a port whose last connections linger in TIME_WAIT (another daemon served it a moment
-     * ago) must still be taken, so SO_REUSEADDR; and the hold listens, because a bound socket
-     * that does not listen would let any other SO_REUSEADDR socket bind the port too. Traffic
-     * never reaches it: the DNAT rules take every connection to the container first. */
-    if (tcp) { int one = 1; setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one); }
+     * ago) must still be taken, so SO_REUSEADDR for the bind; cleared right after, because the
+     * kernel checks a later binder against the flag of the sockets already bound, and a hold
+     * that kept it would let any other SO_REUSEADDR socket take the port too. The hold never
+     * listens: a connection that missed the DNAT rules is refused, not left hanging. */
+    int one = 1, zero = 0;
+    if (tcp) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) { int e = errno; close(fd); errno = e; return -1; }
-    if (tcp && listen(fd, 1) != 0) { int e = errno; close(fd); errno = e; return -1; }
+    if (tcp) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &zero, sizeof zero);
     socklen_t sl = sizeof sa;
     getsockname(fd, (struct sockaddr *)&sa, &sl);
     *out_port = ntohs(sa.sin_port);

@@ -23,7 +23,7 @@ public struct Response: Sendable {
 /// time, and this keeps it free of event loops and Foundation, so it starts fast.
 public final class DaemonClient {
     public let socketPath: String
-    public let versionPrefix = "/v1.41"
+    public let versionPrefix = "/v1.44"
 
     /// `-H`, then DOCKER_HOST / BERTH_HOST, then the default socket.
     public init(host: String?) throws(ClientError) {

@@ -20,7 +20,9 @@ public struct APIVersion: Comparable, Sendable, CustomStringConvertible {
 
     public static let v1_24 = APIVersion(major: 1, minor: 24)
     public static let v1_41 = APIVersion(major: 1, minor: 41)
+    public static let v1_42 = APIVersion(major: 1, minor: 42)
     public static let v1_44 = APIVersion(major: 1, minor: 44)
-    /// What berthd reports and assumes for unversioned requests.
-    public static let current = v1_41
+    /// What berthd reports (Docker 25's API) and assumes for unversioned requests.
+    public static let current = v1_44
+    public static let minimum = v1_24
 }

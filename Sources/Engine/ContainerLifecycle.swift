@@ -12,7 +12,9 @@ extension Engine {
     public struct CreateResult: Sendable { public var id: String; public var warnings: [String] }
 
     public func create(name requested: String?, body raw: JSON, apiVersion: APIVersion = .current) throws(EngineError) -> CreateResult {
-        let body = CreateValidation.canonical(raw)
+        var body = CreateValidation.canonical(raw)
+        // HealthConfig.StartInterval exists from API 1.44; older clients' values are dropped, as dockerd does.
+        if apiVersion < .v1_44, case .object = body["Healthcheck"] { body["Healthcheck"]["StartInterval"] = nil }
         guard let imageRef = body["Image"].string, !imageRef.isEmpty else { throw .badRequest("Config cannot be empty in order to create a container") }
         let image = try resolveImage(imageRef)
         var name = requested ?? ""
@@ -33,6 +35,10 @@ extension Engine {
             throw .badRequest("--storage-opt is supported only for overlay over xfs with 'pquota' mount option")
         }
         try CreateValidation.restartPolicy(body["HostConfig"]["RestartPolicy"])
+        // Options Berth cannot apply are refused at create, in dockerd's words where it has them.
+        var probe = BundleSpec(id: "", rootfs: "", args: [], env: [], cwd: "/", user: .root,
+                               hostname: "", resolvConf: "", hostsFile: "", hostnameFile: "")
+        try SecurityOptions.apply(&probe, body["HostConfig"])
         try CreateValidation.logConfig(body["HostConfig"]["LogConfig"])
         try CreateValidation.endpoints(body["NetworkingConfig"], apiVersion: apiVersion)
         let host = DockerShapes.hostConfig(body["HostConfig"])
@@ -248,6 +254,7 @@ extension Engine {
             s.hostDevices = HostDevices.list()
         }
         try applyNamespaceModes(&s, c)
+        try SecurityOptions.apply(&s, h)
         s.readonlyRootfs = h["ReadonlyRootfs"].bool ?? false
         if let shm = h["ShmSize"].int, shm > 0 { s.shmSize = shm }
         try prepareVolumes(c, rootfs: root)
@@ -320,7 +327,8 @@ extension Engine {
     }
 
     /// SIGTERM (or the image's stop signal), then SIGKILL after the timeout.
-    public func stop(_ ref: String, timeout: Int?) async throws(EngineError) {
+    /// `signal` (API 1.42): instead of the container's stop signal.
+    public func stop(_ ref: String, timeout: Int?, signal: String? = nil) async throws(EngineError) {
         var c = try container(ref)
         if c.state.restarting {
             c.state.restarting = false
@@ -331,11 +339,15 @@ extension Engine {
         guard c.state.running else { throw .notModified }
         c.state.manuallyStopped = true
         persist(c)
-        try await stopRunning(c, timeout: timeout)
+        try await stopRunning(c, timeout: timeout, signal: signal)
     }
 
-    func stopRunning(_ c: Container, timeout: Int?) async throws(EngineError) {
-        let sig = c.config["StopSignal"].string.flatMap(Signals.parse) ?? 15
+    func stopRunning(_ c: Container, timeout: Int?, signal: String? = nil) async throws(EngineError) {
+        var sig = c.config["StopSignal"].string.flatMap(Signals.parse) ?? 15
+        if let signal, !signal.isEmpty {
+            guard let s = Signals.parse(signal) else { throw .badRequest("Invalid signal: \(signal)") }
+            sig = s
+        }
         let t = timeout ?? Int(c.config["StopTimeout"].int ?? 10)
         send(signal: sig, to: c)
         emit(c, "kill", extra: ["signal": String(sig)])
@@ -365,12 +377,12 @@ extension Engine {
         live[c.id]?.resize(rows: height, cols: width)
     }
 
-    public func restart(_ ref: String, timeout: Int?) async throws(EngineError) {
+    public func restart(_ ref: String, timeout: Int?, signal: String? = nil) async throws(EngineError) {
         var c = try container(ref)
         if c.state.running {
             c.state.manuallyStopped = true  // the restart below is ours, not the policy's
             persist(c)
-            try await stopRunning(c, timeout: timeout)
+            try await stopRunning(c, timeout: timeout, signal: signal)
         }
         try await start(c.id, keepRestartCount: true)
         if let now = containers[c.id] { emit(now, "restart") }

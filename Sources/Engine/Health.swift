@@ -18,6 +18,8 @@ struct HealthConfig {
     var timeout: Double
     var retries: Int
     var startPeriod: Double
+    /// Between probes during the start period while still `starting` (API 1.44; Docker's 5 s).
+    var startInterval: Double
 
     /// nil when there is no check (none configured, or `NONE`).
     init?(_ j: JSON) {
@@ -32,6 +34,7 @@ struct HealthConfig {
         interval = secs("Interval", 30)
         timeout = secs("Timeout", 30)
         startPeriod = secs("StartPeriod", 0)
+        startInterval = secs("StartInterval", 5)
         retries = Int(j["Retries"].int ?? 0) > 0 ? Int(j["Retries"].int!) : 3
     }
 }
@@ -44,13 +47,17 @@ extension Engine {
         healthTasks[id]?.cancel()
         healthTasks[id] = Task { [weak self] in
             while !Task.isCancelled {
-                try? await Task.sleep(nanoseconds: UInt64(hc.interval * 1e9))
+                var starting = false
+                if Date().timeIntervalSince(started) < hc.startPeriod { starting = await self?.healthStatus(id) == "starting" }
+                try? await Task.sleep(nanoseconds: UInt64((starting ? hc.startInterval : hc.interval) * 1e9))
                 guard let self, !Task.isCancelled, await self.isRunning(id) else { return }
                 let result = await self.runProbe(id, hc)
                 await self.recordProbe(id, hc, result, inStartPeriod: Date().timeIntervalSince(started) < hc.startPeriod)
             }
         }
     }
+
+    func healthStatus(_ id: String) -> String { health[id]?.status ?? "" }
 
     func stopHealthMonitor(_ id: String) {
         healthTasks[id]?.cancel()

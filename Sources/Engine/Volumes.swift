@@ -114,11 +114,12 @@ extension Engine {
         events.publish(Event(type: "volume", action: "destroy", actorID: name, attributes: ["driver": "local"], from: nil, time: .now()))
     }
 
-    /// `volume prune` (API 1.41: every unused local volume), with label filters.
-    public func pruneVolumes(labelFilters: [String]) -> (names: [String], reclaimed: Int64) {
+    /// `volume prune`: unused local volumes (`anonymousOnly`: just the anonymous ones, the
+    /// default from API 1.42), with label filters.
+    public func pruneVolumes(labelFilters: [String], anonymousOnly: Bool = false) -> (names: [String], reclaimed: Int64) {
         var names: [String] = []
         var reclaimed: Int64 = 0
-        for v in allVolumes() where volumeUsers(v.name).isEmpty && DockerShapes.matchLabels(v.labels, labelFilters) {
+        for v in allVolumes() where volumeUsers(v.name).isEmpty && DockerShapes.matchLabels(v.labels, labelFilters) && (!anonymousOnly || v.anonymous) {
             let size = FS.diskUsage(volumeData(v.name))
             if (try? removeVolume(v.name, force: false)) != nil { names.append(v.name); reclaimed += size }
         }

@@ -52,6 +52,20 @@ public struct BundleSpec: Sendable {
     /// `--sysctl` (validated by the engine), `--oom-score-adj`.
     public var sysctls: [String: String] = [:]
     public var oomScoreAdj: Int? = nil
+    /// `--security-opt no-new-privileges`, `seccomp=unconfined`, `systempaths=unconfined`.
+    public var noNewPrivileges = false
+    public var seccompUnconfined = false
+    /// `HostConfig.MaskedPaths`/`ReadonlyPaths` when the client sent them (nil: Docker's lists).
+    public var maskedPathsOverride: [String]? = nil
+    public var readonlyPathsOverride: [String]? = nil
+    /// `--ulimit`: (RLIMIT_* name, soft, hard).
+    public var rlimits: [(type: String, soft: Int64, hard: Int64)] = []
+    /// `--device`: host devices created in the container, with their cgroup permissions.
+    public var devices: [(device: HostDevices.Device, access: String)] = []
+    /// `--device-cgroup-rule`: `c|b|a major:minor perms` allowed in the device cgroup.
+    public var deviceRules: [JSON] = []
+    /// `--cgroupns private`.
+    public var cgroupNamespace = false
     /// Binds, volumes and tmpfs mounts (OCI mount objects), after the standard ones.
     public var extraMounts: [JSON] = []
 
@@ -84,18 +98,31 @@ public enum OCISpecBuilder {
     ]
     public static let readonlyPaths = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
 
-    public static func capabilities(add: [String], drop: [String]) -> [String] {
+    public static func capabilities(add: [String], drop: [String], all: [String] = allCapabilities) -> [String] {
         func norm(_ c: String) -> String { let u = c.uppercased(); return u.hasPrefix("CAP_") ? u : "CAP_" + u }
         let dropSet = Set(drop.map(norm))
-        var caps = dropSet.contains("CAP_ALL") ? [] : defaultCapabilities.filter { !dropSet.contains($0) }
-        for c in add.map(norm) where c != "CAP_ALL" && !caps.contains(c) { caps.append(c) }
+        let addSet = add.map(norm)
+        // `--cap-add ALL`: every capability this host grants; drops still apply after it.
+        var caps = addSet.contains("CAP_ALL") ? all : dropSet.contains("CAP_ALL") ? [] : defaultCapabilities
+        caps = caps.filter { !dropSet.contains($0) || addSet.contains($0) }
+        for c in addSet where c != "CAP_ALL" && !caps.contains(c) { caps.append(c) }
         return caps
+    }
+
+    /// Capability names as `--cap-add`/`--cap-drop` take them: known ones or `ALL`.
+    public static func unknownCapability(_ names: [String]) -> String? {
+        names.first { n in
+            let u = n.uppercased()
+            let c = u.hasPrefix("CAP_") ? u : "CAP_" + u
+            return c != "CAP_ALL" && !allCapabilities.contains(c)
+        }
     }
 
     public static func build(_ s: BundleSpec) -> JSON {
         // Privileged: every capability (cap-add/drop do not apply, as in dockerd 20.10).
         let caps = JSON.strings(s.privileged ? (s.allCapabilities.isEmpty ? allCapabilities : s.allCapabilities)
-                                             : capabilities(add: s.capAdd, drop: s.capDrop))
+                                             : capabilities(add: s.capAdd, drop: s.capDrop,
+                                                            all: s.allCapabilities.isEmpty ? allCapabilities : s.allCapabilities))
         // Privileged containers get /sys and the cgroup tree writable.
         let sysOptions: JSON = s.privileged ? ["nosuid", "noexec", "nodev"] : ["nosuid", "noexec", "nodev", "ro"]
         let cgroupOptions: JSON = s.privileged ? ["nosuid", "noexec", "nodev"] : ["ro", "nosuid", "noexec", "nodev"]
@@ -110,6 +137,10 @@ public enum OCISpecBuilder {
             "oomScoreAdj": .int(Int64(s.oomScoreAdj ?? 0)),
         ]
         if !s.terminal { process["terminal"] = nil }
+        if s.noNewPrivileges { process["noNewPrivileges"] = true }
+        if !s.rlimits.isEmpty {
+            process["rlimits"] = .array(s.rlimits.map { ["type": .string($0.type), "hard": .int($0.hard), "soft": .int($0.soft)] })
+        }
         if s.terminal && s.consoleSize.rows > 0 && s.consoleSize.cols > 0 {
             process["consoleSize"] = ["height": .int(Int64(s.consoleSize.rows)), "width": .int(Int64(s.consoleSize.cols))]
         }
@@ -155,7 +186,17 @@ public enum OCISpecBuilder {
             "cpu": ["shares": .int(s.cpuShares)],
             "blockIO": ["weight": 0],
         ]
-        if s.privileged { resources["devices"] = [["allow": true, "access": "rwm"]] }
+        if s.privileged {
+            resources["devices"] = [["allow": true, "access": "rwm"]]
+        } else if !s.devices.isEmpty || !s.deviceRules.isEmpty {
+            var rules = resources["devices"].array ?? []
+            for d in s.devices {
+                rules.append(["allow": true, "type": .string(d.device.type), "major": .int(Int64(d.device.major)),
+                              "minor": .int(Int64(d.device.minor)), "access": .string(d.access)])
+            }
+            rules += s.deviceRules
+            resources["devices"] = .array(rules)
+        }
         if s.memory > 0 {
             resources["memory"]["limit"] = .int(s.memory)
             // Docker's default: swap allowance equal to the memory limit (total = 2x).
@@ -176,6 +217,7 @@ public enum OCISpecBuilder {
         default: break
         }
         if let path = s.ipcNamespace { namespaces.append(["type": "ipc", "path": .string(path)]) } else if !s.ipcHost { namespaces.append(["type": "ipc"]) }
+        if s.cgroupNamespace { namespaces.append(["type": "cgroup"]) }
         var sysctl: JSONObject = JSONObject()
         if s.defaultNetSysctls && !s.hostNetwork {
             sysctl["net.ipv4.ip_unprivileged_port_start"] = "0"
@@ -198,6 +240,13 @@ public enum OCISpecBuilder {
         } else if propagations.contains("rslave") || propagations.contains("slave") {
             linux["rootfsPropagation"] = "slave"
         }
+        if !s.devices.isEmpty {
+            linux["devices"] = .array(s.devices.map { d in
+                ["path": .string(d.device.path), "type": .string(d.device.type), "major": .int(Int64(d.device.major)),
+                 "minor": .int(Int64(d.device.minor)), "fileMode": .int(Int64(d.device.mode)), "uid": .int(Int64(d.device.uid)),
+                 "gid": .int(Int64(d.device.gid))]
+            })
+        }
         if s.privileged && !s.hostDevices.isEmpty {
             linux["devices"] = .array(s.hostDevices.map {
                 ["path": .string($0.path), "type": .string($0.type), "major": .int(Int64($0.major)), "minor": .int(Int64($0.minor)),
@@ -205,9 +254,9 @@ public enum OCISpecBuilder {
             })
         }
         if !s.privileged {
-            linux["seccomp"] = (try? JSON.parse(DefaultSeccomp.json)) ?? .null
-            linux["maskedPaths"] = JSON.strings(maskedPaths)
-            linux["readonlyPaths"] = JSON.strings(readonlyPaths)
+            if !s.seccompUnconfined { linux["seccomp"] = (try? JSON.parse(DefaultSeccomp.json)) ?? .null }
+            linux["maskedPaths"] = JSON.strings(s.maskedPathsOverride ?? maskedPaths)
+            linux["readonlyPaths"] = JSON.strings(s.readonlyPathsOverride ?? readonlyPaths)
         }
         var spec: JSON = [
             "ociVersion": "1.0.2-dev",

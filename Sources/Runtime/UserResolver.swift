@@ -7,6 +7,10 @@ public struct ResolvedUser: Sendable, Equatable {
     public var gid: Int
     public var additionalGids: [Int]
     public var home: String
+    public init(uid: Int, gid: Int, additionalGids: [Int], home: String) {
+        self.uid = uid; self.gid = gid; self.additionalGids = additionalGids; self.home = home
+    }
+    public static let root = ResolvedUser(uid: 0, gid: 0, additionalGids: [0], home: "/root")
 }
 
 public enum UserResolver {

@@ -38,3 +38,16 @@ public enum HostDevices {
     static func major(_ d: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: ((d >> 8) & 0xfff) | ((d >> 32) & ~0xfff)) }
     static func minor(_ d: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: (d & 0xff) | ((d >> 12) & ~0xff)) }
 }
+
+extension HostDevices {
+    /// One device node (following a symlink such as /dev/disk/by-id/…), nil when the path is not
+    /// a character or block device.
+    public static func device(at path: String) -> Device? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        let kind = st.st_mode & S_IFMT
+        guard kind == S_IFCHR || kind == S_IFBLK else { return nil }
+        return Device(path: path, type: kind == S_IFCHR ? "c" : "b", major: major(UInt64(st.st_rdev)), minor: minor(UInt64(st.st_rdev)),
+                      mode: UInt32(st.st_mode & 0o7777), uid: st.st_uid, gid: st.st_gid)
+    }
+}
