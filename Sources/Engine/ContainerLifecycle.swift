@@ -14,7 +14,7 @@ extension Engine {
     public func create(name requested: String?, body raw: JSON, apiVersion: APIVersion = .current) throws(EngineError) -> CreateResult {
         var body = CreateValidation.canonical(raw)
         // HealthConfig.StartInterval exists from API 1.44; older clients' values are dropped, as dockerd does.
-        if apiVersion < .v1_44, case .object = body["Healthcheck"] { body["Healthcheck"]["StartInterval"] = nil }
+        if apiVersion < .v1_44, case .object = body["Healthcheck"] { body["Healthcheck"] = body["Healthcheck"].removing("StartInterval") }
         guard let imageRef = body["Image"].string, !imageRef.isEmpty else { throw .badRequest("Config cannot be empty in order to create a container") }
         let image = try resolveImage(imageRef)
         var name = requested ?? ""
@@ -39,6 +39,8 @@ extension Engine {
         var probe = BundleSpec(id: "", rootfs: "", args: [], env: [], cwd: "/", user: .root,
                                hostname: "", resolvConf: "", hostsFile: "", hostnameFile: "")
         try SecurityOptions.apply(&probe, body["HostConfig"])
+        try NamespaceModes.validateSysctls(body["HostConfig"]["Sysctls"].stringMap ?? [:], ipcHost: body["HostConfig"]["IpcMode"].string == "host",
+                                           netHost: body["HostConfig"]["NetworkMode"].string == "host")
         try CreateValidation.logConfig(body["HostConfig"]["LogConfig"])
         try CreateValidation.endpoints(body["NetworkingConfig"], apiVersion: apiVersion)
         let host = DockerShapes.hostConfig(body["HostConfig"])
@@ -243,6 +245,8 @@ extension Engine {
         }
         s.pidsLimit = h["PidsLimit"].int ?? 0
         s.capAdd = h["CapAdd"].stringArray ?? []
+        // `--cap-add ALL` means every capability the daemon holds (root here lacks some).
+        if s.capAdd.contains(where: { $0.uppercased() == "ALL" || $0.uppercased() == "CAP_ALL" }) { s.allCapabilities = LinuxCapabilities.bounding() }
         s.capDrop = h["CapDrop"].stringArray ?? []
         if h["Init"].bool == true {
             guard FS.exists(config.initPath) else { throw EngineError.internalError("exec: \"docker-init\": executable file not found in $PATH (looked for \(config.initPath); set init-path in daemon.json)") }
@@ -415,6 +419,7 @@ extension Engine {
         guard let c = containers[id] else { return }
         if c.state.running { return }
         unmountRootfs(id)
+        unmountShareableShm(id)
         // The writable layer goes first: on a full disk it is what frees the space the database
         // needs to record the removal.
         FS.removeAll(dir(id) + "/upper")

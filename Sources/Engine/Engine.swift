@@ -164,6 +164,7 @@ public actor Engine {
         live[id] = nil
         guard var c = containers[id] else { return }
         unmountRootfs(id)
+        unmountShareableShm(id)
         c.state.status = "exited"
         c.state.pid = 0
         releaseSandbox(&c)

@@ -1,5 +1,6 @@
 import JSON
 import Runtime
+import Glibc
 import Sys
 
 /// HostConfig's namespace modes (`PidMode`, `IpcMode`, `UTSMode`, and the parts of a
@@ -27,6 +28,25 @@ enum NamespaceModes {
 }
 
 extension Engine {
+    func shmPath(_ id: String) -> String { dir(id) + "/mounts/shm" }
+
+    /// A `shareable` container's /dev/shm: a tmpfs on the host, bound into it and into the
+    /// containers that join its IPC namespace; unmounted when it stops.
+    func mountShareableShm(_ c: Container, size: Int64) throws(EngineError) -> String {
+        let path = shmPath(c.id)
+        if FS.isMountPoint(path) { return path }
+        do { try FS.mkdirAll(path, mode: 0o700) } catch { throw .wrapping(error) }
+        guard mount("shm", path, "tmpfs", UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC), "mode=1777,size=\(size)") == 0 else {
+            throw .internalError("mounting /dev/shm for \(c.shortID): \(SysError("mount"))")
+        }
+        return path
+    }
+
+    /// At a stop or removal: the shareable /dev/shm goes (lazily, in case a joiner still has it).
+    func unmountShareableShm(_ id: String) {
+        if FS.isMountPoint(shmPath(id)) { umount2(shmPath(id), Int32(MNT_DETACH)) }
+    }
+
     /// Another container whose namespaces a mode names (`container:<name or id>`): it must run.
     func namespaceSource(_ mode: String, kind: String) throws(EngineError) -> Container {
         let ref = String(mode.dropFirst("container:".count))
@@ -47,12 +67,18 @@ extension Engine {
         case let m: throw .badRequest("invalid PID mode: \(m)")
         }
         switch h["IpcMode"].string ?? "" {
-        case "", "private", "shareable", "none": break
+        case "", "private", "none": break
+        case "shareable":
+            // As dockerd: the /dev/shm others may join lives on the host, mounted here.
+            s.sharedShm = try mountShareableShm(c, size: s.shmSize)
         case "host": s.ipcHost = true
         case let m where m.hasPrefix("container:"):
             let other = try namespaceSource(m, kind: "IPC namespace")
+            guard other.hostConfig["IpcMode"].string == "shareable", FS.isMountPoint(shmPath(other.id)) else {
+                throw .badRequest("cannot join IPC of container \(other.id): non-shareable IPC (hint: use IpcMode:shareable for the donor container)")
+            }
             s.ipcNamespace = "/proc/\(other.state.pid)/ns/ipc"
-            s.sharedShm = "/proc/\(other.state.pid)/root/dev/shm"
+            s.sharedShm = shmPath(other.id)
         case let m: throw .badRequest("invalid IPC mode: \(m)")
         }
         switch h["UTSMode"].string ?? "" {

@@ -81,7 +81,9 @@ extension Engine {
         var v = Volume(name: name, created: .now())
         v.labels = labels
         v.options = options
-        v.anonymous = anonymous
+        // A volume created without a name is anonymous (dockerd labels it so): `volume prune`
+        // takes it by default from API 1.42.
+        v.anonymous = anonymous || (requested ?? "").isEmpty
         do {
             try FS.mkdirAll(volumeData(name), mode: 0o755)
             try FS.writeAtomic(volumeDir(name) + "/meta.json", v.document.serialized())

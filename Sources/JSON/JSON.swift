@@ -189,3 +189,12 @@ extension JSON {
         return .object(out)
     }
 }
+
+extension JSON {
+    /// The object without `key` (assigning `nil` through the subscript stores a JSON null).
+    public func removing(_ key: String) -> JSON {
+        guard case .object(var o) = self else { return self }
+        o[key] = nil as JSON?
+        return .object(o)
+    }
+}

@@ -3,6 +3,7 @@ that speak 1.41 keep 1.41's behaviour."""
 import json
 import socket
 import time
+import urllib.parse
 
 import docker
 
@@ -21,7 +22,7 @@ def test_volume_prune_anonymous_only_from_1_42(daemon):
     status, _, body = raw(daemon, "POST", "/v1.44/volumes/prune")
     deleted = json.loads(body)["VolumesDeleted"] or []
     assert anon in deleted and "named-keep" not in deleted
-    status, _, body = raw(daemon, "POST", "/v1.44/volumes/prune?filters=" + json.dumps({"all": ["true"]}))
+    status, _, body = raw(daemon, "POST", "/v1.44/volumes/prune?filters=" + urllib.parse.quote(json.dumps({"all": ["true"]})))
     assert "named-keep" in json.loads(body)["VolumesDeleted"]
     c.create_volume("named-old")
     status, _, body = raw(daemon, "POST", "/v1.41/volumes/prune")

@@ -114,7 +114,7 @@ def test_ps_filters_and_formats(daemon):
     assert daemon.berth("ps", "-q").stdout.strip() == ""  # nothing running
     table = daemon.berth("ps", "-a").stdout.splitlines()
     assert table[0].split() == ["CONTAINER", "ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
-    assert any('"sh -c exit 3"' in l for l in table)
+    assert any('"sh -c \'exit 3\'"' in l for l in table)   # dockerd quotes arguments with spaces
     img = daemon.berth("images", "-q", "busybox").stdout.split()[0]
     assert daemon.berth("ps", "-aq", "-f", "ancestor=busybox").stdout.strip() != ""
     assert daemon.berth("ps", "-aq", "-f", "ancestor=" + img).stdout.strip() != ""

@@ -35,7 +35,8 @@ def test_rmi_of_one_tag_emits_untag(daemon):
     daemon.docker("rmi", "untagme:b")
 
 
-def test_rmi_deletes_the_builds_intermediate_images_which_images_hides(daemon):
+def test_rmi_deletes_the_builds_intermediate_images_which_images_hides(fresh_daemon):
+    daemon = fresh_daemon
     r = build(daemon, "FROM busybox\nENV A=1\nRUN echo x > /x\nCMD [\"true\"]\n", "-t", "steps")
     assert r.returncode == 0, r.stderr
     plain = daemon.docker("images", "-q", "--no-trunc").stdout.split()

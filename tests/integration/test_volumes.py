@@ -130,11 +130,15 @@ def test_volume_commands_match_docker(fresh_daemon):
     assert r.returncode != 0 and "remove plain: volume is in use" in r.stderr
     r = d.docker("volume", "create", "bad/name")
     assert r.returncode != 0 and "includes invalid characters for a local volume name" in r.stderr
-    out = d.docker("volume", "prune", "-f", "--filter", "label=team=x").stdout
+    # API 1.42+: named volumes go only with -a
+    assert d.docker("volume", "prune", "-f", "--filter", "label=team=x").stdout.startswith("Total reclaimed space")
+    out = d.docker("volume", "prune", "-a", "-f", "--filter", "label=team=x").stdout
     assert "lab-a" in out and "lab-b" in out
     assert d.berth("volume", "ls", "-q").stdout.split() == ["plain"]
     d.berth("rm", "user", check=True)
-    out = d.berth("system", "prune", "-f", "--volumes").stdout
+    d.berth("system", "prune", "-f", "--volumes")
+    assert d.berth("volume", "ls", "-q").stdout.split() == ["plain"]   # named: kept by system prune
+    assert "plain" in d.berth("volume", "prune", "-a", "-f").stdout
     assert d.berth("volume", "ls", "-q").stdout.split() == []
 
 
@@ -157,14 +161,14 @@ def test_system_prune_output_matches_docker(fresh_daemon):
     outs = {}
     for tool in ["docker", "berth"]:
         d.berth("network", "create", "sp-net", check=True)
-        d.berth("volume", "create", "sp-vol", check=True)
+        d.berth("volume", "create", check=True)   # unnamed: anonymous, pruned by default
         d.berth("run", "--name", "sp-c", "busybox", "true", check=True)
         r = d.run(tool, "system", "prune", "-f", "--volumes")
         assert r.returncode == 0, r.stderr
         outs[tool] = re.sub(r"[0-9a-f]{64}", "<id>", r.stdout)
         assert d.berth("network", "ls", "-q", "-f", "name=sp-net").stdout == "" and d.berth("volume", "ls", "-q").stdout == ""
     assert outs["berth"] == outs["docker"], outs
-    assert "Deleted Containers:\n<id>\n\nDeleted Networks:\nsp-net\n\nDeleted Volumes:\nsp-vol\n\n" in outs["berth"], outs
+    assert "Deleted Containers:\n<id>\n\nDeleted Networks:\nsp-net\n\nDeleted Volumes:\n<id>\n\n" in outs["berth"], outs
 
 
 def test_volume_events_match_dockerd(daemon, dockerd, busybox):

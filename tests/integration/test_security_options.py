@@ -1,0 +1,102 @@
+"""Security options through the docker CLI: applied as dockerd applies them, or refused with a
+clear error when Berth cannot apply them here — never accepted and ignored."""
+import pytest
+
+
+def run(daemon, *args):
+    return daemon.docker("run", "--rm", *args)
+
+
+def test_no_new_privileges(daemon):
+    r = run(daemon, "--security-opt", "no-new-privileges", "busybox", "grep", "NoNewPrivs", "/proc/self/status")
+    assert r.returncode == 0 and r.stdout.split() == ["NoNewPrivs:", "1"], r.stderr
+    r = run(daemon, "busybox", "grep", "NoNewPrivs", "/proc/self/status")
+    assert r.stdout.split() == ["NoNewPrivs:", "0"]
+
+
+def test_seccomp_unconfined_and_systempaths(daemon):
+    r = run(daemon, "--security-opt", "seccomp=unconfined", "busybox", "grep", "Seccomp:", "/proc/self/status")
+    assert r.stdout.split() == ["Seccomp:", "0"], r.stderr
+    r = run(daemon, "busybox", "grep", "Seccomp:", "/proc/self/status")
+    assert r.stdout.split() == ["Seccomp:", "2"]
+    r = run(daemon, "--security-opt", "systempaths=unconfined", "busybox", "sh", "-c", "grep -c ' /proc/kcore ' /proc/mounts || true")
+    assert r.stdout.strip() == "0"
+
+
+@pytest.mark.parametrize("opt, words", [
+    ("bogus=1", 'Invalid --security-opt: "bogus=1"'),
+    ("apparmor=my-profile", "AppArmor is not enabled on this host"),
+    ("label=type:foo_t", "SELinux is not enabled on this host"),
+])
+def test_unapplicable_security_options_are_refused(daemon, opt, words):
+    r = run(daemon, "--security-opt", opt, "busybox", "true")
+    assert r.returncode != 0 and words in r.stderr
+
+
+def test_ulimit_device_and_device_rules(daemon):
+    r = run(daemon, "--ulimit", "nofile=1024:2048", "busybox", "sh", "-c", "ulimit -n; ulimit -Hn")
+    assert r.stdout.split() == ["1024", "2048"], r.stderr
+    r = run(daemon, "--device", "/dev/null:/dev/mynull", "busybox", "sh", "-c", "echo x > /dev/mynull && ls -l /dev/mynull")
+    assert r.returncode == 0 and r.stdout.startswith("crw"), r.stderr
+    r = run(daemon, "--device", "/no/such/device", "busybox", "true")
+    assert r.returncode != 0 and "no such file or directory" in r.stderr
+    r = run(daemon, "--device-cgroup-rule", "c 1:3 rwm", "busybox", "true")
+    assert r.returncode == 0, r.stderr
+    # the docker CLI checks the syntax itself; the API refuses it too
+    status, _, body = daemon.api("POST", "/containers/create", body='{"Image":"busybox","HostConfig":{"DeviceCgroupRules":["x 1 z"]}}',
+                                 headers={"Content-Type": "application/json"})
+    assert status == 400 and b"invalid device cgroup rule format" in body
+
+
+def test_capability_all_and_unknown(daemon):
+    r = run(daemon, "--cap-add", "ALL", "busybox", "grep", "CapEff", "/proc/self/status")
+    default = run(daemon, "busybox", "grep", "CapEff", "/proc/self/status")
+    assert int(r.stdout.split()[1], 16) > int(default.stdout.split()[1], 16)
+    r = run(daemon, "--cap-add", "ALL", "--cap-drop", "NET_RAW", "busybox", "grep", "CapEff", "/proc/self/status")
+    assert not int(r.stdout.split()[1], 16) & (1 << 13)   # CAP_NET_RAW
+    r = run(daemon, "--cap-add", "NOT_A_CAP", "busybox", "true")
+    assert r.returncode != 0 and "NOT_A_CAP" in r.stderr
+
+
+def test_cgroupns_private_and_userns(daemon):
+    r = run(daemon, "--cgroupns", "private", "busybox", "cat", "/proc/self/cgroup")
+    assert r.returncode == 0, r.stderr
+    host = run(daemon, "--cgroupns", "host", "busybox", "cat", "/proc/self/cgroup")
+    assert r.stdout != host.stdout
+    status, _, body = daemon.api("POST", "/containers/create", body='{"Image":"busybox","HostConfig":{"UsernsMode":"private"}}',
+                                 headers={"Content-Type": "application/json"})
+    assert status == 400 and b"user namespaces" in body
+
+
+def test_sysctl_allow_list_and_oom_score_adj(daemon):
+    r = run(daemon, "--sysctl", "net.ipv4.ip_forward=1", "busybox", "cat", "/proc/sys/net/ipv4/ip_forward")
+    assert r.stdout.strip() == "1", r.stderr
+    r = run(daemon, "--sysctl", "kernel.shm_rmid_forced=1", "busybox", "cat", "/proc/sys/kernel/shm_rmid_forced")
+    assert r.stdout.strip() == "1", r.stderr
+    status, _, body = daemon.api("POST", "/containers/create", body='{"Image":"busybox","HostConfig":{"Sysctls":{"kernel.hostname":"x"}}}',
+                                 headers={"Content-Type": "application/json"})
+    assert status == 400 and b"not whitelisted" in body
+    r = run(daemon, "--network", "host", "--sysctl", "net.ipv4.ip_forward=1", "busybox", "true")
+    assert r.returncode != 0 and "not allowed in host network namespace" in r.stderr
+    r = run(daemon, "--oom-score-adj", "500", "busybox", "cat", "/proc/self/oom_score_adj")
+    assert r.stdout.strip() == "500", r.stderr
+
+
+def test_pid_ipc_uts_modes(daemon):
+    r = run(daemon, "--pid", "host", "busybox", "sh", "-c", "test -d /proc/1 && cat /proc/1/comm")
+    assert r.returncode == 0 and r.stdout.strip() != "cat", r.stderr
+    assert daemon.docker("run", "-d", "--name", "nsowner", "--ipc", "shareable", "busybox", "sleep", "30").returncode == 0
+    assert daemon.docker("exec", "nsowner", "sh", "-c", "echo shared > /dev/shm/x").returncode == 0
+    r = run(daemon, "--pid", "container:nsowner", "busybox", "cat", "/proc/1/cmdline")
+    assert r.returncode == 0 and r.stdout.startswith("sleep"), r.stderr
+    r = run(daemon, "--ipc", "container:nsowner", "busybox", "sh", "-c", "readlink /proc/self/ns/ipc; cat /dev/shm/x")
+    own = daemon.docker("exec", "nsowner", "readlink", "/proc/self/ns/ipc").stdout
+    assert r.stdout == own + "shared\n", r.stderr
+    assert daemon.docker("run", "-d", "--name", "private-ipc", "busybox", "sleep", "30").returncode == 0
+    r = run(daemon, "--ipc", "container:private-ipc", "busybox", "true")
+    assert r.returncode != 0 and "non-shareable IPC" in r.stderr
+    daemon.docker("rm", "-f", "private-ipc")
+    r = run(daemon, "--uts", "host", "busybox", "hostname")
+    import socket
+    assert r.stdout.strip() == socket.gethostname()
+    daemon.docker("rm", "-f", "nsowner")
