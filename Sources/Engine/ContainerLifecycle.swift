@@ -74,7 +74,11 @@ extension Engine {
         }
         persist(c)
         emit(c, "create")
-        return CreateResult(id: id, warnings: [])
+        var warnings: [String] = []
+        if let adj = host["OomScoreAdj"].int, adj < 0, NamespaceModes.applicableOomScoreAdj(Int(adj)) != Int(adj) {
+            warnings.append("OomScoreAdj \(adj) needs CAP_SYS_RESOURCE, which this host withholds; the container runs with \(NamespaceModes.applicableOomScoreAdj(Int(adj)))")
+        }
+        return CreateResult(id: id, warnings: warnings)
     }
 
     /// Resolves the request's mounts and makes what they need: volumes (named ones once,

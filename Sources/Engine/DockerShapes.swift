@@ -94,7 +94,7 @@ public enum DockerShapes {
             if k == "NetworkMode", (v.string ?? "").isEmpty { continue }
             if k == "ShmSize", (v.int ?? 0) == 0 { continue }
             if k == "PidsLimit", (v.int ?? 0) <= 0 { continue }
-            if k == "MaskedPaths" || k == "ReadonlyPaths" { continue }
+            // MaskedPaths/ReadonlyPaths the client sent replace Docker's lists (Kubernetes sends them).
             h[k] = v
         }
         if (h["Memory"].int ?? 0) > 0 && (h["MemorySwap"].int ?? 0) == 0 { h["MemorySwap"] = .int(2 * h["Memory"].int!) }

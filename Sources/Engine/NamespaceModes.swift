@@ -11,6 +11,16 @@ enum NamespaceModes {
     static let sysctlNames: Set<String> = ["kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
                                            "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"]
 
+    /// Lowering an OOM score below the daemon's own needs CAP_SYS_RESOURCE, which some hosts
+    /// withhold even from root (this VM does): there the value is raised to the daemon's own,
+    /// the lowest the kernel allows, rather than failing every start (Kubernetes' sandboxes ask
+    /// for -998). Create reports it as a warning.
+    static func applicableOomScoreAdj(_ wanted: Int) -> Int {
+        guard wanted < 0, !LinuxCapabilities.bounding().contains("CAP_SYS_RESOURCE") else { return wanted }
+        let own = Int(((try? FS.readString("/proc/self/oom_score_adj")) ?? "0").trimmingSpaces()) ?? 0
+        return max(wanted, own)
+    }
+
     static func validateSysctls(_ sysctls: [String: String], ipcHost: Bool, netHost: Bool) throws(EngineError) {
         for key in sysctls.keys.sorted() {
             let ipc = sysctlNames.contains(key) || key.hasPrefix("fs.mqueue.")
@@ -99,7 +109,7 @@ extension Engine {
         s.sysctls = sysctls
         if let adj = h["OomScoreAdj"].int, adj != 0 {
             guard (-1000...1000).contains(adj) else { throw .badRequest("Invalid value \(adj), range for oom score adj is [-1000, 1000]") }
-            s.oomScoreAdj = Int(adj)
+            s.oomScoreAdj = NamespaceModes.applicableOomScoreAdj(Int(adj))
         }
     }
 }

@@ -28,7 +28,12 @@ enum SecurityOptions {
                 }
             case "seccomp":
                 if value == "unconfined" { s.seccompUnconfined = true; continue }
-                throw .badRequest("custom seccomp profiles are not supported by Berth yet (seccomp=unconfined is)")
+                if value == "builtin" || value.isEmpty { continue }
+                // The docker CLI (and cri-dockerd) send the profile's JSON inline.
+                let profile: JSON
+                do { profile = try JSON.parse(value) } catch { throw .badRequest("Decoding seccomp profile failed: \(error.message)") }
+                do { _ = try SeccompProfile.resolve(profile, capabilities: []) } catch { throw .badRequest(error.description) }
+                s.seccompProfile = profile
             case "apparmor":
                 if value == "unconfined" || !appArmorEnabled && value.isEmpty { continue }
                 throw .badRequest("AppArmor is not enabled on this host: cannot apply profile \"\(value)\"")

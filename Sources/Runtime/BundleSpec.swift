@@ -55,6 +55,8 @@ public struct BundleSpec: Sendable {
     /// `--security-opt no-new-privileges`, `seccomp=unconfined`, `systempaths=unconfined`.
     public var noNewPrivileges = false
     public var seccompUnconfined = false
+    /// A profile the client sent (Docker's format, resolved when the spec is built).
+    public var seccompProfile: JSON? = nil
     /// `HostConfig.MaskedPaths`/`ReadonlyPaths` when the client sent them (nil: Docker's lists).
     public var maskedPathsOverride: [String]? = nil
     public var readonlyPathsOverride: [String]? = nil
@@ -114,7 +116,7 @@ public enum OCISpecBuilder {
         names.first { n in
             let u = n.uppercased()
             let c = u.hasPrefix("CAP_") ? u : "CAP_" + u
-            return c != "CAP_ALL" && !allCapabilities.contains(c)
+            return c != "CAP_ALL" && !LinuxCapabilities.names.contains(String(c.dropFirst(4)))
         }
     }
 
@@ -254,7 +256,14 @@ public enum OCISpecBuilder {
             })
         }
         if !s.privileged {
-            if !s.seccompUnconfined { linux["seccomp"] = (try? JSON.parse(DefaultSeccomp.json)) ?? .null }
+            if !s.seccompUnconfined {
+                let held = capabilities(add: s.capAdd, drop: s.capDrop, all: s.allCapabilities.isEmpty ? allCapabilities : s.allCapabilities)
+                if let custom = s.seccompProfile, let resolved = try? SeccompProfile.resolve(custom, capabilities: held) {
+                    linux["seccomp"] = resolved
+                } else {
+                    linux["seccomp"] = SeccompProfile.defaultProfile(capabilities: held)
+                }
+            }
             linux["maskedPaths"] = JSON.strings(s.maskedPathsOverride ?? maskedPaths)
             linux["readonlyPaths"] = JSON.strings(s.readonlyPathsOverride ?? readonlyPaths)
         }

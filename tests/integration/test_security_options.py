@@ -100,3 +100,42 @@ def test_pid_ipc_uts_modes(daemon):
     import socket
     assert r.stdout.strip() == socket.gethostname()
     daemon.docker("rm", "-f", "nsowner")
+
+
+def test_seccomp_profiles_inline_and_by_capability(daemon, tmp_path):
+    # Docker's default profile lets sethostname through only with CAP_SYS_ADMIN.
+    r = run(daemon, "--cap-add", "SYS_ADMIN", "busybox", "hostname", "renamed")
+    assert r.returncode == 0, r.stderr
+    r = run(daemon, "busybox", "hostname", "renamed")
+    assert r.returncode != 0
+    # A profile of the client's own, in Docker's format (the CLI sends the file's content).
+    profile = {"defaultAction": "SCMP_ACT_ALLOW", "archMap": [{"architecture": "SCMP_ARCH_X86_64", "subArchitectures": ["SCMP_ARCH_X86"]}],
+               "syscalls": [{"names": ["chmod", "fchmodat", "fchmodat2"], "action": "SCMP_ACT_ERRNO"}]}
+    f = tmp_path / "profile.json"
+    f.write_text(__import__("json").dumps(profile))
+    r = run(daemon, "--security-opt", f"seccomp={f}", "busybox", "sh", "-c", "touch /x && chmod 600 /x && echo allowed || echo denied")
+    assert r.stdout.strip() == "denied", r.stderr
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"syscalls": []}')
+    r = run(daemon, "--security-opt", f"seccomp={bad}", "busybox", "true")
+    assert r.returncode != 0 and "defaultAction" in r.stderr
+
+
+def test_masked_and_readonly_paths_from_the_api(daemon):
+    import json as j
+    body = {"Image": "busybox", "Cmd": ["sh", "-c", "cat /etc/hostname >/dev/null; grep -c ' /etc/hostname ' /proc/mounts; touch /etc/hostname && echo rw || echo ro"],
+            "HostConfig": {"MaskedPaths": ["/proc/version"], "ReadonlyPaths": ["/etc/hostname"]}}
+    status, _, out = daemon.api("POST", "/containers/create", body=j.dumps(body), headers={"Content-Type": "application/json"})
+    cid = j.loads(out)["Id"]
+    daemon.docker("start", "-a", cid)
+    logs = daemon.docker("logs", cid).stdout
+    assert "ro" in logs.split(), logs
+    r = daemon.docker("run", "--rm", "busybox", "cat", "/proc/version")
+    assert r.stdout.strip() != ""
+    status, _, out = daemon.api("POST", "/containers/create", body=j.dumps({"Image": "busybox", "Cmd": ["cat", "/proc/version"],
+                                                                           "HostConfig": {"MaskedPaths": ["/proc/version"]}}),
+                                headers={"Content-Type": "application/json"})
+    cid2 = j.loads(out)["Id"]
+    daemon.docker("start", "-a", cid2)
+    assert daemon.docker("logs", cid2).stdout.strip() == ""
+    daemon.docker("rm", cid, cid2)
