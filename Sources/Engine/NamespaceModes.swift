@@ -84,6 +84,11 @@ extension Engine {
         case "host": s.ipcHost = true
         case let m where m.hasPrefix("container:"):
             let other = try namespaceSource(m, kind: "IPC namespace")
+            // A donor on the host's IPC namespace passes that on (Kubernetes' hostIPC pods).
+            if other.hostConfig["IpcMode"].string == "host" {
+                s.ipcHost = true
+                break
+            }
             guard other.hostConfig["IpcMode"].string == "shareable", FS.isMountPoint(shmPath(other.id)) else {
                 throw .badRequest("cannot join IPC of container \(other.id): non-shareable IPC (hint: use IpcMode:shareable for the donor container)")
             }

@@ -1,5 +1,7 @@
 """Security options through the docker CLI: applied as dockerd applies them, or refused with a
 clear error when Berth cannot apply them here — never accepted and ignored."""
+import os
+
 import pytest
 
 
@@ -96,6 +98,11 @@ def test_pid_ipc_uts_modes(daemon):
     r = run(daemon, "--ipc", "container:private-ipc", "busybox", "true")
     assert r.returncode != 0 and "non-shareable IPC" in r.stderr
     daemon.docker("rm", "-f", "private-ipc")
+    # a donor on the host's IPC namespace passes it on (Kubernetes' hostIPC pods)
+    assert daemon.docker("run", "-d", "--name", "host-ipc", "--ipc", "host", "busybox", "sleep", "30").returncode == 0
+    r = run(daemon, "--ipc", "container:host-ipc", "busybox", "readlink", "/proc/self/ns/ipc")
+    assert r.stdout.strip() == os.readlink("/proc/self/ns/ipc"), r.stderr
+    daemon.docker("rm", "-f", "host-ipc")
     r = run(daemon, "--uts", "host", "busybox", "hostname")
     import socket
     assert r.stdout.strip() == socket.gethostname()
