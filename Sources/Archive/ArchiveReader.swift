@@ -104,10 +104,22 @@ public final class ArchiveReader {
                 if let name, let value { xattrs.append((String(cString: name), Array(UnsafeRawBufferPointer(start: value, count: size)))) }
             }
         }
-        return TarEntry(path: path, kind: kind, linkTarget: link, mode: UInt32(archive_entry_perm(e)),
-                        uid: Int(archive_entry_uid(e)), gid: Int(archive_entry_gid(e)), size: archive_entry_size(e),
-                        mtime: Int64(archive_entry_mtime(e)), mtimeNanos: Int(archive_entry_mtime_nsec(e)),
-                        devMajor: UInt32(archive_entry_rdevmajor(e)), devMinor: UInt32(archive_entry_rdevminor(e)), xattrs: xattrs)
+        // Every number of a header is the archive author's: range-checked here, so nothing later
+        // traps converting it (a pax uid of 2^32 or -1 once crashed the daemon).
+        let uid = Int64(archive_entry_uid(e)), gid = Int64(archive_entry_gid(e))
+        guard (0..<Int64(UInt32.max)).contains(uid), (0..<Int64(UInt32.max)).contains(gid) else {
+            throw ArchiveError("invalid tar entry \"\(path)\": uid/gid out of range (\(uid):\(gid))")
+        }
+        guard let devMajor = UInt32(exactly: archive_entry_rdevmajor(e)), let devMinor = UInt32(exactly: archive_entry_rdevminor(e)),
+            devMajor <= 0xfff_ffff, devMinor <= 0xfff_ffff
+        else { throw ArchiveError("invalid tar entry \"\(path)\": device number out of range") }
+        let size = Int64(archive_entry_size(e))
+        guard size >= 0 else { throw ArchiveError("invalid tar entry \"\(path)\": negative size") }
+        let nanos = Int(archive_entry_mtime_nsec(e))
+        return TarEntry(path: path, kind: kind, linkTarget: link, mode: UInt32(truncatingIfNeeded: archive_entry_perm(e)),
+                        uid: Int(uid), gid: Int(gid), size: size,
+                        mtime: Int64(archive_entry_mtime(e)), mtimeNanos: (0..<1_000_000_000).contains(nanos) ? nanos : 0,
+                        devMajor: devMajor, devMinor: devMinor, xattrs: xattrs)
     }
 
     /// Streams the current entry's data in blocks.

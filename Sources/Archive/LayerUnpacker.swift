@@ -17,9 +17,13 @@ public struct LayerUnpacker {
     /// (`cp -a` into a container: the container's user).
     public enum Ownership: Sendable { case archived, caller, fixed(UInt32, UInt32) }
     public var ownership: Ownership = .archived
+    /// Only image layers carry whiteouts. Any other tar (`cp` either way, build contexts, COPY
+    /// staging) unpacks a `.wh.` name as the ordinary file it is: applying it would let a
+    /// container or a context delete files where the tar is unpacked (`.wh...` named the parent).
+    public let layer: Bool
 
-    public init(root: String, trusted: Bool = false, ownership: Ownership = .archived) {
-        self.root = root; self.trusted = trusted; self.ownership = ownership
+    public init(root: String, trusted: Bool = false, ownership: Ownership = .archived, layer: Bool = false) {
+        self.root = root; self.trusted = trusted; self.ownership = ownership; self.layer = layer
     }
 
     public func unpack(tarPath: String) throws(ArchiveError) {
@@ -54,12 +58,16 @@ public struct LayerUnpacker {
         try ensureDirectory(parent)
         let parentPath = parent.isEmpty ? root : root + "/" + parent
 
-        if name == ".wh..wh..opq" {
+        if layer && name == ".wh..wh..opq" {
             _ = "y".withCString { setxattr(parentPath, "trusted.overlay.opaque", $0, 1, 0) }
             return
         }
-        if name.hasPrefix(".wh.") {
-            let victim = parentPath + "/" + name.dropFirst(4)
+        if layer && name.hasPrefix(".wh.") {
+            let target = name.dropFirst(4)
+            guard !target.isEmpty, target != ".", target != "..", !target.hasPrefix(".wh.") else {
+                throw ArchiveError("invalid tar entry \(quote(e.path)): not a whiteout of a file")
+            }
+            let victim = parentPath + "/" + target
             FS.removeAll(victim)
             if mknod(victim, S_IFCHR | 0o000, 0) != 0 { throw ArchiveError("whiteout \(rel): \(SysError("mknod"))") }
             return

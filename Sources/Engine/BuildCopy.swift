@@ -139,6 +139,11 @@ extension BuildRun {
         let heredocFiles: [(name: String, content: String)] = ins.heredocs.map { h in
             (h.name, h.expand ? (try? st.words("").expand(h.content)) ?? h.content : h.content)
         }
+        // A heredoc's name becomes a file name in the destination, nothing more: a name with a
+        // slash or a dot-dot (`COPY <<"../../x" /dst/`) would write outside the stage.
+        for f in heredocFiles where f.name.isEmpty || f.name.contains("/") || f.name == "." || f.name == ".." || f.name.contains("\0") {
+            throw .badRequest("invalid heredoc name \"\(f.name)\": a file name in the destination, without '/' or '..'")
+        }
         for f in heredocFiles { hasher.update(Array(f.content.utf8)) }
         // Resolve and stage every source.
         var sources: [Source] = []

@@ -99,7 +99,7 @@ public final class Store: Sendable {
         let work = tempPath("snap")
         try FS.mkdirAll(work + "/fs")
         do {
-            try LayerUnpacker(root: work + "/fs").unpack(tarPath: tarPath ?? blobPath(diffID))
+            try LayerUnpacker(root: work + "/fs", layer: true).unpack(tarPath: tarPath ?? blobPath(diffID))
         } catch {
             FS.removeAll(work)
             throw error
@@ -118,7 +118,7 @@ public final class Store: Sendable {
         try FS.mkdirAll(work + "/fs")
         let diffID: Digest
         do {
-            diffID = try LayerUnpacker(root: work + "/fs", trusted: trusted).unpack(streaming: file)
+            diffID = try LayerUnpacker(root: work + "/fs", trusted: trusted, layer: true).unpack(streaming: file)
             if let expected, expected != diffID {
                 throw ArchiveError("invalid diffID for layer: expected \(expected), got \(diffID)")
             }

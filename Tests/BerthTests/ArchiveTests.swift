@@ -75,10 +75,32 @@ import Testing
             try w.addFile("dir/.wh.gone", [])
         }
         let root = try freshDir()
-        try LayerUnpacker(root: root).unpack(tarPath: tar)
+        try LayerUnpacker(root: root, layer: true).unpack(tarPath: tar)
         var st = stat()
         #expect(lstat(root + "/dir/gone", &st) == 0)
         #expect(st.st_mode & S_IFMT == S_IFCHR && st.st_rdev == 0)
+    }
+
+    /// Only image layers have whiteouts: in any other tar (`cp`, contexts) a `.wh.` name is a
+    /// file, and `.wh...` (a whiteout of the parent) once deleted files outside the target.
+    @Test func whiteoutNamesOutsideLayersAreFilesAndBadWhiteoutsAreRefused() throws {
+        let outer = try freshDir()
+        let root = outer + "/dest"
+        try FS.mkdirAll(root)
+        try FS.writeAtomic(outer + "/precious", "keep")
+        try FS.writeAtomic(root + "/victim", "keep")
+        let tar = try makeTar { w in
+            try w.addFile(".wh...", Array("x".utf8))
+            try w.addFile(".wh.victim", [])
+        }
+        try LayerUnpacker(root: root).unpack(tarPath: tar)
+        #expect(FS.exists(outer + "/precious") && FS.exists(root + "/victim"))
+        #expect(FS.exists(root + "/.wh...") && FS.exists(root + "/.wh.victim"))
+        let layerRoot = outer + "/layer"
+        try FS.mkdirAll(layerRoot)
+        let bad = try makeTar { try $0.addFile(".wh...", []) }
+        #expect(throws: ArchiveError.self) { try LayerUnpacker(root: layerRoot, layer: true).unpack(tarPath: bad) }
+        #expect(FS.exists(outer + "/precious"))
     }
 
     @Test func longNamesRoundTripThroughPAX() throws {

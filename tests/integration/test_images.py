@@ -267,3 +267,31 @@ def test_import_from_url(daemon, busybox, tool, tmp_path):
     finally:
         srv.terminate()
         srv.wait()
+
+
+@pytest.mark.parametrize("pax", [{"uid": "4294967296"}, {"gid": "-1"}, {"uid": "99999999999999999999"}], ids=["uid-2^32", "gid-negative", "uid-huge"])
+def test_hostile_tar_numbers_are_refused_not_a_crash(daemon, pax):
+    import io
+    import tarfile
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+        info = tarfile.TarInfo("f")
+        info.size = 1
+        info.pax_headers = dict(pax)
+        t.addfile(info, io.BytesIO(b"x"))
+    before = store_state(daemon)
+    r = daemon.berth("import", "-", "paxnum:1", input=buf.getvalue())
+    assert r.returncode != 0
+    assert store_state(daemon) == before
+    status, _, _ = daemon.api("GET", "/_ping")
+    assert status == 200
+
+
+def test_heredoc_name_cannot_leave_the_destination(daemon):
+    target = "/tmp/berth-heredoc-escape"
+    if os.path.exists(target):
+        os.unlink(target)
+    df = 'FROM busybox\nCOPY <<"../../../../../../../../tmp/berth-heredoc-escape" /dst/\nowned\n../../../../../../../../tmp/berth-heredoc-escape\n'
+    r = daemon.berth("build", "-t", "heredoc-escape", "-", input=df)
+    assert r.returncode != 0 and "invalid heredoc name" in (r.stdout + r.stderr)
+    assert not os.path.exists(target)
