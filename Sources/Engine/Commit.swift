@@ -21,7 +21,18 @@ extension Engine {
     /// mounted for the duration.
     public func exportRoot(_ ref: String) throws(EngineError) -> (root: String, release: @Sendable () -> Void) {
         let c = try container(ref)
-        if c.state.running { return (rootfs(c.id), {}) }
+        if c.state.running {
+            // Frozen for the whole export, as for cp: a container swapping a directory for a
+            // symlink to / mid-walk must not get host files into the archive. No freeze, no export.
+            if c.state.paused { return (rootfs(c.id), {}) }
+            let out: Proc.Output
+            do { out = try Proc.run(runtimeArgv + ["pause", c.id]) } catch { throw .wrapping(error) }
+            guard out.status == 0 else {
+                throw .internalError("cannot export a running container that cannot be frozen: \(out.stderrText.trimmingSpaces())")
+            }
+            let resume = runtimeArgv + ["resume", c.id]
+            return (rootfs(c.id), { _ = try? Proc.run(resume) })
+        }
         do {
             let diffIDs = try store.image(id: c.image)?.config.diffIDs ?? []
             let root = try mountRootfs(c.id, chains: chainIDs(diffIDs))

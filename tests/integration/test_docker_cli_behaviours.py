@@ -148,3 +148,19 @@ def test_build_from_a_remote_tarball_a_git_repository_and_a_dockerfile_url(daemo
             c.remove_image(tag)
     finally:
         httpd.shutdown()
+
+
+def test_export_of_a_running_container_freezes_it_meanwhile(daemon, tmp_path):
+    # A container swapping a directory for a symlink to / during the walk must not get host
+    # files into the export: it is frozen meanwhile, then thawed.
+    assert daemon.docker("run", "-d", "--name", "exp-live", "busybox", "sh", "-c",
+                         "mkdir -p /d; while true; do rm -rf /d; ln -s / /d; rm /d; mkdir /d; echo x > /d/f; done").returncode == 0
+    out = tmp_path / "exp.tar"
+    for _ in range(5):
+        r = daemon.docker("export", "-o", str(out), "exp-live")
+        assert r.returncode == 0, r.stderr
+        names = subprocess.run(["tar", "-tf", str(out)], capture_output=True, text=True).stdout.split()
+        assert not any(n.startswith("d/etc/") or n.startswith("d/root/") or n.startswith("d/work") for n in names)
+    state = json.loads(daemon.docker("inspect", "-f", "{{json .State}}", "exp-live").stdout)
+    assert state["Running"] and not state["Paused"]
+    daemon.docker("rm", "-f", "exp-live")
