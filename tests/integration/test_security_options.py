@@ -146,3 +146,47 @@ def test_masked_and_readonly_paths_from_the_api(daemon):
     daemon.docker("start", "-a", cid2)
     assert daemon.docker("logs", cid2).stdout.strip() == ""
     daemon.docker("rm", cid, cid2)
+
+
+def import_root_with(daemon, tmp_path, tag, passwd_entry):
+    """busybox with /etc/passwd replaced by `passwd_entry` (a tarfile.TarInfo)."""
+    import io
+    import subprocess
+    import tarfile
+    base = tmp_path / "base.tar"
+    subprocess.run(["python3", os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "busybox-rootfs.py"), str(base)], check=True)
+    out = io.BytesIO()
+    with tarfile.open(base) as src, tarfile.open(fileobj=out, mode="w") as dst:
+        for m in src.getmembers():
+            if m.name.lstrip("./") in ("etc/passwd", "etc/group"):
+                continue
+            dst.addfile(m, src.extractfile(m) if m.isfile() else None)
+        dst.addfile(passwd_entry)
+    assert daemon.berth("import", "-c", 'CMD ["sh"]', "-", tag, input=out.getvalue()).returncode == 0
+
+
+def test_passwd_symlink_out_of_the_root_reads_nothing_of_the_host(daemon, tmp_path):
+    import tarfile
+    canary = "/tmp/berth-canary-passwd"
+    with open(canary, "w") as f:
+        f.write("evil:x:0:0:host secret:/HOST-SECRET-HOME:/bin/sh\n")
+    link = tarfile.TarInfo("etc/passwd")
+    link.type = tarfile.SYMTYPE
+    link.linkname = canary   # absolute: the container root's /tmp, never the host's
+    import_root_with(daemon, tmp_path, "passwd-link:1", link)
+    r = daemon.docker("run", "--rm", "-u", "evil", "passwd-link:1", "sh", "-c", "echo $HOME")
+    assert r.returncode != 0 and "unable to find user evil" in r.stderr
+    assert "HOST-SECRET" not in r.stdout + r.stderr
+    daemon.docker("rmi", "passwd-link:1")
+    os.unlink(canary)
+
+
+def test_passwd_fifo_does_not_hang_the_daemon(daemon, tmp_path):
+    import tarfile
+    fifo = tarfile.TarInfo("etc/passwd")
+    fifo.type = tarfile.FIFOTYPE
+    import_root_with(daemon, tmp_path, "passwd-fifo:1", fifo)
+    r = daemon.docker("run", "--rm", "-u", "nobody", "passwd-fifo:1", "true", timeout=30)
+    assert r.returncode != 0 and "unable to find user nobody" in r.stderr
+    assert daemon.docker("ps", timeout=10).returncode == 0
+    daemon.docker("rmi", "passwd-fifo:1")
