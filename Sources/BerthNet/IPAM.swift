@@ -1,6 +1,13 @@
+/// An address pool: IPv4 (`IPAM`) or IPv6 (`IPAM6`).
+public protocol AddressPool {
+    associatedtype Address
+    mutating func reserve(_ a: Address) throws(IPAM.Failure)
+    mutating func allocate() throws(IPAM.Failure) -> Address
+}
+
 /// Address allocation within one network: the gateway and the network/broadcast addresses are
 /// never handed out; `--ip-range` narrows the pool; `--ip` asks for one address.
-public struct IPAM: Sendable {
+public struct IPAM: AddressPool, Sendable {
     public var subnet: Subnet
     public var gateway: IPv4
     public var range: Subnet?

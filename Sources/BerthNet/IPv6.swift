@@ -96,7 +96,7 @@ public struct IPv6Subnet: Hashable, Sendable, CustomStringConvertible {
 
 /// An IPv6-enabled network's addresses: the gateway (first address unless given) is never
 /// handed out; `--ip-range` narrows the pool; `--ip6` asks for one address.
-public struct IPAM6: Sendable {
+public struct IPAM6: AddressPool, Sendable {
     public var subnet: IPv6Subnet
     public var gateway: IPv6Address
     public var range: IPv6Subnet?

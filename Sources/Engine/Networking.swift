@@ -338,28 +338,25 @@ extension Engine {
         return namespacePath(sandbox)
     }
 
+    /// The requested address (reserved), or the pool's next free one.
+    static func take<P: AddressPool>(from pool: inout P, requested: String, family: String,
+                                     parse: (String) -> P.Address?) throws(EngineError) -> P.Address {
+        if requested.isEmpty {
+            do { return try pool.allocate() } catch { throw .forbidden(error.message) }
+        }
+        guard let want = parse(requested) else { throw .badRequest("invalid \(family) address: \(requested)") }
+        do { try pool.reserve(want) } catch { throw .badRequest(error.message) }
+        return want
+    }
+
     /// Gives an endpoint its addresses (the requested ones or the next free ones; IPv6 on
     /// IPv6-enabled networks) and its veth into `sandbox`. On failure nothing stays reserved.
     func plug(_ e: inout Endpoint, index: Int, sandbox: String, network n: NetworkRecord) throws(EngineError) {
         guard var ipam = ipams[n.id], let subnet = n.subnet else { throw .internalError("network \(n.name) has no address pool") }
-        let ip: IPv4
-        if !e.requestedIP.isEmpty {
-            guard let want = IPv4(e.requestedIP) else { throw .badRequest("invalid IPv4 address: \(e.requestedIP)") }
-            do { try ipam.reserve(want) } catch { throw .badRequest(error.message) }
-            ip = want
-        } else {
-            do { ip = try ipam.allocate() } catch { throw .forbidden(error.message) }
-        }
+        let ip = try Engine.take(from: &ipam, requested: e.requestedIP, family: "IPv4", parse: IPv4.init)
         var v6: VethAddresses.V6? = nil
         if n.enableIPv6, var ipam6 = ipam6s[n.id], let subnet6 = n.subnet6 {
-            let a: IPv6Address
-            if !e.requestedIPv6.isEmpty {
-                guard let want = IPv6Address(e.requestedIPv6) else { throw .badRequest("invalid IPv6 address: \(e.requestedIPv6)") }
-                do { try ipam6.reserve(want) } catch { throw .badRequest(error.message) }
-                a = want
-            } else {
-                do { a = try ipam6.allocate() } catch { throw .forbidden(error.message) }
-            }
+            let a = try Engine.take(from: &ipam6, requested: e.requestedIPv6, family: "IPv6", parse: IPv6Address.init)
             ipam6s[n.id] = ipam6
             v6 = .init(address: a, prefix: subnet6.prefix, gateway: index == 0 && !n.internalOnly ? n.gateway6 : nil)
             e.ip6 = a
