@@ -51,7 +51,7 @@ extension Router {
                 _ = await res.writeJSONLine(msg)
             }
         } catch {
-            let e = error as? EngineError ?? .internalError("\(error)")
+            let e = error
             if started.begin() {
                 if case .stepFailed = e {} else { throw e }
                 res.startStream(contentType: "application/json")

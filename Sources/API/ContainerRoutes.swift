@@ -143,7 +143,7 @@ extension Router {
             case "label": all = all.filter { DockerShapes.matchLabels($0.labels, values) }
             case "ancestor":
                 var ids: [String] = []
-                for v in values { if let img = try? await engine.resolveImage(v) { ids.append(img.id.description) } }
+                for v in values { if let img = try? engine.resolveImage(v) { ids.append(img.id.description) } }
                 all = all.filter { ids.contains($0.image.description) }
             case "health":
                 let healths = await engine.healthStatuses()

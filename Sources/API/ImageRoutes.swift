@@ -32,7 +32,7 @@ extension Router {
         case .GET:
             if let n = name(dropping: "json") { return res.json(200, VersionAdapter.imageSummary(try await engine.inspectImage(n), req.version)) }
             if let n = name(dropping: "get") { return try await save(req, res, names: [n]) }
-            if let n = name(dropping: "history") { return res.json(200, .array(try await engine.history(n))) }
+            if let n = name(dropping: "history") { return res.json(200, .array(try engine.history(n))) }
             res.json(404, ["message": "page not found"])
         case .POST where rest == "create":
             try await create(req, res)
@@ -75,7 +75,7 @@ extension Router {
                 do { try await Engine.download(url, to: file) } catch { unlink(file); throw error }
             }
             defer { unlink(file) }
-            let id = try await engine.importImage(tarFile: file, repo: req.q("repo"), tag: req.q("tag"), message: req.q("message") ?? "",
+            let id = try engine.importImage(tarFile: file, repo: req.q("repo"), tag: req.q("tag"), message: req.q("message") ?? "",
                                                   changes: req.query["changes"] ?? [])
             res.startStream(contentType: "application/json")
             _ = await res.writeJSONLine(["status": .string(id.description)])
@@ -105,7 +105,7 @@ extension Router {
         let creds = RegistryAuth.decode(req.headers["X-Registry-Auth"].first)
         let tag = req.q("tag") ?? ""
         // No tag: every tag of the repository, as dockerd (the docker CLI sends this for `push -a`).
-        if !tag.isEmpty { _ = try await engine.resolveImage(name + ":" + tag) }
+        if !tag.isEmpty { _ = try engine.resolveImage(name + ":" + tag) }
         res.startStream(contentType: "application/json")
         do {
             if tag.isEmpty {
@@ -125,7 +125,7 @@ extension Router {
         // dockerd answers 200 at once and reports a bad archive in the stream (docker-py raises
         // ImageLoadError from that line, not from the status).
         let loaded: [String]
-        do { loaded = try await engine.loadArchive(file) } catch {
+        do { loaded = try engine.loadArchive(file) } catch {
             let message = error.description
             res.startStream(contentType: "application/json")
             _ = await res.writeJSONLine(["errorDetail": ["message": .string(message)], "error": .string(message)])
@@ -140,7 +140,7 @@ extension Router {
     }
 
     func save(_ req: Request, _ res: Responder, names: [String]) async throws {
-        let plan = try await engine.savePlan(names)
+        let plan = try engine.savePlan(names)
         defer { plan.cleanup() }
         res.startStream(contentType: "application/x-tar")
         try await ArchiveStreamer.stream(plan) { bytes in await res.write(bytes) }

@@ -94,10 +94,9 @@ public final class Responder: @unchecked Sendable {
     /// `multiplexed`: API 1.42 and later name a stdout/stderr-framed stream as such.
     public func hijack(upgrade: Bool, multiplexed: Bool = false, onInput: @escaping @Sendable ([UInt8]) -> Void,
                        onInputClosed: @escaping @Sendable () -> Void) async throws {
-        var head = upgrade ? "HTTP/1.1 101 UPGRADED\r\n" : "HTTP/1.1 200 OK\r\n"
-        head += "Content-Type: application/vnd.docker.\(multiplexed ? "multiplexed" : "raw")-stream\r\n"
-        if upgrade { head += "Connection: Upgrade\r\nUpgrade: tcp\r\n" }
-        head += "\r\n"
+        let head = (upgrade ? "HTTP/1.1 101 UPGRADED\r\n" : "HTTP/1.1 200 OK\r\n")
+            + "Content-Type: application/vnd.docker.\(multiplexed ? "multiplexed" : "raw")-stream\r\n"
+            + (upgrade ? "Connection: Upgrade\r\nUpgrade: tcp\r\n" : "") + "\r\n"
         let ch = channel
         let raw = RawInbound(onInput: onInput, onInputClosed: onInputClosed)
         // The pipeline becomes a raw pipe *before* the client can see the 101, so no stdin byte

@@ -80,7 +80,7 @@ enum SystemInfo {
             "RegistryConfig": registryConfig(engine.config),
             "NCPU": .int(Int64(ProcessInfo.processInfo.activeProcessorCount)), "MemTotal": .int(mem),
             "GenericResources": .null, "DockerRootDir": .string(engine.config.dataRoot), "HttpProxy": "", "HttpsProxy": "",
-            "NoProxy": "", "Name": .string(String(cString: host)), "Labels": [], "ExperimentalBuild": false,
+            "NoProxy": "", "Name": .string(String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)), "Labels": [], "ExperimentalBuild": false,
             "ServerVersion": .string(version), "Runtimes": ["runc": ["path": "runc"]], "DefaultRuntime": "runc",
             "Swarm": ["NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": false, "Error": "", "RemoteManagers": .null],
             "LiveRestoreEnabled": true, "Isolation": "", "InitBinary": "docker-init", "ContainerdCommit": ["ID": "", "Expected": ""],

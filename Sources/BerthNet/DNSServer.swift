@@ -59,7 +59,7 @@ public final class DNSServer: @unchecked Sendable {
         self.table = table
         self.upstreams = upstreams
         _ = berth_pipe(&wake)
-        fcntl(wake[0], F_SETFL, O_NONBLOCK)
+        _ = fcntl(wake[0], F_SETFL, O_NONBLOCK)
     }
 
     /// The host's resolvers: /etc/resolv.conf, or systemd-resolved's real list when that file
