@@ -12,6 +12,9 @@ public final class NameTable: @unchecked Sendable {
     private var membership: [String: [String]] = [:]
     /// container ID → names only it resolves (network-scoped links: alias → the target).
     private var own: [String: [String: [IPv4]]] = [:]
+    /// Containers on `--internal` networks only: their queries for other names are not
+    /// forwarded (they have no way out, and DNS must not become one).
+    private var noForward: Set<String> = []
     private var turn = 0
 
     public init() {}
@@ -31,13 +34,19 @@ public final class NameTable: @unchecked Sendable {
         return Array(found[k...] + found[..<k])
     }
 
+    public func mayForward(container: String) -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        return !noForward.contains(container)
+    }
+
     /// Replaces the whole table (the engine rebuilds it from its state after any change).
     public func replace(names newNames: [String: [String: [IPv4]]], membership newMembership: [String: [String]],
-                        own newOwn: [String: [String: [IPv4]]] = [:]) {
+                        own newOwn: [String: [String: [IPv4]]] = [:], noForward newNoForward: Set<String> = []) {
         lock.lock(); defer { lock.unlock() }
         names = newNames
         membership = newMembership
         own = newOwn
+        noForward = newNoForward
     }
 }
 
@@ -105,6 +114,9 @@ public final class DNSServer: @unchecked Sendable {
         poke()
     }
 
+    /// Forwarded queries awaiting an upstream answer, at most.
+    static let maxForwards = 256
+
     private func poke() { var b: UInt8 = 1; _ = write(wake[1], &b, 1) }
 
     private func loop() {
@@ -147,7 +159,18 @@ public final class DNSServer: @unchecked Sendable {
             _ = reply.withUnsafeBytes { berth_udp_sendto(fd, $0.baseAddress, Int32(reply.count), addr, port) }
             return
         }
-        // Not ours: ask the host's resolver from the host's namespace, relay its answer.
+        // Not ours: ask the host's resolver from the host's namespace, relay its answer — unless
+        // the container may not reach outside (REFUSED), or too many queries are already out
+        // (SERVFAIL: a container flooding names cannot exhaust the daemon's descriptors).
+        func reply(_ rcode: UInt8) {
+            let r = q.answer([], rcode: rcode)
+            _ = r.withUnsafeBytes { berth_udp_sendto(fd, $0.baseAddress, Int32(r.count), addr, port) }
+        }
+        guard table.mayForward(container: container) else { return reply(5) }
+        lock.lock()
+        let inFlight = forwards.count
+        lock.unlock()
+        guard inFlight < DNSServer.maxForwards else { return reply(2) }
         guard let upstream = upstreams.first else { return }
         let out = berth_udp_socket(0, 0)
         guard out >= 0 else { return }

@@ -118,7 +118,13 @@ extension Engine {
                 }
             }
         }
-        names.replace(names: table, membership: membership, own: own)
+        // Only on internal networks: nothing to forward to.
+        var noForward = Set<String>()
+        for id in membership.keys {
+            guard let c = containers[id] else { continue }
+            if c.endpoints.allSatisfy({ networks[$0.networkID]?.internalOnly == true }) { noForward.insert(id) }
+        }
+        names.replace(names: table, membership: membership, own: own, noForward: noForward)
     }
 
     // MARK: lookup

@@ -190,3 +190,16 @@ def test_passwd_fifo_does_not_hang_the_daemon(daemon, tmp_path):
     assert r.returncode != 0 and "unable to find user nobody" in r.stderr
     assert daemon.docker("ps", timeout=10).returncode == 0
     daemon.docker("rmi", "passwd-fifo:1")
+
+
+def test_internal_network_names_are_not_forwarded(daemon):
+    # An --internal network's containers have no way out; the embedded DNS must not be one.
+    assert daemon.docker("network", "create", "--internal", "sealed").returncode == 0
+    assert daemon.docker("run", "-d", "--name", "sealed-peer", "--network", "sealed", "busybox", "sleep", "30").returncode == 0
+    r = daemon.docker("run", "--rm", "--network", "sealed", "busybox", "sh", "-c",
+                      "nslookup sealed-peer 127.0.0.11; nslookup example.com 127.0.0.11", timeout=30)
+    assert "REFUSED" in r.stdout + r.stderr, r.stdout + r.stderr
+    peer_ip = daemon.docker("inspect", "-f", "{{.NetworkSettings.Networks.sealed.IPAddress}}", "sealed-peer").stdout.strip()
+    assert peer_ip in r.stdout
+    daemon.docker("rm", "-f", "sealed-peer")
+    daemon.docker("network", "rm", "sealed")
