@@ -278,7 +278,12 @@ extension Engine {
         var out = [e]
         // Further networks named in NetworkingConfig (API ≥ 1.44 sends several; compose may).
         for (name, cfg) in networking["EndpointsConfig"].object ?? JSONObject() where resolve(name)?.id != n.id {
-            let other = try network(name)
+            // A network that does not exist fails the start, as the primary one does (a 404
+            // from create would read as a missing image): kept by name until then.
+            guard let other = try? network(name) else {
+                out.append(Endpoint(networkID: name, settings: cfg))
+                continue
+            }
             let oe = Endpoint(networkID: other.id, settings: cfg)
             try validate(oe, on: other)
             out.append(oe)
@@ -325,7 +330,11 @@ extension Engine {
         c.sandbox = sandbox
         do {
             for i in c.endpoints.indices {
-                guard let n = networks[c.endpoints[i].networkID] else { throw EngineError.notFound("network \(c.endpoints[i].networkID) not found") }
+                // An endpoint may name a network that did not exist at create: resolved now.
+                guard let n = networks[c.endpoints[i].networkID] ?? (try? network(c.endpoints[i].networkID)) else {
+                    throw EngineError.notFound("network \(c.endpoints[i].networkID) not found")
+                }
+                c.endpoints[i].networkID = n.id
                 try plug(&c.endpoints[i], index: i, sandbox: sandbox, network: n)
                 emitNetwork("connect", n, container: c.id)
             }

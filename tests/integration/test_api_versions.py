@@ -6,6 +6,7 @@ import time
 import urllib.parse
 
 import docker
+import pytest
 
 
 def raw(daemon, method, path, body=None):
@@ -95,3 +96,24 @@ def test_health_start_interval_from_1_44(daemon):
     assert c.inspect_container(cid)["State"]["Health"]["Status"] == "healthy"
     c.remove_container(cid, force=True)
     c.remove_container(old, force=True)
+
+
+def test_several_networks_at_create_from_1_44_and_a_missing_one_fails_the_start(daemon):
+    c = docker.APIClient(base_url=daemon.host, version="1.44")
+    c.create_network("multi-a")
+    c.create_network("multi-b")
+    cid = c.create_container("busybox", "top", host_config=c.create_host_config(network_mode="multi-a"),
+                             networking_config=c.create_networking_config({"multi-a": c.create_endpoint_config(aliases=["x"]),
+                                                                           "multi-b": c.create_endpoint_config()}))["Id"]
+    c.start(cid)
+    nets = c.inspect_container(cid)["NetworkSettings"]["Networks"]
+    assert set(nets) == {"multi-a", "multi-b"} and all(n["IPAddress"] for n in nets.values())
+    c.remove_container(cid, force=True)
+    cid = c.create_container("busybox", "top", host_config=c.create_host_config(network_mode="multi-a"),
+                             networking_config=c.create_networking_config({"multi-a": c.create_endpoint_config(),
+                                                                           "nosuchnet": c.create_endpoint_config()}))["Id"]
+    with pytest.raises(docker.errors.NotFound):
+        c.start(cid)
+    c.remove_container(cid, force=True)
+    c.remove_network("multi-a")
+    c.remove_network("multi-b")
