@@ -26,10 +26,11 @@ public enum Firewall {
     }
 
     public struct Chains: Sendable {
-        public let dnat, postrouting, forward, isolation: String
+        public let dnat, postrouting, forward, isolation, raw: String
         public init(tag: String) {
             let s = tag.isEmpty ? "" : "-" + tag
             dnat = "BERTH" + s; postrouting = "BERTH-POST" + s; forward = "BERTH-FWD" + s; isolation = "BERTH-ISO" + s
+            raw = "BERTH-RAW" + s
         }
         public var nat: [String] { [dnat, postrouting] }
         public var filter: [String] { [forward, isolation] }
@@ -40,6 +41,7 @@ public enum Firewall {
         [("nat", "PREROUTING", ["-m", "addrtype", "--dst-type", "LOCAL", "-j", c.dnat]),
          ("nat", "OUTPUT", ["-m", "addrtype", "--dst-type", "LOCAL", "-j", c.dnat]),
          ("nat", "POSTROUTING", ["-j", c.postrouting]),
+         ("raw", "PREROUTING", ["-j", c.raw]),
          // Each is inserted at the top, so isolation (listed last) ends up first.
          ("filter", "FORWARD", ["-j", c.forward]),
          ("filter", "FORWARD", ["-j", c.isolation])]
@@ -48,7 +50,11 @@ public enum Firewall {
     public static func document(_ c: Chains, networks: [Net], ports: [Port]) -> String {
         var nat = ["*nat", ":\(c.dnat) - [0:0]", ":\(c.postrouting) - [0:0]", "-F \(c.dnat)", "-F \(c.postrouting)"]
         var filter = ["*filter", ":\(c.forward) - [0:0]", ":\(c.isolation) - [0:0]", "-F \(c.forward)", "-F \(c.isolation)"]
+        var raw = ["*raw", ":\(c.raw) - [0:0]", "-F \(c.raw)"]
         for n in networks {
+            // route_localnet lets the host's own 127.0.0.1 reach published ports; it must not let
+            // a container send to the host's loopback services through its bridge (martians).
+            raw.append("-A \(c.raw) -i \(n.bridge) -d 127.0.0.0/8 -j DROP")
             if n.masquerade && !n.internalOnly {
                 nat.append("-A \(c.postrouting) -s \(n.subnet) ! -o \(n.bridge) -j MASQUERADE")
             }
@@ -89,7 +95,7 @@ public enum Firewall {
             }
         }
         for n in networks { filter.append("-A \(c.forward) -o \(n.bridge) -j DROP") }
-        return (nat + ["COMMIT"] + filter + ["COMMIT"]).joined(separator: "\n") + "\n"
+        return (nat + ["COMMIT"] + filter + ["COMMIT"] + raw + ["COMMIT"]).joined(separator: "\n") + "\n"
     }
 
     /// Removes our chains entirely (daemon shutdown with nothing running).
@@ -97,6 +103,7 @@ public enum Firewall {
         var nat = ["*nat"], filter = ["*filter"]
         for ch in c.nat { nat.append(":\(ch) - [0:0]"); nat.append("-F \(ch)") }
         for ch in c.filter { filter.append(":\(ch) - [0:0]"); filter.append("-F \(ch)") }
-        return (nat + ["COMMIT"] + filter + ["COMMIT"]).joined(separator: "\n") + "\n"
+        let raw = ["*raw", ":\(c.raw) - [0:0]", "-F \(c.raw)"]
+        return (nat + ["COMMIT"] + filter + ["COMMIT"] + raw + ["COMMIT"]).joined(separator: "\n") + "\n"
     }
 }

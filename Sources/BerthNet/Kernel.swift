@@ -81,7 +81,13 @@ public struct IPRoute2: HostNetworking {
         }
         // Published ports answer on 127.0.0.1 through DNAT to this bridge.
         try? FS.writeExisting("/proc/sys/net/ipv4/conf/\(name)/route_localnet", "1")
-        try? FS.writeExisting("/proc/sys/net/ipv4/ip_forward", "1")
+        // As dockerd: when Berth is the one turning forwarding on, the FORWARD policy becomes
+        // DROP, so the host does not start routing between its other interfaces; Berth's own
+        // chains accept its bridges' traffic explicitly.
+        if (try? FS.readString("/proc/sys/net/ipv4/ip_forward"))?.hasPrefix("0") == true {
+            try? FS.writeExisting("/proc/sys/net/ipv4/ip_forward", "1")
+            _ = try? Proc.run(["iptables", "-w", "-P", "FORWARD", "DROP"])
+        }
     }
 
     public func deleteLink(_ name: String) { _ = try? Proc.run(["ip", "link", "del", name]) }
@@ -132,5 +138,7 @@ public struct IPRoute2: HostNetworking {
         }
         for ch in chains.nat { _ = try? Proc.run(["iptables", "-w", "-t", "nat", "-F", ch]); _ = try? Proc.run(["iptables", "-w", "-t", "nat", "-X", ch]) }
         for ch in chains.filter { _ = try? Proc.run(["iptables", "-w", "-t", "filter", "-F", ch]); _ = try? Proc.run(["iptables", "-w", "-t", "filter", "-X", ch]) }
+        _ = try? Proc.run(["iptables", "-w", "-t", "raw", "-F", chains.raw])
+        _ = try? Proc.run(["iptables", "-w", "-t", "raw", "-X", chains.raw])
     }
 }
