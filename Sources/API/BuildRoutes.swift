@@ -45,10 +45,12 @@ extension Router {
         // As dockerd: the stream starts with the first message, so a build that fails before
         // saying anything (an empty Dockerfile, a bad context) is an HTTP error, not a 200.
         let started = StreamStart()
+        let gone = StreamStart()   // begun once a write to the client fails
+        r.isCancelled = { gone.isStarted }
         do {
             _ = try await engine.build(contextTar: file, request: r) { msg in
                 if started.begin() { res.startStream(contentType: "application/json") }
-                _ = await res.writeJSONLine(msg)
+                if !(await res.writeJSONLine(msg)) { _ = gone.begin() }
             }
         } catch {
             let e = error
@@ -75,5 +77,10 @@ final class StreamStart: @unchecked Sendable {
         if started { return false }
         started = true
         return true
+    }
+
+    var isStarted: Bool {
+        lock.lock(); defer { lock.unlock() }
+        return started
     }
 }

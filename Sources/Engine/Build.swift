@@ -22,6 +22,8 @@ public struct BuildRequest: Sendable {
     public var cacheFrom: [String] = []
     /// `--add-host` for RUN steps (`host:ip`).
     public var extraHosts: [String] = []
+    /// Whether the client has gone away (the API's stream could not be written).
+    public var isCancelled: @Sendable () -> Bool = { false }
     public init() {}
 }
 

@@ -100,6 +100,9 @@ extension BuildRun {
     }
 
     mutating func execute(_ ins: Instruction, _ st: inout StageState, globals: [String: String], counted: Bool) async throws(EngineError) {
+        // As dockerd: a build whose client went away stops at the next step instead of running
+        // (and creating step containers) for nobody.
+        if request.isCancelled() { throw .badRequest("build cancelled: the client went away") }
         if counted {
             step += 1
             await say("Step \(step)/\(totalSteps) : \(ins.original)\n")

@@ -1,6 +1,8 @@
 """Everyday docker CLI commands that failed against berthd and work against dockerd; each is
 checked through the real docker CLI."""
+import io
 import json
+import tarfile
 import os
 import socket
 import subprocess
@@ -164,3 +166,27 @@ def test_export_of_a_running_container_freezes_it_meanwhile(daemon, tmp_path):
     state = json.loads(daemon.docker("inspect", "-f", "{{json .State}}", "exp-live").stdout)
     assert state["Running"] and not state["Paused"]
     daemon.docker("rm", "-f", "exp-live")
+
+
+def test_build_stops_when_its_client_goes_away(daemon):
+    # dockerd cancels a build whose client disconnected; it must not go on creating containers.
+    import socket
+    steps = "".join(f"RUN sleep 0.3 && echo step{i}\n" for i in range(20))
+    ctx = io.BytesIO()
+    with tarfile.open(fileobj=ctx, mode="w") as t:
+        data = ("FROM busybox\n" + steps).encode()
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(data)
+        t.addfile(info, io.BytesIO(data))
+    body = ctx.getvalue()
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(daemon.sock)
+    s.sendall(f"POST /build?t=abandoned&nocache=1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-tar\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
+    s.recv(4096)           # the stream has started
+    s.close()              # and the client leaves
+    time.sleep(4)
+    before = daemon.docker("ps", "-aq").stdout.split()
+    time.sleep(2)
+    after = daemon.docker("ps", "-aq").stdout.split()
+    assert after == before          # no step containers keep appearing
+    assert daemon.docker("image", "inspect", "abandoned").returncode != 0
