@@ -43,7 +43,17 @@ extension Engine {
                                            netHost: body["HostConfig"]["NetworkMode"].string == "host")
         try CreateValidation.logConfig(body["HostConfig"]["LogConfig"])
         try CreateValidation.endpoints(body["NetworkingConfig"], apiVersion: apiVersion)
-        let host = DockerShapes.hostConfig(body["HostConfig"])
+        var host = DockerShapes.hostConfig(body["HostConfig"])
+        // The daemon's default ulimits join the container's own (its own win), as dockerd
+        // merges them at create: inspect shows what applies.
+        if !config.defaultUlimits.isEmpty {
+            var ulimits = host["Ulimits"].array ?? []
+            let own = Set(ulimits.compactMap { $0["Name"].string })
+            for u in config.defaultUlimits where !own.contains(u.name) {
+                ulimits.append(["Name": .string(u.name), "Hard": .int(u.hard), "Soft": .int(u.soft)])
+            }
+            host["Ulimits"] = .array(ulimits)
+        }
         if host["AutoRemove"].bool == true, let policy = host["RestartPolicy"]["Name"].string, !policy.isEmpty, policy != "no" {
             throw .badRequest("conflicting options: cannot specify both --restart and --rm")
         }

@@ -26,6 +26,8 @@ public struct EngineConfig: Sendable {
     public var defaultBridgeCIDR: String? = nil
     /// berth-exec, which starts exec processes (installed next to the shim).
     public var execHelperPath: String
+    /// daemon.json `default-ulimits`: given to containers that do not set the same limit.
+    public var defaultUlimits: [(name: String, soft: Int64, hard: Int64)] = []
     /// `run --init`'s binary (a static tini, as Docker's docker-init); the first that exists.
     public var initPath = ["/usr/libexec/docker/docker-init", "/usr/bin/docker-init", "/usr/bin/tini-static", "/usr/local/bin/docker-init"]
         .first { FS.exists($0) } ?? "/usr/bin/docker-init"

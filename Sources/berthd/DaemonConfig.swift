@@ -21,6 +21,8 @@ struct DaemonConfig {
     var bip: String? = nil
     /// Docker's `init-path`: the binary `run --init` puts at /sbin/docker-init.
     var initPath: String? = nil
+    /// Docker's `default-ulimits`: `{"nofile": {"Name": "nofile", "Soft": 1024, "Hard": 2048}}`.
+    var defaultUlimits: [(name: String, soft: Int64, hard: Int64)] = []
 
     static func load(_ path: String, required: Bool) throws -> DaemonConfig {
         var c = DaemonConfig()
@@ -47,6 +49,11 @@ struct DaemonConfig {
         c.bridge = j["bridge"].string
         c.bip = j["bip"].string
         c.initPath = j["init-path"].string
+        for (name, u) in (j["default-ulimits"].object ?? JSONObject()).sorted(by: { $0.0 < $1.0 }) {
+            let soft = u["Soft"].int ?? 0, hard = u["Hard"].int ?? 0
+            guard soft <= hard else { throw ConfigError("default-ulimits \(name): soft limit \(soft) is above the hard limit \(hard)") }
+            c.defaultUlimits.append((u["Name"].string ?? name, soft, hard))
+        }
         return c
     }
 

@@ -63,6 +63,7 @@ do {
     if let b = config.bridge { engineConfig.bridgeName = b }
     engineConfig.defaultBridgeCIDR = config.bip
     if let p = config.initPath { engineConfig.initPath = p }
+    engineConfig.defaultUlimits = config.defaultUlimits
     let engine = try Engine(config: engineConfig)
     await engine.recover()
     // A clean stop takes Berth's bridges and rules off the host when no container runs.

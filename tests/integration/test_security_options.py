@@ -203,3 +203,16 @@ def test_internal_network_names_are_not_forwarded(daemon):
     assert peer_ip in r.stdout
     daemon.docker("rm", "-f", "sealed-peer")
     daemon.docker("network", "rm", "sealed")
+
+
+def test_daemon_default_ulimits(tmp_path, busybox):
+    from conftest import Daemon
+    d = Daemon(config={"default-ulimits": {"nofile": {"Name": "nofile", "Soft": 1111, "Hard": 2222}}}).start()
+    try:
+        d.berth("import", "-c", 'CMD ["sh"]', busybox, "busybox:latest", check=True)
+        r = d.docker("run", "--rm", "busybox", "sh", "-c", "ulimit -n; ulimit -Hn")
+        assert r.stdout.split() == ["1111", "2222"], r.stderr
+        r = d.docker("run", "--rm", "--ulimit", "nofile=500:600", "busybox", "sh", "-c", "ulimit -n")
+        assert r.stdout.strip() == "500"   # the container's own wins
+    finally:
+        d.stop()
