@@ -1,6 +1,7 @@
 import API
 import Engine
 import Foundation
+import Runtime
 import Sys
 
 // berthd: the daemon. `-H unix:///path`, `--data-root`, `--exec-root`.
@@ -45,6 +46,11 @@ do {
     try FS.mkdirAll(String(socketPath[..<(socketPath.lastIndex(of: "/") ?? socketPath.endIndex)]))
     let shim = Proc.executableDirectory() + "/berth-shim"
     var engineConfig = EngineConfig(dataRoot: dataRoot, execRoot: execRoot, shimPath: shim)
+    if let sealed = SealedHelper.readOnlyCopy(of: engineConfig.execHelperPath, in: execRoot + "/bin") {
+        engineConfig.execHelperPath = sealed
+    } else {
+        FileHandle.standardError.write("berthd: warning: could not mount the exec helper read-only; using \(engineConfig.execHelperPath)\n".data(using: .utf8)!)
+    }
     engineConfig.insecureRegistries = config.insecureRegistries
     engineConfig.mirrors = config.mirrors
     engineConfig.certsDirs = config.certsDirs

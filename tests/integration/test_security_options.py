@@ -216,3 +216,21 @@ def test_daemon_default_ulimits(tmp_path, busybox):
         assert r.stdout.strip() == "500"   # the container's own wins
     finally:
         d.stop()
+
+
+def test_exec_helper_cannot_be_written_from_a_container(daemon):
+    # CVE-2019-5736's path: a container process opening the exec helper through
+    # /proc/<pid>/exe while an exec starts. The daemon runs it from a read-only bind mount.
+    import hashlib
+    helper = [l.split()[1] for l in open("/proc/mounts") if l.split()[1] == daemon.root + "/run/bin/berth-exec"]
+    assert helper and " ro," in " " + [l for l in open("/proc/mounts") if helper[0] in l][0].split()[3] + ","
+    original = os.path.join(os.path.dirname(__file__), "..", "..", ".build", "debug", "berth-exec")
+    before = hashlib.sha256(open(original, "rb").read()).hexdigest()
+    attacker = ("while true; do for p in /proc/[0-9]*; do case $(readlink $p/exe 2>/dev/null) in *berth-exec*) "
+                "(echo x >> $p/exe) 2>/dev/null && echo WROTE > /hit;; esac; done; done")
+    assert daemon.docker("run", "-d", "--name", "cve-5736", "--cap-add", "SYS_PTRACE", "busybox", "sh", "-c", attacker).returncode == 0
+    for _ in range(30):
+        daemon.docker("exec", "cve-5736", "true")
+    assert daemon.docker("exec", "cve-5736", "test", "-e", "/hit").returncode != 0
+    assert hashlib.sha256(open(original, "rb").read()).hexdigest() == before
+    daemon.docker("rm", "-f", "cve-5736")
