@@ -65,6 +65,9 @@ final class HTTPHandler: ChannelInboundHandler, @unchecked Sendable {
     private var body: [UInt8] = []
     private var spoolFd: Int32 = -1
     private var spoolPath: String?
+    private var bodyTooLarge = false
+    /// The most a request body held in memory may be (JSON requests; archives are spooled).
+    static let maxMemoryBody = 16 << 20
     /// The client half-closed before a hijack took over (docker run -i with short stdin).
     var inputClosedEarly = false
     init(router: Router) { self.router = router }
@@ -72,10 +75,10 @@ final class HTTPHandler: ChannelInboundHandler, @unchecked Sendable {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let h):
-            head = h; body = []
+            head = h; body = []; bodyTooLarge = false
             let type = h.headers.first(name: "Content-Type") ?? ""
             let length = Int(h.headers.first(name: "Content-Length") ?? "") ?? 0
-            if type.contains("tar") || type.contains("octet-stream") || length > 8 << 20 {
+            if type.contains("tar") || type.contains("octet-stream") || (length > 8 << 20 && !type.contains("json")) {
                 let path = router.engine.store.tempPath("upload")
                 let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
                 if fd >= 0 { spoolFd = fd; spoolPath = path }
@@ -83,12 +86,25 @@ final class HTTPHandler: ChannelInboundHandler, @unchecked Sendable {
         case .body(let b):
             if spoolFd >= 0 {
                 b.withUnsafeReadableBytes { try? FS.writeAll(fd: spoolFd, $0) }
-            } else {
-                body += b.getBytes(at: b.readerIndex, length: b.readableBytes) ?? []
+            } else if !bodyTooLarge {
+                // A body kept in memory (JSON) is bounded: a chunked upload of endless JSON must
+                // not grow the daemon. Archives go to a spool file instead (above).
+                if body.count + b.readableBytes > HTTPHandler.maxMemoryBody {
+                    bodyTooLarge = true
+                    body = []
+                } else {
+                    body += b.getBytes(at: b.readerIndex, length: b.readableBytes) ?? []
+                }
             }
         case .end:
             guard let h = head else { return }
             head = nil
+            if bodyTooLarge {
+                bodyTooLarge = false
+                let responder = Responder(channel: context.channel, keepAlive: false, handler: self)
+                responder.error(.badRequest("request body too large (more than \(HTTPHandler.maxMemoryBody >> 20) MiB of JSON)"))
+                return
+            }
             let responder = Responder(channel: context.channel, keepAlive: h.isKeepAlive, handler: self)
             var request = Request.parse(h, body: body)
             if spoolFd >= 0 { close(spoolFd); spoolFd = -1; request.bodyFile = spoolPath; spoolPath = nil }

@@ -191,3 +191,23 @@ def test_info_registry_config_and_runtime_details(busybox):
         assert "Registry Mirrors:\n  http://127.0.0.1:5918/\n" in out and "Init Binary: docker-init" in out
     finally:
         d.stop()
+
+
+def test_json_bodies_are_bounded(daemon):
+    # A chunked JSON body that never ends must not grow the daemon: refused past 16 MiB.
+    import socket
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(daemon.sock)
+    s.sendall(b"POST /containers/create HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+    chunk = b"x" * (1 << 20)
+    for _ in range(20):
+        s.sendall(b"%x\r\n" % len(chunk) + chunk + b"\r\n")
+    s.sendall(b"0\r\n\r\n")
+    reply = b""
+    s.settimeout(10)
+    while b"\r\n\r\n" not in reply:
+        reply += s.recv(4096)
+    assert reply.startswith(b"HTTP/1.1 400")
+    s.close()
+    status, _, _ = daemon.api("GET", "/_ping")
+    assert status == 200
