@@ -201,14 +201,15 @@ extension Router {
         let tty = c.config["Tty"].bool ?? false
         let wantOut = req.bool("stdout"), wantErr = req.bool("stderr"), wantIn = req.bool("stdin")
         let stdinOnce = c.stdinOnce
-        var continuation: AsyncStream<[UInt8]?>.Continuation!
-        let stream = AsyncStream<[UInt8]?> { continuation = $0 }
-        let cont = continuation!
+        // Unbounded on purpose: dropping or disconnecting would lose a slow reader's output
+        // (dockerd blocks the container instead); backpressure through the shim is still to do.
+        let (stream, streamCont) = AsyncStream<[UInt8]?>.makeStream()
+        let send: @Sendable ([UInt8]?) -> Void = { streamCont.yield($0) }
         let session = AttachSession { frame in
             switch frame.kind {
-            case .stdout where wantOut: cont.yield(tty ? frame.payload : StreamFrame.frame(1, frame.payload))
-            case .stderr where wantErr: cont.yield(tty ? frame.payload : StreamFrame.frame(2, frame.payload))
-            case .exited: cont.yield(nil)
+            case .stdout where wantOut: send(tty ? frame.payload : StreamFrame.frame(1, frame.payload))
+            case .stderr where wantErr: send(tty ? frame.payload : StreamFrame.frame(2, frame.payload))
+            case .exited: send(nil)
             default: break
             }
         }
@@ -222,14 +223,14 @@ extension Router {
         if live && !(replay && !c.state.running && c.state.status != "created") {
             try await engine.attach(c.id, session: session)
         } else {
-            cont.yield(nil)
+            send(nil)
         }
         try await res.hijack(upgrade: req.wantsUpgrade, multiplexed: !tty && req.version >= .v1_42, onInput: { bytes in
             guard wantIn else { return }
             let (pass, detach) = matcher.feed(bytes)
             if !pass.isEmpty { session.sendStdin(pass) }
             // Detaching leaves the container running: only this client goes.
-            if detach { cont.yield(nil) }
+            if detach { send(nil) }
         }, onInputClosed: {
             if wantIn && stdinOnce { session.closeStdin() }
         })

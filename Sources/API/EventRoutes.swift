@@ -14,11 +14,9 @@ extension Router {
             return t
         }
         let since = try time("since"), until = try time("until")
-        var continuation: AsyncStream<Event?>.Continuation!
-        let stream = AsyncStream<Event?> { continuation = $0 }
-        let cont = continuation!
+        let (stream, send) = BoundedStream.make(Event?.self)
         let bus = engine.events
-        let (sub, past) = bus.subscribe(since: since ?? (until != nil ? Timestamp.zero : nil)) { cont.yield($0) }
+        let (sub, past) = bus.subscribe(since: since ?? (until != nil ? Timestamp.zero : nil)) { send($0) }
         defer { bus.unsubscribe(sub) }
         res.startStream(contentType: "application/json")
         for e in past where e.matches(f) {
@@ -30,7 +28,7 @@ extension Router {
         let ticker = Task {
             while !Task.isCancelled {
                 try? await Task.sleep(nanoseconds: 1_000_000_000)
-                cont.yield(nil)
+                send(nil)
             }
         }
         defer { ticker.cancel() }

@@ -31,9 +31,9 @@ extension Router {
         // exec was created with (a pty exec started with Tty false sends framed stdout).
         let tty = body["Tty"].bool ?? false
         let wantOut = e.config["AttachStdout"].bool ?? true, wantErr = e.config["AttachStderr"].bool ?? true
-        var continuation: AsyncStream<[UInt8]?>.Continuation!
-        let stream = AsyncStream<[UInt8]?> { continuation = $0 }
-        let cont = continuation!
+        // Unbounded on purpose, as attach (a slow reader must get everything).
+        let (stream, streamCont) = AsyncStream<[UInt8]?>.makeStream()
+        let send: @Sendable ([UInt8]?) -> Void = { streamCont.yield($0) }
         let handle = ProcessHandle()
         // Docker's detach sequence applies to exec stdin too: the client leaves, the process stays.
         let keys = DetachMatcher.parse(e.config["DetachKeys"].string ?? "") ?? DetachMatcher.defaultKeys
@@ -43,12 +43,12 @@ extension Router {
             guard attachedStdin else { return handle.write(bytes) }
             let (pass, detach) = matcher.feed(bytes)
             if !pass.isEmpty { handle.write(pass) }
-            if detach { cont.yield(nil) }
+            if detach { send(nil) }
         }, onInputClosed: { handle.close() })
         do {
             let proc = try await engine.startExec(e.id, onOutput: { stream, bytes in
-                if (stream == 1 && wantOut) || (stream == 2 && wantErr) { cont.yield(tty ? bytes : StreamFrame.frame(stream, bytes)) }
-            }, onExit: { _ in cont.yield(nil) })
+                if (stream == 1 && wantOut) || (stream == 2 && wantErr) { send(tty ? bytes : StreamFrame.frame(stream, bytes)) }
+            }, onExit: { _ in send(nil) })
             handle.set(proc)
             // API 1.42: the terminal's size comes with the start (or the create) request.
             let size = body["ConsoleSize"].array ?? e.config["ConsoleSize"].array ?? []

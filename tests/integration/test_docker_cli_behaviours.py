@@ -190,3 +190,12 @@ def test_build_stops_when_its_client_goes_away(daemon):
     after = daemon.docker("ps", "-aq").stdout.split()
     assert after == before          # no step containers keep appearing
     assert daemon.docker("image", "inspect", "abandoned").returncode != 0
+
+
+def test_a_slow_reader_of_run_output_gets_all_of_it(daemon):
+    # Bounding the attach stream by dropping or disconnecting would lose a slow reader's
+    # output (dockerd delivers it all); keep it whole.
+    env = dict(os.environ, DOCKER_HOST=daemon.host)
+    r = subprocess.run(["sh", "-c", "docker run --rm --log-opt max-size=100m busybox sh -c 'yes 0123456789012345678901234567890 | head -c 33554432' "
+                        "| (sleep 2; wc -c)"], capture_output=True, text=True, env=env, timeout=120)
+    assert r.stdout.strip() == "33554432", r.stderr
