@@ -34,7 +34,8 @@ let package = Package(
                                               .product(name: "NIOSSL", package: "swift-nio-ssl")]),
         .target(name: "BerthNet", dependencies: ["JSON", "Sys", "CSys"]),
         .target(name: "Builder", dependencies: ["JSON"]),
-        .target(name: "Engine", dependencies: ["Store", "Runtime", "Registry", "OCI", "Archive", "JSON", "Sys", "BerthNet", "Builder", "GoTemplate",
+        .target(name: "DockerAPI", dependencies: ["JSON"]),
+        .target(name: "Engine", dependencies: ["Store", "Runtime", "Registry", "OCI", "Archive", "JSON", "Sys", "BerthNet", "Builder", "GoTemplate", "DockerAPI",
                                               .product(name: "AsyncHTTPClient", package: "async-http-client")]),
         .target(name: "API", dependencies: [
             "Engine", "JSON", "OCI", "Registry", "Runtime", "Archive",
@@ -54,6 +55,6 @@ let package = Package(
         // exec's helper: plain C, started for every exec (see its main.c for why). swiftc links the
         // Swift runtime into any executable; fully static, the dynamic loader's relocations go too.
         .executableTarget(name: "berth-exec", linkerSettings: [.unsafeFlags(["-static-executable"])]),
-        .testTarget(name: "BerthTests", dependencies: ["JSON", "OCI", "Archive", "Store", "Runtime", "Engine", "CLI", "Client", "Sys", "GoTemplate", "BerthNet", "Builder", "Registry"]),
+        .testTarget(name: "BerthTests", dependencies: ["DockerAPI", "JSON", "OCI", "Archive", "Store", "Runtime", "Engine", "CLI", "Client", "Sys", "GoTemplate", "BerthNet", "Builder", "Registry"]),
     ]
 )

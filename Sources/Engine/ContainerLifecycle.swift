@@ -1,4 +1,5 @@
 import Archive
+import DockerAPI
 import Foundation
 import JSON
 import OCI
@@ -12,6 +13,9 @@ extension Engine {
     public struct CreateResult: Sendable { public var id: String; public var warnings: [String] }
 
     public func create(name requested: String?, body raw: JSON, apiVersion: APIVersion = .current) throws(EngineError) -> CreateResult {
+        // Typed as dockerd decodes it: a field of the wrong kind, or a number that does not fit,
+        // is refused in Go's words before anything else looks at the body.
+        do { try CreateRequest.check(raw) } catch { throw .badRequest(error.description) }
         var body = CreateValidation.canonical(raw)
         // HealthConfig.StartInterval exists from API 1.44; older clients' values are dropped, as dockerd does.
         if apiVersion < .v1_44, case .object = body["Healthcheck"] { body["Healthcheck"] = body["Healthcheck"].removing("StartInterval") }

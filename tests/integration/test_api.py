@@ -211,3 +211,22 @@ def test_json_bodies_are_bounded(daemon):
     s.close()
     status, _, _ = daemon.api("GET", "/_ping")
     assert status == 200
+
+
+@pytest.mark.parametrize("body, message", [
+    ({"Image": "busybox", "HostConfig": {"Memory": "1g"}}, "json: cannot unmarshal string into Go struct field HostConfig.HostConfig.Memory of type int64"),
+    ({"Image": 5}, "json: cannot unmarshal number into Go struct field ContainerConfigWrapper.Image of type string"),
+    ({"Image": "busybox", "HostConfig": {"BlkioWeight": 70000}}, "json: cannot unmarshal number 70000 into Go struct field HostConfig.HostConfig.BlkioWeight of type uint16"),
+    ({"Image": "busybox", "Env": "A=1"}, "json: cannot unmarshal string into Go struct field ContainerConfigWrapper.Env of type []string"),
+    ({"Image": "busybox", "HostConfig": {"RestartPolicy": {"MaximumRetryCount": "x"}}},
+     "json: cannot unmarshal string into Go struct field RestartPolicy.HostConfig.RestartPolicy.MaximumRetryCount of type int"),
+    ({"Image": "busybox", "HostConfig": {"PortBindings": {"80/tcp": [{"HostPort": 80}]}}},
+     "json: cannot unmarshal number into Go struct field PortBinding.HostConfig.PortBindings.HostPort of type string"),
+    ({"Image": "busybox", "HostConfig": {"Memory": 1.5}}, "json: cannot unmarshal number 1.5 into Go struct field HostConfig.HostConfig.Memory of type int64"),
+    ({"Image": "busybox", "Labels": {"a": 1}}, "json: cannot unmarshal number into Go struct field ContainerConfigWrapper.Labels of type string"),
+    ({"Image": "busybox", "cmd": 5}, "json: cannot unmarshal number into Go struct field ContainerConfigWrapper.Cmd of type string"),
+])
+def test_create_bodies_are_typed_as_dockerd_decodes_them(daemon, body, message):
+    # The messages are dockerd 20.10's, captured on this machine.
+    status, _, out = daemon.api("POST", "/containers/create", body=json.dumps(body), headers={"Content-Type": "application/json"})
+    assert status == 400 and json.loads(out)["message"] == message
