@@ -1,4 +1,5 @@
 @testable import BerthNet
+import DockerAPI
 @testable import Engine
 import JSON
 @testable import Runtime
@@ -113,5 +114,20 @@ import Testing
         #expect(byDefault["syscalls"].array?.contains { $0["names"].stringArray?.contains("sethostname") == true } == true)
         let without = SeccompProfile.defaultProfile(capabilities: OCISpecBuilder.defaultCapabilities)
         #expect(without["syscalls"].array?.contains { $0["names"].stringArray?.contains("sethostname") == true } == false)
+    }
+
+    @Test func createBodiesCheckedAsGoDecodesThem() throws {
+        func message(_ text: String) -> String? {
+            do { try CreateRequest.check(try JSON.parse(text)); return nil } catch let e as GoDecodeError { return e.description } catch { return "\(error)" }
+        }
+        #expect(message(#"{"Image":"busybox","Cmd":"echo hi","Entrypoint":["a"],"HostConfig":{"Memory":1024,"MemorySwappiness":null}}"#) == nil)
+        #expect(message(#"{"image":"busybox","hostconfig":{"blkioweight":65535}}"#) == nil)
+        #expect(message(#"{"Image":"busybox","HostConfig":{"BlkioWeight":-1}}"#)
+                == "json: cannot unmarshal number -1 into Go struct field HostConfig.HostConfig.BlkioWeight of type uint16")
+        #expect(message(#"{"Image":"busybox","HostConfig":{"Memory":1e30}}"#)?.hasPrefix("json: cannot unmarshal number") == true)
+        #expect(message(#"{"Image":"busybox","NetworkingConfig":{"EndpointsConfig":{"n":{"Aliases":"a"}}}}"#)
+                == "json: cannot unmarshal string into Go struct field EndpointSettings.NetworkingConfig.EndpointsConfig.Aliases of type []string")
+        #expect(message(#"{"Image":"busybox","Healthcheck":{"Retries":"3"}}"#)
+                == "json: cannot unmarshal string into Go struct field HealthConfig.Healthcheck.Retries of type int")
     }
 }
