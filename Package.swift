@@ -37,7 +37,7 @@ let package = Package(
         .target(name: "DockerAPI", dependencies: ["JSON"]),
         .target(name: "Engine", dependencies: ["Store", "Runtime", "Registry", "OCI", "Archive", "JSON", "Sys", "BerthNet", "Builder", "GoTemplate", "DockerAPI",
                                               .product(name: "AsyncHTTPClient", package: "async-http-client")]),
-        .target(name: "API", dependencies: [
+        .target(name: "API", dependencies: ["DockerAPI", 
             "Engine", "JSON", "OCI", "Registry", "Runtime", "Archive",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),

@@ -1,3 +1,4 @@
+import DockerAPI
 import Engine
 import JSON
 import NIOHTTP1
@@ -8,7 +9,7 @@ extension Router {
         switch (req.method, p.first, p.count) {
         case (.GET, nil, _): try await listNetworks(req, res)
         case (.POST, "create", 1):
-            let b = try jsonBody(req)
+            let b = try jsonBody(req, as: RequestBodies.networkCreate)
             let n = try await engine.createNetwork(b)
             res.json(201, ["Id": .string(n.id), "Warning": ""])
         case (.POST, "prune", 1):
@@ -20,7 +21,7 @@ extension Router {
             try await engine.removeNetwork(id)
             res.send(status: 204)
         case (.POST, let id?, 2) where p[1] == "connect":
-            let b = try jsonBody(req)
+            let b = try jsonBody(req, as: RequestBodies.networkConnect)
             try await engine.connect(network: id, container: b["Container"].string ?? "", config: b["EndpointConfig"])
             res.send(status: 200)
         case (.POST, let id?, 2) where p[1] == "disconnect":

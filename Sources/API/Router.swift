@@ -1,3 +1,4 @@
+import DockerAPI
 import Engine
 import Foundation
 import JSON
@@ -98,6 +99,14 @@ public final class Router: Sendable {
         do { return try JSON.parse(req.body) } catch {
             throw EngineError.badRequest(error.message)
         }
+    }
+
+    /// A JSON body checked against the Go type dockerd decodes it into (wrong kinds and numbers
+    /// that do not fit refused in Go's words).
+    func jsonBody(_ req: Request, as type: GoType) throws -> JSON {
+        let body = try jsonBody(req)
+        do { try RequestBodies.check(body, as: type) } catch { throw EngineError.badRequest(error.description) }
+        return body
     }
 
     /// `filters` in both shapes: `{"k":{"v":true}}` (Go) and `{"k":["v"]}` (docker-py).

@@ -1,3 +1,4 @@
+import DockerAPI
 import Engine
 import JSON
 import NIOHTTP1
@@ -8,7 +9,7 @@ extension Router {
         switch (req.method, p.first) {
         case (.GET, nil): try await listVolumes(req, res)
         case (.POST, "create"):
-            let b = try jsonBody(req)
+            let b = try jsonBody(req, as: RequestBodies.volumeCreate)
             let v = try await engine.createVolume(name: b["Name"].string, driver: b["Driver"].string, labels: b["Labels"].stringMap ?? [:],
                                                   options: b["DriverOpts"].stringMap ?? [:])
             res.json(201, await engine.volumeJSON(v))

@@ -44,7 +44,7 @@ public enum CreateRequest {
         "Mounts": .slice(mount), "MaskedPaths": .slice(.string), "ReadonlyPaths": .slice(.string), "Init": .bool,
     ])
 
-    static let endpointSettings: GoType = .object("EndpointSettings", [
+    public static let endpointSettings: GoType = .object("EndpointSettings", [
         "IPAMConfig": .object("EndpointIPAMConfig", ["IPv4Address": .string, "IPv6Address": .string, "LinkLocalIPs": .slice(.string)]),
         "Links": .slice(.string), "Aliases": .slice(.string), "MacAddress": .string, "DriverOpts": .map(.string),
         "NetworkID": .string, "EndpointID": .string, "Gateway": .string, "IPAddress": .string, "IPPrefixLen": .int("int"),

@@ -230,3 +230,24 @@ def test_create_bodies_are_typed_as_dockerd_decodes_them(daemon, body, message):
     # The messages are dockerd 20.10's, captured on this machine.
     status, _, out = daemon.api("POST", "/containers/create", body=json.dumps(body), headers={"Content-Type": "application/json"})
     assert status == 400 and json.loads(out)["message"] == message
+
+
+def test_other_bodies_are_typed_as_dockerd_decodes_them(daemon):
+    # dockerd 20.10's words, captured on this machine.
+    daemon.berth("run", "-d", "--name", "typed", "busybox", "sleep", "60", check=True)
+    cases = [
+        ("/containers/typed/exec", {"Cmd": "ls"}, "json: cannot unmarshal string into Go struct field ExecConfig.Cmd of type []string"),
+        ("/containers/typed/exec", {"Cmd": ["ls"], "Tty": "yes"}, "json: cannot unmarshal string into Go struct field ExecConfig.Tty of type bool"),
+        ("/networks/create", {"Name": "x", "Internal": "yes"}, "json: cannot unmarshal string into Go struct field NetworkCreateRequest.Internal of type bool"),
+        ("/networks/create", {"Name": "x", "IPAM": {"Config": [{"Subnet": 5}]}},
+         "json: cannot unmarshal number into Go struct field IPAMConfig.IPAM.Config.Subnet of type string"),
+        ("/volumes/create", {"Name": 5}, "json: cannot unmarshal number into Go struct field VolumeCreateBody.Name of type string"),
+        ("/volumes/create", {"Name": "v", "Labels": {"a": 1}}, "json: cannot unmarshal number into Go struct field VolumeCreateBody.Labels of type string"),
+        ("/containers/typed/update", {"Memory": "1g"}, "json: cannot unmarshal string into Go struct field UpdateConfig.Memory of type int64"),
+        ("/containers/typed/update", {"RestartPolicy": {"Name": 5}},
+         "json: cannot unmarshal number into Go struct field RestartPolicy.RestartPolicy.Name of type string"),
+    ]
+    for path, body, message in cases:
+        status, _, out = daemon.api("POST", path, body=json.dumps(body), headers={"Content-Type": "application/json"})
+        assert status == 400 and json.loads(out)["message"] == message, (path, out)
+    daemon.berth("rm", "-f", "typed", check=True)
