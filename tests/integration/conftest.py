@@ -83,18 +83,23 @@ class Daemon:
         for k, v in (headers or {}).items():
             req += f"{k}: {v}\r\n"
         s.sendall(req.encode() + b"\r\n" + data)
-        raw = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            raw += chunk
+        raw = read_to_end(s)
         s.close()
         head, _, rest = raw.partition(b"\r\n\r\n")
         lines = head.decode().split("\r\n")
         status = int(lines[0].split()[1])
         hdrs = {l.split(":", 1)[0].lower(): l.split(":", 1)[1].strip() for l in lines[1:] if ":" in l}
         return status, hdrs, rest
+
+
+def read_to_end(sock):
+    """Everything a socket delivers until the peer closes."""
+    raw = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return raw
+        raw += chunk
 
 
 def busybox_tar(path):

@@ -5,6 +5,8 @@ import time
 import docker
 import pytest
 
+from conftest import read_to_end
+
 
 def test_ping_and_headers(daemon):
     status, h, body = daemon.api("GET", "/_ping")
@@ -118,13 +120,7 @@ def test_attach_to_stopped_container_waits_for_its_start(daemon):
         head += s.recv(1)
     assert head.startswith(b"HTTP/1.1 101")
     daemon.berth("start", "done", check=True)
-    data = b""
-    while True:
-        chunk = s.recv(4096)
-        if not chunk:
-            break
-        data += chunk
-    assert data.endswith(b"hello\n")
+    assert read_to_end(s).endswith(b"hello\n")
     daemon.berth("rm", "done", check=True)
 
 
