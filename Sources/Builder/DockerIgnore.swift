@@ -76,51 +76,84 @@ public enum Glob {
         return m(p, 0, s, 0)
     }
 
-    static func m(_ p: [Unicode.Scalar], _ pi: Int, _ s: [Unicode.Scalar], _ si: Int) -> Bool {
-        var pi = pi, si = si
-        while pi < p.count {
-            switch p[pi] {
-            case "*":
-                if pi + 1 == p.count { return !s[si...].contains("/") }
-                for k in si...s.count {
-                    if m(p, pi + 1, s, k) { return true }
-                    if k < s.count && s[k] == "/" { return false }
-                }
-                return false
-            case "?":
-                guard si < s.count, s[si] != "/" else { return false }
-                pi += 1; si += 1
-            case "[":
-                guard si < s.count else { return false }
-                var k = pi + 1
-                var negate = false
-                if k < p.count, p[k] == "^" || p[k] == "!" { negate = true; k += 1 }
-                var matched = false
-                var first = true
-                while k < p.count && (p[k] != "]" || first) {
-                    first = false
-                    var lo = p[k]
-                    if lo == "\\", k + 1 < p.count { k += 1; lo = p[k] }
-                    var hi = lo
-                    if k + 2 < p.count, p[k + 1] == "-", p[k + 2] != "]" {
-                        hi = p[k + 2]
-                        if hi == "\\", k + 3 < p.count { k += 1; hi = p[k + 2] }
-                        k += 2
-                    }
-                    if lo.value <= s[si].value && s[si].value <= hi.value { matched = true }
-                    k += 1
-                }
-                guard k < p.count else { return false }
-                if matched == negate { return false }
-                pi = k + 1; si += 1
-            case "\\":
-                guard pi + 1 < p.count, si < s.count, p[pi + 1] == s[si] else { return false }
-                pi += 2; si += 1
-            default:
-                guard si < s.count, p[pi] == s[si] else { return false }
-                pi += 1; si += 1
+    /// Iterative, backtracking only to the last `*`: O(pattern × name). The recursive form was
+    /// exponential in the number of stars — a hostile `.dockerignore` of `**********…` stalled a
+    /// build for seconds per path (found by scripts/fuzz).
+    static func m(_ p: [Unicode.Scalar], _ start: Int, _ s: [Unicode.Scalar], _ from: Int) -> Bool {
+        var pi = start, si = from
+        var star = -1, mark = 0
+        while true {
+            if pi < p.count && p[pi] == "*" {
+                star = pi
+                mark = si
+                pi += 1
+                continue
             }
+            if si == s.count {
+                // Only stars may remain; a malformed class at the end still fails as before.
+                while pi < p.count && p[pi] == "*" { pi += 1 }
+                return pi == p.count
+            }
+            if pi < p.count, let next = step(p, pi, s[si]) {
+                pi = next
+                si += 1
+                continue
+            }
+            if pi < p.count, p[pi] == "[", classEnd(p, pi) == nil { return false }  // malformed: no match, as Go errs
+            // Mismatch: let the last star take one more character (never a `/`).
+            guard star >= 0, mark < s.count, s[mark] != "/" else { return false }
+            mark += 1
+            si = mark
+            pi = star + 1
         }
-        return si == s.count
+    }
+
+    /// The pattern position after matching `c` at `pi` (not a star), or nil.
+    static func step(_ p: [Unicode.Scalar], _ pi: Int, _ c: Unicode.Scalar) -> Int? {
+        switch p[pi] {
+        case "?": return c == "/" ? nil : pi + 1
+        case "[":
+            guard let end = classEnd(p, pi) else { return nil }
+            var k = pi + 1
+            var negate = false
+            if k < p.count, p[k] == "^" || p[k] == "!" { negate = true; k += 1 }
+            var matched = false
+            var first = true
+            while k < end && (p[k] != "]" || first) {
+                first = false
+                var lo = p[k]
+                if lo == "\\", k + 1 < p.count { k += 1; lo = p[k] }
+                var hi = lo
+                if k + 2 < p.count, p[k + 1] == "-", p[k + 2] != "]" {
+                    hi = p[k + 2]
+                    if hi == "\\", k + 3 < p.count { k += 1; hi = p[k + 2] }
+                    k += 2
+                }
+                if lo.value <= c.value && c.value <= hi.value { matched = true }
+                k += 1
+            }
+            return matched == negate ? nil : end + 1
+        case "\\":
+            return pi + 1 < p.count && p[pi + 1] == c ? pi + 2 : nil
+        default:
+            return p[pi] == c ? pi + 1 : nil
+        }
+    }
+
+    /// Where a `[...]` class at `pi` closes, nil when it never does.
+    static func classEnd(_ p: [Unicode.Scalar], _ pi: Int) -> Int? {
+        var k = pi + 1
+        if k < p.count, p[k] == "^" || p[k] == "!" { k += 1 }
+        var first = true
+        while k < p.count && (p[k] != "]" || first) {
+            first = false
+            if p[k] == "\\", k + 1 < p.count { k += 1 }
+            if k + 2 < p.count, p[k + 1] == "-", p[k + 2] != "]" {
+                k += 2
+                if p[k] == "\\", k + 1 < p.count { k += 1 }
+            }
+            k += 1
+        }
+        return k < p.count ? k : nil
     }
 }

@@ -113,7 +113,10 @@ private struct Parser {
         guard i > start else { throw fail("invalid character '\(Character(UnicodeScalar(b[i])))' looking for beginning of value") }
         let text = String(decoding: b[start..<i], as: UTF8.self)
         if !isFloat, let v = Int64(text) { return .int(v) }
-        guard let d = Double(text) else { throw fail("invalid number \(text)") }
+        // A number too large for a double would become infinity, which serialises as text no
+        // JSON parser reads back: a stored record holding it would be lost at the next start.
+        // Found by scripts/fuzz (regression input: fuzz/corpus/json/huge-exponent).
+        guard let d = Double(text), d.isFinite else { throw fail("invalid number \(text): out of range") }
         return .double(d)
     }
 
@@ -163,10 +166,19 @@ private struct Parser {
                 case UInt8(ascii: "f"): out.append(0x0C)
                 case UInt8(ascii: "u"):
                     var cp = try hex4()
-                    if cp >= 0xD800 && cp < 0xDC00, i + 1 < b.count, b[i] == UInt8(ascii: "\\"), b[i + 1] == UInt8(ascii: "u") {
+                    if cp >= 0xD800 && cp < 0xDC00, i + 5 < b.count, b[i] == UInt8(ascii: "\\"), b[i + 1] == UInt8(ascii: "u") {
+                        // A pair only when the second half is a low surrogate; otherwise, as
+                        // Go does, the lone half becomes U+FFFD and the next escape stands alone.
+                        // (An unchecked subtraction here trapped on `\udAaa\udAaA`: found by
+                        // scripts/fuzz, kept as fuzz/corpus/json/lone-surrogates.)
+                        let save = i
                         i += 2
                         let lo = try hex4()
-                        cp = 0x10000 + ((cp - 0xD800) << 10) + (lo &- 0xDC00)
+                        if (0xDC00..<0xE000).contains(lo) {
+                            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00)
+                        } else {
+                            i = save
+                        }
                     }
                     let scalar = UnicodeScalar(cp) ?? "\u{FFFD}"
                     out.append(contentsOf: Array(String(Character(scalar)).utf8))

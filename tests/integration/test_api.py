@@ -247,3 +247,29 @@ def test_other_bodies_are_typed_as_dockerd_decodes_them(daemon):
         status, _, out = daemon.api("POST", path, body=json.dumps(body), headers={"Content-Type": "application/json"})
         assert status == 400 and json.loads(out)["message"] == message, (path, out)
     daemon.berth("rm", "-f", "typed", check=True)
+
+
+def test_hostile_json_found_by_fuzzing_does_not_crash_the_daemon(daemon):
+    # Found by scripts/fuzz: a lone surrogate pair escape trapped the JSON parser (the daemon
+    # died), and a number too large for a double became infinity, which no parser reads back.
+    body = b'{"Image":"busybox","Labels":{"x":"\\udAaa\\udAaA"}}'
+    status, _, out = daemon.api("POST", "/containers/create", body=body, headers={"Content-Type": "application/json"})
+    assert status == 201, out
+    cid = json.loads(out)["Id"]
+    assert daemon.api("GET", "/_ping")[0] == 200
+    status, _, out = daemon.api("POST", "/containers/create", body=b'{"Image":"busybox","StopTimeout":2444E444444444445}',
+                                headers={"Content-Type": "application/json"})
+    assert status == 400 and b"out of range" in out
+    daemon.berth("rm", cid, check=True)
+
+
+def test_dockerignore_with_many_stars_is_matched_quickly(daemon, tmp_path):
+    # Found by scripts/fuzz: matching was exponential in the number of `*`.
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nCOPY . /c\n")
+    (tmp_path / ".dockerignore").write_text("*" * 40 + "x\n" + "*a" * 20 + "b\n")
+    (tmp_path / ("a" * 60)).write_text("kept")
+    start = time.time()
+    r = daemon.berth("build", "-q", "-t", "stars", str(tmp_path), timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert time.time() - start < 20
+    daemon.berth("rmi", "stars")

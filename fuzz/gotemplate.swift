@@ -1,0 +1,11 @@
+import GoTemplate
+import JSON
+
+/// `--format` templates: parsing and executing any text must not trap or run away.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzTemplate(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    let text = String(decoding: UnsafeBufferPointer(start: data, count: size), as: UTF8.self)
+    let doc: JSON = ["Name": "web", "Id": "0123456789abcdef", "Config": ["Env": ["A=1", "B=2"], "Labels": ["k": "v"]], "State": ["Running": true]]
+    if let t = try? GoTemplate(text) { _ = try? t.execute(doc) }
+    return 0
+}
