@@ -15,12 +15,7 @@ enum CreateValidation {
         let retries = policy["MaximumRetryCount"].int ?? 0
         switch name {
         case "", "no", "always", "unless-stopped":
-            if retries != 0 && !name.isEmpty && name != "no" {
-                throw .badRequest("maximum retry count cannot be used with restart policy '\(name)'")
-            }
-            if retries != 0 && (name.isEmpty || name == "no") {
-                throw .badRequest("maximum retry count cannot be used with restart policy '\(name)'")
-            }
+            if retries != 0 { throw .badRequest("maximum retry count cannot be used with restart policy '\(name)'") }
         case "on-failure":
             if retries < 0 { throw .badRequest("maximum retry count cannot be negative") }
         default:
