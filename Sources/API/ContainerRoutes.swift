@@ -62,7 +62,7 @@ extension Router {
             res.send(status: 200)
         case (.GET, 2, let id, "stats"): try await stats(req, res, id)
         case (.POST, 2, let id, "update"):
-            let warnings = try await engine.update(id, body: try jsonBody(req, as: RequestBodies.update))
+            let warnings = try await engine.update(id, body: UpdateConfig(json: try jsonBody(req, as: RequestBodies.update)))
             res.json(200, ["Warnings": JSON.strings(warnings)])
         case (.POST, 2, let id, "resize"):
             try await engine.resize(id, height: req.int("h") ?? 24, width: req.int("w") ?? 80)
@@ -73,7 +73,7 @@ extension Router {
         case (.GET, 2, let id, "export"): try await export(res, id)
         case (.GET, 2, let id, "top"): res.json(200, try await engine.top(id, psArgs: req.q("ps_args") ?? ""))
         case (.POST, 2, let id, "exec"):
-            let execID = try await engine.createExec(id, body: try jsonBody(req, as: RequestBodies.exec))
+            let execID = try await engine.createExec(id, body: ExecConfig(json: try jsonBody(req, as: RequestBodies.exec, fields: Engine.execFields)))
             res.json(201, ["Id": .string(execID)])
         case (.POST, 2, let id, "attach"): try await attach(req, res, id)
         case (.GET, 2, let id, "logs"): try await logs(req, res, id)
@@ -199,7 +199,7 @@ extension Router {
     /// Hijacks the connection and relays the container's stdio until it exits or the client leaves.
     func attach(_ req: Request, _ res: Responder, _ id: String) async throws {
         let c = try await engine.container(id)
-        let tty = c.config["Tty"].bool ?? false
+        let tty = c.config.tty
         let wantOut = req.bool("stdout"), wantErr = req.bool("stderr"), wantIn = req.bool("stdin")
         let stdinOnce = c.stdinOnce
         // Unbounded on purpose: dropping or disconnecting would lose a slow reader's output

@@ -1,4 +1,5 @@
 import CSys
+import DockerAPI
 import Engine
 import Foundation
 import JSON
@@ -30,15 +31,15 @@ extension Router {
         // As dockerd: the start request's Tty decides whether output is multiplexed, whatever the
         // exec was created with (a pty exec started with Tty false sends framed stdout).
         let tty = body["Tty"].bool ?? false
-        let wantOut = e.config["AttachStdout"].bool ?? true, wantErr = e.config["AttachStderr"].bool ?? true
+        let wantOut = e.config.attachStdout ?? true, wantErr = e.config.attachStderr ?? true
         // Unbounded on purpose, as attach (a slow reader must get everything).
         let (stream, streamCont) = AsyncStream<[UInt8]?>.makeStream()
         let send: @Sendable ([UInt8]?) -> Void = { streamCont.yield($0) }
         let handle = ProcessHandle()
         // Docker's detach sequence applies to exec stdin too: the client leaves, the process stays.
-        let keys = DetachMatcher.parse(e.config["DetachKeys"].string ?? "") ?? DetachMatcher.defaultKeys
+        let keys = DetachMatcher.parse(e.config.detachKeys) ?? DetachMatcher.defaultKeys
         let matcher = LockedMatcher(DetachMatcher(keys: keys))
-        let attachedStdin = e.config["AttachStdin"].bool ?? false
+        let attachedStdin = e.config.attachStdin
         try await res.hijack(upgrade: req.wantsUpgrade, multiplexed: !tty && req.version >= .v1_42, onInput: { bytes in
             guard attachedStdin else { return handle.write(bytes) }
             let (pass, detach) = matcher.feed(bytes)
@@ -51,9 +52,9 @@ extension Router {
             }, onExit: { _ in send(nil) })
             handle.set(proc)
             // API 1.42: the terminal's size comes with the start (or the create) request.
-            let size = body["ConsoleSize"].array ?? e.config["ConsoleSize"].array ?? []
-            if e.tty, req.version >= .v1_42, size.count == 2, let rows = size[0].int.flatMap({ UInt16(exactly: $0) }),
-                let cols = size[1].int.flatMap({ UInt16(exactly: $0) }), rows > 0, cols > 0 {
+            let size = body["ConsoleSize"].array?.map { UInt(clamping: $0.int ?? 0) } ?? e.config.consoleSize ?? []
+            if e.tty, req.version >= .v1_42, size.count == 2, let rows = UInt16(exactly: size[0]), let cols = UInt16(exactly: size[1]),
+                rows > 0, cols > 0 {
                 Task { try? await self.applyExecSize(e.id, rows: rows, cols: cols) }
             }
         } catch {

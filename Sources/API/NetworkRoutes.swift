@@ -10,7 +10,7 @@ extension Router {
         case (.GET, nil, _): try await listNetworks(req, res)
         case (.POST, "create", 1):
             let b = try jsonBody(req, as: RequestBodies.networkCreate)
-            let n = try await engine.createNetwork(b)
+            let n = try await engine.createNetwork(NetworkCreateRequest(json: b))
             res.json(201, ["Id": .string(n.id), "Warning": ""])
         case (.POST, "prune", 1):
             let f = try filters(req)
@@ -22,7 +22,7 @@ extension Router {
             res.send(status: 204)
         case (.POST, let id?, 2) where p[1] == "connect":
             let b = try jsonBody(req, as: RequestBodies.networkConnect)
-            try await engine.connect(network: id, container: b["Container"].string ?? "", config: b["EndpointConfig"])
+            try await engine.connect(network: id, container: b["Container"].string ?? "", config: EndpointSettings(json: b["EndpointConfig"]))
             res.send(status: 200)
         case (.POST, let id?, 2) where p[1] == "disconnect":
             let b = try jsonBody(req)

@@ -103,8 +103,10 @@ public final class Router: Sendable {
 
     /// A JSON body checked against the Go type dockerd decodes it into (wrong kinds and numbers
     /// that do not fit refused in Go's words).
-    func jsonBody(_ req: Request, as type: GoType) throws -> JSON {
-        let body = try jsonBody(req)
+    func jsonBody(_ req: Request, as type: GoType, fields: [String] = []) throws -> JSON {
+        var body = try jsonBody(req)
+        // Go matches keys to fields without regard to case (`detachKeys` fills `DetachKeys`).
+        if !fields.isEmpty { body = body.canonicalizingKeys(fields) }
         do { try RequestBodies.check(body, as: type) } catch { throw EngineError.badRequest(error.description) }
         return body
     }

@@ -1,3 +1,4 @@
+import DockerAPI
 import Archive
 import Builder
 import Foundation
@@ -60,15 +61,20 @@ extension Engine {
 
     /// A container for a build step (RUN, or COPY/ADD's target), never started for COPY.
     func buildContainer(image: Digest, config: JSON, cmd: [String], env: [String], network: String, extraHosts: [String] = []) throws(EngineError) -> String {
-        var body = config
-        body["Image"] = .string(image.description)
-        body["Cmd"] = JSON.strings(cmd)
-        body["Entrypoint"] = .array([])
-        body["Env"] = JSON.strings(env)
-        body["Healthcheck"] = ["Test": ["NONE"]]
-        body["HostConfig"] = ["NetworkMode": .string(network), "ExtraHosts": extraHosts.isEmpty ? .null : JSON.strings(extraHosts)]
-        body["Labels"] = .null
-        return try create(name: nil, body: body).id
+        // The step's image config (its user, working directory, volumes…) as a container config.
+        var cfg = ContainerConfig(json: config)
+        cfg.image = image.description
+        cfg.cmd = cmd
+        cfg.entrypoint = []
+        cfg.env = env
+        var none = HealthcheckConfig()
+        none.test = ["NONE"]
+        cfg.healthcheck = none
+        cfg.labels = nil
+        var host = HostConfig()
+        host.networkMode = network
+        host.extraHosts = extraHosts.isEmpty ? nil : extraHosts
+        return try create(name: nil, request: ContainerCreateBody(config: cfg, hostConfig: host)).id
     }
 
     /// The container's writable layer as a new image: `imageConfig` is the full config document

@@ -78,7 +78,7 @@ extension Engine {
         if pauseIt { try? self.pause(c.id, false) }
         let parentChain = chainIDs(base.config.diffIDs).last
         let diffID = try ingestLayer(tmp, parentChain: parentChain, keepInput: true, trusted: true)
-        var containerConfig = c.config
+        var containerConfig = c.config.json
         for (k, v) in overrides.object ?? JSONObject() where !v.isNull { containerConfig[k] = v }
         do { containerConfig = try ConfigChanges.apply(changes, to: containerConfig) } catch { throw .badRequest("\(error)") }
         let now = Timestamp.now().goRFC3339Nano
@@ -86,7 +86,7 @@ extension Engine {
         cfg["parent"] = .string(base.id.description)
         cfg["created"] = .string(now)
         cfg["container"] = .string(c.id)
-        cfg["container_config"] = c.config
+        cfg["container_config"] = c.config.json
         cfg["config"] = containerConfig
         cfg["docker_version"] = "berth"
         cfg["author"] = .string(author)

@@ -1,3 +1,4 @@
+import DockerAPI
 import JSON
 import BerthNet
 import OCI
@@ -23,16 +24,16 @@ public struct ContainerState: Sendable {
     public var displayStatus: String { restarting ? "restarting" : running && paused ? "paused" : status }
 }
 
-/// One container: the client's Config and HostConfig (normalised, kept as JSON so every field a
-/// client sent survives a round trip through inspect) plus what the engine decided.
+/// One container: the client's Config and HostConfig (typed, with the image's and the daemon's
+/// defaults merged in at create) plus what the engine decided.
 public struct Container: Sendable {
     public var id: String
     public var name: String        // without the leading "/"
     public var created: Timestamp
     public var path: String
     public var args: [String]
-    public var config: JSON
-    public var hostConfig: JSON
+    public var config: ContainerConfig
+    public var hostConfig: HostConfig
     public var image: Digest
     public var state = ContainerState()
     public var restartCount = 0
@@ -45,21 +46,21 @@ public struct Container: Sendable {
     public var publishedPorts: [PublishedPort] = []
     /// `bridge`, `host`, `none`, `container:<id>` or a network name, from HostConfig.NetworkMode.
     public var networkMode: String {
-        let m = hostConfig["NetworkMode"].string ?? "default"
+        let m = hostConfig.networkMode
         return m.isEmpty || m == "default" ? "bridge" : m
     }
 
     public var shortID: String { String(id.prefix(12)) }
-    public var autoRemove: Bool { hostConfig["AutoRemove"].bool ?? false }
-    public var labels: [String: String] { config["Labels"].stringMap ?? [:] }
-    public var imageRef: String { config["Image"].string ?? "" }
-    public var openStdin: Bool { config["OpenStdin"].bool ?? false }
-    public var stdinOnce: Bool { config["StdinOnce"].bool ?? false }
+    public var autoRemove: Bool { hostConfig.autoRemove }
+    public var labels: [String: String] { config.labels ?? [:] }
+    public var imageRef: String { config.image }
+    public var openStdin: Bool { config.openStdin }
+    public var stdinOnce: Bool { config.stdinOnce }
 
     var document: JSON {
         [
             "Id": .string(id), "Name": .string(name), "Created": .int(created.nanos), "Path": .string(path),
-            "Args": JSON.strings(args), "Config": config, "HostConfig": hostConfig, "Image": .string(image.description),
+            "Args": JSON.strings(args), "Config": config.json, "HostConfig": hostConfig.json, "Image": .string(image.description),
             "RestartCount": .int(Int64(restartCount)), "MountPoints": .array(mounts.map(\.document)),
             "Endpoints": .array(endpoints.map(\.document)), "Sandbox": .string(sandbox),
             "PublishedPorts": .array(publishedPorts.map(\.document)),
@@ -78,8 +79,8 @@ public struct Container: Sendable {
         created = Timestamp(nanos: d["Created"].int ?? 0)
         path = d["Path"].string ?? ""
         args = d["Args"].stringArray ?? []
-        config = d["Config"]
-        hostConfig = d["HostConfig"]
+        config = ContainerConfig(json: d["Config"])
+        hostConfig = HostConfig(json: d["HostConfig"])
         image = img
         restartCount = Int(d["RestartCount"].int ?? 0)
         mounts = (d["MountPoints"].array ?? []).compactMap(MountPoint.init(document:))
@@ -97,7 +98,7 @@ public struct Container: Sendable {
         state.manuallyStopped = s["ManuallyStopped"].bool ?? false
     }
 
-    init(id: String, name: String, path: String, args: [String], config: JSON, hostConfig: JSON, image: Digest) {
+    init(id: String, name: String, path: String, args: [String], config: ContainerConfig, hostConfig: HostConfig, image: Digest) {
         self.id = id; self.name = name; self.created = .now(); self.path = path; self.args = args
         self.config = config; self.hostConfig = hostConfig; self.image = image
     }

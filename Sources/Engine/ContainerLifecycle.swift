@@ -15,11 +15,18 @@ extension Engine {
     public func create(name requested: String?, body raw: JSON, apiVersion: APIVersion = .current) throws(EngineError) -> CreateResult {
         // Typed as dockerd decodes it: a field of the wrong kind, or a number that does not fit,
         // is refused in Go's words before anything else looks at the body.
-        do { try CreateRequest.check(raw) } catch { throw .badRequest(error.description) }
-        var body = CreateValidation.canonical(raw)
+        let request: ContainerCreateBody
+        do { request = try ContainerCreateBody(checking: CreateValidation.canonical(raw)) } catch { throw .badRequest(error.description) }
+        return try create(name: requested, request: request, apiVersion: apiVersion)
+    }
+
+    /// Creates a container from a typed request (the Engine API's, or another front-end's).
+    public func create(name requested: String?, request: ContainerCreateBody, apiVersion: APIVersion = .current) throws(EngineError) -> CreateResult {
+        var body = request.config
         // HealthConfig.StartInterval exists from API 1.44; older clients' values are dropped, as dockerd does.
-        if apiVersion < .v1_44, case .object = body["Healthcheck"] { body["Healthcheck"] = body["Healthcheck"].removing("StartInterval") }
-        guard let imageRef = body["Image"].string, !imageRef.isEmpty else { throw .badRequest("Config cannot be empty in order to create a container") }
+        if apiVersion < .v1_44 { body.healthcheck?.startInterval = 0 }
+        let imageRef = body.image
+        guard !imageRef.isEmpty else { throw .badRequest("Config cannot be empty in order to create a container") }
         let image = try resolveImage(imageRef)
         var name = requested ?? ""
         if name.hasPrefix("/") { name.removeFirst() }
@@ -33,53 +40,54 @@ extension Engine {
         }
         let id = Names.newID()
         let cfg = DockerShapes.containerConfig(body: body, image: image.config, id: id)
-        if let opts = body["HostConfig"]["StorageOpt"].object, !opts.isEmpty {
+        let requestedHost = request.hostConfig
+        if let opts = requestedHost.storageOpt, !opts.isEmpty {
             // Per-container size limits need a quota-capable filesystem; not implemented, refused
             // in dockerd's words for the overlay driver.
             throw .badRequest("--storage-opt is supported only for overlay over xfs with 'pquota' mount option")
         }
-        try CreateValidation.restartPolicy(body["HostConfig"]["RestartPolicy"])
+        try CreateValidation.restartPolicy(requestedHost.restartPolicy)
         // Options Berth cannot apply are refused at create, in dockerd's words where it has them.
         var probe = BundleSpec(id: "", rootfs: "", args: [], env: [], cwd: "/", user: .root,
                                hostname: "", resolvConf: "", hostsFile: "", hostnameFile: "")
-        try SecurityOptions.apply(&probe, body["HostConfig"])
-        try NamespaceModes.validateSysctls(body["HostConfig"]["Sysctls"].stringMap ?? [:], ipcHost: body["HostConfig"]["IpcMode"].string == "host",
-                                           netHost: body["HostConfig"]["NetworkMode"].string == "host")
-        try CreateValidation.logConfig(body["HostConfig"]["LogConfig"])
-        try CreateValidation.endpoints(body["NetworkingConfig"], apiVersion: apiVersion)
-        var host = DockerShapes.hostConfig(body["HostConfig"])
+        try SecurityOptions.apply(&probe, requestedHost)
+        try NamespaceModes.validateSysctls(requestedHost.sysctls ?? [:], ipcHost: requestedHost.ipcMode == "host",
+                                           netHost: requestedHost.networkMode == "host")
+        try CreateValidation.logConfig(requestedHost.logConfig)
+        try CreateValidation.endpoints(request.networking, apiVersion: apiVersion)
+        var host = DockerShapes.hostConfig(requestedHost)
         // The daemon's default ulimits join the container's own (its own win), as dockerd
         // merges them at create: inspect shows what applies.
         if !config.defaultUlimits.isEmpty {
-            var ulimits = host["Ulimits"].array ?? []
-            let own = Set(ulimits.compactMap { $0["Name"].string })
+            var ulimits = host.resources.ulimits ?? []
+            let own = Set(ulimits.map(\.name))
             for u in config.defaultUlimits where !own.contains(u.name) {
-                ulimits.append(["Name": .string(u.name), "Hard": .int(u.hard), "Soft": .int(u.soft)])
+                ulimits.append(Ulimit(name: u.name, hard: u.hard, soft: u.soft))
             }
-            host["Ulimits"] = .array(ulimits)
+            host.resources.ulimits = ulimits
         }
-        if host["AutoRemove"].bool == true, let policy = host["RestartPolicy"]["Name"].string, !policy.isEmpty, policy != "no" {
+        if host.autoRemove, !host.restartPolicy.name.isEmpty, host.restartPolicy.name != "no" {
             throw .badRequest("conflicting options: cannot specify both --restart and --rm")
         }
-        var cmd = cfg["Entrypoint"].stringArray ?? []
-        cmd += cfg["Cmd"].stringArray ?? []
+        var cmd = cfg.entrypoint ?? []
+        cmd += cfg.cmd ?? []
         guard let path = cmd.first else { throw .badRequest("No command specified") }
         var c = Container(id: id, name: name, path: path, args: Array(cmd.dropFirst()), config: cfg, hostConfig: host, image: image.id)
-        if let links = host["Links"].stringArray, !links.isEmpty {
-            c.hostConfig["Links"] = JSON.strings(try normalizedLinks(links, selfName: name))
+        if let links = host.links, !links.isEmpty {
+            c.hostConfig.links = try normalizedLinks(links, selfName: name)
         }
         // A network that does not exist (yet) fails the start, not the create, as in dockerd:
         // clients read a 404 from create as a missing image.
-        let legacyMAC = body["MacAddress"].string.flatMap { $0.isEmpty ? nil : $0 }
-        do { c.endpoints = try initialEndpoints(mode: c.networkMode, networking: body["NetworkingConfig"], legacyMAC: legacyMAC) } catch {
+        let legacyMAC = body.macAddress.isEmpty ? nil : body.macAddress
+        do { c.endpoints = try initialEndpoints(mode: c.networkMode, networking: request.networking, legacyMAC: legacyMAC) } catch {
             if case .notFound = error, !c.networkMode.hasPrefix("container:") { c.endpoints = [] } else { throw error }
         }
         c.mounts = try createMounts(cfg: cfg, host: host)
         do {
             try FS.mkdirAll(dir(id), mode: 0o710)
-            let hostname = cfg["Hostname"].string ?? String(id.prefix(12))
+            let hostname = cfg.hostname.isEmpty ? String(id.prefix(12)) : cfg.hostname
             try FS.writeAtomic(dir(id) + "/hostname", hostname + "\n")
-            try FS.writeAtomic(dir(id) + "/hosts", DockerShapes.hostsFile(hostname: hostname, extra: host["ExtraHosts"].stringArray ?? []))
+            try FS.writeAtomic(dir(id) + "/hosts", DockerShapes.hostsFile(hostname: hostname, extra: host.extraHosts ?? []))
             try FS.writeAtomic(dir(id) + "/resolv.conf", DockerShapes.resolvConf(host: (try? FS.readString("/etc/resolv.conf")) ?? ""))
         } catch {
             FS.removeAll(dir(id))
@@ -89,17 +97,17 @@ extension Engine {
         persist(c)
         emit(c, "create")
         var warnings: [String] = []
-        if let adj = host["OomScoreAdj"].int, adj < 0, NamespaceModes.applicableOomScoreAdj(Int(adj)) != Int(adj) {
-            warnings.append("OomScoreAdj \(adj) needs CAP_SYS_RESOURCE, which this host withholds; the container runs with \(NamespaceModes.applicableOomScoreAdj(Int(adj)))")
+        if case let adj = host.oomScoreAdj, adj < 0, NamespaceModes.applicableOomScoreAdj(adj) != adj {
+            warnings.append("OomScoreAdj \(adj) needs CAP_SYS_RESOURCE, which this host withholds; the container runs with \(NamespaceModes.applicableOomScoreAdj(adj))")
         }
         return CreateResult(id: id, warnings: warnings)
     }
 
     /// Resolves the request's mounts and makes what they need: volumes (named ones once,
     /// anonymous ones fresh) and missing `-v` bind sources, as Docker does.
-    func createMounts(cfg: JSON, host: JSON) throws(EngineError) -> [MountPoint] {
+    func createMounts(cfg: ContainerConfig, host: HostConfig) throws(EngineError) -> [MountPoint] {
         var from: [(MountPoint, readOnly: Bool?)] = []
-        for spec in host["VolumesFrom"].stringArray ?? [] {
+        for spec in host.volumesFrom ?? [] {
             let parsed: (String, Bool?)
             do { parsed = try MountParser.volumesFrom(spec) } catch { throw .badRequest(error.message) }
             let other = try container(parsed.0)
@@ -107,8 +115,8 @@ extension Engine {
         }
         var mounts: [MountPoint]
         do {
-            mounts = try MountParser.resolve(binds: host["Binds"].stringArray ?? [], mounts: host["Mounts"].array ?? [],
-                                             tmpfs: host["Tmpfs"].stringMap ?? [:], volumes: cfg["Volumes"].object?.keys ?? [],
+            mounts = try MountParser.resolve(binds: host.binds ?? [], mounts: host.mounts ?? [],
+                                             tmpfs: host.tmpfs ?? [:], volumes: cfg.volumes ?? [],
                                              volumesFrom: from)
         } catch { throw .badRequest(error.message) }
         var made: [String] = []
@@ -170,9 +178,9 @@ extension Engine {
             try FS.writeAtomic(dir(id) + "/config.json", OCISpecBuilder.build(spec).serialized())
             unlink(exitFile(id))
             var shim = ShimSpec(id: id, bundle: dir(id), socket: socketPath(id), logPath: logPath(id), exitFile: exitFile(id), openStdin: c.openStdin)
-            shim.tty = c.config["Tty"].bool ?? false
-            if let size = c.hostConfig["LogConfig"]["Config"]["max-size"].string.flatMap(DockerShapes.parseBytes) { shim.logMaxSize = size }
-            if let n = c.hostConfig["LogConfig"]["Config"]["max-file"].string.flatMap({ Int($0) }) { shim.logMaxFiles = n }
+            shim.tty = c.config.tty
+            if let size = c.hostConfig.logConfig.config["max-size"].flatMap(DockerShapes.parseBytes) { shim.logMaxSize = size }
+            if let n = c.hostConfig.logConfig.config["max-file"].flatMap({ Int($0) }) { shim.logMaxFiles = n }
             let pid = try launcher.launch(shim)
             try connectLive(id)
             c.state.pid = pid
@@ -228,12 +236,12 @@ extension Engine {
         let diffIDs = img?.config.diffIDs ?? []
         let root = try mountRootfs(c.id, chains: chainIDs(diffIDs))
         let (passwd, group) = try Engine.userFiles(root: root)
-        var user = try UserResolver.resolve(c.config["User"].string ?? "", passwd: passwd, group: group)
-        for g in try UserResolver.additionalGroups(c.hostConfig["GroupAdd"].stringArray ?? [], group: group) where !user.additionalGids.contains(g) {
+        var user = try UserResolver.resolve(c.config.user, passwd: passwd, group: group)
+        for g in try UserResolver.additionalGroups(c.hostConfig.groupAdd ?? [], group: group) where !user.additionalGids.contains(g) {
             user.additionalGids.append(g)
         }
-        let hostname = c.config["Hostname"].string ?? c.shortID
-        var env = CreateValidation.processEnvironment(c.config["Env"].stringArray ?? [])
+        let hostname = c.config.hostname.isEmpty ? c.shortID : c.config.hostname
+        var env = CreateValidation.processEnvironment(c.config.env ?? [])
         if !env.contains(where: { $0.hasPrefix("PATH=") }) { env.insert("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", at: 0) }
         env.insert("HOSTNAME=" + hostname, at: 1)
         if c.networkMode == "bridge" {
@@ -241,44 +249,45 @@ extension Engine {
             let ownStart = env.firstIndex { !$0.hasPrefix("PATH=") && !$0.hasPrefix("HOSTNAME=") } ?? env.count
             env.insert(contentsOf: try linkContext(c).env, at: ownStart)
         }
-        let tty = c.config["Tty"].bool ?? false
+        let tty = c.config.tty
         if tty && !env.contains(where: { $0.hasPrefix("TERM=") }) { env.append("TERM=xterm") }
-        var s = BundleSpec(id: c.id, rootfs: root, args: [c.path] + c.args, env: env, cwd: c.config["WorkingDir"].string ?? "/",
+        var s = BundleSpec(id: c.id, rootfs: root, args: [c.path] + c.args, env: env, cwd: c.config.workingDir.isEmpty ? "/" : c.config.workingDir,
                            user: user, hostname: hostname, resolvConf: dir(c.id) + "/resolv.conf", hostsFile: dir(c.id) + "/hosts",
                            hostnameFile: dir(c.id) + "/hostname")
         s.terminal = tty
-        if let size = c.hostConfig["ConsoleSize"].array, size.count == 2 {
-            s.consoleSize = (Int(size[0].int ?? 0), Int(size[1].int ?? 0))
+        if c.hostConfig.consoleSize.count == 2 {
+            s.consoleSize = (Int(clamping: c.hostConfig.consoleSize[0]), Int(clamping: c.hostConfig.consoleSize[1]))
         }
         let h = c.hostConfig
-        s.memory = h["Memory"].int ?? 0
-        s.memorySwap = h["MemorySwap"].int ?? 0
-        s.cpuShares = h["CpuShares"].int ?? 0
-        if let nano = h["NanoCpus"].int, nano > 0 {
+        let r = h.resources
+        s.memory = r.memory
+        s.memorySwap = r.memorySwap
+        s.cpuShares = r.cpuShares
+        if r.nanoCpus > 0 {
             s.cpuPeriod = 100_000
-            s.cpuQuota = nano * 100_000 / 1_000_000_000
+            s.cpuQuota = r.nanoCpus * 100_000 / 1_000_000_000
         } else {
-            s.cpuQuota = h["CpuQuota"].int ?? 0
-            s.cpuPeriod = h["CpuPeriod"].int ?? 0
+            s.cpuQuota = r.cpuQuota
+            s.cpuPeriod = r.cpuPeriod
         }
-        s.pidsLimit = h["PidsLimit"].int ?? 0
-        s.capAdd = h["CapAdd"].stringArray ?? []
+        s.pidsLimit = r.pidsLimit ?? 0
+        s.capAdd = h.capAdd ?? []
         // `--cap-add ALL` means every capability the daemon holds (root here lacks some).
         if s.capAdd.contains(where: { $0.uppercased() == "ALL" || $0.uppercased() == "CAP_ALL" }) { s.allCapabilities = LinuxCapabilities.bounding() }
-        s.capDrop = h["CapDrop"].stringArray ?? []
-        if h["Init"].bool == true {
+        s.capDrop = h.capDrop ?? []
+        if h.initProcess == true {
             guard FS.exists(config.initPath) else { throw EngineError.internalError("exec: \"docker-init\": executable file not found in $PATH (looked for \(config.initPath); set init-path in daemon.json)") }
             s.initBinary = config.initPath
         }
-        if h["Privileged"].bool == true {
+        if h.privileged {
             s.privileged = true
             s.allCapabilities = LinuxCapabilities.bounding()
             s.hostDevices = HostDevices.list()
         }
         try applyNamespaceModes(&s, c)
         try SecurityOptions.apply(&s, h)
-        s.readonlyRootfs = h["ReadonlyRootfs"].bool ?? false
-        if let shm = h["ShmSize"].int, shm > 0 { s.shmSize = shm }
+        s.readonlyRootfs = h.readonlyRootfs
+        if h.shmSize > 0 { s.shmSize = h.shmSize }
         try prepareVolumes(c, rootfs: root)
         // Parents before children: a mount over /a then /a/b, as Docker orders them.
         let ordered = c.mounts.enumerated().sorted { a, b in
@@ -344,7 +353,7 @@ extension Engine {
 
     func send(signal: Int32, to c: Container) {
         // A frozen process cannot act on a signal; Docker thaws first for the same reason.
-        if c.state.paused && (signal == 9 || signal == 15 || signal == Signals.parse(c.config["StopSignal"].string ?? "") ) { thawIfPaused(c.id) }
+        if c.state.paused && (signal == 9 || signal == 15 || signal == Signals.parse(c.config.stopSignal)) { thawIfPaused(c.id) }
         if let io = live[c.id] { io.kill(signal) } else if c.state.pid > 0 { Glibc.kill(c.state.pid, signal) }
     }
 
@@ -365,12 +374,12 @@ extension Engine {
     }
 
     func stopRunning(_ c: Container, timeout: Int?, signal: String? = nil) async throws(EngineError) {
-        var sig = c.config["StopSignal"].string.flatMap(Signals.parse) ?? 15
+        var sig = Signals.parse(c.config.stopSignal) ?? 15
         if let signal, !signal.isEmpty {
             guard let s = Signals.parse(signal) else { throw .badRequest("Invalid signal: \(signal)") }
             sig = s
         }
-        let t = timeout ?? Int(c.config["StopTimeout"].int ?? 10)
+        let t = timeout ?? c.config.stopTimeout ?? 10
         send(signal: sig, to: c)
         emit(c, "kill", extra: ["signal": String(sig)])
         let exitedInTime = t >= 0 ? await waitExit(c.id, seconds: Double(t)) : false

@@ -1,3 +1,4 @@
+import DockerAPI
 import Archive
 import OCI
 import Runtime
@@ -136,7 +137,7 @@ extension Engine {
             var ownership = LayerUnpacker.Ownership.archived
             if copyUIDGID {
                 let files = try Engine.userFiles(root: root)
-                let u = try UserResolver.resolve(c.config["User"].string ?? "", passwd: files.passwd, group: files.group)
+                let u = try UserResolver.resolve(c.config.user, passwd: files.passwd, group: files.group)
                 ownership = .fixed(UInt32(u.uid), UInt32(u.gid))
             }
             try LayerUnpacker(root: host, trusted: true, ownership: ownership).unpack(tarPath: tarFile)

@@ -1,3 +1,4 @@
+import DockerAPI
 import JSON
 
 /// Checks dockerd makes on a container's HostConfig before anything is created (create, and
@@ -10,9 +11,9 @@ enum CreateValidation {
     /// json-file's options as dockerd's driver validates them.
     static let jsonFileOptions: Set<String> = ["max-size", "max-file", "compress", "labels", "labels-regex", "env", "env-regex", "tag"]
 
-    static func restartPolicy(_ policy: JSON) throws(EngineError) {
-        let name = policy["Name"].string ?? ""
-        let retries = policy["MaximumRetryCount"].int ?? 0
+    static func restartPolicy(_ policy: RestartPolicyConfig) throws(EngineError) {
+        let name = policy.name
+        let retries = policy.maximumRetryCount
         switch name {
         case "", "no", "always", "unless-stopped":
             if retries != 0 { throw .badRequest("maximum retry count cannot be used with restart policy '\(name)'") }
@@ -23,22 +24,22 @@ enum CreateValidation {
         }
     }
 
-    static func logConfig(_ config: JSON) throws(EngineError) {
-        let type = config["Type"].string ?? ""
+    static func logConfig(_ config: LogConfig) throws(EngineError) {
+        let type = config.type
         if type.isEmpty { return }
         if dockerOnlyLogDrivers.contains(type) {
             throw .badRequest("logging driver \"\(type)\" is not supported by Berth (json-file, none)")
         }
         guard logDrivers.contains(type) else { throw .badRequest("error looking up logging plugin \(type): plugin \"\(type)\" not found") }
-        for key in (config["Config"].object?.keys ?? []).sorted() {
+        for key in config.config.keys.sorted() {
             if type == "json-file" && jsonFileOptions.contains(key) { continue }
             throw .badRequest("unknown log opt '\(key)' for \(type) log driver")
         }
     }
 
     /// Before API 1.44 a container is created on one network at most (more come by connect).
-    static func endpoints(_ networking: JSON, apiVersion: APIVersion) throws(EngineError) {
-        let names = networking["EndpointsConfig"].object?.keys ?? []
+    static func endpoints(_ networking: NetworkingConfig, apiVersion: APIVersion) throws(EngineError) {
+        let names = networking.endpoints.map(\.name)
         if names.count > 1 && apiVersion < .v1_44 {
             throw .badRequest("Container cannot be connected to network endpoints: \(names.joined(separator: ", "))")
         }
@@ -51,7 +52,7 @@ enum CreateValidation {
                                "Entrypoint", "NetworkDisabled", "MacAddress", "OnBuild", "Labels", "StopSignal", "StopTimeout", "Shell",
                                "HostConfig", "NetworkingConfig"]
     static let hostConfigFields: [String] = {
-        let defaults = DockerShapes.hostConfig(.null).object?.keys ?? []
+        let defaults = DockerShapes.hostConfig(HostConfig()).json.object?.keys ?? []
         return defaults + ["Mounts", "Init", "StorageOpt", "Sysctls", "Tmpfs", "Annotations", "CpusetCpus", "DeviceRequests"]
     }()
 

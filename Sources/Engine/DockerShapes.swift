@@ -1,3 +1,4 @@
+import DockerAPI
 import JSON
 import OCI
 import Runtime
@@ -9,95 +10,67 @@ public enum DockerShapes {
     // MARK: container config
 
     /// Merges the create body with the image's defaults, as dockerd does.
-    static func containerConfig(body: JSON, image: ImageConfig, id: String) -> JSON {
-        let img = image.config
-        var env = img["Env"].stringArray ?? []
-        for e in body["Env"].stringArray ?? [] {
+    static func containerConfig(body: ContainerConfig, image: ImageConfig, id: String) -> ContainerConfig {
+        let img = ContainerConfig(json: image.config)
+        var out = body
+        var env = img.env ?? []
+        for e in body.env ?? [] {
             let key = e.split(separator: "=", maxSplits: 1).first.map(String.init) ?? e
             // `NAME` without a value (the client had none) stays in Config.Env as in dockerd;
             // the process never sees it (CreateValidation.processEnvironment).
             if let i = env.firstIndex(where: { $0.split(separator: "=", maxSplits: 1).first.map(String.init) == key }) { env[i] = e } else { env.append(e) }
         }
-        var entrypoint = img["Entrypoint"]
-        var cmd = img["Cmd"]
-        if case .array = body["Entrypoint"] {
-            entrypoint = body["Entrypoint"]
-            if entrypoint.array?.isEmpty == true { entrypoint = .null }
-            cmd = .null  // a new entrypoint discards the image's command
+        out.env = env
+        out.entrypoint = img.entrypoint
+        out.cmd = img.cmd
+        if let entrypoint = body.entrypoint {
+            out.entrypoint = entrypoint.isEmpty ? nil : entrypoint
+            out.cmd = nil  // a new entrypoint discards the image's command
         }
-        if let c = body["Cmd"].array, !c.isEmpty { cmd = body["Cmd"] }
-        var labels = img["Labels"].object ?? JSONObject()
-        for (k, v) in body["Labels"].object ?? JSONObject() { labels[k] = v }
-        func str(_ k: String, _ fallback: String = "") -> JSON {
-            if let s = body[k].string, !s.isEmpty { return .string(s) }
-            return .string(img[k].string ?? fallback)
-        }
-        var out: JSON = [
-            "Hostname": .string(body["Hostname"].string.flatMap { $0.isEmpty ? nil : $0 } ?? String(id.prefix(12))),
-            "Domainname": .string(body["Domainname"].string ?? ""),
-            "User": str("User"),
-            "AttachStdin": .bool(body["AttachStdin"].bool ?? false),
-            "AttachStdout": .bool(body["AttachStdout"].bool ?? false),
-            "AttachStderr": .bool(body["AttachStderr"].bool ?? false),
-        ]
-        var exposed = img["ExposedPorts"].object ?? JSONObject()
-        for (k, v) in body["ExposedPorts"].object ?? JSONObject() { exposed[k] = v }
-        if !exposed.isEmpty { out["ExposedPorts"] = .object(exposed) }
-        out["Tty"] = .bool(body["Tty"].bool ?? false)
-        out["OpenStdin"] = .bool(body["OpenStdin"].bool ?? false)
-        out["StdinOnce"] = .bool(body["StdinOnce"].bool ?? false)
-        out["Env"] = JSON.strings(env)
-        out["Cmd"] = cmd
-        if !img["Healthcheck"].isNull || !body["Healthcheck"].isNull { out["Healthcheck"] = body["Healthcheck"].isNull ? img["Healthcheck"] : body["Healthcheck"] }
-        out["Image"] = body["Image"]
+        if let c = body.cmd, !c.isEmpty { out.cmd = c }
+        out.labels = (img.labels ?? [:]).merging(body.labels ?? [:]) { _, new in new }
+        if out.hostname.isEmpty { out.hostname = String(id.prefix(12)) }
+        if out.user.isEmpty { out.user = img.user }
+        if out.workingDir.isEmpty { out.workingDir = img.workingDir }
+        let exposed = Set((img.exposedPorts ?? []) + (body.exposedPorts ?? []))
+        out.exposedPorts = exposed.isEmpty ? nil : exposed.sorted()
+        if out.healthcheck == nil { out.healthcheck = img.healthcheck }
         // The image's volumes and the request's together (the docker CLI always sends `{}`).
-        var volumes = img["Volumes"].object ?? JSONObject()
-        for (k, v) in body["Volumes"].object ?? JSONObject() { volumes[k] = v }
-        out["Volumes"] = volumes.isEmpty && img["Volumes"].isNull && body["Volumes"].isNull ? .null : .object(volumes)
-        out["WorkingDir"] = str("WorkingDir")
-        out["Entrypoint"] = entrypoint
-        out["OnBuild"] = img["OnBuild"]
-        // Go maps marshal with sorted keys; clients compare and template over that order.
-        out["Labels"] = JSON.object(labels).sortingKeys()
-        if let ports = out["ExposedPorts"].object { out["ExposedPorts"] = JSON.object(ports).sortingKeys() }
-        if let v = out["Volumes"].object { out["Volumes"] = JSON.object(v).sortingKeys() }
-        if let s = body["StopSignal"].string ?? img["StopSignal"].string { out["StopSignal"] = .string(s) }
-        if let t = body["StopTimeout"].int { out["StopTimeout"] = .int(t) }
+        if img.volumes != nil || body.volumes != nil { out.volumes = Set((img.volumes ?? []) + (body.volumes ?? [])).sorted() }
+        out.onBuild = img.onBuild
+        if out.stopSignal.isEmpty { out.stopSignal = img.stopSignal }
         return out
     }
 
-    /// HostConfig with Docker's defaults, in the order dockerd 20.10 reports it.
-    static func hostConfig(_ body: JSON) -> JSON {
-        var h: JSON = [
-            "Binds": .null, "ContainerIDFile": "", "LogConfig": ["Type": "json-file", "Config": [:]], "NetworkMode": "default",
-            "PortBindings": [:], "RestartPolicy": ["Name": "no", "MaximumRetryCount": 0], "AutoRemove": false, "VolumeDriver": "",
-            "VolumesFrom": .null, "CapAdd": .null, "CapDrop": .null, "CgroupnsMode": "host", "Dns": [], "DnsOptions": [],
-            "DnsSearch": [], "ExtraHosts": .null, "GroupAdd": .null, "IpcMode": "private", "Cgroup": "", "Links": .null,
-            "OomScoreAdj": 0, "PidMode": "", "Privileged": false, "PublishAllPorts": false, "ReadonlyRootfs": false,
-            "SecurityOpt": .null, "UTSMode": "", "UsernsMode": "", "ShmSize": 67_108_864, "Runtime": "runc", "ConsoleSize": [0, 0],
-            "Isolation": "", "CpuShares": 0, "Memory": 0, "NanoCpus": 0, "CgroupParent": "", "BlkioWeight": 0,
-            "BlkioWeightDevice": [], "BlkioDeviceReadBps": [], "BlkioDeviceWriteBps": [], "BlkioDeviceReadIOps": [],
-            "BlkioDeviceWriteIOps": [], "CpuPeriod": 0, "CpuQuota": 0, "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0,
-            "CpusetCpus": "", "CpusetMems": "", "Devices": [], "DeviceCgroupRules": .null, "DeviceRequests": .null,
-            "KernelMemory": 0, "KernelMemoryTCP": 0, "MemoryReservation": 0, "MemorySwap": 0, "MemorySwappiness": .null,
-            "OomKillDisable": false, "PidsLimit": .null, "Ulimits": [], "CpuCount": 0, "CpuPercent": 0, "IOMaximumIOps": 0,
-            "IOMaximumBandwidth": 0, "MaskedPaths": JSON.strings(OCISpecBuilder.maskedPaths),
-            "ReadonlyPaths": JSON.strings(OCISpecBuilder.readonlyPaths),
-        ]
-        for (k, v) in body.object ?? JSONObject() where !v.isNull {
-            if k == "LogConfig" {
-                if let t = v["Type"].string, !t.isEmpty { h["LogConfig"]["Type"] = .string(t) }
-                if v["Config"].object != nil { h["LogConfig"]["Config"] = v["Config"] }
-                continue
-            }
-            if k == "RestartPolicy", (v["Name"].string ?? "").isEmpty { continue }
-            if k == "NetworkMode", (v.string ?? "").isEmpty { continue }
-            if k == "ShmSize", (v.int ?? 0) == 0 { continue }
-            if k == "PidsLimit", (v.int ?? 0) <= 0 { continue }
-            // MaskedPaths/ReadonlyPaths the client sent replace Docker's lists (Kubernetes sends them).
-            h[k] = v
-        }
-        if (h["Memory"].int ?? 0) > 0 && (h["MemorySwap"].int ?? 0) == 0 { h["MemorySwap"] = .int(2 * h["Memory"].int!) }
+    /// HostConfig with the daemon's defaults filled in, as dockerd 20.10 reports it.
+    static func hostConfig(_ body: HostConfig) -> HostConfig {
+        var h = body
+        if h.logConfig.type.isEmpty { h.logConfig.type = "json-file" }
+        if h.networkMode.isEmpty { h.networkMode = "default" }
+        if h.portBindings == nil { h.portBindings = [:] }
+        if h.restartPolicy.name.isEmpty { h.restartPolicy = RestartPolicyConfig(name: "no") }
+        if h.cgroupnsMode.isEmpty { h.cgroupnsMode = "host" }
+        if h.dns == nil { h.dns = [] }
+        if h.dnsOptions == nil { h.dnsOptions = [] }
+        if h.dnsSearch == nil { h.dnsSearch = [] }
+        if h.ipcMode.isEmpty { h.ipcMode = "private" }
+        if h.shmSize <= 0 { h.shmSize = 67_108_864 }
+        if h.runtime.isEmpty { h.runtime = "runc" }
+        var r = h.resources
+        if r.blkioWeightDevice == nil { r.blkioWeightDevice = [] }
+        if r.blkioDeviceReadBps == nil { r.blkioDeviceReadBps = [] }
+        if r.blkioDeviceWriteBps == nil { r.blkioDeviceWriteBps = [] }
+        if r.blkioDeviceReadIOps == nil { r.blkioDeviceReadIOps = [] }
+        if r.blkioDeviceWriteIOps == nil { r.blkioDeviceWriteIOps = [] }
+        if r.devices == nil { r.devices = [] }
+        if r.ulimits == nil { r.ulimits = [] }
+        if r.oomKillDisable == nil { r.oomKillDisable = false }
+        if let p = r.pidsLimit, p <= 0 { r.pidsLimit = nil }
+        if r.memory > 0 && r.memorySwap == 0 { r.memorySwap = 2 * r.memory }
+        h.resources = r
+        // MaskedPaths/ReadonlyPaths the client sent replace Docker's lists (Kubernetes sends them).
+        if h.maskedPaths == nil { h.maskedPaths = OCISpecBuilder.maskedPaths }
+        if h.readonlyPaths == nil { h.readonlyPaths = OCISpecBuilder.readonlyPaths }
         return h
     }
 
@@ -187,13 +160,13 @@ public enum DockerShapes {
             "ResolvConfPath": .string(dir + "/resolv.conf"), "HostnamePath": .string(dir + "/hostname"),
             "HostsPath": .string(dir + "/hosts"), "LogPath": .string(logPath), "Name": .string("/" + c.name),
             "RestartCount": .int(Int64(c.restartCount)), "Driver": "overlay2", "Platform": "linux", "MountLabel": "",
-            "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": .null, "HostConfig": c.hostConfig,
+            "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": .null, "HostConfig": c.hostConfig.json,
             "GraphDriver": [
                 "Data": ["LowerDir": .string(lower), "MergedDir": .string(dir + "/rootfs"), "UpperDir": .string(dir + "/upper"),
                          "WorkDir": .string(dir + "/work")],
                 "Name": "overlay2",
             ],
-            "Mounts": .array(c.mounts.filter { !$0.hidden }.map(\.inspectJSON)), "Config": c.config,
+            "Mounts": .array(c.mounts.filter { !$0.hidden }.map(\.inspectJSON)), "Config": c.config.json,
             "NetworkSettings": [
                 "Bridge": "", "SandboxID": "", "HairpinMode": false, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
                 "Ports": [:], "SandboxKey": "", "SecondaryIPAddresses": .null, "SecondaryIPv6Addresses": .null, "EndpointID": "",
@@ -229,7 +202,7 @@ public enum DockerShapes {
             "Id": .string(c.id), "Names": .array([.string("/" + c.name)]), "Image": .string(c.imageRef),
             "ImageID": .string(c.image.description), "Command": .string(cmd), "Created": .int(c.created.seconds),
             "Ports": [], "Labels": JSON.stringMap(c.labels), "State": .string(c.state.displayStatus), "Status": .string(statusText(c.state, health: health)),
-            "HostConfig": ["NetworkMode": c.hostConfig["NetworkMode"]], "NetworkSettings": ["Networks": [:]], "Mounts": .array(c.mounts.filter { !$0.hidden }.map(\.inspectJSON)),
+            "HostConfig": ["NetworkMode": .string(c.hostConfig.networkMode)], "NetworkSettings": ["Networks": [:]], "Mounts": .array(c.mounts.filter { !$0.hidden }.map(\.inspectJSON)),
         ]
         if let size { o["SizeRw"] = .int(size.rw); o["SizeRootFs"] = .int(size.root) }
         return o

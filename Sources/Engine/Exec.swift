@@ -1,3 +1,4 @@
+import DockerAPI
 import Foundation
 import JSON
 import OCI
@@ -8,28 +9,27 @@ import Sys
 public struct ExecRecord: Sendable {
     public var id: String
     public var containerID: String
-    public var config: JSON
+    public var config: ExecConfig
     public var running = false
     public var started = false
     public var exitCode: Int32? = nil
     public var pid: Int32 = 0
     /// Where runc writes the exec'd process's host PID (resize opens its terminal through /proc).
     public var pidFile = ""
-    public var tty: Bool { config["Tty"].bool ?? false }
+    public var tty: Bool { config.tty }
 }
 
 extension Engine {
     /// ExecConfig's fields, for Go's case-insensitive decoding.
-    static let execFields = ["User", "Privileged", "Tty", "ConsoleSize", "AttachStdin", "AttachStderr", "AttachStdout", "Detach",
-                             "DetachKeys", "Env", "WorkingDir", "Cmd"]
+    public static let execFields = ["User", "Privileged", "Tty", "ConsoleSize", "AttachStdin", "AttachStderr", "AttachStdout", "Detach",
+                                    "DetachKeys", "Env", "WorkingDir", "Cmd"]
 
-    public func createExec(_ ref: String, body raw: JSON) throws(EngineError) -> String {
-        let body = raw.canonicalizingKeys(Engine.execFields)
+    public func createExec(_ ref: String, body: ExecConfig) throws(EngineError) -> String {
         let c = try container(ref)
         guard c.state.running else { throw .conflict("Container \(c.id) is not running") }
         if c.state.paused { throw .conflict("Container \(c.id) is paused, unpause the container before exec") }
-        guard let cmd = body["Cmd"].stringArray, !cmd.isEmpty else { throw .badRequest("No exec command specified") }
-        if let keys = body["DetachKeys"].string, !keys.isEmpty, DetachMatcher.parse(keys) == nil {
+        guard let cmd = body.cmd, !cmd.isEmpty else { throw .badRequest("No exec command specified") }
+        if case let keys = body.detachKeys, !keys.isEmpty, DetachMatcher.parse(keys) == nil {
             throw .badRequest("Invalid detach keys (\(keys)) provided")
         }
         let id = Names.newID()
@@ -66,7 +66,7 @@ extension Engine {
         let engine = self
         let execID = e.id
         do {
-            try proc.start(argv: command.argv, env: command.env, openStdin: e.config["AttachStdin"].bool ?? false, onOutput: onOutput, onExit: { code in
+            try proc.start(argv: command.argv, env: command.env, openStdin: e.config.attachStdin, onOutput: onOutput, onExit: { code in
                 unlink(pidFile)
                 Task { await engine.execExited(execID, code: code) }
                 onExit(code)
@@ -77,7 +77,7 @@ extension Engine {
         e.pid = proc.pid
         e.pidFile = pidFile
         execs[e.id] = e
-        emit(c, "exec_start: " + (e.config["Cmd"].stringArray ?? []).joined(separator: " "), extra: ["execID": e.id])
+        emit(c, "exec_start: " + (e.config.cmd ?? []).joined(separator: " "), extra: ["execID": e.id])
         return proc
     }
 
@@ -126,24 +126,24 @@ extension Engine {
     /// command, env, working directory, user and terminal over it.
     func execProcess(_ e: ExecRecord, container c: Container, bundleProcess: JSON) throws -> JSON {
         var process = bundleProcess
-        process["args"] = e.config["Cmd"]
+        process["args"] = JSON.strings(e.config.cmd)
         // exec has its own stdio: pipes, or a pty of its own with -t (even in a TTY container).
         process["terminal"] = .bool(e.tty)
         process["consoleSize"] = nil
-        if e.tty, let size = e.config["ConsoleSize"].array, size.count == 2, let h = size[0].int, let w = size[1].int, h > 0, w > 0 {
-            process["consoleSize"] = ["height": .int(h), "width": .int(w)]
+        if e.tty, let size = e.config.consoleSize, size.count == 2, size[0] > 0, size[1] > 0 {
+            process["consoleSize"] = ["height": .int(Int64(clamping: size[0])), "width": .int(Int64(clamping: size[1]))]
         }
         var env = process["env"].stringArray ?? []
         if e.tty, !env.contains(where: { $0.hasPrefix("TERM=") }) { env.append("TERM=xterm") }
-        for kv in e.config["Env"].stringArray ?? [] {
+        for kv in e.config.env ?? [] {
             let key = kv.split(separator: "=", maxSplits: 1).first.map(String.init) ?? kv
             env.removeAll { $0.hasPrefix(key + "=") }
             env.append(kv)
         }
-        if let w = e.config["WorkingDir"].string, !w.isEmpty { process["cwd"] = .string(w) }
+        if !e.config.workingDir.isEmpty { process["cwd"] = .string(e.config.workingDir) }
         let root = rootfs(c.id)
         let (passwd, group) = try Engine.userFiles(root: root)
-        if let u = e.config["User"].string, !u.isEmpty {
+        if case let u = e.config.user, !u.isEmpty {
             let user = try UserResolver.resolve(u, passwd: passwd, group: group)
             process["user"] = ["uid": .int(Int64(user.uid)), "gid": .int(Int64(user.gid)), "additionalGids": .array(user.additionalGids.map { .int(Int64($0)) })]
         }
@@ -158,7 +158,7 @@ extension Engine {
             env.append("HOME=" + home)
         }
         process["env"] = JSON.strings(env)
-        if e.config["Privileged"].bool == true {
+        if e.config.privileged {
             let all = JSON.strings(LinuxCapabilities.bounding())
             process["capabilities"] = ["bounding": all, "effective": all, "permitted": all]
         }
@@ -196,13 +196,13 @@ extension Engine {
 
     public func inspectExec(_ id: String) throws(EngineError) -> JSON {
         let e = try exec(id)
-        let cmd = e.config["Cmd"].stringArray ?? []
+        let cmd = e.config.cmd ?? []
         return [
-            "CanRemove": false, "ContainerID": .string(e.containerID), "DetachKeys": .string(e.config["DetachKeys"].string ?? ""),
-            "ExitCode": e.exitCode.map { .int(Int64($0)) } ?? .null, "ID": .string(e.id), "OpenStderr": .bool(e.config["AttachStderr"].bool ?? false),
-            "OpenStdin": .bool(e.config["AttachStdin"].bool ?? false), "OpenStdout": .bool(e.config["AttachStdout"].bool ?? false),
+            "CanRemove": false, "ContainerID": .string(e.containerID), "DetachKeys": .string(e.config.detachKeys),
+            "ExitCode": e.exitCode.map { .int(Int64($0)) } ?? .null, "ID": .string(e.id), "OpenStderr": .bool(e.config.attachStderr ?? false),
+            "OpenStdin": .bool(e.config.attachStdin), "OpenStdout": .bool(e.config.attachStdout ?? false),
             "ProcessConfig": ["arguments": JSON.strings(Array(cmd.dropFirst())), "entrypoint": .string(cmd.first ?? ""),
-                              "privileged": .bool(e.config["Privileged"].bool ?? false), "tty": .bool(e.tty), "user": .string(e.config["User"].string ?? "")],
+                              "privileged": .bool(e.config.privileged), "tty": .bool(e.tty), "user": .string(e.config.user)],
             "Running": .bool(e.running), "Pid": .int(Int64(e.pid)),
         ]
     }

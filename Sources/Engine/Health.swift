@@ -1,3 +1,4 @@
+import DockerAPI
 import Foundation
 import JSON
 import Runtime
@@ -22,26 +23,26 @@ struct HealthConfig {
     var startInterval: Double
 
     /// nil when there is no check (none configured, or `NONE`).
-    init?(_ j: JSON) {
-        guard let t = j["Test"].stringArray, let kind = t.first, kind != "NONE" else { return nil }
+    init?(_ h: HealthcheckConfig?) {
+        guard let h, let t = h.test, let kind = t.first, kind != "NONE" else { return nil }
         switch kind {
         case "CMD": test = Array(t.dropFirst())
         case "CMD-SHELL": test = ["/bin/sh", "-c", t.dropFirst().joined(separator: " ")]
         default: test = t
         }
         guard !test.isEmpty else { return nil }
-        func secs(_ k: String, _ d: Double) -> Double { let n = j[k].int ?? 0; return n > 0 ? Double(n) / 1e9 : d }
-        interval = secs("Interval", 30)
-        timeout = secs("Timeout", 30)
-        startPeriod = secs("StartPeriod", 0)
-        startInterval = secs("StartInterval", 5)
-        retries = Int(j["Retries"].int ?? 0) > 0 ? Int(j["Retries"].int!) : 3
+        func secs(_ n: Int64, _ d: Double) -> Double { n > 0 ? Double(n) / 1e9 : d }
+        interval = secs(h.interval, 30)
+        timeout = secs(h.timeout, 30)
+        startPeriod = secs(h.startPeriod, 0)
+        startInterval = secs(h.startInterval, 5)
+        retries = h.retries > 0 ? h.retries : 3
     }
 }
 
 extension Engine {
     func startHealthMonitor(_ id: String) {
-        guard let c = containers[id], let hc = HealthConfig(c.config["Healthcheck"]) else { return }
+        guard let c = containers[id], let hc = HealthConfig(c.config.healthcheck) else { return }
         health[id] = HealthState()
         let started = Date()
         healthTasks[id]?.cancel()

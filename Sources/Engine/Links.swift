@@ -1,3 +1,4 @@
+import DockerAPI
 import JSON
 
 /// Legacy container links (`--link name:alias`, HostConfig.Links) on the default bridge, as
@@ -47,7 +48,7 @@ struct LegacyLink: Equatable, Sendable {
 }
 
 extension Engine {
-    func legacyLinks(_ c: Container) -> [LegacyLink] { (c.hostConfig["Links"].stringArray ?? []).compactMap(LegacyLink.init) }
+    func legacyLinks(_ c: Container) -> [LegacyLink] { (c.hostConfig.links ?? []).compactMap(LegacyLink.init) }
 
     /// At create: every link names an existing container; stored in dockerd's form.
     func normalizedLinks(_ specs: [String], selfName: String) throws(EngineError) -> [String] {
@@ -71,9 +72,9 @@ extension Engine {
             guard let ip = t.endpoints.first(where: { networks[$0.networkID]?.isDefaultBridge == true })?.ip else {
                 throw .conflict("Cannot link to /\(t.name), as it does not belong to the default network")
             }
-            let exposed = (t.config["ExposedPorts"].object?.keys ?? []).compactMap { PortPlan.parseKey($0) }.map { (port: $0.0, proto: $0.1) }
+            let exposed = (t.config.exposedPorts ?? []).compactMap { PortPlan.parseKey($0) }.map { (port: $0.0, proto: $0.1) }
             env += LegacyLink.environment(alias: link.alias, linkName: "/\(c.name)/\(link.alias)", ip: ip.description, exposed: exposed,
-                                          targetEnv: t.config["Env"].stringArray ?? [])
+                                          targetEnv: t.config.env ?? [])
             var names = [link.alias]
             if link.alias != t.shortID { names.append(t.shortID) }
             if link.alias != t.name { names.append(t.name) }
@@ -97,10 +98,10 @@ extension Engine {
         let parts = ref.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
         guard parts.count == 2 else { throw .internalError("Conflict, cannot remove the default link name of the container") }
         guard var parent = try? container(parts[0]) else { throw .noSuchContainer(ref) }
-        var links = parent.hostConfig["Links"].stringArray ?? []
+        var links = parent.hostConfig.links ?? []
         guard let i = links.firstIndex(where: { LegacyLink($0)?.alias == parts[1] }) else { throw .noSuchContainer(ref) }
         links.remove(at: i)
-        parent.hostConfig["Links"] = links.isEmpty ? .null : JSON.strings(links)
+        parent.hostConfig.links = links.isEmpty ? nil : links
         persist(parent)
     }
 }

@@ -1,3 +1,4 @@
+import DockerAPI
 import Foundation
 import JSON
 import Sys
@@ -23,11 +24,11 @@ public struct LogOptions: Sendable {
 extension Engine {
     public func logSource(_ ref: String) throws(EngineError) -> (path: String, id: String, tty: Bool) {
         let c = try container(ref)
-        let logType = c.hostConfig["LogConfig"]["Type"].string ?? "json-file"
+        let logType = c.hostConfig.logConfig.type
         if logType == "none" {
             throw .badRequest("configured logging driver does not support reading")
         }
-        return (logPath(c.id), c.id, c.config["Tty"].bool ?? false)
+        return (logPath(c.id), c.id, c.config.tty)
     }
 
     public func isRunning(_ id: String) -> Bool { containers[id]?.state.running == true || starting.contains(id) }

@@ -1,3 +1,4 @@
+import DockerAPI
 import JSON
 import Sys
 
@@ -145,9 +146,9 @@ public enum MountParser {
     }
 
     /// One `HostConfig.Mounts` object (`--mount`).
-    public static func mount(_ j: JSON) throws(Failure) -> MountPoint {
-        let type = j["Type"].string ?? ""
-        let target = j["Target"].string ?? ""
+    public static func mount(_ j: Mount) throws(Failure) -> MountPoint {
+        let type = j.type
+        let target = j.target
         func invalid(_ why: String) -> Failure { Failure(message: "invalid mount config for type \"\(type)\": \(why)") }
         guard let kind = MountPoint.Kind(rawValue: type) else {
             throw Failure(message: "mount type unknown: \"\(type)\"")
@@ -155,15 +156,15 @@ public enum MountParser {
         guard !target.isEmpty else { throw invalid("field Target must not be empty") }
         guard isAbsolute(target) else { throw invalid("invalid mount path: '\(target)' mount path must be absolute") }
         var m = MountPoint(type: kind, destination: clean(target))
-        m.rw = !(j["ReadOnly"].bool ?? false)
-        let src = j["Source"].string ?? ""
+        m.rw = !j.readOnly
+        let src = j.source
         switch kind {
         case .bind:
             guard !src.isEmpty else { throw invalid("field Source must not be empty") }
             guard isAbsolute(src) else { throw invalid("invalid mount path: '\(src)' mount path must be absolute") }
             guard FS.exists(src) else { throw invalid("bind source path does not exist: \(src)") }
             m.source = clean(src)
-            m.propagation = j["BindOptions"]["Propagation"].string.flatMap { $0.isEmpty ? nil : $0 } ?? "rprivate"
+            m.propagation = (j.bindOptions?.propagation).flatMap { $0.isEmpty ? nil : $0 } ?? "rprivate"
         case .volume:
             if src.isEmpty { m.anonymous = true } else {
                 guard validVolumeName(src) else {
@@ -171,13 +172,13 @@ public enum MountParser {
                 }
                 m.name = src
             }
-            m.driver = j["VolumeOptions"]["DriverConfig"]["Name"].string.flatMap { $0.isEmpty ? nil : $0 } ?? "local"
-            m.noCopy = j["VolumeOptions"]["NoCopy"].bool ?? false
+            m.driver = (j.volumeOptions?.driverName).flatMap { $0.isEmpty ? nil : $0 } ?? "local"
+            m.noCopy = j.volumeOptions?.noCopy ?? false
             m.mode = "z"
         case .tmpfs:
             guard src.isEmpty else { throw invalid("field Source must not be specified") }
-            if let size = j["TmpfsOptions"]["SizeBytes"].int, size > 0 { m.tmpfsOptions.append("size=\(size / 1024)k") }
-            if let mode = j["TmpfsOptions"]["Mode"].int, mode > 0 { m.tmpfsOptions.append("mode=" + String(mode, radix: 8)) }
+            if let size = j.tmpfsOptions?.sizeBytes, size > 0 { m.tmpfsOptions.append("size=\(size / 1024)k") }
+            if let mode = j.tmpfsOptions?.mode, mode > 0 { m.tmpfsOptions.append("mode=" + String(mode, radix: 8)) }
         }
         return m
     }
@@ -196,7 +197,7 @@ public enum MountParser {
     /// All of a create request's mounts, in Docker's precedence: explicit binds and mounts, then
     /// `--volumes-from` (given as resolved mount points), then `Config.Volumes` left uncovered
     /// become anonymous volumes. Duplicate destinations are refused.
-    public static func resolve(binds: [String], mounts: [JSON], tmpfs: [String: String], volumes: [String],
+    public static func resolve(binds: [String], mounts: [Mount], tmpfs: [String: String], volumes: [String],
                                volumesFrom: [(MountPoint, readOnly: Bool?)]) throws(Failure) -> [MountPoint] {
         var out: [MountPoint] = []
         func add(_ m: MountPoint) throws(Failure) {

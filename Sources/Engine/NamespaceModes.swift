@@ -69,14 +69,14 @@ extension Engine {
 
     func applyNamespaceModes(_ s: inout BundleSpec, _ c: Container) throws(EngineError) {
         let h = c.hostConfig
-        switch h["PidMode"].string ?? "" {
+        switch h.pidMode {
         case "": break
         case "host": s.pidNamespace = ""
         case let m where m.hasPrefix("container:"):
             s.pidNamespace = "/proc/\(try namespaceSource(m, kind: "PID namespace").state.pid)/ns/pid"
         case let m: throw .badRequest("invalid PID mode: \(m)")
         }
-        switch h["IpcMode"].string ?? "" {
+        switch h.ipcMode {
         case "", "private", "none": break
         case "shareable":
             // As dockerd: the /dev/shm others may join lives on the host, mounted here.
@@ -85,18 +85,18 @@ extension Engine {
         case let m where m.hasPrefix("container:"):
             let other = try namespaceSource(m, kind: "IPC namespace")
             // A donor on the host's IPC namespace passes that on (Kubernetes' hostIPC pods).
-            if other.hostConfig["IpcMode"].string == "host" {
+            if other.hostConfig.ipcMode == "host" {
                 s.ipcHost = true
                 break
             }
-            guard other.hostConfig["IpcMode"].string == "shareable", FS.isMountPoint(shmPath(other.id)) else {
+            guard other.hostConfig.ipcMode == "shareable", FS.isMountPoint(shmPath(other.id)) else {
                 throw .badRequest("cannot join IPC of container \(other.id): non-shareable IPC (hint: use IpcMode:shareable for the donor container)")
             }
             s.ipcNamespace = "/proc/\(other.state.pid)/ns/ipc"
             s.sharedShm = shmPath(other.id)
         case let m: throw .badRequest("invalid IPC mode: \(m)")
         }
-        switch h["UTSMode"].string ?? "" {
+        switch h.utsMode {
         case "": break
         case "host": s.utsHost = true
         case let m: throw .badRequest("invalid UTS mode: \(m)")
@@ -104,17 +104,17 @@ extension Engine {
         // `container:<id>` networking: the target's hostname too, and when the target uses the
         // host's network no sysctls for a namespace that is the host's.
         if c.networkMode.hasPrefix("container:"), let other = try? container(String(c.networkMode.dropFirst("container:".count))) {
-            s.hostname = other.config["Hostname"].string ?? other.shortID
+            s.hostname = other.config.hostname.isEmpty ? other.shortID : other.config.hostname
             s.hostnameFile = dir(other.id) + "/hostname"
             if other.networkMode == "host" { s.defaultNetSysctls = false }
         }
-        let sysctls = h["Sysctls"].stringMap ?? [:]
+        let sysctls = h.sysctls ?? [:]
         let netHost = c.networkMode == "host" || !s.defaultNetSysctls
         try NamespaceModes.validateSysctls(sysctls, ipcHost: s.ipcHost, netHost: netHost)
         s.sysctls = sysctls
-        if let adj = h["OomScoreAdj"].int, adj != 0 {
+        if case let adj = h.oomScoreAdj, adj != 0 {
             guard (-1000...1000).contains(adj) else { throw .badRequest("Invalid value \(adj), range for oom score adj is [-1000, 1000]") }
-            s.oomScoreAdj = NamespaceModes.applicableOomScoreAdj(Int(adj))
+            s.oomScoreAdj = NamespaceModes.applicableOomScoreAdj(adj)
         }
     }
 }

@@ -1,3 +1,4 @@
+import DockerAPI
 import JSON
 import BerthNet
 import Sys
@@ -92,15 +93,15 @@ public struct Endpoint: Sendable {
     public init(networkID: String) { self.networkID = networkID }
 
     /// The client's EndpointSettings (create's NetworkingConfig, or connect's EndpointConfig).
-    init(networkID: String, settings cfg: JSON) {
+    init(networkID: String, settings cfg: EndpointSettings) {
         self.networkID = networkID
-        aliases = cfg["Aliases"].stringArray ?? []
-        requestedIP = cfg["IPAMConfig"]["IPv4Address"].string ?? ""
-        requestedIPv6 = cfg["IPAMConfig"]["IPv6Address"].string ?? ""
-        linkLocalIPs = cfg["IPAMConfig"]["LinkLocalIPs"].stringArray ?? []
-        links = cfg["Links"].stringArray ?? []
-        driverOpts = cfg["DriverOpts"].stringMap ?? [:]
-        requestedMAC = cfg["MacAddress"].string ?? ""
+        aliases = cfg.aliases ?? []
+        requestedIP = cfg.ipv4Address
+        requestedIPv6 = cfg.ipv6Address
+        linkLocalIPs = cfg.linkLocalIPs ?? []
+        links = cfg.links ?? []
+        driverOpts = cfg.driverOpts ?? [:]
+        requestedMAC = cfg.macAddress
     }
 
     /// The interface's MAC while it has one: the requested one, else Docker's from the address.
@@ -177,20 +178,20 @@ public enum PortPlan {
         return (p, parts.count > 1 ? String(parts[1]).lowercased() : "tcp")
     }
 
-    public static func requests(bindings: JSON, exposed: [String], publishAll: Bool) throws(EngineError) -> [Request] {
+    public static func requests(bindings: [String: [PortBinding]], exposed: [String], publishAll: Bool) throws(EngineError) -> [Request] {
         var out: [Request] = []
-        for (key, list) in bindings.object ?? JSONObject() {
+        for key in bindings.keys.sorted() {
+            let entries = bindings[key] ?? []
             guard let (port, proto) = parseKey(key), ["tcp", "udp", "sctp"].contains(proto) else { throw .badRequest("invalid port specification: \"\(key)\"") }
-            let entries = list.array ?? []
             if entries.isEmpty { out.append(Request(proto: proto, containerPort: port, hostIP: "", hostPort: 0)) }
             for e in entries {
-                let hp = e["HostPort"].string ?? ""
+                let hp = e.hostPort
                 var hostPort = 0
                 if !hp.isEmpty {
                     guard let n = Int(hp.split(separator: "-").first ?? ""), n >= 0, n < 65536 else { throw .badRequest("invalid port specification: \"\(hp)\"") }
                     hostPort = n
                 }
-                out.append(Request(proto: proto, containerPort: port, hostIP: e["HostIp"].string ?? "", hostPort: hostPort))
+                out.append(Request(proto: proto, containerPort: port, hostIP: e.hostIP, hostPort: hostPort))
             }
         }
         if publishAll {

@@ -1,3 +1,4 @@
+import DockerAPI
 import Foundation
 import JSON
 import BerthNet
@@ -141,27 +142,33 @@ extension Engine {
 
     // MARK: create / remove
 
-    public func createNetwork(_ body: JSON) throws(EngineError) -> NetworkRecord {
-        guard let name = body["Name"].string, !name.isEmpty else { throw .badRequest("network name must not be empty") }
+    public func createNetwork(_ body: NetworkCreateRequest) throws(EngineError) -> NetworkRecord {
+        let name = body.name
+        guard !name.isEmpty else { throw .badRequest("network name must not be empty") }
         if networks.values.contains(where: { $0.name == name }) { throw .conflict("network with name \(name) already exists") }
-        let driver = body["Driver"].string.flatMap { $0.isEmpty ? nil : $0 } ?? "bridge"
+        let driver = body.driver.isEmpty ? "bridge" : body.driver
         guard driver == "bridge" else {
             if driver == "host" || driver == "null" { throw .forbidden("only one instance of \"\(driver)\" network is allowed") }
             throw .notFound("plugin \"\(driver)\" not found")
         }
         var n = NetworkRecord(id: Names.newID(), name: name, driver: "bridge", created: .now())
-        n.internalOnly = body["Internal"].bool ?? false
-        n.attachable = body["Attachable"].bool ?? false
-        n.labels = body["Labels"].stringMap ?? [:]
-        n.options = body["Options"].stringMap ?? [:]
+        // What only swarm (or another IPAM driver) gives is refused, not ignored.
+        if body.ingress || body.configOnly || !body.configFrom.isEmpty || body.scope == "swarm" || body.scope == "global" {
+            throw .unavailable("This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again.")
+        }
+        if !body.ipamDriver.isEmpty && body.ipamDriver != "default" { throw .notFound("plugin \"\(body.ipamDriver)\" not found") }
+        n.internalOnly = body.internal
+        n.attachable = body.attachable
+        n.labels = body.labels ?? [:]
+        n.options = body.options ?? [:]
         n.bridge = n.options["com.docker.network.bridge.name"] ?? "br-" + String(n.id.prefix(12))
         let taken = networks.values.compactMap(\.subnet)
-        n.enableIPv6 = body["EnableIPv6"].bool ?? false
-        n.ipamOptions = body["IPAM"]["Options"].stringMap
+        n.enableIPv6 = body.enableIPv6
+        n.ipamOptions = body.ipamOptions
         // One pool of each family: the IPv4 one, and an IPv6 one (used when IPv6 is enabled).
         var seenV4 = false, seenV6 = false
-        for cfg in body["IPAM"]["Config"].array ?? [] {
-            let s = cfg["Subnet"].string ?? ""
+        for cfg in body.ipamConfig ?? [] {
+            let s = cfg.subnet
             if s.contains(":") {
                 guard let subnet6 = IPv6Subnet(s) else { throw .badRequest("invalid CIDR address: \(s)") }
                 if seenV6 { throw .badRequest("bridge driver doesn't support multiple subnets") }
@@ -170,11 +177,11 @@ extension Engine {
                     throw .forbidden("Pool overlaps with other one on this address space (\(clash.name))")
                 }
                 n.subnet6 = subnet6
-                if let r = cfg["IPRange"].string, !r.isEmpty {
+                if case let r = cfg.ipRange, !r.isEmpty {
                     guard let range = IPv6Subnet(r), subnet6.contains(range.base) else { throw .badRequest("invalid pool request: ip-range \(r) is not within subnet \(s)") }
                     n.ipRange6 = range
                 }
-                if let g = cfg["Gateway"].string, !g.isEmpty {
+                if case let g = cfg.gateway, !g.isEmpty {
                     guard let gw = IPv6Address(g) else { throw .badRequest("invalid gateway address \(g)") }
                     guard subnet6.contains(gw) else { throw .badRequest("gateway \(g) is not within subnet \(s)") }
                     n.gateway6 = gw
@@ -190,16 +197,16 @@ extension Engine {
                 }
                 n.subnet = subnet
             }
-            if let r = cfg["IPRange"].string, !r.isEmpty {
+            if case let r = cfg.ipRange, !r.isEmpty {
                 guard let range = Subnet(r) else { throw .badRequest("invalid CIDR address: \(r)") }
                 n.ipRange = range
             }
-            if let g = cfg["Gateway"].string, !g.isEmpty {
+            if case let g = cfg.gateway, !g.isEmpty {
                 guard let gw = IPv4(g) else { throw .badRequest("invalid gateway address \(g)") }
                 n.gateway = gw
             }
-            for (name, value) in cfg["AuxiliaryAddresses"].object ?? JSONObject() {
-                guard let a = value.string, IPv4(a) != nil else { throw .badRequest("invalid auxiliary address \(name)=\(value.string ?? "")") }
+            for (name, a) in (cfg.auxiliaryAddresses ?? [:]).sorted(by: { $0.key < $1.key }) {
+                guard IPv4(a) != nil else { throw .badRequest("invalid auxiliary address \(name)=\(a)") }
                 n.auxAddresses[name] = a
             }
         }
@@ -262,7 +269,7 @@ extension Engine {
 
     /// At create: the networks a container joins, from its NetworkMode and NetworkingConfig.
     /// `legacyMAC`: `Config.MacAddress` (API < 1.44 put the primary endpoint's MAC there).
-    func initialEndpoints(mode: String, networking: JSON, legacyMAC: String? = nil) throws(EngineError) -> [Endpoint] {
+    func initialEndpoints(mode: String, networking: NetworkingConfig, legacyMAC: String? = nil) throws(EngineError) -> [Endpoint] {
         if mode == "host" || mode == "none" || mode.hasPrefix("container:") {
             if mode.hasPrefix("container:") { _ = try container(String(mode.dropFirst("container:".count))) }
             return []
@@ -271,13 +278,13 @@ extension Engine {
         if n.driver == "host" || n.driver == "null" { return [] }
         // Clients key the primary endpoint by the mode as given ("default", a name or an ID).
         func resolve(_ key: String) -> NetworkRecord? { try? network(key == "default" ? "bridge" : key) }
-        let cfg = (networking["EndpointsConfig"].object ?? JSONObject()).first { resolve($0.0)?.id == n.id }?.1 ?? .null
+        let cfg = networking.endpoints.first { resolve($0.name)?.id == n.id }?.settings ?? EndpointSettings()
         var e = Endpoint(networkID: n.id, settings: cfg)
         if e.requestedMAC.isEmpty, let mac = legacyMAC { e.requestedMAC = mac }
         try validate(e, on: n)
         var out = [e]
         // Further networks named in NetworkingConfig (API ≥ 1.44 sends several; compose may).
-        for (name, cfg) in networking["EndpointsConfig"].object ?? JSONObject() where resolve(name)?.id != n.id {
+        for (name, cfg) in networking.endpoints where resolve(name)?.id != n.id {
             // A network that does not exist fails the start, as the primary one does (a 404
             // from create would read as a missing image): kept by name until then.
             guard let other = try? network(name) else {
@@ -322,7 +329,7 @@ extension Engine {
             return other.sandbox.isEmpty ? "/proc/\(other.state.pid)/ns/net" : namespacePath(other.sandbox)
         }
         if mode == "none" { return nil }   // a fresh namespace with only lo, made by the runtime
-        if c.endpoints.isEmpty { c.endpoints = try initialEndpoints(mode: mode, networking: .null) }
+        if c.endpoints.isEmpty { c.endpoints = try initialEndpoints(mode: mode, networking: NetworkingConfig()) }
         if c.endpoints.isEmpty { return nil }
         let sandbox = "berth-" + String(c.id.prefix(12))
         if FS.exists(namespacePath(sandbox)) { hostNet.deleteNamespace(sandbox) }
@@ -398,9 +405,8 @@ extension Engine {
     /// Host ports: explicit ones are held (a clash is refused as Docker words it), `-p 80` and
     /// `-P` get a free port from the kernel.
     func publishPorts(_ c: inout Container) throws {
-        let exposed = c.config["ExposedPorts"].object?.keys ?? []
-        let requests = try PortPlan.requests(bindings: c.hostConfig["PortBindings"], exposed: exposed,
-                                             publishAll: c.hostConfig["PublishAllPorts"].bool ?? false)
+        let requests = try PortPlan.requests(bindings: c.hostConfig.portBindings ?? [:], exposed: c.config.exposedPorts ?? [],
+                                             publishAll: c.hostConfig.publishAllPorts)
         var held: [Int32] = []
         var published: [PublishedPort] = []
         for r in requests {
@@ -447,8 +453,8 @@ extension Engine {
 
     /// The container's /etc/hosts and resolv.conf for its networks.
     func writeNetworkFiles(_ c: Container) {
-        let hostname = c.config["Hostname"].string ?? c.shortID
-        var extra = c.hostConfig["ExtraHosts"].stringArray ?? []
+        let hostname = c.config.hostname.isEmpty ? c.shortID : c.config.hostname
+        var extra = c.hostConfig.extraHosts ?? []
         if c.networkMode == "bridge", let links = try? linkContext(c) { extra += links.hosts }
         if let ip = c.endpoints.first?.ip {
             var names = [hostname]
@@ -459,8 +465,7 @@ extension Engine {
         let userNet = c.endpoints.contains { networks[$0.networkID]?.resolvesNames == true }
         try? FS.writeAtomic(dir(c.id) + "/resolv.conf", DockerShapes.resolvConf(
             host: (try? FS.readString("/etc/resolv.conf")) ?? "", embeddedDNS: userNet,
-            dns: c.hostConfig["Dns"].stringArray ?? [], search: c.hostConfig["DnsSearch"].stringArray ?? [],
-            options: c.hostConfig["DnsOptions"].stringArray ?? []))
+            dns: c.hostConfig.dns ?? [], search: c.hostConfig.dnsSearch ?? [], options: c.hostConfig.dnsOptions ?? []))
     }
 
     /// After the container stops: addresses back to the pools, ports released, namespace (and
@@ -501,7 +506,7 @@ extension Engine {
 
     // MARK: connect / disconnect
 
-    public func connect(network ref: String, container cref: String, config: JSON) throws(EngineError) {
+    public func connect(network ref: String, container cref: String, config: EndpointSettings) throws(EngineError) {
         let n = try network(ref)
         var c = try container(cref)
         if n.driver != "bridge" { throw .forbidden("container cannot be disconnected from host network or connected to host network") }
@@ -605,7 +610,7 @@ extension Engine {
             nets[n.name] = endpointJSON(e, n, c)
         }
         var ports = JSONObject()
-        for key in (c.config["ExposedPorts"].object?.keys ?? []) { ports[key] = .null }
+        for key in c.config.exposedPorts ?? [] { ports[key] = .null }
         for p in c.publishedPorts {
             let key = "\(p.containerPort)/\(p.proto)"
             var list = ports[key]?.array ?? []
@@ -683,7 +688,7 @@ extension Engine {
             published.insert("\(p.containerPort)/\(p.proto)")
             out.append(["IP": .string(p.hostIP), "PrivatePort": .int(Int64(p.containerPort)), "PublicPort": .int(Int64(p.hostPort)), "Type": .string(p.proto)])
         }
-        for key in c.config["ExposedPorts"].object?.keys ?? [] where !published.contains(key) {
+        for key in c.config.exposedPorts ?? [] where !published.contains(key) {
             if let (port, proto) = PortPlan.parseKey(key) { out.append(["PrivatePort": .int(Int64(port)), "Type": .string(proto)]) }
         }
         return .array(out)

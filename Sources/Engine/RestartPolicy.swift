@@ -1,3 +1,4 @@
+import DockerAPI
 import Foundation
 import JSON
 import Sys
@@ -8,9 +9,9 @@ struct RestartPolicy {
     var name: String
     var maxRetries: Int
 
-    init(_ hostConfig: JSON) {
-        name = hostConfig["RestartPolicy"]["Name"].string ?? "no"
-        maxRetries = Int(hostConfig["RestartPolicy"]["MaximumRetryCount"].int ?? 0)
+    init(_ hostConfig: HostConfig) {
+        name = hostConfig.restartPolicy.name.isEmpty ? "no" : hostConfig.restartPolicy.name
+        maxRetries = hostConfig.restartPolicy.maximumRetryCount
     }
 
     func shouldRestart(exitCode: Int32, restartCount: Int, manuallyStopped: Bool) -> Bool {

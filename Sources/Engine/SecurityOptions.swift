@@ -1,3 +1,4 @@
+import DockerAPI
 import JSON
 import Runtime
 import Sys
@@ -13,8 +14,8 @@ enum SecurityOptions {
     static var selinuxEnabled: Bool { FS.exists("/sys/fs/selinux/enforce") }
 
     /// Checks and applies the options to the spec; `hostConfig` as stored.
-    static func apply(_ s: inout BundleSpec, _ h: JSON) throws(EngineError) {
-        for opt in h["SecurityOpt"].stringArray ?? [] {
+    static func apply(_ s: inout BundleSpec, _ h: HostConfig) throws(EngineError) {
+        for opt in h.securityOpt ?? [] {
             // `key=value` or the older `key:value`.
             let sep = opt.firstIndex(where: { $0 == "=" || $0 == ":" })
             let key = sep.map { String(opt[..<$0]) } ?? opt
@@ -49,23 +50,23 @@ enum SecurityOptions {
                 throw .badRequest("Invalid --security-opt: \"\(opt)\"")
             }
         }
-        if let bad = OCISpecBuilder.unknownCapability((h["CapAdd"].stringArray ?? []) + (h["CapDrop"].stringArray ?? [])) {
+        if let bad = OCISpecBuilder.unknownCapability((h.capAdd ?? []) + (h.capDrop ?? [])) {
             throw .badRequest("invalid capability: \"\(bad)\"")
         }
-        if let masked = h["MaskedPaths"].stringArray, masked != OCISpecBuilder.maskedPaths { s.maskedPathsOverride = masked }
-        if let ro = h["ReadonlyPaths"].stringArray, ro != OCISpecBuilder.readonlyPaths { s.readonlyPathsOverride = ro }
-        for u in h["Ulimits"].array ?? [] {
-            let name = u["Name"].string ?? ""
+        if let masked = h.maskedPaths, masked != OCISpecBuilder.maskedPaths { s.maskedPathsOverride = masked }
+        if let ro = h.readonlyPaths, ro != OCISpecBuilder.readonlyPaths { s.readonlyPathsOverride = ro }
+        for u in h.resources.ulimits ?? [] {
+            let name = u.name
             guard rlimitNames.contains(name) else { throw .badRequest("invalid ulimit type: \(name)") }
-            let soft = u["Soft"].int ?? 0, hard = u["Hard"].int ?? 0
+            let soft = u.soft, hard = u.hard
             guard soft <= hard || hard < 0 else { throw .badRequest("ulimit soft limit must be less than or equal to hard limit: \(soft) > \(hard)") }
             s.rlimits.append(("RLIMIT_" + name.uppercased(), soft, hard))
         }
-        for d in h["Devices"].array ?? [] {
-            let host = d["PathOnHost"].string ?? ""
-            var inContainer = d["PathInContainer"].string ?? ""
+        for d in h.resources.devices ?? [] {
+            let host = d.pathOnHost
+            var inContainer = d.pathInContainer
             if inContainer.isEmpty { inContainer = host }
-            let perms = (d["CgroupPermissions"].string).flatMap { $0.isEmpty ? nil : $0 } ?? "rwm"
+            let perms = d.cgroupPermissions.isEmpty ? "rwm" : d.cgroupPermissions
             guard perms.allSatisfy({ "rwm".contains($0) }) else { throw .badRequest("invalid device cgroup permissions: \(perms)") }
             guard var dev = HostDevices.device(at: host) else {
                 throw .badRequest("error gathering device information while adding custom device \"\(host)\": no such file or directory")
@@ -74,15 +75,15 @@ enum SecurityOptions {
             dev.path = inContainer
             s.devices.append((dev, perms))
         }
-        for rule in h["DeviceCgroupRules"].stringArray ?? [] {
+        for rule in h.resources.deviceCgroupRules ?? [] {
             s.deviceRules.append(try deviceRule(rule))
         }
-        switch h["CgroupnsMode"].string ?? "" {
+        switch h.cgroupnsMode {
         case "", "host": break
         case "private": s.cgroupNamespace = true
         case let m: throw .badRequest("invalid cgroup namespace mode: \(m)")
         }
-        switch h["UsernsMode"].string ?? "" {
+        switch h.usernsMode {
         case "", "host": break
         case let m: throw .badRequest("user namespaces (--userns \(m)) are not supported by Berth")
         }

@@ -1,35 +1,52 @@
+import DockerAPI
 import JSON
 import Sys
 
 extension Engine {
-    /// `update`: new limits go into HostConfig and, for a running container, into its live cgroup.
-    public func update(_ ref: String, body: JSON) throws(EngineError) -> [String] {
+    /// `update`: new limits go into HostConfig and, for a running container, into its live
+    /// cgroup. A zero leaves a limit unchanged, as in dockerd; a limit Berth cannot change is
+    /// refused rather than stored and ignored.
+    public func update(_ ref: String, body: UpdateConfig) throws(EngineError) -> [String] {
         var c = try container(ref)
         var h = c.hostConfig
+        let r = body.resources
+        if let field = Engine.unsupportedUpdateFields.first(where: { body.fieldsGiven.contains($0.key) && $0.value(r) }) {
+            throw .badRequest("Cannot update container \(c.id): updating \(field.key) is not supported by Berth")
+        }
         var args: [String] = []
-        if let m = body["Memory"].int, m != 0 {
-            h["Memory"] = .int(m)
-            args += ["--memory", String(m)]
-            let swap = body["MemorySwap"].int ?? 0
-            let effective = swap != 0 ? swap : ((h["MemorySwap"].int ?? 0) > 0 ? max(h["MemorySwap"].int!, m) : m * 2)
-            h["MemorySwap"] = .int(effective)
+        if r.memory != 0 {
+            h.resources.memory = r.memory
+            args += ["--memory", String(r.memory)]
+            let current = h.resources.memorySwap
+            let effective = r.memorySwap != 0 ? r.memorySwap : (current > 0 ? max(current, r.memory) : r.memory * 2)
+            h.resources.memorySwap = effective
             args += ["--memory-swap", String(effective)]
         }
-        if let s = body["CpuShares"].int, s != 0 {
-            h["CpuShares"] = .int(s)
-            args += ["--cpu-share", String(s)]  // runc spells it in the singular
+        if r.memoryReservation != 0 {
+            h.resources.memoryReservation = r.memoryReservation
+            args += ["--memory-reservation", String(r.memoryReservation)]
         }
-        if let n = body["NanoCpus"].int, n != 0 {
-            h["NanoCpus"] = .int(n)
-            args += ["--cpu-period", "100000", "--cpu-quota", String(n * 100_000 / 1_000_000_000)]
+        if r.cpuShares != 0 {
+            h.resources.cpuShares = r.cpuShares
+            args += ["--cpu-share", String(r.cpuShares)]  // runc spells it in the singular
+        }
+        if r.nanoCpus != 0 {
+            h.resources.nanoCpus = r.nanoCpus
+            args += ["--cpu-period", "100000", "--cpu-quota", String(r.nanoCpus * 100_000 / 1_000_000_000)]
         } else {
-            if let q = body["CpuQuota"].int, q != 0 { h["CpuQuota"] = .int(q); args += ["--cpu-quota", String(q)] }
-            if let p = body["CpuPeriod"].int, p != 0 { h["CpuPeriod"] = .int(p); args += ["--cpu-period", String(p)] }
+            if r.cpuQuota != 0 { h.resources.cpuQuota = r.cpuQuota; args += ["--cpu-quota", String(r.cpuQuota)] }
+            if r.cpuPeriod != 0 { h.resources.cpuPeriod = r.cpuPeriod; args += ["--cpu-period", String(r.cpuPeriod)] }
         }
-        if let p = body["PidsLimit"].int, p != 0 { h["PidsLimit"] = .int(p); args += ["--pids-limit", String(p)] }
-        if let name = body["RestartPolicy"]["Name"].string, !name.isEmpty {
-            if c.autoRemove && name != "no" { throw .badRequest("Restart policy cannot be updated because AutoRemove is enabled for the container") }
-            h["RestartPolicy"] = body["RestartPolicy"]
+        if !r.cpusetCpus.isEmpty { h.resources.cpusetCpus = r.cpusetCpus; args += ["--cpuset-cpus", r.cpusetCpus] }
+        if !r.cpusetMems.isEmpty { h.resources.cpusetMems = r.cpusetMems; args += ["--cpuset-mems", r.cpusetMems] }
+        if r.blkioWeight != 0 { h.resources.blkioWeight = r.blkioWeight; args += ["--blkio-weight", String(r.blkioWeight)] }
+        if let p = r.pidsLimit, p != 0 { h.resources.pidsLimit = p; args += ["--pids-limit", String(p)] }
+        if !body.restartPolicy.name.isEmpty {
+            try CreateValidation.restartPolicy(body.restartPolicy)
+            if c.autoRemove && body.restartPolicy.name != "no" {
+                throw .badRequest("Restart policy cannot be updated because AutoRemove is enabled for the container")
+            }
+            h.restartPolicy = body.restartPolicy
         }
         if c.state.running && !args.isEmpty {
             let out: Proc.Output
@@ -43,4 +60,17 @@ extension Engine {
         emit(c, "update")
         return []
     }
+
+    /// Resources dockerd can update that Berth does not (yet): refused when set.
+    static let unsupportedUpdateFields: [(key: String, value: @Sendable (Resources) -> Bool)] = [
+        ("KernelMemory", { $0.kernelMemory != 0 }), ("KernelMemoryTCP", { $0.kernelMemoryTCP != 0 }),
+        ("CpuRealtimePeriod", { $0.cpuRealtimePeriod != 0 }), ("CpuRealtimeRuntime", { $0.cpuRealtimeRuntime != 0 }),
+        ("BlkioWeightDevice", { !($0.blkioWeightDevice ?? []).isEmpty }), ("BlkioDeviceReadBps", { !($0.blkioDeviceReadBps ?? []).isEmpty }),
+        ("BlkioDeviceWriteBps", { !($0.blkioDeviceWriteBps ?? []).isEmpty }),
+        ("BlkioDeviceReadIOps", { !($0.blkioDeviceReadIOps ?? []).isEmpty }),
+        ("BlkioDeviceWriteIOps", { !($0.blkioDeviceWriteIOps ?? []).isEmpty }),
+        ("Devices", { !($0.devices ?? []).isEmpty }), ("DeviceRequests", { !($0.deviceRequests ?? []).isEmpty }),
+        ("Ulimits", { !($0.ulimits ?? []).isEmpty }), ("MemorySwappiness", { $0.memorySwappiness.map { $0 >= 0 } ?? false }),
+        ("OomKillDisable", { $0.oomKillDisable == true }), ("CgroupParent", { !$0.cgroupParent.isEmpty }),
+    ]
 }

@@ -78,13 +78,14 @@ import Testing
     }
 
     @Test func createValidationInDockerdsWords() throws {
-        #expect(throws: EngineError.self) { try CreateValidation.restartPolicy(["Name": "sometimes"]) }
-        #expect(throws: EngineError.self) { try CreateValidation.restartPolicy(["Name": "always", "MaximumRetryCount": 2]) }
-        try CreateValidation.restartPolicy(["Name": "on-failure", "MaximumRetryCount": 2])
-        try CreateValidation.logConfig(["Type": "json-file", "Config": ["max-size": "1m"]])
-        #expect(throws: EngineError.self) { try CreateValidation.logConfig(["Type": "syslog"]) }
-        #expect(throws: EngineError.self) { try CreateValidation.endpoints(["EndpointsConfig": ["a": [:], "b": [:]]], apiVersion: .v1_41) }
-        try CreateValidation.endpoints(["EndpointsConfig": ["a": [:], "b": [:]]], apiVersion: .v1_44)
+        #expect(throws: EngineError.self) { try CreateValidation.restartPolicy(RestartPolicyConfig(name: "sometimes")) }
+        #expect(throws: EngineError.self) { try CreateValidation.restartPolicy(RestartPolicyConfig(name: "always", maximumRetryCount: 2)) }
+        try CreateValidation.restartPolicy(RestartPolicyConfig(name: "on-failure", maximumRetryCount: 2))
+        try CreateValidation.logConfig(LogConfig(type: "json-file", config: ["max-size": "1m"]))
+        #expect(throws: EngineError.self) { try CreateValidation.logConfig(LogConfig(type: "syslog")) }
+        let two = NetworkingConfig(json: ["EndpointsConfig": ["a": [:], "b": [:]]])
+        #expect(throws: EngineError.self) { try CreateValidation.endpoints(two, apiVersion: .v1_41) }
+        try CreateValidation.endpoints(two, apiVersion: .v1_44)
         #expect(CreateValidation.processEnvironment(["A=1", "BARE", "B="]) == ["A=1", "B="])
         #expect(throws: EngineError.self) { try NamespaceModes.validateSysctls(["kernel.hostname": "x"], ipcHost: false, netHost: false) }
         #expect(throws: EngineError.self) { try NamespaceModes.validateSysctls(["net.ipv4.ip_forward": "1"], ipcHost: false, netHost: true) }

@@ -1,10 +1,11 @@
+import DockerAPI
 @testable import Engine
 import JSON
 import Testing
 
 @Suite struct EngineShapeTests {
     @Test func hostConfigKeepsDockerOrderAndDefaults() throws {
-        let h = DockerShapes.hostConfig(["Memory": 1024, "AutoRemove": true, "RestartPolicy": ["Name": ""]])
+        let h = DockerShapes.hostConfig(HostConfig(json: ["Memory": 1024, "AutoRemove": true, "RestartPolicy": ["Name": ""]])).json
         #expect(h.object?.keys.first == "Binds")
         #expect(h["LogConfig"]["Type"].string == "json-file")
         #expect(h["Memory"].int == 1024)

@@ -1,3 +1,4 @@
+import DockerAPI
 import Engine
 import JSON
 import Testing
@@ -35,13 +36,13 @@ import Testing
     }
 
     @Test func mountObjectsAndTmpfs() throws {
-        let v = try MountParser.mount(["Type": "volume", "Target": "/anon"])
+        let v = try MountParser.mount(Mount(json: ["Type": "volume", "Target": "/anon"]))
         #expect(v.anonymous && v.mode == "z" && v.driver == "local")
-        let t = try MountParser.mount(["Type": "tmpfs", "Target": "/t", "TmpfsOptions": ["SizeBytes": 1_048_576, "Mode": 0o1777]])
+        let t = try MountParser.mount(Mount(json: ["Type": "tmpfs", "Target": "/t", "TmpfsOptions": ["SizeBytes": 1_048_576, "Mode": 0o1777]]))
         #expect(t.ociJSON["options"].stringArray == ["noexec", "nosuid", "nodev", "rprivate", "size=1024k", "mode=1777"])
         let hidden = try MountParser.tmpfs("/run/t", "size=1m,mode=1777")
         #expect(hidden.hidden && hidden.tmpfsOptions == ["size=1m", "mode=1777"])
-        do { _ = try MountParser.mount(["Type": "bogus", "Target": "/x"]); Issue.record("accepted") } catch {
+        do { _ = try MountParser.mount(Mount(json: ["Type": "bogus", "Target": "/x"])); Issue.record("accepted") } catch {
             #expect(error.message == "mount type unknown: \"bogus\"")
         }
     }

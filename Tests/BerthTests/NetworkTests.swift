@@ -1,3 +1,4 @@
+import DockerAPI
 @testable import CLI
 import Engine
 import JSON
@@ -86,7 +87,7 @@ import Testing
         #expect(try keys("127.0.0.1::80") == ["80/tcp=127.0.0.1:"])
         #expect(throws: CLIError.self) { try RunOptions.parsePublish("8000-8002:80-81") }
         #expect(throws: CLIError.self) { try RunOptions.parsePublish("x:80") }
-        let reqs = try PortPlan.requests(bindings: ["81/tcp": [["HostPort": ""]], "80/tcp": [["HostPort": "4000"], ["HostPort": ""]]],
+        let reqs = try PortPlan.requests(bindings: ["81/tcp": [PortBinding()], "80/tcp": [PortBinding(hostPort: "4000"), PortBinding()]],
                                          exposed: ["80/tcp", "443/tcp"], publishAll: true)
         #expect(reqs.map { "\($0.containerPort):\($0.hostPort)" } == ["80:4000", "80:0", "81:0", "443:0"])
     }
