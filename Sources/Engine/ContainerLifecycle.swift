@@ -55,7 +55,10 @@ extension Engine {
                                            netHost: requestedHost.networkMode == "host")
         try CreateValidation.logConfig(requestedHost.logConfig)
         try CreateValidation.endpoints(request.networking, apiVersion: apiVersion)
+        try ResourceChecks.checkHost(requestedHost, runtimes: ["runc"])
         var host = DockerShapes.hostConfig(requestedHost)
+        var warnings = try ResourceChecks.check(&host.resources, update: false, host: Engine.hostCgroups,
+                                                cpuCount: ProcessInfo.processInfo.activeProcessorCount)
         // The daemon's default ulimits join the container's own (its own win), as dockerd
         // merges them at create: inspect shows what applies.
         if !config.defaultUlimits.isEmpty {
@@ -96,7 +99,6 @@ extension Engine {
         }
         persist(c)
         emit(c, "create")
-        var warnings: [String] = []
         if case let adj = host.oomScoreAdj, adj < 0, NamespaceModes.applicableOomScoreAdj(adj) != adj {
             warnings.append("OomScoreAdj \(adj) needs CAP_SYS_RESOURCE, which this host withholds; the container runs with \(NamespaceModes.applicableOomScoreAdj(adj))")
         }
@@ -126,7 +128,10 @@ extension Engine {
                 case .volume:
                     if mounts[i].name.isEmpty { mounts[i].name = Names.newID() }
                     let existed = loadVolume(mounts[i].name) != nil
-                    try createVolume(name: mounts[i].name, driver: mounts[i].driver, labels: [:], options: [:], anonymous: mounts[i].anonymous)
+                    // `--mount type=volume,volume-label=…,volume-opt=…` give a new volume its labels and options.
+                    let opts = host.mounts?.first { $0.type == "volume" && MountParser.clean($0.target) == mounts[i].destination }?.volumeOptions
+                    try createVolume(name: mounts[i].name, driver: mounts[i].driver, labels: opts?.labels ?? [:],
+                                     options: opts?.driverOptions ?? [:], anonymous: mounts[i].anonymous)
                     if !existed { made.append(mounts[i].name) }
                     mounts[i].source = volumeData(mounts[i].name)
                 case .bind:
@@ -271,6 +276,25 @@ extension Engine {
             s.cpuPeriod = r.cpuPeriod
         }
         s.pidsLimit = r.pidsLimit ?? 0
+        s.memoryReservation = r.memoryReservation
+        s.memorySwappiness = r.memorySwappiness.flatMap { $0 >= 0 ? $0 : nil }
+        s.oomKillDisable = r.oomKillDisable ?? false
+        s.cpusetCpus = r.cpusetCpus
+        s.cpusetMems = r.cpusetMems
+        s.cpuRealtimePeriod = r.cpuRealtimePeriod
+        s.cpuRealtimeRuntime = r.cpuRealtimeRuntime
+        s.blkioWeight = r.blkioWeight
+        func device(_ path: String) -> (major: Int64, minor: Int64)? {
+            HostDevices.device(at: path).map { (Int64($0.major), Int64($0.minor)) }
+        }
+        s.blkioWeightDevices = (r.blkioWeightDevice ?? []).compactMap { w in device(w.path).map { ($0.major, $0.minor, w.weight) } }
+        for (key, list) in [("throttleReadBpsDevice", r.blkioDeviceReadBps), ("throttleWriteBpsDevice", r.blkioDeviceWriteBps),
+                            ("throttleReadIOPSDevice", r.blkioDeviceReadIOps), ("throttleWriteIOPSDevice", r.blkioDeviceWriteIOps)] {
+            let entries = (list ?? []).compactMap { t in device(t.path).map { ($0.major, $0.minor, t.rate) } }
+            if !entries.isEmpty { s.blkioThrottles[key] = entries }
+        }
+        s.cgroupParent = ResourceChecks.cgroupParent(r)
+        s.annotations = h.annotations ?? [:]
         s.capAdd = h.capAdd ?? []
         // `--cap-add ALL` means every capability the daemon holds (root here lacks some).
         if s.capAdd.contains(where: { $0.uppercased() == "ALL" || $0.uppercased() == "CAP_ALL" }) { s.allCapabilities = LinuxCapabilities.bounding() }

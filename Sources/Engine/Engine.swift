@@ -40,6 +40,8 @@ public struct EngineConfig: Sendable {
 /// The domain behind the API: images and containers, their lifecycle, and their state.
 /// One actor owns all container state; slow work (unpacking, waiting) happens outside it.
 public actor Engine {
+    /// What this host's cgroups can enforce (read once).
+    static let hostCgroups = CgroupSupport.probe()
     public nonisolated let store: Store
     public nonisolated let config: EngineConfig
     let launcher: ShimLauncher

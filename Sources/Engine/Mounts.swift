@@ -162,7 +162,8 @@ public enum MountParser {
         case .bind:
             guard !src.isEmpty else { throw invalid("field Source must not be empty") }
             guard isAbsolute(src) else { throw invalid("invalid mount path: '\(src)' mount path must be absolute") }
-            guard FS.exists(src) else { throw invalid("bind source path does not exist: \(src)") }
+            // API 1.42's CreateMountpoint makes a missing source, as `-v` does.
+            guard FS.exists(src) || j.bindOptions?.createMountpoint == true else { throw invalid("bind source path does not exist: \(src)") }
             m.source = clean(src)
             m.propagation = (j.bindOptions?.propagation).flatMap { $0.isEmpty ? nil : $0 } ?? "rprivate"
         case .volume:

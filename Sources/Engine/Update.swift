@@ -1,4 +1,5 @@
 import DockerAPI
+import Foundation
 import JSON
 import Sys
 
@@ -9,7 +10,8 @@ extension Engine {
     public func update(_ ref: String, body: UpdateConfig) throws(EngineError) -> [String] {
         var c = try container(ref)
         var h = c.hostConfig
-        let r = body.resources
+        var r = body.resources
+        let warnings = try ResourceChecks.check(&r, update: true, host: Engine.hostCgroups, cpuCount: ProcessInfo.processInfo.activeProcessorCount)
         if let field = Engine.unsupportedUpdateFields.first(where: { body.fieldsGiven.contains($0.key) && $0.value(r) }) {
             throw .badRequest("Cannot update container \(c.id): updating \(field.key) is not supported by Berth")
         }
@@ -37,6 +39,8 @@ extension Engine {
             if r.cpuQuota != 0 { h.resources.cpuQuota = r.cpuQuota; args += ["--cpu-quota", String(r.cpuQuota)] }
             if r.cpuPeriod != 0 { h.resources.cpuPeriod = r.cpuPeriod; args += ["--cpu-period", String(r.cpuPeriod)] }
         }
+        if r.cpuRealtimePeriod != 0 { h.resources.cpuRealtimePeriod = r.cpuRealtimePeriod; args += ["--cpu-rt-period", String(r.cpuRealtimePeriod)] }
+        if r.cpuRealtimeRuntime != 0 { h.resources.cpuRealtimeRuntime = r.cpuRealtimeRuntime; args += ["--cpu-rt-runtime", String(r.cpuRealtimeRuntime)] }
         if !r.cpusetCpus.isEmpty { h.resources.cpusetCpus = r.cpusetCpus; args += ["--cpuset-cpus", r.cpusetCpus] }
         if !r.cpusetMems.isEmpty { h.resources.cpusetMems = r.cpusetMems; args += ["--cpuset-mems", r.cpusetMems] }
         if r.blkioWeight != 0 { h.resources.blkioWeight = r.blkioWeight; args += ["--blkio-weight", String(r.blkioWeight)] }
@@ -58,13 +62,12 @@ extension Engine {
         c.hostConfig = h
         persist(c)
         emit(c, "update")
-        return []
+        return warnings
     }
 
     /// Resources dockerd can update that Berth does not (yet): refused when set.
     static let unsupportedUpdateFields: [(key: String, value: @Sendable (Resources) -> Bool)] = [
         ("KernelMemory", { $0.kernelMemory != 0 }), ("KernelMemoryTCP", { $0.kernelMemoryTCP != 0 }),
-        ("CpuRealtimePeriod", { $0.cpuRealtimePeriod != 0 }), ("CpuRealtimeRuntime", { $0.cpuRealtimeRuntime != 0 }),
         ("BlkioWeightDevice", { !($0.blkioWeightDevice ?? []).isEmpty }), ("BlkioDeviceReadBps", { !($0.blkioDeviceReadBps ?? []).isEmpty }),
         ("BlkioDeviceWriteBps", { !($0.blkioDeviceWriteBps ?? []).isEmpty }),
         ("BlkioDeviceReadIOps", { !($0.blkioDeviceReadIOps ?? []).isEmpty }),

@@ -24,6 +24,19 @@ public struct BundleSpec: Sendable {
     public var cpuQuota: Int64 = 0
     public var cpuPeriod: Int64 = 0
     public var pidsLimit: Int64 = 0
+    public var memoryReservation: Int64 = 0
+    public var memorySwappiness: Int64? = nil
+    public var oomKillDisable = false
+    public var cpusetCpus = ""
+    public var cpuRealtimePeriod: Int64 = 0
+    public var cpuRealtimeRuntime: Int64 = 0
+    public var cpusetMems = ""
+    public var blkioWeight: UInt16 = 0
+    public var blkioWeightDevices: [(major: Int64, minor: Int64, weight: UInt16)] = []
+    /// OCI blockIO key (`throttleReadBpsDevice`, …) → (major, minor, rate).
+    public var blkioThrottles: [String: [(major: Int64, minor: Int64, rate: UInt64)]] = [:]
+    /// The OCI spec's annotations (HostConfig.Annotations, API 1.43).
+    public var annotations: [String: String] = [:]
     public var privileged = false
     /// For `privileged`: what "all capabilities" means here (the daemon's bounding set) and the
     /// host's devices, which runc creates in the container's /dev.
@@ -184,10 +197,24 @@ public enum OCISpecBuilder {
                 ["allow": true, "type": "c", "major": 5, "minor": 1, "access": "rwm"],
                 ["allow": false, "type": "c", "major": 10, "minor": 229, "access": "rwm"],
             ],
-            "memory": ["disableOOMKiller": false],
+            "memory": ["disableOOMKiller": .bool(s.oomKillDisable)],
             "cpu": ["shares": .int(s.cpuShares)],
-            "blockIO": ["weight": 0],
+            "blockIO": ["weight": .int(Int64(s.blkioWeight))],
         ]
+        if s.memoryReservation > 0 { resources["memory"]["reservation"] = .int(s.memoryReservation) }
+        if let swappiness = s.memorySwappiness { resources["memory"]["swappiness"] = .int(swappiness) }
+        if !s.cpusetCpus.isEmpty { resources["cpu"]["cpus"] = .string(s.cpusetCpus) }
+        if !s.cpusetMems.isEmpty { resources["cpu"]["mems"] = .string(s.cpusetMems) }
+        if s.cpuRealtimePeriod > 0 { resources["cpu"]["realtimePeriod"] = .int(s.cpuRealtimePeriod) }
+        if s.cpuRealtimeRuntime != 0 { resources["cpu"]["realtimeRuntime"] = .int(s.cpuRealtimeRuntime) }
+        if !s.blkioWeightDevices.isEmpty {
+            resources["blockIO"]["weightDevice"] = .array(s.blkioWeightDevices.map {
+                ["major": .int($0.major), "minor": .int($0.minor), "weight": .int(Int64($0.weight))]
+            })
+        }
+        for (key, list) in s.blkioThrottles.sorted(by: { $0.key < $1.key }) {
+            resources["blockIO"][key] = .array(list.map { ["major": .int($0.major), "minor": .int($0.minor), "rate": .int(Int64(clamping: $0.rate))] })
+        }
         if s.privileged {
             resources["devices"] = [["allow": true, "access": "rwm"]]
         } else if !s.devices.isEmpty || !s.deviceRules.isEmpty {
@@ -277,6 +304,7 @@ public enum OCISpecBuilder {
         ]
         // Without a UTS namespace of its own there is no hostname to set (runc would refuse).
         if s.utsHost { spec["hostname"] = nil }
+        if !s.annotations.isEmpty { spec["annotations"] = JSON.stringMap(s.annotations) }
         return spec
     }
 }

@@ -107,3 +107,40 @@ import Testing
         #expect(back.config.healthcheck?.interval == 1_000_000_000)
     }
 }
+
+@Suite struct ResourceCheckTests {
+    let host = CgroupSupport(cpus: "0-1", mems: "0", blkioWeight: false, blkioThrottle: true, swappiness: true)
+
+    func refusal(_ json: JSON) -> String? {
+        var r = Resources(json: json)
+        do { _ = try ResourceChecks.check(&r, update: false, host: host, cpuCount: 2); return nil } catch { return error.description }
+    }
+
+    @Test func refusedInDockerdsWords() {
+        #expect(refusal(["Memory": 1024]) == "Minimum memory limit allowed is 6MB")
+        #expect(refusal(["NanoCpus": 3_000_000_000]) == "range of CPUs is from 0.01 to 2.00, as there are only 2 CPUs available")
+        #expect(refusal(["CpusetCpus": "0,3"]) == "Requested CPUs are not available - requested 0,3, available: 0-1")
+        #expect(refusal(["CpusetCpus": "1-0"]) == "Invalid value 1-0 for cpuset cpus")
+        #expect(refusal(["MemorySwappiness": 200]) == "Invalid value: 200, valid memory swappiness range is 0-100")
+        #expect(refusal(["IOMaximumBandwidth": 1]) == "Invalid QoS settings: linux does not support Maximum IO Bandwidth or Maximum IO IOps")
+        #expect(refusal(["DeviceRequests": [["Driver": "", "Count": -1, "Capabilities": [["gpu"]]]]])
+            == "could not select device driver \"\" with capabilities: [[gpu]]")
+        #expect(refusal(["CpuRealtimePeriod": 1000]) == "Your kernel does not support cgroup cpu real-time period")
+        #expect(refusal(["CpusetCpus": "0-1", "Memory": 8_388_608, "MemorySwappiness": -1]) == nil)
+    }
+
+    @Test func unenforceableLimitsAreDiscardedWithAWarning() throws {
+        var r = Resources(json: ["BlkioWeight": 300, "CpuPercent": 10])
+        let warnings = try ResourceChecks.check(&r, update: false, host: host, cpuCount: 2)
+        #expect(r.blkioWeight == 0 && r.cpuPercent == 0)
+        #expect(warnings.count == 2)
+    }
+
+    @Test func cgroupParentCannotClimbOut() {
+        #expect(ResourceChecks.cgroupParent(Resources()) == "/berth")
+        #expect(ResourceChecks.cgroupParent(Resources(json: ["CgroupParent": "../../x/./y/"])) == "/x/y")
+        #expect(ResourceChecks.cgroupParent(Resources(json: ["CgroupParent": "/"])) == "")
+        #expect(ResourceChecks.parseList("0-2,5") == [0, 1, 2, 5])
+        #expect(ResourceChecks.parseList("0-99999") == nil)
+    }
+}
