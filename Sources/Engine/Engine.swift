@@ -58,6 +58,9 @@ public actor Engine {
     /// Per running container (keyed by id and init pid): what every exec starts from.
     var execBases: [String: ExecBase] = [:]
     var health: [String: HealthState] = [:]
+    /// An image's layer directories for inspect's `GraphDriver.LowerDir` (images are immutable;
+    /// `docker logs` inspects first, so this is on its path).
+    var lowerDirCache: [Digest: String] = [:]
     var healthTasks: [String: Task<Void, Never>] = [:]
     var networks: [String: NetworkRecord] = [:]
     var ipams: [String: IPAM] = [:]

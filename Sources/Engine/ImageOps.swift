@@ -81,8 +81,14 @@ extension Engine {
             let (rw, root) = containerSize(c)
             return try inspectContainer(ref).inserting([("SizeRw", .int(rw)), ("SizeRootFs", .int(root))], after: "GraphDriver")
         }
-        let chains = (try? store.image(id: c.image))?.map { chainIDs($0.config.diffIDs) } ?? []
-        let lower = chains.reversed().map { store.snapshotPath($0) }.joined(separator: ":")
+        let lower: String
+        if let cached = lowerDirCache[c.image] {
+            lower = cached
+        } else {
+            let chains = (try? store.image(id: c.image))?.map { chainIDs($0.config.diffIDs) } ?? []
+            lower = chains.reversed().map { store.snapshotPath($0) }.joined(separator: ":")
+            if !chains.isEmpty { lowerDirCache[c.image] = lower }
+        }
         var j = DockerShapes.inspect(c, dir: dir(c.id), logPath: logPath(c.id), lower: lower, health: c.state.running ? health[c.id] : nil)
         j["NetworkSettings"] = networkSettings(c)
         if c.networkMode == "host" {
