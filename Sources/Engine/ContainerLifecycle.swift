@@ -130,7 +130,11 @@ extension Engine {
                     let existed = loadVolume(mounts[i].name) != nil
                     // `--mount type=volume,volume-label=…,volume-opt=…` give a new volume its labels and options.
                     let opts = host.mounts?.first { $0.type == "volume" && MountParser.clean($0.target) == mounts[i].destination }?.volumeOptions
-                    try createVolume(name: mounts[i].name, driver: mounts[i].driver, labels: opts?.labels ?? [:],
+                    // HostConfig.VolumeDriver applies to the volumes `-v` and the image make; an
+                    // unknown driver fails here, when a volume needs it, as in dockerd.
+                    let driver = mounts[i].driver == "local" && !host.volumeDriver.isEmpty && opts == nil ? host.volumeDriver : mounts[i].driver
+                    if driver != "local", !existed { throw EngineError.notFound("create \(mounts[i].name): error looking up volume plugin \(driver): plugin \"\(driver)\" not found") }
+                    try createVolume(name: mounts[i].name, driver: existed ? nil : driver, labels: opts?.labels ?? [:],
                                      options: opts?.driverOptions ?? [:], anonymous: mounts[i].anonymous)
                     if !existed { made.append(mounts[i].name) }
                     mounts[i].source = volumeData(mounts[i].name)

@@ -15,6 +15,8 @@ public struct MountPoint: Sendable, Equatable {
     public var rw = true
     public var propagation = ""
     public var noCopy = false
+    /// `--mount …,bind-nonrecursive`: the source alone, not the mounts under it.
+    public var nonRecursive = false
     /// Anonymous volumes go with the container (`rm -v`, `--rm`); named ones stay.
     public var anonymous = false
     public var tmpfsOptions: [String] = []
@@ -26,7 +28,8 @@ public struct MountPoint: Sendable, Equatable {
     var document: JSON {
         ["Type": .string(type.rawValue), "Name": .string(name), "Source": .string(source), "Destination": .string(destination),
          "Driver": .string(driver), "Mode": .string(mode), "RW": .bool(rw), "Propagation": .string(propagation),
-         "NoCopy": .bool(noCopy), "Anonymous": .bool(anonymous), "TmpfsOptions": JSON.strings(tmpfsOptions), "Hidden": .bool(hidden)]
+         "NoCopy": .bool(noCopy), "Anonymous": .bool(anonymous), "TmpfsOptions": JSON.strings(tmpfsOptions), "Hidden": .bool(hidden),
+         "NonRecursive": .bool(nonRecursive)]
     }
 
     init?(document d: JSON) {
@@ -36,6 +39,7 @@ public struct MountPoint: Sendable, Equatable {
         mode = d["Mode"].string ?? ""; rw = d["RW"].bool ?? true; propagation = d["Propagation"].string ?? ""
         noCopy = d["NoCopy"].bool ?? false; anonymous = d["Anonymous"].bool ?? false
         tmpfsOptions = d["TmpfsOptions"].stringArray ?? []; hidden = d["Hidden"].bool ?? false
+        nonRecursive = d["NonRecursive"].bool ?? false
     }
 
     /// inspect's `Mounts` entry (dockerd 20.10's shape).
@@ -58,7 +62,7 @@ public struct MountPoint: Sendable, Equatable {
             if !rw { opts.append("ro") }
             return ["destination": .string(destination), "type": "tmpfs", "source": "tmpfs", "options": JSON.strings(opts)]
         }
-        var opts = ["rbind"]
+        var opts = [nonRecursive ? "bind" : "rbind"]
         if !rw { opts.append("ro") }
         if !propagation.isEmpty { opts.append(propagation) }
         return ["destination": .string(destination), "type": "bind", "source": .string(source), "options": JSON.strings(opts)]
@@ -166,6 +170,7 @@ public enum MountParser {
             guard FS.exists(src) || j.bindOptions?.createMountpoint == true else { throw invalid("bind source path does not exist: \(src)") }
             m.source = clean(src)
             m.propagation = (j.bindOptions?.propagation).flatMap { $0.isEmpty ? nil : $0 } ?? "rprivate"
+            m.nonRecursive = j.bindOptions?.nonRecursive ?? false
         case .volume:
             if src.isEmpty { m.anonymous = true } else {
                 guard validVolumeName(src) else {

@@ -78,7 +78,7 @@ enum ResourceChecks {
         if r.nanoCpus > 0 && r.cpuPeriod > 0 { throw .badRequest("Conflicting options: Nano CPUs and CPU Period cannot both be set") }
         if r.nanoCpus > 0 && r.cpuQuota > 0 { throw .badRequest("Conflicting options: Nano CPUs and CPU Quota cannot both be set") }
         if r.nanoCpus != 0 && (r.nanoCpus < 0 || r.nanoCpus > Int64(cpuCount) * 1_000_000_000) {
-            throw .badRequest("range of CPUs is from 0.01 to \(cpuCount).00, as there are only \(cpuCount) CPUs available")
+            throw .badRequest("Range of CPUs is from 0.01 to \(cpuCount).00, as there are only \(cpuCount) CPUs available")
         }
         if r.cpuPeriod != 0 && (r.cpuPeriod < 1000 || r.cpuPeriod > 1_000_000) {
             throw .badRequest("CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)")
@@ -95,13 +95,17 @@ enum ResourceChecks {
         if r.cpuCount > 0 { warnings.append("linux does not support CPU count. Count discarded."); r.cpuCount = 0 }
         // cpuset
         if !r.cpusetCpus.isEmpty {
-            guard let wanted = parseList(r.cpusetCpus) else { throw .badRequest("Invalid value \(r.cpusetCpus) for cpuset cpus") }
+            guard let wanted = parseList(r.cpusetCpus) else {
+                throw .badRequest("Invalid value \(r.cpusetCpus) for cpuset cpus: invalid format: \(r.cpusetCpus)")
+            }
             guard wanted.isSubset(of: parseList(host.cpus) ?? []) else {
                 throw .badRequest("Requested CPUs are not available - requested \(r.cpusetCpus), available: \(host.cpus)")
             }
         }
         if !r.cpusetMems.isEmpty {
-            guard let wanted = parseList(r.cpusetMems) else { throw .badRequest("Invalid value \(r.cpusetMems) for cpuset mems") }
+            guard let wanted = parseList(r.cpusetMems) else {
+                throw .badRequest("Invalid value \(r.cpusetMems) for cpuset mems: invalid format: \(r.cpusetMems)")
+            }
             guard wanted.isSubset(of: parseList(host.mems) ?? []) else {
                 throw .badRequest("Requested memory nodes are not available - requested \(r.cpusetMems), available: \(host.mems)")
             }
@@ -158,16 +162,8 @@ enum ResourceChecks {
         if !h.isolation.isEmpty && h.isolation != "default" {
             throw .badRequest("Invalid isolation: \"\(h.isolation)\" - linux only supports 'default'")
         }
-        if !h.runtime.isEmpty && !runtimes.contains(h.runtime) { throw .badRequest("unknown or invalid runtime name: \(h.runtime)") }
+        if !h.runtime.isEmpty && !runtimes.contains(h.runtime) { throw .badRequest("Unknown runtime specified \(h.runtime)") }
         if h.shmSize < 0 { throw .badRequest("SHM size can not be less than 0") }
-        if !h.volumeDriver.isEmpty && h.volumeDriver != "local" {
-            throw .notFound("error looking up volume plugin \(h.volumeDriver): plugin \"\(h.volumeDriver)\" not found")
-        }
-        for m in h.mounts ?? [] {
-            if m.bindOptions?.nonRecursive == true {
-                throw .badRequest("invalid mount config for type \"bind\": non-recursive bind mounts are not supported by Berth")
-            }
-        }
     }
 
     /// The cgroup a container lives in: Berth's own tree unless the client named a parent

@@ -118,9 +118,9 @@ import Testing
 
     @Test func refusedInDockerdsWords() {
         #expect(refusal(["Memory": 1024]) == "Minimum memory limit allowed is 6MB")
-        #expect(refusal(["NanoCpus": 3_000_000_000]) == "range of CPUs is from 0.01 to 2.00, as there are only 2 CPUs available")
+        #expect(refusal(["NanoCpus": 3_000_000_000]) == "Range of CPUs is from 0.01 to 2.00, as there are only 2 CPUs available")
         #expect(refusal(["CpusetCpus": "0,3"]) == "Requested CPUs are not available - requested 0,3, available: 0-1")
-        #expect(refusal(["CpusetCpus": "1-0"]) == "Invalid value 1-0 for cpuset cpus")
+        #expect(refusal(["CpusetCpus": "1-0"]) == "Invalid value 1-0 for cpuset cpus: invalid format: 1-0")
         #expect(refusal(["MemorySwappiness": 200]) == "Invalid value: 200, valid memory swappiness range is 0-100")
         #expect(refusal(["IOMaximumBandwidth": 1]) == "Invalid QoS settings: linux does not support Maximum IO Bandwidth or Maximum IO IOps")
         #expect(refusal(["DeviceRequests": [["Driver": "", "Count": -1, "Capabilities": [["gpu"]]]]])

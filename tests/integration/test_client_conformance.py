@@ -391,3 +391,15 @@ def test_build_applies_dockerignore_to_what_a_client_must_send(daemon, tmp_path)
     assert sorted(c.logs(cid).decode().split()) == ["/test/ignored/subdir/excepted-file", "/test/kept"]
     c.remove_container(cid)
     c.remove_image("dign")
+
+
+def test_volume_driver_is_looked_up_only_when_a_volume_needs_it(daemon):
+    # docker-py's test_create_with_volume_driver: dockerd stores an unknown driver until a volume uses it
+    c = client(daemon)
+    cid = c.create_container("busybox", "true", host_config=c.create_host_config(volume_driver="foo"))["Id"]
+    assert c.inspect_container(cid)["HostConfig"]["VolumeDriver"] == "foo"
+    c.remove_container(cid)
+    # a 404, as dockerd answers (the docker CLI then takes it for a missing image, with dockerd too)
+    status, _, body = daemon.api("POST", "/containers/create", headers={"Content-Type": "application/json"},
+                                 body='{"Image":"busybox","Volumes":{"/data":{}},"HostConfig":{"VolumeDriver":"foo"}}')
+    assert status == 404 and b'error looking up volume plugin foo: plugin \\"foo\\" not found' in body, body

@@ -5,6 +5,7 @@ import glob
 import json
 import os
 import stat
+import subprocess
 
 import pytest
 
@@ -79,15 +80,14 @@ def test_cgroup_parent_is_used_and_stats_follow_it(daemon):
     (["-m", "16m", "--memory-swap", "8m"], "Minimum memoryswap limit should be larger than memory limit"),
     (["--memory-reservation", "1k"], "Minimum memory reservation allowed is 6MB"),
     (["-m", "8m", "--memory-reservation", "16m"], "Minimum memory limit can not be less than memory reservation limit"),
-    (["--cpus", "999"], "range of CPUs is from 0.01 to"),
+    (["--cpus", "999"], "Range of CPUs is from 0.01 to 2.00, as there are only 2 CPUs available"),
     (["--cpu-period", "10"], "CPU cfs period can not be less than 1ms"),
     (["--cpuset-cpus", "77"], "Requested CPUs are not available - requested 77"),
-    (["--cpuset-cpus", "x"], "Invalid value x for cpuset cpus"),
+    (["--cpuset-cpus", "x"], "Invalid value x for cpuset cpus: invalid format: x"),
     (["--cpu-rt-period", "1000", "--cpu-rt-runtime", "2000"], "cpu real-time runtime cannot be higher than cpu real-time period"),
     (["--gpus", "all"], 'could not select device driver "" with capabilities: [[gpu]]'),
     (["--isolation", "hyperv"], "Invalid isolation: \"hyperv\" - linux only supports 'default'"),
-    (["--runtime", "nosuch"], "unknown or invalid runtime name: nosuch"),
-    (["--mount", "type=bind,src=/tmp,dst=/x,bind-nonrecursive"], "non-recursive bind mounts are not supported"),
+    (["--runtime", "nosuch"], "Unknown runtime specified nosuch"),
 ])
 def test_refused_in_dockerds_words(daemon, args, words):
     r = daemon.docker("create", *args, "busybox", "true")
@@ -143,3 +143,18 @@ def test_mount_options_create_mountpoint_and_volume_labels(daemon, tmp_path):
     assert vol["Labels"] == {"team": "a"}
     daemon.docker("rm", json.loads(body)["Id"])
     daemon.docker("volume", "rm", "labelled-vol")
+
+
+def test_bind_nonrecursive_leaves_submounts_out(daemon, tmp_path):
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(src / "sub")], check=True)
+    try:
+        (src / "sub" / "on-submount").write_text("x")
+        check = ["busybox", "sh", "-c", "ls /x/sub"]
+        r = daemon.docker("run", "--rm", "--mount", f"type=bind,src={src},dst=/x", *check)
+        assert r.stdout.split() == ["on-submount"], r.stderr
+        r = daemon.docker("run", "--rm", "--mount", f"type=bind,src={src},dst=/x,bind-nonrecursive", *check)
+        assert r.returncode == 0 and r.stdout.split() == [], r.stderr
+    finally:
+        subprocess.run(["umount", str(src / "sub")])
