@@ -19,7 +19,7 @@ extension Router {
             let r = try await engine.prune(labels: f["label"] ?? [], until: try untilFilter(f))
             res.json(200, ["ContainersDeleted": r.deleted.isEmpty ? .null : JSON.strings(r.deleted), "SpaceReclaimed": .int(r.reclaimed)])
         case (.GET, 2, let id, "json"):
-            res.json(200, VersionAdapter.container(try await engine.inspectContainer(id, size: req.bool("size")), req.version))
+            res.json(200, VersionAdapter.container(try await engine.inspectContainer(id, size: req.bool("size")).json, req.version))
         case (.POST, 2, let id, "start"):
             guard req.body.isEmpty || (try? JSON.parse(req.body))?.isNull == true || req.body == Array("{}".utf8) else {
                 throw EngineError.badRequest("starting container with non-empty request body was deprecated since API v1.22 and removed in v1.24")
@@ -154,7 +154,7 @@ extension Router {
             }
         }
         if let n = req.int("limit"), n > 0 { all = Array(all.prefix(n)) }
-        res.json(200, .array(await engine.summaries(all, size: req.bool("size")).map { VersionAdapter.containerSummary($0, req.version) }))
+        res.json(200, .array(await engine.summaries(all, size: req.bool("size")).map { VersionAdapter.containerSummary($0.json, req.version) }))
     }
 
     /// Headers go out at once (the CLI calls wait before start); the body when the condition holds.
@@ -252,10 +252,6 @@ extension Router {
         session.detach()
         res.close()
     }
-}
-
-extension DockerShapes {
-    static func summaryJSON(_ c: Container) -> JSON { DockerShapes.summary(c, size: nil) }
 }
 
 /// A DetachMatcher shared with the connection's event loop.

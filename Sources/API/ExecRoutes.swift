@@ -13,7 +13,7 @@ extension Router {
         guard p.count == 2 else { return res.json(404, ["message": "page not found"]) }
         let id = p[0]
         switch (req.method, p[1]) {
-        case (.GET, "json"): res.json(200, try await engine.inspectExec(id))
+        case (.GET, "json"): res.json(200, try await engine.inspectExec(id).json)
         case (.POST, "resize"):
             try await resizeExec(req, res, id)
         case (.POST, "start"): try await startExec(req, res, id)

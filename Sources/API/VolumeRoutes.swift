@@ -12,14 +12,14 @@ extension Router {
             let b = try jsonBody(req, as: RequestBodies.volumeCreate)
             let v = try await engine.createVolume(name: b["Name"].string, driver: b["Driver"].string, labels: b["Labels"].stringMap ?? [:],
                                                   options: b["DriverOpts"].stringMap ?? [:])
-            res.json(201, await engine.volumeJSON(v))
+            res.json(201, await engine.volumeResponse(v).json)
         case (.POST, "prune"):
             let f = try filters(req)
             // From API 1.42 only anonymous volumes go, unless the `all` filter says otherwise.
             let all = req.version < .v1_42 || (f["all"]?.first).map { ["true", "1"].contains($0.lowercased()) } == true
             let r = await engine.pruneVolumes(labelFilters: f["label"] ?? [], anonymousOnly: !all)
             res.json(200, ["VolumesDeleted": r.names.isEmpty ? .null : JSON.strings(r.names), "SpaceReclaimed": .int(r.reclaimed)])
-        case (.GET, let name?) where p.count == 1: res.json(200, await engine.volumeJSON(try await engine.volume(name)))
+        case (.GET, let name?) where p.count == 1: res.json(200, await engine.volumeResponse(try await engine.volume(name)).json)
         case (.DELETE, let name?) where p.count == 1:
             try await engine.removeVolume(name, force: req.bool("force"))
             res.send(status: 204)
@@ -42,7 +42,7 @@ extension Router {
             if let names = f["name"], !names.contains(where: { v.name.contains($0) }) { continue }
             if let drivers = f["driver"], !drivers.contains(v.driver) { continue }
             if let labels = f["label"], !DockerShapes.matchLabels(v.labels, labels) { continue }
-            out.append(await engine.volumeJSON(v))
+            out.append(await engine.volumeResponse(v).json)
         }
         res.json(200, ["Volumes": .array(out), "Warnings": .null])
     }

@@ -142,38 +142,42 @@ public enum DockerShapes {
 
     // MARK: container views
 
-    static func stateJSON(_ s: ContainerState, health: HealthState? = nil) -> JSON {
-        var j: JSON = [
-            "Status": .string(s.displayStatus), "Running": .bool(s.running), "Paused": .bool(s.paused),
-            "Restarting": .bool(s.restarting), "OOMKilled": .bool(s.oomKilled), "Dead": .bool(s.status == "dead"),
-            "Pid": .int(Int64(s.pid)), "ExitCode": .int(Int64(s.exitCode)), "Error": .string(s.error),
-            "StartedAt": .string(s.startedAt.goRFC3339Nano), "FinishedAt": .string(s.finishedAt.goRFC3339Nano),
-        ]
-        if let health { j["Health"] = health.json }
-        return j
+    static func state(_ s: ContainerState, health: HealthState? = nil) -> ContainerStateResponse {
+        var r = ContainerStateResponse()
+        r.status = s.displayStatus
+        r.running = s.running
+        r.paused = s.paused
+        r.restarting = s.restarting
+        r.oomKilled = s.oomKilled
+        r.dead = s.status == "dead"
+        r.pid = Int64(s.pid)
+        r.exitCode = Int64(s.exitCode)
+        r.error = s.error
+        r.startedAt = s.startedAt.goRFC3339Nano
+        r.finishedAt = s.finishedAt.goRFC3339Nano
+        r.health = health?.response
+        return r
     }
 
-    static func inspect(_ c: Container, dir: String, logPath: String, lower: String, health: HealthState? = nil) -> JSON {
-        [
-            "Id": .string(c.id), "Created": .string(c.created.goRFC3339Nano), "Path": .string(c.path), "Args": JSON.strings(c.args),
-            "State": stateJSON(c.state, health: health), "Image": .string(c.image.description),
-            "ResolvConfPath": .string(dir + "/resolv.conf"), "HostnamePath": .string(dir + "/hostname"),
-            "HostsPath": .string(dir + "/hosts"), "LogPath": .string(logPath), "Name": .string("/" + c.name),
-            "RestartCount": .int(Int64(c.restartCount)), "Driver": "overlay2", "Platform": "linux", "MountLabel": "",
-            "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": .null, "HostConfig": c.hostConfig.json,
-            "GraphDriver": [
-                "Data": ["LowerDir": .string(lower), "MergedDir": .string(dir + "/rootfs"), "UpperDir": .string(dir + "/upper"),
-                         "WorkDir": .string(dir + "/work")],
-                "Name": "overlay2",
-            ],
-            "Mounts": .array(c.mounts.filter { !$0.hidden }.map(\.inspectJSON)), "Config": c.config.json,
-            "NetworkSettings": [
-                "Bridge": "", "SandboxID": "", "HairpinMode": false, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
-                "Ports": [:], "SandboxKey": "", "SecondaryIPAddresses": .null, "SecondaryIPv6Addresses": .null, "EndpointID": "",
-                "Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": "", "IPPrefixLen": 0,
-                "IPv6Gateway": "", "MacAddress": "", "Networks": [:],
-            ],
-        ]
+    static func inspect(_ c: Container, dir: String, logPath: String, lower: String, health: HealthState? = nil) -> ContainerInspectResponse {
+        var r = ContainerInspectResponse()
+        r.id = c.id
+        r.created = c.created.goRFC3339Nano
+        r.path = c.path
+        r.args = c.args
+        r.state = state(c.state, health: health)
+        r.image = c.image.description
+        r.resolvConfPath = dir + "/resolv.conf"
+        r.hostnamePath = dir + "/hostname"
+        r.hostsPath = dir + "/hosts"
+        r.logPath = logPath
+        r.name = "/" + c.name
+        r.restartCount = c.restartCount
+        r.hostConfig = c.hostConfig
+        r.graphDriver = ["LowerDir": lower, "MergedDir": dir + "/rootfs", "UpperDir": dir + "/upper", "WorkDir": dir + "/work"]
+        r.mounts = c.mounts.filter { !$0.hidden }.map(\.response)
+        r.config = c.config
+        return r
     }
 
     /// The server-made `Status` text of `ps`.
@@ -194,18 +198,25 @@ public enum DockerShapes {
         }
     }
 
-    public static func summary(_ c: Container, size: (rw: Int64, root: Int64)?, health: String? = nil) -> JSON {
+    public static func summary(_ c: Container, size: (rw: Int64, root: Int64)?, health: String? = nil) -> ContainerSummaryResponse {
         // dockerd wraps an argument holding a space in single quotes (nothing else is escaped).
         var cmd = c.path
         if !c.args.isEmpty { cmd += " " + c.args.map { $0.contains(" ") ? "'\($0)'" : $0 }.joined(separator: " ") }
-        var o: JSON = [
-            "Id": .string(c.id), "Names": .array([.string("/" + c.name)]), "Image": .string(c.imageRef),
-            "ImageID": .string(c.image.description), "Command": .string(cmd), "Created": .int(c.created.seconds),
-            "Ports": [], "Labels": JSON.stringMap(c.labels), "State": .string(c.state.displayStatus), "Status": .string(statusText(c.state, health: health)),
-            "HostConfig": ["NetworkMode": .string(c.hostConfig.networkMode)], "NetworkSettings": ["Networks": [:]], "Mounts": .array(c.mounts.filter { !$0.hidden }.map(\.inspectJSON)),
-        ]
-        if let size { o["SizeRw"] = .int(size.rw); o["SizeRootFs"] = .int(size.root) }
-        return o
+        var r = ContainerSummaryResponse()
+        r.id = c.id
+        r.names = ["/" + c.name]
+        r.image = c.imageRef
+        r.imageID = c.image.description
+        r.command = cmd
+        r.created = c.created.seconds
+        r.sizeRw = size?.rw
+        r.sizeRootFs = size?.root
+        r.labels = c.labels
+        r.state = c.state.displayStatus
+        r.status = statusText(c.state, health: health)
+        r.networkMode = c.hostConfig.networkMode
+        r.mounts = c.mounts.filter { !$0.hidden }.map(\.response)
+        return r
     }
 
     // MARK: image views

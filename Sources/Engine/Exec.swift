@@ -194,16 +194,16 @@ extension Engine {
         execs[id]?.pid = 0
     }
 
-    public func inspectExec(_ id: String) throws(EngineError) -> JSON {
+    public func inspectExec(_ id: String) throws(EngineError) -> ExecInspectResponse {
         let e = try exec(id)
-        let cmd = e.config.cmd ?? []
-        return [
-            "CanRemove": false, "ContainerID": .string(e.containerID), "DetachKeys": .string(e.config.detachKeys),
-            "ExitCode": e.exitCode.map { .int(Int64($0)) } ?? .null, "ID": .string(e.id), "OpenStderr": .bool(e.config.attachStderr ?? false),
-            "OpenStdin": .bool(e.config.attachStdin), "OpenStdout": .bool(e.config.attachStdout ?? false),
-            "ProcessConfig": ["arguments": JSON.strings(Array(cmd.dropFirst())), "entrypoint": .string(cmd.first ?? ""),
-                              "privileged": .bool(e.config.privileged), "tty": .bool(e.tty), "user": .string(e.config.user)],
-            "Running": .bool(e.running), "Pid": .int(Int64(e.pid)),
-        ]
+        var r = ExecInspectResponse()
+        r.id = e.id
+        r.containerID = e.containerID
+        r.config = e.config
+        r.running = e.running
+        r.exitCode = e.exitCode.map { Int64($0) }
+        r.pid = Int64(e.pid)
+        return r
     }
+
 }

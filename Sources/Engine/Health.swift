@@ -8,9 +8,9 @@ import Sys
 public struct HealthState: Sendable {
     public var status = "starting"
     public var failingStreak = 0
-    public var log: [JSON] = []
+    public var log: [HealthcheckResult] = []
 
-    var json: JSON { ["Status": .string(status), "FailingStreak": .int(Int64(failingStreak)), "Log": .array(log)] }
+    var response: HealthResponse { HealthResponse(status: status, failingStreak: failingStreak, log: log) }
 }
 
 struct HealthConfig {
@@ -108,7 +108,7 @@ extension Engine {
     func recordProbe(_ id: String, _ hc: HealthConfig, _ r: (code: Int32, output: String, start: Timestamp, end: Timestamp), inStartPeriod: Bool) {
         guard var h = health[id], let c = containers[id], c.state.running else { return }
         let before = h.status
-        h.log.append(["Start": .string(r.start.goRFC3339Nano), "End": .string(r.end.goRFC3339Nano), "ExitCode": .int(Int64(r.code)), "Output": .string(r.output)])
+        h.log.append(HealthcheckResult(start: r.start.goRFC3339Nano, end: r.end.goRFC3339Nano, exitCode: Int(r.code), output: r.output))
         if h.log.count > 5 { h.log.removeFirst(h.log.count - 5) }
         if r.code == 0 {
             h.status = "healthy"

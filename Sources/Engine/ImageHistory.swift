@@ -1,3 +1,4 @@
+import DockerAPI
 import JSON
 import OCI
 import Registry
@@ -92,9 +93,9 @@ extension Engine {
         let containerJSON: [JSON] = allContainers().map { c in
             let rw = FS.diskUsage(dir(c.id) + "/upper")
             let root = (try? store.image(id: c.image))??.size ?? 0
-            return DockerShapes.summary(c, size: (rw, rw + root))
+            return DockerShapes.summary(c, size: (rw, rw + root)).json
         }
         return ["LayersSize": .int(layersSize), "Images": .array(imageJSON), "Containers": .array(containerJSON),
-                "Volumes": .array(allVolumes().map { volumeJSON($0, usage: true) }), "BuildCache": []]
+                "Volumes": .array(allVolumes().map { volumeResponse($0, usage: true).json }), "BuildCache": []]
     }
 }

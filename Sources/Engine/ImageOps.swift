@@ -1,3 +1,4 @@
+import DockerAPI
 import Archive
 import Foundation
 import JSON
@@ -75,12 +76,8 @@ extension Engine {
     }
 
     /// `size`: with `SizeRw` and `SizeRootFs` after `GraphDriver`, where dockerd puts them.
-    public func inspectContainer(_ ref: String, size: Bool = false) throws(EngineError) -> JSON {
+    public func inspectContainer(_ ref: String, size: Bool = false) throws(EngineError) -> ContainerInspectResponse {
         let c = try container(ref)
-        if size {
-            let (rw, root) = containerSize(c)
-            return try inspectContainer(ref).inserting([("SizeRw", .int(rw)), ("SizeRootFs", .int(root))], after: "GraphDriver")
-        }
         let lower: String
         if let cached = lowerDirCache[c.image] {
             lower = cached
@@ -89,13 +86,18 @@ extension Engine {
             lower = chains.reversed().map { store.snapshotPath($0) }.joined(separator: ":")
             if !chains.isEmpty { lowerDirCache[c.image] = lower }
         }
-        var j = DockerShapes.inspect(c, dir: dir(c.id), logPath: logPath(c.id), lower: lower, health: c.state.running ? health[c.id] : nil)
-        j["NetworkSettings"] = networkSettings(c)
+        var r = DockerShapes.inspect(c, dir: dir(c.id), logPath: logPath(c.id), lower: lower, health: c.state.running ? health[c.id] : nil)
+        r.networkSettings = networkSettings(c)
         if c.networkMode == "host" {
-            j["HostsPath"] = "/etc/hosts"
-            j["ResolvConfPath"] = "/etc/resolv.conf"
+            r.hostsPath = "/etc/hosts"
+            r.resolvConfPath = "/etc/resolv.conf"
         }
-        return j
+        if size {
+            let (rw, root) = containerSize(c)
+            r.sizeRw = rw
+            r.sizeRootFs = root
+        }
+        return r
     }
 
     // MARK: tag / rmi

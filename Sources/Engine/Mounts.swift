@@ -42,17 +42,17 @@ public struct MountPoint: Sendable, Equatable {
         nonRecursive = d["NonRecursive"].bool ?? false
     }
 
-    /// inspect's `Mounts` entry (dockerd 20.10's shape).
-    public var inspectJSON: JSON {
-        var o: JSON = ["Type": .string(type.rawValue)]
-        if type == .volume { o["Name"] = .string(name) }
-        o["Source"] = .string(source)
-        o["Destination"] = .string(destination)
-        if type == .volume { o["Driver"] = .string(driver) }
-        o["Mode"] = .string(mode)
-        o["RW"] = .bool(rw)
-        o["Propagation"] = .string(propagation)
-        return o
+    /// inspect's and ps's `Mounts` entry.
+    public var response: MountPointResponse {
+        var m = MountPointResponse()
+        m.type = type.rawValue
+        if type == .volume { m.name = name; m.driver = driver }
+        m.source = source
+        m.destination = destination
+        m.mode = mode
+        m.rw = rw
+        m.propagation = propagation
+        return m
     }
 
     /// The OCI runtime mount (dockerd: `rbind` plus `ro` and the propagation for binds).

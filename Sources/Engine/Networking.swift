@@ -595,102 +595,109 @@ extension Engine {
     }
 
     /// inspect's NetworkSettings.
-    func networkSettings(_ c: Container) -> JSON {
-        var nets = JSONObject()
+    func networkSettings(_ c: Container) -> NetworkSettingsResponse {
+        var nets: [(name: String, endpoint: EndpointResponse)] = []
         var primary: (Endpoint, NetworkRecord)? = nil
         let mode = c.networkMode
         if mode == "host" || mode == "none" {
             if let n = networks.values.first(where: { $0.name == mode }) {
-                nets[n.name] = endpointJSON(Endpoint(networkID: n.id), n, c)
+                nets.append((n.name, endpointResponse(Endpoint(networkID: n.id), n, c)))
             }
         }
         for e in c.endpoints {
             guard let n = networks[e.networkID] else { continue }
             if primary == nil { primary = (e, n) }
-            nets[n.name] = endpointJSON(e, n, c)
+            nets.removeAll { $0.name == n.name }
+            nets.append((n.name, endpointResponse(e, n, c)))
         }
-        var ports = JSONObject()
-        for key in c.config.exposedPorts ?? [] { ports[key] = .null }
+        var ports: PortMap = [:]
+        for key in c.config.exposedPorts ?? [] { ports[key] = .some(nil) }
         for p in c.publishedPorts {
             let key = "\(p.containerPort)/\(p.proto)"
-            var list = ports[key]?.array ?? []
-            list.append(["HostIp": .string(p.hostIP), "HostPort": .string(String(p.hostPort))])
-            ports[key] = .array(list)
+            let existing: [PortBinding] = (ports[key] ?? nil) ?? []
+            ports[key] = .some(existing + [PortBinding(hostIP: p.hostIP, hostPort: String(p.hostPort))])
         }
         let running = c.state.running
         let e = primary?.0, n = primary?.1
         let isBridge = n?.isDefaultBridge == true && running
-        return [
-            "Bridge": "", "SandboxID": .string(c.sandbox.isEmpty ? "" : c.id),
-            "HairpinMode": false, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
-            "Ports": running ? JSON.object(ports).sortingKeys() : [:],
-            "SandboxKey": .string(c.sandbox.isEmpty ? "" : namespacePath(c.sandbox)),
-            "SecondaryIPAddresses": .null, "SecondaryIPv6Addresses": .null,
-            "EndpointID": .string(isBridge ? e?.endpointID ?? "" : ""),
-            "Gateway": .string(isBridge ? n?.gateway?.description ?? "" : ""),
-            "GlobalIPv6Address": .string(isBridge ? e?.ip6?.description ?? "" : ""),
-            "GlobalIPv6PrefixLen": .int(isBridge && e?.ip6 != nil ? Int64(n?.subnet6?.prefix ?? 0) : 0),
-            "IPAddress": .string(isBridge ? e?.ip?.description ?? "" : ""),
-            "IPPrefixLen": .int(isBridge ? Int64(n?.subnet?.prefix ?? 0) : 0),
-            "IPv6Gateway": .string(isBridge && e?.ip6 != nil ? n?.gateway6?.description ?? "" : ""),
-            "MacAddress": .string(isBridge ? e?.mac ?? "" : ""),
-            "Networks": .object(nets),
-        ]
+        var r = NetworkSettingsResponse()
+        r.sandboxID = c.sandbox.isEmpty ? "" : c.id
+        r.ports = running ? ports : [:]
+        r.sandboxKey = c.sandbox.isEmpty ? "" : namespacePath(c.sandbox)
+        if isBridge {
+            r.endpointID = e?.endpointID ?? ""
+            r.gateway = n?.gateway?.description ?? ""
+            r.globalIPv6Address = e?.ip6?.description ?? ""
+            r.globalIPv6PrefixLen = e?.ip6 != nil ? n?.subnet6?.prefix ?? 0 : 0
+            r.ipAddress = e?.ip?.description ?? ""
+            r.ipPrefixLen = n?.subnet?.prefix ?? 0
+            r.ipv6Gateway = e?.ip6 != nil ? n?.gateway6?.description ?? "" : ""
+            r.macAddress = e?.mac ?? ""
+        }
+        r.networks = nets
+        return r
     }
 
-    func endpointJSON(_ e: Endpoint, _ n: NetworkRecord, _ c: Container) -> JSON {
-        var aliases: JSON = .null
-        if n.resolvesNames { aliases = JSON.strings(e.aliases + (e.aliases.contains(c.shortID) ? [] : [c.shortID])) }
-        return [
-            "IPAMConfig": e.ipamConfigJSON,
-            "Links": e.links.isEmpty ? .null : JSON.strings(e.links), "Aliases": aliases, "NetworkID": .string(n.id),
-            "EndpointID": .string(e.endpointID),
-            "Gateway": .string(e.ip != nil ? n.gateway?.description ?? "" : ""),
-            "IPAddress": .string(e.ip?.description ?? ""), "IPPrefixLen": .int(e.ip != nil ? Int64(n.subnet?.prefix ?? 0) : 0),
-            "IPv6Gateway": .string(e.ip6 != nil ? n.gateway6?.description ?? "" : ""),
-            "GlobalIPv6Address": .string(e.ip6?.description ?? ""),
-            "GlobalIPv6PrefixLen": .int(e.ip6 != nil ? Int64(n.subnet6?.prefix ?? 0) : 0),
-            "MacAddress": .string(e.mac), "DriverOpts": e.driverOpts.isEmpty ? .null : JSON.stringMap(e.driverOpts),
-        ]
+    func endpointResponse(_ e: Endpoint, _ n: NetworkRecord, _ c: Container) -> EndpointResponse {
+        var r = EndpointResponse()
+        if !(e.requestedIP.isEmpty && e.requestedIPv6.isEmpty && e.linkLocalIPs.isEmpty) {
+            var ipam = EndpointSettings()
+            ipam.ipv4Address = e.requestedIP
+            ipam.ipv6Address = e.requestedIPv6
+            ipam.linkLocalIPs = e.linkLocalIPs.isEmpty ? nil : e.linkLocalIPs
+            r.ipamConfig = ipam
+        }
+        r.links = e.links.isEmpty ? nil : e.links
+        if n.resolvesNames { r.aliases = e.aliases + (e.aliases.contains(c.shortID) ? [] : [c.shortID]) }
+        r.networkID = n.id
+        r.endpointID = e.endpointID
+        r.gateway = e.ip != nil ? n.gateway?.description ?? "" : ""
+        r.ipAddress = e.ip?.description ?? ""
+        r.ipPrefixLen = e.ip != nil ? n.subnet?.prefix ?? 0 : 0
+        r.ipv6Gateway = e.ip6 != nil ? n.gateway6?.description ?? "" : ""
+        r.globalIPv6Address = e.ip6?.description ?? ""
+        r.globalIPv6PrefixLen = e.ip6 != nil ? n.subnet6?.prefix ?? 0 : 0
+        r.macAddress = e.mac
+        r.driverOpts = e.driverOpts.isEmpty ? nil : e.driverOpts
+        return r
     }
 
     /// `GET /containers/json` entries, in one visit to the actor however many there are.
-    public func summaries(_ list: [Container], size: Bool = false) -> [JSON] {
+    public func summaries(_ list: [Container], size: Bool = false) -> [ContainerSummaryResponse] {
         let healths = healthStatuses()
         let extraNames = linkNames()
         return list.map { c in
-            var j = summary(c, health: c.state.running ? healths[c.id] : nil)
+            var r = summary(c, health: c.state.running ? healths[c.id] : nil)
             if size {
                 let (rw, root) = containerSize(c)
-                j = j.inserting([("SizeRw", .int(rw)), ("SizeRootFs", .int(root))], after: "Ports")
+                r.sizeRw = rw
+                r.sizeRootFs = root
             }
-            if let more = extraNames[c.id] { j["Names"] = JSON.strings(["/" + c.name] + more) }
-            return j
+            if let more = extraNames[c.id] { r.names = ["/" + c.name] + more }
+            return r
         }
     }
 
     /// A `GET /containers/json` entry with its ports and networks.
-    public func summary(_ c: Container, health: String?) -> JSON {
-        var j = DockerShapes.summary(c, size: nil, health: health)
-        j["Ports"] = portSummary(c)
-        var nets = JSONObject()
-        for (k, v) in networkSettings(c)["Networks"].object ?? JSONObject() { nets[k] = v }
-        j["NetworkSettings"] = ["Networks": .object(nets)]
-        return j
+    public func summary(_ c: Container, health: String?) -> ContainerSummaryResponse {
+        var r = DockerShapes.summary(c, size: nil, health: health)
+        r.ports = portSummary(c)
+        r.networks = networkSettings(c).networksJSON
+        return r
     }
 
     /// ps's `Ports` list.
-    func portSummary(_ c: Container) -> JSON {
+    func portSummary(_ c: Container) -> [PortResponse] {
         guard c.state.running else { return [] }
-        var out: [JSON] = []
+        var out: [PortResponse] = []
         var published = Set<String>()
         for p in c.publishedPorts {
             published.insert("\(p.containerPort)/\(p.proto)")
-            out.append(["IP": .string(p.hostIP), "PrivatePort": .int(Int64(p.containerPort)), "PublicPort": .int(Int64(p.hostPort)), "Type": .string(p.proto)])
+            out.append(PortResponse(ip: p.hostIP, privatePort: p.containerPort, publicPort: p.hostPort, type: p.proto))
         }
         for key in c.config.exposedPorts ?? [] where !published.contains(key) {
-            if let (port, proto) = PortPlan.parseKey(key) { out.append(["PrivatePort": .int(Int64(port)), "Type": .string(proto)]) }
+            if let (port, proto) = PortPlan.parseKey(key) { out.append(PortResponse(privatePort: port, type: proto)) }
         }
-        return .array(out)
+        return out
     }
 }

@@ -1,3 +1,4 @@
+import DockerAPI
 import Foundation
 import JSON
 import Sys
@@ -52,17 +53,16 @@ extension Engine {
 
     public func volumeInUse(_ name: String) -> Bool { !volumeUsers(name).isEmpty }
 
-    public func volumeJSON(_ v: Volume, usage: Bool = false) -> JSON {
-        var j: JSON = [
-            "CreatedAt": .string(Timestamp(nanos: v.created.nanos - v.created.nanos % 1_000_000_000).rfc3339),
-            "Driver": .string(v.driver), "Labels": v.labels.isEmpty ? .null : JSON.stringMap(v.labels),
-            "Mountpoint": .string(volumeData(v.name)), "Name": .string(v.name),
-            "Options": v.options.isEmpty ? .null : JSON.stringMap(v.options), "Scope": "local",
-        ]
-        if usage {
-            j["UsageData"] = ["RefCount": .int(Int64(volumeUsers(v.name).count)), "Size": .int(FS.diskUsage(volumeData(v.name)))]
-        }
-        return j
+    public func volumeResponse(_ v: Volume, usage: Bool = false) -> VolumeResponse {
+        var r = VolumeResponse()
+        r.createdAt = Timestamp(nanos: v.created.nanos - v.created.nanos % 1_000_000_000).rfc3339
+        r.driver = v.driver
+        r.labels = v.labels.isEmpty ? nil : v.labels
+        r.mountpoint = volumeData(v.name)
+        r.name = v.name
+        r.options = v.options.isEmpty ? nil : v.options
+        if usage { r.usage = (Int64(volumeUsers(v.name).count), FS.diskUsage(volumeData(v.name))) }
+        return r
     }
 
     /// Creates the volume, or returns the existing one of that name (Docker's create is idempotent).
