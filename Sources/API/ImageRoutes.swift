@@ -1,3 +1,4 @@
+import DockerAPI
 import Engine
 import Foundation
 import JSON
@@ -18,7 +19,7 @@ extension Router {
             var dangling: Bool? = nil
             if let d = f["dangling"]?.first { dangling = d == "true" || d == "1" }
             let list = try await engine.listImages(all: req.bool("all"), dangling: dangling, references: f["reference"] ?? [], labels: f["label"] ?? [])
-            res.json(200, .array(list.map { VersionAdapter.imageSummary($0, req.version) }))
+            res.json(200, .array(list.map { VersionAdapter.imageSummary($0.json, req.version) }))
         case .GET where rest == "search":
             let r = try await engine.search(req.q("term") ?? "", limit: req.int("limit") ?? 25, credentials: RegistryAuth.decode(req.headers["X-Registry-Auth"].first))
             res.json(200, .array(r))
@@ -30,7 +31,7 @@ extension Router {
         case .GET where rest == "get":
             try await save(req, res, names: req.query["names"] ?? [])
         case .GET:
-            if let n = name(dropping: "json") { return res.json(200, VersionAdapter.imageSummary(try await engine.inspectImage(n), req.version)) }
+            if let n = name(dropping: "json") { return res.json(200, VersionAdapter.imageSummary(try await engine.inspectImage(n).json, req.version)) }
             if let n = name(dropping: "get") { return try await save(req, res, names: [n]) }
             if let n = name(dropping: "history") { return res.json(200, .array(try engine.history(n))) }
             res.json(404, ["message": "page not found"])

@@ -16,7 +16,7 @@ extension Router {
             let f = try filters(req)
             let removed = await engine.pruneNetworks(labels: f["label"] ?? [], until: try untilFilter(f))
             res.json(200, ["NetworksDeleted": removed.isEmpty ? .null : JSON.strings(removed)])
-        case (.GET, let id?, 1): res.json(200, await engine.networkJSON(try await engine.network(id)))
+        case (.GET, let id?, 1): res.json(200, await engine.networkResponse(try await engine.network(id)).json)
         case (.DELETE, let id?, 1):
             try await engine.removeNetwork(id)
             res.send(status: 204)
@@ -44,12 +44,12 @@ extension Router {
             if let drivers = f["driver"], !drivers.contains(n.driver) { continue }
             if let labels = f["label"], !DockerShapes.matchLabels(n.labels, labels) { continue }
             if let types = f["type"], !types.contains(n.predefined ? "builtin" : "custom") { continue }
-            let j = await engine.networkJSON(n)
+            let r = await engine.networkResponse(n)
             if let d = f["dangling"]?.first {
-                let dangling = !n.predefined && (j["Containers"].object?.isEmpty ?? true)
+                let dangling = !n.predefined && r.containers.isEmpty
                 if (d == "true" || d == "1") != dangling { continue }
             }
-            out.append(j)
+            out.append(r.json)
         }
         res.json(200, .array(out))
     }

@@ -169,6 +169,9 @@ public struct IPAMPool: GoJSONValue {
     public var ipRange = ""
     public var gateway = ""
     public var auxiliaryAddresses: [String: String]? = nil
+    public init(subnet: String, ipRange: String = "", gateway: String = "", auxiliaryAddresses: [String: String]? = nil) {
+        self.subnet = subnet; self.ipRange = ipRange; self.gateway = gateway; self.auxiliaryAddresses = auxiliaryAddresses
+    }
     public init(json j: JSON) {
         subnet = j["Subnet"].string ?? ""
         ipRange = j["IPRange"].string ?? ""

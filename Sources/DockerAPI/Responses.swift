@@ -330,3 +330,128 @@ public struct ExecInspectResponse: GoJSONResponse {
         return w.json
     }
 }
+
+/// types.ImageSummary (`GET /images/json`).
+public struct ImageSummaryResponse: GoJSONResponse {
+    public var containers: Int64 = 0
+    public var created: Int64 = 0
+    public var id = ""
+    public var labels: [String: String]? = nil
+    public var parentID = ""
+    public var repoDigests: [String] = []
+    public var repoTags: [String] = []
+    public var sharedSize: Int64 = -1
+    public var size: Int64 = 0
+    public init() {}
+    public var json: JSON {
+        var w = GoObjectWriter()
+        w.put("Containers", .int(containers))
+        w.put("Created", .int(created))
+        w.put("Id", .string(id))
+        w.put("Labels", GoEncode.stringMap(labels))
+        w.put("ParentId", .string(parentID))
+        w.put("RepoDigests", GoEncode.strings(repoDigests))
+        w.put("RepoTags", GoEncode.strings(repoTags))
+        w.put("SharedSize", .int(sharedSize))
+        w.put("Size", .int(size))
+        w.put("VirtualSize", .int(size))
+        return w.json
+    }
+}
+
+/// types.ImageInspect (`GET /images/{name}/json`). Config and ContainerConfig are Go's
+/// container.Config, every field present, as dockerd decodes an image's config into it.
+public struct ImageInspectResponse: GoJSONResponse {
+    public var id = ""
+    public var repoTags: [String] = []
+    public var repoDigests: [String] = []
+    public var parent = ""
+    public var comment = ""
+    public var created = ""
+    public var container = ""
+    public var containerConfig = ContainerConfig()
+    public var dockerVersion = ""
+    public var author = ""
+    public var config = ContainerConfig()
+    public var architecture = ""
+    public var os = ""
+    public var size: Int64 = 0
+    public var graphDriver: [String: String] = [:]
+    public var layers: [String] = []
+    public var lastTagTime = "0001-01-01T00:00:00Z"
+    public init() {}
+    public var json: JSON {
+        var w = GoObjectWriter()
+        w.put("Id", .string(id))
+        w.put("RepoTags", GoEncode.strings(repoTags))
+        w.put("RepoDigests", GoEncode.strings(repoDigests))
+        w.put("Parent", .string(parent))
+        w.put("Comment", .string(comment))
+        w.put("Created", .string(created))
+        w.put("Container", .string(container))
+        w.put("ContainerConfig", containerConfig.json)
+        w.put("DockerVersion", .string(dockerVersion))
+        w.put("Author", .string(author))
+        w.put("Config", config.json)
+        w.put("Architecture", .string(architecture))
+        w.put("Os", .string(os))
+        w.put("Size", .int(size))
+        w.put("VirtualSize", .int(size))
+        w.put("GraphDriver", ["Data": GoEncode.stringMap(graphDriver), "Name": "overlay2"])
+        w.put("RootFS", ["Type": "layers", "Layers": GoEncode.strings(layers)])
+        w.put("Metadata", ["LastTagTime": .string(lastTagTime)])
+        return w.json
+    }
+}
+
+/// One container on a network (types.EndpointResource).
+public struct NetworkContainerResponse: GoJSONResponse, Equatable {
+    public var name = ""
+    public var endpointID = ""
+    public var macAddress = ""
+    public var ipv4Address = ""
+    public var ipv6Address = ""
+    public init() {}
+    public var json: JSON {
+        ["Name": .string(name), "EndpointID": .string(endpointID), "MacAddress": .string(macAddress),
+         "IPv4Address": .string(ipv4Address), "IPv6Address": .string(ipv6Address)]
+    }
+}
+
+/// types.NetworkResource (`GET /networks`, `GET /networks/{id}`).
+public struct NetworkResponse: GoJSONResponse {
+    public var name = ""
+    public var id = ""
+    public var created = ""
+    public var driver = ""
+    public var enableIPv6 = false
+    public var ipamOptions: [String: String]? = nil
+    public var ipamConfig: [IPAMPool] = []
+    public var `internal` = false
+    public var attachable = false
+    public var containers: [(id: String, container: NetworkContainerResponse)] = []
+    public var options: [String: String] = [:]
+    public var labels: [String: String] = [:]
+    public init() {}
+    public var json: JSON {
+        var w = GoObjectWriter()
+        w.put("Name", .string(name))
+        w.put("Id", .string(id))
+        w.put("Created", .string(created))
+        w.put("Scope", "local")
+        w.put("Driver", .string(driver))
+        w.put("EnableIPv6", .bool(enableIPv6))
+        w.put("IPAM", ["Driver": "default", "Options": GoEncode.stringMap(ipamOptions), "Config": .array(ipamConfig.map(\.json))])
+        w.put("Internal", .bool(`internal`))
+        w.put("Attachable", .bool(attachable))
+        w.put("Ingress", false)
+        w.put("ConfigFrom", ["Network": ""])
+        w.put("ConfigOnly", false)
+        var cs = JSONObject()
+        for c in containers { cs[c.id] = c.container.json }
+        w.put("Containers", .object(cs))
+        w.put("Options", GoEncode.stringMap(options))
+        w.put("Labels", GoEncode.stringMap(labels))
+        return w.json
+    }
+}

@@ -221,47 +221,46 @@ public enum DockerShapes {
 
     // MARK: image views
 
-    static func imageSummary(_ img: ImageRecord, containers: Int64, digests: [String] = []) -> JSON {
+    static func imageSummary(_ img: ImageRecord, containers: Int64, digests: [String] = []) -> ImageSummaryResponse {
         let tags = img.tags.filter { $0.tag != nil }.map(\.familiar).sorted()
-        return [
-            "Containers": .int(containers), "Created": .int(Timestamp.parse(img.config.created)?.seconds ?? 0),
-            "Id": .string(img.id.description), "Labels": JSON.stringMap(img.config.labels.isEmpty ? nil : img.config.labels),
-            "ParentId": "", "RepoDigests": !digests.isEmpty ? JSON.strings(digests) : tags.isEmpty ? ["<none>@<none>"] : [],
-            "RepoTags": tags.isEmpty ? ["<none>:<none>"] : JSON.strings(tags),
-            "SharedSize": -1, "Size": .int(img.size), "VirtualSize": .int(img.size),
-        ]
+        var r = ImageSummaryResponse()
+        r.containers = containers
+        r.created = Timestamp.parse(img.config.created)?.seconds ?? 0
+        r.id = img.id.description
+        r.labels = img.config.labels.isEmpty ? nil : img.config.labels
+        r.repoDigests = !digests.isEmpty ? digests : tags.isEmpty ? ["<none>@<none>"] : []
+        r.repoTags = tags.isEmpty ? ["<none>:<none>"] : tags
+        r.size = img.size
+        return r
     }
 
-    static func imageInspect(_ img: ImageRecord, lowerDirs: [String], digests: [String] = []) -> JSON {
+    static func imageInspect(_ img: ImageRecord, lowerDirs: [String], digests: [String] = []) -> ImageInspectResponse {
         let cfg = img.config.json
-        let tags = img.tags.filter { $0.tag != nil }.map(\.familiar).sorted()
-        var containerConfig = cfg["container_config"]
-        if containerConfig.isNull { containerConfig = emptyContainerConfig }
-        var config = cfg["config"]
-        if config.isNull { config = emptyContainerConfig }
-        return [
-            "Id": .string(img.id.description), "RepoTags": JSON.strings(tags), "RepoDigests": JSON.strings(digests),
-            "Parent": .string(cfg["parent"].string ?? ""), "Comment": .string(cfg["comment"].string ?? ""),
-            "Created": .string(img.config.created), "Container": .string(cfg["container"].string ?? ""),
-            "ContainerConfig": containerConfig, "DockerVersion": .string(cfg["docker_version"].string ?? ""),
-            "Author": .string(cfg["author"].string ?? ""), "Config": config, "Architecture": .string(img.config.architecture),
-            "Os": .string(img.config.os), "Size": .int(img.size), "VirtualSize": .int(img.size),
-            "GraphDriver": [
-                "Data": lowerDirs.count > 1
-                    ? ["LowerDir": .string(lowerDirs.dropFirst().joined(separator: ":")), "MergedDir": "", "UpperDir": .string(lowerDirs[0]), "WorkDir": ""]
-                    : ["MergedDir": "", "UpperDir": .string(lowerDirs.first ?? ""), "WorkDir": ""],
-                "Name": "overlay2",
-            ],
-            "RootFS": ["Type": "layers", "Layers": JSON.strings(img.config.diffIDs.map(\.description))],
-            "Metadata": ["LastTagTime": "0001-01-01T00:00:00Z"],
-        ]
+        var r = ImageInspectResponse()
+        r.id = img.id.description
+        r.repoTags = img.tags.filter { $0.tag != nil }.map(\.familiar).sorted()
+        r.repoDigests = digests
+        r.parent = cfg["parent"].string ?? ""
+        r.comment = cfg["comment"].string ?? ""
+        r.created = img.config.created
+        r.container = cfg["container"].string ?? ""
+        // dockerd decodes both into container.Config: every field shows, whatever the image had.
+        r.containerConfig = ContainerConfig(json: cfg["container_config"])
+        r.dockerVersion = cfg["docker_version"].string ?? ""
+        r.author = cfg["author"].string ?? ""
+        r.config = ContainerConfig(json: cfg["config"])
+        r.architecture = img.config.architecture
+        r.os = img.config.os
+        r.size = img.size
+        r.graphDriver = lowerDirs.count > 1
+            ? ["LowerDir": lowerDirs.dropFirst().joined(separator: ":"), "MergedDir": "", "UpperDir": lowerDirs[0], "WorkDir": ""]
+            : ["MergedDir": "", "UpperDir": lowerDirs.first ?? "", "WorkDir": ""]
+        r.layers = img.config.diffIDs.map(\.description)
+        return r
     }
 
-    static let emptyContainerConfig: JSON = [
-        "Hostname": "", "Domainname": "", "User": "", "AttachStdin": false, "AttachStdout": false, "AttachStderr": false,
-        "Tty": false, "OpenStdin": false, "StdinOnce": false, "Env": .null, "Cmd": .null, "Image": "", "Volumes": .null,
-        "WorkingDir": "", "Entrypoint": .null, "OnBuild": .null, "Labels": .null,
-    ]
+    /// An image config's `config` with nothing set: Go's zero container.Config.
+    static var emptyContainerConfig: JSON { ContainerConfig().json }
 }
 
 extension StringProtocol {

@@ -85,10 +85,9 @@ extension Engine {
         var layersSize: Int64 = 0
         for (ch, _) in layerUse { layersSize += (try? store.layerSize(ch)) ?? 0 }
         let imageJSON: [JSON] = images.map { img in
-            var j = DockerShapes.imageSummary(img, containers: usage[img.id] ?? 0)
-            let shared = chainIDs(img.config.diffIDs).filter { (layerUse[$0] ?? 0) > 1 }.reduce(Int64(0)) { $0 + ((try? store.layerSize($1)) ?? 0) }
-            j["SharedSize"] = .int(shared)
-            return j
+            var r = DockerShapes.imageSummary(img, containers: usage[img.id] ?? 0)
+            r.sharedSize = chainIDs(img.config.diffIDs).filter { (layerUse[$0] ?? 0) > 1 }.reduce(Int64(0)) { $0 + ((try? store.layerSize($1)) ?? 0) }
+            return r.json
         }
         let containerJSON: [JSON] = allContainers().map { c in
             let rw = FS.diskUsage(dir(c.id) + "/upper")

@@ -30,7 +30,7 @@ extension Engine {
         throw .noSuchImage(ref)
     }
 
-    public func listImages(all: Bool, dangling: Bool?, references: [String], labels: [String]) throws(EngineError) -> [JSON] {
+    public func listImages(all: Bool, dangling: Bool?, references: [String], labels: [String]) throws(EngineError) -> [ImageSummaryResponse] {
         let images: [ImageRecord]
         do { images = try store.allImages() } catch { throw .wrapping(error) }
         var usage: [Digest: Int64] = [:]
@@ -49,7 +49,7 @@ extension Engine {
             var out = DockerShapes.imageSummary(img, containers: usage[img.id] ?? 0, digests: familiarDigests(img.id))
             if !references.isEmpty {
                 let kept = img.tags.filter { t in references.contains { Glob.match($0, t.familiar) || Glob.match($0, t.familiarRepository) } }
-                out["RepoTags"] = JSON.strings(kept.map(\.familiar).sorted())
+                out.repoTags = kept.map(\.familiar).sorted()
             }
             return out
         }
@@ -63,7 +63,7 @@ extension Engine {
         }
     }
 
-    public func inspectImage(_ ref: String) throws(EngineError) -> JSON {
+    public func inspectImage(_ ref: String) throws(EngineError) -> ImageInspectResponse {
         let img = try resolveImage(ref)
         let lowers = chainIDs(img.config.diffIDs).reversed().map { store.snapshotPath($0) }
         return DockerShapes.imageInspect(img, lowerDirs: lowers, digests: familiarDigests(img.id))

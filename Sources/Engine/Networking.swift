@@ -560,38 +560,39 @@ extension Engine {
 
     // MARK: shapes
 
-    public func networkJSON(_ n: NetworkRecord, verbose: Bool = true) -> JSON {
-        var containersJSON = JSONObject()
+    public func networkResponse(_ n: NetworkRecord, verbose: Bool = true) -> NetworkResponse {
+        var r = NetworkResponse()
         if verbose {
             for c in containers.values.sorted(by: { $0.created < $1.created }) {
                 guard let e = c.endpoints.first(where: { $0.networkID == n.id }), let ip = e.ip, let s = n.subnet else { continue }
                 let v6 = e.ip6.flatMap { a in n.subnet6.map { "\(a)/\($0.prefix)" } } ?? ""
-                containersJSON[c.id] = ["Name": .string(c.name), "EndpointID": .string(e.endpointID), "MacAddress": .string(e.mac),
-                                        "IPv4Address": .string("\(ip)/\(s.prefix)"), "IPv6Address": .string(v6)]
+                var entry = NetworkContainerResponse()
+                entry.name = c.name
+                entry.endpointID = e.endpointID
+                entry.macAddress = e.mac
+                entry.ipv4Address = "\(ip)/\(s.prefix)"
+                entry.ipv6Address = v6
+                r.containers.append((c.id, entry))
             }
         }
-        var ipamConfig: [JSON] = []
         if let s = n.subnet {
-            var cfg: JSON = ["Subnet": .string(s.description)]
-            if let r = n.ipRange { cfg["IPRange"] = .string(r.description) }
-            if let g = n.gateway { cfg["Gateway"] = .string(g.description) }
-            if !n.auxAddresses.isEmpty { cfg["AuxiliaryAddresses"] = JSON.stringMap(n.auxAddresses) }
-            ipamConfig.append(cfg)
+            r.ipamConfig.append(IPAMPool(subnet: s.description, ipRange: n.ipRange?.description ?? "", gateway: n.gateway?.description ?? "",
+                                         auxiliaryAddresses: n.auxAddresses.isEmpty ? nil : n.auxAddresses))
         }
         if let s6 = n.subnet6 {
-            var cfg: JSON = ["Subnet": .string(s6.description)]
-            if let r = n.ipRange6 { cfg["IPRange"] = .string(r.description) }
-            if let g = n.gateway6 { cfg["Gateway"] = .string(g.description) }
-            ipamConfig.append(cfg)
+            r.ipamConfig.append(IPAMPool(subnet: s6.description, ipRange: n.ipRange6?.description ?? "", gateway: n.gateway6?.description ?? ""))
         }
-        return [
-            "Name": .string(n.name), "Id": .string(n.id), "Created": .string(n.created.goRFC3339Nano), "Scope": "local",
-            "Driver": .string(n.driver), "EnableIPv6": .bool(n.enableIPv6),
-            "IPAM": ["Driver": "default", "Options": n.ipamOptions.map { JSON.stringMap($0) } ?? .null, "Config": .array(ipamConfig)],
-            "Internal": .bool(n.internalOnly), "Attachable": .bool(n.attachable), "Ingress": false, "ConfigFrom": ["Network": ""],
-            "ConfigOnly": false, "Containers": .object(containersJSON), "Options": JSON.stringMap(n.options),
-            "Labels": JSON.stringMap(n.labels),
-        ]
+        r.name = n.name
+        r.id = n.id
+        r.created = n.created.goRFC3339Nano
+        r.driver = n.driver
+        r.enableIPv6 = n.enableIPv6
+        r.ipamOptions = n.ipamOptions
+        r.internal = n.internalOnly
+        r.attachable = n.attachable
+        r.options = n.options
+        r.labels = n.labels
+        return r
     }
 
     /// inspect's NetworkSettings.

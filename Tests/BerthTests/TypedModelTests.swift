@@ -144,3 +144,47 @@ import Testing
         #expect(ResourceChecks.parseList("0-99999") == nil)
     }
 }
+
+@Suite struct TypedResponseTests {
+    @Test func containerInspectHasDockerdsShape() {
+        var r = ContainerInspectResponse()
+        r.networkSettings.networks = [("bridge", EndpointResponse())]
+        let j = r.json
+        // dockerd 20.10's order (captured: inspect/container-default.json).
+        #expect(j.object?.keys == ["Id", "Created", "Path", "Args", "State", "Image", "ResolvConfPath", "HostnamePath", "HostsPath", "LogPath",
+                                   "Name", "RestartCount", "Driver", "Platform", "MountLabel", "ProcessLabel", "AppArmorProfile", "ExecIDs",
+                                   "HostConfig", "GraphDriver", "Mounts", "Config", "NetworkSettings"])
+        #expect(j["State"].object?.keys == ["Status", "Running", "Paused", "Restarting", "OOMKilled", "Dead", "Pid", "ExitCode", "Error",
+                                            "StartedAt", "FinishedAt"])
+        #expect(j["NetworkSettings"].object?.keys == ["Bridge", "SandboxID", "HairpinMode", "LinkLocalIPv6Address", "LinkLocalIPv6PrefixLen",
+                                                      "Ports", "SandboxKey", "SecondaryIPAddresses", "SecondaryIPv6Addresses", "EndpointID",
+                                                      "Gateway", "GlobalIPv6Address", "GlobalIPv6PrefixLen", "IPAddress", "IPPrefixLen",
+                                                      "IPv6Gateway", "MacAddress", "Networks"])
+        #expect(j["NetworkSettings"]["Networks"]["bridge"].object?.keys == ["IPAMConfig", "Links", "Aliases", "NetworkID", "EndpointID",
+                                                                           "Gateway", "IPAddress", "IPPrefixLen", "IPv6Gateway",
+                                                                           "GlobalIPv6Address", "GlobalIPv6PrefixLen", "MacAddress", "DriverOpts"])
+        // size=1 puts the sizes after GraphDriver, where dockerd has them
+        r.sizeRw = 1
+        r.sizeRootFs = 2
+        let keys = r.json.object?.keys ?? []
+        #expect(keys[keys.firstIndex(of: "GraphDriver")! + 1] == "SizeRw")
+    }
+
+    @Test func summaryPortsAndMounts() {
+        var s = ContainerSummaryResponse()
+        s.ports = [PortResponse(ip: "0.0.0.0", privatePort: 80, publicPort: 8080, type: "tcp"), PortResponse(privatePort: 443, type: "tcp")]
+        s.sizeRw = 0
+        var bind = MountPointResponse()
+        bind.type = "bind"
+        s.mounts = [bind]
+        let j = s.json
+        #expect(j["Ports"][1].object?.keys == ["PrivatePort", "Type"])
+        #expect(j.object?.keys.firstIndex(of: "SizeRw") == (j.object?.keys.firstIndex(of: "Ports")).map { $0 + 1 })
+        #expect(j["Mounts"][0].object?.keys == ["Type", "Source", "Destination", "Mode", "RW", "Propagation"])
+        var ns = NetworkSettingsResponse()
+        var ports: PortMap = ["80/tcp": [PortBinding(hostIP: "0.0.0.0", hostPort: "8080")]]
+        ports["443/tcp"] = .some(nil)
+        ns.ports = ports
+        #expect(ns.json["Ports"] == ["443/tcp": nil, "80/tcp": [["HostIp": "0.0.0.0", "HostPort": "8080"]]])
+    }
+}
