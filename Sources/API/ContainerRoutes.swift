@@ -13,11 +13,11 @@ extension Router {
         case (.POST, 1, "create", _):
             let body = try jsonBody(req)
             let r = try await engine.create(name: req.q("name"), body: body, apiVersion: req.version)
-            res.json(201, ["Id": .string(r.id), "Warnings": JSON.strings(r.warnings)])
+            res.json(201, IDResponse(id: r.id, warnings: r.warnings).json)
         case (.POST, 1, "prune", _):
             let f = try filters(req)
             let r = try await engine.prune(labels: f["label"] ?? [], until: try untilFilter(f))
-            res.json(200, ["ContainersDeleted": r.deleted.isEmpty ? .null : JSON.strings(r.deleted), "SpaceReclaimed": .int(r.reclaimed)])
+            res.json(200, PruneReport(key: "ContainersDeleted", names: r.deleted, spaceReclaimed: r.reclaimed).json)
         case (.GET, 2, let id, "json"):
             res.json(200, VersionAdapter.container(try await engine.inspectContainer(id, size: req.bool("size")).json, req.version))
         case (.POST, 2, let id, "start"):
@@ -63,18 +63,18 @@ extension Router {
         case (.GET, 2, let id, "stats"): try await stats(req, res, id)
         case (.POST, 2, let id, "update"):
             let warnings = try await engine.update(id, body: UpdateConfig(json: try jsonBody(req, as: RequestBodies.update)))
-            res.json(200, ["Warnings": JSON.strings(warnings)])
+            res.json(200, ["Warnings": JSON.strings(warnings)])  // container.ContainerUpdateOKBody
         case (.POST, 2, let id, "resize"):
             try await engine.resize(id, height: req.int("h") ?? 24, width: req.int("w") ?? 80)
             res.send(status: 200)
         case (.GET, 2, let id, "changes"):
             let list = try await engine.changes(id)
-            res.json(200, list.isEmpty ? .null : .array(list.map { ["Path": .string($0.path), "Kind": .int(Int64($0.kind.rawValue))] }))
+            res.json(200, list.isEmpty ? .null : .array(list.map { ChangeItem(path: $0.path, kind: Int($0.kind.rawValue)).json }))
         case (.GET, 2, let id, "export"): try await export(res, id)
-        case (.GET, 2, let id, "top"): res.json(200, try await engine.top(id, psArgs: req.q("ps_args") ?? ""))
+        case (.GET, 2, let id, "top"): res.json(200, try await engine.top(id, psArgs: req.q("ps_args") ?? "").json)
         case (.POST, 2, let id, "exec"):
             let execID = try await engine.createExec(id, body: ExecConfig(json: try jsonBody(req, as: RequestBodies.exec, fields: Engine.execFields)))
-            res.json(201, ["Id": .string(execID)])
+            res.json(201, IDResponse(id: execID).json)
         case (.POST, 2, let id, "attach"): try await attach(req, res, id)
         case (.GET, 2, let id, "logs"): try await logs(req, res, id)
         case (.DELETE, 1, let id, _):
@@ -83,7 +83,7 @@ extension Router {
         case (.DELETE, 2, let parent, let alias) where req.bool("link"):
             try await engine.removeLink(parent + "/" + alias)
             res.noContent()
-        default: res.json(404, ["message": "page not found"])
+        default: res.json(404, ErrorResponse("page not found").json)
         }
     }
 

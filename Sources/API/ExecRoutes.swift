@@ -10,14 +10,14 @@ import Sys
 extension Router {
     /// `/exec/{id}/start|json|resize`.
     func execs(_ req: Request, _ res: Responder, _ p: [String]) async throws {
-        guard p.count == 2 else { return res.json(404, ["message": "page not found"]) }
+        guard p.count == 2 else { return res.json(404, ErrorResponse("page not found").json) }
         let id = p[0]
         switch (req.method, p[1]) {
         case (.GET, "json"): res.json(200, try await engine.inspectExec(id).json)
         case (.POST, "resize"):
             try await resizeExec(req, res, id)
         case (.POST, "start"): try await startExec(req, res, id)
-        default: res.json(404, ["message": "page not found"])
+        default: res.json(404, ErrorResponse("page not found").json)
         }
     }
 

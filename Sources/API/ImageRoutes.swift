@@ -27,14 +27,14 @@ extension Router {
             let f = try filters(req)
             let all = (f["dangling"]?.first).map { $0 == "false" || $0 == "0" } ?? false
             let r = try await engine.pruneImages(all: all, labels: f["label"] ?? [], until: try untilFilter(f))
-            res.json(200, ["ImagesDeleted": r.deleted.isEmpty ? .null : .array(r.deleted), "SpaceReclaimed": .int(r.reclaimed)])
+            res.json(200, PruneReport(key: "ImagesDeleted", deleted: r.deleted, spaceReclaimed: r.reclaimed).json)
         case .GET where rest == "get":
             try await save(req, res, names: req.query["names"] ?? [])
         case .GET:
             if let n = name(dropping: "json") { return res.json(200, VersionAdapter.imageSummary(try await engine.inspectImage(n).json, req.version)) }
             if let n = name(dropping: "get") { return try await save(req, res, names: [n]) }
-            if let n = name(dropping: "history") { return res.json(200, .array(try engine.history(n))) }
-            res.json(404, ["message": "page not found"])
+            if let n = name(dropping: "history") { return res.json(200, .array(try engine.history(n).map(\.json))) }
+            res.json(404, ErrorResponse("page not found").json)
         case .POST where rest == "create":
             try await create(req, res)
         case .POST where rest == "load":
@@ -45,12 +45,12 @@ extension Router {
                 try await engine.tag(n, repo: req.q("repo") ?? "", tag: req.q("tag"))
                 return res.noContent(201)
             }
-            res.json(404, ["message": "page not found"])
+            res.json(404, ErrorResponse("page not found").json)
         case .DELETE where !rest.isEmpty:
             let r = try await engine.removeImage(rest, force: req.bool("force"), prune: !req.bool("noprune"))
             res.json(200, .array(r))
         default:
-            res.json(404, ["message": "page not found"])
+            res.json(404, ErrorResponse("page not found").json)
         }
     }
 

@@ -15,7 +15,7 @@ extension Router {
         case (.POST, "prune", 1):
             let f = try filters(req)
             let removed = await engine.pruneNetworks(labels: f["label"] ?? [], until: try untilFilter(f))
-            res.json(200, ["NetworksDeleted": removed.isEmpty ? .null : JSON.strings(removed)])
+            res.json(200, PruneReport(key: "NetworksDeleted", names: removed, spaceReclaimed: nil).json)
         case (.GET, let id?, 1): res.json(200, await engine.networkResponse(try await engine.network(id)).json)
         case (.DELETE, let id?, 1):
             try await engine.removeNetwork(id)
@@ -28,7 +28,7 @@ extension Router {
             let b = try jsonBody(req)
             try await engine.disconnect(network: id, container: b["Container"].string ?? "", force: b["Force"].bool ?? false)
             res.send(status: 200)
-        default: res.json(404, ["message": "page not found"])
+        default: res.json(404, ErrorResponse("page not found").json)
         }
     }
 

@@ -1,3 +1,4 @@
+import DockerAPI
 import Engine
 import Foundation
 import JSON
@@ -48,7 +49,7 @@ public final class Responder: @unchecked Sendable {
 
     public func error(_ e: EngineError, head: Bool = false) {
         if case .notModified = e { send(status: 304); return }
-        send(status: e.status, contentType: "application/json", body: head ? [] : (["message": .string(e.description)] as JSON).serializedBytes() + [10])
+        send(status: e.status, contentType: "application/json", body: head ? [] : ErrorResponse(e.description).json.serializedBytes() + [10])
     }
 
     public func noContent(_ status: Int = 204) { send(status: status) }

@@ -40,19 +40,19 @@ public final class Router: Sendable {
             case (_, "networks"): try await networks(req, res, Array(p.dropFirst()))
             case (.POST, "build") where p.count == 1: try await build(req, res)
             // No build cache (issue 7) exists yet: nothing to prune.
-            case (.POST, "build") where p.count == 2 && p[1] == "prune": res.json(200, ["CachesDeleted": .null, "SpaceReclaimed": 0])
+            case (.POST, "build") where p.count == 2 && p[1] == "prune": res.json(200, PruneReport(key: "CachesDeleted", deleted: [], spaceReclaimed: 0).json)
             case (.POST, "commit"):
                 let body = req.body.isEmpty ? JSON.null : try jsonBody(req)
                 let id = try await engine.commit(req.q("container") ?? "", repo: req.q("repo"), tag: req.q("tag"), comment: req.q("comment") ?? "",
                                                  author: req.q("author") ?? "", changes: req.query["changes"] ?? [],
                                                  pause: req.q("pause").map { _ in req.bool("pause") } ?? true, overrides: body)
-                res.json(201, ["Id": .string(id.description)])
+                res.json(201, IDResponse(id: id.description).json)
             case (_, let section) where InactiveFeatures.swarmSections.contains(section):
                 throw InactiveFeatures.swarm(section, Array(p.dropFirst()))
             case (_, "plugins"):
                 let names = try InactiveFeatures.plugins(req.method.rawValue, Array(p.dropFirst())).get()
                 res.json(200, .array(names.map { .string($0) }))
-            default: res.json(404, ["message": "page not found"])
+            default: res.json(404, ErrorResponse("page not found").json)
             }
         } catch let e as EngineError {
             res.error(e, head: req.method == .HEAD)

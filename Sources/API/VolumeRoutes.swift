@@ -18,12 +18,12 @@ extension Router {
             // From API 1.42 only anonymous volumes go, unless the `all` filter says otherwise.
             let all = req.version < .v1_42 || (f["all"]?.first).map { ["true", "1"].contains($0.lowercased()) } == true
             let r = await engine.pruneVolumes(labelFilters: f["label"] ?? [], anonymousOnly: !all)
-            res.json(200, ["VolumesDeleted": r.names.isEmpty ? .null : JSON.strings(r.names), "SpaceReclaimed": .int(r.reclaimed)])
+            res.json(200, PruneReport(key: "VolumesDeleted", names: r.names, spaceReclaimed: r.reclaimed).json)
         case (.GET, let name?) where p.count == 1: res.json(200, await engine.volumeResponse(try await engine.volume(name)).json)
         case (.DELETE, let name?) where p.count == 1:
             try await engine.removeVolume(name, force: req.bool("force"))
             res.send(status: 204)
-        default: res.json(404, ["message": "page not found"])
+        default: res.json(404, ErrorResponse("page not found").json)
         }
     }
 
@@ -32,7 +32,7 @@ extension Router {
         for k in f.keys where !["dangling", "name", "label", "driver"].contains(k) {
             throw EngineError.badRequest("Invalid filter '\(k)'")
         }
-        var out: [JSON] = []
+        var out: [VolumeResponse] = []
         for v in engine.allVolumes() {
             let inUse = await engine.volumeInUse(v.name)
             if let d = f["dangling"]?.first {
@@ -42,8 +42,8 @@ extension Router {
             if let names = f["name"], !names.contains(where: { v.name.contains($0) }) { continue }
             if let drivers = f["driver"], !drivers.contains(v.driver) { continue }
             if let labels = f["label"], !DockerShapes.matchLabels(v.labels, labels) { continue }
-            out.append(await engine.volumeResponse(v).json)
+            out.append(await engine.volumeResponse(v))
         }
-        res.json(200, ["Volumes": .array(out), "Warnings": .null])
+        res.json(200, VolumeListResponse(volumes: out).json)
     }
 }

@@ -455,3 +455,74 @@ public struct NetworkResponse: GoJSONResponse {
         return w.json
     }
 }
+
+/// `{"Id": …, "Warnings": […]}` (container create) and `{"Id": …}` (exec create, commit).
+public struct IDResponse: GoJSONResponse {
+    public var id: String
+    public var warnings: [String]?
+    public init(id: String, warnings: [String]? = nil) { self.id = id; self.warnings = warnings }
+    public var json: JSON {
+        guard let warnings else { return ["Id": .string(id)] }
+        return ["Id": .string(id), "Warnings": GoEncode.strings(warnings)]
+    }
+}
+
+/// The prune reports: `{"<Kind>Deleted": [...] | null, "SpaceReclaimed": n}`.
+public struct PruneReport: GoJSONResponse {
+    public var key: String            // ContainersDeleted, ImagesDeleted, VolumesDeleted, NetworksDeleted, CachesDeleted
+    public var deleted: [JSON]
+    public var spaceReclaimed: Int64?  // networks have none
+    public init(key: String, deleted: [JSON], spaceReclaimed: Int64?) { self.key = key; self.deleted = deleted; self.spaceReclaimed = spaceReclaimed }
+    public init(key: String, names: [String], spaceReclaimed: Int64?) { self.init(key: key, deleted: names.map { .string($0) }, spaceReclaimed: spaceReclaimed) }
+    public var json: JSON {
+        var w = GoObjectWriter()
+        w.put(key, deleted.isEmpty ? .null : .array(deleted))
+        if let spaceReclaimed { w.put("SpaceReclaimed", .int(spaceReclaimed)) }
+        return w.json
+    }
+}
+
+/// image.HistoryResponseItem.
+public struct ImageHistoryItem: GoJSONResponse, Equatable {
+    public var id = "<missing>"
+    public var created: Int64 = 0
+    public var createdBy = ""
+    public var tags: [String]? = nil
+    public var size: Int64 = 0
+    public var comment = ""
+    public init() {}
+    public var json: JSON {
+        ["Id": .string(id), "Created": .int(created), "CreatedBy": .string(createdBy), "Tags": GoEncode.strings(tags), "Size": .int(size),
+         "Comment": .string(comment)]
+    }
+}
+
+/// container.ContainerChangeResponseItem (`GET /containers/{id}/changes`).
+public struct ChangeItem: GoJSONResponse, Equatable {
+    public var path: String
+    public var kind: Int   // 0 modified, 1 added, 2 deleted
+    public init(path: String, kind: Int) { self.path = path; self.kind = kind }
+    public var json: JSON { ["Path": .string(path), "Kind": .int(Int64(kind))] }
+}
+
+/// container.ContainerTopOKBody.
+public struct TopResponse: GoJSONResponse, Equatable {
+    public var titles: [String]
+    public var processes: [[String]]
+    public init(titles: [String], processes: [[String]]) { self.titles = titles; self.processes = processes }
+    public var json: JSON { ["Processes": .array(processes.map { GoEncode.strings($0) }), "Titles": GoEncode.strings(titles)] }
+}
+
+/// `GET /volumes`.
+public struct VolumeListResponse: GoJSONResponse {
+    public var volumes: [VolumeResponse]
+    public init(volumes: [VolumeResponse]) { self.volumes = volumes }
+    public var json: JSON { ["Volumes": .array(volumes.map(\.json)), "Warnings": .null] }
+}
+
+/// The error body of every non-2xx answer.
+public struct ErrorResponse: GoJSONResponse {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var json: JSON { ["message": .string(message)] }
+}

@@ -8,26 +8,29 @@ import Sys
 extension Engine {
     /// `GET /images/{name}/history`: the config's history, newest first; entries that made a
     /// layer carry its size, the top one the image ID and tags (others `<missing>`, as Docker).
-    public nonisolated func history(_ ref: String) throws(EngineError) -> [JSON] {
+    public nonisolated func history(_ ref: String) throws(EngineError) -> [ImageHistoryItem] {
         let img = try resolveImage(ref)
         let chains = chainIDs(img.config.diffIDs)
         var entries = img.config.json["history"].array ?? []
         if entries.isEmpty { entries = img.config.diffIDs.map { _ in ["created": .string(img.config.created)] } }
         var layer = 0
-        var rows: [JSON] = []
+        var rows: [ImageHistoryItem] = []
         for h in entries {
             let empty = h["empty_layer"].bool ?? false
             var size: Int64 = 0
             if !empty, layer < chains.count { size = (try? store.layerSize(chains[layer])) ?? 0; layer += 1 }
-            rows.append(["Id": "<missing>", "Created": .int(Timestamp.parse(h["created"].string ?? "")?.seconds ?? 0),
-                         "CreatedBy": .string(h["created_by"].string ?? ""), "Tags": .null, "Size": .int(size),
-                         "Comment": .string(h["comment"].string ?? "")])
+            var row = ImageHistoryItem()
+            row.created = Timestamp.parse(h["created"].string ?? "")?.seconds ?? 0
+            row.createdBy = h["created_by"].string ?? ""
+            row.size = size
+            row.comment = h["comment"].string ?? ""
+            rows.append(row)
         }
         rows.reverse()
         if !rows.isEmpty {
-            rows[0]["Id"] = .string(img.id.description)
+            rows[0].id = img.id.description
             let tags = img.tags.filter { $0.tag != nil }.map(\.familiar).sorted()
-            rows[0]["Tags"] = tags.isEmpty ? .null : JSON.strings(tags)
+            rows[0].tags = tags.isEmpty ? nil : tags
         }
         return rows
     }

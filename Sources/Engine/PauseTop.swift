@@ -1,3 +1,4 @@
+import DockerAPI
 import Foundation
 import JSON
 import Sys
@@ -28,7 +29,7 @@ extension Engine {
     }
 
     /// `top`: the container's pids from the runtime, their rows from the host's `ps`.
-    public func top(_ ref: String, psArgs: String) throws(EngineError) -> JSON {
+    public func top(_ ref: String, psArgs: String) throws(EngineError) -> TopResponse {
         let c = try container(ref)
         guard c.state.running else { throw .conflict("Container \(c.id) is not running") }
         let pidsOut: Proc.Output
@@ -43,12 +44,12 @@ extension Engine {
         let header = lines.removeFirst()
         let titles = header.split(separator: " ").map(String.init)
         guard let pidCol = titles.firstIndex(of: "PID") else { throw .internalError("Couldn't find PID field in ps output") }
-        var rows: [JSON] = []
+        var rows: [[String]] = []
         for line in lines {
             let fields = line.split(separator: " ", maxSplits: titles.count - 1).map(String.init)
             guard fields.count > pidCol, let pid = Int64(fields[pidCol]), pids.contains(pid) else { continue }
-            rows.append(JSON.strings(fields))
+            rows.append(fields)
         }
-        return ["Titles": JSON.strings(titles), "Processes": .array(rows)]
+        return TopResponse(titles: titles, processes: rows)
     }
 }
