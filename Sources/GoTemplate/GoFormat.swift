@@ -73,7 +73,8 @@ public enum GoFormat {
     static func c(_ format: String, _ d: Double) -> String {
         var buf = [CChar](repeating: 0, count: 512)
         _ = withVaList([d]) { vsnprintf(&buf, buf.count, format, $0) }
-        return String(cString: buf)
+        let bytes = buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// strconv.Quote: Go-escaped and double-quoted.

@@ -34,6 +34,17 @@ struct DaemonConfig {
         do { j = try JSON.parse(FS.read(path)) } catch {
             throw ConfigError("unable to configure the daemon with file \(path): \(error)")
         }
+        guard let keys = j.object?.keys else { throw ConfigError("unable to configure the daemon with file \(path): not a JSON object") }
+        // A key Berth does not act on is refused, never ignored: an operator who writes
+        // `userns-remap` must not believe containers are remapped.
+        let unsupported = keys.filter { DaemonConfig.dockerOnlyKeys.contains($0) }.sorted()
+        if !unsupported.isEmpty {
+            throw ConfigError("unable to configure the daemon with file \(path): not supported by Berth: \(unsupported.joined(separator: ", "))")
+        }
+        let unknown = keys.filter { !DaemonConfig.keys.contains($0) }.sorted()
+        if !unknown.isEmpty {
+            throw ConfigError("unable to configure the daemon with file \(path): the following directives don't match any configuration option: \(unknown.joined(separator: ", "))")
+        }
         c.dataRoot = j["data-root"].string
         c.execRoot = j["exec-root"].string
         c.host = j["hosts"].stringArray?.first
@@ -56,6 +67,24 @@ struct DaemonConfig {
         }
         return c
     }
+
+    /// The keys Berth reads.
+    static let keys: Set<String> = ["data-root", "exec-root", "hosts", "insecure-registries", "registry-mirrors", "mirrors",
+                                    "max-concurrent-downloads", "certs-dir", "loopback-is-insecure", "upload-chunk-size", "bridge", "bip",
+                                    "init-path", "default-ulimits"]
+    /// dockerd's daemon.json keys that Berth does not implement.
+    static let dockerOnlyKeys: Set<String> = [
+        "allow-nondistributable-artifacts", "api-cors-header", "authorization-plugins", "builder", "cgroup-parent", "cluster-advertise",
+        "cluster-store", "cluster-store-opts", "containerd", "containerd-namespace", "containerd-plugin-namespace", "cpu-rt-period",
+        "cpu-rt-runtime", "data-root-opts", "debug", "default-address-pools", "default-cgroupns-mode", "default-gateway",
+        "default-gateway-v6", "default-ipc-mode", "default-runtime", "default-shm-size", "dns", "dns-opts", "dns-search", "exec-opts",
+        "exec-root-opts", "experimental", "features", "fixed-cidr", "fixed-cidr-v6", "group", "host-gateway-ip", "hosts-opts", "icc",
+        "init", "ip", "ip-forward", "ip-masq", "ip6tables", "iptables", "ipv6", "labels", "live-restore", "log-driver", "log-format",
+        "log-level", "log-opts", "max-concurrent-uploads", "max-download-attempts", "metrics-addr", "mtu", "no-new-privileges",
+        "node-generic-resources", "oom-score-adjust", "pidfile", "raw-logs", "runtimes", "seccomp-profile", "selinux-enabled",
+        "shutdown-timeout", "storage-driver", "storage-opts", "swarm-default-advertise-addr", "tls", "tlscacert", "tlscert", "tlskey",
+        "tlsverify", "userland-proxy", "userland-proxy-path", "userns-remap",
+    ]
 
     struct ConfigError: Error, CustomStringConvertible { let description: String; init(_ d: String) { description = d } }
 }

@@ -472,3 +472,18 @@ def test_all_tags_push_and_pull(fresh_daemon, registry, tool):
     assert sorted(d.berth("images", "--format", "{{.Tag}}", repo).stdout.split()) == ["1", "2", "3"]
     r = d.run(tool, "pull", "-a", repo)
     assert f"Status: Image is up to date for {repo}" in r.stdout, r.stdout
+
+
+@pytest.mark.parametrize("config, words", [
+    ({"userns-remap": "default"}, "not supported by Berth: userns-remap"),
+    ({"log-driver": "journald", "live-restore": True}, "not supported by Berth: live-restore, log-driver"),
+    ({"no-such-option": 1}, "the following directives don't match any configuration option: no-such-option"),
+])
+def test_daemon_config_keys_berth_does_not_act_on_are_refused(tmp_path, config, words):
+    # never accepted and ignored: an operator must not believe userns-remap is on
+    import json as _json
+    from conftest import BIN
+    cfg = tmp_path / "daemon.json"
+    cfg.write_text(_json.dumps(config))
+    r = subprocess.run([BIN + "/berthd", "--config-file", str(cfg), "-H", f"unix://{tmp_path}/s.sock"], capture_output=True, text=True, timeout=10)
+    assert r.returncode != 0 and words in r.stderr, r.stderr
