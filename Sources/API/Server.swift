@@ -109,6 +109,12 @@ final class HTTPHandler: ChannelInboundHandler, @unchecked Sendable {
             var request = Request.parse(h, body: body)
             if spoolFd >= 0 { close(spoolFd); spoolFd = -1; request.bodyFile = spoolPath; spoolPath = nil }
             let router = self.router
+            // `/_ping` (every docker CLI command starts with one) is answered here on the event
+            // loop: no engine state, so no hop to a task and back.
+            if request.path == "/_ping", request.apiVersion == nil, request.method == .GET || request.method == .HEAD, request.bodyFile == nil {
+                router.ping(request, responder)
+                return
+            }
             Task { await router.handle(request, responder) }
         }
     }
