@@ -1,3 +1,5 @@
+import Foundation
+
 /// What a streaming route holds for one client: at most `limit` items waiting. A client that
 /// cannot keep up is disconnected (the stream finishes) rather than buffered without bound, and
 /// the producer never waits on it. For `events` (a client can reconnect with `since`); not for
@@ -12,5 +14,56 @@ enum BoundedStream {
             if case .dropped = cont.yield(item) { cont.finish() }
         }
         return (stream, send)
+    }
+}
+
+/// Output for one attached client where nothing may be lost (exec output): the producer — a
+/// reader thread of its own, never an event loop or the engine — waits while more than `limit`
+/// bytes are on their way to the client, so a client that reads slowly slows the process (its
+/// pipe fills, its writes block) instead of growing the daemon. Dockerd behaves the same way.
+final class FlowControlledRelay: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var pending = 0
+    private var closed = false
+    let limit: Int
+    let stream: AsyncStream<[UInt8]?>
+    private let continuation: AsyncStream<[UInt8]?>.Continuation
+
+    init(limit: Int = 1 << 20) {
+        self.limit = limit
+        (stream, continuation) = AsyncStream<[UInt8]?>.makeStream()
+    }
+
+    /// Queues `bytes` for the client, first waiting (on the producer's own thread) until the
+    /// client has taken enough. Returns false once the client is gone.
+    @discardableResult
+    func push(_ bytes: [UInt8]) -> Bool {
+        condition.lock()
+        while pending > 0 && pending + bytes.count > limit && !closed { condition.wait() }
+        if closed { condition.unlock(); return false }
+        pending += bytes.count
+        condition.unlock()
+        continuation.yield(bytes)
+        return true
+    }
+
+    /// The end of the output (exit or detach): the consumer stops after what is queued.
+    func finish() { continuation.yield(nil) }
+
+    /// The consumer wrote `count` bytes to the client.
+    func delivered(_ count: Int) {
+        condition.lock()
+        pending -= count
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// The client went away: producers stop waiting and further output is dropped.
+    func close() {
+        condition.lock()
+        closed = true
+        condition.broadcast()
+        condition.unlock()
+        continuation.finish()
     }
 }

@@ -32,9 +32,9 @@ extension Router {
         // exec was created with (a pty exec started with Tty false sends framed stdout).
         let tty = body["Tty"].bool ?? false
         let wantOut = e.config.attachStdout ?? true, wantErr = e.config.attachStderr ?? true
-        // Unbounded on purpose, as attach (a slow reader must get everything).
-        let (stream, streamCont) = AsyncStream<[UInt8]?>.makeStream()
-        let send: @Sendable ([UInt8]?) -> Void = { streamCont.yield($0) }
+        // Nothing is dropped and nothing grows without bound: the exec's reader thread waits while
+        // a megabyte is on its way to a slow client (the process then blocks on its pipe).
+        let relay = FlowControlledRelay()
         let handle = ProcessHandle()
         // Docker's detach sequence applies to exec stdin too: the client leaves, the process stays.
         let keys = DetachMatcher.parse(e.config.detachKeys) ?? DetachMatcher.defaultKeys
@@ -44,12 +44,12 @@ extension Router {
             guard attachedStdin else { return handle.write(bytes) }
             let (pass, detach) = matcher.feed(bytes)
             if !pass.isEmpty { handle.write(pass) }
-            if detach { send(nil) }
+            if detach { relay.finish() }
         }, onInputClosed: { handle.close() })
         do {
             let proc = try await engine.startExec(e.id, onOutput: { stream, bytes in
-                if (stream == 1 && wantOut) || (stream == 2 && wantErr) { send(tty ? bytes : StreamFrame.frame(stream, bytes)) }
-            }, onExit: { _ in send(nil) })
+                if (stream == 1 && wantOut) || (stream == 2 && wantErr) { relay.push(tty ? bytes : StreamFrame.frame(stream, bytes)) }
+            }, onExit: { _ in relay.finish() })
             handle.set(proc)
             // API 1.42: the terminal's size comes with the start (or the create) request.
             let size = body["ConsoleSize"].array?.map { UInt(clamping: $0.int ?? 0) } ?? e.config.consoleSize ?? []
@@ -66,10 +66,12 @@ extension Router {
             res.close()
             return
         }
-        for await chunk in stream {
+        for await chunk in relay.stream {
             guard let chunk else { break }
             if !(await res.writeRaw(chunk)) { break }
+            relay.delivered(chunk.count)
         }
+        relay.close()
         res.close()
     }
 }

@@ -199,3 +199,40 @@ def test_a_slow_reader_of_run_output_gets_all_of_it(daemon):
     r = subprocess.run(["sh", "-c", "docker run --rm --log-opt max-size=100m busybox sh -c 'yes 0123456789012345678901234567890 | head -c 33554432' "
                         "| (sleep 2; wc -c)"], capture_output=True, text=True, env=env, timeout=120)
     assert r.stdout.strip() == "33554432", r.stderr
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+
+def test_a_slow_exec_reader_slows_the_process_not_the_daemons_memory(daemon):
+    # exec output is flow-controlled: while the client does not read, berthd holds about a
+    # megabyte and the process blocks on its pipe; then the client gets every byte.
+    cid = daemon.docker("run", "-d", "busybox", "sleep", "300").stdout.strip()
+    total = 256 << 20
+    status, _, body = daemon.api("POST", f"/containers/{cid}/exec", headers={"Content-Type": "application/json"},
+                                 body=json.dumps({"Cmd": ["sh", "-c", f"head -c {total} /dev/zero"], "AttachStdout": True, "AttachStderr": True}))
+    exec_id = json.loads(body)["Id"]
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(daemon.sock)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    payload = json.dumps({"Detach": False, "Tty": True}).encode()
+    s.sendall(f"POST /v1.44/exec/{exec_id}/start HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: Upgrade\r\n"
+              f"Upgrade: tcp\r\nContent-Length: {len(payload)}\r\n\r\n".encode() + payload)
+    before = rss_kib(daemon.proc.pid)
+    time.sleep(4)   # not reading
+    grown = rss_kib(daemon.proc.pid) - before
+    assert grown < 64 * 1024, f"berthd grew by {grown} KiB while the exec client did not read"
+    got, head = 0, b""
+    while b"\r\n\r\n" not in head:
+        head += s.recv(1)
+    s.settimeout(60)
+    while True:
+        chunk = s.recv(1 << 20)
+        if not chunk:
+            break
+        got += len(chunk)
+    s.close()
+    assert got == total
+    daemon.docker("rm", "-f", cid)
