@@ -17,20 +17,25 @@ enum BoundedStream {
     }
 }
 
-/// Output for one attached client where nothing may be lost (exec output): the producer — a
-/// reader thread of its own, never an event loop or the engine — waits while more than `limit`
-/// bytes are on their way to the client, so a client that reads slowly slows the process (its
-/// pipe fills, its writes block) instead of growing the daemon. Dockerd behaves the same way.
+/// Output for one attached client where nothing may be lost (attach and exec output): the
+/// producer — a reader thread of its own, never an event loop or the engine — waits while more
+/// than `limit` bytes are on their way to the client, so a client that reads slowly slows the
+/// process (its pipe fills, its writes block) instead of growing the daemon, as with dockerd.
+/// A client that takes nothing at all for `stallLimit` seconds is let go (its connection is
+/// closed): the container's reader thread also carries its exit, which must not wait forever.
 final class FlowControlledRelay: @unchecked Sendable {
     private let condition = NSCondition()
     private var pending = 0
     private var closed = false
+    private var lastProgress = Date()
     let limit: Int
+    let stallLimit: TimeInterval
     let stream: AsyncStream<[UInt8]?>
     private let continuation: AsyncStream<[UInt8]?>.Continuation
 
-    init(limit: Int = 1 << 20) {
+    init(limit: Int = 1 << 20, stallLimit: TimeInterval = 30) {
         self.limit = limit
+        self.stallLimit = stallLimit
         (stream, continuation) = AsyncStream<[UInt8]?>.makeStream()
     }
 
@@ -39,8 +44,17 @@ final class FlowControlledRelay: @unchecked Sendable {
     @discardableResult
     func push(_ bytes: [UInt8]) -> Bool {
         condition.lock()
-        while pending > 0 && pending + bytes.count > limit && !closed { condition.wait() }
+        while pending > 0 && pending + bytes.count > limit && !closed {
+            if Date().timeIntervalSince(lastProgress) > stallLimit {
+                closed = true
+                condition.unlock()
+                continuation.finish()
+                return false
+            }
+            _ = condition.wait(until: Date().addingTimeInterval(1))
+        }
         if closed { condition.unlock(); return false }
+        if pending == 0 { lastProgress = Date() }
         pending += bytes.count
         condition.unlock()
         continuation.yield(bytes)
@@ -54,6 +68,7 @@ final class FlowControlledRelay: @unchecked Sendable {
     func delivered(_ count: Int) {
         condition.lock()
         pending -= count
+        lastProgress = Date()
         condition.broadcast()
         condition.unlock()
     }

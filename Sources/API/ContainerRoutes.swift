@@ -202,15 +202,15 @@ extension Router {
         let tty = c.config.tty
         let wantOut = req.bool("stdout"), wantErr = req.bool("stderr"), wantIn = req.bool("stdin")
         let stdinOnce = c.stdinOnce
-        // Unbounded on purpose: dropping or disconnecting would lose a slow reader's output
-        // (dockerd blocks the container instead); backpressure through the shim is still to do.
-        let (stream, streamCont) = AsyncStream<[UInt8]?>.makeStream()
-        let send: @Sendable ([UInt8]?) -> Void = { streamCont.yield($0) }
+        // Flow-controlled, never dropped: the shim reader thread waits while a megabyte is on
+        // its way to a slow client, so the shim (and the container's writes) wait too, as with
+        // dockerd; see FlowControlledRelay for a client that stops reading altogether.
+        let relay = FlowControlledRelay()
         let session = AttachSession { frame in
             switch frame.kind {
-            case .stdout where wantOut: send(tty ? frame.payload : StreamFrame.frame(1, frame.payload))
-            case .stderr where wantErr: send(tty ? frame.payload : StreamFrame.frame(2, frame.payload))
-            case .exited: send(nil)
+            case .stdout where wantOut: relay.push(tty ? frame.payload : StreamFrame.frame(1, frame.payload))
+            case .stderr where wantErr: relay.push(tty ? frame.payload : StreamFrame.frame(2, frame.payload))
+            case .exited: relay.finish()
             default: break
             }
         }
@@ -224,14 +224,14 @@ extension Router {
         if live && !(replay && !c.state.running && c.state.status != "created") {
             try await engine.attach(c.id, session: session)
         } else {
-            send(nil)
+            relay.finish()
         }
         try await res.hijack(upgrade: req.wantsUpgrade, multiplexed: !tty && req.version >= .v1_42, onInput: { bytes in
             guard wantIn else { return }
             let (pass, detach) = matcher.feed(bytes)
             if !pass.isEmpty { session.sendStdin(pass) }
             // Detaching leaves the container running: only this client goes.
-            if detach { send(nil) }
+            if detach { relay.finish() }
         }, onInputClosed: {
             if wantIn && stdinOnce { session.closeStdin() }
         })
@@ -245,11 +245,13 @@ extension Router {
                 return await res.writeRaw(out)
             }
         }
-        for await chunk in stream {
+        for await chunk in relay.stream {
             guard let chunk else { break }
             if !(await res.writeRaw(chunk)) { break }
+            relay.delivered(chunk.count)
         }
         session.detach()
+        relay.close()
         res.close()
     }
 }

@@ -236,3 +236,34 @@ def test_a_slow_exec_reader_slows_the_process_not_the_daemons_memory(daemon):
     s.close()
     assert got == total
     daemon.docker("rm", "-f", cid)
+
+
+def test_a_slow_attach_reader_slows_the_container_not_the_daemons_memory(daemon):
+    total = 64 << 20
+    status, _, body = daemon.api("POST", "/containers/create", headers={"Content-Type": "application/json"}, body=json.dumps({
+        "Image": "busybox", "Cmd": ["sh", "-c", f"sleep 1; head -c {total} /dev/zero"], "Tty": True, "AttachStdout": True,
+        "HostConfig": {"LogConfig": {"Type": "none"}}}))
+    cid = json.loads(body)["Id"]
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(daemon.sock)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    s.sendall(f"POST /v1.44/containers/{cid}/attach?stream=1&stdout=1 HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n".encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += s.recv(1)
+    assert daemon.docker("start", cid).returncode == 0
+    before = rss_kib(daemon.proc.pid)
+    time.sleep(8)   # not reading (the debug daemon relays ~5 MB/s)
+    grown = rss_kib(daemon.proc.pid) - before
+    assert grown < 16 * 1024, f"berthd grew by {grown} KiB while the attached client did not read"
+    got = 0
+    s.settimeout(60)
+    while True:
+        chunk = s.recv(1 << 20)
+        if not chunk:
+            break
+        got += len(chunk)
+    s.close()
+    assert got == total
+    assert daemon.docker("wait", cid).stdout.strip() == "0"
+    daemon.docker("rm", cid)
