@@ -45,7 +45,7 @@ extension Router {
         // As dockerd: the stream starts with the first message, so a build that fails before
         // saying anything (an empty Dockerfile, a bad context) is an HTTP error, not a 200.
         let started = StreamStart()
-        let gone = StreamStart()   // begun once a write to the client fails
+        let gone = StreamStart()  // begun once a write to the client fails
         r.isCancelled = { gone.isStarted }
         do {
             _ = try await engine.build(contextTar: file, request: r) { msg in
@@ -66,7 +66,6 @@ extension Router {
         res.end()
     }
 }
-
 
 /// Whether a response stream has been started; `begin` is true for the one caller that starts it.
 final class StreamStart: @unchecked Sendable {

@@ -52,8 +52,9 @@ extension Router {
             let tmp = engine.store.tempPath("cp")
             defer { unlink(tmp) }
             let s = try await engine.archivePath(id, path: req.q("path") ?? "/", to: tmp)
-            res.send(status: 200, contentType: "application/x-tar", body: try FS.read(tmp),
-                     extraHeaders: [("X-Docker-Container-Path-Stat", Data(s.json.bytes).base64EncodedString())])
+            res.send(
+                status: 200, contentType: "application/x-tar", body: try FS.read(tmp),
+                extraHeaders: [("X-Docker-Container-Path-Stat", Data(s.json.bytes).base64EncodedString())])
         case (.PUT, 2, let id, "archive"):
             guard let path = req.q("path") else { throw EngineError.badRequest("path is required") }
             let file = try spool(req)
@@ -226,16 +227,23 @@ extension Router {
         } else {
             relay.finish()
         }
-        try await res.hijack(upgrade: req.wantsUpgrade, multiplexed: !tty && req.version >= .v1_42, onInput: { bytes in
-            guard wantIn else { return }
-            let (pass, detach) = matcher.feed(bytes)
-            if !pass.isEmpty { session.sendStdin(pass) }
-            // Detaching leaves the container running: only this client goes.
-            if detach { relay.finish() }
-        }, onInputClosed: {
-            if wantIn && stdinOnce { session.closeStdin() }
-        })
+        try await res.hijack(
+            upgrade: req.wantsUpgrade, multiplexed: !tty && req.version >= .v1_42,
+            onInput: { bytes in
+                guard wantIn else { return }
+                let (pass, detach) = matcher.feed(bytes)
+                if !pass.isEmpty { session.sendStdin(pass) }
+                // Detaching leaves the container running: only this client goes.
+                if detach { relay.finish() }
+            },
+            onInputClosed: {
+                if wantIn && stdinOnce { session.closeStdin() }
+            })
         if replay, let src = try? await engine.logSource(c.id) {
+            // docker-py takes the raw socket from under its HTTP reader once it has parsed the
+            // 101: bytes that arrived together with the head are lost to it. dockerd's replay
+            // starts later (it decodes the log first); give the client that moment too.
+            try? await Task.sleep(for: .milliseconds(20))
             var o = LogOptions()
             o.stdout = wantOut
             o.stderr = wantErr

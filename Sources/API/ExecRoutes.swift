@@ -40,21 +40,26 @@ extension Router {
         let keys = DetachMatcher.parse(e.config.detachKeys) ?? DetachMatcher.defaultKeys
         let matcher = LockedMatcher(DetachMatcher(keys: keys))
         let attachedStdin = e.config.attachStdin
-        try await res.hijack(upgrade: req.wantsUpgrade, multiplexed: !tty && req.version >= .v1_42, onInput: { bytes in
-            guard attachedStdin else { return handle.write(bytes) }
-            let (pass, detach) = matcher.feed(bytes)
-            if !pass.isEmpty { handle.write(pass) }
-            if detach { relay.finish() }
-        }, onInputClosed: { handle.close() })
+        try await res.hijack(
+            upgrade: req.wantsUpgrade, multiplexed: !tty && req.version >= .v1_42,
+            onInput: { bytes in
+                guard attachedStdin else { return handle.write(bytes) }
+                let (pass, detach) = matcher.feed(bytes)
+                if !pass.isEmpty { handle.write(pass) }
+                if detach { relay.finish() }
+            }, onInputClosed: { handle.close() })
         do {
-            let proc = try await engine.startExec(e.id, onOutput: { stream, bytes in
-                if (stream == 1 && wantOut) || (stream == 2 && wantErr) { relay.push(tty ? bytes : StreamFrame.frame(stream, bytes)) }
-            }, onExit: { _ in relay.finish() })
+            let proc = try await engine.startExec(
+                e.id,
+                onOutput: { stream, bytes in
+                    if (stream == 1 && wantOut) || (stream == 2 && wantErr) { relay.push(tty ? bytes : StreamFrame.frame(stream, bytes)) }
+                }, onExit: { _ in relay.finish() })
             handle.set(proc)
             // API 1.42: the terminal's size comes with the start (or the create) request.
             let size = body["ConsoleSize"].array?.map { UInt(clamping: $0.int ?? 0) } ?? e.config.consoleSize ?? []
             if e.tty, req.version >= .v1_42, size.count == 2, let rows = UInt16(exactly: size[0]), let cols = UInt16(exactly: size[1]),
-                rows > 0, cols > 0 {
+                rows > 0, cols > 0
+            {
                 Task { try? await self.applyExecSize(e.id, rows: rows, cols: cols) }
             }
         } catch {

@@ -21,7 +21,8 @@ extension Router {
             let list = try await engine.listImages(all: req.bool("all"), dangling: dangling, references: f["reference"] ?? [], labels: f["label"] ?? [])
             res.json(200, .array(list.map { VersionAdapter.imageSummary($0.json, req.version) }))
         case .GET where rest == "search":
-            let r = try await engine.search(req.q("term") ?? "", limit: req.int("limit") ?? 25, credentials: RegistryAuth.decode(req.headers["X-Registry-Auth"].first))
+            let r = try await engine.search(
+                req.q("term") ?? "", limit: req.int("limit") ?? 25, credentials: RegistryAuth.decode(req.headers["X-Registry-Auth"].first))
             res.json(200, .array(r))
         case .POST where rest == "prune":
             let f = try filters(req)
@@ -76,8 +77,9 @@ extension Router {
                 do { try await Engine.download(url, to: file) } catch { unlink(file); throw error }
             }
             defer { unlink(file) }
-            let id = try engine.importImage(tarFile: file, repo: req.q("repo"), tag: req.q("tag"), message: req.q("message") ?? "",
-                                                  changes: req.query["changes"] ?? [])
+            let id = try engine.importImage(
+                tarFile: file, repo: req.q("repo"), tag: req.q("tag"), message: req.q("message") ?? "",
+                changes: req.query["changes"] ?? [])
             res.startStream(contentType: "application/json")
             _ = await res.writeJSONLine(["status": .string(id.description)])
             res.end()

@@ -26,7 +26,8 @@ enum InactiveFeatures {
         switch (method, rest.count) {
         case ("GET", 0): return .success([])
         case ("GET", 1) where rest[0] == "privileges": return .success([])
-        case (_, 2...) where rest.last == "json" || rest.last == "enable" || rest.last == "disable" || rest.last == "push"
+        case (_, 2...)
+        where rest.last == "json" || rest.last == "enable" || rest.last == "disable" || rest.last == "push"
             || rest.last == "set" || rest.last == "upgrade":
             return .failure(.notFound("plugin \"\(rest.dropLast().joined(separator: "/"))\" not found"))
         case ("DELETE", 1...): return .failure(.notFound("plugin \"\(rest.joined(separator: "/"))\" not found"))

@@ -93,9 +93,12 @@ public final class Responder: @unchecked Sendable {
     /// Replies 101 (or 200 for clients that did not ask to upgrade), then turns the connection
     /// into a raw byte pipe: `onInput` gets what the client sends, `onInputClosed` its half-close.
     /// `multiplexed`: API 1.42 and later name a stdout/stderr-framed stream as such.
-    public func hijack(upgrade: Bool, multiplexed: Bool = false, onInput: @escaping @Sendable ([UInt8]) -> Void,
-                       onInputClosed: @escaping @Sendable () -> Void) async throws {
-        let head = (upgrade ? "HTTP/1.1 101 UPGRADED\r\n" : "HTTP/1.1 200 OK\r\n")
+    public func hijack(
+        upgrade: Bool, multiplexed: Bool = false, onInput: @escaping @Sendable ([UInt8]) -> Void,
+        onInputClosed: @escaping @Sendable () -> Void
+    ) async throws {
+        let head =
+            (upgrade ? "HTTP/1.1 101 UPGRADED\r\n" : "HTTP/1.1 200 OK\r\n")
             + "Content-Type: application/vnd.docker.\(multiplexed ? "multiplexed" : "raw")-stream\r\n"
             + (upgrade ? "Connection: Upgrade\r\nUpgrade: tcp\r\n" : "") + "\r\n"
         let ch = channel
@@ -107,11 +110,11 @@ public final class Responder: @unchecked Sendable {
             let decoder = try sync.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
             try sync.addHandler(raw, name: "raw", position: .after(decoder))
         }.flatMap { ch.pipeline.removeHandler(name: "encoder") }
-         .flatMap { ch.pipeline.removeHandler(name: "decoder") }
-         .flatMap { [handler] () -> EventLoopFuture<Void> in
-            if handler?.inputClosedEarly == true { onInputClosed() }
-            return ch.writeAndFlush(ByteBuffer(string: head))
-        }.get()
+            .flatMap { ch.pipeline.removeHandler(name: "decoder") }
+            .flatMap { [handler] () -> EventLoopFuture<Void> in
+                if handler?.inputClosedEarly == true { onInputClosed() }
+                return ch.writeAndFlush(ByteBuffer(string: head))
+            }.get()
     }
 
     /// Raw bytes on a hijacked connection.

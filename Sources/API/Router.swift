@@ -21,7 +21,9 @@ public final class Router: Sendable {
                 return res.error(.badRequest("client version \(v) is too new. Maximum supported API version is \(Responder.maxVersion)"))
             }
             if compareVersions(v, Router.minVersion) < 0 {
-                return res.error(.badRequest("client version \(v) is too old. Minimum supported API version is \(Router.minVersion), please upgrade your client to a newer version"))
+                return res.error(
+                    .badRequest(
+                        "client version \(v) is too old. Minimum supported API version is \(Router.minVersion), please upgrade your client to a newer version"))
             }
         }
         let p = req.path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
@@ -43,9 +45,10 @@ public final class Router: Sendable {
             case (.POST, "build") where p.count == 2 && p[1] == "prune": res.json(200, PruneReport(key: "CachesDeleted", deleted: [], spaceReclaimed: 0).json)
             case (.POST, "commit"):
                 let body = req.body.isEmpty ? JSON.null : try jsonBody(req)
-                let id = try await engine.commit(req.q("container") ?? "", repo: req.q("repo"), tag: req.q("tag"), comment: req.q("comment") ?? "",
-                                                 author: req.q("author") ?? "", changes: req.query["changes"] ?? [],
-                                                 pause: req.q("pause").map { _ in req.bool("pause") } ?? true, overrides: body)
+                let id = try await engine.commit(
+                    req.q("container") ?? "", repo: req.q("repo"), tag: req.q("tag"), comment: req.q("comment") ?? "",
+                    author: req.q("author") ?? "", changes: req.query["changes"] ?? [],
+                    pause: req.q("pause").map { _ in req.bool("pause") } ?? true, overrides: body)
                 res.json(201, IDResponse(id: id.description).json)
             case (_, let section) where InactiveFeatures.swarmSections.contains(section):
                 throw InactiveFeatures.swarm(section, Array(p.dropFirst()))
@@ -78,10 +81,13 @@ public final class Router: Sendable {
     }
 
     func ping(_ req: Request, _ res: Responder) {
-        res.send(status: 200, contentType: "text/plain; charset=utf-8", body: Array("OK".utf8),
-                 extraHeaders: [("Cache-Control", "no-cache, no-store, must-revalidate"), ("Pragma", "no-cache"), ("Builder-Version", "1"),
-                                ("Swarm", "inactive")],
-                 headOnly: req.method == .HEAD)
+        res.send(
+            status: 200, contentType: "text/plain; charset=utf-8", body: Array("OK".utf8),
+            extraHeaders: [
+                ("Cache-Control", "no-cache, no-store, must-revalidate"), ("Pragma", "no-cache"), ("Builder-Version", "1"),
+                ("Swarm", "inactive"),
+            ],
+            headOnly: req.method == .HEAD)
     }
 
     func compareVersions(_ a: String, _ b: String) -> Int {

@@ -1,10 +1,10 @@
 import Engine
 import Foundation
 import JSON
-import Sys
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import Sys
 
 /// The Engine API over HTTP/1.1 on a unix socket.
 public final class APIServer: Sendable {
@@ -35,7 +35,7 @@ public final class APIServer: Sendable {
 /// One parsed request.
 public struct Request: Sendable {
     public var method: HTTPMethod
-    public var path: String          // without version prefix
+    public var path: String  // without version prefix
     public var query: [String: [String]]
     public var headers: HTTPHeaders
     public var body: [UInt8]

@@ -32,8 +32,10 @@ enum SystemInfo {
         }
         let hub = (c.mirrors["docker.io"] ?? []).map { $0.hasSuffix("/") ? $0 : $0 + "/" }
         index["docker.io"] = ["Name": "docker.io", "Mirrors": JSON.strings(hub), "Secure": true, "Official": true]
-        return ["AllowNondistributableArtifactsCIDRs": [], "AllowNondistributableArtifactsHostnames": [],
-                "InsecureRegistryCIDRs": JSON.strings(cidrs + ["127.0.0.0/8"]), "IndexConfigs": .object(index), "Mirrors": JSON.strings(hub)]
+        return [
+            "AllowNondistributableArtifactsCIDRs": [], "AllowNondistributableArtifactsHostnames": [],
+            "InsecureRegistryCIDRs": JSON.strings(cidrs + ["127.0.0.0/8"]), "IndexConfigs": .object(index), "Mirrors": JSON.strings(hub),
+        ]
     }
 
     static func version() async -> JSON {
@@ -41,8 +43,13 @@ enum SystemInfo {
         return [
             "Platform": ["Name": "Berth"],
             "Components": [
-                ["Name": "Engine", "Version": .string(version), "Details": ["ApiVersion": .string(APIVersion.current.description), "Arch": "amd64", "BuildTime": "",
-                  "Experimental": "false", "GitCommit": "", "GoVersion": "swift6", "KernelVersion": .string(k), "MinAPIVersion": "1.24", "Os": "linux"]],
+                [
+                    "Name": "Engine", "Version": .string(version),
+                    "Details": [
+                        "ApiVersion": .string(APIVersion.current.description), "Arch": "amd64", "BuildTime": "",
+                        "Experimental": "false", "GitCommit": "", "GoVersion": "swift6", "KernelVersion": .string(k), "MinAPIVersion": "1.24", "Os": "linux",
+                    ],
+                ],
                 ["Name": "runc", "Version": .string(runc), "Details": ["GitCommit": ""]],
             ],
             "Version": .string(version), "ApiVersion": .string(APIVersion.current.description), "MinAPIVersion": "1.24", "GitCommit": "", "GoVersion": "swift6",
@@ -57,9 +64,11 @@ enum SystemInfo {
         let images = (try? engine.store.allImages().count) ?? 0
         var host = [CChar](repeating: 0, count: 256)
         gethostname(&host, 255)
-        let mem = (try? FS.readString("/proc/meminfo"))?.split(separator: "\n").first { $0.hasPrefix("MemTotal:") }
+        let mem =
+            (try? FS.readString("/proc/meminfo"))?.split(separator: "\n").first { $0.hasPrefix("MemTotal:") }
             .flatMap { Int64($0.split(separator: " ")[1]) }.map { $0 * 1024 } ?? 0
-        let osName = ((try? FS.readString("/etc/os-release")) ?? "").split(separator: "\n").first { $0.hasPrefix("PRETTY_NAME=") }
+        let osName =
+            ((try? FS.readString("/etc/os-release")) ?? "").split(separator: "\n").first { $0.hasPrefix("PRETTY_NAME=") }
             .map { String($0.dropFirst(12)).trimmingCharacters(in: CharacterSet(charactersIn: "\"")) } ?? "Linux"
         return [
             "ID": "BERTH", "Containers": .int(Int64(all.count)),
@@ -68,8 +77,10 @@ enum SystemInfo {
             "ContainersStopped": .int(Int64(all.filter { !$0.state.running }.count)),
             "Images": .int(Int64(images)), "Driver": "overlay2",
             "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"], ["Native Overlay Diff", "true"]],
-            "Plugins": ["Volume": ["local"], "Network": ["bridge", "host", "none"], "Authorization": .null,
-                        "Log": ["json-file", "none"]],
+            "Plugins": [
+                "Volume": ["local"], "Network": ["bridge", "host", "none"], "Authorization": .null,
+                "Log": ["json-file", "none"],
+            ],
             "MemoryLimit": true, "SwapLimit": true, "KernelMemory": false, "KernelMemoryTCP": false, "CpuCfsPeriod": true, "CpuCfsQuota": true,
             "CPUShares": true, "CPUSet": true, "PidsLimit": true, "IPv4Forwarding": true, "BridgeNfIptables": true,
             "BridgeNfIp6tables": true, "Debug": false, "NFd": 0, "OomKillDisable": true, "NGoroutines": 0,
@@ -80,11 +91,13 @@ enum SystemInfo {
             "RegistryConfig": registryConfig(engine.config),
             "NCPU": .int(Int64(ProcessInfo.processInfo.activeProcessorCount)), "MemTotal": .int(mem),
             "GenericResources": .null, "DockerRootDir": .string(engine.config.dataRoot), "HttpProxy": "", "HttpsProxy": "",
-            "NoProxy": "", "Name": .string(String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)), "Labels": [], "ExperimentalBuild": false,
+            "NoProxy": "", "Name": .string(String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)), "Labels": [],
+            "ExperimentalBuild": false,
             "ServerVersion": .string(version), "Runtimes": ["runc": ["path": "runc"]], "DefaultRuntime": "runc",
             "Swarm": ["NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": false, "Error": "", "RemoteManagers": .null],
             "LiveRestoreEnabled": true, "Isolation": "", "InitBinary": "docker-init", "ContainerdCommit": ["ID": "", "Expected": ""],
-            "RuncCommit": ["ID": .string(runcCommit), "Expected": .string(runcCommit)], "InitCommit": ["ID": "", "Expected": ""], "SecurityOptions": ["name=seccomp,profile=default"],
+            "RuncCommit": ["ID": .string(runcCommit), "Expected": .string(runcCommit)], "InitCommit": ["ID": "", "Expected": ""],
+            "SecurityOptions": ["name=seccomp,profile=default"],
             "Warnings": .null,
         ]
     }

@@ -10,8 +10,9 @@ extension Router {
         case (.GET, nil): try await listVolumes(req, res)
         case (.POST, "create"):
             let b = try jsonBody(req, as: RequestBodies.volumeCreate)
-            let v = try await engine.createVolume(name: b["Name"].string, driver: b["Driver"].string, labels: b["Labels"].stringMap ?? [:],
-                                                  options: b["DriverOpts"].stringMap ?? [:])
+            let v = try await engine.createVolume(
+                name: b["Name"].string, driver: b["Driver"].string, labels: b["Labels"].stringMap ?? [:],
+                options: b["DriverOpts"].stringMap ?? [:])
             res.json(201, await engine.volumeResponse(v).json)
         case (.POST, "prune"):
             let f = try filters(req)

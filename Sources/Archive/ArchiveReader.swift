@@ -116,10 +116,11 @@ public final class ArchiveReader {
         let size = Int64(archive_entry_size(e))
         guard size >= 0 else { throw ArchiveError("invalid tar entry \"\(path)\": negative size") }
         let nanos = Int(archive_entry_mtime_nsec(e))
-        return TarEntry(path: path, kind: kind, linkTarget: link, mode: UInt32(truncatingIfNeeded: archive_entry_perm(e)),
-                        uid: Int(uid), gid: Int(gid), size: size,
-                        mtime: Int64(archive_entry_mtime(e)), mtimeNanos: (0..<1_000_000_000).contains(nanos) ? nanos : 0,
-                        devMajor: devMajor, devMinor: devMinor, xattrs: xattrs)
+        return TarEntry(
+            path: path, kind: kind, linkTarget: link, mode: UInt32(truncatingIfNeeded: archive_entry_perm(e)),
+            uid: Int(uid), gid: Int(gid), size: size,
+            mtime: Int64(archive_entry_mtime(e)), mtimeNanos: (0..<1_000_000_000).contains(nanos) ? nanos : 0,
+            devMajor: devMajor, devMinor: devMinor, xattrs: xattrs)
     }
 
     /// Streams the current entry's data in blocks.

@@ -104,16 +104,19 @@ public final class HashingSource {
 
 extension ArchiveReader {
     convenience init(source: HashingSource) throws(ArchiveError) {
-        try self.init(opening: { a in
-            archive_read_support_format_tar(a)
-            archive_read_support_format_gnutar(a)
-            let ctx = Unmanaged.passUnretained(source).toOpaque()
-            return archive_read_open(a, ctx, nil, { _, ctx, out in
-                let src = Unmanaged<HashingSource>.fromOpaque(ctx!).takeUnretainedValue()
-                guard let block = try? src.nextBlock() else { return -1 }
-                out?.pointee = block.baseAddress
-                return block.count
-            }, nil)
-        }, keepAlive: source)
+        try self.init(
+            opening: { a in
+                archive_read_support_format_tar(a)
+                archive_read_support_format_gnutar(a)
+                let ctx = Unmanaged.passUnretained(source).toOpaque()
+                return archive_read_open(
+                    a, ctx, nil,
+                    { _, ctx, out in
+                        let src = Unmanaged<HashingSource>.fromOpaque(ctx!).takeUnretainedValue()
+                        guard let block = try? src.nextBlock() else { return -1 }
+                        out?.pointee = block.baseAddress
+                        return block.count
+                    }, nil)
+            }, keepAlive: source)
     }
 }

@@ -11,7 +11,9 @@ public enum SafePath {
             if c == ".." {
                 if out.isEmpty { return nil }
                 out.removeLast()
-            } else { out.append(c) }
+            } else {
+                out.append(c)
+            }
         }
         return out.joined(separator: "/")
     }
@@ -27,7 +29,9 @@ public enum SafePath {
             if c == ".." {
                 if parts.isEmpty { return false }
                 parts.removeLast()
-            } else { parts.append(String(c)) }
+            } else {
+                parts.append(String(c))
+            }
         }
         return true
     }

@@ -16,7 +16,8 @@ public enum TarCompletion {
         guard n > 0 else { return }
         // gzip, bzip2, xz, zstd: compressed contexts are left alone.
         if magic.starts(with: [0x1f, 0x8b]) || magic.starts(with: [0x42, 0x5a, 0x68]) || magic.starts(with: [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])
-            || magic.starts(with: [0x28, 0xb5, 0x2f, 0xfd]) {
+            || magic.starts(with: [0x28, 0xb5, 0x2f, 0xfd])
+        {
             return
         }
         var st = stat()

@@ -24,8 +24,10 @@ public struct TarWriter {
     }
 
     /// A header with full metadata (owner, mode, time, device numbers) for tree walks.
-    public func entry(_ name: String, type: Character, size: Int64 = 0, mode: Int, uid: Int, gid: Int, mtime: Int64,
-                      link: String = "", devMajor: Int = 0, devMinor: Int = 0) throws {
+    public func entry(
+        _ name: String, type: Character, size: Int64 = 0, mode: Int, uid: Int, gid: Int, mtime: Int64,
+        link: String = "", devMajor: Int = 0, devMinor: Int = 0
+    ) throws {
         try header(name: name, size: size, mode: mode, type: type, link: link, mtime: mtime, uid: uid, gid: gid, devMajor: devMajor, devMinor: devMinor)
     }
 
@@ -41,8 +43,10 @@ public struct TarWriter {
 
     public func finish() throws { try sink([UInt8](repeating: 0, count: 1024)) }
 
-    private func header(name: String, size: Int64, mode: Int, type: Character, link: String, mtime: Int64,
-                        uid: Int = 0, gid: Int = 0, devMajor: Int = 0, devMinor: Int = 0) throws {
+    private func header(
+        name: String, size: Int64, mode: Int, type: Character, link: String, mtime: Int64,
+        uid: Int = 0, gid: Int = 0, devMajor: Int = 0, devMinor: Int = 0
+    ) throws {
         if name.utf8.count > 99 || link.utf8.count > 99 {
             var records = ""
             if name.utf8.count > 99 { records += paxRecord("path", name) }
@@ -52,8 +56,10 @@ public struct TarWriter {
             try sink(data)
             try pad(Int64(data.count))
         }
-        try sink(block(name: String(name.utf8.prefix(99))!, size: size, mode: mode, type: type, link: String(link.utf8.prefix(99))!, mtime: mtime,
-                       uid: uid, gid: gid, devMajor: devMajor, devMinor: devMinor))
+        try sink(
+            block(
+                name: String(name.utf8.prefix(99))!, size: size, mode: mode, type: type, link: String(link.utf8.prefix(99))!, mtime: mtime,
+                uid: uid, gid: gid, devMajor: devMajor, devMinor: devMinor))
     }
 
     private func paxRecord(_ key: String, _ value: String) -> String {
@@ -63,8 +69,10 @@ public struct TarWriter {
         return String(len) + body
     }
 
-    private func block(name: String, size: Int64, mode: Int, type: Character, link: String, mtime: Int64,
-                       uid: Int = 0, gid: Int = 0, devMajor: Int = 0, devMinor: Int = 0) -> [UInt8] {
+    private func block(
+        name: String, size: Int64, mode: Int, type: Character, link: String, mtime: Int64,
+        uid: Int = 0, gid: Int = 0, devMajor: Int = 0, devMinor: Int = 0
+    ) -> [UInt8] {
         var h = [UInt8](repeating: 0, count: 512)
         func put(_ s: String, _ off: Int, _ len: Int) { for (i, b) in s.utf8.prefix(len).enumerated() { h[off + i] = b } }
         func octal(_ v: Int64, _ off: Int, _ len: Int) {
@@ -88,4 +96,3 @@ public struct TarWriter {
         return h
     }
 }
-

@@ -95,8 +95,9 @@ public final class TreeTar {
             case S_IFCHR, S_IFBLK:
                 let major = Int((st.st_rdev >> 8) & 0xfff) | Int((st.st_rdev >> 32) & ~0xfff)
                 let minor = Int(st.st_rdev & 0xff) | Int((st.st_rdev >> 12) & ~0xff)
-                try tar.entry(outName(r), type: (st.st_mode & S_IFMT) == S_IFCHR ? "3" : "4", mode: mode, uid: uid, gid: gid, mtime: mtime,
-                              devMajor: major, devMinor: minor & 0xfffff)
+                try tar.entry(
+                    outName(r), type: (st.st_mode & S_IFMT) == S_IFCHR ? "3" : "4", mode: mode, uid: uid, gid: gid, mtime: mtime,
+                    devMajor: major, devMinor: minor & 0xfffff)
             case S_IFIFO:
                 try tar.entry(outName(r), type: "6", mode: mode, uid: uid, gid: gid, mtime: mtime)
             default:

@@ -3,8 +3,8 @@
 public struct DNSQuery: Sendable, Equatable {
     public var id: UInt16
     public var flags: UInt16
-    public var name: String      // lower-cased, without the trailing dot
-    public var type: UInt16      // 1 A, 28 AAAA, ...
+    public var name: String  // lower-cased, without the trailing dot
+    public var type: UInt16  // 1 A, 28 AAAA, ...
     public var qclass: UInt16
     /// The question section's bytes, echoed in the answer.
     public var question: [UInt8]

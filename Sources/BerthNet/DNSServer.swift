@@ -40,8 +40,10 @@ public final class NameTable: @unchecked Sendable {
     }
 
     /// Replaces the whole table (the engine rebuilds it from its state after any change).
-    public func replace(names newNames: [String: [String: [IPv4]]], membership newMembership: [String: [String]],
-                        own newOwn: [String: [String: [IPv4]]] = [:], noForward newNoForward: Set<String> = []) {
+    public func replace(
+        names newNames: [String: [String: [IPv4]]], membership newMembership: [String: [String]],
+        own newOwn: [String: [String: [IPv4]]] = [:], noForward newNoForward: Set<String> = []
+    ) {
         lock.lock(); defer { lock.unlock() }
         names = newNames
         membership = newMembership
@@ -56,7 +58,7 @@ public final class NameTable: @unchecked Sendable {
 public final class DNSServer: @unchecked Sendable {
     public static let address = IPv4(0x7F00_000B)  // 127.0.0.11
     private let lock = NSLock()
-    private var sockets: [Int32: String] = [:]      // fd → container ID
+    private var sockets: [Int32: String] = [:]  // fd → container ID
     private var byContainer: [String: Int32] = [:]
     private var forwards: [Int32: (client: Int32, addr: UInt32, port: UInt16, deadline: Double)] = [:]
     private let table: NameTable

@@ -13,8 +13,8 @@ public enum Firewall {
     }
 
     public struct Port: Sendable, Equatable {
-        public var proto: String        // tcp | udp
-        public var hostIP: String       // "" or 0.0.0.0: every local address
+        public var proto: String  // tcp | udp
+        public var hostIP: String  // "" or 0.0.0.0: every local address
         public var hostPort: Int
         public var containerIP: IPv4
         public var containerPort: Int
@@ -38,13 +38,15 @@ public enum Firewall {
 
     /// (table, built-in chain, rule) jumps into our chains.
     public static func hooks(_ c: Chains) -> [(String, String, [String])] {
-        [("nat", "PREROUTING", ["-m", "addrtype", "--dst-type", "LOCAL", "-j", c.dnat]),
-         ("nat", "OUTPUT", ["-m", "addrtype", "--dst-type", "LOCAL", "-j", c.dnat]),
-         ("nat", "POSTROUTING", ["-j", c.postrouting]),
-         ("raw", "PREROUTING", ["-j", c.raw]),
-         // Each is inserted at the top, so isolation (listed last) ends up first.
-         ("filter", "FORWARD", ["-j", c.forward]),
-         ("filter", "FORWARD", ["-j", c.isolation])]
+        [
+            ("nat", "PREROUTING", ["-m", "addrtype", "--dst-type", "LOCAL", "-j", c.dnat]),
+            ("nat", "OUTPUT", ["-m", "addrtype", "--dst-type", "LOCAL", "-j", c.dnat]),
+            ("nat", "POSTROUTING", ["-j", c.postrouting]),
+            ("raw", "PREROUTING", ["-j", c.raw]),
+            // Each is inserted at the top, so isolation (listed last) ends up first.
+            ("filter", "FORWARD", ["-j", c.forward]),
+            ("filter", "FORWARD", ["-j", c.isolation]),
+        ]
     }
 
     public static func document(_ c: Chains, networks: [Net], ports: [Port]) -> String {
@@ -90,8 +92,11 @@ public enum Firewall {
                 let dest = p.hostIP.isEmpty || p.hostIP == "0.0.0.0" ? "" : "-d \(p.hostIP)/32 "
                 let left = backends.count - i
                 let share = left > 1 ? "-m statistic --mode nth --every \(left) --packet 0 " : ""
-                nat.append("-A \(c.dnat) \(dest)! -i \(p.bridge) -p \(p.proto) -m \(p.proto) --dport \(p.hostPort) \(share)-j DNAT --to-destination \(p.containerIP):\(p.containerPort)")
-                filter.append("-A \(c.forward) -d \(p.containerIP)/32 ! -i \(p.bridge) -o \(p.bridge) -p \(p.proto) -m \(p.proto) --dport \(p.containerPort) -j ACCEPT")
+                nat.append(
+                    "-A \(c.dnat) \(dest)! -i \(p.bridge) -p \(p.proto) -m \(p.proto) --dport \(p.hostPort) \(share)-j DNAT --to-destination \(p.containerIP):\(p.containerPort)"
+                )
+                filter.append(
+                    "-A \(c.forward) -d \(p.containerIP)/32 ! -i \(p.bridge) -o \(p.bridge) -p \(p.proto) -m \(p.proto) --dport \(p.containerPort) -j ACCEPT")
             }
         }
         for n in networks { filter.append("-A \(c.forward) -o \(n.bridge) -j DROP") }

@@ -47,7 +47,8 @@ public struct IPAM: AddressPool, Sendable {
 /// Picks subnets for networks created without `--subnet`, skipping what the host already
 /// routes and what other networks use (Docker's default pools: 172.17-31/16, then 192.168/20s).
 public enum SubnetPicker {
-    public static let pools: [Subnet] = (17...31).map { Subnet(IPv4(UInt32(172) << 24 | UInt32($0) << 16), 16) }
+    public static let pools: [Subnet] =
+        (17...31).map { Subnet(IPv4(UInt32(172) << 24 | UInt32($0) << 16), 16) }
         + (0..<16).map { Subnet(IPv4(UInt32(192) << 24 | UInt32(168) << 16 | UInt32($0 * 16) << 8), 20) }
 
     public static func pick(taken: [Subnet]) -> Subnet? {

@@ -19,7 +19,9 @@ public struct IPv4: Hashable, Comparable, Sendable, CustomStringConvertible {
     public static func + (a: IPv4, n: UInt32) -> IPv4 { IPv4(a.value &+ n) }
     /// Docker's MAC for an address: 02:42 then the four octets.
     public var mac: String {
-        let o = [value >> 24, value >> 16 & 255, value >> 8 & 255, value & 255].map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }
+        let o = [value >> 24, value >> 16 & 255, value >> 8 & 255, value & 255].map {
+            String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16)
+        }
         return "02:42:" + o.joined(separator: ":")
     }
 }

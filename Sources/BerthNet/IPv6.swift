@@ -47,7 +47,9 @@ public struct IPv6Address: Hashable, Comparable, Sendable, CustomStringConvertib
                 while j < 8 && g[j] == 0 { j += 1 }
                 if j - i > best.length && j - i >= 2 { best = (i, j - i) }
                 i = j
-            } else { i += 1 }
+            } else {
+                i += 1
+            }
         }
         func hex(_ r: ArraySlice<UInt16>) -> String { r.map { String($0, radix: 16) }.joined(separator: ":") }
         if best.start < 0 { return hex(g[...]) }

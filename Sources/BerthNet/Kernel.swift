@@ -44,7 +44,11 @@ public struct VethAddresses: Sendable {
         var s = "link set lo up\nlink set \(ifname) address \(mac)\naddr add \(address)/\(subnet.prefix) dev \(ifname)\n"
         if let v6 { s += "addr add \(v6.address)/\(v6.prefix) dev \(ifname) nodad\n" }
         for a in linkLocal {
-            if IPv4(a) != nil { s += "addr add \(a)/16 dev \(ifname) scope link\n" } else if IPv6Address(a) != nil { s += "addr add \(a)/64 dev \(ifname) nodad\n" }
+            if IPv4(a) != nil {
+                s += "addr add \(a)/16 dev \(ifname) scope link\n"
+            } else if IPv6Address(a) != nil {
+                s += "addr add \(a)/64 dev \(ifname) nodad\n"
+            }
         }
         s += "link set \(ifname) up\n"
         if let gateway { s += "route add default via \(gateway)\n" }
@@ -101,11 +105,13 @@ public struct IPRoute2: HostNetworking {
     }
 
     public func attach(namespace: String, bridge: String, hostSide: String, ifname: String, addresses: VethAddresses) throws(NetworkError) {
-        try IPRoute2.run(["ip", "-batch", "-"], input: """
-            link add \(hostSide) type veth peer name \(ifname) netns \(namespace)
-            link set \(hostSide) master \(bridge) up
+        try IPRoute2.run(
+            ["ip", "-batch", "-"],
+            input: """
+                link add \(hostSide) type veth peer name \(ifname) netns \(namespace)
+                link set \(hostSide) master \(bridge) up
 
-            """)
+                """)
         if addresses.v6 != nil || addresses.linkLocal.contains(where: { IPv6Address($0) != nil }) {
             _ = try? Proc.run(["ip", "netns", "exec", namespace, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=0"])
         }
@@ -137,7 +143,9 @@ public struct IPRoute2: HostNetworking {
             while (try? Proc.run(["iptables", "-w", "-t", table, "-D", chain] + rule))?.status == 0 {}
         }
         for ch in chains.nat { _ = try? Proc.run(["iptables", "-w", "-t", "nat", "-F", ch]); _ = try? Proc.run(["iptables", "-w", "-t", "nat", "-X", ch]) }
-        for ch in chains.filter { _ = try? Proc.run(["iptables", "-w", "-t", "filter", "-F", ch]); _ = try? Proc.run(["iptables", "-w", "-t", "filter", "-X", ch]) }
+        for ch in chains.filter {
+            _ = try? Proc.run(["iptables", "-w", "-t", "filter", "-F", ch]); _ = try? Proc.run(["iptables", "-w", "-t", "filter", "-X", ch])
+        }
         _ = try? Proc.run(["iptables", "-w", "-t", "raw", "-F", chains.raw])
         _ = try? Proc.run(["iptables", "-w", "-t", "raw", "-X", chains.raw])
     }

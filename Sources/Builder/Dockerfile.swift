@@ -1,12 +1,12 @@
 /// A parsed Dockerfile: parser directives, then instructions with their flags and arguments,
 /// as Docker's parser produces them (line numbers for errors, JSON vs shell form, heredocs).
 public struct Instruction: Sendable, Equatable {
-    public var keyword: String          // upper-case: FROM, RUN, ...
-    public var flags: [String]          // `--from=builder`, `--chown=1:1` as written
+    public var keyword: String  // upper-case: FROM, RUN, ...
+    public var flags: [String]  // `--from=builder`, `--chown=1:1` as written
     /// Shell form: the text after the keyword and flags; JSON form: the array.
     public var args: [String]
     public var json: Bool
-    public var original: String         // the instruction as written (continuations joined)
+    public var original: String  // the instruction as written (continuations joined)
     public var line: Int
     /// `RUN <<EOF` bodies: (name, content, expand) in order.
     public var heredocs: [Heredoc] = []
@@ -35,8 +35,10 @@ public struct Dockerfile: Sendable {
     public var syntax: String? = nil
     public var instructions: [Instruction] = []
 
-    static let known: Set<String> = ["ADD", "ARG", "CMD", "COPY", "ENTRYPOINT", "ENV", "EXPOSE", "FROM", "HEALTHCHECK", "LABEL",
-                                     "MAINTAINER", "ONBUILD", "RUN", "SHELL", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR"]
+    static let known: Set<String> = [
+        "ADD", "ARG", "CMD", "COPY", "ENTRYPOINT", "ENV", "EXPOSE", "FROM", "HEALTHCHECK", "LABEL",
+        "MAINTAINER", "ONBUILD", "RUN", "SHELL", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR",
+    ]
     /// Instructions whose arguments may be a JSON array.
     static let jsonCapable: Set<String> = ["RUN", "CMD", "ENTRYPOINT", "SHELL", "COPY", "ADD", "VOLUME"]
 
@@ -109,8 +111,10 @@ public struct Dockerfile: Sendable {
                         content.append(l)
                     }
                     guard closed else { throw DockerfileError("dockerfile parse error line \(start + 1): unterminated heredoc \(marker.name)") }
-                    ins.heredocs.append(.init(name: marker.name, content: content.joined(separator: "\n") + "\n",
-                                              expand: marker.expand, stripTabs: marker.stripTabs))
+                    ins.heredocs.append(
+                        .init(
+                            name: marker.name, content: content.joined(separator: "\n") + "\n",
+                            expand: marker.expand, stripTabs: marker.stripTabs))
                 }
             }
             df.instructions.append(ins)
@@ -194,7 +198,8 @@ public struct Dockerfile: Sendable {
                     case "\"": str += "\""
                     case "u":
                         guard i + 4 < c.count, let v = UInt32(String(String.UnicodeScalarView(c[(i + 1)...(i + 4)])), radix: 16),
-                              let u = Unicode.Scalar(v) else { return nil }
+                            let u = Unicode.Scalar(v)
+                        else { return nil }
                         str.unicodeScalars.append(u)
                         i += 4
                     default: return nil

@@ -12,12 +12,19 @@ public struct Berth {
         // Global flags come before the command.
         while let a = args.first, a.hasPrefix("-") {
             args.removeFirst()
-            if a == "-H" || a == "--host" { host = args.isEmpty ? nil : args.removeFirst() }
-            else if a.hasPrefix("--host=") { host = String(a.dropFirst(7)) }
-            else if a == "-v" || a == "--version" { Out.print("Berth version 0.1.0"); return 0 }
-            else if a == "--help" || a == "-h" { usage(); return 0 }
-            else if a == "-D" || a == "--debug" { continue }
-            else { Out.err("unknown flag: \(a)\nSee 'berth --help'."); return 125 }
+            if a == "-H" || a == "--host" {
+                host = args.isEmpty ? nil : args.removeFirst()
+            } else if a.hasPrefix("--host=") {
+                host = String(a.dropFirst(7))
+            } else if a == "-v" || a == "--version" {
+                Out.print("Berth version 0.1.0"); return 0
+            } else if a == "--help" || a == "-h" {
+                usage(); return 0
+            } else if a == "-D" || a == "--debug" {
+                continue
+            } else {
+                Out.err("unknown flag: \(a)\nSee 'berth --help'."); return 125
+            }
         }
         guard let cmd = args.first else { usage(); return 0 }
         args.removeFirst()
@@ -118,19 +125,20 @@ public struct Berth {
     }
 
     static func usage() {
-        Out.print("""
-        Usage:  berth [OPTIONS] COMMAND
+        Out.print(
+            """
+            Usage:  berth [OPTIONS] COMMAND
 
-        A Docker-compatible container engine
+            A Docker-compatible container engine
 
-        Options:
-          -H, --host string    Daemon socket to connect to (default unix:///run/berth/berth.sock; DOCKER_HOST, BERTH_HOST)
+            Options:
+              -H, --host string    Daemon socket to connect to (default unix:///run/berth/berth.sock; DOCKER_HOST, BERTH_HOST)
 
-        Commands:
-          run, create, start, stop, restart, kill, rm, rename, wait, logs, ps, inspect, exec, pause, unpause, top, events, diff, export, commit, cp, stats, update, attach
-          images, tag, rmi, import, save, load, pull, push, login, logout, history, search, version, info
-          system (df|prune|info|events), container (ls|inspect|prune|...), image (ls|inspect|rm|import|save|load|tag|pull|push|history|prune)
-        """)
+            Commands:
+              run, create, start, stop, restart, kill, rm, rename, wait, logs, ps, inspect, exec, pause, unpause, top, events, diff, export, commit, cp, stats, update, attach
+              images, tag, rmi, import, save, load, pull, push, login, logout, history, search, version, info
+              system (df|prune|info|events), container (ls|inspect|prune|...), image (ls|inspect|rm|import|save|load|tag|pull|push|history|prune)
+            """)
     }
 
     func version(_ args: [String]) throws -> Int32 {
@@ -138,25 +146,28 @@ public struct Berth {
         let v = try client.request("GET", "/version").json
         if let format = f.string("format") {
             // types.Version's Go field names: APIVersion answers for the "ApiVersion" key.
-            let clientInfo: JSON = ["Platform": ["Name": ""], "Version": "0.1.0", "ApiVersion": "1.44", "DefaultAPIVersion": "1.44",
-                                    "GitCommit": "", "GoVersion": "", "Os": "linux", "Arch": "amd64", "BuildTime": "",
-                                    "Context": "default"]
+            let clientInfo: JSON = [
+                "Platform": ["Name": ""], "Version": "0.1.0", "ApiVersion": "1.44", "DefaultAPIVersion": "1.44",
+                "GitCommit": "", "GoVersion": "", "Os": "linux", "Arch": "amd64", "BuildTime": "",
+                "Context": "default",
+            ]
             Out.raw(1, Array(try Formatter.plain(format, ["Client": clientInfo, "Server": v], aliases: ["APIVersion": "ApiVersion"]).utf8))
             return 0
         }
-        Out.print("""
-        Client:
-         Version:           0.1.0
-         API version:       1.44
-         OS/Arch:           linux/amd64
+        Out.print(
+            """
+            Client:
+             Version:           0.1.0
+             API version:       1.44
+             OS/Arch:           linux/amd64
 
-        Server: Berth
-         Engine:
-          Version:          \(v["Version"].string ?? "")
-          API version:      \(v["ApiVersion"].string ?? "") (minimum version \(v["MinAPIVersion"].string ?? ""))
-          OS/Arch:          \(v["Os"].string ?? "")/\(v["Arch"].string ?? "")
-          Kernel Version:   \(v["KernelVersion"].string ?? "")
-        """)
+            Server: Berth
+             Engine:
+              Version:          \(v["Version"].string ?? "")
+              API version:      \(v["ApiVersion"].string ?? "") (minimum version \(v["MinAPIVersion"].string ?? ""))
+              OS/Arch:          \(v["Os"].string ?? "")/\(v["Arch"].string ?? "")
+              Kernel Version:   \(v["KernelVersion"].string ?? "")
+            """)
         return 0
     }
 
@@ -164,26 +175,27 @@ public struct Berth {
         let f = try Flags.parse(args, [FlagSpec("-f", "--format", value: true)])
         let i = try client.request("GET", "/info").json
         if let format = f.string("format") { Out.raw(1, Array(try Formatter.plain(format, i).utf8)); return 0 }
-        Out.print("""
-        Server:
-         Containers: \(i["Containers"].int ?? 0)
-          Running: \(i["ContainersRunning"].int ?? 0)
-          Paused: \(i["ContainersPaused"].int ?? 0)
-          Stopped: \(i["ContainersStopped"].int ?? 0)
-         Images: \(i["Images"].int ?? 0)
-         Server Version: \(i["ServerVersion"].string ?? "")
-         Storage Driver: \(i["Driver"].string ?? "")
-         Logging Driver: \(i["LoggingDriver"].string ?? "")
-         Cgroup Driver: \(i["CgroupDriver"].string ?? "")
-         Cgroup Version: \(i["CgroupVersion"].string ?? "")
-         Default Runtime: \(i["DefaultRuntime"].string ?? "")
-         Kernel Version: \(i["KernelVersion"].string ?? "")
-         Operating System: \(i["OperatingSystem"].string ?? "")
-         CPUs: \(i["NCPU"].int ?? 0)
-         Total Memory: \(Out.humanSize(i["MemTotal"].int ?? 0))
-         Name: \(i["Name"].string ?? "")
-         Docker Root Dir: \(i["DockerRootDir"].string ?? "")
-        """)
+        Out.print(
+            """
+            Server:
+             Containers: \(i["Containers"].int ?? 0)
+              Running: \(i["ContainersRunning"].int ?? 0)
+              Paused: \(i["ContainersPaused"].int ?? 0)
+              Stopped: \(i["ContainersStopped"].int ?? 0)
+             Images: \(i["Images"].int ?? 0)
+             Server Version: \(i["ServerVersion"].string ?? "")
+             Storage Driver: \(i["Driver"].string ?? "")
+             Logging Driver: \(i["LoggingDriver"].string ?? "")
+             Cgroup Driver: \(i["CgroupDriver"].string ?? "")
+             Cgroup Version: \(i["CgroupVersion"].string ?? "")
+             Default Runtime: \(i["DefaultRuntime"].string ?? "")
+             Kernel Version: \(i["KernelVersion"].string ?? "")
+             Operating System: \(i["OperatingSystem"].string ?? "")
+             CPUs: \(i["NCPU"].int ?? 0)
+             Total Memory: \(Out.humanSize(i["MemTotal"].int ?? 0))
+             Name: \(i["Name"].string ?? "")
+             Docker Root Dir: \(i["DockerRootDir"].string ?? "")
+            """)
         return 0
     }
 }

@@ -11,16 +11,20 @@ extension Berth {
     static func absolute(_ p: String) -> String {
         if p.hasPrefix("/") { return MountPathClean.clean(p) }
         var buf = [CChar](repeating: 0, count: 4096)
-        let cwd = getcwd(&buf, 4096) != nil ? String(cString: buf) : "/"
+        let cwd = getcwd(&buf, 4096) != nil ? String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : "/"
         return MountPathClean.clean(cwd + "/" + p)
     }
 
     func build(_ args: [String]) throws -> Int32 {
-        let f = try Flags.parse(args, [FlagSpec("-t", "--tag", value: true), FlagSpec("-f", "--file", value: true),
-                                       FlagSpec("--build-arg", value: true), FlagSpec("--target", value: true), FlagSpec("--no-cache"),
-                                       FlagSpec("--pull"), FlagSpec("--label", value: true), FlagSpec("--network", value: true),
-                                       FlagSpec("-q", "--quiet"), FlagSpec("--iidfile", value: true), FlagSpec("--rm"),
-                                       FlagSpec("--force-rm"), FlagSpec("--cache-from", value: true), FlagSpec("--platform", value: true)])
+        let f = try Flags.parse(
+            args,
+            [
+                FlagSpec("-t", "--tag", value: true), FlagSpec("-f", "--file", value: true),
+                FlagSpec("--build-arg", value: true), FlagSpec("--target", value: true), FlagSpec("--no-cache"),
+                FlagSpec("--pull"), FlagSpec("--label", value: true), FlagSpec("--network", value: true),
+                FlagSpec("-q", "--quiet"), FlagSpec("--iidfile", value: true), FlagSpec("--rm"),
+                FlagSpec("--force-rm"), FlagSpec("--cache-from", value: true), FlagSpec("--platform", value: true),
+            ])
         guard f.positionals.count == 1 else { throw CLIError("\"build\" requires exactly 1 argument.") }
         let contextArg = f.positionals[0]
         var dockerfile = f.string("file") ?? ""
@@ -56,9 +60,12 @@ extension Berth {
                 // CLI); inside the context it is named relative to it, outside it travels in the
                 // archive under a private name.
                 let ctxAbs = Berth.absolute(contextArg), dfAbs = Berth.absolute(dockerfile)
-                if dfAbs.hasPrefix(ctxAbs + "/") { dockerfile = String(dfAbs.dropFirst(ctxAbs.count + 1)) }
-                else {
-                    guard let b = try? FS.read(dockerfile) else { throw CLIError("unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat \(dfAbs): no such file or directory") }
+                if dfAbs.hasPrefix(ctxAbs + "/") {
+                    dockerfile = String(dfAbs.dropFirst(ctxAbs.count + 1))
+                } else {
+                    guard let b = try? FS.read(dockerfile) else {
+                        throw CLIError("unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat \(dfAbs): no such file or directory")
+                    }
                     dfBytes = b
                     dockerfile = ".dockerfile.\(getpid())"
                 }

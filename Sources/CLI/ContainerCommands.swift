@@ -1,6 +1,6 @@
-import GoTemplate
 import Client
 import Glibc
+import GoTemplate
 import JSON
 import Sys
 
@@ -65,7 +65,8 @@ extension Berth {
         let result: Result<Response, ClientError> = Result { () throws(ClientError) -> Response in try client.request("POST", "/containers/\(id)/start") }
         if case .failure(let e) = result {
             let m = e.message
-            let code: Int32 = m.contains("executable file not found") || m.contains("no such file or directory") ? 127 : m.contains("permission denied") ? 126 : 125
+            let code: Int32 =
+                m.contains("executable file not found") || m.contains("no such file or directory") ? 127 : m.contains("permission denied") ? 126 : 125
             throw CLIError(m, code: code)
         }
     }
@@ -85,7 +86,9 @@ extension Berth {
             let status = (try? JSON.parse(try wait.readBody())) ?? .null
             return Int32(status["StatusCode"].int ?? 0)
         }
-        return eachContainer(f.positionals) { id in _ = try client.request("POST", "/containers/\(id)/start"); return id }
+        return eachContainer(f.positionals) { id in
+            _ = try client.request("POST", "/containers/\(id)/start"); return id
+        }
     }
 
     /// Runs `body` for each argument, printing what it returns; errors go to stderr, exit 1 at the end.
@@ -114,7 +117,9 @@ extension Berth {
         let f = try Flags.parse(args, [FlagSpec("-s", "--signal", value: true)])
         guard !f.positionals.isEmpty else { throw CLIError("\"kill\" requires at least 1 argument.") }
         let q = f.string("signal").map { [("signal", $0)] } ?? []
-        return eachContainer(f.positionals) { id in _ = try client.request("POST", "/containers/\(id)/kill" + DaemonClient.query(q)); return id }
+        return eachContainer(f.positionals) { id in
+            _ = try client.request("POST", "/containers/\(id)/kill" + DaemonClient.query(q)); return id
+        }
     }
 
     func rm(_ args: [String]) throws -> Int32 {
@@ -123,7 +128,9 @@ extension Berth {
         var q: [(String, String)] = []
         if f.bool("force") { q.append(("force", "1")) }
         if f.bool("volumes") { q.append(("v", "1")) }
-        return eachContainer(f.positionals) { id in _ = try client.request("DELETE", "/containers/\(id)" + DaemonClient.query(q)); return id }
+        return eachContainer(f.positionals) { id in
+            _ = try client.request("DELETE", "/containers/\(id)" + DaemonClient.query(q)); return id
+        }
     }
 
     func rename(_ args: [String]) throws -> Int32 {
@@ -143,8 +150,12 @@ extension Berth {
     }
 
     func logs(_ args: [String]) throws -> Int32 {
-        let f = try Flags.parse(args, [FlagSpec("-f", "--follow"), FlagSpec("-n", "--tail", value: true), FlagSpec("--since", value: true),
-                                       FlagSpec("--until", value: true), FlagSpec("-t", "--timestamps"), FlagSpec("--details")])
+        let f = try Flags.parse(
+            args,
+            [
+                FlagSpec("-f", "--follow"), FlagSpec("-n", "--tail", value: true), FlagSpec("--since", value: true),
+                FlagSpec("--until", value: true), FlagSpec("-t", "--timestamps"), FlagSpec("--details"),
+            ])
         guard f.positionals.count == 1 else { throw CLIError("\"logs\" requires exactly 1 argument.") }
         let id = f.positionals[0]
         let info = try client.request("GET", "/containers/\(id)/json").json
@@ -155,7 +166,9 @@ extension Berth {
         if let s = f.string("since") { q.append(("since", try TimeArg.parse(s))) }
         if let u = f.string("until") { q.append(("until", try TimeArg.parse(u))) }
         var demux = Demux(tty: info["Config"]["Tty"].bool ?? false)
-        try client.stream("GET", "/containers/\(id)/logs" + DaemonClient.query(q)) { demux.feed($0); return true }
+        try client.stream("GET", "/containers/\(id)/logs" + DaemonClient.query(q)) {
+            demux.feed($0); return true
+        }
         return 0
     }
 
@@ -169,7 +182,9 @@ extension Berth {
             var found: JSON? = nil
             if type == nil || type == "container" { found = try? client.request("GET", "/containers/\(ref)/json").json }
             if found == nil && (type == nil || type == "image") { found = try? client.request("GET", "/images/\(ref)/json").json }
-            if let found { results.append(found) } else {
+            if let found {
+                results.append(found)
+            } else {
                 Out.err("Error: No such \(type ?? "object"): \(ref)")
                 failed = true
             }
@@ -183,9 +198,13 @@ extension Berth {
     }
 
     func ps(_ args: [String]) throws -> Int32 {
-        let f = try Flags.parse(args, [FlagSpec("-a", "--all"), FlagSpec("-q", "--quiet"), FlagSpec("-n", "--last", value: true),
-                                       FlagSpec("-l", "--latest"), FlagSpec("--no-trunc"), FlagSpec("-f", "--filter", value: true),
-                                       FlagSpec("-s", "--size"), FlagSpec("--format", value: true)])
+        let f = try Flags.parse(
+            args,
+            [
+                FlagSpec("-a", "--all"), FlagSpec("-q", "--quiet"), FlagSpec("-n", "--last", value: true),
+                FlagSpec("-l", "--latest"), FlagSpec("--no-trunc"), FlagSpec("-f", "--filter", value: true),
+                FlagSpec("-s", "--size"), FlagSpec("--format", value: true),
+            ])
         var q: [(String, String)] = []
         if f.bool("all") { q.append(("all", "1")) }
         var limit = try f.int("last") ?? -1
@@ -270,7 +289,9 @@ extension Berth {
     func pause(_ args: [String], _ pause: Bool) throws -> Int32 {
         let f = try Flags.parse(args, [])
         guard !f.positionals.isEmpty else { throw CLIError("\"\(pause ? "pause" : "unpause")\" requires at least 1 argument.") }
-        return eachContainer(f.positionals) { id in _ = try client.request("POST", "/containers/\(id)/\(pause ? "pause" : "unpause")"); return id }
+        return eachContainer(f.positionals) { id in
+            _ = try client.request("POST", "/containers/\(id)/\(pause ? "pause" : "unpause")"); return id
+        }
     }
 
     func top(_ args: [String]) throws -> Int32 {
@@ -310,13 +331,19 @@ extension Berth {
     }
 
     func commit(_ args: [String]) throws -> Int32 {
-        let f = try Flags.parse(args, [FlagSpec("-a", "--author", value: true), FlagSpec("-m", "--message", value: true),
-                                       FlagSpec("-c", "--change", value: true), FlagSpec("-p", "--pause")])
+        let f = try Flags.parse(
+            args,
+            [
+                FlagSpec("-a", "--author", value: true), FlagSpec("-m", "--message", value: true),
+                FlagSpec("-c", "--change", value: true), FlagSpec("-p", "--pause"),
+            ])
         guard (1...2).contains(f.positionals.count) else { throw CLIError("\"commit\" requires at least 1 and at most 2 arguments.") }
         var q: [(String, String)] = [("container", f.positionals[0]), ("pause", f.string("pause") == "false" ? "0" : "1")]
         if f.positionals.count == 2 {
             var repo = f.positionals[1], tag = ""
-            if let colon = repo.lastIndex(of: ":"), !repo[colon...].contains("/") { tag = String(repo[repo.index(after: colon)...]); repo = String(repo[..<colon]) }
+            if let colon = repo.lastIndex(of: ":"), !repo[colon...].contains("/") {
+                tag = String(repo[repo.index(after: colon)...]); repo = String(repo[..<colon])
+            }
             q += [("repo", repo), ("tag", tag)]
         }
         if let a = f.string("author") { q.append(("author", a)) }
@@ -330,10 +357,14 @@ extension Berth {
 
 extension Berth {
     func update(_ args: [String]) throws -> Int32 {
-        let f = try Flags.parse(args, [FlagSpec("-c", "--cpu-shares", value: true), FlagSpec("--cpus", value: true),
-                                       FlagSpec("-m", "--memory", value: true), FlagSpec("--memory-swap", value: true),
-                                       FlagSpec("--pids-limit", value: true), FlagSpec("--restart", value: true),
-                                       FlagSpec("--cpu-quota", value: true), FlagSpec("--cpu-period", value: true)])
+        let f = try Flags.parse(
+            args,
+            [
+                FlagSpec("-c", "--cpu-shares", value: true), FlagSpec("--cpus", value: true),
+                FlagSpec("-m", "--memory", value: true), FlagSpec("--memory-swap", value: true),
+                FlagSpec("--pids-limit", value: true), FlagSpec("--restart", value: true),
+                FlagSpec("--cpu-quota", value: true), FlagSpec("--cpu-period", value: true),
+            ])
         guard !f.positionals.isEmpty else { throw CLIError("\"update\" requires at least 1 argument.") }
         var body: JSON = [:]
         if let m = f.string("memory") {
@@ -353,7 +384,9 @@ extension Berth {
             let parts = r.split(separator: ":").map(String.init)
             body["RestartPolicy"] = ["Name": .string(parts[0]), "MaximumRetryCount": .int(Int64(parts.count > 1 ? Int(parts[1]) ?? 0 : 0))]
         }
-        return eachContainer(f.positionals) { id in _ = try client.request("POST", "/containers/\(id)/update", json: body); return id }
+        return eachContainer(f.positionals) { id in
+            _ = try client.request("POST", "/containers/\(id)/update", json: body); return id
+        }
     }
 }
 

@@ -33,8 +33,9 @@ extension Berth {
     func copyOut(container: String, path: String, to dest: String, followLink: Bool) throws -> Int32 {
         var source = path
         if followLink, let stat = try? client.request("HEAD", "/containers/\(container)/archive" + DaemonClient.query([("path", path)])),
-           let header = stat.header("X-Docker-Container-Path-Stat"), let json = Base64.decode(header).flatMap({ try? JSON.parse($0) }),
-           let target = json["linkTarget"].string, !target.isEmpty {
+            let header = stat.header("X-Docker-Container-Path-Stat"), let json = Base64.decode(header).flatMap({ try? JSON.parse($0) }),
+            let target = json["linkTarget"].string, !target.isEmpty
+        {
             let dir = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : ""
             source = target.hasPrefix("/") ? target : dir + "/" + target
         }
@@ -71,8 +72,9 @@ extension Berth {
     func copyIn(from src: String, container: String, path: String, archive: Bool) throws -> Int32 {
         let extra: [(String, String)] = archive ? [("copyUIDGID", "true")] : []
         if src == "-" {
-            _ = try client.request("PUT", "/containers/\(container)/archive" + DaemonClient.query([("path", path)] + extra), bodyFile: 0,
-                                   contentType: "application/x-tar")
+            _ = try client.request(
+                "PUT", "/containers/\(container)/archive" + DaemonClient.query([("path", path)] + extra), bodyFile: 0,
+                contentType: "application/x-tar")
             return 0
         }
         var st = stat()
@@ -95,8 +97,9 @@ extension Berth {
         }
         var tarBytes: [UInt8] = []
         try TreeTar(root: srcParent.isEmpty ? "/" : srcParent, layer: false) { tarBytes += $0 }.write(only: srcName, as: newName)
-        _ = try client.request("PUT", "/containers/\(container)/archive" + DaemonClient.query([("path", target)] + extra), body: tarBytes,
-                               contentType: "application/x-tar")
+        _ = try client.request(
+            "PUT", "/containers/\(container)/archive" + DaemonClient.query([("path", target)] + extra), body: tarBytes,
+            contentType: "application/x-tar")
         return 0
     }
 }

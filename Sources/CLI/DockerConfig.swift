@@ -47,7 +47,8 @@ struct DockerConfig {
     static func credentials(for server: String) -> (user: String, password: String)? {
         let cfg = load()
         if let h = helper(for: server, in: cfg), let out = try? runHelper(h, "get", input: key(for: server)), out.status == 0,
-           let j = try? JSON.parse(out.stdout), let user = j["Username"].string, let secret = j["Secret"].string {
+            let j = try? JSON.parse(out.stdout), let user = j["Username"].string, let secret = j["Secret"].string
+        {
             return (user, secret)
         }
         let auth = cfg["auths"][key(for: server)]

@@ -5,8 +5,12 @@ import Sys
 extension Berth {
     /// `events`: Docker's line format (`<time> <type> <action> <id> (k=v, ...)`) or `--format`.
     func events(_ args: [String]) throws -> Int32 {
-        let f = try Flags.parse(args, [FlagSpec("--since", value: true), FlagSpec("--until", value: true),
-                                       FlagSpec("-f", "--filter", value: true), FlagSpec("--format", value: true)])
+        let f = try Flags.parse(
+            args,
+            [
+                FlagSpec("--since", value: true), FlagSpec("--until", value: true),
+                FlagSpec("-f", "--filter", value: true), FlagSpec("--format", value: true),
+            ])
         var q: [(String, String)] = []
         if let s = f.string("since") { q.append(("since", try TimeArg.parse(s))) }
         if let u = f.string("until") { q.append(("until", try TimeArg.parse(u))) }
@@ -16,7 +20,9 @@ extension Berth {
         try client.stream("GET", "/events" + DaemonClient.query(q)) { bytes in
             for e in split.feed(bytes) {
                 if let format = f.string("format") {
-                    do { Out.raw(1, Array(try Formatter(format: format, aliases: Rows.eventAliases).render([e]).utf8)) } catch { failure = error as? CLIError; return false }
+                    do { Out.raw(1, Array(try Formatter(format: format, aliases: Rows.eventAliases).render([e]).utf8)) } catch {
+                        failure = error as? CLIError; return false
+                    }
                     continue
                 }
                 let nanos = e["timeNano"].int ?? 0

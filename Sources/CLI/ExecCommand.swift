@@ -1,14 +1,18 @@
-import Glibc
 import Client
+import Glibc
 import JSON
 import Sys
 
 extension Berth {
     func exec(_ args: [String]) throws -> Int32 {
-        let f = try Flags.parse(args, [FlagSpec("-d", "--detach"), FlagSpec("-i", "--interactive"), FlagSpec("-t", "--tty"),
-                                       FlagSpec("-u", "--user", value: true), FlagSpec("-e", "--env", value: true),
-                                       FlagSpec("--env-file", value: true), FlagSpec("-w", "--workdir", value: true),
-                                       FlagSpec("--privileged"), FlagSpec("--detach-keys", value: true)], stopAtPositional: true)
+        let f = try Flags.parse(
+            args,
+            [
+                FlagSpec("-d", "--detach"), FlagSpec("-i", "--interactive"), FlagSpec("-t", "--tty"),
+                FlagSpec("-u", "--user", value: true), FlagSpec("-e", "--env", value: true),
+                FlagSpec("--env-file", value: true), FlagSpec("-w", "--workdir", value: true),
+                FlagSpec("--privileged"), FlagSpec("--detach-keys", value: true),
+            ], stopAtPositional: true)
         guard f.positionals.count >= 2 else { throw CLIError("\"exec\" requires at least 2 arguments.") }
         let container = f.positionals[0]
         let detach = f.bool("detach"), interactive = f.bool("interactive")

@@ -2,7 +2,7 @@
 /// combined short booleans (`-dit`), `--rm=false`, `--`; for run/create, options stop at the
 /// image name so the container's own arguments pass through untouched.
 public struct FlagSpec: Sendable {
-    let names: [String]      // "-e", "--env"
+    let names: [String]  // "-e", "--env"
     let takesValue: Bool
     init(_ names: String..., value: Bool = false) { self.names = names; self.takesValue = value }
     var key: String { names.last!.trimmingDashes }

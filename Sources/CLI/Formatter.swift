@@ -54,8 +54,9 @@ struct Formatter {
         headerTemplate.functions = .dockerHeader
         let labelHeader: GoTemplate.Method = { args throws(TemplateError) in
             let name = args.first?.string ?? ""
-            return .string(String(name.split(separator: ".", omittingEmptySubsequences: false).last ?? "")
-                .replacing("-", with: " ").replacing("_", with: " "))
+            return .string(
+                String(name.split(separator: ".", omittingEmptySubsequences: false).last ?? "")
+                    .replacing("-", with: " ").replacing("_", with: " "))
         }
         let head = (try? headerTemplate.execute(header, methods: ["Label": labelHeader])) ?? ""
         return TabWriter().format(head + "\n" + body)

@@ -5,8 +5,12 @@ import Sys
 
 extension Berth {
     func images(_ args: [String]) throws -> Int32 {
-        let f = try Flags.parse(args, [FlagSpec("-a", "--all"), FlagSpec("-q", "--quiet"), FlagSpec("--no-trunc"), FlagSpec("--digests"),
-                                       FlagSpec("-f", "--filter", value: true), FlagSpec("--format", value: true)])
+        let f = try Flags.parse(
+            args,
+            [
+                FlagSpec("-a", "--all"), FlagSpec("-q", "--quiet"), FlagSpec("--no-trunc"), FlagSpec("--digests"),
+                FlagSpec("-f", "--filter", value: true), FlagSpec("--format", value: true),
+            ])
         var filters = f.list("filter")
         if let repo = f.positionals.first { filters.append("reference=" + repo) }
         var q: [(String, String)] = []
@@ -77,7 +81,9 @@ extension Berth {
         var q: [(String, String)] = [("fromSrc", isURL ? src : "-")]
         if f.positionals.count > 1 {
             var repo = f.positionals[1], tag = ""
-            if let colon = repo.lastIndex(of: ":"), !repo[colon...].contains("/") { tag = String(repo[repo.index(after: colon)...]); repo = String(repo[..<colon]) }
+            if let colon = repo.lastIndex(of: ":"), !repo[colon...].contains("/") {
+                tag = String(repo[repo.index(after: colon)...]); repo = String(repo[..<colon])
+            }
             q += [("repo", repo), ("tag", tag)]
         }
         if let m = f.string("message") { q.append(("message", m)) }
@@ -189,13 +195,16 @@ extension Berth {
         section("Deleted Containers:", containers?["ContainersDeleted"].stringArray ?? [])
         section("Deleted Networks:", networks?["NetworksDeleted"].stringArray ?? [])
         section("Deleted Volumes:", volumes?["VolumesDeleted"].stringArray ?? [])
-        section("Deleted Images:", (images?["ImagesDeleted"].array ?? []).flatMap { d in
-            [d["Untagged"].string.map { "untagged: " + $0 }, d["Deleted"].string.map { "deleted: " + $0 }].compactMap { $0 }
-        })
+        section(
+            "Deleted Images:",
+            (images?["ImagesDeleted"].array ?? []).flatMap { d in
+                [d["Untagged"].string.map { "untagged: " + $0 }, d["Deleted"].string.map { "deleted: " + $0 }].compactMap { $0 }
+            })
     }
 
     func search(_ args: [String]) throws -> Int32 {
-        let f = try Flags.parse(args, [FlagSpec("--limit", value: true), FlagSpec("--no-trunc"), FlagSpec("-f", "--filter", value: true), FlagSpec("--format", value: true)])
+        let f = try Flags.parse(
+            args, [FlagSpec("--limit", value: true), FlagSpec("--no-trunc"), FlagSpec("-f", "--filter", value: true), FlagSpec("--format", value: true)])
         guard f.positionals.count == 1 else { throw CLIError("\"search\" requires exactly 1 argument.") }
         var q: [(String, String)] = [("term", f.positionals[0])]
         if let l = f.string("limit") { q.append(("limit", l)) }

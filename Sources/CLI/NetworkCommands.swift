@@ -17,15 +17,22 @@ extension Berth {
         case "connect": return try networkConnect(rest)
         case "disconnect": return try networkDisconnect(rest)
         default:
-            throw CLIError(sub.isEmpty ? "Usage:  berth network COMMAND\n\nCommands: connect, create, disconnect, inspect, ls, prune, rm" : "berth: 'network \(sub)' is not a berth command.")
+            throw CLIError(
+                sub.isEmpty
+                    ? "Usage:  berth network COMMAND\n\nCommands: connect, create, disconnect, inspect, ls, prune, rm"
+                    : "berth: 'network \(sub)' is not a berth command.")
         }
     }
 
     func networkCreate(_ args: [String]) throws -> Int32 {
-        let f = try Flags.parse(args, [FlagSpec("-d", "--driver", value: true), FlagSpec("--subnet", value: true), FlagSpec("--gateway", value: true),
-                                       FlagSpec("--ip-range", value: true), FlagSpec("--internal"), FlagSpec("--label", value: true),
-                                       FlagSpec("-o", "--opt", value: true), FlagSpec("--attachable"), FlagSpec("--ipv6"),
-                                       FlagSpec("--ipam-driver", value: true), FlagSpec("--scope", value: true)])
+        let f = try Flags.parse(
+            args,
+            [
+                FlagSpec("-d", "--driver", value: true), FlagSpec("--subnet", value: true), FlagSpec("--gateway", value: true),
+                FlagSpec("--ip-range", value: true), FlagSpec("--internal"), FlagSpec("--label", value: true),
+                FlagSpec("-o", "--opt", value: true), FlagSpec("--attachable"), FlagSpec("--ipv6"),
+                FlagSpec("--ipam-driver", value: true), FlagSpec("--scope", value: true),
+            ])
         guard f.positionals.count == 1 else { throw CLIError("\"network create\" requires exactly 1 argument.") }
         var cfg: JSON = [:]
         if let s = f.string("subnet") { cfg["Subnet"] = .string(s) }
@@ -45,12 +52,18 @@ extension Berth {
     }
 
     static let networkFormat = "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}"
-    static let networkHeader: JSON = ["ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE", "IPv6": "IPV6",
-                                      "Internal": "INTERNAL", "Labels": "LABELS", "CreatedAt": "CREATED AT"]
+    static let networkHeader: JSON = [
+        "ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE", "IPv6": "IPV6",
+        "Internal": "INTERNAL", "Labels": "LABELS", "CreatedAt": "CREATED AT",
+    ]
 
     func networkList(_ args: [String]) throws -> Int32 {
-        let f = try Flags.parse(args, [FlagSpec("-q", "--quiet"), FlagSpec("-f", "--filter", value: true), FlagSpec("--format", value: true),
-                                       FlagSpec("--no-trunc")])
+        let f = try Flags.parse(
+            args,
+            [
+                FlagSpec("-q", "--quiet"), FlagSpec("-f", "--filter", value: true), FlagSpec("--format", value: true),
+                FlagSpec("--no-trunc"),
+            ])
         var q: [(String, String)] = []
         if let j = try filterJSON(f.list("filter")) { q.append(("filters", j)) }
         let list = (try client.request("GET", "/networks" + DaemonClient.query(q)).json.array ?? [])
@@ -112,7 +125,8 @@ extension Berth {
     func networkPrune(_ args: [String]) throws -> Int32 {
         let f = try Flags.parse(args, [FlagSpec("-f", "--force"), FlagSpec("--filter", value: true)])
         if !f.bool("force") {
-            Out.raw(1, Array("WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue? [y/N] ".utf8))
+            Out.raw(
+                1, Array("WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue? [y/N] ".utf8))
             var b = [UInt8](repeating: 0, count: 16)
             guard read(0, &b, 16) > 0, b[0] == UInt8(ascii: "y") || b[0] == UInt8(ascii: "Y") else { return 0 }
         }
@@ -124,8 +138,12 @@ extension Berth {
     }
 
     func networkConnect(_ args: [String]) throws -> Int32 {
-        let f = try Flags.parse(args, [FlagSpec("--alias", value: true), FlagSpec("--ip", value: true), FlagSpec("--ip6", value: true),
-                                       FlagSpec("--link", value: true), FlagSpec("--driver-opt", value: true)])
+        let f = try Flags.parse(
+            args,
+            [
+                FlagSpec("--alias", value: true), FlagSpec("--ip", value: true), FlagSpec("--ip6", value: true),
+                FlagSpec("--link", value: true), FlagSpec("--driver-opt", value: true),
+            ])
         guard f.positionals.count == 2 else { throw CLIError("\"network connect\" requires exactly 2 arguments.") }
         var ep: JSON = [:]
         if !f.list("alias").isEmpty { ep["Aliases"] = JSON.strings(f.list("alias")) }
@@ -137,8 +155,9 @@ extension Berth {
     func networkDisconnect(_ args: [String]) throws -> Int32 {
         let f = try Flags.parse(args, [FlagSpec("-f", "--force")])
         guard f.positionals.count == 2 else { throw CLIError("\"network disconnect\" requires exactly 2 arguments.") }
-        _ = try client.request("POST", "/networks/\(f.positionals[0])/disconnect",
-                               json: ["Container": .string(f.positionals[1]), "Force": .bool(f.bool("force"))])
+        _ = try client.request(
+            "POST", "/networks/\(f.positionals[0])/disconnect",
+            json: ["Container": .string(f.positionals[1]), "Force": .bool(f.bool("force"))])
         return 0
     }
 

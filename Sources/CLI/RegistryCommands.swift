@@ -15,8 +15,11 @@ extension Berth {
     /// repository without a tag: dockerd's every-tag pull.
     func pullImage(_ image: String, quiet: Bool, platform: String?, fd: Int32, allTags: Bool = false) throws {
         var name = image, tag = ""
-        if let at = name.firstIndex(of: "@") { tag = String(name[name.index(after: at)...]); name = String(name[..<at]) }
-        else if let colon = name.lastIndex(of: ":"), !name[colon...].contains("/") { tag = String(name[name.index(after: colon)...]); name = String(name[..<colon]) }
+        if let at = name.firstIndex(of: "@") {
+            tag = String(name[name.index(after: at)...]); name = String(name[..<at])
+        } else if let colon = name.lastIndex(of: ":"), !name[colon...].contains("/") {
+            tag = String(name[name.index(after: colon)...]); name = String(name[..<colon])
+        }
         if allTags && !tag.isEmpty { throw CLIError("tag can't be used with --all-tags/-a") }
         if tag.isEmpty && !image.contains("@") && !allTags { tag = "latest" }
         var q: [(String, String)] = [("fromImage", name), ("tag", tag)]
@@ -34,7 +37,9 @@ extension Berth {
         if let failure = display.failure { throw CLIError("Error response from daemon: " + failure) }
         if quiet {
             let full = image.contains(":") || image.contains("@") ? image : image + ":latest"
-            Out.print(DockerConfig.registryHost(image) == "docker.io" && !image.hasPrefix("docker.io/") ? "docker.io/" + (image.contains("/") ? "" : "library/") + full : full)
+            Out.print(
+                DockerConfig.registryHost(image) == "docker.io" && !image.hasPrefix("docker.io/")
+                    ? "docker.io/" + (image.contains("/") ? "" : "library/") + full : full)
         }
     }
 

@@ -28,10 +28,12 @@ enum Rows {
     // MARK: ps
 
     static let psFormat = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
-    static let psHeader: JSON = ["ID": "CONTAINER ID", "Names": "NAMES", "Image": "IMAGE", "Command": "COMMAND",
-                                 "CreatedAt": "CREATED AT", "RunningFor": "CREATED", "Ports": "PORTS", "State": "STATE",
-                                 "Status": "STATUS", "Size": "SIZE", "Labels": "LABELS", "Mounts": "MOUNTS",
-                                 "LocalVolumes": "LOCAL VOLUMES", "Networks": "NETWORKS"]
+    static let psHeader: JSON = [
+        "ID": "CONTAINER ID", "Names": "NAMES", "Image": "IMAGE", "Command": "COMMAND",
+        "CreatedAt": "CREATED AT", "RunningFor": "CREATED", "Ports": "PORTS", "State": "STATE",
+        "Status": "STATUS", "Size": "SIZE", "Labels": "LABELS", "Mounts": "MOUNTS",
+        "LocalVolumes": "LOCAL VOLUMES", "Networks": "NETWORKS",
+    ]
 
     static func container(_ c: JSON, trunc: Bool) -> JSON {
         let id = c["Id"].string ?? ""
@@ -75,14 +77,17 @@ enum Rows {
     /// (`0.0.0.0:80-81->80-81/tcp`, `53/udp`), then mappings to other host ports.
     static func displayablePorts(_ ports: [JSON]) -> String {
         struct Port { var ip: String; var priv: Int64; var pub: Int64; var type: String }
-        let list = ports.map { Port(ip: $0["IP"].string ?? "", priv: $0["PrivatePort"].int ?? 0, pub: $0["PublicPort"].int ?? 0,
-                                    type: $0["Type"].string ?? "tcp") }
-            .sorted { a, b in
-                if a.priv != b.priv { return a.priv < b.priv }
-                if a.ip != b.ip { return ipLess(a.ip, b.ip) }
-                if a.pub != b.pub { return a.pub < b.pub }
-                return a.type < b.type
-            }
+        let list = ports.map {
+            Port(
+                ip: $0["IP"].string ?? "", priv: $0["PrivatePort"].int ?? 0, pub: $0["PublicPort"].int ?? 0,
+                type: $0["Type"].string ?? "tcp")
+        }
+        .sorted { a, b in
+            if a.priv != b.priv { return a.priv < b.priv }
+            if a.ip != b.ip { return ipLess(a.ip, b.ip) }
+            if a.pub != b.pub { return a.pub < b.pub }
+            return a.type < b.type
+        }
         func join(_ host: String, _ port: String) -> String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
         func group(_ key: String, _ first: Int64, _ last: Int64) -> String {
             let parts = key.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
@@ -125,9 +130,11 @@ enum Rows {
 
     static let imagesFormat = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{if .CreatedSince }}{{.CreatedSince}}{{else}}N/A{{end}}\t{{.Size}}"
     static let imagesDigestFormat = "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{if .CreatedSince }}{{.CreatedSince}}{{else}}N/A{{end}}\t{{.Size}}"
-    static let imagesHeader: JSON = ["ID": "IMAGE ID", "Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST",
-                                     "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "Size": "SIZE",
-                                     "Containers": "CONTAINERS", "SharedSize": "SHARED SIZE", "UniqueSize": "UNIQUE SIZE"]
+    static let imagesHeader: JSON = [
+        "ID": "IMAGE ID", "Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST",
+        "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "Size": "SIZE",
+        "Containers": "CONTAINERS", "SharedSize": "SHARED SIZE", "UniqueSize": "UNIQUE SIZE",
+    ]
 
     static func image(_ i: JSON, repo: String, tag: String, digest: String, trunc: Bool) -> JSON {
         let id = i["Id"].string ?? ""
@@ -147,8 +154,10 @@ enum Rows {
 
     static let historyFormat = "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
     static let historyNonHumanFormat = "table {{.ID}}\t{{.CreatedAt}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
-    static let historyHeader: JSON = ["ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT",
-                                      "CreatedBy": "CREATED BY", "Size": "SIZE", "Comment": "COMMENT"]
+    static let historyHeader: JSON = [
+        "ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT",
+        "CreatedBy": "CREATED BY", "Size": "SIZE", "Comment": "COMMENT",
+    ]
 
     static func history(_ h: JSON, human: Bool, trunc: Bool) -> JSON {
         let id = h["Id"].string ?? ""
@@ -174,8 +183,9 @@ enum Rows {
     // MARK: stats
 
     static let statsFormat = "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}"
-    static let statsHeader: JSON = ["Container": "CONTAINER", "Name": "NAME", "ID": "CONTAINER ID", "CPUPerc": "CPU %",
-                                    "MemUsage": "MEM USAGE / LIMIT", "MemPerc": "MEM %", "NetIO": "NET I/O",
-                                    "BlockIO": "BLOCK I/O", "PIDs": "PIDS"]
+    static let statsHeader: JSON = [
+        "Container": "CONTAINER", "Name": "NAME", "ID": "CONTAINER ID", "CPUPerc": "CPU %",
+        "MemUsage": "MEM USAGE / LIMIT", "MemPerc": "MEM %", "NetIO": "NET I/O",
+        "BlockIO": "BLOCK I/O", "PIDs": "PIDS",
+    ]
 }
-

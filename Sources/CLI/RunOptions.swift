@@ -69,7 +69,9 @@ struct RunOptions {
             var hc: JSON = ["Test": ["CMD-SHELL", .string(cmd)]]
             for (flag, key) in [("health-interval", "Interval"), ("health-timeout", "Timeout"), ("health-start-period", "StartPeriod")] {
                 if let d = flags.string(flag) {
-                    guard let ns = RunOptions.goDuration(d) else { throw CLIError("invalid argument \"\(d)\" for \"--\(flag)\" flag: time: invalid duration \"\(d)\"", code: 125) }
+                    guard let ns = RunOptions.goDuration(d) else {
+                        throw CLIError("invalid argument \"\(d)\" for \"--\(flag)\" flag: time: invalid duration \"\(d)\"", code: 125)
+                    }
                     hc[key] = .int(ns)
                 }
             }
@@ -79,12 +81,16 @@ struct RunOptions {
         if let t = try flags.int("stop-timeout") { b["StopTimeout"] = .int(Int64(t)) }
         var h: JSON = ["AutoRemove": .bool(flags.bool("rm"))]
         if let m = flags.string("memory") {
-            guard let v = RunOptions.parseBytes(m) else { throw CLIError("invalid argument \"\(m)\" for \"-m, --memory\" flag: invalid size: '\(m)'", code: 125) }
+            guard let v = RunOptions.parseBytes(m) else {
+                throw CLIError("invalid argument \"\(m)\" for \"-m, --memory\" flag: invalid size: '\(m)'", code: 125)
+            }
             h["Memory"] = .int(v)
         }
         if let m = flags.string("memory-swap") { h["MemorySwap"] = .int(m == "-1" ? -1 : RunOptions.parseBytes(m) ?? 0) }
         if let c = flags.string("cpus") {
-            guard let v = Double(c), v >= 0 else { throw CLIError("invalid argument \"\(c)\" for \"--cpus\" flag: failed to parse \(c) as a rational number", code: 125) }
+            guard let v = Double(c), v >= 0 else {
+                throw CLIError("invalid argument \"\(c)\" for \"--cpus\" flag: failed to parse \(c) as a rational number", code: 125)
+            }
             h["NanoCpus"] = .int(Int64((v * 1e9).rounded()))
         }
         if let s = try flags.int("cpu-shares") { h["CpuShares"] = .int(Int64(s)) }
@@ -120,7 +126,9 @@ struct RunOptions {
         for e in flags.list("expose") {
             let parts = e.split(separator: "/", maxSplits: 1).map(String.init)
             let proto = parts.count > 1 ? parts[1] : "tcp"
-            guard let range = RunOptions.portRange(parts[0]) else { throw CLIError("invalid argument \"\(e)\" for \"--expose\" flag: invalid range format for --expose: \(e)", code: 125) }
+            guard let range = RunOptions.portRange(parts[0]) else {
+                throw CLIError("invalid argument \"\(e)\" for \"--expose\" flag: invalid range format for --expose: \(e)", code: 125)
+            }
             for port in range { exposed["\(port)/\(proto)"] = [:] }
         }
         if !exposed.isEmpty { b["ExposedPorts"] = .object(exposed) }
@@ -147,7 +155,7 @@ struct RunOptions {
             if parts.count == 1 {
                 volumes[v] = [:]
             } else if parts.count == 2 && parts[0].hasPrefix("/") && !parts[1].hasPrefix("/") {
-                volumes[String(parts[0])] = [:]   // `/data:ro` without a source: the CLI keeps only the target
+                volumes[String(parts[0])] = [:]  // `/data:ro` without a source: the CLI keeps only the target
             } else {
                 binds.append(v)
             }
@@ -184,10 +192,12 @@ struct RunOptions {
         if let slash = rest.lastIndex(of: "/") {
             proto = String(rest[rest.index(after: slash)...]).lowercased()
             rest = String(rest[..<slash])
-            guard ["tcp", "udp", "sctp"].contains(proto) else { throw CLIError("invalid argument \"\(spec)\" for \"-p, --publish\" flag: invalid proto: \(proto)", code: 125) }
+            guard ["tcp", "udp", "sctp"].contains(proto) else {
+                throw CLIError("invalid argument \"\(spec)\" for \"-p, --publish\" flag: invalid proto: \(proto)", code: 125)
+            }
         }
         var ip = "", hostPart = "", containerPart = ""
-        if rest.hasPrefix("[") , let close = rest.firstIndex(of: "]") {
+        if rest.hasPrefix("["), let close = rest.firstIndex(of: "]") {
             ip = String(rest[rest.index(after: rest.startIndex)..<close])
             rest = String(rest[rest.index(after: close)...].dropFirst())
             let p = rest.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
@@ -205,11 +215,15 @@ struct RunOptions {
         guard let cr = portRange(containerPart) else { throw bad() }
         var hostRange: ClosedRange<Int>? = nil
         if !hostPart.isEmpty {
-            guard let hr = portRange(hostPart) else { throw CLIError("invalid argument \"\(spec)\" for \"-p, --publish\" flag: Invalid hostPort: \(hostPart)", code: 125) }
+            guard let hr = portRange(hostPart) else {
+                throw CLIError("invalid argument \"\(spec)\" for \"-p, --publish\" flag: Invalid hostPort: \(hostPart)", code: 125)
+            }
             hostRange = hr
         }
         if let hr = hostRange, hr.count != cr.count, cr.count != 1 {
-            throw CLIError("invalid argument \"\(spec)\" for \"-p, --publish\" flag: Invalid ranges specified for container and host Ports: \(containerPart) and \(hostPart)", code: 125)
+            throw CLIError(
+                "invalid argument \"\(spec)\" for \"-p, --publish\" flag: Invalid ranges specified for container and host Ports: \(containerPart) and \(hostPart)",
+                code: 125)
         }
         var out: [(String, JSON)] = []
         for (i, port) in cr.enumerated() {
@@ -254,10 +268,14 @@ struct RunOptions {
                 let o = (value ?? "").split(separator: "=", maxSplits: 1).map(String.init)
                 volumeOptions["DriverConfig"]["Options"][o[0]] = .string(o.count > 1 ? o[1] : "")
             case "tmpfs-size":
-                guard let v = value, let n = parseBytes(v) else { throw CLIError("invalid argument \"\(spec)\" for \"--mount\" flag: invalid value for \(key): \(value ?? "")", code: 125) }
+                guard let v = value, let n = parseBytes(v) else {
+                    throw CLIError("invalid argument \"\(spec)\" for \"--mount\" flag: invalid value for \(key): \(value ?? "")", code: 125)
+                }
                 tmpfsOptions["SizeBytes"] = .int(n)
             case "tmpfs-mode":
-                guard let v = value, let n = Int64(v, radix: 8) else { throw CLIError("invalid argument \"\(spec)\" for \"--mount\" flag: invalid value for \(key): \(value ?? "")", code: 125) }
+                guard let v = value, let n = Int64(v, radix: 8) else {
+                    throw CLIError("invalid argument \"\(spec)\" for \"--mount\" flag: invalid value for \(key): \(value ?? "")", code: 125)
+                }
                 tmpfsOptions["Mode"] = .int(n)
             default:
                 throw CLIError("invalid argument \"\(spec)\" for \"--mount\" flag: unexpected key '\(key)' in '\(field)'", code: 125)
@@ -285,7 +303,7 @@ struct RunOptions {
             if ch.isNumber || ch == "." { num.append(ch); i = s.index(after: i); continue }
             var unit = String(ch)
             i = s.index(after: i)
-            if (unit == "m" || unit == "u" || unit == "n"), i < s.endIndex, s[i] == "s" { unit += "s"; i = s.index(after: i) }
+            if unit == "m" || unit == "u" || unit == "n", i < s.endIndex, s[i] == "s" { unit += "s"; i = s.index(after: i) }
             guard let v = Double(num) else { return nil }
             let mult: Double
             switch unit {
@@ -309,8 +327,11 @@ struct RunOptions {
         var mult: Int64 = 1
         if let last = num.last, "bkmg".contains(last) {
             num.removeLast()
-            if last == "b", let l2 = num.last, "kmg".contains(l2) { num.removeLast(); mult = l2 == "k" ? 1 << 10 : l2 == "m" ? 1 << 20 : 1 << 30 }
-            else { mult = last == "k" ? 1 << 10 : last == "m" ? 1 << 20 : last == "g" ? 1 << 30 : 1 }
+            if last == "b", let l2 = num.last, "kmg".contains(l2) {
+                num.removeLast(); mult = l2 == "k" ? 1 << 10 : l2 == "m" ? 1 << 20 : 1 << 30
+            } else {
+                mult = last == "k" ? 1 << 10 : last == "m" ? 1 << 20 : last == "g" ? 1 << 30 : 1
+            }
         }
         guard let v = Double(num), v >= 0 else { return nil }
         return Int64(v * Double(mult))

@@ -22,10 +22,14 @@ extension Berth {
         Out.table([
             ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"],
             ["Images", String(images.count), String(activeImages.count), Out.humanSize(imgSize), Out.humanSize(reclaimImg) + pct(reclaimImg, imgSize)],
-            ["Containers", String(containers.count), String(containers.filter { $0["State"].string == "running" }.count), Out.humanSize(rw),
-             Out.humanSize(stoppedRw) + pct(stoppedRw, rw)],
-            ["Local Volumes", String(vols.count), String(activeVols.count), Out.humanSize(volSize),
-             Out.humanSize(volSize - activeVolSize) + pct(volSize - activeVolSize, volSize)],
+            [
+                "Containers", String(containers.count), String(containers.filter { $0["State"].string == "running" }.count), Out.humanSize(rw),
+                Out.humanSize(stoppedRw) + pct(stoppedRw, rw),
+            ],
+            [
+                "Local Volumes", String(vols.count), String(activeVols.count), Out.humanSize(volSize),
+                Out.humanSize(volSize - activeVolSize) + pct(volSize - activeVolSize, volSize),
+            ],
             ["Build Cache", "0", "0", "0B", "0B"],
         ])
         if f.bool("verbose") {
@@ -35,15 +39,19 @@ extension Berth {
                 let tag = (i["RepoTags"].stringArray ?? ["<none>:<none>"]).first ?? "<none>:<none>"
                 let colon = tag.lastIndex(of: ":") ?? tag.endIndex
                 let size = i["Size"].int ?? 0, shared = i["SharedSize"].int ?? 0
-                rows.append([String(tag[..<colon]), colon < tag.endIndex ? String(tag[tag.index(after: colon)...]) : "<none>",
-                             String((i["Id"].string ?? "").dropFirst(7).prefix(12)), Out.ago(i["Created"].int ?? 0), Out.humanSize(size),
-                             Out.humanSize(shared), Out.humanSize(size - shared), String(i["Containers"].int ?? 0)])
+                rows.append([
+                    String(tag[..<colon]), colon < tag.endIndex ? String(tag[tag.index(after: colon)...]) : "<none>",
+                    String((i["Id"].string ?? "").dropFirst(7).prefix(12)), Out.ago(i["Created"].int ?? 0), Out.humanSize(size),
+                    Out.humanSize(shared), Out.humanSize(size - shared), String(i["Containers"].int ?? 0),
+                ])
             }
             Out.table(rows)
             Out.print("\nContainers space usage:\n")
             let containerRows = containers.map { Rows.container($0, trunc: true) }
-            try Formatter(format: "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.LocalVolumes}}\t{{.Size}}\t{{.RunningFor}}\t{{.Status}}\t{{.Names}}",
-                          header: Rows.psHeader).print(containerRows)
+            try Formatter(
+                format: "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.LocalVolumes}}\t{{.Size}}\t{{.RunningFor}}\t{{.Status}}\t{{.Names}}",
+                header: Rows.psHeader
+            ).print(containerRows)
         }
         return 0
     }
@@ -52,7 +60,8 @@ extension Berth {
         let f = try Flags.parse(args, [FlagSpec("-a", "--all"), FlagSpec("-f", "--force"), FlagSpec("--volumes"), FlagSpec("--filter", value: true)])
         if !f.bool("force") {
             let images = f.bool("all") ? "all images without at least one container associated to them" : "all dangling images"
-            let warning = "WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n"
+            let warning =
+                "WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n"
                 + (f.bool("volumes") ? "  - all volumes not used by at least one container\n" : "")
                 + "  - \(images)\n  - all build cache\n\nAre you sure you want to continue? [y/N] "
             Out.raw(1, Array(warning.utf8))

@@ -53,4 +53,3 @@ extension Terminal {
         return String(decoding: line, as: UTF8.self)
     }
 }
-

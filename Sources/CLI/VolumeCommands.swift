@@ -1,6 +1,6 @@
-import GoTemplate
 import Client
 import Glibc
+import GoTemplate
 import JSON
 import Sys
 
@@ -15,7 +15,8 @@ extension Berth {
         case "rm", "remove": return try volumeRemove(rest)
         case "prune": return try volumePrune(rest)
         default:
-            throw CLIError(sub.isEmpty ? "Usage:  berth volume COMMAND\n\nCommands: create, inspect, ls, prune, rm" : "berth: 'volume \(sub)' is not a berth command.")
+            throw CLIError(
+                sub.isEmpty ? "Usage:  berth volume COMMAND\n\nCommands: create, inspect, ls, prune, rm" : "berth: 'volume \(sub)' is not a berth command.")
         }
     }
 
@@ -29,25 +30,37 @@ extension Berth {
     }
 
     func volumeCreate(_ args: [String]) throws -> Int32 {
-        let f = try Flags.parse(args, [FlagSpec("-d", "--driver", value: true), FlagSpec("--label", value: true),
-                                       FlagSpec("-o", "--opt", value: true), FlagSpec("--name", value: true)])
+        let f = try Flags.parse(
+            args,
+            [
+                FlagSpec("-d", "--driver", value: true), FlagSpec("--label", value: true),
+                FlagSpec("-o", "--opt", value: true), FlagSpec("--name", value: true),
+            ])
         guard f.positionals.count <= 1 else { throw CLIError("\"volume create\" requires at most 1 argument.") }
         let name = f.positionals.first ?? f.string("name") ?? ""
-        let body: JSON = ["Name": .string(name), "Driver": .string(f.string("driver") ?? "local"),
-                          "DriverOpts": Berth.keyValues(f.list("opt")), "Labels": Berth.keyValues(f.list("label"))]
+        let body: JSON = [
+            "Name": .string(name), "Driver": .string(f.string("driver") ?? "local"),
+            "DriverOpts": Berth.keyValues(f.list("opt")), "Labels": Berth.keyValues(f.list("label")),
+        ]
         let v = try client.request("POST", "/volumes/create", json: body).json
         Out.print(v["Name"].string ?? "")
         return 0
     }
 
     static let volumeFormat = "table {{.Driver}}\t{{.Name}}"
-    static let volumeHeader: JSON = ["Name": "VOLUME NAME", "Driver": "DRIVER", "Scope": "SCOPE", "Mountpoint": "MOUNTPOINT",
-                                     "Labels": "LABELS", "Links": "LINKS", "Size": "SIZE", "Group": "GROUP", "Availability": "AVAILABILITY",
-                                     "Status": "STATUS"]
+    static let volumeHeader: JSON = [
+        "Name": "VOLUME NAME", "Driver": "DRIVER", "Scope": "SCOPE", "Mountpoint": "MOUNTPOINT",
+        "Labels": "LABELS", "Links": "LINKS", "Size": "SIZE", "Group": "GROUP", "Availability": "AVAILABILITY",
+        "Status": "STATUS",
+    ]
 
     func volumeList(_ args: [String]) throws -> Int32 {
-        let f = try Flags.parse(args, [FlagSpec("-q", "--quiet"), FlagSpec("-f", "--filter", value: true), FlagSpec("--format", value: true),
-                                       FlagSpec("--cluster")])
+        let f = try Flags.parse(
+            args,
+            [
+                FlagSpec("-q", "--quiet"), FlagSpec("-f", "--filter", value: true), FlagSpec("--format", value: true),
+                FlagSpec("--cluster"),
+            ])
         var q: [(String, String)] = []
         if let j = try filterJSON(f.list("filter")) { q.append(("filters", j)) }
         let list = (try client.request("GET", "/volumes" + DaemonClient.query(q)).json["Volumes"].array ?? [])
@@ -82,8 +95,7 @@ extension Berth {
                 Out.err("Error: No such \(kind): \(n)"); failed = true
             }
         }
-        if let format { Out.raw(1, Array(try Formatter.inspect(format, items).utf8)) }
-        else { Out.print(JSON.array(items).pretty(indent: "    ")) }
+        if let format { Out.raw(1, Array(try Formatter.inspect(format, items).utf8)) } else { Out.print(JSON.array(items).pretty(indent: "    ")) }
         return failed ? 1 : 0
     }
 
@@ -109,7 +121,9 @@ extension Berth {
         let f = try Flags.parse(args, [FlagSpec("-f", "--force"), FlagSpec("--filter", value: true), FlagSpec("-a", "--all")])
         if !f.bool("force") {
             let which = f.bool("all") ? "all" : "anonymous"
-            Out.raw(1, Array("WARNING! This will remove \(which) local volumes not used by at least one container.\nAre you sure you want to continue? [y/N] ".utf8))
+            Out.raw(
+                1, Array("WARNING! This will remove \(which) local volumes not used by at least one container.\nAre you sure you want to continue? [y/N] ".utf8)
+            )
             var b = [UInt8](repeating: 0, count: 16)
             guard read(0, &b, 16) > 0, b[0] == UInt8(ascii: "y") || b[0] == UInt8(ascii: "Y") else { return 0 }
         }

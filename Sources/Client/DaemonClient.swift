@@ -56,13 +56,19 @@ public final class DaemonClient {
         }
     }
 
-    private func sendRequest(_ fd: Int32, method: String, path: String, body: [UInt8]?, bodyFile: Int32?, contentType: String?, extraHeaders: [(String, String)]) throws(ClientError) {
+    private func sendRequest(
+        _ fd: Int32, method: String, path: String, body: [UInt8]?, bodyFile: Int32?, contentType: String?, extraHeaders: [(String, String)]
+    ) throws(ClientError) {
         var head = "\(method) \(versionPrefix)\(path) HTTP/1.1\r\nHost: docker\r\nUser-Agent: berth/0.1.0\r\n"
         for (k, v) in extraHeaders { head += "\(k): \(v)\r\n" }
         if let contentType { head += "Content-Type: \(contentType)\r\n" }
-        if let body { head += "Content-Length: \(body.count)\r\n" }
-        else if bodyFile != nil { head += "Transfer-Encoding: chunked\r\n" }
-        else if method == "POST" || method == "PUT" { head += "Content-Length: 0\r\n" }
+        if let body {
+            head += "Content-Length: \(body.count)\r\n"
+        } else if bodyFile != nil {
+            head += "Transfer-Encoding: chunked\r\n"
+        } else if method == "POST" || method == "PUT" {
+            head += "Content-Length: 0\r\n"
+        }
         head += "\r\n"
         do {
             try FS.writeAll(fd: fd, Array(head.utf8) + (body ?? []))
@@ -80,23 +86,30 @@ public final class DaemonClient {
     }
 
     /// One request; the whole body read (Content-Length, chunked, or until close).
-    public func request(_ method: String, _ path: String, json: JSON? = nil, body: [UInt8]? = nil, bodyFile: Int32? = nil,
-                        contentType: String? = nil, headers: [(String, String)] = []) throws(ClientError) -> Response {
+    public func request(
+        _ method: String, _ path: String, json: JSON? = nil, body: [UInt8]? = nil, bodyFile: Int32? = nil,
+        contentType: String? = nil, headers: [(String, String)] = []
+    ) throws(ClientError) -> Response {
         var chunks: [UInt8] = []
-        let r = try stream(method, path, json: json, body: body, bodyFile: bodyFile, contentType: contentType, headers: headers) { chunks += $0; return true }
+        let r = try stream(method, path, json: json, body: body, bodyFile: bodyFile, contentType: contentType, headers: headers) {
+            chunks += $0; return true
+        }
         return Response(status: r.status, headers: r.headers, body: chunks)
     }
 
     /// Like `request`, but hands body bytes to `onData` as they arrive (logs -f, wait, progress).
     @discardableResult
-    public func stream(_ method: String, _ path: String, json: JSON? = nil, body: [UInt8]? = nil, bodyFile: Int32? = nil, contentType: String? = nil,
-                       headers: [(String, String)] = [], onHead: ((Int) -> Void)? = nil, onData: ([UInt8]) -> Bool) throws(ClientError) -> Response {
+    public func stream(
+        _ method: String, _ path: String, json: JSON? = nil, body: [UInt8]? = nil, bodyFile: Int32? = nil, contentType: String? = nil,
+        headers: [(String, String)] = [], onHead: ((Int) -> Void)? = nil, onData: ([UInt8]) -> Bool
+    ) throws(ClientError) -> Response {
         let fd = try connect()
         defer { close(fd) }
         var payload = body
         var ctype = contentType
         if let json { payload = json.bytes; ctype = "application/json" }
-        try sendRequest(fd, method: method, path: path, body: payload, bodyFile: bodyFile, contentType: ctype, extraHeaders: headers + [("Connection", "close")])
+        try sendRequest(
+            fd, method: method, path: path, body: payload, bodyFile: bodyFile, contentType: ctype, extraHeaders: headers + [("Connection", "close")])
         var reader = SocketReader(fd: fd)
         let (status, hdrs) = try reader.readHead()
         onHead?(status)
@@ -104,7 +117,9 @@ public final class DaemonClient {
         if method == "HEAD" || status == 204 || status == 304 { return resp }
         if status >= 400 {
             var all: [UInt8] = []
-            try reader.readBody(resp) { all += $0; return true }
+            try reader.readBody(resp) {
+                all += $0; return true
+            }
             let msg = (try? JSON.parse(all))?["message"].string ?? String(decoding: all, as: UTF8.self)
             throw ClientError(status: status, message: "Error response from daemon: " + msg.trimmingSpaces())
         }
@@ -116,13 +131,18 @@ public final class DaemonClient {
     public func hijack(_ path: String, json: JSON? = nil) throws(ClientError) -> (fd: Int32, pending: [UInt8]) {
         let fd = try connect()
         let body = json?.bytes
-        try sendRequest(fd, method: "POST", path: path, body: body ?? [], bodyFile: nil, contentType: body == nil ? nil : "application/json",
-                        extraHeaders: [("Connection", "Upgrade"), ("Upgrade", "tcp")])
+        try sendRequest(
+            fd, method: "POST", path: path, body: body ?? [], bodyFile: nil, contentType: body == nil ? nil : "application/json",
+            extraHeaders: [("Connection", "Upgrade"), ("Upgrade", "tcp")])
         var reader = SocketReader(fd: fd)
         let (status, hdrs) = try reader.readHead()
         if status >= 400 {
             var all: [UInt8] = []
-            try? reader.readBody(Response(status: status, headers: hdrs, body: []), { all += $0; return true })
+            try? reader.readBody(
+                Response(status: status, headers: hdrs, body: []),
+                {
+                    all += $0; return true
+                })
             close(fd)
             let msg = (try? JSON.parse(all))?["message"].string ?? String(decoding: all, as: UTF8.self)
             throw ClientError(status: status, message: "Error response from daemon: " + msg.trimmingSpaces())
@@ -228,7 +248,11 @@ public final class PendingResponse {
 
     public func readBody() throws(ClientError) -> [UInt8] {
         var all: [UInt8] = []
-        try reader.readBody(Response(status: status, headers: headers, body: []), { all += $0; return true })
+        try reader.readBody(
+            Response(status: status, headers: headers, body: []),
+            {
+                all += $0; return true
+            })
         return all
     }
 }

@@ -6,12 +6,12 @@ import JSON
 /// them); unknown fields and `null` anywhere are accepted, as Go accepts them.
 public indirect enum GoType: Sendable {
     case string, bool, float64
-    case int(String)                      // Go's name: int, int64, uint16, …
-    case strSlice                         // Docker's StrSlice: a string or a list of strings
+    case int(String)  // Go's name: int, int64, uint16, …
+    case strSlice  // Docker's StrSlice: a string or a list of strings
     case slice(GoType)
-    case array(GoType)                    // a fixed-size Go array
+    case array(GoType)  // a fixed-size Go array
     case map(GoType)
-    case object(String, [String: GoType]) // struct name, fields
+    case object(String, [String: GoType])  // struct name, fields
     case any
 
     var goName: String {
@@ -53,7 +53,8 @@ public enum GoSchema {
     public static func check(_ value: JSON, _ type: GoType, structName: String, path: [String]) throws(GoDecodeError) {
         if value.isNull { return }
         func fail(_ kind: String) -> GoDecodeError {
-            GoDecodeError(description: "json: cannot unmarshal \(kind) into Go struct field \(structName).\(path.joined(separator: ".")) of type \(type.goName)")
+            GoDecodeError(
+                description: "json: cannot unmarshal \(kind) into Go struct field \(structName).\(path.joined(separator: ".")) of type \(type.goName)")
         }
         switch type {
         case .any: return
@@ -76,10 +77,12 @@ public enum GoSchema {
             if value.string != nil { return }
             // StrSlice's decoder tries a string last: Go reports that type.
             guard let a = value.array else {
-                throw GoDecodeError(description: "json: cannot unmarshal \(kind(value)) into Go struct field \(structName).\(path.joined(separator: ".")) of type string")
+                throw GoDecodeError(
+                    description: "json: cannot unmarshal \(kind(value)) into Go struct field \(structName).\(path.joined(separator: ".")) of type string")
             }
             for e in a where !e.isNull && e.string == nil {
-                throw GoDecodeError(description: "json: cannot unmarshal \(kind(e)) into Go struct field \(structName).\(path.joined(separator: ".")) of type string")
+                throw GoDecodeError(
+                    description: "json: cannot unmarshal \(kind(e)) into Go struct field \(structName).\(path.joined(separator: ".")) of type string")
             }
         case .slice(let elem), .array(let elem):
             guard let a = value.array else { throw fail(kind(value)) }

@@ -73,8 +73,10 @@ public struct DeviceRequest: GoJSONValue {
         options = j["Options"].stringMap
     }
     public var json: JSON {
-        ["Driver": .string(driver), "Count": .int(Int64(count)), "DeviceIDs": GoEncode.strings(deviceIDs),
-         "Capabilities": capabilities.map { .array($0.map { JSON.strings($0) }) } ?? .null, "Options": GoEncode.stringMap(options)]
+        [
+            "Driver": .string(driver), "Count": .int(Int64(count)), "DeviceIDs": GoEncode.strings(deviceIDs),
+            "Capabilities": capabilities.map { .array($0.map { JSON.strings($0) }) } ?? .null, "Options": GoEncode.stringMap(options),
+        ]
     }
 }
 

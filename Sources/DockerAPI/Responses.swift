@@ -323,8 +323,12 @@ public struct ExecInspectResponse: GoJSONResponse {
         w.put("OpenStderr", .bool(config.attachStderr ?? false))
         w.put("OpenStdin", .bool(config.attachStdin))
         w.put("OpenStdout", .bool(config.attachStdout ?? false))
-        w.put("ProcessConfig", ["arguments": GoEncode.strings(Array(cmd.dropFirst())), "entrypoint": .string(cmd.first ?? ""),
-                                "privileged": .bool(config.privileged), "tty": .bool(config.tty), "user": .string(config.user)])
+        w.put(
+            "ProcessConfig",
+            [
+                "arguments": GoEncode.strings(Array(cmd.dropFirst())), "entrypoint": .string(cmd.first ?? ""),
+                "privileged": .bool(config.privileged), "tty": .bool(config.tty), "user": .string(config.user),
+            ])
         w.put("Running", .bool(running))
         w.put("Pid", .int(pid))
         return w.json
@@ -413,8 +417,10 @@ public struct NetworkContainerResponse: GoJSONResponse, Equatable {
     public var ipv6Address = ""
     public init() {}
     public var json: JSON {
-        ["Name": .string(name), "EndpointID": .string(endpointID), "MacAddress": .string(macAddress),
-         "IPv4Address": .string(ipv4Address), "IPv6Address": .string(ipv6Address)]
+        [
+            "Name": .string(name), "EndpointID": .string(endpointID), "MacAddress": .string(macAddress),
+            "IPv4Address": .string(ipv4Address), "IPv6Address": .string(ipv6Address),
+        ]
     }
 }
 
@@ -469,11 +475,13 @@ public struct IDResponse: GoJSONResponse {
 
 /// The prune reports: `{"<Kind>Deleted": [...] | null, "SpaceReclaimed": n}`.
 public struct PruneReport: GoJSONResponse {
-    public var key: String            // ContainersDeleted, ImagesDeleted, VolumesDeleted, NetworksDeleted, CachesDeleted
+    public var key: String  // ContainersDeleted, ImagesDeleted, VolumesDeleted, NetworksDeleted, CachesDeleted
     public var deleted: [JSON]
     public var spaceReclaimed: Int64?  // networks have none
     public init(key: String, deleted: [JSON], spaceReclaimed: Int64?) { self.key = key; self.deleted = deleted; self.spaceReclaimed = spaceReclaimed }
-    public init(key: String, names: [String], spaceReclaimed: Int64?) { self.init(key: key, deleted: names.map { .string($0) }, spaceReclaimed: spaceReclaimed) }
+    public init(key: String, names: [String], spaceReclaimed: Int64?) {
+        self.init(key: key, deleted: names.map { .string($0) }, spaceReclaimed: spaceReclaimed)
+    }
     public var json: JSON {
         var w = GoObjectWriter()
         w.put(key, deleted.isEmpty ? .null : .array(deleted))
@@ -492,15 +500,17 @@ public struct ImageHistoryItem: GoJSONResponse, Equatable {
     public var comment = ""
     public init() {}
     public var json: JSON {
-        ["Id": .string(id), "Created": .int(created), "CreatedBy": .string(createdBy), "Tags": GoEncode.strings(tags), "Size": .int(size),
-         "Comment": .string(comment)]
+        [
+            "Id": .string(id), "Created": .int(created), "CreatedBy": .string(createdBy), "Tags": GoEncode.strings(tags), "Size": .int(size),
+            "Comment": .string(comment),
+        ]
     }
 }
 
 /// container.ContainerChangeResponseItem (`GET /containers/{id}/changes`).
 public struct ChangeItem: GoJSONResponse, Equatable {
     public var path: String
-    public var kind: Int   // 0 modified, 1 added, 2 deleted
+    public var kind: Int  // 0 modified, 1 added, 2 deleted
     public init(path: String, kind: Int) { self.path = path; self.kind = kind }
     public var json: JSON { ["Path": .string(path), "Kind": .int(Int64(kind))] }
 }

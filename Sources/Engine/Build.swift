@@ -1,6 +1,6 @@
-import DockerAPI
 import Archive
 import Builder
+import DockerAPI
 import Foundation
 import JSON
 import OCI
@@ -41,8 +41,9 @@ extension Engine {
         defer { FS.removeAll(work) }
         let ctx: BuildContext
         do {
-            ctx = try BuildContext(tar: contextTar, dir: work + "/context", digestFile: buildCacheDir + "/digests.json",
-                                   keep: [BuildContext.clean(request.dockerfile), ".dockerignore"])
+            ctx = try BuildContext(
+                tar: contextTar, dir: work + "/context", digestFile: buildCacheDir + "/digests.json",
+                keep: [BuildContext.clean(request.dockerfile), ".dockerignore"])
         } catch { throw .badRequest("failed to read the build context: \(error)") }
         defer { ctx.saveDigests() }
         var b = BuildRun(engine: self, request: request, context: ctx, work: work, emit: emit)
@@ -138,7 +139,7 @@ struct BuildRun {
     let context: BuildContext
     let work: String
     let emit: @Sendable (JSON) async -> Void
-    var stageImages: [String: Digest] = [:]   // name or index → final image
+    var stageImages: [String: Digest] = [:]  // name or index → final image
     /// Configs of `--cache-from` images: their history and layers can stand in for steps.
     var cacheSources: [JSON] = []
     /// The `--cache-from` images and their parents (by the `parent` their builder recorded).
@@ -177,8 +178,11 @@ struct BuildRun {
                 let words = ins.args.first?.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init) ?? []
                 guard !words.isEmpty else { throw .badRequest("FROM requires either one or three arguments") }
                 var name: String? = nil
-                if words.count == 3, words[1].lowercased() == "as" { name = words[2].lowercased() }
-                else if words.count != 1 { throw .badRequest("FROM requires either one or three arguments") }
+                if words.count == 3, words[1].lowercased() == "as" {
+                    name = words[2].lowercased()
+                } else if words.count != 1 {
+                    throw .badRequest("FROM requires either one or three arguments")
+                }
                 let shell = ShellWords(env: globalArgs, escape: df.escape)
                 let from: String
                 do { from = try shell.expand(words[0]) } catch { throw .badRequest(error.message) }
@@ -231,7 +235,9 @@ struct BuildRun {
         for w in (ins.args.first ?? "").split(whereSeparator: { $0 == " " || $0 == "\t" }) {
             if let eq = w.firstIndex(of: "=") {
                 let k = String(w[..<eq])
-                do { out.append((k, try ShellWords(env: env, escape: escape).expand(String(w[w.index(after: eq)...])))) } catch { throw .badRequest(error.message) }
+                do { out.append((k, try ShellWords(env: env, escape: escape).expand(String(w[w.index(after: eq)...])))) } catch {
+                    throw .badRequest(error.message)
+                }
             } else {
                 out.append((String(w), nil))
             }

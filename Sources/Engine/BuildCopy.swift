@@ -2,9 +2,9 @@ import Archive
 import AsyncHTTPClient
 import Builder
 import Foundation
-import Runtime
 import JSON
 import OCI
+import Runtime
 import Store
 import Sys
 
@@ -20,9 +20,7 @@ extension BuildRun {
 
     mutating func run(_ ins: Instruction, _ st: inout StageState) async throws(EngineError) {
         let cmd: [String]
-        if let h = ins.heredocs.first { cmd = st.shell + [h.content] }
-        else if ins.json { cmd = ins.args }
-        else { cmd = st.shell + [ins.args.first ?? ""] }
+        if let h = ins.heredocs.first { cmd = st.shell + [h.content] } else if ins.json { cmd = ins.args } else { cmd = st.shell + [ins.args.first ?? ""] }
         // Build args reach RUN as environment (not kept in the image), and key its cache.
         let env = st.env
         let argEnv = st.args.keys.sorted().filter { env[$0] == nil }.map { "\($0)=\(st.args[$0]!)" }
@@ -36,8 +34,9 @@ extension BuildRun {
         runEnv += argEnv
         // Docker's predefined proxy args reach RUN without an ARG, and stay out of history and cache.
         for k in BuildRun.proxyArgs where st.args[k] == nil { if let v = request.buildArgs[k] { runEnv.append("\(k)=\(v)") } }
-        let cid = try await engine.buildContainer(image: base, config: st.doc["config"], cmd: cmd, env: runEnv, network: request.networkMode,
-                                                 extraHosts: request.extraHosts)
+        let cid = try await engine.buildContainer(
+            image: base, config: st.doc["config"], cmd: cmd, env: runEnv, network: request.networkMode,
+            extraHosts: request.extraHosts)
         await say(" ---> Running in \(cid.prefix(12))\n")
         let (stream, cont) = AsyncStream<[UInt8]?>.makeStream()
         do {
@@ -89,8 +88,10 @@ extension BuildRun {
         }
     }
 
-    static let proxyArgs = ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy",
-                            "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"]
+    static let proxyArgs = [
+        "HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy",
+        "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy",
+    ]
 
     /// A COPY/ADD source: its host path and the name it is known by.
     struct Source { var host: String; var rel: String; var isDir: Bool; var contextPath: String? = nil }
@@ -98,7 +99,9 @@ extension BuildRun {
     mutating func copy(_ ins: Instruction, _ st: inout StageState) async throws(EngineError) {
         let isAdd = ins.keyword == "ADD"
         var args: [String]
-        if ins.json { args = ins.args } else {
+        if ins.json {
+            args = ins.args
+        } else {
             do { args = try st.words("").words(ins.args.first ?? "") } catch { throw .badRequest(error.message) }
         }
         if !ins.heredocs.isEmpty {
@@ -117,9 +120,11 @@ extension BuildRun {
         var fromContainer: String? = nil
         if let from = ins.flag("from") {
             let img: Digest
-            if let s = stageImages[from.lowercased()] { img = s }
-            else if let i = try? engine.resolveImage(from).id { img = i }
-            else {
+            if let s = stageImages[from.lowercased()] {
+                img = s
+            } else if let i = try? engine.resolveImage(from).id {
+                img = i
+            } else {
                 let emit = self.emit
                 img = try await engine.pull(from, credentials: nil, progress: { await emit($0) })
             }
@@ -157,17 +162,22 @@ extension BuildRun {
                 continue
             }
             let matches = fromContainer == nil ? try contextSources(a) : try resolveSources(a, root: fromRoot, useIgnore: false)
-            if matches.isEmpty { throw .badRequest("COPY failed: file not found in build context or excluded by .dockerignore: stat \(a): file does not exist") }
+            if matches.isEmpty {
+                throw .badRequest("COPY failed: file not found in build context or excluded by .dockerignore: stat \(a): file does not exist")
+            }
             sources += matches
         }
         if sources.count > 1 || sources.contains(where: { $0.isDir }) { kind = sources.count > 1 ? "multi" : "dir" }
         for s in sources {
             if let cp = s.contextPath {
                 do { try hashContext(cp, s.rel, hasher) } catch { throw .internalError("hashing the context: \(error)") }
-            } else { hashTree(s.host, s.rel, hasher) }
+            } else {
+                hashTree(s.host, s.rel, hasher)
+            }
         }
         let chown = ins.flag("chown"), chmod = ins.flag("chmod")
-        let text = "\(ins.keyword) \(chown.map { "--chown=\($0) " } ?? "")\(chmod.map { "--chmod=\($0) " } ?? "")\(ins.flag("from").map { "--from=\($0) " } ?? "")\(kind):\(hasher.finalize().hex) in \(dest) "
+        let text =
+            "\(ins.keyword) \(chown.map { "--chown=\($0) " } ?? "")\(chmod.map { "--chmod=\($0) " } ?? "")\(ins.flag("from").map { "--from=\($0) " } ?? "")\(kind):\(hasher.finalize().hex) in \(dest) "
         if let hit = cached(st.image, text) { return await use(hit, &st) }
         if try await reuseCacheSource(&st, parent: st.image, createdBy: "/bin/sh -c #(nop) " + text, cacheText: text) { return }
         let parent = st.image
@@ -195,8 +205,9 @@ extension BuildRun {
             let cleanDest = MountParser.clean(dest)
             let target = stage + "/root" + cleanDest
             try FS.mkdirAll(destIsDir ? target : String(target[..<target.lastIndex(of: "/")!]))
-            try copyAncestorsMetadata(root: root, stageRoot: stage + "/root", path: destIsDir ? cleanDest : String(cleanDest[..<cleanDest.lastIndex(of: "/")!]),
-                                      newOwner: (uid, gid))
+            try copyAncestorsMetadata(
+                root: root, stageRoot: stage + "/root", path: destIsDir ? cleanDest : String(cleanDest[..<cleanDest.lastIndex(of: "/")!]),
+                newOwner: (uid, gid))
             for f in heredocFiles { try FS.writeAtomic(destIsDir ? target + "/" + f.name : target, f.content) }
             for s in sources {
                 if isAdd, !s.isDir, !s.rel.hasPrefix("http"), BuildRun.isArchive(s.host) {
@@ -225,12 +236,16 @@ extension BuildRun {
 
     /// Commits (or, without changes, just registers) the step's container, remembers the result
     /// for the cache, and makes it the stage's image.
-    func finishLayerStep(_ cid: String, base: Digest, parent: Digest?, cacheText: String, createdBy: String, layer: Bool,
-                         _ st: inout StageState) async throws(EngineError) {
+    func finishLayerStep(
+        _ cid: String, base: Digest, parent: Digest?, cacheText: String, createdBy: String, layer: Bool,
+        _ st: inout StageState
+    ) async throws(EngineError) {
         let id: Digest
         do {
-            id = layer ? try await engine.commitStep(cid, base: base, imageConfig: st.doc, createdBy: createdBy)
-                       : try await engine.registerStep(st.doc, base: base, createdBy: createdBy, emptyLayer: true)
+            id =
+                layer
+                ? try await engine.commitStep(cid, base: base, imageConfig: st.doc, createdBy: createdBy)
+                : try await engine.registerStep(st.doc, base: base, createdBy: createdBy, emptyLayer: true)
         } catch {
             await engine.finishBuildContainer(cid)
             throw error
@@ -291,7 +306,8 @@ extension BuildRun {
             let staged = stageRoot + cur
             var st = stat()
             guard let host = try? SafePath.resolveInRoot(root, cur, followFinal: true), stat(host, &st) == 0,
-                  (st.st_mode & S_IFMT) == S_IFDIR else {
+                (st.st_mode & S_IFMT) == S_IFDIR
+            else {
                 chown(staged, newOwner.0, newOwner.1)
                 continue
             }
@@ -305,7 +321,7 @@ extension BuildRun {
     func contextSources(_ pattern: String) throws(EngineError) -> [Source] {
         let parts = BuildContext.clean(pattern).split(separator: "/").map(String.init)
         if parts.isEmpty { return [Source(host: context.dir, rel: "", isDir: true, contextPath: "")] }
-        var found: [(String, String)] = [("", "")]   // (as written, resolved)
+        var found: [(String, String)] = [("", "")]  // (as written, resolved)
         for (i, p) in parts.enumerated() {
             var next: [(String, String)] = []
             let isGlob = p.contains("*") || p.contains("?") || p.contains("[")
@@ -349,7 +365,7 @@ extension BuildRun {
     /// resolve inside it; `.dockerignore`d files are invisible.
     func resolveSources(_ pattern: String, root: String, useIgnore: Bool) throws(EngineError) -> [Source] {
         let parts = MountParser.clean("/" + pattern).split(separator: "/").map(String.init)
-        var found: [(String, String)] = [("", root)]   // (rel, host)
+        var found: [(String, String)] = [("", root)]  // (rel, host)
         for (i, p) in parts.enumerated() {
             var next: [(String, String)] = []
             let isGlob = p.contains("*") || p.contains("?") || p.contains("[")
@@ -402,8 +418,8 @@ extension BuildRun {
         var b = [UInt8](repeating: 0, count: 512)
         let n = read(fd, &b, 512)
         guard n >= 4 else { return false }
-        if b[0] == 0x1F && b[1] == 0x8B { return true }                       // gzip
-        if b[0] == 0x42 && b[1] == 0x5A && b[2] == 0x68 { return true }       // bzip2
+        if b[0] == 0x1F && b[1] == 0x8B { return true }  // gzip
+        if b[0] == 0x42 && b[1] == 0x5A && b[2] == 0x68 { return true }  // bzip2
         if b[0] == 0xFD && b[1] == 0x37 && b[2] == 0x7A && b[3] == 0x58 { return true }  // xz
         if n >= 262 && String(decoding: b[257..<262], as: UTF8.self) == "ustar" { return true }
         return false

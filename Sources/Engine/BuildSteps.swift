@@ -1,7 +1,7 @@
-import GoTemplate
 import Archive
 import Builder
 import Foundation
+import GoTemplate
 import JSON
 import OCI
 import Store
@@ -29,8 +29,10 @@ extension BuildRun {
         func words(_ s: String) -> ShellWords { ShellWords(env: expansionEnv, escape: escape) }
     }
 
-    static let scratchDoc: JSON = ["architecture": "amd64", "os": "linux", "config": ["Env": .null, "Cmd": .null],
-                                   "rootfs": ["type": "layers", "diff_ids": []], "history": []]
+    static let scratchDoc: JSON = [
+        "architecture": "amd64", "os": "linux", "config": ["Env": .null, "Cmd": .null],
+        "rootfs": ["type": "layers", "diff_ids": []], "history": [],
+    ]
     static let defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
     func expand(_ st: StageState, _ s: String) throws(EngineError) -> String {
@@ -41,15 +43,18 @@ extension BuildRun {
         do { return try st.words("").words(ins.args.first ?? "") } catch { throw .badRequest(error.message) }
     }
 
-    mutating func runStage(final: Bool, name: String?, from: String, line: Instruction, body: [Instruction],
-                           globalArgs: [String: String], escape: Character) async throws(EngineError) -> Digest {
+    mutating func runStage(
+        final: Bool, name: String?, from: String, line: Instruction, body: [Instruction],
+        globalArgs: [String: String], escape: Character
+    ) async throws(EngineError) -> Digest {
         step += 1
         await say("Step \(step)/\(totalSteps) : \(line.original)\n")
         var st = StageState(image: nil, doc: BuildRun.scratchDoc, escape: escape)
         if from.lowercased() != "scratch" {
             let base: Digest
-            if let prior = stageImages[from.lowercased()] { base = prior }
-            else {
+            if let prior = stageImages[from.lowercased()] {
+                base = prior
+            } else {
                 var found: Digest? = nil
                 if !request.pull { found = try? engine.resolveImage(from).id }
                 if found == nil {
@@ -91,8 +96,10 @@ extension BuildRun {
             for (k, v) in request.labels { l[k] = .string(v) }
             c["Labels"] = JSON.object(l).sortingKeys()
             st.doc["config"] = c
-            st.image = try await engine.registerStep(st.doc, base: st.image, createdBy: "/bin/sh -c #(nop)  LABEL " +
-                request.labels.keys.sorted().map { "\($0)=\(request.labels[$0]!)" }.joined(separator: " "), emptyLayer: true)
+            st.image = try await engine.registerStep(
+                st.doc, base: st.image,
+                createdBy: "/bin/sh -c #(nop)  LABEL " + request.labels.keys.sorted().map { "\($0)=\(request.labels[$0]!)" }.joined(separator: " "),
+                emptyLayer: true)
         }
         // A stage with nothing but FROM scratch still needs an image.
         if st.image == nil { st.image = try await engine.registerStep(st.doc, base: nil, createdBy: "", emptyLayer: true) }
@@ -229,7 +236,7 @@ extension BuildRun {
         for c in cacheSources {
             let ch = c["history"].array ?? [], cd = c["rootfs"]["diff_ids"].stringArray ?? []
             guard ch.count > hist.count, cd.count > diffs.count, Array(cd.prefix(diffs.count)) == diffs,
-                  zip(hist, ch).allSatisfy({ $0["created_by"] == $1["created_by"] && ($0["empty_layer"].bool ?? false) == ($1["empty_layer"].bool ?? false) })
+                zip(hist, ch).allSatisfy({ $0["created_by"] == $1["created_by"] && ($0["empty_layer"].bool ?? false) == ($1["empty_layer"].bool ?? false) })
             else { continue }
             let next = ch[hist.count]
             guard next["created_by"].string == createdBy, next["empty_layer"].bool != true else { continue }
@@ -278,10 +285,15 @@ extension BuildRun {
             default: throw .badRequest("Unknown flag: \(kv[0])")
             }
         }
-        guard text.uppercased().hasPrefix("CMD") else { throw .badRequest("Unknown type \"\(text.split(separator: " ").first ?? "")\" in HEALTHCHECK (try CMD)") }
+        guard text.uppercased().hasPrefix("CMD") else {
+            throw .badRequest("Unknown type \"\(text.split(separator: " ").first ?? "")\" in HEALTHCHECK (try CMD)")
+        }
         text = String(text.dropFirst(3)).trimmingSpaces()
-        if text.hasPrefix("["), let arr = Dockerfile.jsonArray(text) { hc["Test"] = JSON.strings(["CMD"] + arr) }
-        else { hc["Test"] = JSON.strings(["CMD-SHELL", text]) }
+        if text.hasPrefix("["), let arr = Dockerfile.jsonArray(text) {
+            hc["Test"] = JSON.strings(["CMD"] + arr)
+        } else {
+            hc["Test"] = JSON.strings(["CMD-SHELL", text])
+        }
         return hc
     }
 

@@ -52,8 +52,10 @@ extension Engine {
 
     /// `docker commit`: the writable layer becomes a new layer on the image, the container's
     /// config (with `changes` applied) the new image's config.
-    public func commit(_ ref: String, repo: String?, tag: String?, comment: String, author: String, changes: [String],
-                       pause: Bool, overrides: JSON) async throws(EngineError) -> Digest {
+    public func commit(
+        _ ref: String, repo: String?, tag: String?, comment: String, author: String, changes: [String],
+        pause: Bool, overrides: JSON
+    ) async throws(EngineError) -> Digest {
         let c = try container(ref)
         var target: Reference? = nil
         if let repo, !repo.isEmpty {

@@ -72,11 +72,17 @@ public enum ConfigChanges {
             var quote: Character? = nil
             while i < arg.endIndex {
                 let ch = arg[i]
-                if let q = quote { if ch == q { quote = nil } else { val.append(ch) } }
-                else if ch == "\"" || ch == "'" { quote = ch }
-                else if ch == "\\", arg.index(after: i) < arg.endIndex { i = arg.index(after: i); val.append(arg[i]) }
-                else if ch == " " { break }
-                else { val.append(ch) }
+                if let q = quote {
+                    if ch == q { quote = nil } else { val.append(ch) }
+                } else if ch == "\"" || ch == "'" {
+                    quote = ch
+                } else if ch == "\\", arg.index(after: i) < arg.endIndex {
+                    i = arg.index(after: i); val.append(arg[i])
+                } else if ch == " " {
+                    break
+                } else {
+                    val.append(ch)
+                }
                 i = arg.index(after: i)
             }
             out.append((key, val))

@@ -1,12 +1,12 @@
+import BerthNet
 import DockerAPI
 import JSON
-import BerthNet
 import OCI
 import Sys
 
 /// A container's state, as `State` in inspect.
 public struct ContainerState: Sendable {
-    public var status = "created"   // created|running|paused|restarting|removing|exited|dead
+    public var status = "created"  // created|running|paused|restarting|removing|exited|dead
     public var pid: Int32 = 0
     public var exitCode: Int32 = 0
     public var error = ""
@@ -28,7 +28,7 @@ public struct ContainerState: Sendable {
 /// defaults merged in at create) plus what the engine decided.
 public struct Container: Sendable {
     public var id: String
-    public var name: String        // without the leading "/"
+    public var name: String  // without the leading "/"
     public var created: Timestamp
     public var path: String
     public var args: [String]

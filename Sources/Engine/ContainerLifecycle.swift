@@ -35,7 +35,9 @@ extension Engine {
         } else {
             guard Names.isValid(name) else { throw .badRequest("Invalid container name (\(name)), only [a-zA-Z0-9][a-zA-Z0-9_.-] + are allowed") }
             if let other = containers.values.first(where: { $0.name == name }) {
-                throw .conflict("Conflict. The container name \"/\(name)\" is already in use by container \"\(other.id)\". You have to remove (or rename) that container to be able to reuse that name.")
+                throw .conflict(
+                    "Conflict. The container name \"/\(name)\" is already in use by container \"\(other.id)\". You have to remove (or rename) that container to be able to reuse that name."
+                )
             }
         }
         let id = Names.newID()
@@ -48,17 +50,20 @@ extension Engine {
         }
         try CreateValidation.restartPolicy(requestedHost.restartPolicy)
         // Options Berth cannot apply are refused at create, in dockerd's words where it has them.
-        var probe = BundleSpec(id: "", rootfs: "", args: [], env: [], cwd: "/", user: .root,
-                               hostname: "", resolvConf: "", hostsFile: "", hostnameFile: "")
+        var probe = BundleSpec(
+            id: "", rootfs: "", args: [], env: [], cwd: "/", user: .root,
+            hostname: "", resolvConf: "", hostsFile: "", hostnameFile: "")
         try SecurityOptions.apply(&probe, requestedHost)
-        try NamespaceModes.validateSysctls(requestedHost.sysctls ?? [:], ipcHost: requestedHost.ipcMode == "host",
-                                           netHost: requestedHost.networkMode == "host")
+        try NamespaceModes.validateSysctls(
+            requestedHost.sysctls ?? [:], ipcHost: requestedHost.ipcMode == "host",
+            netHost: requestedHost.networkMode == "host")
         try CreateValidation.logConfig(requestedHost.logConfig)
         try CreateValidation.endpoints(request.networking, apiVersion: apiVersion)
         try ResourceChecks.checkHost(requestedHost, runtimes: ["runc"])
         var host = DockerShapes.hostConfig(requestedHost)
-        var warnings = try ResourceChecks.check(&host.resources, update: false, host: Engine.hostCgroups,
-                                                cpuCount: ProcessInfo.processInfo.activeProcessorCount)
+        var warnings = try ResourceChecks.check(
+            &host.resources, update: false, host: Engine.hostCgroups,
+            cpuCount: ProcessInfo.processInfo.activeProcessorCount)
         // The daemon's default ulimits join the container's own (its own win), as dockerd
         // merges them at create: inspect shows what applies.
         if !config.defaultUlimits.isEmpty {
@@ -100,7 +105,8 @@ extension Engine {
         persist(c)
         emit(c, "create")
         if case let adj = host.oomScoreAdj, adj < 0, NamespaceModes.applicableOomScoreAdj(adj) != adj {
-            warnings.append("OomScoreAdj \(adj) needs CAP_SYS_RESOURCE, which this host withholds; the container runs with \(NamespaceModes.applicableOomScoreAdj(adj))")
+            warnings.append(
+                "OomScoreAdj \(adj) needs CAP_SYS_RESOURCE, which this host withholds; the container runs with \(NamespaceModes.applicableOomScoreAdj(adj))")
         }
         return CreateResult(id: id, warnings: warnings)
     }
@@ -117,9 +123,10 @@ extension Engine {
         }
         var mounts: [MountPoint]
         do {
-            mounts = try MountParser.resolve(binds: host.binds ?? [], mounts: host.mounts ?? [],
-                                             tmpfs: host.tmpfs ?? [:], volumes: cfg.volumes ?? [],
-                                             volumesFrom: from)
+            mounts = try MountParser.resolve(
+                binds: host.binds ?? [], mounts: host.mounts ?? [],
+                tmpfs: host.tmpfs ?? [:], volumes: cfg.volumes ?? [],
+                volumesFrom: from)
         } catch { throw .badRequest(error.message) }
         var made: [String] = []
         do {
@@ -133,9 +140,12 @@ extension Engine {
                     // HostConfig.VolumeDriver applies to the volumes `-v` and the image make; an
                     // unknown driver fails here, when a volume needs it, as in dockerd.
                     let driver = mounts[i].driver == "local" && !host.volumeDriver.isEmpty && opts == nil ? host.volumeDriver : mounts[i].driver
-                    if driver != "local", !existed { throw EngineError.notFound("create \(mounts[i].name): error looking up volume plugin \(driver): plugin \"\(driver)\" not found") }
-                    try createVolume(name: mounts[i].name, driver: existed ? nil : driver, labels: opts?.labels ?? [:],
-                                     options: opts?.driverOptions ?? [:], anonymous: mounts[i].anonymous)
+                    if driver != "local", !existed {
+                        throw EngineError.notFound("create \(mounts[i].name): error looking up volume plugin \(driver): plugin \"\(driver)\" not found")
+                    }
+                    try createVolume(
+                        name: mounts[i].name, driver: existed ? nil : driver, labels: opts?.labels ?? [:],
+                        options: opts?.driverOptions ?? [:], anonymous: mounts[i].anonymous)
                     if !existed { made.append(mounts[i].name) }
                     mounts[i].source = volumeData(mounts[i].name)
                 case .bind:
@@ -198,7 +208,8 @@ extension Engine {
             releaseSandbox(&c)
             let msg = "\(error)"
             c.state.error = msg
-            c.state.exitCode = msg.contains("executable file not found") || msg.contains("no such file or directory") ? 127 : msg.contains("permission denied") ? 126 : 128
+            c.state.exitCode =
+                msg.contains("executable file not found") || msg.contains("no such file or directory") ? 127 : msg.contains("permission denied") ? 126 : 128
             persist(c)
             if c.autoRemove { try? removeNow(id, volumes: true) }
             if error is UserResolver.NotFound { throw .badRequest(msg) }
@@ -260,9 +271,10 @@ extension Engine {
         }
         let tty = c.config.tty
         if tty && !env.contains(where: { $0.hasPrefix("TERM=") }) { env.append("TERM=xterm") }
-        var s = BundleSpec(id: c.id, rootfs: root, args: [c.path] + c.args, env: env, cwd: c.config.workingDir.isEmpty ? "/" : c.config.workingDir,
-                           user: user, hostname: hostname, resolvConf: dir(c.id) + "/resolv.conf", hostsFile: dir(c.id) + "/hosts",
-                           hostnameFile: dir(c.id) + "/hostname")
+        var s = BundleSpec(
+            id: c.id, rootfs: root, args: [c.path] + c.args, env: env, cwd: c.config.workingDir.isEmpty ? "/" : c.config.workingDir,
+            user: user, hostname: hostname, resolvConf: dir(c.id) + "/resolv.conf", hostsFile: dir(c.id) + "/hosts",
+            hostnameFile: dir(c.id) + "/hostname")
         s.terminal = tty
         if c.hostConfig.consoleSize.count == 2 {
             s.consoleSize = (Int(clamping: c.hostConfig.consoleSize[0]), Int(clamping: c.hostConfig.consoleSize[1]))
@@ -292,8 +304,10 @@ extension Engine {
             HostDevices.device(at: path).map { (Int64($0.major), Int64($0.minor)) }
         }
         s.blkioWeightDevices = (r.blkioWeightDevice ?? []).compactMap { w in device(w.path).map { ($0.major, $0.minor, w.weight) } }
-        for (key, list) in [("throttleReadBpsDevice", r.blkioDeviceReadBps), ("throttleWriteBpsDevice", r.blkioDeviceWriteBps),
-                            ("throttleReadIOPSDevice", r.blkioDeviceReadIOps), ("throttleWriteIOPSDevice", r.blkioDeviceWriteIOps)] {
+        for (key, list) in [
+            ("throttleReadBpsDevice", r.blkioDeviceReadBps), ("throttleWriteBpsDevice", r.blkioDeviceWriteBps),
+            ("throttleReadIOPSDevice", r.blkioDeviceReadIOps), ("throttleWriteIOPSDevice", r.blkioDeviceWriteIOps),
+        ] {
             let entries = (list ?? []).compactMap { t in device(t.path).map { ($0.major, $0.minor, t.rate) } }
             if !entries.isEmpty { s.blkioThrottles[key] = entries }
         }
@@ -304,7 +318,10 @@ extension Engine {
         if s.capAdd.contains(where: { $0.uppercased() == "ALL" || $0.uppercased() == "CAP_ALL" }) { s.allCapabilities = LinuxCapabilities.bounding() }
         s.capDrop = h.capDrop ?? []
         if h.initProcess == true {
-            guard FS.exists(config.initPath) else { throw EngineError.internalError("exec: \"docker-init\": executable file not found in $PATH (looked for \(config.initPath); set init-path in daemon.json)") }
+            guard FS.exists(config.initPath) else {
+                throw EngineError.internalError(
+                    "exec: \"docker-init\": executable file not found in $PATH (looked for \(config.initPath); set init-path in daemon.json)")
+            }
             s.initBinary = config.initPath
         }
         if h.privileged {
@@ -336,7 +353,8 @@ extension Engine {
             guard !m.noCopy, ((try? FS.list(data)) ?? []).isEmpty else { continue }
             // Resolved inside the root: an image's symlink must not point the copy at the host.
             guard let src = try? SafePath.resolveInRoot(root, m.destination, followFinal: true), FS.isDirectory(src),
-                  !((try? FS.list(src)) ?? []).isEmpty else { continue }
+                !((try? FS.list(src)) ?? []).isEmpty
+            else { continue }
             let r = try Proc.run(["cp", "-a", src + "/.", data + "/"])
             if r.status != 0 { throw EngineError.internalError("copying image content to volume \(m.name): \(r.stderrText)") }
         }
@@ -373,7 +391,9 @@ extension Engine {
         if let signal, !signal.isEmpty {
             guard let s = Signals.parse(signal) else { throw .badRequest("Invalid signal: \(signal)") }
             sig = s
-        } else { sig = 9 }
+        } else {
+            sig = 9
+        }
         send(signal: sig, to: c)
         emit(c, "kill", extra: ["signal": String(sig)])
         if sig == 9 { _ = await waitExit(c.id, seconds: 10) }
@@ -501,7 +521,9 @@ extension Engine {
         guard Names.isValid(name) else { throw .badRequest("Invalid container name (\(name)), only [a-zA-Z0-9][a-zA-Z0-9_.-] + are allowed") }
         if name == c.name { throw .badRequest("Renaming a container with the same name as its current name") }
         if let other = containers.values.first(where: { $0.name == name }) {
-            throw .conflict("Conflict. The container name \"/\(name)\" is already in use by container \"\(other.id)\". You have to remove (or rename) that container to be able to reuse that name.")
+            throw .conflict(
+                "Conflict. The container name \"/\(name)\" is already in use by container \"\(other.id)\". You have to remove (or rename) that container to be able to reuse that name."
+            )
         }
         let old = c.name
         c.name = name

@@ -1,9 +1,9 @@
-import DockerAPI
 import Archive
-import OCI
-import Runtime
+import DockerAPI
 import Foundation
 import JSON
+import OCI
+import Runtime
 import Sys
 
 /// `docker cp`: paths resolved inside the container's root (symlinks followed as the container
@@ -13,7 +13,7 @@ extension Engine {
     public struct PathStat: Sendable {
         public var name: String
         public var size: Int64
-        public var mode: UInt32      // Go os.FileMode bits
+        public var mode: UInt32  // Go os.FileMode bits
         public var mtime: String
         public var linkTarget: String
         public var hostPath: String
@@ -61,7 +61,9 @@ extension Engine {
             let target = try SafePath.resolveInRoot(root, m.destination, followFinal: true)
             guard target.hasPrefix(root + "/") else { continue }
             if !FS.exists(target) {
-                if FS.isDirectory(m.source) { try FS.mkdirAll(target, mode: 0o755) } else {
+                if FS.isDirectory(m.source) {
+                    try FS.mkdirAll(target, mode: 0o755)
+                } else {
                     try FS.mkdirAll(String(target[..<target.lastIndex(of: "/")!]), mode: 0o755)
                     let fd = open(target, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o644)
                     guard fd >= 0 else { throw SysError("create \(m.destination)") }
@@ -91,8 +93,9 @@ extension Engine {
         default: break
         }
         let mtime = Timestamp(nanos: Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)).goRFC3339Nano
-        return PathStat(name: name, size: Int64(st.st_size), mode: mode, mtime: mtime, linkTarget: link, hostPath: host,
-                        isDir: (st.st_mode & S_IFMT) == S_IFDIR)
+        return PathStat(
+            name: name, size: Int64(st.st_size), mode: mode, mtime: mtime, linkTarget: link, hostPath: host,
+            isDir: (st.st_mode & S_IFMT) == S_IFDIR)
     }
 
     public func statPath(_ ref: String, path: String) throws(EngineError) -> PathStat {

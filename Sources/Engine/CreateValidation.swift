@@ -47,10 +47,12 @@ enum CreateValidation {
 
     /// The create body's fields (Config plus HostConfig and NetworkingConfig), for Go's
     /// case-insensitive decoding (docker-py sends `CPURealtimePeriod`).
-    static let configFields = ["Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr", "ExposedPorts", "Tty",
-                               "OpenStdin", "StdinOnce", "Env", "Cmd", "Healthcheck", "ArgsEscaped", "Image", "Volumes", "WorkingDir",
-                               "Entrypoint", "NetworkDisabled", "MacAddress", "OnBuild", "Labels", "StopSignal", "StopTimeout", "Shell",
-                               "HostConfig", "NetworkingConfig"]
+    static let configFields = [
+        "Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr", "ExposedPorts", "Tty",
+        "OpenStdin", "StdinOnce", "Env", "Cmd", "Healthcheck", "ArgsEscaped", "Image", "Volumes", "WorkingDir",
+        "Entrypoint", "NetworkDisabled", "MacAddress", "OnBuild", "Labels", "StopSignal", "StopTimeout", "Shell",
+        "HostConfig", "NetworkingConfig",
+    ]
     static let hostConfigFields: [String] = {
         let defaults = DockerShapes.hostConfig(HostConfig()).json.object?.keys ?? []
         return defaults + ["Mounts", "Init", "StorageOpt", "Sysctls", "Tmpfs", "Annotations", "CpusetCpus", "DeviceRequests"]

@@ -27,7 +27,9 @@ public struct DetachMatcher: Sendable {
                 }
             } else if p.count == 1, let c = p.unicodeScalars.first, c.isASCII {
                 out.append(UInt8(c.value))
-            } else { return nil }
+            } else {
+                return nil
+            }
         }
         return out.isEmpty ? nil : out
     }

@@ -75,7 +75,8 @@ public enum DockerShapes {
     }
 
     static func hostsFile(hostname: String, extra: [String]) -> String {
-        var s = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
+        var s =
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
         for e in extra {
             let parts = e.split(separator: ":", maxSplits: 1)
             if parts.count == 2 { s += "\(parts[1])\t\(parts[0])\n" }
@@ -123,7 +124,8 @@ public enum DockerShapes {
         let t = s.lowercased().trimming(" ")
         var num = t
         var mult: Int64 = 1
-        for (suffix, m) in [("kb", Int64(1) << 10), ("mb", 1 << 20), ("gb", 1 << 30), ("k", 1 << 10), ("m", 1 << 20), ("g", 1 << 30), ("b", 1)] where t.hasSuffix(suffix) {
+        for (suffix, m) in [("kb", Int64(1) << 10), ("mb", 1 << 20), ("gb", 1 << 30), ("k", 1 << 10), ("m", 1 << 20), ("g", 1 << 30), ("b", 1)]
+        where t.hasSuffix(suffix) {
             num = String(t.dropLast(suffix.count)); mult = m; break
         }
         guard let v = Double(num), v >= 0 else { return nil }
@@ -252,7 +254,8 @@ public enum DockerShapes {
         r.architecture = img.config.architecture
         r.os = img.config.os
         r.size = img.size
-        r.graphDriver = lowerDirs.count > 1
+        r.graphDriver =
+            lowerDirs.count > 1
             ? ["LowerDir": lowerDirs.dropFirst().joined(separator: ":"), "MergedDir": "", "UpperDir": lowerDirs[0], "WorkDir": ""]
             : ["MergedDir": "", "UpperDir": lowerDirs.first ?? "", "WorkDir": ""]
         r.layers = img.config.diffIDs.map(\.description)

@@ -1,6 +1,6 @@
+import BerthNet
 import Foundation
 import JSON
-import BerthNet
 import OCI
 import Registry
 import Runtime
@@ -29,7 +29,8 @@ public struct EngineConfig: Sendable {
     /// daemon.json `default-ulimits`: given to containers that do not set the same limit.
     public var defaultUlimits: [(name: String, soft: Int64, hard: Int64)] = []
     /// `run --init`'s binary (a static tini, as Docker's docker-init); the first that exists.
-    public var initPath = ["/usr/libexec/docker/docker-init", "/usr/bin/docker-init", "/usr/bin/tini-static", "/usr/local/bin/docker-init"]
+    public var initPath =
+        ["/usr/libexec/docker/docker-init", "/usr/bin/docker-init", "/usr/bin/tini-static", "/usr/local/bin/docker-init"]
         .first { FS.exists($0) } ?? "/usr/bin/docker-init"
     public init(dataRoot: String, execRoot: String, shimPath: String, runtime: String = "runc") {
         self.dataRoot = dataRoot; self.execRoot = execRoot; self.shimPath = shimPath; self.runtime = runtime
@@ -78,9 +79,10 @@ public actor Engine {
         store = try Store(root: config.dataRoot)
         try FS.mkdirAll(config.execRoot + "/runc", mode: 0o700)
         try FS.mkdirAll(config.execRoot + "/shims", mode: 0o700)
-        registry = RegistryClient(insecureRegistries: config.insecureRegistries, mirrors: config.mirrors,
-                                  certsDirs: config.certsDirs, loopbackIsInsecure: config.loopbackIsInsecure,
-                                  uploadChunkSize: config.uploadChunkSize)
+        registry = RegistryClient(
+            insecureRegistries: config.insecureRegistries, mirrors: config.mirrors,
+            certsDirs: config.certsDirs, loopbackIsInsecure: config.loopbackIsInsecure,
+            uploadChunkSize: config.uploadChunkSize)
         maxConcurrentDownloads = config.maxConcurrentDownloads
         launcher = ShimLauncher(shimPath: config.shimPath, runtime: config.runtime, runtimeRoot: config.execRoot + "/runc")
         for doc in try store.loadContainers() {
@@ -98,8 +100,9 @@ public actor Engine {
 
     func persist(_ c: Container) {
         containers[c.id] = c
-        do { try store.saveContainer(id: c.id, name: c.name, doc: c.document) }
-        catch { FileHandle.standardError.write("berthd: saving container \(c.shortID): \(error)\n".data(using: .utf8)!) }
+        do { try store.saveContainer(id: c.id, name: c.name, doc: c.document) } catch {
+            FileHandle.standardError.write("berthd: saving container \(c.shortID): \(error)\n".data(using: .utf8)!)
+        }
     }
 
     // MARK: lookup
@@ -146,13 +149,16 @@ public actor Engine {
     }
 
     func connectLive(_ id: String) throws {
-        let io = try LiveIO(socket: socketPath(id), onExit: { [weak self] code, at in
-            guard let self else { return }
-            Task { await self.exited(id, code: code, at: Timestamp(nanos: at)) }
-        }, onLost: { [weak self] in
-            guard let self else { return }
-            Task { await self.monitorLost(id) }
-        })
+        let io = try LiveIO(
+            socket: socketPath(id),
+            onExit: { [weak self] code, at in
+                guard let self else { return }
+                Task { await self.exited(id, code: code, at: Timestamp(nanos: at)) }
+            },
+            onLost: { [weak self] in
+                guard let self else { return }
+                Task { await self.monitorLost(id) }
+            })
         live[id] = io
     }
 

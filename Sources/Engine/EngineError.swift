@@ -1,4 +1,5 @@
 import Store
+
 /// Errors the API maps to Docker's status codes; messages use Docker's words.
 public enum EngineError: Error, Sendable, CustomStringConvertible {
     case notFound(String)

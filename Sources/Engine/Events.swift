@@ -4,7 +4,7 @@ import Sys
 
 /// One event as the Engine API streams it.
 public struct Event: Sendable {
-    public var type: String       // container | image
+    public var type: String  // container | image
     public var action: String
     public var actorID: String
     public var attributes: [String: String]

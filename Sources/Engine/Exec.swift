@@ -21,8 +21,10 @@ public struct ExecRecord: Sendable {
 
 extension Engine {
     /// ExecConfig's fields, for Go's case-insensitive decoding.
-    public static let execFields = ["User", "Privileged", "Tty", "ConsoleSize", "AttachStdin", "AttachStderr", "AttachStdout", "Detach",
-                                    "DetachKeys", "Env", "WorkingDir", "Cmd"]
+    public static let execFields = [
+        "User", "Privileged", "Tty", "ConsoleSize", "AttachStdin", "AttachStderr", "AttachStdout", "Detach",
+        "DetachKeys", "Env", "WorkingDir", "Cmd",
+    ]
 
     public func createExec(_ ref: String, body: ExecConfig) throws(EngineError) -> String {
         let c = try container(ref)
@@ -46,8 +48,10 @@ extension Engine {
     }
 
     /// Starts the process; output and the exit go to the callbacks. Returns the handle for stdin.
-    public func startExec(_ id: String, onOutput: @escaping @Sendable (UInt8, [UInt8]) -> Void,
-                          onExit: @escaping @Sendable (Int32) -> Void) throws(EngineError) -> ExecProcess {
+    public func startExec(
+        _ id: String, onOutput: @escaping @Sendable (UInt8, [UInt8]) -> Void,
+        onExit: @escaping @Sendable (Int32) -> Void
+    ) throws(EngineError) -> ExecProcess {
         var e = try exec(id)
         if e.started { throw .conflict("Error: Exec command \(e.id) is already running") }
         let c = try container(e.containerID)
@@ -66,11 +70,13 @@ extension Engine {
         let engine = self
         let execID = e.id
         do {
-            try proc.start(argv: command.argv, env: command.env, openStdin: e.config.attachStdin, onOutput: onOutput, onExit: { code in
-                unlink(pidFile)
-                Task { await engine.execExited(execID, code: code) }
-                onExit(code)
-            })
+            try proc.start(
+                argv: command.argv, env: command.env, openStdin: e.config.attachStdin, onOutput: onOutput,
+                onExit: { code in
+                    unlink(pidFile)
+                    Task { await engine.execExited(execID, code: code) }
+                    onExit(code)
+                })
         } catch { throw .internalError("exec: \(error)") }
         e.started = true
         e.running = true
@@ -96,8 +102,9 @@ extension Engine {
         let bundle = try JSON.parse(FS.read(dir(c.id) + "/config.json"))
         let filterFile = dir(c.id) + "/seccomp.bpf"
         if !FS.exists(filterFile) { try prepareSeccompFilter(bundle["linux"]["seccomp"], at: filterFile) }
-        let cgroups = CgroupMembership.procsFiles(procCgroup: (try? FS.readString("/proc/\(c.state.pid)/cgroup")) ?? "",
-                                                  mountinfo: (try? FS.readString("/proc/self/mountinfo")) ?? "")
+        let cgroups = CgroupMembership.procsFiles(
+            procCgroup: (try? FS.readString("/proc/\(c.state.pid)/cgroup")) ?? "",
+            mountinfo: (try? FS.readString("/proc/self/mountinfo")) ?? "")
         execBases = execBases.filter { containers[$0.key]?.state.running == true }
         let b = ExecBase(pid: c.state.pid, process: bundle["process"], seccompFile: FS.size(filterFile) == 0 ? nil : filterFile, cgroupFiles: cgroups)
         execBases[c.id] = b
@@ -106,8 +113,9 @@ extension Engine {
 
     /// berth-exec's command line for `process` in container `c`.
     func execHelperCommand(_ c: Container, base: ExecBase, process: JSON, pidFile: String?) -> ExecHelperCommand {
-        ExecHelperCommand(helper: config.execHelperPath, process: process, targetPid: c.state.pid,
-                          seccompFile: base.seccompFile, cgroupFiles: base.cgroupFiles, pidFile: pidFile)
+        ExecHelperCommand(
+            helper: config.execHelperPath, process: process, targetPid: c.state.pid,
+            seccompFile: base.seccompFile, cgroupFiles: base.cgroupFiles, pidFile: pidFile)
     }
 
     /// The container's seccomp filter for its execs (an empty file: it has none). Compiling takes
@@ -145,7 +153,9 @@ extension Engine {
         let (passwd, group) = try Engine.userFiles(root: root)
         if case let u = e.config.user, !u.isEmpty {
             let user = try UserResolver.resolve(u, passwd: passwd, group: group)
-            process["user"] = ["uid": .int(Int64(user.uid)), "gid": .int(Int64(user.gid)), "additionalGids": .array(user.additionalGids.map { .int(Int64($0)) })]
+            process["user"] = [
+                "uid": .int(Int64(user.uid)), "gid": .int(Int64(user.gid)), "additionalGids": .array(user.additionalGids.map { .int(Int64($0)) }),
+            ]
         }
         // runc's rule, kept since exec no longer goes through runc: HOME from passwd when unset.
         if !env.contains(where: { $0.hasPrefix("HOME=") }) {

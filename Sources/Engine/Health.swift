@@ -84,8 +84,9 @@ extension Engine {
         let code: Int32 = await withCheckedContinuation { (cont: CheckedContinuation<Int32, Never>) in
             let once = OnceFlag()
             do {
-                try proc.start(argv: command.argv, env: command.env, openStdin: false,
-                               onOutput: { _, b in output.append(b) }, onExit: { code in if once.first() { cont.resume(returning: code) } })
+                try proc.start(
+                    argv: command.argv, env: command.env, openStdin: false,
+                    onOutput: { _, b in output.append(b) }, onExit: { code in if once.first() { cont.resume(returning: code) } })
             } catch {
                 if once.first() { cont.resume(returning: -1) }
                 return

@@ -69,8 +69,10 @@ extension Engine {
             throw .internalError("registry \(domain) does not support search: \(error)")
         }
         return names.filter { text.isEmpty || $0.contains(text) }.prefix(limit > 0 ? limit : 25).map {
-            ["name": .string(domain == "docker.io" ? $0 : domain + "/" + $0), "description": "", "star_count": 0,
-             "is_official": false, "is_automated": false]
+            [
+                "name": .string(domain == "docker.io" ? $0 : domain + "/" + $0), "description": "", "star_count": 0,
+                "is_official": false, "is_automated": false,
+            ]
         }
     }
 }
@@ -97,7 +99,9 @@ extension Engine {
             let root = (try? store.image(id: c.image))??.size ?? 0
             return DockerShapes.summary(c, size: (rw, rw + root)).json
         }
-        return ["LayersSize": .int(layersSize), "Images": .array(imageJSON), "Containers": .array(containerJSON),
-                "Volumes": .array(allVolumes().map { volumeResponse($0, usage: true).json }), "BuildCache": []]
+        return [
+            "LayersSize": .int(layersSize), "Images": .array(imageJSON), "Containers": .array(containerJSON),
+            "Volumes": .array(allVolumes().map { volumeResponse($0, usage: true).json }), "BuildCache": [],
+        ]
     }
 }

@@ -1,5 +1,5 @@
-import DockerAPI
 import Archive
+import DockerAPI
 import Foundation
 import JSON
 import OCI
@@ -19,7 +19,10 @@ extension Engine {
                 let r = parsed.withDefaultTag
                 if r.digest == nil, let id = try store.imageID(forTag: r), let img = try store.image(id: id) { return img }
                 if let d = r.digest, let id = try store.imageID(forRepoDigest: r.repository + "@" + d.description),
-                   let img = try store.image(id: id) { return img }
+                    let img = try store.image(id: id)
+                {
+                    return img
+                }
             }
             if hex.count >= 4, hex.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) {
                 let m = try store.imageIDs(withPrefix: hex)
@@ -43,7 +46,11 @@ extension Engine {
             if !all && !tagged && parents.contains(img.id) { return nil }
             if let dangling, dangling == tagged { return nil }
             if !references.isEmpty {
-                guard img.tags.contains(where: { t in references.contains { pattern in Glob.match(pattern, t.familiar) || Glob.match(pattern, t.familiarRepository) } }) else { return nil }
+                guard
+                    img.tags.contains(where: { t in
+                        references.contains { pattern in Glob.match(pattern, t.familiar) || Glob.match(pattern, t.familiarRepository) }
+                    })
+                else { return nil }
             }
             if !DockerShapes.matchLabels(img.config.labels, labels) { return nil }
             var out = DockerShapes.imageSummary(img, containers: usage[img.id] ?? 0, digests: familiarDigests(img.id))
@@ -134,13 +141,17 @@ extension Engine {
             }
             if let user = users.first {
                 if user.state.running && byTag == nil {
-                    throw EngineError.conflict("conflict: unable to delete \(img.id.short) (cannot be forced) - image is being used by running container \(user.shortID)")
+                    throw EngineError.conflict(
+                        "conflict: unable to delete \(img.id.short) (cannot be forced) - image is being used by running container \(user.shortID)")
                 }
                 if !force {
                     if let byTag {
-                        throw EngineError.conflict("conflict: unable to remove repository reference \"\(byTag.familiar)\" (must force) - container \(user.shortID) is using its referenced image \(img.id.short)")
+                        throw EngineError.conflict(
+                            "conflict: unable to remove repository reference \"\(byTag.familiar)\" (must force) - container \(user.shortID) is using its referenced image \(img.id.short)"
+                        )
                     }
-                    throw EngineError.conflict("conflict: unable to delete \(img.id.short) (must be forced) - image is being used by stopped container \(user.shortID)")
+                    throw EngineError.conflict(
+                        "conflict: unable to delete \(img.id.short) (must be forced) - image is being used by stopped container \(user.shortID)")
                 }
             }
             for t in img.tags { out.append(["Untagged": .string(t.familiar)]) }
@@ -154,7 +165,8 @@ extension Engine {
                 var next = ImageOps.parent(of: img)
                 while let pid = next, let parent = try store.image(id: pid), parent.tags.isEmpty,
                     !containers.values.contains(where: { $0.image == pid }),
-                    !(try store.allImages()).contains(where: { ImageOps.parent(of: $0) == pid }) {
+                    !(try store.allImages()).contains(where: { ImageOps.parent(of: $0) == pid })
+                {
                     try store.deleteImage(pid)
                     out.append(["Deleted": .string(pid.description)])
                     emitImage("delete", pid.description)
@@ -177,8 +189,9 @@ extension Engine {
     public nonisolated func importImage(tarFile: String, repo: String?, tag: String?, message: String, changes: [String]) throws(EngineError) -> Digest {
         var target: Reference? = nil
         if let repo, !repo.isEmpty {
-            do { target = try Reference(parsing: repo + (tag.map { $0.isEmpty ? "" : ":" + $0 } ?? "")).withDefaultTag }
-            catch { throw .badRequest(error.description) }
+            do { target = try Reference(parsing: repo + (tag.map { $0.isEmpty ? "" : ":" + $0 } ?? "")).withDefaultTag } catch {
+                throw .badRequest(error.description)
+            }
         }
         var cfgJSON: JSON = ["Env": .null, "Cmd": .null]
         do { cfgJSON = try ConfigChanges.apply(changes, to: DockerShapes.emptyContainerConfig) } catch { throw .badRequest("\(error)") }
@@ -202,8 +215,10 @@ extension Engine {
     /// stream in one pass; with `keepInput` the file itself becomes the layer's blob (plain: under
     /// its diff ID; gzip: under its own digest, remembered as the layer's compressed form). Other
     /// compressions go through an uncompressed copy. Hostile entries abort before anything lands.
-    nonisolated func ingestLayer(_ file: String, expected: Digest? = nil, parentChain: Digest? = nil, keepInput: Bool = true,
-                                 trusted: Bool = false) throws(EngineError) -> Digest {
+    nonisolated func ingestLayer(
+        _ file: String, expected: Digest? = nil, parentChain: Digest? = nil, keepInput: Bool = true,
+        trusted: Bool = false
+    ) throws(EngineError) -> Digest {
         do {
             if trusted || HashingSource.handles(file) {
                 let diffID = try store.createSnapshot(streaming: file, expected: expected, parentChain: parentChain, trusted: trusted)

@@ -7,7 +7,7 @@ import JSON
 /// target an extra name `/self/alias` in `GET /containers/json`. On user networks a link is a
 /// DNS alias for the linking container only (network-scoped links).
 struct LegacyLink: Equatable, Sendable {
-    var target: String   // the linked container's name, without "/"
+    var target: String  // the linked container's name, without "/"
     var alias: String
 
     /// `name:alias` or `name` (the alias is then the name), as clients send it; also the
@@ -73,8 +73,9 @@ extension Engine {
                 throw .conflict("Cannot link to /\(t.name), as it does not belong to the default network")
             }
             let exposed = (t.config.exposedPorts ?? []).compactMap { PortPlan.parseKey($0) }.map { (port: $0.0, proto: $0.1) }
-            env += LegacyLink.environment(alias: link.alias, linkName: "/\(c.name)/\(link.alias)", ip: ip.description, exposed: exposed,
-                                          targetEnv: t.config.env ?? [])
+            env += LegacyLink.environment(
+                alias: link.alias, linkName: "/\(c.name)/\(link.alias)", ip: ip.description, exposed: exposed,
+                targetEnv: t.config.env ?? [])
             var names = [link.alias]
             if link.alias != t.shortID { names.append(t.shortID) }
             if link.alias != t.name { names.append(t.name) }

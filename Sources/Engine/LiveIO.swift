@@ -17,26 +17,28 @@ public final class LiveIO: @unchecked Sendable {
     init(socket: String, onExit: @escaping @Sendable (Int32, Int64) -> Void, onLost: @escaping @Sendable () -> Void) throws {
         conn = try ShimConnection(socket: socket)
         let exitSeen = ManagedFlag()
-        conn.run(onFrame: { [weak self] frame in
-            guard let self else { return }
-            switch frame.kind {
-            case .started:
-                self.lock.lock(); let w = self.startWaiter; self.startWaiter = nil; self.lock.unlock()
-                w?.resume(returning: frame.text)
-            case .exited:
-                exitSeen.set()
-                let parts = frame.text.split(separator: " ")
-                let code = Int32(parts.first ?? "") ?? 255
-                let at = Int64(parts.count > 1 ? parts[1] : "") ?? Timestamp.now().nanos
-                self.broadcast(frame)
-                onExit(code, at)
-            default:
-                self.broadcast(frame)
-            }
-        }, onClose: { [weak self] in
-            self?.finish()
-            if !exitSeen.isSet { onLost() }
-        })
+        conn.run(
+            onFrame: { [weak self] frame in
+                guard let self else { return }
+                switch frame.kind {
+                case .started:
+                    self.lock.lock(); let w = self.startWaiter; self.startWaiter = nil; self.lock.unlock()
+                    w?.resume(returning: frame.text)
+                case .exited:
+                    exitSeen.set()
+                    let parts = frame.text.split(separator: " ")
+                    let code = Int32(parts.first ?? "") ?? 255
+                    let at = Int64(parts.count > 1 ? parts[1] : "") ?? Timestamp.now().nanos
+                    self.broadcast(frame)
+                    onExit(code, at)
+                default:
+                    self.broadcast(frame)
+                }
+            },
+            onClose: { [weak self] in
+                self?.finish()
+                if !exitSeen.isSet { onLost() }
+            })
     }
 
     private func broadcast(_ f: ShimFrame) {

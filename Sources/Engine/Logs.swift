@@ -107,8 +107,10 @@ public enum LogReader {
     /// gone and the file has no more to give. `emit` returning false stops (client went away).
     /// Stored entries are streamed a chunk at a time: memory stays bounded by the chunk (or by
     /// `--tail` entries), whatever the size of the logs.
-    public static func read(path: String, options o: LogOptions, stillRunning: @Sendable () async -> Bool,
-                            emit: @Sendable ([LogEntry]) async -> Bool) async {
+    public static func read(
+        path: String, options o: LogOptions, stillRunning: @Sendable () async -> Bool,
+        emit: @Sendable ([LogEntry]) async -> Bool
+    ) async {
         var files: [String] = []
         for i in stride(from: 9, through: 1, by: -1) where FS.exists("\(path).\(i)") { files.append("\(path).\(i)") }
         files.append(path)
@@ -183,7 +185,7 @@ public enum LogReader {
     /// backwards a chunk at a time; and the offset just past the live file's last whole line
     /// (where following continues). A partial last line of the live file is not an entry yet.
     static func tailFromEnd(files: [String], count: Int, _ o: LogOptions) -> ([LogEntry], Int64) {
-        var found: [LogEntry] = []   // newest first
+        var found: [LogEntry] = []  // newest first
         var liveOffset: Int64 = 0
         let chunkSize = 1 << 16
         for (index, file) in files.enumerated().reversed() {
@@ -193,7 +195,7 @@ public enum LogReader {
             var st = stat()
             guard fstat(fd, &st) == 0 else { continue }
             var pos = Int64(st.st_size)
-            var carry: [UInt8] = []      // bytes after the newest newline seen so far
+            var carry: [UInt8] = []  // bytes after the newest newline seen so far
             var sawLineEnd = false
             let isLive = index == files.count - 1
             var buf = [UInt8](repeating: 0, count: chunkSize)

@@ -7,11 +7,11 @@ import Sys
 public struct MountPoint: Sendable, Equatable {
     public enum Kind: String, Sendable { case bind, volume, tmpfs }
     public var type: Kind
-    public var name = ""          // volumes
-    public var source = ""        // host path (binds; volumes once resolved)
+    public var name = ""  // volumes
+    public var source = ""  // host path (binds; volumes once resolved)
     public var destination: String
     public var driver = ""
-    public var mode = ""          // Docker's `Mode` text: "ro", "z", "" ...
+    public var mode = ""  // Docker's `Mode` text: "ro", "z", "" ...
     public var rw = true
     public var propagation = ""
     public var noCopy = false
@@ -26,10 +26,12 @@ public struct MountPoint: Sendable, Equatable {
     public init(type: Kind, destination: String) { self.type = type; self.destination = destination }
 
     var document: JSON {
-        ["Type": .string(type.rawValue), "Name": .string(name), "Source": .string(source), "Destination": .string(destination),
-         "Driver": .string(driver), "Mode": .string(mode), "RW": .bool(rw), "Propagation": .string(propagation),
-         "NoCopy": .bool(noCopy), "Anonymous": .bool(anonymous), "TmpfsOptions": JSON.strings(tmpfsOptions), "Hidden": .bool(hidden),
-         "NonRecursive": .bool(nonRecursive)]
+        [
+            "Type": .string(type.rawValue), "Name": .string(name), "Source": .string(source), "Destination": .string(destination),
+            "Driver": .string(driver), "Mode": .string(mode), "RW": .bool(rw), "Propagation": .string(propagation),
+            "NoCopy": .bool(noCopy), "Anonymous": .bool(anonymous), "TmpfsOptions": JSON.strings(tmpfsOptions), "Hidden": .bool(hidden),
+            "NonRecursive": .bool(nonRecursive),
+        ]
     }
 
     init?(document d: JSON) {
@@ -98,16 +100,21 @@ public enum MountParser {
         switch parts.count {
         case 1: dst = parts[0]
         case 2:
-            if isAbsolute(parts[0]) && !isAbsolute(parts[1]) && isModeList(parts[1]) { dst = parts[0]; opts = parts[1] }
-            else { src = parts[0]; dst = parts[1] }
+            if isAbsolute(parts[0]) && !isAbsolute(parts[1]) && isModeList(parts[1]) { dst = parts[0]; opts = parts[1] } else { src = parts[0]; dst = parts[1] }
         case 3: src = parts[0]; dst = parts[1]; opts = parts[2]
         default: throw invalid()
         }
         if dst.isEmpty { throw invalid() }
         guard isAbsolute(dst) else {
-            throw Failure(message: "invalid volume specification: '\(spec)': invalid mount config for type \"\(src.isEmpty || !isAbsolute(src) ? "volume" : "bind")\": invalid mount path: '\(dst)' mount path must be absolute")
+            throw Failure(
+                message:
+                    "invalid volume specification: '\(spec)': invalid mount config for type \"\(src.isEmpty || !isAbsolute(src) ? "volume" : "bind")\": invalid mount path: '\(dst)' mount path must be absolute"
+            )
         }
-        if dst == "/" { throw Failure(message: "invalid volume specification: '\(spec)': invalid mount config for type \"bind\": invalid specification: destination can't be '/'") }
+        if dst == "/" {
+            throw Failure(
+                message: "invalid volume specification: '\(spec)': invalid mount config for type \"bind\": invalid specification: destination can't be '/'")
+        }
         var m: MountPoint
         if src.isEmpty {
             m = MountPoint(type: .volume, destination: clean(dst))
@@ -119,7 +126,10 @@ public enum MountParser {
             m.propagation = "rprivate"
         } else {
             guard validVolumeName(src) else {
-                throw Failure(message: "create \(src): \"\(src)\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path")
+                throw Failure(
+                    message:
+                        "create \(src): \"\(src)\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
+                )
             }
             m = MountPoint(type: .volume, destination: clean(dst))
             m.name = src
@@ -172,9 +182,14 @@ public enum MountParser {
             m.propagation = (j.bindOptions?.propagation).flatMap { $0.isEmpty ? nil : $0 } ?? "rprivate"
             m.nonRecursive = j.bindOptions?.nonRecursive ?? false
         case .volume:
-            if src.isEmpty { m.anonymous = true } else {
+            if src.isEmpty {
+                m.anonymous = true
+            } else {
                 guard validVolumeName(src) else {
-                    throw Failure(message: "create \(src): \"\(src)\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path")
+                    throw Failure(
+                        message:
+                            "create \(src): \"\(src)\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
+                    )
                 }
                 m.name = src
             }
@@ -191,7 +206,9 @@ public enum MountParser {
 
     /// `HostConfig.Tmpfs` (`--tmpfs /run:size=1m`): hidden from inspect's Mounts, as in Docker.
     public static func tmpfs(_ dest: String, _ opts: String) throws(Failure) -> MountPoint {
-        guard isAbsolute(dest) else { throw Failure(message: "invalid mount config for type \"tmpfs\": invalid mount path: '\(dest)' mount path must be absolute") }
+        guard isAbsolute(dest) else {
+            throw Failure(message: "invalid mount config for type \"tmpfs\": invalid mount path: '\(dest)' mount path must be absolute")
+        }
         var m = MountPoint(type: .tmpfs, destination: clean(dest))
         m.hidden = true
         for o in opts.split(separator: ",").map(String.init) where !o.isEmpty {
@@ -203,8 +220,10 @@ public enum MountParser {
     /// All of a create request's mounts, in Docker's precedence: explicit binds and mounts, then
     /// `--volumes-from` (given as resolved mount points), then `Config.Volumes` left uncovered
     /// become anonymous volumes. Duplicate destinations are refused.
-    public static func resolve(binds: [String], mounts: [Mount], tmpfs: [String: String], volumes: [String],
-                               volumesFrom: [(MountPoint, readOnly: Bool?)]) throws(Failure) -> [MountPoint] {
+    public static func resolve(
+        binds: [String], mounts: [Mount], tmpfs: [String: String], volumes: [String],
+        volumesFrom: [(MountPoint, readOnly: Bool?)]
+    ) throws(Failure) -> [MountPoint] {
         var out: [MountPoint] = []
         func add(_ m: MountPoint) throws(Failure) {
             if out.contains(where: { $0.destination == m.destination }) { throw Failure(message: "Duplicate mount point: \(m.destination)") }

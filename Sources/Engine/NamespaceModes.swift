@@ -1,6 +1,6 @@
+import Glibc
 import JSON
 import Runtime
-import Glibc
 import Sys
 
 /// HostConfig's namespace modes (`PidMode`, `IpcMode`, `UTSMode`, and the parts of a
@@ -8,8 +8,10 @@ import Sys
 /// turns them into the runtime spec. A mode Berth does not know is refused, never ignored.
 enum NamespaceModes {
     /// Docker's allow-list (moby's ValidateSysctl): namespaced sysctls only.
-    static let sysctlNames: Set<String> = ["kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
-                                           "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"]
+    static let sysctlNames: Set<String> = [
+        "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
+        "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced",
+    ]
 
     /// Lowering an OOM score below the daemon's own needs CAP_SYS_RESOURCE, which some hosts
     /// withhold even from root (this VM does): there the value is raised to the daemon's own,

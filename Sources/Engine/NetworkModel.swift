@@ -1,6 +1,6 @@
+import BerthNet
 import DockerAPI
 import JSON
-import BerthNet
 import Sys
 
 /// A network: the predefined `bridge`, `host` and `none`, or a user-defined bridge network.
@@ -8,7 +8,7 @@ import Sys
 public struct NetworkRecord: Sendable {
     public var id: String
     public var name: String
-    public var driver: String           // bridge | host | null
+    public var driver: String  // bridge | host | null
     public var created: Timestamp
     public var subnet: Subnet?
     public var gateway: IPv4?
@@ -40,14 +40,16 @@ public struct NetworkRecord: Sendable {
     }
 
     var document: JSON {
-        ["Id": .string(id), "Name": .string(name), "Driver": .string(driver), "Created": .int(created.nanos),
-         "Subnet": subnet.map { .string($0.description) } ?? .null, "Gateway": gateway.map { .string($0.description) } ?? .null,
-         "IPRange": ipRange.map { .string($0.description) } ?? .null, "Internal": .bool(internalOnly),
-         "AuxAddresses": JSON.stringMap(auxAddresses),
-         "EnableIPv6": .bool(enableIPv6), "Subnet6": subnet6.map { .string($0.description) } ?? .null,
-         "Gateway6": gateway6.map { .string($0.description) } ?? .null, "IPRange6": ipRange6.map { .string($0.description) } ?? .null,
-         "Attachable": .bool(attachable), "Labels": JSON.stringMap(labels), "Options": JSON.stringMap(options), "Bridge": .string(bridge),
-         "IPAMOptions": ipamOptions.map { JSON.stringMap($0) } ?? .null]
+        [
+            "Id": .string(id), "Name": .string(name), "Driver": .string(driver), "Created": .int(created.nanos),
+            "Subnet": subnet.map { .string($0.description) } ?? .null, "Gateway": gateway.map { .string($0.description) } ?? .null,
+            "IPRange": ipRange.map { .string($0.description) } ?? .null, "Internal": .bool(internalOnly),
+            "AuxAddresses": JSON.stringMap(auxAddresses),
+            "EnableIPv6": .bool(enableIPv6), "Subnet6": subnet6.map { .string($0.description) } ?? .null,
+            "Gateway6": gateway6.map { .string($0.description) } ?? .null, "IPRange6": ipRange6.map { .string($0.description) } ?? .null,
+            "Attachable": .bool(attachable), "Labels": JSON.stringMap(labels), "Options": JSON.stringMap(options), "Bridge": .string(bridge),
+            "IPAMOptions": ipamOptions.map { JSON.stringMap($0) } ?? .null,
+        ]
     }
 
     init?(document d: JSON) {
@@ -119,12 +121,14 @@ public struct Endpoint: Sendable {
     }
 
     var document: JSON {
-        ["NetworkID": .string(networkID), "Aliases": JSON.strings(aliases), "RequestedIP": .string(requestedIP),
-         "RequestedIPv6": .string(requestedIPv6), "LinkLocalIPs": JSON.strings(linkLocalIPs), "Links": JSON.strings(links),
-         "DriverOpts": JSON.stringMap(driverOpts), "RequestedMAC": .string(requestedMAC),
-         "EndpointID": .string(endpointID), "IP": ip.map { .string($0.description) } ?? .null,
-         "IP6": ip6.map { .string($0.description) } ?? .null,
-         "HostSide": .string(hostSide), "Ifname": .string(ifname)]
+        [
+            "NetworkID": .string(networkID), "Aliases": JSON.strings(aliases), "RequestedIP": .string(requestedIP),
+            "RequestedIPv6": .string(requestedIPv6), "LinkLocalIPs": JSON.strings(linkLocalIPs), "Links": JSON.strings(links),
+            "DriverOpts": JSON.stringMap(driverOpts), "RequestedMAC": .string(requestedMAC),
+            "EndpointID": .string(endpointID), "IP": ip.map { .string($0.description) } ?? .null,
+            "IP6": ip6.map { .string($0.description) } ?? .null,
+            "HostSide": .string(hostSide), "Ifname": .string(ifname),
+        ]
     }
 
     init?(document d: JSON) {
@@ -169,7 +173,7 @@ public enum PortPlan {
         public var proto: String
         public var containerPort: Int
         public var hostIP: String
-        public var hostPort: Int   // 0: any free port
+        public var hostPort: Int  // 0: any free port
     }
 
     public static func parseKey(_ key: String) -> (Int, String)? {
@@ -188,7 +192,9 @@ public enum PortPlan {
                 let hp = e.hostPort
                 var hostPort = 0
                 if !hp.isEmpty {
-                    guard let n = Int(hp.split(separator: "-").first ?? ""), n >= 0, n < 65536 else { throw .badRequest("invalid port specification: \"\(hp)\"") }
+                    guard let n = Int(hp.split(separator: "-").first ?? ""), n >= 0, n < 65536 else {
+                        throw .badRequest("invalid port specification: \"\(hp)\"")
+                    }
                     hostPort = n
                 }
                 out.append(Request(proto: proto, containerPort: port, hostIP: e.hostIP, hostPort: hostPort))

@@ -1,9 +1,9 @@
+import BerthNet
+import CSys
 import DockerAPI
 import Foundation
 import JSON
-import BerthNet
 import Sys
-import CSys
 
 /// Networks and container connectivity: the predefined networks, user bridge networks, a
 /// network namespace per container with a veth on each of its networks, published ports as
@@ -36,9 +36,11 @@ extension Engine {
                 n.subnet = s; n.gateway = s.base + 1
             }
             n.bridge = config.bridgeName
-            n.options = ["com.docker.network.bridge.default_bridge": "true", "com.docker.network.bridge.enable_icc": "true",
-                         "com.docker.network.bridge.enable_ip_masquerade": "true", "com.docker.network.bridge.host_binding_ipv4": "0.0.0.0",
-                         "com.docker.network.bridge.name": config.bridgeName, "com.docker.network.driver.mtu": "1500"]
+            n.options = [
+                "com.docker.network.bridge.default_bridge": "true", "com.docker.network.bridge.enable_icc": "true",
+                "com.docker.network.bridge.enable_ip_masquerade": "true", "com.docker.network.bridge.host_binding_ipv4": "0.0.0.0",
+                "com.docker.network.bridge.name": config.bridgeName, "com.docker.network.driver.mtu": "1500",
+            ]
             try? saveNetwork(n)
         }
         for n in networks.values where n.driver == "bridge" {
@@ -90,7 +92,8 @@ extension Engine {
         for c in containers.values where c.state.running || starting.contains(c.id) {
             guard let e = c.endpoints.first, let ip = e.ip, let n = networks[e.networkID] else { continue }
             for p in c.publishedPorts {
-                ports.append(Firewall.Port(proto: p.proto, hostIP: p.hostIP, hostPort: p.hostPort, containerIP: ip, containerPort: p.containerPort, bridge: n.bridge))
+                ports.append(
+                    Firewall.Port(proto: p.proto, hostIP: p.hostIP, hostPort: p.hostPort, containerIP: ip, containerPort: p.containerPort, bridge: n.bridge))
             }
         }
         do { try hostNet.applyFirewall(Firewall.document(chains, networks: nets, ports: ports)) } catch { log("firewall: \(error)") }
@@ -154,7 +157,8 @@ extension Engine {
         var n = NetworkRecord(id: Names.newID(), name: name, driver: "bridge", created: .now())
         // What only swarm (or another IPAM driver) gives is refused, not ignored.
         if body.ingress || body.configOnly || !body.configFrom.isEmpty || body.scope == "swarm" || body.scope == "global" {
-            throw .unavailable("This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again.")
+            throw .unavailable(
+                "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again.")
         }
         if !body.ipamDriver.isEmpty && body.ipamDriver != "default" { throw .notFound("plugin \"\(body.ipamDriver)\" not found") }
         n.internalOnly = body.internal
@@ -178,7 +182,9 @@ extension Engine {
                 }
                 n.subnet6 = subnet6
                 if case let r = cfg.ipRange, !r.isEmpty {
-                    guard let range = IPv6Subnet(r), subnet6.contains(range.base) else { throw .badRequest("invalid pool request: ip-range \(r) is not within subnet \(s)") }
+                    guard let range = IPv6Subnet(r), subnet6.contains(range.base) else {
+                        throw .badRequest("invalid pool request: ip-range \(r) is not within subnet \(s)")
+                    }
                     n.ipRange6 = range
                 }
                 if case let g = cfg.gateway, !g.isEmpty {
@@ -328,7 +334,7 @@ extension Engine {
             guard other.state.running, other.state.pid > 0 else { throw .conflict("cannot join network of a non running container: \(other.id)") }
             return other.sandbox.isEmpty ? "/proc/\(other.state.pid)/ns/net" : namespacePath(other.sandbox)
         }
-        if mode == "none" { return nil }   // a fresh namespace with only lo, made by the runtime
+        if mode == "none" { return nil }  // a fresh namespace with only lo, made by the runtime
         if c.endpoints.isEmpty { c.endpoints = try initialEndpoints(mode: mode, networking: NetworkingConfig()) }
         if c.endpoints.isEmpty { return nil }
         let sandbox = "berth-" + String(c.id.prefix(12))
@@ -361,8 +367,10 @@ extension Engine {
     }
 
     /// The requested address (reserved), or the pool's next free one.
-    static func take<P: AddressPool>(from pool: inout P, requested: String, family: String,
-                                     parse: (String) -> P.Address?) throws(EngineError) -> P.Address {
+    static func take<P: AddressPool>(
+        from pool: inout P, requested: String, family: String,
+        parse: (String) -> P.Address?
+    ) throws(EngineError) -> P.Address {
         if requested.isEmpty {
             do { return try pool.allocate() } catch { throw .forbidden(error.message) }
         }
@@ -389,8 +397,9 @@ extension Engine {
         e.ifname = "eth\(index)"
         e.hostSide = "veth" + String(e.endpointID.prefix(7))
         ensureBridge(n)
-        let addresses = VethAddresses(address: ip, subnet: subnet, gateway: index == 0 && !n.internalOnly ? n.gateway : nil,
-                                      mac: e.requestedMAC.isEmpty ? ip.mac : e.requestedMAC, v6: v6, linkLocal: e.linkLocalIPs)
+        let addresses = VethAddresses(
+            address: ip, subnet: subnet, gateway: index == 0 && !n.internalOnly ? n.gateway : nil,
+            mac: e.requestedMAC.isEmpty ? ip.mac : e.requestedMAC, v6: v6, linkLocal: e.linkLocalIPs)
         do {
             try hostNet.attach(namespace: sandbox, bridge: n.bridge, hostSide: e.hostSide, ifname: e.ifname, addresses: addresses)
         } catch {
@@ -405,8 +414,9 @@ extension Engine {
     /// Host ports: explicit ones are held (a clash is refused as Docker words it), `-p 80` and
     /// `-P` get a free port from the kernel.
     func publishPorts(_ c: inout Container) throws {
-        let requests = try PortPlan.requests(bindings: c.hostConfig.portBindings ?? [:], exposed: c.config.exposedPorts ?? [],
-                                             publishAll: c.hostConfig.publishAllPorts)
+        let requests = try PortPlan.requests(
+            bindings: c.hostConfig.portBindings ?? [:], exposed: c.config.exposedPorts ?? [],
+            publishAll: c.hostConfig.publishAllPorts)
         var held: [Int32] = []
         var published: [PublishedPort] = []
         for r in requests {
@@ -419,7 +429,9 @@ extension Engine {
             let hold = holdPort(p)
             guard let fd = hold.fd else {
                 for f in held { close(f) }
-                throw EngineError.internalError("driver failed programming external connectivity on endpoint \(c.name) (\(c.endpoints.first?.endpointID ?? "")): Bind for \(hostIP):\(r.hostPort) failed: port is already allocated")
+                throw EngineError.internalError(
+                    "driver failed programming external connectivity on endpoint \(c.name) (\(c.endpoints.first?.endpointID ?? "")): Bind for \(hostIP):\(r.hostPort) failed: port is already allocated"
+                )
             }
             p.hostPort = hold.port
             held.append(fd)
@@ -438,9 +450,9 @@ extension Engine {
         let project = c.labels["com.docker.compose.project"], service = c.labels["com.docker.compose.service"]
         guard let project, let service else { return false }
         return containers.values.contains { o in
-            o.id != c.id && (o.state.running || starting.contains(o.id)) &&
-                o.labels["com.docker.compose.project"] == project && o.labels["com.docker.compose.service"] == service &&
-                o.publishedPorts.contains { $0.proto == proto && $0.hostIP == hostIP && $0.hostPort == port }
+            o.id != c.id && (o.state.running || starting.contains(o.id)) && o.labels["com.docker.compose.project"] == project
+                && o.labels["com.docker.compose.service"] == service
+                && o.publishedPorts.contains { $0.proto == proto && $0.hostIP == hostIP && $0.hostPort == port }
         }
     }
 
@@ -463,9 +475,11 @@ extension Engine {
         }
         try? FS.writeAtomic(dir(c.id) + "/hosts", DockerShapes.hostsFile(hostname: hostname, extra: extra))
         let userNet = c.endpoints.contains { networks[$0.networkID]?.resolvesNames == true }
-        try? FS.writeAtomic(dir(c.id) + "/resolv.conf", DockerShapes.resolvConf(
-            host: (try? FS.readString("/etc/resolv.conf")) ?? "", embeddedDNS: userNet,
-            dns: c.hostConfig.dns ?? [], search: c.hostConfig.dnsSearch ?? [], options: c.hostConfig.dnsOptions ?? []))
+        try? FS.writeAtomic(
+            dir(c.id) + "/resolv.conf",
+            DockerShapes.resolvConf(
+                host: (try? FS.readString("/etc/resolv.conf")) ?? "", embeddedDNS: userNet,
+                dns: c.hostConfig.dns ?? [], search: c.hostConfig.dnsSearch ?? [], options: c.hostConfig.dnsOptions ?? []))
     }
 
     /// After the container stops: addresses back to the pools, ports released, namespace (and
@@ -576,8 +590,10 @@ extension Engine {
             }
         }
         if let s = n.subnet {
-            r.ipamConfig.append(IPAMPool(subnet: s.description, ipRange: n.ipRange?.description ?? "", gateway: n.gateway?.description ?? "",
-                                         auxiliaryAddresses: n.auxAddresses.isEmpty ? nil : n.auxAddresses))
+            r.ipamConfig.append(
+                IPAMPool(
+                    subnet: s.description, ipRange: n.ipRange?.description ?? "", gateway: n.gateway?.description ?? "",
+                    auxiliaryAddresses: n.auxAddresses.isEmpty ? nil : n.auxAddresses))
         }
         if let s6 = n.subnet6 {
             r.ipamConfig.append(IPAMPool(subnet: s6.description, ipRange: n.ipRange6?.description ?? "", gateway: n.gateway6?.description ?? ""))

@@ -11,8 +11,10 @@ enum Progress {
     }
 
     static func bar(_ s: String, id: String, current: Int64, total: Int64) -> JSON {
-        ["status": .string(s), "progressDetail": ["current": .int(current), "total": .int(total)],
-         "progress": .string(render(current: current, total: total)), "id": .string(id)]
+        [
+            "status": .string(s), "progressDetail": ["current": .int(current), "total": .int(total)],
+            "progress": .string(render(current: current, total: total)), "id": .string(id),
+        ]
     }
 
     /// `[=====>      ]  1.2MB/3.4MB`, 50 columns wide like Docker's.

@@ -30,7 +30,9 @@ extension Engine {
     /// registered only when all is there. Partial downloads stay in ingest/ and resume.
     /// `POST /images/create?fromImage=name` without a tag (`docker pull -a`): every tag of the
     /// repository, one after another, then one status line for the repository, as dockerd.
-    public nonisolated func pullAllTags(_ text: String, credentials: Credentials?, platform: String? = nil, progress: @escaping ProgressSink) async throws(EngineError) {
+    public nonisolated func pullAllTags(_ text: String, credentials: Credentials?, platform: String? = nil, progress: @escaping ProgressSink)
+        async throws(EngineError)
+    {
         let repo: Reference
         do { repo = try Reference(parsing: text) } catch { throw .badRequest(error.description) }
         let tags: [String]
@@ -44,17 +46,24 @@ extension Engine {
             let (_, newer) = try await pullOne(r.description, credentials: credentials, platform: platform, finalStatus: false, progress: progress)
             updated = updated || newer
         }
-        await progress(Progress.status(updated ? "Status: Downloaded newer image for \(repo.familiarRepository)"
-                                               : "Status: Image is up to date for \(repo.familiarRepository)"))
+        await progress(
+            Progress.status(
+                updated
+                    ? "Status: Downloaded newer image for \(repo.familiarRepository)"
+                    : "Status: Image is up to date for \(repo.familiarRepository)"))
     }
 
-    public nonisolated func pull(_ text: String, credentials: Credentials?, platform: String? = nil, progress: @escaping ProgressSink) async throws(EngineError) -> Digest {
+    public nonisolated func pull(_ text: String, credentials: Credentials?, platform: String? = nil, progress: @escaping ProgressSink) async throws(EngineError)
+        -> Digest
+    {
         try await pullOne(text, credentials: credentials, platform: platform, finalStatus: true, progress: progress).id
     }
 
     /// One image; `newer` says whether anything was downloaded or retagged.
-    nonisolated func pullOne(_ text: String, credentials: Credentials?, platform: String?, finalStatus: Bool,
-                             progress: @escaping ProgressSink) async throws(EngineError) -> (id: Digest, newer: Bool) {
+    nonisolated func pullOne(
+        _ text: String, credentials: Credentials?, platform: String?, finalStatus: Bool,
+        progress: @escaping ProgressSink
+    ) async throws(EngineError) -> (id: Digest, newer: Bool) {
         let ref: Reference
         do { ref = try Reference(parsing: text).withDefaultTag } catch { throw .badRequest(error.description) }
         let shown = ref.tag ?? ref.digest!.description
@@ -66,7 +75,8 @@ extension Engine {
                 let (os, arch) = Engine.platform(platform)
                 let list = (try? JSON.parse(m.bytes))?["manifests"].array ?? []
                 guard let pick = list.first(where: { $0["platform"]["os"].string == os && $0["platform"]["architecture"].string == arch }),
-                      let d = pick["digest"].string else {
+                    let d = pick["digest"].string
+                else {
                     throw EngineError.notFound("no matching manifest for \(os)/\(arch) in the manifest list entries")
                 }
                 m = try await registry.manifest(ref, reference: d, credentials: credentials)
@@ -132,8 +142,10 @@ extension Engine {
     }
 
     /// One task per layer; at most `maxConcurrentDownloads` (Docker's default: 3) run at once.
-    nonisolated func startDownloads(_ ref: Reference, _ m: ImageManifest, _ needed: [Int], credentials: Credentials?,
-                                    progress: @escaping ProgressSink) -> [Int: Task<Void, Error>] {
+    nonisolated func startDownloads(
+        _ ref: Reference, _ m: ImageManifest, _ needed: [Int], credentials: Credentials?,
+        progress: @escaping ProgressSink
+    ) -> [Int: Task<Void, Error>] {
         let registry = self.registry
         let store = self.store
         let slots = Slots(max(1, maxConcurrentDownloads))

@@ -23,8 +23,10 @@ extension Engine {
         }
     }
 
-    public nonisolated func push(_ name: String, tag: String?, credentials: Credentials?, announce: Bool = true,
-                                 progress: @escaping ProgressSink) async throws(EngineError) -> Digest {
+    public nonisolated func push(
+        _ name: String, tag: String?, credentials: Credentials?, announce: Bool = true,
+        progress: @escaping ProgressSink
+    ) async throws(EngineError) -> Digest {
         var text = name
         if let tag, !tag.isEmpty { text += ":" + tag }
         let ref: Reference
@@ -67,7 +69,9 @@ extension Engine {
             try store.addRepoDigest(ref.repository + "@" + digest.description, image: img.id)
             await progress(Progress.status("\(ref.tag ?? "latest"): digest: \(digest) size: \(bytes.count)"))
             emitImage("push", ref.familiar)
-            await progress(["progressDetail": [:], "aux": ["Tag": .string(ref.tag ?? "latest"), "Digest": .string(digest.description), "Size": .int(Int64(bytes.count))]])
+            await progress([
+                "progressDetail": [:], "aux": ["Tag": .string(ref.tag ?? "latest"), "Digest": .string(digest.description), "Size": .int(Int64(bytes.count))],
+            ])
             return digest
         } catch let e as EngineError {
             throw e

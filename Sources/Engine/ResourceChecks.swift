@@ -6,8 +6,8 @@ import Sys
 /// host cannot enforce is discarded with a warning the client shows, as dockerd does; one that
 /// Berth does not implement at all is refused.
 public struct CgroupSupport: Sendable, Equatable {
-    public var cpus = ""              // the CPUs a cpuset may name ("0-1")
-    public var mems = ""              // the memory nodes ("0")
+    public var cpus = ""  // the CPUs a cpuset may name ("0-1")
+    public var mems = ""  // the memory nodes ("0")
     public var blkioWeight = false
     public var blkioThrottle = false
     public var swappiness = false
@@ -20,7 +20,7 @@ public struct CgroupSupport: Sendable, Equatable {
     public static func probe(root: String = "/sys/fs/cgroup") -> CgroupSupport {
         func read(_ p: String) -> String { ((try? FS.readString(p)) ?? "").trimmingSpaces() }
         var s = CgroupSupport()
-        if FS.exists(root + "/cgroup.controllers") {   // v2 only
+        if FS.exists(root + "/cgroup.controllers") {  // v2 only
             let controllers = read(root + "/cgroup.controllers").split(separator: " ")
             s.cpus = read(root + "/cpuset.cpus.effective")
             s.mems = read(root + "/cpuset.mems.effective")

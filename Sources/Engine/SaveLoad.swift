@@ -65,11 +65,15 @@ extension Engine {
             let refs = tags.isEmpty ? [nil] : tags.map { Optional($0) }
             for t in refs {
                 var desc: JSON = ["mediaType": .string(MediaType.ociManifest), "digest": .string(mdigest.description), "size": .int(Int64(mbytes.count))]
-                if let t { desc["annotations"] = ["io.containerd.image.name": .string(t.description), "org.opencontainers.image.ref.name": .string(t.tag ?? "latest")] }
+                if let t {
+                    desc["annotations"] = ["io.containerd.image.name": .string(t.description), "org.opencontainers.image.ref.name": .string(t.tag ?? "latest")]
+                }
                 index.append(desc)
             }
-            manifest.append(["Config": .string(blob(img.id)), "RepoTags": tags.isEmpty ? .null : JSON.strings(tags.map(\.familiar)),
-                             "Layers": JSON.strings(layerNames)])
+            manifest.append([
+                "Config": .string(blob(img.id)), "RepoTags": tags.isEmpty ? .null : JSON.strings(tags.map(\.familiar)),
+                "Layers": JSON.strings(layerNames),
+            ])
             for t in tags {
                 var m = repositories[t.familiarRepository]?.object ?? JSONObject()
                 m[t.tag ?? "latest"] = .string(img.config.diffIDs.last?.hex ?? "")
@@ -131,7 +135,8 @@ extension Engine {
         var out: [String] = []
         for entry in manifest {
             guard let cfgPath = entry["Config"].string, let raw = try? FS.read(try path(cfgPath)),
-                  let config = try? ImageConfig(raw: raw) else { throw .badRequest("invalid archive: image config missing") }
+                let config = try? ImageConfig(raw: raw)
+            else { throw .badRequest("invalid archive: image config missing") }
             let layerFiles = entry["Layers"].stringArray ?? []
             let diffIDs = config.diffIDs
             guard layerFiles.count == diffIDs.count else { throw .badRequest("invalid archive: layer count does not match the image config") }
@@ -167,17 +172,25 @@ extension Engine {
         while !pending.isEmpty {
             let desc = pending.removeFirst()
             guard let d = desc["digest"].string, Digest(parsing: d) != nil,
-                  let m = try? JSON.parse(FS.read(root + "/" + blobPath(d))) else { throw .badRequest("invalid OCI layout: missing manifest") }
+                let m = try? JSON.parse(FS.read(root + "/" + blobPath(d)))
+            else { throw .badRequest("invalid OCI layout: missing manifest") }
             if let nested = m["manifests"].array {  // an index inside the index
                 pending += nested.filter { $0["platform"]["architecture"].string.map { $0 == "amd64" } ?? true }
                 continue
             }
             guard let cfg = m["config"]["digest"].string else { throw .badRequest("invalid OCI layout: manifest without config") }
             var tags: [String] = []
-            if let full = desc["annotations"]["io.containerd.image.name"].string { tags.append(full) }
-            else if let tag = desc["annotations"]["org.opencontainers.image.ref.name"].string, (try? Reference(parsing: tag)) != nil, tag.contains("/") || tag.contains(":") { tags.append(tag) }
-            out.append(["Config": .string(blobPath(cfg)), "RepoTags": JSON.strings(tags),
-                        "Layers": JSON.strings((m["layers"].array ?? []).compactMap { $0["digest"].string.map(blobPath) })])
+            if let full = desc["annotations"]["io.containerd.image.name"].string {
+                tags.append(full)
+            } else if let tag = desc["annotations"]["org.opencontainers.image.ref.name"].string, (try? Reference(parsing: tag)) != nil,
+                tag.contains("/") || tag.contains(":")
+            {
+                tags.append(tag)
+            }
+            out.append([
+                "Config": .string(blobPath(cfg)), "RepoTags": JSON.strings(tags),
+                "Layers": JSON.strings((m["layers"].array ?? []).compactMap { $0["digest"].string.map(blobPath) }),
+            ])
         }
         return out
     }

@@ -7,8 +7,10 @@ import Sys
 /// `--cgroupns`, `--userns`, and the API's MaskedPaths/ReadonlyPaths, as dockerd applies them.
 /// What Berth cannot apply on this host is refused with a clear error, never ignored.
 enum SecurityOptions {
-    static let rlimitNames: Set<String> = ["core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc",
-                                           "rss", "rtprio", "rttime", "sigpending", "stack", "as"]
+    static let rlimitNames: Set<String> = [
+        "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc",
+        "rss", "rtprio", "rttime", "sigpending", "stack", "as",
+    ]
 
     static var appArmorEnabled: Bool { (try? FS.readString("/sys/module/apparmor/parameters/enabled"))?.hasPrefix("Y") == true }
     static var selinuxEnabled: Bool { FS.exists("/sys/fs/selinux/enforce") }

@@ -14,8 +14,10 @@ public struct Volume: Sendable {
     public var anonymous = false
 
     var document: JSON {
-        ["Name": .string(name), "Driver": .string(driver), "Labels": JSON.stringMap(labels), "Options": JSON.stringMap(options),
-         "CreatedAt": .int(created.nanos), "Anonymous": .bool(anonymous)]
+        [
+            "Name": .string(name), "Driver": .string(driver), "Labels": JSON.stringMap(labels), "Options": JSON.stringMap(options),
+            "CreatedAt": .int(created.nanos), "Anonymous": .bool(anonymous),
+        ]
     }
 
     init(name: String, created: Timestamp) { self.name = name; self.created = created }
@@ -67,12 +69,16 @@ extension Engine {
 
     /// Creates the volume, or returns the existing one of that name (Docker's create is idempotent).
     @discardableResult
-    public func createVolume(name requested: String?, driver: String?, labels: [String: String], options: [String: String],
-                             anonymous: Bool = false) throws(EngineError) -> Volume {
+    public func createVolume(
+        name requested: String?, driver: String?, labels: [String: String], options: [String: String],
+        anonymous: Bool = false
+    ) throws(EngineError) -> Volume {
         let name = (requested ?? "").isEmpty ? Names.newID() : requested!
         if let d = driver, !d.isEmpty, d != "local" { throw .notFound("plugin \"\(d)\" not found") }
         guard MountParser.validVolumeName(name) else {
-            throw .badRequest("create \(name): \"\(name)\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path")
+            throw .badRequest(
+                "create \(name): \"\(name)\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
+            )
         }
         if let existing = loadVolume(name) { return existing }
         for k in options.keys where !["type", "device", "o", "size"].contains(k) {
@@ -165,4 +171,3 @@ extension Engine {
         }
     }
 }
-

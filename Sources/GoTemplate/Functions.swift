@@ -159,7 +159,10 @@ enum Functions {
         case (.double(let x), .double(let y)): return x < y ? -1 : x == y ? 0 : 1
         case (.string(let x), .string(let y)): return x < y ? -1 : x == y ? 0 : 1
         case (.int, _), (.double, _), (.string, _):
-            if case .int = b.json {} else if case .double = b.json {} else if case .string = b.json {} else {
+            if case .int = b.json {
+            } else if case .double = b.json {
+            } else if case .string = b.json {
+            } else {
                 throw TemplateError("invalid type for comparison")
             }
             throw TemplateError("incompatible types for comparison")
@@ -174,7 +177,9 @@ enum Functions {
         for u in s.unicodeScalars {
             if prevSeparator, let up = String(u).uppercased().unicodeScalars.first, String(u).uppercased().unicodeScalars.count == 1 {
                 out.unicodeScalars.append(up)
-            } else { out.unicodeScalars.append(u) }
+            } else {
+                out.unicodeScalars.append(u)
+            }
             let isWordChar = u.properties.isAlphabetic || u.properties.numericType != nil || u == "_"
             prevSeparator = !isWordChar
         }
@@ -212,8 +217,7 @@ enum Functions {
             case "\r": out += "\\r"
             case "\t": out += "\\t"
             default:
-                if c.value < 0x20 { out += "\\u" + String(c.value, radix: 16, uppercase: true).leftPadded(4) }
-                else { out.unicodeScalars.append(c) }
+                if c.value < 0x20 { out += "\\u" + String(c.value, radix: 16, uppercase: true).leftPadded(4) } else { out.unicodeScalars.append(c) }
             }
         }
         return out
@@ -224,7 +228,7 @@ enum Functions {
         for b in s.utf8 {
             switch b {
             case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                 UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
+                UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
                 out.unicodeScalars.append(Unicode.Scalar(b))
             case UInt8(ascii: " "): out += "+"
             default: out += "%" + String(b, radix: 16, uppercase: true).leftPadded(2)

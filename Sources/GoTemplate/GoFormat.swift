@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import JSON
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// Go's fmt rules for the values templates print: `%v` of maps, slices, floats and nil, and the
 /// printf verbs templates use.
@@ -60,11 +61,17 @@ public enum GoFormat {
         if t.first == "-" || t.first == "+" { negative = t.first == "-"; t = t.dropFirst() }
         let clean = t.filter { $0 != "_" }
         var magnitude: Int64? = nil
-        if clean.hasPrefix("0x") || clean.hasPrefix("0X") { magnitude = Int64(clean.dropFirst(2), radix: 16) }
-        else if clean.hasPrefix("0b") || clean.hasPrefix("0B") { magnitude = Int64(clean.dropFirst(2), radix: 2) }
-        else if clean.hasPrefix("0o") || clean.hasPrefix("0O") { magnitude = Int64(clean.dropFirst(2), radix: 8) }
-        else if clean.count > 1, clean.hasPrefix("0"), clean.allSatisfy({ $0.isNumber }) { magnitude = Int64(clean.dropFirst(), radix: 8) }
-        else { magnitude = Int64(clean) }
+        if clean.hasPrefix("0x") || clean.hasPrefix("0X") {
+            magnitude = Int64(clean.dropFirst(2), radix: 16)
+        } else if clean.hasPrefix("0b") || clean.hasPrefix("0B") {
+            magnitude = Int64(clean.dropFirst(2), radix: 2)
+        } else if clean.hasPrefix("0o") || clean.hasPrefix("0O") {
+            magnitude = Int64(clean.dropFirst(2), radix: 8)
+        } else if clean.count > 1, clean.hasPrefix("0"), clean.allSatisfy({ $0.isNumber }) {
+            magnitude = Int64(clean.dropFirst(), radix: 8)
+        } else {
+            magnitude = Int64(clean)
+        }
         if let magnitude { return .int(negative ? -magnitude : magnitude) }
         if let d = Double(String(clean)) { return .double(negative ? -d : d) }
         throw TemplateError("template: bad number syntax: \"\(text)\"")
@@ -92,8 +99,7 @@ public enum GoFormat {
             case "\u{0C}": out += "\\f"
             case "\u{0B}": out += "\\v"
             default:
-                if u.value < 0x20 || u.value == 0x7f { out += "\\x" + String(u.value, radix: 16).leftPadded(2) }
-                else { out.unicodeScalars.append(u) }
+                if u.value < 0x20 || u.value == 0x7f { out += "\\x" + String(u.value, radix: 16).leftPadded(2) } else { out.unicodeScalars.append(u) }
             }
         }
         return out + "\""
@@ -131,13 +137,17 @@ public enum GoFormat {
             if i < f.count && f[i] == "*" {
                 i += 1
                 if argi < args.count, case .json(.int(let w)) = args[argi] { width = Int(w); argi += 1 }
-            } else { width = digits() }
+            } else {
+                width = digits()
+            }
             if i < f.count && f[i] == "." {
                 i += 1
                 if i < f.count && f[i] == "*" {
                     i += 1
                     if argi < args.count, case .json(.int(let p)) = args[argi] { precision = Int(p); argi += 1 }
-                } else { precision = digits() ?? 0 }
+                } else {
+                    precision = digits() ?? 0
+                }
             }
             guard i < f.count else { out += "%!(NOVERB)"; break }
             let verb = f[i]
@@ -174,19 +184,25 @@ public enum GoFormat {
             case ("f", _), ("F", _), ("e", _), ("E", _), ("g", _), ("G", _):
                 guard case .double(let d) = arg else { s = bad(verb, arg); break }
                 let v = verb == "F" ? "f" : String(verb)
-                if verb == "g" || verb == "G", precision == nil { s = float(d) }
-                else { s = c("%\(plus ? "+" : "")\(sharp ? "#" : "").\(precision ?? 6)\(v)", d) }
+                if verb == "g" || verb == "G", precision == nil {
+                    s = float(d)
+                } else {
+                    s = c("%\(plus ? "+" : "")\(sharp ? "#" : "").\(precision ?? 6)\(v)", d)
+                }
                 numeric = true
             default:
                 s = bad(verb, arg)
             }
             if let width, s.count < width {
                 let pad = width - s.count
-                if minus { s += String(repeating: " ", count: pad) }
-                else if zero && numeric {
+                if minus {
+                    s += String(repeating: " ", count: pad)
+                } else if zero && numeric {
                     let sign = s.first == "-" || s.first == "+" ? String(s.removeFirst()) : ""
                     s = sign + String(repeating: "0", count: pad) + s
-                } else { s = String(repeating: " ", count: pad) + s }
+                } else {
+                    s = String(repeating: " ", count: pad) + s
+                }
             }
             out += s
         }

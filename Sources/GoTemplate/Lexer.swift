@@ -71,7 +71,11 @@ struct Lexer {
                 i += 2
                 if hasPrefix(" -}}", at: i) || (i + 3 < src.count && Lexer.isSpace(src[i]) && hasPrefix("-}}", at: i + 1)) {
                     i += 4; trimNextText = true
-                } else if hasPrefix("}}", at: i) { i += 2 } else { throw fail("comment ends before closing delimiter", at: start) }
+                } else if hasPrefix("}}", at: i) {
+                    i += 2
+                } else {
+                    throw fail("comment ends before closing delimiter", at: start)
+                }
                 continue
             }
             tokens.append(Token(kind: .leftDelim, value: "{{", offset: end))
@@ -161,10 +165,15 @@ struct Lexer {
                 guard Lexer.isAlnum(c) else { throw fail("bad character \(Lexer.quoteRune(c))", at: start) }
                 while i < src.count && Lexer.isAlnum(src[i]) { i += 1 }
                 let word = string(start, i)
-                if Lexer.keywords.contains(word) { kind = .keyword }
-                else if word == "true" || word == "false" { kind = .bool }
-                else if word == "nil" { kind = .nilValue }
-                else { kind = .identifier }
+                if Lexer.keywords.contains(word) {
+                    kind = .keyword
+                } else if word == "true" || word == "false" {
+                    kind = .bool
+                } else if word == "nil" {
+                    kind = .nilValue
+                } else {
+                    kind = .identifier
+                }
             }
             tokens.append(Token(kind: kind, value: string(start, i), offset: start, spaced: spaced))
             spaced = false
@@ -176,8 +185,10 @@ struct Lexer {
     func scanNumber() -> Int {
         var j = i
         if j < src.count && (src[j] == UInt8(ascii: "-") || src[j] == UInt8(ascii: "+")) { j += 1 }
-        while j < src.count && (Lexer.isAlnum(src[j]) || src[j] == UInt8(ascii: ".") ||
-                                ((src[j] == UInt8(ascii: "-") || src[j] == UInt8(ascii: "+")) && j > 0 && (src[j - 1] | 0x20) == UInt8(ascii: "e"))) { j += 1 }
+        while j < src.count
+            && (Lexer.isAlnum(src[j]) || src[j] == UInt8(ascii: ".")
+                || ((src[j] == UInt8(ascii: "-") || src[j] == UInt8(ascii: "+")) && j > 0 && (src[j - 1] | 0x20) == UInt8(ascii: "e")))
+        { j += 1 }
         return j
     }
 }

@@ -27,10 +27,10 @@ indirect enum Operand: Sendable {
     case bool(Bool)
     case number(String)
     case string(String)
-    case field([String])                     // .A.B on dot
-    case variable(String, [String])          // $x.A.B
-    case identifier(String)                  // a function
-    case chain(Operand, [String])            // (pipe).A.B
+    case field([String])  // .A.B on dot
+    case variable(String, [String])  // $x.A.B
+    case identifier(String)  // a function
+    case chain(Operand, [String])  // (pipe).A.B
     case pipeline(Pipeline)
 }
 
@@ -169,7 +169,8 @@ struct Parser {
             if after.kind == .declare || after.kind == .assign {
                 pipe.decls = [v.value]; pipe.isAssign = after.kind == .assign; pos += 2
             } else if after.kind == .comma, allowTwoDecls, pos + 3 < tokens.count, tokens[pos + 2].kind == .variable,
-                      tokens[pos + 3].kind == .declare || tokens[pos + 3].kind == .assign {
+                tokens[pos + 3].kind == .declare || tokens[pos + 3].kind == .assign
+            {
                 pipe.decls = [v.value, tokens[pos + 2].value]; pipe.isAssign = tokens[pos + 3].kind == .assign; pos += 4
             } else if after.kind == .comma {
                 throw fail("too many declarations in \(context)", after.offset)

@@ -15,8 +15,10 @@ public struct GoTemplate: Sendable {
         case dockerHeader
     }
 
-    static let builtinNames: Set<String> = ["and", "or", "not", "len", "index", "slice", "print", "printf", "println",
-                                            "eq", "ne", "lt", "le", "gt", "ge", "html", "js", "urlquery", "call"]
+    static let builtinNames: Set<String> = [
+        "and", "or", "not", "len", "index", "slice", "print", "printf", "println",
+        "eq", "ne", "lt", "le", "gt", "ge", "html", "js", "urlquery", "call",
+    ]
     static let dockerNames: Set<String> = ["json", "split", "join", "title", "lower", "upper", "pad", "truncate"]
 
     let text: String

@@ -13,8 +13,11 @@ public enum JSON: Sendable, Equatable {
     public subscript(key: String) -> JSON {
         get { if case .object(let o) = self { return o[key] ?? .null }; return .null }
         set {
-            if case .object(var o) = self { o[key] = newValue; self = .object(o) }
-            else if case .null = self { var o = JSONObject(); o[key] = newValue; self = .object(o) }
+            if case .object(var o) = self {
+                o[key] = newValue; self = .object(o)
+            } else if case .null = self {
+                var o = JSONObject(); o[key] = newValue; self = .object(o)
+            }
         }
     }
     public subscript(index: Int) -> JSON {

@@ -56,7 +56,9 @@ private struct Parser {
             while true {
                 skipSpace()
                 guard i < b.count else { throw fail("unexpected end of JSON input") }
-                guard b[i] == UInt8(ascii: "\"") else { throw fail("invalid character '\(Character(UnicodeScalar(b[i])))' looking for beginning of object key string") }
+                guard b[i] == UInt8(ascii: "\"") else {
+                    throw fail("invalid character '\(Character(UnicodeScalar(b[i])))' looking for beginning of object key string")
+                }
                 let k = try string()
                 skipSpace()
                 guard i < b.count, b[i] == UInt8(ascii: ":") else { throw fail("invalid character after object key") }
@@ -106,9 +108,15 @@ private struct Parser {
         if i < b.count, b[i] == UInt8(ascii: "-") { i += 1 }
         while i < b.count {
             let c = b[i]
-            if c >= 0x30 && c <= 0x39 { i += 1 }
-            else if c == UInt8(ascii: ".") || c == UInt8(ascii: "e") || c == UInt8(ascii: "E") || c == UInt8(ascii: "+") || (c == UInt8(ascii: "-") && i > start) { isFloat = true; i += 1 }
-            else { break }
+            if c >= 0x30 && c <= 0x39 {
+                i += 1
+            } else if c == UInt8(ascii: ".") || c == UInt8(ascii: "e") || c == UInt8(ascii: "E") || c == UInt8(ascii: "+")
+                || (c == UInt8(ascii: "-") && i > start)
+            {
+                isFloat = true; i += 1
+            } else {
+                break
+            }
         }
         guard i > start else { throw fail("invalid character '\(Character(UnicodeScalar(b[i])))' looking for beginning of value") }
         let text = String(decoding: b[start..<i], as: UTF8.self)

@@ -1,5 +1,5 @@
-import Glibc
 import CCrypto
+import Glibc
 
 /// `sha256:<64 hex>`: the address of every blob, image config and layer.
 public struct Digest: Sendable, Hashable, CustomStringConvertible, Comparable {

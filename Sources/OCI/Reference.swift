@@ -40,7 +40,8 @@ public struct Reference: Sendable, Hashable, CustomStringConvertible {
         var comps = rest.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
         var domain = Reference.defaultDomain
         if comps.count > 1, let first = comps.first,
-           first.contains(".") || first.contains(":") || first == "localhost" || first.lowercased() != first {
+            first.contains(".") || first.contains(":") || first == "localhost" || first.lowercased() != first
+        {
             guard Reference.isValidDomain(first) else { throw .invalidFormat }
             domain = first
             comps.removeFirst()
@@ -127,8 +128,10 @@ public struct Reference: Sendable, Hashable, CustomStringConvertible {
             guard let _ = Int(d[d.index(after: colon)...]) else { return false }
             host = d[..<colon]
         }
-        return !host.isEmpty && host.utf8.allSatisfy { c in
-            (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x7A) || (c >= 0x41 && c <= 0x5A) || c == 0x2E || c == 0x2D || c == 0x5B || c == 0x5D || c == 0x3A
-        }
+        return !host.isEmpty
+            && host.utf8.allSatisfy { c in
+                (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x7A) || (c >= 0x41 && c <= 0x5A) || c == 0x2E || c == 0x2D || c == 0x5B || c == 0x5D
+                    || c == 0x3A
+            }
     }
 }

@@ -40,8 +40,10 @@ public final class RegistryClient: Sendable {
     private let tokens = TokenCache()
     private let deadEndpoints = DeadEndpoints()
 
-    public init(insecureRegistries: [String] = [], mirrors: [String: [String]] = [:], certsDirs: [String] = ["/etc/berth/certs.d", "/etc/docker/certs.d"],
-                loopbackIsInsecure: Bool = true, uploadChunkSize: Int64 = 32 << 20) {
+    public init(
+        insecureRegistries: [String] = [], mirrors: [String: [String]] = [:], certsDirs: [String] = ["/etc/berth/certs.d", "/etc/docker/certs.d"],
+        loopbackIsInsecure: Bool = true, uploadChunkSize: Int64 = 32 << 20
+    ) {
         self.certsDirs = certsDirs
         self.uploadChunkSize = uploadChunkSize
         self.mirrors = mirrors.mapValues { $0.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 } }
@@ -97,8 +99,10 @@ public final class RegistryClient: Sendable {
     }
 
     /// One request with auth: on 401 answers the challenge once (fetching a token when asked).
-    func send(_ method: HTTPMethod, _ url: String, domain: String, scope: String, credentials: Credentials?,
-              headers: [(String, String)] = [], body: HTTPClientRequest.Body? = nil, bodyFactory: (@Sendable () throws -> HTTPClientRequest.Body)? = nil) async throws -> Reply {
+    func send(
+        _ method: HTTPMethod, _ url: String, domain: String, scope: String, credentials: Credentials?,
+        headers: [(String, String)] = [], body: HTTPClientRequest.Body? = nil, bodyFactory: (@Sendable () throws -> HTTPClientRequest.Body)? = nil
+    ) async throws -> Reply {
         try RegistryClient.checkResolvable(url)
         var auth = await tokens.header(domain: domain, scope: scope)
         for attempt in 0..<2 {
@@ -172,7 +176,9 @@ public final class RegistryClient: Sendable {
         let resp = try await client(for: req.url).execute(req, timeout: .seconds(60))
         let body = try await resp.body.collect(upTo: 1 << 20)
         guard resp.status == .ok else {
-            throw RegistryError(resp.status == .unauthorized ? "unauthorized: incorrect username or password" : "token server answered \(resp.status.code)", status: Int(resp.status.code))
+            throw RegistryError(
+                resp.status == .unauthorized ? "unauthorized: incorrect username or password" : "token server answered \(resp.status.code)",
+                status: Int(resp.status.code))
         }
         let j = (try? JSON.parse(Array(buffer: body))) ?? .null
         guard let token = j["token"].string ?? j["access_token"].string else { throw RegistryError("token server gave no token") }
@@ -240,32 +246,44 @@ public final class RegistryClient: Sendable {
 
     func manifest(_ ref: Reference, reference: String, credentials: Credentials?, base: String, tokenKey: String) async throws -> FetchedManifest {
         let url = base + "/v2/\(ref.path)/manifests/\(reference)"
-        let r = try await send(.GET, url, domain: tokenKey, scope: "repository:\(ref.path):pull", credentials: credentials,
-                               headers: [("Accept", RegistryClient.manifestAccept.joined(separator: ", "))])
+        let r = try await send(
+            .GET, url, domain: tokenKey, scope: "repository:\(ref.path):pull", credentials: credentials,
+            headers: [("Accept", RegistryClient.manifestAccept.joined(separator: ", "))])
         let body = Array(buffer: try await r.body.collect(upTo: 8 << 20))
         guard r.status == 200 else {
-            if r.status == 404 { throw RegistryError("manifest for \(ref.familiarRepository):\(reference) not found: manifest unknown: manifest unknown", status: 404) }
-            if r.status == 401 { throw RegistryError("pull access denied for \(ref.familiarRepository), repository does not exist or may require 'docker login': denied: requested access to the resource is denied", status: 401) }
+            if r.status == 404 {
+                throw RegistryError("manifest for \(ref.familiarRepository):\(reference) not found: manifest unknown: manifest unknown", status: 404)
+            }
+            if r.status == 401 {
+                throw RegistryError(
+                    "pull access denied for \(ref.familiarRepository), repository does not exist or may require 'docker login': denied: requested access to the resource is denied",
+                    status: 401)
+            }
             throw RegistryError("unexpected status \(r.status) fetching manifest: \(String(decoding: body.prefix(300), as: UTF8.self))", status: r.status)
         }
         let digest = Digest.of(body)
         if let want = Digest(parsing: reference), want != digest {
             throw RegistryError("manifest verification failed for digest \(want)")
         }
-        let mt = r.headers.first(name: "Content-Type")?.split(separator: ";").first.map(String.init) ?? ((try? JSON.parse(body))?["mediaType"].string ?? MediaType.dockerManifest)
+        let mt =
+            r.headers.first(name: "Content-Type")?.split(separator: ";").first.map(String.init)
+            ?? ((try? JSON.parse(body))?["mediaType"].string ?? MediaType.dockerManifest)
         return FetchedManifest(bytes: body, mediaType: mt, digest: digest)
     }
 
     /// Streams a blob into `file` (appending from `resumeFrom` bytes when the registry honours
     /// Range), hashing everything; a digest mismatch deletes the file and fails.
-    public func fetchBlob(_ ref: Reference, digest: Digest, to file: String, credentials: Credentials?, progress: @Sendable (Int64) async -> Void) async throws {
+    public func fetchBlob(_ ref: Reference, digest: Digest, to file: String, credentials: Credentials?, progress: @Sendable (Int64) async -> Void) async throws
+    {
         try await withMirrors(ref.domain) { base, key in
             try await fetchBlob(ref, digest: digest, to: file, credentials: credentials, base: base, tokenKey: key, progress: progress)
         }
     }
 
-    func fetchBlob(_ ref: Reference, digest: Digest, to file: String, credentials: Credentials?, base: String, tokenKey: String,
-                   progress: @Sendable (Int64) async -> Void) async throws {
+    func fetchBlob(
+        _ ref: Reference, digest: Digest, to file: String, credentials: Credentials?, base: String, tokenKey: String,
+        progress: @Sendable (Int64) async -> Void
+    ) async throws {
         let url = base + "/v2/\(ref.path)/blobs/\(digest)"
         let have = FS.size(file) ?? 0
         let hasher = SHA256()
@@ -288,7 +306,7 @@ public final class RegistryClient: Sendable {
             done = hasher.update(file: file) ?? 0
         }
         var lastReport = done
-        for try await var chunk in r.body {
+        for try await chunk in r.body {
             let n = chunk.readableBytes
             try chunk.withUnsafeReadableBytes { raw in
                 hasher.update(raw)
@@ -306,8 +324,9 @@ public final class RegistryClient: Sendable {
     }
 
     public func blobExists(_ ref: Reference, digest: Digest, credentials: Credentials?) async throws -> Bool {
-        let r = try await send(.HEAD, baseURL(ref.domain) + "/v2/\(ref.path)/blobs/\(digest)", domain: ref.domain,
-                               scope: "repository:\(ref.path):pull,push", credentials: credentials)
+        let r = try await send(
+            .HEAD, baseURL(ref.domain) + "/v2/\(ref.path)/blobs/\(digest)", domain: ref.domain,
+            scope: "repository:\(ref.path):pull,push", credentials: credentials)
         _ = try? await r.body.collect(upTo: 1 << 20)
         return r.status == 200
     }
@@ -315,8 +334,9 @@ public final class RegistryClient: Sendable {
     /// Tries a cross-repository mount; true when the registry mounted it.
     public func mountBlob(_ ref: Reference, digest: Digest, from: String, credentials: Credentials?) async throws -> Bool {
         let url = baseURL(ref.domain) + "/v2/\(ref.path)/blobs/uploads/?mount=\(digest)&from=\(from)"
-        let r = try await send(.POST, url, domain: ref.domain, scope: "repository:\(ref.path):pull,push", credentials: credentials,
-                               headers: [("Content-Length", "0")])
+        let r = try await send(
+            .POST, url, domain: ref.domain, scope: "repository:\(ref.path):pull,push", credentials: credentials,
+            headers: [("Content-Length", "0")])
         _ = try? await r.body.collect(upTo: 1 << 20)
         return r.status == 201
     }
@@ -324,8 +344,9 @@ public final class RegistryClient: Sendable {
     /// POST an upload session, then PUT the whole blob with its digest (monolithic upload).
     public func uploadBlob(_ ref: Reference, digest: Digest, file: String, credentials: Credentials?) async throws {
         let scope = "repository:\(ref.path):pull,push"
-        let start = try await send(.POST, baseURL(ref.domain) + "/v2/\(ref.path)/blobs/uploads/", domain: ref.domain, scope: scope,
-                                   credentials: credentials, headers: [("Content-Length", "0")])
+        let start = try await send(
+            .POST, baseURL(ref.domain) + "/v2/\(ref.path)/blobs/uploads/", domain: ref.domain, scope: scope,
+            credentials: credentials, headers: [("Content-Length", "0")])
         _ = try? await start.body.collect(upTo: 1 << 20)
         guard start.status == 202, let loc = start.headers.first(name: "Location") else {
             if start.status == 401 || start.status == 403 { throw RegistryError("denied: requested access to the resource is denied", status: start.status) }
@@ -345,9 +366,10 @@ public final class RegistryClient: Sendable {
             return
         }
         url += (url.contains("?") ? "&" : "?") + "digest=" + digest.description
-        let r = try await send(.PUT, url, domain: ref.domain, scope: scope, credentials: credentials,
-                               headers: [("Content-Type", "application/octet-stream")],
-                               bodyFactory: { .stream(FileChunks(path: path), length: .known(size)) })
+        let r = try await send(
+            .PUT, url, domain: ref.domain, scope: scope, credentials: credentials,
+            headers: [("Content-Type", "application/octet-stream")],
+            bodyFactory: { .stream(FileChunks(path: path), length: .known(size)) })
         let body = try? await r.body.collect(upTo: 1 << 20)
         guard r.status == 201 else {
             throw RegistryError("uploading blob \(digest.short): status \(r.status) \(body.map { String(buffer: $0) } ?? "")", status: r.status)
@@ -368,9 +390,10 @@ public final class RegistryClient: Sendable {
             chunk.reserveCapacity(n)
             let got = chunk.writeWithUnsafeMutableBytes(minimumWritableBytes: n) { p in Swift.max(0, pread(fd, p.baseAddress, n, off_t(offset))) }
             guard got == n else { throw RegistryError("short read of \(file)") }
-            let r = try await send(.PATCH, url, domain: domain, scope: scope, credentials: credentials,
-                                   headers: [("Content-Type", "application/octet-stream"), ("Content-Range", "\(offset)-\(offset + Int64(n) - 1)")],
-                                   body: .bytes(chunk))
+            let r = try await send(
+                .PATCH, url, domain: domain, scope: scope, credentials: credentials,
+                headers: [("Content-Type", "application/octet-stream"), ("Content-Range", "\(offset)-\(offset + Int64(n) - 1)")],
+                body: .bytes(chunk))
             _ = try? await r.body.collect(upTo: 1 << 20)
             guard r.status == 202, let loc = r.headers.first(name: "Location") else {
                 throw RegistryError("uploading chunk at \(offset): status \(r.status)", status: r.status)
@@ -383,8 +406,9 @@ public final class RegistryClient: Sendable {
 
     public func putManifest(_ ref: Reference, tag: String, bytes: [UInt8], mediaType: String, credentials: Credentials?) async throws {
         let url = baseURL(ref.domain) + "/v2/\(ref.path)/manifests/\(tag)"
-        let r = try await send(.PUT, url, domain: ref.domain, scope: "repository:\(ref.path):pull,push", credentials: credentials,
-                               headers: [("Content-Type", mediaType)], body: .bytes(ByteBuffer(bytes: bytes)))
+        let r = try await send(
+            .PUT, url, domain: ref.domain, scope: "repository:\(ref.path):pull,push", credentials: credentials,
+            headers: [("Content-Type", mediaType)], body: .bytes(ByteBuffer(bytes: bytes)))
         let body = try? await r.body.collect(upTo: 1 << 20)
         guard r.status == 201 || r.status == 200 else {
             throw RegistryError("pushing manifest: status \(r.status) \(body.map { String(buffer: $0) } ?? "")", status: r.status)

@@ -84,8 +84,10 @@ public struct BundleSpec: Sendable {
     /// Binds, volumes and tmpfs mounts (OCI mount objects), after the standard ones.
     public var extraMounts: [JSON] = []
 
-    public init(id: String, rootfs: String, args: [String], env: [String], cwd: String, user: ResolvedUser, hostname: String,
-                resolvConf: String, hostsFile: String, hostnameFile: String) {
+    public init(
+        id: String, rootfs: String, args: [String], env: [String], cwd: String, user: ResolvedUser, hostname: String,
+        resolvConf: String, hostsFile: String, hostnameFile: String
+    ) {
         self.id = id; self.rootfs = rootfs; self.args = args; self.env = env; self.cwd = cwd; self.user = user
         self.hostname = hostname; self.resolvConf = resolvConf; self.hostsFile = hostsFile; self.hostnameFile = hostnameFile
     }
@@ -135,16 +137,21 @@ public enum OCISpecBuilder {
 
     public static func build(_ s: BundleSpec) -> JSON {
         // Privileged: every capability (cap-add/drop do not apply, as in dockerd 20.10).
-        let caps = JSON.strings(s.privileged ? (s.allCapabilities.isEmpty ? allCapabilities : s.allCapabilities)
-                                             : capabilities(add: s.capAdd, drop: s.capDrop,
-                                                            all: s.allCapabilities.isEmpty ? allCapabilities : s.allCapabilities))
+        let caps = JSON.strings(
+            s.privileged
+                ? (s.allCapabilities.isEmpty ? allCapabilities : s.allCapabilities)
+                : capabilities(
+                    add: s.capAdd, drop: s.capDrop,
+                    all: s.allCapabilities.isEmpty ? allCapabilities : s.allCapabilities))
         // Privileged containers get /sys and the cgroup tree writable.
         let sysOptions: JSON = s.privileged ? ["nosuid", "noexec", "nodev"] : ["nosuid", "noexec", "nodev", "ro"]
         let cgroupOptions: JSON = s.privileged ? ["nosuid", "noexec", "nodev"] : ["ro", "nosuid", "noexec", "nodev"]
         var process: JSON = [
             "terminal": .bool(s.terminal),
-            "user": ["uid": .int(Int64(s.user.uid)), "gid": .int(Int64(s.user.gid)),
-                     "additionalGids": .array(s.user.additionalGids.map { .int(Int64($0)) })],
+            "user": [
+                "uid": .int(Int64(s.user.uid)), "gid": .int(Int64(s.user.gid)),
+                "additionalGids": .array(s.user.additionalGids.map { .int(Int64($0)) }),
+            ],
             "args": JSON.strings((s.initBinary == nil ? [] : [OCISpecBuilder.initPathInContainer, "--"]) + s.args),
             "env": JSON.strings(s.env),
             "cwd": .string(s.cwd.isEmpty ? "/" : s.cwd),
@@ -162,8 +169,10 @@ public enum OCISpecBuilder {
         var mounts: [JSON] = [
             ["destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]],
             ["destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]],
-            ["destination": "/dev/pts", "type": "devpts", "source": "devpts",
-             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]],
+            [
+                "destination": "/dev/pts", "type": "devpts", "source": "devpts",
+                "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+            ],
             ["destination": "/sys", "type": "sysfs", "source": "sysfs", "options": sysOptions],
             ["destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": cgroupOptions],
             ["destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]],
@@ -171,8 +180,10 @@ public enum OCISpecBuilder {
         if let shared = s.sharedShm {
             mounts.append(["destination": "/dev/shm", "type": "bind", "source": .string(shared), "options": ["rbind", "rprivate"]])
         } else if !s.ipcHost {
-            mounts.append(["destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-                           "options": ["nosuid", "noexec", "nodev", "mode=1777", .string("size=\(s.shmSize)")]])
+            mounts.append([
+                "destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+                "options": ["nosuid", "noexec", "nodev", "mode=1777", .string("size=\(s.shmSize)")],
+            ])
         }
         if let initBinary = s.initBinary {
             mounts.append(["destination": .string(initPathInContainer), "type": "bind", "source": .string(initBinary), "options": ["bind", "ro"]])
@@ -208,9 +219,10 @@ public enum OCISpecBuilder {
         if s.cpuRealtimePeriod > 0 { resources["cpu"]["realtimePeriod"] = .int(s.cpuRealtimePeriod) }
         if s.cpuRealtimeRuntime != 0 { resources["cpu"]["realtimeRuntime"] = .int(s.cpuRealtimeRuntime) }
         if !s.blkioWeightDevices.isEmpty {
-            resources["blockIO"]["weightDevice"] = .array(s.blkioWeightDevices.map {
-                ["major": .int($0.major), "minor": .int($0.minor), "weight": .int(Int64($0.weight))]
-            })
+            resources["blockIO"]["weightDevice"] = .array(
+                s.blkioWeightDevices.map {
+                    ["major": .int($0.major), "minor": .int($0.minor), "weight": .int(Int64($0.weight))]
+                })
         }
         for (key, list) in s.blkioThrottles.sorted(by: { $0.key < $1.key }) {
             resources["blockIO"][key] = .array(list.map { ["major": .int($0.major), "minor": .int($0.minor), "rate": .int(Int64(clamping: $0.rate))] })
@@ -220,8 +232,10 @@ public enum OCISpecBuilder {
         } else if !s.devices.isEmpty || !s.deviceRules.isEmpty {
             var rules = resources["devices"].array ?? []
             for d in s.devices {
-                rules.append(["allow": true, "type": .string(d.device.type), "major": .int(Int64(d.device.major)),
-                              "minor": .int(Int64(d.device.minor)), "access": .string(d.access)])
+                rules.append([
+                    "allow": true, "type": .string(d.device.type), "major": .int(Int64(d.device.major)),
+                    "minor": .int(Int64(d.device.minor)), "access": .string(d.access),
+                ])
             }
             rules += s.deviceRules
             resources["devices"] = .array(rules)
@@ -270,17 +284,23 @@ public enum OCISpecBuilder {
             linux["rootfsPropagation"] = "slave"
         }
         if !s.devices.isEmpty {
-            linux["devices"] = .array(s.devices.map { d in
-                ["path": .string(d.device.path), "type": .string(d.device.type), "major": .int(Int64(d.device.major)),
-                 "minor": .int(Int64(d.device.minor)), "fileMode": .int(Int64(d.device.mode)), "uid": .int(Int64(d.device.uid)),
-                 "gid": .int(Int64(d.device.gid))]
-            })
+            linux["devices"] = .array(
+                s.devices.map { d in
+                    [
+                        "path": .string(d.device.path), "type": .string(d.device.type), "major": .int(Int64(d.device.major)),
+                        "minor": .int(Int64(d.device.minor)), "fileMode": .int(Int64(d.device.mode)), "uid": .int(Int64(d.device.uid)),
+                        "gid": .int(Int64(d.device.gid)),
+                    ]
+                })
         }
         if s.privileged && !s.hostDevices.isEmpty {
-            linux["devices"] = .array(s.hostDevices.map {
-                ["path": .string($0.path), "type": .string($0.type), "major": .int(Int64($0.major)), "minor": .int(Int64($0.minor)),
-                 "fileMode": .int(Int64($0.mode)), "uid": .int(Int64($0.uid)), "gid": .int(Int64($0.gid))]
-            })
+            linux["devices"] = .array(
+                s.hostDevices.map {
+                    [
+                        "path": .string($0.path), "type": .string($0.type), "major": .int(Int64($0.major)), "minor": .int(Int64($0.minor)),
+                        "fileMode": .int(Int64($0.mode)), "uid": .int(Int64($0.uid)), "gid": .int(Int64($0.gid)),
+                    ]
+                })
         }
         if !s.privileged {
             if !s.seccompUnconfined {

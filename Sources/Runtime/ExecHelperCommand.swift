@@ -10,12 +10,17 @@ public struct ExecHelperCommand: Sendable, Equatable {
 
     /// `process` is an OCI runtime-spec process object; `cgroupFiles` are the cgroup.procs files
     /// of the container's init (see `CgroupMembership`).
-    public init(helper: String, process: JSON, targetPid: Int32, seccompFile: String?, cgroupFiles: [String],
-                pidFile: String?) {
+    public init(
+        helper: String, process: JSON, targetPid: Int32, seccompFile: String?, cgroupFiles: [String],
+        pidFile: String?
+    ) {
         var a = [helper, "--pid", String(targetPid), "--cwd", process["cwd"].string ?? "/"]
         let user = process["user"]
         let groups = (user["additionalGids"].array ?? []).compactMap(\.int).map(String.init)
-        a += ["--user", ([String(user["uid"].int ?? 0), String(user["gid"].int ?? 0)] + (groups.isEmpty ? [] : [groups.joined(separator: ",")])).joined(separator: ":")]
+        a += [
+            "--user",
+            ([String(user["uid"].int ?? 0), String(user["gid"].int ?? 0)] + (groups.isEmpty ? [] : [groups.joined(separator: ",")])).joined(separator: ":"),
+        ]
         let caps = process["capabilities"]
         let masks = ["bounding", "effective", "permitted", "inheritable", "ambient"].map {
             String(LinuxCapabilities.mask(caps[$0].stringArray ?? []), radix: 16)

@@ -12,8 +12,10 @@ public final class ExecProcess: @unchecked Sendable {
     public init() {}
 
     /// `argv` is the exec helper's command line; with a TTY the helper relays the pty over its stdio.
-    public func start(argv: [String], env: [String], openStdin: Bool,
-                      onOutput: @escaping @Sendable (UInt8, [UInt8]) -> Void, onExit: @escaping @Sendable (Int32) -> Void) throws {
+    public func start(
+        argv: [String], env: [String], openStdin: Bool,
+        onOutput: @escaping @Sendable (UInt8, [UInt8]) -> Void, onExit: @escaping @Sendable (Int32) -> Void
+    ) throws {
         var outP: [Int32] = [0, 0], errP: [Int32] = [0, 0], inP: [Int32] = [-1, -1]
         _ = berthPipe(&outP); _ = berthPipe(&errP)
         if openStdin { _ = berthPipe(&inP) }
@@ -36,7 +38,9 @@ public final class ExecProcess: @unchecked Sendable {
                 if poll(&fds, 2, -1) < 0 { if errno == EINTR { continue }; break }
                 for k in 0..<2 where fds[k].fd >= 0 && fds[k].revents != 0 {
                     let n = buf.withUnsafeMutableBytes { read(fds[k].fd, $0.baseAddress, 65536) }
-                    if n > 0 { onOutput(k == 0 ? 1 : 2, Array(buf[0..<n])) } else if n == 0 || errno != EINTR {
+                    if n > 0 {
+                        onOutput(k == 0 ? 1 : 2, Array(buf[0..<n]))
+                    } else if n == 0 || errno != EINTR {
                         close(fds[k].fd); fds[k].fd = -1; open -= 1
                     }
                 }

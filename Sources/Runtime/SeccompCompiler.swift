@@ -28,7 +28,7 @@ public enum SeccompCompiler {
         for rule in profile["syscalls"].array ?? [] {
             let errno = rule["errnoRet"].int.map { UInt32(truncatingIfNeeded: $0) } ?? UInt32(EPERM)
             guard let act = action(rule["action"].string ?? "", errno: errno) else { continue }
-            if act == defaultAction { continue }   // libseccomp refuses a rule that repeats the default
+            if act == defaultAction { continue }  // libseccomp refuses a rule that repeats the default
             let conditions = (rule["args"].array ?? []).compactMap(condition)
             // Several conditions on one argument cannot be ANDed: each becomes a rule of its own (runc).
             let indexes = conditions.map(\.arg)
@@ -37,7 +37,7 @@ public enum SeccompCompiler {
             if let single = rule["name"].string { names.append(single) }
             for name in names {
                 let nr = seccomp_syscall_resolve_name(name)
-                if nr == __NR_SCMP_ERROR { continue }   // unknown to this libseccomp: runc skips it too
+                if nr == __NR_SCMP_ERROR { continue }  // unknown to this libseccomp: runc skips it too
                 if separate {
                     for c in conditions { try add(ctx, act, nr, [c], name) }
                 } else {
@@ -83,11 +83,14 @@ public enum SeccompCompiler {
     }
 
     static func condition(_ arg: JSON) -> scmp_arg_cmp? {
-        let ops: [String: scmp_compare] = ["SCMP_CMP_NE": SCMP_CMP_NE, "SCMP_CMP_LT": SCMP_CMP_LT, "SCMP_CMP_LE": SCMP_CMP_LE,
-                                           "SCMP_CMP_EQ": SCMP_CMP_EQ, "SCMP_CMP_GE": SCMP_CMP_GE, "SCMP_CMP_GT": SCMP_CMP_GT,
-                                           "SCMP_CMP_MASKED_EQ": SCMP_CMP_MASKED_EQ]
+        let ops: [String: scmp_compare] = [
+            "SCMP_CMP_NE": SCMP_CMP_NE, "SCMP_CMP_LT": SCMP_CMP_LT, "SCMP_CMP_LE": SCMP_CMP_LE,
+            "SCMP_CMP_EQ": SCMP_CMP_EQ, "SCMP_CMP_GE": SCMP_CMP_GE, "SCMP_CMP_GT": SCMP_CMP_GT,
+            "SCMP_CMP_MASKED_EQ": SCMP_CMP_MASKED_EQ,
+        ]
         guard let index = arg["index"].int, let op = ops[arg["op"].string ?? ""] else { return nil }
-        return scmp_arg_cmp(arg: UInt32(index), op: op, datum_a: UInt64(truncatingIfNeeded: arg["value"].int ?? 0),
-                            datum_b: UInt64(truncatingIfNeeded: arg["valueTwo"].int ?? 0))
+        return scmp_arg_cmp(
+            arg: UInt32(index), op: op, datum_a: UInt64(truncatingIfNeeded: arg["value"].int ?? 0),
+            datum_b: UInt64(truncatingIfNeeded: arg["valueTwo"].int ?? 0))
     }
 }

@@ -8,9 +8,11 @@ public enum SeccompProfile {
     /// Syscalls Docker's default profile allows only with a capability (its `includes.caps`
     /// rules); the default capability set's are already in `DefaultSeccomp`.
     static let byCapability: [String: [String]] = [
-        "CAP_SYS_ADMIN": ["bpf", "clone", "clone3", "fanotify_init", "fsconfig", "fsmount", "fsopen", "fspick", "lookup_dcookie", "mount",
-                          "mount_setattr", "move_mount", "name_to_handle_at", "open_tree", "perf_event_open", "quotactl", "quotactl_fd",
-                          "setdomainname", "sethostname", "setns", "syslog", "umount", "umount2", "unshare"],
+        "CAP_SYS_ADMIN": [
+            "bpf", "clone", "clone3", "fanotify_init", "fsconfig", "fsmount", "fsopen", "fspick", "lookup_dcookie", "mount",
+            "mount_setattr", "move_mount", "name_to_handle_at", "open_tree", "perf_event_open", "quotactl", "quotactl_fd",
+            "setdomainname", "sethostname", "setns", "syslog", "umount", "umount2", "unshare",
+        ],
         "CAP_BPF": ["bpf"],
         "CAP_PERFMON": ["perf_event_open"],
         "CAP_DAC_READ_SEARCH": ["open_by_handle_at"],
@@ -76,7 +78,9 @@ public enum SeccompProfile {
             if let not = exc["arches"].stringArray, not.contains(where: hostArches.contains) { continue }
             var names = r["names"].stringArray ?? []
             if let one = r["name"].string, names.isEmpty { names = [one] }
-            guard !names.isEmpty, let action = r["action"].string else { throw Invalid(description: "invalid seccomp profile: a rule needs names and an action") }
+            guard !names.isEmpty, let action = r["action"].string else {
+                throw Invalid(description: "invalid seccomp profile: a rule needs names and an action")
+            }
             var rule: JSON = ["names": JSON.strings(names), "action": .string(action)]
             if let args = r["args"].array, !args.isEmpty { rule["args"] = .array(args) }
             if let e = r["errnoRet"].int { rule["errnoRet"] = .int(e) }

@@ -33,9 +33,11 @@ public struct ShimLauncher: Sendable {
 
     /// Starts a shim, which runs `runtime create`; returns the container's pid once created.
     public func launch(_ s: ShimSpec) throws -> Int32 {
-        var argv = [shimPath, "--id", s.id, "--bundle", s.bundle, "--runtime", runtime, "--runtime-root", runtimeRoot,
-                    "--socket", s.socket, "--log", s.logPath, "--exit-file", s.exitFile,
-                    "--log-max-size", String(s.logMaxSize), "--log-max-files", String(s.logMaxFiles)]
+        var argv = [
+            shimPath, "--id", s.id, "--bundle", s.bundle, "--runtime", runtime, "--runtime-root", runtimeRoot,
+            "--socket", s.socket, "--log", s.logPath, "--exit-file", s.exitFile,
+            "--log-max-size", String(s.logMaxSize), "--log-max-files", String(s.logMaxFiles),
+        ]
         if s.openStdin { argv.append("--stdin") }
         if s.tty { argv.append("--tty") }
         let out = try Proc.run(argv)

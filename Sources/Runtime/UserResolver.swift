@@ -36,10 +36,15 @@ public enum UserResolver {
             throw NotFound(message: "unable to find user \(userPart): no matching entries in passwd file")
         }
         if parts.count == 2 {
-            if let g = groups.first(where: { $0[0] == parts[1] }) { gid = Int(g[2]) ?? 0 }
-            else if let n = Int(parts[1]) { gid = n }
-            else if parts[1] == "root" { gid = 0 }
-            else { throw NotFound(message: "unable to find group \(parts[1]): no matching entries in group file") }
+            if let g = groups.first(where: { $0[0] == parts[1] }) {
+                gid = Int(g[2]) ?? 0
+            } else if let n = Int(parts[1]) {
+                gid = n
+            } else if parts[1] == "root" {
+                gid = 0
+            } else {
+                throw NotFound(message: "unable to find group \(parts[1]): no matching entries in group file")
+            }
         }
         // Ids come from a file the image controls: out-of-range ones are refused, not trapped on.
         guard (0...Int(Int32.max)).contains(uid), (0...Int(Int32.max)).contains(gid) else {

@@ -16,8 +16,11 @@ extension Store {
     public func ingestPath(_ d: Digest) -> String { root + "/ingest/" + d.hex }
 
     public func recordCompressed(diffID: Digest, _ c: CompressedLayer) throws {
-        try db.write { try $0.execute(sql: "INSERT OR REPLACE INTO layer_blobs (diff_id, digest, media_type, size) VALUES (?, ?, ?, ?)",
-                                      arguments: [diffID.description, c.digest.description, c.mediaType, c.size]) }
+        try db.write {
+            try $0.execute(
+                sql: "INSERT OR REPLACE INTO layer_blobs (diff_id, digest, media_type, size) VALUES (?, ?, ?, ?)",
+                arguments: [diffID.description, c.digest.description, c.mediaType, c.size])
+        }
     }
 
     public func compressed(diffID: Digest) throws -> CompressedLayer? {

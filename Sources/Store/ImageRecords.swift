@@ -20,8 +20,9 @@ extension Store {
         var size: Int64 = 0
         for chain in chainIDs(config.diffIDs) { size += try layerSize(chain) }
         try db.write { db in
-            try db.execute(sql: "INSERT OR IGNORE INTO images (id, config, size, created_at) VALUES (?, ?, ?, ?)",
-                           arguments: [id.description, Data(config.raw), size, Timestamp.now().nanos])
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO images (id, config, size, created_at) VALUES (?, ?, ?, ?)",
+                arguments: [id.description, Data(config.raw), size, Timestamp.now().nanos])
             for t in tags { try db.execute(sql: "INSERT OR REPLACE INTO tags (ref, image_id) VALUES (?, ?)", arguments: [t.description, id.description]) }
         }
         return id

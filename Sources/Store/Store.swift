@@ -36,20 +36,22 @@ public final class Store: Sendable {
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
         m.registerMigration("v1") { db in
-            try db.execute(sql: """
-                CREATE TABLE images (id TEXT PRIMARY KEY, config BLOB NOT NULL, size INTEGER NOT NULL, created_at INTEGER NOT NULL);
-                CREATE TABLE tags (ref TEXT PRIMARY KEY, image_id TEXT NOT NULL REFERENCES images(id));
-                CREATE INDEX tags_image ON tags(image_id);
-                CREATE TABLE layers (chain_id TEXT PRIMARY KEY, diff_id TEXT NOT NULL, size INTEGER NOT NULL);
-                CREATE TABLE containers (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, doc TEXT NOT NULL);
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE images (id TEXT PRIMARY KEY, config BLOB NOT NULL, size INTEGER NOT NULL, created_at INTEGER NOT NULL);
+                    CREATE TABLE tags (ref TEXT PRIMARY KEY, image_id TEXT NOT NULL REFERENCES images(id));
+                    CREATE INDEX tags_image ON tags(image_id);
+                    CREATE TABLE layers (chain_id TEXT PRIMARY KEY, diff_id TEXT NOT NULL, size INTEGER NOT NULL);
+                    CREATE TABLE containers (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, doc TEXT NOT NULL);
+                    """)
         }
         m.registerMigration("v2") { db in
-            try db.execute(sql: """
-                CREATE TABLE layer_blobs (diff_id TEXT NOT NULL, digest TEXT NOT NULL, media_type TEXT NOT NULL, size INTEGER NOT NULL,
-                                          PRIMARY KEY (diff_id, digest));
-                CREATE TABLE repo_digests (image_id TEXT NOT NULL, ref TEXT NOT NULL PRIMARY KEY);
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE layer_blobs (diff_id TEXT NOT NULL, digest TEXT NOT NULL, media_type TEXT NOT NULL, size INTEGER NOT NULL,
+                                              PRIMARY KEY (diff_id, digest));
+                    CREATE TABLE repo_digests (image_id TEXT NOT NULL, ref TEXT NOT NULL PRIMARY KEY);
+                    """)
         }
         m.registerMigration("v3") { db in
             try db.execute(sql: "CREATE TABLE blob_sources (digest TEXT NOT NULL, repository TEXT NOT NULL, PRIMARY KEY (digest, repository))")
@@ -108,7 +110,9 @@ public final class Store: Sendable {
         let dest = root + "/snapshots/" + chain.hex
         FS.removeAll(dest)
         guard rename(work, dest) == 0 else { FS.removeAll(work); throw StoreError("snapshot \(chain): \(SysError("rename"))") }
-        try db.write { try $0.execute(sql: "INSERT OR REPLACE INTO layers (chain_id, diff_id, size) VALUES (?, ?, ?)", arguments: [chain.hex, diffID.description, size]) }
+        try db.write {
+            try $0.execute(sql: "INSERT OR REPLACE INTO layers (chain_id, diff_id, size) VALUES (?, ?, ?)", arguments: [chain.hex, diffID.description, size])
+        }
     }
 
     /// Unpacks a gzip or plain layer in one pass (no intermediate tar), learning its diff ID on
@@ -132,7 +136,9 @@ public final class Store: Sendable {
         let dest = root + "/snapshots/" + chain.hex
         FS.removeAll(dest)
         guard rename(work, dest) == 0 else { FS.removeAll(work); throw StoreError("snapshot \(chain): \(SysError("rename"))") }
-        try db.write { try $0.execute(sql: "INSERT OR REPLACE INTO layers (chain_id, diff_id, size) VALUES (?, ?, ?)", arguments: [chain.hex, diffID.description, size]) }
+        try db.write {
+            try $0.execute(sql: "INSERT OR REPLACE INTO layers (chain_id, diff_id, size) VALUES (?, ?, ?)", arguments: [chain.hex, diffID.description, size])
+        }
         return diffID
     }
 

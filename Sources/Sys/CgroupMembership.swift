@@ -12,15 +12,18 @@ public enum CgroupMembership {
             guard halves.count == 2 else { continue }
             let pre = halves[0].split(separator: " "), post = halves[1].split(separator: " ")
             guard pre.count >= 5, post.count >= 3, post[0] == "cgroup" || post[0] == "cgroup2" else { continue }
-            mounts.append(Mount(root: unescape(pre[3]), point: unescape(pre[4]), v2: post[0] == "cgroup2",
-                                options: Set(post[2].split(separator: ","))))
+            mounts.append(
+                Mount(
+                    root: unescape(pre[3]), point: unescape(pre[4]), v2: post[0] == "cgroup2",
+                    options: Set(post[2].split(separator: ","))))
         }
         var files: [String] = []
         for line in procCgroup.split(separator: "\n") {
             let f = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
             guard f.count == 3 else { continue }
             let controllers = f[1].split(separator: ",")
-            let found = controllers.isEmpty
+            let found =
+                controllers.isEmpty
                 ? mounts.first { $0.v2 }
                 : mounts.first { m in !m.v2 && controllers.allSatisfy { m.options.contains($0) } }
             guard let m = found else { continue }
@@ -45,7 +48,9 @@ public enum CgroupMembership {
         while let b = bytes.popFirst() {
             if b == UInt8(ascii: "\\"), bytes.count >= 3, let v = UInt8(String(decoding: bytes.prefix(3), as: UTF8.self), radix: 8) {
                 out.append(v); bytes = bytes.dropFirst(3)
-            } else { out.append(b) }
+            } else {
+                out.append(b)
+            }
         }
         return String(decoding: out, as: UTF8.self)
     }

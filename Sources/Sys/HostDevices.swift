@@ -6,7 +6,7 @@ import Glibc
 public enum HostDevices {
     public struct Device: Sendable, Equatable {
         public var path: String
-        public var type: String   // "c" or "b"
+        public var type: String  // "c" or "b"
         public var major: UInt32, minor: UInt32
         public var mode: UInt32, uid: UInt32, gid: UInt32
         public init(path: String, type: String, major: UInt32, minor: UInt32, mode: UInt32, uid: UInt32, gid: UInt32) {
@@ -25,9 +25,11 @@ public enum HostDevices {
                 if !["pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev"].contains(name) { out += list(path) }
             case S_IFCHR, S_IFBLK:
                 if name == "console" { continue }
-                out.append(Device(path: path, type: (st.st_mode & S_IFMT) == S_IFCHR ? "c" : "b",
-                                  major: major(UInt64(st.st_rdev)), minor: minor(UInt64(st.st_rdev)),
-                                  mode: UInt32(st.st_mode & 0o7777), uid: st.st_uid, gid: st.st_gid))
+                out.append(
+                    Device(
+                        path: path, type: (st.st_mode & S_IFMT) == S_IFCHR ? "c" : "b",
+                        major: major(UInt64(st.st_rdev)), minor: minor(UInt64(st.st_rdev)),
+                        mode: UInt32(st.st_mode & 0o7777), uid: st.st_uid, gid: st.st_gid))
             default: continue
             }
         }
@@ -47,7 +49,8 @@ extension HostDevices {
         guard stat(path, &st) == 0 else { return nil }
         let kind = st.st_mode & S_IFMT
         guard kind == S_IFCHR || kind == S_IFBLK else { return nil }
-        return Device(path: path, type: kind == S_IFCHR ? "c" : "b", major: major(UInt64(st.st_rdev)), minor: minor(UInt64(st.st_rdev)),
-                      mode: UInt32(st.st_mode & 0o7777), uid: st.st_uid, gid: st.st_gid)
+        return Device(
+            path: path, type: kind == S_IFCHR ? "c" : "b", major: major(UInt64(st.st_rdev)), minor: minor(UInt64(st.st_rdev)),
+            mode: UInt32(st.st_mode & 0o7777), uid: st.st_uid, gid: st.st_gid)
     }
 }

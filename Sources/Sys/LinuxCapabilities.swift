@@ -24,7 +24,8 @@ public enum LinuxCapabilities {
     public static func bounding() -> [String] {
         let status = (try? FS.readString("/proc/self/status")) ?? ""
         guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("CapBnd:") }),
-              let mask = UInt64(String(line.dropFirst(7)).trimmingSpaces(), radix: 16) else { return names.map { "CAP_" + $0 } }
+            let mask = UInt64(String(line.dropFirst(7)).trimmingSpaces(), radix: 16)
+        else { return names.map { "CAP_" + $0 } }
         return names.enumerated().filter { mask & (1 << UInt64($0.offset)) != 0 }.map { "CAP_" + $0.element }
     }
 }

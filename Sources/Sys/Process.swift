@@ -1,12 +1,13 @@
 import CSys
-import CSys
 import Glibc
 
 /// Process spawning through posix_spawn (never fork() in a multithreaded process).
 public enum Proc {
     /// Starts argv[0] (looked up in PATH) with the given stdio descriptors (-1: /dev/null).
-    public static func spawn(_ argv: [String], env: [String]? = nil, stdin: Int32 = -1, stdout: Int32 = -1,
-                             stderr: Int32 = -1, newSession: Bool = false) throws(SysError) -> pid_t {
+    public static func spawn(
+        _ argv: [String], env: [String]? = nil, stdin: Int32 = -1, stdout: Int32 = -1,
+        stderr: Int32 = -1, newSession: Bool = false
+    ) throws(SysError) -> pid_t {
         let environment = env ?? currentEnvironment()
         var pid: pid_t = 0
         let rc = withCStrings(argv) { cargv in

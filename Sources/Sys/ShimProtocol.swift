@@ -3,15 +3,15 @@ import Glibc
 /// The wire between berthd and a berth-shim: frames of [kind:1][length:4 BE][payload].
 /// Shim → daemon: stdout, stderr, started, exited. Daemon → shim: start, stdin, closeStdin, kill.
 public enum ShimFrameKind: UInt8, Sendable {
-    case stdout = 0x6F      // 'o'
-    case stderr = 0x65      // 'e'
-    case started = 0x61     // 'a': payload "0" or "1 <error>"
-    case exited = 0x78      // 'x': payload "<code> <finished-nanos>"
-    case start = 0x73       // 's'
-    case stdin = 0x69       // 'i'
+    case stdout = 0x6F  // 'o'
+    case stderr = 0x65  // 'e'
+    case started = 0x61  // 'a': payload "0" or "1 <error>"
+    case exited = 0x78  // 'x': payload "<code> <finished-nanos>"
+    case start = 0x73  // 's'
+    case stdin = 0x69  // 'i'
     case closeStdin = 0x63  // 'c'
-    case kill = 0x6B        // 'k': payload "<signal>"
-    case resize = 0x72      // 'r': payload "<rows> <cols>"
+    case kill = 0x6B  // 'k': payload "<signal>"
+    case resize = 0x72  // 'r': payload "<rows> <cols>"
 }
 
 public struct ShimFrame: Sendable {

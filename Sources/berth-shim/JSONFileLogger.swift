@@ -119,7 +119,7 @@ struct LogClock {
         if s != second {
             second = s
             let full = Timestamp(nanos: s * 1_000_000_000).rfc3339Nano  // ...:05.000000000Z
-            prefix = Array(full.utf8.prefix(20))                        // up to and including "."
+            prefix = Array(full.utf8.prefix(20))  // up to and including "."
         }
         var frac = t.nanos - s * 1_000_000_000
         var digits = [UInt8](repeating: 0x30, count: 9)

@@ -103,7 +103,7 @@ close(outPipe[1]); close(errPipe[1])
 if inPipe[0] >= 0 { close(inPipe[0]) }
 if createStatus != 0 {
     // Nothing of the container has run yet: what is in the pipes is the runtime's own error.
-    fcntl(outPipe[0], F_SETFL, O_NONBLOCK); fcntl(errPipe[0], F_SETFL, O_NONBLOCK)
+    _ = fcntl(outPipe[0], F_SETFL, O_NONBLOCK); _ = fcntl(errPipe[0], F_SETFL, O_NONBLOCK)
     var text = (try? FS.readAll(fd: errPipe[0])) ?? []
     text += (try? FS.readAll(fd: outPipe[0])) ?? []
     _ = try? Proc.run(runtimeBase + ["delete", "--force", opts.id])

@@ -43,7 +43,9 @@ struct DaemonConfig {
         }
         let unknown = keys.filter { !DaemonConfig.keys.contains($0) }.sorted()
         if !unknown.isEmpty {
-            throw ConfigError("unable to configure the daemon with file \(path): the following directives don't match any configuration option: \(unknown.joined(separator: ", "))")
+            throw ConfigError(
+                "unable to configure the daemon with file \(path): the following directives don't match any configuration option: \(unknown.joined(separator: ", "))"
+            )
         }
         c.dataRoot = j["data-root"].string
         c.execRoot = j["exec-root"].string
@@ -69,9 +71,11 @@ struct DaemonConfig {
     }
 
     /// The keys Berth reads.
-    static let keys: Set<String> = ["data-root", "exec-root", "hosts", "insecure-registries", "registry-mirrors", "mirrors",
-                                    "max-concurrent-downloads", "certs-dir", "loopback-is-insecure", "upload-chunk-size", "bridge", "bip",
-                                    "init-path", "default-ulimits"]
+    static let keys: Set<String> = [
+        "data-root", "exec-root", "hosts", "insecure-registries", "registry-mirrors", "mirrors",
+        "max-concurrent-downloads", "certs-dir", "loopback-is-insecure", "upload-chunk-size", "bridge", "bip",
+        "init-path", "default-ulimits",
+    ]
     /// dockerd's daemon.json keys that Berth does not implement.
     static let dockerOnlyKeys: Set<String> = [
         "allow-nondistributable-artifacts", "api-cors-header", "authorization-plugins", "builder", "cgroup-parent", "cluster-advertise",

@@ -11,7 +11,8 @@ var execRootFlag: String? = nil
 var configFile: String? = nil
 var args = CommandLine.arguments.dropFirst().makeIterator()
 while let a = args.next() {
-    let (flag, inline): (String, String?) = a.contains("=") && a.hasPrefix("--")
+    let (flag, inline): (String, String?) =
+        a.contains("=") && a.hasPrefix("--")
         ? (String(a.split(separator: "=", maxSplits: 1)[0]), String(a.split(separator: "=", maxSplits: 1)[1])) : (a, nil)
     switch flag {
     case "--config-file": configFile = inline ?? args.next()

@@ -1,6 +1,6 @@
 import Archive
-import OCI
 import Foundation
+import OCI
 import Sys
 import Testing
 

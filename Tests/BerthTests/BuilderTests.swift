@@ -4,21 +4,22 @@ import Testing
 /// The Dockerfile grammar, Docker's word expansion and `.dockerignore` rules.
 @Suite struct BuilderTests {
     @Test func parsesInstructionsFormsAndContinuations() throws {
-        let df = try Dockerfile.parse("""
-        # syntax=docker/dockerfile:1
-        # escape=\\
+        let df = try Dockerfile.parse(
+            """
+            # syntax=docker/dockerfile:1
+            # escape=\\
 
-        from busybox AS base
-        # a comment
-        RUN echo a \\
-            # comment inside a continuation
-            && echo b
-        CMD ["echo", "x y"]
-        COPY --chown=1:2 --from=base a b/
-        ENV A=1 \\
-            B="two words"
-        run ["not", json
-        """)
+            from busybox AS base
+            # a comment
+            RUN echo a \\
+                # comment inside a continuation
+                && echo b
+            CMD ["echo", "x y"]
+            COPY --chown=1:2 --from=base a b/
+            ENV A=1 \\
+                B="two words"
+            run ["not", json
+            """)
         #expect(df.syntax == "docker/dockerfile:1")
         #expect(df.instructions.map(\.keyword) == ["FROM", "RUN", "CMD", "COPY", "ENV", "RUN"])
         #expect(df.instructions[0].args == ["busybox AS base"] && df.instructions[0].line == 4)
@@ -26,7 +27,7 @@ import Testing
         #expect(df.instructions[2].json && df.instructions[2].args == ["echo", "x y"])
         #expect(df.instructions[3].flag("chown") == "1:2" && df.instructions[3].flag("from") == "base" && df.instructions[3].args == ["a b/"])
         #expect(df.instructions[4].args == ["A=1 B=\"two words\""])
-        #expect(!df.instructions[5].json && df.instructions[5].args == ["[\"not\", json"])   // invalid JSON falls back to shell form
+        #expect(!df.instructions[5].json && df.instructions[5].args == ["[\"not\", json"])  // invalid JSON falls back to shell form
     }
 
     @Test func escapeDirectiveAndHeredocs() throws {
@@ -58,14 +59,15 @@ import Testing
     }
 
     @Test func dockerignoreRules() {
-        let ig = DockerIgnore("""
-        # comment
-        *.log
-        **/tmp
-        docs
-        !docs/keep.md
-        /build/
-        """)
+        let ig = DockerIgnore(
+            """
+            # comment
+            *.log
+            **/tmp
+            docs
+            !docs/keep.md
+            /build/
+            """)
         #expect(ig.excludes("a.log") && !ig.excludes("sub/a.log"))
         #expect(ig.excludes("tmp") && ig.excludes("x/y/tmp") && ig.excludes("x/tmp/file"))
         #expect(ig.excludes("docs") && ig.excludes("docs/other.md") && !ig.excludes("docs/keep.md"))

@@ -1,6 +1,8 @@
-@testable import CLI
+import JSON
 import Sys
 import Testing
+
+@testable import CLI
 
 @Suite struct CLITests {
     @Test func runFlagsStopAtTheImage() throws {
@@ -54,7 +56,8 @@ import Testing
     @Test func formatterTablesAndPlainFormats() throws {
         let rows: [JSONValue] = [["ID": "abc", "Name": "web"], ["ID": "defghijklmnop", "Name": "db"]]
         let header: JSONValue = ["ID": "CONTAINER ID", "Name": "NAME"]
-        #expect(try Formatter(format: "table {{.ID}}\\t{{.Name}}", header: header).render(rows)
+        #expect(
+            try Formatter(format: "table {{.ID}}\\t{{.Name}}", header: header).render(rows)
                 == "CONTAINER ID    NAME\nabc             web\ndefghijklmnop   db\n")
         // The header goes through Docker's header functions: `upper` leaves the title as is.
         #expect(try Formatter(format: "table {{upper .Name}}", header: header).render(rows) == "NAME\nWEB\nDB\n")
@@ -67,7 +70,8 @@ import Testing
 
     @Test func tabWriterColumnBlocks() {
         // Lines with fewer cells end a column block, as Go's elastic tabstops do.
-        #expect(TabWriter().format("a\tb\tc\nlonger-cell\tx\nsolo\nq\tr\n")
+        #expect(
+            TabWriter().format("a\tb\tc\nlonger-cell\tx\nsolo\nq\tr\n")
                 == "a             b         c\nlonger-cell   x\nsolo\nq         r\n")
         #expect(TabWriter().format("x\t\ty\n") == "x                   y\n")
     }
@@ -104,5 +108,4 @@ import Testing
     }
 }
 
-import JSON
 typealias JSONValue = JSON

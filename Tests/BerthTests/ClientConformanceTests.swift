@@ -1,17 +1,20 @@
-@testable import BerthNet
 import DockerAPI
-@testable import Engine
 import JSON
-@testable import Runtime
 import Testing
+
+@testable import BerthNet
+@testable import Engine
+@testable import Runtime
 
 /// The pure pieces behind the client-conformance work: IPv6 addresses and pools, interface
 /// set-up commands, Go-style key matching, API versions, link variables, create validation,
 /// seccomp profile resolution.
 @Suite struct ClientConformanceTests {
     @Test func ipv6AddressesRoundTripInRFC5952Form() throws {
-        for (text, canonical) in [("2001:389::f00d", "2001:389::f00d"), ("2001:0389:0000:0000:0000:0000:0000:ffff", "2001:389::ffff"),
-                                  ("::1", "::1"), ("::", "::"), ("fe80::1:0:0:1", "fe80::1:0:0:1"), ("1:0:0:2:0:0:0:3", "1:0:0:2::3")] {
+        for (text, canonical) in [
+            ("2001:389::f00d", "2001:389::f00d"), ("2001:0389:0000:0000:0000:0000:0000:ffff", "2001:389::ffff"),
+            ("::1", "::1"), ("::", "::"), ("fe80::1:0:0:1", "fe80::1:0:0:1"), ("1:0:0:2:0:0:0:3", "1:0:0:2::3"),
+        ] {
             let a = try #require(IPv6Address(text))
             #expect(a.description == canonical)
         }
@@ -34,19 +37,21 @@ import Testing
 
     @Test func interfaceCommandsCarryV6LinkLocalAndMAC() throws {
         let v6 = VethAddresses.V6(address: IPv6Address("2001:db8::5")!, prefix: 64, gateway: IPv6Address("2001:db8::1")!)
-        let a = VethAddresses(address: IPv4("172.20.0.2")!, subnet: Subnet("172.20.0.0/16")!,
-                              gateway: IPv4("172.20.0.1")!, mac: "02:42:ac:11:00:0a", v6: v6, linkLocal: ["169.254.8.8"])
-        #expect(a.insideCommands(ifname: "eth0") == """
-            link set lo up
-            link set eth0 address 02:42:ac:11:00:0a
-            addr add 172.20.0.2/16 dev eth0
-            addr add 2001:db8::5/64 dev eth0 nodad
-            addr add 169.254.8.8/16 dev eth0 scope link
-            link set eth0 up
-            route add default via 172.20.0.1
-            route add default via 2001:db8::1 dev eth0
+        let a = VethAddresses(
+            address: IPv4("172.20.0.2")!, subnet: Subnet("172.20.0.0/16")!,
+            gateway: IPv4("172.20.0.1")!, mac: "02:42:ac:11:00:0a", v6: v6, linkLocal: ["169.254.8.8"])
+        #expect(
+            a.insideCommands(ifname: "eth0") == """
+                link set lo up
+                link set eth0 address 02:42:ac:11:00:0a
+                addr add 172.20.0.2/16 dev eth0
+                addr add 2001:db8::5/64 dev eth0 nodad
+                addr add 169.254.8.8/16 dev eth0 scope link
+                link set eth0 up
+                route add default via 172.20.0.1
+                route add default via 2001:db8::1 dev eth0
 
-            """)
+                """)
         #expect(MACAddress("02:42:AC:11:00:0A")?.description == "02:42:ac:11:00:0a")
         #expect(MACAddress("02:42:ac:11:00") == nil && MACAddress("zz:42:ac:11:00:00") == nil)
     }
@@ -65,13 +70,17 @@ import Testing
     }
 
     @Test func linkVariablesAsDockerdSetsThem() {
-        let env = LegacyLink.environment(alias: "my-db", linkName: "/web/my-db", ip: "172.17.0.2", exposed: [(5432, "tcp"), (80, "tcp")],
-                                         targetEnv: ["FOO=1", "PATH=/bin", "HOME=/root", "BARE"])
-        #expect(env == ["MY_DB_NAME=/web/my-db", "MY_DB_PORT=tcp://172.17.0.2:80",
-                        "MY_DB_PORT_80_TCP=tcp://172.17.0.2:80", "MY_DB_PORT_80_TCP_ADDR=172.17.0.2", "MY_DB_PORT_80_TCP_PORT=80",
-                        "MY_DB_PORT_80_TCP_PROTO=tcp",
-                        "MY_DB_PORT_5432_TCP=tcp://172.17.0.2:5432", "MY_DB_PORT_5432_TCP_ADDR=172.17.0.2", "MY_DB_PORT_5432_TCP_PORT=5432",
-                        "MY_DB_PORT_5432_TCP_PROTO=tcp", "MY_DB_ENV_FOO=1"])
+        let env = LegacyLink.environment(
+            alias: "my-db", linkName: "/web/my-db", ip: "172.17.0.2", exposed: [(5432, "tcp"), (80, "tcp")],
+            targetEnv: ["FOO=1", "PATH=/bin", "HOME=/root", "BARE"])
+        #expect(
+            env == [
+                "MY_DB_NAME=/web/my-db", "MY_DB_PORT=tcp://172.17.0.2:80",
+                "MY_DB_PORT_80_TCP=tcp://172.17.0.2:80", "MY_DB_PORT_80_TCP_ADDR=172.17.0.2", "MY_DB_PORT_80_TCP_PORT=80",
+                "MY_DB_PORT_80_TCP_PROTO=tcp",
+                "MY_DB_PORT_5432_TCP=tcp://172.17.0.2:5432", "MY_DB_PORT_5432_TCP_ADDR=172.17.0.2", "MY_DB_PORT_5432_TCP_PORT=5432",
+                "MY_DB_PORT_5432_TCP_PROTO=tcp", "MY_DB_ENV_FOO=1",
+            ])
         #expect(LegacyLink("db:alias") == LegacyLink(target: "db", alias: "alias"))
         #expect(LegacyLink("/db:/web/alias") == LegacyLink(target: "db", alias: "alias"))
         #expect(LegacyLink("db") == LegacyLink(target: "db", alias: "db"))
@@ -89,14 +98,16 @@ import Testing
         #expect(CreateValidation.processEnvironment(["A=1", "BARE", "B="]) == ["A=1", "B="])
         #expect(throws: EngineError.self) { try NamespaceModes.validateSysctls(["kernel.hostname": "x"], ipcHost: false, netHost: false) }
         #expect(throws: EngineError.self) { try NamespaceModes.validateSysctls(["net.ipv4.ip_forward": "1"], ipcHost: false, netHost: true) }
-        try NamespaceModes.validateSysctls(["net.ipv4.ip_forward": "1", "kernel.shm_rmid_forced": "1", "fs.mqueue.msg_max": "10"],
-                                           ipcHost: false, netHost: false)
+        try NamespaceModes.validateSysctls(
+            ["net.ipv4.ip_forward": "1", "kernel.shm_rmid_forced": "1", "fs.mqueue.msg_max": "10"],
+            ipcHost: false, netHost: false)
         #expect(throws: EngineError.self) { try SecurityOptions.deviceRule("c 1 rwm") }
         #expect(try SecurityOptions.deviceRule("c 1:* rw") == ["allow": true, "type": "c", "access": "rw", "major": 1])
     }
 
     @Test func seccompProfilesResolveForCapabilitiesAndArchitecture() throws {
-        let docker = try JSON.parse(#"""
+        let docker = try JSON.parse(
+            #"""
             {"defaultAction":"SCMP_ACT_ERRNO","archMap":[{"architecture":"SCMP_ARCH_X86_64","subArchitectures":["SCMP_ARCH_X86"]},
              {"architecture":"SCMP_ARCH_AARCH64","subArchitectures":["SCMP_ARCH_ARM"]}],
              "syscalls":[{"names":["read"],"action":"SCMP_ACT_ALLOW"},
@@ -123,12 +134,15 @@ import Testing
         }
         #expect(message(#"{"Image":"busybox","Cmd":"echo hi","Entrypoint":["a"],"HostConfig":{"Memory":1024,"MemorySwappiness":null}}"#) == nil)
         #expect(message(#"{"image":"busybox","hostconfig":{"blkioweight":65535}}"#) == nil)
-        #expect(message(#"{"Image":"busybox","HostConfig":{"BlkioWeight":-1}}"#)
+        #expect(
+            message(#"{"Image":"busybox","HostConfig":{"BlkioWeight":-1}}"#)
                 == "json: cannot unmarshal number -1 into Go struct field HostConfig.HostConfig.BlkioWeight of type uint16")
         #expect(message(#"{"Image":"busybox","HostConfig":{"Memory":1e30}}"#)?.hasPrefix("json: cannot unmarshal number") == true)
-        #expect(message(#"{"Image":"busybox","NetworkingConfig":{"EndpointsConfig":{"n":{"Aliases":"a"}}}}"#)
+        #expect(
+            message(#"{"Image":"busybox","NetworkingConfig":{"EndpointsConfig":{"n":{"Aliases":"a"}}}}"#)
                 == "json: cannot unmarshal string into Go struct field EndpointSettings.NetworkingConfig.EndpointsConfig.Aliases of type []string")
-        #expect(message(#"{"Image":"busybox","Healthcheck":{"Retries":"3"}}"#)
+        #expect(
+            message(#"{"Image":"busybox","Healthcheck":{"Retries":"3"}}"#)
                 == "json: cannot unmarshal string into Go struct field HealthConfig.Healthcheck.Retries of type int")
     }
 }

@@ -1,7 +1,8 @@
 import DockerAPI
-@testable import Engine
 import JSON
 import Testing
+
+@testable import Engine
 
 @Suite struct EngineShapeTests {
     @Test func hostConfigKeepsDockerOrderAndDefaults() throws {
@@ -22,7 +23,8 @@ import Testing
     }
 
     @Test func importChanges() throws {
-        let c = try ConfigChanges.apply(["CMD [\"sh\"]", "ENV A=1 B=\"two words\"", "WORKDIR /w", "LABEL x=y", "EXPOSE 80"], to: DockerShapes.emptyContainerConfig)
+        let c = try ConfigChanges.apply(
+            ["CMD [\"sh\"]", "ENV A=1 B=\"two words\"", "WORKDIR /w", "LABEL x=y", "EXPOSE 80"], to: DockerShapes.emptyContainerConfig)
         #expect(c["Cmd"].stringArray == ["sh"])
         #expect(c["Env"].stringArray == ["A=1", "B=two words"])
         #expect(c["WorkingDir"].string == "/w")

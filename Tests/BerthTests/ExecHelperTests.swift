@@ -1,8 +1,9 @@
-import JSON
-@testable import Runtime
-import Sys
 import Glibc
+import JSON
+import Sys
 import Testing
+
+@testable import Runtime
 
 /// What berthd hands berth-exec: cgroup files from /proc text, capability masks, the command line.
 @Suite struct ExecHelperTests {
@@ -24,20 +25,22 @@ import Testing
             1:name=systemd:/berth/c1
             0::/berth/c1
             """
-        #expect(CgroupMembership.procsFiles(procCgroup: procCgroup, mountinfo: Self.mountinfo) == [
-            "/mnt/pids dir/berth/c1/cgroup.procs",          // a subtree mount, escaped name
-            "/sys/fs/cgroup/memory/berth/c1/cgroup.procs",
-            "/sys/fs/cgroup/cpu,cpuacct/berth/c1/cgroup.procs",
-            // blkio is not mounted: skipped
-            "/sys/fs/cgroup/systemd/berth/c1/cgroup.procs",
-            "/sys/fs/cgroup/unified/berth/c1/cgroup.procs",
-        ])
+        #expect(
+            CgroupMembership.procsFiles(procCgroup: procCgroup, mountinfo: Self.mountinfo) == [
+                "/mnt/pids dir/berth/c1/cgroup.procs",  // a subtree mount, escaped name
+                "/sys/fs/cgroup/memory/berth/c1/cgroup.procs",
+                "/sys/fs/cgroup/cpu,cpuacct/berth/c1/cgroup.procs",
+                // blkio is not mounted: skipped
+                "/sys/fs/cgroup/systemd/berth/c1/cgroup.procs",
+                "/sys/fs/cgroup/unified/berth/c1/cgroup.procs",
+            ])
     }
 
     @Test func unifiedOnlyHost() {
         let mi = "28 22 0:25 / /sys/fs/cgroup rw,nosuid shared:4 - cgroup2 cgroup2 rw,nsdelegate\n"
-        #expect(CgroupMembership.procsFiles(procCgroup: "0::/system.slice/berth-c1.scope\n", mountinfo: mi)
-            == ["/sys/fs/cgroup/system.slice/berth-c1.scope/cgroup.procs"])
+        #expect(
+            CgroupMembership.procsFiles(procCgroup: "0::/system.slice/berth-c1.scope\n", mountinfo: mi)
+                == ["/sys/fs/cgroup/system.slice/berth-c1.scope/cgroup.procs"])
         #expect(CgroupMembership.procsFiles(procCgroup: "0::/\n", mountinfo: mi) == ["/sys/fs/cgroup/cgroup.procs"])
     }
 
@@ -49,25 +52,31 @@ import Testing
     }
 
     @Test func commandLine() throws {
-        let process = try JSON.parse("""
+        let process = try JSON.parse(
+            """
             {"args":["sh","-c","echo hi"],"env":["PATH=/bin","TERM=xterm"],"cwd":"/tmp","terminal":true,
              "consoleSize":{"height":24,"width":80},"user":{"uid":1000,"gid":100,"additionalGids":[100,27]},
              "capabilities":{"bounding":["CAP_KILL"],"effective":["CAP_KILL"],"permitted":["CAP_KILL"]},
              "noNewPrivileges":true,"oomScoreAdj":0}
             """)
-        let cmd = ExecHelperCommand(helper: "/b/berth-exec", process: process, targetPid: 42, seccompFile: "/c/seccomp.bpf",
-                                    cgroupFiles: ["/cg/a/cgroup.procs"], pidFile: "/c/x.pid")
-        #expect(cmd.argv == ["/b/berth-exec", "--pid", "42", "--cwd", "/tmp", "--user", "1000:100:100,27", "--caps", "20:20:20:0:0",
-                             "--nnp", "--seccomp", "/c/seccomp.bpf", "--cgroup", "/cg/a/cgroup.procs", "--tty", "24:80", "--oom", "0",
-                             "--pid-file", "/c/x.pid", "--", "sh", "-c", "echo hi"])
+        let cmd = ExecHelperCommand(
+            helper: "/b/berth-exec", process: process, targetPid: 42, seccompFile: "/c/seccomp.bpf",
+            cgroupFiles: ["/cg/a/cgroup.procs"], pidFile: "/c/x.pid")
+        #expect(
+            cmd.argv == [
+                "/b/berth-exec", "--pid", "42", "--cwd", "/tmp", "--user", "1000:100:100,27", "--caps", "20:20:20:0:0",
+                "--nnp", "--seccomp", "/c/seccomp.bpf", "--cgroup", "/cg/a/cgroup.procs", "--tty", "24:80", "--oom", "0",
+                "--pid-file", "/c/x.pid", "--", "sh", "-c", "echo hi",
+            ])
         #expect(cmd.env == ["PATH=/bin", "TERM=xterm"])
-        let plain = ExecHelperCommand(helper: "h", process: try JSON.parse(#"{"args":["true"]}"#), targetPid: 1, seccompFile: nil, cgroupFiles: [], pidFile: nil)
+        let plain = ExecHelperCommand(
+            helper: "h", process: try JSON.parse(#"{"args":["true"]}"#), targetPid: 1, seccompFile: nil, cgroupFiles: [], pidFile: nil)
         #expect(plain.argv == ["h", "--pid", "1", "--cwd", "/", "--user", "0:0", "--caps", "0:0:0:0:0", "--", "true"])
     }
 
     @Test func seccompProfileCompiles() throws {
         let bpf = try SeccompCompiler.compile(try JSON.parse(DefaultSeccomp.json))
-        #expect(bpf.count > 0 && bpf.count % 8 == 0)   // struct sock_filter is 8 bytes
+        #expect(bpf.count > 0 && bpf.count % 8 == 0)  // struct sock_filter is 8 bytes
         let failure = #expect(throws: SeccompCompiler.Failure.self) { try SeccompCompiler.compile(try JSON.parse(#"{"defaultAction":"SCMP_ACT_NOPE"}"#)) }
         #expect(failure?.message.contains("SCMP_ACT_NOPE") == true)
     }
@@ -81,7 +90,7 @@ import Testing
     }
 
     @Test func hostDevicesSkipsRuncsExclusions() throws {
-        guard getuid() == 0 else { return }   // mknod needs root (CI is root)
+        guard getuid() == 0 else { return }  // mknod needs root (CI is root)
         let root = "/tmp/berth-devtest-\(getpid())"
         defer { FS.removeAll(root) }
         for d in ["", "/pts", "/snd", "/shm"] { try FS.mkdirAll(root + d) }
@@ -92,7 +101,7 @@ import Testing
         #expect(mknod(root + "/shm/x", S_IFCHR | 0o600, dev(1, 5)) == 0)
         #expect(mknod(root + "/console", S_IFCHR | 0o600, dev(5, 1)) == 0)
         #expect(symlink(root + "/null", root + "/alias") == 0)
-        chmod(root + "/loop9", 0o660)   // mknod's mode passed through the umask
+        chmod(root + "/loop9", 0o660)  // mknod's mode passed through the umask
         let devs = HostDevices.list(root)
         #expect(devs.map(\.path) == [root + "/loop9", root + "/null", root + "/snd/timer"])
         #expect(devs[0] == HostDevices.Device(path: root + "/loop9", type: "b", major: 7, minor: 9, mode: 0o660, uid: 0, gid: 0))
@@ -100,8 +109,9 @@ import Testing
     }
 
     @Test func privilegedSpec() {
-        var s = BundleSpec(id: "p", rootfs: "/r", args: ["sh"], env: [], cwd: "/", user: ResolvedUser(uid: 0, gid: 0, additionalGids: [], home: "/"),
-                           hostname: "p", resolvConf: "/c/r", hostsFile: "/c/h", hostnameFile: "/c/n")
+        var s = BundleSpec(
+            id: "p", rootfs: "/r", args: ["sh"], env: [], cwd: "/", user: ResolvedUser(uid: 0, gid: 0, additionalGids: [], home: "/"),
+            hostname: "p", resolvConf: "/c/r", hostsFile: "/c/h", hostnameFile: "/c/n")
         s.privileged = true
         s.capDrop = ["ALL"]
         s.allCapabilities = ["CAP_CHOWN", "CAP_SYS_ADMIN"]

@@ -24,11 +24,11 @@ import Testing
     }
 
     @Test func objectsKeepOrderSmallAndLarge() {
-        for n in [3, 40] {   // below and above the size where a hash index is kept too
+        for n in [3, 40] {  // below and above the size where a hash index is kept too
             var o = JSONObject()
             for i in 0..<n { o["k\(i)"] = .int(Int64(i)) }
-            o["k1"] = "again"                      // replacing keeps the position
-            o["k0"] = nil                          // removing closes the gap
+            o["k1"] = "again"  // replacing keeps the position
+            o["k0"] = nil  // removing closes the gap
             o["new"] = true
             #expect(o.keys == (1..<n).map { "k\($0)" } + ["new"])
             #expect(o["k1"] == "again" && o["k2"] == .int(2) && o["k0"] == nil && o["new"] == true)
@@ -36,7 +36,7 @@ import Testing
             var p = JSONObject()
             for k in o.keys { p[k] = o[k] }
             #expect(p == o)
-            p["k2"] = nil; p["k2"] = .int(2)       // same content, another order
+            p["k2"] = nil; p["k2"] = .int(2)  // same content, another order
             #expect(p != o)
         }
     }
@@ -60,6 +60,7 @@ import Testing
 
     @Test func prettyPrintsLikeDockerInspect() throws {
         let v = try JSON.parse(#"[{"Id":"x","Args":[],"State":{"Running":true}}]"#)
-        #expect(v.pretty() == "[\n    {\n        \"Id\": \"x\",\n        \"Args\": [],\n        \"State\": {\n            \"Running\": true\n        }\n    }\n]")
+        #expect(
+            v.pretty() == "[\n    {\n        \"Id\": \"x\",\n        \"Args\": [],\n        \"State\": {\n            \"Running\": true\n        }\n    }\n]")
     }
 }

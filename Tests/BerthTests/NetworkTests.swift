@@ -1,9 +1,10 @@
+import BerthNet
 import DockerAPI
-@testable import CLI
 import Engine
 import JSON
-import BerthNet
 import Testing
+
+@testable import CLI
 
 /// The pure parts of networking: addresses, IPAM, subnet picking, the firewall document, the
 /// DNS wire format, and the `-p` syntax.
@@ -24,7 +25,7 @@ import Testing
         #expect(try ipam.allocate().description == "10.5.0.3")
         #expect(try ipam.allocate().description == "10.5.0.5")
         #expect(try ipam.allocate().description == "10.5.0.6")
-        #expect(throws: IPAM.Failure.self) { try ipam.allocate() }   // .7 is broadcast
+        #expect(throws: IPAM.Failure.self) { try ipam.allocate() }  // .7 is broadcast
         ipam.release(IPv4("10.5.0.3")!)
         #expect(try ipam.allocate().description == "10.5.0.3")
         #expect(throws: IPAM.Failure.self) { try ipam.reserve(IPv4("10.5.0.1")!) }  // the gateway
@@ -34,10 +35,10 @@ import Testing
 
     @Test func subnetsAvoidHostRoutesAndOtherNetworks() {
         let route = """
-        Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT
-        eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0
-        eth0\t000011AC\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0
-        """
+            Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT
+            eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0
+            eth0\t000011AC\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0
+            """
         let routes = SubnetPicker.hostRoutes(route)
         #expect(routes.map(\.description) == ["172.17.0.0/16"])
         #expect(SubnetPicker.pick(taken: routes)?.description == "172.18.0.0/16")
@@ -47,11 +48,14 @@ import Testing
     @Test func firewallDocumentSpreadsSharedPorts() {
         let chains = Firewall.Chains(tag: "t1")
         let net = Firewall.Net(bridge: "br0", subnet: Subnet("10.9.0.0/16")!, internalOnly: false)
-        let ports = [Firewall.Port(proto: "tcp", hostIP: "", hostPort: 4000, containerIP: IPv4("10.9.0.2")!, containerPort: 80, bridge: "br0"),
-                     Firewall.Port(proto: "tcp", hostIP: "", hostPort: 4000, containerIP: IPv4("10.9.0.3")!, containerPort: 80, bridge: "br0"),
-                     Firewall.Port(proto: "udp", hostIP: "127.0.0.1", hostPort: 53, containerIP: IPv4("10.9.0.2")!, containerPort: 5353, bridge: "br0")]
+        let ports = [
+            Firewall.Port(proto: "tcp", hostIP: "", hostPort: 4000, containerIP: IPv4("10.9.0.2")!, containerPort: 80, bridge: "br0"),
+            Firewall.Port(proto: "tcp", hostIP: "", hostPort: 4000, containerIP: IPv4("10.9.0.3")!, containerPort: 80, bridge: "br0"),
+            Firewall.Port(proto: "udp", hostIP: "127.0.0.1", hostPort: 53, containerIP: IPv4("10.9.0.2")!, containerPort: 5353, bridge: "br0"),
+        ]
         let doc = Firewall.document(chains, networks: [net], ports: ports).split(separator: "\n").map(String.init)
-        #expect(doc.contains("-A BERTH-t1 ! -i br0 -p tcp -m tcp --dport 4000 -m statistic --mode nth --every 2 --packet 0 -j DNAT --to-destination 10.9.0.2:80"))
+        #expect(
+            doc.contains("-A BERTH-t1 ! -i br0 -p tcp -m tcp --dport 4000 -m statistic --mode nth --every 2 --packet 0 -j DNAT --to-destination 10.9.0.2:80"))
         #expect(doc.contains("-A BERTH-t1 ! -i br0 -p tcp -m tcp --dport 4000 -j DNAT --to-destination 10.9.0.3:80"))
         #expect(doc.contains("-A BERTH-t1 -d 127.0.0.1/32 ! -i br0 -p udp -m udp --dport 53 -j DNAT --to-destination 10.9.0.2:5353"))
         #expect(doc.contains("-A BERTH-POST-t1 -s 10.9.0.0/16 ! -o br0 -j MASQUERADE"))
@@ -69,7 +73,7 @@ import Testing
         let query = try #require(DNSQuery.parse(q))
         #expect(query.name == "web.example" && query.type == 1 && query.id == 0x1234)
         let a = query.answer([IPv4("10.0.0.7")!, IPv4("10.0.0.8")!])
-        #expect(a[0] == 0x12 && a[1] == 0x34 && a[2] & 0x80 != 0 && a[7] == 2)   // response with two answers
+        #expect(a[0] == 0x12 && a[1] == 0x34 && a[2] & 0x80 != 0 && a[7] == 2)  // response with two answers
         #expect(Array(a.suffix(4)) == [10, 0, 0, 8])
         let nx = query.answer([], rcode: 3)
         #expect(nx[3] & 0x0F == 3 && nx[7] == 0)
@@ -87,8 +91,9 @@ import Testing
         #expect(try keys("127.0.0.1::80") == ["80/tcp=127.0.0.1:"])
         #expect(throws: CLIError.self) { try RunOptions.parsePublish("8000-8002:80-81") }
         #expect(throws: CLIError.self) { try RunOptions.parsePublish("x:80") }
-        let reqs = try PortPlan.requests(bindings: ["81/tcp": [PortBinding()], "80/tcp": [PortBinding(hostPort: "4000"), PortBinding()]],
-                                         exposed: ["80/tcp", "443/tcp"], publishAll: true)
+        let reqs = try PortPlan.requests(
+            bindings: ["81/tcp": [PortBinding()], "80/tcp": [PortBinding(hostPort: "4000"), PortBinding()]],
+            exposed: ["80/tcp", "443/tcp"], publishAll: true)
         #expect(reqs.map { "\($0.containerPort):\($0.hostPort)" } == ["80:4000", "80:0", "81:0", "443:0"])
     }
 }

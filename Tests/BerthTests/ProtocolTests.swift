@@ -1,8 +1,9 @@
 import Glibc
-@testable import Engine
 import JSON
 import Sys
 import Testing
+
+@testable import Engine
 
 @Suite struct ProtocolTests {
     @Test func shimFramesSurviveArbitrarySplits() {
@@ -21,10 +22,12 @@ import Testing
     }
 
     @Test func fastLogLineParserAgreesWithTheJSONParser() {
-        let lines = [#"{"log":"plain\n","stream":"stdout","time":"2024-01-01T00:00:01.000000001Z"}"#,
-                     #"{"log":"q\"b\\s\tt\r\n","stream":"stderr","time":"2024-01-01T00:00:02Z"}"#,
-                     #"{"log":"\u001b[1m\n","stream":"stdout","time":"2024-01-01T00:00:03Z"}"#,
-                     #"{"stream":"stdout","log":"reordered\n","time":"2024-01-01T00:00:04Z"}"#]
+        let lines = [
+            #"{"log":"plain\n","stream":"stdout","time":"2024-01-01T00:00:01.000000001Z"}"#,
+            #"{"log":"q\"b\\s\tt\r\n","stream":"stderr","time":"2024-01-01T00:00:02Z"}"#,
+            #"{"log":"\u001b[1m\n","stream":"stdout","time":"2024-01-01T00:00:03Z"}"#,
+            #"{"stream":"stdout","log":"reordered\n","time":"2024-01-01T00:00:04Z"}"#,
+        ]
         for l in lines {
             let e = LogReader.parse(ArraySlice(Array(l.utf8)))!
             let j = try! JSON.parse(Array(l.utf8))
@@ -38,11 +41,11 @@ import Testing
 
     @Test func jsonFileLogLinesWithFilters() {
         let text = """
-        {"log":"a\\n","stream":"stdout","time":"2024-01-01T00:00:01.000000000Z"}
-        {"log":"b\\n","stream":"stderr","time":"2024-01-01T00:00:02.000000000Z"}
-        {"log":"c\\n","stream":"stdout","time":"2024-01-01T00:00:03.000000000Z"}
+            {"log":"a\\n","stream":"stdout","time":"2024-01-01T00:00:01.000000000Z"}
+            {"log":"b\\n","stream":"stderr","time":"2024-01-01T00:00:02.000000000Z"}
+            {"log":"c\\n","stream":"stdout","time":"2024-01-01T00:00:03.000000000Z"}
 
-        """
+            """
         var o = LogOptions()
         #expect(LogReader.entries(in: Array(text.utf8), o).map { String(decoding: $0.text, as: UTF8.self) } == ["a\n", "b\n", "c\n"])
         o.stderr = false
@@ -67,29 +70,39 @@ import Testing
         try FS.writeAtomic(dir + "/c.log.1", (0..<30_000).map(line).joined())
         try FS.writeAtomic(dir + "/c.log", (30_000..<30_010).map(line).joined() + "{\"log\":\"partial")
         let seen = Collected()
-        await LogReader.read(path: dir + "/c.log", options: LogOptions(), stillRunning: { false }) { await seen.add($0); return true }
+        await LogReader.read(path: dir + "/c.log", options: LogOptions(), stillRunning: { false }) {
+            await seen.add($0); return true
+        }
         let all = await seen.texts
         #expect(all.count == 30_010 && all.first!.hasPrefix("line 0 ") && all.last!.hasPrefix("line 30009 "))
-        #expect(await seen.batches > 4)   // chunked, not one read
+        #expect(await seen.batches > 4)  // chunked, not one read
         var o = LogOptions()
         o.tail = 15
         let tail = Collected()
-        await LogReader.read(path: dir + "/c.log", options: o, stillRunning: { false }) { await tail.add($0); return true }
+        await LogReader.read(path: dir + "/c.log", options: o, stillRunning: { false }) {
+            await tail.add($0); return true
+        }
         #expect(await tail.texts.map { String($0.split(separator: " ")[1]) } == (29_995..<30_010).map(String.init))
         // Read from the end in 64 KiB chunks: lines cut by chunk edges, more than a file holds.
         o.tail = 2_000
         let many = Collected()
-        await LogReader.read(path: dir + "/c.log", options: o, stillRunning: { false }) { await many.add($0); return true }
+        await LogReader.read(path: dir + "/c.log", options: o, stillRunning: { false }) {
+            await many.add($0); return true
+        }
         #expect(await many.texts.map { String($0.split(separator: " ")[1]) } == (28_010..<30_010).map(String.init))
         o.tail = 40_000
         let beyond = Collected()
-        await LogReader.read(path: dir + "/c.log", options: o, stillRunning: { false }) { await beyond.add($0); return true }
+        await LogReader.read(path: dir + "/c.log", options: o, stillRunning: { false }) {
+            await beyond.add($0); return true
+        }
         #expect(await beyond.texts.count == 30_010)
         let (_, live) = LogReader.tailFromEnd(files: [dir + "/c.log"], count: 1, o)
-        #expect(live == Int64((30_000..<30_010).map(line).joined().utf8.count))   // follow resumes at the partial line
+        #expect(live == Int64((30_000..<30_010).map(line).joined().utf8.count))  // follow resumes at the partial line
         o.tail = 0
         let none = Collected()
-        await LogReader.read(path: dir + "/c.log", options: o, stillRunning: { false }) { await none.add($0); return true }
+        await LogReader.read(path: dir + "/c.log", options: o, stillRunning: { false }) {
+            await none.add($0); return true
+        }
         #expect(await none.texts.isEmpty)
     }
 }

@@ -1,18 +1,21 @@
 import Foundation
 import JSON
-@testable import Runtime
 import Sys
 import Testing
 
+@testable import Runtime
+
 /// The OCI config we generate against what dockerd 20.10 generated for `docker run alpine sleep 1000`.
 @Suite struct RuntimeSpecTests {
-    static let referencePath = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    static let referencePath =
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent().path + "/shared/reference/docker-20.10-captured/oci-config/default.json"
 
     func spec() -> JSON {
-        let s = BundleSpec(id: "abc", rootfs: "/r", args: ["sleep", "1000"], env: ["PATH=/bin"], cwd: "/",
-                           user: ResolvedUser(uid: 0, gid: 0, additionalGids: [0, 10], home: "/root"), hostname: "abc",
-                           resolvConf: "/c/resolv.conf", hostsFile: "/c/hosts", hostnameFile: "/c/hostname")
+        let s = BundleSpec(
+            id: "abc", rootfs: "/r", args: ["sleep", "1000"], env: ["PATH=/bin"], cwd: "/",
+            user: ResolvedUser(uid: 0, gid: 0, additionalGids: [0, 10], home: "/root"), hostname: "abc",
+            resolvConf: "/c/resolv.conf", hostsFile: "/c/hosts", hostnameFile: "/c/hostname")
         return OCISpecBuilder.build(s)
     }
 
@@ -32,9 +35,10 @@ import Testing
     }
 
     @Test func initMatchesDocker() throws {
-        var s = BundleSpec(id: "abc", rootfs: "/r", args: ["sleep", "1000"], env: ["PATH=/bin"], cwd: "/",
-                           user: ResolvedUser(uid: 0, gid: 0, additionalGids: [0, 10], home: "/root"), hostname: "abc",
-                           resolvConf: "/c/resolv.conf", hostsFile: "/c/hosts", hostnameFile: "/c/hostname")
+        var s = BundleSpec(
+            id: "abc", rootfs: "/r", args: ["sleep", "1000"], env: ["PATH=/bin"], cwd: "/",
+            user: ResolvedUser(uid: 0, gid: 0, additionalGids: [0, 10], home: "/root"), hostname: "abc",
+            resolvConf: "/c/resolv.conf", hostsFile: "/c/hosts", hostnameFile: "/c/hostname")
         s.initBinary = "/usr/bin/docker-init"
         let ours = OCISpecBuilder.build(s)
         #expect(ours["process"]["args"] == ["/sbin/docker-init", "--", "sleep", "1000"])
@@ -48,8 +52,9 @@ import Testing
     }
 
     @Test func resourceLimits() {
-        var s = BundleSpec(id: "x", rootfs: "/r", args: ["true"], env: [], cwd: "/", user: ResolvedUser(uid: 0, gid: 0, additionalGids: [], home: "/"),
-                           hostname: "x", resolvConf: "", hostsFile: "", hostnameFile: "")
+        var s = BundleSpec(
+            id: "x", rootfs: "/r", args: ["true"], env: [], cwd: "/", user: ResolvedUser(uid: 0, gid: 0, additionalGids: [], home: "/"),
+            hostname: "x", resolvConf: "", hostsFile: "", hostnameFile: "")
         s.memory = 64 << 20
         s.cpuQuota = 50_000
         s.pidsLimit = 20

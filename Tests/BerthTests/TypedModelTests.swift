@@ -1,16 +1,19 @@
 import DockerAPI
-@testable import Engine
 import JSON
 import OCI
 import Testing
+
+@testable import Engine
 
 /// The typed Engine API model: a body read into Swift values and written back in Go's field
 /// order, with Go's `omitempty` and its nil-versus-empty distinctions.
 @Suite struct TypedModelTests {
     /// What dockerd 20.10 reported for `docker run --sysctl … --ulimit … --shm-size 128m`
     /// (captured on this project's reference machine).
-    static let dockerdHostConfig = #"{"Binds":null,"ContainerIDFile":"","LogConfig":{"Type":"json-file","Config":{}},"NetworkMode":"default","PortBindings":{},"RestartPolicy":{"Name":"no","MaximumRetryCount":0},"AutoRemove":false,"VolumeDriver":"","VolumesFrom":null,"CapAdd":null,"CapDrop":null,"CgroupnsMode":"host","Dns":[],"DnsOptions":[],"DnsSearch":[],"ExtraHosts":null,"GroupAdd":null,"IpcMode":"private","Cgroup":"","Links":null,"OomScoreAdj":0,"PidMode":"","Privileged":false,"PublishAllPorts":false,"ReadonlyRootfs":false,"SecurityOpt":null,"UTSMode":"","UsernsMode":"","ShmSize":134217728,"Sysctls":{"net.ipv4.ip_forward":"1"},"Runtime":"runc","ConsoleSize":[0,0],"Isolation":"","CpuShares":0,"Memory":0,"NanoCpus":0,"CgroupParent":"","BlkioWeight":0,"BlkioWeightDevice":[],"BlkioDeviceReadBps":[],"BlkioDeviceWriteBps":[],"BlkioDeviceReadIOps":[],"BlkioDeviceWriteIOps":[],"CpuPeriod":0,"CpuQuota":0,"CpuRealtimePeriod":0,"CpuRealtimeRuntime":0,"CpusetCpus":"","CpusetMems":"","Devices":[],"DeviceCgroupRules":null,"DeviceRequests":null,"KernelMemory":0,"KernelMemoryTCP":0,"MemoryReservation":0,"MemorySwap":0,"MemorySwappiness":null,"OomKillDisable":false,"PidsLimit":null,"Ulimits":[{"Name":"nofile","Hard":2048,"Soft":1024},{"Name":"nproc","Hard":100,"Soft":100}],"CpuCount":0,"CpuPercent":0,"IOMaximumIOps":0,"IOMaximumBandwidth":0,"MaskedPaths":["/proc/asound","/proc/acpi","/proc/kcore","/proc/keys","/proc/latency_stats","/proc/timer_list","/proc/timer_stats","/proc/sched_debug","/proc/scsi","/sys/firmware"],"ReadonlyPaths":["/proc/bus","/proc/fs","/proc/irq","/proc/sys","/proc/sysrq-trigger"]}"#
-    static let dockerdConfig = #"{"Hostname":"35bd697844f9","Domainname":"","User":"","AttachStdin":false,"AttachStdout":false,"AttachStderr":false,"Tty":false,"OpenStdin":false,"StdinOnce":false,"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":["sleep","1000"],"Image":"alpine:3.10","Volumes":null,"WorkingDir":"","Entrypoint":null,"OnBuild":null,"Labels":{"fake.image.ref":"alpine:3.10"}}"#
+    static let dockerdHostConfig =
+        #"{"Binds":null,"ContainerIDFile":"","LogConfig":{"Type":"json-file","Config":{}},"NetworkMode":"default","PortBindings":{},"RestartPolicy":{"Name":"no","MaximumRetryCount":0},"AutoRemove":false,"VolumeDriver":"","VolumesFrom":null,"CapAdd":null,"CapDrop":null,"CgroupnsMode":"host","Dns":[],"DnsOptions":[],"DnsSearch":[],"ExtraHosts":null,"GroupAdd":null,"IpcMode":"private","Cgroup":"","Links":null,"OomScoreAdj":0,"PidMode":"","Privileged":false,"PublishAllPorts":false,"ReadonlyRootfs":false,"SecurityOpt":null,"UTSMode":"","UsernsMode":"","ShmSize":134217728,"Sysctls":{"net.ipv4.ip_forward":"1"},"Runtime":"runc","ConsoleSize":[0,0],"Isolation":"","CpuShares":0,"Memory":0,"NanoCpus":0,"CgroupParent":"","BlkioWeight":0,"BlkioWeightDevice":[],"BlkioDeviceReadBps":[],"BlkioDeviceWriteBps":[],"BlkioDeviceReadIOps":[],"BlkioDeviceWriteIOps":[],"CpuPeriod":0,"CpuQuota":0,"CpuRealtimePeriod":0,"CpuRealtimeRuntime":0,"CpusetCpus":"","CpusetMems":"","Devices":[],"DeviceCgroupRules":null,"DeviceRequests":null,"KernelMemory":0,"KernelMemoryTCP":0,"MemoryReservation":0,"MemorySwap":0,"MemorySwappiness":null,"OomKillDisable":false,"PidsLimit":null,"Ulimits":[{"Name":"nofile","Hard":2048,"Soft":1024},{"Name":"nproc","Hard":100,"Soft":100}],"CpuCount":0,"CpuPercent":0,"IOMaximumIOps":0,"IOMaximumBandwidth":0,"MaskedPaths":["/proc/asound","/proc/acpi","/proc/kcore","/proc/keys","/proc/latency_stats","/proc/timer_list","/proc/timer_stats","/proc/sched_debug","/proc/scsi","/sys/firmware"],"ReadonlyPaths":["/proc/bus","/proc/fs","/proc/irq","/proc/sys","/proc/sysrq-trigger"]}"#
+    static let dockerdConfig =
+        #"{"Hostname":"35bd697844f9","Domainname":"","User":"","AttachStdin":false,"AttachStdout":false,"AttachStderr":false,"Tty":false,"OpenStdin":false,"StdinOnce":false,"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":["sleep","1000"],"Image":"alpine:3.10","Volumes":null,"WorkingDir":"","Entrypoint":null,"OnBuild":null,"Labels":{"fake.image.ref":"alpine:3.10"}}"#
 
     @Test func dockerdsInspectRoundTripsByteForByte() throws {
         for text in [Self.dockerdHostConfig, Self.dockerdConfig] {
@@ -21,9 +24,14 @@ import Testing
     }
 
     @Test func daemonDefaultsMatchDockerdForAnEmptyRequest() throws {
-        let ours = DockerShapes.hostConfig(HostConfig(json: ["ShmSize": 134_217_728, "Sysctls": ["net.ipv4.ip_forward": "1"],
-                                                             "Ulimits": [["Name": "nofile", "Hard": 2048, "Soft": 1024],
-                                                                         ["Name": "nproc", "Hard": 100, "Soft": 100]]]))
+        let ours = DockerShapes.hostConfig(
+            HostConfig(json: [
+                "ShmSize": 134_217_728, "Sysctls": ["net.ipv4.ip_forward": "1"],
+                "Ulimits": [
+                    ["Name": "nofile", "Hard": 2048, "Soft": 1024],
+                    ["Name": "nproc", "Hard": 100, "Soft": 100],
+                ],
+            ]))
         #expect(ours.json.serialized() == (try JSON.parse(Self.dockerdHostConfig)).serialized())
     }
 
@@ -60,12 +68,18 @@ import Testing
     }
 
     @Test func imageDefaultsMergeAsDockerdDoes() throws {
-        let image = ImageConfig(json: ["config": ["Env": ["PATH=/bin", "A=1"], "Cmd": ["sh"], "Entrypoint": ["/init"], "User": "app",
-                                                       "Labels": ["from": "image", "both": "image"], "Volumes": ["/data": [:]],
-                                                       "ExposedPorts": ["80/tcp": [:]], "StopSignal": "SIGQUIT"],
-                                            "rootfs": ["type": "layers", "diff_ids": []]])
-        let body = ContainerConfig(json: ["Image": "x", "Env": ["A=2", "B=3"], "Labels": ["both": "body"], "Entrypoint": [],
-                                          "Cmd": ["echo"], "ExposedPorts": ["443/tcp": [:]]])
+        let image = ImageConfig(json: [
+            "config": [
+                "Env": ["PATH=/bin", "A=1"], "Cmd": ["sh"], "Entrypoint": ["/init"], "User": "app",
+                "Labels": ["from": "image", "both": "image"], "Volumes": ["/data": [:]],
+                "ExposedPorts": ["80/tcp": [:]], "StopSignal": "SIGQUIT",
+            ],
+            "rootfs": ["type": "layers", "diff_ids": []],
+        ])
+        let body = ContainerConfig(json: [
+            "Image": "x", "Env": ["A=2", "B=3"], "Labels": ["both": "body"], "Entrypoint": [],
+            "Cmd": ["echo"], "ExposedPorts": ["443/tcp": [:]],
+        ])
         let c = DockerShapes.containerConfig(body: body, image: image, id: "0123456789abcdef")
         #expect(c.env == ["PATH=/bin", "A=2", "B=3"])
         #expect(c.entrypoint == nil)  // an empty Entrypoint clears the image's, and its Cmd
@@ -98,8 +112,9 @@ import Testing
         let host = DockerShapes.hostConfig(HostConfig(json: ["Binds": ["/a:/b"], "Memory": 1_048_576, "Init": true]))
         var cfg = ContainerConfig(json: ["Image": "busybox", "Cmd": ["sh"], "Healthcheck": ["Test": ["CMD", "true"], "Interval": 1_000_000_000]])
         cfg.hostname = "abc"
-        let c = Container(id: String(repeating: "a", count: 64), name: "n", path: "sh", args: [], config: cfg, hostConfig: host,
-                          image: Digest(parsing: "sha256:" + String(repeating: "b", count: 64))!)
+        let c = Container(
+            id: String(repeating: "a", count: 64), name: "n", path: "sh", args: [], config: cfg, hostConfig: host,
+            image: Digest(parsing: "sha256:" + String(repeating: "b", count: 64))!)
         let back = try #require(Container(document: c.document))
         #expect(back.config == c.config)
         #expect(back.hostConfig == c.hostConfig)
@@ -123,8 +138,9 @@ import Testing
         #expect(refusal(["CpusetCpus": "1-0"]) == "Invalid value 1-0 for cpuset cpus: invalid format: 1-0")
         #expect(refusal(["MemorySwappiness": 200]) == "Invalid value: 200, valid memory swappiness range is 0-100")
         #expect(refusal(["IOMaximumBandwidth": 1]) == "Invalid QoS settings: linux does not support Maximum IO Bandwidth or Maximum IO IOps")
-        #expect(refusal(["DeviceRequests": [["Driver": "", "Count": -1, "Capabilities": [["gpu"]]]]])
-            == "could not select device driver \"\" with capabilities: [[gpu]]")
+        #expect(
+            refusal(["DeviceRequests": [["Driver": "", "Count": -1, "Capabilities": [["gpu"]]]]])
+                == "could not select device driver \"\" with capabilities: [[gpu]]")
         #expect(refusal(["CpuRealtimePeriod": 1000]) == "Your kernel does not support cgroup cpu real-time period")
         #expect(refusal(["CpusetCpus": "0-1", "Memory": 8_388_608, "MemorySwappiness": -1]) == nil)
     }
@@ -151,18 +167,30 @@ import Testing
         r.networkSettings.networks = [("bridge", EndpointResponse())]
         let j = r.json
         // dockerd 20.10's order (captured: inspect/container-default.json).
-        #expect(j.object?.keys == ["Id", "Created", "Path", "Args", "State", "Image", "ResolvConfPath", "HostnamePath", "HostsPath", "LogPath",
-                                   "Name", "RestartCount", "Driver", "Platform", "MountLabel", "ProcessLabel", "AppArmorProfile", "ExecIDs",
-                                   "HostConfig", "GraphDriver", "Mounts", "Config", "NetworkSettings"])
-        #expect(j["State"].object?.keys == ["Status", "Running", "Paused", "Restarting", "OOMKilled", "Dead", "Pid", "ExitCode", "Error",
-                                            "StartedAt", "FinishedAt"])
-        #expect(j["NetworkSettings"].object?.keys == ["Bridge", "SandboxID", "HairpinMode", "LinkLocalIPv6Address", "LinkLocalIPv6PrefixLen",
-                                                      "Ports", "SandboxKey", "SecondaryIPAddresses", "SecondaryIPv6Addresses", "EndpointID",
-                                                      "Gateway", "GlobalIPv6Address", "GlobalIPv6PrefixLen", "IPAddress", "IPPrefixLen",
-                                                      "IPv6Gateway", "MacAddress", "Networks"])
-        #expect(j["NetworkSettings"]["Networks"]["bridge"].object?.keys == ["IPAMConfig", "Links", "Aliases", "NetworkID", "EndpointID",
-                                                                           "Gateway", "IPAddress", "IPPrefixLen", "IPv6Gateway",
-                                                                           "GlobalIPv6Address", "GlobalIPv6PrefixLen", "MacAddress", "DriverOpts"])
+        #expect(
+            j.object?.keys == [
+                "Id", "Created", "Path", "Args", "State", "Image", "ResolvConfPath", "HostnamePath", "HostsPath", "LogPath",
+                "Name", "RestartCount", "Driver", "Platform", "MountLabel", "ProcessLabel", "AppArmorProfile", "ExecIDs",
+                "HostConfig", "GraphDriver", "Mounts", "Config", "NetworkSettings",
+            ])
+        #expect(
+            j["State"].object?.keys == [
+                "Status", "Running", "Paused", "Restarting", "OOMKilled", "Dead", "Pid", "ExitCode", "Error",
+                "StartedAt", "FinishedAt",
+            ])
+        #expect(
+            j["NetworkSettings"].object?.keys == [
+                "Bridge", "SandboxID", "HairpinMode", "LinkLocalIPv6Address", "LinkLocalIPv6PrefixLen",
+                "Ports", "SandboxKey", "SecondaryIPAddresses", "SecondaryIPv6Addresses", "EndpointID",
+                "Gateway", "GlobalIPv6Address", "GlobalIPv6PrefixLen", "IPAddress", "IPPrefixLen",
+                "IPv6Gateway", "MacAddress", "Networks",
+            ])
+        #expect(
+            j["NetworkSettings"]["Networks"]["bridge"].object?.keys == [
+                "IPAMConfig", "Links", "Aliases", "NetworkID", "EndpointID",
+                "Gateway", "IPAddress", "IPPrefixLen", "IPv6Gateway",
+                "GlobalIPv6Address", "GlobalIPv6PrefixLen", "MacAddress", "DriverOpts",
+            ])
         // size=1 puts the sizes after GraphDriver, where dockerd has them
         r.sizeRw = 1
         r.sizeRootFs = 2
