@@ -42,6 +42,7 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
         .target(name: "Client", dependencies: ["JSON", "Sys"]),
         .target(name: "GoTemplate", dependencies: ["JSON"]),

@@ -4,6 +4,7 @@ import JSON
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import Sys
 
 /// The Engine API over HTTP/1.1 on a unix socket.
@@ -12,23 +13,41 @@ public final class APIServer: Sendable {
     public init(engine: Engine) { router = Router(engine: engine) }
 
     public func run(socketPath: String) async throws {
-        unlink(socketPath)
+        try await run(listeners: [.unix(path: socketPath)])
+    }
+
+    /// Serves every listener until the process ends.
+    public func run(listeners: [Listener]) async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let router = self.router
-        let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(ChannelOptions.backlog, value: 256)
-            .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let decoder = ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes))
-                    try channel.pipeline.syncOperations.addHandler(decoder, name: "decoder")
-                    try channel.pipeline.syncOperations.addHandler(HTTPResponseEncoder(), name: "encoder")
-                    try channel.pipeline.syncOperations.addHandler(HTTPHandler(router: router), name: "http")
+        var channels: [Channel] = []
+        for listener in listeners {
+            var ssl: NIOSSLContext? = nil
+            if case .tcp(_, _, let tls?) = listener { ssl = try Listener.sslContext(tls) }
+            let bootstrap = ServerBootstrap(group: group)
+                .serverChannelOption(ChannelOptions.backlog, value: 256)
+                .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+                .childChannelInitializer { [ssl] channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        // TLS under HTTP: a hijacked connection (attach, exec) keeps it.
+                        if let ssl { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: ssl), name: "tls") }
+                        let decoder = ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes))
+                        try channel.pipeline.syncOperations.addHandler(decoder, name: "decoder")
+                        try channel.pipeline.syncOperations.addHandler(HTTPResponseEncoder(), name: "encoder")
+                        try channel.pipeline.syncOperations.addHandler(HTTPHandler(router: router), name: "http")
+                    }
                 }
+            switch listener {
+            case .unix(let path):
+                unlink(path)
+                channels.append(try await bootstrap.bind(unixDomainSocketPath: path).get())
+                chmod(path, 0o660)
+            case .tcp(let host, let port, _):
+                channels.append(try await bootstrap.bind(host: host, port: port).get())
             }
-        let channel = try await bootstrap.bind(unixDomainSocketPath: socketPath).get()
-        chmod(socketPath, 0o660)
-        try await channel.closeFuture.get()
+        }
+        for channel in channels { try await channel.closeFuture.get() }
     }
 }
 

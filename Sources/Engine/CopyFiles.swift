@@ -102,7 +102,10 @@ extension Engine {
         try withFrozenRoot(ref) { c, root in
             let host = try SafePath.resolveInRoot(root, path, followFinal: path.hasSuffix("/") || path.hasSuffix("/."))
             let name = path.split(separator: "/").last.map(String.init) ?? "/"
-            guard let s = Engine.stat(host, name: name) else { throw EngineError.notFound("Could not find the file \(path) in container \(c.name)") }
+            // The root itself may be /proc/<pid>/root, a link to follow (a trailing slash does).
+            guard let s = Engine.stat(host == root ? host + "/" : host, name: name) else {
+                throw EngineError.notFound("Could not find the file \(path) in container \(c.name)")
+            }
             return s
         }
     }
@@ -112,7 +115,7 @@ extension Engine {
         try withFrozenRoot(ref) { c, root in
             let host = try SafePath.resolveInRoot(root, path, followFinal: path.hasSuffix("/") || path.hasSuffix("/."))
             let name = host == root ? "/" : String(host.split(separator: "/").last ?? "")
-            guard let s = Engine.stat(host, name: path.split(separator: "/").last.map(String.init) ?? "/") else {
+            guard let s = Engine.stat(host == root ? host + "/" : host, name: path.split(separator: "/").last.map(String.init) ?? "/") else {
                 throw EngineError.notFound("Could not find the file \(path) in container \(c.name)")
             }
             let fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
@@ -135,7 +138,9 @@ extension Engine {
     public func extractInto(_ ref: String, path: String, tarFile: String, copyUIDGID: Bool = false) throws(EngineError) {
         try withFrozenRoot(ref) { c, root in
             let host = try SafePath.resolveInRoot(root, path, followFinal: true)
-            guard let s = Engine.stat(host, name: "") else { throw EngineError.notFound("Could not find the file \(path) in container \(c.name)") }
+            guard let s = Engine.stat(host == root ? host + "/" : host, name: "") else {
+                throw EngineError.notFound("Could not find the file \(path) in container \(c.name)")
+            }
             guard s.isDir else { throw EngineError.badRequest("extraction point is not a directory") }
             var ownership = LayerUnpacker.Ownership.archived
             if copyUIDGID {

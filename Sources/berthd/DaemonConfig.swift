@@ -9,7 +9,9 @@ import Sys
 struct DaemonConfig {
     var dataRoot: String?
     var execRoot: String?
-    var host: String?
+    var hosts: [String] = []
+    var tlsVerify = false
+    var tlsCACert: String? = nil, tlsCert: String? = nil, tlsKey: String? = nil
     var insecureRegistries: [String] = []
     var mirrors: [String: [String]] = [:]
     var maxConcurrentDownloads: Int?
@@ -49,7 +51,11 @@ struct DaemonConfig {
         }
         c.dataRoot = j["data-root"].string
         c.execRoot = j["exec-root"].string
-        c.host = j["hosts"].stringArray?.first
+        c.hosts = j["hosts"].stringArray ?? []
+        c.tlsVerify = j["tlsverify"].bool ?? false
+        c.tlsCACert = j["tlscacert"].string
+        c.tlsCert = j["tlscert"].string
+        c.tlsKey = j["tlskey"].string
         c.insecureRegistries = j["insecure-registries"].stringArray ?? []
         if let hub = j["registry-mirrors"].stringArray { c.mirrors["docker.io"] = hub }
         for (k, v) in j["mirrors"].object ?? JSONObject() { c.mirrors[k] = v.stringArray ?? [] }
@@ -74,7 +80,7 @@ struct DaemonConfig {
     static let keys: Set<String> = [
         "data-root", "exec-root", "hosts", "insecure-registries", "registry-mirrors", "mirrors",
         "max-concurrent-downloads", "certs-dir", "loopback-is-insecure", "upload-chunk-size", "bridge", "bip",
-        "init-path", "default-ulimits",
+        "init-path", "default-ulimits", "tlsverify", "tlscacert", "tlscert", "tlskey",
     ]
     /// dockerd's daemon.json keys that Berth does not implement.
     static let dockerOnlyKeys: Set<String> = [
@@ -86,8 +92,8 @@ struct DaemonConfig {
         "init", "ip", "ip-forward", "ip-masq", "ip6tables", "iptables", "ipv6", "labels", "live-restore", "log-driver", "log-format",
         "log-level", "log-opts", "max-concurrent-uploads", "max-download-attempts", "metrics-addr", "mtu", "no-new-privileges",
         "node-generic-resources", "oom-score-adjust", "pidfile", "raw-logs", "runtimes", "seccomp-profile", "selinux-enabled",
-        "shutdown-timeout", "storage-driver", "storage-opts", "swarm-default-advertise-addr", "tls", "tlscacert", "tlscert", "tlskey",
-        "tlsverify", "userland-proxy", "userland-proxy-path", "userns-remap",
+        "shutdown-timeout", "storage-driver", "storage-opts", "swarm-default-advertise-addr", "tls",
+        "userland-proxy", "userland-proxy-path", "userns-remap",
     ]
 
     struct ConfigError: Error, CustomStringConvertible { let description: String; init(_ d: String) { description = d } }

@@ -4,8 +4,12 @@ import Foundation
 import Runtime
 import Sys
 
-// berthd: the daemon. `-H unix:///path`, `--data-root`, `--exec-root`.
-var hostFlag: String? = nil
+// berthd: the daemon. `-H unix:///path` or `-H tcp://host:port` (several), `--tlsverify
+// --tlscacert --tlscert --tlskey`, `--data-root`, `--exec-root`, `--config-file`.
+var hostFlags: [String] = []
+var tlsVerifyFlag: Bool? = nil
+var tlsCACertFlag: String? = nil, tlsCertFlag: String? = nil, tlsKeyFlag: String? = nil
+var insecurePlainTCP = false
 var dataRootFlag: String? = nil
 var execRootFlag: String? = nil
 var configFile: String? = nil
@@ -16,12 +20,21 @@ while let a = args.next() {
         ? (String(a.split(separator: "=", maxSplits: 1)[0]), String(a.split(separator: "=", maxSplits: 1)[1])) : (a, nil)
     switch flag {
     case "--config-file": configFile = inline ?? args.next()
-    case "-H", "--host": hostFlag = inline ?? args.next()
+    case "-H", "--host": if let h = inline ?? args.next() { hostFlags.append(h) }
+    case "--tlsverify": tlsVerifyFlag = inline.map { $0 != "false" } ?? true
+    case "--tlscacert": tlsCACertFlag = inline ?? args.next()
+    case "--tlscert": tlsCertFlag = inline ?? args.next()
+    case "--tlskey": tlsKeyFlag = inline ?? args.next()
+    case "--insecure-plain-tcp": insecurePlainTCP = true
     case "--data-root": dataRootFlag = inline ?? args.next()
     case "--exec-root": execRootFlag = inline ?? args.next()
     case "-v", "--version": print("Berth version 0.1.0"); exit(0)
     case "-h", "--help":
-        print("Usage: berthd [-H unix:///run/berth/berth.sock] [--data-root /var/lib/berth] [--exec-root /run/berth] [--config-file /etc/berth/daemon.json]")
+        print(
+            """
+            Usage: berthd [-H unix:///run/berth/berth.sock]... [-H tcp://[host]:2376 --tlsverify --tlscacert ca.pem --tlscert cert.pem \
+            --tlskey key.pem] [--insecure-plain-tcp] [--data-root /var/lib/berth] [--exec-root /run/berth] [--config-file /etc/berth/daemon.json]
+            """)
         exit(0)
     default:
         FileHandle.standardError.write("berthd: unknown flag \(a)\n".data(using: .utf8)!)
@@ -33,18 +46,35 @@ do { config = try DaemonConfig.load(configFile ?? "/etc/berth/daemon.json", requ
     FileHandle.standardError.write("berthd: \(error)\n".data(using: .utf8)!)
     exit(1)
 }
-let host = hostFlag ?? config.host ?? "unix:///run/berth/berth.sock"
+let hosts = !hostFlags.isEmpty ? hostFlags : !config.hosts.isEmpty ? config.hosts : ["unix:///run/berth/berth.sock"]
 let dataRoot = dataRootFlag ?? config.dataRoot ?? "/var/lib/berth"
 let execRoot = execRootFlag ?? config.execRoot ?? "/run/berth"
-guard host.hasPrefix("unix://") else {
-    FileHandle.standardError.write("berthd: only unix:// hosts are supported\n".data(using: .utf8)!)
-    exit(2)
+// Mutual TLS for TCP listeners: all three files, or none (then plain TCP must be asked for).
+var tls: Listener.TLSFiles? = nil
+if tlsVerifyFlag ?? config.tlsVerify {
+    let ca = tlsCACertFlag ?? config.tlsCACert, cert = tlsCertFlag ?? config.tlsCert, key = tlsKeyFlag ?? config.tlsKey
+    guard let ca, let cert, let key else {
+        FileHandle.standardError.write("berthd: --tlsverify needs --tlscacert, --tlscert and --tlskey\n".data(using: .utf8)!)
+        exit(2)
+    }
+    for f in [ca, cert, key] where !FS.exists(f) {
+        FileHandle.standardError.write("berthd: could not load TLS material: open \(f): no such file or directory\n".data(using: .utf8)!)
+        exit(1)
+    }
+    tls = Listener.TLSFiles(caCert: ca, cert: cert, key: key)
 }
-let socketPath = String(host.dropFirst("unix://".count))
+var listeners: [Listener] = []
+for h in hosts {
+    do { listeners.append(try Listener.parse(h, tls: tls, allowPlainTCP: insecurePlainTCP)) } catch {
+        FileHandle.standardError.write("berthd: \(error)\n".data(using: .utf8)!)
+        exit(2)
+    }
+}
+let socketPaths = listeners.compactMap { if case .unix(let p) = $0 { return p } else { return nil } }
 signal(SIGPIPE, SIG_IGN)
 setlocale(LC_CTYPE, "C.UTF-8")
 do {
-    try FS.mkdirAll(String(socketPath[..<(socketPath.lastIndex(of: "/") ?? socketPath.endIndex)]))
+    for socketPath in socketPaths { try FS.mkdirAll(String(socketPath[..<(socketPath.lastIndex(of: "/") ?? socketPath.endIndex)])) }
     let shim = Proc.executableDirectory() + "/berth-shim"
     var engineConfig = EngineConfig(dataRoot: dataRoot, execRoot: execRoot, shimPath: shim)
     if let sealed = SealedHelper.readOnlyCopy(of: engineConfig.execHelperPath, in: execRoot + "/bin") {
@@ -82,7 +112,7 @@ do {
         src.setEventHandler {
             Task {
                 await engine.shutdownNetworking()
-                unlink(socketPath)
+                for p in socketPaths { unlink(p) }
                 exit(0)
             }
         }
@@ -90,8 +120,8 @@ do {
         stopSources.append(src)
     }
     Task { await engine.startPolicyContainers() }
-    FileHandle.standardError.write("berthd: listening on \(socketPath), data root \(dataRoot)\n".data(using: .utf8)!)
-    try await APIServer(engine: engine).run(socketPath: socketPath)
+    FileHandle.standardError.write("berthd: listening on \(hosts.joined(separator: ", ")), data root \(dataRoot)\n".data(using: .utf8)!)
+    try await APIServer(engine: engine).run(listeners: listeners)
 } catch {
     FileHandle.standardError.write("berthd: \(error)\n".data(using: .utf8)!)
     exit(1)

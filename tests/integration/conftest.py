@@ -16,9 +16,10 @@ DOCKER = shutil.which("docker") or "/usr/local/bin/docker"
 
 
 class Daemon:
-    def __init__(self, config=None):
+    def __init__(self, config=None, args=None):
         self.root = tempfile.mkdtemp(prefix="bt-", dir="/tmp")
         self.config = config
+        self.args = args or []
         self.sock = os.path.join(self.root, "s.sock")
         self.host = "unix://" + self.sock
         self.proc = None
@@ -31,7 +32,7 @@ class Daemon:
                 json.dump(self.config, f)
             extra = ["--config-file", self.root + "/daemon.json"]
         self.proc = subprocess.Popen(
-            [os.path.join(BIN, "berthd"), "-H", self.host, "--data-root", self.root + "/data", "--exec-root", self.root + "/run"] + extra,
+            [os.path.join(BIN, "berthd"), "-H", self.host, "--data-root", self.root + "/data", "--exec-root", self.root + "/run"] + extra + self.args,
             stdout=log, stderr=log)
         for _ in range(200):
             if os.path.exists(self.sock):

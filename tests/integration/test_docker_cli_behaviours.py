@@ -267,3 +267,16 @@ def test_a_slow_attach_reader_slows_the_container_not_the_daemons_memory(daemon)
     assert got == total
     assert daemon.docker("wait", cid).stdout.strip() == "0"
     daemon.docker("rm", cid)
+
+
+def test_cp_into_the_root_directory_of_a_running_container(daemon, tmp_path):
+    # the running container's root is reached through /proc/<pid>/root, a link: "/" must be
+    # followed, not taken for a file ("extraction point is not a directory")
+    cid = daemon.docker("run", "-d", "busybox", "sleep", "60").stdout.strip()
+    (tmp_path / "src").write_text("at the root")
+    r = daemon.docker("cp", str(tmp_path / "src"), cid + ":/copied")
+    assert r.returncode == 0, r.stderr
+    assert daemon.docker("exec", cid, "cat", "/copied").stdout == "at the root"
+    status, headers, _ = daemon.api("HEAD", f"/containers/{cid}/archive?path=/")
+    assert status == 200
+    daemon.docker("rm", "-f", cid)

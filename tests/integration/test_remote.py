@@ -1,0 +1,109 @@
+"""berthd over TCP: mutual TLS (the docker CLI and docker-py with DOCKER_TLS_VERIFY, hijacked
+streams included), clients without a certificate from the CA refused at the handshake, plain TCP
+only when asked for explicitly."""
+import os
+import shutil
+import socket
+import subprocess
+
+import pytest
+
+from conftest import BIN, DOCKER, Daemon
+from test_registry import make_pki
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+@pytest.fixture(scope="module")
+def tls_daemon(busybox, tmp_path_factory):
+    pki = make_pki(str(tmp_path_factory.mktemp("pki")))
+    port = free_port()
+    d = Daemon(args=["-H", f"tcp://127.0.0.1:{port}", "--tlsverify", "--tlscacert", pki + "/ca.crt",
+                     "--tlscert", pki + "/server.crt", "--tlskey", pki + "/server.key"]).start()
+    d.berth("import", "-c", 'CMD ["sh"]', busybox, "busybox:latest", check=True)
+    # The docker CLI's layout: ca.pem, cert.pem, key.pem in DOCKER_CERT_PATH.
+    certs = tmp_path_factory.mktemp("client")
+    for src, dst in [("ca.crt", "ca.pem"), ("client.crt", "cert.pem"), ("client.key", "key.pem")]:
+        shutil.copy(os.path.join(pki, src), certs / dst)
+    d.tcp = f"tcp://127.0.0.1:{port}"
+    d.pki = pki
+    d.env = dict(os.environ, DOCKER_HOST=d.tcp, DOCKER_TLS_VERIFY="1", DOCKER_CERT_PATH=str(certs), DOCKER_BUILDKIT="0")
+    yield d
+    d.stop()
+
+
+def docker(d, *args, **kw):
+    return subprocess.run([DOCKER, *args], env=d.env, capture_output=True, text=True, timeout=120, **kw)
+
+
+def test_docker_cli_over_mutual_tls(tls_daemon, tmp_path):
+    d = tls_daemon
+    r = docker(d, "run", "--rm", "busybox", "echo", "over tls")
+    assert r.returncode == 0 and r.stdout == "over tls\n", r.stderr
+    r = docker(d, "run", "-i", "--rm", "busybox", "cat", input="stdin through the hijack\n")
+    assert r.stdout == "stdin through the hijack\n", r.stderr
+    cid = docker(d, "run", "-d", "busybox", "sh", "-c", "echo logged; sleep 60").stdout.strip()
+    assert docker(d, "exec", cid, "echo", "exec over tls").stdout == "exec over tls\n"
+    assert docker(d, "logs", cid).stdout == "logged\n"
+    (tmp_path / "f").write_text("copied")
+    assert docker(d, "cp", str(tmp_path / "f"), cid + ":/f").returncode == 0
+    assert docker(d, "exec", cid, "cat", "/f").stdout == "copied"
+    docker(d, "rm", "-f", cid)
+    r = docker(d, "build", "-q", "-t", "tls-built", "-", input="FROM busybox\nRUN echo built > /b\n")
+    assert r.returncode == 0, r.stderr
+    assert docker(d, "run", "--rm", "tls-built", "cat", "/b").stdout == "built\n"
+    # the unix socket still answers
+    assert d.berth("ps").returncode == 0
+
+
+def test_docker_py_over_mutual_tls(tls_daemon, monkeypatch):
+    import docker as dockerpy
+    # requests lets these override a session's CA file (psf/requests#3829); this machine sets them
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    d = tls_daemon
+    tls = dockerpy.tls.TLSConfig(client_cert=(d.pki + "/client.crt", d.pki + "/client.key"), ca_cert=d.pki + "/ca.crt", verify=True)
+    c = dockerpy.DockerClient(base_url="https://" + d.tcp[len("tcp://"):], tls=tls)
+    assert c.containers.run("busybox", "echo hi", remove=True) == b"hi\n"
+
+
+def test_clients_without_the_cas_certificate_are_refused(tls_daemon, tmp_path):
+    d = tls_daemon
+    url = "https://" + d.tcp[len("tcp://"):] + "/_ping"
+    # no client certificate
+    r = subprocess.run(["curl", "-sS", "--cacert", d.pki + "/ca.crt", url], capture_output=True, text=True)
+    assert r.returncode != 0 and r.stdout != "OK", r.stdout
+    # a client certificate from another CA
+    other = make_pki(str(tmp_path))
+    r = subprocess.run(["curl", "-sS", "--cacert", d.pki + "/ca.crt", "--cert", other + "/client.crt", "--key", other + "/client.key", url],
+                       capture_output=True, text=True)
+    assert r.returncode != 0 and r.stdout != "OK", r.stdout
+    # plain HTTP to the TLS port
+    r = subprocess.run(["curl", "-sS", "--max-time", "5", "http://" + d.tcp[len("tcp://"):] + "/_ping"], capture_output=True, text=True)
+    assert r.stdout != "OK"
+    # the right certificate works
+    r = subprocess.run(["curl", "-sS", "--cacert", d.pki + "/ca.crt", "--cert", d.pki + "/client.crt", "--key", d.pki + "/client.key", url],
+                       capture_output=True, text=True)
+    assert r.stdout == "OK", r.stderr
+
+
+def test_plain_tcp_is_refused_unless_asked_for(tmp_path):
+    port = free_port()
+    r = subprocess.run([BIN + "/berthd", "-H", f"tcp://127.0.0.1:{port}", "--data-root", str(tmp_path / "d"), "--exec-root", str(tmp_path / "r")],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode != 0 and "refusing to listen on tcp://127.0.0.1" in r.stderr and "--tlsverify" in r.stderr
+    r = subprocess.run([BIN + "/berthd", "-H", f"tcp://127.0.0.1:{port}", "--tlsverify", "--data-root", str(tmp_path / "d")],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode != 0 and "--tlsverify needs --tlscacert, --tlscert and --tlskey" in r.stderr
+    d = Daemon(args=["-H", f"tcp://127.0.0.1:{port}", "--insecure-plain-tcp"]).start()
+    try:
+        r = subprocess.run(["curl", "-sS", f"http://127.0.0.1:{port}/_ping"], capture_output=True, text=True)
+        assert r.stdout == "OK"
+    finally:
+        d.stop()
