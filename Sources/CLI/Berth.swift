@@ -93,7 +93,8 @@ public struct Berth {
             case "prune": return try systemPrune(Array(args.dropFirst()))
             case "info": return try info(Array(args.dropFirst()))
             case "events": return try events(Array(args.dropFirst()))
-            default: throw CLIError("usage: berth system (df|prune|info|events)")
+            case "dial-stdio": return try systemDialStdio(Array(args.dropFirst()))
+            default: throw CLIError("usage: berth system (df|prune|info|events|dial-stdio)")
             }
         case "container", "image":
             guard let sub = args.first else { Berth.usage(); return 0 }

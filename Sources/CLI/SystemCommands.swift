@@ -84,3 +84,44 @@ extension Berth {
         return 0
     }
 }
+
+extension Berth {
+    /// `system dial-stdio`: stdin to the daemon's socket and the socket to stdout, until both
+    /// ends close. The docker CLI's `ssh://` transport runs `docker system dial-stdio` on the
+    /// remote host; this is Berth's end of it.
+    func systemDialStdio(_ args: [String]) throws -> Int32 {
+        guard args.isEmpty else { throw CLIError("\"berth system dial-stdio\" accepts no arguments", code: 1) }
+        let fd: Int32
+        do { fd = try UnixSocket.connect(client.socketPath) } catch {
+            throw CLIError("Cannot connect to the Docker daemon at unix://\(client.socketPath). Is the docker daemon running?", code: 1)
+        }
+        var fds = [pollfd(fd: 0, events: Int16(POLLIN), revents: 0), pollfd(fd: fd, events: Int16(POLLIN), revents: 0)]
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while fds[1].fd >= 0 {
+            if poll(&fds, 2, -1) < 0 {
+                if errno == EINTR { continue }
+                break
+            }
+            if fds[0].fd >= 0 && fds[0].revents != 0 {
+                let n = buf.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
+                if n > 0 {
+                    do { try buf.withUnsafeBytes { try FS.writeAll(fd: fd, UnsafeRawBufferPointer(rebasing: $0[0..<n])) } } catch { break }
+                } else if n == 0 || errno != EINTR && errno != EAGAIN {
+                    // The client is done sending: half-close toward the daemon, keep reading.
+                    shutdown(fd, Int32(SHUT_WR))
+                    fds[0].fd = -1
+                }
+            }
+            if fds[1].revents != 0 {
+                let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if n > 0 {
+                    do { try buf.withUnsafeBytes { try FS.writeAll(fd: 1, UnsafeRawBufferPointer(rebasing: $0[0..<n])) } } catch { break }
+                } else if n == 0 || errno != EINTR && errno != EAGAIN {
+                    fds[1].fd = -1
+                }
+            }
+        }
+        close(fd)
+        return 0
+    }
+}

@@ -5,6 +5,7 @@ import os
 import shutil
 import socket
 import subprocess
+import time
 
 import pytest
 
@@ -107,3 +108,42 @@ def test_plain_tcp_is_refused_unless_asked_for(tmp_path):
         assert r.stdout == "OK"
     finally:
         d.stop()
+
+
+@pytest.fixture
+def sshd(daemon, tmp_path):
+    """sshd on loopback whose one key may run only `berth system dial-stdio` toward `daemon`."""
+    if not os.path.exists("/usr/sbin/sshd"):
+        pytest.skip("openssh-server not installed")
+    os.makedirs("/run/sshd", exist_ok=True)
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "host")], check=True)
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "id")], check=True)
+    pub = (tmp_path / "id.pub").read_text().strip()
+    (tmp_path / "authorized_keys").write_text(
+        f'command="DOCKER_HOST={daemon.host} {BIN}/berth system dial-stdio",no-pty,no-port-forwarding,no-agent-forwarding {pub}\n')
+    port = free_port()
+    (tmp_path / "sshd_config").write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {tmp_path}/host\nAuthorizedKeysFile {tmp_path}/authorized_keys\n"
+        f"PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nStrictModes no\nUsePAM no\n"
+        f"PidFile {tmp_path}/sshd.pid\n")
+    proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(tmp_path / "sshd_config")], stderr=subprocess.DEVNULL)
+    # The docker CLI runs `ssh … docker system dial-stdio`; this ssh brings the test key.
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "ssh").write_text(f'#!/bin/sh\nexec /usr/bin/ssh -i {tmp_path}/id -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null '
+                                f'-o LogLevel=ERROR "$@"\n')
+    (bindir / "ssh").chmod(0o755)
+    for _ in range(50):
+        if subprocess.run(["sh", "-c", f"exec 3<>/dev/tcp/127.0.0.1/{port}"], executable="/bin/bash").returncode == 0:
+            break
+        time.sleep(0.1)
+    yield dict(os.environ, DOCKER_HOST=f"ssh://root@127.0.0.1:{port}", PATH=f"{bindir}:{os.environ['PATH']}")
+    proc.terminate()
+    proc.wait()
+
+
+def test_docker_cli_over_ssh_through_berth_dial_stdio(sshd):
+    r = subprocess.run([DOCKER, "run", "--rm", "busybox", "echo", "over ssh"], env=sshd, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout == "over ssh\n", r.stderr
+    r = subprocess.run([DOCKER, "version", "--format", "{{.Server.APIVersion}}"], env=sshd, capture_output=True, text=True, timeout=60)
+    assert r.stdout.strip() == "1.44", r.stderr
