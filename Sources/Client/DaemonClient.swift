@@ -23,12 +23,32 @@ public struct Response: Sendable {
 /// time, and this keeps it free of event loops and Foundation, so it starts fast.
 public final class DaemonClient {
     public let socketPath: String
+    /// `ssh://[user@]host[:port]`: each connection is an ssh session running
+    /// `docker system dial-stdio` on the host (the docker CLI's transport; Berth's end is
+    /// `berth system dial-stdio`).
+    public let ssh: (user: String?, host: String, port: String?)?
     public let versionPrefix = "/v1.44"
 
     /// `-H`, then DOCKER_HOST / BERTH_HOST, then the default socket.
     public init(host: String?) throws(ClientError) {
         let h = host ?? Proc.getenv("BERTH_HOST") ?? Proc.getenv("DOCKER_HOST") ?? "unix:///run/berth/berth.sock"
-        guard h.hasPrefix("unix://") else { throw ClientError(status: 0, message: "unsupported host \(h): only unix:// is supported") }
+        if h.hasPrefix("ssh://") {
+            var rest = Substring(h.dropFirst(6))
+            if rest.hasSuffix("/") { rest = rest.dropLast() }
+            var user: String? = nil, port: String? = nil
+            if let at = rest.firstIndex(of: "@") { user = String(rest[..<at]); rest = rest[rest.index(after: at)...] }
+            if let colon = rest.lastIndex(of: ":") { port = String(rest[rest.index(after: colon)...]); rest = rest[..<colon] }
+            guard !rest.isEmpty, port.map({ Int($0).map { (1...65535).contains($0) } ?? false }) ?? true else {
+                throw ClientError(status: 0, message: "invalid ssh host \(h): expected ssh://[user@]host[:port]")
+            }
+            ssh = (user, String(rest), port)
+            socketPath = ""
+            return
+        }
+        guard h.hasPrefix("unix://") else {
+            throw ClientError(status: 0, message: "unsupported host \(h): berth speaks to unix:// and ssh:// hosts (tcp:// is not done yet)")
+        }
+        ssh = nil
         socketPath = String(h.dropFirst(7))
     }
 
@@ -51,6 +71,7 @@ public final class DaemonClient {
     }
 
     func connect() throws(ClientError) -> Int32 {
+        if let ssh { return try connectSSH(ssh) }
         do { return try UnixSocket.connect(socketPath) } catch {
             throw ClientError(status: 0, message: "Cannot connect to the Docker daemon at unix://\(socketPath). Is the docker daemon running?")
         }
@@ -272,5 +293,25 @@ extension DaemonClient {
             throw ClientError(status: status, message: "Error response from daemon: " + msg.trimmingSpaces())
         }
         return p
+    }
+}
+
+extension DaemonClient {
+    /// One end of a socket pair whose other end is an ssh process's stdio.
+    func connectSSH(_ t: (user: String?, host: String, port: String?)) throws(ClientError) -> Int32 {
+        var sv: [Int32] = [0, 0]
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &sv) == 0 else {
+            throw ClientError(status: 0, message: "socketpair: \(String(cString: strerror(errno)))")
+        }
+        var argv = ["ssh", "-T", "-o", "ConnectTimeout=30"]
+        if let u = t.user { argv += ["-l", u] }
+        if let p = t.port { argv += ["-p", p] }
+        argv += ["--", t.host, "docker", "system", "dial-stdio"]
+        do { _ = try Proc.spawn(argv, stdin: sv[1], stdout: sv[1]) } catch {
+            close(sv[0]); close(sv[1])
+            throw ClientError(status: 0, message: "error during connect: ssh: \(error)")
+        }
+        close(sv[1])
+        return sv[0]
     }
 }

@@ -147,3 +147,13 @@ def test_docker_cli_over_ssh_through_berth_dial_stdio(sshd):
     assert r.returncode == 0 and r.stdout == "over ssh\n", r.stderr
     r = subprocess.run([DOCKER, "version", "--format", "{{.Server.APIVersion}}"], env=sshd, capture_output=True, text=True, timeout=60)
     assert r.stdout.strip() == "1.44", r.stderr
+
+
+def test_berth_over_ssh(sshd):
+    berth = [BIN + "/berth"]
+    r = subprocess.run(berth + ["run", "--rm", "busybox", "echo", "berth over ssh"], env=sshd, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout == "berth over ssh\n", r.stderr
+    r = subprocess.run(berth + ["run", "-i", "--rm", "busybox", "cat"], env=sshd, input="piped\n", capture_output=True, text=True, timeout=60)
+    assert r.stdout == "piped\n", r.stderr
+    r = subprocess.run(berth + ["-H", "ssh://root@127.0.0.1:1", "ps"], env=sshd, capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0
