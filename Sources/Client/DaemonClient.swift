@@ -1,3 +1,4 @@
+import CTLS
 import Glibc
 import JSON
 import Sys
@@ -27,6 +28,9 @@ public final class DaemonClient {
     /// `docker system dial-stdio` on the host (the docker CLI's transport; Berth's end is
     /// `berth system dial-stdio`).
     public let ssh: (user: String?, host: String, port: String?)?
+    /// `tcp://host:port`, with TLS when DOCKER_TLS_VERIFY is set (DOCKER_CERT_PATH, else
+    /// ~/.docker: ca.pem, cert.pem, key.pem), as the docker CLI reads them.
+    public let tcp: (host: String, port: String, tls: (ca: String, cert: String, key: String)?)?
     public let versionPrefix = "/v1.44"
 
     /// `-H`, then DOCKER_HOST / BERTH_HOST, then the default socket.
@@ -42,13 +46,37 @@ public final class DaemonClient {
                 throw ClientError(status: 0, message: "invalid ssh host \(h): expected ssh://[user@]host[:port]")
             }
             ssh = (user, String(rest), port)
+            tcp = nil
             socketPath = ""
             return
         }
-        guard h.hasPrefix("unix://") else {
-            throw ClientError(status: 0, message: "unsupported host \(h): berth speaks to unix:// and ssh:// hosts (tcp:// is not done yet)")
-        }
         ssh = nil
+        if h.hasPrefix("tcp://") {
+            var rest = Substring(h.dropFirst(6))
+            if rest.hasSuffix("/") { rest = rest.dropLast() }
+            let verify = !(Proc.getenv("DOCKER_TLS_VERIFY") ?? "").isEmpty
+            var host = String(rest), port = verify ? "2376" : "2375"
+            if let colon = rest.lastIndex(of: ":"), !rest.hasSuffix("]") {
+                host = String(rest[..<colon])
+                port = String(rest[rest.index(after: colon)...])
+            }
+            if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+            guard !host.isEmpty, Int(port).map({ (1...65535).contains($0) }) ?? false else {
+                throw ClientError(status: 0, message: "invalid tcp host \(h): expected tcp://host:port")
+            }
+            var tls: (ca: String, cert: String, key: String)? = nil
+            if verify {
+                let dir = Proc.getenv("DOCKER_CERT_PATH") ?? ((Proc.getenv("HOME") ?? "/root") + "/.docker")
+                tls = (dir + "/ca.pem", dir + "/cert.pem", dir + "/key.pem")
+            }
+            tcp = (host, port, tls)
+            socketPath = ""
+            return
+        }
+        tcp = nil
+        guard h.hasPrefix("unix://") else {
+            throw ClientError(status: 0, message: "unsupported host \(h): berth speaks to unix://, tcp:// and ssh:// hosts")
+        }
         socketPath = String(h.dropFirst(7))
     }
 
@@ -72,6 +100,7 @@ public final class DaemonClient {
 
     func connect() throws(ClientError) -> Int32 {
         if let ssh { return try connectSSH(ssh) }
+        if let tcp { return try connectTCP(tcp) }
         do { return try UnixSocket.connect(socketPath) } catch {
             throw ClientError(status: 0, message: "Cannot connect to the Docker daemon at unix://\(socketPath). Is the docker daemon running?")
         }
@@ -313,5 +342,103 @@ extension DaemonClient {
         }
         close(sv[1])
         return sv[0]
+    }
+}
+
+extension DaemonClient {
+    /// A TCP connection; with TLS, one end of a socket pair whose other end a thread relays
+    /// through OpenSSL, so the rest of the client keeps reading and writing a plain descriptor.
+    func connectTCP(_ t: (host: String, port: String, tls: (ca: String, cert: String, key: String)?)) throws(ClientError) -> Int32 {
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var res: UnsafeMutablePointer<addrinfo>? = nil
+        guard getaddrinfo(t.host, t.port, &hints, &res) == 0, let first = res else {
+            throw ClientError(status: 0, message: "error during connect: lookup \(t.host): no such host")
+        }
+        defer { freeaddrinfo(res) }
+        var fd: Int32 = -1
+        var ai: UnsafeMutablePointer<addrinfo>? = first
+        while let a = ai {
+            fd = socket(a.pointee.ai_family, a.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), a.pointee.ai_protocol)
+            if fd >= 0 && Glibc.connect(fd, a.pointee.ai_addr, a.pointee.ai_addrlen) == 0 { break }
+            if fd >= 0 { close(fd); fd = -1 }
+            ai = a.pointee.ai_next
+        }
+        guard fd >= 0 else {
+            throw ClientError(status: 0, message: "Cannot connect to the Docker daemon at tcp://\(t.host):\(t.port). Is the docker daemon running?")
+        }
+        guard let tls = t.tls else { return fd }
+        var err = [CChar](repeating: 0, count: 512)
+        guard let session = berth_tls_connect(fd, t.host, tls.ca, tls.cert, tls.key, &err, err.count) else {
+            close(fd)
+            let text = String(decoding: err.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            throw ClientError(status: 0, message: "error during connect: \(text)")
+        }
+        var sv: [Int32] = [0, 0]
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &sv) == 0 else {
+            berth_tls_free(session); close(fd)
+            throw ClientError(status: 0, message: "socketpair failed")
+        }
+        let relay = TLSRelay(session: session, network: fd, local: sv[1])
+        var thread = pthread_t()
+        let started = pthread_create(
+            &thread, nil,
+            { arg in
+                let r = Unmanaged<TLSRelay>.fromOpaque(arg!).takeRetainedValue()
+                r.run()
+                return nil
+            }, Unmanaged.passRetained(relay).toOpaque())
+        guard started == 0 else { close(sv[0]); close(sv[1]); berth_tls_free(session); close(fd); throw ClientError(status: 0, message: "thread") }
+        pthread_detach(thread)
+        return sv[0]
+    }
+}
+
+/// Relays between a local socket and a TLS session until both directions end.
+final class TLSRelay {
+    let session: OpaquePointer
+    let network: Int32
+    let local: Int32
+    init(session: OpaquePointer, network: Int32, local: Int32) { self.session = session; self.network = network; self.local = local }
+
+    func run() {
+        var fds = [pollfd(fd: network, events: Int16(POLLIN), revents: 0), pollfd(fd: local, events: Int16(POLLIN), revents: 0)]
+        var buf = [UInt8](repeating: 0, count: 65536)
+        var fromServer = true, fromClient = true
+        while fromServer {
+            if berth_tls_pending(session) == 0 {
+                if poll(&fds, 2, -1) < 0 {
+                    if errno == EINTR { continue }
+                    break
+                }
+            } else {
+                fds[0].revents = Int16(POLLIN)
+                fds[1].revents = 0
+            }
+            if fds[0].revents != 0 {
+                let n = buf.withUnsafeMutableBytes { berth_tls_read(session, $0.baseAddress, $0.count) }
+                if n > 0 {
+                    let ok = buf.withUnsafeBytes { p in (try? FS.writeAll(fd: local, UnsafeRawBufferPointer(rebasing: p[0..<n]))) != nil }
+                    if !ok { break }
+                } else {
+                    fromServer = false
+                }
+            }
+            if fromClient && fds[1].revents != 0 {
+                let n = buf.withUnsafeMutableBytes { read(local, $0.baseAddress, $0.count) }
+                if n > 0 {
+                    if buf.withUnsafeBytes({ berth_tls_write_all(session, $0.baseAddress, n) }) != 0 { break }
+                } else if n == 0 || errno != EINTR {
+                    // The client is done sending: TLS's close_notify, a half-close the daemon reads as EOF.
+                    berth_tls_shutdown_write(session)
+                    fromClient = false
+                    fds[1].fd = -1
+                }
+            }
+        }
+        shutdown(local, Int32(SHUT_RDWR))
+        close(local)
+        berth_tls_free(session)
+        close(network)
     }
 }

@@ -157,3 +157,27 @@ def test_berth_over_ssh(sshd):
     assert r.stdout == "piped\n", r.stderr
     r = subprocess.run(berth + ["-H", "ssh://root@127.0.0.1:1", "ps"], env=sshd, capture_output=True, text=True, timeout=60)
     assert r.returncode != 0
+
+
+def test_berth_over_mutual_tls(tls_daemon, tmp_path):
+    d = tls_daemon
+    berth = [BIN + "/berth"]
+    r = subprocess.run(berth + ["run", "--rm", "busybox", "echo", "berth over tls"], env=d.env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout == "berth over tls\n", r.stderr
+    r = subprocess.run(berth + ["run", "-i", "--rm", "busybox", "cat"], env=d.env, input="piped over tls\n", capture_output=True, text=True, timeout=60)
+    assert r.stdout == "piped over tls\n", r.stderr
+    # a client certificate from another CA: the handshake fails, the CLI says so
+    other = make_pki(str(tmp_path))
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for src, dst in [("ca.crt", "ca.pem"), ("client.crt", "cert.pem"), ("client.key", "key.pem")]:
+        shutil.copy(os.path.join(other if src != "ca.crt" else d.pki, src), bad / dst)
+    r = subprocess.run(berth + ["ps"], env=dict(d.env, DOCKER_CERT_PATH=str(bad)), capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "error during connect" in r.stderr, r.stderr
+    # a server certificate from a CA the client does not trust
+    wrong_ca = tmp_path / "wrongca"
+    wrong_ca.mkdir()
+    for src, dst in [("ca.crt", "ca.pem"), ("client.crt", "cert.pem"), ("client.key", "key.pem")]:
+        shutil.copy(os.path.join(other if src == "ca.crt" else d.pki, src), wrong_ca / dst)
+    r = subprocess.run(berth + ["ps"], env=dict(d.env, DOCKER_CERT_PATH=str(wrong_ca)), capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "certificate verify failed" in r.stderr, r.stderr
