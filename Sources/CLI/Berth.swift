@@ -9,6 +9,7 @@ public struct Berth {
     public static func main(_ argv: [String]) -> Int32 {
         var args = Array(argv.dropFirst())
         var host: String? = nil
+        var contextName: String? = nil
         // Global flags come before the command.
         while let a = args.first, a.hasPrefix("-") {
             args.removeFirst()
@@ -16,6 +17,10 @@ public struct Berth {
                 host = args.isEmpty ? nil : args.removeFirst()
             } else if a.hasPrefix("--host=") {
                 host = String(a.dropFirst(7))
+            } else if a == "-c" || a == "--context" {
+                contextName = args.isEmpty ? nil : args.removeFirst()
+            } else if a.hasPrefix("--context=") {
+                contextName = String(a.dropFirst(10))
             } else if a == "-v" || a == "--version" {
                 Out.print("Berth version 0.1.0"); return 0
             } else if a == "--help" || a == "-h" {
@@ -29,7 +34,13 @@ public struct Berth {
         guard let cmd = args.first else { usage(); return 0 }
         args.removeFirst()
         do {
-            let b = Berth(client: try DaemonClient(host: host))
+            if host != nil && contextName != nil {
+                throw CLIError("conflicting options: either specify --host or --context, not both", code: 1)
+            }
+            // `context` manages the store itself; everything else connects where it says.
+            let endpoint = cmd == "context" ? (host: host, tlsDir: nil, skipVerify: false) : try ContextStore.endpoint(hostFlag: host, contextFlag: contextName)
+            if endpoint.skipVerify { throw CLIError("skip-tls-verify contexts are not supported by berth", code: 1) }
+            let b = Berth(client: try DaemonClient(host: endpoint.host, tlsDir: endpoint.tlsDir))
             return try b.dispatch(cmd, args)
         } catch let e as CLIError {
             Out.err((e.code == 125 || e.code == 126 || e.code == 127 ? "berth: " : "") + e.description)
@@ -87,6 +98,7 @@ public struct Berth {
         case "network": return try network(args)
         case "port": return try port(args)
         case "build": return try build(args)
+        case "context": return try context(args)
         case "system":
             switch args.first {
             case "df": return try systemDF(Array(args.dropFirst()))

@@ -34,7 +34,9 @@ public final class DaemonClient {
     public let versionPrefix = "/v1.44"
 
     /// `-H`, then DOCKER_HOST / BERTH_HOST, then the default socket.
-    public init(host: String?) throws(ClientError) {
+    /// `tlsDir` (a context's TLS files: ca.pem, cert.pem, key.pem) makes a tcp:// host use TLS
+    /// whatever DOCKER_TLS_VERIFY says.
+    public init(host: String?, tlsDir: String? = nil) throws(ClientError) {
         let h = host ?? Proc.getenv("BERTH_HOST") ?? Proc.getenv("DOCKER_HOST") ?? "unix:///run/berth/berth.sock"
         if h.hasPrefix("ssh://") {
             var rest = Substring(h.dropFirst(6))
@@ -54,7 +56,7 @@ public final class DaemonClient {
         if h.hasPrefix("tcp://") {
             var rest = Substring(h.dropFirst(6))
             if rest.hasSuffix("/") { rest = rest.dropLast() }
-            let verify = !(Proc.getenv("DOCKER_TLS_VERIFY") ?? "").isEmpty
+            let verify = tlsDir != nil || !(Proc.getenv("DOCKER_TLS_VERIFY") ?? "").isEmpty
             var host = String(rest), port = verify ? "2376" : "2375"
             if let colon = rest.lastIndex(of: ":"), !rest.hasSuffix("]") {
                 host = String(rest[..<colon])
@@ -66,7 +68,7 @@ public final class DaemonClient {
             }
             var tls: (ca: String, cert: String, key: String)? = nil
             if verify {
-                let dir = Proc.getenv("DOCKER_CERT_PATH") ?? ((Proc.getenv("HOME") ?? "/root") + "/.docker")
+                let dir = tlsDir ?? Proc.getenv("DOCKER_CERT_PATH") ?? ((Proc.getenv("HOME") ?? "/root") + "/.docker")
                 tls = (dir + "/ca.pem", dir + "/cert.pem", dir + "/key.pem")
             }
             tcp = (host, port, tls)

@@ -181,3 +181,41 @@ def test_berth_over_mutual_tls(tls_daemon, tmp_path):
         shutil.copy(os.path.join(other if src == "ca.crt" else d.pki, src), wrong_ca / dst)
     r = subprocess.run(berth + ["ps"], env=dict(d.env, DOCKER_CERT_PATH=str(wrong_ca)), capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "certificate verify failed" in r.stderr, r.stderr
+
+
+def test_contexts_are_shared_with_the_docker_cli(tls_daemon, tmp_path):
+    d = tls_daemon
+    cfg = tmp_path / "cfg"
+    env = dict(os.environ, DOCKER_CONFIG=str(cfg))
+    env.pop("DOCKER_HOST", None)
+    certs = d.env["DOCKER_CERT_PATH"]
+    berth = [BIN + "/berth"]
+    # made by berth, used by the docker CLI
+    r = subprocess.run(berth + ["context", "create", "remote-tls", "--description", "berthd over TLS", "--docker",
+                                f"host={d.tcp},ca={certs}/ca.pem,cert={certs}/cert.pem,key={certs}/key.pem"], env=env, capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.strip() == "remote-tls", r.stderr
+    r = subprocess.run([DOCKER, "--context", "remote-tls", "run", "--rm", "busybox", "echo", "via context"], env=env, capture_output=True, text=True, timeout=60)
+    assert r.stdout == "via context\n", r.stderr
+    # made by the docker CLI, used by berth
+    r = subprocess.run([DOCKER, "context", "create", "by-docker", "--docker", f"host=unix://{d.sock}"], env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run(berth + ["--context", "by-docker", "ps", "-q"], env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    # use: both see the current context
+    assert subprocess.run(berth + ["context", "use", "remote-tls"], env=env, capture_output=True).returncode == 0
+    r = subprocess.run([DOCKER, "context", "ls", "--format", "{{.Name}} {{.Current}}"], env=env, capture_output=True, text=True)
+    assert "remote-tls true" in r.stdout, r.stdout + r.stderr
+    r = subprocess.run(berth + ["run", "--rm", "busybox", "echo", "current context"], env=env, capture_output=True, text=True, timeout=60)
+    assert r.stdout == "current context\n", r.stderr
+    ls = subprocess.run(berth + ["context", "ls"], env=env, capture_output=True, text=True).stdout
+    assert "remote-tls *" in ls and "by-docker" in ls
+    inspect = subprocess.run(berth + ["context", "inspect", "remote-tls"], env=env, capture_output=True, text=True).stdout
+    assert '"Host": "' + d.tcp + '"' in inspect and "ca.pem" in inspect
+    # DOCKER_HOST wins over the current context, -H and --context conflict, rm refuses the current one
+    r = subprocess.run(berth + ["-H", "tcp://x:1", "--context", "by-docker", "ps"], env=env, capture_output=True, text=True)
+    assert r.returncode != 0 and "either specify --host or --context" in r.stderr
+    r = subprocess.run(berth + ["context", "rm", "remote-tls"], env=env, capture_output=True, text=True)
+    assert r.returncode != 0 and "is in use" in r.stderr
+    assert subprocess.run(berth + ["context", "use", "default"], env=env, capture_output=True).returncode == 0
+    assert subprocess.run(berth + ["context", "rm", "remote-tls", "by-docker"], env=env, capture_output=True).returncode == 0
+    assert "remote-tls" not in subprocess.run([DOCKER, "context", "ls"], env=env, capture_output=True, text=True).stdout
