@@ -99,6 +99,7 @@ public struct Berth {
         case "port": return try port(args)
         case "build": return try build(args)
         case "context": return try context(args)
+        case "machine": return try machine(args)
         case "system":
             switch args.first {
             case "df": return try systemDF(Array(args.dropFirst()))

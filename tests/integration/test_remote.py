@@ -219,3 +219,25 @@ def test_contexts_are_shared_with_the_docker_cli(tls_daemon, tmp_path):
     assert subprocess.run(berth + ["context", "use", "default"], env=env, capture_output=True).returncode == 0
     assert subprocess.run(berth + ["context", "rm", "remote-tls", "by-docker"], env=env, capture_output=True).returncode == 0
     assert "remote-tls" not in subprocess.run([DOCKER, "context", "ls"], env=env, capture_output=True, text=True).stdout
+
+
+def test_machine_certs_set_up_a_remote_daemon(busybox, tmp_path):
+    out = subprocess.run([BIN + "/berth", "machine", "certs", "--dir", str(tmp_path / "m"), "127.0.0.1"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    m = str(tmp_path / "m")
+    text = subprocess.run(["openssl", "x509", "-in", m + "/server/cert.pem", "-noout", "-text"], capture_output=True, text=True).stdout
+    assert "id-ecPublicKey" in text and "IP Address:127.0.0.1" in text and "TLS Web Server Authentication" in text
+    assert oct(os.stat(m + "/client/key.pem").st_mode & 0o777) == "0o600"
+    assert "export DOCKER_TLS_VERIFY=1" in out.stdout and f"export DOCKER_CERT_PATH={m}/client" in out.stdout
+    port = free_port()
+    d = Daemon(args=["-H", f"tcp://127.0.0.1:{port}", "--tlsverify", "--tlscacert", m + "/server/ca.pem",
+                     "--tlscert", m + "/server/cert.pem", "--tlskey", m + "/server/key.pem"]).start()
+    try:
+        env = dict(os.environ, DOCKER_HOST=f"tcp://127.0.0.1:{port}", DOCKER_TLS_VERIFY="1", DOCKER_CERT_PATH=m + "/client")
+        assert subprocess.run([DOCKER, "version", "--format", "{{.Server.APIVersion}}"], env=env, capture_output=True, text=True).stdout.strip() == "1.44"
+        assert subprocess.run([BIN + "/berth", "ps"], env=env, capture_output=True, text=True).returncode == 0
+    finally:
+        d.stop()
+    # refuses to overwrite a CA
+    again = subprocess.run([BIN + "/berth", "machine", "certs", "--dir", m, "127.0.0.1"], capture_output=True, text=True)
+    assert again.returncode != 0 and "already holds a CA" in again.stderr
