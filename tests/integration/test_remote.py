@@ -241,3 +241,60 @@ def test_machine_certs_set_up_a_remote_daemon(busybox, tmp_path):
     # refuses to overwrite a CA
     again = subprocess.run([BIN + "/berth", "machine", "certs", "--dir", m, "127.0.0.1"], capture_output=True, text=True)
     assert again.returncode != 0 and "already holds a CA" in again.stderr
+
+
+def test_two_hosts_through_a_veth_pair(busybox, tmp_path):
+    # berthd in this namespace, its clients in another "host" reached over a veth pair
+    ns, a, b = "bt-remote-cli", "bt-rh0", "bt-rh1"
+    sh = lambda *c: subprocess.run(list(c), check=True, capture_output=True)
+    subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+    subprocess.run(["ip", "link", "del", a], capture_output=True)
+    sh("ip", "netns", "add", ns)
+    try:
+        sh("ip", "link", "add", a, "type", "veth", "peer", "name", b)
+        sh("ip", "link", "set", b, "netns", ns)
+        sh("ip", "addr", "add", "10.253.77.1/30", "dev", a)
+        sh("ip", "link", "set", a, "up")
+        sh("ip", "netns", "exec", ns, "ip", "addr", "add", "10.253.77.2/30", "dev", b)
+        sh("ip", "netns", "exec", ns, "ip", "link", "set", b, "up")
+        sh("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
+        m = str(tmp_path / "m")
+        assert subprocess.run([BIN + "/berth", "machine", "certs", "--dir", m, "10.253.77.1"], capture_output=True).returncode == 0
+        port = free_port()
+        d = Daemon(args=["-H", f"tcp://10.253.77.1:{port}", "--tlsverify", "--tlscacert", m + "/server/ca.pem",
+                         "--tlscert", m + "/server/cert.pem", "--tlskey", m + "/server/key.pem"]).start()
+        try:
+            d.berth("import", "-c", 'CMD ["sh"]', busybox, "busybox:latest", check=True)
+            env = dict(os.environ, DOCKER_HOST=f"tcp://10.253.77.1:{port}", DOCKER_TLS_VERIFY="1", DOCKER_CERT_PATH=m + "/client")
+            remote = ["ip", "netns", "exec", ns]
+            r = subprocess.run(remote + [DOCKER, "run", "--rm", "busybox", "echo", "from the other host"], env=env, capture_output=True, text=True, timeout=60)
+            assert r.stdout == "from the other host\n", r.stderr
+            r = subprocess.run(remote + [BIN + "/berth", "run", "--rm", "-i", "busybox", "cat"], env=env, input="stdin across\n",
+                               capture_output=True, text=True, timeout=60)
+            assert r.stdout == "stdin across\n", r.stderr
+            # without the client certificate the other host gets nothing
+            r = subprocess.run(remote + ["curl", "-sS", "--max-time", "5", "--cacert", m + "/client/ca.pem", f"https://10.253.77.1:{port}/_ping"],
+                               capture_output=True, text=True)
+            assert r.returncode != 0 and r.stdout != "OK"
+        finally:
+            d.stop()
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        subprocess.run(["ip", "link", "del", a], capture_output=True)
+
+
+def test_an_expired_client_certificate_is_refused(tls_daemon, tmp_path):
+    d = tls_daemon
+    pki = d.pki
+    w = tmp_path
+    (w / "ca.cnf").write_text("[ ca ]\ndefault_ca = d\n[ d ]\ndatabase = index.txt\nnew_certs_dir = .\nserial = serial.txt\n"
+                              "default_md = sha256\npolicy = p\n[ p ]\ncommonName = supplied\n")
+    (w / "index.txt").write_text("")
+    (w / "serial.txt").write_text("01\n")
+    subprocess.run(["openssl", "ca", "-batch", "-config", "ca.cnf", "-cert", pki + "/ca.crt", "-keyfile", pki + "/ca.key",
+                    "-in", pki + "/client.csr", "-out", "expired.crt", "-startdate", "20200101000000Z", "-enddate", "20200102000000Z",
+                    "-extfile", pki + "/client.ext"], cwd=w, check=True, capture_output=True)
+    url = "https://" + d.tcp[len("tcp://"):] + "/_ping"
+    r = subprocess.run(["curl", "-sS", "--cacert", pki + "/ca.crt", "--cert", str(w / "expired.crt"), "--key", pki + "/client.key", url],
+                       capture_output=True, text=True)
+    assert r.returncode != 0 and r.stdout != "OK", r.stdout
