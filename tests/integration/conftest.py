@@ -182,3 +182,30 @@ def dockerd():
     proc.wait()
     subprocess.run(["sh", "-c", f"grep ' {root}' /proc/mounts | cut -d' ' -f2 | xargs -r umount -l"])
     shutil.rmtree(root, ignore_errors=True)
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def read_hijacked_to_end(s, timeout=60):
+    """Skips a hijacked response's head, then counts the stream's bytes until the daemon closes."""
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += s.recv(1)
+    return count_to_end(s, timeout)
+
+
+def count_to_end(s, timeout=60):
+    s.settimeout(timeout)
+    got = 0
+    while True:
+        chunk = s.recv(1 << 20)
+        if not chunk:
+            return got
+        got += len(chunk)

@@ -9,6 +9,8 @@ import urllib.request
 
 import pytest
 
+from conftest import free_port
+
 PLUGIN = "/usr/local/lib/docker/cli-plugins/docker-compose"
 
 COMPOSE = """
@@ -52,13 +54,6 @@ volumes:
   data: {}
 """
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 @pytest.fixture()

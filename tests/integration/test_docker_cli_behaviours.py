@@ -11,6 +11,8 @@ import time
 
 import docker
 
+from conftest import count_to_end, read_hijacked_to_end
+
 
 def build(daemon, text, *args):
     env = dict(os.environ, DOCKER_HOST=daemon.host, DOCKER_BUILDKIT="0")
@@ -224,15 +226,7 @@ def test_a_slow_exec_reader_slows_the_process_not_the_daemons_memory(daemon):
     time.sleep(4)   # not reading
     grown = rss_kib(daemon.proc.pid) - before
     assert grown < 64 * 1024, f"berthd grew by {grown} KiB while the exec client did not read"
-    got, head = 0, b""
-    while b"\r\n\r\n" not in head:
-        head += s.recv(1)
-    s.settimeout(60)
-    while True:
-        chunk = s.recv(1 << 20)
-        if not chunk:
-            break
-        got += len(chunk)
+    got = read_hijacked_to_end(s)
     s.close()
     assert got == total
     daemon.docker("rm", "-f", cid)
@@ -249,20 +243,14 @@ def test_a_slow_attach_reader_slows_the_container_not_the_daemons_memory(daemon)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
     s.sendall(f"POST /v1.44/containers/{cid}/attach?stream=1&stdout=1 HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n".encode())
     head = b""
-    while b"\r\n\r\n" not in head:
+    while b"\r\n\r\n" not in head:   # the 101 before the start, so no output is missed
         head += s.recv(1)
     assert daemon.docker("start", cid).returncode == 0
     before = rss_kib(daemon.proc.pid)
     time.sleep(8)   # not reading (the debug daemon relays ~5 MB/s)
     grown = rss_kib(daemon.proc.pid) - before
     assert grown < 16 * 1024, f"berthd grew by {grown} KiB while the attached client did not read"
-    got = 0
-    s.settimeout(60)
-    while True:
-        chunk = s.recv(1 << 20)
-        if not chunk:
-            break
-        got += len(chunk)
+    got = count_to_end(s)
     s.close()
     assert got == total
     assert daemon.docker("wait", cid).stdout.strip() == "0"

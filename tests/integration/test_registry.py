@@ -10,15 +10,8 @@ import time
 import pytest
 
 from fake_registry import FakeRegistry
-from conftest import DOCKER
+from conftest import DOCKER, free_port
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 class RealRegistry:

@@ -9,16 +9,9 @@ import time
 
 import pytest
 
-from conftest import BIN, DOCKER, Daemon
+from conftest import BIN, DOCKER, Daemon, free_port
 from test_registry import make_pki
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 @pytest.fixture(scope="module")
