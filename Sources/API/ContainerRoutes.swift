@@ -182,10 +182,11 @@ extension Router {
         if let u = req.q("until"), u != "0", !u.isEmpty { o.until = Timestamp.parse(u) }
         if let t = req.q("tail"), t != "all", let n = Int(t) { o.tail = n }
         let timestamps = req.bool("timestamps")
-        res.startStream(contentType: src.tty || req.version < .v1_42 ? "application/vnd.docker.raw-stream" : "application/vnd.docker.multiplexed-stream")
+        let contentType = src.tty || req.version < .v1_42 ? "application/vnd.docker.raw-stream" : "application/vnd.docker.multiplexed-stream"
         let engine = self.engine
         let cid = src.id
-        await LogReader.read(path: src.path, options: o, stillRunning: { await engine.isRunning(cid) }) { entries in
+        await LogReader.read(path: src.path, options: o, stillRunning: { await engine.isRunning(cid) },
+                             opened: { res.startStream(contentType: contentType) }) { entries in
             var out: [UInt8] = []
             for e in entries {
                 var payload = e.text

@@ -70,6 +70,7 @@ public final class Responder: @unchecked Sendable {
     @discardableResult
     public func write(_ bytes: [UInt8]) async -> Bool {
         guard channel.isActive else { return false }
+        if bytes.isEmpty { return true }  // an empty chunk would end a chunked body
         do {
             try await channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(bytes: bytes)))).get()
             return true

@@ -107,13 +107,27 @@ public enum LogReader {
     /// gone and the file has no more to give. `emit` returning false stops (client went away).
     /// Stored entries are streamed a chunk at a time: memory stays bounded by the chunk (or by
     /// `--tail` entries), whatever the size of the logs.
+    /// The files are opened before `opened` is called (the route sends its head then): a client
+    /// that removes the container as soon as it has the head (docker-py's `run` does: logs,
+    /// wait, remove, then read the body) still gets everything, from the open descriptors.
     public static func read(
         path: String, options o: LogOptions, stillRunning: @Sendable () async -> Bool,
-        emit: @Sendable ([LogEntry]) async -> Bool
+        opened: () -> Void = {}, emit: @Sendable ([LogEntry]) async -> Bool
     ) async {
+        var held: [Int32] = []
+        defer { for fd in held { close(fd) } }
+        // Each file by its open descriptor (/proc/self/fd/N reopens the same file even once unlinked).
+        func hold(_ p: String) -> String? {
+            let fd = open(p, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { return nil }
+            held.append(fd)
+            return "/proc/self/fd/\(fd)"
+        }
         var files: [String] = []
-        for i in stride(from: 9, through: 1, by: -1) where FS.exists("\(path).\(i)") { files.append("\(path).\(i)") }
-        files.append(path)
+        for i in stride(from: 9, through: 1, by: -1) { if let f = hold("\(path).\(i)") { files.append(f) } }
+        var live = hold(path) ?? path
+        files.append(live)
+        opened()
         var ring = TailRing(capacity: o.tail.flatMap { $0 >= 0 ? $0 : nil })
         var offset: Int64 = 0
         if let n = o.tail, n >= 0 {
@@ -131,18 +145,23 @@ public enum LogReader {
                 return await emit(batch)
             }
             if !more { return }
-            if f == path { offset = whole }
+            if f == live { offset = whole }
         }
         if ring.capacity != nil, !ring.isEmpty, !(await emit(ring.elements)) { return }
         guard o.follow else { return }
-        var ino = inode(path)
+        var ino = inode(live)
         var pending: [UInt8] = []  // a partial last line, completed by a later read
         var consumed = offset
         while true {
             let running = await stillRunning()
+            // Rotated: the path names a new file (gone altogether means removed: keep draining).
             let nowIno = inode(path)
-            if nowIno != ino || (FS.size(path) ?? 0) < consumed { consumed = 0; pending = []; ino = nowIno }  // rotated
-            let fresh = (try? FS.read(path, from: consumed)) ?? []
+            if nowIno != 0 && nowIno != ino, let next = hold(path) {
+                live = next; ino = nowIno; consumed = 0; pending = []
+            } else if (FS.size(live) ?? 0) < consumed {
+                consumed = 0; pending = []  // truncated
+            }
+            let fresh = (try? FS.read(live, from: consumed)) ?? []
             consumed += Int64(fresh.count)
             pending += fresh
             if let lastNL = pending.lastIndex(of: 0x0A) {

@@ -403,3 +403,32 @@ def test_volume_driver_is_looked_up_only_when_a_volume_needs_it(daemon):
     status, _, body = daemon.api("POST", "/containers/create", headers={"Content-Type": "application/json"},
                                  body='{"Image":"busybox","Volumes":{"/data":{}},"HostConfig":{"VolumeDriver":"foo"}}')
     assert status == 404 and b'error looking up volume plugin foo: plugin \\"foo\\" not found' in body, body
+
+
+def test_logs_body_survives_a_removal_right_after_the_head(daemon):
+    # docker-py's containers.run: logs(stream=True, follow=True), wait, remove, and only then
+    # read the body. The log files are open before the head goes out, rotated ones included.
+    import socket
+    cid = daemon.docker("run", "-d", "--log-opt", "max-size=2k", "--log-opt", "max-file=5", "busybox", "sh", "-c",
+                        "for i in $(seq 1 300); do echo line$i; done").stdout.strip()
+    assert daemon.docker("wait", cid).stdout.strip() == "0"
+    expected = daemon.docker("logs", cid).stdout
+    assert expected.endswith("line300\n") and len(expected.splitlines()) > 50
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(daemon.sock)
+    s.sendall(f"GET /v1.41/containers/{cid}/logs?stdout=1&follow=1 HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += s.recv(1)
+    assert daemon.docker("rm", "-f", cid).returncode == 0
+    body = b""
+    s.settimeout(30)
+    while not body.endswith(b"0\r\n\r\n"):
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    s.close()
+    # every line is in the body (framed, in chunks)
+    assert b"line300\n" in body and body.count(b"line") == len(expected.splitlines()), body[-200:]
+
