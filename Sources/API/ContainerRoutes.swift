@@ -185,8 +185,10 @@ extension Router {
         let contentType = src.tty || req.version < .v1_42 ? "application/vnd.docker.raw-stream" : "application/vnd.docker.multiplexed-stream"
         let engine = self.engine
         let cid = src.id
-        await LogReader.read(path: src.path, options: o, stillRunning: { await engine.isRunning(cid) },
-                             opened: { res.startStream(contentType: contentType) }) { entries in
+        await LogReader.read(
+            path: src.path, options: o, stillRunning: { await engine.isRunning(cid) },
+            opened: { res.startStream(contentType: contentType) }
+        ) { entries in
             var out: [UInt8] = []
             for e in entries {
                 var payload = e.text
