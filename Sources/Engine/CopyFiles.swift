@@ -78,9 +78,11 @@ extension Engine {
         chainIDs((try? store.image(id: c.image))?.map { $0.config.diffIDs } ?? [])
     }
 
-    static func stat(_ host: String, name: String) -> PathStat? {
+    /// `host` resolved under `root`; the root itself may be /proc/<pid>/root, a link to follow
+    /// (a trailing slash does), where any other final link is reported as the link it is.
+    static func stat(_ host: String, in root: String, name: String) -> PathStat? {
         var st = Glibc.stat()
-        guard lstat(host, &st) == 0 else { return nil }
+        guard lstat(host == root ? host + "/" : host, &st) == 0 else { return nil }
         var mode = UInt32(st.st_mode & 0o777)
         var link = ""
         switch st.st_mode & S_IFMT {
@@ -102,8 +104,7 @@ extension Engine {
         try withFrozenRoot(ref) { c, root in
             let host = try SafePath.resolveInRoot(root, path, followFinal: path.hasSuffix("/") || path.hasSuffix("/."))
             let name = path.split(separator: "/").last.map(String.init) ?? "/"
-            // The root itself may be /proc/<pid>/root, a link to follow (a trailing slash does).
-            guard let s = Engine.stat(host == root ? host + "/" : host, name: name) else {
+            guard let s = Engine.stat(host, in: root, name: name) else {
                 throw EngineError.notFound("Could not find the file \(path) in container \(c.name)")
             }
             return s
@@ -115,7 +116,7 @@ extension Engine {
         try withFrozenRoot(ref) { c, root in
             let host = try SafePath.resolveInRoot(root, path, followFinal: path.hasSuffix("/") || path.hasSuffix("/."))
             let name = host == root ? "/" : String(host.split(separator: "/").last ?? "")
-            guard let s = Engine.stat(host == root ? host + "/" : host, name: path.split(separator: "/").last.map(String.init) ?? "/") else {
+            guard let s = Engine.stat(host, in: root, name: path.split(separator: "/").last.map(String.init) ?? "/") else {
                 throw EngineError.notFound("Could not find the file \(path) in container \(c.name)")
             }
             let fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
@@ -138,7 +139,7 @@ extension Engine {
     public func extractInto(_ ref: String, path: String, tarFile: String, copyUIDGID: Bool = false) throws(EngineError) {
         try withFrozenRoot(ref) { c, root in
             let host = try SafePath.resolveInRoot(root, path, followFinal: true)
-            guard let s = Engine.stat(host == root ? host + "/" : host, name: "") else {
+            guard let s = Engine.stat(host, in: root, name: "") else {
                 throw EngineError.notFound("Could not find the file \(path) in container \(c.name)")
             }
             guard s.isDir else { throw EngineError.badRequest("extraction point is not a directory") }
