@@ -3,12 +3,19 @@ import Glibc
 import OCI
 import Sys
 
-/// Applies one layer tar to a fresh directory, refusing any entry that could write outside it:
+/// Applies one layer tar to a directory, refusing any entry that could write outside it:
 /// absolute names, `..` escapes, writes through symlinks, hard links to outside, symlinks whose
-/// relative target climbs out. Docker whiteouts become overlayfs whiteouts (0/0 char devices,
-/// `trusted.overlay.opaque`), so the directory can serve directly as an overlay lower layer.
+/// relative target climbs out. Every step works on directory descriptors: an entry's parent is
+/// opened with openat2 (no symlink followed, nothing above the root), and the entry is made with
+/// the `*at` calls on that descriptor, so a tree changed meanwhile (a running container's, for
+/// `cp`) still cannot redirect a write out of it. Docker whiteouts become overlayfs whiteouts
+/// (0/0 char devices, `trusted.overlay.opaque`), so the directory can serve directly as an overlay
+/// lower layer.
 public struct LayerUnpacker {
-    public let root: String
+    /// The directory to unpack into: a trusted host path, or a descriptor the caller opened
+    /// (resolved inside a container's root) and keeps.
+    enum Target { case path(String), descriptor(Int32) }
+    let target: Target
     /// Layers Berth made itself (commit) may hold any symlink a container made; only untrusted
     /// input is held to "no relative symlink climbs out of the root".
     public let trusted: Bool
@@ -23,7 +30,12 @@ public struct LayerUnpacker {
     public let layer: Bool
 
     public init(root: String, trusted: Bool = false, ownership: Ownership = .archived, layer: Bool = false) {
-        self.root = root; self.trusted = trusted; self.ownership = ownership; self.layer = layer
+        self.target = .path(root); self.trusted = trusted; self.ownership = ownership; self.layer = layer
+    }
+
+    /// Unpacks into an open directory (not closed here).
+    public init(rootFD: Int32, trusted: Bool = false, ownership: Ownership = .archived, layer: Bool = false) {
+        self.target = .descriptor(rootFD); self.trusted = trusted; self.ownership = ownership; self.layer = layer
     }
 
     public func unpack(tarPath: String) throws(ArchiveError) {
@@ -39,15 +51,50 @@ public struct LayerUnpacker {
     }
 
     func unpack(reader: ArchiveReader) throws(ArchiveError) {
-        var dirTimes: [(String, Int64, Int)] = []
+        let rootfd: Int32
+        switch target {
+        case .path(let p):
+            rootfd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            if rootfd < 0 { throw ArchiveError("open \(p): \(SysError("open"))") }
+        case .descriptor(let fd):
+            rootfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            if rootfd < 0 { throw ArchiveError("open the destination: \(SysError("open"))") }
+        }
+        var state = State(rootfd: rootfd)
+        defer { state.close() }
         while let e = try reader.next() {
-            try apply(e, reader: reader, dirTimes: &dirTimes)
+            try apply(e, reader: reader, &state)
         }
         // Directory times last: creating children changes them.
-        for (p, t, n) in dirTimes.reversed() { setTime(p, t, n) }
+        for (rel, t, n) in state.dirTimes.reversed() {
+            let fd = DirFD.open(rootfd, rel, O_RDONLY | O_DIRECTORY, .strict)
+            if fd >= 0 {
+                var ts = [timespec(tv_sec: Int(t), tv_nsec: n), timespec(tv_sec: Int(t), tv_nsec: n)]
+                futimens(fd, &ts)
+                Glibc.close(fd)
+            }
+        }
     }
 
-    private func apply(_ e: TarEntry, reader: ArchiveReader, dirTimes: inout [(String, Int64, Int)]) throws(ArchiveError) {
+    /// The root, the last entry's parent directory (tar entries come grouped by directory) and
+    /// the directories whose times are set at the end.
+    struct State {
+        let rootfd: Int32
+        var parent: (rel: String, fd: Int32)? = nil
+        var dirTimes: [(String, Int64, Int)] = []
+        init(rootfd: Int32) { self.rootfd = rootfd }
+        /// Something was removed: the cached parent may be what went.
+        mutating func forgetParent() {
+            if let p = parent { Glibc.close(p.fd) }
+            parent = nil
+        }
+        mutating func close() {
+            forgetParent()
+            Glibc.close(rootfd)
+        }
+    }
+
+    private func apply(_ e: TarEntry, reader: ArchiveReader, _ state: inout State) throws(ArchiveError) {
         if e.path.hasPrefix("/") { throw ArchiveError("invalid tar entry \(quote(e.path)): absolute paths are not allowed") }
         guard let rel = SafePath.clean(e.path) else {
             throw ArchiveError("invalid tar entry \(quote(e.path)): path is outside of the archive root")
@@ -55,73 +102,108 @@ public struct LayerUnpacker {
         if rel.isEmpty { return }  // "./" itself
         let parent = rel.split(separator: "/").dropLast().joined(separator: "/")
         let name = String(rel.split(separator: "/").last!)
-        try ensureDirectory(parent)
-        let parentPath = parent.isEmpty ? root : root + "/" + parent
+        let dirfd = try parentDirectory(parent, &state)
 
         if layer && name == ".wh..wh..opq" {
-            _ = "y".withCString { setxattr(parentPath, "trusted.overlay.opaque", $0, 1, 0) }
+            _ = "y".withCString { fsetxattr(dirfd, "trusted.overlay.opaque", $0, 1, 0) }
             return
         }
         if layer && name.hasPrefix(".wh.") {
-            let target = name.dropFirst(4)
-            guard !target.isEmpty, target != ".", target != "..", !target.hasPrefix(".wh.") else {
+            let victim = String(name.dropFirst(4))
+            guard !victim.isEmpty, victim != ".", victim != "..", !victim.hasPrefix(".wh.") else {
                 throw ArchiveError("invalid tar entry \(quote(e.path)): not a whiteout of a file")
             }
-            let victim = parentPath + "/" + target
-            FS.removeAll(victim)
-            if mknod(victim, S_IFCHR | 0o000, 0) != 0 { throw ArchiveError("whiteout \(rel): \(SysError("mknod"))") }
+            DirFD.removeAll(dirfd, victim)
+            if mknodat(dirfd, victim, S_IFCHR | 0o000, 0) != 0 { throw ArchiveError("whiteout \(rel): \(SysError("mknod"))") }
             return
         }
-        let full = root + "/" + rel
-        var st = stat()
-        let exists = lstat(full, &st) == 0
-        if exists && !(e.kind == .directory && (st.st_mode & S_IFMT) == S_IFDIR) { FS.removeAll(full) }
-
+        let existing = DirFD.lstat(dirfd, name)
+        let existingDir = existing.map { ($0.st_mode & S_IFMT) == S_IFDIR } ?? false
+        if existing != nil && !(e.kind == .directory && existingDir) {
+            DirFD.removeAll(dirfd, name)
+            if existingDir { state.forgetParent() }
+        }
+        let mode = mode_t(e.mode & 0o7777)
         switch e.kind {
         case .directory:
-            if !(exists && (st.st_mode & S_IFMT) == S_IFDIR) && mkdir(full, 0o755) != 0 { throw ArchiveError("mkdir \(rel): \(SysError("mkdir"))") }
-            chmod(full, mode_t(e.mode & 0o7777))
-            dirTimes.append((full, e.mtime, e.mtimeNanos))
+            if !existingDir && mkdirat(dirfd, name, 0o755) != 0 { throw ArchiveError("mkdir \(rel): \(SysError("mkdir"))") }
+            let fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            if fd < 0 { throw ArchiveError("open \(rel): \(SysError("open"))") }
+            defer { Glibc.close(fd) }
+            finish(fd: fd, e, mode: mode)
+            state.dirTimes.append((rel, e.mtime, e.mtimeNanos))
+            return
         case .file:
-            let fd = open(full, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+            let fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
             if fd < 0 { throw ArchiveError("create \(rel): \(SysError("open"))") }
-            do throws(ArchiveError) {
-                try reader.readData { (b) throws(ArchiveError) in
-                    do { try FS.writeAll(fd: fd, b) } catch { throw ArchiveError("write \(rel): \(error)") }
-                }
-            } catch { close(fd); throw error }
-            close(fd)
+            defer { Glibc.close(fd) }
+            try reader.readData { (b) throws(ArchiveError) in
+                do { try FS.writeAll(fd: fd, b) } catch { throw ArchiveError("write \(rel): \(error)") }
+            }
+            finish(fd: fd, e, mode: mode)
+            setTime(fd: fd, e)
+            return
         case .symlink:
             guard trusted || SafePath.symlinkStaysInside(entryPath: rel, target: e.linkTarget) else {
                 throw ArchiveError("invalid symlink \(quote(rel)) -> \(quote(e.linkTarget)): points outside of the archive root")
             }
-            if symlink(e.linkTarget, full) != 0 { throw ArchiveError("symlink \(rel): \(SysError("symlink"))") }
+            if symlinkat(e.linkTarget, dirfd, name) != 0 { throw ArchiveError("symlink \(rel): \(SysError("symlink"))") }
         case .hardlink:
             guard !e.linkTarget.hasPrefix("/"), let target = SafePath.clean(e.linkTarget), !target.isEmpty else {
                 throw ArchiveError("invalid hardlink \(quote(rel)) -> \(quote(e.linkTarget)): points outside of the archive root")
             }
             let tparent = target.split(separator: "/").dropLast().joined(separator: "/")
-            try ensureNoSymlinks(tparent)
-            if link(root + "/" + target, full) != 0 { throw ArchiveError("link \(rel): \(SysError("link"))") }
+            let tname = String(target.split(separator: "/").last!)
+            let tfd = DirFD.open(state.rootfd, tparent, DirFD.pathOnly | O_DIRECTORY, .strict)
+            if tfd < 0 {
+                if errno == ELOOP || errno == EXDEV { throw ArchiveError("invalid hardlink under \(quote(tparent)): path goes through a symlink") }
+                throw ArchiveError("link \(rel): \(SysError("open"))")
+            }
+            defer { Glibc.close(tfd) }
+            // A hard link shares its target's inode: its header's metadata must not rewrite it.
+            if linkat(tfd, tname, dirfd, name, 0) != 0 { throw ArchiveError("link \(rel): \(SysError("link"))") }
+            return
         case .charDevice, .blockDevice, .fifo:
             let type: mode_t = e.kind == .charDevice ? S_IFCHR : e.kind == .blockDevice ? S_IFBLK : S_IFIFO
             let dev = makedev(e.devMajor, e.devMinor)
-            if mknod(full, type | mode_t(e.mode & 0o7777), dev) != 0 { throw ArchiveError("mknod \(rel): \(SysError("mknod"))") }
+            if mknodat(dirfd, name, type | mode, dev) != 0 { throw ArchiveError("mknod \(rel): \(SysError("mknod"))") }
         case .other:
             return
         }
-        // A hard link shares its target's inode: its header's metadata must not rewrite it.
-        if e.kind == .hardlink { return }
+        // Symlinks and device nodes cannot be opened to be changed: by name in their directory,
+        // never following the name.
+        if let (uid, gid) = owner(e) { fchownat(dirfd, name, uid, gid, AT_SYMLINK_NOFOLLOW) }
+        if e.kind != .symlink {
+            fchmodat(dirfd, name, mode, AT_SYMLINK_NOFOLLOW)
+            let path = DirFD.procPath(dirfd, name)
+            for (k, v) in e.xattrs where k.hasPrefix("user.") || k.hasPrefix("security.capability") {
+                _ = v.withUnsafeBytes { lsetxattr(path, k, $0.baseAddress, $0.count, 0) }
+            }
+        }
+        var ts = [timespec(tv_sec: Int(e.mtime), tv_nsec: e.mtimeNanos), timespec(tv_sec: Int(e.mtime), tv_nsec: e.mtimeNanos)]
+        utimensat(dirfd, name, &ts, AT_SYMLINK_NOFOLLOW)
+    }
+
+    private func owner(_ e: TarEntry) -> (uid_t, gid_t)? {
         switch ownership {
-        case .archived: lchown(full, uid_t(e.uid), gid_t(e.gid))
-        case .caller: break
-        case .fixed(let uid, let gid): lchown(full, uid_t(uid), gid_t(gid))
+        case .archived: return (uid_t(e.uid), gid_t(e.gid))
+        case .caller: return nil
+        case .fixed(let uid, let gid): return (uid_t(uid), gid_t(gid))
         }
-        if e.kind != .symlink && e.kind != .directory { chmod(full, mode_t(e.mode & 0o7777)) }
+    }
+
+    /// Owner, then mode (a chown clears set-id bits), then extended attributes, on an open file or directory.
+    private func finish(fd: Int32, _ e: TarEntry, mode: mode_t) {
+        if let (uid, gid) = owner(e) { fchown(fd, uid, gid) }
+        fchmod(fd, mode)
         for (k, v) in e.xattrs where k.hasPrefix("user.") || k.hasPrefix("security.capability") {
-            _ = v.withUnsafeBytes { lsetxattr(full, k, $0.baseAddress, $0.count, 0) }
+            _ = v.withUnsafeBytes { fsetxattr(fd, k, $0.baseAddress, $0.count, 0) }
         }
-        if e.kind != .directory { setTime(full, e.mtime, e.mtimeNanos) }
+    }
+
+    private func setTime(fd: Int32, _ e: TarEntry) {
+        var ts = [timespec(tv_sec: Int(e.mtime), tv_nsec: e.mtimeNanos), timespec(tv_sec: Int(e.mtime), tv_nsec: e.mtimeNanos)]
+        futimens(fd, &ts)
     }
 
     private func makedev(_ major: UInt32, _ minor: UInt32) -> dev_t {
@@ -129,35 +211,38 @@ public struct LayerUnpacker {
         return ((ma & 0xfffff000) << 32) | ((ma & 0xfff) << 8) | ((mi & 0xffffff00) << 12) | (mi & 0xff)
     }
 
-    private func setTime(_ path: String, _ secs: Int64, _ nanos: Int) {
-        var ts = [timespec(tv_sec: Int(secs), tv_nsec: nanos), timespec(tv_sec: Int(secs), tv_nsec: nanos)]
-        utimensat(AT_FDCWD, path, &ts, AT_SYMLINK_NOFOLLOW)
-    }
-
-    /// Every component of rel must be a real directory (created if missing), never a symlink.
-    private func ensureDirectory(_ rel: String) throws(ArchiveError) {
-        var cur = root
-        for c in rel.split(separator: "/") {
-            cur += "/" + c
-            var st = stat()
-            if lstat(cur, &st) == 0 {
-                if (st.st_mode & S_IFMT) == S_IFLNK { throw ArchiveError("invalid tar entry under \(quote(rel)): path goes through a symlink") }
-                if (st.st_mode & S_IFMT) != S_IFDIR { throw ArchiveError("invalid tar entry under \(quote(rel)): not a directory") }
-            } else if mkdir(cur, 0o755) != 0 {
-                throw ArchiveError("mkdir \(cur): \(SysError("mkdir"))")
+    /// The entry's parent directory, open for writing: every component a real directory
+    /// (created if missing), never a symlink, never above the root.
+    private func parentDirectory(_ rel: String, _ state: inout State) throws(ArchiveError) -> Int32 {
+        if let p = state.parent, p.rel == rel { return p.fd }
+        state.forgetParent()
+        var fd = DirFD.open(state.rootfd, rel, O_RDONLY | O_DIRECTORY, .strict)
+        if fd < 0 && errno == ENOENT {
+            fd = openat(state.rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            for c in rel.split(separator: "/") where fd >= 0 {
+                let name = String(c)
+                var next = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                if next < 0 && errno == ENOENT {
+                    if mkdirat(fd, name, 0o755) != 0 && errno != EEXIST {
+                        let err = SysError("mkdir")
+                        Glibc.close(fd)
+                        throw ArchiveError("mkdir \(rel): \(err)")
+                    }
+                    next = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                }
+                let err = errno
+                Glibc.close(fd)
+                fd = next
+                errno = err
             }
         }
-    }
-
-    private func ensureNoSymlinks(_ rel: String) throws(ArchiveError) {
-        var cur = root
-        for c in rel.split(separator: "/") {
-            cur += "/" + c
-            var st = stat()
-            if lstat(cur, &st) == 0, (st.st_mode & S_IFMT) == S_IFLNK {
-                throw ArchiveError("invalid hardlink under \(quote(rel)): path goes through a symlink")
-            }
+        if fd < 0 {
+            if errno == ELOOP || errno == EXDEV { throw ArchiveError("invalid tar entry under \(quote(rel)): path goes through a symlink") }
+            if errno == ENOTDIR { throw ArchiveError("invalid tar entry under \(quote(rel)): not a directory") }
+            throw ArchiveError("open \(rel): \(SysError("open"))")
         }
+        state.parent = (rel, fd)
+        return fd
     }
 
     private func quote(_ s: String) -> String { "\"" + s + "\"" }

@@ -11,9 +11,12 @@ public struct Change: Sendable, Equatable {
 
 /// Walks directory trees into tar streams: a whole root filesystem (`export`), or an overlay
 /// upper directory as a Docker layer, whose whiteouts (0/0 character devices, opaque
-/// directories) become `.wh.` entries again (`commit`). Never follows symlinks.
+/// directories) become `.wh.` entries again (`commit`). Never follows symlinks: the walk goes
+/// from directory descriptor to directory descriptor (`openat` with O_NOFOLLOW), so a tree that
+/// changes meanwhile — a directory swapped for a link to `/` — cannot lead it out.
 public final class TreeTar {
-    public let root: String
+    enum Source { case path(String), descriptor(Int32) }
+    let source: Source
     public let layer: Bool
     let tar: TarWriter
     /// Paths (relative) to leave out (`.dockerignore`); with `descendExcluded`, an excluded
@@ -23,15 +26,44 @@ public final class TreeTar {
     /// Files added at the end (a Dockerfile read from stdin).
     public var extra: [(String, [UInt8])] = []
     public init(root: String, layer: Bool, sink: @escaping TarWriter.Sink) {
-        self.root = root; self.layer = layer; tar = TarWriter(sink: sink)
+        source = .path(root); self.layer = layer; tar = TarWriter(sink: sink)
+    }
+    /// A tree given as an open directory (kept open by the caller).
+    public init(rootFD: Int32, layer: Bool, sink: @escaping TarWriter.Sink) {
+        source = .descriptor(rootFD); self.layer = layer; tar = TarWriter(sink: sink)
+    }
+
+    private func openRoot() throws -> Int32 {
+        switch source {
+        case .path(let p): return try DirFD.openDirectory(p)
+        case .descriptor(let fd):
+            let copy = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            if copy < 0 { throw SysError("open the directory") }
+            return copy
+        }
     }
 
     /// The whole tree, or (`only`) just one entry of the root directory and what is below it.
     public func write(only: String? = nil, as newName: String? = nil) throws {
+        let rootfd = try openRoot()
+        defer { close(rootfd) }
         var links: [UInt64: String] = [:]
         rename = (only ?? "", newName)
-        try walk("", &links, only: only)
+        try walk(rootfd, "", &links, only: only)
         for (name, bytes) in extra { try tar.addFile(name, bytes, mode: 0o600) }
+        try tar.finish()
+    }
+
+    /// The root directory itself as the entry `name`, its contents below it (`cp` of a path
+    /// that was a link to a directory, followed inside the container's root).
+    public func write(directoryAs name: String) throws {
+        let rootfd = try openRoot()
+        defer { close(rootfd) }
+        var st = stat()
+        guard fstat(rootfd, &st) == 0 else { throw SysError("stat the directory") }
+        var links: [UInt64: String] = [:]
+        try tar.entry(name + "/", type: "5", mode: Int(st.st_mode & 0o7777), uid: Int(st.st_uid), gid: Int(st.st_gid), mtime: Int64(st.st_mtim.tv_sec))
+        try walk(rootfd, name, &links)
         try tar.finish()
     }
 
@@ -44,36 +76,50 @@ public final class TreeTar {
         return r
     }
 
-    private func walk(_ rel: String, _ links: inout [UInt64: String], only: String? = nil) throws {
-        let dirPath = rel.isEmpty ? root : root + "/" + rel
-        for name in try (only.map { [$0] } ?? FS.list(dirPath).sorted()) {
+    /// A subdirectory, opened without following a link (nil when it is gone or was swapped).
+    private static func openSubdirectory(_ dirfd: Int32, _ name: String) -> Int32? {
+        let fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        return fd >= 0 ? fd : nil
+    }
+
+    private func walk(_ dirfd: Int32, _ rel: String, _ links: inout [UInt64: String], only: String? = nil) throws {
+        for name in try (only.map { [$0] } ?? DirFD.list(dirfd).sorted()) {
             let r = rel.isEmpty ? name : rel + "/" + name
-            let full = root + "/" + r
-            var st = stat()
-            guard lstat(full, &st) == 0 else { continue }
+            guard let st = DirFD.lstat(dirfd, name) else { continue }
             if let exclude, exclude(r) {
-                if descendExcluded && (st.st_mode & S_IFMT) == S_IFDIR { try walk(r, &links) }
+                if descendExcluded && (st.st_mode & S_IFMT) == S_IFDIR, let sub = TreeTar.openSubdirectory(dirfd, name) {
+                    defer { close(sub) }
+                    try walk(sub, r, &links)
+                }
                 continue
             }
             let mode = Int(st.st_mode & 0o7777), uid = Int(st.st_uid), gid = Int(st.st_gid), mtime = Int64(st.st_mtim.tv_sec)
             switch st.st_mode & S_IFMT {
             case S_IFDIR:
+                guard let sub = TreeTar.openSubdirectory(dirfd, name) else { continue }
+                defer { close(sub) }
                 try tar.entry(outName(r) + "/", type: "5", mode: mode, uid: uid, gid: gid, mtime: mtime)
-                if layer && TreeTar.isOpaque(full) {
+                if layer && TreeTar.isOpaque(sub) {
                     try tar.entry(outName(r) + "/.wh..wh..opq", type: "0", mode: 0, uid: 0, gid: 0, mtime: mtime)
                 }
-                try walk(r, &links)
+                try walk(sub, r, &links)
             case S_IFREG:
                 if layer && TreeTar.isMountStub(r, st) { continue }
-                if st.st_nlink > 1, let first = links[UInt64(st.st_ino)] {
+                // Opened without following and without blocking; what was opened must be the
+                // regular file just examined (a swap in between is skipped, not followed).
+                let fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
+                guard fd >= 0 else { continue }
+                defer { close(fd) }
+                var fst = stat()
+                guard fstat(fd, &fst) == 0, (fst.st_mode & S_IFMT) == S_IFREG, fst.st_ino == st.st_ino, fst.st_dev == st.st_dev else { continue }
+                if fst.st_nlink > 1, let first = links[UInt64(fst.st_ino)] {
                     try tar.entry(outName(r), type: "1", mode: mode, uid: uid, gid: gid, mtime: mtime, link: first)
                     continue
                 }
-                if st.st_nlink > 1 { links[UInt64(st.st_ino)] = outName(r) }
-                try tar.entry(outName(r), type: "0", size: Int64(st.st_size), mode: mode, uid: uid, gid: gid, mtime: mtime)
-                let fd = open(full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
-                guard fd >= 0 else { throw SysError("open \(full)") }
-                var remaining = Int64(st.st_size)
+                if fst.st_nlink > 1 { links[UInt64(fst.st_ino)] = outName(r) }
+                let size = Int64(fst.st_size)
+                try tar.entry(outName(r), type: "0", size: size, mode: mode, uid: uid, gid: gid, mtime: mtime)
+                var remaining = size
                 var buf = [UInt8](repeating: 0, count: 1 << 20)
                 while remaining > 0 {
                     let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, Int(min(Int64(1 << 20), remaining))) }
@@ -81,14 +127,10 @@ public final class TreeTar {
                     try tar.sink(Array(buf[0..<n]))
                     remaining -= Int64(n)
                 }
-                close(fd)
                 if remaining > 0 { try tar.sink([UInt8](repeating: 0, count: Int(remaining))) }  // file shrank meanwhile
-                try tar.pad(Int64(st.st_size))
+                try tar.pad(size)
             case S_IFLNK:
-                var buf = [CChar](repeating: 0, count: 4097)
-                let n = readlink(full, &buf, 4096)
-                let target = n > 0 ? String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
-                try tar.entry(outName(r), type: "2", mode: 0o777, uid: uid, gid: gid, mtime: mtime, link: target)
+                try tar.entry(outName(r), type: "2", mode: 0o777, uid: uid, gid: gid, mtime: mtime, link: DirFD.readLink(dirfd, name))
             case S_IFCHR where layer && st.st_rdev == 0:
                 let parent = r.split(separator: "/").dropLast().joined(separator: "/")
                 try tar.entry((parent.isEmpty ? "" : parent + "/") + ".wh." + name, type: "0", mode: 0, uid: 0, gid: 0, mtime: mtime)
@@ -113,9 +155,9 @@ public final class TreeTar {
         mountStubs.contains(rel) && (st.st_mode & S_IFMT) == S_IFREG && st.st_size == 0
     }
 
-    static func isOpaque(_ path: String) -> Bool {
+    static func isOpaque(_ dirfd: Int32) -> Bool {
         var v = [CChar](repeating: 0, count: 4)
-        return getxattr(path, "trusted.overlay.opaque", &v, 4) == 1 && v[0] == CChar(UInt8(ascii: "y"))
+        return fgetxattr(dirfd, "trusted.overlay.opaque", &v, 4) == 1 && v[0] == CChar(UInt8(ascii: "y"))
     }
 
     /// `docker diff`: the upper directory against the image's layers (top first).
@@ -128,14 +170,12 @@ public final class TreeTar {
             }
             return false
         }
-        /// Appends the changes below `rel`; returns whether there were any.
-        func walk(_ rel: String) -> Bool {
-            let dir = rel.isEmpty ? upper : upper + "/" + rel
+        /// Appends the changes below `rel` (the open directory `dirfd`); returns whether there were any.
+        func walk(_ dirfd: Int32, _ rel: String) -> Bool {
             var any = false
-            for name in ((try? FS.list(dir)) ?? []).sorted() {
+            for name in ((try? DirFD.list(dirfd)) ?? []).sorted() {
                 let r = rel.isEmpty ? name : rel + "/" + name
-                var st = stat()
-                guard lstat(upper + "/" + r, &st) == 0 else { continue }
+                guard let st = DirFD.lstat(dirfd, name) else { continue }
                 if (st.st_mode & S_IFMT) == S_IFCHR && st.st_rdev == 0 {
                     out.append(Change(path: "/" + r, kind: .deleted))
                     any = true
@@ -146,7 +186,11 @@ public final class TreeTar {
                 if (st.st_mode & S_IFMT) == S_IFDIR {
                     // A directory copied up only to hold changes counts as changed through them.
                     let at = out.count
-                    let below = walk(r)
+                    var below = false
+                    if let sub = openSubdirectory(dirfd, name) {
+                        below = walk(sub, r)
+                        close(sub)
+                    }
                     if !existed || below { out.insert(Change(path: "/" + r, kind: existed ? .modified : .added), at: at); any = true }
                 } else {
                     out.append(Change(path: "/" + r, kind: existed ? .modified : .added))
@@ -155,7 +199,9 @@ public final class TreeTar {
             }
             return any
         }
-        _ = walk("")
+        guard let top = try? DirFD.openDirectory(upper) else { return [] }
+        defer { close(top) }
+        _ = walk(top, "")
         return out
     }
 }

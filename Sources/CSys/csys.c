@@ -189,3 +189,12 @@ int berth_openat2(int dirfd, const char *path, int flags, int mode, int beneath)
     how.resolve = (beneath ? RESOLVE_BENEATH : RESOLVE_IN_ROOT) | RESOLVE_NO_MAGICLINKS;
     return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
 }
+
+int berth_openat2_resolve(int dirfd, const char *path, int flags, int mode, unsigned long long resolve) {
+    struct open_how how;
+    memset(&how, 0, sizeof how);
+    how.flags = (unsigned long long)(flags | O_CLOEXEC);
+    how.mode = (unsigned long long)((flags & O_CREAT) ? mode : 0);
+    how.resolve = resolve;
+    return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+}

@@ -16,7 +16,6 @@ extension Engine {
         public var mode: UInt32  // Go os.FileMode bits
         public var mtime: String
         public var linkTarget: String
-        public var hostPath: String
         public var isDir: Bool
 
         public var json: JSON {
@@ -55,22 +54,31 @@ extension Engine {
     }
 
     /// Volumes and binds of a stopped container over its mounted root, shallowest first, each
-    /// destination resolved inside the root (a symlink in the image cannot aim one elsewhere).
+    /// destination resolved inside the root on descriptors (a symlink in the image cannot aim
+    /// one elsewhere, and the mount goes on the directory resolved, through /proc's link to it).
     nonisolated static func bindMounts(_ mounts: [MountPoint], into root: String) throws {
+        let rootfd = try DirFD.openDirectory(root, flags: DirFD.pathOnly)
+        defer { close(rootfd) }
         for m in mounts.filter({ $0.type != .tmpfs && !$0.source.isEmpty }).sorted(by: { $0.destination.count < $1.destination.count }) {
-            let target = try SafePath.resolveInRoot(root, m.destination, followFinal: true)
-            guard target.hasPrefix(root + "/") else { continue }
-            if !FS.exists(target) {
+            let dest = MountParser.clean(m.destination)
+            guard dest != "/" else { continue }
+            var fd = DirFD.open(rootfd, dest, DirFD.pathOnly, .container)
+            if fd < 0 && errno == ENOENT {
+                let parent = try DirFD.mkdirAll(rootfd, String(dest[..<dest.lastIndex(of: "/")!]), .container)
+                defer { close(parent) }
+                let name = String(dest[dest.index(after: dest.lastIndex(of: "/")!)...])
                 if FS.isDirectory(m.source) {
-                    try FS.mkdirAll(target, mode: 0o755)
+                    if mkdirat(parent, name, 0o755) != 0 && errno != EEXIST { throw SysError("mkdir \(m.destination)") }
                 } else {
-                    try FS.mkdirAll(String(target[..<target.lastIndex(of: "/")!]), mode: 0o755)
-                    let fd = open(target, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o644)
-                    guard fd >= 0 else { throw SysError("create \(m.destination)") }
-                    close(fd)
+                    let f = openat(parent, name, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o644)
+                    guard f >= 0 else { throw SysError("create \(m.destination)") }
+                    close(f)
                 }
+                fd = DirFD.open(rootfd, dest, DirFD.pathOnly, .container)
             }
-            guard mount(m.source, target, nil, UInt(MS_BIND | MS_REC), nil) == 0 else { throw SysError("bind \(m.destination)") }
+            guard fd >= 0 else { throw SysError("open \(m.destination) in the container") }
+            defer { close(fd) }
+            guard mount(m.source, DirFD.procPath(fd), nil, UInt(MS_BIND | MS_REC), nil) == 0 else { throw SysError("bind \(m.destination)") }
         }
     }
 
@@ -78,78 +86,136 @@ extension Engine {
         chainIDs((try? store.image(id: c.image))?.map { $0.config.diffIDs } ?? [])
     }
 
-    /// `host` resolved under `root`; the root itself may be /proc/<pid>/root, a link to follow
-    /// (a trailing slash does), where any other final link is reported as the link it is.
-    static func stat(_ host: String, in root: String, name: String) -> PathStat? {
+    /// A path of the container as the kernel resolves it inside the root: either the directory
+    /// holding its last component plus that name (the component itself not followed), or, for
+    /// the root, a trailing `/`, `.` or `..`, the directory it names (followed).
+    enum Located {
+        case entry(parent: Int32, name: String)
+        case itself(Int32)
+        var fd: Int32 {
+            switch self {
+            case .entry(let p, _): return p
+            case .itself(let fd): return fd
+            }
+        }
+    }
+
+    static func locate(_ rootfd: Int32, _ path: String) throws(EngineError) -> Located? {
+        let comps = path.split(separator: "/")
+        let followFinal = path.hasSuffix("/") || comps.last == "." || comps.last == ".."
+        if comps.isEmpty || followFinal {
+            let fd = DirFD.open(rootfd, path, DirFD.pathOnly | O_DIRECTORY, .container)
+            if fd < 0 { return try notFound(path) }
+            return .itself(fd)
+        }
+        let parent = DirFD.open(rootfd, comps.dropLast().joined(separator: "/"), DirFD.pathOnly | O_DIRECTORY, .container)
+        if parent < 0 { return try notFound(path) }
+        let name = String(comps.last!)
+        guard DirFD.lstat(parent, name) != nil else {
+            close(parent)
+            return nil
+        }
+        return .entry(parent: parent, name: name)
+    }
+
+    private static func notFound(_ path: String) throws(EngineError) -> Located? {
+        if errno == ENOENT || errno == ENOTDIR { return nil }
+        throw .internalError("resolving \(path) in the container: \(SysError("openat2"))")
+    }
+
+    /// What `docker cp` reports of a located path (Go's os.FileMode bits).
+    /// A link's target is reported fully resolved inside the root, as an absolute path (dockerd's
+    /// StatPath), not as written.
+    static func stat(_ at: Located, name: String, rootfd: Int32, path: String) -> PathStat? {
         var st = Glibc.stat()
-        guard lstat(host == root ? host + "/" : host, &st) == 0 else { return nil }
-        var mode = UInt32(st.st_mode & 0o777)
         var link = ""
+        switch at {
+        case .itself(let fd): guard fstat(fd, &st) == 0 else { return nil }
+        case .entry(let parent, let entry):
+            guard fstatat(parent, entry, &st, AT_SYMLINK_NOFOLLOW) == 0 else { return nil }
+            if (st.st_mode & S_IFMT) == S_IFLNK { link = DirFD.resolvedName(rootfd, path) ?? DirFD.readLink(parent, entry) }
+        }
+        var mode = UInt32(st.st_mode & 0o777)
         switch st.st_mode & S_IFMT {
         case S_IFDIR: mode |= 1 << 31
-        case S_IFLNK:
-            mode |= 1 << 27
-            var buf = [CChar](repeating: 0, count: 4097)
-            let n = readlink(host, &buf, 4096)
-            if n > 0 { link = String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) }
+        case S_IFLNK: mode |= 1 << 27
         default: break
         }
         let mtime = Timestamp(nanos: Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)).goRFC3339Nano
         return PathStat(
-            name: name, size: Int64(st.st_size), mode: mode, mtime: mtime, linkTarget: link, hostPath: host,
-            isDir: (st.st_mode & S_IFMT) == S_IFDIR)
+            name: name, size: Int64(st.st_size), mode: mode, mtime: mtime, linkTarget: link, isDir: (st.st_mode & S_IFMT) == S_IFDIR)
+    }
+
+    /// The name dockerd gives a path in `cp`: the last component once cleaned (`a/b/..` is `a`),
+    /// except that a trailing `/.` is kept (`dir/.` is `.`: the directory's contents).
+    static func baseName(_ path: String) -> String {
+        if path == "." || path.hasSuffix("/.") { return "." }
+        return MountParser.clean(path).split(separator: "/").last.map(String.init) ?? "/"
+    }
+
+    /// Runs `body` on the path located inside the frozen root, or reports it missing.
+    func withLocated<T>(_ ref: String, _ path: String, _ body: (Container, String, Located, PathStat) throws -> T) throws(EngineError) -> T {
+        try withFrozenRoot(ref) { c, root in
+            let rootfd = try DirFD.openDirectory(root, flags: DirFD.pathOnly)
+            defer { close(rootfd) }
+            let name = Engine.baseName(path)
+            let located = try Engine.locate(rootfd, path)
+            defer { if let located { close(located.fd) } }
+            guard let at = located, let s = Engine.stat(at, name: name, rootfd: rootfd, path: path) else {
+                throw EngineError.notFound("Could not find the file \(path) in container \(c.name)")
+            }
+            return try body(c, root, at, s)
+        }
     }
 
     public func statPath(_ ref: String, path: String) throws(EngineError) -> PathStat {
-        try withFrozenRoot(ref) { c, root in
-            let host = try SafePath.resolveInRoot(root, path, followFinal: path.hasSuffix("/") || path.hasSuffix("/."))
-            let name = path.split(separator: "/").last.map(String.init) ?? "/"
-            guard let s = Engine.stat(host, in: root, name: name) else {
-                throw EngineError.notFound("Could not find the file \(path) in container \(c.name)")
-            }
-            return s
-        }
+        try withLocated(ref, path) { _, _, _, s in s }
     }
 
     /// `GET /containers/{id}/archive`: the path (and what is below it) as a tar, into `file`.
+    /// A followed directory goes out under the name asked for, as dockerd rebases it.
     public func archivePath(_ ref: String, path: String, to file: String) throws(EngineError) -> PathStat {
-        try withFrozenRoot(ref) { c, root in
-            let host = try SafePath.resolveInRoot(root, path, followFinal: path.hasSuffix("/") || path.hasSuffix("/."))
-            let name = host == root ? "/" : String(host.split(separator: "/").last ?? "")
-            guard let s = Engine.stat(host, in: root, name: path.split(separator: "/").last.map(String.init) ?? "/") else {
-                throw EngineError.notFound("Could not find the file \(path) in container \(c.name)")
-            }
+        try withLocated(ref, path) { _, _, at, s in
             let fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
             guard fd >= 0 else { throw SysError("open \(file)") }
             defer { close(fd) }
-            if host == root {
-                try TreeTar(root: root, layer: false) { try FS.writeAll(fd: fd, $0) }.write()
-            } else {
-                let parent = String(host[..<host.lastIndex(of: "/")!])
-                try TreeTar(root: parent, layer: false) { try FS.writeAll(fd: fd, $0) }.write(only: name)
+            switch at {
+            case .entry(let parent, let name):
+                try TreeTar(rootFD: parent, layer: false) { try FS.writeAll(fd: fd, $0) }.write(only: name)
+            case .itself(let dir):
+                let tree = TreeTar(rootFD: dir, layer: false) { try FS.writeAll(fd: fd, $0) }
+                if s.name == "/" { try tree.write() } else { try tree.write(directoryAs: s.name) }
             }
             return s
         }
     }
 
-    /// `PUT /containers/{id}/archive`: a tar extracted into a directory of the container; entries
-    /// may not write through symlinks (the unpacker refuses), and the directory is resolved in-root.
+    /// `PUT /containers/{id}/archive`: a tar extracted into a directory of the container, opened
+    /// inside its root; the unpacker works on that descriptor, never through a symlink there.
     /// `copyUIDGID` (`cp -a`): everything is owned by the container's user, as dockerd does;
     /// otherwise ownership is as archived.
     public func extractInto(_ ref: String, path: String, tarFile: String, copyUIDGID: Bool = false) throws(EngineError) {
         try withFrozenRoot(ref) { c, root in
-            let host = try SafePath.resolveInRoot(root, path, followFinal: true)
-            guard let s = Engine.stat(host, in: root, name: "") else {
-                throw EngineError.notFound("Could not find the file \(path) in container \(c.name)")
+            let rootfd = try DirFD.openDirectory(root, flags: DirFD.pathOnly)
+            defer { close(rootfd) }
+            let dir = DirFD.open(rootfd, path, O_RDONLY | O_DIRECTORY, .container)
+            if dir < 0 {
+                let isEntry = errno == ENOTDIR ? DirFD.open(rootfd, path, DirFD.pathOnly, .container) : -1
+                if isEntry >= 0 {
+                    close(isEntry)
+                    throw EngineError.badRequest("extraction point is not a directory")
+                }
+                if errno == ENOENT || errno == ENOTDIR { throw EngineError.notFound("Could not find the file \(path) in container \(c.name)") }
+                throw SysError("open \(path) in the container")
             }
-            guard s.isDir else { throw EngineError.badRequest("extraction point is not a directory") }
+            defer { close(dir) }
             var ownership = LayerUnpacker.Ownership.archived
             if copyUIDGID {
                 let files = try Engine.userFiles(root: root)
                 let u = try UserResolver.resolve(c.config.user, passwd: files.passwd, group: files.group)
                 ownership = .fixed(UInt32(u.uid), UInt32(u.gid))
             }
-            try LayerUnpacker(root: host, trusted: true, ownership: ownership).unpack(tarPath: tarFile)
+            try LayerUnpacker(rootFD: dir, trusted: true, ownership: ownership).unpack(tarPath: tarFile)
         }
     }
 }

@@ -169,3 +169,71 @@ import Testing
         #expect(throws: ArchiveError.self) { try unpack(Array(gz.prefix(gz.count / 2))) }
     }
 }
+
+/// The unpacker and the tree walker hold directories by descriptor: a path swapped for a
+/// symlink after it was opened (what a running container can do to a `cp` destination or
+/// source) does not redirect them. The path-string versions followed the new link.
+@Suite struct DescriptorAnchoringTests {
+    func freshDir() throws -> String {
+        let d = NSTemporaryDirectory() + "berth-fd-\(UUID().uuidString)"
+        try FS.mkdirAll(d)
+        return d
+    }
+
+    @Test func unpackingIntoADescriptorIgnoresASwappedPath() throws {
+        let base = try freshDir(), outside = try freshDir()
+        try FS.mkdirAll(base + "/dest")
+        let fd = open(base + "/dest", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        defer { close(fd) }
+        // The destination is moved away and a link to "outside" takes its name.
+        #expect(rename(base + "/dest", base + "/moved") == 0)
+        #expect(symlink(outside, base + "/dest") == 0)
+        var bytes: [UInt8] = []
+        let w = TarWriter { bytes += $0 }
+        try w.addFile("sub/planted", Array("x".utf8))
+        try w.finish()
+        try FS.writeAtomic(base + "/in.tar", bytes)
+        try LayerUnpacker(rootFD: fd).unpack(tarPath: base + "/in.tar")
+        #expect(try FS.readString(base + "/moved/sub/planted") == "x")
+        #expect(try FS.list(outside).isEmpty)
+    }
+
+    @Test func aDirectorySwappedForALinkIsNotFollowedByTheWalk() throws {
+        let root = try freshDir(), outside = try freshDir()
+        try FS.writeAtomic(outside + "/secret", "host")
+        try FS.mkdirAll(root + "/a")
+        try FS.writeAtomic(root + "/a/mine", "ctr")
+        let fd = open(root + "/a", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        defer { close(fd) }
+        #expect(rename(root + "/a", root + "/b") == 0)
+        #expect(symlink(outside, root + "/a") == 0)
+        var bytes: [UInt8] = []
+        try TreeTar(rootFD: fd, layer: false) { bytes += $0 }.write(directoryAs: "a")
+        let text = String(decoding: bytes, as: UTF8.self)
+        #expect(text.contains("a/mine") && text.contains("ctr"))
+        #expect(!text.contains("secret") && !text.contains("host"))
+        // And a link met inside the tree goes out as a link, never walked into.
+        var linked: [UInt8] = []
+        try TreeTar(root: root, layer: false) { linked += $0 }.write()
+        #expect(!String(decoding: linked, as: UTF8.self).contains("secret"))
+    }
+
+    @Test func mkdirAllStaysInTheRootAndRemoveAllDoesNotFollow() throws {
+        let root = try freshDir(), outside = try freshDir()
+        try FS.writeAtomic(outside + "/keep", "k")
+        // A link that climbs: inside the root, /../../<outside> is <root>/<outside>.
+        try FS.mkdirAll(root + outside)
+        #expect(symlink("/../../" + outside, root + "/up") == 0)
+        let rootfd = try DirFD.openDirectory(root, flags: DirFD.pathOnly)
+        defer { close(rootfd) }
+        let made = try DirFD.mkdirAll(rootfd, "up/new", .container)
+        close(made)
+        #expect(FS.isDirectory(root + outside + "/new"))
+        #expect(!FS.exists(outside + "/new"))
+        #expect(symlink(outside, root + "/link") == 0)
+        let dirfd = try DirFD.openDirectory(root)
+        DirFD.removeAll(dirfd, "link")
+        close(dirfd)
+        #expect(FS.exists(outside + "/keep"))
+    }
+}

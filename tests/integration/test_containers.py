@@ -1,9 +1,12 @@
 """Container lifecycle through both `berth` and the real docker CLI."""
 import json
 import os
+import subprocess
 import time
 
 import pytest
+
+from conftest import DOCKER
 
 TOOLS = ["berth", "docker"]
 
@@ -581,3 +584,29 @@ def test_prune_until(daemon):
     assert "until-net" in r.stdout, r.stdout
     r = d.docker("container", "prune", "-f", "--filter", "until=soon")
     assert r.returncode != 0 and "invalid filter 'until=soon'" in r.stderr, r.stderr
+
+
+def test_cp_out_names_and_stats_match_dockerd(daemon, dockerd, busybox):
+    """GET /archive for followed and unfollowed links, `.` and `..`: the tar's entry names and the
+    path stat, berthd vs dockerd (the paths are resolved on descriptors inside the root now)."""
+    import docker, io, tarfile
+    subprocess.run(f"{DOCKER} import -c 'CMD [\"sh\"]' {busybox} busybox:latest", shell=True, env=dockerd, check=True, capture_output=True)
+    script = "mkdir -p /data/real/sub && echo f > /data/real/sub/f && ln -s real /data/link && ln -s /data/real/sub/f /data/flink; sleep 300"
+    results = []
+    for host in (dockerd["DOCKER_HOST"], "unix://" + daemon.sock):
+        client = docker.DockerClient(base_url=host)
+        c = client.containers.run("busybox", ["sh", "-c", script], detach=True, network_mode="none")
+        try:
+            time.sleep(0.5)
+            seen = []
+            for path in ["/data/link", "/data/link/", "/data/real/.", "/data/real/sub/..", "/data/flink", "/data/real/sub/f"]:
+                stream, stat = c.get_archive(path)
+                with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as t:
+                    members = sorted((m.name, m.type) for m in t.getmembers())
+                seen.append((path, stat["name"], stat["linkTarget"], stat["mode"] & 0xffffffff, members))
+            results.append(seen)
+        finally:
+            c.remove(force=True)
+            client.close()
+    for theirs, ours in zip(*results):
+        assert ours == theirs, (theirs, ours)

@@ -36,5 +36,7 @@ int berth_reserve_port(int tcp, unsigned int addr, unsigned short port, unsigned
  * RESOLVE_NO_MAGICLINKS (beneath = 1): `path` is resolved as if dirfd were the root (or must
  * stay under it), symlinks included, so nothing outside it can be reached. -1 with errno. */
 int berth_openat2(int dirfd, const char *path, int flags, int mode, int beneath);
+/* openat2(2) with the caller's RESOLVE_* bits (O_CLOEXEC always added). -1 with errno. */
+int berth_openat2_resolve(int dirfd, const char *path, int flags, int mode, unsigned long long resolve);
 
 #endif

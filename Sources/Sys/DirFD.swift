@@ -1,0 +1,140 @@
+import CSys
+import Glibc
+
+/// File operations on directory descriptors, for trees someone else may be changing (a
+/// container's root, a tar being unpacked): each step names one entry of a directory already
+/// open, so a component swapped for a symlink meanwhile is never followed out of the tree, and
+/// no path string is checked and then reopened.
+public enum DirFD {
+    /// O_PATH (Glibc's Swift overlay does not export it): a handle for resolution only.
+    public static let pathOnly: Int32 = 0o10000000
+
+    /// openat2(2)'s RESOLVE_* bits.
+    public struct Resolve: OptionSet, Sendable {
+        public let rawValue: UInt64
+        public init(rawValue: UInt64) { self.rawValue = rawValue }
+        public static let noXDev = Resolve(rawValue: 0x01)
+        public static let noMagicLinks = Resolve(rawValue: 0x02)
+        public static let noSymlinks = Resolve(rawValue: 0x04)
+        /// The path must stay below the directory (`..` above it or an absolute link fails).
+        public static let beneath = Resolve(rawValue: 0x08)
+        /// The directory is `/` for the lookup: `..` and absolute links stop at it.
+        public static let inRoot = Resolve(rawValue: 0x10)
+        /// A container's view: links followed inside the root, never out of it.
+        public static let container: Resolve = [.inRoot, .noMagicLinks]
+        /// A tree being written: no link followed at all, nothing above the directory.
+        public static let strict: Resolve = [.beneath, .noSymlinks, .noMagicLinks]
+    }
+
+    /// openat2(2) (O_CLOEXEC added); -1 with errno. An empty path means the directory itself.
+    public static func open(_ dirfd: Int32, _ path: String, _ flags: Int32, mode: mode_t = 0, _ resolve: Resolve) -> Int32 {
+        let rel = path.drop { $0 == "/" }
+        return berth_openat2_resolve(dirfd, rel.isEmpty ? "." : String(rel), flags, Int32(mode), resolve.rawValue)
+    }
+
+    /// Opens a trusted host directory (one Berth made or was given by its operator).
+    public static func openDirectory(_ path: String, flags: Int32 = O_RDONLY) throws(SysError) -> Int32 {
+        let fd = Glibc.open(path, flags | O_DIRECTORY | O_CLOEXEC)
+        if fd < 0 { throw SysError("open \(path)") }
+        return fd
+    }
+
+    /// The names in a directory (not `.` and `..`), unsorted.
+    public static func list(_ fd: Int32) throws(SysError) -> [String] {
+        let copy = Glibc.openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard copy >= 0, let d = fdopendir(copy) else {
+            if copy >= 0 { close(copy) }
+            throw SysError("opendir")
+        }
+        defer { closedir(d) }
+        var out: [String] = []
+        while let e = readdir(d) {
+            let name = withUnsafePointer(to: e.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { out.append(name) }
+        }
+        return out
+    }
+
+    /// The entry `name` of the directory, not followed if it is a link; nil when absent.
+    public static func lstat(_ dirfd: Int32, _ name: String) -> stat? {
+        var st = stat()
+        return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 ? st : nil
+    }
+
+    /// A symlink's target ("" when it is not one).
+    public static func readLink(_ dirfd: Int32, _ name: String) -> String {
+        var buf = [CChar](repeating: 0, count: 4097)
+        let n = readlinkat(dirfd, name, &buf, 4096)
+        return n > 0 ? String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
+    }
+
+    /// Removes `name` and, for a directory, everything below it, never following a link.
+    public static func removeAll(_ dirfd: Int32, _ name: String) {
+        if unlinkat(dirfd, name, 0) == 0 || errno == ENOENT { return }
+        let fd = Glibc.openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        if fd >= 0 {
+            for n in (try? list(fd)) ?? [] { removeAll(fd, n) }
+            close(fd)
+        }
+        unlinkat(dirfd, name, AT_REMOVEDIR)
+    }
+
+    /// The directory at `path` inside the tree (`resolve` says how links are followed), created
+    /// with `mode` where missing, one component at a time; an O_PATH descriptor.
+    public static func mkdirAll(_ rootfd: Int32, _ path: String, mode: mode_t = 0o755, _ resolve: Resolve) throws(SysError) -> Int32 {
+        var cur = Glibc.openat(rootfd, ".", pathOnly | O_DIRECTORY | O_CLOEXEC)
+        if cur < 0 { throw SysError("open the root") }
+        var sofar = ""
+        for c in path.split(separator: "/") where c != "." {
+            sofar += "/" + c
+            var next = open(rootfd, sofar, pathOnly | O_DIRECTORY, resolve)
+            if next < 0 && errno == ENOENT && c != ".." {
+                // cur is the resolved parent: the new directory goes there, under its own name.
+                if mkdirat(cur, String(c), mode) != 0 && errno != EEXIST {
+                    close(cur)
+                    throw SysError("mkdir \(sofar)")
+                }
+                next = open(rootfd, sofar, pathOnly | O_DIRECTORY, resolve)
+            }
+            close(cur)
+            if next < 0 { throw SysError("open \(sofar)") }
+            cur = next
+        }
+        return cur
+    }
+
+    /// A path usable by calls that take no descriptor (mount, setxattr on a link): the entry
+    /// `name` of the open directory, reached through /proc's link to that descriptor.
+    public static func procPath(_ dirfd: Int32, _ name: String = "") -> String {
+        "/proc/self/fd/\(dirfd)" + (name.isEmpty ? "" : "/" + name)
+    }
+
+    /// The path `path` names inside the tree once every link is followed (as the kernel does
+    /// with RESOLVE_IN_ROOT), written from the tree's root: what `docker cp` reports as a
+    /// link's target. Each link is read on a descriptor of its directory; nil on a loop.
+    public static func resolvedName(_ rootfd: Int32, _ path: String) -> String? {
+        var queue = ArraySlice(path.split(separator: "/").map(String.init))
+        var resolved: [String] = []
+        var hops = 0
+        while let c = queue.first {
+            queue = queue.dropFirst()
+            if c == "." { continue }
+            if c == ".." { _ = resolved.popLast(); continue }
+            let dir = open(rootfd, resolved.joined(separator: "/"), pathOnly | O_DIRECTORY, .container)
+            guard dir >= 0 else { return "/" + (resolved + [c] + queue).joined(separator: "/") }
+            defer { close(dir) }
+            if let st = lstat(dir, c), (st.st_mode & S_IFMT) == S_IFLNK {
+                hops += 1
+                if hops > 40 { return nil }
+                let target = readLink(dir, c)
+                if target.hasPrefix("/") { resolved = [] }
+                queue = ArraySlice(target.split(separator: "/").map(String.init)) + queue
+                continue
+            }
+            resolved.append(c)
+        }
+        return "/" + resolved.joined(separator: "/")
+    }
+}
