@@ -280,7 +280,7 @@ extension BuildRun {
         var made = false
         do {
             let root = try await engine.imageRootForCopy(cid)
-            if (try? SafePath.resolveInRoot(root, path, followFinal: true)).map({ FS.isDirectory($0) }) != true {
+            if !Engine.isDirectoryInRoot(root, path) {
                 let stage = work + "/workdir-\(step)"
                 FS.removeAll(stage)
                 try FS.mkdirAll(stage + "/root" + path)
@@ -304,10 +304,7 @@ extension BuildRun {
         for comp in path.split(separator: "/") {
             cur += "/" + comp
             let staged = stageRoot + cur
-            var st = stat()
-            guard let host = try? SafePath.resolveInRoot(root, cur, followFinal: true), stat(host, &st) == 0,
-                (st.st_mode & S_IFMT) == S_IFDIR
-            else {
+            guard let st = Engine.statInRoot(root, cur), (st.st_mode & S_IFMT) == S_IFDIR else {
                 chown(staged, newOwner.0, newOwner.1)
                 continue
             }

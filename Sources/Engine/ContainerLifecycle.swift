@@ -351,12 +351,29 @@ extension Engine {
             try mountVolumeIfNeeded(v)
             let data = volumeData(m.name)
             guard !m.noCopy, ((try? FS.list(data)) ?? []).isEmpty else { continue }
-            // Resolved inside the root: an image's symlink must not point the copy at the host.
-            guard let src = try? SafePath.resolveInRoot(root, m.destination, followFinal: true), FS.isDirectory(src),
-                !((try? FS.list(src)) ?? []).isEmpty
-            else { continue }
-            let r = try Proc.run(["cp", "-a", src + "/.", data + "/"])
-            if r.status != 0 { throw EngineError.internalError("copying image content to volume \(m.name): \(r.stderrText)") }
+            // Opened inside the root (an image's symlink must not point the copy at the host),
+            // walked on descriptors and unpacked into the volume; the directory's own owner and
+            // mode go to the volume's root, as Docker's copy-up does.
+            let rootfd = try DirFD.openDirectory(root, flags: DirFD.pathOnly)
+            defer { close(rootfd) }
+            let src = DirFD.open(rootfd, m.destination, O_RDONLY | O_DIRECTORY, .container)
+            guard src >= 0 else { continue }
+            defer { close(src) }
+            guard !((try? DirFD.list(src)) ?? []).isEmpty else { continue }
+            let tar = dir(c.id) + "/copy-up.tar"
+            defer { unlink(tar) }
+            do {
+                let out = open(tar, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+                guard out >= 0 else { throw SysError("open \(tar)") }
+                defer { close(out) }
+                try TreeTar(rootFD: src, layer: false) { try FS.writeAll(fd: out, $0) }.write()
+                try LayerUnpacker(root: data, trusted: true).unpack(tarPath: tar)
+            } catch { throw EngineError.internalError("copying image content to volume \(m.name): \(error)") }
+            var st = Glibc.stat()
+            if fstat(src, &st) == 0 {
+                chown(data, st.st_uid, st.st_gid)
+                chmod(data, st.st_mode & 0o7777)
+            }
         }
     }
 

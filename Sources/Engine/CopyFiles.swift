@@ -221,6 +221,21 @@ extension Engine {
 }
 
 extension Engine {
+    /// What `path` names inside `root` (links followed in-root), nil when absent.
+    nonisolated static func statInRoot(_ root: String, _ path: String) -> Glibc.stat? {
+        guard let rootfd = try? DirFD.openDirectory(root, flags: DirFD.pathOnly) else { return nil }
+        defer { close(rootfd) }
+        let fd = DirFD.open(rootfd, path, DirFD.pathOnly, .container)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var st = Glibc.stat()
+        return fstat(fd, &st) == 0 ? st : nil
+    }
+
+    nonisolated static func isDirectoryInRoot(_ root: String, _ path: String) -> Bool {
+        statInRoot(root, path).map { ($0.st_mode & S_IFMT) == S_IFDIR } ?? false
+    }
+
     /// A container root's /etc/passwd and /etc/group, read inside the root (SafeFS: no link
     /// out of it, no FIFO waited on, at most 1 MiB each); "" for a file that is absent.
     nonisolated static func userFiles(root: String) throws(EngineError) -> (passwd: String, group: String) {

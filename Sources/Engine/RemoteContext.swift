@@ -59,15 +59,17 @@ public enum RemoteContext {
                 throw .badRequest("error fetching \(remote): \(out.stderrText.trimmingSpaces())")
             }
             FS.removeAll(dir + "/.git")
-            var root = dir
-            if !subdir.isEmpty {
-                do { root = try SafePath.resolveInRoot(dir, subdir, followFinal: true) } catch { throw .badRequest("\(error)") }
-                guard FS.isDirectory(root) else { throw .badRequest("subdirectory \(subdir) not found in \(url)") }
-            }
+            // The repository's own links are followed inside the clone only (openat2 in-root).
+            let top: Int32
+            do { top = try DirFD.openDirectory(dir, flags: DirFD.pathOnly) } catch { throw .internalError("\(error)") }
+            defer { close(top) }
+            let root = DirFD.open(top, subdir, O_RDONLY | O_DIRECTORY, .container)
+            guard root >= 0 else { throw .badRequest("subdirectory \(subdir) not found in \(url)") }
+            defer { close(root) }
             let fd = open(tarFile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
             guard fd >= 0 else { throw .internalError("\(SysError("open \(tarFile)"))") }
             defer { close(fd) }
-            do { try TreeTar(root: root, layer: false) { try FS.writeAll(fd: fd, $0) }.write() } catch { throw .wrapping(error) }
+            do { try TreeTar(rootFD: root, layer: false) { try FS.writeAll(fd: fd, $0) }.write() } catch { throw .wrapping(error) }
             return nil
         }
     }
