@@ -190,3 +190,19 @@ def test_volume_events_match_dockerd(daemon, dockerd, busybox):
         docker("rm", "-f", "ev-c")
         docker("volume", "rm", "-f", "ev-vol")
     assert outs["berth"] == outs["docker"] and "mount ev-vol" in outs["berth"], outs
+
+
+def test_copy_up_through_an_image_symlink_stays_in_the_image(daemon):
+    """An image whose volume path is a link climbing out (`/vol -> ../../../../etc`): copy-up
+    resolves it inside the image's root (its /etc), never the host's."""
+    d = daemon
+    assert os.path.exists("/etc/debian_version")
+    d.berth("run", "--name", "linkimg", "busybox", "sh", "-c", "ln -s ../../../../../../etc /vol && echo image > /etc/marker", check=True)
+    d.berth("commit", "linkimg", "linkimg:1", check=True)
+    d.berth("run", "--rm", "-v", "linkvol:/vol", "linkimg:1", "true", check=True)
+    data = f"{d.root}/data/volumes/linkvol/_data"
+    assert open(data + "/marker").read() == "image\n"
+    assert not os.path.exists(data + "/debian_version")
+    d.berth("rm", "-f", "linkimg")
+    d.berth("volume", "rm", "linkvol")
+    d.berth("rmi", "linkimg:1")
