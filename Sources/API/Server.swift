@@ -85,6 +85,10 @@ final class HTTPHandler: ChannelInboundHandler, @unchecked Sendable {
     private var spoolFd: Int32 = -1
     private var spoolPath: String?
     private var bodyTooLarge = false
+    /// Bytes spooled so far, and whether the upload went past the daemon's cap (then the spool
+    /// file is gone, the client has its answer and the rest of the body is dropped).
+    private var spooled: Int64 = 0
+    private var uploadRefused = false
     /// The most a request body held in memory may be (JSON requests; archives are spooled).
     static let maxMemoryBody = 16 << 20
     /// The client half-closed before a hijack took over (docker run -i with short stdin).
@@ -94,16 +98,20 @@ final class HTTPHandler: ChannelInboundHandler, @unchecked Sendable {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let h):
-            head = h; body = []; bodyTooLarge = false
+            head = h; body = []; bodyTooLarge = false; spooled = 0; uploadRefused = false
             let type = h.headers.first(name: "Content-Type") ?? ""
             let length = Int(h.headers.first(name: "Content-Length") ?? "") ?? 0
-            if type.contains("tar") || type.contains("octet-stream") || (length > 8 << 20 && !type.contains("json")) {
+            if HTTPHandler.isUpload(h) || type.contains("tar") || type.contains("octet-stream") || (length > 8 << 20 && !type.contains("json")) {
+                if Int64(length) > router.engine.config.maxUploadSize { return refuseUpload(context) }
                 let path = router.engine.store.tempPath("upload")
                 let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
                 if fd >= 0 { spoolFd = fd; spoolPath = path }
             }
         case .body(let b):
+            if uploadRefused { return }
             if spoolFd >= 0 {
+                spooled += Int64(b.readableBytes)
+                if spooled > router.engine.config.maxUploadSize { return refuseUpload(context) }
                 b.withUnsafeReadableBytes { try? FS.writeAll(fd: spoolFd, $0) }
             } else if !bodyTooLarge {
                 // A body kept in memory (JSON) is bounded: a chunked upload of endless JSON must
@@ -116,6 +124,7 @@ final class HTTPHandler: ChannelInboundHandler, @unchecked Sendable {
                 }
             }
         case .end:
+            if uploadRefused { uploadRefused = false; return }
             guard let h = head else { return }
             head = nil
             if bodyTooLarge {
@@ -136,6 +145,27 @@ final class HTTPHandler: ChannelInboundHandler, @unchecked Sendable {
             }
             Task { await router.handle(request, responder) }
         }
+    }
+
+    /// The endpoints that take an archive, whatever the client says its type is: the docker
+    /// CLI's `cp` sends its tar chunked with no Content-Type at all.
+    static func isUpload(_ h: HTTPRequestHead) -> Bool {
+        guard h.method == .PUT || h.method == .POST else { return false }
+        var path = Substring(h.uri.split(separator: "?", maxSplits: 1).first ?? "")
+        if path.hasPrefix("/v"), let slash = path.dropFirst().firstIndex(of: "/") { path = path[slash...] }
+        if h.method == .PUT { return path.hasPrefix("/containers/") && path.hasSuffix("/archive") }
+        return path == "/build" || path == "/images/load" || (path == "/images/create" && h.uri.contains("fromSrc="))
+    }
+
+    /// An upload past `max-upload-size`: answered at once and the connection closed after the
+    /// answer; what was spooled is removed.
+    private func refuseUpload(_ context: ChannelHandlerContext) {
+        uploadRefused = true
+        head = nil
+        if spoolFd >= 0 { close(spoolFd); spoolFd = -1; if let p = spoolPath { unlink(p) }; spoolPath = nil }
+        let limit = router.engine.config.maxUploadSize
+        let responder = Responder(channel: context.channel, keepAlive: false, handler: self)
+        responder.error(.badRequest("upload too large: the daemon accepts archives of at most \(limit) bytes (max-upload-size)"))
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

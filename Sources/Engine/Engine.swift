@@ -18,6 +18,8 @@ public struct EngineConfig: Sendable {
     public var certsDirs: [String] = ["/etc/berth/certs.d", "/etc/docker/certs.d"]
     public var loopbackIsInsecure = true
     public var uploadChunkSize: Int64 = 32 << 20
+    /// The most an uploaded archive (context, `load`, `import`, `cp`) may be, in bytes.
+    public var maxUploadSize: Int64 = 64 << 30
     /// The default bridge device, and a tag that keeps this daemon's firewall chains apart
     /// from another berthd's on the same host ("" for the standard data root).
     public var bridgeName = "berth0"

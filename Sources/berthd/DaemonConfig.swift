@@ -18,6 +18,10 @@ struct DaemonConfig {
     var certsDirs: [String] = ["/etc/berth/certs.d", "/etc/docker/certs.d"]
     var loopbackIsInsecure = true
     var uploadChunkSize: Int64 = 32 << 20
+    /// Berth's `max-upload-size` (bytes): the most an uploaded archive (build context, `load`,
+    /// `import`, `cp` into a container) may be; beyond it the request is refused and its spool
+    /// file removed, so one client cannot fill the disk under the data root.
+    var maxUploadSize: Int64? = nil
     /// Docker's `bridge` (the default bridge's device) and `bip` (its gateway/prefix).
     var bridge: String? = nil
     var bip: String? = nil
@@ -65,6 +69,10 @@ struct DaemonConfig {
         if let dir = j["certs-dir"].string { c.certsDirs = [dir] + c.certsDirs }
         if let b = j["loopback-is-insecure"].bool { c.loopbackIsInsecure = b }
         if let n = j["upload-chunk-size"].int { c.uploadChunkSize = n }
+        if let n = j["max-upload-size"].int {
+            guard n > 0 else { throw ConfigError("max-upload-size must be a positive number of bytes, not \(n)") }
+            c.maxUploadSize = n
+        }
         c.bridge = j["bridge"].string
         c.bip = j["bip"].string
         c.initPath = j["init-path"].string
@@ -78,6 +86,7 @@ struct DaemonConfig {
 
     /// The keys Berth reads.
     static let keys: Set<String> = [
+        "max-upload-size",
         "data-root", "exec-root", "hosts", "insecure-registries", "registry-mirrors", "mirrors",
         "max-concurrent-downloads", "certs-dir", "loopback-is-insecure", "upload-chunk-size", "bridge", "bip",
         "init-path", "default-ulimits", "tlsverify", "tlscacert", "tlscert", "tlskey",

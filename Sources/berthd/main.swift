@@ -87,6 +87,7 @@ do {
     engineConfig.certsDirs = config.certsDirs
     engineConfig.loopbackIsInsecure = config.loopbackIsInsecure
     engineConfig.uploadChunkSize = config.uploadChunkSize
+    if let n = config.maxUploadSize { engineConfig.maxUploadSize = n }
     if let n = config.maxConcurrentDownloads { engineConfig.maxConcurrentDownloads = n }
     // Another data root is another daemon: its own bridge and firewall chains, so two berthds
     // (tests, side-by-side setups) never rewrite each other's rules.

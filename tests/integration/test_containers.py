@@ -610,3 +610,15 @@ def test_cp_out_names_and_stats_match_dockerd(daemon, dockerd, busybox):
             client.close()
     for theirs, ours in zip(*results):
         assert ours == theirs, (theirs, ours)
+
+
+def test_docker_cp_of_a_file_larger_than_the_json_cap(daemon, tmp_path):
+    """The docker CLI sends `cp`'s tar chunked with no Content-Type: it used to be held in
+    memory like JSON and refused past 16 MiB ("request body too large"). Archive endpoints spool."""
+    daemon.berth("run", "-d", "--name", "bigcp", "busybox", "sleep", "300", check=True)
+    big = tmp_path / "big"
+    big.write_bytes(os.urandom(20_000_000))
+    r = daemon.docker("cp", str(big), "bigcp:/tmp/")
+    assert r.returncode == 0, r.stderr
+    assert daemon.berth("exec", "bigcp", "stat", "-c", "%s", "/tmp/big").stdout.strip() == "20000000"
+    daemon.berth("rm", "-f", "bigcp", check=True)

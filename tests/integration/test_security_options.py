@@ -1,6 +1,7 @@
 """Security options through the docker CLI: applied as dockerd applies them, or refused with a
 clear error when Berth cannot apply them here — never accepted and ignored."""
 import os
+import socket
 
 import pytest
 
@@ -234,3 +235,49 @@ def test_exec_helper_cannot_be_written_from_a_container(daemon):
     assert daemon.docker("exec", "cve-5736", "test", "-e", "/hit").returncode != 0
     assert hashlib.sha256(open(original, "rb").read()).hexdigest() == before
     daemon.docker("rm", "-f", "cve-5736")
+
+
+def test_uploads_above_max_upload_size_are_refused_and_not_kept(tmp_path, busybox):
+    """daemon.json `max-upload-size`: a `load`, `cp` or build context past it is refused with a
+    clear error (known length and chunked alike), nothing of it stays in the store's tmp, and the
+    daemon serves the next request."""
+    from conftest import Daemon
+    limit = 4 << 20
+    d = Daemon(config={"max-upload-size": limit}).start()
+    try:
+        d.berth("import", "-c", 'CMD ["sh"]', busybox, "busybox:latest", check=True)
+        d.berth("run", "-d", "--name", "up", "busybox", "sleep", "300", check=True)
+        big = tmp_path / "big"
+        big.write_bytes(os.urandom(limit + 1024))
+        r = d.docker("cp", str(big), "up:/tmp/")
+        assert r.returncode != 0 and "max-upload-size" in r.stderr, r.stderr
+        (tmp_path / "ctx").mkdir()
+        (tmp_path / "ctx" / "Dockerfile").write_text("FROM busybox\nCOPY big /\n")
+        (tmp_path / "ctx" / "big").write_bytes(big.read_bytes())
+        r = d.berth("build", "-q", str(tmp_path / "ctx"))
+        assert r.returncode != 0 and "max-upload-size" in r.stderr, r.stderr
+        # chunked (no Content-Length): cut off while it streams
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(d.sock)
+        s.sendall(b"POST /images/load HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-tar\r\nTransfer-Encoding: chunked\r\n\r\n")
+        answer = b""
+        try:
+            for _ in range(2 * limit // 65536):
+                s.sendall(b"10000\r\n" + b"\0" * 65536 + b"\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        s.settimeout(5)
+        try:
+            while chunk := s.recv(65536):
+                answer += chunk
+        except (socket.timeout, ConnectionResetError):
+            pass
+        s.close()
+        assert b" 400 " in answer.split(b"\r\n")[0] and b"max-upload-size" in answer, answer[:300]
+        assert [f for f in os.listdir(d.root + "/data/tmp") if f.startswith("upload")] == []
+        small = tmp_path / "small"
+        small.write_text("ok")
+        assert d.docker("cp", str(small), "up:/tmp/").returncode == 0
+        assert d.berth("exec", "up", "cat", "/tmp/small").stdout == "ok"
+    finally:
+        d.stop()
