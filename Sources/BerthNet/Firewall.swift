@@ -40,7 +40,9 @@ public enum Firewall {
     public static func hooks(_ c: Chains) -> [(String, String, [String])] {
         [
             ("nat", "PREROUTING", ["-m", "addrtype", "--dst-type", "LOCAL", "-j", c.dnat]),
-            ("nat", "OUTPUT", ["-m", "addrtype", "--dst-type", "LOCAL", "-j", c.dnat]),
+            // Not for 127.0.0.0/8: loopback connections to a published port reach the port's
+            // own socket, relayed by LoopbackProxy (no route_localnet on the bridges).
+            ("nat", "OUTPUT", ["!", "-d", "127.0.0.0/8", "-m", "addrtype", "--dst-type", "LOCAL", "-j", c.dnat]),
             ("nat", "POSTROUTING", ["-j", c.postrouting]),
             ("raw", "PREROUTING", ["-j", c.raw]),
             // Each is inserted at the top, so isolation (listed last) ends up first.
@@ -49,20 +51,23 @@ public enum Firewall {
         ]
     }
 
+    /// Hooks earlier Berth versions installed that would now be wrong (the OUTPUT jump that
+    /// also DNAT'd loopback, which needed route_localnet): removed when the hooks are ensured.
+    public static func legacyHooks(_ c: Chains) -> [(String, String, [String])] {
+        [("nat", "OUTPUT", ["-m", "addrtype", "--dst-type", "LOCAL", "-j", c.dnat])]
+    }
+
     public static func document(_ c: Chains, networks: [Net], ports: [Port]) -> String {
         var nat = ["*nat", ":\(c.dnat) - [0:0]", ":\(c.postrouting) - [0:0]", "-F \(c.dnat)", "-F \(c.postrouting)"]
         var filter = ["*filter", ":\(c.forward) - [0:0]", ":\(c.isolation) - [0:0]", "-F \(c.forward)", "-F \(c.isolation)"]
         var raw = ["*raw", ":\(c.raw) - [0:0]", "-F \(c.raw)"]
         for n in networks {
-            // route_localnet lets the host's own 127.0.0.1 reach published ports; it must not let
-            // a container send to the host's loopback services through its bridge (martians).
+            // A container never sends to the host's loopback through its bridge (martians; the
+            // kernel drops them without route_localnet too: this holds if someone turns it on).
             raw.append("-A \(c.raw) -i \(n.bridge) -d 127.0.0.0/8 -j DROP")
             if n.masquerade && !n.internalOnly {
                 nat.append("-A \(c.postrouting) -s \(n.subnet) ! -o \(n.bridge) -j MASQUERADE")
             }
-            // Published ports reached from the host itself (127.0.0.1): route_localnet lets the
-            // DNAT'd packet leave lo; the reply needs the source rewritten to the bridge.
-            nat.append("-A \(c.postrouting) -s 127.0.0.0/8 -o \(n.bridge) -j MASQUERADE")
             filter.append("-A \(c.forward) -o \(n.bridge) -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT")
             filter.append("-A \(c.forward) -i \(n.bridge) -o \(n.bridge) -j ACCEPT")
             if n.internalOnly {

@@ -83,8 +83,10 @@ public struct IPRoute2: HostNetworking {
             }
             try IPRoute2.run(["ip", "-batch", "-"], input: batch + "link set \(name) up\n")
         }
-        // Published ports answer on 127.0.0.1 through DNAT to this bridge.
-        try? FS.writeExisting("/proc/sys/net/ipv4/conf/\(name)/route_localnet", "1")
+        // No route_localnet (a bridge made by an earlier Berth may have it): loopback reaches
+        // published ports through LoopbackProxy, and a container cannot reach the host's
+        // 127.0.0.1-only services.
+        try? FS.writeExisting("/proc/sys/net/ipv4/conf/\(name)/route_localnet", "0")
         // As dockerd: when Berth is the one turning forwarding on, the FORWARD policy becomes
         // DROP, so the host does not start routing between its other interfaces; Berth's own
         // chains accept its bridges' traffic explicitly.
@@ -132,6 +134,9 @@ public struct IPRoute2: HostNetworking {
     public func ensureHooks(_ chains: Firewall.Chains) throws(NetworkError) {
         // The chains must exist before anything jumps to them.
         try applyFirewall(Firewall.teardown(chains))
+        for (table, chain, rule) in Firewall.legacyHooks(chains) {
+            while (try? Proc.run(["iptables", "-w", "-t", table, "-D", chain] + rule))?.status == 0 {}
+        }
         for (table, chain, rule) in Firewall.hooks(chains) {
             if (try? Proc.run(["iptables", "-w", "-t", table, "-C", chain] + rule))?.status == 0 { continue }
             try IPRoute2.run(["iptables", "-w", "-t", table, "-I", chain, "1"] + rule)

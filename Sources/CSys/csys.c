@@ -167,7 +167,7 @@ int berth_reserve_port(int tcp, unsigned int addr, unsigned short port, unsigned
      * ago) must still be taken, so SO_REUSEADDR for the bind; cleared right after, because the
      * kernel checks a later binder against the flag of the sockets already bound, and a hold
      * that kept it would let any other SO_REUSEADDR socket take the port too. The hold never
-     * listens: a connection that missed the DNAT rules is refused, not left hanging. */
+     * listens until LoopbackProxy makes it (loopback clients only: DNAT takes every other). */
     int one = 1, zero = 0;
     if (tcp) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) { int e = errno; close(fd); errno = e; return -1; }

@@ -71,6 +71,8 @@ public actor Engine {
     var ipam6s: [String: IPAM6] = [:]
     /// Sockets bound to published host ports, held so nothing else takes them.
     var portHolds: [String: [Int32]] = [:]
+    /// Relays for published ports reached through the host's loopback, per container.
+    var loopbackProxies: [String: [LoopbackProxy]] = [:]
     public nonisolated let hostNet: HostNetworking
     nonisolated let names = NameTable()
     var dns: DNSServer?

@@ -60,7 +60,9 @@ extension Engine {
                 if let ip = e.ip { try? ipams[e.networkID]?.reserve(ip) }
                 if let a = e.ip6 { try? ipam6s[e.networkID]?.reserve(a) }
             }
-            portHolds[c.id] = c.publishedPorts.compactMap { holdPort($0).fd }
+            let holds = c.publishedPorts.compactMap { p in holdPort(p).fd.map { (p, $0) } }
+            portHolds[c.id] = holds.map(\.1)
+            startLoopbackProxies(c, holds)
             if c.endpoints.contains(where: { networks[$0.networkID]?.resolvesNames == true }) {
                 try? dns?.add(container: c.id, namespacePath: namespacePath(c.sandbox))
             }
@@ -418,6 +420,7 @@ extension Engine {
             bindings: c.hostConfig.portBindings ?? [:], exposed: c.config.exposedPorts ?? [],
             publishAll: c.hostConfig.publishAllPorts)
         var held: [Int32] = []
+        var holds: [(PublishedPort, Int32)] = []
         var published: [PublishedPort] = []
         for r in requests {
             let hostIP = r.hostIP.isEmpty ? "0.0.0.0" : r.hostIP
@@ -435,10 +438,12 @@ extension Engine {
             }
             p.hostPort = hold.port
             held.append(fd)
+            holds.append((p, fd))
             published.append(p)
         }
         c.publishedPorts = published
         portHolds[c.id] = held
+        startLoopbackProxies(c, holds)
         guard !published.isEmpty else { return }
         persist(c)
         refreshFirewall()
@@ -454,6 +459,23 @@ extension Engine {
                 && o.labels["com.docker.compose.service"] == service
                 && o.publishedPorts.contains { $0.proto == proto && $0.hostIP == hostIP && $0.hostPort == port }
         }
+    }
+
+    /// Ports published on every address or on loopback answer `127.0.0.1:PORT` through a relay
+    /// on the held socket (no route_localnet); ports on another address need none.
+    func startLoopbackProxies(_ c: Container, _ holds: [(PublishedPort, Int32)]) {
+        guard let ip = c.endpoints.first?.ip else { return }
+        var proxies: [LoopbackProxy] = []
+        for (p, fd) in holds where p.hostIP == "0.0.0.0" || p.hostIP.hasPrefix("127.") {
+            if let proxy = try? LoopbackProxy(fd: fd, proto: p.proto, containerIP: ip, containerPort: p.containerPort) { proxies.append(proxy) }
+        }
+        if !proxies.isEmpty { loopbackProxies[c.id] = proxies }
+    }
+
+    /// The container's relays stopped, then its held ports closed.
+    func releasePorts(_ id: String) {
+        for proxy in loopbackProxies.removeValue(forKey: id) ?? [] { proxy.stop() }
+        for f in portHolds.removeValue(forKey: id) ?? [] { close(f) }
     }
 
     nonisolated func holdPort(_ p: PublishedPort) -> (fd: Int32?, port: Int) {
@@ -486,7 +508,7 @@ extension Engine {
     /// with it the container's ends of the veths) gone, rules rebuilt.
     func releaseSandbox(_ c: inout Container) {
         dns?.remove(container: c.id)
-        for f in portHolds.removeValue(forKey: c.id) ?? [] { close(f) }
+        releasePorts(c.id)
         let hadPorts = !c.publishedPorts.isEmpty
         let hadNames = c.endpoints.contains { $0.ip != nil && networks[$0.networkID]?.resolvesNames == true }
         for i in c.endpoints.indices {
@@ -557,7 +579,10 @@ extension Engine {
         if !e.ifname.isEmpty && !c.sandbox.isEmpty { hostNet.detach(namespace: c.sandbox, ifname: e.ifname) }
         if !e.hostSide.isEmpty { hostNet.deleteLink(e.hostSide) }
         if !c.endpoints.contains(where: { networks[$0.networkID]?.resolvesNames == true }) { dns?.remove(container: c.id) }
-        if i == 0 { c.publishedPorts = []; for f in portHolds.removeValue(forKey: c.id) ?? [] { close(f) } }
+        if i == 0 {
+            c.publishedPorts = []
+            releasePorts(c.id)
+        }
         persist(c)
         refreshFirewall()
         refreshNames()

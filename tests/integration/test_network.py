@@ -232,3 +232,55 @@ def test_rules_survive_a_daemon_crash(fresh_daemon):
     assert not os.path.exists(f"/sys/class/net/{bridge}") and not os.path.exists(f"/sys/class/net/{extra}")
     rules = subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
     assert bridge not in rules and extra not in rules and "BERTH-" + bridge[3:] not in rules
+
+
+def test_a_container_cannot_reach_host_loopback_services(daemon):
+    """Issue 12 (6): no route_localnet on Berth's bridges. A container that routes 127.0.0.0/8
+    to its gateway (NET_ADMIN, its own namespace) reaches a host service on 0.0.0.0 but never one
+    bound to 127.0.0.1 only; the host's own 127.0.0.1 still reaches published ports (TCP and UDP,
+    through the loopback relay)."""
+    d = daemon
+    hits = []
+    servers = []
+    for addr in ("127.0.0.1", "0.0.0.0"):
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((addr, 0))
+        s.listen(8)
+        s.settimeout(0.2)
+        servers.append(s)
+    import threading
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            for s in servers:
+                try:
+                    c, peer = s.accept()
+                    hits.append((s.getsockname()[0], peer[0]))
+                    c.sendall(b"HTTP/1.0 200 OK\r\n\r\nhost-secret\n")
+                    c.close()
+                except OSError:
+                    pass
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        d.berth("run", "-d", "--name", "lo-web", "-p", "18410:80", "-p", "18410:80/udp", "busybox", "sh", "-c", CGI, check=True)
+        bridge = d.berth("network", "inspect", "-f", '{{index .Options "com.docker.network.bridge.name"}}', "bridge").stdout.strip()
+        assert open(f"/proc/sys/net/ipv4/conf/{bridge}/route_localnet").read().strip() == "0"
+        assert get("http://127.0.0.1:18410/").strip()   # the relay answers on the host's loopback
+        gw = d.berth("network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", "bridge").stdout.strip()
+        lo_port, any_port = servers[0].getsockname()[1], servers[1].getsockname()[1]
+        script = (f"ip route del local 127.0.0.0/8 dev lo table local; ip route add 127.0.0.0/8 via {gw}; "
+                  f"echo hi | nc -w 3 {gw} {any_port}; echo ---; echo hi | nc -w 3 127.0.0.1 {lo_port}; echo rc=$?")
+        out = d.berth("run", "--rm", "--cap-add", "NET_ADMIN", "busybox", "sh", "-c", script, timeout=60).stdout
+        before, _, after = out.partition("---")
+        assert "host-secret" in before, out          # the route works: 0.0.0.0 services answer
+        assert "host-secret" not in after and "rc=0" not in after, out
+        assert not [h for h in hits if h[0] == "127.0.0.1"], hits
+        d.berth("rm", "-f", "lo-web", check=True)
+    finally:
+        stop.set()
+        t.join()
+        for s in servers:
+            s.close()
