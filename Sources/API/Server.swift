@@ -1,3 +1,4 @@
+import DockerAPI
 import Engine
 import Foundation
 import JSON
@@ -101,7 +102,9 @@ final class HTTPHandler: ChannelInboundHandler, @unchecked Sendable {
             head = h; body = []; bodyTooLarge = false; spooled = 0; uploadRefused = false
             let type = h.headers.first(name: "Content-Type") ?? ""
             let length = Int(h.headers.first(name: "Content-Length") ?? "") ?? 0
-            if HTTPHandler.isUpload(h) || type.contains("tar") || type.contains("octet-stream") || (length > 8 << 20 && !type.contains("json")) {
+            if RequestTarget.isUpload(method: h.method.rawValue, uri: h.uri) || type.contains("tar") || type.contains("octet-stream")
+                || (length > 8 << 20 && !type.contains("json"))
+            {
                 if Int64(length) > router.engine.config.maxUploadSize { return refuseUpload(context) }
                 let path = router.engine.store.tempPath("upload")
                 let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
@@ -147,16 +150,6 @@ final class HTTPHandler: ChannelInboundHandler, @unchecked Sendable {
         }
     }
 
-    /// The endpoints that take an archive, whatever the client says its type is: the docker
-    /// CLI's `cp` sends its tar chunked with no Content-Type at all.
-    static func isUpload(_ h: HTTPRequestHead) -> Bool {
-        guard h.method == .PUT || h.method == .POST else { return false }
-        var path = Substring(h.uri.split(separator: "?", maxSplits: 1).first ?? "")
-        if path.hasPrefix("/v"), let slash = path.dropFirst().firstIndex(of: "/") { path = path[slash...] }
-        if h.method == .PUT { return path.hasPrefix("/containers/") && path.hasSuffix("/archive") }
-        return path == "/build" || path == "/images/load" || (path == "/images/create" && h.uri.contains("fromSrc="))
-    }
-
     /// An upload past `max-upload-size`: answered at once and the connection closed after the
     /// answer; what was spooled is removed.
     private func refuseUpload(_ context: ChannelHandlerContext) {
@@ -186,27 +179,8 @@ final class HTTPHandler: ChannelInboundHandler, @unchecked Sendable {
 
 extension Request {
     static func parse(_ h: HTTPRequestHead, body: [UInt8]) -> Request {
-        var uri = Substring(h.uri)
-        var queryString = Substring("")
-        if let q = uri.firstIndex(of: "?") { queryString = uri[uri.index(after: q)...]; uri = uri[..<q] }
-        var path = percentDecode(String(uri))
-        var version: String? = nil
-        let parts = path.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: true)
-        if let first = parts.first, first.hasPrefix("v"), first.dropFirst().allSatisfy({ $0.isNumber || $0 == "." }), first.count > 1 {
-            version = String(first.dropFirst())
-            path = "/" + (parts.count > 1 ? String(parts[1]) : "")
-        }
-        var query: [String: [String]] = [:]
-        for pair in queryString.split(separator: "&") {
-            let kv = pair.split(separator: "=", maxSplits: 1)
-            let k = percentDecode(String(kv[0]).replacingOccurrences(of: "+", with: " "))
-            let v = kv.count > 1 ? percentDecode(String(kv[1]).replacingOccurrences(of: "+", with: " ")) : ""
-            query[k, default: []].append(v)
-        }
-        return Request(method: h.method, path: path, query: query, headers: h.headers, body: body, apiVersion: version)
+        let t = RequestTarget(uri: h.uri)
+        return Request(method: h.method, path: t.path, query: t.query, headers: h.headers, body: body, apiVersion: t.version)
     }
 
-    static func percentDecode(_ s: String) -> String {
-        s.removingPercentEncoding ?? s
-    }
 }
