@@ -89,20 +89,22 @@ extension Router {
     }
 
     func export(_ res: Responder, _ id: String) async throws {
-        let (root, release) = try await engine.exportRoot(id)
+        let (root, release, shift) = try await engine.exportRoot(id)
         defer { release() }
         res.startStream(contentType: "application/x-tar")
         // The tree walk is blocking I/O: it fills a bounded queue that the response drains.
         let (chunks, cont) = AsyncStream<[UInt8]>.makeStream(bufferingPolicy: .bufferingOldest(64))
         let writer = Thread {
             var pending: [UInt8] = []
-            try? TreeTar(root: root, layer: false) { bytes in
+            let tree = TreeTar(root: root, layer: false) { bytes in
                 pending += bytes
                 if pending.count >= 1 << 20 {
                     while case .dropped = cont.yield(pending) { usleep(2000) }
                     pending = []
                 }
-            }.write()
+            }
+            tree.shift = shift
+            try? tree.write()
             if !pending.isEmpty { while case .dropped = cont.yield(pending) { usleep(2000) } }
             cont.finish()
         }

@@ -97,7 +97,7 @@ enum SystemInfo {
             "Swarm": ["NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": false, "Error": "", "RemoteManagers": .null],
             "LiveRestoreEnabled": true, "Isolation": "", "InitBinary": "docker-init", "ContainerdCommit": ["ID": "", "Expected": ""],
             "RuncCommit": ["ID": .string(runcCommit), "Expected": .string(runcCommit)], "InitCommit": ["ID": "", "Expected": ""],
-            "SecurityOptions": ["name=seccomp,profile=default"],
+            "SecurityOptions": JSON.strings(["name=seccomp,profile=default"] + (engine.config.remap != nil ? ["name=userns"] : [])),
             "Warnings": .null,
         ]
     }

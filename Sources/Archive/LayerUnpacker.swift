@@ -28,6 +28,8 @@ public struct LayerUnpacker {
     /// staging) unpacks a `.wh.` name as the ordinary file it is: applying it would let a
     /// container or a context delete files where the tar is unpacked (`.wh...` named the parent).
     public let layer: Bool
+    /// Ownership in a remapped container's ids, stored as the host ids they map to.
+    public var shift: IDShift? = nil
 
     public init(root: String, trusted: Bool = false, ownership: Ownership = .archived, layer: Bool = false) {
         self.target = .path(root); self.trusted = trusted; self.ownership = ownership; self.layer = layer
@@ -130,7 +132,7 @@ public struct LayerUnpacker {
             let fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
             if fd < 0 { throw ArchiveError("open \(rel): \(SysError("open"))") }
             defer { Glibc.close(fd) }
-            finish(fd: fd, e, mode: mode)
+            try finish(fd: fd, e, mode: mode)
             state.dirTimes.append((rel, e.mtime, e.mtimeNanos))
             return
         case .file:
@@ -140,7 +142,7 @@ public struct LayerUnpacker {
             try reader.readData { (b) throws(ArchiveError) in
                 do { try FS.writeAll(fd: fd, b) } catch { throw ArchiveError("write \(rel): \(error)") }
             }
-            finish(fd: fd, e, mode: mode)
+            try finish(fd: fd, e, mode: mode)
             setTime(fd: fd, e)
             return
         case .symlink:
@@ -172,7 +174,7 @@ public struct LayerUnpacker {
         }
         // Symlinks and device nodes cannot be opened to be changed: by name in their directory,
         // never following the name.
-        if let (uid, gid) = owner(e) { fchownat(dirfd, name, uid, gid, AT_SYMLINK_NOFOLLOW) }
+        if let (uid, gid) = try owner(e) { fchownat(dirfd, name, uid, gid, AT_SYMLINK_NOFOLLOW) }
         if e.kind != .symlink {
             fchmodat(dirfd, name, mode, AT_SYMLINK_NOFOLLOW)
             let path = DirFD.procPath(dirfd, name)
@@ -184,17 +186,23 @@ public struct LayerUnpacker {
         utimensat(dirfd, name, &ts, AT_SYMLINK_NOFOLLOW)
     }
 
-    private func owner(_ e: TarEntry) -> (uid_t, gid_t)? {
+    private func owner(_ e: TarEntry) throws(ArchiveError) -> (uid_t, gid_t)? {
+        let ids: (UInt32, UInt32)
         switch ownership {
-        case .archived: return (uid_t(e.uid), gid_t(e.gid))
+        case .archived: ids = (UInt32(e.uid), UInt32(e.gid))
         case .caller: return nil
-        case .fixed(let uid, let gid): return (uid_t(uid), gid_t(gid))
+        case .fixed(let uid, let gid): ids = (uid, gid)
         }
+        guard let shift else { return (uid_t(ids.0), gid_t(ids.1)) }
+        guard let uid = shift.hostUID(ids.0), let gid = shift.hostGID(ids.1) else {
+            throw ArchiveError("Container ID \(ids.0):\(ids.1) of \(quote(e.path)) cannot be mapped to a host ID")
+        }
+        return (uid_t(uid), gid_t(gid))
     }
 
     /// Owner, then mode (a chown clears set-id bits), then extended attributes, on an open file or directory.
-    private func finish(fd: Int32, _ e: TarEntry, mode: mode_t) {
-        if let (uid, gid) = owner(e) { fchown(fd, uid, gid) }
+    private func finish(fd: Int32, _ e: TarEntry, mode: mode_t) throws(ArchiveError) {
+        if let (uid, gid) = try owner(e) { fchown(fd, uid, gid) }
         fchmod(fd, mode)
         for (k, v) in e.xattrs where k.hasPrefix("user.") || k.hasPrefix("security.capability") {
             _ = v.withUnsafeBytes { fsetxattr(fd, k, $0.baseAddress, $0.count, 0) }

@@ -25,6 +25,8 @@ public final class TreeTar {
     public var descendExcluded = false
     /// Files added at the end (a Dockerfile read from stdin).
     public var extra: [(String, [UInt8])] = []
+    /// A remapped container's tree: owners written in its ids, not the host's.
+    public var shift: IDShift? = nil
     public init(root: String, layer: Bool, sink: @escaping TarWriter.Sink) {
         source = .path(root); self.layer = layer; tar = TarWriter(sink: sink)
     }
@@ -62,7 +64,8 @@ public final class TreeTar {
         var st = stat()
         guard fstat(rootfd, &st) == 0 else { throw SysError("stat the directory") }
         var links: [UInt64: String] = [:]
-        try tar.entry(name + "/", type: "5", mode: Int(st.st_mode & 0o7777), uid: Int(st.st_uid), gid: Int(st.st_gid), mtime: Int64(st.st_mtim.tv_sec))
+        let uid = Int(shift?.containerUID(st.st_uid) ?? st.st_uid), gid = Int(shift?.containerGID(st.st_gid) ?? st.st_gid)
+        try tar.entry(name + "/", type: "5", mode: Int(st.st_mode & 0o7777), uid: uid, gid: gid, mtime: Int64(st.st_mtim.tv_sec))
         try walk(rootfd, name, &links)
         try tar.finish()
     }
@@ -93,7 +96,8 @@ public final class TreeTar {
                 }
                 continue
             }
-            let mode = Int(st.st_mode & 0o7777), uid = Int(st.st_uid), gid = Int(st.st_gid), mtime = Int64(st.st_mtim.tv_sec)
+            let mode = Int(st.st_mode & 0o7777), mtime = Int64(st.st_mtim.tv_sec)
+            let uid = Int(shift?.containerUID(st.st_uid) ?? st.st_uid), gid = Int(shift?.containerGID(st.st_gid) ?? st.st_gid)
             switch st.st_mode & S_IFMT {
             case S_IFDIR:
                 guard let sub = TreeTar.openSubdirectory(dirfd, name) else { continue }

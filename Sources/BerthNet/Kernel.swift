@@ -1,3 +1,4 @@
+import Glibc
 import Sys
 
 /// The host operations networking needs — bridges, network namespaces, veth pairs, addresses,
@@ -7,7 +8,9 @@ import Sys
 public protocol HostNetworking: Sendable {
     func ensureBridge(_ name: String, gateway: IPv4, subnet: Subnet, v6: (gateway: IPv6Address, prefix: Int)?) throws(NetworkError)
     func deleteLink(_ name: String)
-    func createNamespace(_ name: String) throws(NetworkError)
+    /// A named network namespace; `ownedBy` a user namespace's nsfs path (userns-remap: the
+    /// container may then mount its own sysfs), else the host's.
+    func createNamespace(_ name: String, ownedBy userNamespace: String?) throws(NetworkError)
     func deleteNamespace(_ name: String)
     /// A veth pair: `hostSide` on `bridge`, the peer as `eth0`-like `ifname` in the namespace.
     func attach(namespace: String, bridge: String, hostSide: String, ifname: String, addresses: VethAddresses) throws(NetworkError)
@@ -98,7 +101,35 @@ public struct IPRoute2: HostNetworking {
 
     public func deleteLink(_ name: String) { _ = try? Proc.run(["ip", "link", "del", name]) }
 
-    public func createNamespace(_ name: String) throws(NetworkError) { try IPRoute2.run(["ip", "netns", "add", name]) }
+    public func createNamespace(_ name: String, ownedBy userNamespace: String?) throws(NetworkError) {
+        guard let userNamespace else { return try IPRoute2.run(["ip", "netns", "add", name]) }
+        // A helper enters the user namespace and makes a network namespace there; the host
+        // keeps it at /run/netns/<name> (where `ip netns` looks) with a bind mount.
+        let pid: pid_t
+        do { pid = try Proc.spawn(["nsenter", "--user=" + userNamespace, "--", "unshare", "--net", "--", "sleep", "60"]) } catch {
+            throw NetworkError("creating network namespace \(name): \(error)")
+        }
+        defer {
+            kill(pid, SIGKILL)
+            _ = Proc.wait(pid)
+        }
+        var own = stat(), theirs = stat()
+        stat("/proc/self/ns/net", &own)
+        for _ in 0..<400 {
+            if stat("/proc/\(pid)/ns/net", &theirs) == 0, theirs.st_ino != own.st_ino { break }
+            usleep(2000)
+        }
+        guard theirs.st_ino != own.st_ino else { throw NetworkError("creating network namespace \(name): the helper did not start") }
+        let path = "/run/netns/" + name
+        do { try FS.mkdirAll("/run/netns") } catch { throw NetworkError("\(error)") }
+        let fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o444)
+        guard fd >= 0 else { throw NetworkError("create \(path): \(SysError("open"))") }
+        close(fd)
+        guard mount("/proc/\(pid)/ns/net", path, nil, UInt(MS_BIND), nil) == 0 else {
+            unlink(path)
+            throw NetworkError("bind \(path): \(SysError("mount"))")
+        }
+    }
 
     public func deleteNamespace(_ name: String) { _ = try? Proc.run(["ip", "netns", "del", name]) }
 

@@ -207,7 +207,7 @@ extension BuildRun {
             try FS.mkdirAll(destIsDir ? target : String(target[..<target.lastIndex(of: "/")!]))
             try copyAncestorsMetadata(
                 root: root, stageRoot: stage + "/root", path: destIsDir ? cleanDest : String(cleanDest[..<cleanDest.lastIndex(of: "/")!]),
-                newOwner: (uid, gid))
+                newOwner: (uid, gid), shift: await engine.idShift(cid))
             for f in heredocFiles { try FS.writeAtomic(destIsDir ? target + "/" + f.name : target, f.content) }
             for s in sources {
                 if isAdd, !s.isDir, !s.rel.hasPrefix("http"), BuildRun.isArchive(s.host) {
@@ -225,7 +225,7 @@ extension BuildRun {
                 try Proc.checked(["chown", "-R", "-h", "\(uid):\(gid)", out])
                 if let mode { try Proc.checked(["chmod", "-R", String(mode, radix: 8), out]) }
             }
-            try extractStage(stage + "/root", into: root)
+            try extractStage(stage + "/root", into: root, shift: await engine.idShift(cid))
         } catch {
             await engine.finishBuildContainer(cid)
             if let e = error as? EngineError { throw e }
@@ -258,14 +258,16 @@ extension BuildRun {
 
     /// Writes the staged tree as a tar and extracts it into the container's root (never through
     /// a symlink there).
-    func extractStage(_ stageRoot: String, into root: String) throws {
+    func extractStage(_ stageRoot: String, into root: String, shift: IDShift?) throws {
         let tar = stageRoot + ".tar"
         let fd = open(tar, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw SysError("open \(tar)") }
         do { try TreeTar(root: stageRoot, layer: false) { try FS.writeAll(fd: fd, $0) }.write() } catch { close(fd); throw error }
         close(fd)
         defer { unlink(tar) }
-        try LayerUnpacker(root: root, trusted: true).unpack(tarPath: tar)
+        var unpacker = LayerUnpacker(root: root, trusted: true)
+        unpacker.shift = shift
+        try unpacker.unpack(tarPath: tar)
     }
 
     /// WORKDIR creates its directory, as the legacy builder does: a layer when it was missing,
@@ -284,8 +286,9 @@ extension BuildRun {
                 let stage = work + "/workdir-\(step)"
                 FS.removeAll(stage)
                 try FS.mkdirAll(stage + "/root" + path)
-                try copyAncestorsMetadata(root: root, stageRoot: stage + "/root", path: path)
-                try extractStage(stage + "/root", into: root)
+                let shift = await engine.idShift(cid)
+                try copyAncestorsMetadata(root: root, stageRoot: stage + "/root", path: path, shift: shift)
+                try extractStage(stage + "/root", into: root, shift: shift)
                 FS.removeAll(stage)
                 made = true
             }
@@ -299,7 +302,7 @@ extension BuildRun {
 
     /// Existing directories on the way to the destination keep their owner and mode.
     /// Directories COPY creates get the `--chown` owner, as dockerd's MkdirAllAndChownNew does.
-    func copyAncestorsMetadata(root: String, stageRoot: String, path: String, newOwner: (UInt32, UInt32) = (0, 0)) throws {
+    func copyAncestorsMetadata(root: String, stageRoot: String, path: String, newOwner: (UInt32, UInt32) = (0, 0), shift: IDShift?) throws {
         var cur = ""
         for comp in path.split(separator: "/") {
             cur += "/" + comp
@@ -309,7 +312,8 @@ extension BuildRun {
                 continue
             }
             chmod(staged, st.st_mode & 0o7777)
-            chown(staged, st.st_uid, st.st_gid)
+            // Staged in the image's own ids (a remapped build container stores host ids).
+            chown(staged, shift?.containerUID(st.st_uid) ?? st.st_uid, shift?.containerGID(st.st_gid) ?? st.st_gid)
         }
     }
 

@@ -19,24 +19,25 @@ extension Engine {
 
     /// The container's whole filesystem as a tar (`export`); a stopped container's layers are
     /// mounted for the duration.
-    public func exportRoot(_ ref: String) throws(EngineError) -> (root: String, release: @Sendable () -> Void) {
+    public func exportRoot(_ ref: String) throws(EngineError) -> (root: String, release: @Sendable () -> Void, shift: IDShift?) {
         let c = try container(ref)
+        let shift = idShift(c.id)
         if c.state.running {
             // Frozen for the whole export, as for cp: a container swapping a directory for a
             // symlink to / mid-walk must not get host files into the archive. No freeze, no export.
-            if c.state.paused { return (rootfs(c.id), {}) }
+            if c.state.paused { return (rootfs(c.id), {}, shift) }
             let out: Proc.Output
             do { out = try Proc.run(runtimeArgv + ["pause", c.id]) } catch { throw .wrapping(error) }
             guard out.status == 0 else {
                 throw .internalError("cannot export a running container that cannot be frozen: \(out.stderrText.trimmingSpaces())")
             }
             let resume = runtimeArgv + ["resume", c.id]
-            return (rootfs(c.id), { _ = try? Proc.run(resume) })
+            return (rootfs(c.id), { _ = try? Proc.run(resume) }, shift)
         }
         do {
             let diffIDs = try store.image(id: c.image)?.config.diffIDs ?? []
             let root = try mountRootfs(c.id, chains: chainIDs(diffIDs))
-            return (root, { umount2(root, Int32(MNT_DETACH)) })
+            return (root, { umount2(root, Int32(MNT_DETACH)) }, shift)
         } catch { throw .internalError("mounting the container's filesystem: \(error)") }
     }
 
@@ -47,7 +48,9 @@ extension Engine {
         defer { close(fd) }
         // A container that never started has no writable layer yet: its layer is empty.
         if !FS.exists(dir(id) + "/upper") { try FS.mkdirAll(dir(id) + "/upper", mode: 0o755) }
-        try TreeTar(root: dir(id) + "/upper", layer: true) { try FS.writeAll(fd: fd, $0) }.write()
+        let tree = TreeTar(root: dir(id) + "/upper", layer: true) { try FS.writeAll(fd: fd, $0) }
+        tree.shift = idShift(id)  // a remapped container's layer goes out in its own ids
+        try tree.write()
     }
 
     /// `docker commit`: the writable layer becomes a new layer on the image, the container's

@@ -1,4 +1,5 @@
 import Archive
+import CSys
 import DockerAPI
 import Foundation
 import JSON
@@ -49,6 +50,15 @@ extension Engine {
             throw .badRequest("--storage-opt is supported only for overlay over xfs with 'pquota' mount option")
         }
         try CreateValidation.restartPolicy(requestedHost.restartPolicy)
+        if config.remap != nil && requestedHost.usernsMode != "host" {
+            // What a remapped root cannot have (dockerd's checks and words).
+            if requestedHost.privileged {
+                throw .badRequest(
+                    "privileged mode is incompatible with user namespaces.  You must run the container in the host namespace when running privileged mode")
+            }
+            if requestedHost.networkMode == "host" { throw .badRequest("Cannot share the host's network namespace when user namespaces are enabled") }
+            if requestedHost.pidMode == "host" { throw .badRequest("Cannot share the host PID namespace when user namespaces are enabled") }
+        }
         // Options Berth cannot apply are refused at create, in dockerd's words where it has them.
         var probe = BundleSpec(
             id: "", rootfs: "", args: [], env: [], cwd: "/", user: .root,
@@ -93,6 +103,7 @@ extension Engine {
         c.mounts = try createMounts(cfg: cfg, host: host)
         do {
             try FS.mkdirAll(dir(id), mode: 0o710)
+            if let r = config.remap, host.usernsMode != "host" { chown(dir(id), 0, r.gid) }
             let hostname = cfg.hostname.isEmpty ? String(id.prefix(12)) : cfg.hostname
             try FS.writeAtomic(dir(id) + "/hostname", hostname + "\n")
             try FS.writeAtomic(dir(id) + "/hosts", DockerShapes.hostsFile(hostname: hostname, extra: host.extraHosts ?? []))
@@ -188,6 +199,11 @@ extension Engine {
                 spec.hostsFile = "/etc/hosts"
                 spec.resolvConf = "/etc/resolv.conf"
             } else {
+                if let r = remap(id) {
+                    // The container's user namespace first: its network namespace is made inside it.
+                    do { try r.persistNamespace(at: userNamespacePath(id)) } catch { throw EngineError.internalError("\(error)") }
+                    spec.userNamespacePath = userNamespacePath(id)
+                }
                 spec.networkNamespace = try connectSandbox(&c)
                 if c.networkMode.hasPrefix("container:"), let other = try? container(String(c.networkMode.dropFirst("container:".count))) {
                     spec.hostsFile = dir(other.id) + "/hosts"
@@ -276,6 +292,11 @@ extension Engine {
             user: user, hostname: hostname, resolvConf: dir(c.id) + "/resolv.conf", hostsFile: dir(c.id) + "/hosts",
             hostnameFile: dir(c.id) + "/hostname")
         s.terminal = tty
+        if let r = remap(c.id) {
+            s.userNamespace = r
+            // Its own /etc files are the remapped root's to change, as with dockerd.
+            for f in ["hosts", "hostname", "resolv.conf"] { chown(dir(c.id) + "/" + f, r.uid, r.gid) }
+        }
         if c.hostConfig.consoleSize.count == 2 {
             s.consoleSize = (Int(clamping: c.hostConfig.consoleSize[0]), Int(clamping: c.hostConfig.consoleSize[1]))
         }
@@ -378,13 +399,32 @@ extension Engine {
     }
 
     /// Overlay: the image's snapshots read-only (top layer first), one writable layer per container.
+    /// A remapped container (daemon `userns-remap`) sees each layer through an idmapped bind
+    /// (on-disk 0 is its range's first id), and its writable layer's root belongs to that id.
     func mountRootfs(_ id: String, chains: [Digest]) throws -> String {
         let d = dir(id)
         for sub in ["upper", "work", "rootfs"] { try FS.mkdirAll(d + "/" + sub) }
         var lowers = chains.reversed().map { store.snapshotPath($0) }
         if lowers.isEmpty { try FS.mkdirAll(d + "/empty"); lowers = [d + "/empty"] }
-        let opts = "lowerdir=\(lowers.joined(separator: ":")),upperdir=\(d)/upper,workdir=\(d)/work"
         umount2(d + "/rootfs", Int32(MNT_DETACH))
+        if let remap = remap(id) {
+            let userns = try remapNamespace()
+            unmountLayerViews(id)
+            var views: [String] = []
+            for (i, lower) in lowers.enumerated() {
+                let view = d + "/layers/\(i)"
+                try FS.mkdirAll(view)
+                guard berth_idmapped_bind(userns, lower, view) == 0 else {
+                    unmountLayerViews(id)
+                    throw EngineError.internalError("idmapped mount of a layer for \(id.prefix(12)): \(SysError("mount_setattr"))")
+                }
+                views.append(view)
+            }
+            lowers = views
+            // Its root directory is the container's `/` as far as ownership goes.
+            chown(d + "/upper", remap.uid, remap.gid)
+        }
+        let opts = "lowerdir=\(lowers.joined(separator: ":")),upperdir=\(d)/upper,workdir=\(d)/work"
         guard mount("overlay", d + "/rootfs", "overlay", 0, opts) == 0 else {
             throw EngineError.internalError("mount overlay for \(id.prefix(12)): \(SysError("mount"))")
         }
@@ -393,6 +433,35 @@ extension Engine {
 
     func unmountRootfs(_ id: String) {
         umount2(rootfs(id), Int32(MNT_DETACH))
+        unmountLayerViews(id)
+        if config.remap != nil { UsernsRemap.releaseNamespace(at: userNamespacePath(id)) }
+    }
+
+    func userNamespacePath(_ id: String) -> String { config.execRoot + "/userns/" + id }
+
+    /// The idmapped layer binds of a remapped container.
+    func unmountLayerViews(_ id: String) {
+        let layers = dir(id) + "/layers"
+        for name in (try? FS.list(layers)) ?? [] { umount2(layers + "/" + name, Int32(MNT_DETACH)) }
+        FS.removeAll(layers)
+    }
+
+    /// The remap that applies to a container: the daemon's, unless it runs with `--userns=host`.
+    func remap(_ id: String) -> UsernsRemap? {
+        guard let r = config.remap else { return nil }
+        return containers[id]?.hostConfig.usernsMode == "host" ? nil : r
+    }
+
+    /// The id shift for archives in and out of a remapped container.
+    func idShift(_ id: String) -> IDShift? {
+        remap(id).map { IDShift(uid: $0.uid, gid: $0.gid, size: $0.size) }
+    }
+
+    func remapNamespace() throws -> Int32 {
+        if remapNamespaceFD >= 0 { return remapNamespaceFD }
+        guard let r = config.remap else { throw EngineError.internalError("no userns-remap configured") }
+        do { remapNamespaceFD = try r.namespaceFD() } catch { throw EngineError.internalError("\(error)") }
+        return remapNamespaceFD
     }
 
     // MARK: signals

@@ -175,15 +175,19 @@ extension Engine {
     /// `GET /containers/{id}/archive`: the path (and what is below it) as a tar, into `file`.
     /// A followed directory goes out under the name asked for, as dockerd rebases it.
     public func archivePath(_ ref: String, path: String, to file: String) throws(EngineError) -> PathStat {
-        try withLocated(ref, path) { _, _, at, s in
+        let shift = try idShift(container(ref).id)
+        return try withLocated(ref, path) { _, _, at, s in
             let fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
             guard fd >= 0 else { throw SysError("open \(file)") }
             defer { close(fd) }
             switch at {
             case .entry(let parent, let name):
-                try TreeTar(rootFD: parent, layer: false) { try FS.writeAll(fd: fd, $0) }.write(only: name)
+                let tree = TreeTar(rootFD: parent, layer: false) { try FS.writeAll(fd: fd, $0) }
+                tree.shift = shift
+                try tree.write(only: name)
             case .itself(let dir):
                 let tree = TreeTar(rootFD: dir, layer: false) { try FS.writeAll(fd: fd, $0) }
+                tree.shift = shift
                 if s.name == "/" { try tree.write() } else { try tree.write(directoryAs: s.name) }
             }
             return s
@@ -195,6 +199,7 @@ extension Engine {
     /// `copyUIDGID` (`cp -a`): everything is owned by the container's user, as dockerd does;
     /// otherwise ownership is as archived.
     public func extractInto(_ ref: String, path: String, tarFile: String, copyUIDGID: Bool = false) throws(EngineError) {
+        let shift = try idShift(container(ref).id)
         try withFrozenRoot(ref) { c, root in
             let rootfd = try DirFD.openDirectory(root, flags: DirFD.pathOnly)
             defer { close(rootfd) }
@@ -215,7 +220,9 @@ extension Engine {
                 let u = try UserResolver.resolve(c.config.user, passwd: files.passwd, group: files.group)
                 ownership = .fixed(UInt32(u.uid), UInt32(u.gid))
             }
-            try LayerUnpacker(rootFD: dir, trusted: true, ownership: ownership).unpack(tarPath: tarFile)
+            var unpacker = LayerUnpacker(rootFD: dir, trusted: true, ownership: ownership)
+            unpacker.shift = shift
+            try unpacker.unpack(tarPath: tarFile)
         }
     }
 }

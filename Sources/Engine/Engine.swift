@@ -20,6 +20,8 @@ public struct EngineConfig: Sendable {
     public var uploadChunkSize: Int64 = 32 << 20
     /// The most an uploaded archive (context, `load`, `import`, `cp`) may be, in bytes.
     public var maxUploadSize: Int64 = 64 << 30
+    /// daemon.json `userns-remap`: containers' root is this range's first host id.
+    public var remap: UsernsRemap? = nil
     /// The default bridge device, and a tag that keeps this daemon's firewall chains apart
     /// from another berthd's on the same host ("" for the standard data root).
     public var bridgeName = "berth0"
@@ -56,6 +58,8 @@ public actor Engine {
     var exitWaiters: [String: [CheckedContinuation<Int32, Never>]] = [:]
     var removeWaiters: [String: [CheckedContinuation<Int32, Never>]] = [:]
     var starting: Set<String> = []
+    /// The user namespace with the remap's mapping, for idmapped layer mounts (made on first use).
+    var remapNamespaceFD: Int32 = -1
     var pendingAttach: [String: [AttachSession]] = [:]
     var execs: [String: ExecRecord] = [:]
     /// Per running container (keyed by id and init pid): what every exec starts from.
@@ -81,8 +85,31 @@ public actor Engine {
         self.config = config
         hostNet = IPRoute2()
         store = try Store(root: config.dataRoot)
+        // The remapped root must pass through the data root to its containers' files (group
+        // search only, as dockerd's root:<remapped gid> 0710); the directory above it, o+x.
+        if let r = config.remap {
+            try FS.mkdirAll(config.dataRoot + "/containers", mode: 0o710)
+            for d in [config.dataRoot, config.dataRoot + "/containers"] {
+                chown(d, 0, r.gid)
+                chmod(d, 0o710)
+            }
+            let parent = String(config.dataRoot[..<(config.dataRoot.lastIndex(of: "/") ?? config.dataRoot.endIndex)])
+            var st = Glibc.stat()
+            if !parent.isEmpty, lstat(parent, &st) == 0, st.st_mode & 0o001 == 0 { chmod(parent, (st.st_mode & 0o7777) | 0o001) }
+            // Directories above it are the operator's: checked, not changed (dockerd's words).
+            var dir = parent
+            while let slash = dir.lastIndex(of: "/"), slash != dir.startIndex {
+                dir = String(dir[..<slash])
+                if lstat(dir, &st) == 0, st.st_mode & 0o001 == 0 {
+                    throw EngineError.badRequest(
+                        "a subdirectory in your graphroot path (\(config.dataRoot)) restricts access to the remapped root uid/gid; please fix by allowing 'o+x' permissions on existing directories"
+                    )
+                }
+            }
+        }
         try FS.mkdirAll(config.execRoot + "/runc", mode: 0o700)
         try FS.mkdirAll(config.execRoot + "/shims", mode: 0o700)
+        if config.remap != nil { try FS.mkdirAll(config.execRoot + "/userns", mode: 0o700) }
         registry = RegistryClient(
             insecureRegistries: config.insecureRegistries, mirrors: config.mirrors,
             certsDirs: config.certsDirs, loopbackIsInsecure: config.loopbackIsInsecure,

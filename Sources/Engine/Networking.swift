@@ -341,7 +341,8 @@ extension Engine {
         if c.endpoints.isEmpty { return nil }
         let sandbox = "berth-" + String(c.id.prefix(12))
         if FS.exists(namespacePath(sandbox)) { hostNet.deleteNamespace(sandbox) }
-        do { try hostNet.createNamespace(sandbox) } catch { throw .wrapping(error) }
+        let owner = remap(c.id) != nil ? userNamespacePath(c.id) : nil
+        do { try hostNet.createNamespace(sandbox, ownedBy: owner) } catch { throw .wrapping(error) }
         c.sandbox = sandbox
         do {
             for i in c.endpoints.indices {

@@ -87,7 +87,7 @@ enum SecurityOptions {
         }
         switch h.usernsMode {
         case "", "host": break
-        case let m: throw .badRequest("user namespaces (--userns \(m)) are not supported by Berth")
+        case let m: throw .badRequest("invalid USER mode: \(m)")
         }
     }
 

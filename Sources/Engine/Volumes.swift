@@ -92,6 +92,8 @@ extension Engine {
         v.anonymous = anonymous || (requested ?? "").isEmpty
         do {
             try FS.mkdirAll(volumeData(name), mode: 0o755)
+            // A remapping daemon's volumes belong to the remapped root, as with dockerd.
+            if let r = config.remap { chown(volumeData(name), r.uid, r.gid) }
             try FS.writeAtomic(volumeDir(name) + "/meta.json", v.document.serialized())
         } catch {
             FS.removeAll(volumeDir(name))

@@ -83,6 +83,10 @@ public struct BundleSpec: Sendable {
     public var cgroupNamespace = false
     /// Binds, volumes and tmpfs mounts (OCI mount objects), after the standard ones.
     public var extraMounts: [JSON] = []
+    /// daemon `userns-remap`: the container gets its own user namespace with this mapping.
+    public var userNamespace: UsernsRemap? = nil
+    /// ...joined at this nsfs path (the one its network namespace belongs to).
+    public var userNamespacePath: String? = nil
 
     public init(
         id: String, rootfs: String, args: [String], env: [String], cwd: String, user: ResolvedUser, hostname: String,
@@ -261,10 +265,12 @@ public enum OCISpecBuilder {
         }
         if let path = s.ipcNamespace { namespaces.append(["type": "ipc", "path": .string(path)]) } else if !s.ipcHost { namespaces.append(["type": "ipc"]) }
         if s.cgroupNamespace { namespaces.append(["type": "cgroup"]) }
+        if s.userNamespace != nil { namespaces.append(s.userNamespacePath.map { ["type": "user", "path": .string($0)] } ?? ["type": "user"]) }
         var sysctl: JSONObject = JSONObject()
         if s.defaultNetSysctls && !s.hostNetwork {
             sysctl["net.ipv4.ip_unprivileged_port_start"] = "0"
-            sysctl["net.ipv4.ping_group_range"] = "0 2147483647"
+            // Inside a user namespace only its mapped groups can be named.
+            sysctl["net.ipv4.ping_group_range"] = .string(s.userNamespace.map { "0 \($0.size - 1)" } ?? "0 2147483647")
         }
         for (k, v) in s.sysctls.sorted(by: { $0.key < $1.key }) { sysctl[k] = .string(v) }
         var linux: JSON = [
@@ -273,6 +279,13 @@ public enum OCISpecBuilder {
             "cgroupsPath": .string(s.cgroupParent + "/" + s.id),
             "namespaces": .array(namespaces),
         ]
+        if let remap = s.userNamespace {
+            func maps(_ m: [(container: UInt32, host: UInt32, size: UInt32)]) -> JSON {
+                .array(m.map { ["containerID": .int(Int64($0.container)), "hostID": .int(Int64($0.host)), "size": .int(Int64($0.size))] })
+            }
+            linux["uidMappings"] = maps(remap.ociUIDMappings)
+            linux["gidMappings"] = maps(remap.ociGIDMappings)
+        }
         // dockerd sets no net.* sysctls in the host's namespace (runc refuses them there).
         if linux["sysctl"].isNull { linux["sysctl"] = nil }
         // A shared (or slave) bind needs the container's root mount to propagate likewise, or

@@ -219,9 +219,13 @@ static void enter_container(int sock, const struct berth_exec_spec *s) {
         write_file("/proc/self/oom_score_adj", v);
     }
     // Open every namespace first: after entering the mount namespace /proc is the container's.
-    static const char *const kinds[] = {"cgroup", "ipc", "uts", "net", "pid", "mnt"};
-    int fds[6];
-    for (int i = 0; i < 6; i++) {
+    // The user namespace (userns-remap) comes last: host root may enter the others, whoever
+    // owns them (the network namespace belongs to the host's user namespace), and only then
+    // becomes the container's remapped root.
+    static const char *const kinds[] = {"cgroup", "ipc", "uts", "net", "pid", "mnt", "user"};
+    enum { KINDS = 7 };
+    int fds[KINDS];
+    for (int i = 0; i < KINDS; i++) {
         char path[64], self[64];
         snprintf(path, sizeof path, "/proc/%d/ns/%s", s->target_pid, kinds[i]);
         snprintf(self, sizeof self, "/proc/self/ns/%s", kinds[i]);
@@ -235,7 +239,7 @@ static void enter_container(int sock, const struct berth_exec_spec *s) {
         fds[i] = open(path, O_RDONLY | O_CLOEXEC);
         if (fds[i] < 0) fail(sock, 126, "open %s: %s", path, go_strerror(errno));
     }
-    for (int i = 0; i < 6; i++) {
+    for (int i = 0; i < KINDS; i++) {
         if (fds[i] < 0) continue;
         if (setns(fds[i], 0) < 0) fail(sock, 126, "entering the container's %s namespace: %s", kinds[i], go_strerror(errno));
         close(fds[i]);

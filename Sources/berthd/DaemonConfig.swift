@@ -22,6 +22,8 @@ struct DaemonConfig {
     /// `import`, `cp` into a container) may be; beyond it the request is refused and its spool
     /// file removed, so one client cannot fill the disk under the data root.
     var maxUploadSize: Int64? = nil
+    /// Docker's `userns-remap`: `default`, `user`, `user:group`, `uid[:gid]`.
+    var usernsRemap: String? = nil
     /// Docker's `bridge` (the default bridge's device) and `bip` (its gateway/prefix).
     var bridge: String? = nil
     var bip: String? = nil
@@ -73,6 +75,7 @@ struct DaemonConfig {
             guard n > 0 else { throw ConfigError("max-upload-size must be a positive number of bytes, not \(n)") }
             c.maxUploadSize = n
         }
+        c.usernsRemap = j["userns-remap"].string.flatMap { $0.isEmpty ? nil : $0 }
         c.bridge = j["bridge"].string
         c.bip = j["bip"].string
         c.initPath = j["init-path"].string
@@ -86,7 +89,7 @@ struct DaemonConfig {
 
     /// The keys Berth reads.
     static let keys: Set<String> = [
-        "max-upload-size",
+        "max-upload-size", "userns-remap",
         "data-root", "exec-root", "hosts", "insecure-registries", "registry-mirrors", "mirrors",
         "max-concurrent-downloads", "certs-dir", "loopback-is-insecure", "upload-chunk-size", "bridge", "bip",
         "init-path", "default-ulimits", "tlsverify", "tlscacert", "tlscert", "tlskey",
@@ -102,7 +105,7 @@ struct DaemonConfig {
         "log-level", "log-opts", "max-concurrent-uploads", "max-download-attempts", "metrics-addr", "mtu", "no-new-privileges",
         "node-generic-resources", "oom-score-adjust", "pidfile", "raw-logs", "runtimes", "seccomp-profile", "selinux-enabled",
         "shutdown-timeout", "storage-driver", "storage-opts", "swarm-default-advertise-addr", "tls",
-        "userland-proxy", "userland-proxy-path", "userns-remap",
+        "userland-proxy", "userland-proxy-path",
     ]
 
     struct ConfigError: Error, CustomStringConvertible { let description: String; init(_ d: String) { description = d } }

@@ -13,6 +13,7 @@ var insecurePlainTCP = false
 var dataRootFlag: String? = nil
 var execRootFlag: String? = nil
 var configFile: String? = nil
+var usernsRemapFlag: String? = nil
 var args = CommandLine.arguments.dropFirst().makeIterator()
 while let a = args.next() {
     let (flag, inline): (String, String?) =
@@ -28,12 +29,13 @@ while let a = args.next() {
     case "--insecure-plain-tcp": insecurePlainTCP = true
     case "--data-root": dataRootFlag = inline ?? args.next()
     case "--exec-root": execRootFlag = inline ?? args.next()
+    case "--userns-remap": usernsRemapFlag = inline ?? args.next()
     case "-v", "--version": print("Berth version 0.1.0"); exit(0)
     case "-h", "--help":
         print(
             """
             Usage: berthd [-H unix:///run/berth/berth.sock]... [-H tcp://[host]:2376 --tlsverify --tlscacert ca.pem --tlscert cert.pem \
-            --tlskey key.pem] [--insecure-plain-tcp] [--data-root /var/lib/berth] [--exec-root /run/berth] [--config-file /etc/berth/daemon.json]
+            --tlskey key.pem] [--insecure-plain-tcp] [--data-root /var/lib/berth] [--exec-root /run/berth] [--userns-remap default|user[:group]] [--config-file /etc/berth/daemon.json]
             """)
         exit(0)
     default:
@@ -47,7 +49,23 @@ do { config = try DaemonConfig.load(configFile ?? "/etc/berth/daemon.json", requ
     exit(1)
 }
 let hosts = !hostFlags.isEmpty ? hostFlags : !config.hosts.isEmpty ? config.hosts : ["unix:///run/berth/berth.sock"]
-let dataRoot = dataRootFlag ?? config.dataRoot ?? "/var/lib/berth"
+var dataRoot = dataRootFlag ?? config.dataRoot ?? "/var/lib/berth"
+let baseDataRoot = dataRoot
+// userns-remap: containers' root is a subordinate id; a remapped daemon keeps its images and
+// containers apart (`<data-root>/<uid>.<gid>`), as dockerd does.
+var remap: UsernsRemap? = nil
+if let setting = usernsRemapFlag ?? config.usernsRemap {
+    do {
+        if setting == "default" || setting.hasPrefix("default:") { try UsernsRemap.ensureDefaultUser() }
+        remap = try UsernsRemap.resolve(
+            setting, subuid: (try? FS.readString("/etc/subuid")) ?? "", subgid: (try? FS.readString("/etc/subgid")) ?? "",
+            passwd: (try? FS.readString("/etc/passwd")) ?? "", group: (try? FS.readString("/etc/group")) ?? "")
+    } catch {
+        FileHandle.standardError.write("berthd: \(error)\n".data(using: .utf8)!)
+        exit(1)
+    }
+    dataRoot += "/" + remap!.dataSubdirectory
+}
 let execRoot = execRootFlag ?? config.execRoot ?? "/run/berth"
 // Mutual TLS for TCP listeners: all three files, or none (then plain TCP must be asked for).
 var tls: Listener.TLSFiles? = nil
@@ -87,13 +105,14 @@ do {
     engineConfig.certsDirs = config.certsDirs
     engineConfig.loopbackIsInsecure = config.loopbackIsInsecure
     engineConfig.uploadChunkSize = config.uploadChunkSize
+    engineConfig.remap = remap
     if let n = config.maxUploadSize { engineConfig.maxUploadSize = n }
     if let n = config.maxConcurrentDownloads { engineConfig.maxConcurrentDownloads = n }
     // Another data root is another daemon: its own bridge and firewall chains, so two berthds
     // (tests, side-by-side setups) never rewrite each other's rules.
-    if dataRoot != "/var/lib/berth" {
+    if baseDataRoot != "/var/lib/berth" {
         var h: UInt32 = 2_166_136_261
-        for b in dataRoot.utf8 { h = (h ^ UInt32(b)) &* 16_777_619 }
+        for b in baseDataRoot.utf8 { h = (h ^ UInt32(b)) &* 16_777_619 }
         let tag = String(String(h, radix: 16).suffix(6))
         engineConfig.firewallTag = tag
         engineConfig.bridgeName = "bt-" + tag

@@ -468,12 +468,12 @@ def test_all_tags_push_and_pull(fresh_daemon, registry, tool):
 
 
 @pytest.mark.parametrize("config, words", [
-    ({"userns-remap": "default"}, "not supported by Berth: userns-remap"),
+    ({"userland-proxy": False}, "not supported by Berth: userland-proxy"),
     ({"log-driver": "journald", "live-restore": True}, "not supported by Berth: live-restore, log-driver"),
     ({"no-such-option": 1}, "the following directives don't match any configuration option: no-such-option"),
 ])
 def test_daemon_config_keys_berth_does_not_act_on_are_refused(tmp_path, config, words):
-    # never accepted and ignored: an operator must not believe userns-remap is on
+    # never accepted and ignored: an operator must not believe an option is on that is not
     import json as _json
     from conftest import BIN
     cfg = tmp_path / "daemon.json"

@@ -68,7 +68,7 @@ def test_cgroupns_private_and_userns(daemon):
     assert r.stdout != host.stdout
     status, _, body = daemon.api("POST", "/containers/create", body='{"Image":"busybox","HostConfig":{"UsernsMode":"private"}}',
                                  headers={"Content-Type": "application/json"})
-    assert status == 400 and b"user namespaces" in body
+    assert status == 400 and b"invalid USER mode: private" in body
 
 
 def test_sysctl_allow_list_and_oom_score_adj(daemon):

@@ -36,6 +36,10 @@ int berth_reserve_port(int tcp, unsigned int addr, unsigned short port, unsigned
  * RESOLVE_NO_MAGICLINKS (beneath = 1): `path` is resolved as if dirfd were the root (or must
  * stay under it), symlinks included, so nothing outside it can be reached. -1 with errno. */
 int berth_openat2(int dirfd, const char *path, int flags, int mode, int beneath);
+/* An idmapped bind of `src` at `dst` (open_tree clone, mount_setattr MOUNT_ATTR_IDMAP with the
+ * user namespace `userns_fd`, move_mount): files owned by N on disk show (and are written) as
+ * the host id N maps to in that namespace. -1 with errno. */
+int berth_idmapped_bind(int userns_fd, const char *src, const char *dst);
 /* openat2(2) with the caller's RESOLVE_* bits (O_CLOEXEC always added). -1 with errno. */
 int berth_openat2_resolve(int dirfd, const char *path, int flags, int mode, unsigned long long resolve);
 
