@@ -1,3 +1,4 @@
+import Archive
 import Client
 import Glibc
 import JSON
@@ -67,10 +68,12 @@ extension Berth {
         case "inspect": return try contextInspect(rest)
         case "use": return try contextUse(rest)
         case "rm", "remove": return try contextRemove(rest)
+        case "export": return try contextExport(rest)
+        case "import": return try contextImport(rest)
         case "show":
             Out.print(Proc.getenv("DOCKER_CONTEXT").flatMap { $0.isEmpty ? nil : $0 } ?? ContextStore.current)
             return 0
-        default: throw CLIError("usage: berth context (create|ls|inspect|use|rm|show)", code: 1)
+        default: throw CLIError("usage: berth context (create|ls|inspect|use|rm|show|export|import)", code: 1)
         }
     }
 
@@ -108,6 +111,92 @@ extension Berth {
         }
         Out.print(name)
         Out.err("Successfully created context \"\(name)\"")
+        return 0
+    }
+
+    /// `context export NAME [FILE|-]`: the docker CLI's tar (`meta.json`, `tls/docker/*.pem`),
+    /// to `<NAME>.dockercontext` by default.
+    func contextExport(_ args: [String]) throws -> Int32 {
+        let f = try Flags.parse(args, [])
+        guard (1...2).contains(f.positionals.count) else {
+            throw CLIError("\"berth context export\" requires at least 1 and at most 2 arguments.", code: 1)
+        }
+        let name = f.positionals[0]
+        guard ContextStore.load(name) != nil, let meta = try? FS.read(ContextStore.metaDir(name) + "/meta.json") else {
+            throw CLIError("context \"\(name)\": context not found: open \(ContextStore.metaDir(name))/meta.json: no such file or directory", code: 1)
+        }
+        var bytes: [UInt8] = []
+        let tar = TarWriter { bytes += $0 }
+        try tar.addFile("meta.json", meta, mode: 0o644)
+        let pems = ["ca.pem", "cert.pem", "key.pem"].filter { FS.exists(ContextStore.tlsDir(name) + "/" + $0) }
+        if !pems.isEmpty {
+            try tar.addDirectory("tls", mode: 0o700)
+            try tar.addDirectory("tls/docker", mode: 0o700)
+            for p in pems { try tar.addFile("tls/docker/" + p, try FS.read(ContextStore.tlsDir(name) + "/" + p), mode: 0o600) }
+        }
+        try tar.finish()
+        let dest = f.positionals.count > 1 ? f.positionals[1] : name + ".dockercontext"
+        if dest == "-" {
+            try FS.writeAll(fd: 1, bytes)
+        } else {
+            try FS.writeAtomic(dest, bytes, mode: 0o600)
+            Out.err("Written file \"\(dest)\"")
+        }
+        return 0
+    }
+
+    /// `context import NAME FILE|-`: a context someone exported; only its meta.json and the three
+    /// TLS files are taken (each at most 1 MiB), anything else in the archive is refused.
+    func contextImport(_ args: [String]) throws -> Int32 {
+        let f = try Flags.parse(args, [])
+        guard f.positionals.count == 2 else { throw CLIError("\"berth context import\" requires exactly 2 arguments.", code: 1) }
+        let (name, src) = (f.positionals[0], f.positionals[1])
+        guard ContextStore.validName(name) else {
+            throw CLIError("context name \"\(name)\" is invalid, names are validated against regexp \"^[a-zA-Z0-9][a-zA-Z0-9_.+-]+$\"", code: 1)
+        }
+        if ContextStore.load(name) != nil { throw CLIError("context \"\(name)\" already exists", code: 1) }
+        // The docker CLI writes its export without the last entry's padding or the end-of-archive
+        // blocks: read a copy with zeros after it (at most 8 MiB is taken, a context is small).
+        var input: [UInt8] = []
+        let fd = src == "-" ? 0 : open(src, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw CLIError("open \(src): no such file or directory", code: 1) }
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while input.count <= 8 << 20 {
+            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, 65536) }
+            if n <= 0 { break }
+            input += buf[0..<n]
+        }
+        if fd != 0 { close(fd) }
+        let path = (Proc.getenv("TMPDIR") ?? "/tmp") + "/berth-context-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).tar"
+        try FS.writeAtomic(path, input + [UInt8](repeating: 0, count: 1536), mode: 0o600)
+        defer { unlink(path) }
+        var meta: JSON? = nil
+        var pems: [String: [UInt8]] = [:]
+        do {
+            let reader = try ArchiveReader(path: path)
+            while let e = try reader.next() {
+                let n = e.path.hasPrefix("./") ? String(e.path.dropFirst(2)) : e.path
+                switch n {
+                case "tls", "tls/", "tls/docker", "tls/docker/": continue
+                case "meta.json": meta = try JSON.parse(reader.readAllData(limit: 1 << 20))
+                case "tls/docker/ca.pem", "tls/docker/cert.pem", "tls/docker/key.pem":
+                    pems[String(n.dropFirst("tls/docker/".count))] = try reader.readAllData(limit: 1 << 20)
+                default: throw CLIError("invalid context archive: unexpected entry \"\(e.path)\"", code: 1)
+                }
+            }
+        } catch let e as CLIError { throw e } catch { throw CLIError("invalid context archive: \(error)", code: 1) }
+        guard var m = meta, m["Endpoints"]["docker"]["Host"].string != nil else {
+            throw CLIError("invalid context archive: no docker endpoint in meta.json", code: 1)
+        }
+        m["Name"] = .string(name)
+        try FS.mkdirAll(ContextStore.metaDir(name), mode: 0o755)
+        try FS.writeAtomic(ContextStore.metaDir(name) + "/meta.json", m.serialized(), mode: 0o644)
+        for (file, bytes) in pems.sorted(by: { $0.key < $1.key }) {
+            try FS.mkdirAll(ContextStore.tlsDir(name), mode: 0o700)
+            try FS.writeAtomic(ContextStore.tlsDir(name) + "/" + file, bytes, mode: 0o600)
+        }
+        Out.print(name)
+        Out.err("Successfully imported context \"\(name)\"")
         return 0
     }
 

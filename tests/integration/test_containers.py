@@ -622,3 +622,27 @@ def test_docker_cp_of_a_file_larger_than_the_json_cap(daemon, tmp_path):
     assert r.returncode == 0, r.stderr
     assert daemon.berth("exec", "bigcp", "stat", "-c", "%s", "/tmp/big").stdout.strip() == "20000000"
     daemon.berth("rm", "-f", "bigcp", check=True)
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_cp_out_never_applies_whiteouts_on_the_host(daemon, tool, tmp_path):
+    """Issue 12 (2): a container's `.wh.<name>` files are ordinary files on the way out; the CLI
+    once unpacked them as layer whiteouts and deleted the host's `<name>` (and, with `.wh...`,
+    the destination's parent)."""
+    name = f"wh-{tool}"
+    daemon.berth("run", "-d", "--name", name, "busybox", "sh", "-c",
+                 "mkdir -p /d && echo a > /d/.wh.victim && echo b > '/d/.wh...' && echo c > /d/.wh..wh..opq; sleep 300", check=True)
+    time.sleep(0.4)
+    dest = tmp_path / "out"
+    dest.mkdir()
+    (dest / "victim").write_text("host file")
+    (tmp_path / "sibling").write_text("host sibling")
+    (dest / "d").mkdir()
+    (dest / "d" / "victim").write_text("host file in d")
+    r = daemon.run(tool, "cp", f"{name}:/d", str(dest))
+    assert r.returncode == 0, r.stderr
+    assert (dest / "victim").read_text() == "host file" and (dest / "d" / "victim").read_text() == "host file in d"
+    assert (tmp_path / "sibling").read_text() == "host sibling"
+    assert (dest / "d" / ".wh.victim").read_text() == "a\n" and (dest / "d" / ".wh...").read_text() == "b\n"
+    assert (dest / "d" / ".wh..wh..opq").read_text() == "c\n"
+    daemon.berth("rm", "-f", name, check=True)

@@ -284,3 +284,32 @@ def test_a_container_cannot_reach_host_loopback_services(daemon):
         t.join()
         for s in servers:
             s.close()
+
+
+def test_forwarding_turned_on_by_berth_comes_with_a_drop_policy(busybox):
+    """Issue 12 (6): when Berth is the one that enables IPv4 forwarding, the FORWARD policy
+    becomes DROP (as dockerd), so the host does not start routing between its other interfaces;
+    Berth's own chains still pass its containers' traffic."""
+    from conftest import Daemon
+    before_forward = open("/proc/sys/net/ipv4/ip_forward").read().strip()
+    before_policy = subprocess.run(["iptables", "-S", "FORWARD"], capture_output=True, text=True).stdout.split("\n")[0]
+    d = Daemon()
+    try:
+        with open("/proc/sys/net/ipv4/ip_forward", "w") as f:
+            f.write("0")
+        subprocess.run(["iptables", "-P", "FORWARD", "ACCEPT"], check=True)
+        d.start()
+        d.berth("import", "-c", 'CMD ["sh"]', busybox, "busybox:latest", check=True)
+        d.berth("network", "create", "fwd-net", check=True)
+        d.berth("run", "-d", "--name", "fwd", "--network", "fwd-net", "busybox", "sh", "-c", CGI, check=True)
+        assert open("/proc/sys/net/ipv4/ip_forward").read().strip() == "1"
+        assert subprocess.run(["iptables", "-S", "FORWARD"], capture_output=True, text=True).stdout.split("\n")[0] == "-P FORWARD DROP"
+        # containers on one network still reach each other through the bridge
+        ip = d.berth("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", "fwd").stdout.strip()
+        assert d.berth("run", "--rm", "--network", "fwd-net", "busybox", "wget", "-qO-", f"http://{ip}/").returncode == 0
+        d.berth("rm", "-f", "fwd", check=True)
+    finally:
+        d.stop()
+        subprocess.run(["iptables", "-P", "FORWARD", before_policy.split()[-1]])
+        with open("/proc/sys/net/ipv4/ip_forward", "w") as f:
+            f.write(before_forward)

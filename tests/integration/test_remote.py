@@ -207,6 +207,31 @@ def test_contexts_are_shared_with_the_docker_cli(tls_daemon, tmp_path):
     # DOCKER_HOST wins over the current context, -H and --context conflict, rm refuses the current one
     r = subprocess.run(berth + ["-H", "tcp://x:1", "--context", "by-docker", "ps"], env=env, capture_output=True, text=True)
     assert r.returncode != 0 and "either specify --host or --context" in r.stderr
+    # export / import, both ways: the TLS material travels, the imported context works
+    exported = tmp_path / "x.dockercontext"
+    r = subprocess.run(berth + ["context", "export", "remote-tls", str(exported)], env=env, capture_output=True, text=True)
+    assert r.returncode == 0 and f'Written file "{exported}"' in r.stderr, r.stderr
+    r = subprocess.run([DOCKER, "context", "import", "docker-imported", str(exported)], env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([DOCKER, "--context", "docker-imported", "version", "--format", "{{.Server.Os}}"], env=env, capture_output=True, text=True, timeout=60)
+    assert r.stdout.strip() == "linux", r.stderr
+    by_docker = subprocess.run([DOCKER, "context", "export", "remote-tls", "-"], env=env, capture_output=True).stdout
+    r = subprocess.run(berth + ["context", "import", "berth-imported", "-"], env=env, input=by_docker, capture_output=True)
+    assert r.returncode == 0 and b'Successfully imported context "berth-imported"' in r.stderr, r.stderr
+    r = subprocess.run(berth + ["--context", "berth-imported", "run", "--rm", "busybox", "echo", "imported"], env=env, capture_output=True, text=True, timeout=60)
+    assert r.stdout == "imported\n", r.stderr
+    r = subprocess.run(berth + ["context", "import", "berth-imported", str(exported)], env=env, capture_output=True, text=True)
+    assert r.returncode != 0 and 'context "berth-imported" already exists' in r.stderr
+    # a hostile archive: anything but meta.json and the three TLS files is refused, nothing stored
+    import io, tarfile
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        for name, data in (("meta.json", b'{"Name":"x","Endpoints":{"docker":{"Host":"tcp://h:1"}}}'), ("../../evil", b"x")):
+            ti = tarfile.TarInfo(name); ti.size = len(data); t.addfile(ti, io.BytesIO(data))
+    r = subprocess.run(berth + ["context", "import", "hostile", "-"], env=env, input=buf.getvalue(), capture_output=True, text=True)
+    assert r.returncode != 0 and "unexpected entry" in r.stderr and not (tmp_path / "evil").exists()
+    assert "hostile" not in subprocess.run(berth + ["context", "ls", "-q"], env=env, capture_output=True, text=True).stdout
+    subprocess.run(berth + ["context", "rm", "berth-imported", "docker-imported"], env=env, capture_output=True)
     r = subprocess.run(berth + ["context", "rm", "remote-tls"], env=env, capture_output=True, text=True)
     assert r.returncode != 0 and "is in use" in r.stderr
     assert subprocess.run(berth + ["context", "use", "default"], env=env, capture_output=True).returncode == 0
