@@ -17,7 +17,10 @@ import Sys
 public final class LoopbackProxy: @unchecked Sendable {
     public let proto: String
     let listenFD: Int32
-    let target: (address: UInt32, port: UInt16)
+    /// The containers behind the port (replicas of one service share it): new connections and
+    /// flows take them in turn.
+    private var targets: [(address: UInt32, port: UInt16)]
+    private var nextTarget = 0
     /// A pipe whose read end becomes readable, for good, when the proxy stops: every relay
     /// thread polls it and leaves.
     private let stopPipe: [Int32]
@@ -27,11 +30,12 @@ public final class LoopbackProxy: @unchecked Sendable {
     static let bufferSize = 65536
     static let udpIdleSeconds: Double = 90
 
-    /// `fd` is the port's held socket (bound, TCP not yet listening); it stays the caller's to close.
-    public init(fd: Int32, proto: String, containerIP: IPv4, containerPort: Int) throws(SysError) {
+    /// `fd` is a duplicate of the port's held socket (bound, TCP not yet listening), the proxy's
+    /// own: closed when the relay ends, so the port stays bound while any replica still serves it.
+    public init(fd: Int32, proto: String, targets: [(IPv4, Int)]) throws(SysError) {
         self.listenFD = fd
         self.proto = proto
-        self.target = (containerIP.value, UInt16(clamping: containerPort))
+        self.targets = targets.map { ($0.0.value, UInt16(clamping: $0.1)) }
         var fds: [Int32] = [0, 0]
         guard berth_pipe(&fds) == 0 else { throw SysError("pipe") }
         stopPipe = fds
@@ -48,7 +52,20 @@ public final class LoopbackProxy: @unchecked Sendable {
         t.start()
     }
 
-    /// Ends the relays (they close their own descriptors); the held socket is the caller's.
+    /// The containers behind the port now.
+    public func setTargets(_ list: [(IPv4, Int)]) {
+        lock.withLock { targets = list.map { ($0.0.value, UInt16(clamping: $0.1)) } }
+    }
+
+    private func pickTarget() -> (address: UInt32, port: UInt16)? {
+        lock.withLock {
+            guard !targets.isEmpty else { return nil }
+            nextTarget = (nextTarget + 1) % targets.count
+            return targets[nextTarget]
+        }
+    }
+
+    /// Ends the relays; the listening descriptor is closed by its thread as it leaves.
     public func stop() {
         var b: UInt8 = 1
         _ = write(stopPipe[1], &b, 1)
@@ -73,6 +90,7 @@ public final class LoopbackProxy: @unchecked Sendable {
     // MARK: TCP
 
     private func acceptLoop() {
+        defer { close(listenFD) }
         while let ready = wait([listenFD]) {
             guard ready[0] != 0 else { continue }
             let client = berth_accept(listenFD)
@@ -95,6 +113,7 @@ public final class LoopbackProxy: @unchecked Sendable {
     }
 
     private func connectUpstream(_ type: Int32) -> Int32 {
+        guard let target = pickTarget() else { return -1 }
         let fd = socket(AF_INET, type | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return -1 }
         // A container that drops the SYN must not hold the thread for minutes.
@@ -150,7 +169,10 @@ public final class LoopbackProxy: @unchecked Sendable {
 
     private func udpLoop() {
         var flows: [UInt64: Flow] = [:]
-        defer { for f in flows.values { close(f.fd) } }
+        defer {
+            for f in flows.values { close(f.fd) }
+            close(listenFD)
+        }
         var buf = [UInt8](repeating: 0, count: LoopbackProxy.bufferSize)
         while true {
             let keys = Array(flows.keys)

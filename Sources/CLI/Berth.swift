@@ -10,6 +10,7 @@ public struct Berth {
         var args = Array(argv.dropFirst())
         var host: String? = nil
         var contextName: String? = nil
+        var tlsFlags = DaemonClient.TLSFlags()
         // Global flags come before the command.
         while let a = args.first, a.hasPrefix("-") {
             args.removeFirst()
@@ -27,6 +28,13 @@ public struct Berth {
                 usage(); return 0
             } else if a == "-D" || a == "--debug" {
                 continue
+            } else if a == "--tls" || a == "--tls=true" {
+                tlsFlags.tls = true
+            } else if a == "--tlsverify" || a == "--tlsverify=true" || a == "--tlsverify=false" {
+                tlsFlags.verify = a != "--tlsverify=false"
+            } else if ["--tlscacert", "--tlscert", "--tlskey"].contains(where: { a == $0 || a.hasPrefix($0 + "=") }) {
+                let value = a.contains("=") ? String(a[a.index(after: a.firstIndex(of: "=")!)...]) : (args.isEmpty ? "" : args.removeFirst())
+                if a.hasPrefix("--tlscacert") { tlsFlags.ca = value } else if a.hasPrefix("--tlscert") { tlsFlags.cert = value } else { tlsFlags.key = value }
             } else {
                 Out.err("unknown flag: \(a)\nSee 'berth --help'."); return 125
             }
@@ -39,8 +47,7 @@ public struct Berth {
             }
             // `context` manages the store itself; everything else connects where it says.
             let endpoint = cmd == "context" ? (host: host, tlsDir: nil, skipVerify: false) : try ContextStore.endpoint(hostFlag: host, contextFlag: contextName)
-            if endpoint.skipVerify { throw CLIError("skip-tls-verify contexts are not supported by berth", code: 1) }
-            let b = Berth(client: try DaemonClient(host: endpoint.host, tlsDir: endpoint.tlsDir))
+            let b = Berth(client: try DaemonClient(host: endpoint.host, tlsDir: endpoint.tlsDir, skipVerify: endpoint.skipVerify, tlsFlags: tlsFlags))
             return try b.dispatch(cmd, args)
         } catch let e as CLIError {
             Out.err((e.code == 125 || e.code == 126 || e.code == 127 ? "berth: " : "") + e.description)

@@ -3,9 +3,13 @@ import Sys
 
 /// Output helpers: unbuffered writes, Docker's tables and human units.
 enum Out {
-    static func print(_ s: String) { try? FS.writeAll(fd: 1, Array((s + "\n").utf8)) }
-    static func err(_ s: String) { try? FS.writeAll(fd: 2, Array((s + "\n").utf8)) }
-    static func raw(_ fd: Int32, _ b: [UInt8]) { try? FS.writeAll(fd: fd, b) }
+    static func print(_ s: String) { raw(1, Array((s + "\n").utf8)) }
+    static func err(_ s: String) { raw(2, Array((s + "\n").utf8)) }
+    /// SIGPIPE is ignored (a socket closed under us is an error to report), so a closed stdout
+    /// or stderr (`berth logs -f | head -1`) ends the CLI here, as the signal would have.
+    static func raw(_ fd: Int32, _ b: [UInt8]) {
+        do { try FS.writeAll(fd: fd, b) } catch { if error.errno == EPIPE && (fd == 1 || fd == 2) { exit(141) } }
+    }
 
     /// Like Go's tabwriter (minwidth 10, padding 3) as the docker CLI formats its tables.
     static func table(_ rows: [[String]]) {

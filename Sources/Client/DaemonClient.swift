@@ -30,13 +30,25 @@ public final class DaemonClient {
     public let ssh: (user: String?, host: String, port: String?)?
     /// `tcp://host:port`, with TLS when DOCKER_TLS_VERIFY is set (DOCKER_CERT_PATH, else
     /// ~/.docker: ca.pem, cert.pem, key.pem), as the docker CLI reads them.
-    public let tcp: (host: String, port: String, tls: (ca: String, cert: String, key: String)?)?
+    public let tcp: (host: String, port: String, tls: (ca: String, cert: String, key: String, skipVerify: Bool)?)?
     public let versionPrefix = "/v1.44"
 
     /// `-H`, then DOCKER_HOST / BERTH_HOST, then the default socket.
     /// `tlsDir` (a context's TLS files: ca.pem, cert.pem, key.pem) makes a tcp:// host use TLS
-    /// whatever DOCKER_TLS_VERIFY says.
-    public init(host: String?, tlsDir: String? = nil) throws(ClientError) {
+    /// whatever DOCKER_TLS_VERIFY says. `skipVerify` (a context's skip-tls-verify) and DOCKER_TLS
+    /// without DOCKER_TLS_VERIFY mean TLS without checking the server's certificate, as the
+    /// docker CLI does; a client certificate is still presented when there is one.
+    /// The docker CLI's global TLS flags: `--tls`, `--tlsverify`, `--tlscacert`, `--tlscert`,
+    /// `--tlskey` (over DOCKER_TLS, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH).
+    public struct TLSFlags: Sendable {
+        public var tls = false
+        public var verify: Bool? = nil
+        public var ca: String? = nil, cert: String? = nil, key: String? = nil
+        public init() {}
+        public var any: Bool { tls || verify != nil || ca != nil || cert != nil || key != nil }
+    }
+
+    public init(host: String?, tlsDir: String? = nil, skipVerify: Bool = false, tlsFlags: TLSFlags = TLSFlags()) throws(ClientError) {
         let h = host ?? Proc.getenv("BERTH_HOST") ?? Proc.getenv("DOCKER_HOST") ?? "unix:///run/berth/berth.sock"
         if h.hasPrefix("ssh://") {
             var rest = Substring(h.dropFirst(6))
@@ -56,7 +68,10 @@ public final class DaemonClient {
         if h.hasPrefix("tcp://") {
             var rest = Substring(h.dropFirst(6))
             if rest.hasSuffix("/") { rest = rest.dropLast() }
-            let verify = tlsDir != nil || !(Proc.getenv("DOCKER_TLS_VERIFY") ?? "").isEmpty
+            let verifyEnv = tlsFlags.verify ?? !(Proc.getenv("DOCKER_TLS_VERIFY") ?? "").isEmpty
+            let tlsOn = tlsFlags.tls || tlsFlags.ca != nil || tlsFlags.cert != nil || !(Proc.getenv("DOCKER_TLS") ?? "").isEmpty
+            let insecure = skipVerify || (!verifyEnv && tlsDir == nil && tlsOn)
+            let verify = tlsDir != nil || verifyEnv || insecure
             var host = String(rest), port = verify ? "2376" : "2375"
             if let colon = rest.lastIndex(of: ":"), !rest.hasSuffix("]") {
                 host = String(rest[..<colon])
@@ -66,10 +81,10 @@ public final class DaemonClient {
             guard !host.isEmpty, Int(port).map({ (1...65535).contains($0) }) ?? false else {
                 throw ClientError(status: 0, message: "invalid tcp host \(h): expected tcp://host:port")
             }
-            var tls: (ca: String, cert: String, key: String)? = nil
+            var tls: (ca: String, cert: String, key: String, skipVerify: Bool)? = nil
             if verify {
                 let dir = tlsDir ?? Proc.getenv("DOCKER_CERT_PATH") ?? ((Proc.getenv("HOME") ?? "/root") + "/.docker")
-                tls = (dir + "/ca.pem", dir + "/cert.pem", dir + "/key.pem")
+                tls = (tlsFlags.ca ?? dir + "/ca.pem", tlsFlags.cert ?? dir + "/cert.pem", tlsFlags.key ?? dir + "/key.pem", insecure)
             }
             tcp = (host, port, tls)
             socketPath = ""
@@ -350,7 +365,7 @@ extension DaemonClient {
 extension DaemonClient {
     /// A TCP connection; with TLS, one end of a socket pair whose other end a thread relays
     /// through OpenSSL, so the rest of the client keeps reading and writing a plain descriptor.
-    func connectTCP(_ t: (host: String, port: String, tls: (ca: String, cert: String, key: String)?)) throws(ClientError) -> Int32 {
+    func connectTCP(_ t: (host: String, port: String, tls: (ca: String, cert: String, key: String, skipVerify: Bool)?)) throws(ClientError) -> Int32 {
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         var res: UnsafeMutablePointer<addrinfo>? = nil
@@ -371,7 +386,7 @@ extension DaemonClient {
         }
         guard let tls = t.tls else { return fd }
         var err = [CChar](repeating: 0, count: 512)
-        guard let session = berth_tls_connect(fd, t.host, tls.ca, tls.cert, tls.key, &err, err.count) else {
+        guard let session = berth_tls_connect(fd, t.host, tls.ca, tls.cert, tls.key, tls.skipVerify ? 1 : 0, &err, err.count) else {
             close(fd)
             let text = String(decoding: err.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             throw ClientError(status: 0, message: "error during connect: \(text)")

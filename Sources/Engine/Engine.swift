@@ -74,9 +74,11 @@ public actor Engine {
     /// IPv6-enabled networks' address pools.
     var ipam6s: [String: IPAM6] = [:]
     /// Sockets bound to published host ports, held so nothing else takes them.
-    var portHolds: [String: [Int32]] = [:]
-    /// Relays for published ports reached through the host's loopback, per container.
-    var loopbackProxies: [String: [LoopbackProxy]] = [:]
+    /// Each running container's held host ports (a bound socket per published port).
+    var portHolds: [String: [(port: PublishedPort, fd: Int32)]] = [:]
+    /// Relays for published ports reached through the host's loopback, per host port
+    /// ("tcp 0.0.0.0 8080"): one relay in front of every replica publishing it.
+    var loopbackProxies: [String: LoopbackProxy] = [:]
     public nonisolated let hostNet: HostNetworking
     nonisolated let names = NameTable()
     var dns: DNSServer?

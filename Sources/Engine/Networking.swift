@@ -60,9 +60,7 @@ extension Engine {
                 if let ip = e.ip { try? ipams[e.networkID]?.reserve(ip) }
                 if let a = e.ip6 { try? ipam6s[e.networkID]?.reserve(a) }
             }
-            let holds = c.publishedPorts.compactMap { p in holdPort(p).fd.map { (p, $0) } }
-            portHolds[c.id] = holds.map(\.1)
-            startLoopbackProxies(c, holds)
+            portHolds[c.id] = c.publishedPorts.compactMap { p in holdPort(p).fd.map { (p, $0) } }
             if c.endpoints.contains(where: { networks[$0.networkID]?.resolvesNames == true }) {
                 try? dns?.add(container: c.id, namespacePath: namespacePath(c.sandbox))
             }
@@ -99,6 +97,7 @@ extension Engine {
             }
         }
         do { try hostNet.applyFirewall(Firewall.document(chains, networks: nets, ports: ports)) } catch { log("firewall: \(error)") }
+        refreshLoopbackProxies(ports)
     }
 
     /// The embedded DNS's view: on each user network, container names, aliases and short IDs.
@@ -420,8 +419,7 @@ extension Engine {
         let requests = try PortPlan.requests(
             bindings: c.hostConfig.portBindings ?? [:], exposed: c.config.exposedPorts ?? [],
             publishAll: c.hostConfig.publishAllPorts)
-        var held: [Int32] = []
-        var holds: [(PublishedPort, Int32)] = []
+        var held: [(port: PublishedPort, fd: Int32)] = []
         var published: [PublishedPort] = []
         for r in requests {
             let hostIP = r.hostIP.isEmpty ? "0.0.0.0" : r.hostIP
@@ -432,19 +430,17 @@ extension Engine {
             }
             let hold = holdPort(p)
             guard let fd = hold.fd else {
-                for f in held { close(f) }
+                for h in held { close(h.fd) }
                 throw EngineError.internalError(
                     "driver failed programming external connectivity on endpoint \(c.name) (\(c.endpoints.first?.endpointID ?? "")): Bind for \(hostIP):\(r.hostPort) failed: port is already allocated"
                 )
             }
             p.hostPort = hold.port
-            held.append(fd)
-            holds.append((p, fd))
+            held.append((p, fd))
             published.append(p)
         }
         c.publishedPorts = published
         portHolds[c.id] = held
-        startLoopbackProxies(c, holds)
         guard !published.isEmpty else { return }
         persist(c)
         refreshFirewall()
@@ -463,20 +459,38 @@ extension Engine {
     }
 
     /// Ports published on every address or on loopback answer `127.0.0.1:PORT` through a relay
-    /// on the held socket (no route_localnet); ports on another address need none.
-    func startLoopbackProxies(_ c: Container, _ holds: [(PublishedPort, Int32)]) {
-        guard let ip = c.endpoints.first?.ip else { return }
-        var proxies: [LoopbackProxy] = []
-        for (p, fd) in holds where p.hostIP == "0.0.0.0" || p.hostIP.hasPrefix("127.") {
-            if let proxy = try? LoopbackProxy(fd: fd, proto: p.proto, containerIP: ip, containerPort: p.containerPort) { proxies.append(proxy) }
+    /// on the held socket (no route_localnet); ports on another address need none. One relay per
+    /// host port, in front of every replica that publishes it, kept while any of them runs.
+    func refreshLoopbackProxies(_ ports: [Firewall.Port]) {
+        var wanted: [String: (proto: String, targets: [(IPv4, Int)])] = [:]
+        for p in ports where p.hostIP == "0.0.0.0" || p.hostIP.hasPrefix("127.") {
+            let key = "\(p.proto) \(p.hostIP) \(p.hostPort)"
+            wanted[key, default: (p.proto, [])].targets.append((p.containerIP, p.containerPort))
         }
-        if !proxies.isEmpty { loopbackProxies[c.id] = proxies }
+        for (key, proxy) in loopbackProxies where wanted[key] == nil {
+            proxy.stop()
+            loopbackProxies[key] = nil
+        }
+        for (key, want) in wanted {
+            if let proxy = loopbackProxies[key] {
+                proxy.setTargets(want.targets)
+                continue
+            }
+            // The socket some replica holds for this port; the relay keeps its own duplicate.
+            let hold = portHolds.values.lazy.flatMap { $0 }.first { "\($0.port.proto) \($0.port.hostIP) \($0.port.hostPort)" == key }
+            guard let hold else { continue }
+            let fd = fcntl(hold.fd, F_DUPFD_CLOEXEC, 0)
+            guard fd >= 0 else { continue }
+            do { loopbackProxies[key] = try LoopbackProxy(fd: fd, proto: want.proto, targets: want.targets) } catch {
+                close(fd)
+                log("loopback relay for \(key): \(error)")
+            }
+        }
     }
 
-    /// The container's relays stopped, then its held ports closed.
+    /// The container's held ports closed (a relay still serving its replicas keeps its own).
     func releasePorts(_ id: String) {
-        for proxy in loopbackProxies.removeValue(forKey: id) ?? [] { proxy.stop() }
-        for f in portHolds.removeValue(forKey: id) ?? [] { close(f) }
+        for h in portHolds.removeValue(forKey: id) ?? [] { close(h.fd) }
     }
 
     nonisolated func holdPort(_ p: PublishedPort) -> (fd: Int32?, port: Int) {

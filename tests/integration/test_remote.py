@@ -228,8 +228,8 @@ def test_contexts_are_shared_with_the_docker_cli(tls_daemon, tmp_path):
     with tarfile.open(fileobj=buf, mode="w") as t:
         for name, data in (("meta.json", b'{"Name":"x","Endpoints":{"docker":{"Host":"tcp://h:1"}}}'), ("../../evil", b"x")):
             ti = tarfile.TarInfo(name); ti.size = len(data); t.addfile(ti, io.BytesIO(data))
-    r = subprocess.run(berth + ["context", "import", "hostile", "-"], env=env, input=buf.getvalue(), capture_output=True, text=True)
-    assert r.returncode != 0 and "unexpected entry" in r.stderr and not (tmp_path / "evil").exists()
+    r = subprocess.run(berth + ["context", "import", "hostile", "-"], env=env, input=buf.getvalue(), capture_output=True)
+    assert r.returncode != 0 and b"unexpected entry" in r.stderr and not (tmp_path / "evil").exists()
     assert "hostile" not in subprocess.run(berth + ["context", "ls", "-q"], env=env, capture_output=True, text=True).stdout
     subprocess.run(berth + ["context", "rm", "berth-imported", "docker-imported"], env=env, capture_output=True)
     r = subprocess.run(berth + ["context", "rm", "remote-tls"], env=env, capture_output=True, text=True)
@@ -316,3 +316,41 @@ def test_an_expired_client_certificate_is_refused(tls_daemon, tmp_path):
     r = subprocess.run(["curl", "-sS", "--cacert", pki + "/ca.crt", "--cert", str(w / "expired.crt"), "--key", pki + "/client.key", url],
                        capture_output=True, text=True)
     assert r.returncode != 0 and r.stdout != "OK", r.stdout
+
+
+def test_tls_flags_and_unverified_tls_as_the_docker_cli(tls_daemon, tmp_path):
+    """`berth --tlsverify --tlscacert --tlscert --tlskey -H tcp://…` with no environment, and TLS
+    without checking the server (a skip-tls-verify context, DOCKER_TLS without VERIFY): the
+    client certificate is still presented, so mutual TLS holds; the same with the docker CLI."""
+    d = tls_daemon
+    certs = d.env["DOCKER_CERT_PATH"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
+    env["DOCKER_CONFIG"] = str(tmp_path / "cfg")
+    berth = [BIN + "/berth"]
+    r = subprocess.run(berth + ["--tlsverify", "--tlscacert", f"{certs}/ca.pem", "--tlscert", f"{certs}/cert.pem", "--tlskey",
+                                f"{certs}/key.pem", "-H", d.tcp, "version", "--format", "{{.Server.Os}}"],
+                       env=env, capture_output=True, text=True, timeout=60)
+    assert r.stdout.strip() == "linux", r.stderr
+    # a CA that did not sign the server: refused when verifying, accepted with verification off
+    (tmp_path / "other").mkdir()
+    other = make_pki(str(tmp_path / "other"))
+    r = subprocess.run(berth + ["--tlsverify", "--tlscacert", other + "/ca.crt", "--tlscert", f"{certs}/cert.pem", "--tlskey",
+                                f"{certs}/key.pem", "-H", d.tcp, "ps"], env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "certificate verify failed" in r.stderr, r.stderr
+    r = subprocess.run(berth + ["--tls", "--tlscacert", other + "/ca.crt", "--tlscert", f"{certs}/cert.pem", "--tlskey",
+                                f"{certs}/key.pem", "-H", d.tcp, "ps", "-q"], env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run(berth + ["ps", "-q"], env=dict(env, DOCKER_HOST=d.tcp, DOCKER_TLS="1", DOCKER_CERT_PATH=certs),
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    # skip-tls-verify context, made by the docker CLI, used by both
+    r = subprocess.run([DOCKER, "context", "create", "insecure", "--docker",
+                        f"host={d.tcp},cert={certs}/cert.pem,key={certs}/key.pem,skip-tls-verify=true"], env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    for cli in (berth, [DOCKER]):
+        r = subprocess.run(cli + ["--context", "insecure", "run", "--rm", "busybox", "echo", "unverified"], env=env,
+                           capture_output=True, text=True, timeout=60)
+        assert r.stdout == "unverified\n", (cli, r.stderr)
+    # without a client certificate the server still refuses
+    r = subprocess.run(berth + ["--tls", "-H", d.tcp, "ps"], env=dict(env, HOME=str(tmp_path)), capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0
