@@ -65,6 +65,11 @@ struct ExecState {
     var vars: [(String, Value)]
     var out = ""
     var depth = 0
+    /// A template may not run away: nested ranges multiply (`{{range $}}` inside itself), so the
+    /// work and the output are bounded (found by fuzzing: an exponential template exhausted memory).
+    var steps = 0
+    static let maxSteps = 2_000_000
+    static let maxOutput = 32 << 20
     var position = 0
     var nodeText = ""
 
@@ -90,12 +95,13 @@ struct ExecState {
     }
 
     mutating func walk(_ dot: Value, _ node: Node) throws(TemplateError) -> Flow {
+        try step()
         switch node {
         case .text(let t):
-            out += t
+            try emit(t)
         case .action(let pipe, _):
             let v = try evalPipeline(dot, pipe)
-            if pipe.decls.isEmpty { out += try printable(v) }
+            if pipe.decls.isEmpty { try emit(try printable(v)) }
         case .ifNode(let pipe, let body, let elseList), .with(let pipe, let body, let elseList):
             let mark = vars.count
             defer { vars.removeSubrange(mark...) }
@@ -122,6 +128,18 @@ struct ExecState {
         return .normal
     }
 
+    mutating func step() throws(TemplateError) {
+        steps += 1
+        if steps > ExecState.maxSteps { throw fail("template execution exceeded \(ExecState.maxSteps) steps") }
+    }
+
+    mutating func emit(_ text: String) throws(TemplateError) {
+        guard out.utf8.count + text.utf8.count <= ExecState.maxOutput else {
+            throw fail("template output exceeds \(ExecState.maxOutput >> 20) MiB")
+        }
+        out += text
+    }
+
     mutating func walkRange(_ dot: Value, _ pipe: Pipeline, _ body: List, _ elseList: List?) throws(TemplateError) -> Flow {
         let mark = vars.count
         defer { vars.removeSubrange(mark...) }
@@ -133,7 +151,20 @@ struct ExecState {
         case .json(.object(let o)): items = o.keys.sorted().map { (.json(.string($0)), .json(o[$0]!)) }
         case .json(.int(let n)):
             if pipe.decls.count > 1 { throw fail("can't use \(n) to iterate over more than one variable") }
-            items = (0..<max(0, n)).map { (.json(.int($0)), .json(.int($0))) }
+            // Iterated without materialising 0..<n (a huge n is bounded by the step budget).
+            if n <= 0 {
+                if let elseList { return try walk(dot, elseList) }
+                return .normal
+            }
+            for i in 0..<n {
+                try step()
+                let inner = vars.count
+                if pipe.decls.count == 1 { setVar(pipe.decls[0], .json(.int(i))) }
+                let flow = try walk(.json(.int(i)), body)
+                vars.removeSubrange(inner...)
+                if flow == .breakLoop { break }
+            }
+            return .normal
         case .json(.null), .missing: break
         default: throw fail("range can't iterate over \(GoFormat.value(v))")
         }
@@ -142,6 +173,7 @@ struct ExecState {
             return .normal
         }
         for (key, elem) in items {
+            try step()
             let inner = vars.count
             if pipe.decls.count == 1 { setVar(pipe.decls[0], elem) }
             if pipe.decls.count == 2 { setVar(pipe.decls[0], key); setVar(pipe.decls[1], elem) }

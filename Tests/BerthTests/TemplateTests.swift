@@ -65,4 +65,15 @@ import Testing
         t.functions = .dockerHeader
         #expect(try t.execute(["Name": "NAME"]) == "NAME NAME  NAME ")
     }
+
+    /// Found by fuzzing: ranges nested in themselves multiply; a template is bounded in work
+    /// and output instead of exhausting memory. A range over a number is not materialised.
+    @Test func runawayTemplatesStopWithAnError() throws {
+        let doc: JSON = ["a": 1, "b": 2, "c": 3, "d": 4]
+        let nested = String(repeating: "{{range $}}", count: 14) + "xxxxxxxx" + String(repeating: "{{end}}", count: 14)
+        #expect(throws: TemplateError.self) { try GoTemplate(nested).execute(doc) }
+        #expect(throws: TemplateError.self) { try GoTemplate("{{range 4000000000000}}{{end}}").execute(doc) }
+        #expect(try GoTemplate("{{range $i := 3}}{{$i}}{{end}}").execute(doc) == "012")
+        #expect(try GoTemplate("{{range 0}}x{{else}}none{{end}}").execute(doc) == "none")
+    }
 }
