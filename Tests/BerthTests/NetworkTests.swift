@@ -1,7 +1,10 @@
 import BerthNet
+import CSys
 import DockerAPI
 import Engine
+import Glibc
 import JSON
+import Sys
 import Testing
 
 @testable import CLI
@@ -95,5 +98,44 @@ import Testing
             bindings: ["81/tcp": [PortBinding()], "80/tcp": [PortBinding(hostPort: "4000"), PortBinding()]],
             exposed: ["80/tcp", "443/tcp"], publishAll: true)
         #expect(reqs.map { "\($0.containerPort):\($0.hostPort)" } == ["80:4000", "80:0", "81:0", "443:0"])
+    }
+}
+
+/// The embedded DNS forwards at most 256 queries at a time: a container flooding it with names
+/// the table does not know gets SERVFAIL for the rest, right away (needs root: a network
+/// namespace is made for the "container").
+@Suite struct DNSForwardCapTests {
+    @Test func queriesBeyondTheCapAreRefusedNotQueued() throws {
+        guard getuid() == 0 else { return }
+        let ns = "berth-dnscap-\(getpid())"
+        _ = try Proc.run(["ip", "netns", "add", ns])
+        defer { _ = try? Proc.run(["ip", "netns", "del", ns]) }
+        _ = try Proc.run(["ip", "-n", ns, "link", "set", "lo", "up"])
+        // An upstream that never answers (a socket nobody reads): every forward stays in flight.
+        let silent = berth_udp_socket(0x7F00_0063, 53)  // 127.0.0.99:53
+        #expect(silent >= 0)
+        defer { close(silent) }
+        let server = DNSServer(table: NameTable(), upstreams: [IPv4(0x7F00_0063)])
+        try server.add(container: "c", namespacePath: "/run/netns/" + ns)
+        let script = """
+            import socket, struct
+            import time
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2)
+            for i in range(300):
+                if i % 20 == 0: time.sleep(0.02)   # paced: none lost to a full socket buffer
+                name = b"".join(bytes([len(p)]) + p for p in [b"n%d" % i, b"example", b"invalid"]) + b"\\0"
+                s.sendto(struct.pack(">HHHHHH", i, 0x0100, 1, 0, 0, 0) + name + struct.pack(">HH", 1, 1), ("127.0.0.11", 53))
+            fails = 0
+            try:
+                while True:
+                    data, _ = s.recvfrom(4096)
+                    if data[3] & 0x0f == 2: fails += 1
+            except socket.timeout:
+                pass
+            print(fails)
+            """
+        let out = try Proc.run(["ip", "netns", "exec", ns, "python3", "-c", script])
+        #expect(out.stdout.elementsEqual("44\n".utf8), "\(out.stdoutText) \(out.stderrText)")
+        server.remove(container: "c")
     }
 }
