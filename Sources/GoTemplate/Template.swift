@@ -68,8 +68,8 @@ struct ExecState {
     /// A template may not run away: nested ranges multiply (`{{range $}}` inside itself), so the
     /// work and the output are bounded (found by fuzzing: an exponential template exhausted memory).
     var steps = 0
-    static let maxSteps = 2_000_000
-    static let maxOutput = 32 << 20
+    static let maxSteps = 1_000_000
+    static let maxOutput = 8 << 20
     var position = 0
     var nodeText = ""
 
