@@ -75,16 +75,20 @@ extension BuildRun {
     }
 
     /// `ADD <url>`: the body of a successful GET (at most 1 GiB).
-    static func download(_ url: String) async throws(EngineError) -> [UInt8] {
-        do {
-            let resp = try await HTTPClient.shared.execute(HTTPClientRequest(url: url), timeout: .seconds(300))
-            guard resp.status == .ok else { throw EngineError.badRequest("failed to GET \(url) with status \(resp.status.code) \(resp.status.reasonPhrase)") }
-            let body = try await resp.body.collect(upTo: 1 << 30)
-            return Array(body.readableBytesView)
-        } catch let e as EngineError {
-            throw e
-        } catch {
-            throw .badRequest("failed to download \(url): \(error)")
+    /// The most an `ADD <url>` may bring (a hostile server could otherwise fill the disk).
+    static let maxAddDownload: Int64 = 8 << 30
+
+    /// A file's bytes into the cache key, a megabyte at a time.
+    static func hashFile(_ path: String, into hasher: SHA256) throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw SysError("open \(path)") }
+        defer { close(fd) }
+        var buf = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, 1 << 20) }
+            if n < 0 { if errno == EINTR { continue }; throw SysError("read \(path)") }
+            if n == 0 { return }
+            hasher.update(Array(buf[0..<n]))
         }
     }
 
@@ -154,11 +158,11 @@ extension BuildRun {
         var sources: [Source] = []
         for a in args {
             if isAdd, a.hasPrefix("http://") || a.hasPrefix("https://") {
+                // Streamed to the stage (capped), never held in memory; hashed from the file.
                 let file = stage + "/.url-" + String(sources.count)
-                let data = try await BuildRun.download(a)
-                do { try FS.writeAtomic(file, data, mode: 0o600) } catch { throw .wrapping(error) }
+                try await Engine.download(a, to: file, limit: BuildRun.maxAddDownload)
                 sources.append(Source(host: file, rel: URL(string: a)?.lastPathComponent ?? "download", isDir: false))
-                hasher.update(data)
+                do { try BuildRun.hashFile(file, into: hasher) } catch { throw .internalError("hashing \(a): \(error)") }
                 continue
             }
             let matches = fromContainer == nil ? try contextSources(a) : try resolveSources(a, root: fromRoot, useIgnore: false)

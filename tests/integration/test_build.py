@@ -278,3 +278,27 @@ def test_add_from_url(daemon, tmp_path):
         assert daemon.berth("run", "--rm", "addurl").stdout == "600 /dl/remote.txt\n"
     finally:
         srv.terminate()
+
+
+def test_add_from_url_streams_to_disk(fresh_daemon, tmp_path):
+    """Issue 12: `ADD <url>` is written to the build's stage as it arrives (it was collected in
+    memory, up to 1 GiB): a 160 MB download leaves berthd's peak memory well below its size."""
+    d = fresh_daemon
+    srv_dir = tmp_path / "www"
+    srv_dir.mkdir()
+    with open(srv_dir / "big.bin", "wb") as f:
+        f.truncate(160 << 20)
+    srv = subprocess.Popen(["python3", "-m", "http.server", "18998", "--bind", "127.0.0.1"], cwd=srv_dir,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def peak_kib():
+        return int(open(f"/proc/{d.proc.pid}/status").read().split("VmHWM:")[1].split()[0])
+    try:
+        time.sleep(0.5)
+        before = peak_kib()
+        r = d.berth("build", "-q", "-t", "bigurl", "-", input="FROM busybox\nADD http://127.0.0.1:18998/big.bin /big.bin\n", timeout=300)
+        assert r.returncode == 0, r.stderr
+        assert d.berth("run", "--rm", "bigurl", "stat", "-c", "%s", "/big.bin").stdout.strip() == str(160 << 20)
+        assert peak_kib() - before < 64 << 10, (before, peak_kib())
+    finally:
+        srv.terminate()
