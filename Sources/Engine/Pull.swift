@@ -83,7 +83,9 @@ extension Engine {
             }
             let manifest = try Engine.parseManifest(m.bytes)
             let cfgFile = store.ingestPath(manifest.config.digest)
-            try await registry.fetchBlob(ref, digest: manifest.config.digest, to: cfgFile, credentials: credentials) { _ in }
+            // The config is read whole: its descriptor's size, at most 64 MiB, is all it may be.
+            let configLimit: Int64 = manifest.config.size > 0 ? min(manifest.config.size, 64 << 20) : 64 << 20
+            try await registry.fetchBlob(ref, digest: manifest.config.digest, to: cfgFile, credentials: credentials, limit: configLimit) { _ in }
             let config = try ImageConfig(raw: try FS.read(cfgFile))
             unlink(cfgFile)
             let diffIDs = config.diffIDs
@@ -158,7 +160,8 @@ extension Engine {
                 if queued { await progress(Progress.status("Waiting", id: id)) }
                 await slots.acquire()
                 do {
-                    try await registry.fetchBlob(ref, digest: l.digest, to: store.ingestPath(l.digest), credentials: credentials) { done in
+                    let limit: Int64 = l.size > 0 ? l.size : 64 << 30
+                    try await registry.fetchBlob(ref, digest: l.digest, to: store.ingestPath(l.digest), credentials: credentials, limit: limit) { done in
                         await progress(Progress.bar("Downloading", id: id, current: done, total: l.size))
                     }
                 } catch {

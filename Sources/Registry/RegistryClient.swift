@@ -273,15 +273,19 @@ public final class RegistryClient: Sendable {
 
     /// Streams a blob into `file` (appending from `resumeFrom` bytes when the registry honours
     /// Range), hashing everything; a digest mismatch deletes the file and fails.
-    public func fetchBlob(_ ref: Reference, digest: Digest, to file: String, credentials: Credentials?, progress: @Sendable (Int64) async -> Void) async throws
-    {
+    /// `limit`: the most bytes accepted — the descriptor's size: a registry that sends more is
+    /// cut off there (the digest would fail only at the end, after filling the disk).
+    public func fetchBlob(
+        _ ref: Reference, digest: Digest, to file: String, credentials: Credentials?, limit: Int64 = 64 << 30,
+        progress: @Sendable (Int64) async -> Void
+    ) async throws {
         try await withMirrors(ref.domain) { base, key in
-            try await fetchBlob(ref, digest: digest, to: file, credentials: credentials, base: base, tokenKey: key, progress: progress)
+            try await fetchBlob(ref, digest: digest, to: file, credentials: credentials, base: base, tokenKey: key, limit: limit, progress: progress)
         }
     }
 
     func fetchBlob(
-        _ ref: Reference, digest: Digest, to file: String, credentials: Credentials?, base: String, tokenKey: String,
+        _ ref: Reference, digest: Digest, to file: String, credentials: Credentials?, base: String, tokenKey: String, limit: Int64,
         progress: @Sendable (Int64) async -> Void
     ) async throws {
         let url = base + "/v2/\(ref.path)/blobs/\(digest)"
@@ -313,6 +317,10 @@ public final class RegistryClient: Sendable {
                 try FS.writeAll(fd: fd, raw)
             }
             done += Int64(n)
+            if done > limit {
+                unlink(file)
+                throw RegistryError("filesystem layer verification failed for digest \(digest): more than the \(limit) bytes its descriptor gives")
+            }
             if done - lastReport >= 512 << 10 { lastReport = done; await progress(done) }
         }
         await progress(done)

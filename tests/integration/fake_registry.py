@@ -18,6 +18,7 @@ class FakeRegistry:
         self.tokens = set()
         self.corrupt = set()
         self.cut_once = set()
+        self.endless = set()  # blobs followed by an endless stream of bytes (chunked)
         self.range_requests = []
         self.token_requests = []
         self.patches = []
@@ -137,6 +138,19 @@ class FakeRegistry:
                         self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
                         self.end_headers()
                         self.wfile.write(part)
+                        return
+                    if ref in registry.endless and self.command == "GET":
+                        self.send_response(200)
+                        self.send_header("Transfer-Encoding", "chunked")
+                        self.end_headers()
+                        try:
+                            chunk = data + b"\0" * 65536
+                            for _ in range(4096):   # 256 MiB at most, far past the descriptor
+                                self.wfile.write(b"%x\r\n" % len(chunk) + chunk + b"\r\n")
+                                chunk = b"\0" * 65536
+                        except OSError:
+                            pass
+                        self.close_connection = True
                         return
                     if ref in registry.cut_once and self.command == "GET":
                         registry.cut_once.discard(ref)

@@ -215,6 +215,20 @@ def test_corrupted_blob_is_refused(fresh_daemon, fake_registry):
     assert not os.path.exists(d.root + "/data/ingest/" + layer[7:])
 
 
+def test_a_blob_longer_than_its_descriptor_is_cut_off(fresh_daemon, fake_registry):
+    """Issue 12: a registry that keeps sending past a layer's descriptor size is stopped there
+    (the digest alone would be checked only at the end, after filling the disk)."""
+    d, reg = fresh_daemon, fake_registry
+    ref = f"{reg.host}/endless/box:1"
+    publish_and_forget(d, ref)
+    layer = first_layer(reg, "endless/box:1")
+    reg.endless.add(layer)
+    r = d.berth("pull", ref, timeout=120)
+    assert r.returncode != 0 and "more than the" in r.stderr and "bytes its descriptor gives" in r.stderr, r.stderr
+    assert not os.path.exists(d.root + "/data/ingest/" + layer[7:])
+    assert d.berth("images", "-q").stdout == ""
+
+
 def test_interrupted_pull_resumes(fresh_daemon, fake_registry):
     d, reg = fresh_daemon, fake_registry
     ref = f"{reg.host}/cut/box:1"
