@@ -24,8 +24,10 @@ extension Router {
     func startExec(_ req: Request, _ res: Responder, _ id: String) async throws {
         let body = try jsonBody(req)
         let e = try await engine.exec(id)
+        // The container's passwd/group are read off the engine's actor, then handed in.
+        let files = try await engine.execUserFiles(e.id)
         if body["Detach"].bool == true {
-            _ = try await engine.startExec(e.id, onOutput: { _, _ in }, onExit: { _ in })
+            _ = try await engine.startExec(e.id, userFiles: files, onOutput: { _, _ in }, onExit: { _ in })
             return res.send(status: 200)
         }
         // As dockerd: the start request's Tty decides whether output is multiplexed, whatever the
@@ -50,7 +52,7 @@ extension Router {
             }, onInputClosed: { handle.close() })
         do {
             let proc = try await engine.startExec(
-                e.id,
+                e.id, userFiles: files,
                 onOutput: { stream, bytes in
                     if (stream == 1 && wantOut) || (stream == 2 && wantErr) { relay.push(tty ? bytes : StreamFrame.frame(stream, bytes)) }
                 }, onExit: { _ in relay.finish() })

@@ -191,7 +191,11 @@ extension Engine {
         starting.insert(id)
         defer { starting.remove(id) }
         do {
-            var spec = try bundleSpec(for: c)
+            let root = try mountRootfs(c.id, chains: chainIDs(store.image(id: c.image)?.config.diffIDs ?? []))
+            // The container's user database is read off the actor: whatever its owner planted
+            // there (bounded, non-blocking, in-root) cannot hold up every other API call.
+            let files = try await Engine.userFilesOffActor(root: root)
+            var spec = try bundleSpec(for: c, root: root, userFiles: files)
             emitVolumeEvents(c, "mount")
             if c.networkMode == "host" {
                 spec.hostNetwork = true
@@ -267,11 +271,8 @@ extension Engine {
         }
     }
 
-    func bundleSpec(for c: Container) throws -> BundleSpec {
-        let img = try store.image(id: c.image)
-        let diffIDs = img?.config.diffIDs ?? []
-        let root = try mountRootfs(c.id, chains: chainIDs(diffIDs))
-        let (passwd, group) = try Engine.userFiles(root: root)
+    func bundleSpec(for c: Container, root: String, userFiles: (passwd: String, group: String)) throws -> BundleSpec {
+        let (passwd, group) = userFiles
         var user = try UserResolver.resolve(c.config.user, passwd: passwd, group: group)
         for g in try UserResolver.additionalGroups(c.hostConfig.groupAdd ?? [], group: group) where !user.additionalGids.contains(g) {
             user.additionalGids.append(g)

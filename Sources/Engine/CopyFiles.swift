@@ -1,4 +1,5 @@
 import Archive
+import CSys
 import DockerAPI
 import Foundation
 import JSON
@@ -241,6 +242,25 @@ extension Engine {
 
     nonisolated static func isDirectoryInRoot(_ root: String, _ path: String) -> Bool {
         statInRoot(root, path).map { ($0.st_mode & S_IFMT) == S_IFDIR } ?? false
+    }
+
+    struct UserFiles: Sendable {
+        var passwd: String
+        var group: String
+    }
+
+    /// As `userFiles`, on the global executor rather than the caller's (the engine's actor).
+    nonisolated static func userFilesOffActor(root: String) async throws(EngineError) -> (passwd: String, group: String) {
+        let result = await Task.detached { () -> Result<UserFiles, EngineError> in
+            do throws(EngineError) {
+                let f = try Engine.userFiles(root: root)
+                return .success(UserFiles(passwd: f.passwd, group: f.group))
+            } catch { return .failure(error) }
+        }.value
+        switch result {
+        case .success(let f): return (f.passwd, f.group)
+        case .failure(let e): throw e
+        }
     }
 
     /// A container root's /etc/passwd and /etc/group, read inside the root (SafeFS: no link

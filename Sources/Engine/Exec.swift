@@ -48,8 +48,19 @@ extension Engine {
     }
 
     /// Starts the process; output and the exit go to the callbacks. Returns the handle for stdin.
+    /// The exec's container's user database, read off the actor (call before `startExec`).
+    public nonisolated func execUserFiles(_ id: String) async throws(EngineError) -> (passwd: String, group: String) {
+        let root = try await execRoot(id)
+        return try await Engine.userFilesOffActor(root: root)
+    }
+
+    func execRoot(_ id: String) throws(EngineError) -> String {
+        let e = try exec(id)
+        return rootfs(try container(e.containerID).id)
+    }
+
     public func startExec(
-        _ id: String, onOutput: @escaping @Sendable (UInt8, [UInt8]) -> Void,
+        _ id: String, userFiles: (passwd: String, group: String)? = nil, onOutput: @escaping @Sendable (UInt8, [UInt8]) -> Void,
         onExit: @escaping @Sendable (Int32) -> Void
     ) throws(EngineError) -> ExecProcess {
         var e = try exec(id)
@@ -60,7 +71,9 @@ extension Engine {
         let command: ExecHelperCommand
         do {
             let base = try execBase(c)
-            command = try execHelperCommand(c, base: base, process: execProcess(e, container: c, bundleProcess: base.process), pidFile: pidFile)
+            let files = try userFiles ?? Engine.userFiles(root: rootfs(c.id))
+            command = try execHelperCommand(
+                c, base: base, process: execProcess(e, container: c, bundleProcess: base.process, userFiles: files), pidFile: pidFile)
         } catch let err as UserResolver.NotFound {
             throw .badRequest(err.message)
         } catch {
@@ -132,7 +145,7 @@ extension Engine {
 
     /// The exec's OCI process: the container's own (user, capabilities, env) with the exec's
     /// command, env, working directory, user and terminal over it.
-    func execProcess(_ e: ExecRecord, container c: Container, bundleProcess: JSON) throws -> JSON {
+    func execProcess(_ e: ExecRecord, container c: Container, bundleProcess: JSON, userFiles: (passwd: String, group: String)) throws -> JSON {
         var process = bundleProcess
         process["args"] = JSON.strings(e.config.cmd)
         // exec has its own stdio: pipes, or a pty of its own with -t (even in a TTY container).
@@ -149,8 +162,7 @@ extension Engine {
             env.append(kv)
         }
         if !e.config.workingDir.isEmpty { process["cwd"] = .string(e.config.workingDir) }
-        let root = rootfs(c.id)
-        let (passwd, group) = try Engine.userFiles(root: root)
+        let (passwd, group) = userFiles
         if case let u = e.config.user, !u.isEmpty {
             let user = try UserResolver.resolve(u, passwd: passwd, group: group)
             process["user"] = [
