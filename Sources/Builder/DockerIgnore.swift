@@ -39,33 +39,33 @@ public struct DockerIgnore: Sendable {
         var excluded = parentExcluded
         for p in patterns {
             if excluded == !p.exclusion { continue }
-            if DockerIgnore.match(p.parts[...], parts[...]) || DockerIgnore.matchesParent(p.parts, parts) {
+            // The path itself or a directory above it: the pattern followed by `**`.
+            if DockerIgnore.match(p.parts + ["**"], parts) {
                 excluded = !p.exclusion
             }
         }
         return excluded
     }
 
-    /// A pattern also matches everything below a matching directory.
-    static func matchesParent(_ pattern: [String], _ parts: [String]) -> Bool {
-        guard parts.count > 1 else { return false }
-        for n in 1..<parts.count where match(pattern[...], parts[..<n]) { return true }
-        return false
-    }
-
-    static func match(_ p: ArraySlice<String>, _ s: ArraySlice<String>) -> Bool {
-        guard let first = p.first else { return s.isEmpty }
-        if first == "**" {
-            if p.count == 1 { return true }
-            var rest = s
-            while true {
-                if match(p.dropFirst(), rest) { return true }
-                if rest.isEmpty { return false }
-                rest = rest.dropFirst()
+    /// Whether the pattern's elements match the path's, `**` spanning any number of them.
+    /// Dynamic programming over (pattern element, path element): O(pattern × path) element
+    /// matches. The recursive search it replaces was exponential in the number of `**` (found by
+    /// fuzzing: a 2 KB .dockerignore took seconds to test one path).
+    static func match(_ p: [String], _ s: [String]) -> Bool {
+        // next[j]: p[i+1...] matches s[j...]; cur[j]: p[i...] matches s[j...].
+        var next = [Bool](repeating: false, count: s.count + 1)
+        next[s.count] = true
+        for i in stride(from: p.count - 1, through: 0, by: -1) {
+            var cur = [Bool](repeating: false, count: s.count + 1)
+            if p[i] == "**" {
+                cur[s.count] = next[s.count]
+                for j in stride(from: s.count - 1, through: 0, by: -1) { cur[j] = next[j] || cur[j + 1] }
+            } else {
+                for j in 0..<s.count where next[j + 1] { cur[j] = Glob.match(p[i], s[j]) }
             }
+            next = cur
         }
-        guard let head = s.first, Glob.match(first, head) else { return false }
-        return match(p.dropFirst(), s.dropFirst())
+        return next[0]
     }
 }
 

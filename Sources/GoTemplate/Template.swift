@@ -41,8 +41,18 @@ public struct GoTemplate: Sendable {
         definitions = p.definitions
     }
 
-    public func execute(_ data: JSON, methods: [String: Method] = [:]) throws(TemplateError) -> String {
+    /// How much one execution may do before it is stopped with an error.
+    public struct Limits: Sendable {
+        public var steps: Int
+        public var outputBytes: Int
+        public init(steps: Int, outputBytes: Int) { self.steps = steps; self.outputBytes = outputBytes }
+        /// Far above any real `--format` (a ps line, an inspect document), far below trouble.
+        public static let standard = Limits(steps: 1_000_000, outputBytes: 8 << 20)
+    }
+
+    public func execute(_ data: JSON, methods: [String: Method] = [:], limits: Limits = .standard) throws(TemplateError) -> String {
         var state = ExecState(template: self, methods: methods, root: .json(data))
+        state.limits = limits
         _ = try state.walk(.json(data), root)
         return state.out
     }
@@ -68,8 +78,7 @@ struct ExecState {
     /// A template may not run away: nested ranges multiply (`{{range $}}` inside itself), so the
     /// work and the output are bounded (found by fuzzing: an exponential template exhausted memory).
     var steps = 0
-    static let maxSteps = 1_000_000
-    static let maxOutput = 8 << 20
+    var limits = GoTemplate.Limits.standard
     var position = 0
     var nodeText = ""
 
@@ -130,12 +139,12 @@ struct ExecState {
 
     mutating func step() throws(TemplateError) {
         steps += 1
-        if steps > ExecState.maxSteps { throw fail("template execution exceeded \(ExecState.maxSteps) steps") }
+        if steps > limits.steps { throw fail("template execution exceeded \(limits.steps) steps") }
     }
 
     mutating func emit(_ text: String) throws(TemplateError) {
-        guard out.utf8.count + text.utf8.count <= ExecState.maxOutput else {
-            throw fail("template output exceeds \(ExecState.maxOutput >> 20) MiB")
+        guard out.utf8.count + text.utf8.count <= limits.outputBytes else {
+            throw fail("template output exceeds \(limits.outputBytes) bytes")
         }
         out += text
     }

@@ -73,5 +73,19 @@ import Testing
         #expect(ig.excludes("docs") && ig.excludes("docs/other.md") && !ig.excludes("docs/keep.md"))
         #expect(ig.excludes("build/out.o") && !ig.excludes("src/build.c"))
         #expect(Glob.match("[a-c]?.txt", "b1.txt") && !Glob.match("*.txt", "d/x.txt") && Glob.match("[!x]*", "abc"))
+        // `**` anywhere, several of them, and directories matching above the path.
+        let deep = DockerIgnore("a/**/b/**/c\n**/x/**\n**")
+        #expect(deep.excludes("a/b/c") && deep.excludes("a/1/2/b/3/c") && deep.excludes("a/b/c/d"))
+        #expect(DockerIgnore("a/**/b/**/c").excludes("a/1/b/2/c/below") && !DockerIgnore("a/**/b/**/c").excludes("a/1/c/2/b"))
+        #expect(DockerIgnore("**/x/**").excludes("p/q/x/r") && !DockerIgnore("**/x/**").excludes("p/q/y/r"))
+    }
+
+    /// Found by fuzzing: many `**` against a long path was exponential (seconds for 2 KB).
+    @Test func manyDoubleStarsAreLinear() {
+        let pattern = Array(repeating: "**/a", count: 60).joined(separator: "/") + "/b"
+        let path = Array(repeating: "a", count: 200).joined(separator: "/")
+        let start = ContinuousClock.now
+        #expect(!DockerIgnore(pattern).excludes(path))
+        #expect(ContinuousClock.now - start < .seconds(1))
     }
 }
