@@ -75,6 +75,51 @@ extension BuildRun {
     }
 
     /// `ADD <url>`: the body of a successful GET (at most 1 GiB).
+    /// `COPY --from`: a path of another image's root (links followed inside it) staged at `out`
+    /// — a directory's contents walked on descriptors into a tar and unpacked, a file read from
+    /// its descriptor — as `cp -a` would (modes, owners, times), never by a host path string.
+    static func stageFromRoot(_ root: String, _ path: String, isDir: Bool, to out: String, scratch: String) throws {
+        let rootfd = try DirFD.openDirectory(root, flags: DirFD.pathOnly)
+        defer { close(rootfd) }
+        if isDir {
+            let dir = DirFD.open(rootfd, path, O_RDONLY | O_DIRECTORY, .container)
+            guard dir >= 0 else { throw SysError("open \(path) in the image") }
+            defer { close(dir) }
+            let fd = open(scratch, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { throw SysError("open \(scratch)") }
+            defer { unlink(scratch) }
+            do { try TreeTar(rootFD: dir, layer: false) { try FS.writeAll(fd: fd, $0) }.write() } catch {
+                close(fd)
+                throw error
+            }
+            close(fd)
+            try FS.mkdirAll(out)
+            try LayerUnpacker(root: out, trusted: true).unpack(tarPath: scratch)
+            return
+        }
+        let src = DirFD.open(rootfd, path, O_RDONLY | O_NONBLOCK | O_NOCTTY, .container)
+        guard src >= 0 else { throw SysError("open \(path) in the image") }
+        defer { close(src) }
+        var st = stat()
+        guard fstat(src, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+            throw EngineError.badRequest("COPY --from: \(path) is not a regular file or directory")
+        }
+        let dst = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard dst >= 0 else { throw SysError("create \(out)") }
+        defer { close(dst) }
+        var buf = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = buf.withUnsafeMutableBytes { read(src, $0.baseAddress, 1 << 20) }
+            if n < 0 { if errno == EINTR { continue }; throw SysError("read \(path) in the image") }
+            if n == 0 { break }
+            try buf.withUnsafeBytes { try FS.writeAll(fd: dst, UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+        }
+        fchown(dst, st.st_uid, st.st_gid)
+        fchmod(dst, st.st_mode & 0o7777)
+        var ts = [st.st_atim, st.st_mtim]
+        futimens(dst, &ts)
+    }
+
     /// The most an `ADD <url>` may bring (a hostile server could otherwise fill the disk).
     static let maxAddDownload: Int64 = 8 << 30
 
@@ -220,7 +265,10 @@ extension BuildRun {
                     continue
                 }
                 let out = s.isDir ? target : (destIsDir ? target + "/" + (s.rel as NSString).lastPathComponent : target)
-                if s.isDir {
+                if fromContainer != nil {
+                    // Another image's root: read on descriptors, resolved inside that root.
+                    try BuildRun.stageFromRoot(fromRoot, "/" + s.rel, isDir: s.isDir, to: out, scratch: stage + "/.from.tar")
+                } else if s.isDir {
                     try FS.mkdirAll(out)
                     try Proc.checked(["cp", "-a", s.host + "/.", out + "/"])
                 } else {

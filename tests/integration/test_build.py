@@ -302,3 +302,16 @@ def test_add_from_url_streams_to_disk(fresh_daemon, tmp_path):
         assert peak_kib() - before < 64 << 10, (before, peak_kib())
     finally:
         srv.terminate()
+
+
+def test_copy_from_another_stage_stays_in_its_root(daemon):
+    """COPY --from reads the other image's files on descriptors resolved inside its root: a link
+    that climbs (`/up -> ../../../../etc`) is that image's /etc, never the host's."""
+    assert os.path.exists("/etc/debian_version")
+    df = ("FROM busybox AS b\nRUN echo image-file > /etc/marker && ln -s ../../../../../../etc /up\n"
+          "FROM busybox\nCOPY --from=b /up/marker /m\nCOPY --from=b /up/ /updir/\n")
+    r = daemon.berth("build", "-q", "-t", "fromlink", "-", input=df)
+    assert r.returncode == 0, r.stderr
+    out = daemon.berth("run", "--rm", "fromlink", "sh", "-c", "cat /m; ls /updir").stdout
+    assert out.startswith("image-file\n") and "marker" in out and "debian_version" not in out, out
+    daemon.berth("rmi", "fromlink")
