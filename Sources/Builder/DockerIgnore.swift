@@ -55,15 +55,16 @@ public struct DockerIgnore: Sendable {
         // next[j]: p[i+1...] matches s[j...]; cur[j]: p[i...] matches s[j...].
         var next = [Bool](repeating: false, count: s.count + 1)
         next[s.count] = true
+        var cur = next
         for i in stride(from: p.count - 1, through: 0, by: -1) {
-            var cur = [Bool](repeating: false, count: s.count + 1)
+            for j in cur.indices { cur[j] = false }
             if p[i] == "**" {
                 cur[s.count] = next[s.count]
                 for j in stride(from: s.count - 1, through: 0, by: -1) { cur[j] = next[j] || cur[j + 1] }
             } else {
                 for j in 0..<s.count where next[j + 1] { cur[j] = Glob.match(p[i], s[j]) }
             }
-            next = cur
+            swap(&next, &cur)
         }
         return next[0]
     }
