@@ -408,7 +408,15 @@ extension Berth {
         if tty && stdin { terminal.makeRaw() }
         AttachLoop.run(fd: conn.fd, pending: conn.pending, tty: tty, forwardStdin: stdin)
         terminal.restore()
-        let after = try client.request("GET", "/containers/\(id)/json").json
+        var after = try client.request("GET", "/containers/\(id)/json").json
+        // The stream ends either because the escape keys were typed or because the process
+        // exited; the daemon may record the exit a moment after the stream closes (a busy host),
+        // so a container still shown running is asked again for a short while before it counts
+        // as a detach.
+        for _ in 0..<20 where after["State"]["Running"].bool == true {
+            usleep(25_000)
+            after = try client.request("GET", "/containers/\(id)/json").json
+        }
         if after["State"]["Running"].bool == true {
             // Detached with the escape keys: the docker CLI reports it this way, status 1.
             Out.err("read escape sequence")

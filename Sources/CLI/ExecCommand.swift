@@ -37,7 +37,12 @@ extension Berth {
         let tty = f.bool("tty")
         let conn = try client.hijack("/exec/\(id)/start", json: ["Detach": false, "Tty": .bool(tty)])
         AttachLoop.relay(client, conn, tty: tty, interactive: interactive, resizePath: "/exec/\(id)/resize")
-        let info = try client.request("GET", "/exec/\(id)/json").json
+        var info = try client.request("GET", "/exec/\(id)/json").json
+        // The exit may be recorded a moment after the stream closes (as for attach).
+        for _ in 0..<20 where info["Running"].bool == true && interactive {
+            usleep(25_000)
+            info = try client.request("GET", "/exec/\(id)/json").json
+        }
         // The stream ended with the process still running: the detach keys were typed. The
         // docker CLI reports that as its "read escape sequence" error.
         if info["Running"].bool == true && interactive { Out.err("read escape sequence"); return 1 }
