@@ -123,20 +123,6 @@ extension BuildRun {
     /// The most an `ADD <url>` may bring (a hostile server could otherwise fill the disk).
     static let maxAddDownload: Int64 = 8 << 30
 
-    /// A file's bytes into the cache key, a megabyte at a time.
-    static func hashFile(_ path: String, into hasher: SHA256) throws {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw SysError("open \(path)") }
-        defer { close(fd) }
-        var buf = [UInt8](repeating: 0, count: 1 << 20)
-        while true {
-            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, 1 << 20) }
-            if n < 0 { if errno == EINTR { continue }; throw SysError("read \(path)") }
-            if n == 0 { return }
-            hasher.update(Array(buf[0..<n]))
-        }
-    }
-
     static let proxyArgs = [
         "HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy",
         "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy",
@@ -207,7 +193,7 @@ extension BuildRun {
                 let file = stage + "/.url-" + String(sources.count)
                 try await Engine.download(a, to: file, limit: BuildRun.maxAddDownload)
                 sources.append(Source(host: file, rel: URL(string: a)?.lastPathComponent ?? "download", isDir: false))
-                do { try BuildRun.hashFile(file, into: hasher) } catch { throw .internalError("hashing \(a): \(error)") }
+                guard hasher.update(file: file) != nil else { throw .internalError("hashing \(a): \(SysError("read \(file)"))") }
                 continue
             }
             let matches = fromContainer == nil ? try contextSources(a) : try resolveSources(a, root: fromRoot, useIgnore: false)

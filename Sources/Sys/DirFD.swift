@@ -47,14 +47,7 @@ public enum DirFD {
             throw SysError("opendir")
         }
         defer { closedir(d) }
-        var out: [String] = []
-        while let e = readdir(d) {
-            let name = withUnsafePointer(to: e.pointee.d_name) {
-                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-            }
-            if name != "." && name != ".." { out.append(name) }
-        }
-        return out
+        return FS.names(d)
     }
 
     /// The entry `name` of the directory, not followed if it is a link; nil when absent.

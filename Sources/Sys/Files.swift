@@ -120,6 +120,11 @@ public enum FS {
     public static func list(_ path: String) throws(SysError) -> [String] {
         guard let d = opendir(path) else { throw SysError("opendir \(path)") }
         defer { closedir(d) }
+        return names(d)
+    }
+
+    /// The entries of an open directory stream, without `.` and `..`.
+    static func names(_ d: OpaquePointer) -> [String] {
         var out: [String] = []
         while let e = readdir(d) {
             let name = withUnsafePointer(to: e.pointee.d_name) {
