@@ -48,7 +48,8 @@ let package = Package(
         .target(name: "Client", dependencies: ["JSON", "Sys", "CTLS"]),
         .target(name: "GoTemplate", dependencies: ["JSON"]),
         .target(name: "CLI", dependencies: ["Client", "JSON", "OCI", "Sys", "Archive", "GoTemplate", "Builder"]),
-        .executableTarget(name: "berthd", dependencies: ["API", "Engine", "Runtime"]),
+        .target(name: "CRootless"),
+        .executableTarget(name: "berthd", dependencies: ["API", "Engine", "Runtime", "CRootless"]),
         // Every command starts the CLI: a static Swift runtime saves ~2 ms of dynamic loading each time.
         .executableTarget(name: "berth", dependencies: ["CLI"], linkerSettings: [.unsafeFlags(["-static-stdlib"])]),
         .executableTarget(name: "berth-shim", dependencies: ["Sys", "CSys"],

@@ -41,6 +41,31 @@ int berth_spawn(pid_t *pid, const char *path, char *const argv[], char *const en
     return rc;
 }
 
+int berth_spawn_fds(pid_t *pid, const char *path, char *const argv[], char *const envp[], const int *fds, int nfds) {
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&attr);
+    // Each source first moved above every target (so no dup2 overwrites a source still to be
+    // read), then down to its place, which also clears CLOEXEC.
+    for (int i = 0; i < nfds; i++) {
+        if (fds[i] < 0) posix_spawn_file_actions_addopen(&fa, 200 + i, "/dev/null", i == 0 ? O_RDONLY : O_WRONLY, 0);
+        else posix_spawn_file_actions_adddup2(&fa, fds[i], 200 + i);
+    }
+    for (int i = 0; i < nfds; i++) posix_spawn_file_actions_adddup2(&fa, 200 + i, i);
+    posix_spawn_file_actions_addclosefrom_np(&fa, nfds);
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    int rc = posix_spawnp(pid, path, &fa, &attr, argv, envp);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    return rc;
+}
+
 int berth_block_sigchld_fd(void) {
     sigset_t set;
     sigemptyset(&set);

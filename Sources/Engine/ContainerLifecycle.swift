@@ -72,7 +72,7 @@ extension Engine {
         try ResourceChecks.checkHost(requestedHost, runtimes: ["runc"])
         var host = DockerShapes.hostConfig(requestedHost)
         var warnings = try ResourceChecks.check(
-            &host.resources, update: false, host: Engine.hostCgroups,
+            &host.resources, update: false, host: cgroupSupport,
             cpuCount: ProcessInfo.processInfo.activeProcessorCount)
         // The daemon's default ulimits join the container's own (its own win), as dockerd
         // merges them at create: inspect shows what applies.
@@ -334,6 +334,8 @@ extension Engine {
             if !entries.isEmpty { s.blkioThrottles[key] = entries }
         }
         s.cgroupParent = ResourceChecks.cgroupParent(r)
+        s.cgroups = cgroupSupport.limits
+        s.daemonGroupTop = Engine.ownGroupTop
         s.annotations = h.annotations ?? [:]
         s.capAdd = h.capAdd ?? []
         // `--cap-add ALL` means every capability the daemon holds (root here lacks some).

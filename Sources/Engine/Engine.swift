@@ -22,6 +22,14 @@ public struct EngineConfig: Sendable {
     public var maxUploadSize: Int64 = 64 << 30
     /// daemon.json `userns-remap`: containers' root is this range's first host id.
     public var remap: UsernsRemap? = nil
+    /// Rootless: the daemon is root only in a user namespace of an ordinary user's (its
+    /// /etc/subuid range), in a network namespace slirp4netns connects to the host.
+    public struct Rootless: Sendable {
+        /// slirp4netns's control socket, where published ports are asked for.
+        public var slirpSocket: String
+        public init(slirpSocket: String) { self.slirpSocket = slirpSocket }
+    }
+    public var rootless: Rootless? = nil
     /// The default bridge device, and a tag that keeps this daemon's firewall chains apart
     /// from another berthd's on the same host ("" for the standard data root).
     public var bridgeName = "berth0"
@@ -45,8 +53,13 @@ public struct EngineConfig: Sendable {
 /// The domain behind the API: images and containers, their lifecycle, and their state.
 /// One actor owns all container state; slow work (unpacking, waiting) happens outside it.
 public actor Engine {
-    /// What this host's cgroups can enforce (read once).
+    /// What this host's cgroups can enforce (read once): nothing for a rootless daemon, whose
+    /// user has no cgroup of its own to hand out (Berth does not yet use a systemd-delegated
+    /// cgroup v2 subtree).
     static let hostCgroups = CgroupSupport.probe()
+    /// The group ids this daemon's own user namespace maps from 0 (rootless), nil on the host.
+    static let ownGroupTop = UsernsRemap.contiguousTop(ofMap: (try? FS.readString("/proc/self/gid_map")) ?? "")
+    nonisolated var cgroupSupport: CgroupSupport { config.rootless == nil ? Engine.hostCgroups : .none }
     public nonisolated let store: Store
     public nonisolated let config: EngineConfig
     let launcher: ShimLauncher

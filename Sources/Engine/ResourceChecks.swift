@@ -12,10 +12,21 @@ public struct CgroupSupport: Sendable, Equatable {
     public var blkioThrottle = false
     public var swappiness = false
     public var realtime = false
+    /// Whether the daemon can make cgroups at all. Rootless berthd without a delegated cgroup
+    /// v2 subtree cannot: every limit is then discarded with dockerd's warning (its "none"
+    /// cgroup driver), and containers share the daemon's cgroup.
+    public var limits = true
 
     public init(cpus: String = "", mems: String = "", blkioWeight: Bool = false, blkioThrottle: Bool = false, swappiness: Bool = false) {
         self.cpus = cpus; self.mems = mems; self.blkioWeight = blkioWeight; self.blkioThrottle = blkioThrottle; self.swappiness = swappiness
     }
+
+    /// Rootless without delegation: nothing can be enforced.
+    public static let none: CgroupSupport = {
+        var s = CgroupSupport(cpus: ((try? FS.readString("/sys/devices/system/cpu/online")) ?? "0").trimmingSpaces(), mems: "0")
+        s.limits = false
+        return s
+    }()
 
     public static func probe(root: String = "/sys/fs/cgroup") -> CgroupSupport {
         func read(_ p: String) -> String { ((try? FS.readString(p)) ?? "").trimmingSpaces() }
@@ -47,6 +58,7 @@ enum ResourceChecks {
 
     static func check(_ r: inout Resources, update: Bool, host: CgroupSupport, cpuCount: Int) throws(EngineError) -> [String] {
         var warnings: [String] = []
+        if !host.limits { warnings += discardAll(&r) }
         // memory
         if r.memory != 0 && r.memory < minimumMemory { throw .badRequest("Minimum memory limit allowed is 6MB") }
         if r.memory > 0 && r.memorySwap > 0 && r.memorySwap < r.memory {
@@ -142,6 +154,54 @@ enum ResourceChecks {
             throw .badRequest("could not select device driver \"\(req.driver)\" with capabilities: [\(caps)]")
         }
         return warnings
+    }
+
+    /// No cgroups to enforce anything: each limit asked for is dropped with dockerd's words
+    /// (daemon_unix.go's verifyPlatformContainerResources when sysinfo has no controller).
+    static func discardAll(_ r: inout Resources) -> [String] {
+        var w: [String] = []
+        if r.memory > 0 {
+            w.append("Your kernel does not support memory limit capabilities or the cgroup is not mounted. Limitation discarded.")
+            r.memory = 0
+            r.memorySwap = 0
+        }
+        if r.memorySwap > 0 {
+            w.append("Your kernel does not support swap limit capabilities or the cgroup is not mounted. Memory limited without swap.")
+            r.memorySwap = 0
+        }
+        if r.memoryReservation > 0 {
+            w.append("Your kernel does not support memory soft limit capabilities or the cgroup is not mounted. Limitation discarded.")
+            r.memoryReservation = 0
+        }
+        if let s = r.memorySwappiness, s != -1 {
+            w.append("Your kernel does not support memory swappiness capabilities or the cgroup is not mounted. Memory swappiness discarded.")
+            r.memorySwappiness = nil
+        }
+        if r.oomKillDisable == true { w.append("Your kernel does not support OomKillDisable. OomKillDisable discarded.") }
+        r.oomKillDisable = nil
+        if let p = r.pidsLimit, p > 0 {
+            w.append("Your kernel does not support PIDs limit capabilities or the cgroup is not mounted. PIDs limit discarded.")
+        }
+        r.pidsLimit = nil
+        if r.cpuShares > 0 {
+            w.append("Your kernel does not support CPU shares or the cgroup is not mounted. Shares discarded.")
+            r.cpuShares = 0
+        }
+        if r.cpuPeriod != 0 || r.cpuQuota != 0 {
+            w.append("Your kernel does not support CPU CFS scheduler. CPU period/quota discarded.")
+            r.cpuPeriod = 0
+            r.cpuQuota = 0
+        }
+        if r.nanoCpus > 0 {
+            w.append("Your kernel does not support CPU CFS scheduler. NanoCPUs discarded.")
+            r.nanoCpus = 0
+        }
+        if !r.cpusetCpus.isEmpty || !r.cpusetMems.isEmpty {
+            w.append("Your kernel does not support cpuset or the cgroup is not mounted. Cpuset discarded.")
+            r.cpusetCpus = ""
+            r.cpusetMems = ""
+        }
+        return w
     }
 
     /// A cpuset list (`0-2,4`) as numbers; nil when malformed.

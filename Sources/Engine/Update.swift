@@ -11,7 +11,7 @@ extension Engine {
         var c = try container(ref)
         var h = c.hostConfig
         var r = body.resources
-        let warnings = try ResourceChecks.check(&r, update: true, host: Engine.hostCgroups, cpuCount: ProcessInfo.processInfo.activeProcessorCount)
+        let warnings = try ResourceChecks.check(&r, update: true, host: cgroupSupport, cpuCount: ProcessInfo.processInfo.activeProcessorCount)
         if let field = Engine.unsupportedUpdateFields.first(where: { body.fieldsGiven.contains($0.key) && $0.value(r) }) {
             throw .badRequest("Cannot update container \(c.id): updating \(field.key) is not supported by Berth")
         }

@@ -48,6 +48,9 @@ public struct BundleSpec: Sendable {
     public var capDrop: [String] = []
     public var shmSize: Int64 = 67_108_864
     public var cgroupParent = "/berth"
+    /// False where the daemon cannot create cgroups (rootless without delegation): no path and
+    /// no resources, so runc, rootless, skips the cgroups it may not make instead of failing.
+    public var cgroups = true
     /// The network namespace to join (a path); nil with `hostNetwork` false: a fresh one.
     public var networkNamespace: String? = nil
     public var hostNetwork = false
@@ -85,6 +88,8 @@ public struct BundleSpec: Sendable {
     public var extraMounts: [JSON] = []
     /// daemon `userns-remap`: the container gets its own user namespace with this mapping.
     public var userNamespace: UsernsRemap? = nil
+    /// The highest group id the daemon's own user namespace maps (rootless), nil in the host's.
+    public var daemonGroupTop: UInt32? = nil
     /// ...joined at this nsfs path (the one its network namespace belongs to).
     public var userNamespacePath: String? = nil
 
@@ -270,15 +275,17 @@ public enum OCISpecBuilder {
         if s.defaultNetSysctls && !s.hostNetwork {
             sysctl["net.ipv4.ip_unprivileged_port_start"] = "0"
             // Inside a user namespace only its mapped groups can be named.
-            sysctl["net.ipv4.ping_group_range"] = .string(s.userNamespace.map { "0 \($0.size - 1)" } ?? "0 2147483647")
+            sysctl["net.ipv4.ping_group_range"] = .string(
+                s.userNamespace.map { "0 \($0.size - 1)" } ?? s.daemonGroupTop.map { "0 \($0)" } ?? "0 2147483647")
         }
         for (k, v) in s.sysctls.sorted(by: { $0.key < $1.key }) { sysctl[k] = .string(v) }
         var linux: JSON = [
             "sysctl": sysctl.isEmpty ? .null : .object(sysctl),
-            "resources": resources,
-            "cgroupsPath": .string(s.cgroupParent + "/" + s.id),
+            "resources": s.cgroups ? resources : .null,
+            "cgroupsPath": s.cgroups ? .string(s.cgroupParent + "/" + s.id) : .null,
             "namespaces": .array(namespaces),
         ]
+        if !s.cgroups { linux["resources"] = nil; linux["cgroupsPath"] = nil }
         if let remap = s.userNamespace {
             func maps(_ m: [(container: UInt32, host: UInt32, size: UInt32)]) -> JSON {
                 .array(m.map { ["containerID": .int(Int64($0.container)), "hostID": .int(Int64($0.host)), "size": .int(Int64($0.size))] })

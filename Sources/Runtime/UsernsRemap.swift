@@ -28,6 +28,22 @@ public struct UsernsRemap: Sendable, Equatable {
         init(_ d: String) { description = d }
     }
 
+    /// The highest id of the run of ids from 0 a uid_map/gid_map text maps, nil for the initial
+    /// namespace's whole range: rootless berthd's own namespace maps 0 and its subordinate range
+    /// (`0 1000 1`, `1 165536 65536`), and a sysctl naming ids (ping_group_range) must stay in it.
+    public static func contiguousTop(ofMap text: String) -> UInt32? {
+        var ranges: [(inside: UInt64, count: UInt64)] = []
+        for line in text.split(separator: "\n") {
+            let f = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard f.count == 3, let inside = UInt64(f[0]), let count = UInt64(f[2]) else { continue }
+            ranges.append((inside, count))
+        }
+        var next: UInt64 = 0
+        for r in ranges.sorted(by: { $0.inside < $1.inside }) where r.inside == next { next += r.count }
+        guard next > 0, next < UInt64(UInt32.max) else { return nil }
+        return UInt32(next - 1)
+    }
+
     /// The setting's user and group, as dockerd reads it: `default` (the `dockremap` user),
     /// `user`, `user:group`, `uid`, `uid:gid`; the first subordinate range of each.
     public static func resolve(_ setting: String, subuid: String, subgid: String, passwd: String, group: String) throws(Failure) -> UsernsRemap {

@@ -19,6 +19,18 @@ public enum Proc {
         return pid
     }
 
+    /// Starts argv[0] with `fds[i]` as its descriptor i (stdio first, then any the child is told
+    /// about; -1: /dev/null); every other descriptor closed.
+    public static func spawn(_ argv: [String], env: [String]? = nil, fds: [Int32]) throws(SysError) -> pid_t {
+        let environment = env ?? currentEnvironment()
+        var pid: pid_t = 0
+        let rc = withCStrings(argv) { cargv in
+            withCStrings(environment) { cenv in fds.withUnsafeBufferPointer { berth_spawn_fds(&pid, argv[0], cargv, cenv, $0.baseAddress, Int32(fds.count)) } }
+        }
+        if rc != 0 { throw SysError("exec \(argv[0])", errno: rc) }
+        return pid
+    }
+
     /// Blocks until pid exits; returns its exit code (128+signal when killed).
     public static func wait(_ pid: pid_t) -> Int32 {
         var status: Int32 = 0

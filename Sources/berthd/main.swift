@@ -43,18 +43,39 @@ while let a = args.next() {
         exit(2)
     }
 }
+// Rootless: an ordinary user's berthd restarts itself as a child in its own user, mount and
+// network namespaces (Rootless.swift); that child runs the daemon below with the user's paths.
+let rootlessState = RootlessParent.childState()
+if let failure = rootlessState.failure {
+    FileHandle.standardError.write("berthd: rootless: \(failure)\n".data(using: .utf8)!)
+    exit(1)
+}
+if !rootlessState.isChild && geteuid() != 0 { RootlessParent.run(arguments: Array(CommandLine.arguments.dropFirst())) }
+var rootlessPaths: RootlessPaths? = nil
+if rootlessState.isChild {
+    do { rootlessPaths = try RootlessPaths.current() } catch {
+        FileHandle.standardError.write("berthd: rootless: \(error)\n".data(using: .utf8)!)
+        exit(1)
+    }
+}
 let config: DaemonConfig
-do { config = try DaemonConfig.load(configFile ?? "/etc/berth/daemon.json", required: configFile != nil) } catch {
+do {
+    config = try DaemonConfig.load(configFile ?? rootlessPaths?.configFile ?? "/etc/berth/daemon.json", required: configFile != nil)
+} catch {
     FileHandle.standardError.write("berthd: \(error)\n".data(using: .utf8)!)
     exit(1)
 }
-let hosts = !hostFlags.isEmpty ? hostFlags : !config.hosts.isEmpty ? config.hosts : ["unix:///run/berth/berth.sock"]
-var dataRoot = dataRootFlag ?? config.dataRoot ?? "/var/lib/berth"
+let hosts = !hostFlags.isEmpty ? hostFlags : !config.hosts.isEmpty ? config.hosts : ["unix://" + (rootlessPaths?.socket ?? "/run/berth/berth.sock")]
+var dataRoot = dataRootFlag ?? config.dataRoot ?? rootlessPaths?.dataRoot ?? "/var/lib/berth"
 let baseDataRoot = dataRoot
 // userns-remap: containers' root is a subordinate id; a remapped daemon keeps its images and
 // containers apart (`<data-root>/<uid>.<gid>`), as dockerd does.
 var remap: UsernsRemap? = nil
 if let setting = usernsRemapFlag ?? config.usernsRemap {
+    if rootlessPaths != nil {
+        FileHandle.standardError.write("berthd: rootless mode is incompatible with userns-remap (containers already run in the user's namespace)\n".data(using: .utf8)!)
+        exit(1)
+    }
     do {
         if setting == "default" || setting.hasPrefix("default:") { try UsernsRemap.ensureDefaultUser() }
         remap = try UsernsRemap.resolve(
@@ -66,7 +87,7 @@ if let setting = usernsRemapFlag ?? config.usernsRemap {
     }
     dataRoot += "/" + remap!.dataSubdirectory
 }
-let execRoot = execRootFlag ?? config.execRoot ?? "/run/berth"
+let execRoot = execRootFlag ?? config.execRoot ?? rootlessPaths?.execRoot ?? "/run/berth"
 // Mutual TLS for TCP listeners: all three files, or none (then plain TCP must be asked for).
 var tls: Listener.TLSFiles? = nil
 if tlsVerifyFlag ?? config.tlsVerify {
@@ -106,11 +127,12 @@ do {
     engineConfig.loopbackIsInsecure = config.loopbackIsInsecure
     engineConfig.uploadChunkSize = config.uploadChunkSize
     engineConfig.remap = remap
+    if rootlessPaths != nil { engineConfig.rootless = EngineConfig.Rootless(slirpSocket: Proc.getenv("BERTH_ROOTLESS_SLIRP") ?? "") }
     if let n = config.maxUploadSize { engineConfig.maxUploadSize = n }
     if let n = config.maxConcurrentDownloads { engineConfig.maxConcurrentDownloads = n }
     // Another data root is another daemon: its own bridge and firewall chains, so two berthds
     // (tests, side-by-side setups) never rewrite each other's rules.
-    if baseDataRoot != "/var/lib/berth" {
+    if baseDataRoot != "/var/lib/berth" && rootlessPaths == nil {
         var h: UInt32 = 2_166_136_261
         for b in baseDataRoot.utf8 { h = (h ^ UInt32(b)) &* 16_777_619 }
         let tag = String(String(h, radix: 16).suffix(6))

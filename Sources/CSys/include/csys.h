@@ -8,6 +8,9 @@
 int berth_set_child_subreaper(void);
 int berth_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[],
                 int stdin_fd, int stdout_fd, int stderr_fd, int new_session);
+/* posix_spawn with descriptor fds[i] as the child's i (a negative one: /dev/null), every
+ * other descriptor closed. */
+int berth_spawn_fds(pid_t *pid, const char *path, char *const argv[], char *const envp[], const int *fds, int nfds);
 int berth_block_sigchld_fd(void);
 int berth_sig_read(int fd);
 int berth_fork(void);
