@@ -84,7 +84,7 @@ enum SystemInfo {
             "MemoryLimit": true, "SwapLimit": true, "KernelMemory": false, "KernelMemoryTCP": false, "CpuCfsPeriod": true, "CpuCfsQuota": true,
             "CPUShares": true, "CPUSet": true, "PidsLimit": true, "IPv4Forwarding": true, "BridgeNfIptables": true,
             "BridgeNfIp6tables": true, "Debug": false, "NFd": 0, "OomKillDisable": true, "NGoroutines": 0,
-            "SystemTime": .string(Timestamp.now().goRFC3339Nano), "LoggingDriver": "json-file", "CgroupDriver": "cgroupfs",
+            "SystemTime": .string(Timestamp.now().goRFC3339Nano), "LoggingDriver": "json-file", "CgroupDriver": engine.config.rootless != nil ? "none" : "cgroupfs",
             "CgroupVersion": .string(cgroupVersion()), "NEventsListener": 0, "KernelVersion": .string(kernel()),
             "OperatingSystem": .string(osName), "OSVersion": "", "OSType": "linux", "Architecture": "x86_64",
             "IndexServerAddress": "https://index.docker.io/v1/",
@@ -97,7 +97,9 @@ enum SystemInfo {
             "Swarm": ["NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": false, "Error": "", "RemoteManagers": .null],
             "LiveRestoreEnabled": true, "Isolation": "", "InitBinary": "docker-init", "ContainerdCommit": ["ID": "", "Expected": ""],
             "RuncCommit": ["ID": .string(runcCommit), "Expected": .string(runcCommit)], "InitCommit": ["ID": "", "Expected": ""],
-            "SecurityOptions": JSON.strings(["name=seccomp,profile=default"] + (engine.config.remap != nil ? ["name=userns"] : [])),
+            "SecurityOptions": JSON.strings(
+                ["name=seccomp,profile=default"] + (engine.config.remap != nil ? ["name=userns"] : [])
+                    + (engine.config.rootless != nil ? ["name=rootless"] : [])),
             "Warnings": .null,
         ]
     }

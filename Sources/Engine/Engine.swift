@@ -92,6 +92,8 @@ public actor Engine {
     /// Relays for published ports reached through the host's loopback, per host port
     /// ("tcp 0.0.0.0 8080"): one relay in front of every replica publishing it.
     var loopbackProxies: [String: LoopbackProxy] = [:]
+    /// Rootless: slirp4netns's forwarding ids of each container's published ports.
+    var slirpForwards: [String: [Int64]] = [:]
     public nonisolated let hostNet: HostNetworking
     nonisolated let names = NameTable()
     var dns: DNSServer?

@@ -115,7 +115,9 @@ extension Engine {
         let bundle = try JSON.parse(FS.read(dir(c.id) + "/config.json"))
         let filterFile = dir(c.id) + "/seccomp.bpf"
         if !FS.exists(filterFile) { try prepareSeccompFilter(bundle["linux"]["seccomp"], at: filterFile) }
-        let cgroups = CgroupMembership.procsFiles(
+        // Without cgroups of its own (rootless) the container lives in the daemon's, which an
+        // exec inherits; the host's cgroup files are not this user's to write.
+        let cgroups = !cgroupSupport.limits ? [] : CgroupMembership.procsFiles(
             procCgroup: (try? FS.readString("/proc/\(c.state.pid)/cgroup")) ?? "",
             mountinfo: (try? FS.readString("/proc/self/mountinfo")) ?? "")
         execBases = execBases.filter { containers[$0.key]?.state.running == true }

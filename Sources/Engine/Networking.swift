@@ -439,6 +439,21 @@ extension Engine {
             held.append((p, fd))
             published.append(p)
         }
+        if let rootless = config.rootless {
+            // Rootless: the port above is held in the daemon's own network namespace; the
+            // host's is opened by slirp4netns, as the user, on request.
+            let slirp = SlirpPorts(socketPath: rootless.slirpSocket)
+            var ids: [Int64] = []
+            for (p, _) in held {
+                do { ids.append(try slirp.add(proto: p.proto, hostIP: p.hostIP, port: p.hostPort)) } catch {
+                    for id in ids { slirp.remove(id: id) }
+                    for h in held { close(h.fd) }
+                    throw EngineError.internalError(
+                        "driver failed programming external connectivity on endpoint \(c.name) (\(c.endpoints.first?.endpointID ?? "")): \(error)")
+                }
+            }
+            slirpForwards[c.id] = ids
+        }
         c.publishedPorts = published
         portHolds[c.id] = held
         guard !published.isEmpty else { return }
@@ -491,6 +506,10 @@ extension Engine {
     /// The container's held ports closed (a relay still serving its replicas keeps its own).
     func releasePorts(_ id: String) {
         for h in portHolds.removeValue(forKey: id) ?? [] { close(h.fd) }
+        if let rootless = config.rootless, let ids = slirpForwards.removeValue(forKey: id) {
+            let slirp = SlirpPorts(socketPath: rootless.slirpSocket)
+            for i in ids { slirp.remove(id: i) }
+        }
     }
 
     nonisolated func holdPort(_ p: PublishedPort) -> (fd: Int32?, port: Int) {

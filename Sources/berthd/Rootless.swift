@@ -137,8 +137,11 @@ enum RootlessParent {
             "slirp4netns", "--configure", "--mtu=65520", "--disable-host-loopback", "--enable-sandbox", "--enable-seccomp",
             "--api-socket", paths.slirpSocket, "--ready-fd=3", "--exit-fd=4", "\(pid)", "tap0",
         ]
+        // Its chatter (every request it serves) goes to a log of its own.
+        let log = open(paths.execRoot + "/slirp4netns.log", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         let slirp: pid_t
-        do { slirp = try Proc.spawn(argv, fds: [-1, 1, 2, ready[1], exitPipe[0]]) } catch { throw RootlessFailure("\(error)") }
+        do { slirp = try Proc.spawn(argv, fds: [-1, log, log, ready[1], exitPipe[0]]) } catch { throw RootlessFailure("\(error)") }
+        if log >= 0 { close(log) }
         close(ready[1]); close(exitPipe[0])
         var b: UInt8 = 0
         let n = read(ready[0], &b, 1)
@@ -146,7 +149,8 @@ enum RootlessParent {
         guard n == 1 else {
             close(exitPipe[1])
             _ = Proc.wait(slirp)
-            throw RootlessFailure("slirp4netns did not start (its message is above)")
+            let why = ((try? FS.readString(paths.execRoot + "/slirp4netns.log")) ?? "").split(separator: "\n").suffix(3).joined(separator: "; ")
+            throw RootlessFailure("slirp4netns did not start: \(why)")
         }
         return (slirp, exitPipe)
     }
