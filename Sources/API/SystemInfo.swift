@@ -61,6 +61,7 @@ enum SystemInfo {
 
     static func info(_ engine: Engine) async -> JSON {
         let all = await engine.allContainers()
+        let rootful = engine.config.rootless == nil  // rootless: no cgroups, no live restore
         let images = (try? engine.store.allImages().count) ?? 0
         var host = [CChar](repeating: 0, count: 256)
         gethostname(&host, 255)
@@ -81,10 +82,13 @@ enum SystemInfo {
                 "Volume": ["local"], "Network": ["bridge", "host", "none"], "Authorization": .null,
                 "Log": ["json-file", "none"],
             ],
-            "MemoryLimit": true, "SwapLimit": true, "KernelMemory": false, "KernelMemoryTCP": false, "CpuCfsPeriod": true, "CpuCfsQuota": true,
-            "CPUShares": true, "CPUSet": true, "PidsLimit": true, "IPv4Forwarding": true, "BridgeNfIptables": true,
-            "BridgeNfIp6tables": true, "Debug": false, "NFd": 0, "OomKillDisable": true, "NGoroutines": 0,
-            "SystemTime": .string(Timestamp.now().goRFC3339Nano), "LoggingDriver": "json-file", "CgroupDriver": engine.config.rootless != nil ? "none" : "cgroupfs",
+            // Rootless without cgroups enforces none of them (docker info then warns of each).
+            "MemoryLimit": .bool(rootful), "SwapLimit": .bool(rootful), "KernelMemory": false, "KernelMemoryTCP": false,
+            "CpuCfsPeriod": .bool(rootful), "CpuCfsQuota": .bool(rootful), "CPUShares": .bool(rootful), "CPUSet": .bool(rootful),
+            "PidsLimit": .bool(rootful), "IPv4Forwarding": true, "BridgeNfIptables": true,
+            "BridgeNfIp6tables": true, "Debug": false, "NFd": 0, "OomKillDisable": .bool(rootful), "NGoroutines": 0,
+            "SystemTime": .string(Timestamp.now().goRFC3339Nano), "LoggingDriver": "json-file",
+            "CgroupDriver": engine.config.rootless != nil ? "none" : "cgroupfs",
             "CgroupVersion": .string(cgroupVersion()), "NEventsListener": 0, "KernelVersion": .string(kernel()),
             "OperatingSystem": .string(osName), "OSVersion": "", "OSType": "linux", "Architecture": "x86_64",
             "IndexServerAddress": "https://index.docker.io/v1/",
@@ -95,7 +99,7 @@ enum SystemInfo {
             "ExperimentalBuild": false,
             "ServerVersion": .string(version), "Runtimes": ["runc": ["path": "runc"]], "DefaultRuntime": "runc",
             "Swarm": ["NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": false, "Error": "", "RemoteManagers": .null],
-            "LiveRestoreEnabled": true, "Isolation": "", "InitBinary": "docker-init", "ContainerdCommit": ["ID": "", "Expected": ""],
+            "LiveRestoreEnabled": .bool(rootful), "Isolation": "", "InitBinary": "docker-init", "ContainerdCommit": ["ID": "", "Expected": ""],
             "RuncCommit": ["ID": .string(runcCommit), "Expected": .string(runcCommit)], "InitCommit": ["ID": "", "Expected": ""],
             "SecurityOptions": JSON.strings(
                 ["name=seccomp,profile=default"] + (engine.config.remap != nil ? ["name=userns"] : [])

@@ -117,9 +117,12 @@ extension Engine {
         if !FS.exists(filterFile) { try prepareSeccompFilter(bundle["linux"]["seccomp"], at: filterFile) }
         // Without cgroups of its own (rootless) the container lives in the daemon's, which an
         // exec inherits; the host's cgroup files are not this user's to write.
-        let cgroups = !cgroupSupport.limits ? [] : CgroupMembership.procsFiles(
-            procCgroup: (try? FS.readString("/proc/\(c.state.pid)/cgroup")) ?? "",
-            mountinfo: (try? FS.readString("/proc/self/mountinfo")) ?? "")
+        let cgroups =
+            !cgroupSupport.limits
+            ? []
+            : CgroupMembership.procsFiles(
+                procCgroup: (try? FS.readString("/proc/\(c.state.pid)/cgroup")) ?? "",
+                mountinfo: (try? FS.readString("/proc/self/mountinfo")) ?? "")
         execBases = execBases.filter { containers[$0.key]?.state.running == true }
         let b = ExecBase(pid: c.state.pid, process: bundle["process"], seccompFile: FS.size(filterFile) == 0 ? nil : filterFile, cgroupFiles: cgroups)
         execBases[c.id] = b

@@ -624,6 +624,17 @@ extension Engine {
     }
 
     /// Daemon shutdown: with nothing left running, take down what Berth put on the host.
+    /// A rootless daemon's containers live in namespaces that end with it (its /run, its network
+    /// namespace), so its clean stop stops them first, as dockerd does without live-restore:
+    /// all at once, each with its own stop timeout.
+    public func stopAllForShutdown() async {
+        guard config.rootless != nil else { return }
+        let running = containers.values.filter { $0.state.running }.map(\.id)
+        await withTaskGroup(of: Void.self) { group in
+            for id in running { group.addTask { try? await self.stop(id, timeout: nil) } }
+        }
+    }
+
     public func shutdownNetworking() {
         guard !containers.values.contains(where: { $0.state.running }) else { return }
         for c in containers.values where !c.sandbox.isEmpty { hostNet.deleteNamespace(c.sandbox) }

@@ -24,6 +24,11 @@ public enum SealedHelper {
         return target
     }
 
+    /// Takes the mount away again (a daemon that fails to start leaves nothing mounted).
+    public static func release(_ target: String) {
+        while umount2(target, Int32(MNT_DETACH)) == 0 {}
+    }
+
     /// Whether `path` sits on a read-only mount (what the escape test checks from outside).
     public static func isReadOnly(_ path: String) -> Bool {
         let fd = open(path, O_WRONLY | O_CLOEXEC)

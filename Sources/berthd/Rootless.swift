@@ -18,7 +18,8 @@ struct RootlessPaths {
 
     static func current() throws(RootlessFailure) -> RootlessPaths {
         guard let run = nonEmpty("XDG_RUNTIME_DIR") else {
-            throw RootlessFailure("XDG_RUNTIME_DIR needs to be set for rootless berthd (a directory only this user can write, as systemd's /run/user/\(getuid()))")
+            throw RootlessFailure(
+                "XDG_RUNTIME_DIR needs to be set for rootless berthd (a directory only this user can write, as systemd's /run/user/\(getuid()))")
         }
         guard let home = nonEmpty("HOME") else { throw RootlessFailure("HOME needs to be set for rootless berthd") }
         return RootlessPaths(runtimeDir: run, home: home)

@@ -73,7 +73,8 @@ let baseDataRoot = dataRoot
 var remap: UsernsRemap? = nil
 if let setting = usernsRemapFlag ?? config.usernsRemap {
     if rootlessPaths != nil {
-        FileHandle.standardError.write("berthd: rootless mode is incompatible with userns-remap (containers already run in the user's namespace)\n".data(using: .utf8)!)
+        FileHandle.standardError.write(
+            "berthd: rootless mode is incompatible with userns-remap (containers already run in the user's namespace)\n".data(using: .utf8)!)
         exit(1)
     }
     do {
@@ -112,12 +113,14 @@ for h in hosts {
 let socketPaths = listeners.compactMap { if case .unix(let p) = $0 { return p } else { return nil } }
 signal(SIGPIPE, SIG_IGN)
 setlocale(LC_CTYPE, "C.UTF-8")
+var sealedHelper: String? = nil
 do {
     for socketPath in socketPaths { try FS.mkdirAll(String(socketPath[..<(socketPath.lastIndex(of: "/") ?? socketPath.endIndex)])) }
     let shim = Proc.executableDirectory() + "/berth-shim"
     var engineConfig = EngineConfig(dataRoot: dataRoot, execRoot: execRoot, shimPath: shim)
     if let sealed = SealedHelper.readOnlyCopy(of: engineConfig.execHelperPath, in: execRoot + "/bin") {
         engineConfig.execHelperPath = sealed
+        sealedHelper = sealed
     } else {
         FileHandle.standardError.write("berthd: warning: could not mount the exec helper read-only; using \(engineConfig.execHelperPath)\n".data(using: .utf8)!)
     }
@@ -153,6 +156,7 @@ do {
         let src = DispatchSource.makeSignalSource(signal: sig, queue: .global())
         src.setEventHandler {
             Task {
+                await engine.stopAllForShutdown()
                 await engine.shutdownNetworking()
                 for p in socketPaths { unlink(p) }
                 exit(0)
@@ -165,6 +169,7 @@ do {
     FileHandle.standardError.write("berthd: listening on \(hosts.joined(separator: ", ")), data root \(dataRoot)\n".data(using: .utf8)!)
     try await APIServer(engine: engine).run(listeners: listeners)
 } catch {
+    if let sealedHelper { SealedHelper.release(sealedHelper) }
     FileHandle.standardError.write("berthd: \(error)\n".data(using: .utf8)!)
     exit(1)
 }

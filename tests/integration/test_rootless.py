@@ -95,9 +95,9 @@ class Rootless:
             raise AssertionError(f"docker {' '.join(args)} failed ({r.returncode}): {r.stdout} {r.stderr}")
         return r
 
-    def stop(self):
+    def stop(self, remove=True):
         ids = self.docker("ps", "-aq").stdout.split()
-        if ids:
+        if ids and remove:
             self.docker("rm", "-f", *ids)
         # SIGTERM to the daemon itself (the parent half, runuser's child), as systemd would send
         # it; runuser then exits with it.
@@ -218,14 +218,21 @@ def test_a_clean_stop_leaves_nothing_of_the_users_running(busybox):
     r = Rootless(busybox).start()
     try:
         r.docker("import", r.image, "busybox:latest", check=True)
-        r.docker("run", "-d", "--name", "sleeper", "-p", f"{free_port()}:80", "busybox", "sleep", "300", check=True)
-        r.stop()
+        port = free_port()
+        r.docker("run", "-d", "--name", "sleeper", "-p", f"{port}:80", "busybox", "sleep", "300", check=True)
+        # Its namespaces end with the daemon: a clean stop stops the container (as dockerd
+        # without live-restore) and takes the shim, slirp4netns and the published port along.
+        r.stop(remove=False)
         for _ in range(50):   # a shim reparented to init is reaped by it shortly after
             if user_processes(r.uid) == []:
                 break
             time.sleep(0.1)
         assert user_processes(r.uid) == []
         assert not os.path.exists(r.sock)
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=2)
+        r.start()
+        assert r.docker("ps", "-a", "--format", "{{.Names}} {{.State}}", check=True).stdout == "sleeper exited\n"
     finally:
         r.cleanup()
 

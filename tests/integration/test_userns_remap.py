@@ -124,3 +124,5 @@ def test_a_graphroot_the_remapped_root_cannot_reach_is_refused_at_start(tmp_path
                         "--exec-root", str(tmp_path / "run"), "--config-file", str(tmp_path / "daemon.json")],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 1 and "restricts access to the remapped root uid/gid" in r.stderr and "Fatal error" not in r.stderr, r.stderr
+    # nothing left mounted by the daemon that gave up (its read-only exec helper was)
+    assert str(tmp_path) not in open("/proc/mounts").read()
