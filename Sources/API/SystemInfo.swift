@@ -61,7 +61,8 @@ enum SystemInfo {
 
     static func info(_ engine: Engine) async -> JSON {
         let all = await engine.allContainers()
-        let rootful = engine.config.rootless == nil  // rootless: no cgroups, no live restore
+        let rootful = engine.config.rootless == nil  // rootless: no live restore
+        let cg = engine.cgroupSupport  // rootless: only what a delegation gives
         let images = (try? engine.store.allImages().count) ?? 0
         var host = [CChar](repeating: 0, count: 256)
         gethostname(&host, 255)
@@ -83,12 +84,12 @@ enum SystemInfo {
                 "Log": ["json-file", "none"],
             ],
             // Rootless without cgroups enforces none of them (docker info then warns of each).
-            "MemoryLimit": .bool(rootful), "SwapLimit": .bool(rootful), "KernelMemory": false, "KernelMemoryTCP": false,
-            "CpuCfsPeriod": .bool(rootful), "CpuCfsQuota": .bool(rootful), "CPUShares": .bool(rootful), "CPUSet": .bool(rootful),
-            "PidsLimit": .bool(rootful), "IPv4Forwarding": true, "BridgeNfIptables": true,
-            "BridgeNfIp6tables": true, "Debug": false, "NFd": 0, "OomKillDisable": .bool(rootful), "NGoroutines": 0,
+            "MemoryLimit": .bool(cg.memory), "SwapLimit": .bool(cg.memory), "KernelMemory": false, "KernelMemoryTCP": false,
+            "CpuCfsPeriod": .bool(cg.cpu), "CpuCfsQuota": .bool(cg.cpu), "CPUShares": .bool(cg.cpu), "CPUSet": .bool(cg.cpuset),
+            "PidsLimit": .bool(cg.pids), "IPv4Forwarding": true, "BridgeNfIptables": true,
+            "BridgeNfIp6tables": true, "Debug": false, "NFd": 0, "OomKillDisable": .bool(cg.memory), "NGoroutines": 0,
             "SystemTime": .string(Timestamp.now().goRFC3339Nano), "LoggingDriver": "json-file",
-            "CgroupDriver": engine.config.rootless != nil ? "none" : "cgroupfs",
+            "CgroupDriver": cg.limits ? "cgroupfs" : "none",
             "CgroupVersion": .string(cgroupVersion()), "NEventsListener": 0, "KernelVersion": .string(kernel()),
             "OperatingSystem": .string(osName), "OSVersion": "", "OSType": "linux", "Architecture": "x86_64",
             "IndexServerAddress": "https://index.docker.io/v1/",

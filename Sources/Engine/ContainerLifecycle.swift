@@ -333,7 +333,7 @@ extension Engine {
             let entries = (list ?? []).compactMap { t in device(t.path).map { ($0.major, $0.minor, t.rate) } }
             if !entries.isEmpty { s.blkioThrottles[key] = entries }
         }
-        s.cgroupParent = ResourceChecks.cgroupParent(r)
+        s.cgroupParent = cgroupParent(r)
         s.cgroups = cgroupSupport.limits
         s.daemonGroupTop = Engine.ownGroupTop
         s.annotations = h.annotations ?? [:]

@@ -27,7 +27,12 @@ public struct EngineConfig: Sendable {
     public struct Rootless: Sendable {
         /// slirp4netns's control socket, where published ports are asked for.
         public var slirpSocket: String
-        public init(slirpSocket: String) { self.slirpSocket = slirpSocket }
+        /// The cgroup v2 subtree the host delegated to the user, if any.
+        public var delegation: CgroupDelegation?
+        public init(slirpSocket: String, delegation: CgroupDelegation? = nil) {
+            self.slirpSocket = slirpSocket
+            self.delegation = delegation
+        }
     }
     public var rootless: Rootless? = nil
     /// The default bridge device, and a tag that keeps this daemon's firewall chains apart
@@ -53,13 +58,13 @@ public struct EngineConfig: Sendable {
 /// The domain behind the API: images and containers, their lifecycle, and their state.
 /// One actor owns all container state; slow work (unpacking, waiting) happens outside it.
 public actor Engine {
-    /// What this host's cgroups can enforce (read once): nothing for a rootless daemon, whose
-    /// user has no cgroup of its own to hand out (Berth does not yet use a systemd-delegated
-    /// cgroup v2 subtree).
+    /// What this host's cgroups can enforce (read once).
     static let hostCgroups = CgroupSupport.probe()
     /// The group ids this daemon's own user namespace maps from 0 (rootless), nil on the host.
     static let ownGroupTop = UsernsRemap.contiguousTop(ofMap: (try? FS.readString("/proc/self/gid_map")) ?? "")
-    nonisolated var cgroupSupport: CgroupSupport { config.rootless == nil ? Engine.hostCgroups : .none }
+    /// What containers can be held to: the host's cgroups (rootful), a delegated v2 subtree
+    /// (rootless where the host gives one), or nothing (rootless elsewhere).
+    nonisolated let cgroupSupport: CgroupSupport
     public nonisolated let store: Store
     public nonisolated let config: EngineConfig
     let launcher: ShimLauncher
@@ -100,6 +105,11 @@ public actor Engine {
 
     public init(config: EngineConfig) throws {
         self.config = config
+        if let r = config.rootless {
+            cgroupSupport = r.delegation?.support() ?? .none
+        } else {
+            cgroupSupport = Engine.hostCgroups
+        }
         hostNet = IPRoute2()
         store = try Store(root: config.dataRoot)
         // The remapped root must pass through the data root to its containers' files (group

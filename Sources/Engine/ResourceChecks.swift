@@ -16,6 +16,11 @@ public struct CgroupSupport: Sendable, Equatable {
     /// v2 subtree cannot: every limit is then discarded with dockerd's warning (its "none"
     /// cgroup driver), and containers share the daemon's cgroup.
     public var limits = true
+    /// Controllers a rootless daemon may lack (a delegation hands out some); a rootful one has them.
+    public var memory = true
+    public var pids = true
+    public var cpu = true
+    public var cpuset = true
 
     public init(cpus: String = "", mems: String = "", blkioWeight: Bool = false, blkioThrottle: Bool = false, swappiness: Bool = false) {
         self.cpus = cpus; self.mems = mems; self.blkioWeight = blkioWeight; self.blkioThrottle = blkioThrottle; self.swappiness = swappiness
@@ -25,6 +30,10 @@ public struct CgroupSupport: Sendable, Equatable {
     public static let none: CgroupSupport = {
         var s = CgroupSupport(cpus: ((try? FS.readString("/sys/devices/system/cpu/online")) ?? "0").trimmingSpaces(), mems: "0")
         s.limits = false
+        s.memory = false
+        s.pids = false
+        s.cpu = false
+        s.cpuset = false
         return s
     }()
 
@@ -58,7 +67,7 @@ enum ResourceChecks {
 
     static func check(_ r: inout Resources, update: Bool, host: CgroupSupport, cpuCount: Int) throws(EngineError) -> [String] {
         var warnings: [String] = []
-        if !host.limits { warnings += discardAll(&r) }
+        warnings += discardUnsupported(&r, host)
         // memory
         if r.memory != 0 && r.memory < minimumMemory { throw .badRequest("Minimum memory limit allowed is 6MB") }
         if r.memory > 0 && r.memorySwap > 0 && r.memorySwap < r.memory {
@@ -156,9 +165,26 @@ enum ResourceChecks {
         return warnings
     }
 
-    /// No cgroups to enforce anything: each limit asked for is dropped with dockerd's words
-    /// (daemon_unix.go's verifyPlatformContainerResources when sysinfo has no controller).
-    static func discardAll(_ r: inout Resources) -> [String] {
+    /// Limits whose controller the daemon cannot use (rootless: none, or what a delegation
+    /// lacks) are dropped with dockerd's words (daemon_unix.go's verifyPlatformContainerResources
+    /// when sysinfo lacks the controller).
+    static func discardUnsupported(_ r: inout Resources, _ host: CgroupSupport) -> [String] {
+        var w: [String] = []
+        if !host.memory { w += discardMemory(&r) }
+        if !host.pids, let p = r.pidsLimit {
+            if p > 0 { w.append("Your kernel does not support PIDs limit capabilities or the cgroup is not mounted. PIDs limit discarded.") }
+            r.pidsLimit = nil
+        }
+        if !host.cpu { w += discardCPU(&r) }
+        if !host.cpuset && (!r.cpusetCpus.isEmpty || !r.cpusetMems.isEmpty) {
+            w.append("Your kernel does not support cpuset or the cgroup is not mounted. Cpuset discarded.")
+            r.cpusetCpus = ""
+            r.cpusetMems = ""
+        }
+        return w
+    }
+
+    static func discardMemory(_ r: inout Resources) -> [String] {
         var w: [String] = []
         if r.memory > 0 {
             w.append("Your kernel does not support memory limit capabilities or the cgroup is not mounted. Limitation discarded.")
@@ -179,10 +205,11 @@ enum ResourceChecks {
         }
         if r.oomKillDisable == true { w.append("Your kernel does not support OomKillDisable. OomKillDisable discarded.") }
         r.oomKillDisable = nil
-        if let p = r.pidsLimit, p > 0 {
-            w.append("Your kernel does not support PIDs limit capabilities or the cgroup is not mounted. PIDs limit discarded.")
-        }
-        r.pidsLimit = nil
+        return w
+    }
+
+    static func discardCPU(_ r: inout Resources) -> [String] {
+        var w: [String] = []
         if r.cpuShares > 0 {
             w.append("Your kernel does not support CPU shares or the cgroup is not mounted. Shares discarded.")
             r.cpuShares = 0
@@ -195,11 +222,6 @@ enum ResourceChecks {
         if r.nanoCpus > 0 {
             w.append("Your kernel does not support CPU CFS scheduler. NanoCPUs discarded.")
             r.nanoCpus = 0
-        }
-        if !r.cpusetCpus.isEmpty || !r.cpusetMems.isEmpty {
-            w.append("Your kernel does not support cpuset or the cgroup is not mounted. Cpuset discarded.")
-            r.cpusetCpus = ""
-            r.cpusetMems = ""
         }
         return w
     }
@@ -237,5 +259,14 @@ enum ResourceChecks {
             if c == ".." { _ = parts.popLast() } else { parts.append(c) }
         }
         return parts.isEmpty ? "" : "/" + parts.joined(separator: "/")
+    }
+}
+
+extension Engine {
+    /// The cgroup a container goes under: Berth's tree (rootful) or the delegated subtree
+    /// (rootless), a client's parent confined beneath the latter.
+    nonisolated func cgroupParent(_ r: Resources) -> String {
+        guard let d = config.rootless?.delegation else { return ResourceChecks.cgroupParent(r) }
+        return r.cgroupParent.isEmpty ? d.containersPath : d.containersPath + ResourceChecks.cgroupParent(r)
     }
 }

@@ -138,7 +138,7 @@ extension Engine {
     /// One sample; `previous` fills `precpu_stats` (Docker's CLI computes CPU % from the pair).
     public func statsSample(_ ref: String, previous: JSON?) throws(EngineError) -> JSON {
         let c = try container(ref)
-        let cg = CgroupReader(path: ResourceChecks.cgroupParent(c.hostConfig.resources) + "/" + c.id)
+        let cg = CgroupReader(path: cgroupParent(c.hostConfig.resources) + "/" + c.id)
         let hostTotal =
             ((try? FS.readString("/proc/meminfo"))?.split(separator: "\n").first { $0.hasPrefix("MemTotal:") }
                 .flatMap { Int64($0.split(separator: " ")[1]) } ?? 0) * 1024

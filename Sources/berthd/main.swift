@@ -130,7 +130,15 @@ do {
     engineConfig.loopbackIsInsecure = config.loopbackIsInsecure
     engineConfig.uploadChunkSize = config.uploadChunkSize
     engineConfig.remap = remap
-    if rootlessPaths != nil { engineConfig.rootless = EngineConfig.Rootless(slirpSocket: Proc.getenv("BERTH_ROOTLESS_SLIRP") ?? "") }
+    if rootlessPaths != nil {
+        // Limits need a cgroup v2 subtree the host delegated to the user; without one the
+        // daemon runs degraded: every limit discarded with a warning to the client.
+        let (delegation, why) = CgroupDelegation.prepare(selfCgroup: (try? FS.readString("/proc/self/cgroup")) ?? "")
+        if delegation == nil {
+            FileHandle.standardError.write("berthd: rootless: resource limits disabled: \(why)\n".data(using: .utf8)!)
+        }
+        engineConfig.rootless = EngineConfig.Rootless(slirpSocket: Proc.getenv("BERTH_ROOTLESS_SLIRP") ?? "", delegation: delegation)
+    }
     if let n = config.maxUploadSize { engineConfig.maxUploadSize = n }
     if let n = config.maxConcurrentDownloads { engineConfig.maxConcurrentDownloads = n }
     // Another data root is another daemon: its own bridge and firewall chains, so two berthds
