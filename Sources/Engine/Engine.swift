@@ -64,7 +64,7 @@ public actor Engine {
     static let ownGroupTop = UsernsRemap.contiguousTop(ofMap: (try? FS.readString("/proc/self/gid_map")) ?? "")
     /// What containers can be held to: the host's cgroups (rootful), a delegated v2 subtree
     /// (rootless where the host gives one), or nothing (rootless elsewhere).
-    nonisolated let cgroupSupport: CgroupSupport
+    public nonisolated let cgroupSupport: CgroupSupport
     public nonisolated let store: Store
     public nonisolated let config: EngineConfig
     let launcher: ShimLauncher
