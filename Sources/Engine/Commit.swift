@@ -1,4 +1,5 @@
 import Archive
+import CSys
 import Foundation
 import JSON
 import OCI

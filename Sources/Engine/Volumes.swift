@@ -1,3 +1,4 @@
+import CSys
 import DockerAPI
 import Foundation
 import JSON
