@@ -354,3 +354,23 @@ def test_tls_flags_and_unverified_tls_as_the_docker_cli(tls_daemon, tmp_path):
     # without a client certificate the server still refuses
     r = subprocess.run(berth + ["--tls", "-H", d.tcp, "ps"], env=dict(env, HOME=str(tmp_path)), capture_output=True, text=True, timeout=60)
     assert r.returncode != 0
+
+
+def test_berth_over_tls_costs_no_more_than_the_socket(tls_daemon):
+    """Each request's small writes went out as separate TLS records with Nagle on: the second
+    waited for the first's delayed ACK (40 ms a request, `run --rm` 2.5x slower than on the
+    unix socket). Medians of five, a generous margin for a loaded machine."""
+    import statistics
+    d = tls_daemon
+
+    def median(env):
+        times = []
+        for _ in range(5):
+            t = time.perf_counter()
+            subprocess.run([BIN + "/berth", "run", "--rm", "busybox", "true"], env=env, check=True, capture_output=True, timeout=60)
+            times.append(time.perf_counter() - t)
+        return statistics.median(times)
+
+    local = median(dict(os.environ, DOCKER_HOST=d.host))
+    remote = median(d.env)
+    assert remote < local + 0.1, (local, remote)
