@@ -374,3 +374,41 @@ def test_berth_over_tls_costs_no_more_than_the_socket(tls_daemon):
     local = median(dict(os.environ, DOCKER_HOST=d.host))
     remote = median(d.env)
     assert remote < local + 0.1, (local, remote)
+
+
+def test_compose_v2_over_mutual_tls(tls_daemon, tmp_path):
+    """Compose v2 reaches a remote daemon through the same variables: a built service with a
+    published port and a healthy dependency, logs followed over the hijacked TLS connection."""
+    d = tls_daemon
+    proj = tmp_path / "tlsproj"
+    (proj / "web").mkdir(parents=True)
+    (proj / "web" / "Dockerfile").write_text("FROM busybox\nRUN mkdir /www && echo remote-compose > /www/index.html\n")
+    port = free_port()
+    (proj / "compose.yaml").write_text(f"""
+services:
+  db:
+    image: busybox
+    command: ["sh", "-c", "touch /tmp/ready; exec sleep 300"]
+    healthcheck: {{test: ["CMD", "test", "-f", "/tmp/ready"], interval: 1s, retries: 10}}
+  web:
+    build: ./web
+    image: tls-compose-web
+    command: ["httpd", "-f", "-p", "80", "-h", "/www"]
+    depends_on: {{db: {{condition: service_healthy}}}}
+    ports: ["{port}:80"]
+""")
+
+    def compose(*args):
+        return subprocess.run([DOCKER, "compose", "-p", "tlsproj", *args], cwd=proj, env=d.env, capture_output=True, text=True, timeout=120)
+
+    try:
+        r = compose("up", "-d", "--wait")
+        assert r.returncode == 0, r.stderr
+        import urllib.request
+        assert urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).read() == b"remote-compose\n"
+        ps = compose("ps", "--format", "{{.Name}} {{.State}}").stdout.split("\n")
+        assert "tlsproj-db-1 running" in ps and "tlsproj-web-1 running" in ps
+        assert compose("exec", "-T", "web", "cat", "/www/index.html").stdout == "remote-compose\n"
+    finally:
+        assert compose("down").returncode == 0
+    assert d.berth("ps", "-aq", "--filter", "label=com.docker.compose.project=tlsproj").stdout.strip() == ""
