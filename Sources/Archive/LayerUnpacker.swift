@@ -9,7 +9,7 @@ import Sys
 /// opened with openat2 (no symlink followed, nothing above the root), and the entry is made with
 /// the `*at` calls on that descriptor, so a tree changed meanwhile (a running container's, for
 /// `cp`) still cannot redirect a write out of it. Docker whiteouts become overlayfs whiteouts
-/// (0/0 char devices, `trusted.overlay.opaque`), so the directory can serve directly as an overlay
+/// (0/0 char devices, `trusted.overlay.opaque`, `user.` in a user namespace), so the directory can serve directly as an overlay
 /// lower layer.
 public struct LayerUnpacker {
     /// The directory to unpack into: a trusted host path, or a descriptor the caller opened
@@ -107,7 +107,7 @@ public struct LayerUnpacker {
         let dirfd = try parentDirectory(parent, &state)
 
         if layer && name == ".wh..wh..opq" {
-            _ = "y".withCString { fsetxattr(dirfd, "trusted.overlay.opaque", $0, 1, 0) }
+            _ = "y".withCString { fsetxattr(dirfd, OverlayXattrs.opaque, $0, 1, 0) }
             return
         }
         if layer && name.hasPrefix(".wh.") {

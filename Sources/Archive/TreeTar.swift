@@ -161,7 +161,7 @@ public final class TreeTar {
 
     static func isOpaque(_ dirfd: Int32) -> Bool {
         var v = [CChar](repeating: 0, count: 4)
-        return fgetxattr(dirfd, "trusted.overlay.opaque", &v, 4) == 1 && v[0] == CChar(UInt8(ascii: "y"))
+        return fgetxattr(dirfd, OverlayXattrs.opaque, &v, 4) == 1 && v[0] == CChar(UInt8(ascii: "y"))
     }
 
     /// `docker diff`: the upper directory against the image's layers (top first).

@@ -427,7 +427,7 @@ extension Engine {
             // Its root directory is the container's `/` as far as ownership goes.
             chown(d + "/upper", remap.uid, remap.gid)
         }
-        let opts = "lowerdir=\(lowers.joined(separator: ":")),upperdir=\(d)/upper,workdir=\(d)/work"
+        let opts = "lowerdir=\(lowers.joined(separator: ":")),upperdir=\(d)/upper,workdir=\(d)/work" + OverlayXattrs.mountOptions
         guard mount("overlay", d + "/rootfs", "overlay", 0, opts) == 0 else {
             throw EngineError.internalError("mount overlay for \(id.prefix(12)): \(SysError("mount"))")
         }

@@ -266,3 +266,20 @@ def free_port():
     p = s.getsockname()[1]
     s.close()
     return p
+
+
+def test_overlay_marks_work_in_the_user_namespace(rootless, shared_dir):
+    """overlayfs in a user namespace keeps its marks in user.* xattrs (mounted `userxattr`):
+    removing a directory of a lower layer failed with EIO, and a layer's opaque directory let
+    the lower one's files show through."""
+    r = rootless
+    out = r.docker("run", "--rm", "busybox", "sh", "-c", "rm -rf /home /usr/sbin && echo removed && ls / | grep -c home")
+    assert out.stdout.startswith("removed\n0") and "Input/output error" not in out.stderr, out
+    (shared_dir / "Dockerfile").write_text("FROM busybox\nRUN mkdir -p /d && touch /d/old\nRUN rm -rf /d && mkdir /d && touch /d/new\n")
+    os.chmod(shared_dir / "Dockerfile", 0o644)
+    r.docker("build", "-q", "-t", "rl-opaque", str(shared_dir), check=True)
+    assert r.docker("run", "--rm", "rl-opaque", "ls", "/d", check=True).stdout == "new\n"
+    # and the image's layer says so for any other daemon (an opaque-directory whiteout)
+    save = subprocess.run(["runuser", "-u", USER, "--", "env", f"DOCKER_HOST=unix://{r.sock}", DOCKER, "save", "rl-opaque"],
+                          capture_output=True, timeout=60)
+    assert b".wh..wh..opq" in save.stdout
