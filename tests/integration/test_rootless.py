@@ -283,3 +283,39 @@ def test_overlay_marks_work_in_the_user_namespace(rootless, shared_dir):
     save = subprocess.run(["runuser", "-u", USER, "--", "env", f"DOCKER_HOST=unix://{r.sock}", DOCKER, "save", "rl-opaque"],
                           capture_output=True, timeout=60)
     assert b".wh..wh..opq" in save.stdout
+
+
+def test_compose_v2_as_the_user(rootless, shared_dir):
+    """Compose v2 on the rootless daemon: a built service behind a published port waits for a
+    healthy dependency and reaches it by name on the project's network."""
+    r = rootless
+    (shared_dir / "web").mkdir()
+    (shared_dir / "web" / "Dockerfile").write_text("FROM busybox\nRUN mkdir /www && echo rootless-compose > /www/index.html\n")
+    port = free_port()
+    (shared_dir / "compose.yaml").write_text(f"""
+services:
+  db:
+    image: busybox
+    command: ["sh", "-c", "touch /tmp/ready; exec httpd -f -p 80 -h /tmp"]
+    healthcheck: {{test: ["CMD", "test", "-f", "/tmp/ready"], interval: 1s, retries: 10}}
+  web:
+    build: ./web
+    image: rl-compose-web
+    command: ["httpd", "-f", "-p", "80", "-h", "/www"]
+    depends_on: {{db: {{condition: service_healthy}}}}
+    ports: ["{port}:80"]
+""")
+    for p in [shared_dir / "web", shared_dir / "web" / "Dockerfile", shared_dir / "compose.yaml"]:
+        os.chmod(p, 0o755 if p.is_dir() else 0o644)
+
+    def compose(*args):
+        return as_user(r.uid, "sh", "-c", f"cd {shared_dir} && exec {DOCKER} compose -p rlc " + " ".join(args), env={"DOCKER_BUILDKIT": "0"})
+
+    try:
+        up = compose("up", "-d", "--wait")
+        assert up.returncode == 0, up.stderr
+        assert urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).read() == b"rootless-compose\n"
+        probe = compose("exec", "-T", "web", "wget", "-qO-", "http://db/ready")
+        assert probe.returncode == 0, probe.stderr   # the name resolves and the service answers (an empty file)
+    finally:
+        assert compose("down").returncode == 0
