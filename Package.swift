@@ -17,6 +17,12 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        // BuildKit's control API on POST /grpc (issue 14): gRPC with code generated once from
+        // protos/buildkit (scripts/protogen) and committed.
+        .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.2"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         .target(name: "CSys"),
@@ -38,7 +44,17 @@ let package = Package(
         .target(name: "DockerAPI", dependencies: ["JSON"]),
         .target(name: "Engine", dependencies: ["Store", "Runtime", "Registry", "OCI", "Archive", "JSON", "Sys", "BerthNet", "Builder", "GoTemplate", "DockerAPI",
                                               .product(name: "AsyncHTTPClient", package: "async-http-client")]),
-        .target(name: "API", dependencies: ["DockerAPI", 
+        .target(name: "BuildKitAPI", dependencies: [
+            .product(name: "GRPCCore", package: "grpc-swift-2"),
+            .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        ]),
+        .target(name: "BuildKit", dependencies: ["BuildKitAPI", "Engine", "Sys",
+            .product(name: "GRPCCore", package: "grpc-swift-2"),
+            .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        ]),
+        .target(name: "API", dependencies: ["DockerAPI", "BuildKit",
             "Engine", "JSON", "OCI", "Registry", "Runtime", "Archive",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -49,7 +65,7 @@ let package = Package(
         .target(name: "GoTemplate", dependencies: ["JSON"]),
         .target(name: "CLI", dependencies: ["Client", "JSON", "OCI", "Sys", "Archive", "GoTemplate", "Builder"]),
         .target(name: "CRootless"),
-        .executableTarget(name: "berthd", dependencies: ["API", "Engine", "Runtime", "CRootless"]),
+        .executableTarget(name: "berthd", dependencies: ["API", "BuildKit", "Engine", "Runtime", "CRootless"]),
         // Every command starts the CLI: a static Swift runtime saves ~2 ms of dynamic loading each time.
         .executableTarget(name: "berth", dependencies: ["CLI"], linkerSettings: [.unsafeFlags(["-static-stdlib"])]),
         .executableTarget(name: "berth-shim", dependencies: ["Sys", "CSys"],

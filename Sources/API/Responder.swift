@@ -94,14 +94,18 @@ public final class Responder: @unchecked Sendable {
     /// Replies 101 (or 200 for clients that did not ask to upgrade), then turns the connection
     /// into a raw byte pipe: `onInput` gets what the client sends, `onInputClosed` its half-close.
     /// `multiplexed`: API 1.42 and later name a stdout/stderr-framed stream as such.
+    /// `protocolName`: what the connection becomes (`h2c` for /grpc, whose 101 carries no
+    /// content type, as dockerd's).
     public func hijack(
-        upgrade: Bool, multiplexed: Bool = false, onInput: @escaping @Sendable ([UInt8]) -> Void,
+        upgrade: Bool, multiplexed: Bool = false, protocolName: String = "tcp", onInput: @escaping @Sendable ([UInt8]) -> Void,
         onInputClosed: @escaping @Sendable () -> Void
     ) async throws {
         let head =
-            (upgrade ? "HTTP/1.1 101 UPGRADED\r\n" : "HTTP/1.1 200 OK\r\n")
-            + "Content-Type: application/vnd.docker.\(multiplexed ? "multiplexed" : "raw")-stream\r\n"
-            + (upgrade ? "Connection: Upgrade\r\nUpgrade: tcp\r\n" : "") + "\r\n"
+            protocolName != "tcp"
+            ? "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: \(protocolName)\r\n\r\n"
+            : (upgrade ? "HTTP/1.1 101 UPGRADED\r\n" : "HTTP/1.1 200 OK\r\n")
+                + "Content-Type: application/vnd.docker.\(multiplexed ? "multiplexed" : "raw")-stream\r\n"
+                + (upgrade ? "Connection: Upgrade\r\nUpgrade: tcp\r\n" : "") + "\r\n"
         let ch = channel
         let raw = RawInbound(onInput: onInput, onInputClosed: onInputClosed)
         // The pipeline becomes a raw pipe *before* the client can see the 101, so no stdin byte

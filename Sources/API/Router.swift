@@ -1,3 +1,4 @@
+import BuildKit
 import DockerAPI
 import Engine
 import Foundation
@@ -10,7 +11,12 @@ import Sys
 /// Maps method + path to one engine call. One small function per operation below.
 public final class Router: Sendable {
     let engine: Engine
-    init(engine: Engine) { self.engine = engine }
+    /// BuildKit's control API (POST /grpc), when the daemon serves it.
+    let grpc: GRPCHost?
+    init(engine: Engine, grpc: GRPCHost? = nil) {
+        self.engine = engine
+        self.grpc = grpc
+    }
 
     static let minVersion = "1.24"
 
@@ -41,6 +47,8 @@ public final class Router: Sendable {
             case (.GET, "system") where p.count == 2 && p[1] == "df": res.json(200, try await engine.diskUsage())
             case (_, "networks"): try await networks(req, res, Array(p.dropFirst()))
             case (.POST, "build") where p.count == 1: try await build(req, res)
+            case (.POST, "grpc") where p.count == 1: try await grpcUpgrade(req, res)
+            case (.POST, "session") where p.count == 1: try await sessionUpgrade(req, res)
             // No build cache (issue 7) exists yet: nothing to prune.
             case (.POST, "build") where p.count == 2 && p[1] == "prune": res.json(200, PruneReport(key: "CachesDeleted", deleted: [], spaceReclaimed: 0).json)
             case (.POST, "commit"):

@@ -1,4 +1,5 @@
 import DockerAPI
+import BuildKit
 import Engine
 import Foundation
 import JSON
@@ -11,7 +12,7 @@ import Sys
 /// The Engine API over HTTP/1.1 on a unix socket.
 public final class APIServer: Sendable {
     let router: Router
-    public init(engine: Engine) { router = Router(engine: engine) }
+    public init(engine: Engine, grpc: GRPCHost? = nil) { router = Router(engine: engine, grpc: grpc) }
 
     public func run(socketPath: String) async throws {
         try await run(listeners: [.unix(path: socketPath)])

@@ -1,4 +1,5 @@
 import API
+import BuildKit
 import Engine
 import Foundation
 import Runtime
@@ -175,7 +176,10 @@ do {
     }
     Task { await engine.startPolicyContainers() }
     FileHandle.standardError.write("berthd: listening on \(hosts.joined(separator: ", ")), data root \(dataRoot)\n".data(using: .utf8)!)
-    try await APIServer(engine: engine).run(listeners: listeners)
+    // BuildKit's control API for POST /grpc, on a private socket the API relays to.
+    let grpc = GRPCHost(socketPath: execRoot + "/buildkit.sock", services: [ControlService(workerID: "berth-" + (Proc.getenv("HOSTNAME") ?? "worker"))])
+    try await grpc.start()
+    try await APIServer(engine: engine, grpc: grpc).run(listeners: listeners)
 } catch {
     if let sealedHelper { SealedHelper.release(sealedHelper) }
     FileHandle.standardError.write("berthd: \(error)\n".data(using: .utf8)!)

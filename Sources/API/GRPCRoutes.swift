@@ -1,0 +1,103 @@
+import BuildKit
+import DockerAPI
+import Engine
+import Foundation
+import NIOCore
+import NIOPosix
+
+extension Router {
+    /// `POST /grpc` with `Upgrade: h2c`: BuildKit's clients (buildx's docker driver, Compose v2)
+    /// then speak gRPC over the same connection. berthd answers 101, as dockerd does, and relays
+    /// the connection's bytes to its gRPC server's unix socket, both ways, until either side
+    /// closes. HTTP/2 flow control bounds what is in flight in each direction.
+    func grpcUpgrade(_ req: Request, _ res: Responder) async throws {
+        guard let grpc else { return res.json(404, ErrorResponse("page not found").json) }
+        guard req.headers["Upgrade"].first?.lowercased() == "h2c" else {
+            throw EngineError.badRequest("the /grpc endpoint needs an h2c upgrade (Connection: Upgrade, Upgrade: h2c)")
+        }
+        // The 101 goes out (and the HTTP codec leaves the pipeline) before the gRPC server is
+        // connected: its first bytes (a SETTINGS frame, sent on connect) must never meet the
+        // HTTP encoder — they crashed the daemon. What the client sends meanwhile waits.
+        let client = res.channel
+        let relay = UpgradeRelay()
+        try await res.hijack(
+            upgrade: true, protocolName: "h2c", onInput: { relay.fromClient($0) }, onInputClosed: { relay.close() })
+        do {
+            let backend = try await ClientBootstrap(group: client.eventLoop)
+                .channelInitializer { ch in
+                    ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(RelayToClient(client: client)) }
+                }
+                .connect(unixDomainSocketPath: grpc.socketPath).get()
+            relay.connected(backend)
+        } catch {
+            client.close(promise: nil)
+        }
+    }
+}
+
+/// The client's bytes toward the gRPC server: held until it is connected, then passed on;
+/// a client that ends first ends the server connection too.
+final class UpgradeRelay: @unchecked Sendable {
+    private let lock = NSLock()
+    private var pending: [UInt8] = []
+    private var backend: Channel?
+    private var closed = false
+    /// Bytes a client may send before the server connection exists (HTTP/2's preface and
+    /// first frames are far smaller); beyond it the client is cut off.
+    static let maxPending = 1 << 20
+
+    func fromClient(_ bytes: [UInt8]) {
+        let target: Channel? = lock.withLock {
+            if backend == nil {
+                pending += bytes
+                if pending.count > UpgradeRelay.maxPending { closed = true }
+            }
+            return backend
+        }
+        target?.writeAndFlush(ByteBuffer(bytes: bytes), promise: nil)
+    }
+
+    func connected(_ ch: Channel) {
+        let (bytes, wasClosed): ([UInt8], Bool) = lock.withLock {
+            backend = ch
+            defer { pending = [] }
+            return (pending, closed)
+        }
+        if !bytes.isEmpty { ch.writeAndFlush(ByteBuffer(bytes: bytes), promise: nil) }
+        if wasClosed { ch.close(promise: nil) }
+    }
+
+    func close() {
+        let target: Channel? = lock.withLock {
+            closed = true
+            return backend
+        }
+        target?.close(promise: nil)
+    }
+}
+
+extension Router {
+    /// `POST /session` with `Upgrade: h2c`: the client's session (its file sync, secrets, ssh
+    /// and auth providers) is served by the client over this connection, for the daemon's
+    /// builds to call. Berth's builder does not call into it yet: the connection is accepted
+    /// (so the client's build reaches Solve and gets Berth's words) and held until the client
+    /// ends it; what the client sends meanwhile is read and dropped.
+    func sessionUpgrade(_ req: Request, _ res: Responder) async throws {
+        guard req.headers["Upgrade"].first?.lowercased() == "h2c" else {
+            throw EngineError.badRequest("the /session endpoint needs an h2c upgrade (Connection: Upgrade, Upgrade: h2c)")
+        }
+        let ch = res.channel
+        try await res.hijack(upgrade: true, protocolName: "h2c", onInput: { _ in }, onInputClosed: { ch.close(promise: nil) })
+    }
+}
+
+/// The gRPC server's bytes back to the upgraded client connection; its end ends that one.
+final class RelayToClient: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    let client: Channel
+    init(client: Channel) { self.client = client }
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        client.writeAndFlush(unwrapInboundIn(data), promise: nil)
+    }
+    func channelInactive(context: ChannelHandlerContext) { client.close(promise: nil) }
+}

@@ -1,0 +1,81 @@
+import BuildKitAPI
+import GRPCCore
+import SwiftProtobuf
+
+/// BuildKit's `moby.buildkit.v1.Control`, as berthd serves it on `POST /grpc`: what a client
+/// asks before it builds (the worker and its platforms, the version, the build cache's usage).
+/// `Solve` and `Status` — building through BuildKit's API — are not implemented yet: they end
+/// with UNIMPLEMENTED and words that say what to do instead, never a silent success.
+public struct ControlService: Moby_Buildkit_V1_Control.SimpleServiceProtocol {
+    /// What Berth reports as its BuildKit version (the API level its answers follow).
+    public static let version = "v0.12.5-berth"
+    let workerID: String
+    let platforms: [(os: String, architecture: String, variant: String)]
+
+    public init(workerID: String, platforms: [(os: String, architecture: String, variant: String)] = ControlService.hostPlatforms) {
+        self.workerID = workerID
+        self.platforms = platforms
+    }
+
+    public static var hostPlatforms: [(os: String, architecture: String, variant: String)] {
+        #if arch(x86_64)
+            [("linux", "amd64", ""), ("linux", "386", "")]
+        #elseif arch(arm64)
+            [("linux", "arm64", ""), ("linux", "arm", "v7")]
+        #else
+            [("linux", "unknown", "")]
+        #endif
+    }
+
+    static func buildkitVersion() -> Moby_Buildkit_V1_Types_BuildkitVersion {
+        var v = Moby_Buildkit_V1_Types_BuildkitVersion()
+        v.package = "github.com/berth/berth"
+        v.version = version
+        v.revision = ""
+        return v
+    }
+
+    public func listWorkers(request: Moby_Buildkit_V1_ListWorkersRequest, context: ServerContext) async throws -> Moby_Buildkit_V1_ListWorkersResponse {
+        var w = Moby_Buildkit_V1_Types_WorkerRecord()
+        w.id = workerID
+        w.labels = [
+            "org.mobyproject.buildkit.worker.executor": "oci", "org.mobyproject.buildkit.worker.snapshotter": "overlayfs",
+            "org.mobyproject.buildkit.worker.moby.host-gateway-ip": "172.17.0.1",
+        ]
+        w.platforms = platforms.map { p in
+            var pl = Pb_Platform()
+            pl.os = p.os
+            pl.architecture = p.architecture
+            pl.variant = p.variant
+            return pl
+        }
+        w.buildkitVersion = Self.buildkitVersion()
+        var r = Moby_Buildkit_V1_ListWorkersResponse()
+        r.record = [w]
+        return r
+    }
+
+    public func info(request: Moby_Buildkit_V1_InfoRequest, context: ServerContext) async throws -> Moby_Buildkit_V1_InfoResponse {
+        var r = Moby_Buildkit_V1_InfoResponse()
+        r.buildkitVersion = Self.buildkitVersion()
+        return r
+    }
+
+    /// Berth's builder keeps no BuildKit cache records yet: nothing in use, nothing to prune.
+    public func diskUsage(request: Moby_Buildkit_V1_DiskUsageRequest, context: ServerContext) async throws -> Moby_Buildkit_V1_DiskUsageResponse {
+        Moby_Buildkit_V1_DiskUsageResponse()
+    }
+
+    public func prune(request: Moby_Buildkit_V1_PruneRequest, response: RPCWriter<Moby_Buildkit_V1_UsageRecord>, context: ServerContext) async throws {}
+
+    public static let notYet =
+        "building through BuildKit's API is not implemented by berthd yet; use the classic builder (DOCKER_BUILDKIT=0, or `docker compose build` with DOCKER_BUILDKIT=0)"
+
+    public func solve(request: Moby_Buildkit_V1_SolveRequest, context: ServerContext) async throws -> Moby_Buildkit_V1_SolveResponse {
+        throw RPCError(code: .unimplemented, message: Self.notYet)
+    }
+
+    public func status(request: Moby_Buildkit_V1_StatusRequest, response: RPCWriter<Moby_Buildkit_V1_StatusResponse>, context: ServerContext) async throws {
+        throw RPCError(code: .unimplemented, message: Self.notYet)
+    }
+}
