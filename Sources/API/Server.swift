@@ -1,5 +1,5 @@
-import DockerAPI
 import BuildKit
+import DockerAPI
 import Engine
 import Foundation
 import JSON
