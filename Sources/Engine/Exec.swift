@@ -87,8 +87,13 @@ extension Engine {
                 argv: command.argv, env: command.env, openStdin: e.config.attachStdin, onOutput: onOutput,
                 onExit: { code in
                     unlink(pidFile)
-                    Task { await engine.execExited(execID, code: code) }
-                    onExit(code)
+                    // The exit is recorded before the caller hears of it: the client's stream
+                    // ends on onExit and it inspects the exec straight away (the docker CLI
+                    // then reported exit code 0 for a failed command, under load).
+                    Task {
+                        await engine.execExited(execID, code: code)
+                        onExit(code)
+                    }
                 })
         } catch { throw .internalError("exec: \(error)") }
         e.started = true

@@ -67,3 +67,20 @@ def test_rerunning_a_one_shot_container_while_others_start(fresh_daemon):
     c.remove_container(oneshot, force=True)
     runc, shims, mounts, _ = leftovers(d)
     assert runc == [] and shims == [] and mounts == []
+
+
+def test_exit_codes_of_many_parallel_execs(daemon):
+    """The exec's stream ended before its exit was recorded: a client inspecting it at once (the
+    docker CLI does) could read exit code 0 for a failed command. Seen in CI under load, and
+    about once in 150 with 30 at a time."""
+    import concurrent.futures
+    d = daemon
+    d.docker("run", "-d", "--name", "exec-codes", "busybox", "sleep", "300", check=True)
+    try:
+        def one(_):
+            return d.docker("exec", "exec-codes", "sh", "-c", "exit 3").returncode
+        with concurrent.futures.ThreadPoolExecutor(30) as pool:
+            codes = list(pool.map(one, range(240)))
+        assert codes.count(3) == len(codes), sorted(set(codes))
+    finally:
+        d.docker("rm", "-f", "exec-codes")
