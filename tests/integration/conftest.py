@@ -34,16 +34,8 @@ class Daemon:
         self.proc = subprocess.Popen(
             [os.path.join(BIN, "berthd"), "-H", self.host, "--data-root", self.root + "/data", "--exec-root", self.root + "/run"] + extra + self.args,
             stdout=log, stderr=log)
-        for _ in range(200):
-            if os.path.exists(self.sock):
-                try:
-                    s = socket.socket(socket.AF_UNIX)
-                    s.connect(self.sock)
-                    s.close()
-                    return self
-                except OSError:
-                    pass
-            time.sleep(0.05)
+        if wait_for_socket(self.sock, self.proc):
+            return self
         raise RuntimeError("berthd did not start: " + open(os.path.join(self.root, "berthd.log")).read())
 
     def kill9(self):
@@ -91,6 +83,24 @@ class Daemon:
         status = int(lines[0].split()[1])
         hdrs = {l.split(":", 1)[0].lower(): l.split(":", 1)[1].strip() for l in lines[1:] if ":" in l}
         return status, hdrs, rest
+
+
+def wait_for_socket(path, proc, tries=200):
+    """Whether a daemon's unix socket accepts connections within tries × 50 ms (False at once
+    when the daemon process has exited)."""
+    for _ in range(tries):
+        if os.path.exists(path):
+            try:
+                s = socket.socket(socket.AF_UNIX)
+                s.connect(path)
+                s.close()
+                return True
+            except OSError:
+                pass
+        if proc.poll() is not None:
+            return False
+        time.sleep(0.05)
+    return False
 
 
 def read_to_end(sock):

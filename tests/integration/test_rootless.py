@@ -14,7 +14,7 @@ import urllib.request
 
 import pytest
 
-from conftest import BIN, DOCKER, REPO
+from conftest import BIN, DOCKER, REPO, wait_for_socket
 
 USER = "berth-rootless"
 
@@ -75,18 +75,8 @@ class Rootless:
         env = ["HOME=" + pw.pw_dir, f"XDG_RUNTIME_DIR=/run/user/{self.uid}", "PATH=/usr/bin:/bin:/usr/sbin:/sbin"]
         self.proc = subprocess.Popen(["runuser", "-u", USER, "--", "env", "-i"] + env + [self.bindir + "/berthd"],
                                      stdout=self.log, stderr=self.log, start_new_session=True)
-        for _ in range(200):
-            if os.path.exists(self.sock):
-                try:
-                    s = socket.socket(socket.AF_UNIX)
-                    s.connect(self.sock)
-                    s.close()
-                    return self
-                except OSError:
-                    pass
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.05)
+        if wait_for_socket(self.sock, self.proc):
+            return self
         raise RuntimeError("rootless berthd did not start: " + open(self.log.name).read())
 
     def docker(self, *args, check=False, **kw):
