@@ -50,10 +50,13 @@ def user_processes(uid):
 
 
 class Rootless:
-    def __init__(self, busybox):
-        subprocess.run([os.path.join(REPO, "scripts", "rootless-setup"), USER, "--create"], check=True, capture_output=True)
-        self.uid = pwd.getpwnam(USER).pw_uid
-        self.home = pwd.getpwnam(USER).pw_dir
+    """A user's rootless berthd. Making one kills whatever that user still runs: tests that
+    start and stop their own daemon use another user than the module's."""
+    def __init__(self, busybox, user=USER):
+        subprocess.run([os.path.join(REPO, "scripts", "rootless-setup"), user, "--create"], check=True, capture_output=True)
+        self.user = user
+        self.uid = pwd.getpwnam(user).pw_uid
+        self.home = pwd.getpwnam(user).pw_dir
         for p, _ in user_processes(self.uid):
             os.kill(p, signal.SIGKILL)
         # The user cannot read the build tree of every checkout: a copy of the binaries it can.
@@ -73,7 +76,7 @@ class Rootless:
     def start(self):
         pw = pwd.getpwuid(self.uid)
         env = ["HOME=" + pw.pw_dir, f"XDG_RUNTIME_DIR=/run/user/{self.uid}", "PATH=/usr/bin:/bin:/usr/sbin:/sbin"]
-        self.proc = subprocess.Popen(["runuser", "-u", USER, "--", "env", "-i"] + env + [self.bindir + "/berthd"],
+        self.proc = subprocess.Popen(["runuser", "-u", self.user, "--", "env", "-i"] + env + [self.bindir + "/berthd"],
                                      stdout=self.log, stderr=self.log, start_new_session=True)
         if wait_for_socket(self.sock, self.proc):
             return self
@@ -207,7 +210,7 @@ def test_limits_are_discarded_with_dockerds_warning(rootless):
 
 
 def test_a_clean_stop_leaves_nothing_of_the_users_running(busybox):
-    r = Rootless(busybox).start()
+    r = Rootless(busybox, user="berth-rootless-b").start()
     try:
         r.docker("import", r.image, "busybox:latest", check=True)
         port = free_port()
