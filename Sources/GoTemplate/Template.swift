@@ -70,6 +70,7 @@ enum Value: Equatable {
 enum Flow { case normal, breakLoop, continueLoop }
 
 struct ExecState {
+    static let maxTemplateDepth = 100
     let template: GoTemplate
     let methods: [String: GoTemplate.Method]
     var vars: [(String, Value)]
@@ -125,7 +126,12 @@ struct ExecState {
             guard let body = template.definitions[name] else { throw fail("template \"\(name)\" not defined") }
             depth += 1
             defer { depth -= 1 }
-            guard depth < 100_000 else { throw fail("exceeded maximum template depth (100000)") }
+            // Go allows 100000 nested calls; Swift's frames are larger and a client's thread stack
+            // may be 512 KiB: a `{{block}}` that calls itself overflowed the stack (found by
+            // fuzzing). No real format nests templates anywhere near this.
+            guard depth <= ExecState.maxTemplateDepth else {
+                throw fail("exceeded maximum template depth (\(ExecState.maxTemplateDepth))")
+            }
             let newDot = try pipe.map { (p) throws(TemplateError) in try evalPipeline(dot, p) } ?? .missing
             let saved = vars
             vars = [("$", newDot)]

@@ -1,6 +1,7 @@
 import Foundation
 import GoTemplate
 import JSON
+import Synchronization
 import Testing
 
 /// GoTemplate against Go's own text/template: tests/template-corpus/expected.jsonl was rendered
@@ -75,5 +76,26 @@ import Testing
         #expect(throws: TemplateError.self) { try GoTemplate("{{range 4000000000000}}{{end}}").execute(doc) }
         #expect(try GoTemplate("{{range $i := 3}}{{$i}}{{end}}").execute(doc) == "012")
         #expect(try GoTemplate("{{range 0}}x{{else}}none{{end}}").execute(doc) == "none")
+    }
+
+    /// A block that calls itself recursed until the stack overflowed (fuzzing found it; Go stops
+    /// at 100000 calls, too deep for Swift's frames on a 512 KiB thread stack). Run here on such
+    /// a thread, it ends with Go's kind of error.
+    @Test func selfCallingTemplatesStopAtADepth() throws {
+        let doc: JSON = ["a": 1]
+        let result = Mutex<String?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            do { _ = try GoTemplate(#"{{define "t"}}x{{template "t" .}}{{end}}{{template "t" .}}"#).execute(doc) } catch {
+                result.withLock { $0 = "\(error)" }
+            }
+            done.signal()
+        }
+        thread.stackSize = 512 << 10
+        thread.start()
+        #expect(done.wait(timeout: .now() + 30) == .success)
+        #expect(result.withLock { $0 }?.contains("exceeded maximum template depth (100)") == true)
+        // Nested calls a real format might use still work.
+        #expect(try GoTemplate(#"{{define "in"}}[{{.}}]{{end}}{{define "out"}}{{template "in" .a}}{{end}}{{template "out" .}}"#).execute(doc) == "[1]")
     }
 }
