@@ -138,7 +138,7 @@ extension Router {
     func list(_ req: Request, _ res: Responder) async throws {
         let f = try filters(req)
         var all = await engine.allContainers()
-        if !req.bool("all") && f["status"] == nil { all = all.filter { $0.state.running } }
+        if !req.bool("all") && f["status"] == nil { all = all.filter { $0.state.running || $0.state.restarting } }  // as dockerd: restarting counts as running
         for (k, values) in f {
             switch k {
             case "status": all = all.filter { values.contains($0.state.displayStatus) }

@@ -147,7 +147,7 @@ public enum DockerShapes {
     static func state(_ s: ContainerState, health: HealthState? = nil) -> ContainerStateResponse {
         var r = ContainerStateResponse()
         r.status = s.displayStatus
-        r.running = s.running
+        r.running = s.running || s.restarting  // dockerd counts a restarting container as running
         r.paused = s.paused
         r.restarting = s.restarting
         r.oomKilled = s.oomKilled

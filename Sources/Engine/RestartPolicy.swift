@@ -42,6 +42,9 @@ extension Engine {
         guard policy.shouldRestart(exitCode: c.state.exitCode, restartCount: c.restartCount, manuallyStopped: c.state.manuallyStopped) else { return }
         let ran = Double(c.state.finishedAt.nanos - c.state.startedAt.nanos) / 1e9
         let delay = RestartPolicy.delay(restartCount: c.restartCount, ranFor: ran)
+        // Counted when the restart is decided, and "restarting" until the next run is up, as
+        // dockerd does: a client polling the state never sees the new count with "exited".
+        c.restartCount += 1
         c.state.restarting = true
         persist(c)
         Task {
@@ -51,11 +54,9 @@ extension Engine {
     }
 
     func restartAfterBackoff(_ id: String) async {
-        guard var c = containers[id], c.state.restarting else { return }
-        c.state.restarting = false
-        c.restartCount += 1
-        persist(c)
-        do { try await start(id, keepRestartCount: true) } catch {
+        // A user's start or stop meanwhile has cleared `restarting` (or is under way).
+        guard let c = containers[id], c.state.restarting, !starting.contains(id) else { return }
+        do { try await start(c.id, keepRestartCount: true) } catch {
             if var now = containers[id] { now.state.error = "\(error)"; persist(now) }
         }
     }
