@@ -77,17 +77,94 @@ final class UpgradeRelay: @unchecked Sendable {
 }
 
 extension Router {
-    /// `POST /session` with `Upgrade: h2c`: the client's session (its file sync, secrets, ssh
-    /// and auth providers) is served by the client over this connection, for the daemon's
-    /// builds to call. Berth's builder does not call into it yet: the connection is accepted
-    /// (so the client's build reaches Solve and gets Berth's words) and held until the client
-    /// ends it; what the client sends meanwhile is read and dropped.
+    /// `POST /session` with `Upgrade: h2c`: the client's session. The client serves gRPC (its
+    /// file sync, secrets, ssh and auth providers) on this connection for the daemon's builds to
+    /// call: berthd answers 101, relays the connection to a private unix socket of its own, and
+    /// registers the session by its id for Solve, whose gRPC client dials that socket.
     func sessionUpgrade(_ req: Request, _ res: Responder) async throws {
         guard req.headers["Upgrade"].first?.lowercased() == "h2c" else {
             throw EngineError.badRequest("the /session endpoint needs an h2c upgrade (Connection: Upgrade, Upgrade: h2c)")
         }
-        let ch = res.channel
-        try await res.hijack(upgrade: true, protocolName: "h2c", onInput: { _ in }, onInputClosed: { ch.close(promise: nil) })
+        guard let grpc else { return res.json(404, ErrorResponse("page not found").json) }
+        guard let id = req.headers["X-Docker-Expose-Session-Uuid"].first, !id.isEmpty, id.utf8.count <= 256 else {
+            throw EngineError.badRequest("session id is required (X-Docker-Expose-Session-Uuid)")
+        }
+        let name = String((req.headers["X-Docker-Expose-Session-Name"].first ?? "").prefix(256))
+        // One header per method; some clients join them with commas.
+        let methods = Set(
+            req.headers["X-Docker-Expose-Session-Grpc-Method"].prefix(256).flatMap { $0.split(separator: ",") }.map {
+                $0.trimmingCharacters(in: .whitespaces)
+            })
+        let client = res.channel
+        let relay = UpgradeRelay()
+        let cleanup = SessionCleanup()
+        // The 101 first, and the HTTP codec gone: the session's gRPC client sends its preface
+        // as soon as it connects, and those bytes must never meet the HTTP encoder.
+        try await res.hijack(
+            upgrade: true, protocolName: "h2c", onInput: { relay.fromClient($0) },
+            onInputClosed: {
+                relay.close(); cleanup.run()
+            })
+        let path = grpc.sessionDir + "/" + UUID().uuidString + ".sock"
+        let once = OneConnection()
+        do {
+            let listener = try await ServerBootstrap(group: client.eventLoop)
+                .childChannelInitializer { ch in
+                    guard once.take() else { return ch.close() }
+                    return ch.eventLoop.makeCompletedFuture {
+                        try ch.pipeline.syncOperations.addHandler(RelayToClient(client: client))
+                        relay.connected(ch)
+                    }
+                }
+                .bind(unixDomainSocketPath: path).get()
+            chmod(path, 0o600)
+            cleanup.add {
+                listener.close(promise: nil); unlink(path)
+            }
+            let session = try BuildSession(id: id, name: name, methods: methods, socketPath: path)
+            let sessions = grpc.sessions
+            cleanup.add { Task { await sessions.remove(session) } }
+            try await sessions.register(session)
+        } catch {
+            client.close(promise: nil)
+            cleanup.run()
+        }
+    }
+}
+
+/// What ends with a session's connection; added while it is set up, run once (at once if the
+/// connection has already ended).
+final class SessionCleanup: @unchecked Sendable {
+    private let lock = NSLock()
+    private var actions: [@Sendable () -> Void] = []
+    private var ran = false
+    func add(_ action: @escaping @Sendable () -> Void) {
+        let now: Bool = lock.withLock {
+            if ran { return true }
+            actions.append(action)
+            return false
+        }
+        if now { action() }
+    }
+    func run() {
+        let todo: [@Sendable () -> Void] = lock.withLock {
+            if ran { return [] }
+            ran = true
+            defer { actions = [] }
+            return actions
+        }
+        for a in todo { a() }
+    }
+}
+
+/// The relay socket of a session takes one connection: its gRPC client's.
+final class OneConnection: @unchecked Sendable {
+    private let lock = NSLock()
+    private var taken = false
+    func take() -> Bool {
+        lock.withLock {
+            defer { taken = true }; return !taken
+        }
     }
 }
 

@@ -36,6 +36,9 @@ public struct TarWriter {
         try header(name: name, size: size, mode: mode, type: "0", link: "", mtime: mtime)
     }
 
+    /// Raw bytes: a file's content after `beginFile` or `entry` with a size, then `pad`.
+    public func write(_ bytes: [UInt8]) throws { try sink(bytes) }
+
     public func pad(_ size: Int64) throws {
         let r = Int(size % 512)
         if r != 0 { try sink([UInt8](repeating: 0, count: 512 - r)) }

@@ -1,19 +1,24 @@
 import BuildKitAPI
+import Foundation
 import GRPCCore
 import SwiftProtobuf
 
 /// BuildKit's `moby.buildkit.v1.Control`, as berthd serves it on `POST /grpc`: what a client
 /// asks before it builds (the worker and its platforms, the version, the build cache's usage).
-/// `Solve` and `Status` — building through BuildKit's API — are not implemented yet: they end
-/// with UNIMPLEMENTED and words that say what to do instead, never a silent success.
+/// `Solve` runs the dockerfile.v0 frontend on Berth's builder (Solver); `Status` streams its
+/// progress by ref.
 public struct ControlService: Moby_Buildkit_V1_Control.SimpleServiceProtocol {
     /// What Berth reports as its BuildKit version (the API level its answers follow).
     public static let version = "v0.12.5-berth"
     let workerID: String
     let platforms: [(os: String, architecture: String, variant: String)]
+    let solver: Solver?
 
-    public init(workerID: String, platforms: [(os: String, architecture: String, variant: String)] = ControlService.hostPlatforms) {
+    public init(
+        workerID: String, solver: Solver? = nil, platforms: [(os: String, architecture: String, variant: String)] = ControlService.hostPlatforms
+    ) {
         self.workerID = workerID
+        self.solver = solver
         self.platforms = platforms
     }
 
@@ -39,7 +44,9 @@ public struct ControlService: Moby_Buildkit_V1_Control.SimpleServiceProtocol {
         var w = Moby_Buildkit_V1_Types_WorkerRecord()
         w.id = workerID
         w.labels = [
-            "org.mobyproject.buildkit.worker.executor": "oci", "org.mobyproject.buildkit.worker.snapshotter": "overlayfs",
+            // No snapshotter label: buildx takes one for dockerd's containerd image store, and
+            // would then export OCI images and push directly; Berth's store is the classic one.
+            "org.mobyproject.buildkit.worker.executor": "oci",
             "org.mobyproject.buildkit.worker.moby.host-gateway-ip": "172.17.0.1",
         ]
         w.platforms = platforms.map { p in
@@ -68,14 +75,14 @@ public struct ControlService: Moby_Buildkit_V1_Control.SimpleServiceProtocol {
 
     public func prune(request: Moby_Buildkit_V1_PruneRequest, response: RPCWriter<Moby_Buildkit_V1_UsageRecord>, context: ServerContext) async throws {}
 
-    public static let notYet =
-        "building through BuildKit's API is not implemented by berthd yet; use the classic builder (DOCKER_BUILDKIT=0, or `docker compose build` with DOCKER_BUILDKIT=0)"
-
     public func solve(request: Moby_Buildkit_V1_SolveRequest, context: ServerContext) async throws -> Moby_Buildkit_V1_SolveResponse {
-        throw RPCError(code: .unimplemented, message: Self.notYet)
+        guard let solver else { throw RPCError(code: .unimplemented, message: "builds through BuildKit's API are not served by this daemon") }
+        return try await solver.solve(request)
     }
 
+    /// The ref's progress: what was published before this call, then updates until it ends.
     public func status(request: Moby_Buildkit_V1_StatusRequest, response: RPCWriter<Moby_Buildkit_V1_StatusResponse>, context: ServerContext) async throws {
-        throw RPCError(code: .unimplemented, message: Self.notYet)
+        guard let solver else { throw RPCError(code: .unimplemented, message: "builds through BuildKit's API are not served by this daemon") }
+        for await update in await solver.jobs.subscribe(request.ref) { try await response.write(update) }
     }
 }

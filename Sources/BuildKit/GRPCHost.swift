@@ -9,11 +9,18 @@ import Sys
 /// new connection, so the relay is byte for byte.
 public final class GRPCHost: Sendable {
     public let socketPath: String
+    /// Where each client session's relay socket is made (a private directory).
+    public let sessionDir: String
+    public let sessions: SessionRegistry
     let server: GRPCServer<HTTP2ServerTransport.Posix>
 
-    public init(socketPath: String, services: [any RegistrableRPCService]) {
+    public init(socketPath: String, sessionDir: String, sessions: SessionRegistry, services: [any RegistrableRPCService]) {
         self.socketPath = socketPath
+        self.sessionDir = sessionDir
+        self.sessions = sessions
         unlink(socketPath)
+        FS.removeAll(sessionDir)
+        try? FS.mkdirAll(sessionDir, mode: 0o700)
         server = GRPCServer(
             transport: .http2NIOPosix(address: .unixDomainSocket(path: socketPath), transportSecurity: .plaintext), services: services)
     }

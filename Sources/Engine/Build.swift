@@ -23,6 +23,9 @@ public struct BuildRequest: Sendable {
     public var cacheFrom: [String] = []
     /// `--add-host` for RUN steps (`host:ip`).
     public var extraHosts: [String] = []
+    /// The Dockerfile itself, when it does not come in the context (BuildKit's clients send
+    /// it separately); `dockerfile` then only names it in messages.
+    public var dockerfileContent: [UInt8]? = nil
     /// Whether the client has gone away (the API's stream could not be written).
     public var isCancelled: @Sendable () -> Bool = { false }
     public init() {}
@@ -155,7 +158,7 @@ struct BuildRun {
     func say(_ s: String) async { if !request.quiet { await emit(["stream": .string(s)]) } }
 
     mutating func run() async throws(EngineError) -> Digest {
-        guard let bytes = context.data(request.dockerfile) else {
+        guard let bytes = request.dockerfileContent ?? context.data(request.dockerfile) else {
             throw .badRequest("Cannot locate specified Dockerfile: \(request.dockerfile)")
         }
         let text = String(decoding: bytes, as: UTF8.self)

@@ -177,7 +177,16 @@ do {
     Task { await engine.startPolicyContainers() }
     FileHandle.standardError.write("berthd: listening on \(hosts.joined(separator: ", ")), data root \(dataRoot)\n".data(using: .utf8)!)
     // BuildKit's control API for POST /grpc, on a private socket the API relays to.
-    let grpc = GRPCHost(socketPath: execRoot + "/buildkit.sock", services: [ControlService(workerID: "berth-" + (Proc.getenv("HOSTNAME") ?? "worker"))])
+    // Clients' sessions (POST /session) are relayed to sockets under sessions/, which the
+    // builder dials as their gRPC client.
+    let sessions = SessionRegistry()
+    let solver = Solver(engine: engine, sessions: sessions, jobs: BuildJobs())
+    let grpc = GRPCHost(
+        socketPath: execRoot + "/buildkit.sock", sessionDir: execRoot + "/sessions", sessions: sessions,
+        services: {
+            let control = ControlService(workerID: "berth-" + (Proc.getenv("HOSTNAME") ?? "worker"), solver: solver)
+            return [control, GatewayService(solver: solver, control: control)]
+        }())
     try await grpc.start()
     try await APIServer(engine: engine, grpc: grpc).run(listeners: listeners)
 } catch {

@@ -161,11 +161,35 @@ public nonisolated struct Moby_Buildkit_V1_SolveRequest: Sendable {
 
   public var entitlements: [String] = []
 
+  public var frontendInputs: Dictionary<String,Moby_Buildkit_V1_Definition> = [:]
+
+  public var `internal`: Bool = false
+
+  public var exporters: [Moby_Buildkit_V1_Exporter] = []
+
+  public var enableSessionExporter: Bool = false
+
+  public var compatibilityVersion: Int64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _definition: Moby_Buildkit_V1_Definition? = nil
+}
+
+public nonisolated struct Moby_Buildkit_V1_Exporter: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var type: String = String()
+
+  public var attrs: Dictionary<String,String> = [:]
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 public nonisolated struct Moby_Buildkit_V1_SolveResponse: Sendable {
@@ -602,7 +626,7 @@ nonisolated extension Moby_Buildkit_V1_Definition: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Moby_Buildkit_V1_SolveRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SolveRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}Ref\0\u{1}Definition\0\u{1}Exporter\0\u{1}ExporterAttrs\0\u{1}Session\0\u{1}Frontend\0\u{1}FrontendAttrs\0\u{2}\u{2}Entitlements\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}Ref\0\u{1}Definition\0\u{1}Exporter\0\u{1}ExporterAttrs\0\u{1}Session\0\u{1}Frontend\0\u{1}FrontendAttrs\0\u{2}\u{2}Entitlements\0\u{1}FrontendInputs\0\u{1}Internal\0\u{2}\u{2}Exporters\0\u{1}EnableSessionExporter\0\u{2}\u{2}CompatibilityVersion\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -618,6 +642,11 @@ nonisolated extension Moby_Buildkit_V1_SolveRequest: SwiftProtobuf.Message, Swif
       case 6: try { try decoder.decodeSingularStringField(value: &self.frontend) }()
       case 7: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &self.frontendAttrs) }()
       case 9: try { try decoder.decodeRepeatedStringField(value: &self.entitlements) }()
+      case 10: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMessageMap<SwiftProtobuf.ProtobufString,Moby_Buildkit_V1_Definition>.self, value: &self.frontendInputs) }()
+      case 11: try { try decoder.decodeSingularBoolField(value: &self.`internal`) }()
+      case 13: try { try decoder.decodeRepeatedMessageField(value: &self.exporters) }()
+      case 14: try { try decoder.decodeSingularBoolField(value: &self.enableSessionExporter) }()
+      case 16: try { try decoder.decodeSingularInt64Field(value: &self.compatibilityVersion) }()
       default: break
       }
     }
@@ -652,6 +681,21 @@ nonisolated extension Moby_Buildkit_V1_SolveRequest: SwiftProtobuf.Message, Swif
     if !self.entitlements.isEmpty {
       try visitor.visitRepeatedStringField(value: self.entitlements, fieldNumber: 9)
     }
+    if !self.frontendInputs.isEmpty {
+      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMessageMap<SwiftProtobuf.ProtobufString,Moby_Buildkit_V1_Definition>.self, value: self.frontendInputs, fieldNumber: 10)
+    }
+    if self.`internal` != false {
+      try visitor.visitSingularBoolField(value: self.`internal`, fieldNumber: 11)
+    }
+    if !self.exporters.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.exporters, fieldNumber: 13)
+    }
+    if self.enableSessionExporter != false {
+      try visitor.visitSingularBoolField(value: self.enableSessionExporter, fieldNumber: 14)
+    }
+    if self.compatibilityVersion != 0 {
+      try visitor.visitSingularInt64Field(value: self.compatibilityVersion, fieldNumber: 16)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -664,6 +708,46 @@ nonisolated extension Moby_Buildkit_V1_SolveRequest: SwiftProtobuf.Message, Swif
     if lhs.frontend != rhs.frontend {return false}
     if lhs.frontendAttrs != rhs.frontendAttrs {return false}
     if lhs.entitlements != rhs.entitlements {return false}
+    if lhs.frontendInputs != rhs.frontendInputs {return false}
+    if lhs.`internal` != rhs.`internal` {return false}
+    if lhs.exporters != rhs.exporters {return false}
+    if lhs.enableSessionExporter != rhs.enableSessionExporter {return false}
+    if lhs.compatibilityVersion != rhs.compatibilityVersion {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Moby_Buildkit_V1_Exporter: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Exporter"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}Type\0\u{1}Attrs\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.type) }()
+      case 2: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &self.attrs) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.type.isEmpty {
+      try visitor.visitSingularStringField(value: self.type, fieldNumber: 1)
+    }
+    if !self.attrs.isEmpty {
+      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: self.attrs, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Moby_Buildkit_V1_Exporter, rhs: Moby_Buildkit_V1_Exporter) -> Bool {
+    if lhs.type != rhs.type {return false}
+    if lhs.attrs != rhs.attrs {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
