@@ -74,6 +74,6 @@ let package = Package(
         // exec's helper: plain C, started for every exec (see its main.c for why). swiftc links the
         // Swift runtime into any executable; fully static, the dynamic loader's relocations go too.
         .executableTarget(name: "berth-exec", linkerSettings: [.unsafeFlags(["-static-executable"])]),
-        .testTarget(name: "BerthTests", dependencies: ["DockerAPI", "JSON", "OCI", "Archive", "Store", "Runtime", "Engine", "CLI", "Client", "Sys", "GoTemplate", "BerthNet", "Builder", "Registry"]),
+        .testTarget(name: "BerthTests", dependencies: ["BuildKit", "BuildKitAPI", "DockerAPI", "JSON", "OCI", "Archive", "Store", "Runtime", "Engine", "CLI", "Client", "Sys", "GoTemplate", "BerthNet", "Builder", "Registry"]),
     ]
 )

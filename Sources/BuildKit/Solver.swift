@@ -94,7 +94,7 @@ public struct Solver: Sendable {
 
     /// `.dockerignore` lines as fsutil exclude patterns (comments and blanks dropped).
     static func ignorePatterns(_ text: String) -> [String] {
-        text.split(whereSeparator: { $0 == "\n" || $0 == "\r" }).compactMap { raw in
+        text.split(whereSeparator: \.isNewline).compactMap { raw in
             let line = raw.trimmingCharacters(in: .whitespaces)
             if line.isEmpty || line.hasPrefix("#") { return nil }
             var neg = false

@@ -53,6 +53,21 @@ extension Engine {
         return try await b.run()
     }
 
+    /// Whether the caller may run the step `key`: false once another build that was running it
+    /// has finished (its result is then in the cache, unless it failed).
+    func claimBuildStep(_ key: String) async -> Bool {
+        if buildStepsInFlight[key] == nil {
+            buildStepsInFlight[key] = []
+            return true
+        }
+        await withCheckedContinuation { buildStepsInFlight[key, default: []].append($0) }
+        return false
+    }
+
+    func releaseBuildStep(_ key: String) {
+        for w in buildStepsInFlight.removeValue(forKey: key) ?? [] { w.resume() }
+    }
+
     nonisolated func cacheLookup(_ key: String) -> Digest? {
         guard let text = try? FS.readString(buildCacheDir + "/" + key), let d = Digest(parsing: text.trimmingSpaces()) else { return nil }
         return (try? store.image(id: d)) != nil ? d : nil

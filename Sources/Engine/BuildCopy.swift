@@ -27,6 +27,25 @@ extension BuildRun {
         let createdBy = (argEnv.isEmpty ? "" : "|\(argEnv.count) " + argEnv.joined(separator: " ") + " ") + cmd.joined(separator: " ")
         if let hit = cached(st.image, "RUN " + createdBy) { return await use(hit, &st) }
         if try await reuseCacheSource(&st, parent: st.image, createdBy: createdBy, cacheText: "RUN " + createdBy) { return }
+        // The same step of a shared stage in builds running at once (Compose builds services
+        // in parallel) runs once: the others wait and take its result from the cache, so the
+        // stages after it share their parents and cache keys.
+        let stepKey = cacheKey(st.image, "RUN " + createdBy)
+        if !request.noCache {
+            while await !engine.claimBuildStep(stepKey) {
+                if let hit = cached(st.image, "RUN " + createdBy) { return await use(hit, &st) }
+            }
+        }
+        do {
+            try await runClaimed(ins, &st, cmd: cmd, argEnv: argEnv, createdBy: createdBy)
+        } catch {
+            if !request.noCache { await engine.releaseBuildStep(stepKey) }
+            throw error
+        }
+        if !request.noCache { await engine.releaseBuildStep(stepKey) }
+    }
+
+    mutating func runClaimed(_ ins: Instruction, _ st: inout StageState, cmd: [String], argEnv: [String], createdBy: String) async throws(EngineError) {
         let parent = st.image
         let base = try await ensureImage(&st)
         var runEnv = st.doc["config"]["Env"].stringArray ?? []

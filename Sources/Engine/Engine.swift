@@ -76,6 +76,8 @@ public actor Engine {
     var exitWaiters: [String: [CheckedContinuation<Int32, Never>]] = [:]
     var removeWaiters: [String: [CheckedContinuation<Int32, Never>]] = [:]
     var starting: Set<String> = []
+    /// Build steps running now, by cache key, with the builds waiting for each.
+    var buildStepsInFlight: [String: [CheckedContinuation<Void, Never>]] = [:]
     /// The user namespace with the remap's mapping, for idmapped layer mounts (made on first use).
     var remapNamespaceFD: Int32 = -1
     var pendingAttach: [String: [AttachSession]] = [:]

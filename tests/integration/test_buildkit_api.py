@@ -1,5 +1,6 @@
 """BuildKit's control API on POST /grpc (issue 14, first part): the h2c upgrade, gRPC served
 behind it, hostile bytes after the upgrade, and what Compose v2 gets from it."""
+import json
 import os
 import socket
 import subprocess
@@ -57,14 +58,132 @@ def test_grpc_without_the_upgrade_is_refused(daemon):
     assert status == 400 and b"h2c upgrade" in body
 
 
-def test_compose_v2_builds_with_buildkit_get_a_clear_refusal(daemon, tmp_path):
-    """With DOCKER_BUILDKIT unset Compose v2 builds through /grpc. Before, berthd answered 404
-    and Compose went to pull moby/buildkit (offline: a resolver error far from the cause); now
-    the gRPC calls reach berthd and the build ends with its words until Solve is implemented."""
-    (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN true\n")
-    (tmp_path / "compose.yaml").write_text("services:\n  app:\n    build: .\n    image: bk-app\n")
+def compose(d, cwd, *args, timeout=180):
+    """Compose v2 as users run it: DOCKER_BUILDKIT unset, so builds go through /grpc and /session."""
+    env = {k: v for k, v in os.environ.items() if k != "DOCKER_BUILDKIT"}
+    env["DOCKER_HOST"] = d.host
+    return subprocess.run([DOCKER, "compose", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+SHARED_BASE = """FROM busybox AS base
+RUN echo base > /base
+FROM base AS api
+COPY api.txt /api.txt
+RUN cat /api.txt > /api.out
+CMD ["sleep", "300"]
+FROM base AS web
+COPY web.txt /web.txt
+RUN cat /web.txt > /web.out
+"""
+
+
+def test_compose_v2_builds_two_services_sharing_a_base_stage_through_buildkit(daemon, tmp_path):
+    """Before, berthd answered /grpc with 404 (Compose then tried to pull moby/buildkit), then
+    with UNIMPLEMENTED; now Compose v2's own BuildKit client builds on Berth's builder."""
+    (tmp_path / "Dockerfile").write_text(SHARED_BASE)
+    (tmp_path / "api.txt").write_text("api\n")
+    (tmp_path / "web.txt").write_text("web\n")
+    (tmp_path / "secret.key").write_text("do not send\n")
+    (tmp_path / ".dockerignore").write_text("secret.key\n")
+    (tmp_path / "compose.yaml").write_text(
+        "services:\n"
+        "  api:\n    build: {context: ., target: api}\n    image: bk-api\n"
+        "  web:\n    build: {context: ., target: web}\n    image: bk-web\n")
+    r = compose(daemon, tmp_path, "-p", "bk2", "build")
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = r.stdout + r.stderr
+    # BuildKit's progress, as Compose draws it: numbered vertexes named by service and step.
+    assert "[api internal] load build definition from Dockerfile" in out and "[web 4/5] COPY web.txt /web.txt" in out, out
+    assert "naming to docker.io/library/bk-api:latest done" in out, out
+    assert daemon.docker("run", "--rm", "bk-api", "cat", "/base", "/api.out").stdout == "base\napi\n"
+    assert daemon.docker("run", "--rm", "bk-web", "cat", "/base", "/web.out").stdout == "base\nweb\n"
+    # The .dockerignore'd file never reached the daemon.
+    assert daemon.docker("run", "--rm", "bk-api", "ls", "/").returncode == 0
+    labels = json.loads(daemon.docker("image", "inspect", "bk-api", "--format", "{{json .Config.Labels}}").stdout)
+    assert labels["com.docker.compose.service"] == "api"
+    # Nothing changed: every step that ran is taken from the cache.
+    again = compose(daemon, tmp_path, "-p", "bk2", "build")
+    assert again.returncode == 0, again.stderr
+    text = again.stdout + again.stderr
+    assert text.count("CACHED") >= 6 and " 0.0s" in text, text
+    assert daemon.docker("image", "inspect", "bk-api", "--format", "{{.Id}}").stdout == \
+        daemon.docker("image", "inspect", "bk-api", "--format", "{{.Id}}").stdout
+    # One file changed: only what depends on it runs again.
+    (tmp_path / "web.txt").write_text("web2\n")
+    third = compose(daemon, tmp_path, "-p", "bk2", "build", "web")
+    assert third.returncode == 0
+    assert daemon.docker("run", "--rm", "bk-web", "cat", "/web.out").stdout == "web2\n"
+    daemon.docker("rmi", "bk-api", "bk-web")
+
+
+def test_compose_v2_up_build_runs_what_it_built(daemon, tmp_path):
+    (tmp_path / "Dockerfile").write_text(SHARED_BASE)
+    (tmp_path / "api.txt").write_text("up\n")
+    (tmp_path / "web.txt").write_text("-\n")
+    (tmp_path / "compose.yaml").write_text("services:\n  api:\n    build: {context: ., target: api}\n    image: bk-up\n")
+    r = compose(daemon, tmp_path, "-p", "bkup", "up", "--build", "-d")
+    assert r.returncode == 0, r.stdout + r.stderr
+    try:
+        assert daemon.docker("exec", "bkup-api-1", "cat", "/api.out").stdout == "up\n"
+    finally:
+        compose(daemon, tmp_path, "-p", "bkup", "down", "-t", "0")
+        daemon.docker("rmi", "bk-up")
+
+
+def test_a_failing_step_is_named_with_its_exit_code(daemon, tmp_path):
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN echo about to fail && exit 3\n")
+    (tmp_path / "compose.yaml").write_text("services:\n  app:\n    build: .\n    image: bk-fail\n")
+    r = compose(daemon, tmp_path, "-p", "bkf", "build")
+    assert r.returncode != 0
+    out = r.stdout + r.stderr
+    assert "[app 2/2] RUN echo about to fail && exit 3" in out and "about to fail" in out, out
+    assert 'process "/bin/sh -c echo about to fail && exit 3" did not complete successfully: exit code: 3' in out, out
+    assert daemon.docker("image", "inspect", "bk-fail").returncode != 0
+
+
+def test_a_context_cannot_reach_outside_itself(daemon, tmp_path):
+    """A symlink travels as a link: naming it resolves inside the context (so /etc/shadow is
+    not there), a directory COPY keeps it a link; `..` cannot climb out of the context; a
+    missing Dockerfile is an error."""
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nCOPY shadow /copied\n")
+    os.symlink("/etc/shadow", tmp_path / "shadow")
+    (tmp_path / "compose.yaml").write_text("services:\n  app:\n    build: .\n    image: bk-esc\n")
+    r = compose(daemon, tmp_path, "-p", "bke", "build")
+    assert r.returncode != 0 and "shadow: file does not exist" in r.stdout + r.stderr, r.stdout + r.stderr
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nCOPY . /ctx\nCOPY ../../../etc/passwd /p\n")
+    r = compose(daemon, tmp_path, "-p", "bke", "build")
+    assert r.returncode != 0 and "passwd: file does not exist" in r.stdout + r.stderr, r.stdout + r.stderr
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nCOPY . /ctx\n")
+    r = compose(daemon, tmp_path, "-p", "bke", "build")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert daemon.docker("run", "--rm", "bk-esc", "readlink", "/ctx/shadow").stdout.strip() == "/etc/shadow"
+    (tmp_path / "compose.yaml").write_text("services:\n  app:\n    build: {context: ., dockerfile: Nope}\n    image: bk-esc\n")
+    r = compose(daemon, tmp_path, "-p", "bke", "build")
+    assert r.returncode != 0 and "Nope" in r.stdout + r.stderr
+    daemon.docker("rmi", "bk-esc")
+
+
+def test_a_client_killed_mid_transfer_leaves_nothing_behind(daemon, tmp_path):
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nCOPY . /ctx\n")
+    big = tmp_path / "big"
+    big.mkdir()
+    for i in range(40):
+        with open(big / f"f{i}", "wb") as f:
+            f.write(os.urandom(1 << 20) * 8)   # 320 MiB in all
+    (tmp_path / "compose.yaml").write_text("services:\n  app:\n    build: .\n    image: bk-abort\n")
+    images_before = daemon.docker("images", "-q", "--no-trunc").stdout
     env = {k: v for k, v in os.environ.items() if k != "DOCKER_BUILDKIT"}
     env["DOCKER_HOST"] = daemon.host
-    r = subprocess.run([DOCKER, "compose", "-p", "bk", "build"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
-    assert r.returncode != 0
-    assert "not implemented by berthd yet" in r.stderr and "moby/buildkit" not in r.stderr, r.stderr
+    p = subprocess.Popen([DOCKER, "compose", "-p", "bka", "build"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    time.sleep(1.5)
+    p.kill()
+    p.wait()
+    tmp = os.path.join(daemon.root, "data", "tmp")
+    for _ in range(100):
+        if not [n for n in os.listdir(tmp) if n.startswith("bk-solve") or n.startswith("build")]:
+            break
+        time.sleep(0.1)
+    assert [n for n in os.listdir(tmp) if n.startswith("bk-solve") or n.startswith("build")] == []
+    assert daemon.api("GET", "/_ping")[0] == 200
+    assert daemon.docker("images", "-q", "--no-trunc").stdout == images_before
+    assert not os.listdir(os.path.join(daemon.root, "run", "sessions"))

@@ -1,0 +1,180 @@
+import Archive
+import BuildKitAPI
+import Foundation
+import JSON
+import Testing
+
+@testable import BuildKit
+
+/// BuildKit's API without a client: fsutil's DiffCopy receiver fed packets (hostile ones
+/// included), the builder's messages as status updates, and a solve's options.
+@Suite struct BuildKitTests {
+    final class Sink: @unchecked Sendable {
+        var bytes: [UInt8] = []
+    }
+
+    static func stat(_ path: String, mode: UInt32, size: Int64 = 0, link: String = "") -> Fsutil_Types_Packet {
+        var s = Fsutil_Types_Stat()
+        s.path = path
+        s.mode = mode
+        s.size = size
+        s.linkname = link
+        s.modTime = 1_700_000_000_000_000_000
+        var p = Fsutil_Types_Packet()
+        p.type = .packetStat
+        p.stat = s
+        return p
+    }
+    static let dir: UInt32 = 1 << 31 | 0o755
+    static let symlink: UInt32 = 1 << 27 | 0o777
+    static func end() -> Fsutil_Types_Packet {
+        var p = Fsutil_Types_Packet()
+        p.type = .packetStat
+        return p
+    }
+    static func data(_ id: UInt32, _ bytes: [UInt8]) -> Fsutil_Types_Packet {
+        var p = Fsutil_Types_Packet()
+        p.type = .packetData
+        p.id = id
+        p.data = Data(bytes)
+        return p
+    }
+    static func packet(_ t: Fsutil_Types_Packet.PacketType) -> Fsutil_Types_Packet {
+        var p = Fsutil_Types_Packet()
+        p.type = t
+        return p
+    }
+
+    @Test func aWalkBecomesATarWithFilesAskedForOneAtATime() throws {
+        let sink = Sink()
+        var r = FileSyncReceiver(tar: TarWriter { sink.bytes += $0 })
+        #expect(try r.receive(Self.stat("app", mode: Self.dir)).send.isEmpty)
+        #expect(try r.receive(Self.stat("app/main.sh", mode: 0o755, size: 5)).send.isEmpty)
+        #expect(try r.receive(Self.stat("app/link", mode: Self.symlink, link: "main.sh")).send.isEmpty)
+        #expect(try r.receive(Self.stat("b.txt", mode: 0o644, size: 0)).send.isEmpty)
+        // The end of the walk: the first file is asked for by its index in the walk.
+        var step = try r.receive(Self.end())
+        #expect(step.send.map(\.type) == [.packetReq] && step.send.first?.id == 1)
+        #expect(try r.receive(Self.data(1, Array("ec".utf8))).send.isEmpty)
+        #expect(try r.receive(Self.data(1, Array("ho\n".utf8))).send.isEmpty)
+        step = try r.receive(Self.data(1, []))
+        #expect(step.send.first?.id == 3)
+        step = try r.receive(Self.data(3, []))
+        #expect(step.send.map(\.type) == [.packetFin])
+        #expect(try r.receive(Self.packet(.packetFin)).done)
+        #expect(r.bytesReceived == 5 && r.entryCount == 4)
+
+        let path = NSTemporaryDirectory() + "/bk-\(UUID().uuidString).tar"
+        defer { unlink(path) }
+        try Data(sink.bytes).write(to: URL(fileURLWithPath: path))
+        let reader = try ArchiveReader(path: path)
+        var seen: [String: (TarEntry.Kind, UInt32, String)] = [:]
+        var content: [UInt8] = []
+        while let e = try reader.next() {
+            seen[e.path] = (e.kind, e.mode, e.linkTarget)
+            if e.path == "app/main.sh" { content = try reader.readAllData() }
+        }
+        #expect(seen["app/"]?.0 == .directory || seen["app"]?.0 == .directory)
+        #expect(seen["app/main.sh"]?.0 == .file && seen["app/main.sh"]?.1 == 0o755 && content == Array("echo\n".utf8))
+        #expect(seen["app/link"]?.0 == .symlink && seen["app/link"]?.2 == "main.sh")
+        #expect(seen["b.txt"]?.0 == .file)
+    }
+
+    func failure(_ packets: [Fsutil_Types_Packet]) -> FileSyncReceiver.Failure? {
+        var r = FileSyncReceiver(tar: TarWriter { _ in })
+        do {
+            for p in packets { _ = try r.receive(p) }
+        } catch { return error }
+        return nil
+    }
+
+    @Test func hostilePathsAndSizesAreRefused() {
+        for bad in ["../escape", "/etc/passwd", "a/../../b", "a//b", "./a", "a/.", "", "a\0b"] {
+            #expect(failure([Self.stat(bad, mode: 0o644)]) != nil, "\(bad)")
+        }
+        // A child before its directory, a name twice, a negative or huge size.
+        #expect(failure([Self.stat("d/f", mode: 0o644)]) != nil)
+        #expect(failure([Self.stat("f", mode: 0o644), Self.stat("f", mode: 0o644)]) != nil)
+        #expect(failure([Self.stat("f", mode: 0o644, size: -1)]) != nil)
+        #expect(failure([Self.stat("f", mode: 0o644, size: 1 << 50)]) != nil)
+        // A hard link to something not sent before it as a file.
+        #expect(failure([Self.stat("h", mode: 0o644, link: "/etc/shadow")]) != nil)
+        #expect(failure([Self.stat("d", mode: Self.dir), Self.stat("h", mode: 0o644, link: "d")]) != nil)
+    }
+
+    @Test func dataMustBeAskedForAndAddUpToTheSize() {
+        let walk = [Self.stat("f", mode: 0o644, size: 3), Self.end()]
+        // DATA for a file not asked for (or before the walk ended).
+        #expect(failure([Self.stat("f", mode: 0o644, size: 3), Self.data(0, [1])]) != nil)
+        #expect(failure(walk + [Self.data(7, [1])]) != nil)
+        // More, or fewer, bytes than the STAT said.
+        #expect(failure(walk + [Self.data(0, [1, 2, 3, 4])]) != nil)
+        #expect(failure(walk + [Self.data(0, [1, 2]), Self.data(0, [])]) != nil)
+        // The sender's error, a FIN too early, a REQ from the sender, STAT after the end.
+        var err = Self.packet(.packetErr)
+        err.data = Data("permission denied".utf8)
+        #expect(failure([err]) == .fromSender("permission denied"))
+        #expect(failure([Self.packet(.packetFin)]) != nil)
+        #expect(failure([Self.packet(.packetReq)]) != nil)
+        #expect(failure(walk + [Self.stat("g", mode: 0o644)]) != nil)
+        #expect(failure(walk + [Self.data(0, [1, 2, 3]), Self.data(0, [])]) == nil)
+    }
+
+    @Test func goFileModesBecomeUnixPermissions() {
+        #expect(FileSyncReceiver.permissions(0o755) == 0o755)
+        #expect(FileSyncReceiver.permissions(1 << 23 | 1 << 22 | 1 << 20 | 0o700) == 0o7700)
+        #expect(FileSyncReceiver.isRegular(0o644) && !FileSyncReceiver.isRegular(Self.dir) && !FileSyncReceiver.isRegular(Self.symlink))
+    }
+
+    @Test func theBuildersStreamBecomesVertexesAndLogs() {
+        var t = ProgressTranslator(ref: "r1")
+        var out = t.translate(["stream": "Step 1/2 : FROM busybox\n"])
+        #expect(out.count == 1 && out[0].vertexes.first?.name == "[1/2] FROM busybox" && out[0].vertexes.first?.hasStarted == true)
+        let first = out[0].vertexes[0].digest
+        #expect(t.translate(["stream": " ---> abc123\n"]).isEmpty)
+        out = t.translate(["stream": "Step 2/2 : RUN make\n"])
+        // The first completes, the second starts.
+        #expect(out.count == 2 && out[0].vertexes[0].digest == first && out[0].vertexes[0].hasCompleted)
+        out = t.translate(["stream": "compiling\n"])
+        #expect(out.first?.logs.first?.msg == Data("compiling\n".utf8) && out.first?.logs.first?.vertex != first)
+        #expect(t.translate(["stream": " ---> Using cache\n"]).isEmpty)
+        out = t.complete()
+        #expect(out.first?.vertexes.first?.cached == true && out.first?.vertexes.first?.hasCompleted == true)
+        _ = t.translate(["aux": ["ID": "sha256:abc"]])
+        #expect(t.imageID == "sha256:abc")
+        // Output that only looks like a step title stays output.
+        #expect(ProgressTranslator.stepTitle("Step x/y : fake\n") == nil)
+        #expect(ProgressTranslator.stepTitle("Step 3/9 : COPY . /\n") == "[3/9] COPY . /")
+    }
+
+    @Test func aSolvesOptionsAsABuildRequest() throws {
+        let b = try Solver.buildRequest(
+            frontend: "dockerfile.v0",
+            attrs: [
+                "filename": "Containerfile", "target": "prod", "build-arg:V": "1", "label:team": "x", "no-cache": "", "add-hosts": "db=10.0.0.2",
+                "image-resolve-mode": "pull", "attest:provenance": "mode=min",
+            ], hasDefinition: false)
+        #expect(b.dockerfile == "Containerfile" && b.target == "prod" && b.buildArgs == ["V": "1"] && b.labels == ["team": "x"])
+        #expect(b.noCache && b.pull && b.extraHosts == ["db:10.0.0.2"])
+        // What Berth's builder cannot do is refused by name, never ignored.
+        for (attrs, words) in [
+            (["no-cache": "stage1"], "--no-cache-filter"), (["ulimit": "nofile=1024"], "ulimit"), (["platform": "linux/s390x"], "s390x"),
+            (["force-network-mode": "sandbox"], "sandbox"),
+        ] {
+            #expect(throws: (any Error).self) { try Solver.buildRequest(frontend: "dockerfile.v0", attrs: attrs, hasDefinition: false) }
+            do { _ = try Solver.buildRequest(frontend: "dockerfile.v0", attrs: attrs, hasDefinition: false) } catch {
+                #expect("\(error)".contains(words), "\(error)")
+            }
+        }
+        #expect(throws: (any Error).self) { try Solver.buildRequest(frontend: "gateway.v0", attrs: [:], hasDefinition: false) }
+        #expect(throws: (any Error).self) { try Solver.buildRequest(frontend: "dockerfile.v0", attrs: [:], hasDefinition: true) }
+    }
+
+    @Test func dockerignoreLinesAsExcludePatterns() {
+        #expect(Solver.ignorePatterns("# comment\n\n  node_modules \n/build\n!build/keep\r\n*.log\n/\n") == ["node_modules", "build", "!build/keep", "*.log"])
+    }
+
+    @Test func headerValuesOutsidePrintableASCIIAreEscapedAsGoDoes() {
+        #expect(BuildSession.queryEscape("a b/ü") == "a+b%2F%C3%BC")
+    }
+}
