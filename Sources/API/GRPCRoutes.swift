@@ -57,14 +57,19 @@ final class UpgradeRelay: @unchecked Sendable {
         target?.writeAndFlush(ByteBuffer(bytes: bytes), promise: nil)
     }
 
+    /// Called from any thread; the held bytes go out on the server connection's event loop,
+    /// which is the client connection's too (the relay makes it there), so nothing the client
+    /// sends meanwhile can overtake them: a reordered HTTP/2 stream is a protocol error.
     func connected(_ ch: Channel) {
-        let (bytes, wasClosed): ([UInt8], Bool) = lock.withLock {
-            backend = ch
-            defer { pending = [] }
-            return (pending, closed)
+        ch.eventLoop.execute {
+            let (bytes, wasClosed): ([UInt8], Bool) = self.lock.withLock {
+                self.backend = ch
+                defer { self.pending = [] }
+                return (self.pending, self.closed)
+            }
+            if !bytes.isEmpty { ch.writeAndFlush(ByteBuffer(bytes: bytes), promise: nil) }
+            if wasClosed { ch.close(promise: nil) }
         }
-        if !bytes.isEmpty { ch.writeAndFlush(ByteBuffer(bytes: bytes), promise: nil) }
-        if wasClosed { ch.close(promise: nil) }
     }
 
     func close() {

@@ -261,6 +261,9 @@ public struct Solver: Sendable {
         let sent = try await session.syncDirectory("context", into: work + "/context.tar", excludes: excludes)
         await jobs.publish(ref, progress.log("transferring context: \(sent.bytes) bytes, \(sent.entries) entries\n"))
 
+        build.secrets = { id in
+            do { return try await session.secret(id) } catch let e as RPCError where e.code == .notFound || e.code == .unimplemented { return nil }
+        }
         let jobs = self.jobs
         let box = ProgressBox(progress)
         let cancelled = CancelFlag()

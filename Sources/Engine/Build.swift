@@ -26,6 +26,9 @@ public struct BuildRequest: Sendable {
     /// The Dockerfile itself, when it does not come in the context (BuildKit's clients send
     /// it separately); `dockerfile` then only names it in messages.
     public var dockerfileContent: [UInt8]? = nil
+    /// A secret's bytes by id, for `RUN --mount=type=secret` (the client's session provides
+    /// them; nil: the client has no such secret).
+    public var secrets: (@Sendable (String) async throws -> [UInt8]?)? = nil
     /// Whether the client has gone away (the API's stream could not be written).
     public var isCancelled: @Sendable () -> Bool = { false }
     public init() {}
@@ -79,7 +82,10 @@ extension Engine {
     }
 
     /// A container for a build step (RUN, or COPY/ADD's target), never started for COPY.
-    func buildContainer(image: Digest, config: JSON, cmd: [String], env: [String], network: String, extraHosts: [String] = []) throws(EngineError) -> String {
+    func buildContainer(
+        image: Digest, config: JSON, cmd: [String], env: [String], network: String, extraHosts: [String] = [], binds: [String] = [],
+        tmpfs: [String: String] = [:]
+    ) throws(EngineError) -> String {
         // The step's image config (its user, working directory, volumes…) as a container config.
         var cfg = ContainerConfig(json: config)
         cfg.image = image.description
@@ -93,6 +99,8 @@ extension Engine {
         var host = HostConfig()
         host.networkMode = network
         host.extraHosts = extraHosts.isEmpty ? nil : extraHosts
+        host.binds = binds.isEmpty ? nil : binds
+        host.tmpfs = tmpfs.isEmpty ? nil : tmpfs
         return try create(name: nil, request: ContainerCreateBody(config: cfg, hostConfig: host)).id
     }
 

@@ -25,27 +25,134 @@ extension BuildRun {
         let env = st.env
         let argEnv = st.args.keys.sorted().filter { env[$0] == nil }.map { "\($0)=\(st.args[$0]!)" }
         let createdBy = (argEnv.isEmpty ? "" : "|\(argEnv.count) " + argEnv.joined(separator: " ") + " ") + cmd.joined(separator: " ")
-        if let hit = cached(st.image, "RUN " + createdBy) { return await use(hit, &st) }
-        if try await reuseCacheSource(&st, parent: st.image, createdBy: createdBy, cacheText: "RUN " + createdBy) { return }
+        let options = try runOptions(ins)
+        // Mounts and network key the cache too (a secret's content does not, as in BuildKit).
+        let keyText = "RUN " + options.keyText + createdBy
+        if let hit = cached(st.image, keyText) { return await use(hit, &st) }
+        if options.mounts.isEmpty, try await reuseCacheSource(&st, parent: st.image, createdBy: createdBy, cacheText: keyText) { return }
         // The same step of a shared stage in builds running at once (Compose builds services
         // in parallel) runs once: the others wait and take its result from the cache, so the
         // stages after it share their parents and cache keys.
-        let stepKey = cacheKey(st.image, "RUN " + createdBy)
+        let stepKey = cacheKey(st.image, keyText)
         if !request.noCache {
             while await !engine.claimBuildStep(stepKey) {
-                if let hit = cached(st.image, "RUN " + createdBy) { return await use(hit, &st) }
+                if let hit = cached(st.image, keyText) { return await use(hit, &st) }
             }
         }
+        var prepared = PreparedMounts()
         do {
-            try await runClaimed(ins, &st, cmd: cmd, argEnv: argEnv, createdBy: createdBy)
+            prepared = try await prepareMounts(options.mounts)
+            try await runClaimed(ins, &st, cmd: cmd, argEnv: argEnv, createdBy: createdBy, keyText: keyText, options: options, prepared: prepared)
         } catch {
+            await prepared.release(engine)
             if !request.noCache { await engine.releaseBuildStep(stepKey) }
             throw error
         }
+        await prepared.release(engine)
         if !request.noCache { await engine.releaseBuildStep(stepKey) }
     }
 
-    mutating func runClaimed(_ ins: Instruction, _ st: inout StageState, cmd: [String], argEnv: [String], createdBy: String) async throws(EngineError) {
+    /// A RUN's flags: its mounts, its network; anything else is refused in BuildKit's words.
+    struct RunOptions {
+        var mounts: [RunMount] = []
+        var network: String? = nil
+        var keyText = ""
+    }
+
+    func runOptions(_ ins: Instruction) throws(EngineError) -> RunOptions {
+        var o = RunOptions()
+        for f in ins.flags {
+            let kv = f.dropFirst(2).split(separator: "=", maxSplits: 1).map(String.init)
+            let name = kv.first ?? "", value = kv.count > 1 ? kv[1] : ""
+            switch name {
+            case "mount":
+                do { o.mounts.append(try RunMount.parse(value)) } catch { throw .badRequest("failed to parse mount: \(error)") }
+                if o.mounts.last?.kind == .ssh { throw .badRequest("RUN --mount=type=ssh is not supported by Berth's builder yet") }
+                if o.mounts.last?.kind == .bind, !(o.mounts.last?.from.isEmpty ?? true) {
+                    throw .badRequest("RUN --mount=type=bind,from=… is not supported by Berth's builder yet")
+                }
+            case "network":
+                switch value {
+                case "default": o.network = nil
+                case "none": o.network = "none"
+                case "host": throw .badRequest("network.host is not allowed")
+                default: throw .badRequest("unsupported network mode \"\(value)\"")
+                }
+            case "security":
+                guard value == "sandbox" else { throw .badRequest("security.insecure is not allowed") }
+            default:
+                throw .badRequest("unknown flag: \(name)")
+            }
+            o.keyText += f + " "
+        }
+        return o
+    }
+
+    /// Host sides of a RUN's mounts: cache directories (kept under the build cache, by id),
+    /// secrets written to private files for the step, tmpfs sizes; read-only binds of context
+    /// paths resolved inside the context.
+    func prepareMounts(_ mounts: [RunMount]) async throws(EngineError) -> PreparedMounts {
+        var p = PreparedMounts()
+        for m in mounts {
+            do {
+                switch m.kind {
+                case .cache:
+                    let dir = engine.buildCacheDir + "/mounts/" + Digest.of("cache\n" + m.id).hex
+                    if !FS.exists(dir) {
+                        try FS.mkdirAll(dir, mode: mode_t(m.mode ?? 0o755))
+                        chown(dir, m.uid ?? 0, m.gid ?? 0)
+                    }
+                    if m.sharing != "shared" {
+                        // locked (and private, which BuildKit would give a fresh copy): one step at a time.
+                        while await !engine.claimBuildStep("cache-mount:" + dir) {}
+                        p.locks.append("cache-mount:" + dir)
+                    }
+                    p.binds.append(dir + ":" + m.target + (m.readOnly ? ":ro" : ""))
+                case .tmpfs:
+                    p.tmpfs[m.target] = m.size > 0 ? "size=\(m.size)" : ""
+                case .secret:
+                    let bytes = try await request.secrets?(m.id) ?? nil
+                    guard let bytes else {
+                        if m.required { throw EngineError.badRequest("secret \(m.id): not found") }
+                        continue
+                    }
+                    if !m.env.isEmpty { p.env.append(m.env + "=" + String(decoding: bytes, as: UTF8.self)) }
+                    guard !m.target.isEmpty else { continue }
+                    let file = engine.store.tempPath("build-secret")
+                    let fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o400)
+                    guard fd >= 0 else { throw SysError("secret file", errno: errno) }
+                    defer { close(fd) }
+                    try FS.writeAll(fd: fd, bytes)
+                    fchmod(fd, mode_t(m.mode ?? 0o400))
+                    fchown(fd, m.uid ?? 0, m.gid ?? 0)
+                    p.files.append(file)
+                    p.binds.append(file + ":" + m.target + ":ro")
+                case .bind:
+                    try context.materialize()
+                    let rel = MountParser.clean("/" + m.source)
+                    guard rel != "/" || m.source.isEmpty || m.source == "." || m.source == "/" else { throw EngineError.badRequest("invalid source") }
+                    guard let host = try? SafePath.resolveInRoot(context.dir, rel, followFinal: true), FS.exists(host) else {
+                        throw EngineError.badRequest("failed to compute cache key: \"\(rel)\": not found")
+                    }
+                    p.binds.append(host + ":" + m.target + ":ro")
+                case .ssh:
+                    throw EngineError.badRequest("RUN --mount=type=ssh is not supported by Berth's builder yet")
+                }
+            } catch let e as EngineError {
+                await p.release(engine)
+                throw e
+            } catch {
+                await p.release(engine)
+                throw .internalError("preparing the mount at \(m.target): \(error)")
+            }
+        }
+        return p
+    }
+
+    mutating func runClaimed(
+        _ ins: Instruction, _ st: inout StageState, cmd: [String], argEnv: [String], createdBy: String, keyText: String, options: RunOptions,
+        prepared: PreparedMounts
+    ) async throws(EngineError) {
         let parent = st.image
         let base = try await ensureImage(&st)
         var runEnv = st.doc["config"]["Env"].stringArray ?? []
@@ -53,9 +160,10 @@ extension BuildRun {
         runEnv += argEnv
         // Docker's predefined proxy args reach RUN without an ARG, and stay out of history and cache.
         for k in BuildRun.proxyArgs where st.args[k] == nil { if let v = request.buildArgs[k] { runEnv.append("\(k)=\(v)") } }
+        runEnv += prepared.env
         let cid = try await engine.buildContainer(
-            image: base, config: st.doc["config"], cmd: cmd, env: runEnv, network: request.networkMode,
-            extraHosts: request.extraHosts)
+            image: base, config: st.doc["config"], cmd: cmd, env: runEnv, network: options.network ?? request.networkMode,
+            extraHosts: request.extraHosts, binds: prepared.binds, tmpfs: prepared.tmpfs)
         await say(" ---> Running in \(cid.prefix(12))\n")
         let (stream, cont) = AsyncStream<[UInt8]?>.makeStream()
         do {
@@ -83,12 +191,14 @@ extension BuildRun {
             let shown = ins.json ? JSON.strings(cmd).serialized() : cmd.joined(separator: " ")
             throw .stepFailed("The command '\(shown)' returned a non-zero code: \(code)", code)
         }
+        // What the runtime made for the mounts to land on is not the step's work: out of the layer.
+        if !options.mounts.isEmpty { await engine.removeMountStubs(cid, targets: options.mounts.map(\.target).filter { !$0.isEmpty }) }
         let id = try await engine.commitStep(cid, base: base, imageConfig: st.doc, createdBy: createdBy)
         if request.removeIntermediate {
             await say("Removing intermediate container \(cid.prefix(12))\n")
             await engine.finishBuildContainer(cid)
         }
-        engine.cacheStore(cacheKey(parent, "RUN " + createdBy), id)
+        engine.cacheStore(cacheKey(parent, keyText), id)
         try await adopt(id, &st)
         await say(" ---> \(id.hex.prefix(12))\n")
     }
@@ -488,5 +598,20 @@ extension Proc {
     static func checked(_ argv: [String]) throws {
         let r = try Proc.run(argv)
         if r.status != 0 { throw EngineError.internalError("\(argv[0]): \(r.stderrText.trimmingSpaces())") }
+    }
+}
+
+/// What a RUN's mounts hold on the host while the step runs.
+struct PreparedMounts: Sendable {
+    var binds: [String] = []
+    var tmpfs: [String: String] = [:]
+    var env: [String] = []
+    /// Secret files: removed when the step ends, whatever its outcome.
+    var files: [String] = []
+    var locks: [String] = []
+
+    func release(_ engine: Engine) async {
+        for f in files { unlink(f) }
+        for l in locks { await engine.releaseBuildStep(l) }
     }
 }

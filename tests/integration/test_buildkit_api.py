@@ -187,3 +187,55 @@ def test_a_client_killed_mid_transfer_leaves_nothing_behind(daemon, tmp_path):
     assert daemon.api("GET", "/_ping")[0] == 200
     assert daemon.docker("images", "-q", "--no-trunc").stdout == images_before
     assert not os.listdir(os.path.join(daemon.root, "run", "sessions"))
+
+
+MOUNTS = """FROM busybox
+ARG BUST=1
+RUN --mount=type=secret,id=token test "$(md5sum < /run/secrets/token | cut -c1-32)" = "{md5}" && echo secret-file-ok
+RUN --mount=type=secret,id=token,env=TOKEN test "$(echo -n "$TOKEN" | md5sum | cut -c1-32)" = "{md5}" && echo secret-env-ok
+RUN --mount=type=cache,target=/cache,sharing=locked echo run >> /cache/log && wc -l < /cache/log > /count
+RUN --mount=type=tmpfs,target=/scratch touch /scratch/x && echo tmpfs-ok
+RUN --mount=type=bind,source=data.txt,target=/mnt/data grep -q payload /mnt/data && echo bind-ok
+"""
+
+
+def test_run_mounts_secrets_caches_tmpfs_and_binds(daemon, tmp_path):
+    """A secret is readable during RUN (as a file and as an environment variable) and absent
+    from every layer, the history and inspect; a cache mount keeps its files for the next
+    build and out of the image; the mounts' targets leave no stubs behind."""
+    import hashlib
+    secret = "tok-" + os.urandom(8).hex()
+    (tmp_path / "token.txt").write_text(secret)
+    (tmp_path / "data.txt").write_text("payload\n")
+    (tmp_path / "Dockerfile").write_text(MOUNTS.replace("{md5}", hashlib.md5(secret.encode()).hexdigest()))
+    compose_file = ("services:\n  app:\n    build:\n      context: .\n      secrets: [token]\n      args: {BUST: \"%s\"}\n    image: bk-mounts\n"
+                    "secrets:\n  token:\n    file: ./token.txt\n")
+    (tmp_path / "compose.yaml").write_text(compose_file % "1")
+    r = compose(daemon, tmp_path, "-p", "bkm", "build")
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out
+    for word in ["secret-file-ok", "secret-env-ok", "tmpfs-ok", "bind-ok"]:
+        assert word in out, out
+    assert daemon.docker("run", "--rm", "bk-mounts", "cat", "/count").stdout.strip() == "1"
+    for path in ["/run/secrets", "/cache", "/scratch", "/mnt/data"]:
+        assert daemon.docker("run", "--rm", "bk-mounts", "ls", path).returncode != 0, path
+    saved = subprocess.run([DOCKER, "save", "bk-mounts"], env=dict(os.environ, DOCKER_HOST=daemon.host), capture_output=True).stdout
+    assert len(saved) > 100_000 and secret.encode() not in saved
+    assert secret not in daemon.docker("history", "--no-trunc", "bk-mounts").stdout
+    assert secret not in daemon.docker("image", "inspect", "bk-mounts").stdout
+    # A new build (the build arg changes every step's key) finds the cache mount's files.
+    (tmp_path / "compose.yaml").write_text(compose_file % "2")
+    r = compose(daemon, tmp_path, "-p", "bkm", "build")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert daemon.docker("run", "--rm", "bk-mounts", "cat", "/count").stdout.strip() == "2"
+    # Without the secret: a required one fails the step in BuildKit's words.
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN --mount=type=secret,id=missing,required cat /run/secrets/missing\n")
+    r = compose(daemon, tmp_path, "-p", "bkm", "build")
+    assert r.returncode != 0 and "secret missing: not found" in r.stdout + r.stderr, r.stdout + r.stderr
+    # Flags Berth's builder does not implement are refused, never ignored.
+    for flag, words in [("--mount=type=ssh", "type=ssh is not supported"), ("--network=host", "network.host is not allowed"),
+                        ("--security=insecure", "security.insecure is not allowed"), ("--frobnicate=1", "unknown flag: frobnicate")]:
+        (tmp_path / "Dockerfile").write_text(f"FROM busybox\nRUN {flag} true\n")
+        r = compose(daemon, tmp_path, "-p", "bkm", "build")
+        assert r.returncode != 0 and words in r.stdout + r.stderr, (flag, r.stdout + r.stderr)
+    daemon.docker("rmi", "bk-mounts")
