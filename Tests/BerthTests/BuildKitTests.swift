@@ -5,6 +5,7 @@ import JSON
 import Testing
 
 @testable import BuildKit
+@testable import Builder
 
 /// BuildKit's API without a client: fsutil's DiffCopy receiver fed packets (hostile ones
 /// included), the builder's messages as status updates, and a solve's options.
@@ -176,5 +177,29 @@ import Testing
 
     @Test func headerValuesOutsidePrintableASCIIAreEscapedAsGoDoes() {
         #expect(BuildSession.queryEscape("a b/ü") == "a+b%2F%C3%BC")
+    }
+}
+
+@Suite struct RunMountTests {
+    @Test func mountSpecsAsBuildKitReadsThem() throws {
+        var m = try RunMount.parse("type=cache,target=/root/.cache,sharing=locked,mode=0700,uid=10")
+        #expect(m.kind == .cache && m.target == "/root/.cache" && m.id == "/root/.cache" && m.sharing == "locked" && m.mode == 0o700 && m.uid == 10)
+        m = try RunMount.parse("type=secret,id=npmrc")
+        #expect(m.kind == .secret && m.target == "/run/secrets/npmrc" && m.readOnly && !m.required)
+        m = try RunMount.parse("type=secret,target=/root/.netrc,required")
+        #expect(m.id == ".netrc" && m.required)
+        m = try RunMount.parse("type=secret,id=tok,env=TOKEN")
+        #expect(m.target.isEmpty && m.env == "TOKEN")
+        m = try RunMount.parse("source=go.mod,target=/src/go.mod")
+        #expect(m.kind == .bind && m.readOnly && m.source == "go.mod")
+        m = try RunMount.parse("type=tmpfs,target=/tmp,size=1048576")
+        #expect(m.kind == .tmpfs && m.size == 1 << 20)
+        for bad in [
+            "type=nfs,target=/x", "type=cache", "type=cache,target=/x,sharing=sometimes", "type=cache,target=/x,mode=999999",
+            "type=cache,target=/x,uid=-1", "type=bind,target=/x,rw", "type=cache,target=/x,colour=blue", "type=tmpfs,target=/t,size=-5",
+            "type=secret",
+        ] {
+            #expect(throws: RunMount.Invalid.self, "\(bad)") { try RunMount.parse(bad) }
+        }
     }
 }
