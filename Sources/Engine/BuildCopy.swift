@@ -262,6 +262,17 @@ extension BuildRun {
 
     mutating func copy(_ ins: Instruction, _ st: inout StageState) async throws(EngineError) {
         let isAdd = ins.keyword == "ADD"
+        for f in ins.flags {
+            let name = String(f.dropFirst(2).prefix { $0 != "=" })
+            switch name {
+            // --link: the same files land (Berth's layers are not rebased independently of
+            // their parent, so there is nothing else for it to change).
+            case "from", "chown", "chmod", "link": continue
+            case "parents", "exclude", "checksum", "keep-git-dir":
+                throw .badRequest("\(ins.keyword) --\(name) is not supported by Berth's builder yet")
+            default: throw .badRequest("unknown flag: \(name)")
+            }
+        }
         var args: [String]
         if ins.json {
             args = ins.args
@@ -390,7 +401,15 @@ extension BuildRun {
                     try Proc.checked(["cp", "-a", s.host, out])
                 }
                 try Proc.checked(["chown", "-R", "-h", "\(uid):\(gid)", out])
-                if let mode { try Proc.checked(["chmod", "-R", String(mode, radix: 8), out]) }
+                if let mode {
+                    // A directory's contents take the mode; the destination directory made for
+                    // them keeps 0755, as with BuildKit (dockerd 20.10, compared in a test).
+                    if s.isDir {
+                        try Proc.checked(["find", out, "-mindepth", "1", "-exec", "chmod", String(mode, radix: 8), "{}", "+"])
+                    } else {
+                        try Proc.checked(["chmod", String(mode, radix: 8), out])
+                    }
+                }
             }
             try extractStage(stage + "/root", into: root, shift: await engine.idShift(cid))
         } catch {
