@@ -1,6 +1,9 @@
 import Archive
+import BuildKit
+import BuildKitAPI
 import Engine
 import Foundation
+import GRPCCore
 import JSON
 import NIOHTTP1
 import OCI
@@ -10,6 +13,10 @@ extension Router {
     /// `POST /build`: the legacy builder's API. The body is the context as a tar; the answer a
     /// stream of JSON messages (`stream`, `aux`, `errorDetail`) the docker CLI prints.
     func build(_ req: Request, _ res: Responder) async throws {
+        if req.q("version") == "2" { return try await buildWithBuildKit(req, res) }
+        guard req.q("version") == nil || req.q("version") == "1" || req.q("version") == "" else {
+            throw EngineError.badRequest("unsupported builder version \(req.q("version") ?? "")")
+        }
         var r = BuildRequest()
         r.dockerfile = req.q("dockerfile").flatMap { $0.isEmpty ? nil : $0 } ?? "Dockerfile"
         r.tags = req.query["t"] ?? []
@@ -63,6 +70,75 @@ extension Router {
             _ = await res.writeJSONLine(["errorDetail": detail, "error": .string(e.description)])
         }
         if started.begin() { res.startStream(contentType: "application/json") }
+        res.end()
+    }
+}
+
+extension Router {
+    /// `POST /build?version=2`: BuildKit through the classic endpoint, as the docker CLI's own
+    /// BuildKit client (20.10) builds when `/_ping` says `Builder-Version: 2`. The context and
+    /// Dockerfile come over the client's session (`remote=client-session`, `session=`); the
+    /// options are the query's, turned into dockerfile.v0 attributes; progress goes out as
+    /// `moby.buildkit.trace` aux messages (base64 of BuildKit's StatusResponse), the image as
+    /// `moby.image.id`.
+    func buildWithBuildKit(_ req: Request, _ res: Responder) async throws {
+        guard let solver = grpc?.solver else { throw EngineError.badRequest("BuildKit is not served by this daemon") }
+        guard req.q("remote") == "client-session", let session = req.q("session"), !session.isEmpty else {
+            throw EngineError.badRequest("a BuildKit build needs the client's session (remote=client-session, session=…)")
+        }
+        var attrs: [String: String] = ["filename": req.q("dockerfile").flatMap { $0.isEmpty ? nil : $0 } ?? "Dockerfile"]
+        if let t = req.q("target"), !t.isEmpty { attrs["target"] = t }
+        if req.bool("nocache") { attrs["no-cache"] = "" }
+        if req.bool("pull") { attrs["image-resolve-mode"] = "pull" }
+        if let n = req.q("networkmode"), !n.isEmpty, n != "default" { attrs["force-network-mode"] = n }
+        let hosts = (req.query["extrahosts"] ?? []).flatMap { $0.split(separator: ",") }.map { $0.replacingOccurrences(of: ":", with: "=") }
+        if !hosts.isEmpty { attrs["add-hosts"] = hosts.joined(separator: ",") }
+        if let p = req.q("platform"), !p.isEmpty { attrs["platform"] = p }
+        func object(_ key: String) throws -> JSON {
+            guard let text = req.q(key), !text.isEmpty else { return .null }
+            do { return try JSON.parse(text) } catch { throw EngineError.badRequest("invalid \(key): \(error.message)") }
+        }
+        for (k, v) in try object("buildargs").object ?? JSONObject() { if let s = v.string { attrs["build-arg:" + k] = s } }
+        for (k, v) in try object("labels").stringMap ?? [:] { attrs["label:" + k] = v }
+        let tags = req.query["t"] ?? []
+        for t in tags where (try? Reference(parsing: t)) == nil {
+            throw EngineError.badRequest("invalid reference format: repository name (\(t)) must be lowercase")
+        }
+        let outputs = try object("outputs")
+        if let list = outputs.array, !list.isEmpty, !list.allSatisfy({ ($0["Type"].string ?? $0["type"].string) == "moby" }) {
+            throw EngineError.badRequest("only the moby output is supported by berthd")
+        }
+        var solve = Moby_Buildkit_V1_SolveRequest()
+        solve.ref = req.q("buildid").flatMap { $0.isEmpty ? nil : $0 } ?? UUID().uuidString.lowercased()
+        solve.session = session
+        solve.frontend = "dockerfile.v0"
+        solve.frontendAttrs = attrs
+        var exporter = Moby_Buildkit_V1_Exporter()
+        exporter.type = "moby"
+        if !tags.isEmpty { exporter.attrs = ["name": tags.joined(separator: ",")] }
+        solve.exporters = [exporter]
+        let ref = solve.ref
+        res.startStream(contentType: "application/json")
+        let updates = await solver.jobs.subscribe(ref)
+        let relay = Task {
+            for await u in updates {
+                guard let bytes = try? u.serializedBytes() as [UInt8] else { continue }
+                _ = await res.writeJSONLine(["id": "moby.buildkit.trace", "aux": .string(Base64.encode(bytes))])
+            }
+        }
+        do {
+            let out = try await solver.solve(solve)
+            await relay.value
+            if let id = out.exporterResponse["containerimage.config.digest"] {
+                _ = await res.writeJSONLine(["id": "moby.image.id", "aux": ["ID": .string(id)]])
+                // With q=1 the client prints the stream: the image id alone, as dockerd sends it.
+                if req.bool("q") { _ = await res.writeJSONLine(["stream": .string(id + "\n")]) }
+            }
+        } catch {
+            await relay.value
+            let message = (error as? RPCError)?.message ?? "\(error)"
+            _ = await res.writeJSONLine(["errorDetail": ["message": .string(message)], "error": .string(message)])
+        }
         res.end()
     }
 }

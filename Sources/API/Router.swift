@@ -92,7 +92,7 @@ public final class Router: Sendable {
         res.send(
             status: 200, contentType: "text/plain; charset=utf-8", body: Array("OK".utf8),
             extraHeaders: [
-                ("Cache-Control", "no-cache, no-store, must-revalidate"), ("Pragma", "no-cache"), ("Builder-Version", "1"),
+                ("Cache-Control", "no-cache, no-store, must-revalidate"), ("Pragma", "no-cache"), ("Builder-Version", "2"),
                 ("Swarm", "inactive"),
             ],
             headOnly: req.method == .HEAD)

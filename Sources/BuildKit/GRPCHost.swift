@@ -12,10 +12,13 @@ public final class GRPCHost: Sendable {
     /// Where each client session's relay socket is made (a private directory).
     public let sessionDir: String
     public let sessions: SessionRegistry
+    /// The builds behind Solve, also reached through `POST /build?version=2`.
+    public let solver: Solver?
     let server: GRPCServer<HTTP2ServerTransport.Posix>
 
-    public init(socketPath: String, sessionDir: String, sessions: SessionRegistry, services: [any RegistrableRPCService]) {
+    public init(socketPath: String, sessionDir: String, sessions: SessionRegistry, solver: Solver? = nil, services: [any RegistrableRPCService]) {
         self.socketPath = socketPath
+        self.solver = solver
         self.sessionDir = sessionDir
         self.sessions = sessions
         unlink(socketPath)

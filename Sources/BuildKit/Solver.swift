@@ -14,7 +14,7 @@ import Sys
 public struct Solver: Sendable {
     let engine: Engine
     let sessions: SessionRegistry
-    let jobs: BuildJobs
+    public let jobs: BuildJobs
     let gateway = GatewayJobs()
 
     public init(engine: Engine, sessions: SessionRegistry, jobs: BuildJobs) {

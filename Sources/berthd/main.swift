@@ -182,7 +182,7 @@ do {
     let sessions = SessionRegistry()
     let solver = Solver(engine: engine, sessions: sessions, jobs: BuildJobs())
     let grpc = GRPCHost(
-        socketPath: execRoot + "/buildkit.sock", sessionDir: execRoot + "/sessions", sessions: sessions,
+        socketPath: execRoot + "/buildkit.sock", sessionDir: execRoot + "/sessions", sessions: sessions, solver: solver,
         services: {
             let control = ControlService(workerID: "berth-" + (Proc.getenv("HOSTNAME") ?? "worker"), solver: solver)
             return [control, GatewayService(solver: solver, control: control)]

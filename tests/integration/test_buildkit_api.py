@@ -6,6 +6,8 @@ import socket
 import subprocess
 import time
 
+import pytest
+
 from conftest import DOCKER
 
 
@@ -295,3 +297,28 @@ def test_compose_v2_builds_the_same_image_on_berth_and_dockerd(daemon, dockerd, 
     diff = {k: (a.get(k), b.get(k)) for k in set(a) | set(b) if a.get(k) != b.get(k) and not k.startswith(("tmp", "root", "var/cache"))}
     assert not diff, diff
     daemon.docker("rmi", "bk-side")
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/bin/docker"), reason="Debian's docker 20.10 client not installed")
+def test_the_20_10_cli_builds_through_build_version_2(daemon, tmp_path):
+    """`/_ping` says Builder-Version 2, so the docker 20.10 client builds with its own BuildKit
+    client: POST /session, then POST /build?version=2&remote=client-session, progress as
+    moby.buildkit.trace aux messages, the image id as moby.image.id."""
+    assert daemon.api("GET", "/_ping")[1]["builder-version"] == "2"
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nARG WHO\nCOPY hello.txt /\nRUN echo \"$WHO\" > /who\n")
+    (tmp_path / "hello.txt").write_text("hello\n")
+    env = dict(os.environ, DOCKER_HOST=daemon.host)
+    env.pop("DOCKER_BUILDKIT", None)
+    r = subprocess.run(["/usr/bin/docker", "build", "-t", "old-cli", "--build-arg", "WHO=bk", str(tmp_path)], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "[3/4] COPY hello.txt /" in r.stderr and "naming to docker.io/library/old-cli:latest" in r.stderr, r.stderr
+    assert daemon.docker("run", "--rm", "old-cli", "cat", "/hello.txt", "/who").stdout == "hello\nbk\n"
+    q = subprocess.run(["/usr/bin/docker", "build", "-q", "--build-arg", "WHO=bk", str(tmp_path)], env=env, capture_output=True, text=True, timeout=120)
+    assert q.returncode == 0 and q.stdout.strip() == daemon.docker("image", "inspect", "old-cli", "--format", "{{.Id}}").stdout.strip()
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN exit 7\n")
+    r = subprocess.run(["/usr/bin/docker", "build", str(tmp_path)], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "exit code: 7" in r.stderr, r.stderr
+    # Without a session the request is refused in words, not treated as a legacy build.
+    status, _, body = daemon.api("POST", "/build?version=2")
+    assert status == 400 and b"session" in body
+    daemon.docker("rmi", "old-cli")
