@@ -41,6 +41,10 @@ struct Parser {
     let functions: Set<String>
     var definitions: [String: List] = [:]
     var loopDepth = 0
+    /// Blocks, else-if chains and parenthesized pipelines open now: the parser recurses for each,
+    /// so a hostile template nesting thousands deep would overflow the stack (found by fuzzing).
+    var depth = 0
+    static let maxDepth = 100
 
     init(_ text: String, functions: Set<String>) throws(TemplateError) {
         var l = Lexer(text)
@@ -68,6 +72,9 @@ struct Parser {
 
     /// Parses nodes until EOF or an `{{end}}`/`{{else}}`, which it consumes and returns.
     mutating func parseList() throws(TemplateError) -> (List, String?) {
+        depth += 1
+        defer { depth -= 1 }
+        if depth > Parser.maxDepth { throw fail("template nests deeper than \(Parser.maxDepth) levels") }
         var list: List = []
         while let t = peek {
             pos += 1
@@ -134,6 +141,9 @@ struct Parser {
     }
 
     mutating func parseControl(_ keyword: String, offset: Int) throws(TemplateError) -> Node {
+        depth += 1
+        defer { depth -= 1 }
+        if depth > Parser.maxDepth { throw fail("template nests deeper than \(Parser.maxDepth) levels") }
         let pipe = try parsePipeline(context: keyword, allowTwoDecls: keyword == "range")
         try expectClose(keyword)
         if keyword == "range" { loopDepth += 1 }
@@ -161,6 +171,9 @@ struct Parser {
     }
 
     mutating func parsePipeline(context: String, allowTwoDecls: Bool = false) throws(TemplateError) -> Pipeline {
+        depth += 1
+        defer { depth -= 1 }
+        if depth > Parser.maxDepth { throw fail("template nests deeper than \(Parser.maxDepth) levels") }
         var pipe = Pipeline()
         pipe.offset = peek?.offset ?? 0
         // Declarations: `$x :=`, `$x =`, or `$i, $e :=` in range.

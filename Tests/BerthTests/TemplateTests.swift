@@ -98,4 +98,31 @@ import Testing
         // Nested calls a real format might use still work.
         #expect(try GoTemplate(#"{{define "in"}}[{{.}}]{{end}}{{define "out"}}{{template "in" .a}}{{end}}{{template "out" .}}"#).execute(doc) == "[1]")
     }
+
+    /// Found by fuzzing: 2,500 nested parentheses overflowed the parser's stack (8 MiB, under
+    /// ASan). Nesting is bounded (blocks, else-if chains, parentheses) at 100, which a debug
+    /// build parses and runs within 2 MiB.
+    @Test func deepNestingIsRefusedAndWhatIsAllowedRunsOnASmallStack() throws {
+        let doc: JSON = ["a": 1]
+        let out = Mutex<[String]>([])
+        let done = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            func run(_ t: String) -> String {
+                do { return try GoTemplate(t).execute(doc) } catch { return "error: \(error)" }
+            }
+            let parens = String(repeating: "(", count: 3000) + ".a" + String(repeating: ")", count: 3000)
+            let ifs = String(repeating: "{{if .a}}", count: 3000) + "x" + String(repeating: "{{end}}", count: 3000)
+            let elseIfs = "{{if not .a}}" + String(repeating: "{{else if not .a}}", count: 3000) + "{{else}}y{{end}}"
+            let allowed = String(repeating: "(", count: 90) + ".a" + String(repeating: ")", count: 90)
+            out.withLock { $0 = [run("{{" + parens + "}}"), run(ifs), run(elseIfs), run("{{" + allowed + "}}")] }
+            done.signal()
+        }
+        thread.stackSize = 2 << 20
+        thread.start()
+        #expect(done.wait(timeout: .now() + 30) == .success)
+        let r = out.withLock { $0 }
+        #expect(r.count == 4)
+        for e in r.prefix(3) { #expect(e.contains("nests deeper than 100 levels"), "\(e.prefix(200))") }
+        #expect(r.last == "1")
+    }
 }
