@@ -49,8 +49,11 @@ public final class Router: Sendable {
             case (.POST, "build") where p.count == 1: try await build(req, res)
             case (.POST, "grpc") where p.count == 1: try await grpcUpgrade(req, res)
             case (.POST, "session") where p.count == 1: try await sessionUpgrade(req, res)
-            // No build cache (issue 7) exists yet: nothing to prune.
-            case (.POST, "build") where p.count == 2 && p[1] == "prune": res.json(200, PruneReport(key: "CachesDeleted", deleted: [], spaceReclaimed: 0).json)
+            case (.POST, "build") where p.count == 2 && p[1] == "prune":
+                let keep = Int64(req.q("keep-storage") ?? "") ?? 0
+                guard keep >= 0 else { throw EngineError.badRequest("invalid keep-storage") }
+                let r = try await engine.pruneBuildCache(keepStorage: keep, filters: try filters(req))
+                res.json(200, PruneReport(key: "CachesDeleted", names: r.deleted, spaceReclaimed: r.reclaimed).json)
             case (.POST, "commit"):
                 let body = req.body.isEmpty ? JSON.null : try jsonBody(req)
                 let id = try await engine.commit(

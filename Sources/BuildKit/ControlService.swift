@@ -1,7 +1,10 @@
 import BuildKitAPI
+import Engine
 import Foundation
 import GRPCCore
+import JSON
 import SwiftProtobuf
+import Sys
 
 /// BuildKit's `moby.buildkit.v1.Control`, as berthd serves it on `POST /grpc`: what a client
 /// asks before it builds (the worker and its platforms, the version, the build cache's usage).
@@ -68,12 +71,43 @@ public struct ControlService: Moby_Buildkit_V1_Control.SimpleServiceProtocol {
         return r
     }
 
-    /// Berth's builder keeps no BuildKit cache records yet: nothing in use, nothing to prune.
-    public func diskUsage(request: Moby_Buildkit_V1_DiskUsageRequest, context: ServerContext) async throws -> Moby_Buildkit_V1_DiskUsageResponse {
-        Moby_Buildkit_V1_DiskUsageResponse()
+    static func usageRecord(_ j: JSON) -> Moby_Buildkit_V1_UsageRecord {
+        var r = Moby_Buildkit_V1_UsageRecord()
+        r.id = j["ID"].string ?? ""
+        r.mutable = true
+        r.inUse = j["InUse"].bool ?? false
+        r.size = j["Size"].int ?? 0
+        r.usageCount = j["UsageCount"].int ?? 0
+        r.description_p = j["Description"].string ?? ""
+        r.recordType = j["Type"].string ?? "exec.cachemount"
+        if let t = j["CreatedAt"].string.flatMap(Timestamp.parse) {
+            r.createdAt = Google_Protobuf_Timestamp(seconds: t.nanos / 1_000_000_000, nanos: Int32(t.nanos % 1_000_000_000))
+        }
+        if let t = j["LastUsedAt"].string.flatMap(Timestamp.parse) {
+            r.lastUsedAt = Google_Protobuf_Timestamp(seconds: t.nanos / 1_000_000_000, nanos: Int32(t.nanos % 1_000_000_000))
+        }
+        return r
     }
 
-    public func prune(request: Moby_Buildkit_V1_PruneRequest, response: RPCWriter<Moby_Buildkit_V1_UsageRecord>, context: ServerContext) async throws {}
+    /// The builder's cache records: its cache mounts (the legacy cache is images).
+    public func diskUsage(request: Moby_Buildkit_V1_DiskUsageRequest, context: ServerContext) async throws -> Moby_Buildkit_V1_DiskUsageResponse {
+        var r = Moby_Buildkit_V1_DiskUsageResponse()
+        if let engine = solver?.engine { r.record = await engine.buildCacheRecords().map(Self.usageRecord) }
+        return r
+    }
+
+    public func prune(request: Moby_Buildkit_V1_PruneRequest, response: RPCWriter<Moby_Buildkit_V1_UsageRecord>, context: ServerContext) async throws {
+        guard let engine = solver?.engine else { return }
+        guard request.filter.isEmpty else { throw RPCError(code: .invalidArgument, message: "prune filters are not supported by berthd's BuildKit API") }
+        let before = await engine.buildCacheRecords()
+        var filters: [String: [String]] = [:]
+        if request.keepDuration > 0 { filters["until"] = ["\(request.keepDuration / 1_000_000_000)s"] }
+        let pruned: (deleted: [String], reclaimed: Int64)
+        do { pruned = try await engine.pruneBuildCache(keepStorage: 0, filters: filters) } catch {
+            throw RPCError(code: .invalidArgument, message: error.description)
+        }
+        for rec in before where pruned.deleted.contains(rec["ID"].string ?? "") { try await response.write(Self.usageRecord(rec)) }
+    }
 
     public func solve(request: Moby_Buildkit_V1_SolveRequest, context: ServerContext) async throws -> Moby_Buildkit_V1_SolveResponse {
         guard let solver else { throw RPCError(code: .unimplemented, message: "builds through BuildKit's API are not served by this daemon") }

@@ -12,7 +12,7 @@ import Sys
 /// progress goes to the ref's status stream, and the image is tagged as the `moby` exporter's
 /// `name` says.
 public struct Solver: Sendable {
-    let engine: Engine
+    public let engine: Engine
     let sessions: SessionRegistry
     public let jobs: BuildJobs
     let gateway = GatewayJobs()

@@ -41,7 +41,7 @@ extension BuildRun {
         }
         var prepared = PreparedMounts()
         do {
-            prepared = try await prepareMounts(options.mounts)
+            prepared = try await prepareMounts(options.mounts, for: ins.original)
             try await runClaimed(ins, &st, cmd: cmd, argEnv: argEnv, createdBy: createdBy, keyText: keyText, options: options, prepared: prepared)
         } catch {
             await prepared.release(engine)
@@ -91,7 +91,7 @@ extension BuildRun {
     /// Host sides of a RUN's mounts: cache directories (kept under the build cache, by id),
     /// secrets written to private files for the step, tmpfs sizes; read-only binds of context
     /// paths resolved inside the context.
-    func prepareMounts(_ mounts: [RunMount]) async throws(EngineError) -> PreparedMounts {
+    func prepareMounts(_ mounts: [RunMount], for ins: String) async throws(EngineError) -> PreparedMounts {
         var p = PreparedMounts()
         for m in mounts {
             do {
@@ -102,6 +102,7 @@ extension BuildRun {
                         try FS.mkdirAll(dir, mode: mode_t(m.mode ?? 0o755))
                         chown(dir, m.uid ?? 0, m.gid ?? 0)
                     }
+                    engine.touchCacheMount(dir, target: m.target, command: ins)
                     if m.sharing != "shared" {
                         // locked (and private, which BuildKit would give a fresh copy): one step at a time.
                         while await !engine.claimBuildStep("cache-mount:" + dir) {}

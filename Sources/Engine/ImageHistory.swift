@@ -101,7 +101,7 @@ extension Engine {
         }
         return [
             "LayersSize": .int(layersSize), "Images": .array(imageJSON), "Containers": .array(containerJSON),
-            "Volumes": .array(allVolumes().map { volumeResponse($0, usage: true).json }), "BuildCache": [],
+            "Volumes": .array(allVolumes().map { volumeResponse($0, usage: true).json }), "BuildCache": .array(buildCacheRecords()),
         ]
     }
 }

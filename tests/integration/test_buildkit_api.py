@@ -230,6 +230,16 @@ def test_run_mounts_secrets_caches_tmpfs_and_binds(daemon, tmp_path):
     r = compose(daemon, tmp_path, "-p", "bkm", "build")
     assert r.returncode == 0, r.stdout + r.stderr
     assert daemon.docker("run", "--rm", "bk-mounts", "cat", "/count").stdout.strip() == "2"
+    # The cache mount is a build cache record (system df), and `docker builder prune` removes it.
+    caches = [c for c in json.loads(daemon.api("GET", "/system/df")[2])["BuildCache"] if "mount /cache from exec" in c["Description"]]
+    assert len(caches) == 1 and caches[0]["Type"] == "exec.cachemount" and caches[0]["UsageCount"] == 2 and caches[0]["Size"] > 0, caches
+    assert "Build Cache" in daemon.docker("system", "df").stdout
+    pruned = daemon.docker("builder", "prune", "-f")
+    assert pruned.returncode == 0 and caches[0]["ID"] in pruned.stdout, pruned.stdout + pruned.stderr
+    assert not [c for c in json.loads(daemon.api("GET", "/system/df")[2])["BuildCache"] if "mount /cache from exec" in c["Description"]]
+    (tmp_path / "compose.yaml").write_text(compose_file % "3")
+    assert compose(daemon, tmp_path, "-p", "bkm", "build").returncode == 0
+    assert daemon.docker("run", "--rm", "bk-mounts", "cat", "/count").stdout.strip() == "1"
     # Without the secret: a required one fails the step in BuildKit's words.
     (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN --mount=type=secret,id=missing,required cat /run/secrets/missing\n")
     r = compose(daemon, tmp_path, "-p", "bkm", "build")
