@@ -10,11 +10,10 @@ import SwiftProtobuf
 /// them (Compose v2, buildx) is BuildKit's usual build output.
 public struct ProgressTranslator {
     let ref: String
-    private var current: Moby_Buildkit_V1_Vertex?
+    /// The running vertex of each stage (messages of stages built at once carry `stage`).
+    private var current: [Int64: Moby_Buildkit_V1_Vertex] = [:]
     private var count = 0
     public private(set) var imageID: String?
-    /// Text of the step that failed (the vertex then carries the error).
-    public private(set) var currentName: String?
 
     public init(ref: String) { self.ref = ref }
 
@@ -22,49 +21,53 @@ public struct ProgressTranslator {
 
     func digest(_ n: Int) -> String { Digest.of("berth:\(ref):\(n)").description }
 
-    /// A new vertex (the previous one completed first).
-    public mutating func begin(_ name: String, cached: Bool = false) -> [Moby_Buildkit_V1_StatusResponse] {
-        var out = complete()
+    /// A new vertex (the stage's previous one completed first).
+    public mutating func begin(_ name: String, cached: Bool = false, stage: Int64 = -1) -> [Moby_Buildkit_V1_StatusResponse] {
+        var out = complete(stage: stage)
         count += 1
         var v = Moby_Buildkit_V1_Vertex()
         v.digest = digest(count)
         v.name = name
         v.started = Self.now()
         v.cached = cached
-        current = v
-        currentName = name
+        current[stage] = v
         var r = Moby_Buildkit_V1_StatusResponse()
         r.vertexes = [v]
         out.append(r)
         return out
     }
 
-    /// Completes the current vertex, with an error if it failed.
-    public mutating func complete(error: String? = nil) -> [Moby_Buildkit_V1_StatusResponse] {
-        guard var v = current else { return [] }
-        current = nil
-        v.completed = Self.now()
-        if let error { v.error = error }
-        var r = Moby_Buildkit_V1_StatusResponse()
-        r.vertexes = [v]
-        return [r]
+    /// Completes the running vertexes (of one stage, or all), with an error if it failed.
+    public mutating func complete(error: String? = nil, stage: Int64? = nil) -> [Moby_Buildkit_V1_StatusResponse] {
+        let keys = stage.map { [$0] } ?? current.keys.sorted()
+        var out: [Moby_Buildkit_V1_StatusResponse] = []
+        for k in keys {
+            guard var v = current.removeValue(forKey: k) else { continue }
+            v.completed = Self.now()
+            if let error { v.error = error }
+            var r = Moby_Buildkit_V1_StatusResponse()
+            r.vertexes = [v]
+            out.append(r)
+        }
+        return out
     }
 
     public mutating func translate(_ msg: JSON) -> [Moby_Buildkit_V1_StatusResponse] {
         if let id = msg["aux"]["ID"].string { imageID = id }
         guard let text = msg["stream"].string else { return [] }
-        if let step = Self.stepTitle(text) { return begin(step) }
+        let stage = msg["stage"].int ?? -1
+        if let step = Self.stepTitle(text) { return begin(step, stage: stage) }
         if text.hasPrefix(" ---> Using cache") {
-            current?.cached = true
+            current[stage]?.cached = true
             return []
         }
         if text.hasPrefix(" ---> ") || text.hasPrefix("Removing intermediate container ") || text.hasPrefix("Successfully ") { return [] }
-        return log(text)
+        return log(text, stage: stage)
     }
 
-    /// Output of the current vertex.
-    public func log(_ text: String) -> [Moby_Buildkit_V1_StatusResponse] {
-        guard let v = current else { return [] }
+    /// Output of a stage's running vertex.
+    public func log(_ text: String, stage: Int64 = -1) -> [Moby_Buildkit_V1_StatusResponse] {
+        guard let v = current[stage] else { return [] }
         var l = Moby_Buildkit_V1_VertexLog()
         l.vertex = v.digest
         l.timestamp = Self.now()

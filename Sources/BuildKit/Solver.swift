@@ -260,7 +260,9 @@ public struct Solver: Sendable {
         await jobs.publish(ref, progress.begin("[internal] load build context"))
         let sent = try await session.syncDirectory("context", into: work + "/context.tar", excludes: excludes)
         await jobs.publish(ref, progress.log("transferring context: \(sent.bytes) bytes, \(sent.entries) entries\n"))
+        await jobs.publish(ref, progress.complete())
 
+        build.parallelStages = true
         build.secrets = { id in
             do { return try await session.secret(id) } catch let e as RPCError where e.code == .notFound || e.code == .unimplemented { return nil }
         }

@@ -29,6 +29,9 @@ public struct BuildRequest: Sendable {
     /// A secret's bytes by id, for `RUN --mount=type=secret` (the client's session provides
     /// them; nil: the client has no such secret).
     public var secrets: (@Sendable (String) async throws -> [UInt8]?)? = nil
+    /// Independent stages at once, as BuildKit schedules them; messages then carry `stage`
+    /// (the legacy endpoint keeps dockerd's one-after-another order and stream).
+    public var parallelStages = false
     /// Whether the client has gone away (the API's stream could not be written).
     public var isCancelled: @Sendable () -> Bool = { false }
     public init() {}
@@ -158,13 +161,21 @@ extension Engine {
     }
 }
 
+/// A stage of the Dockerfile: its FROM line and the instructions after it.
+struct BuildStage: Sendable {
+    var name: String?
+    var from: String
+    var body: [Instruction]
+    var line: Instruction
+}
+
 /// One build in progress: stages, the step counter, the cache key chain.
 struct BuildRun {
     let engine: Engine
     let request: BuildRequest
     let context: BuildContext
     let work: String
-    let emit: @Sendable (JSON) async -> Void
+    var emit: @Sendable (JSON) async -> Void
     var stageImages: [String: Digest] = [:]  // name or index → final image
     /// Configs of `--cache-from` images: their history and layers can stand in for steps.
     var cacheSources: [JSON] = []
@@ -237,10 +248,18 @@ struct BuildRun {
         }
         totalSteps = stages.enumerated().filter { needed.contains($0.offset) }.reduce(0) { $0 + 1 + $1.element.body.count }
         var final: Digest? = nil
-        for (i, s) in stages.enumerated() where needed.contains(i) && i <= last {
-            final = try await runStage(final: i == last, name: s.name, from: s.from, line: s.line, body: s.body, globalArgs: globalArgs, escape: df.escape)
-            stageImages[String(i)] = final
-            if let n = s.name { stageImages[n] = final }
+        let order = stages.indices.filter { needed.contains($0) && $0 <= last }
+        if request.parallelStages && order.count > 1 {
+            final = try await runStagesInParallel(
+                stages.map { BuildStage(name: $0.name, from: $0.from, body: $0.body, line: $0.line) }, order: order, last: last,
+                globalArgs: globalArgs, escape: df.escape)
+        } else {
+            for (i, s) in stages.enumerated() where needed.contains(i) && i <= last {
+                final = try await runStage(
+                    final: i == last, name: s.name, from: s.from, line: s.line, body: s.body, globalArgs: globalArgs, escape: df.escape)
+                stageImages[String(i)] = final
+                if let n = s.name { stageImages[n] = final }
+            }
         }
         guard let id = final else { throw .internalError("nothing was built") }
         await emit(["aux": ["ID": .string(id.description)]])
@@ -249,6 +268,72 @@ struct BuildRun {
             try await engine.tagImage(id, as: t)
             await say("Successfully tagged \(try Self.familiar(t))\n")
         }
+        return id
+    }
+
+    /// BuildKit's scheduling: every stage starts as soon as the stages it uses (FROM, COPY
+    /// --from) are built, so independent stages run at once. Each runs on its own copy of the
+    /// run state, numbered as the sequential build would number its steps, and its messages
+    /// carry `stage` so progress can tell them apart.
+    mutating func runStagesInParallel(
+        _ stages: [BuildStage], order: [Int], last: Int, globalArgs: [String: String], escape: Character
+    ) async throws(EngineError) -> Digest {
+        var deps: [Int: Set<Int>] = [:]
+        var firstStep: [Int: Int] = [:]
+        var n = 0
+        for i in order {
+            firstStep[i] = n
+            n += 1 + stages[i].body.count
+            var d = Set<Int>()
+            for ref in [stages[i].from] + stages[i].body.compactMap({ $0.keyword == "COPY" ? $0.flag("from") : nil }) {
+                if let j = stages[..<i].firstIndex(where: { $0.name == ref.lowercased() }) ?? Int(ref).flatMap({ $0 < i ? $0 : nil }) { d.insert(j) }
+            }
+            deps[i] = d
+        }
+        var done: [Int: Digest] = [:]
+        var started = Set<Int>()
+        let base = self
+        let baseEmit = emit
+        do {
+            try await withThrowingTaskGroup(of: (Int, Digest).self) { group in
+                while true {
+                    for i in order where !started.contains(i) && deps[i, default: []].isSubset(of: Set(done.keys)) {
+                        started.insert(i)
+                        var run = base
+                        run.step = firstStep[i] ?? 0
+                        for (j, id) in done {
+                            run.stageImages[String(j)] = id
+                            if let name = stages[j].name { run.stageImages[name] = id }
+                        }
+                        let tag = Int64(i)
+                        run.emit = { msg in
+                            var m = msg
+                            m["stage"] = .int(tag)
+                            await baseEmit(m)
+                        }
+                        let s = stages[i]
+                        let isFinal = i == last
+                        group.addTask {
+                            var r = run
+                            let id = try await r.runStage(
+                                final: isFinal, name: s.name, from: s.from, line: s.line, body: s.body, globalArgs: globalArgs, escape: escape)
+                            return (i, id)
+                        }
+                    }
+                    guard let (i, id) = try await group.next() else { break }
+                    done[i] = id
+                }
+            }
+        } catch let e as EngineError {
+            throw e
+        } catch {
+            throw .internalError("\(error)")
+        }
+        for (j, id) in done {
+            stageImages[String(j)] = id
+            if let name = stages[j].name { stageImages[name] = id }
+        }
+        guard let id = done[last] else { throw .internalError("nothing was built") }
         return id
     }
 

@@ -22,6 +22,8 @@ final class BuildContext: @unchecked Sendable {
     private var prunedIgnored = false
     private var digests: [String: String] = [:]
     private var digestsChanged = false
+    /// Stages built at once share the context: unpacking and the digest memo are serialised.
+    private let lock = NSRecursiveLock()
 
     init(tar: String, dir: String, digestFile: String, keep: Set<String>) throws {
         tarPath = tar; self.dir = dir; self.digestFile = digestFile
@@ -86,6 +88,8 @@ final class BuildContext: @unchecked Sendable {
     func list(_ rel: String) -> [String] { (children[rel] ?? []).sorted() }
 
     func materialize() throws {
+        lock.lock()
+        defer { lock.unlock() }
         guard !materialized else { return }
         try FS.mkdirAll(dir, mode: 0o700)
         // Symlinks may point anywhere (they are copied as links); the unpacker still never
@@ -99,6 +103,8 @@ final class BuildContext: @unchecked Sendable {
     /// out; this covers what they must send (the Dockerfile, `.dockerignore` itself) and what a
     /// hand-made context holds, so a directory COPY never carries an ignored file.
     func removeExcluded(_ excluded: (String) -> Bool) {
+        lock.lock()
+        defer { lock.unlock() }
         guard materialized, !prunedIgnored else { return }
         prunedIgnored = true
         for rel in entries.keys.filter({ !$0.isEmpty }).sorted(by: { $0.count > $1.count }) where excluded(rel) {
@@ -111,6 +117,8 @@ final class BuildContext: @unchecked Sendable {
 
     /// A file's content digest: remembered, or hashed from the unpacked context.
     func digest(_ rel: String) throws -> String {
+        lock.lock()
+        defer { lock.unlock() }
         guard let e = entries[rel] else { return "" }
         let key = "\(rel)\u{0}\(e.size)\u{0}\(e.mtime).\(e.mtimeNanos)\u{0}\(e.mode)"
         if let d = digests[key] { return d }
@@ -125,6 +133,8 @@ final class BuildContext: @unchecked Sendable {
 
     /// Keeps the digests for the next build (bounded: the newest context's entries).
     func saveDigests() {
+        lock.lock()
+        defer { lock.unlock() }
         guard digestsChanged else { return }
         var o = JSONObject()
         for (k, v) in digests.prefix(200_000) { o[k] = .string(v) }

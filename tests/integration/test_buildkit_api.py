@@ -332,3 +332,22 @@ def test_the_20_10_cli_builds_through_build_version_2(daemon, tmp_path):
     status, _, body = daemon.api("POST", "/build?version=2")
     assert status == 400 and b"session" in body
     daemon.docker("rmi", "old-cli")
+
+
+def test_independent_stages_build_at_once(daemon, tmp_path):
+    """BuildKit's scheduling: two stages that do not use each other run together, so the
+    build takes about one stage's time, not the sum; the stage that copies from both waits for
+    them."""
+    (tmp_path / "Dockerfile").write_text(
+        "FROM busybox AS a\nARG N\nRUN sleep 3 && echo a$N > /a\n"
+        "FROM busybox AS b\nARG N\nRUN sleep 3 && echo b$N > /b\n"
+        "FROM busybox\nCOPY --from=a /a /a\nCOPY --from=b /b /b\n")
+    n = os.urandom(4).hex()
+    (tmp_path / "compose.yaml").write_text(f"services:\n  app:\n    build:\n      context: .\n      args: {{N: \"{n}\"}}\n    image: bk-par\n")
+    t = time.time()
+    r = compose(daemon, tmp_path, "-p", "bkp", "build")
+    took = time.time() - t
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert took < 5.5, took   # the stages' sum is 6 s of sleep alone
+    assert daemon.docker("run", "--rm", "bk-par", "cat", "/a", "/b").stdout == f"a{n}\nb{n}\n"
+    daemon.docker("rmi", "bk-par")
