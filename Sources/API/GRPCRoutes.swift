@@ -126,7 +126,8 @@ extension Router {
             cleanup.add {
                 listener.close(promise: nil); unlink(path)
             }
-            let session = try BuildSession(id: id, name: name, methods: methods, socketPath: path)
+            let key = String((req.headers["X-Docker-Expose-Session-Sharedkey"].first ?? "").prefix(512))
+            let session = try BuildSession(id: id, name: name, sharedKey: key, methods: methods, socketPath: path)
             let sessions = grpc.sessions
             cleanup.add { Task { await sessions.remove(session) } }
             try await sessions.register(session)

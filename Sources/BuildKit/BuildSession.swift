@@ -14,11 +14,14 @@ public final class BuildSession: Sendable {
     public let name: String
     /// The methods the client said it serves (`X-Docker-Expose-Session-Grpc-Method`).
     public let methods: Set<String>
+    /// The client's key for what stays the same across its sessions (buildx: per context).
+    public let sharedKey: String
     let client: GRPCClient<HTTP2ClientTransport.Posix>
 
-    public init(id: String, name: String, methods: Set<String>, socketPath: String) throws {
+    public init(id: String, name: String, sharedKey: String = "", methods: Set<String>, socketPath: String) throws {
         self.id = id
         self.name = name
+        self.sharedKey = sharedKey
         self.methods = methods
         client = GRPCClient(transport: try HTTP2ClientTransport.Posix(target: .unixDomainSocket(path: socketPath), transportSecurity: .plaintext))
         let c = client
@@ -36,8 +39,9 @@ public final class BuildSession: Sendable {
     /// through FileSync's DiffCopy. Patterns are sent as fsutil's filters, so what they exclude
     /// never leaves the client.
     public func syncDirectory(
-        _ dirName: String, into tarPath: String, includes: [String] = [], excludes: [String] = [], followPaths: [String] = []
-    ) async throws -> (entries: Int, bytes: Int64) {
+        _ dirName: String, into tarPath: String, includes: [String] = [], excludes: [String] = [], followPaths: [String] = [],
+        mirror mirrorPath: String? = nil
+    ) async throws -> (entries: Int, bytes: Int64, reused: Int) {
         guard supports(Self.diffCopy) else { throw RPCError(code: .unimplemented, message: "no local sources enabled") }
         var md = Metadata()
         Self.addOpts(&md, "dir-name", [dirName])
@@ -54,7 +58,9 @@ public final class BuildSession: Sendable {
         let fs = Moby_Filesync_V1_FileSync.Client(wrapping: client)
         return try await fs.diffCopy(request: request) { response in
             defer { out.finish() }
-            var receiver = FileSyncReceiver(tar: TarWriter { bytes in try FS.writeAll(fd: fd, bytes) })
+            // The mirror serves whole-directory transfers only: a filtered walk would prune it.
+            let mirror = includes.isEmpty ? mirrorPath.flatMap { ContextMirror(path: $0) } : nil
+            var receiver = FileSyncReceiver(tar: TarWriter { bytes in try FS.writeAll(fd: fd, bytes) }, mirror: mirror)
             var finished = false
             for try await p in response.messages {
                 if finished { continue }  // after FIN: drained until the sender ends the stream
@@ -66,7 +72,7 @@ public final class BuildSession: Sendable {
                 }
             }
             guard finished else { throw FileSyncReceiver.Failure.protocolError("the client ended the transfer of \(dirName) early") }
-            return (receiver.entryCount, receiver.bytesReceived)
+            return (receiver.entryCount, receiver.bytesReceived, receiver.reused)
         }
     }
 

@@ -1,6 +1,7 @@
 import Archive
 import BuildKitAPI
 import Foundation
+import Sys
 
 /// The receiving end of fsutil's DiffCopy protocol (BuildKit's FileSync), writing what the
 /// client sends as a tar for Berth's builder. The client walks its directory and sends one STAT
@@ -40,6 +41,10 @@ public struct FileSyncReceiver {
     private var nextItem = 0
     /// The file being received: its id, size and bytes so far.
     private var current: (id: UInt32, size: Int64, received: Int64)?
+    /// The daemon's copy of this directory from the last transfer: unchanged files are taken
+    /// from it instead of asked for, received ones are kept in it for the next time.
+    private let mirror: ContextMirror?
+    private var mirrorFile: (fd: Int32, modTime: Int64)?
     private var finSent = false
     private let tar: TarWriter
     /// The names the walk sent, with whether each is a directory (a hard link's target must
@@ -48,7 +53,18 @@ public struct FileSyncReceiver {
     public private(set) var bytesReceived: Int64 = 0
     public var entryCount: Int { items.count }
 
-    public init(tar: TarWriter) { self.tar = tar }
+    public init(tar: TarWriter) {
+        self.tar = tar
+        mirror = nil
+    }
+
+    init(tar: TarWriter, mirror: ContextMirror?) {
+        self.tar = tar
+        self.mirror = mirror
+    }
+
+    /// Files taken from the mirror instead of the client.
+    public private(set) var reused = 0
 
     // Go's os.FileMode bits, as fsutil sends them in Stat.mode.
     static let modeDir: UInt32 = 1 << 31
@@ -100,13 +116,22 @@ public struct FileSyncReceiver {
                 }
                 do { try tar.pad(cur.size) } catch { throw .protocolError("writing the context: \(error)") }
                 current = nil
+                if let m = mirrorFile {
+                    mirror?.finish(m.fd, modTime: m.modTime)
+                    mirrorFile = nil
+                }
                 return try advance()
             }
             let n = Int64(p.data.count)
             if cur.received + n > cur.size {
                 throw .protocolError("file \(p.id) changed while it was sent: more than its size of \(cur.size) bytes")
             }
-            do { try tar.write(Array(p.data)) } catch { throw .protocolError("writing the context: \(error)") }
+            let bytes = Array(p.data)
+            do { try tar.write(bytes) } catch { throw .protocolError("writing the context: \(error)") }
+            if let m = mirrorFile, (try? FS.writeAll(fd: m.fd, bytes)) == nil {
+                close(m.fd)
+                mirrorFile = nil
+            }
             current = (cur.id, cur.size, cur.received + n)
             bytesReceived += n
             return Step()
@@ -161,9 +186,24 @@ public struct FileSyncReceiver {
                     continue
                 } else if !s.linkname.isEmpty {
                     try tar.entry(s.path, type: "1", mode: perm, uid: uid, gid: gid, mtime: mtime, link: s.linkname)
+                } else if let fd = mirror?.unchanged(s.path, size: s.size, modTime: s.modTime) {
+                    defer { close(fd) }
+                    try tar.entry(s.path, type: "0", size: s.size, mode: perm, uid: uid, gid: gid, mtime: mtime)
+                    var left = s.size
+                    var buf = [UInt8](repeating: 0, count: 1 << 16)
+                    while left > 0 {
+                        let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, Int(min(Int64($0.count), left))) }
+                        if n < 0 && errno == EINTR { continue }
+                        guard n > 0 else { throw Failure.protocolError("the kept copy of \(s.path) is short") }
+                        try tar.write(Array(buf[0..<n]))
+                        left -= Int64(n)
+                    }
+                    try tar.pad(s.size)
+                    reused += 1
                 } else {
                     try tar.entry(s.path, type: "0", size: s.size, mode: perm, uid: uid, gid: gid, mtime: mtime)
                     current = (item.id, s.size, 0)
+                    if let fd = mirror?.create(s.path) { mirrorFile = (fd, s.modTime) }
                     var req = Fsutil_Types_Packet()
                     req.type = .packetReq
                     req.id = item.id
@@ -172,6 +212,7 @@ public struct FileSyncReceiver {
             } catch { throw .protocolError("writing the context: \(error)") }
         }
         do { try tar.finish() } catch { throw .protocolError("writing the context: \(error)") }
+        mirror?.prune()
         finSent = true
         var fin = Fsutil_Types_Packet()
         fin.type = .packetFin

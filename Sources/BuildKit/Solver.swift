@@ -258,8 +258,23 @@ public struct Solver: Sendable {
         let excludes = ignoreText.map { Self.ignorePatterns(String(decoding: $0, as: UTF8.self)) } ?? []
 
         await jobs.publish(ref, progress.begin("[internal] load build context"))
-        let sent = try await session.syncDirectory("context", into: work + "/context.tar", excludes: excludes)
-        await jobs.publish(ref, progress.log("transferring context: \(sent.bytes) bytes, \(sent.entries) entries\n"))
+        // The context as last sent under this client's shared key: only changed files travel.
+        // Builds of one context at once (Compose's services) take turns with it.
+        var mirror: String? = nil
+        if !session.sharedKey.isEmpty {
+            mirror = engine.buildCacheDir + "/contexts/" + Digest.of(session.sharedKey + "\u{0}context").hex
+            while await !engine.claimBuildStep("context-mirror:" + mirror!) {}
+        }
+        let sent: (entries: Int, bytes: Int64, reused: Int)
+        do {
+            sent = try await session.syncDirectory("context", into: work + "/context.tar", excludes: excludes, mirror: mirror)
+        } catch {
+            if let mirror { await engine.releaseBuildStep("context-mirror:" + mirror) }
+            throw error
+        }
+        if let mirror { await engine.releaseBuildStep("context-mirror:" + mirror) }
+        await jobs.publish(
+            ref, progress.log("transferring context: \(sent.bytes) bytes, \(sent.entries) entries, \(sent.reused) files unchanged since the last build\n"))
         await jobs.publish(ref, progress.complete())
 
         build.parallelStages = true

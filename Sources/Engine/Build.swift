@@ -42,7 +42,7 @@ public struct BuildRequest: Sendable {
 /// container's root and commit — and a step whose parent and instruction (and for COPY/ADD,
 /// the content of its sources) match an earlier one is taken from the cache.
 extension Engine {
-    nonisolated var buildCacheDir: String { config.dataRoot + "/build-cache" }
+    public nonisolated var buildCacheDir: String { config.dataRoot + "/build-cache" }
 
     public func build(contextTar: String, request: BuildRequest, emit: @escaping @Sendable (JSON) async -> Void) async throws(EngineError) -> Digest {
         let work = store.tempPath("build")
@@ -61,7 +61,7 @@ extension Engine {
 
     /// Whether the caller may run the step `key`: false once another build that was running it
     /// has finished (its result is then in the cache, unless it failed).
-    func claimBuildStep(_ key: String) async -> Bool {
+    public func claimBuildStep(_ key: String) async -> Bool {
         if buildStepsInFlight[key] == nil {
             buildStepsInFlight[key] = []
             return true
@@ -70,7 +70,7 @@ extension Engine {
         return false
     }
 
-    func releaseBuildStep(_ key: String) {
+    public func releaseBuildStep(_ key: String) {
         for w in buildStepsInFlight.removeValue(forKey: key) ?? [] { w.resume() }
     }
 

@@ -2,6 +2,7 @@
 behind it, hostile bytes after the upgrade, and what Compose v2 gets from it."""
 import json
 import os
+import re
 import socket
 import subprocess
 import time
@@ -108,6 +109,8 @@ def test_compose_v2_builds_two_services_sharing_a_base_stage_through_buildkit(da
     assert again.returncode == 0, again.stderr
     text = again.stdout + again.stderr
     assert text.count("CACHED") >= 6 and " 0.0s" in text, text
+    # Only changed files travel: the daemon kept the context from the first build.
+    assert re.search(r"transferring context: 0 bytes, \d+ entries, [1-9]\d* files unchanged since the last build", text), text
     assert daemon.docker("image", "inspect", "bk-api", "--format", "{{.Id}}").stdout == \
         daemon.docker("image", "inspect", "bk-api", "--format", "{{.Id}}").stdout
     # One file changed: only what depends on it runs again.
