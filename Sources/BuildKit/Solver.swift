@@ -272,7 +272,10 @@ public struct Solver: Sendable {
             if let mirror { await engine.releaseBuildStep("context-mirror:" + mirror) }
             throw error
         }
-        if let mirror { await engine.releaseBuildStep("context-mirror:" + mirror) }
+        if let mirror {
+            utimes(mirror, nil)  // its last use, for system df and prune's `until`
+            await engine.releaseBuildStep("context-mirror:" + mirror)
+        }
         await jobs.publish(
             ref, progress.log("transferring context: \(sent.bytes) bytes, \(sent.entries) entries, \(sent.reused) files unchanged since the last build\n"))
         await jobs.publish(ref, progress.complete())

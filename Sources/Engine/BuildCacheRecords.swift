@@ -4,7 +4,8 @@ import OCI
 import Sys
 
 /// BuildKit-style build cache records for what Berth's builder keeps outside images: the
-/// `RUN --mount=type=cache` directories (`exec.cachemount`). `system df` lists them,
+/// `RUN --mount=type=cache` directories (`exec.cachemount`) and the client contexts kept for
+/// incremental transfers (`source.local`). `system df` lists them,
 /// `POST /build/prune` (`docker builder prune`) and BuildKit's Prune remove them. The legacy
 /// cache is images, which `image prune` handles, as with dockerd.
 extension Engine {
@@ -21,22 +22,30 @@ extension Engine {
         try? FS.writeAtomic(meta, doc.serialized())
     }
 
-    /// The records, newest use first.
+    /// The records, newest use first: cache mounts, and the client contexts kept for
+    /// incremental transfers (`source.local`).
     public func buildCacheRecords() -> [JSON] {
-        let names = ((try? FS.list(cacheMountsDir)) ?? []).filter { !$0.hasSuffix(".json") && Digest.isHex64($0) }
         var out: [(String, JSON)] = []
-        for n in names {
-            let meta = (try? FS.read(cacheMountsDir + "/" + n + ".json")).flatMap { try? JSON.parse($0) } ?? [:]
-            let inUse = buildStepsInFlight.keys.contains("cache-mount:" + cacheMountsDir + "/" + n)
-            let rec: JSON = [
-                "ID": .string(String(n.prefix(25))), "Type": "exec.cachemount",
-                "Description": meta["Description"].string.map { .string($0) } ?? "cached mount",
-                "InUse": .bool(inUse), "Shared": false, "Size": .int(FS.diskUsage(cacheMountsDir + "/" + n)),
-                "CreatedAt": meta["CreatedAt"].string.map { .string($0) } ?? "0001-01-01T00:00:00Z",
-                "LastUsedAt": meta["LastUsedAt"].string.map { .string($0) } ?? .null,
-                "UsageCount": .int(meta["UsageCount"].int ?? 0), "Parents": .null, "Parent": "",
-            ]
-            out.append((rec["LastUsedAt"].string ?? "", rec))
+        for (dir, type, lockPrefix) in [
+            (cacheMountsDir, "exec.cachemount", "cache-mount:"), (buildCacheDir + "/contexts", "source.local", "context-mirror:"),
+        ] {
+            for n in ((try? FS.list(dir)) ?? []) where !n.hasSuffix(".json") && Digest.isHex64(n) {
+                let path = dir + "/" + n
+                let meta = (try? FS.read(path + ".json")).flatMap { try? JSON.parse($0) } ?? [:]
+                var mtime = Glibc.stat()
+                let changed: Timestamp? =
+                    lstat(path, &mtime) == 0 ? Timestamp(nanos: Int64(mtime.st_mtim.tv_sec) * 1_000_000_000 + Int64(mtime.st_mtim.tv_nsec)) : nil
+                let lastUsed: JSON = meta["LastUsedAt"].string.map { JSON.string($0) } ?? changed.map { JSON.string($0.goRFC3339Nano) } ?? .null
+                let rec: JSON = [
+                    "ID": .string(String(n.prefix(25))), "Type": .string(type),
+                    "Description": .string(meta["Description"].string ?? (type == "source.local" ? "local source for context" : "cached mount")),
+                    "InUse": .bool(buildStepsInFlight.keys.contains(lockPrefix + path)), "Shared": false, "Size": .int(FS.diskUsage(path)),
+                    "CreatedAt": .string(meta["CreatedAt"].string ?? changed?.goRFC3339Nano ?? "0001-01-01T00:00:00Z"),
+                    "LastUsedAt": lastUsed,
+                    "UsageCount": .int(meta["UsageCount"].int ?? 1), "Parents": .null, "Parent": "",
+                ]
+                out.append((rec["LastUsedAt"].string ?? "", rec))
+            }
         }
         return out.sorted { $0.0 > $1.0 }.map(\.1)
     }
@@ -60,16 +69,17 @@ extension Engine {
             let size = rec["Size"].int ?? 0
             if rec["InUse"].bool == true { continue }
             if let ids = filters["id"], !ids.contains(where: { id.hasPrefix($0) }) { continue }
-            if let types = filters["type"], !types.contains("exec.cachemount") { continue }
+            if let types = filters["type"], !types.contains(rec["Type"].string ?? "") { continue }
             if let ds = filters["description"], !ds.contains(where: { (rec["Description"].string ?? "").contains($0) }) { continue }
             if let until, let last = rec["LastUsedAt"].string.flatMap(Timestamp.parse), last.nanos > until.nanos { continue }
             if keepStorage > 0 && kept + size <= keepStorage {
                 kept += size
                 continue
             }
-            guard let name = ((try? FS.list(cacheMountsDir)) ?? []).first(where: { $0.hasPrefix(id) && !$0.hasSuffix(".json") }) else { continue }
-            FS.removeAll(cacheMountsDir + "/" + name)
-            unlink(cacheMountsDir + "/" + name + ".json")
+            let dir = rec["Type"].string == "source.local" ? buildCacheDir + "/contexts" : cacheMountsDir
+            guard let name = ((try? FS.list(dir)) ?? []).first(where: { $0.hasPrefix(id) && !$0.hasSuffix(".json") }) else { continue }
+            FS.removeAll(dir + "/" + name)
+            unlink(dir + "/" + name + ".json")
             deleted.append(id)
             reclaimed += size
         }

@@ -113,6 +113,9 @@ def test_compose_v2_builds_two_services_sharing_a_base_stage_through_buildkit(da
     assert re.search(r"transferring context: 0 bytes, \d+ entries, [1-9]\d* files unchanged since the last build", text), text
     assert daemon.docker("image", "inspect", "bk-api", "--format", "{{.Id}}").stdout == \
         daemon.docker("image", "inspect", "bk-api", "--format", "{{.Id}}").stdout
+    # The kept context is a build cache record, which `docker builder prune` removes.
+    kept = [c for c in json.loads(daemon.api("GET", "/system/df")[2])["BuildCache"] if c["Type"] == "source.local"]
+    assert kept and all(c["Size"] > 0 for c in kept), kept
     # One file changed: only what depends on it runs again.
     (tmp_path / "web.txt").write_text("web2\n")
     third = compose(daemon, tmp_path, "-p", "bk2", "build", "web")
