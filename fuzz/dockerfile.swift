@@ -1,8 +1,8 @@
 import Builder
 import JSON
 
-/// The Dockerfile parser, shell-word expansion and the .dockerignore matcher: hostile build
-/// input must never trap.
+/// The Dockerfile parser, shell-word expansion, `RUN --mount` specs and the .dockerignore
+/// matcher: hostile build input must never trap.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzDockerfile(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let text = String(decoding: UnsafeBufferPointer(start: data, count: size), as: UTF8.self)
@@ -11,6 +11,7 @@ public func fuzzDockerfile(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     _ = try? words.expand(text)
     _ = try? words.words(text)
     _ = try? words.pairs(text, legacyAllowed: true)
+    _ = try? RunMount.parse(text)
     let ignore = DockerIgnore(text)
     _ = ignore.excludes("a/b/c.txt")
     // The whole input as a path too, but at most 256 bytes of it: matching is O(patterns ×
