@@ -49,7 +49,7 @@ let package = Package(
             .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ]),
-        .target(name: "BuildKit", dependencies: ["BuildKitAPI", "Engine", "Sys", "Archive", "JSON", "OCI", "Builder",
+        .target(name: "BuildKit", dependencies: ["BuildKitAPI", "Engine", "Sys", "CSys", "Archive", "JSON", "OCI", "Builder",
             .product(name: "GRPCCore", package: "grpc-swift-2"),
             .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),

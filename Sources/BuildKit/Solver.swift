@@ -281,6 +281,11 @@ public struct Solver: Sendable {
         await jobs.publish(ref, progress.complete())
 
         build.parallelStages = true
+        build.sshAgent = { id, uid, gid, mode, scratch in
+            guard await session.hasAgent(id) else { return nil }
+            let sock = try SSHAgentSocket(session: session, id: id, uid: uid, gid: gid, mode: mode, scratch: scratch)
+            return SSHAgentMount(path: sock.path, close: { sock.close() })
+        }
         build.secrets = { id in
             do { return try await session.secret(id) } catch let e as RPCError where e.code == .notFound || e.code == .unimplemented { return nil }
         }

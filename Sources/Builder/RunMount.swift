@@ -86,6 +86,7 @@ public struct RunMount: Equatable, Sendable {
             if m.target.isEmpty && m.env.isEmpty { m.target = "/run/secrets/" + m.id }
         } else if m.kind == .ssh {
             if m.id.isEmpty { m.id = "default" }
+            if m.mode == nil { m.mode = 0o600 }
             if m.target.isEmpty { m.target = "/run/buildkit/ssh_agent.0" }
         } else {
             guard !m.target.isEmpty else { throw Invalid("mount destination not specified") }

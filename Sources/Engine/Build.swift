@@ -32,6 +32,9 @@ public struct BuildRequest: Sendable {
     /// Independent stages at once, as BuildKit schedules them; messages then carry `stage`
     /// (the legacy endpoint keeps dockerd's one-after-another order and stream).
     public var parallelStages = false
+    /// `RUN --mount=type=ssh`: a socket forwarding the client's ssh agent `id` for one step,
+    /// made in `scratch` (owner, mode); nil when the client forwards no such agent.
+    public var sshAgent: (@Sendable (_ id: String, _ uid: UInt32, _ gid: UInt32, _ mode: UInt32, _ scratch: String) async throws -> SSHAgentMount?)? = nil
     /// Whether the client has gone away (the API's stream could not be written).
     public var isCancelled: @Sendable () -> Bool = { false }
     public init() {}
@@ -159,6 +162,13 @@ extension Engine {
         do { try store.tag(r, image: id) } catch { throw .wrapping(error) }
         emitImage("tag", id.description, name: r.description)
     }
+}
+
+/// A forwarded ssh agent's socket for one RUN step, closed when the step ends.
+public struct SSHAgentMount: Sendable {
+    public var path: String
+    public var close: @Sendable () -> Void
+    public init(path: String, close: @escaping @Sendable () -> Void) { self.path = path; self.close = close }
 }
 
 /// A stage of the Dockerfile: its FROM line and the instructions after it.

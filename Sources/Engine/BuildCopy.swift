@@ -67,7 +67,6 @@ extension BuildRun {
             switch name {
             case "mount":
                 do { o.mounts.append(try RunMount.parse(value)) } catch { throw .badRequest("failed to parse mount: \(error)") }
-                if o.mounts.last?.kind == .ssh { throw .badRequest("RUN --mount=type=ssh is not supported by Berth's builder yet") }
                 if o.mounts.last?.kind == .bind, !(o.mounts.last?.from.isEmpty ?? true) {
                     throw .badRequest("RUN --mount=type=bind,from=… is not supported by Berth's builder yet")
                 }
@@ -137,7 +136,14 @@ extension BuildRun {
                     }
                     p.binds.append(host + ":" + m.target + ":ro")
                 case .ssh:
-                    throw EngineError.badRequest("RUN --mount=type=ssh is not supported by Berth's builder yet")
+                    let scratch = engine.store.tempPath("build-ssh")
+                    guard let sock = try await request.sshAgent?(m.id, m.uid ?? 0, m.gid ?? 0, m.mode ?? 0o600, scratch) else {
+                        if m.required { throw EngineError.badRequest("no SSH key \"\(m.id)\" forwarded from the client") }
+                        continue
+                    }
+                    p.closers.append(sock.close)
+                    p.binds.append(sock.path + ":" + m.target)
+                    p.env.append("SSH_AUTH_SOCK=" + m.target)
                 }
             } catch let e as EngineError {
                 await p.release(engine)
@@ -629,8 +635,11 @@ struct PreparedMounts: Sendable {
     /// Secret files: removed when the step ends, whatever its outcome.
     var files: [String] = []
     var locks: [String] = []
+    /// Forwarded agent sockets: closed when the step ends.
+    var closers: [@Sendable () -> Void] = []
 
     func release(_ engine: Engine) async {
+        for c in closers { c() }
         for f in files { unlink(f) }
         for l in locks { await engine.releaseBuildStep(l) }
     }

@@ -3,6 +3,7 @@ behind it, hostile bytes after the upgrade, and what Compose v2 gets from it."""
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import time
@@ -251,7 +252,7 @@ def test_run_mounts_secrets_caches_tmpfs_and_binds(daemon, tmp_path):
     r = compose(daemon, tmp_path, "-p", "bkm", "build")
     assert r.returncode != 0 and "secret missing: not found" in r.stdout + r.stderr, r.stdout + r.stderr
     # Flags Berth's builder does not implement are refused, never ignored.
-    for flag, words in [("--mount=type=ssh", "type=ssh is not supported"), ("--network=host", "network.host is not allowed"),
+    for flag, words in [("--mount=type=bind,from=x,target=/x", "from=… is not supported"), ("--network=host", "network.host is not allowed"),
                         ("--security=insecure", "security.insecure is not allowed"), ("--frobnicate=1", "unknown flag: frobnicate")]:
         (tmp_path / "Dockerfile").write_text(f"FROM busybox\nRUN {flag} true\n")
         r = compose(daemon, tmp_path, "-p", "bkm", "build")
@@ -357,3 +358,40 @@ def test_independent_stages_build_at_once(daemon, tmp_path):
     assert took < 5.5, took   # the stages' sum is 6 s of sleep alone
     assert daemon.docker("run", "--rm", "bk-par", "cat", "/a", "/b").stdout == f"a{n}\nb{n}\n"
     daemon.docker("rmi", "bk-par")
+
+
+@pytest.mark.skipif(not shutil.which("ssh-agent") or not os.path.exists("/usr/bin/ssh-add"), reason="openssh-client not installed")
+def test_ssh_mounts_forward_the_clients_agent(daemon, tmp_path):
+    """`RUN --mount=type=ssh` with Compose's `ssh: [default]`: the step talks to the client's
+    ssh agent through a socket at $SSH_AUTH_SOCK (the host's ssh-add, with its libraries,
+    lists the agent's key from inside the build); the key never leaves the client and the
+    socket leaves nothing in the image. Without an agent, a required ssh mount fails."""
+    libs = tmp_path / "libs"
+    libs.mkdir()
+    out = subprocess.run(["ldd", "/usr/bin/ssh-add"], capture_output=True, text=True, check=True).stdout
+    for path in ["/usr/bin/ssh-add"] + re.findall(r"(/lib[^ ]+)", out):
+        shutil.copy(path, libs / os.path.basename(path))
+    (tmp_path / "Dockerfile").write_text(
+        "FROM busybox\nCOPY libs /libs\n"
+        "RUN --mount=type=ssh,required /libs/ld-linux-x86-64.so.2 --library-path /libs /libs/ssh-add -l > /keys && test -S \"$SSH_AUTH_SOCK\"\n")
+    (tmp_path / "compose.yaml").write_text("services:\n  app:\n    build:\n      context: .\n      ssh: [default]\n    image: bk-ssh\n")
+    agent = subprocess.run(["ssh-agent", "-s"], capture_output=True, text=True, check=True).stdout
+    env = dict(os.environ, DOCKER_HOST=daemon.host)
+    env.pop("DOCKER_BUILDKIT", None)
+    for k, v in re.findall(r"(SSH_AUTH_SOCK|SSH_AGENT_PID)=([^;]+);", agent):
+        env[k] = v
+    try:
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "berth-ssh-test", "-f", str(tmp_path / "key")], check=True)
+        subprocess.run(["ssh-add", str(tmp_path / "key")], env=env, check=True, capture_output=True)
+        r = subprocess.run([DOCKER, "compose", "-p", "bks", "build"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "berth-ssh-test (ED25519)" in daemon.docker("run", "--rm", "bk-ssh", "cat", "/keys").stdout
+        assert daemon.docker("run", "--rm", "bk-ssh", "ls", "/run/buildkit").returncode != 0
+        assert not [n for n in os.listdir(os.path.join(daemon.root, "data", "tmp")) if n.startswith("build-ssh")]
+    finally:
+        subprocess.run(["ssh-agent", "-k"], env=env, capture_output=True)
+    (tmp_path / "compose.yaml").write_text("services:\n  app:\n    build: .\n    image: bk-ssh\n")
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN --mount=type=ssh,required true\n")
+    r = compose(daemon, tmp_path, "-p", "bks", "build")
+    assert r.returncode != 0 and 'no SSH key "default" forwarded from the client' in r.stdout + r.stderr, r.stdout + r.stderr
+    daemon.docker("rmi", "bk-ssh")
