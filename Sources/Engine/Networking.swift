@@ -338,8 +338,14 @@ extension Engine {
         if mode == "none" { return nil }  // a fresh namespace with only lo, made by the runtime
         if c.endpoints.isEmpty { c.endpoints = try initialEndpoints(mode: mode, networking: NetworkingConfig()) }
         if c.endpoints.isEmpty { return nil }
-        let sandbox = "berth-" + String(c.id.prefix(12))
-        if FS.exists(namespacePath(sandbox)) { hostNet.deleteNamespace(sandbox) }
+        // A name of its own for each run: the previous run's namespace is deleted off the actor
+        // and may still be going when the container starts again (a restart, Compose re-running
+        // a one-shot service); under the same name that late delete took the new run's
+        // namespace ("Invalid netns value", found by test_concurrency under load). Leftovers
+        // of this container's earlier runs (a daemon killed before deleting them) go now.
+        let prefix = "berth-" + String(c.id.prefix(12))
+        for old in ((try? FS.list("/run/netns")) ?? []) where old == prefix || old.hasPrefix(prefix + "-") { hostNet.deleteNamespace(old) }
+        let sandbox = prefix + "-" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
         let owner = remap(c.id) != nil ? userNamespacePath(c.id) : nil
         do { try hostNet.createNamespace(sandbox, ownedBy: owner) } catch { throw .wrapping(error) }
         c.sandbox = sandbox

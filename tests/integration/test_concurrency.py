@@ -69,6 +69,24 @@ def test_rerunning_a_one_shot_container_while_others_start(fresh_daemon):
     assert runc == [] and shims == [] and mounts == []
 
 
+def test_each_run_has_a_network_namespace_of_its_own(fresh_daemon):
+    """The previous run's namespace is deleted off the engine's actor; when it had the same
+    name as the next run's, that late delete could take the new run's namespace (`ip: Invalid
+    "netns" value`, one start in a few hundred under load, seen in CI). Names now differ per run."""
+    d = fresh_daemon
+    cid = d.docker("run", "-d", "busybox", "sleep", "300", check=True).stdout.strip()
+
+    def names():
+        out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        return {l.split()[0] for l in out.splitlines() if l.startswith("berth-" + cid[:12])}
+
+    first = names()
+    d.docker("restart", "-t", "0", cid, check=True)
+    second = names()
+    assert len(first) == 1 and len(second) == 1 and first != second, (first, second)
+    d.docker("rm", "-f", cid, check=True)
+
+
 def test_exit_codes_of_many_parallel_execs(daemon):
     """The exec's stream ended before its exit was recorded: a client inspecting it at once (the
     docker CLI does) could read exit code 0 for a failed command. Seen in CI under load, and

@@ -75,7 +75,10 @@ def test_publish_forms(daemon, tool):
     assert f"5353/udp -> 0.0.0.0:{base + 4}" in ports and f"81/tcp -> 0.0.0.0:{base + 3}" in ports
     assert d.run(tool, "port", name, "81").stdout.strip() == f"0.0.0.0:{base + 3}"
     # busybox has no UDP server: listen inside the container's network namespace from the host.
-    server = subprocess.Popen(["ip", "netns", "exec", "berth-" + cid[:12], "python3", "-c",
+    netns = [n.split()[0] for n in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.splitlines()
+             if n.startswith("berth-" + cid[:12] + "-")]
+    assert len(netns) == 1, netns
+    server = subprocess.Popen(["ip", "netns", "exec", netns[0], "python3", "-c",
                                "import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('0.0.0.0', 5353)); "
                                "print('ready', flush=True); m, a = s.recvfrom(100); s.sendto(b'pong:' + m, a)"],
                               stdout=subprocess.PIPE, text=True)
