@@ -29,10 +29,7 @@ extension Router {
         // Repeated (docker-py) or comma-joined (the docker CLI) `host:ip` entries.
         r.extraHosts = (req.query["extrahosts"] ?? []).flatMap { $0.split(separator: ",").map(String.init) }.filter { !$0.isEmpty }
         r.networkMode = req.q("networkmode").flatMap { $0.isEmpty ? nil : $0 } ?? "default"
-        func object(_ key: String) throws -> JSON {
-            guard let text = req.q(key), !text.isEmpty else { return .null }
-            do { return try JSON.parse(text) } catch { throw EngineError.badRequest("invalid \(key): \(error.message)") }
-        }
+        func object(_ key: String) throws -> JSON { try jsonQuery(req, key) }
         for (k, v) in try object("buildargs").object ?? JSONObject() { if let s = v.string { r.buildArgs[k] = s } }
         r.labels = try object("labels").stringMap ?? [:]
         r.cacheFrom = try object("cachefrom").stringArray ?? []
@@ -94,10 +91,7 @@ extension Router {
         let hosts = (req.query["extrahosts"] ?? []).flatMap { $0.split(separator: ",") }.map { $0.replacingOccurrences(of: ":", with: "=") }
         if !hosts.isEmpty { attrs["add-hosts"] = hosts.joined(separator: ",") }
         if let p = req.q("platform"), !p.isEmpty { attrs["platform"] = p }
-        func object(_ key: String) throws -> JSON {
-            guard let text = req.q(key), !text.isEmpty else { return .null }
-            do { return try JSON.parse(text) } catch { throw EngineError.badRequest("invalid \(key): \(error.message)") }
-        }
+        func object(_ key: String) throws -> JSON { try jsonQuery(req, key) }
         for (k, v) in try object("buildargs").object ?? JSONObject() { if let s = v.string { attrs["build-arg:" + k] = s } }
         for (k, v) in try object("labels").stringMap ?? [:] { attrs["label:" + k] = v }
         let tags = req.query["t"] ?? []
@@ -140,6 +134,14 @@ extension Router {
             _ = await res.writeJSONLine(["errorDetail": ["message": .string(message)], "error": .string(message)])
         }
         res.end()
+    }
+}
+
+extension Router {
+    /// A query parameter holding JSON (`buildargs`, `labels`, `outputs`…); null when absent.
+    func jsonQuery(_ req: Request, _ key: String) throws -> JSON {
+        guard let text = req.q(key), !text.isEmpty else { return .null }
+        do { return try JSON.parse(text) } catch { throw EngineError.badRequest("invalid \(key): \(error.message)") }
     }
 }
 

@@ -111,11 +111,11 @@ extension Router {
                 relay.close(); cleanup.run()
             })
         let path = grpc.sessionDir + "/" + UUID().uuidString + ".sock"
-        let once = OneConnection()
+        let once = StreamStart()  // the relay socket takes one connection: its gRPC client's
         do {
             let listener = try await ServerBootstrap(group: client.eventLoop)
                 .childChannelInitializer { ch in
-                    guard once.take() else { return ch.close() }
+                    guard once.begin() else { return ch.close() }
                     return ch.eventLoop.makeCompletedFuture {
                         try ch.pipeline.syncOperations.addHandler(RelayToClient(client: client))
                         relay.connected(ch)
@@ -160,17 +160,6 @@ final class SessionCleanup: @unchecked Sendable {
             return actions
         }
         for a in todo { a() }
-    }
-}
-
-/// The relay socket of a session takes one connection: its gRPC client's.
-final class OneConnection: @unchecked Sendable {
-    private let lock = NSLock()
-    private var taken = false
-    func take() -> Bool {
-        lock.withLock {
-            defer { taken = true }; return !taken
-        }
     }
 }
 

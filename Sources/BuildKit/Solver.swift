@@ -291,7 +291,7 @@ public struct Solver: Sendable {
         }
         let jobs = self.jobs
         let box = ProgressBox(progress)
-        let cancelled = CancelFlag()
+        let cancelled = ManagedFlag()
         build.isCancelled = { cancelled.isSet }
         defer { progress = box.value }
         return try await withTaskCancellationHandler {
@@ -322,13 +322,6 @@ final class ProgressBox: @unchecked Sendable {
     init(_ t: ProgressTranslator) { translator = t }
     func translate(_ msg: JSON) -> [Moby_Buildkit_V1_StatusResponse] { lock.withLock { translator.translate(msg) } }
     var value: ProgressTranslator { lock.withLock { translator } }
-}
-
-final class CancelFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var flag = false
-    func set() { lock.withLock { flag = true } }
-    var isSet: Bool { lock.withLock { flag } }
 }
 
 /// Builds whose frontend runs through the gateway: opened by Control.Solve (with its session and

@@ -88,9 +88,11 @@ public final class LiveIO: @unchecked Sendable {
     func close() { conn.close() }
 }
 
-final class ManagedFlag: @unchecked Sendable {
+/// A flag set once from any thread (an exit seen, a build cancelled).
+public final class ManagedFlag: @unchecked Sendable {
     private let lock = NSLock()
     private var value = false
-    func set() { lock.lock(); value = true; lock.unlock() }
-    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
+    public init() {}
+    public func set() { lock.lock(); value = true; lock.unlock() }
+    public var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
 }
