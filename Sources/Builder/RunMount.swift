@@ -30,7 +30,8 @@ public struct RunMount: Equatable, Sendable {
         var m = RunMount()
         var fields: [(String, String?)] = []
         for field in spec.split(separator: ",", omittingEmptySubsequences: true) {
-            let kv = field.split(separator: "=", maxSplits: 1)
+            // Empty pieces kept: a field "=" has an empty key (refused below), never no key at all.
+            let kv = field.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             fields.append((String(kv[0]).lowercased().filter { $0 != " " }, kv.count > 1 ? String(kv[1]) : nil))
         }
         if let t = fields.first(where: { $0.0 == "type" }) {

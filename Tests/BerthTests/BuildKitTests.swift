@@ -198,6 +198,8 @@ import Testing
             "type=nfs,target=/x", "type=cache", "type=cache,target=/x,sharing=sometimes", "type=cache,target=/x,mode=999999",
             "type=cache,target=/x,uid=-1", "type=bind,target=/x,rw", "type=cache,target=/x,colour=blue", "type=tmpfs,target=/t,size=-5",
             "type=secret",
+            // A field that is only "=" had no key at all and trapped (the dockerfile fuzzer's crash): refused instead.
+            "=", "type=cache,target=/x,=", ",,=,,", "=x",
         ] {
             #expect(throws: RunMount.Invalid.self, "\(bad)") { try RunMount.parse(bad) }
         }

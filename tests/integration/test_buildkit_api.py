@@ -253,7 +253,9 @@ def test_run_mounts_secrets_caches_tmpfs_and_binds(daemon, tmp_path):
     assert r.returncode != 0 and "secret missing: not found" in r.stdout + r.stderr, r.stdout + r.stderr
     # Flags Berth's builder does not implement are refused, never ignored.
     for flag, words in [("--mount=type=bind,from=x,target=/x", "from=… is not supported"), ("--network=host", "network.host is not allowed"),
-                        ("--security=insecure", "security.insecure is not allowed"), ("--frobnicate=1", "unknown flag: frobnicate")]:
+                        ("--security=insecure", "security.insecure is not allowed"), ("--frobnicate=1", "unknown flag: frobnicate"),
+                        # A field with no key trapped the daemon (found by the dockerfile fuzzer).
+                        ("--mount==", "unexpected key ''")]:
         (tmp_path / "Dockerfile").write_text(f"FROM busybox\nRUN {flag} true\n")
         r = compose(daemon, tmp_path, "-p", "bkm", "build")
         assert r.returncode != 0 and words in r.stdout + r.stderr, (flag, r.stdout + r.stderr)
