@@ -30,6 +30,9 @@ public struct LayerUnpacker {
     public let layer: Bool
     /// Ownership in a remapped container's ids, stored as the host ids they map to.
     public var shift: IDShift? = nil
+    /// Only entries whose cleaned path this accepts are written (their parents made as needed);
+    /// the rest are skipped unread. nil: every entry.
+    public var include: ((String) -> Bool)? = nil
 
     public init(root: String, trusted: Bool = false, ownership: Ownership = .archived, layer: Bool = false) {
         self.target = .path(root); self.trusted = trusted; self.ownership = ownership; self.layer = layer
@@ -102,6 +105,7 @@ public struct LayerUnpacker {
             throw ArchiveError("invalid tar entry \(quote(e.path)): path is outside of the archive root")
         }
         if rel.isEmpty { return }  // "./" itself
+        if let include, !include(rel) { return }
         let parent = rel.split(separator: "/").dropLast().joined(separator: "/")
         let name = String(rel.split(separator: "/").last!)
         let dirfd = try parentDirectory(parent, &state)

@@ -18,8 +18,11 @@ final class BuildContext: @unchecked Sendable {
     private(set) var entries: [String: Entry] = ["": Entry(kind: .directory, mode: 0o755, size: 0, mtime: 0, mtimeNanos: 0, link: "")]
     private(set) var children: [String: [String]] = [:]
     private var small: [String: [UInt8]] = [:]
-    private(set) var materialized = false
-    private var prunedIgnored = false
+    /// Context paths unpacked so far, each with everything beneath it ("" is the whole
+    /// context): a step unpacks only the sources it copies, so a rerun `COPY one.txt` does not
+    /// write out a 200 MB context.
+    private var materializedPaths: [String] = []
+    private var hasHardlinks = false
     private var digests: [String: String] = [:]
     private var digestsChanged = false
     /// Stages built at once share the context: unpacking and the digest memo are serialised.
@@ -31,6 +34,7 @@ final class BuildContext: @unchecked Sendable {
         while let e = try reader.next() {
             let rel = BuildContext.clean(e.path)
             if rel.isEmpty { continue }
+            if e.kind == .hardlink { hasHardlinks = true }
             entries[rel] = Entry(kind: e.kind, mode: e.mode, size: e.size, mtime: e.mtime, mtimeNanos: e.mtimeNanos, link: e.linkTarget)
             // Parents the tar did not list exist implicitly.
             var child = rel
@@ -87,27 +91,45 @@ final class BuildContext: @unchecked Sendable {
     func entry(_ rel: String) -> Entry? { entries[rel] }
     func list(_ rel: String) -> [String] { (children[rel] ?? []).sorted() }
 
-    func materialize() throws {
+    private func covered(_ rel: String) -> Bool {
+        materializedPaths.contains { $0.isEmpty || rel == $0 || rel.hasPrefix($0 + "/") }
+    }
+
+    /// Unpacks the given context paths (resolved, as the index names them) with what lies
+    /// beneath them; nil, or a context with hard links (whose targets may lie elsewhere), unpacks
+    /// it all. What an earlier call unpacked is not written again.
+    func materialize(_ paths: [String]? = nil) throws {
         lock.lock()
         defer { lock.unlock() }
-        guard !materialized else { return }
+        let wanted = hasHardlinks ? [""] : (paths?.map(BuildContext.clean) ?? [""])
+        let missing = wanted.filter { !covered($0) }
+        guard !missing.isEmpty else { return }
+        let all = missing.contains("")
         try FS.mkdirAll(dir, mode: 0o700)
         // Symlinks may point anywhere (they are copied as links); the unpacker still never
         // writes through one, and sources are resolved in the index, not through the links.
-        try LayerUnpacker(root: dir, trusted: true).unpack(tarPath: tarPath)
-        materialized = true
+        var unpacker = LayerUnpacker(root: dir, trusted: true)
+        let done = materializedPaths
+        if !all || !done.isEmpty {
+            unpacker.include = { rel in
+                let needed = all || missing.contains { rel == $0 || rel.hasPrefix($0 + "/") }
+                return needed && !done.contains { $0.isEmpty || rel == $0 || rel.hasPrefix($0 + "/") }
+            }
+        }
+        try unpacker.unpack(tarPath: tarPath)
+        materializedPaths = all ? [""] : materializedPaths + missing
     }
 
     /// Removes from the unpacked context what `.dockerignore` excludes, deepest first, keeping
     /// a directory that still holds a re-included (`!`) path. Clients already leave most of it
     /// out; this covers what they must send (the Dockerfile, `.dockerignore` itself) and what a
-    /// hand-made context holds, so a directory COPY never carries an ignored file.
+    /// hand-made context holds, so a directory COPY never carries an ignored file. Run after
+    /// each unpack: what is not unpacked is simply not there.
     func removeExcluded(_ excluded: (String) -> Bool) {
         lock.lock()
         defer { lock.unlock() }
-        guard materialized, !prunedIgnored else { return }
-        prunedIgnored = true
-        for rel in entries.keys.filter({ !$0.isEmpty }).sorted(by: { $0.count > $1.count }) where excluded(rel) {
+        guard !materializedPaths.isEmpty else { return }
+        for rel in entries.keys.filter({ !$0.isEmpty && covered($0) }).sorted(by: { $0.count > $1.count }) where excluded(rel) {
             let host = dir + "/" + rel
             var st = stat()
             guard lstat(host, &st) == 0 else { continue }
@@ -115,19 +137,33 @@ final class BuildContext: @unchecked Sendable {
         }
     }
 
-    /// A file's content digest: remembered, or hashed from the unpacked context.
+    private func digestKey(_ rel: String, _ e: Entry) -> String { "\(rel)\u{0}\(e.size)\u{0}\(e.mtime).\(e.mtimeNanos)\u{0}\(e.mode)" }
+
+    /// A file's content digest: remembered, or hashed from the context's tar — every file not
+    /// yet known in one pass, nothing written to disk.
     func digest(_ rel: String) throws -> String {
         lock.lock()
         defer { lock.unlock() }
         guard let e = entries[rel] else { return "" }
-        let key = "\(rel)\u{0}\(e.size)\u{0}\(e.mtime).\(e.mtimeNanos)\u{0}\(e.mode)"
-        if let d = digests[key] { return d }
-        try materialize()
-        let h = SHA256()
-        guard h.update(file: dir + "/" + rel) != nil else { throw SysError("open \(rel)") }
-        let d = h.finalize().hex
-        digests[key] = d
-        digestsChanged = true
+        if let d = digests[digestKey(rel, e)] { return d }
+        var missing = Set<String>()
+        for (name, known) in entries where known.kind == .file && digests[digestKey(name, known)] == nil { missing.insert(name) }
+        let reader = try ArchiveReader(path: tarPath)
+        while let t = try reader.next() {
+            guard t.kind == .file else { continue }
+            let name = BuildContext.clean(t.path)
+            // The index keeps the last of a path's entries: an earlier one is not its content.
+            guard let known = entries[name], known.kind == .file, known.size == t.size, known.mtime == t.mtime,
+                known.mtimeNanos == t.mtimeNanos, known.mode == t.mode
+            else { continue }
+            guard missing.contains(name) else { continue }
+            let key = digestKey(name, known)
+            let h = SHA256()
+            try reader.readData { h.update($0) }
+            digests[key] = h.finalize().hex
+            digestsChanged = true
+        }
+        guard let d = digests[digestKey(rel, e)] else { throw SysError("read \(rel) from the build context") }
         return d
     }
 

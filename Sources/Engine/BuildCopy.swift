@@ -365,7 +365,7 @@ extension BuildRun {
         let parent = st.image
         let base = try await ensureImage(&st)
         if sources.contains(where: { $0.contextPath != nil }) {
-            do { try context.materialize() } catch { throw .badRequest("failed to read the build context: \(error)") }
+            do { try context.materialize(sources.compactMap(\.contextPath)) } catch { throw .badRequest("failed to read the build context: \(error)") }
             let ignore = self.ignore
             context.removeExcluded { ignore.excludes($0) }
         }

@@ -1,4 +1,8 @@
+import Archive
 import DockerAPI
+import Foundation
+import OCI
+import Sys
 import JSON
 import Testing
 
@@ -66,5 +70,46 @@ import Testing
         #expect(r.pass == [] && !r.detach)
         r = m.feed([0x11, 0x63])
         #expect(r.detach && r.pass.isEmpty)
+    }
+}
+
+@Suite struct BuildContextTests {
+    /// A context tar: big/ (two files), one.txt, and a link.
+    func makeContext() throws -> (tar: String, dir: String) {
+        let base = NSTemporaryDirectory() + "berth-ctx-\(UUID().uuidString)"
+        try FS.mkdirAll(base)
+        var bytes: [UInt8] = []
+        let w = TarWriter { bytes += $0 }
+        try w.addDirectory("big", mode: 0o750)
+        try w.addFile("big/a", Array(repeating: 0x61, count: 5000))
+        try w.addFile("big/b", Array("bee".utf8), mode: 0o600)
+        try w.addFile("one.txt", Array("one\n".utf8))
+        try w.addSymlink("link", target: "big/a")
+        try w.finish()
+        try FS.writeAtomic(base + "/ctx.tar", bytes)
+        return (base + "/ctx.tar", base + "/ctx")
+    }
+
+    @Test func aStepUnpacksOnlyTheSourcesItCopies() throws {
+        let (tar, dir) = try makeContext()
+        let ctx = try BuildContext(tar: tar, dir: dir, digestFile: dir + ".digests", keep: [])
+        try ctx.materialize(["one.txt"])
+        #expect(FS.exists(dir + "/one.txt"))
+        #expect(!FS.exists(dir + "/big"))  // before: the whole context was written for one file
+        try ctx.materialize(["big"])
+        var st = stat()
+        #expect(stat(dir + "/big", &st) == 0 && st.st_mode & 0o7777 == 0o750)
+        #expect(FS.exists(dir + "/big/b") && !FS.exists(dir + "/link"))
+        try ctx.materialize(["big/a", "one.txt"])  // already there: nothing rewritten, no error
+        try ctx.materialize()
+        #expect(FS.exists(dir + "/link"))
+    }
+
+    @Test func digestsComeFromTheTarWithoutUnpacking() throws {
+        let (tar, dir) = try makeContext()
+        let ctx = try BuildContext(tar: tar, dir: dir, digestFile: dir + ".digests", keep: [])
+        #expect(try ctx.digest("big/b") == Digest.of("bee").hex)
+        #expect(try ctx.digest("one.txt") == Digest.of("one\n").hex)
+        #expect(!FS.exists(dir))
     }
 }
