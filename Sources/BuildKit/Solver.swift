@@ -85,8 +85,11 @@ public struct Solver: Sendable {
             // BuildKit's form is host=ip; the builder's is Docker's host:ip.
             b.extraHosts = hosts.split(separator: ",").map { $0.replacingOccurrences(of: "=", with: ":") }
         }
-        if let p = a["platform"], !p.isEmpty, !ControlService.hostPlatforms.contains(where: { "\($0.os)/\($0.architecture)" == p.split(separator: ",", omittingEmptySubsequences: false)[0] }) {
-            throw RPCError(code: .invalidArgument, message: "platform \(p) is not supported by berthd (it builds for the host's platform only)")
+        if let p = a["platform"], !p.isEmpty {
+            let first = String(p.split(separator: ",", omittingEmptySubsequences: false)[0])
+            guard ControlService.hostPlatforms.contains(where: { "\($0.os)/\($0.architecture)" == first }) else {
+                throw RPCError(code: .invalidArgument, message: "platform \(p) is not supported by berthd (it builds for the host's platform only)")
+            }
         }
         if let sub = a["contextsubdir"], !sub.isEmpty { throw RPCError(code: .invalidArgument, message: "contextsubdir is not supported by berthd") }
         return b

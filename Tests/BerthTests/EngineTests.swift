@@ -1,9 +1,9 @@
 import Archive
 import DockerAPI
 import Foundation
+import JSON
 import OCI
 import Sys
-import JSON
 import Testing
 
 @testable import Engine
