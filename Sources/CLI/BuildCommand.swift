@@ -95,7 +95,7 @@ extension Berth {
         if let n = f.string("network") { q.append(("networkmode", n)) }
         var buildArgs = JSONObject()
         for a in f.list("build-arg") {
-            let kv = a.split(separator: "=", maxSplits: 1).map(String.init)
+            let kv = a.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
             if kv.count == 2 { buildArgs[kv[0]] = .string(kv[1]) } else if let v = Proc.getenv(kv[0]) { buildArgs[kv[0]] = .string(v) }
         }
         if !buildArgs.isEmpty { q.append(("buildargs", JSON.object(buildArgs).serialized())) }

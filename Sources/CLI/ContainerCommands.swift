@@ -249,7 +249,7 @@ extension Berth {
         if list.isEmpty { return nil }
         var o = JSONObject()
         for item in list {
-            let kv = item.split(separator: "=", maxSplits: 1).map(String.init)
+            let kv = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
             guard kv.count == 2 else { throw CLIError("bad format of filter (expected name=value)") }
             var m = o[kv[0]]?.object ?? JSONObject()
             m[kv[1]] = true
@@ -381,7 +381,7 @@ extension Berth {
         if let p = try f.int("cpu-period") { body["CpuPeriod"] = .int(Int64(p)) }
         if let p = try f.int("pids-limit") { body["PidsLimit"] = .int(Int64(p)) }
         if let r = f.string("restart") {
-            let parts = r.split(separator: ":").map(String.init)
+            let parts = r.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
             body["RestartPolicy"] = ["Name": .string(parts[0]), "MaximumRetryCount": .int(Int64(parts.count > 1 ? Int(parts[1]) ?? 0 : 0))]
         }
         return eachContainer(f.positionals) { id in

@@ -88,7 +88,7 @@ extension Berth {
         // `--docker host=tcp://…,ca=…,cert=…,key=…,skip-tls-verify=true`
         var opts: [String: String] = [:]
         for part in (f.string("docker") ?? "").split(separator: ",") {
-            let kv = part.split(separator: "=", maxSplits: 1).map(String.init)
+            let kv = part.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
             guard kv.count == 2, ["host", "ca", "cert", "key", "skip-tls-verify"].contains(kv[0]) else {
                 throw CLIError("unable to create docker endpoint config: unrecognized config key: \(kv[0])", code: 1)
             }

@@ -46,7 +46,7 @@ struct RunOptions {
         for e in flags.list("env") { env.append(resolveEnv(e)) }
         var labels = JSONObject()
         for l in flags.list("label") {
-            let kv = l.split(separator: "=", maxSplits: 1).map(String.init)
+            let kv = l.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
             labels[kv[0]] = .string(kv.count > 1 ? kv[1] : "")
         }
         let interactive = flags.bool("interactive")
@@ -105,12 +105,12 @@ struct RunOptions {
         if !flags.list("add-host").isEmpty { h["ExtraHosts"] = JSON.strings(flags.list("add-host")) }
         var logCfg = JSONObject()
         for o in flags.list("log-opt") {
-            let kv = o.split(separator: "=", maxSplits: 1).map(String.init)
+            let kv = o.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
             logCfg[kv[0]] = .string(kv.count > 1 ? kv[1] : "")
         }
         h["LogConfig"] = ["Type": .string(flags.string("log-driver") ?? ""), "Config": .object(logCfg)]
         if let r = flags.string("restart") {
-            let parts = r.split(separator: ":").map(String.init)
+            let parts = r.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
             h["RestartPolicy"] = ["Name": .string(parts[0]), "MaximumRetryCount": .int(Int64(parts.count > 1 ? Int(parts[1]) ?? 0 : 0))]
         }
         if let n = flags.string("network") { h["NetworkMode"] = .string(n) }
@@ -166,7 +166,7 @@ struct RunOptions {
         if !flags.list("mount").isEmpty { h["Mounts"] = .array(try flags.list("mount").map(RunOptions.parseMount)) }
         var tmpfs = JSONObject()
         for t in flags.list("tmpfs") {
-            let kv = t.split(separator: ":", maxSplits: 1).map(String.init)
+            let kv = t.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
             tmpfs[kv[0]] = .string(kv.count > 1 ? kv[1] : "")
         }
         if !tmpfs.isEmpty { h["Tmpfs"] = .object(tmpfs) }
@@ -250,7 +250,7 @@ struct RunOptions {
             }
         }
         for field in spec.split(separator: ",").map(String.init) {
-            let kv = field.split(separator: "=", maxSplits: 1).map(String.init)
+            let kv = field.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
             let key = kv[0].lowercased(), value = kv.count > 1 ? kv[1] : nil
             switch key {
             case "type": m["Type"] = .string(value ?? "")
@@ -263,10 +263,10 @@ struct RunOptions {
             case "volume-nocopy": volumeOptions["NoCopy"] = .bool(try bool(value, key))
             case "volume-driver": volumeOptions["DriverConfig"]["Name"] = .string(value ?? "")
             case "volume-label":
-                let l = (value ?? "").split(separator: "=", maxSplits: 1).map(String.init)
+                let l = (value ?? "").split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
                 volumeOptions["Labels"][l[0]] = .string(l.count > 1 ? l[1] : "")
             case "volume-opt":
-                let o = (value ?? "").split(separator: "=", maxSplits: 1).map(String.init)
+                let o = (value ?? "").split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
                 volumeOptions["DriverConfig"]["Options"][o[0]] = .string(o.count > 1 ? o[1] : "")
             case "tmpfs-size":
                 guard let v = value, let n = parseBytes(v) else {

@@ -23,7 +23,7 @@ extension Berth {
     static func keyValues(_ list: [String]) -> JSON {
         var o = JSONObject()
         for l in list {
-            let kv = l.split(separator: "=", maxSplits: 1).map(String.init)
+            let kv = l.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
             o[kv[0]] = .string(kv.count > 1 ? kv[1] : "")
         }
         return .object(o)

@@ -62,7 +62,7 @@ extension BuildRun {
     func runOptions(_ ins: Instruction) throws(EngineError) -> RunOptions {
         var o = RunOptions()
         for f in ins.flags {
-            let kv = f.dropFirst(2).split(separator: "=", maxSplits: 1).map(String.init)
+            let kv = f.dropFirst(2).split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
             let name = kv.first ?? "", value = kv.count > 1 ? kv[1] : ""
             switch name {
             case "mount":

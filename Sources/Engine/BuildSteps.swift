@@ -19,7 +19,7 @@ extension BuildRun {
         var env: [String: String] {
             var e: [String: String] = [:]
             for kv in doc["config"]["Env"].stringArray ?? [] {
-                let p = kv.split(separator: "=", maxSplits: 1).map(String.init)
+                let p = kv.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
                 e[p[0]] = p.count > 1 ? p[1] : ""
             }
             return e
@@ -273,7 +273,7 @@ extension BuildRun {
         if text.uppercased() == "NONE" { return ["Test": ["NONE"]] }
         var hc: JSON = [:]
         for f in ins.flags {
-            let kv = f.dropFirst(2).split(separator: "=", maxSplits: 1).map(String.init)
+            let kv = f.dropFirst(2).split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
             guard kv.count == 2 else { throw .badRequest("invalid flag \(f)") }
             switch kv[0] {
             case "interval", "timeout", "start-period", "start-interval":

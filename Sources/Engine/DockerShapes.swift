@@ -135,7 +135,7 @@ public enum DockerShapes {
     /// `label=key` or `label=key=value` filters.
     public static func matchLabels(_ labels: [String: String], _ filters: [String]) -> Bool {
         for f in filters {
-            let kv = f.split(separator: "=", maxSplits: 1).map(String.init)
+            let kv = f.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
             guard let v = labels[kv[0]] else { return false }
             if kv.count == 2 && v != kv[1] { return false }
         }

@@ -38,7 +38,7 @@ struct LegacyLink: Equatable, Sendable {
             env += ["\(key)=\(p.proto)://\(ip):\(p.port)", "\(key)_ADDR=\(ip)", "\(key)_PORT=\(p.port)", "\(key)_PROTO=\(p.proto)"]
         }
         for kv in targetEnv {
-            let parts = kv.split(separator: "=", maxSplits: 1).map(String.init)
+            let parts = kv.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
             // As dockerd: only set variables, and not the ones every image has.
             guard parts.count == 2, parts[0] != "HOME", parts[0] != "PATH" else { continue }
             env.append("\(prefix)_ENV_\(parts[0])=\(parts[1])")

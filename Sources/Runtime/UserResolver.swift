@@ -22,7 +22,7 @@ public enum UserResolver {
     public static func resolve(_ spec: String, passwd: String, group: String) throws(NotFound) -> ResolvedUser {
         let users = passwd.split(separator: "\n").map { $0.split(separator: ":", omittingEmptySubsequences: false).map(String.init) }.filter { $0.count >= 7 }
         let groups = group.split(separator: "\n").map { $0.split(separator: ":", omittingEmptySubsequences: false).map(String.init) }.filter { $0.count >= 4 }
-        let parts = spec.isEmpty ? ["root"] : spec.split(separator: ":", maxSplits: 1).map(String.init)
+        let parts = spec.isEmpty ? ["root"] : spec.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
         let userPart = parts[0].isEmpty ? "root" : parts[0]
         var uid: Int, gid: Int, name: String?, home = "/"
         if let u = users.first(where: { $0[0] == userPart }) ?? users.first(where: { Int(userPart) != nil && $0[2] == userPart }) {
@@ -35,7 +35,7 @@ public enum UserResolver {
         } else {
             throw NotFound(message: "unable to find user \(userPart): no matching entries in passwd file")
         }
-        if parts.count == 2 {
+        if parts.count == 2 && !parts[1].isEmpty {
             if let g = groups.first(where: { $0[0] == parts[1] }) {
                 gid = Int(g[2]) ?? 0
             } else if let n = Int(parts[1]) {
@@ -53,7 +53,7 @@ public enum UserResolver {
         var extra = [gid]
         if let name, parts.count == 1 {
             for g in groups where g[3].split(separator: ",").contains(Substring(name)) {
-                if let n = Int(g[2]), !extra.contains(n) { extra.append(n) }
+                if let n = Int(g[2]), (0...Int(Int32.max)).contains(n), !extra.contains(n) { extra.append(n) }
             }
         }
         return ResolvedUser(uid: uid, gid: gid, additionalGids: extra, home: home)
@@ -66,7 +66,7 @@ public enum UserResolver {
         for spec in specs {
             if let n = Int(spec), (0...Int(Int32.max)).contains(n) {
                 out.append(n)
-            } else if let g = groups.first(where: { $0[0] == spec }), let n = Int(g[2]) {
+            } else if let g = groups.first(where: { $0[0] == spec }), let n = Int(g[2]), (0...Int(Int32.max)).contains(n) {
                 out.append(n)
             } else {
                 throw NotFound(message: "Unable to find group \(spec): no matching entries in group file")

@@ -19,7 +19,7 @@ var args = CommandLine.arguments.dropFirst().makeIterator()
 while let a = args.next() {
     let (flag, inline): (String, String?) =
         a.contains("=") && a.hasPrefix("--")
-        ? (String(a.split(separator: "=", maxSplits: 1)[0]), String(a.split(separator: "=", maxSplits: 1)[1])) : (a, nil)
+        ? (String(a[..<a.firstIndex(of: "=")!]), String(a[a.index(after: a.firstIndex(of: "=")!)...])) : (a, nil)
     switch flag {
     case "--config-file": configFile = inline ?? args.next()
     case "-H", "--host": if let h = inline ?? args.next() { hostFlags.append(h) }

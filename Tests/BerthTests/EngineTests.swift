@@ -9,6 +9,13 @@ import Testing
 @testable import Engine
 
 @Suite struct EngineShapeTests {
+    @Test func labelFiltersWithoutAKeyDoNotTrap() {
+        // `--filter label==` split into no parts and trapped the daemon.
+        #expect(!DockerShapes.matchLabels(["a": "1"], ["="]))
+        #expect(DockerShapes.matchLabels(["a": ""], ["a="]) && !DockerShapes.matchLabels(["a": "1"], ["a="]))
+        #expect(DockerShapes.matchLabels(["a": "1"], ["a"]) && DockerShapes.matchLabels(["a": "1"], ["a=1"]))
+    }
+
     @Test func hostConfigKeepsDockerOrderAndDefaults() throws {
         let h = DockerShapes.hostConfig(HostConfig(json: ["Memory": 1024, "AutoRemove": true, "RestartPolicy": ["Name": ""]])).json
         #expect(h.object?.keys.first == "Binds")

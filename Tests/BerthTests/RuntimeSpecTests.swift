@@ -81,5 +81,11 @@ import Testing
         #expect(try UserResolver.resolve("nobody", passwd: passwd, group: group).uid == 65534)
         #expect(try UserResolver.resolve("1000:wheel", passwd: passwd, group: group) == ResolvedUser(uid: 1000, gid: 10, additionalGids: [10], home: "/"))
         #expect(throws: UserResolver.NotFound.self) { try UserResolver.resolve("ghost", passwd: passwd, group: group) }
+        // An image's `User` of ":" split into no parts at all and trapped the daemon at start.
+        #expect(try UserResolver.resolve(":", passwd: passwd, group: group).uid == 0)
+        #expect(try UserResolver.resolve("nobody:", passwd: passwd, group: group).gid == 65534)
+        // A group file the image controls may hold any number: out-of-range gids are not added.
+        let hostile = "root:x:0:\nbig:x:99999999999:root\nneg:x:-4:root\n"
+        #expect(try UserResolver.resolve("root", passwd: passwd, group: hostile).additionalGids == [0])
     }
 }

@@ -295,3 +295,49 @@ def test_heredoc_name_cannot_leave_the_destination(daemon):
     r = daemon.berth("build", "-t", "heredoc-escape", "-", input=df)
     assert r.returncode != 0 and "invalid heredoc name" in (r.stdout + r.stderr)
     assert not os.path.exists(target)
+
+
+def test_an_image_with_keyless_env_and_user_runs_and_builds(fresh_daemon, tmp_path):
+    """An image config's Env of "=" or "" and a User of ":" split into no parts and trapped the
+    daemon: at `run` (the user) and in a build FROM it (the environment). Also a label filter of
+    "=" from a client."""
+    import hashlib
+    d = fresh_daemon
+    good = tmp_path / "good.tar"
+    d.berth("save", "-o", str(good), "busybox", check=True)
+    src = tarfile.open(good)
+
+    def load_with(tag, **config):
+        manifest = json.load(src.extractfile("manifest.json"))
+        cfg = json.load(src.extractfile(manifest[0]["Config"]))
+        cfg["config"].update(config)
+        raw = json.dumps(cfg).encode()
+        name = "blobs/sha256/" + hashlib.sha256(raw).hexdigest()
+        manifest[0]["Config"] = name
+        manifest[0]["RepoTags"] = [tag]
+        out = tmp_path / "img.tar"
+        with tarfile.open(out, "w") as dst:
+            for m in src.getmembers():
+                if m.name not in ("manifest.json", "index.json", "oci-layout", "repositories"):
+                    dst.addfile(m, src.extractfile(m) if m.isfile() else None)
+            for n, data in ((name, raw), ("manifest.json", json.dumps(manifest).encode())):
+                ti = tarfile.TarInfo(n)
+                ti.size = len(data)
+                dst.addfile(ti, io.BytesIO(data))
+        r = d.docker("load", "-i", str(out))
+        assert r.returncode == 0, r.stderr
+
+    load_with("keyless-user:1", User=":")
+    r = d.docker("run", "--rm", "keyless-user:1", "id", "-u")
+    assert r.returncode == 0 and r.stdout.strip() == "0", r.stderr
+    load_with("keyless-env:1", Env=["=", "", "PATH=/bin:/usr/bin"])
+    (tmp_path / "ctx").mkdir()
+    (tmp_path / "ctx" / "Dockerfile").write_text("FROM keyless-env:1\nENV COPY_OF_PATH=$PATH\n")
+    r = d.berth("build", "-q", "-t", "built-on-keyless", str(tmp_path / "ctx"))
+    assert r.returncode == 0, r.stderr
+    # Running it is the runtime's call, refused in runc's words (as with dockerd).
+    r = d.docker("run", "--rm", "keyless-env:1", "true")
+    assert r.returncode != 0 and "environment variable name can't be empty" in r.stderr, r.stderr
+    r = d.docker("ps", "-a", "--filter", "label==")
+    assert r.returncode == 0, r.stderr
+    assert d.docker("version").returncode == 0
