@@ -1,5 +1,6 @@
 import Archive
 import BuildKitAPI
+import Engine
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
@@ -39,8 +40,27 @@ public final class BuildSession: Sendable {
     /// through FileSync's DiffCopy. Patterns are sent as fsutil's filters, so what they exclude
     /// never leaves the client.
     public func syncDirectory(
-        _ dirName: String, into tarPath: String, includes: [String] = [], excludes: [String] = [], followPaths: [String] = [],
-        mirror mirrorPath: String? = nil
+        _ dirName: String, into tarPath: String, includes: [String] = [], excludes: [String] = [], followPaths: [String] = []
+    ) async throws -> (entries: Int, bytes: Int64, reused: Int) {
+        let fd = open(tarPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw SysError("open \(tarPath)", errno: errno) }
+        defer { Glibc.close(fd) }
+        let sink = TarSink(TarWriter { bytes in try FS.writeAll(fd: fd, bytes) })
+        return try await sync(dirName, sink: sink, includes: includes, excludes: excludes, followPaths: followPaths, mirror: nil)
+    }
+
+    /// A whole directory into `snapshot` (made here), unchanged files linked from the mirror at
+    /// `mirrorPath` (the daemon's copy of the last transfer, updated as files arrive).
+    public func syncDirectory(
+        _ dirName: String, snapshot: String, excludes: [String], mirror mirrorPath: String
+    ) async throws -> (entries: [BuildContextEntry], bytes: Int64, reused: Int) {
+        let sink = try SnapshotSink(directory: snapshot)
+        let r = try await sync(dirName, sink: sink, includes: [], excludes: excludes, followPaths: [], mirror: ContextMirror(path: mirrorPath))
+        return (sink.entries, r.bytes, r.reused)
+    }
+
+    private func sync(
+        _ dirName: String, sink: ContextSink, includes: [String], excludes: [String], followPaths: [String], mirror: ContextMirror?
     ) async throws -> (entries: Int, bytes: Int64, reused: Int) {
         guard supports(Self.diffCopy) else { throw RPCError(code: .unimplemented, message: "no local sources enabled") }
         var md = Metadata()
@@ -48,9 +68,6 @@ public final class BuildSession: Sendable {
         if !includes.isEmpty { Self.addOpts(&md, "include-patterns", includes) }
         if !excludes.isEmpty { Self.addOpts(&md, "exclude-patterns", excludes) }
         if !followPaths.isEmpty { Self.addOpts(&md, "followpaths", followPaths) }
-        let fd = open(tarPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw SysError("open \(tarPath)", errno: errno) }
-        defer { Glibc.close(fd) }
         let (outgoing, out) = AsyncStream<Fsutil_Types_Packet>.makeStream()
         let request = StreamingClientRequest<Fsutil_Types_Packet>(metadata: md) { w in
             for await p in outgoing { try await w.write(p) }
@@ -58,9 +75,7 @@ public final class BuildSession: Sendable {
         let fs = Moby_Filesync_V1_FileSync.Client(wrapping: client)
         return try await fs.diffCopy(request: request) { response in
             defer { out.finish() }
-            // The mirror serves whole-directory transfers only: a filtered walk would prune it.
-            let mirror = includes.isEmpty ? mirrorPath.flatMap { ContextMirror(path: $0) } : nil
-            var receiver = FileSyncReceiver(tar: TarWriter { bytes in try FS.writeAll(fd: fd, bytes) }, mirror: mirror)
+            var receiver = FileSyncReceiver(sink: sink, mirror: mirror)
             var finished = false
             for try await p in response.messages {
                 if finished { continue }  // after FIN: drained until the sender ends the stream

@@ -7,8 +7,8 @@ import Sys
 /// (links and directories come from the walk itself); every name comes from the client and
 /// is made or opened beneath the mirror's root with openat2(RESOLVE_BENEATH |
 /// RESOLVE_NO_SYMLINKS) and O_NOFOLLOW, never through a link. A failure here only means the
-/// file is asked for again.
-final class ContextMirror {
+/// file is asked for again. Used by one transfer at a time (builds of one context take turns).
+final class ContextMirror: @unchecked Sendable {
     let rootfd: Int32
     private var seen = Set<String>()
 

@@ -46,7 +46,7 @@ public struct FileSyncReceiver {
     private let mirror: ContextMirror?
     private var mirrorFile: (fd: Int32, modTime: Int64)?
     private var finSent = false
-    private let tar: TarWriter
+    private let sink: ContextSink
     /// The names the walk sent, with whether each is a directory (a hard link's target must
     /// be a file sent before it).
     private var seen: [String: Bool] = [:]
@@ -54,12 +54,12 @@ public struct FileSyncReceiver {
     public var entryCount: Int { items.count }
 
     public init(tar: TarWriter) {
-        self.tar = tar
+        sink = TarSink(tar)
         mirror = nil
     }
 
-    init(tar: TarWriter, mirror: ContextMirror?) {
-        self.tar = tar
+    init(sink: ContextSink, mirror: ContextMirror?) {
+        self.sink = sink
         self.mirror = mirror
     }
 
@@ -114,7 +114,9 @@ public struct FileSyncReceiver {
                 if cur.received != cur.size {
                     throw .protocolError("file \(p.id) changed while it was sent: \(cur.received) bytes for a size of \(cur.size)")
                 }
-                do { try tar.pad(cur.size) } catch { throw .protocolError("writing the context: \(error)") }
+                do { try sink.end(items[Int(cur.id)].stat, perm: Self.permissions(items[Int(cur.id)].stat.mode)) } catch {
+                    throw .protocolError("writing the context: \(error)")
+                }
                 current = nil
                 if let m = mirrorFile {
                     mirror?.finish(m.fd, modTime: m.modTime)
@@ -127,7 +129,7 @@ public struct FileSyncReceiver {
                 throw .protocolError("file \(p.id) changed while it was sent: more than its size of \(cur.size) bytes")
             }
             let bytes = Array(p.data)
-            do { try tar.write(bytes) } catch { throw .protocolError("writing the context: \(error)") }
+            do { try sink.write(bytes) } catch { throw .protocolError("writing the context: \(error)") }
             if let m = mirrorFile, (try? FS.writeAll(fd: m.fd, bytes)) == nil {
                 close(m.fd)
                 mirrorFile = nil
@@ -172,36 +174,24 @@ public struct FileSyncReceiver {
             nextItem += 1
             let s = item.stat
             let perm = Self.permissions(s.mode)
-            let mtime = s.modTime / 1_000_000_000
-            let uid = Int(s.uid), gid = Int(s.gid)
             do {
                 if s.mode & Self.modeDir != 0 {
-                    try tar.entry(s.path + "/", type: "5", mode: perm, uid: uid, gid: gid, mtime: mtime)
+                    try sink.directory(s, perm: perm)
                 } else if s.mode & Self.modeSymlink != 0 {
-                    try tar.entry(s.path, type: "2", mode: 0o777, uid: uid, gid: gid, mtime: mtime, link: s.linkname)
+                    try sink.symlink(s)
                 } else if s.mode & Self.modeNamedPipe != 0 {
-                    try tar.entry(s.path, type: "6", mode: perm, uid: uid, gid: gid, mtime: mtime)
+                    try sink.fifo(s, perm: perm)
                 } else if s.mode & (Self.modeSocket | Self.modeDevice | Self.modeIrregular) != 0 {
                     // Sockets and devices are not build context (the legacy CLI skips them too).
                     continue
                 } else if !s.linkname.isEmpty {
-                    try tar.entry(s.path, type: "1", mode: perm, uid: uid, gid: gid, mtime: mtime, link: s.linkname)
+                    try sink.hardlink(s, perm: perm)
                 } else if let fd = mirror?.unchanged(s.path, size: s.size, modTime: s.modTime) {
                     defer { close(fd) }
-                    try tar.entry(s.path, type: "0", size: s.size, mode: perm, uid: uid, gid: gid, mtime: mtime)
-                    var left = s.size
-                    var buf = [UInt8](repeating: 0, count: 1 << 16)
-                    while left > 0 {
-                        let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, Int(min(Int64($0.count), left))) }
-                        if n < 0 && errno == EINTR { continue }
-                        guard n > 0 else { throw Failure.protocolError("the kept copy of \(s.path) is short") }
-                        try tar.write(Array(buf[0..<n]))
-                        left -= Int64(n)
-                    }
-                    try tar.pad(s.size)
+                    try sink.kept(s, perm: perm, fd: fd)
                     reused += 1
                 } else {
-                    try tar.entry(s.path, type: "0", size: s.size, mode: perm, uid: uid, gid: gid, mtime: mtime)
+                    try sink.begin(s, perm: perm)
                     current = (item.id, s.size, 0)
                     if let fd = mirror?.create(s.path) { mirrorFile = (fd, s.modTime) }
                     var req = Fsutil_Types_Packet()
@@ -209,9 +199,11 @@ public struct FileSyncReceiver {
                     req.id = item.id
                     return Step(send: [req])
                 }
+            } catch let e as Failure {
+                throw e
             } catch { throw .protocolError("writing the context: \(error)") }
         }
-        do { try tar.finish() } catch { throw .protocolError("writing the context: \(error)") }
+        do { try sink.finish() } catch { throw .protocolError("writing the context: \(error)") }
         mirror?.prune()
         finSent = true
         var fin = Fsutil_Types_Packet()

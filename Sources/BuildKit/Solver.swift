@@ -71,8 +71,8 @@ public struct Solver: Sendable {
         b.dockerfile = a["filename"].flatMap { $0.isEmpty ? nil : $0 } ?? "Dockerfile"
         b.target = a["target"] ?? ""
         if let nc = a["no-cache"] {
-            guard nc.isEmpty else { throw RPCError(code: .invalidArgument, message: "--no-cache-filter is not supported by berthd yet") }
-            b.noCache = true
+            // Empty: no stage uses the cache; otherwise the stages `--no-cache-filter` names.
+            if nc.isEmpty { b.noCache = true } else { b.noCacheStages = Set(nc.split(separator: ",").map { $0.lowercased() }) }
         }
         b.pull = a["image-resolve-mode"] == "pull"
         if let net = a["force-network-mode"], !net.isEmpty {
@@ -268,9 +268,18 @@ public struct Solver: Sendable {
             mirror = engine.buildCacheDir + "/contexts/" + Digest.of(session.sharedKey + "\u{0}context").hex
             while await !engine.claimBuildStep("context-mirror:" + mirror!) {}
         }
+        // With a mirror the context becomes a directory snapshot (kept files hard-linked from
+        // the mirror, nothing copied); without one (no shared key), a tar.
+        var snapshot: [BuildContextEntry]? = nil
         let sent: (entries: Int, bytes: Int64, reused: Int)
         do {
-            sent = try await session.syncDirectory("context", into: work + "/context.tar", excludes: excludes, mirror: mirror)
+            if let mirror {
+                let r = try await session.syncDirectory("context", snapshot: work + "/context", excludes: excludes, mirror: mirror)
+                snapshot = r.entries
+                sent = (r.entries.count, r.bytes, r.reused)
+            } else {
+                sent = try await session.syncDirectory("context", into: work + "/context.tar", excludes: excludes)
+            }
         } catch {
             if let mirror { await engine.releaseBuildStep("context-mirror:" + mirror) }
             throw error
@@ -298,10 +307,14 @@ public struct Solver: Sendable {
         build.isCancelled = { cancelled.isSet }
         defer { progress = box.value }
         return try await withTaskCancellationHandler {
-            try await engine.build(contextTar: work + "/context.tar", request: build) { msg in
+            let emit: @Sendable (JSON) async -> Void = { msg in
                 let updates = box.translate(msg)
                 if !updates.isEmpty { await jobs.publish(ref, updates) }
             }
+            if let snapshot {
+                return try await engine.build(contextDirectory: work + "/context", entries: snapshot, request: build, emit: emit)
+            }
+            return try await engine.build(contextTar: work + "/context.tar", request: build, emit: emit)
         } onCancel: {
             cancelled.set()
         }

@@ -14,6 +14,8 @@ public struct BuildRequest: Sendable {
     public var buildArgs: [String: String] = [:]
     public var target = ""
     public var noCache = false
+    /// `--no-cache-filter`: the stages (by name) built without the cache.
+    public var noCacheStages: Set<String> = []
     public var pull = false
     public var labels: [String: String] = [:]
     public var networkMode = "default"
@@ -55,6 +57,25 @@ extension Engine {
         do {
             ctx = try BuildContext(
                 tar: contextTar, dir: work + "/context", digestFile: buildCacheDir + "/digests.json",
+                keep: [BuildContext.clean(request.dockerfile), ".dockerignore"])
+        } catch { throw .badRequest("failed to read the build context: \(error)") }
+        defer { ctx.saveDigests() }
+        var b = BuildRun(engine: self, request: request, context: ctx, work: work, emit: emit)
+        return try await b.run()
+    }
+
+    /// A build whose context is a directory already on disk (the caller's to remove), with the
+    /// entries its sender described.
+    public func build(
+        contextDirectory: String, entries: [BuildContextEntry], request: BuildRequest, emit: @escaping @Sendable (JSON) async -> Void
+    ) async throws(EngineError) -> Digest {
+        let work = store.tempPath("build")
+        do { try FS.mkdirAll(work, mode: 0o700) } catch { throw .wrapping(error) }
+        defer { FS.removeAll(work) }
+        let ctx: BuildContext
+        do {
+            ctx = try BuildContext(
+                directory: contextDirectory, entries: entries, digestFile: buildCacheDir + "/digests.json",
                 keep: [BuildContext.clean(request.dockerfile), ".dockerignore"])
         } catch { throw .badRequest("failed to read the build context: \(error)") }
         defer { ctx.saveDigests() }
@@ -194,6 +215,8 @@ struct BuildRun {
     var ignore = DockerIgnore("")
     var step = 0
     var totalSteps = 0
+    /// The running stage is built without the cache (`--no-cache`, or named by `--no-cache-filter`).
+    var noCache = false
 
     init(engine: Engine, request: BuildRequest, context: BuildContext, work: String, emit: @escaping @Sendable (JSON) async -> Void) {
         self.engine = engine; self.request = request; self.context = context; self.work = work; self.emit = emit

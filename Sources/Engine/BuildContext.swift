@@ -4,6 +4,20 @@ import JSON
 import OCI
 import Sys
 
+/// One entry of a context that is already on disk, as its sender described it.
+public struct BuildContextEntry: Sendable {
+    public var path: String
+    public var kind: TarEntry.Kind
+    public var mode: UInt32
+    public var size: Int64
+    public var mtime: Int64
+    public var mtimeNanos: Int
+    public var link: String
+    public init(path: String, kind: TarEntry.Kind, mode: UInt32, size: Int64, mtime: Int64, mtimeNanos: Int, link: String) {
+        self.path = path; self.kind = kind; self.mode = mode; self.size = size; self.mtime = mtime; self.mtimeNanos = mtimeNanos; self.link = link
+    }
+}
+
 /// The build context as sent: a tar, indexed by its headers without unpacking it. Sources are
 /// resolved (globs, symlinks kept inside) and their content hashed against the index, with
 /// digests remembered across builds by (path, size, mtime, mode); the tar is unpacked only when
@@ -34,21 +48,52 @@ final class BuildContext: @unchecked Sendable {
         while let e = try reader.next() {
             let rel = BuildContext.clean(e.path)
             if rel.isEmpty { continue }
-            if e.kind == .hardlink { hasHardlinks = true }
-            entries[rel] = Entry(kind: e.kind, mode: e.mode, size: e.size, mtime: e.mtime, mtimeNanos: e.mtimeNanos, link: e.linkTarget)
-            // Parents the tar did not list exist implicitly.
-            var child = rel
-            while true {
-                let parent = child.contains("/") ? String(child[..<child.lastIndex(of: "/")!]) : ""
-                let name = child.contains("/") ? String(child[child.index(after: child.lastIndex(of: "/")!)...]) : child
-                if children[parent]?.contains(name) == true { break }
-                children[parent, default: []].append(name)
-                if parent.isEmpty { break }
-                if entries[parent] == nil { entries[parent] = Entry(kind: .directory, mode: 0o755, size: 0, mtime: 0, mtimeNanos: 0, link: "") }
-                child = parent
-            }
+            index(rel, Entry(kind: e.kind, mode: e.mode, size: e.size, mtime: e.mtime, mtimeNanos: e.mtimeNanos, link: e.linkTarget))
             if keep.contains(rel), e.kind == .file, e.size < 16 << 20 { small[rel] = try reader.readAllData() }
         }
+        loadDigests()
+    }
+
+    /// A context already on disk (BuildKit's path: a snapshot of the client's files, linked from
+    /// the daemon's copy of the last transfer) and its entries as the client described them.
+    init(directory: String, entries list: [BuildContextEntry], digestFile: String, keep: Set<String>) throws {
+        tarPath = ""; dir = directory; self.digestFile = digestFile
+        materializedPaths = [""]
+        for e in list {
+            let rel = BuildContext.clean(e.path)
+            if rel.isEmpty { continue }
+            index(rel, Entry(kind: e.kind, mode: e.mode, size: e.size, mtime: e.mtime, mtimeNanos: e.mtimeNanos, link: e.link))
+        }
+        let rootfd = try DirFD.openDirectory(directory)
+        defer { close(rootfd) }
+        for rel in keep where entries[rel]?.kind == .file && (entries[rel]?.size ?? .max) < 16 << 20 {
+            let fd = DirFD.open(rootfd, rel, O_RDONLY | O_NOFOLLOW, .strict)
+            guard fd >= 0 else { continue }
+            defer { close(fd) }
+            var st = stat()
+            guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG, st.st_size < 16 << 20 else { continue }
+            small[rel] = try FS.readAll(fd: fd)
+        }
+        loadDigests()
+    }
+
+    private func index(_ rel: String, _ e: Entry) {
+        if e.kind == .hardlink { hasHardlinks = true }
+        entries[rel] = e
+        // Parents the tar did not list exist implicitly.
+        var child = rel
+        while true {
+            let parent = child.contains("/") ? String(child[..<child.lastIndex(of: "/")!]) : ""
+            let name = child.contains("/") ? String(child[child.index(after: child.lastIndex(of: "/")!)...]) : child
+            if children[parent]?.contains(name) == true { break }
+            children[parent, default: []].append(name)
+            if parent.isEmpty { break }
+            if entries[parent] == nil { entries[parent] = Entry(kind: .directory, mode: 0o755, size: 0, mtime: 0, mtimeNanos: 0, link: "") }
+            child = parent
+        }
+    }
+
+    private func loadDigests() {
         if let b = try? FS.read(digestFile), let j = try? JSON.parse(b), let o = j.object {
             for (k, v) in o { if let s = v.string { digests[k] = s } }
         }
@@ -146,6 +191,27 @@ final class BuildContext: @unchecked Sendable {
         defer { lock.unlock() }
         guard let e = entries[rel] else { return "" }
         if let d = digests[digestKey(rel, e)] { return d }
+        if tarPath.isEmpty {
+            // On disk already: the file itself, opened beneath the context, never through a link.
+            let rootfd = try DirFD.openDirectory(dir)
+            defer { close(rootfd) }
+            let fd = DirFD.open(rootfd, rel, O_RDONLY | O_NOFOLLOW, .strict)
+            guard fd >= 0 else { throw SysError("open \(rel) in the build context") }
+            defer { close(fd) }
+            let h = SHA256()
+            var buf = [UInt8](repeating: 0, count: 1 << 16)
+            while true {
+                let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if n < 0 && errno == EINTR { continue }
+                guard n >= 0 else { throw SysError("read \(rel) in the build context") }
+                if n == 0 { break }
+                buf.withUnsafeBytes { h.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+            }
+            let d = h.finalize().hex
+            digests[digestKey(rel, e)] = d
+            digestsChanged = true
+            return d
+        }
         var missing = Set<String>()
         for (name, known) in entries where known.kind == .file && digests[digestKey(name, known)] == nil { missing.insert(name) }
         let reader = try ArchiveReader(path: tarPath)

@@ -34,7 +34,7 @@ extension BuildRun {
         // in parallel) runs once: the others wait and take its result from the cache, so the
         // stages after it share their parents and cache keys.
         let stepKey = cacheKey(st.image, keyText)
-        if !request.noCache {
+        if !noCache {
             while await !engine.claimBuildStep(stepKey) {
                 if let hit = cached(st.image, keyText) { return await use(hit, &st) }
             }
@@ -45,11 +45,11 @@ extension BuildRun {
             try await runClaimed(ins, &st, cmd: cmd, argEnv: argEnv, createdBy: createdBy, keyText: keyText, options: options, prepared: prepared)
         } catch {
             await prepared.release(engine)
-            if !request.noCache { await engine.releaseBuildStep(stepKey) }
+            if !noCache { await engine.releaseBuildStep(stepKey) }
             throw error
         }
         await prepared.release(engine)
-        if !request.noCache { await engine.releaseBuildStep(stepKey) }
+        if !noCache { await engine.releaseBuildStep(stepKey) }
     }
 
     /// A RUN's flags: its mounts, its network; anything else is refused in BuildKit's words.
@@ -265,7 +265,14 @@ extension BuildRun {
     ]
 
     /// A COPY/ADD source: its host path and the name it is known by.
-    struct Source { var host: String; var rel: String; var isDir: Bool; var contextPath: String? = nil }
+    struct Source {
+        var host: String
+        var rel: String
+        var isDir: Bool
+        var contextPath: String? = nil
+        /// COPY --parents: where it lands under the destination.
+        var parentsPath: String? = nil
+    }
 
     mutating func copy(_ ins: Instruction, _ st: inout StageState) async throws(EngineError) {
         let isAdd = ins.keyword == "ADD"
@@ -275,11 +282,18 @@ extension BuildRun {
             // --link: the same files land (Berth's layers are not rebased independently of
             // their parent, so there is nothing else for it to change).
             case "from", "chown", "chmod", "link": continue
-            case "parents", "exclude", "checksum", "keep-git-dir":
+            // As BuildKit's parser: --parents is COPY's, --checksum ADD's.
+            case "parents" where !isAdd, "checksum" where isAdd: continue
+            case "exclude", "keep-git-dir":
                 throw .badRequest("\(ins.keyword) --\(name) is not supported by Berth's builder yet")
             default: throw .badRequest("unknown flag: \(name)")
             }
         }
+        let parents = ins.flags.contains { $0 == "--parents" || $0 == "--parents=true" }
+        if ins.flags.contains(where: { $0.hasPrefix("--parents=") && $0 != "--parents=true" && $0 != "--parents=false" }) {
+            throw .badRequest("expecting boolean value for flag parents, not: \(ins.flag("parents") ?? "")")
+        }
+        let checksum = ins.flag("checksum").flatMap { $0.isEmpty ? nil : $0 }
         var args: [String]
         if ins.json {
             args = ins.args
@@ -294,8 +308,23 @@ extension BuildRun {
             throw .badRequest("\(ins.keyword) requires at least two arguments, but only one was provided. Destination could not be determined.")
         }
         var dest = args.removeLast()
+        if let checksum {
+            // BuildKit's checks and words (dockerfile2llb): one HTTP(S) source, a valid digest.
+            guard args.count == 1 else { throw .badRequest("checksum can't be specified for multiple sources") }
+            guard args[0].hasPrefix("http://") || args[0].hasPrefix("https://") else {
+                throw .badRequest("checksum requires HTTP(S) or Git sources")
+            }
+            let parts = checksum.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+            guard parts.count == 2, ["sha256", "sha384", "sha512"].contains(parts[0]) else {
+                throw .badRequest("invalid checksum digest format")
+            }
+            guard parts[0] == "sha256" else { throw .badRequest("unsupported digest algorithm \(parts[0]) (Berth checks sha256 only)") }
+            guard parts[1].count == 64, parts[1].allSatisfy({ $0.isHexDigit && !$0.isUppercase }) else {
+                throw .badRequest("invalid checksum digest format")
+            }
+        }
         let workdir = st.doc["config"]["WorkingDir"].string ?? ""
-        let destIsDir = dest.hasSuffix("/") || args.count > 1 || dest == "." || dest == ".."
+        let destIsDir = dest.hasSuffix("/") || args.count > 1 || dest == "." || dest == ".." || parents
         if !dest.hasPrefix("/") { dest = (workdir.isEmpty ? "/" : workdir) + "/" + dest }
         // Where the sources come from: the context, another stage, or an image.
         var fromRoot = ""
@@ -340,26 +369,42 @@ extension BuildRun {
                 let file = stage + "/.url-" + String(sources.count)
                 try await Engine.download(a, to: file, limit: BuildRun.maxAddDownload)
                 sources.append(Source(host: file, rel: URL(string: a)?.lastPathComponent ?? "download", isDir: false))
-                guard hasher.update(file: file) != nil else { throw .internalError("hashing \(a): \(SysError("read \(file)"))") }
+                let h = SHA256()
+                guard h.update(file: file) != nil else { throw .internalError("hashing \(a): \(SysError("read \(file)"))") }
+                let got = h.finalize()
+                if let checksum, got.description != checksum {
+                    throw .badRequest("digest mismatch for \(a): \(got.description) (expected: \(checksum))")
+                }
+                hasher.update(Array(got.description.utf8))
                 continue
             }
-            let matches = fromContainer == nil ? try contextSources(a) : try resolveSources(a, root: fromRoot, useIgnore: false)
+            var matches = fromContainer == nil ? try contextSources(a) : try resolveSources(a, root: fromRoot, useIgnore: false)
             if matches.isEmpty {
+                // --parents takes a pattern: one that matches nothing copies nothing (BuildKit's
+                // AllowEmptyWildcard); a plain path must exist.
+                if parents && (a.contains("*") || a.contains("?") || a.contains("[")) { continue }
                 throw .badRequest("COPY failed: file not found in build context or excluded by .dockerignore: stat \(a): file does not exist")
+            }
+            if parents {
+                // Each match keeps its path as written, from the pivot (`dir/./rest`) on, or whole.
+                let pivot = a.range(of: "/./").map { BuildContext.clean(String(a[..<$0.lowerBound])).split(separator: "/").count } ?? 0
+                for i in matches.indices {
+                    matches[i].parentsPath = matches[i].rel.split(separator: "/").dropFirst(pivot).joined(separator: "/")
+                }
             }
             sources += matches
         }
         if sources.count > 1 || sources.contains(where: { $0.isDir }) { kind = sources.count > 1 ? "multi" : "dir" }
         for s in sources {
             if let cp = s.contextPath {
-                do { try hashContext(cp, s.rel, hasher) } catch { throw .internalError("hashing the context: \(error)") }
+                do { try hashContext(cp, s.parentsPath ?? s.rel, hasher) } catch { throw .internalError("hashing the context: \(error)") }
             } else {
-                hashTree(s.host, s.rel, hasher)
+                hashTree(s.host, s.parentsPath ?? s.rel, hasher)
             }
         }
         let chown = ins.flag("chown"), chmod = ins.flag("chmod")
         let text =
-            "\(ins.keyword) \(chown.map { "--chown=\($0) " } ?? "")\(chmod.map { "--chmod=\($0) " } ?? "")\(ins.flag("from").map { "--from=\($0) " } ?? "")\(kind):\(hasher.finalize().hex) in \(dest) "
+            "\(ins.keyword) \(chown.map { "--chown=\($0) " } ?? "")\(chmod.map { "--chmod=\($0) " } ?? "")\(ins.flag("from").map { "--from=\($0) " } ?? "")\(parents ? "--parents " : "")\(kind):\(hasher.finalize().hex) in \(dest) "
         if let hit = cached(st.image, text) { return await use(hit, &st) }
         if try await reuseCacheSource(&st, parent: st.image, createdBy: "/bin/sh -c #(nop) " + text, cacheText: text) { return }
         let parent = st.image
@@ -397,7 +442,26 @@ extension BuildRun {
                     try LayerUnpacker(root: target).unpack(tarPath: s.host)
                     continue
                 }
-                let out = s.isDir ? target : (destIsDir ? target + "/" + (s.rel as NSString).lastPathComponent : target)
+                var out = s.isDir ? target : (destIsDir ? target + "/" + (s.rel as NSString).lastPathComponent : target)
+                if let kept = s.parentsPath, !kept.isEmpty {
+                    out = target + "/" + kept
+                    // The kept parents are made as in the source (its modes), owned as the files.
+                    var made = target
+                    let comps = kept.split(separator: "/"), resolved = (s.contextPath ?? "").split(separator: "/")
+                    for (i, c) in comps.dropLast().enumerated() {
+                        made += "/" + c
+                        guard !FS.exists(made) else { continue }
+                        try FS.mkdirAll(made)
+                        // A context source's parent at that depth, from the index (never a
+                        // lookup through the context's links); 0755 for another image's.
+                        if s.contextPath != nil, resolved.count == comps.count,
+                            let e = context.entry(resolved.dropLast(comps.count - 1 - i).joined(separator: "/")), e.kind == .directory
+                        {
+                            Glibc.chmod(made, mode_t(e.mode & 0o7777))
+                        }
+                        Glibc.chown(made, uid, gid)
+                    }
+                }
                 if fromContainer != nil {
                     // Another image's root: read on descriptors, resolved inside that root.
                     try BuildRun.stageFromRoot(fromRoot, "/" + s.rel, isDir: s.isDir, to: out, scratch: stage + "/.from.tar")

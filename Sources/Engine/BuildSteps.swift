@@ -48,6 +48,7 @@ extension BuildRun {
         globalArgs: [String: String], escape: Character
     ) async throws(EngineError) -> Digest {
         step += 1
+        noCache = request.noCache || name.map { request.noCacheStages.contains($0) } == true
         await say("Step \(step)/\(totalSteps) : \(line.original)\n")
         var st = StageState(image: nil, doc: BuildRun.scratchDoc, escape: escape)
         if from.lowercased() != "scratch" {
@@ -220,7 +221,7 @@ extension BuildRun {
     }
 
     func cached(_ parent: Digest?, _ text: String) -> Digest? {
-        guard !request.noCache, let hit = engine.cacheLookup(cacheKey(parent, text)) else { return nil }
+        guard !noCache, let hit = engine.cacheLookup(cacheKey(parent, text)) else { return nil }
         // With --cache-from, as in dockerd's legacy builder, only those images (and the images
         // they were built from) may stand in for a step; the local cache alone does not.
         if !request.cacheFrom.isEmpty && !cacheFromIDs.contains(hit) { return nil }
@@ -230,7 +231,7 @@ extension BuildRun {
     /// `--cache-from`: an image made elsewhere (pulled, loaded) whose history continues the
     /// current image's with exactly this step lends its layer instead of running the step.
     func layerFromCacheSources(_ st: StageState, createdBy: String) -> Digest? {
-        guard !request.noCache else { return nil }
+        guard !noCache else { return nil }
         let hist = st.doc["history"].array ?? []
         let diffs = st.doc["rootfs"]["diff_ids"].stringArray ?? []
         for c in cacheSources {

@@ -157,9 +157,14 @@ import Testing
             ], hasDefinition: false)
         #expect(b.dockerfile == "Containerfile" && b.target == "prod" && b.buildArgs == ["V": "1"] && b.labels == ["team": "x"])
         #expect(b.noCache && b.pull && b.extraHosts == ["db:10.0.0.2"])
+        // --no-cache-filter: the named stages only.
+        let f = try Solver.buildRequest(frontend: "dockerfile.v0", attrs: ["no-cache": "Deps,test"], hasDefinition: false)
+        #expect(!f.noCache && f.noCacheStages == ["deps", "test"])
+        // A platform attr of "," split into nothing and trapped.
+        #expect(throws: (any Error).self) { try Solver.buildRequest(frontend: "dockerfile.v0", attrs: ["platform": ","], hasDefinition: false) }
         // What Berth's builder cannot do is refused by name, never ignored.
         for (attrs, words) in [
-            (["no-cache": "stage1"], "--no-cache-filter"), (["ulimit": "nofile=1024"], "ulimit"), (["platform": "linux/s390x"], "s390x"),
+            (["ulimit": "nofile=1024"], "ulimit"), (["platform": "linux/s390x"], "s390x"),
             (["force-network-mode": "sandbox"], "sandbox"),
         ] {
             #expect(throws: (any Error).self) { try Solver.buildRequest(frontend: "dockerfile.v0", attrs: attrs, hasDefinition: false) }

@@ -315,3 +315,58 @@ def test_copy_from_another_stage_stays_in_its_root(daemon):
     out = daemon.berth("run", "--rm", "fromlink", "sh", "-c", "cat /m; ls /updir").stdout
     assert out.startswith("image-file\n") and "marker" in out and "debian_version" not in out, out
     daemon.berth("rmi", "fromlink")
+
+
+def test_copy_parents_keeps_paths_from_the_pivot(daemon, tmp_path):
+    ctx = tmp_path / "ctx"
+    (ctx / "a" / "b").mkdir(parents=True)
+    (ctx / "a" / "b" / "c.txt").write_text("c\n")
+    os.chmod(ctx / "a", 0o750)
+    (ctx / "x" / "y").mkdir(parents=True)
+    (ctx / "x" / "y" / "z.txt").write_text("z\n")
+    (ctx / "src" / "pkg").mkdir(parents=True)
+    (ctx / "src" / "pkg" / "m.go").write_text("package m\n")
+    (ctx / "Dockerfile").write_text(
+        "FROM busybox\n"
+        "COPY --parents a/b/c.txt x/*/z.txt /out/\n"
+        "COPY --parents src/./pkg/m.go /pivot/\n"
+        "COPY --parents nothing*/q /empty/\n"  # a pattern matching nothing copies nothing
+        "CMD find /out /pivot /empty | sort; stat -c '%a' /out/a\n")
+    r = daemon.berth("build", "-q", "-t", "parents", str(ctx))
+    assert r.returncode == 0, r.stderr
+    out = daemon.berth("run", "--rm", "parents").stdout.split()
+    assert out == ["/empty", "/out", "/out/a", "/out/a/b", "/out/a/b/c.txt", "/out/x", "/out/x/y", "/out/x/y/z.txt",
+                   "/pivot", "/pivot/pkg", "/pivot/pkg/m.go", "750"], out
+    # A plain path must exist; ADD has no --parents (BuildKit's parser).
+    for df, words in [("COPY --parents missing/f /o/", "file not found"), ("ADD --parents a/b/c.txt /o/", "unknown flag: parents")]:
+        (ctx / "Dockerfile").write_text(f"FROM busybox\n{df}\n")
+        r = daemon.berth("build", "-q", str(ctx))
+        assert r.returncode != 0 and words in r.stderr, (df, r.stderr)
+
+
+def test_add_checksum_verifies_the_download(daemon, tmp_path):
+    import hashlib
+    srv_dir = tmp_path / "www"
+    srv_dir.mkdir()
+    (srv_dir / "tool.bin").write_bytes(b"the tool\n")
+    good = "sha256:" + hashlib.sha256(b"the tool\n").hexdigest()
+    bad = "sha256:" + hashlib.sha256(b"something else\n").hexdigest()
+    srv = subprocess.Popen(["python3", "-m", "http.server", "18997", "--bind", "127.0.0.1"], cwd=srv_dir,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = "http://127.0.0.1:18997/tool.bin"
+    try:
+        time.sleep(0.5)
+        r = daemon.berth("build", "-q", "-t", "checked", "-", input=f"FROM busybox\nADD --checksum={good} {url} /tool.bin\n")
+        assert r.returncode == 0, r.stderr
+        assert daemon.berth("run", "--rm", "checked", "cat", "/tool.bin").stdout == "the tool\n"
+        for df, words in [
+            (f"ADD --checksum={bad} {url} /t", f"digest mismatch for {url}: {good} (expected: {bad})"),
+            (f"ADD --checksum=sha256:xyz {url} /t", "invalid checksum digest format"),
+            (f"ADD --checksum={good} {url} {url} /t/", "checksum can't be specified for multiple sources"),
+            (f"ADD --checksum={good} local.txt /t", "checksum requires HTTP(S) or Git sources"),
+            (f"COPY --checksum={good} local.txt /t", "unknown flag: checksum"),
+        ]:
+            r = daemon.berth("build", "-q", "-", input=f"FROM busybox\n{df}\n")
+            assert r.returncode != 0 and words in r.stderr, (df, r.stderr)
+    finally:
+        srv.terminate()
