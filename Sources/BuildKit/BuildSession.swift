@@ -46,21 +46,22 @@ public final class BuildSession: Sendable {
         guard fd >= 0 else { throw SysError("open \(tarPath)", errno: errno) }
         defer { Glibc.close(fd) }
         let sink = TarSink(TarWriter { bytes in try FS.writeAll(fd: fd, bytes) })
-        return try await sync(dirName, sink: sink, includes: includes, excludes: excludes, followPaths: followPaths, mirror: nil)
+        return try await sync(dirName, sink: sink, includes: includes, excludes: excludes, followPaths: followPaths)
     }
 
-    /// A whole directory into `snapshot` (made here), unchanged files linked from the mirror at
-    /// `mirrorPath` (the daemon's copy of the last transfer, updated as files arrive).
+    /// A whole directory into the generation `lease` names (LocalContexts.swift): only what
+    /// changed since the latest generation is asked for. Returns the entries the client sent and
+    /// what the generation now holds.
     public func syncDirectory(
-        _ dirName: String, snapshot: String, excludes: [String], mirror mirrorPath: String
-    ) async throws -> (entries: [BuildContextEntry], bytes: Int64, reused: Int) {
-        let sink = try SnapshotSink(directory: snapshot)
-        let r = try await sync(dirName, sink: sink, includes: [], excludes: excludes, followPaths: [], mirror: ContextMirror(path: mirrorPath))
-        return (sink.entries, r.bytes, r.reused)
+        _ dirName: String, lease: LocalContextLease, excludes: [String]
+    ) async throws -> (entries: [BuildContextEntry], manifest: [String: LocalContextEntry], bytes: Int64, reused: Int) {
+        let sink = try GenerationSink(lease)
+        let r = try await sync(dirName, sink: sink, includes: [], excludes: excludes, followPaths: [])
+        return (sink.entries, sink.manifest, r.bytes, r.reused)
     }
 
     private func sync(
-        _ dirName: String, sink: ContextSink, includes: [String], excludes: [String], followPaths: [String], mirror: ContextMirror?
+        _ dirName: String, sink: ContextSink, includes: [String], excludes: [String], followPaths: [String]
     ) async throws -> (entries: Int, bytes: Int64, reused: Int) {
         guard supports(Self.diffCopy) else { throw RPCError(code: .unimplemented, message: "no local sources enabled") }
         var md = Metadata()
@@ -75,7 +76,7 @@ public final class BuildSession: Sendable {
         let fs = Moby_Filesync_V1_FileSync.Client(wrapping: client)
         return try await fs.diffCopy(request: request) { response in
             defer { out.finish() }
-            var receiver = FileSyncReceiver(sink: sink, mirror: mirror)
+            var receiver = FileSyncReceiver(sink: sink)
             var finished = false
             for try await p in response.messages {
                 if finished { continue }  // after FIN: drained until the sender ends the stream

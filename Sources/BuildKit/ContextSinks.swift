@@ -13,8 +13,11 @@ protocol ContextSink: AnyObject, Sendable {
     func symlink(_ s: Fsutil_Types_Stat) throws
     func fifo(_ s: Fsutil_Types_Stat, perm: Int) throws
     func hardlink(_ s: Fsutil_Types_Stat, perm: Int) throws
-    /// A file unchanged since the last transfer: the daemon's copy, open for reading.
-    func kept(_ s: Fsutil_Types_Stat, perm: Int, fd: Int32) throws
+    /// Whether the daemon holds this file as the client has it (size, time, mode, owner), so it
+    /// need not be sent.
+    func unchanged(_ s: Fsutil_Types_Stat) -> Bool
+    /// A file `unchanged` said the daemon holds.
+    func kept(_ s: Fsutil_Types_Stat, perm: Int) throws
     /// A file the client is about to send: `write` gets its bytes, `end` follows them.
     func begin(_ s: Fsutil_Types_Stat, perm: Int) throws
     func write(_ bytes: [UInt8]) throws
@@ -41,19 +44,8 @@ final class TarSink: ContextSink, @unchecked Sendable {
     func hardlink(_ s: Fsutil_Types_Stat, perm: Int) throws {
         try tar.entry(s.path, type: "1", mode: perm, uid: Int(s.uid), gid: Int(s.gid), mtime: Self.mtime(s), link: s.linkname)
     }
-    func kept(_ s: Fsutil_Types_Stat, perm: Int, fd: Int32) throws {
-        try begin(s, perm: perm)
-        var left = s.size
-        var buf = [UInt8](repeating: 0, count: 1 << 16)
-        while left > 0 {
-            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, Int(min(Int64($0.count), left))) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw FileSyncReceiver.Failure.protocolError("the kept copy of \(s.path) is short") }
-            try tar.write(Array(buf[0..<n]))
-            left -= Int64(n)
-        }
-        try end(s, perm: perm)
-    }
+    func unchanged(_ s: Fsutil_Types_Stat) -> Bool { false }
+    func kept(_ s: Fsutil_Types_Stat, perm: Int) throws { throw SysError("no kept copy of \(s.path)") }
     func begin(_ s: Fsutil_Types_Stat, perm: Int) throws {
         try tar.entry(s.path, type: "0", size: s.size, mode: perm, uid: Int(s.uid), gid: Int(s.gid), mtime: Self.mtime(s))
     }
@@ -62,46 +54,132 @@ final class TarSink: ContextSink, @unchecked Sendable {
     func finish() throws { try tar.finish() }
 }
 
-/// The transfer as a directory the builder reads in place: files kept from the last transfer
-/// are hard links to the daemon's copies (nothing copied; the copies are replaced, never
-/// rewritten, so a later transfer cannot change this snapshot's contents), sent files are
-/// written. Every name is made beneath the snapshot's root on descriptors: parents opened with
-/// RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS, nothing created through a link.
-final class SnapshotSink: ContextSink, @unchecked Sendable {
+/// The transfer into a generation of a client directory the daemon keeps (LocalContexts.swift):
+/// in place when no build reads it — only what changed is written, what the client no longer
+/// has is removed — or as the next generation, unchanged files hard-linked from the latest
+/// (their inodes are never rewritten: a changed file is a new one). The builder then reads the
+/// generation as the context. Every name is made beneath the root on descriptors: parents opened
+/// with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS, nothing created or removed through a link.
+final class GenerationSink: ContextSink, @unchecked Sendable {
     let rootfd: Int32
+    /// The latest generation, when this transfer makes the next one.
+    private let basefd: Int32?
+    private let base: [String: LocalContextEntry]
+    private let inPlace: Bool
     private(set) var entries: [BuildContextEntry] = []
+    private(set) var manifest: [String: LocalContextEntry] = [:]
     private var dirTimes: [(String, Int64)] = []
     private var receiving: Int32 = -1
 
-    init(directory: String) throws {
-        try FS.mkdirAll(directory, mode: 0o700)
-        rootfd = try DirFD.openDirectory(directory)
+    init(_ lease: LocalContextLease) throws {
+        try FS.mkdirAll(lease.directory, mode: 0o700)
+        rootfd = try DirFD.openDirectory(lease.directory)
+        inPlace = lease.inPlace
+        if let b = lease.baseDirectory, !lease.inPlace, let fd = try? DirFD.openDirectory(b) {
+            basefd = fd
+            base = lease.baseManifest ?? Self.scan(fd)
+        } else {
+            basefd = nil
+            base = lease.inPlace ? (lease.baseManifest ?? Self.scan(rootfd)) : [:]
+        }
     }
 
     deinit {
         if receiving >= 0 { close(receiving) }
+        if let basefd { close(basefd) }
+        for (_, fd) in parents { close(fd) }
         close(rootfd)
     }
 
-    private func record(_ s: Fsutil_Types_Stat, _ kind: TarEntry.Kind, perm: Int) {
-        entries.append(
-            BuildContextEntry(
-                path: s.path, kind: kind, mode: UInt32(perm), size: kind == .file ? s.size : 0, mtime: s.modTime / 1_000_000_000,
-                mtimeNanos: Int(s.modTime % 1_000_000_000), link: s.linkname))
+    static func entry(_ s: Fsutil_Types_Stat) -> LocalContextEntry {
+        let m = s.mode
+        let kind: LocalContextEntry.Kind =
+            m & FileSyncReceiver.modeDir != 0
+            ? .directory
+            : m & FileSyncReceiver.modeSymlink != 0 ? .symlink : m & FileSyncReceiver.modeNamedPipe != 0 ? .fifo : s.linkname.isEmpty ? .file : .hardlink
+        return LocalContextEntry(
+            kind: kind, perm: kind == .symlink ? 0o777 : UInt32(FileSyncReceiver.permissions(m)), uid: s.uid, gid: s.gid,
+            size: kind == .file ? s.size : 0, mtime: s.modTime, link: kind == .symlink || kind == .hardlink ? s.linkname : "")
     }
 
-    /// The entry's parent directory, open, and its own name.
-    private func parent(_ path: String) throws -> (fd: Int32, name: String) {
+    /// What a generation holds, read from disk (after a restart), never following a link.
+    static func scan(_ dirfd: Int32, prefix: String = "", into out: inout [String: LocalContextEntry], depth: Int = 0) {
+        guard depth < 256 else { return }
+        for name in (try? DirFD.list(dirfd)) ?? [] {
+            guard let st = DirFD.lstat(dirfd, name) else { continue }
+            let rel = prefix.isEmpty ? name : prefix + "/" + name
+            let mtime = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
+            var e = LocalContextEntry(kind: .file, perm: st.st_mode & 0o7777, uid: st.st_uid, gid: st.st_gid, size: 0, mtime: mtime, link: "")
+            switch st.st_mode & S_IFMT {
+            case S_IFDIR:
+                e.kind = .directory
+                let sub = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                if sub >= 0 {
+                    scan(sub, prefix: rel, into: &out, depth: depth + 1)
+                    close(sub)
+                }
+            case S_IFREG: e.size = Int64(st.st_size)
+            case S_IFLNK:
+                e.kind = .symlink
+                e.perm = 0o777
+                var buf = [CChar](repeating: 0, count: 4097)
+                let n = readlinkat(dirfd, name, &buf, 4096)
+                guard n >= 0 else { continue }
+                e.link = String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            case S_IFIFO: e.kind = .fifo
+            default: continue
+            }
+            out[rel] = e
+        }
+    }
+
+    static func scan(_ fd: Int32) -> [String: LocalContextEntry] {
+        var out: [String: LocalContextEntry] = [:]
+        scan(fd, into: &out)
+        return out
+    }
+
+    private func record(_ s: Fsutil_Types_Stat, _ e: LocalContextEntry) {
+        manifest[s.path] = e
+        let kind: TarEntry.Kind
+        switch e.kind {
+        case .directory: kind = .directory
+        case .file: kind = .file
+        case .symlink: kind = .symlink
+        case .fifo: kind = .fifo
+        case .hardlink: kind = .hardlink
+        }
+        entries.append(
+            BuildContextEntry(
+                path: s.path, kind: kind, mode: e.perm, size: e.size, mtime: s.modTime / 1_000_000_000,
+                mtimeNanos: Int(s.modTime % 1_000_000_000), link: e.link))
+    }
+
+    /// Directories opened so far, by path (a walk sends a directory's entries together, but
+    /// returns to parents); closed at the end.
+    private var parents: [String: Int32] = [:]
+
+    /// The entry's parent directory (owned by the sink) and its own name.
+    private func parent(_ path: String, in root: Int32? = nil) throws -> (fd: Int32, name: String) {
         let slash = path.lastIndex(of: "/")
         let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
-        let fd: Int32
-        if let slash {
-            fd = DirFD.open(rootfd, String(path[..<slash]), O_RDONLY | O_DIRECTORY, .strict)
-        } else {
-            fd = openat(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        let dir = slash.map { String(path[..<$0]) } ?? ""
+        if let root {  // the base generation's: not cached
+            let fd = dir.isEmpty ? openat(root, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : DirFD.open(root, dir, O_RDONLY | O_DIRECTORY, .strict)
+            guard fd >= 0 else { throw SysError("open the directory of \(path)") }
+            return (fd, name)
         }
+        if let fd = parents[dir] { return (fd, name) }
+        let fd = dir.isEmpty ? openat(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : DirFD.open(rootfd, dir, O_RDONLY | O_DIRECTORY, .strict)
         guard fd >= 0 else { throw SysError("open the directory of \(path)") }
+        if parents.count > 4096 { forgetParents() }
+        parents[dir] = fd
         return (fd, name)
+    }
+
+    private func forgetParents() {
+        for (_, fd) in parents { close(fd) }
+        parents = [:]
     }
 
     private func own(_ dirfd: Int32, _ name: String, _ s: Fsutil_Types_Stat, perm: Int?) throws {
@@ -115,68 +193,96 @@ final class SnapshotSink: ContextSink, @unchecked Sendable {
         utimensat(dirfd, name, &times, AT_SYMLINK_NOFOLLOW)
     }
 
-    func directory(_ s: Fsutil_Types_Stat, perm: Int) throws {
+    /// In place, whatever holds the name now makes way (a directory: with what it holds, its
+    /// descriptors forgotten first).
+    private func clear(_ dirfd: Int32, _ name: String, _ path: String) {
+        guard inPlace, base[path] != nil || DirFD.lstat(dirfd, name) != nil else { return }
+        if base[path]?.kind == .directory || DirFD.lstat(dirfd, name).map({ $0.st_mode & S_IFMT == S_IFDIR }) == true {
+            for (p, fd) in parents where p == path || p.hasPrefix(path + "/") {
+                close(fd)
+                parents[p] = nil
+            }
+        }
+        DirFD.removeAll(dirfd, name)
+    }
+
+    func unchanged(_ s: Fsutil_Types_Stat) -> Bool {
+        let e = Self.entry(s)
+        return e.kind == .file && base[s.path] == e
+    }
+
+    func kept(_ s: Fsutil_Types_Stat, perm: Int) throws {
+        let e = Self.entry(s)
+        defer { record(s, e) }
+        guard !inPlace, let basefd else { return }
         let (dirfd, name) = try parent(s.path)
-        defer { close(dirfd) }
-        guard mkdirat(dirfd, name, 0o700) == 0 else { throw SysError("mkdir \(s.path)") }
+        let (bdir, bname) = try parent(s.path, in: basefd)
+        defer { close(bdir) }
+        guard linkat(bdir, bname, dirfd, name, 0) != 0 else { return }
+        // Another filesystem: a copy, made as the client has it.
+        let src = openat(bdir, bname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard src >= 0 else { throw SysError("open the kept copy of \(s.path)") }
+        defer { close(src) }
+        let out = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard out >= 0 else { throw SysError("create \(s.path)") }
+        defer { close(out) }
+        var buf = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = buf.withUnsafeMutableBytes { read(src, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else { throw SysError("read the kept copy of \(s.path)") }
+            if n == 0 { break }
+            try FS.writeAll(fd: out, Array(buf[0..<n]))
+        }
         try own(dirfd, name, s, perm: perm)
+        setTime(dirfd, name, s.modTime)
+    }
+
+    func directory(_ s: Fsutil_Types_Stat, perm: Int) throws {
+        let e = Self.entry(s)
+        let (dirfd, name) = try parent(s.path)
+        if inPlace, let old = base[s.path], old.kind == .directory, DirFD.lstat(dirfd, name).map({ $0.st_mode & S_IFMT == S_IFDIR }) == true {
+            if old.perm != e.perm || old.uid != e.uid || old.gid != e.gid { try own(dirfd, name, s, perm: perm) }
+        } else {
+            clear(dirfd, name, s.path)
+            guard mkdirat(dirfd, name, 0o700) == 0 else { throw SysError("mkdir \(s.path)") }
+            try own(dirfd, name, s, perm: perm)
+        }
         dirTimes.append((s.path, s.modTime))
-        record(s, .directory, perm: perm)
+        record(s, e)
+    }
+
+    /// A symlink or FIFO: kept in place when unchanged, made otherwise.
+    private func special(_ s: Fsutil_Types_Stat, perm: Int?, make: (Int32, String) -> Int32) throws {
+        let e = Self.entry(s)
+        defer { record(s, e) }
+        let (dirfd, name) = try parent(s.path)
+        if inPlace && base[s.path] == e { return }
+        clear(dirfd, name, s.path)
+        guard make(dirfd, name) == 0 else { throw SysError("create \(s.path)") }
+        try own(dirfd, name, s, perm: perm)
+        setTime(dirfd, name, s.modTime)
     }
 
     func symlink(_ s: Fsutil_Types_Stat) throws {
-        let (dirfd, name) = try parent(s.path)
-        defer { close(dirfd) }
-        guard symlinkat(s.linkname, dirfd, name) == 0 else { throw SysError("symlink \(s.path)") }
-        try own(dirfd, name, s, perm: nil)
-        setTime(dirfd, name, s.modTime)
-        record(s, .symlink, perm: 0o777)
+        try special(s, perm: nil) { symlinkat(s.linkname, $0, $1) }
     }
 
     func fifo(_ s: Fsutil_Types_Stat, perm: Int) throws {
-        let (dirfd, name) = try parent(s.path)
-        defer { close(dirfd) }
-        guard mkfifoat(dirfd, name, 0o600) == 0 else { throw SysError("mkfifo \(s.path)") }
-        try own(dirfd, name, s, perm: perm)
-        record(s, .fifo, perm: perm)
+        try special(s, perm: perm) { mkfifoat($0, $1, 0o600) }
     }
 
     func hardlink(_ s: Fsutil_Types_Stat, perm: Int) throws {
         let (dirfd, name) = try parent(s.path)
-        defer { close(dirfd) }
+        clear(dirfd, name, s.path)
         let (tdir, tname) = try parent(s.linkname)
-        defer { close(tdir) }
         guard linkat(tdir, tname, dirfd, name, 0) == 0 else { throw SysError("link \(s.path)") }
-        record(s, .hardlink, perm: perm)
-    }
-
-    func kept(_ s: Fsutil_Types_Stat, perm: Int, fd: Int32) throws {
-        let (dirfd, name) = try parent(s.path)
-        defer { close(dirfd) }
-        if linkat(fd, "", dirfd, name, 0x1000 /* AT_EMPTY_PATH */) != 0 {
-            // Another filesystem, or no CAP_DAC_READ_SEARCH: copy it instead.
-            let out = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-            guard out >= 0 else { throw SysError("create \(s.path)") }
-            defer { close(out) }
-            var buf = [UInt8](repeating: 0, count: 1 << 16)
-            var off: off_t = 0
-            while true {
-                let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off) }
-                if n < 0 && errno == EINTR { continue }
-                guard n >= 0 else { throw SysError("read the kept copy of \(s.path)") }
-                if n == 0 { break }
-                try FS.writeAll(fd: out, Array(buf[0..<n]))
-                off += off_t(n)
-            }
-        }
-        try own(dirfd, name, s, perm: perm)
-        setTime(dirfd, name, s.modTime)
-        record(s, .file, perm: perm)
+        record(s, Self.entry(s))
     }
 
     func begin(_ s: Fsutil_Types_Stat, perm: Int) throws {
         let (dirfd, name) = try parent(s.path)
-        defer { close(dirfd) }
+        clear(dirfd, name, s.path)
         receiving = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard receiving >= 0 else { throw SysError("create \(s.path)") }
     }
@@ -187,17 +293,24 @@ final class SnapshotSink: ContextSink, @unchecked Sendable {
         close(receiving)
         receiving = -1
         let (dirfd, name) = try parent(s.path)
-        defer { close(dirfd) }
         try own(dirfd, name, s, perm: perm)
         setTime(dirfd, name, s.modTime)
-        record(s, .file, perm: perm)
+        record(s, Self.entry(s))
     }
 
     func finish() throws {
+        if inPlace {
+            // What the client no longer has goes, deepest first.
+            for path in base.keys.filter({ manifest[$0] == nil }).sorted(by: { $0.count > $1.count }) {
+                guard let (dirfd, name) = try? parent(path) else { continue }
+                clear(dirfd, name, path)
+            }
+        }
+        // Directories last: what was made in them moved their times.
         for (path, t) in dirTimes.reversed() {
             guard let (dirfd, name) = try? parent(path) else { continue }
             setTime(dirfd, name, t)
-            close(dirfd)
         }
+        forgetParents()
     }
 }

@@ -41,10 +41,6 @@ public struct FileSyncReceiver {
     private var nextItem = 0
     /// The file being received: its id, size and bytes so far.
     private var current: (id: UInt32, size: Int64, received: Int64)?
-    /// The daemon's copy of this directory from the last transfer: unchanged files are taken
-    /// from it instead of asked for, received ones are kept in it for the next time.
-    private let mirror: ContextMirror?
-    private var mirrorFile: (fd: Int32, modTime: Int64)?
     private var finSent = false
     private let sink: ContextSink
     /// The names the walk sent, with whether each is a directory (a hard link's target must
@@ -55,15 +51,13 @@ public struct FileSyncReceiver {
 
     public init(tar: TarWriter) {
         sink = TarSink(tar)
-        mirror = nil
     }
 
-    init(sink: ContextSink, mirror: ContextMirror?) {
+    init(sink: ContextSink) {
         self.sink = sink
-        self.mirror = mirror
     }
 
-    /// Files taken from the mirror instead of the client.
+    /// Files the daemon held already (not asked for).
     public private(set) var reused = 0
 
     // Go's os.FileMode bits, as fsutil sends them in Stat.mode.
@@ -118,10 +112,6 @@ public struct FileSyncReceiver {
                     throw .protocolError("writing the context: \(error)")
                 }
                 current = nil
-                if let m = mirrorFile {
-                    mirror?.finish(m.fd, modTime: m.modTime)
-                    mirrorFile = nil
-                }
                 return try advance()
             }
             let n = Int64(p.data.count)
@@ -130,10 +120,6 @@ public struct FileSyncReceiver {
             }
             let bytes = Array(p.data)
             do { try sink.write(bytes) } catch { throw .protocolError("writing the context: \(error)") }
-            if let m = mirrorFile, (try? FS.writeAll(fd: m.fd, bytes)) == nil {
-                close(m.fd)
-                mirrorFile = nil
-            }
             current = (cur.id, cur.size, cur.received + n)
             bytesReceived += n
             return Step()
@@ -186,14 +172,12 @@ public struct FileSyncReceiver {
                     continue
                 } else if !s.linkname.isEmpty {
                     try sink.hardlink(s, perm: perm)
-                } else if let fd = mirror?.unchanged(s.path, size: s.size, modTime: s.modTime) {
-                    defer { close(fd) }
-                    try sink.kept(s, perm: perm, fd: fd)
+                } else if sink.unchanged(s) {
+                    try sink.kept(s, perm: perm)
                     reused += 1
                 } else {
                     try sink.begin(s, perm: perm)
                     current = (item.id, s.size, 0)
-                    if let fd = mirror?.create(s.path) { mirrorFile = (fd, s.modTime) }
                     var req = Fsutil_Types_Packet()
                     req.type = .packetReq
                     req.id = item.id
@@ -204,7 +188,6 @@ public struct FileSyncReceiver {
             } catch { throw .protocolError("writing the context: \(error)") }
         }
         do { try sink.finish() } catch { throw .protocolError("writing the context: \(error)") }
-        mirror?.prune()
         finSent = true
         var fin = Fsutil_Types_Packet()
         fin.type = .packetFin

@@ -264,23 +264,28 @@ public struct Solver: Sendable {
         // The context as last sent under this client's shared key: only changed files travel.
         // Builds of one context at once (Compose's services) take turns with it.
         var mirror: String? = nil
+        var lease: LocalContextLease? = nil
         if !session.sharedKey.isEmpty {
             mirror = engine.buildCacheDir + "/contexts/" + Digest.of(session.sharedKey + "\u{0}context").hex
             while await !engine.claimBuildStep("context-mirror:" + mirror!) {}
+            lease = await engine.beginLocalContextTransfer(mirror!)
         }
-        // With a mirror the context becomes a directory snapshot (kept files hard-linked from
-        // the mirror, nothing copied); without one (no shared key), a tar.
+        // With a key the context is a generation of the client's directory the daemon keeps,
+        // read in place by the build (only changed files travel, nothing is copied); without
+        // one (no shared key), a tar.
         var snapshot: [BuildContextEntry]? = nil
         let sent: (entries: Int, bytes: Int64, reused: Int)
         do {
-            if let mirror {
-                let r = try await session.syncDirectory("context", snapshot: work + "/context", excludes: excludes, mirror: mirror)
+            if let lease {
+                let r = try await session.syncDirectory("context", lease: lease, excludes: excludes)
+                await engine.endLocalContextTransfer(lease, manifest: r.manifest)
                 snapshot = r.entries
                 sent = (r.entries.count, r.bytes, r.reused)
             } else {
                 sent = try await session.syncDirectory("context", into: work + "/context.tar", excludes: excludes)
             }
         } catch {
+            if let lease { await engine.endLocalContextTransfer(lease, manifest: nil) }
             if let mirror { await engine.releaseBuildStep("context-mirror:" + mirror) }
             throw error
         }
@@ -311,8 +316,15 @@ public struct Solver: Sendable {
                 let updates = box.translate(msg)
                 if !updates.isEmpty { await jobs.publish(ref, updates) }
             }
-            if let snapshot {
-                return try await engine.build(contextDirectory: work + "/context", entries: snapshot, request: build, emit: emit)
+            if let snapshot, let lease {
+                do {
+                    let id = try await engine.build(contextDirectory: lease.directory, entries: snapshot, request: build, emit: emit)
+                    await engine.releaseLocalContext(lease)
+                    return id
+                } catch {
+                    await engine.releaseLocalContext(lease)
+                    throw error
+                }
             }
             return try await engine.build(contextTar: work + "/context.tar", request: build, emit: emit)
         } onCancel: {

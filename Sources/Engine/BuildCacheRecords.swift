@@ -39,7 +39,8 @@ extension Engine {
                 let rec: JSON = [
                     "ID": .string(String(n.prefix(25))), "Type": .string(type),
                     "Description": .string(meta["Description"].string ?? (type == "source.local" ? "local source for context" : "cached mount")),
-                    "InUse": .bool(buildStepsInFlight.keys.contains(lockPrefix + path)), "Shared": false, "Size": .int(FS.diskUsage(path)),
+                    "InUse": .bool(buildStepsInFlight.keys.contains(lockPrefix + path) || localContextInUse(path)), "Shared": false,
+                    "Size": .int(FS.diskUsage(path)),
                     "CreatedAt": .string(meta["CreatedAt"].string ?? changed?.goRFC3339Nano ?? "0001-01-01T00:00:00Z"),
                     "LastUsedAt": lastUsed,
                     "UsageCount": .int(meta["UsageCount"].int ?? 1), "Parents": .null, "Parent": "",
@@ -80,6 +81,7 @@ extension Engine {
             guard let name = ((try? FS.list(dir)) ?? []).first(where: { $0.hasPrefix(id) && !$0.hasSuffix(".json") }) else { continue }
             FS.removeAll(dir + "/" + name)
             unlink(dir + "/" + name + ".json")
+            localContexts[dir + "/" + name] = nil
             deleted.append(id)
             reclaimed += size
         }

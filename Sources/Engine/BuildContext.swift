@@ -77,6 +77,10 @@ final class BuildContext: @unchecked Sendable {
         loadDigests()
     }
 
+    /// Paths already listed under their parent (a set: a directory of thousands of files would
+    /// make a scan of its list quadratic).
+    private var listed: Set<String> = []
+
     private func index(_ rel: String, _ e: Entry) {
         if e.kind == .hardlink { hasHardlinks = true }
         entries[rel] = e
@@ -85,7 +89,7 @@ final class BuildContext: @unchecked Sendable {
         while true {
             let parent = child.contains("/") ? String(child[..<child.lastIndex(of: "/")!]) : ""
             let name = child.contains("/") ? String(child[child.index(after: child.lastIndex(of: "/")!)...]) : child
-            if children[parent]?.contains(name) == true { break }
+            if !listed.insert(child).inserted { break }
             children[parent, default: []].append(name)
             if parent.isEmpty { break }
             if entries[parent] == nil { entries[parent] = Entry(kind: .directory, mode: 0o755, size: 0, mtime: 0, mtimeNanos: 0, link: "") }
@@ -94,9 +98,14 @@ final class BuildContext: @unchecked Sendable {
     }
 
     private func loadDigests() {
+        if let memo = DigestMemo.shared.get(digestFile) {
+            digests = memo
+            return
+        }
         if let b = try? FS.read(digestFile), let j = try? JSON.parse(b), let o = j.object {
             for (k, v) in o { if let s = v.string { digests[k] = s } }
         }
+        DigestMemo.shared.merge(digestFile, digests)
     }
 
     static func clean(_ p: String) -> String {
@@ -173,7 +182,9 @@ final class BuildContext: @unchecked Sendable {
     func removeExcluded(_ excluded: (String) -> Bool) {
         lock.lock()
         defer { lock.unlock() }
-        guard !materializedPaths.isEmpty else { return }
+        // A context on disk is the daemon's kept copy, never changed by a build (its sender left
+        // excluded files out already).
+        guard !materializedPaths.isEmpty, !tarPath.isEmpty else { return }
         for rel in entries.keys.filter({ !$0.isEmpty && covered($0) }).sorted(by: { $0.count > $1.count }) where excluded(rel) {
             let host = dir + "/" + rel
             var st = stat()
@@ -238,9 +249,38 @@ final class BuildContext: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         guard digestsChanged else { return }
+        // Builds at once each add theirs: merged, not the last one's alone.
+        let merged = DigestMemo.shared.merge(digestFile, digests)
         var o = JSONObject()
-        for (k, v) in digests.prefix(200_000) { o[k] = .string(v) }
+        for (k, v) in merged { o[k] = .string(v) }
         try? FS.mkdirAll(String(digestFile[..<digestFile.lastIndex(of: "/")!]))
         try? FS.writeAtomic(digestFile, JSON.object(o).serialized())
+    }
+}
+
+/// The content digests of context files as last loaded or saved, in memory: a build does not
+/// parse the file again (a 2,000-file context's memo is ~0.5 MB of JSON).
+final class DigestMemo: @unchecked Sendable {
+    static let shared = DigestMemo()
+    static let maxEntries = 200_000
+    private let lock = NSLock()
+    private var byFile: [String: [String: String]] = [:]
+
+    func get(_ file: String) -> [String: String]? {
+        lock.lock()
+        defer { lock.unlock() }
+        return byFile[file]
+    }
+
+    /// Adds `digests` to the memo and returns it; past the bound, only the newest build's.
+    @discardableResult
+    func merge(_ file: String, _ digests: [String: String]) -> [String: String] {
+        lock.lock()
+        defer { lock.unlock() }
+        var m = byFile[file] ?? [:]
+        m.merge(digests) { _, new in new }
+        if m.count > Self.maxEntries { m = Dictionary(uniqueKeysWithValues: digests.prefix(Self.maxEntries).map { ($0.key, $0.value) }) }
+        byFile[file] = m
+        return m
     }
 }

@@ -78,6 +78,8 @@ public actor Engine {
     var starting: Set<String> = []
     /// Build steps running now, by cache key, with the builds waiting for each.
     var buildStepsInFlight: [String: [CheckedContinuation<Void, Never>]] = [:]
+    /// Client directories kept between builds (LocalContexts.swift), by key directory.
+    var localContexts: [String: LocalContextState] = [:]
     /// The user namespace with the remap's mapping, for idmapped layer mounts (made on first use).
     var remapNamespaceFD: Int32 = -1
     var pendingAttach: [String: [AttachSession]] = [:]

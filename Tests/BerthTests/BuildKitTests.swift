@@ -1,7 +1,9 @@
 import Archive
 import BuildKitAPI
+import Engine
 import Foundation
 import JSON
+import Sys
 import Testing
 
 @testable import BuildKit
@@ -79,6 +81,67 @@ import Testing
         #expect(seen["app/main.sh"]?.0 == .file && seen["app/main.sh"]?.1 == 0o755 && content == Array("echo\n".utf8))
         #expect(seen["app/link"]?.0 == .symlink && seen["app/link"]?.2 == "main.sh")
         #expect(seen["b.txt"]?.0 == .file)
+    }
+
+    /// One whole transfer of `walk` (path, mode, content or link target) into `sink`: returns the
+    /// paths the receiver asked for.
+    static func transfer(_ walk: [(String, UInt32, String)], into sink: GenerationSink) throws -> [String] {
+        var r = FileSyncReceiver(sink: sink)
+        for (path, mode, v) in walk {
+            let isFile = mode & (Self.dir | Self.symlink) & ~0o777 == 0
+            _ = try r.receive(Self.stat(path, mode: mode, size: isFile ? Int64(v.utf8.count) : 0, link: isFile ? "" : v))
+        }
+        var asked: [String] = []
+        var step = try r.receive(Self.end())
+        while let req = step.send.first, req.type == .packetReq {
+            let (path, _, v) = walk[Int(req.id)]
+            asked.append(path)
+            if !v.isEmpty { _ = try r.receive(Self.data(req.id, Array(v.utf8))) }
+            step = try r.receive(Self.data(req.id, []))
+        }
+        #expect(step.send.map(\.type) == [.packetFin])
+        return asked
+    }
+
+    @Test func keptContextsAreUpdatedInPlaceOrLinkedIntoTheNextGeneration() throws {
+        let key = NSTemporaryDirectory() + "bk-gen-\(UUID().uuidString)"
+        defer { FS.removeAll(key) }
+        let first: [(String, UInt32, String)] = [
+            ("a", Self.dir, ""), ("a/one.txt", 0o644, "one"), ("a/two.txt", 0o600, "two"), ("gone", Self.dir, ""), ("gone/x", 0o644, "x"),
+            ("link", Self.symlink, "a/one.txt"), ("turns", 0o644, "file"),
+        ]
+        var lease = LocalContextLease(keyDir: key, generation: 0, base: nil, baseManifest: nil)
+        var sink = try GenerationSink(lease)
+        #expect(try Self.transfer(first, into: sink) == ["a/one.txt", "a/two.txt", "gone/x", "turns"])
+        let g0 = key + "/g0"
+        #expect((try? FS.readString(g0 + "/a/one.txt")) == "one")
+        var st = Glibc.stat()
+        #expect(lstat(g0 + "/a/two.txt", &st) == 0 && st.st_mode & 0o7777 == 0o600)
+
+        // No build reads g0: updated in place. Only the changed file travels; what the client no
+        // longer has goes; a file that became a directory (and a link that changed) is remade.
+        let second: [(String, UInt32, String)] = [
+            ("a", Self.dir, ""), ("a/one.txt", 0o644, "one"), ("a/two.txt", 0o600, "TWO!"), ("link", Self.symlink, "a/two.txt"),
+            ("turns", Self.dir, ""), ("turns/inside", 0o644, "in"),
+        ]
+        lease = LocalContextLease(keyDir: key, generation: 0, base: 0, baseManifest: sink.manifest)
+        sink = try GenerationSink(lease)
+        #expect(try Self.transfer(second, into: sink) == ["a/two.txt", "turns/inside"])
+        #expect((try? FS.readString(g0 + "/a/two.txt")) == "TWO!" && !FS.exists(g0 + "/gone"))
+        #expect((try? FS.readString(g0 + "/turns/inside")) == "in")
+        var buf = [CChar](repeating: 0, count: 64)
+        #expect(readlink(g0 + "/link", &buf, 63) == 9)
+
+        // A build reads g0: the next transfer makes g1, the unchanged file a link to g0's inode,
+        // g0 untouched. After a restart (no manifest in memory) the base is scanned from disk.
+        var before = Glibc.stat()
+        _ = lstat(g0 + "/a/one.txt", &before)
+        lease = LocalContextLease(keyDir: key, generation: 1, base: 0, baseManifest: nil)
+        sink = try GenerationSink(lease)
+        #expect(try Self.transfer(second.map { $0.0 == "turns/inside" ? ($0.0, $0.1, "changed") : $0 }, into: sink) == ["turns/inside"])
+        var after = Glibc.stat()
+        #expect(lstat(key + "/g1/a/one.txt", &after) == 0 && after.st_ino == before.st_ino)
+        #expect((try? FS.readString(key + "/g1/turns/inside")) == "changed" && (try? FS.readString(g0 + "/turns/inside")) == "in")
     }
 
     func failure(_ packets: [Fsutil_Types_Packet]) -> FileSyncReceiver.Failure? {
