@@ -24,7 +24,25 @@ extension Berth {
                 FlagSpec("--pull"), FlagSpec("--label", value: true), FlagSpec("--network", value: true),
                 FlagSpec("-q", "--quiet"), FlagSpec("--iidfile", value: true), FlagSpec("--rm"),
                 FlagSpec("--force-rm"), FlagSpec("--cache-from", value: true), FlagSpec("--platform", value: true),
+                FlagSpec("--progress", value: true), FlagSpec("--secret", value: true), FlagSpec("--ssh", value: true),
             ])
+        // Secrets and ssh agents travel over BuildKit's session, which berth's client does not
+        // serve yet: refused, never dropped (Compose v2 and buildx pass them to berthd).
+        for flag in ["secret", "ssh"] where !f.list(flag).isEmpty {
+            throw CLIError("--\(flag) needs a BuildKit session, which berth build does not open yet: build with docker buildx or docker compose against berthd")
+        }
+        var style: BuildKitStyleProgress? = nil
+        switch f.string("progress") ?? "" {
+        case "": break
+        case "plain": style = BuildKitStyleProgress(tty: false)
+        case "tty":
+            guard isatty(2) != 0 else { throw CLIError("failed to get console: provided file is not a console") }
+            style = BuildKitStyleProgress(tty: true)
+        case "auto": style = BuildKitStyleProgress(tty: isatty(2) != 0)
+        case "quiet": break
+        case let other: throw CLIError("invalid progress mode \"\(other)\": plain, tty, auto or quiet")
+        }
+        let quiet = f.bool("quiet") || f.string("progress") == "quiet"
         guard f.positionals.count == 1 else { throw CLIError("\"build\" requires exactly 1 argument.") }
         let contextArg = f.positionals[0]
         var dockerfile = f.string("file") ?? ""
@@ -89,7 +107,7 @@ extension Berth {
         if let t = f.string("target") { q.append(("target", t)) }
         if f.bool("no-cache") { q.append(("nocache", "1")) }
         if f.bool("pull") { q.append(("pull", "1")) }
-        if f.bool("quiet") { q.append(("q", "1")) }
+        if quiet || style != nil { q.append(("q", style == nil ? "1" : "0")) }
         if f.bool("force-rm") { q.append(("forcerm", "1")) }
         if let rm = f.string("rm"), rm == "false" { q.append(("rm", "0")) }
         if let n = f.string("network") { q.append(("networkmode", n)) }
@@ -109,7 +127,11 @@ extension Berth {
         var failure: CLIError? = nil
         try client.stream("POST", "/build" + DaemonClient.query(q), bodyFile: fd, contentType: "application/x-tar") { bytes in
             for m in split.feed(bytes) {
-                if let s = m["stream"].string { Out.raw(1, Array(s.utf8)) }
+                if style != nil {
+                    style?.feed(m)
+                } else if let s = m["stream"].string {
+                    Out.raw(1, Array(s.utf8))
+                }
                 if let st = m["status"].string { Out.print(st) }
                 if let id = m["aux"]["ID"].string { imageID = id }
                 if let e = m["error"].string {
@@ -119,8 +141,9 @@ extension Berth {
             }
             return true
         }
+        style?.finish(error: failure?.description)
         if let failure { throw failure }
-        if f.bool("quiet") { Out.print(imageID) }
+        if quiet { Out.print(imageID) }
         if let path = f.string("iidfile") { try FS.writeAtomic(path, imageID) }
         return 0
     }

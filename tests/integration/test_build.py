@@ -370,3 +370,36 @@ def test_add_checksum_verifies_the_download(daemon, tmp_path):
             assert r.returncode != 0 and words in r.stderr, (df, r.stderr)
     finally:
         srv.terminate()
+
+
+def test_progress_plain_and_tty_draw_steps_as_buildkit(daemon, tmp_path):
+    from conftest import run_in_pty
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox\nRUN echo hello from run\nENV A=1\n")
+    r = daemon.berth("build", "--progress", "plain", "-t", "progress-plain", str(ctx))
+    assert r.returncode == 0, r.stderr
+    err = r.stderr
+    assert err.startswith('#0 building with "default" instance using docker driver\n'), err
+    assert "#1 [1/3] FROM busybox\n#1 DONE " in err and "#2 [2/3] RUN echo hello from run\n" in err, err
+    assert [l for l in err.splitlines() if l.startswith("#2 ") and l.endswith(" hello from run")], err
+    assert "#4 exporting to image\n" in err and "#4 naming to docker.io/library/progress-plain:latest done\n" in err, err
+    assert "Step 1/3" not in r.stdout + err
+    # A rebuild: cached steps say so.
+    r = daemon.berth("build", "--progress=plain", "-t", "progress-plain", str(ctx))
+    assert "#2 CACHED\n" in r.stderr, r.stderr
+    # A failing step: ERROR on its vertex, the exit code kept.
+    (ctx / "Dockerfile").write_text("FROM busybox\nRUN exit 3\n")
+    r = daemon.berth("build", "--progress", "plain", str(ctx))
+    assert r.returncode != 0 and "#2 ERROR: " in r.stderr, r.stderr
+    # On a terminal: the list drawn in place under its header.
+    (ctx / "Dockerfile").write_text("FROM busybox\nRUN echo tty\n")
+    env = dict(os.environ, DOCKER_HOST=daemon.host)
+    out, code = run_in_pty([os.path.join(BIN, "berth"), "build", "--progress", "tty", "--no-cache", str(ctx)], env, timeout=60)
+    text = out.decode(errors="replace")
+    assert code == 0 and "[+] Building" in text and "FINISHED" in text and "=> [2/2] RUN echo tty" in text, text
+    # What berth build cannot do is refused, never dropped.
+    for args, words in [(["--progress", "fancy"], "invalid progress mode"), (["--secret", "id=a,src=/etc/hostname"], "--secret needs a BuildKit session"),
+                        (["--ssh", "default"], "--ssh needs a BuildKit session")]:
+        r = daemon.berth("build", *args, str(ctx))
+        assert r.returncode != 0 and words in r.stderr, (args, r.stderr)
