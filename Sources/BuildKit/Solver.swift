@@ -375,8 +375,10 @@ actor GatewayJobs {
     func job(_ ref: String) async -> Job? {
         if let j = jobs[ref] { return j }
         if ref.isEmpty { return nil }
+        // A Control.Solve that never comes ends the wait; a cancelled timer (this call was
+        // answered) must not expire anyone (`try?` would fall through to the expiry at once).
         let t = Task {
-            try? await Task.sleep(nanoseconds: 10_000_000_000)
+            do { try await Task.sleep(nanoseconds: 60_000_000_000) } catch { return }
             self.expireJobWaiters(ref)
         }
         defer { t.cancel() }

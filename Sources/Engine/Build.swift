@@ -275,7 +275,7 @@ struct BuildRun {
         // Only the stages the target needs (FROM <stage>, COPY --from=<stage>).
         var needed = Set([last])
         for i in stride(from: last, through: 0, by: -1) where needed.contains(i) {
-            for ref in [stages[i].from] + stages[i].body.compactMap({ $0.keyword == "COPY" ? $0.flag("from") : nil }) {
+            for ref in [stages[i].from] + stages[i].body.flatMap(BuildRun.stageReferences) {
                 if let j = stages[..<i].firstIndex(where: { $0.name == ref.lowercased() }) ?? Int(ref).flatMap({ $0 < i ? $0 : nil }) { needed.insert(j) }
             }
         }
@@ -318,7 +318,7 @@ struct BuildRun {
             firstStep[i] = n
             n += 1 + stages[i].body.count
             var d = Set<Int>()
-            for ref in [stages[i].from] + stages[i].body.compactMap({ $0.keyword == "COPY" ? $0.flag("from") : nil }) {
+            for ref in [stages[i].from] + stages[i].body.flatMap(BuildRun.stageReferences) {
                 if let j = stages[..<i].firstIndex(where: { $0.name == ref.lowercased() }) ?? Int(ref).flatMap({ $0 < i ? $0 : nil }) { d.insert(j) }
             }
             deps[i] = d
@@ -368,6 +368,18 @@ struct BuildRun {
         }
         guard let id = done[last] else { throw .internalError("nothing was built") }
         return id
+    }
+
+    /// The stages (or images) an instruction reads besides its stage's FROM: `COPY --from`, and
+    /// the `from=` of a RUN's mounts.
+    static func stageReferences(_ ins: Instruction) -> [String] {
+        if ins.keyword == "COPY" { return ins.flag("from").map { [$0] } ?? [] }
+        guard ins.keyword == "RUN" else { return [] }
+        return ins.flags.compactMap { f in
+            guard f.hasPrefix("--mount=") else { return nil }
+            let m = try? RunMount.parse(String(f.dropFirst("--mount=".count)))
+            return m.flatMap { $0.from.isEmpty ? nil : $0.from }
+        }
     }
 
     static func familiar(_ t: String) throws(EngineError) -> String {

@@ -26,8 +26,21 @@ extension BuildRun {
         let argEnv = st.args.keys.sorted().filter { env[$0] == nil }.map { "\($0)=\(st.args[$0]!)" }
         let createdBy = (argEnv.isEmpty ? "" : "|\(argEnv.count) " + argEnv.joined(separator: " ") + " ") + cmd.joined(separator: " ")
         let options = try runOptions(ins)
-        // Mounts and network key the cache too (a secret's content does not, as in BuildKit).
-        let keyText = "RUN " + options.keyText + createdBy
+        // Mounts and network key the cache too (a secret's content does not, as in BuildKit);
+        // a bind keys it by what it shows: the context files' contents, another stage's image.
+        var bindKey = ""
+        for m in options.mounts where m.kind == .bind {
+            if m.from.isEmpty {
+                let h = SHA256()
+                for src in try contextSources(m.source.isEmpty ? "." : m.source) {
+                    do { try hashContext(src.contextPath ?? "", src.rel, h) } catch { throw .internalError("hashing the context: \(error)") }
+                }
+                bindKey += "bind:\(h.finalize().hex) "
+            } else {
+                bindKey += "bind-from:\(try await fromImage(m.from).hex) "
+            }
+        }
+        let keyText = "RUN " + options.keyText + bindKey + createdBy
         if let hit = cached(st.image, keyText) { return await use(hit, &st) }
         if options.mounts.isEmpty, try await reuseCacheSource(&st, parent: st.image, createdBy: createdBy, cacheText: keyText) { return }
         // The same step of a shared stage in builds running at once (Compose builds services
@@ -52,6 +65,14 @@ extension BuildRun {
         if !noCache { await engine.releaseBuildStep(stepKey) }
     }
 
+    /// What `--from` (COPY, a RUN bind) names: an earlier stage, a local image, or one pulled.
+    func fromImage(_ from: String) async throws(EngineError) -> Digest {
+        if let s = stageImages[from.lowercased()] { return s }
+        if let i = try? engine.resolveImage(from).id { return i }
+        let emit = self.emit
+        return try await engine.pull(from, credentials: nil, progress: { await emit($0) })
+    }
+
     /// A RUN's flags: its mounts, its network; anything else is refused in BuildKit's words.
     struct RunOptions {
         var mounts: [RunMount] = []
@@ -67,8 +88,8 @@ extension BuildRun {
             switch name {
             case "mount":
                 do { o.mounts.append(try RunMount.parse(value)) } catch { throw .badRequest("failed to parse mount: \(error)") }
-                if o.mounts.last?.kind == .bind, !(o.mounts.last?.from.isEmpty ?? true) {
-                    throw .badRequest("RUN --mount=type=bind,from=… is not supported by Berth's builder yet")
+                if let m = o.mounts.last, m.kind != .bind, !m.from.isEmpty {
+                    throw .badRequest("RUN --mount=type=\(m.kind.rawValue),from=… is not supported by Berth's builder yet")
                 }
             case "network":
                 switch value {
@@ -128,13 +149,24 @@ extension BuildRun {
                     p.files.append(file)
                     p.binds.append(file + ":" + m.target + ":ro")
                 case .bind:
-                    try context.materialize()
                     let rel = MountParser.clean("/" + m.source)
                     guard rel != "/" || m.source.isEmpty || m.source == "." || m.source == "/" else { throw EngineError.badRequest("invalid source") }
-                    guard let host = try? SafePath.resolveInRoot(context.dir, rel, followFinal: true), FS.exists(host) else {
+                    var root = context.dir
+                    if m.from.isEmpty {
+                        // All of it: the source may reach other paths through the context's links.
+                        try context.materialize()
+                    } else {
+                        // Another stage's (or image's) root, mounted for the step through a
+                        // container nothing runs in; the path resolved inside that root.
+                        let img = try await fromImage(m.from)
+                        let cid = try await engine.buildContainer(image: img, config: [:], cmd: ["true"], env: [], network: "none")
+                        p.containers.append(cid)
+                        root = try await engine.imageRootForCopy(cid)
+                    }
+                    guard let host = try? SafePath.resolveInRoot(root, rel, followFinal: true), FS.exists(host) else {
                         throw EngineError.badRequest("failed to compute cache key: \"\(rel)\": not found")
                     }
-                    p.binds.append(host + ":" + m.target + ":ro")
+                    p.binds.append(host + ":" + m.target + ":ro")  // rw binds are refused when parsed
                 case .ssh:
                     let scratch = engine.store.tempPath("build-ssh")
                     guard let sock = try await request.sshAgent?(m.id, m.uid ?? 0, m.gid ?? 0, m.mode ?? 0o600, scratch) else {
@@ -330,15 +362,7 @@ extension BuildRun {
         var fromRoot = ""
         var fromContainer: String? = nil
         if let from = ins.flag("from") {
-            let img: Digest
-            if let s = stageImages[from.lowercased()] {
-                img = s
-            } else if let i = try? engine.resolveImage(from).id {
-                img = i
-            } else {
-                let emit = self.emit
-                img = try await engine.pull(from, credentials: nil, progress: { await emit($0) })
-            }
+            let img = try await fromImage(from)
             let cid = try await engine.buildContainer(image: img, config: [:], cmd: ["true"], env: [], network: "none")
             fromContainer = cid
             fromRoot = try await engine.imageRootForCopy(cid)
@@ -701,9 +725,12 @@ struct PreparedMounts: Sendable {
     var locks: [String] = []
     /// Forwarded agent sockets: closed when the step ends.
     var closers: [@Sendable () -> Void] = []
+    /// Scratch containers whose roots a bind shows (`bind,from=`): removed when the step ends.
+    var containers: [String] = []
 
     func release(_ engine: Engine) async {
         for c in closers { c() }
+        for c in containers { await engine.finishBuildContainer(c) }
         for f in files { unlink(f) }
         for l in locks { await engine.releaseBuildStep(l) }
     }

@@ -252,7 +252,7 @@ def test_run_mounts_secrets_caches_tmpfs_and_binds(daemon, tmp_path):
     r = compose(daemon, tmp_path, "-p", "bkm", "build")
     assert r.returncode != 0 and "secret missing: not found" in r.stdout + r.stderr, r.stdout + r.stderr
     # Flags Berth's builder does not implement are refused, never ignored.
-    for flag, words in [("--mount=type=bind,from=x,target=/x", "from=… is not supported"), ("--network=host", "network.host is not allowed"),
+    for flag, words in [("--mount=type=cache,from=x,target=/x", "from=… is not supported"), ("--network=host", "network.host is not allowed"),
                         ("--security=insecure", "security.insecure is not allowed"), ("--frobnicate=1", "unknown flag: frobnicate"),
                         # A field with no key trapped the daemon (found by the dockerfile fuzzer).
                         ("--mount==", "unexpected key ''")]:
@@ -397,3 +397,32 @@ def test_ssh_mounts_forward_the_clients_agent(daemon, tmp_path):
     r = compose(daemon, tmp_path, "-p", "bks", "build")
     assert r.returncode != 0 and 'no SSH key "default" forwarded from the client' in r.stdout + r.stderr, r.stdout + r.stderr
     daemon.docker("rmi", "bk-ssh")
+
+
+def test_bind_mounts_from_a_stage_and_binds_key_the_cache(daemon, tmp_path):
+    """`RUN --mount=type=bind,from=<stage>` shows that stage's files read-only (the stage's
+    image keys the step); a bind of context files keys the step by their contents, so a
+    changed go.mod reruns the step that reads it (it was taken from the cache before)."""
+    (tmp_path / "go.mod").write_text("module one\n")
+    (tmp_path / "Dockerfile").write_text(
+        "FROM busybox AS builder\nARG V=1\nRUN mkdir /out && echo built-$V > /out/artifact\n"
+        "FROM busybox\n"
+        "RUN --mount=type=bind,from=builder,source=/out,target=/in cat /in/artifact > /got && (touch /in/x 2>/dev/null && echo rw || echo ro) >> /got\n"
+        "RUN --mount=type=bind,source=go.mod,target=/src/go.mod cat /src/go.mod > /mod\n")
+    (tmp_path / "compose.yaml").write_text("services:\n  app:\n    build: {context: ., args: {V: \"1\"}}\n    image: bk-bindfrom\n")
+    r = compose(daemon, tmp_path, "-p", "bkb", "build")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert daemon.docker("run", "--rm", "bk-bindfrom", "cat", "/got", "/mod").stdout == "built-1\nro\nmodule one\n"
+    # The bound context file changes: the step that reads it runs again.
+    (tmp_path / "go.mod").write_text("module two\n")
+    assert compose(daemon, tmp_path, "-p", "bkb", "build").returncode == 0
+    assert daemon.docker("run", "--rm", "bk-bindfrom", "cat", "/mod").stdout == "module two\n"
+    # The stage it binds from changes: the binding step runs again.
+    (tmp_path / "compose.yaml").write_text("services:\n  app:\n    build: {context: ., args: {V: \"2\"}}\n    image: bk-bindfrom\n")
+    assert compose(daemon, tmp_path, "-p", "bkb", "build").returncode == 0
+    assert daemon.docker("run", "--rm", "bk-bindfrom", "cat", "/got").stdout == "built-2\nro\n"
+    # A source that is not in the stage is not found; nothing is left mounted.
+    (tmp_path / "Dockerfile").write_text("FROM busybox AS b\nFROM busybox\nRUN --mount=type=bind,from=b,source=/nope,target=/in true\n")
+    r = compose(daemon, tmp_path, "-p", "bkb", "build")
+    assert r.returncode != 0 and "not found" in r.stdout + r.stderr, r.stdout + r.stderr
+    daemon.docker("rmi", "bk-bindfrom")
