@@ -50,7 +50,8 @@ extension Router {
         // saying anything (an empty Dockerfile, a bad context) is an HTTP error, not a 200.
         let started = StreamStart()
         let gone = StreamStart()  // begun once a write to the client fails
-        r.isCancelled = { gone.isStarted }
+        // Gone: a write failed, or the connection closed while a quiet step ran.
+        r.isCancelled = { gone.isStarted || !res.isActive }
         do {
             _ = try await engine.build(contextTar: file, request: r) { msg in
                 if started.begin() { res.startStream(contentType: "application/json") }

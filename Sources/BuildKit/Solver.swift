@@ -121,9 +121,16 @@ public struct Solver: Sendable {
         if req.frontend.isEmpty {
             guard !ref.isEmpty else { throw RPCError(code: .invalidArgument, message: "a build without a frontend needs a ref") }
             try await gateway.open(ref, session: req.session, attrs: req.frontendAttrs)
-            let result = await withTaskCancellationHandler {
-                await gateway.result(ref)
-            } onCancel: {
+            // gRPC tells a handler its RPC ended (the client went away) through the RPC
+            // cancellation handle, not by cancelling the task: both end the job.
+            let gateway = self.gateway
+            let result = await withRPCCancellationHandler {
+                await withTaskCancellationHandler {
+                    await gateway.result(ref)
+                } onCancel: {
+                    Task { await gateway.cancel(ref) }
+                }
+            } onCancelRPC: {
                 Task { await gateway.cancel(ref) }
             }
             switch result {
@@ -311,23 +318,29 @@ public struct Solver: Sendable {
         let cancelled = ManagedFlag()
         build.isCancelled = { cancelled.isSet }
         defer { progress = box.value }
-        return try await withTaskCancellationHandler {
-            let emit: @Sendable (JSON) async -> Void = { msg in
-                let updates = box.translate(msg)
-                if !updates.isEmpty { await jobs.publish(ref, updates) }
-            }
-            if let snapshot, let lease {
-                do {
-                    let id = try await engine.build(contextDirectory: lease.directory, entries: snapshot, request: build, emit: emit)
-                    await engine.releaseLocalContext(lease)
-                    return id
-                } catch {
-                    await engine.releaseLocalContext(lease)
-                    throw error
+        // A client that goes away cancels its RPC (the handle gRPC gives handlers), or the task:
+        // either stops the build, its running steps included.
+        return try await withRPCCancellationHandler {
+            try await withTaskCancellationHandler {
+                let emit: @Sendable (JSON) async -> Void = { msg in
+                    let updates = box.translate(msg)
+                    if !updates.isEmpty { await jobs.publish(ref, updates) }
                 }
+                if let snapshot, let lease {
+                    do {
+                        let id = try await engine.build(contextDirectory: lease.directory, entries: snapshot, request: build, emit: emit)
+                        await engine.releaseLocalContext(lease)
+                        return id
+                    } catch {
+                        await engine.releaseLocalContext(lease)
+                        throw error
+                    }
+                }
+                return try await engine.build(contextTar: work + "/context.tar", request: build, emit: emit)
+            } onCancel: {
+                cancelled.set()
             }
-            return try await engine.build(contextTar: work + "/context.tar", request: build, emit: emit)
-        } onCancel: {
+        } onCancelRPC: {
             cancelled.set()
         }
     }

@@ -220,11 +220,29 @@ extension BuildRun {
             await engine.finishBuildContainer(cid)
             throw error
         }
+        // A build the client cancelled stops its running steps (each stage's, when stages run at
+        // once) instead of waiting for them to end.
+        let isCancelled = request.isCancelled
+        let eng = engine
+        let watcher = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(nanoseconds: 100_000_000)
+                if isCancelled() {
+                    try? await eng.kill(cid, signal: "KILL")
+                    return
+                }
+            }
+        }
         for await chunk in stream {
             guard let chunk else { break }
             if !request.quiet { await emit(["stream": .string(String(decoding: chunk, as: UTF8.self))]) }
         }
         let code = (try? await engine.wait(cid, condition: .notRunning)) ?? -1
+        watcher.cancel()
+        if request.isCancelled() {
+            await engine.finishBuildContainer(cid)
+            throw .badRequest("build cancelled: the client went away")
+        }
         if code != 0 {
             if request.removeIntermediate || request.forceRemove { await engine.finishBuildContainer(cid) }
             let shown = ins.json ? JSON.strings(cmd).serialized() : cmd.joined(separator: " ")

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import DOCKER
+from conftest import BIN, DOCKER
 
 
 def upgrade(d):
@@ -426,3 +426,47 @@ def test_bind_mounts_from_a_stage_and_binds_key_the_cache(daemon, tmp_path):
     r = compose(daemon, tmp_path, "-p", "bkb", "build")
     assert r.returncode != 0 and "not found" in r.stdout + r.stderr, r.stdout + r.stderr
     daemon.docker("rmi", "bk-bindfrom")
+
+
+def test_a_cancelled_build_stops_its_running_steps(daemon, tmp_path):
+    """Killing the client stops the RUN steps it started (both stages' when they run at once),
+    instead of letting them run to their end; the legacy endpoint does the same."""
+    def sleeping():
+        return subprocess.run(["pgrep", "-f", "^sleep 3737"], capture_output=True, text=True).stdout.split()
+
+    (tmp_path / "Dockerfile").write_text("FROM busybox AS a\nRUN sleep 3737 && echo a\nFROM busybox AS b\nRUN sleep 3737 && echo b\n"
+                                         "FROM busybox\nCOPY --from=a /etc/hostname /a\nCOPY --from=b /etc/hostname /b\n")
+    (tmp_path / "compose.yaml").write_text("services:\n  app:\n    build: .\n    image: bk-cancel\n")
+    env = {k: v for k, v in os.environ.items() if k != "DOCKER_BUILDKIT"}
+    env["DOCKER_HOST"] = daemon.host
+    p = subprocess.Popen([DOCKER, "compose", "-p", "bkc", "build"], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        if len(sleeping()) == 2:
+            break
+        time.sleep(0.1)
+    assert len(sleeping()) == 2
+    p.kill()
+    p.wait()
+    for _ in range(50):
+        if not sleeping():
+            break
+        time.sleep(0.1)
+    assert sleeping() == []   # before: they ran on for the hour
+    # The legacy endpoint: the client goes away mid-RUN.
+    p = subprocess.Popen([os.path.join(BIN, "berth"), "-H", daemon.host, "build", "-"], stdin=subprocess.PIPE,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    p.stdin.write(b"FROM busybox\nRUN sleep 3737\n")
+    p.stdin.close()
+    for _ in range(100):
+        if sleeping():
+            break
+        time.sleep(0.1)
+    assert sleeping()
+    p.kill()
+    p.wait()
+    for _ in range(50):
+        if not sleeping():
+            break
+        time.sleep(0.1)
+    assert sleeping() == []
+    assert daemon.api("GET", "/_ping")[0] == 200
