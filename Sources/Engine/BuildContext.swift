@@ -87,8 +87,10 @@ final class BuildContext: @unchecked Sendable {
         // Parents the tar did not list exist implicitly.
         var child = rel
         while true {
-            let parent = child.contains("/") ? String(child[..<child.lastIndex(of: "/")!]) : ""
-            let name = child.contains("/") ? String(child[child.index(after: child.lastIndex(of: "/")!)...]) : child
+            // One scan for the slash (a String `contains("/")` is Foundation's substring search).
+            let slash = child.lastIndex(of: "/")
+            let parent = slash.map { String(child[..<$0]) } ?? ""
+            let name = slash.map { String(child[child.index(after: $0)...]) } ?? child
             if !listed.insert(child).inserted { break }
             children[parent, default: []].append(name)
             if parent.isEmpty { break }

@@ -642,10 +642,25 @@ extension BuildRun {
         }
     }
 
+    /// An entry kind as the cache key has always spelled it (the case name), without reflection
+    /// (`"\(kind)"` looks the name up at run time, per file of every COPY).
+    static func kindName(_ k: TarEntry.Kind) -> String {
+        switch k {
+        case .file: return "file"
+        case .directory: return "directory"
+        case .symlink: return "symlink"
+        case .hardlink: return "hardlink"
+        case .charDevice: return "charDevice"
+        case .blockDevice: return "blockDevice"
+        case .fifo: return "fifo"
+        case .other: return "other"
+        }
+    }
+
     /// The cache key's view of a context source, from the index: names, modes, sizes, contents.
     func hashContext(_ path: String, _ rel: String, _ h: SHA256) throws {
         guard let e = context.entry(path) else { return }
-        h.update(Array("\(rel)\0\(e.kind)\0\(e.mode)\0".utf8))
+        h.update(Array("\(rel)\0\(BuildRun.kindName(e.kind))\0\(e.mode)\0".utf8))
         switch e.kind {
         case .directory:
             for n in context.list(path) {

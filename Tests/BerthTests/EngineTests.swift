@@ -97,6 +97,14 @@ import Testing
         return (base + "/ctx.tar", base + "/ctx")
     }
 
+    @Test func cacheKeysSpellEntryKindsAsBefore() {
+        // The kind names key COPY steps: spelled without reflection, but as reflection did, so
+        // caches of earlier builds still match.
+        for k: TarEntry.Kind in [.file, .directory, .symlink, .hardlink, .charDevice, .blockDevice, .fifo, .other] {
+            #expect(BuildRun.kindName(k) == "\(k)")
+        }
+    }
+
     @Test func aStepUnpacksOnlyTheSourcesItCopies() throws {
         let (tar, dir) = try makeContext()
         let ctx = try BuildContext(tar: tar, dir: dir, digestFile: dir + ".digests", keep: [])
