@@ -144,6 +144,20 @@ import Testing
         #expect((try? FS.readString(key + "/g1/turns/inside")) == "changed" && (try? FS.readString(g0 + "/turns/inside")) == "in")
     }
 
+    @Test func aReturnThatOvertakesItsSolveWaitsForIt() async throws {
+        // Compose's second solve of a build returns at once; its Return reached berthd before the
+        // Control.Solve that opens the job about once in 50 builds, and failed with "no such job".
+        let g = GatewayJobs()
+        let returned = Task { try await g.deliver("r1", .success(Moby_Buildkit_V1_Frontend_Result())) }
+        try await Task.sleep(nanoseconds: 50_000_000)
+        try await g.open("r1", session: "s", attrs: [:])
+        try await returned.value
+        guard case .success = await g.result("r1") else {
+            Issue.record("the build's outcome was lost")
+            return
+        }
+    }
+
     func failure(_ packets: [Fsutil_Types_Packet]) -> FileSyncReceiver.Failure? {
         var r = FileSyncReceiver(tar: TarWriter { _ in })
         do {
