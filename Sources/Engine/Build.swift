@@ -50,18 +50,9 @@ extension Engine {
     public nonisolated var buildCacheDir: String { config.dataRoot + "/build-cache" }
 
     public func build(contextTar: String, request: BuildRequest, emit: @escaping @Sendable (JSON) async -> Void) async throws(EngineError) -> Digest {
-        let work = store.tempPath("build")
-        do { try FS.mkdirAll(work, mode: 0o700) } catch { throw .wrapping(error) }
-        defer { FS.removeAll(work) }
-        let ctx: BuildContext
-        do {
-            ctx = try BuildContext(
-                tar: contextTar, dir: work + "/context", digestFile: buildCacheDir + "/digests.json",
-                keep: [BuildContext.clean(request.dockerfile), ".dockerignore"])
-        } catch { throw .badRequest("failed to read the build context: \(error)") }
-        defer { ctx.saveDigests() }
-        var b = BuildRun(engine: self, request: request, context: ctx, work: work, emit: emit)
-        return try await b.run()
+        try await build(request: request, emit: emit) { work, keep in
+            try BuildContext(tar: contextTar, dir: work + "/context", digestFile: buildCacheDir + "/digests.json", keep: keep)
+        }
     }
 
     /// A build whose context is a directory already on disk (the caller's to remove), with the
@@ -69,15 +60,22 @@ extension Engine {
     public func build(
         contextDirectory: String, entries: [BuildContextEntry], request: BuildRequest, emit: @escaping @Sendable (JSON) async -> Void
     ) async throws(EngineError) -> Digest {
+        try await build(request: request, emit: emit) { _, keep in
+            try BuildContext(directory: contextDirectory, entries: entries, digestFile: buildCacheDir + "/digests.json", keep: keep)
+        }
+    }
+
+    /// A build in a scratch directory of its own, on the context `makeContext` opens there.
+    private func build(
+        request: BuildRequest, emit: @escaping @Sendable (JSON) async -> Void, makeContext: (String, Set<String>) throws -> BuildContext
+    ) async throws(EngineError) -> Digest {
         let work = store.tempPath("build")
         do { try FS.mkdirAll(work, mode: 0o700) } catch { throw .wrapping(error) }
         defer { FS.removeAll(work) }
         let ctx: BuildContext
-        do {
-            ctx = try BuildContext(
-                directory: contextDirectory, entries: entries, digestFile: buildCacheDir + "/digests.json",
-                keep: [BuildContext.clean(request.dockerfile), ".dockerignore"])
-        } catch { throw .badRequest("failed to read the build context: \(error)") }
+        do { ctx = try makeContext(work, [BuildContext.clean(request.dockerfile), ".dockerignore"]) } catch {
+            throw .badRequest("failed to read the build context: \(error)")
+        }
         defer { ctx.saveDigests() }
         var b = BuildRun(engine: self, request: request, context: ctx, work: work, emit: emit)
         return try await b.run()

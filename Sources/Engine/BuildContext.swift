@@ -212,14 +212,7 @@ final class BuildContext: @unchecked Sendable {
             guard fd >= 0 else { throw SysError("open \(rel) in the build context") }
             defer { close(fd) }
             let h = SHA256()
-            var buf = [UInt8](repeating: 0, count: 1 << 16)
-            while true {
-                let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-                if n < 0 && errno == EINTR { continue }
-                guard n >= 0 else { throw SysError("read \(rel) in the build context") }
-                if n == 0 { break }
-                buf.withUnsafeBytes { h.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
-            }
+            guard h.update(fd: fd) != nil else { throw SysError("read \(rel) in the build context") }
             let d = h.finalize().hex
             digests[digestKey(rel, e)] = d
             digestsChanged = true

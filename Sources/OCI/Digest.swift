@@ -47,12 +47,21 @@ public final class SHA256 {
         let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
+        return update(fd: fd)
+    }
+
+    /// Feeds what is left to read from an open file, in blocks; returns the bytes read (nil on a
+    /// read error).
+    @discardableResult
+    public func update(fd: Int32) -> Int64? {
         let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
         defer { buf.deallocate() }
         var total: Int64 = 0
         while true {
             let n = read(fd, buf.baseAddress, 1 << 20)
-            if n <= 0 { break }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 { return nil }
+            if n == 0 { break }
             update(UnsafeRawBufferPointer(rebasing: buf[0..<n]))
             total += Int64(n)
         }

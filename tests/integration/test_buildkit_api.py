@@ -434,39 +434,30 @@ def test_a_cancelled_build_stops_its_running_steps(daemon, tmp_path):
     def sleeping():
         return subprocess.run(["pgrep", "-f", "^sleep 3737"], capture_output=True, text=True).stdout.split()
 
+    def within(seconds, condition):
+        for _ in range(int(seconds * 10)):
+            if condition():
+                return True
+            time.sleep(0.1)
+        return condition()
+
     (tmp_path / "Dockerfile").write_text("FROM busybox AS a\nRUN sleep 3737 && echo a\nFROM busybox AS b\nRUN sleep 3737 && echo b\n"
                                          "FROM busybox\nCOPY --from=a /etc/hostname /a\nCOPY --from=b /etc/hostname /b\n")
     (tmp_path / "compose.yaml").write_text("services:\n  app:\n    build: .\n    image: bk-cancel\n")
     env = {k: v for k, v in os.environ.items() if k != "DOCKER_BUILDKIT"}
     env["DOCKER_HOST"] = daemon.host
     p = subprocess.Popen([DOCKER, "compose", "-p", "bkc", "build"], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        if len(sleeping()) == 2:
-            break
-        time.sleep(0.1)
-    assert len(sleeping()) == 2
+    assert within(10, lambda: len(sleeping()) == 2)
     p.kill()
     p.wait()
-    for _ in range(50):
-        if not sleeping():
-            break
-        time.sleep(0.1)
-    assert sleeping() == []   # before: they ran on for the hour
+    assert within(5, lambda: sleeping() == []), sleeping()   # before: they ran on for the hour
     # The legacy endpoint: the client goes away mid-RUN.
     p = subprocess.Popen([os.path.join(BIN, "berth"), "-H", daemon.host, "build", "-"], stdin=subprocess.PIPE,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     p.stdin.write(b"FROM busybox\nRUN sleep 3737\n")
     p.stdin.close()
-    for _ in range(100):
-        if sleeping():
-            break
-        time.sleep(0.1)
-    assert sleeping()
+    assert within(10, lambda: len(sleeping()) == 1)
     p.kill()
     p.wait()
-    for _ in range(50):
-        if not sleeping():
-            break
-        time.sleep(0.1)
-    assert sleeping() == []
+    assert within(5, lambda: sleeping() == []), sleeping()
     assert daemon.api("GET", "/_ping")[0] == 200
