@@ -218,24 +218,9 @@ final class GenerationSink: ContextSink, @unchecked Sendable {
         let (dirfd, name) = try parent(s.path)
         let (bdir, bname) = try parent(s.path, in: basefd)
         defer { close(bdir) }
-        guard linkat(bdir, bname, dirfd, name, 0) != 0 else { return }
-        // Another filesystem: a copy, made as the client has it.
-        let src = openat(bdir, bname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
-        guard src >= 0 else { throw SysError("open the kept copy of \(s.path)") }
-        defer { close(src) }
-        let out = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        guard out >= 0 else { throw SysError("create \(s.path)") }
-        defer { close(out) }
-        var buf = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = buf.withUnsafeMutableBytes { read(src, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            guard n >= 0 else { throw SysError("read the kept copy of \(s.path)") }
-            if n == 0 { break }
-            try FS.writeAll(fd: out, Array(buf[0..<n]))
-        }
-        try own(dirfd, name, s, perm: perm)
-        setTime(dirfd, name, s.modTime)
+        // Generations are siblings on one filesystem: the link shares the inode, owner, mode
+        // and time included.
+        guard linkat(bdir, bname, dirfd, name, 0) == 0 else { throw SysError("link the kept copy of \(s.path)") }
     }
 
     func directory(_ s: Fsutil_Types_Stat, perm: Int) throws {

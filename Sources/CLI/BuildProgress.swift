@@ -36,17 +36,6 @@ struct BuildKitStyleProgress {
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
 
-    static func fixed(_ v: Double, _ digits: Int) -> String { Out.fixed(v, digits) }
-
-    static func find(_ needle: String, in s: String) -> String.Index? {
-        var i = s.startIndex
-        while i < s.endIndex {
-            if s[i...].hasPrefix(needle) { return i }
-            i = s.index(after: i)
-        }
-        return nil
-    }
-
     private func emit(_ s: String) { Out.raw(fd, Array(s.utf8)) }
 
     mutating func feed(_ m: JSON) {
@@ -62,10 +51,10 @@ struct BuildKitStyleProgress {
     }
 
     private mutating func take(_ line: String) {
-        if line.hasPrefix("Step "), let colon = Self.find(" : ", in: line) {
-            let counter = line.dropFirst(5)[..<colon]
+        if line.hasPrefix("Step "), let colon = line.firstRange(of: " : ") {
+            let counter = line.dropFirst(5)[..<colon.lowerBound]
             close(.done)
-            open("[\(counter)] \(line[line.index(colon, offsetBy: 3)...])")
+            open("[\(counter)] \(line[colon.upperBound...])")
         } else if line == " ---> Using cache" {
             if var v = vertexes.last, v.state == .running {
                 v.state = .cached
@@ -81,7 +70,7 @@ struct BuildKitStyleProgress {
             let t = BuildKitStyleProgress.now() - v.started
             v.log.append(line)
             vertexes[vertexes.count - 1] = v
-            if !tty { emit("#\(vertexes.count) \(Self.fixed(t, 3)) \(line)\n") }
+            if !tty { emit("#\(vertexes.count) \(Out.fixed(t, 3)) \(line)\n") }
         }
     }
 
@@ -100,7 +89,7 @@ struct BuildKitStyleProgress {
         switch v.state {
         case .cached: emit("#\(n) CACHED\n\n")
         case .failed: break
-        default: emit("#\(n) DONE \(Self.fixed(v.ended! - v.started, 1))s\n\n")
+        default: emit("#\(n) DONE \(Out.fixed(v.ended! - v.started, 1))s\n\n")
         }
     }
 
@@ -145,9 +134,9 @@ struct BuildKitStyleProgress {
         let now = BuildKitStyleProgress.now()
         let finished = vertexes.filter { $0.ended != nil }.count
         var out = drawn > 0 ? "\u{1B}[\(drawn)A" : ""
-        var lines = ["[+] Building \(Self.fixed(now - begun, 1))s (\(finished)/\(vertexes.count))\(final ? " FINISHED" : "")"]
+        var lines = ["[+] Building \(Out.fixed(now - begun, 1))s (\(finished)/\(vertexes.count))\(final ? " FINISHED" : "")"]
         for v in vertexes {
-            let t = Self.fixed((v.ended ?? now) - v.started, 1)
+            let t = Out.fixed((v.ended ?? now) - v.started, 1)
             let mark = v.state == .cached ? "CACHED" : v.state == .failed ? "ERROR" : t + "s"
             lines.append(String(" => \(v.state == .cached ? "CACHED " : "")\(v.title)".prefix(100)) + "  " + mark)
             if v.ended == nil || v.state == .failed { for l in v.log.suffix(6) { lines.append(String(" => > \(l)".prefix(120))) } }

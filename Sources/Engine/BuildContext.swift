@@ -37,6 +37,9 @@ final class BuildContext: @unchecked Sendable {
     /// write out a 200 MB context.
     private var materializedPaths: [String] = []
     private var hasHardlinks = false
+    /// The on-disk context's root, opened on the first digest (not once per file).
+    private var rootfd: Int32 = -1
+    deinit { if rootfd >= 0 { close(rootfd) } }
     private var digests: [String: String] = [:]
     private var digestsChanged = false
     /// Stages built at once share the context: unpacking and the digest memo are serialised.
@@ -64,8 +67,7 @@ final class BuildContext: @unchecked Sendable {
             if rel.isEmpty { continue }
             index(rel, Entry(kind: e.kind, mode: e.mode, size: e.size, mtime: e.mtime, mtimeNanos: e.mtimeNanos, link: e.link))
         }
-        let rootfd = try DirFD.openDirectory(directory)
-        defer { close(rootfd) }
+        rootfd = try DirFD.openDirectory(directory)
         for rel in keep where entries[rel]?.kind == .file && (entries[rel]?.size ?? .max) < 16 << 20 {
             let fd = DirFD.open(rootfd, rel, O_RDONLY | O_NOFOLLOW, .strict)
             guard fd >= 0 else { continue }
@@ -206,8 +208,7 @@ final class BuildContext: @unchecked Sendable {
         if let d = digests[digestKey(rel, e)] { return d }
         if tarPath.isEmpty {
             // On disk already: the file itself, opened beneath the context, never through a link.
-            let rootfd = try DirFD.openDirectory(dir)
-            defer { close(rootfd) }
+            if rootfd < 0 { rootfd = try DirFD.openDirectory(dir) }
             let fd = DirFD.open(rootfd, rel, O_RDONLY | O_NOFOLLOW, .strict)
             guard fd >= 0 else { throw SysError("open \(rel) in the build context") }
             defer { close(fd) }
