@@ -11,6 +11,7 @@ let package = Package(
         .executable(name: "berth", targets: ["berth"]),
         .executable(name: "berth-shim", targets: ["berth-shim"]),
         .executable(name: "berth-exec", targets: ["berth-exec"]),
+        .executable(name: "berth-buildkit", targets: ["berth-buildkit"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -63,8 +64,16 @@ let package = Package(
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
         .target(name: "Client", dependencies: ["JSON", "Sys", "CTLS"]),
+        // The client side of a BuildKit session (berth build --secret/--ssh): gRPC served by the
+        // berth-buildkit helper, so the CLI itself stays small and quick to start.
+        .target(name: "BuildClient", dependencies: ["BuildKitAPI", "Builder", "Client", "JSON", "Sys",
+            .product(name: "GRPCCore", package: "grpc-swift-2"),
+            .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        ]),
+        .executableTarget(name: "berth-buildkit", dependencies: ["BuildClient", "Client", "JSON", "Sys"]),
         .target(name: "GoTemplate", dependencies: ["JSON"]),
-        .target(name: "CLI", dependencies: ["Client", "JSON", "OCI", "Sys", "Archive", "GoTemplate", "Builder"]),
+        .target(name: "CLI", dependencies: ["CSys", "Client", "JSON", "OCI", "Sys", "Archive", "GoTemplate", "Builder"]),
         .target(name: "CRootless"),
         .executableTarget(name: "berthd", dependencies: ["API", "BuildKit", "Engine", "Runtime", "CRootless"]),
         // Every command starts the CLI: a static Swift runtime saves ~2 ms of dynamic loading each time.
@@ -75,6 +84,6 @@ let package = Package(
         // exec's helper: plain C, started for every exec (see its main.c for why). swiftc links the
         // Swift runtime into any executable; fully static, the dynamic loader's relocations go too.
         .executableTarget(name: "berth-exec", linkerSettings: [.unsafeFlags(["-static-executable"])]),
-        .testTarget(name: "BerthTests", dependencies: ["BuildKit", "BuildKitAPI", "DockerAPI", "JSON", "OCI", "Archive", "Store", "Runtime", "Engine", "CLI", "Client", "Sys", "GoTemplate", "BerthNet", "Builder", "Registry"]),
+        .testTarget(name: "BerthTests", dependencies: ["BuildKit", "BuildKitAPI", "DockerAPI", "JSON", "OCI", "Archive", "Store", "Runtime", "Engine", "CLI", "Client", "BuildClient", "Sys", "GoTemplate", "BerthNet", "Builder", "Registry"]),
     ]
 )

@@ -26,11 +26,6 @@ extension Berth {
                 FlagSpec("--force-rm"), FlagSpec("--cache-from", value: true), FlagSpec("--platform", value: true),
                 FlagSpec("--progress", value: true), FlagSpec("--secret", value: true), FlagSpec("--ssh", value: true),
             ])
-        // Secrets and ssh agents travel over BuildKit's session, which berth's client does not
-        // serve yet: refused, never dropped (Compose v2 and buildx pass them to berthd).
-        for flag in ["secret", "ssh"] where !f.list(flag).isEmpty {
-            throw CLIError("--\(flag) needs a BuildKit session, which berth build does not open yet: build with docker buildx or docker compose against berthd")
-        }
         var style: BuildKitStyleProgress? = nil
         switch f.string("progress") ?? "" {
         case "": break
@@ -43,6 +38,8 @@ extension Berth {
         case let other: throw CLIError("invalid progress mode \"\(other)\": plain, tty, auto or quiet")
         }
         let quiet = f.bool("quiet") || f.string("progress") == "quiet"
+        // Secrets and ssh agents travel over a BuildKit session (SessionBuildCommand.swift).
+        if !f.list("secret").isEmpty || !f.list("ssh").isEmpty { return try sessionBuild(f, style: style, quiet: quiet) }
         guard f.positionals.count == 1 else { throw CLIError("\"build\" requires exactly 1 argument.") }
         let contextArg = f.positionals[0]
         var dockerfile = f.string("file") ?? ""

@@ -24,6 +24,10 @@ struct BuildKitStyleProgress {
     private let begun = BuildKitStyleProgress.now()
     private var imageID = ""
     private var tags: [String] = []
+    /// BuildKit's own vertexes (a session build), by digest: drawn as they come, with no step
+    /// lines to parse and no export vertex made up at the end.
+    private var byDigest: [String: Int] = [:]
+    private var fromVertexes = false
 
     init(tty: Bool) {
         self.tty = tty
@@ -46,6 +50,44 @@ struct BuildKitStyleProgress {
             let line = String(pending[..<nl])
             pending = String(pending[pending.index(after: nl)...])
             take(line)
+        }
+        if tty { redraw() }
+    }
+
+    /// One event of a session build (berth-buildkit's output): a vertex's state or its log.
+    mutating func event(_ m: JSON) {
+        fromVertexes = true
+        if let id = m["aux"]["ID"].string { imageID = id }
+        if let d = m["vertex"].string {
+            let completed = m["completed"].bool == true, cached = m["cached"].bool == true
+            var index = byDigest[d]
+            if index == nil {
+                guard m["started"].bool == true || completed || cached else { return }
+                vertexes.append(Vertex(title: m["name"].string ?? d, started: BuildKitStyleProgress.now()))
+                index = vertexes.count - 1
+                byDigest[d] = index
+                if !tty { emit("#\(vertexes.count) \(vertexes[index!].title)\n") }
+            }
+            if let i = index, completed || cached, vertexes[i].ended == nil {
+                var v = vertexes[i]
+                v.ended = BuildKitStyleProgress.now()
+                let error = m["error"].string
+                v.state = error != nil ? .failed : cached ? .cached : .done
+                vertexes[i] = v
+                if !tty {
+                    switch v.state {
+                    case .cached: emit("#\(i + 1) CACHED\n\n")
+                    case .failed: emit("#\(i + 1) ERROR: \(error ?? "")\n\n")
+                    default: emit("#\(i + 1) DONE \(Out.fixed(v.ended! - v.started, 1))s\n\n")
+                    }
+                }
+            }
+        } else if let d = m["log"].string, let i = byDigest[d], let data = m["data"].string {
+            let t = BuildKitStyleProgress.now() - vertexes[i].started
+            for line in data.split(separator: "\n", omittingEmptySubsequences: false).dropLast(data.hasSuffix("\n") ? 1 : 0) {
+                vertexes[i].log.append(String(line))
+                if !tty { emit("#\(i + 1) \(Out.fixed(t, 3)) \(line)\n") }
+            }
         }
         if tty { redraw() }
     }
@@ -95,6 +137,10 @@ struct BuildKitStyleProgress {
 
     /// The build ended: the export vertex, or the failing step's error.
     mutating func finish(error: String?) {
+        if fromVertexes {
+            if tty { redraw(final: true) }
+            return
+        }
         if !pending.isEmpty { take(pending); pending = "" }
         if let error {
             if var v = vertexes.last, v.ended == nil {

@@ -195,12 +195,15 @@ public final class DaemonClient {
     }
 
     /// Upgrades the connection (attach) and returns the raw socket plus any bytes already read.
-    public func hijack(_ path: String, json: JSON? = nil) throws(ClientError) -> (fd: Int32, pending: [UInt8]) {
+    /// `upgrade` is the protocol asked for (`h2c` for a BuildKit session), `headers` go with it.
+    public func hijack(
+        _ path: String, json: JSON? = nil, upgrade: String = "tcp", headers: [(String, String)] = []
+    ) throws(ClientError) -> (fd: Int32, pending: [UInt8]) {
         let fd = try connect()
         let body = json?.bytes
         try sendRequest(
             fd, method: "POST", path: path, body: body ?? [], bodyFile: nil, contentType: body == nil ? nil : "application/json",
-            extraHeaders: [("Connection", "Upgrade"), ("Upgrade", "tcp")])
+            extraHeaders: [("Connection", "Upgrade"), ("Upgrade", upgrade)] + headers)
         var reader = SocketReader(fd: fd)
         let (status, hdrs) = try reader.readHead()
         if status >= 400 {

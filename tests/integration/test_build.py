@@ -5,6 +5,8 @@ import hashlib
 import io
 import json
 import os
+import re
+import shutil
 import subprocess
 import tarfile
 import time
@@ -399,7 +401,99 @@ def test_progress_plain_and_tty_draw_steps_as_buildkit(daemon, tmp_path):
     text = out.decode(errors="replace")
     assert code == 0 and "[+] Building" in text and "FINISHED" in text and "=> [2/2] RUN echo tty" in text, text
     # What berth build cannot do is refused, never dropped.
-    for args, words in [(["--progress", "fancy"], "invalid progress mode"), (["--secret", "id=a,src=/etc/hostname"], "--secret needs a BuildKit session"),
-                        (["--ssh", "default"], "--ssh needs a BuildKit session")]:
+    for args, words in [(["--progress", "fancy"], "invalid progress mode")]:
         r = daemon.berth("build", *args, str(ctx))
         assert r.returncode != 0 and words in r.stderr, (args, r.stderr)
+
+
+SESSION_DOCKERFILE = """FROM busybox
+COPY . /ctx/
+RUN --mount=type=secret,id=token test "$(md5sum < /run/secrets/token | cut -c1-32)" = "{md5}" && echo secret-file-ok
+RUN --mount=type=secret,id=apikey,env=KEY test "$(echo -n "$KEY" | md5sum | cut -c1-32)" = "{md5env}" && echo secret-env-ok
+RUN --mount=type=ssh,required test -S "$SSH_AUTH_SOCK" && echo ssh-ok
+"""
+
+
+def test_berth_build_serves_secrets_ssh_and_the_context_over_a_session(daemon, tmp_path):
+    """`berth build --secret/--ssh` builds through BuildKit's session (the berth-buildkit helper
+    serves FileSync, Secrets and SSH): the secrets are readable during RUN and absent from the
+    image, its history and inspect; the agent socket is there; .dockerignore'd files never
+    leave the client; -f outside the context, -q and --iidfile work; bad flags get buildx's
+    words (before, both flags were refused)."""
+    import socket as sk
+    secret = "s3cr3t-" + os.urandom(6).hex()
+    ctx = tmp_path / "ctx"
+    (ctx / "sub").mkdir(parents=True)
+    (ctx / "sub" / "a.txt").write_text("alpha\n")
+    (ctx / "private.key").write_text("never sent\n")
+    (ctx / ".dockerignore").write_text("private.key\n")
+    (tmp_path / "token").write_text(secret)
+    (tmp_path / "Dockerfile.session").write_text(SESSION_DOCKERFILE.replace("{md5}", hashlib.md5(secret.encode()).hexdigest())
+                                                 .replace("{md5env}", hashlib.md5((secret + "-env").encode()).hexdigest()))
+    agent = sk.socket(sk.AF_UNIX)
+    agent.bind(str(tmp_path / "agent.sock"))
+    agent.listen(4)
+    env = dict(os.environ, DOCKER_HOST=daemon.host, APIKEY=secret + "-env")
+    env.pop("BERTH_HOST", None)
+    argv = [os.path.join(BIN, "berth"), "build", "--progress=plain", "-f", str(tmp_path / "Dockerfile.session"),
+            "--secret", "id=token,src=" + str(tmp_path / "token"), "--secret", "id=apikey,env=APIKEY",
+            "--ssh", "default=" + str(tmp_path / "agent.sock"), "--iidfile", str(tmp_path / "iid"), "-t", "session-img", str(ctx)]
+    r = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
+    agent.close()
+    assert r.returncode == 0, r.stdout + r.stderr
+    for word in ["secret-file-ok", "secret-env-ok", "ssh-ok", "#1 [internal] load build definition from Dockerfile.session"]:
+        assert word in r.stderr, r.stderr
+    iid = (tmp_path / "iid").read_text().strip()
+    assert iid.startswith("sha256:") and daemon.docker("image", "inspect", "-f", "{{.Id}}", "session-img").stdout.strip() == iid
+    assert daemon.docker("run", "--rm", "session-img", "cat", "/ctx/sub/a.txt").stdout == "alpha\n"
+    assert daemon.docker("run", "--rm", "session-img", "ls", "/ctx/private.key").returncode != 0
+    for path in ["/run/secrets", "/run/buildkit"]:
+        assert daemon.docker("run", "--rm", "session-img", "ls", path).returncode != 0, path
+    saved = subprocess.run([DOCKER, "save", "session-img"], env=env, capture_output=True).stdout
+    assert len(saved) > 100_000 and secret.encode() not in saved
+    assert secret not in daemon.docker("history", "--no-trunc", "session-img").stdout
+    assert secret not in daemon.docker("image", "inspect", "session-img").stdout
+    # Nothing the .dockerignore names reached the daemon's copy of the context either.
+    found = subprocess.run(["grep", "-rl", "never sent", os.path.join(daemon.root, "data")], capture_output=True, text=True).stdout
+    assert not found, found
+    # Without the agent, the required ssh mount fails the build with the daemon's error.
+    i = argv.index("--ssh")
+    r = subprocess.run(argv[:i] + ["--no-cache"] + argv[i + 2:], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode != 0 and "ssh" in r.stderr, r.stderr
+    # -q: the image id alone on stdout.
+    (ctx / "Dockerfile").write_text("FROM busybox\nRUN --mount=type=secret,id=token,required cat /run/secrets/token >/dev/null\n")
+    r = subprocess.run([os.path.join(BIN, "berth"), "build", "-q", "--secret", "id=token,src=" + str(tmp_path / "token"), str(ctx)],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0 and re.fullmatch(r"sha256:[0-9a-f]{64}\n", r.stdout), r.stdout + r.stderr
+    # Flags as buildx checks them.
+    for args, words in [(["--secret", "id=a,frob=1"], "unexpected key 'frob' in 'frob=1'"), (["--secret", "id=a,type=x"], "unsupported secret type"),
+                        (["--secret", "src=/nonexistent/x"], "failed to stat /nonexistent/x"), (["--secret", "idonly"], "must be a key=value pair"),
+                        (["--ssh", "default=" + str(tmp_path / "token")], "is not an agent socket"),
+                        (["--secret", "id=token,src=" + str(tmp_path / "token"), "-"], "need a context directory")]:
+        r = daemon.berth("build", *args, *([] if args[-1] == "-" else [str(ctx)]))
+        assert r.returncode != 0 and words in r.stderr, (args, r.stderr)
+    daemon.docker("rmi", "session-img")
+
+
+@pytest.mark.skipif(not shutil.which("ssh-agent") or not os.path.exists("/usr/bin/ssh-add"), reason="openssh-client not installed")
+def test_berth_build_ssh_relays_the_agents_bytes(daemon, tmp_path):
+    """`berth build --ssh default`: the step's ssh-add (the host's, with its libraries) lists
+    the key of the agent at SSH_AUTH_SOCK, so every byte goes through the helper's relay."""
+    (tmp_path / "libs").mkdir()
+    out = subprocess.run(["ldd", "/usr/bin/ssh-add"], capture_output=True, text=True, check=True).stdout
+    for path in ["/usr/bin/ssh-add"] + re.findall(r"(/lib[^ ]+)", out):
+        shutil.copy(path, tmp_path / "libs")
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nCOPY libs /libs\n"
+                                         "RUN --mount=type=ssh /libs/ld-linux-x86-64.so.2 --library-path /libs /libs/ssh-add -l\n")
+    agent = subprocess.run(["ssh-agent", "-s"], capture_output=True, text=True, check=True).stdout
+    env = dict(os.environ, DOCKER_HOST=daemon.host)
+    env.pop("BERTH_HOST", None)
+    env.update(re.findall(r"(SSH_AUTH_SOCK|SSH_AGENT_PID)=([^;]+);", agent))
+    try:
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "berth-cli-ssh", "-f", str(tmp_path / "key")], check=True)
+        subprocess.run(["ssh-add", str(tmp_path / "key")], env=env, check=True, capture_output=True)
+        r = subprocess.run([os.path.join(BIN, "berth"), "build", "--progress=plain", "--ssh", "default", str(tmp_path)],
+                           capture_output=True, text=True, env=env, timeout=120)
+        assert r.returncode == 0 and "berth-cli-ssh (ED25519)" in r.stderr, r.stderr
+    finally:
+        subprocess.run(["ssh-agent", "-k"], env=env, capture_output=True)
