@@ -126,7 +126,7 @@ extension Berth {
             for m in split.feed(bytes) {
                 if style != nil {
                     style?.feed(m)
-                } else if let s = m["stream"].string {
+                } else if !quiet, let s = m["stream"].string {
                     Out.raw(1, Array(s.utf8))
                 }
                 if let st = m["status"].string { Out.print(st) }

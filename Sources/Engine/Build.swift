@@ -294,6 +294,8 @@ struct BuildRun {
         }
         guard let id = final else { throw .internalError("nothing was built") }
         await emit(["aux": ["ID": .string(id.description)]])
+        // Quiet, dockerd sends the ID as the stream, which is what `docker build -q` prints.
+        if request.quiet { await emit(["stream": .string(id.description + "\n")]) }
         await say("Successfully built \(id.hex.prefix(12))\n")
         for t in request.tags {
             try await engine.tagImage(id, as: t)

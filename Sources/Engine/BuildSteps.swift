@@ -97,10 +97,16 @@ extension BuildRun {
             for (k, v) in request.labels { l[k] = .string(v) }
             c["Labels"] = JSON.object(l).sortingKeys()
             st.doc["config"] = c
-            st.image = try await engine.registerStep(
-                st.doc, base: st.image,
-                createdBy: "/bin/sh -c #(nop)  LABEL " + request.labels.keys.sorted().map { "\($0)=\(request.labels[$0]!)" }.joined(separator: " "),
-                emptyLayer: true)
+            // Cached as any LABEL step (as dockerd appends it to the Dockerfile): a rebuild with
+            // the same labels (Compose always sends some) is the same image, not a new one.
+            let text = "LABEL " + request.labels.keys.sorted().map { "\($0)=\(request.labels[$0]!)" }.joined(separator: " ")
+            if let hit = cached(st.image, text) {
+                st.image = hit
+            } else {
+                let id = try await engine.registerStep(st.doc, base: st.image, createdBy: "/bin/sh -c #(nop)  " + text, emptyLayer: true)
+                engine.cacheStore(cacheKey(st.image, text), id)
+                st.image = id
+            }
         }
         // A stage with nothing but FROM scratch still needs an image.
         if st.image == nil { st.image = try await engine.registerStep(st.doc, base: nil, createdBy: "", emptyLayer: true) }

@@ -166,6 +166,11 @@ def test_output_cache_and_ids(daemon, tmp_path):
     # Touching a file without changing it keeps the cache (content, not times).
     os.utime(ctx / "a.txt", (t + 100, t + 100))
     assert d.berth("build", "-q", str(ctx)).stdout.strip().startswith("sha256:" + built)
+    # The docker CLI prints what dockerd sends quiet: the ID as the stream (before, nothing);
+    # berth prints it once. With --label, a rebuild is the same image (the label step cached).
+    quiet = subprocess.run([DOCKER, "build", "-q", "--label", "team=x", str(ctx)], env=env, capture_output=True, text=True)
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}\n", quiet.stdout), quiet.stdout + quiet.stderr
+    assert d.berth("build", "-q", "--label", "team=x", str(ctx)).stdout == quiet.stdout
     # A changed file rebuilds from its COPY on.
     (ctx / "a.txt").write_bytes(b"changed\n")
     r3 = d.berth("build", "-t", "cachetest:3", "--iidfile", str(tmp_path / "iid"), str(ctx))

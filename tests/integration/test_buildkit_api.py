@@ -105,15 +105,18 @@ def test_compose_v2_builds_two_services_sharing_a_base_stage_through_buildkit(da
     assert daemon.docker("run", "--rm", "bk-api", "ls", "/").returncode == 0
     labels = json.loads(daemon.docker("image", "inspect", "bk-api", "--format", "{{json .Config.Labels}}").stdout)
     assert labels["com.docker.compose.service"] == "api"
-    # Nothing changed: every step that ran is taken from the cache.
+    # Nothing changed: every step that ran is taken from the cache, and the images are the same
+    # ones (before, the labels Compose sends made a new image, and a dangling one, each time).
+    first_ids = [daemon.docker("image", "inspect", i, "--format", "{{.Id}}").stdout for i in ("bk-api", "bk-web")]
     again = compose(daemon, tmp_path, "-p", "bk2", "build")
     assert again.returncode == 0, again.stderr
     text = again.stdout + again.stderr
     assert text.count("CACHED") >= 6 and " 0.0s" in text, text
     # Only changed files travel: the daemon kept the context from the first build.
     assert re.search(r"transferring context: 0 bytes, \d+ entries, [1-9]\d* files unchanged since the last build", text), text
-    assert daemon.docker("image", "inspect", "bk-api", "--format", "{{.Id}}").stdout == \
-        daemon.docker("image", "inspect", "bk-api", "--format", "{{.Id}}").stdout
+    assert [daemon.docker("image", "inspect", i, "--format", "{{.Id}}").stdout for i in ("bk-api", "bk-web")] == first_ids
+    dangling = daemon.docker("images", "-q", "--no-trunc", "--filter", "dangling=true").stdout.split()
+    assert not dangling, [daemon.docker("history", "--no-trunc", "--format", "{{.CreatedBy}}", i).stdout for i in dangling] + [r.stdout + r.stderr]
     # The kept context is a build cache record, which `docker builder prune` removes.
     kept = [c for c in json.loads(daemon.api("GET", "/system/df")[2])["BuildCache"] if c["Type"] == "source.local"]
     assert kept and all(c["Size"] > 0 for c in kept), kept
