@@ -18,10 +18,14 @@ protocol ContextSink: AnyObject, Sendable {
     func unchanged(_ s: Fsutil_Types_Stat) -> Bool
     /// A file `unchanged` said the daemon holds.
     func kept(_ s: Fsutil_Types_Stat, perm: Int) throws
-    /// A file the client is about to send: `write` gets its bytes, `end` follows them.
-    func begin(_ s: Fsutil_Types_Stat, perm: Int) throws
-    func write(_ bytes: [UInt8]) throws
-    func end(_ s: Fsutil_Types_Stat, perm: Int) throws
+    /// How many files may be asked for at once (their DATA then interleaves by id): a tar is
+    /// written one file after another, a directory can take several at a time.
+    var window: Int { get }
+    /// A file the client is about to send (by its walk id): `write` gets its bytes, `end`
+    /// follows them.
+    func begin(_ id: UInt32, _ s: Fsutil_Types_Stat, perm: Int) throws
+    func write(_ id: UInt32, _ bytes: [UInt8]) throws
+    func end(_ id: UInt32, _ s: Fsutil_Types_Stat, perm: Int) throws
     func finish() throws
 }
 
@@ -46,11 +50,12 @@ final class TarSink: ContextSink, @unchecked Sendable {
     }
     func unchanged(_ s: Fsutil_Types_Stat) -> Bool { false }
     func kept(_ s: Fsutil_Types_Stat, perm: Int) throws { throw SysError("no kept copy of \(s.path)") }
-    func begin(_ s: Fsutil_Types_Stat, perm: Int) throws {
+    var window: Int { 1 }
+    func begin(_ id: UInt32, _ s: Fsutil_Types_Stat, perm: Int) throws {
         try tar.entry(s.path, type: "0", size: s.size, mode: perm, uid: Int(s.uid), gid: Int(s.gid), mtime: Self.mtime(s))
     }
-    func write(_ bytes: [UInt8]) throws { try tar.write(bytes) }
-    func end(_ s: Fsutil_Types_Stat, perm: Int) throws { try tar.pad(s.size) }
+    func write(_ id: UInt32, _ bytes: [UInt8]) throws { try tar.write(bytes) }
+    func end(_ id: UInt32, _ s: Fsutil_Types_Stat, perm: Int) throws { try tar.pad(s.size) }
     func finish() throws { try tar.finish() }
 }
 
@@ -69,7 +74,8 @@ final class GenerationSink: ContextSink, @unchecked Sendable {
     private(set) var entries: [BuildContextEntry] = []
     private(set) var manifest: [String: LocalContextEntry] = [:]
     private var dirTimes: [(String, Int64)] = []
-    private var receiving: Int32 = -1
+    /// The files being received, by walk id (at most `window`).
+    private var receiving: [UInt32: Int32] = [:]
 
     init(_ lease: LocalContextLease) throws {
         try FS.mkdirAll(lease.directory, mode: 0o700)
@@ -85,7 +91,7 @@ final class GenerationSink: ContextSink, @unchecked Sendable {
     }
 
     deinit {
-        if receiving >= 0 { close(receiving) }
+        for (_, fd) in receiving { close(fd) }
         if let basefd { close(basefd) }
         for (_, fd) in parents { close(fd) }
         close(rootfd)
@@ -265,21 +271,32 @@ final class GenerationSink: ContextSink, @unchecked Sendable {
         record(s, Self.entry(s))
     }
 
-    func begin(_ s: Fsutil_Types_Stat, perm: Int) throws {
+    /// Files asked for at once: one round trip to the client per window, not per file (fsutil's
+    /// own receiver asks for every file at once; its sender serves four at a time).
+    var window: Int { 16 }
+
+    func begin(_ id: UInt32, _ s: Fsutil_Types_Stat, perm: Int) throws {
         let (dirfd, name) = try parent(s.path)
         clear(dirfd, name, s.path)
-        receiving = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        guard receiving >= 0 else { throw SysError("create \(s.path)") }
+        let fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw SysError("create \(s.path)") }
+        receiving[id] = fd
     }
 
-    func write(_ bytes: [UInt8]) throws { try FS.writeAll(fd: receiving, bytes) }
+    func write(_ id: UInt32, _ bytes: [UInt8]) throws {
+        guard let fd = receiving[id] else { throw SysError("write \(id): not being received", errno: EBADF) }
+        try FS.writeAll(fd: fd, bytes)
+    }
 
-    func end(_ s: Fsutil_Types_Stat, perm: Int) throws {
-        close(receiving)
-        receiving = -1
-        let (dirfd, name) = try parent(s.path)
-        try own(dirfd, name, s, perm: perm)
-        setTime(dirfd, name, s.modTime)
+    /// Owner, mode and times set on the file's own descriptor: nothing is looked up by name again.
+    func end(_ id: UInt32, _ s: Fsutil_Types_Stat, perm: Int) throws {
+        guard let fd = receiving.removeValue(forKey: id) else { throw SysError("end \(id): not being received", errno: EBADF) }
+        defer { close(fd) }
+        guard fchown(fd, s.uid, s.gid) == 0 else { throw SysError("chown \(s.path)") }
+        guard fchmod(fd, mode_t(perm)) == 0 else { throw SysError("chmod \(s.path)") }
+        let t = timespec(tv_sec: Int(s.modTime / 1_000_000_000), tv_nsec: Int(s.modTime % 1_000_000_000))
+        var times = [t, t]
+        futimens(fd, &times)
         record(s, Self.entry(s))
     }
 

@@ -11,8 +11,9 @@ import Sys
 ///
 /// Everything here comes from the client and is hostile: paths must be relative and clean (no
 /// `..`, no empty or `.` components), sizes are range-checked and a file's DATA must add up to
-/// its STAT's size exactly, entries and bytes are bounded. Files are asked for one at a time, so
-/// DATA for anything but the file asked for is an error and nothing is buffered in memory.
+/// its STAT's size exactly, entries and bytes are bounded. Files are asked for a window at a time
+/// (the sink's: one for a tar, several for a directory), so DATA for anything but a file asked
+/// for is an error and nothing is buffered in memory.
 public struct FileSyncReceiver {
     public enum Failure: Error, CustomStringConvertible, Equatable {
         case protocolError(String)
@@ -39,8 +40,8 @@ public struct FileSyncReceiver {
     private var items: [Item] = []
     private var walkEnded = false
     private var nextItem = 0
-    /// The file being received: its id, size and bytes so far.
-    private var current: (id: UInt32, size: Int64, received: Int64)?
+    /// The files asked for and not yet ended: size and bytes so far, by id.
+    private var inFlight: [UInt32: (size: Int64, received: Int64)] = [:]
     private var finSent = false
     private let sink: ContextSink
     /// The names the walk sent, with whether each is a directory (a hard link's target must
@@ -103,15 +104,16 @@ public struct FileSyncReceiver {
             try accept(p.stat)
             return Step()
         case .packetData:
-            guard let cur = current, cur.id == p.id else { throw .protocolError("DATA for file \(p.id), which was not asked for") }
+            guard let cur = inFlight[p.id] else { throw .protocolError("DATA for file \(p.id), which was not asked for") }
             if p.data.isEmpty {
                 if cur.received != cur.size {
                     throw .protocolError("file \(p.id) changed while it was sent: \(cur.received) bytes for a size of \(cur.size)")
                 }
-                do { try sink.end(items[Int(cur.id)].stat, perm: Self.permissions(items[Int(cur.id)].stat.mode)) } catch {
+                let stat = items[Int(p.id)].stat
+                do { try sink.end(p.id, stat, perm: Self.permissions(stat.mode)) } catch {
                     throw .protocolError("writing the context: \(error)")
                 }
-                current = nil
+                inFlight[p.id] = nil
                 return try advance()
             }
             let n = Int64(p.data.count)
@@ -119,8 +121,8 @@ public struct FileSyncReceiver {
                 throw .protocolError("file \(p.id) changed while it was sent: more than its size of \(cur.size) bytes")
             }
             let bytes = Array(p.data)
-            do { try sink.write(bytes) } catch { throw .protocolError("writing the context: \(error)") }
-            current = (cur.id, cur.size, cur.received + n)
+            do { try sink.write(p.id, bytes) } catch { throw .protocolError("writing the context: \(error)") }
+            inFlight[p.id] = (cur.size, cur.received + n)
             bytesReceived += n
             return Step()
         case .packetFin:
@@ -152,10 +154,11 @@ public struct FileSyncReceiver {
         items.append(Item(stat: s, id: id))
     }
 
-    /// Writes entries in walk order until a regular file's bytes are needed (asked for with a
-    /// REQ), or all are written (then FIN).
+    /// Writes entries in walk order, asking for regular files' bytes (REQ) until the sink's
+    /// window of files is in flight; when all are written and received, FIN.
     private mutating func advance() throws(Failure) -> Step {
-        while nextItem < items.count {
+        var asked: [Fsutil_Types_Packet] = []
+        while nextItem < items.count && inFlight.count < max(1, sink.window) {
             let item = items[nextItem]
             nextItem += 1
             let s = item.stat
@@ -176,17 +179,18 @@ public struct FileSyncReceiver {
                     try sink.kept(s, perm: perm)
                     reused += 1
                 } else {
-                    try sink.begin(s, perm: perm)
-                    current = (item.id, s.size, 0)
+                    try sink.begin(item.id, s, perm: perm)
+                    inFlight[item.id] = (s.size, 0)
                     var req = Fsutil_Types_Packet()
                     req.type = .packetReq
                     req.id = item.id
-                    return Step(send: [req])
+                    asked.append(req)
                 }
             } catch let e as Failure {
                 throw e
             } catch { throw .protocolError("writing the context: \(error)") }
         }
+        if !asked.isEmpty || !inFlight.isEmpty { return Step(send: asked) }
         do { try sink.finish() } catch { throw .protocolError("writing the context: \(error)") }
         finSent = true
         var fin = Fsutil_Types_Packet()

@@ -92,14 +92,28 @@ import Testing
             _ = try r.receive(Self.stat(path, mode: mode, size: isFile ? Int64(v.utf8.count) : 0, link: isFile ? "" : v))
         }
         var asked: [String] = []
-        var step = try r.receive(Self.end())
-        while let req = step.send.first, req.type == .packetReq {
-            let (path, _, v) = walk[Int(req.id)]
-            asked.append(path)
-            if !v.isEmpty { _ = try r.receive(Self.data(req.id, Array(v.utf8))) }
-            step = try r.receive(Self.data(req.id, []))
+        var outstanding: [UInt32] = []
+        var finished = false
+        func take(_ step: FileSyncReceiver.Step) {
+            outstanding += step.send.filter { $0.type == .packetReq }.map(\.id)
+            if step.send.contains(where: { $0.type == .packetFin }) { finished = true }
         }
-        #expect(step.send.map(\.type) == [.packetFin])
+        take(try r.receive(Self.end()))
+        while !finished && !outstanding.isEmpty {
+            #expect(outstanding.count <= sink.window)
+            // Newest first, each file's first byte before any file's rest: DATA of the files in
+            // flight interleaves by id, as fsutil's four sending goroutines interleave it.
+            let batch = Array(outstanding.reversed())
+            outstanding = []
+            for id in batch where !walk[Int(id)].2.isEmpty { _ = try r.receive(Self.data(id, Array(walk[Int(id)].2.utf8.prefix(1)))) }
+            for id in batch {
+                asked.append(walk[Int(id)].0)
+                let rest = Array(walk[Int(id)].2.utf8.dropFirst())
+                if !rest.isEmpty { _ = try r.receive(Self.data(id, rest)) }
+                take(try r.receive(Self.data(id, [])))
+            }
+        }
+        #expect(finished && outstanding.isEmpty)
         return asked
     }
 
@@ -112,7 +126,7 @@ import Testing
         ]
         var lease = LocalContextLease(keyDir: key, generation: 0, base: nil, baseManifest: nil)
         var sink = try GenerationSink(lease)
-        #expect(try Self.transfer(first, into: sink) == ["a/one.txt", "a/two.txt", "gone/x", "turns"])
+        #expect(try Self.transfer(first, into: sink).sorted() == ["a/one.txt", "a/two.txt", "gone/x", "turns"])
         let g0 = key + "/g0"
         #expect((try? FS.readString(g0 + "/a/one.txt")) == "one")
         var st = Glibc.stat()
@@ -126,7 +140,7 @@ import Testing
         ]
         lease = LocalContextLease(keyDir: key, generation: 0, base: 0, baseManifest: sink.manifest)
         sink = try GenerationSink(lease)
-        #expect(try Self.transfer(second, into: sink) == ["a/two.txt", "turns/inside"])
+        #expect(try Self.transfer(second, into: sink).sorted() == ["a/two.txt", "turns/inside"])
         #expect((try? FS.readString(g0 + "/a/two.txt")) == "TWO!" && !FS.exists(g0 + "/gone"))
         #expect((try? FS.readString(g0 + "/turns/inside")) == "in")
         var buf = [CChar](repeating: 0, count: 64)
@@ -142,6 +156,26 @@ import Testing
         var after = Glibc.stat()
         #expect(lstat(key + "/g1/a/one.txt", &after) == 0 && after.st_ino == before.st_ino)
         #expect((try? FS.readString(key + "/g1/turns/inside")) == "changed" && (try? FS.readString(g0 + "/turns/inside")) == "in")
+    }
+
+    @Test func aDirectoryAsksForAWindowOfFilesAtOnce() throws {
+        let key = NSTemporaryDirectory() + "bk-win-\(UUID().uuidString)"
+        defer { FS.removeAll(key) }
+        let sink = try GenerationSink(LocalContextLease(keyDir: key, generation: 0, base: nil, baseManifest: nil))
+        var r = FileSyncReceiver(sink: sink)
+        for i in 0..<40 { _ = try r.receive(Self.stat("f\(i)", mode: 0o644, size: 2)) }
+        // One round trip for a window of files, not one per file (before: one REQ at a time).
+        let first = try r.receive(Self.end()).send
+        #expect(first.count == sink.window && first.allSatisfy { $0.type == .packetReq } && first.map(\.id) == (0..<16).map(UInt32.init))
+        // DATA only for files in flight; ending one asks for the next.
+        #expect(throws: FileSyncReceiver.Failure.self) { _ = try r.receive(Self.data(20, [1])) }
+        var r2 = FileSyncReceiver(sink: try GenerationSink(LocalContextLease(keyDir: key, generation: 1, base: nil, baseManifest: nil)))
+        for i in 0..<40 { _ = try r2.receive(Self.stat("f\(i)", mode: 0o644, size: 2)) }
+        _ = try r2.receive(Self.end())
+        _ = try r2.receive(Self.data(3, [7]))
+        _ = try r2.receive(Self.data(9, [8, 9]))
+        #expect(try r2.receive(Self.data(9, [])).send.map(\.id) == [16])
+        #expect(throws: FileSyncReceiver.Failure.self) { _ = try r2.receive(Self.data(3, [])) }  // 1 byte of 2
     }
 
     @Test func aReturnThatOvertakesItsSolveWaitsForIt() async throws {
