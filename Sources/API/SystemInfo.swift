@@ -98,7 +98,8 @@ enum SystemInfo {
             "GenericResources": .null, "DockerRootDir": .string(engine.config.dataRoot), "HttpProxy": "", "HttpsProxy": "",
             "NoProxy": "", "Name": .string(String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)), "Labels": [],
             "ExperimentalBuild": false,
-            "ServerVersion": .string(version), "Runtimes": ["runc": ["path": "runc"]], "DefaultRuntime": "runc",
+            "ServerVersion": .string(version), "Runtimes": SystemInfo.runtimesInfo(engine.config),
+            "DefaultRuntime": .string(engine.config.defaultRuntime),
             "Swarm": ["NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": false, "Error": "", "RemoteManagers": .null],
             "LiveRestoreEnabled": .bool(rootful), "Isolation": "", "InitBinary": "docker-init", "ContainerdCommit": ["ID": "", "Expected": ""],
             "RuncCommit": ["ID": .string(runcCommit), "Expected": .string(runcCommit)], "InitCommit": ["ID": "", "Expected": ""],
@@ -107,5 +108,19 @@ enum SystemInfo {
                     + (engine.config.rootless != nil ? ["name=rootless"] : [])),
             "Warnings": .null,
         ]
+    }
+}
+
+extension SystemInfo {
+    /// `docker info`'s Runtimes: each runtime's path and, when it has them, its runtimeArgs.
+    static func runtimesInfo(_ config: EngineConfig) -> JSON {
+        var out = JSONObject()
+        for (name, r) in config.runtimes.sorted(by: { $0.key < $1.key }) {
+            var o = JSONObject()
+            o["path"] = .string(r.path)
+            if !r.args.isEmpty { o["runtimeArgs"] = JSON.strings(r.args) }
+            out[name] = .object(o)
+        }
+        return .object(out)
     }
 }

@@ -209,6 +209,7 @@ public struct Berth {
              Logging Driver: \(i["LoggingDriver"].string ?? "")
              Cgroup Driver: \(i["CgroupDriver"].string ?? "")
              Cgroup Version: \(i["CgroupVersion"].string ?? "")
+             Runtimes: \((i["Runtimes"].object?.keys ?? []).sorted().joined(separator: " "))
              Default Runtime: \(i["DefaultRuntime"].string ?? "")
              Kernel Version: \(i["KernelVersion"].string ?? "")
              Operating System: \(i["OperatingSystem"].string ?? "")

@@ -21,7 +21,7 @@ struct RunOptions {
         FlagSpec("--volumes-from", value: true), FlagSpec("-p", "--publish", value: true), FlagSpec("-P", "--publish-all"),
         FlagSpec("--expose", value: true), FlagSpec("--ip", value: true), FlagSpec("--network-alias", value: true),
         FlagSpec("--dns", value: true), FlagSpec("--dns-search", value: true), FlagSpec("--dns-option", value: true),
-        FlagSpec("--mac-address", value: true), FlagSpec("--userns", value: true),
+        FlagSpec("--mac-address", value: true), FlagSpec("--userns", value: true), FlagSpec("--runtime", value: true),
     ]
 
     let flags: Flags
@@ -102,6 +102,7 @@ struct RunOptions {
         if flags.bool("privileged") { h["Privileged"] = true }
         if let u = flags.string("userns") { h["UsernsMode"] = .string(u) }
         if flags.bool("init") { h["Init"] = true }
+        if let r = flags.string("runtime") { h["Runtime"] = .string(r) }
         if !flags.list("add-host").isEmpty { h["ExtraHosts"] = JSON.strings(flags.list("add-host")) }
         var logCfg = JSONObject()
         for o in flags.list("log-opt") {

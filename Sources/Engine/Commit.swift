@@ -28,11 +28,11 @@ extension Engine {
             // symlink to / mid-walk must not get host files into the archive. No freeze, no export.
             if c.state.paused { return (rootfs(c.id), {}, shift) }
             let out: Proc.Output
-            do { out = try Proc.run(runtimeArgv + ["pause", c.id]) } catch { throw .wrapping(error) }
+            do { out = try Proc.run(runtimeArgv(c) + ["pause", c.id]) } catch { throw .wrapping(error) }
             guard out.status == 0 else {
                 throw .internalError("cannot export a running container that cannot be frozen: \(out.stderrText.trimmingSpaces())")
             }
-            let resume = runtimeArgv + ["resume", c.id]
+            let resume = runtimeArgv(c) + ["resume", c.id]
             return (rootfs(c.id), { _ = try? Proc.run(resume) }, shift)
         }
         do {

@@ -69,8 +69,10 @@ extension Engine {
             netHost: requestedHost.networkMode == "host")
         try CreateValidation.logConfig(requestedHost.logConfig)
         try CreateValidation.endpoints(request.networking, apiVersion: apiVersion)
-        try ResourceChecks.checkHost(requestedHost, runtimes: ["runc"])
+        try ResourceChecks.checkHost(requestedHost, runtimes: Set(config.runtimes.keys))
         var host = DockerShapes.hostConfig(requestedHost)
+        // The runtime is chosen once, at create (inspect shows it), as dockerd does.
+        if requestedHost.runtime.isEmpty { host.runtime = config.defaultRuntime }
         var warnings = try ResourceChecks.check(
             &host.resources, update: false, host: cgroupSupport,
             cpuCount: ProcessInfo.processInfo.activeProcessorCount)
@@ -220,7 +222,7 @@ extension Engine {
             shim.tty = c.config.tty
             if let size = c.hostConfig.logConfig.config["max-size"].flatMap(DockerShapes.parseBytes) { shim.logMaxSize = size }
             if let n = c.hostConfig.logConfig.config["max-file"].flatMap({ Int($0) }) { shim.logMaxFiles = n }
-            let pid = try launcher.launch(shim)
+            let pid = try launcher.launch(shim, runtime: runtime(for: c))
             try connectLive(id)
             c.state.pid = pid
         } catch {
@@ -250,7 +252,7 @@ extension Engine {
             // A start that reports failure leaves nothing behind: no process, runtime state,
             // mount or network device (the shim may be gone, so no exit event may come).
             io.kill(9)
-            launcher.forceDelete(id: id)
+            launcher.forceDelete(id: id, runtime: runtime(for: c))
             live[id]?.close()
             live[id] = nil
             if var now = containers[id], now.state.running {

@@ -34,8 +34,9 @@ extension Engine {
         if c.state.running {
             root = c.state.pid > 0 ? "/proc/\(c.state.pid)/root" : rootfs(c.id)
             if !c.state.paused {
-                _ = try? Proc.run(runtimeArgv + ["pause", c.id])
-                release = { [runtimeArgv] in _ = try? Proc.run(runtimeArgv + ["resume", c.id]) }
+                let argv = runtimeArgv(c)
+                _ = try? Proc.run(argv + ["pause", c.id])
+                release = { _ = try? Proc.run(argv + ["resume", c.id]) }
             }
         } else {
             do {

@@ -11,7 +11,10 @@ public struct EngineConfig: Sendable {
     public var dataRoot: String
     public var execRoot: String
     public var shimPath: String
-    public var runtime: String
+    /// The OCI runtimes containers may name (`--runtime`), runc always among them, and the one
+    /// a container gets when it names none (daemon.json `runtimes`, `default-runtime`).
+    public var runtimes: [String: OCIRuntime] = [OCIRuntime.stockName: .stock]
+    public var defaultRuntime = OCIRuntime.stockName
     public var insecureRegistries: [String] = []
     public var maxConcurrentDownloads = 3
     public var mirrors: [String: [String]] = [:]
@@ -49,8 +52,8 @@ public struct EngineConfig: Sendable {
     public var initPath =
         ["/usr/libexec/docker/docker-init", "/usr/bin/docker-init", "/usr/bin/tini-static", "/usr/local/bin/docker-init"]
         .first { FS.exists($0) } ?? "/usr/bin/docker-init"
-    public init(dataRoot: String, execRoot: String, shimPath: String, runtime: String = "runc") {
-        self.dataRoot = dataRoot; self.execRoot = execRoot; self.shimPath = shimPath; self.runtime = runtime
+    public init(dataRoot: String, execRoot: String, shimPath: String) {
+        self.dataRoot = dataRoot; self.execRoot = execRoot; self.shimPath = shimPath
         execHelperPath = (shimPath.lastIndex(of: "/").map { String(shimPath[...$0]) } ?? "") + "berth-exec"
     }
 }
@@ -138,7 +141,7 @@ public actor Engine {
                 }
             }
         }
-        try FS.mkdirAll(config.execRoot + "/runc", mode: 0o700)
+        for r in config.runtimes.values { try FS.mkdirAll(r.root(execRoot: config.execRoot), mode: 0o700) }
         try FS.mkdirAll(config.execRoot + "/shims", mode: 0o700)
         if config.remap != nil { try FS.mkdirAll(config.execRoot + "/userns", mode: 0o700) }
         registry = RegistryClient(
@@ -146,7 +149,7 @@ public actor Engine {
             certsDirs: config.certsDirs, loopbackIsInsecure: config.loopbackIsInsecure,
             uploadChunkSize: config.uploadChunkSize)
         maxConcurrentDownloads = config.maxConcurrentDownloads
-        launcher = ShimLauncher(shimPath: config.shimPath, runtime: config.runtime, runtimeRoot: config.execRoot + "/runc")
+        launcher = ShimLauncher(shimPath: config.shimPath, execRoot: config.execRoot)
         for doc in try store.loadContainers() {
             if let c = Container(document: doc) { containers[c.id] = c }
         }
@@ -200,7 +203,7 @@ public actor Engine {
                     code = Int32(parts.first ?? "") ?? 255
                     if parts.count > 1, let n = Int64(parts[1]) { at = Timestamp(nanos: n) }
                 }
-                launcher.forceDelete(id: c.id)
+                launcher.forceDelete(id: c.id, runtime: runtime(for: c))
                 unmountRootfs(c.id)
                 releaseSandbox(&c)
                 c.state.status = "exited"; c.state.exitCode = code; c.state.finishedAt = at; c.state.pid = 0
@@ -228,7 +231,7 @@ public actor Engine {
         guard let c = containers[id], c.state.running else { return }
         // Without its shim nobody watches the container: take it down rather than leave a
         // process, runtime state and devices behind a container reported as exited.
-        launcher.forceDelete(id: id)
+        launcher.forceDelete(id: id, runtime: runtime(for: c))
         var code: Int32 = 255
         if let text = try? FS.readString(exitFile(id)), let n = Int32(text.split(separator: " ").first ?? "") { code = n }
         exited(id, code: code, at: .now())

@@ -1,10 +1,17 @@
 import DockerAPI
 import Foundation
 import JSON
+import Runtime
 import Sys
 
 extension Engine {
-    var runtimeArgv: [String] { [config.runtime, "--root", config.execRoot + "/runc"] }
+    /// The OCI runtime a container runs with (HostConfig.Runtime, set at create); the default
+    /// when a runtime it names is no longer configured (its commands then fail in its words).
+    func runtime(for c: Container) -> OCIRuntime {
+        config.runtimes[c.hostConfig.runtime] ?? config.runtimes[config.defaultRuntime] ?? .stock
+    }
+
+    func runtimeArgv(_ c: Container) -> [String] { runtime(for: c).argv(execRoot: config.execRoot) }
 
     /// `pause`/`unpause` through the runtime's cgroup freezer (v1 and v2).
     public func pause(_ ref: String, _ pause: Bool) throws(EngineError) {
@@ -13,7 +20,7 @@ extension Engine {
         if pause && c.state.paused { throw .conflict("Container \(c.id) is already paused") }
         if !pause && !c.state.paused { throw .conflict("Container \(c.id) is not paused") }
         let out: Proc.Output
-        do { out = try Proc.run(runtimeArgv + [pause ? "pause" : "resume", c.id]) } catch { throw .wrapping(error) }
+        do { out = try Proc.run(runtimeArgv(c) + [pause ? "pause" : "resume", c.id]) } catch { throw .wrapping(error) }
         guard out.status == 0 else { throw .internalError(out.stderrText.trimmingSpaces()) }
         c.state.paused = pause
         persist(c)
@@ -23,7 +30,7 @@ extension Engine {
     /// Thaws a paused container before signals that must reach it (stop, kill, rm -f).
     func thawIfPaused(_ id: String) {
         guard var c = containers[id], c.state.paused else { return }
-        _ = try? Proc.run(runtimeArgv + ["resume", id])
+        _ = try? Proc.run(runtimeArgv(c) + ["resume", id])
         c.state.paused = false
         persist(c)
     }
@@ -33,7 +40,7 @@ extension Engine {
         let c = try container(ref)
         guard c.state.running else { throw .conflict("Container \(c.id) is not running") }
         let pidsOut: Proc.Output
-        do { pidsOut = try Proc.run(runtimeArgv + ["ps", "--format", "json", c.id]) } catch { throw .wrapping(error) }
+        do { pidsOut = try Proc.run(runtimeArgv(c) + ["ps", "--format", "json", c.id]) } catch { throw .wrapping(error) }
         let pids = Set(((try? JSON.parse(pidsOut.stdout))?.array ?? []).compactMap { $0.int })
         let args = psArgs.isEmpty ? ["-ef"] : psArgs.split(separator: " ").map(String.init)
         let ps: Proc.Output

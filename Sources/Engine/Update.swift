@@ -54,7 +54,7 @@ extension Engine {
         }
         if c.state.running && !args.isEmpty {
             let out: Proc.Output
-            do { out = try Proc.run(runtimeArgv + ["update"] + args + [c.id]) } catch { throw .wrapping(error) }
+            do { out = try Proc.run(runtimeArgv(c) + ["update"] + args + [c.id]) } catch { throw .wrapping(error) }
             guard out.status == 0 else {
                 throw .internalError("Cannot update container \(c.id): \(Engine.runtimeErrorMessage(out.stderr) ?? out.stderrText.trimmingSpaces())")
             }

@@ -25,16 +25,17 @@ public struct ShimSpec: Sendable {
 
 public struct ShimLauncher: Sendable {
     public let shimPath: String
-    public let runtime: String
-    public let runtimeRoot: String
-    public init(shimPath: String, runtime: String = "runc", runtimeRoot: String) {
-        self.shimPath = shimPath; self.runtime = runtime; self.runtimeRoot = runtimeRoot
+    public let execRoot: String
+    public init(shimPath: String, execRoot: String) {
+        self.shimPath = shimPath; self.execRoot = execRoot
     }
 
     /// Starts a shim, which runs `runtime create`; returns the container's pid once created.
-    public func launch(_ s: ShimSpec) throws -> Int32 {
-        var argv = [
-            shimPath, "--id", s.id, "--bundle", s.bundle, "--runtime", runtime, "--runtime-root", runtimeRoot,
+    public func launch(_ s: ShimSpec, runtime: OCIRuntime) throws -> Int32 {
+        var argv = [shimPath, "--id", s.id, "--bundle", s.bundle, "--runtime", runtime.path]
+        for a in runtime.args { argv += ["--runtime-arg", a] }
+        argv += [
+            "--runtime-root", runtime.root(execRoot: execRoot),
             "--socket", s.socket, "--log", s.logPath, "--exit-file", s.exitFile,
             "--log-max-size", String(s.logMaxSize), "--log-max-files", String(s.logMaxFiles),
         ]
@@ -48,8 +49,8 @@ public struct ShimLauncher: Sendable {
     }
 
     /// Best-effort cleanup of runtime state left by a shim that died.
-    public func forceDelete(id: String) {
-        _ = try? Proc.run([runtime, "--root", runtimeRoot, "delete", "--force", id])
+    public func forceDelete(id: String, runtime: OCIRuntime) {
+        _ = try? Proc.run(runtime.argv(execRoot: execRoot) + ["delete", "--force", id])
     }
 }
 

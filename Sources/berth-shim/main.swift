@@ -9,6 +9,8 @@ struct Options {
     var id = ""
     var bundle = ""
     var runtime = "runc"
+    /// Arguments the runtime gets before every command (daemon.json `runtimeArgs`).
+    var runtimeArgs: [String] = []
     var runtimeRoot = "/run/berth/runc"
     var socket = ""
     var logPath = ""
@@ -28,6 +30,7 @@ func parseOptions() -> Options {
         case "--id": o.id = args.next() ?? ""
         case "--bundle": o.bundle = args.next() ?? ""
         case "--runtime": o.runtime = args.next() ?? "runc"
+        case "--runtime-arg": if let a = args.next() { o.runtimeArgs.append(a) }
         case "--runtime-root": o.runtimeRoot = args.next() ?? ""
         case "--socket": o.socket = args.next() ?? ""
         case "--log": o.logPath = args.next() ?? ""
@@ -83,7 +86,7 @@ berth_pipe(&outPipe); berth_pipe(&errPipe)
 if opts.openStdin && !opts.tty { berth_pipe(&inPipe) }
 
 let pidFile = opts.bundle + "/pid"
-let runtimeBase = [opts.runtime, "--root", opts.runtimeRoot]
+let runtimeBase = [opts.runtime] + opts.runtimeArgs + ["--root", opts.runtimeRoot]
 // With a TTY, runc makes the pty and hands us its master over this socket.
 let consolePath = opts.consoleSocket.isEmpty ? opts.socket + ".console" : opts.consoleSocket
 var consoleListen: Int32 = -1

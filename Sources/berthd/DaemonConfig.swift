@@ -1,5 +1,6 @@
 import Foundation
 import JSON
+import Runtime
 import Sys
 
 /// `/etc/berth/daemon.json` (or `--config-file`): Docker's daemon.json keys where they exist
@@ -31,6 +32,27 @@ struct DaemonConfig {
     var initPath: String? = nil
     /// Docker's `default-ulimits`: `{"nofile": {"Name": "nofile", "Soft": 1024, "Hard": 2048}}`.
     var defaultUlimits: [(name: String, soft: Int64, hard: Int64)] = []
+    /// Docker's `runtimes` (`{"name": {"path": "/usr/bin/crun", "runtimeArgs": [...]}}`) and
+    /// `default-runtime`; runc is always there.
+    var runtimes: [String: OCIRuntime] = [:]
+    var defaultRuntime: String? = nil
+
+    /// A runtime as daemon.json or `--add-runtime name=path` gives it, checked as dockerd does.
+    static func addRuntime(_ name: String, path: String, args: [String], to runtimes: inout [String: OCIRuntime]) throws {
+        if name == OCIRuntime.stockName { throw ConfigError("runtime name '\(name)' is reserved") }
+        guard OCIRuntime.validName(name) else { throw ConfigError("runtime name \(String(reflecting: name)) is not valid") }
+        guard !path.isEmpty else { throw ConfigError("runtime \(name): either a runtimeType or a path must be configured") }
+        runtimes[name] = OCIRuntime(name: name, path: path, args: args)
+    }
+
+    /// The runtimes with runc, and the default checked to be one of them.
+    static func resolveRuntimes(_ configured: [String: OCIRuntime], default name: String?) throws -> ([String: OCIRuntime], String) {
+        var all = configured
+        all[OCIRuntime.stockName] = .stock
+        let d = name.flatMap { $0.isEmpty ? nil : $0 } ?? OCIRuntime.stockName
+        guard all[d] != nil else { throw ConfigError("specified default runtime '\(d)' does not exist") }
+        return (all, d)
+    }
 
     static func load(_ path: String, required: Bool) throws -> DaemonConfig {
         var c = DaemonConfig()
@@ -84,6 +106,16 @@ struct DaemonConfig {
             guard soft <= hard else { throw ConfigError("default-ulimits \(name): soft limit \(soft) is above the hard limit \(hard)") }
             c.defaultUlimits.append((u["Name"].string ?? name, soft, hard))
         }
+        for (name, r) in (j["runtimes"].object ?? JSONObject()).sorted(by: { $0.0 < $1.0 }) {
+            guard r.object != nil else { throw ConfigError("runtime \(name): expected an object with a path") }
+            // containerd shims (runtimeType) are not something berthd can drive: refused by name.
+            if r["runtimeType"].string.map({ !$0.isEmpty }) == true || r["options"].object != nil {
+                throw ConfigError(
+                    "runtime \(name): runtimeType and options (containerd shims) are not supported by Berth: give a path to a runc-compatible runtime")
+            }
+            try addRuntime(name, path: r["path"].string ?? "", args: r["runtimeArgs"].stringArray ?? [], to: &c.runtimes)
+        }
+        c.defaultRuntime = j["default-runtime"].string
         return c
     }
 
@@ -92,18 +124,18 @@ struct DaemonConfig {
         "max-upload-size", "userns-remap",
         "data-root", "exec-root", "hosts", "insecure-registries", "registry-mirrors", "mirrors",
         "max-concurrent-downloads", "certs-dir", "loopback-is-insecure", "upload-chunk-size", "bridge", "bip",
-        "init-path", "default-ulimits", "tlsverify", "tlscacert", "tlscert", "tlskey",
+        "init-path", "default-ulimits", "tlsverify", "tlscacert", "tlscert", "tlskey", "runtimes", "default-runtime",
     ]
     /// dockerd's daemon.json keys that Berth does not implement.
     static let dockerOnlyKeys: Set<String> = [
         "allow-nondistributable-artifacts", "api-cors-header", "authorization-plugins", "builder", "cgroup-parent", "cluster-advertise",
         "cluster-store", "cluster-store-opts", "containerd", "containerd-namespace", "containerd-plugin-namespace", "cpu-rt-period",
         "cpu-rt-runtime", "data-root-opts", "debug", "default-address-pools", "default-cgroupns-mode", "default-gateway",
-        "default-gateway-v6", "default-ipc-mode", "default-runtime", "default-shm-size", "dns", "dns-opts", "dns-search", "exec-opts",
+        "default-gateway-v6", "default-ipc-mode", "default-shm-size", "dns", "dns-opts", "dns-search", "exec-opts",
         "exec-root-opts", "experimental", "features", "fixed-cidr", "fixed-cidr-v6", "group", "host-gateway-ip", "hosts-opts", "icc",
         "init", "ip", "ip-forward", "ip-masq", "ip6tables", "iptables", "ipv6", "labels", "live-restore", "log-driver", "log-format",
         "log-level", "log-opts", "max-concurrent-uploads", "max-download-attempts", "metrics-addr", "mtu", "no-new-privileges",
-        "node-generic-resources", "oom-score-adjust", "pidfile", "raw-logs", "runtimes", "seccomp-profile", "selinux-enabled",
+        "node-generic-resources", "oom-score-adjust", "pidfile", "raw-logs", "seccomp-profile", "selinux-enabled",
         "shutdown-timeout", "storage-driver", "storage-opts", "swarm-default-advertise-addr", "tls",
         "userland-proxy", "userland-proxy-path",
     ]

@@ -15,6 +15,8 @@ var dataRootFlag: String? = nil
 var execRootFlag: String? = nil
 var configFile: String? = nil
 var usernsRemapFlag: String? = nil
+var addRuntimeFlags: [String] = []
+var defaultRuntimeFlag: String? = nil
 var args = CommandLine.arguments.dropFirst().makeIterator()
 while let a = args.next() {
     let (flag, inline): (String, String?) =
@@ -31,12 +33,14 @@ while let a = args.next() {
     case "--data-root": dataRootFlag = inline ?? args.next()
     case "--exec-root": execRootFlag = inline ?? args.next()
     case "--userns-remap": usernsRemapFlag = inline ?? args.next()
+    case "--add-runtime": if let r = inline ?? args.next() { addRuntimeFlags.append(r) }
+    case "--default-runtime": defaultRuntimeFlag = inline ?? args.next()
     case "-v", "--version": print("Berth version 0.1.0"); exit(0)
     case "-h", "--help":
         print(
             """
             Usage: berthd [-H unix:///run/berth/berth.sock]... [-H tcp://[host]:2376 --tlsverify --tlscacert ca.pem --tlscert cert.pem \
-            --tlskey key.pem] [--insecure-plain-tcp] [--data-root /var/lib/berth] [--exec-root /run/berth] [--userns-remap default|user[:group]] [--config-file /etc/berth/daemon.json]
+            --tlskey key.pem] [--insecure-plain-tcp] [--data-root /var/lib/berth] [--exec-root /run/berth] [--userns-remap default|user[:group]] [--add-runtime name=path]... [--default-runtime name] [--config-file /etc/berth/daemon.json]
             """)
         exit(0)
     default:
@@ -60,8 +64,22 @@ if rootlessState.isChild {
     }
 }
 let config: DaemonConfig
+let runtimes: [String: OCIRuntime]
+let defaultRuntime: String
 do {
     config = try DaemonConfig.load(configFile ?? rootlessPaths?.configFile ?? "/etc/berth/daemon.json", required: configFile != nil)
+    // `--add-runtime name=path` joins the file's runtimes; a name in both is a conflict, as in dockerd.
+    var all = config.runtimes
+    for spec in addRuntimeFlags {
+        let kv = spec.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        guard kv.count == 2 else { throw DaemonConfig.ConfigError("--add-runtime \(spec): expected name=path") }
+        if all[kv[0]] != nil { throw DaemonConfig.ConfigError("runtime \(kv[0]) is configured both by the --add-runtime flag and in the configuration file") }
+        try DaemonConfig.addRuntime(kv[0], path: kv[1], args: [], to: &all)
+    }
+    if defaultRuntimeFlag != nil && config.defaultRuntime != nil {
+        throw DaemonConfig.ConfigError("the following directives are specified both as a flag and in the configuration file: default-runtime")
+    }
+    (runtimes, defaultRuntime) = try DaemonConfig.resolveRuntimes(all, default: defaultRuntimeFlag ?? config.defaultRuntime)
 } catch {
     FileHandle.standardError.write("berthd: \(error)\n".data(using: .utf8)!)
     exit(1)
@@ -126,6 +144,8 @@ do {
         FileHandle.standardError.write("berthd: warning: could not mount the exec helper read-only; using \(engineConfig.execHelperPath)\n".data(using: .utf8)!)
     }
     engineConfig.insecureRegistries = config.insecureRegistries
+    engineConfig.runtimes = runtimes
+    engineConfig.defaultRuntime = defaultRuntime
     engineConfig.mirrors = config.mirrors
     engineConfig.certsDirs = config.certsDirs
     engineConfig.loopbackIsInsecure = config.loopbackIsInsecure

@@ -89,3 +89,13 @@ import Testing
         #expect(try UserResolver.resolve("root", passwd: passwd, group: hostile).additionalGids == [0])
     }
 }
+
+@Suite struct OCIRuntimeTests {
+    @Test func eachRuntimeKeepsItsStateUnderARootOfItsOwn() {
+        #expect(OCIRuntime.stock.argv(execRoot: "/run/b") == ["runc", "--root", "/run/b/runc"])
+        let crun = OCIRuntime(name: "crun", path: "/usr/bin/crun", args: ["--cgroup-manager", "cgroupfs"])
+        #expect(crun.argv(execRoot: "/run/b") == ["/usr/bin/crun", "--cgroup-manager", "cgroupfs", "--root", "/run/b/runtime-crun"])
+        for bad in ["", ".", "..", "a/b", "a b", String(repeating: "x", count: 65), "tab\t"] { #expect(!OCIRuntime.validName(bad), "\(bad)") }
+        for good in ["crun", "berth-runtime", "io.containerd.runsc.v1", "nvidia_2"] { #expect(OCIRuntime.validName(good)) }
+    }
+}

@@ -1,0 +1,79 @@
+"""OCI runtimes as in Docker (issue 15, "default and selectable"): daemon.json `runtimes` and
+`default-runtime`, `--add-runtime`, `docker run --runtime`, `docker info`'s list, and dockerd's
+words for what is wrong. Before, berthd refused `runtimes` and `default-runtime` at start and
+knew runc only."""
+import json
+import os
+import subprocess
+
+from conftest import BIN, Daemon
+
+WRAPPER = """#!/bin/sh
+# A runc-compatible runtime for the test: logs each command line, then is runc.
+echo "$@" >> {log}
+exec runc "$@"
+"""
+
+
+def wrapper(tmp_path, name):
+    log = tmp_path / (name + ".log")
+    path = tmp_path / name
+    path.write_text(WRAPPER.format(log=log))
+    path.chmod(0o755)
+    return str(path), log
+
+
+def test_containers_run_with_the_runtime_they_name_or_the_default(busybox, tmp_path):
+    logged, log = wrapper(tmp_path, "logged")
+    other, other_log = wrapper(tmp_path, "other")
+    d = Daemon(config={"runtimes": {"logged": {"path": logged, "runtimeArgs": ["--log-format", "json"]}}, "default-runtime": "logged"},
+               args=["--add-runtime", "other=" + other]).start()
+    try:
+        d.berth("import", "-c", 'CMD ["sh"]', busybox, "busybox:latest", check=True)
+        info = json.loads(d.docker("info", "--format", "{{json .}}").stdout)
+        assert info["DefaultRuntime"] == "logged", info["DefaultRuntime"]
+        assert info["Runtimes"]["logged"] == {"path": logged, "runtimeArgs": ["--log-format", "json"]} and "runc" in info["Runtimes"], info["Runtimes"]
+        assert info["Runtimes"]["other"] == {"path": other}
+        text = d.docker("info").stdout
+        assert "Default Runtime: logged" in text and "Runtimes:" in text, text
+        # No --runtime: the default, with its arguments before every command and a root of its own.
+        r = d.docker("run", "--name", "def", "busybox", "echo", "by-default")
+        assert r.returncode == 0 and r.stdout == "by-default\n", r.stderr
+        assert d.docker("inspect", "-f", "{{.HostConfig.Runtime}}", "def").stdout.strip() == "logged"
+        lines = log.read_text().splitlines()
+        assert any(l.startswith("--log-format json --root " + d.root + "/run/runtime-logged create") for l in lines), lines
+        assert not other_log.exists()
+        # --runtime names another; runc is always there.
+        assert d.docker("run", "--rm", "--runtime", "other", "busybox", "echo", "other").stdout == "other\n"
+        assert d.berth("run", "--rm", "--runtime", "other", "busybox", "echo", "berth").stdout == "berth\n"
+        assert "Runtimes: logged other runc" in d.berth("info").stdout
+        assert any(" create " in l for l in other_log.read_text().splitlines())
+        runc = d.docker("run", "-d", "--name", "rr", "--runtime", "runc", "busybox", "sleep", "30")
+        assert runc.returncode == 0, runc.stderr
+        before = len(log.read_text().splitlines())
+        # pause, update and rm -f of a runc container go to runc, not to the default.
+        assert d.docker("pause", "rr").returncode == 0 and d.docker("unpause", "rr").returncode == 0
+        assert d.docker("rm", "-f", "rr").returncode == 0
+        assert len(log.read_text().splitlines()) == before
+        r = d.docker("run", "--rm", "--runtime", "nope", "busybox", "true")
+        assert r.returncode != 0 and "Unknown runtime specified nope" in r.stderr, r.stderr
+    finally:
+        d.stop()
+
+
+def test_runtime_settings_dockerd_refuses_are_refused(tmp_path):
+    for config, args, words in [
+        ({"runtimes": {"runc": {"path": "/usr/bin/runc"}}}, [], "runtime name 'runc' is reserved"),
+        ({"default-runtime": "missing"}, [], "specified default runtime 'missing' does not exist"),
+        ({"runtimes": {"k": {"runtimeArgs": ["x"]}}}, [], "runtime k: either a runtimeType or a path must be configured"),
+        ({"runtimes": {"shim": {"runtimeType": "io.containerd.runsc.v1"}}}, [], "containerd shims"),
+        ({"runtimes": {"a/b": {"path": "/bin/true"}}}, [], "is not valid"),
+        ({"runtimes": {"x": {"path": "/bin/true"}}}, ["--add-runtime", "x=/bin/false"], "configured both by the --add-runtime flag"),
+        ({}, ["--add-runtime", "novalue"], "expected name=path"),
+    ]:
+        cfg = tmp_path / "daemon.json"
+        cfg.write_text(json.dumps(config))
+        r = subprocess.run([os.path.join(BIN, "berthd"), "--config-file", str(cfg), "-H", f"unix://{tmp_path}/s.sock",
+                            "--data-root", str(tmp_path / "data"), "--exec-root", str(tmp_path / "run")] + args,
+                           capture_output=True, text=True, timeout=20)
+        assert r.returncode != 0 and words in r.stderr, (config, args, r.stderr)
