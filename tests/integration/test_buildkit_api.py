@@ -108,6 +108,8 @@ def test_compose_v2_builds_two_services_sharing_a_base_stage_through_buildkit(da
     # Nothing changed: every step that ran is taken from the cache, and the images are the same
     # ones (before, the labels Compose sends made a new image, and a dangling one, each time).
     first_ids = [daemon.docker("image", "inspect", i, "--format", "{{.Id}}").stdout for i in ("bk-api", "bk-web")]
+    # The daemon is shared with other tests' untagged images: only new ones count.
+    dangling_before = set(daemon.docker("images", "-q", "--no-trunc", "--filter", "dangling=true").stdout.split())
     again = compose(daemon, tmp_path, "-p", "bk2", "build")
     assert again.returncode == 0, again.stderr
     text = again.stdout + again.stderr
@@ -115,7 +117,7 @@ def test_compose_v2_builds_two_services_sharing_a_base_stage_through_buildkit(da
     # Only changed files travel: the daemon kept the context from the first build.
     assert re.search(r"transferring context: 0 bytes, \d+ entries, [1-9]\d* files unchanged since the last build", text), text
     assert [daemon.docker("image", "inspect", i, "--format", "{{.Id}}").stdout for i in ("bk-api", "bk-web")] == first_ids
-    dangling = daemon.docker("images", "-q", "--no-trunc", "--filter", "dangling=true").stdout.split()
+    dangling = set(daemon.docker("images", "-q", "--no-trunc", "--filter", "dangling=true").stdout.split()) - dangling_before
     assert not dangling, [daemon.docker("history", "--no-trunc", "--format", "{{.CreatedBy}}", i).stdout for i in dangling] + [r.stdout + r.stderr]
     # The kept context is a build cache record, which `docker builder prune` removes.
     kept = [c for c in json.loads(daemon.api("GET", "/system/df")[2])["BuildCache"] if c["Type"] == "source.local"]
