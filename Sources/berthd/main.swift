@@ -181,6 +181,7 @@ do {
     signal(SIGTERM, SIG_IGN)
     signal(SIGINT, SIG_IGN)
     var stopSources: [DispatchSourceSignal] = []
+    let helperMount = sealedHelper
     for sig in [SIGTERM, SIGINT] {
         let src = DispatchSource.makeSignalSource(signal: sig, queue: .global())
         src.setEventHandler {
@@ -188,6 +189,9 @@ do {
                 await engine.stopAllForShutdown()
                 await engine.shutdownNetworking()
                 for p in socketPaths { unlink(p) }
+                // The exec helper's read-only mount is the daemon's; the next start makes it again
+                // (an exec already running keeps its mapping: the detach is lazy).
+                if let helperMount { SealedHelper.release(helperMount) }
                 exit(0)
             }
         }

@@ -237,6 +237,20 @@ def test_exec_helper_cannot_be_written_from_a_container(daemon):
     daemon.docker("rm", "-f", "cve-5736")
 
 
+def test_a_clean_stop_takes_the_exec_helpers_mount_away():
+    """Before, every berthd that stopped left its read-only bind of berth-exec mounted."""
+    from conftest import Daemon
+    d = Daemon().start()
+    target = d.root + "/run/bin/berth-exec"
+    try:
+        assert any(l.split()[1] == target for l in open("/proc/mounts"))
+        d.proc.terminate()
+        d.proc.wait(timeout=30)
+        assert not any(l.split()[1] == target for l in open("/proc/mounts"))
+    finally:
+        d.stop()
+
+
 def test_uploads_above_max_upload_size_are_refused_and_not_kept(tmp_path, busybox):
     """daemon.json `max-upload-size`: a `load`, `cp` or build context past it is refused with a
     clear error (known length and chunked alike), nothing of it stays in the store's tmp, and the
