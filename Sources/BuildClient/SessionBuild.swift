@@ -19,10 +19,7 @@ public enum SessionBuild {
     public static func run(client: DaemonClient, offer: SessionOffer, sharedKey: String, query: [(String, String)], emit: (JSON) -> Void) async throws
         -> Bool
     {
-        var template = Array("/tmp/berth-session-XXXXXX".utf8CString)
-        guard let dir = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }).map({ String(cString: $0) }) else {
-            throw SysError("mkdtemp")
-        }
+        let dir = try FS.makeTempDirectory("/tmp/berth-session-")
         defer { FS.removeAll(dir) }
         let socket = dir + "/grpc.sock"
         var services: [any RegistrableRPCService] = [FileSyncService(directories: offer.directories)]
@@ -54,11 +51,10 @@ public enum SessionBuild {
 
         var q = query
         q += [("version", "2"), ("remote", "client-session"), ("session", id)]
-        var lines = LineSplitter()
+        var lines = JSONStreamSplitter()
         var ok = true
         try client.stream("POST", "/build" + DaemonClient.query(q), body: []) { bytes in
-            for line in lines.feed(bytes) {
-                guard let m = try? JSON.parse(line) else { continue }
+            for m in lines.feed(bytes) {
                 switch m["id"].string {
                 case "moby.buildkit.trace":
                     guard let raw = m["aux"].string.flatMap(Base64.decode),
@@ -91,25 +87,6 @@ public enum SessionBuild {
             out.append(.object(o))
         }
         for l in s.logs { out.append(["log": .string(l.vertex), "data": .string(String(decoding: l.msg, as: UTF8.self))]) }
-        return out
-    }
-}
-
-/// Newline-separated JSON messages from a byte stream (a message may span reads).
-struct LineSplitter {
-    private var buffer: [UInt8] = []
-    static let maxLine = 64 << 20
-
-    mutating func feed(_ bytes: [UInt8]) -> [[UInt8]] {
-        buffer += bytes
-        var out: [[UInt8]] = []
-        var start = 0
-        while let nl = buffer[start...].firstIndex(of: 10) {
-            if nl > start { out.append(Array(buffer[start..<nl])) }
-            start = nl + 1
-        }
-        buffer.removeFirst(start)
-        if buffer.count > Self.maxLine { buffer.removeAll() }
         return out
     }
 }

@@ -104,9 +104,9 @@ extension Berth {
         var scratch: String? = nil
         defer { if let scratch { FS.removeAll(scratch) } }
         if dockerfile == "-" {
-            var template = Array("/tmp/berth-dockerfile-XXXXXX".utf8CString)
-            guard let dir = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }).map({ String(cString: $0) }) else {
-                throw CLIError("creating a directory for the Dockerfile: \(SysError("mkdtemp"))")
+            let dir: String
+            do { dir = try FS.makeTempDirectory("/tmp/berth-dockerfile-") } catch {
+                throw CLIError("creating a directory for the Dockerfile: \(error)")
             }
             scratch = dir
             try FS.writeAtomic(dir + "/Dockerfile", (try? FS.readAll(fd: 0)) ?? [], mode: 0o600)

@@ -96,6 +96,13 @@ public enum FS {
         try writeAtomic(path, Array(text.utf8), mode: mode)
     }
 
+    /// A new private (0700) directory named `prefix` + six random characters (mkdtemp).
+    public static func makeTempDirectory(_ prefix: String) throws(SysError) -> String {
+        var template = Array((prefix + "XXXXXX").utf8CString)
+        guard let p = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else { throw SysError("mkdtemp \(prefix)") }
+        return String(cString: p)
+    }
+
     public static func mkdirAll(_ path: String, mode: mode_t = 0o755) throws(SysError) {
         if isDirectory(path) { return }
         var cur = path.hasPrefix("/") ? "" : "."
