@@ -12,6 +12,7 @@ let package = Package(
         .executable(name: "berth-shim", targets: ["berth-shim"]),
         .executable(name: "berth-exec", targets: ["berth-exec"]),
         .executable(name: "berth-buildkit", targets: ["berth-buildkit"]),
+        .executable(name: "berth-runtime", targets: ["berth-runtime"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -37,7 +38,13 @@ let package = Package(
         .target(name: "OCI", dependencies: ["JSON", "CCrypto", "Sys"]),
         .target(name: "Archive", dependencies: ["CArchive", "CZlib", "CSys", "OCI", "Sys"]),
         .target(name: "Store", dependencies: ["OCI", "Archive", "JSON", "Sys", .product(name: "GRDB", package: "GRDB.swift")]),
-        .target(name: "Runtime", dependencies: ["OCI", "JSON", "Sys", "CSys", "CSeccomp"]),
+        .target(name: "Seccomp", dependencies: ["CSeccomp", "CSys", "JSON", "Sys"]),
+        .target(name: "Runtime", dependencies: ["OCI", "JSON", "Sys", "CSys", "CSeccomp", "Seccomp"]),
+        // berth-runtime (issue 15): an OCI runtime with runc's command line. Foundation-free and
+        // single-threaded, so its container init can be a fork of it; the C stage holds the
+        // calls Swift cannot make (variadic prctl/ioctl, raw syscalls) and the sealed re-exec.
+        .target(name: "CRuntime"),
+        .target(name: "ContainerRuntime", dependencies: ["CRuntime", "CSys", "JSON", "Sys", "Seccomp"]),
         .target(name: "Registry", dependencies: ["OCI", "JSON", "Sys", .product(name: "AsyncHTTPClient", package: "async-http-client"),
                                               .product(name: "NIOSSL", package: "swift-nio-ssl")]),
         .target(name: "BerthNet", dependencies: ["JSON", "Sys", "CSys"]),
@@ -83,7 +90,10 @@ let package = Package(
                           linkerSettings: [.unsafeFlags(["-static-executable"])]),
         // exec's helper: plain C, started for every exec (see its main.c for why). swiftc links the
         // Swift runtime into any executable; fully static, the dynamic loader's relocations go too.
+        // Started for every container operation: fully static (libseccomp's archive included).
+        .executableTarget(name: "berth-runtime", dependencies: ["ContainerRuntime", "CRuntime", "Sys"],
+                          linkerSettings: [.unsafeFlags(["-static-executable"])]),
         .executableTarget(name: "berth-exec", linkerSettings: [.unsafeFlags(["-static-executable"])]),
-        .testTarget(name: "BerthTests", dependencies: ["BuildKit", "BuildKitAPI", "DockerAPI", "JSON", "OCI", "Archive", "Store", "Runtime", "Engine", "CLI", "Client", "BuildClient", "Sys", "GoTemplate", "BerthNet", "Builder", "Registry"]),
+        .testTarget(name: "BerthTests", dependencies: ["BuildKit", "BuildKitAPI", "DockerAPI", "JSON", "OCI", "Archive", "Store", "Runtime", "Engine", "CLI", "Client", "BuildClient", "Sys", "GoTemplate", "BerthNet", "Builder", "Registry", "Seccomp", "ContainerRuntime"]),
     ]
 )

@@ -4,6 +4,7 @@ import JSON
 import OCI
 import Runtime
 import Sys
+import Seccomp
 
 /// One `exec` instance: defined by create, run once by start, inspected for its exit code.
 public struct ExecRecord: Sendable {

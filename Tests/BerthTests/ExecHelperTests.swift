@@ -1,5 +1,6 @@
 import Glibc
 import JSON
+import Seccomp
 import Sys
 import Testing
 

@@ -1,0 +1,225 @@
+#define _GNU_SOURCE
+#include "cruntime.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#ifndef F_SEAL_FUTURE_WRITE
+#define F_SEAL_FUTURE_WRITE 0x0010
+#endif
+#ifndef TIOCGPTPEER
+#define TIOCGPTPEER _IO('T', 0x41)
+#endif
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+static const int SEALS = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
+
+static int fd_is_sealed(int fd) {
+    int seals = fcntl(fd, F_GET_SEALS);
+    if (seals >= 0 && (seals & SEALS) == SEALS) return 1;
+    struct statvfs vfs;
+    return fstatvfs(fd, &vfs) == 0 && (vfs.f_flag & ST_RDONLY);
+}
+
+int brt_exe_is_sealed(void) {
+    int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    int sealed = fd_is_sealed(fd);
+    close(fd);
+    return sealed;
+}
+
+int brt_ensure_sealed(char *const argv[], char *const envp[]) {
+    int exe = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+    if (exe < 0) return -1;
+    if (fd_is_sealed(exe)) { close(exe); return 0; }
+    struct stat st;
+    if (fstat(exe, &st) < 0) { close(exe); return -1; }
+    int mem = memfd_create("berth-runtime", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (mem < 0) { close(exe); return -1; }
+    off_t done = 0;
+    while (done < st.st_size) {
+        ssize_t n = sendfile(mem, exe, NULL, (size_t)(st.st_size - done));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) { close(exe); close(mem); errno = n < 0 ? errno : EIO; return -1; }
+        done += n;
+    }
+    close(exe);
+    if (fcntl(mem, F_ADD_SEALS, SEALS) < 0) { close(mem); return -1; }
+    fexecve(mem, argv, envp);
+    int saved = errno;
+    close(mem);
+    errno = saved;
+    return -1;
+}
+
+int brt_setresuid(unsigned int id) { return setresuid(id, id, id); }
+int brt_setresgid(unsigned int id) { return setresgid(id, id, id); }
+int brt_unshare(int flags) { return unshare(flags); }
+int brt_setns(int fd, int nstype) { return setns(fd, nstype); }
+int brt_pivot_root(const char *new_root, const char *put_old) { return (int)syscall(SYS_pivot_root, new_root, put_old); }
+int brt_prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5) {
+    return prctl(option, a2, a3, a4, a5);
+}
+
+int brt_capget(unsigned long long *effective, unsigned long long *permitted, unsigned long long *inheritable) {
+    struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct data[2];
+    if (syscall(SYS_capget, &hdr, data) < 0) return -1;
+    *effective = data[0].effective | ((unsigned long long)data[1].effective << 32);
+    *permitted = data[0].permitted | ((unsigned long long)data[1].permitted << 32);
+    *inheritable = data[0].inheritable | ((unsigned long long)data[1].inheritable << 32);
+    return 0;
+}
+
+int brt_capset(unsigned long long effective, unsigned long long permitted, unsigned long long inheritable) {
+    struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct data[2];
+    for (int i = 0; i < 2; i++) {
+        data[i].effective = (unsigned int)(effective >> (32 * i));
+        data[i].permitted = (unsigned int)(permitted >> (32 * i));
+        data[i].inheritable = (unsigned int)(inheritable >> (32 * i));
+    }
+    return (int)syscall(SYS_capset, &hdr, data);
+}
+
+int brt_load_seccomp(const void *filter, int len) {
+    struct sock_fprog prog = {.len = (unsigned short)(len / (int)sizeof(struct sock_filter)), .filter = (struct sock_filter *)filter};
+    return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0);
+}
+
+int brt_cloexec_from(unsigned int first) { return (int)syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC); }
+
+int brt_send_fd(int sock, int fd, const char *name) {
+    char control[CMSG_SPACE(sizeof(int))];
+    memset(control, 0, sizeof control);
+    struct iovec iov = {.iov_base = (void *)name, .iov_len = strlen(name)};
+    struct msghdr msg = {0};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    ssize_t n;
+    while ((n = sendmsg(sock, &msg, MSG_NOSIGNAL)) < 0 && errno == EINTR) {}
+    return n < 0 ? -1 : 0;
+}
+
+int brt_recv_fd(int sock) {
+    char buf[256];
+    struct iovec iov = {.iov_base = buf, .iov_len = sizeof buf};
+    char control[CMSG_SPACE(sizeof(int))];
+    struct msghdr msg = {0};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    ssize_t n;
+    while ((n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {}
+    if (n < 0) return -1;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    if (!c || c->cmsg_type != SCM_RIGHTS) { errno = EBADMSG; return -1; }
+    int fd;
+    memcpy(&fd, CMSG_DATA(c), sizeof fd);
+    return fd;
+}
+
+int brt_open_pty(int *master, int *slave, char *name, int namelen) {
+    int m = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (m < 0) return -1;
+    int unlock = 0;
+    unsigned int n = 0;
+    if (ioctl(m, TIOCSPTLCK, &unlock) < 0 || ioctl(m, TIOCGPTN, &n) < 0) { int e = errno; close(m); errno = e; return -1; }
+    int s = ioctl(m, TIOCGPTPEER, O_RDWR | O_NOCTTY);
+    if (s < 0) {
+        snprintf(name, (size_t)namelen, "/dev/pts/%u", n);
+        s = open(name, O_RDWR | O_NOCTTY);
+        if (s < 0) { int e = errno; close(m); errno = e; return -1; }
+    }
+    snprintf(name, (size_t)namelen, "/dev/pts/%u", n);
+    *master = m;
+    *slave = s;
+    return 0;
+}
+
+int brt_set_ctty(int fd) { return ioctl(fd, TIOCSCTTY, 0); }
+int brt_set_winsize(int fd, unsigned short rows, unsigned short cols) {
+    struct winsize ws = {.ws_row = rows, .ws_col = cols};
+    return ioctl(fd, TIOCSWINSZ, &ws);
+}
+int brt_mknod(const char *path, unsigned int mode, unsigned int major, unsigned int minor) {
+    return mknod(path, mode, makedev(major, minor));
+}
+unsigned int brt_major(unsigned long long dev) { return major(dev); }
+unsigned int brt_minor(unsigned long long dev) { return minor(dev); }
+int brt_setrlimit(int resource, unsigned long long soft, unsigned long long hard) {
+    struct rlimit r = {.rlim_cur = soft, .rlim_max = hard};
+    return prlimit(0, resource, &r, NULL);
+}
+int brt_getrlimit(int resource, unsigned long long *soft, unsigned long long *hard) {
+    struct rlimit r;
+    if (prlimit(0, resource, NULL, &r) < 0) return -1;
+    *soft = r.rlim_cur;
+    *hard = r.rlim_max;
+    return 0;
+}
+int brt_sethostname(const char *name) { return sethostname(name, strlen(name)); }
+int brt_setdomainname(const char *name) { return setdomainname(name, strlen(name)); }
+
+void brt_reset_signals(void) {
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    for (int sig = 1; sig < NSIG; sig++) signal(sig, SIG_DFL);
+}
+
+int brt_socketpair(int sv[2]) { return socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv); }
+int brt_fork(void) { return fork(); }
+int brt_mkfifo(const char *path, unsigned int mode) { return mkfifo(path, mode); }
+int brt_waitpid(int pid, int *status, int nohang) {
+    int rc;
+    while ((rc = waitpid(pid, status, nohang ? WNOHANG : 0)) < 0 && errno == EINTR) {}
+    return rc;
+}
+int brt_decode_status(int status) { return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status); }
+long long brt_clock_ticks(void) { return sysconf(_SC_CLK_TCK); }
+
+#include <sys/signalfd.h>
+int brt_forwarding_signalfd(void) {
+    sigset_t set;
+    sigemptyset(&set);
+    int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCHLD};
+    for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++) sigaddset(&set, sigs[i]);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+int brt_signalfd_next(int fd) {
+    struct signalfd_siginfo info;
+    ssize_t n = read(fd, &info, sizeof info);
+    return n == (ssize_t)sizeof info ? (int)info.ssi_signo : 0;
+}

@@ -1,0 +1,61 @@
+#ifndef CRUNTIME_H
+#define CRUNTIME_H
+// berth-runtime's C stage: the kernel calls Swift cannot make directly (variadic prctl, ioctl
+// and syscall; macros such as makedev) and the self-sealing re-exec that must happen before any
+// container work. berth-runtime is single-threaded, so it may fork, unshare a user namespace and
+// setns into a mount namespace; nothing here starts a thread.
+#include <sys/types.h>
+
+/* CVE-2019-5736: a container that reaches /proc/<pid>/exe of the runtime must not be able to
+ * write the host's binary. Returns 0 when /proc/self/exe is already safe (a sealed memfd, or a
+ * file on a read-only mount such as berthd's bind); otherwise copies the binary into a sealed
+ * memfd and re-executes it (returns only on failure, -1 with errno). */
+int brt_ensure_sealed(char *const argv[], char *const envp[]);
+/* 1 when /proc/self/exe is a sealed memfd or on a read-only mount, else 0. */
+int brt_exe_is_sealed(void);
+
+int brt_setresuid(unsigned int id);
+int brt_setresgid(unsigned int id);
+int brt_unshare(int flags);
+int brt_setns(int fd, int nstype);
+int brt_pivot_root(const char *new_root, const char *put_old);
+int brt_prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5);
+/* Capability sets as 64-bit masks (CAP_* numbers as bits). */
+int brt_capget(unsigned long long *effective, unsigned long long *permitted, unsigned long long *inheritable);
+int brt_capset(unsigned long long effective, unsigned long long permitted, unsigned long long inheritable);
+/* Loads a compiled classic-BPF seccomp filter (struct sock_filter[], len in bytes). */
+int brt_load_seccomp(const void *filter, int len);
+/* Marks every descriptor from `first` on close-on-exec (close_range), so nothing of the host
+ * reaches the container's process (CVE-2024-21626's class). */
+int brt_cloexec_from(unsigned int first);
+/* Sends `fd` over a unix socket with SCM_RIGHTS; `name` is the payload (runc sends the pty's
+ * name). */
+int brt_send_fd(int sock, int fd, const char *name);
+/* Receives one descriptor (SCM_RIGHTS), -1 on error. */
+int brt_recv_fd(int sock);
+/* A new pty from /dev/ptmx (the container's devpts after pivot_root): master and slave opened,
+ * slave's path in name. */
+int brt_open_pty(int *master, int *slave, char *name, int namelen);
+int brt_set_ctty(int fd);
+int brt_set_winsize(int fd, unsigned short rows, unsigned short cols);
+int brt_mknod(const char *path, unsigned int mode, unsigned int major, unsigned int minor);
+unsigned int brt_major(unsigned long long dev);
+unsigned int brt_minor(unsigned long long dev);
+int brt_setrlimit(int resource, unsigned long long soft, unsigned long long hard);
+int brt_getrlimit(int resource, unsigned long long *soft, unsigned long long *hard);
+int brt_sethostname(const char *name);
+int brt_setdomainname(const char *name);
+/* Resets signal dispositions and the mask to their defaults (before execve). */
+void brt_reset_signals(void);
+/* SCM_RIGHTS-free message pair: SOCK_SEQPACKET, close-on-exec. */
+int brt_socketpair(int sv[2]);
+int brt_fork(void);
+int brt_mkfifo(const char *path, unsigned int mode);
+int brt_waitpid(int pid, int *status, int nohang);
+int brt_decode_status(int status);
+long long brt_clock_ticks(void);
+/* Blocks the signals a foreground `run`/`exec` forwards (and SIGCHLD) and returns a signalfd
+ * for them; brt_signalfd_next returns the next one's number (0 when none is pending). */
+int brt_forwarding_signalfd(void);
+int brt_signalfd_next(int fd);
+#endif
