@@ -80,14 +80,25 @@ public struct ContainerRuntimeEngine {
                 layout: layout, cgroupsPath: config.cgroupsPath, id: o.id, ownCgroup: (try? FS.readString("/proc/self/cgroup")) ?? "")
             let m = CgroupManager(paths: paths, files: HostCgroupFiles(), v2Only: layout.v2Only)
             cleanup.cgroups = m
-            try m.create()
-            cgroupPaths = paths
-            manager = m
+            do throws(RuntimeFailure) {
+                try m.create()
+                cgroupPaths = paths
+                manager = m
+            } catch {
+                // Rootless (a user namespace that is not the host's) without a cgroup path or
+                // limits asked for: run without cgroups of its own, as runc does.
+                guard Self.inUserNamespace, config.cgroupsPath == nil, config.resources.object?.isEmpty ?? true else { throw error }
+                cleanup.cgroups = nil
+            }
         }
 
         if brt_mkfifo(store.fifo(o.id), 0o622) != 0 { throw RuntimeFailure.errno("mkfifo \(store.fifo(o.id))") }
-        let fifoFd = open(store.fifo(o.id), O_PATH_ | O_CLOEXEC)
-        guard fifoFd >= 0 else { throw RuntimeFailure.errno("open the exec fifo") }
+        // Writable by the container's root whoever it is on the host (mkfifo applied the umask).
+        if chmod(store.fifo(o.id), 0o622) != 0 { throw RuntimeFailure.errno("chmod \(store.fifo(o.id))") }
+        // The init reopens the fifo on its directory's descriptor: not through /proc/self/fd,
+        // which a non-dumpable process in a user namespace may not open.
+        let fifoFd = open(dir, O_PATH_ | O_DIRECTORY | O_CLOEXEC)
+        guard fifoFd >= 0 else { throw RuntimeFailure.errno("open the state directory") }
         defer { close(fifoFd) }
         var consoleFd: Int32 = -1
         if let sock = o.consoleSocket, !sock.isEmpty {
@@ -175,6 +186,12 @@ public struct ContainerRuntimeEngine {
         return state
     }
 
+    /// Whether this process runs in a user namespace other than the host's (rootless berthd).
+    static var inUserNamespace: Bool {
+        let map = (try? FS.readString("/proc/self/uid_map")) ?? ""
+        return map.split(whereSeparator: { $0 == " " || $0 == "\n" }) != ["0", "0", "4294967295"]
+    }
+
     /// runc's spec validation, in its words, for what Berth's users can reach.
     func validate(_ c: RuntimeConfig, id: String) throws(RuntimeFailure) {
         if c.hostname.map({ !$0.isEmpty }) ?? false, c.namespace("uts") == nil {
@@ -183,14 +200,16 @@ public struct ContainerRuntimeEngine {
         if c.domainname.map({ !$0.isEmpty }) ?? false, c.namespace("uts") == nil {
             throw RuntimeFailure("unable to set domainname without a private UTS namespace")
         }
-        if (!c.maskedPaths.isEmpty || !c.readonlyPaths.isEmpty), c.namespace("mount") == nil {
+        if !c.maskedPaths.isEmpty || !c.readonlyPaths.isEmpty, c.namespace("mount") == nil {
             throw RuntimeFailure("unable to restrict sys entries without a private MNT namespace")
         }
         for key in c.sysctl.keys {
             if key.hasPrefix("net.") && c.namespace("network") == nil {
                 throw RuntimeFailure("sysctl \"\(key)\" not allowed in host network namespace")
             }
-            if key == "kernel.hostname" || key == "kernel.domainname" { throw RuntimeFailure("sysctl \"\(key)\" is not allowed as it conflicts with the OCI \"hostname\" field") }
+            if key == "kernel.hostname" || key == "kernel.domainname" {
+                throw RuntimeFailure("sysctl \"\(key)\" is not allowed as it conflicts with the OCI \"hostname\" field")
+            }
         }
         if !c.mountLabel.isEmpty || !c.process.selinuxLabel.isEmpty {
             throw RuntimeFailure("SELinux labels are not supported by berth-runtime")

@@ -122,7 +122,7 @@ struct InitStage {
         SyncMessage.send(sock, UInt8(ascii: "R"))
         close(sock)
         // Blocks until `start` opens the fifo for reading.
-        let w = open("/proc/self/fd/\(fifoFd)", O_WRONLY | O_CLOEXEC)
+        let w = openat(fifoFd, "exec.fifo", O_WRONLY | O_CLOEXEC)
         if w < 0 { late("open the exec fifo: \(goErrorText(errno))") }
         _ = Array("0".utf8).withUnsafeBytes { write(w, $0.baseAddress, 1) }
         close(w)

@@ -145,7 +145,11 @@ extension ContainerRuntimeEngine {
         var cpu: JSON = [:], memory: JSON = [:], pids: JSON = [:]
         if s.v2Only, let u = cg.unified {
             let c = keyed(u + "/cpu.stat")
-            cpu = ["usage": ["total": .int((c["usage_usec"] ?? 0) * 1000), "kernel": .int((c["system_usec"] ?? 0) * 1000), "user": .int((c["user_usec"] ?? 0) * 1000)]]
+            cpu = [
+                "usage": [
+                    "total": .int((c["usage_usec"] ?? 0) * 1000), "kernel": .int((c["system_usec"] ?? 0) * 1000), "user": .int((c["user_usec"] ?? 0) * 1000),
+                ]
+            ]
             let maxText = f.read(u + "/memory.max")?.trimmedLine ?? "max"
             memory = [
                 "usage": ["usage": .int(num(u + "/memory.current")), "limit": .int(Int64(maxText) ?? Int64.max)],

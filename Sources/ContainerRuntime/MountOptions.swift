@@ -28,8 +28,9 @@ public struct MountOptions: Sendable, Equatable {
 
     /// Flags that need a remount after a bind (a bind ignores them on the first mount(2)).
     public var remountFlags: UInt {
-        flags & (MountFlags.rdonly | MountFlags.nosuid | MountFlags.nodev | MountFlags.noexec | MountFlags.noatime | MountFlags.nodiratime
-            | MountFlags.relatime | MountFlags.strictatime)
+        flags
+            & (MountFlags.rdonly | MountFlags.nosuid | MountFlags.nodev | MountFlags.noexec | MountFlags.noatime | MountFlags.nodiratime
+                | MountFlags.relatime | MountFlags.strictatime)
     }
 
     static let table: [String: (Bool, UInt)] = [

@@ -28,7 +28,9 @@ struct RootfsSetup {
     /// Everything up to pivot_root.
     func prepare() throws(RuntimeFailure) {
         let prop = config.rootfsPropagation.isEmpty ? MountFlags.slave | MountFlags.rec : MountOptions.propagation[config.rootfsPropagation]!
-        if mount(nil, "/", nil, prop, nil) != 0 { throw RuntimeFailure.errno("make / \(config.rootfsPropagation.isEmpty ? "rslave" : config.rootfsPropagation)") }
+        if mount(nil, "/", nil, prop, nil) != 0 {
+            throw RuntimeFailure.errno("make / \(config.rootfsPropagation.isEmpty ? "rslave" : config.rootfsPropagation)")
+        }
         try makeParentMountPrivate()
         if mount(root, root, nil, MountFlags.bind | MountFlags.rec, nil) != 0 { throw RuntimeFailure.errno("bind mount the root \(root)") }
         let rootfd = open(root, O_PATH_ | O_DIRECTORY | O_CLOEXEC)
@@ -232,7 +234,7 @@ struct RootfsSetup {
         defer { close(parent) }
         let dir = DirFD.procPath(parent)
         let full = dir + "/" + name
-        if userNamespace {
+        if userNamespace || ContainerRuntimeEngine.inUserNamespace {
             // mknod is refused in a user namespace: bind the host's node onto an empty file.
             let f = open(full, O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0o644)
             if f >= 0 { close(f) }

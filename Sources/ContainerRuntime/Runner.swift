@@ -208,7 +208,13 @@ struct ExecCommand {
         var pid: Int32 = 0
         var failure: String? = nil
         while let (kind, text) = SyncMessage.receive(sv[0]) {
-            if kind == UInt8(ascii: "P") { pid = Int32(text) ?? 0 } else if kind == UInt8(ascii: "E") { failure = text; break } else if kind == UInt8(ascii: "R") { break }
+            if kind == UInt8(ascii: "P") {
+                pid = Int32(text) ?? 0
+            } else if kind == UInt8(ascii: "E") {
+                failure = text; break
+            } else if kind == UInt8(ascii: "R") {
+                break
+            }
         }
         close(sv[0])
         var st: Int32 = 0

@@ -182,7 +182,9 @@ public struct RuntimeCommand {
         } else {
             print("ID          PID         STATUS      BUNDLE      CREATED     OWNER")
             for r in rows {
-                print("\(r["id"].string ?? "")    \(r["pid"].int ?? 0)    \(r["status"].string ?? "")    \(r["bundle"].string ?? "")    \(r["created"].string ?? "")    root")
+                print(
+                    "\(r["id"].string ?? "")    \(r["pid"].int ?? 0)    \(r["status"].string ?? "")    \(r["bundle"].string ?? "")    \(r["created"].string ?? "")    root"
+                )
             }
         }
     }

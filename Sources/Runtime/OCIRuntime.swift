@@ -7,13 +7,20 @@ public struct OCIRuntime: Sendable, Equatable {
     public var path: String
     /// Extra arguments put before the command (daemon.json's `runtimeArgs`).
     public var args: [String]
+    /// The same binary on a read-only mount, for `create` (its init is a fork of the runtime, so
+    /// the container could otherwise reach the host's binary through /proc/<pid>/exe).
+    public var sealedPath: String? = nil
 
-    public init(name: String, path: String, args: [String] = []) {
-        self.name = name; self.path = path; self.args = args
+    public init(name: String, path: String, args: [String] = [], sealedPath: String? = nil) {
+        self.name = name; self.path = path; self.args = args; self.sealedPath = sealedPath
     }
 
     public static let stockName = "runc"
     public static let stock = OCIRuntime(name: stockName, path: "runc")
+    /// Berth's own runtime (issue 15), built next to berthd; the default where it is installed.
+    public static let berthName = "berth"
+    /// Names daemon.json and --add-runtime may not take.
+    public static let reservedNames: Set<String> = [stockName, berthName]
 
     /// Where the runtime keeps its containers' state.
     public func root(execRoot: String) -> String {

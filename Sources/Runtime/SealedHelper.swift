@@ -9,7 +9,7 @@ import Sys
 /// the way before). One mount at daemon start; nil when the mount cannot be made.
 public enum SealedHelper {
     public static func readOnlyCopy(of binary: String, in dir: String) -> String? {
-        let target = dir + "/berth-exec"
+        let target = dir + "/" + String(binary.split(separator: "/").last ?? "berth-exec")
         guard FS.exists(binary) else { return nil }
         try? FS.mkdirAll(dir, mode: 0o711)
         // A stale mount from an earlier daemon is replaced.

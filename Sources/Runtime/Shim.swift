@@ -34,6 +34,7 @@ public struct ShimLauncher: Sendable {
     public func launch(_ s: ShimSpec, runtime: OCIRuntime) throws -> Int32 {
         var argv = [shimPath, "--id", s.id, "--bundle", s.bundle, "--runtime", runtime.path]
         for a in runtime.args { argv += ["--runtime-arg", a] }
+        if let sealed = runtime.sealedPath { argv += ["--runtime-create", sealed] }
         argv += [
             "--runtime-root", runtime.root(execRoot: execRoot),
             "--socket", s.socket, "--log", s.logPath, "--exit-file", s.exitFile,

@@ -9,6 +9,8 @@ struct Options {
     var id = ""
     var bundle = ""
     var runtime = "runc"
+    /// The runtime's binary for `create` when it is a sealed (read-only) copy; else `runtime`.
+    var runtimeCreate = ""
     /// Arguments the runtime gets before every command (daemon.json `runtimeArgs`).
     var runtimeArgs: [String] = []
     var runtimeRoot = "/run/berth/runc"
@@ -31,6 +33,7 @@ func parseOptions() -> Options {
         case "--bundle": o.bundle = args.next() ?? ""
         case "--runtime": o.runtime = args.next() ?? "runc"
         case "--runtime-arg": if let a = args.next() { o.runtimeArgs.append(a) }
+        case "--runtime-create": o.runtimeCreate = args.next() ?? ""
         case "--runtime-root": o.runtimeRoot = args.next() ?? ""
         case "--socket": o.socket = args.next() ?? ""
         case "--log": o.logPath = args.next() ?? ""
@@ -95,7 +98,8 @@ if opts.tty {
 }
 let createPid: pid_t
 do {
-    var createArgs = runtimeBase + ["create", "--bundle", opts.bundle, "--pid-file", pidFile]
+    var createArgs =
+        [opts.runtimeCreate.isEmpty ? opts.runtime : opts.runtimeCreate] + runtimeBase.dropFirst() + ["create", "--bundle", opts.bundle, "--pid-file", pidFile]
     if opts.tty { createArgs += ["--console-socket", consolePath] }
     createPid = try Proc.spawn(createArgs + [opts.id], stdin: inPipe[0], stdout: outPipe[1], stderr: errPipe[1])
 } catch {

@@ -39,17 +39,21 @@ struct DaemonConfig {
 
     /// A runtime as daemon.json or `--add-runtime name=path` gives it, checked as dockerd does.
     static func addRuntime(_ name: String, path: String, args: [String], to runtimes: inout [String: OCIRuntime]) throws {
-        if name == OCIRuntime.stockName { throw ConfigError("runtime name '\(name)' is reserved") }
+        if OCIRuntime.reservedNames.contains(name) { throw ConfigError("runtime name '\(name)' is reserved") }
         guard OCIRuntime.validName(name) else { throw ConfigError("runtime name \(String(reflecting: name)) is not valid") }
         guard !path.isEmpty else { throw ConfigError("runtime \(name): either a runtimeType or a path must be configured") }
         runtimes[name] = OCIRuntime(name: name, path: path, args: args)
     }
 
-    /// The runtimes with runc, and the default checked to be one of them.
-    static func resolveRuntimes(_ configured: [String: OCIRuntime], default name: String?) throws -> ([String: OCIRuntime], String) {
+    /// The runtimes with runc (and Berth's own where installed, then the default), and the
+    /// default checked to be one of them.
+    static func resolveRuntimes(_ configured: [String: OCIRuntime], default name: String?, berth: OCIRuntime? = nil) throws -> (
+        [String: OCIRuntime], String
+    ) {
         var all = configured
         all[OCIRuntime.stockName] = .stock
-        let d = name.flatMap { $0.isEmpty ? nil : $0 } ?? OCIRuntime.stockName
+        if let berth { all[OCIRuntime.berthName] = berth }
+        let d = name.flatMap { $0.isEmpty ? nil : $0 } ?? (berth == nil ? OCIRuntime.stockName : OCIRuntime.berthName)
         guard all[d] != nil else { throw ConfigError("specified default runtime '\(d)' does not exist") }
         return (all, d)
     }

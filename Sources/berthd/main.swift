@@ -64,8 +64,11 @@ if rootlessState.isChild {
     }
 }
 let config: DaemonConfig
-let runtimes: [String: OCIRuntime]
+var runtimes: [String: OCIRuntime]
 let defaultRuntime: String
+// Berth's own OCI runtime, installed next to berthd: available as `berth`, and the default.
+let berthRuntimeBinary = Proc.executableDirectory() + "/berth-runtime"
+let berthRuntime = FS.exists(berthRuntimeBinary) ? OCIRuntime(name: OCIRuntime.berthName, path: berthRuntimeBinary) : nil
 do {
     config = try DaemonConfig.load(configFile ?? rootlessPaths?.configFile ?? "/etc/berth/daemon.json", required: configFile != nil)
     // `--add-runtime name=path` joins the file's runtimes; a name in both is a conflict, as in dockerd.
@@ -79,7 +82,7 @@ do {
     if defaultRuntimeFlag != nil && config.defaultRuntime != nil {
         throw DaemonConfig.ConfigError("the following directives are specified both as a flag and in the configuration file: default-runtime")
     }
-    (runtimes, defaultRuntime) = try DaemonConfig.resolveRuntimes(all, default: defaultRuntimeFlag ?? config.defaultRuntime)
+    (runtimes, defaultRuntime) = try DaemonConfig.resolveRuntimes(all, default: defaultRuntimeFlag ?? config.defaultRuntime, berth: berthRuntime)
 } catch {
     FileHandle.standardError.write("berthd: \(error)\n".data(using: .utf8)!)
     exit(1)
@@ -133,6 +136,7 @@ let socketPaths = listeners.compactMap { if case .unix(let p) = $0 { return p } 
 signal(SIGPIPE, SIG_IGN)
 setlocale(LC_CTYPE, "C.UTF-8")
 var sealedHelper: String? = nil
+var sealedRuntime: String? = nil
 do {
     for socketPath in socketPaths { try FS.mkdirAll(String(socketPath[..<(socketPath.lastIndex(of: "/") ?? socketPath.endIndex)])) }
     let shim = Proc.executableDirectory() + "/berth-shim"
@@ -142,6 +146,11 @@ do {
         sealedHelper = sealed
     } else {
         FileHandle.standardError.write("berthd: warning: could not mount the exec helper read-only; using \(engineConfig.execHelperPath)\n".data(using: .utf8)!)
+    }
+    if runtimes[OCIRuntime.berthName] != nil {
+        // Its `create` runs from a read-only bind (else the runtime seals a memfd copy itself).
+        sealedRuntime = SealedHelper.readOnlyCopy(of: berthRuntimeBinary, in: execRoot + "/bin")
+        runtimes[OCIRuntime.berthName]?.sealedPath = sealedRuntime
     }
     engineConfig.insecureRegistries = config.insecureRegistries
     engineConfig.runtimes = runtimes
@@ -182,6 +191,7 @@ do {
     signal(SIGINT, SIG_IGN)
     var stopSources: [DispatchSourceSignal] = []
     let helperMount = sealedHelper
+    let runtimeMount = sealedRuntime
     for sig in [SIGTERM, SIGINT] {
         let src = DispatchSource.makeSignalSource(signal: sig, queue: .global())
         src.setEventHandler {
@@ -192,6 +202,8 @@ do {
                 // The exec helper's read-only mount is the daemon's; the next start makes it again
                 // (an exec already running keeps its mapping: the detach is lazy).
                 if let helperMount { SealedHelper.release(helperMount) }
+                // Shims that outlive us call the runtime by its real path; only create used this.
+                if let runtimeMount { SealedHelper.release(runtimeMount) }
                 exit(0)
             }
         }
@@ -215,6 +227,7 @@ do {
     try await APIServer(engine: engine, grpc: grpc).run(listeners: listeners)
 } catch {
     if let sealedHelper { SealedHelper.release(sealedHelper) }
+    if let sealedRuntime { SealedHelper.release(sealedRuntime) }
     FileHandle.standardError.write("berthd: \(error)\n".data(using: .utf8)!)
     exit(1)
 }
