@@ -53,9 +53,12 @@ public struct CgroupPaths: Sendable, Equatable {
     public init(layout: CgroupLayout, cgroupsPath: String?, id: String, ownCgroup: String) {
         let inner = (cgroupsPath?.isEmpty ?? true) ? id : cgroupsPath!
         let own = Self.parseOwn(ownCgroup)
+        // Cleaned as a path of its own before it meets the mount point: `..` stops at the
+        // hierarchy's root instead of climbing out of /sys/fs/cgroup.
         func join(_ mount: String, _ key: String) -> String {
             let base = inner.hasPrefix("/") ? "" : (own[key] ?? "/")
-            return Self.clean(mount + "/" + base + "/" + inner)
+            let path = Self.clean(base + "/" + inner)
+            return path == "/" ? mount : mount + path
         }
         byController = [:]
         for (controller, mount) in layout.v1 where controller != "name=systemd" { byController[controller] = join(mount, controller) }

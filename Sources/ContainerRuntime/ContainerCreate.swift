@@ -36,6 +36,8 @@ public struct ContainerRuntimeEngine {
     public func create(_ o: CreateOptions) throws(RuntimeFailure) -> ContainerState {
         guard ContainerState.validID(o.id) else { throw RuntimeFailure("invalid container id format: \(o.id)") }
         let bundle = absolutePath(o.bundle.isEmpty ? "." : o.bundle)
+        // Made absolute now: entering the container's mount namespace (mount sources) resets the cwd.
+        let pidFile = o.pidFile.flatMap { $0.isEmpty ? nil : absolutePath($0) }
         let raw: JSON
         do { raw = try JSON.parse(try FS.read(bundle + "/config.json")) } catch let e as SysError {
             throw RuntimeFailure("open \(bundle)/config.json: \(goErrorText(e.errno))")
@@ -82,6 +84,9 @@ public struct ContainerRuntimeEngine {
             cleanup.cgroups = m
             do throws(RuntimeFailure) {
                 try m.create()
+                // Another container's processes in it would be frozen, limited and killed with this one.
+                let others = m.pids()
+                if !others.isEmpty { throw RuntimeFailure("container's cgroup is not empty: \(others.count) process(es) found") }
                 cgroupPaths = paths
                 manager = m
             } catch {
@@ -143,6 +148,15 @@ public struct ContainerRuntimeEngine {
                 }
             case UInt8(ascii: "P"):
                 initPid = Int32(text) ?? 0
+                // Written from here: in a user namespace the non-dumpable init cannot open its own
+                // /proc files, which belong to the host's root.
+                do throws(RuntimeFailure) {
+                    if let o = config.process.oomScoreAdj, initPid > 0 { try writeExisting("/proc/\(initPid)/oom_score_adj", String(o)) }
+                    if config.namespace("user") != nil && initPid > 0 { try sendMountSources(initPid, config, sv[0]) }
+                } catch {
+                    failure = error.message
+                    break loop
+                }
             case UInt8(ascii: "H"):
                 do throws(RuntimeFailure) {
                     try HookRunner.run(config.hooks.prestart, kind: "prestart", state: hookState("created"))
@@ -179,8 +193,8 @@ public struct ContainerRuntimeEngine {
             id: o.id, pid: initPid, startTime: start, bundle: bundle, rootfs: config.rootPath, created: Timestamp.now().rfc3339Nano,
             annotations: config.annotations, cgroups: cgroupPaths, v2Only: layout.v2Only)
         try store.save(state)
-        if let pf = o.pidFile, !pf.isEmpty {
-            do { try FS.writeAtomic(absolutePath(pf), "\(initPid)", mode: 0o644) } catch { throw RuntimeFailure("writing the pid file: \(error)") }
+        if let pf = pidFile {
+            do { try FS.writeAtomic(pf, "\(initPid)", mode: 0o644) } catch { throw RuntimeFailure("writing the pid file: \(error)") }
         }
         cleanup.disarm()
         return state
@@ -215,6 +229,27 @@ public struct ContainerRuntimeEngine {
             throw RuntimeFailure("SELinux labels are not supported by berth-runtime")
         }
         if c.namespace("time") != nil { throw RuntimeFailure("time namespaces are not supported by berth-runtime") }
+    }
+
+    /// runc's mount sources for a user namespace: the container's root may not be able to reach
+    /// a bind's source (a 0700 directory of the host's root), so they are opened here, with the
+    /// host root's rights but inside the init's new mount namespace (a bind must come from the
+    /// mount namespace it goes to), and passed to the init in the spec's order.
+    func sendMountSources(_ pid: Int32, _ config: RuntimeConfig, _ sock: Int32) throws(RuntimeFailure) {
+        let binds = config.mounts.filter { MountOptions($0.options, type: $0.type).bind }
+        guard !binds.isEmpty else { return }
+        let own = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC)
+        let theirs = open("/proc/\(pid)/ns/mnt", O_RDONLY | O_CLOEXEC)
+        defer { close(own); close(theirs) }
+        guard own >= 0, theirs >= 0 else { throw RuntimeFailure.errno("open the mount namespaces") }
+        guard brt_setns(theirs, Namespaces.flag("mount")!) == 0 else { throw RuntimeFailure.errno("enter the container's mount namespace") }
+        defer { _ = brt_setns(own, Namespaces.flag("mount")!) }
+        for m in binds {
+            let fd = open(m.source, O_PATH_ | O_CLOEXEC)
+            guard fd >= 0 else { throw RuntimeFailure.errno("mount \(m.source) to \(m.destination): open \(m.source)") }
+            defer { close(fd) }
+            if brt_send_fd(sock, fd, "m") != 0 { throw RuntimeFailure.errno("pass the mount source of \(m.destination)") }
+        }
     }
 
     func writeIDMaps(pid: Int32, config: RuntimeConfig) throws(RuntimeFailure) {

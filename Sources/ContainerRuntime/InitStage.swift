@@ -74,9 +74,17 @@ struct InitStage {
         let program: String
         do throws(RuntimeFailure) {
             let newMountNS = config.namespace("mount").map { $0.path == nil } ?? false
+            var sources: [Int: Int32] = [:]
+            if config.namespace("user") != nil {
+                for (i, m) in config.mounts.enumerated() where MountOptions(m.options, type: m.type).bind {
+                    let fd = brt_recv_fd(sock)
+                    if fd < 0 { throw RuntimeFailure.errno("receive the mount source of \(m.destination)") }
+                    sources[i] = fd
+                }
+            }
             let rootfs = RootfsSetup(
                 config: config, cgroups: manager?.paths, layout: layout,
-                userNamespace: config.namespace("user") != nil, cgroupNamespace: config.namespace("cgroup") != nil)
+                userNamespace: config.namespace("user") != nil, cgroupNamespace: config.namespace("cgroup") != nil, sources: sources)
             if newMountNS {
                 try rootfs.prepare()
             }
@@ -104,7 +112,6 @@ struct InitStage {
             if setsid() < 0 { throw RuntimeFailure.errno("setsid") }
             if config.process.terminal { try setupConsole() }
             try setup.applyRlimits()
-            try setup.applyOOMScore()
             if let u = config.process.umask { umask(mode_t(u & 0o777)) }
             try setup.applyAppArmor()
             if config.process.noNewPrivileges && brt_prctl(PR_SET_NO_NEW_PRIVS_, 1, 0, 0, 0) != 0 {
@@ -113,6 +120,7 @@ struct InitStage {
             if chdir(config.process.cwd) != 0 {
                 throw RuntimeFailure("chdir to cwd (\"\(config.process.cwd)\") set in config.json failed: \(goErrorText(errno))")
             }
+            try ProcessSetup.checkWorkingDirectoryInside()
             program = try setup.lookPath()
             // Nothing of the host past stdio (and the fds the caller asked to pass) reaches the program.
             if brt_cloexec_from(UInt32(3 + max(0, preserveFds))) != 0 { throw RuntimeFailure.errno("close_range") }

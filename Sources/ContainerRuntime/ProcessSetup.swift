@@ -65,6 +65,16 @@ struct ProcessSetup {
         }
     }
 
+    /// CVE-2024-21626: a cwd such as /proc/self/fd/N naming a descriptor of ours that points
+    /// outside the container would leave the process in the host's tree. getcwd(2) then fails
+    /// (the directory is not below our root), which is refused.
+    static func checkWorkingDirectoryInside() throws(RuntimeFailure) {
+        var buf = [CChar](repeating: 0, count: 4097)
+        if getcwd(&buf, 4096) == nil || buf.first != CChar(UInt8(ascii: "/")) {
+            throw RuntimeFailure("current working directory is outside of container mount namespace root -- possible container breakout detected")
+        }
+    }
+
     /// The process's environment's PATH.
     var pathVariable: String {
         process.env.last { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) } ?? ""

@@ -13,6 +13,8 @@ struct RootfsSetup {
     let layout: CgroupLayout
     let userNamespace: Bool
     let cgroupNamespace: Bool
+    /// Bind sources the parent opened (user namespaces), by index in the spec's mounts.
+    var sources: [Int: Int32] = [:]
 
     static let defaultDevices: [RuntimeConfig.Device] = [
         .init(path: "/dev/null", type: "c", major: 1, minor: 3, fileMode: 0o666, uid: 0, gid: 0),
@@ -37,8 +39,8 @@ struct RootfsSetup {
         guard rootfd >= 0 else { throw RuntimeFailure.errno("open the root \(root)") }
         defer { close(rootfd) }
         var devIsTmpfs = false
-        for m in config.mounts {
-            try mountOne(m, rootfd: rootfd)
+        for (i, m) in config.mounts.enumerated() {
+            try mountOne(m, rootfd: rootfd, source: sources[i])
             if m.destination == "/dev" && m.type != "bind" { devIsTmpfs = true }
         }
         if devIsTmpfs {
@@ -99,22 +101,23 @@ struct RootfsSetup {
         return fd
     }
 
-    func mountOne(_ m: RuntimeConfig.Mount, rootfd: Int32) throws(RuntimeFailure) {
+    func mountOne(_ m: RuntimeConfig.Mount, rootfd: Int32, source: Int32? = nil) throws(RuntimeFailure) {
         var opts = MountOptions(m.options, type: m.type)
         if m.type == "cgroup" || m.type == "cgroup2" {
             return try mountCgroups(m, opts, rootfd: rootfd)
         }
         var isFile = false
+        let sourcePath = source.map { DirFD.procPath($0) } ?? m.source
         if opts.bind {
             var st = stat()
-            guard stat(m.source, &st) == 0 else { throw RuntimeFailure.errno("mount \(m.source) to \(m.destination): stat \(m.source)") }
+            guard stat(sourcePath, &st) == 0 else { throw RuntimeFailure.errno("mount \(m.source) to \(m.destination): stat \(m.source)") }
             isFile = (st.st_mode & S_IFMT) != S_IFDIR
         }
         let fd = try target(m.destination, rootfd: rootfd, file: isFile)
         defer { close(fd) }
         let path = DirFD.procPath(fd)
         if opts.bind {
-            if mount(m.source, path, nil, opts.flags & (MountFlags.bind | MountFlags.rec), nil) != 0 {
+            if mount(sourcePath, path, nil, opts.flags & (MountFlags.bind | MountFlags.rec), nil) != 0 {
                 throw RuntimeFailure.errno("mount \(m.source) to \(m.destination)")
             }
             if opts.remountFlags != 0 { try onMounted(m.destination, rootfd) { p throws(RuntimeFailure) in try remount(p, opts.remountFlags, m.destination) } }

@@ -210,6 +210,8 @@ struct ExecCommand {
         while let (kind, text) = SyncMessage.receive(sv[0]) {
             if kind == UInt8(ascii: "P") {
                 pid = Int32(text) ?? 0
+                // From here, as for create: the process may not open its own /proc files in a user namespace.
+                if let o = process.oomScoreAdj, pid > 0 { try? writeExisting("/proc/\(pid)/oom_score_adj", String(o)) }
             } else if kind == UInt8(ascii: "E") {
                 failure = text; break
             } else if kind == UInt8(ascii: "R") {
@@ -292,7 +294,6 @@ struct ExecJoin {
             }
             if consoleFd >= 0 { close(consoleFd) }
             try setup.applyRlimits()
-            try setup.applyOOMScore()
             try setup.applyAppArmor()
             if process.noNewPrivileges && brt_prctl(PR_SET_NO_NEW_PRIVS_, 1, 0, 0, 0) != 0 { throw RuntimeFailure.errno("set no_new_privs") }
             if !process.noNewPrivileges { try setup.loadSeccomp() }
@@ -300,6 +301,7 @@ struct ExecJoin {
             if chdir(process.cwd) != 0 {
                 throw RuntimeFailure("chdir to cwd (\"\(process.cwd)\") set in config.json failed: \(goErrorText(errno))")
             }
+            try ProcessSetup.checkWorkingDirectoryInside()
             program = try setup.lookPath()
             if process.noNewPrivileges { try setup.loadSeccomp() }
             if brt_cloexec_from(3) != 0 { throw RuntimeFailure.errno("close_range") }

@@ -82,7 +82,7 @@ public struct RuntimeCommand {
             return 0
         }
         let engine = ContainerRuntimeEngine(root: root)
-        var p = Flags(Array(rest.dropFirst()))
+        var p = Flags(Array(rest.dropFirst()), valueFlags: Self.valueFlags[command] ?? [])
         switch command {
         case "create":
             var o = try createOptions(&p)
@@ -154,6 +154,24 @@ public struct RuntimeCommand {
         return 0
     }
 
+    /// Each command's flags that take a value: the flags end at the first argument that is not
+    /// one of them or a flag (urfave/cli's rule), so `exec ID sh -c …` keeps its `-c`.
+    static let valueFlags: [String: Set<String>] = [
+        "create": ["-b", "--bundle", "--pid-file", "--console-socket", "--preserve-fds"],
+        "run": ["-b", "--bundle", "--pid-file", "--console-socket", "--preserve-fds"],
+        "list": ["-f", "--format"], "ls": ["-f", "--format"], "ps": ["-f", "--format"],
+        "events": ["--interval"], "spec": ["-b", "--bundle"],
+        "exec": [
+            "-p", "--process", "--console-socket", "--pid-file", "--cwd", "-e", "--env", "-u", "--user", "-c", "--cap", "-g", "--additional-gids",
+            "--preserve-fds", "--apparmor", "--process-label", "--cgroup",
+        ],
+        "update": [
+            "-r", "--resources", "--memory", "--memory-reservation", "--memory-swap", "--kernel-memory", "--kernel-memory-tcp", "--cpu-share",
+            "--cpu-quota", "--cpu-period", "--cpu-rt-period", "--cpu-rt-runtime", "--cpuset-cpus", "--cpuset-mems", "--blkio-weight", "--pids-limit",
+            "--l3-cache-schema", "--mem-bw-schema",
+        ],
+    ]
+
     func createOptions(_ p: inout Flags) throws(RuntimeFailure) -> CreateOptions {
         var o = CreateOptions(id: "", bundle: try p.value("-b", "--bundle") ?? ".")
         o.pidFile = try p.value("--pid-file")
@@ -214,9 +232,21 @@ public struct RuntimeCommand {
 /// A command's flags and positional arguments (Go's flag rules as urfave/cli applies them:
 /// flags first, `--` ends them; `--flag=value` or `--flag value`).
 struct Flags {
+    /// The flags (and their values), up to the first positional argument.
     var items: [String]
+    /// From the first positional argument on (the container id, then the command's words).
+    var rest: [String]
     var positional: [String] = []
-    init(_ items: [String]) { self.items = items }
+    init(_ all: [String], valueFlags: Set<String> = []) {
+        var i = 0
+        while i < all.count {
+            let a = all[i]
+            if a == "--" || !a.hasPrefix("-") || a == "-" { break }
+            i += (valueFlags.contains(a) && !a.contains("=")) ? 2 : 1
+        }
+        items = Array(all[..<min(i, all.count)])
+        rest = Array(all[min(i, all.count)...])
+    }
 
     mutating func bool(_ names: String...) -> Bool {
         var found = false
@@ -269,14 +299,12 @@ struct Flags {
 
     /// The container id: the first positional argument; an unknown flag before it is an error.
     mutating func id() throws(RuntimeFailure) -> String {
-        var rest = items[...]
-        while let a = rest.first, a.hasPrefix("-"), a != "--" {
-            throw RuntimeFailure("flag provided but not defined: \(a)")
-        }
-        if rest.first == "--" { rest = rest.dropFirst() }
-        guard let id = rest.first else { throw RuntimeFailure("requires at least 1 argument(s), received 0: container id cannot be empty") }
-        positional = Array(rest.dropFirst())
-        items = []
+        if let a = items.first { throw RuntimeFailure("flag provided but not defined: \(a)") }
+        var words = rest[...]
+        if words.first == "--" { words = words.dropFirst() }
+        guard let id = words.first else { throw RuntimeFailure("requires at least 1 argument(s), received 0: container id cannot be empty") }
+        positional = Array(words.dropFirst())
+        rest = []
         return id
     }
 
@@ -335,7 +363,7 @@ enum UpdateFlags {
         try set("memory", "reservation", "--memory-reservation", bytes: true)
         try set("memory", "swap", "--memory-swap", bytes: true)
         try set("memory", "kernel", "--kernel-memory", bytes: true)
-        try set("cpu", "shares", "--cpu-shares")
+        try set("cpu", "shares", "--cpu-share")
         try set("cpu", "quota", "--cpu-quota")
         try set("cpu", "period", "--cpu-period")
         try set("cpu", "realtimePeriod", "--cpu-rt-period")

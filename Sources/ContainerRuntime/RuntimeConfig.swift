@@ -168,6 +168,11 @@ public struct RuntimeConfig: Sendable {
         guard let args = p["args"].stringArray, !args.isEmpty else { throw Invalid("args must not be empty") }
         pr.args = args
         pr.env = p["env"].stringArray ?? []
+        // runc sets each with Go's os.Setenv first, and fails in these words.
+        for e in pr.env {
+            guard let eq = e.firstIndex(of: "=") else { throw Invalid("invalid environment variable: missing '='") }
+            if eq == e.startIndex { throw Invalid("environment variable name can't be empty") }
+        }
         pr.cwd = p["cwd"].string ?? ""
         guard pr.cwd.hasPrefix("/") else { throw Invalid("cwd \(pr.cwd) is not an absolute path") }
         let caps = p["capabilities"]

@@ -46,7 +46,8 @@ def test_containers_run_with_the_runtime_they_name_or_the_default(busybox, tmp_p
         # --runtime names another; runc is always there.
         assert d.docker("run", "--rm", "--runtime", "other", "busybox", "echo", "other").stdout == "other\n"
         assert d.berth("run", "--rm", "--runtime", "other", "busybox", "echo", "berth").stdout == "berth\n"
-        assert "Runtimes: logged other runc" in d.berth("info").stdout
+        # Berth's own runtime is always listed beside runc (the default unless configured).
+        assert "Runtimes: berth logged other runc" in d.berth("info").stdout
         assert any(" create " in l for l in other_log.read_text().splitlines())
         runc = d.docker("run", "-d", "--name", "rr", "--runtime", "runc", "busybox", "sleep", "30")
         assert runc.returncode == 0, runc.stderr
@@ -64,6 +65,7 @@ def test_containers_run_with_the_runtime_they_name_or_the_default(busybox, tmp_p
 def test_runtime_settings_dockerd_refuses_are_refused(tmp_path):
     for config, args, words in [
         ({"runtimes": {"runc": {"path": "/usr/bin/runc"}}}, [], "runtime name 'runc' is reserved"),
+        ({"runtimes": {"berth": {"path": "/usr/bin/runc"}}}, [], "runtime name 'berth' is reserved"),
         ({"default-runtime": "missing"}, [], "specified default runtime 'missing' does not exist"),
         ({"runtimes": {"k": {"runtimeArgs": ["x"]}}}, [], "runtime k: either a runtimeType or a path must be configured"),
         ({"runtimes": {"shim": {"runtimeType": "io.containerd.runsc.v1"}}}, [], "containerd shims"),

@@ -1,0 +1,150 @@
+import ContainerRuntime
+import JSON
+import Testing
+
+/// berth-runtime's logic without root: mount options, cgroup plans and paths, the spec's
+/// validation, and the cgroup manager against a recording fake of the cgroup file system.
+struct ContainerRuntimeTests {
+    final class RecordingCgroupFiles: CgroupFiles {
+        var files: [String: String] = [:]
+        var dirs: Set<String> = []
+        var writes: [(String, String)] = []
+        var refuse: Set<String> = []
+        func makeDirectory(_ path: String) throws(RuntimeFailure) { dirs.insert(path) }
+        func write(_ path: String, _ value: String) throws(RuntimeFailure) {
+            if refuse.contains(path) { throw RuntimeFailure("failed to write \(value) to \(path): invalid argument") }
+            writes.append((path, value))
+            files[path] = value
+        }
+        func read(_ path: String) -> String? { files[path] }
+        func exists(_ path: String) -> Bool { dirs.contains(path) || files[path] != nil }
+        func removeDirectory(_ path: String) -> Bool { dirs.remove(path) != nil }
+    }
+
+    @Test func mountOptionsSplitFlagsPropagationAndData() {
+        let o = MountOptions(["nosuid", "noexec", "ro", "rprivate", "mode=755", "size=65536k", "x-hint"])
+        #expect(o.flags == MountFlags.nosuid | MountFlags.noexec | MountFlags.rdonly)
+        #expect(o.propagation == [MountFlags.private | MountFlags.rec])
+        #expect(o.dataString == "mode=755,size=65536k")
+        let b = MountOptions(["rbind", "rw"], type: "bind")
+        #expect(b.bind && b.recursive)
+        #expect(b.flags & MountFlags.rdonly == 0)
+        #expect(b.remountFlags == 0)
+        // A later option wins, as with mount(8).
+        #expect(MountOptions(["ro", "rw"]).flags & MountFlags.rdonly == 0)
+        #expect(MountOptions(["bind", "ro"]).remountFlags == MountFlags.rdonly)
+    }
+
+    @Test func cgroupPlanV1FollowsRuncsFiles() throws {
+        let r = try JSON.parse(
+            """
+            {"memory": {"limit": 67108864, "swap": 134217728, "swappiness": 10},
+             "cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0"},
+             "pids": {"limit": 0},
+             "devices": [{"allow": false, "access": "rwm"}, {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+                         {"allow": true, "type": "c", "major": 136, "access": "rw"}]}
+            """)
+        let plan = try CgroupPlan.v1(r).map { "\($0.controller)/\($0.file)=\($0.value)" }
+        #expect(
+            plan == [
+                "memory/memory.limit_in_bytes=67108864", "memory/memory.memsw.limit_in_bytes=134217728", "memory/memory.swappiness=10",
+                "cpu/cpu.shares=512", "cpu/cpu.cfs_period_us=100000", "cpu/cpu.cfs_quota_us=50000", "cpuset/cpuset.cpus=0", "pids/pids.max=max",
+                "devices/devices.deny=a", "devices/devices.allow=c 1:3 rwm", "devices/devices.allow=c 136:* rw",
+            ])
+        #expect(throws: RuntimeFailure.self) { try CgroupPlan.v1(JSON.parse(#"{"memory": {"swappiness": 101}}"#)) }
+        #expect(throws: RuntimeFailure.self) { try CgroupPlan.v1(JSON.parse(#"{"devices": [{"allow": true, "type": "x"}]}"#)) }
+        #expect(throws: RuntimeFailure.self) { try CgroupPlan.v1(JSON.parse(#"{"devices": [{"allow": true, "access": "rwz"}]}"#)) }
+    }
+
+    @Test func cgroupPlanV2ConvertsV1Values() throws {
+        let r = try JSON.parse(
+            #"{"memory": {"limit": 1000, "swap": 3000}, "cpu": {"shares": 1024, "quota": 20000}, "pids": {"limit": 5}, "unified": {"memory.high": "900"}}"#)
+        let plan = try CgroupPlan.v2(r).map { "\($0.file)=\($0.value)" }
+        #expect(plan == ["memory.max=1000", "memory.swap.max=2000", "cpu.weight=39", "cpu.max=20000 100000", "pids.max=5", "memory.high=900"])
+        #expect(CgroupPlan.sharesToWeight(2) == 1 && CgroupPlan.sharesToWeight(262_144) == 10000)
+        // A unified key is a file name in the container's own directory, never a path.
+        #expect(throws: RuntimeFailure.self) { try CgroupPlan.v2(JSON.parse(#"{"unified": {"../../cgroup.procs": "1"}}"#)) }
+        #expect(throws: RuntimeFailure.self) { try CgroupPlan.v2(JSON.parse(#"{"memory": {"limit": 3000, "swap": 1000}}"#)) }
+    }
+
+    @Test func cgroupPathsFromLayoutAbsoluteAndRelative() {
+        let mountinfo = """
+            32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+            35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+            40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd
+            41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+            """
+        let layout = CgroupLayout(mountinfo: mountinfo)
+        #expect(layout.v1 == ["cpu": "/sys/fs/cgroup/cpu", "memory": "/sys/fs/cgroup/memory", "name=systemd": "/sys/fs/cgroup/systemd"])
+        #expect(!layout.v2Only)
+        let own = "4:memory:/process_api/x\n1:cpu:/\n0::/\n"
+        let abs = CgroupPaths(layout: layout, cgroupsPath: "/berth/c1", id: "c1", ownCgroup: own)
+        #expect(abs.byController == ["cpu": "/sys/fs/cgroup/cpu/berth/c1", "memory": "/sys/fs/cgroup/memory/berth/c1"])
+        #expect(abs.unified == "/sys/fs/cgroup/unified/berth/c1")
+        // Relative: below the caller's own cgroup in each hierarchy; none given: the id.
+        let rel = CgroupPaths(layout: layout, cgroupsPath: nil, id: "c2", ownCgroup: own)
+        #expect(rel.byController["memory"] == "/sys/fs/cgroup/memory/process_api/x/c2")
+        #expect(rel.byController["cpu"] == "/sys/fs/cgroup/cpu/c2")
+        // `..` cannot climb out of the hierarchy.
+        let up = CgroupPaths(layout: layout, cgroupsPath: "/../../etc", id: "c3", ownCgroup: own)
+        #expect(up.byController["cpu"] == "/sys/fs/cgroup/cpu/etc")
+        let v2 = CgroupLayout(mountinfo: "28 1 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n")
+        #expect(v2.v2Only)
+    }
+
+    @Test func managerCopiesCpusetDownAndOrdersMemorySwap() throws {
+        let fake = RecordingCgroupFiles()
+        fake.dirs = ["/cg/cpuset", "/cg/memory/a"]
+        fake.files = ["/cg/cpuset/cpuset.cpus": "0-1\n", "/cg/cpuset/cpuset.mems": "0\n", "/cg/memory/a/memory.memsw.limit_in_bytes": "100"]
+        let paths = CgroupPaths(byController: ["cpuset": "/cg/cpuset/a", "memory": "/cg/memory/a"], unified: nil)
+        let m = CgroupManager(paths: paths, files: fake, v2Only: false)
+        try m.create()
+        #expect(fake.files["/cg/cpuset/a/cpuset.cpus"] == "0-1" && fake.files["/cg/cpuset/a/cpuset.mems"] == "0")
+        fake.writes = []
+        // Raising the limit above memory+swap: memory+swap goes first (the kernel refuses the other order).
+        try m.apply(try JSON.parse(#"{"memory": {"limit": 200, "swap": 400}}"#))
+        #expect(fake.writes.map(\.0) == ["/cg/memory/a/memory.memsw.limit_in_bytes", "/cg/memory/a/memory.limit_in_bytes"])
+        try m.join("0")
+        #expect(fake.files["/cg/cpuset/a/cgroup.procs"] == "0" && fake.files["/cg/memory/a/cgroup.procs"] == "0")
+        // A controller this host does not mount is an error when asked for, never ignored.
+        #expect(throws: RuntimeFailure.self) { try m.apply(JSON.parse(#"{"hugepageLimits": [{"pageSize": "2MB", "limit": 1}]}"#)) }
+        fake.refuse = ["/cg/memory/a/memory.limit_in_bytes"]
+        #expect(throws: RuntimeFailure.self) { try m.apply(JSON.parse(#"{"memory": {"limit": 1}}"#)) }
+    }
+
+    @Test func specValidationRejectsBadValues() throws {
+        func decode(_ text: String) throws -> RuntimeConfig {
+            try RuntimeConfig.decode(JSON.parse(text), bundle: "/b")
+        }
+        let ok = try decode(
+            #"{"ociVersion": "1.0.2", "root": {"path": "rootfs"}, "process": {"args": ["sh"], "cwd": "/", "user": {"uid": 1000, "gid": 1000}, "oomScoreAdj": 5}, "linux": {"namespaces": [{"type": "pid"}, {"type": "network", "path": "/proc/1/ns/net"}]}}"#
+        )
+        #expect(ok.rootPath == "/b/rootfs")
+        #expect(ok.process.uid == 1000 && ok.process.oomScoreAdj == 5)
+        #expect(ok.namespace("network")?.path == "/proc/1/ns/net" && ok.namespace("pid")?.path == nil)
+        let bad = [
+            #"{"root": {"path": "r"}}"#,  // no ociVersion
+            #"{"ociVersion": "1", "root": {"path": "r"}, "process": {"args": [], "cwd": "/"}}"#,
+            #"{"ociVersion": "1", "root": {"path": "r"}, "process": {"args": ["sh"], "cwd": "rel"}}"#,
+            #"{"ociVersion": "1", "root": {"path": "r"}, "process": {"args": ["sh"], "cwd": "/", "user": {"uid": -1}}}"#,
+            #"{"ociVersion": "1", "root": {"path": "r"}, "process": {"args": ["sh"], "cwd": "/", "user": {"uid": 4294967296}}}"#,
+            #"{"ociVersion": "1", "root": {"path": "r"}, "process": {"args": ["sh"], "cwd": "/", "oomScoreAdj": 1001}}"#,
+            #"{"ociVersion": "1", "root": {"path": "r"}, "process": {"args": ["sh"], "cwd": "/", "rlimits": [{"type": "RLIMIT_BOGUS"}]}}"#,
+            #"{"ociVersion": "1", "root": {"path": "r"}, "linux": {"namespaces": [{"type": "pid"}, {"type": "pid"}]}}"#,
+            #"{"ociVersion": "1", "root": {"path": "r"}, "linux": {"namespaces": [{"type": "bogus"}]}}"#,
+            #"{"ociVersion": "1", "root": {"path": "r"}, "linux": {"namespaces": [{"type": "user"}]}}"#,
+            #"{"ociVersion": "1", "root": {"path": "r"}, "linux": {"uidMappings": [{"containerID": 0, "hostID": 1, "size": 1}]}}"#,
+            #"{"ociVersion": "1", "root": {"path": "r"}, "mounts": [{"destination": "relative"}]}"#,
+            #"{"ociVersion": "1", "root": {"path": "r"}, "hooks": {"prestart": [{"path": "rel"}]}}"#,
+            #"{"ociVersion": "1", "root": {"path": "r"}, "linux": {"rootfsPropagation": "sideways"}}"#,
+        ]
+        for text in bad {
+            #expect(throws: RuntimeConfig.Invalid.self, "\(text)") { try decode(text) }
+        }
+    }
+
+    @Test func containerIDsAreSafePathComponents() {
+        #expect(ContainerState.validID("abc-1.2_3+4"))
+        for bad in ["", ".", "..", "a/b", "../x", "a b", String(repeating: "a", count: 1025)] { #expect(!ContainerState.validID(bad)) }
+    }
+}

@@ -1,0 +1,191 @@
+"""berth-runtime (issue 15): Berth's own OCI runtime, the daemon's default. Its command line is
+runc's; these tests drive it directly on a bundle and through berthd, and check the defences
+the issue asks for: the host's binary cannot be written through /proc/<pid>/exe of a container's
+init (CVE-2019-5736's path), no host descriptor reaches a container's process, and a working
+directory naming a leaked descriptor (CVE-2024-21626's path) is refused."""
+import errno
+import json
+import os
+import subprocess
+import tempfile
+import time
+import uuid
+
+import pytest
+
+from conftest import BIN, Daemon
+
+RUNTIME = os.path.join(BIN, "berth-runtime")
+
+
+@pytest.fixture()
+def bundle(tmp_path, busybox):
+    b = tmp_path / "bundle"
+    (b / "rootfs").mkdir(parents=True)
+    subprocess.run(["tar", "-xf", busybox, "-C", str(b / "rootfs")], check=True)
+    subprocess.run([RUNTIME, "spec", "--bundle", str(b)], check=True)
+    spec = json.loads((b / "config.json").read_text())
+    spec["process"]["terminal"] = False
+    spec["process"]["args"] = ["sleep", "30"]
+    (b / "config.json").write_text(json.dumps(spec))
+    return b
+
+
+def rt(root, *args, check=True, runtime=RUNTIME, **kw):
+    """Output through files, not pipes: a created container's init holds the caller's stdio
+    (the container's, as with runc), so a pipe would not end before the container does."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        r = subprocess.run([runtime, "--root", str(root), *args], stdin=subprocess.DEVNULL, stdout=out, stderr=err, timeout=60, **kw)
+        out.seek(0); err.seek(0)
+        r.stdout, r.stderr = out.read(), err.read()
+    if check and r.returncode != 0:
+        raise AssertionError(f"berth-runtime {' '.join(args)}: {r.returncode} {r.stderr}")
+    return r
+
+
+def state(root, cid):
+    return json.loads(rt(root, "state", cid).stdout)
+
+
+def test_lifecycle_in_runcs_words(bundle, tmp_path):
+    root = tmp_path / "state"
+    # The default cgroup path is the id (as with runc): ids unique to this run.
+    c1 = "c1-" + uuid.uuid4().hex[:8]
+    rt(root, "create", "--bundle", str(bundle), "--pid-file", str(tmp_path / "pid"), c1)
+    s = state(root, c1)
+    assert s["status"] == "created" and s["pid"] == int((tmp_path / "pid").read_text()), s
+    assert rt(root, "create", "--bundle", str(bundle), c1, check=False).stderr.count("container with id exists: " + c1) == 1
+    rt(root, "start", c1)
+    assert state(root, c1)["status"] == "running"
+    r = rt(root, "delete", c1, check=False)
+    assert r.returncode == 1 and "cannot delete container " + c1 + " that is not stopped: running" in r.stderr, r.stderr
+    rt(root, "pause", c1)
+    assert state(root, c1)["status"] == "paused"
+    rt(root, "resume", c1)
+    pids = json.loads(rt(root, "ps", "--format", "json", c1).stdout)
+    assert pids == [s["pid"]], pids
+    rt(root, "kill", c1, "KILL")
+    for _ in range(200):
+        if state(root, c1)["status"] == "stopped":
+            break
+        time.sleep(0.01)
+    assert state(root, c1)["status"] == "stopped"
+    rt(root, "delete", c1)
+    assert "container does not exist" in rt(root, "state", c1, check=False).stderr
+    # Nothing left: no state, no cgroup.
+    assert not (root / c1).exists()
+    assert not any(os.path.isdir(f"/sys/fs/cgroup/{c}/{c1}") for c in ("memory", "pids", "cpu", "unified"))
+
+
+def test_exec_and_errors_as_runc_reports_them(bundle, tmp_path):
+    root = tmp_path / "state"
+    ids = {k: k + "-" + uuid.uuid4().hex[:8] for k in ("e1", "e2")}
+    rt(root, "run", "-d", "--bundle", str(bundle), ids["e1"])
+    r = rt(root, "exec", ids["e1"], "sh", "-c", "echo $$; id -u")
+    assert r.stdout.split()[1] == "0" and int(r.stdout.split()[0]) > 1, r.stdout
+    assert rt(root, "exec", "--user", "1000:1000", ids["e1"], "id", "-u").stdout.strip() == "1000"
+    missing = rt(root, "exec", ids["e1"], "nope", check=False)
+    assert missing.returncode == 1 and 'exec: \\"nope\\": executable file not found in $PATH' in missing.stderr, missing.stderr
+    rt(root, "delete", "-f", ids["e1"])
+    spec = json.loads((bundle / "config.json").read_text())
+    spec["process"]["args"] = ["nope"]
+    (bundle / "config.json").write_text(json.dumps(spec))
+    r = rt(root, "create", "--bundle", str(bundle), ids["e2"], check=False)
+    assert r.returncode == 1 and "unable to start container process: exec: \\\"nope\\\": executable file not found in $PATH" in r.stderr, r.stderr
+    assert not (root / ids["e2"]).exists()
+
+
+def attack_through_proc_exe(runtime, root, bundle, cid):
+    """Keeps /proc/<init>/exe open while the init is still the runtime (the `created` state),
+    lets the init go, then tries to write the binary through the kept descriptor: what a
+    container process could do under CVE-2019-5736. Returns the errno of that open."""
+    rt(root, "create", "--bundle", str(bundle), cid, runtime=runtime)
+    pid = json.loads(rt(root, "state", cid, runtime=runtime).stdout)["pid"]
+    kept = os.open(f"/proc/{pid}/exe", os.O_PATH)
+    try:
+        rt(root, "delete", "--force", cid, runtime=runtime)
+        try:
+            fd = os.open(f"/proc/self/fd/{kept}", os.O_WRONLY)
+        except OSError as e:
+            return e.errno
+        try:
+            os.pwrite(fd, b"\x7f", 0)  # ELF's own first byte: the file stays as it was if this worked
+        except OSError as e:
+            return e.errno
+        finally:
+            os.close(fd)
+        return 0
+    finally:
+        os.close(kept)
+
+
+def test_runtime_binary_cannot_be_written_through_proc_exe(bundle, tmp_path, busybox):
+    before = open(RUNTIME, "rb").read()
+    # Called directly (as runtime-tools or anything driving runc does): a sealed memfd copy.
+    err = attack_through_proc_exe(RUNTIME, tmp_path / "s1", bundle, "x1-" + uuid.uuid4().hex[:8])
+    assert err in (errno.EPERM, errno.EACCES), os.strerror(err) if err else "the runtime's binary was opened for writing"
+    # Through berthd: create runs from the daemon's read-only bind of the binary.
+    d = Daemon().start()
+    try:
+        sealed = d.root + "/run/bin/berth-runtime"
+        assert any(l.split()[1] == sealed and l.split()[3].startswith("ro") for l in open("/proc/mounts")), "no read-only bind"
+        err = attack_through_proc_exe(sealed, tmp_path / "s2", bundle, "x2-" + uuid.uuid4().hex[:8])
+        assert err == errno.EROFS, os.strerror(err) if err else "the runtime's binary was opened for writing"
+    finally:
+        d.stop()
+    assert open(RUNTIME, "rb").read() == before
+
+
+def test_no_host_descriptor_reaches_the_container(bundle, tmp_path, busybox):
+    root = tmp_path / "state"
+    ids = {"f1": "f1-" + uuid.uuid4().hex[:8]}
+    leaked = os.open("/etc/hostname", os.O_RDONLY)  # inheritable: the runtime must not pass it on
+    os.set_inheritable(leaked, True)
+    try:
+        rt(root, "run", "-d", "--bundle", str(bundle), ids["f1"], close_fds=False)
+    finally:
+        os.close(leaked)
+    pid = state(root, ids["f1"])["pid"]
+    assert sorted(os.listdir(f"/proc/{pid}/fd")) == ["0", "1", "2"], os.listdir(f"/proc/{pid}/fd")
+    rt(root, "delete", "-f", ids["f1"])
+    # Through berthd, with the daemon's own descriptors (sockets, database, logs) around.
+    d = Daemon().start()
+    try:
+        d.berth("import", "-c", 'CMD ["sh"]', busybox, "busybox:latest", check=True)
+        assert d.docker("run", "-d", "--name", "fd", "busybox", "sleep", "30").returncode == 0
+        pid = int(d.docker("inspect", "-f", "{{.State.Pid}}", "fd").stdout)
+        assert sorted(os.listdir(f"/proc/{pid}/fd")) == ["0", "1", "2"], os.listdir(f"/proc/{pid}/fd")
+        # An exec'd process too (its own listing's descriptor aside).
+        out = d.docker("exec", "fd", "sh", "-c", "ls /proc/$$/fd; true").stdout.split()  # `; true`: sh stays, ls is its child
+        assert set(out) <= {"0", "1", "2", "10"}, out
+        # CVE-2024-21626: a working directory through a descriptor the runtime holds open.
+        for n in range(3, 12):
+            r = d.docker("run", "--rm", "-w", f"/proc/self/fd/{n}", "busybox", "sh", "-c", "pwd; ls")
+            assert r.returncode != 0 or ("berth" not in r.stdout and "state.json" not in r.stdout and "exec.fifo" not in r.stdout), (n, r.stdout)
+    finally:
+        d.stop()
+
+
+def test_default_runtime_is_berth_and_runc_remains(busybox):
+    d = Daemon().start()
+    try:
+        d.berth("import", "-c", 'CMD ["sh"]', busybox, "busybox:latest", check=True)
+        info = json.loads(d.docker("info", "--format", "{{json .}}").stdout)
+        assert info["DefaultRuntime"] == "berth" and set(info["Runtimes"]) >= {"berth", "runc"}, info["Runtimes"]
+        assert d.docker("run", "-d", "--name", "bb", "busybox", "sleep", "30").returncode == 0
+        assert d.docker("run", "-d", "--name", "rr", "--runtime", "runc", "busybox", "sleep", "30").returncode == 0
+        ids = {n: d.docker("inspect", "-f", "{{.Id}}", n).stdout.strip() for n in ("bb", "rr")}
+        assert os.path.exists(f"{d.root}/run/runtime-berth/{ids['bb']}/state.json")
+        assert os.path.exists(f"{d.root}/run/runc/{ids['rr']}/state.json")
+        for n in ("bb", "rr"):
+            assert d.docker("exec", n, "echo", "ok").stdout == "ok\n"
+            assert d.docker("pause", n).returncode == 0 and d.docker("unpause", n).returncode == 0
+            assert d.docker("update", "--memory", "64m", "--memory-swap", "128m", n).returncode == 0
+        top = d.docker("top", "bb").stdout
+        assert "sleep 30" in top, top
+        r = d.docker("run", "--rm", "busybox", "nope")
+        assert r.returncode == 127 and "executable file not found" in r.stderr, r.stderr
+        assert d.docker("rm", "-f", "bb", "rr").returncode == 0
+        assert not os.path.exists(f"{d.root}/run/runtime-berth/{ids['bb']}")
+    finally:
+        d.stop()
