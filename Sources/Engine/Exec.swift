@@ -3,8 +3,8 @@ import Foundation
 import JSON
 import OCI
 import Runtime
-import Sys
 import Seccomp
+import Sys
 
 /// One `exec` instance: defined by create, run once by start, inspected for its exit code.
 public struct ExecRecord: Sendable {
