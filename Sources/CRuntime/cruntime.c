@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/sendfile.h>
@@ -50,10 +51,28 @@ int brt_exe_is_sealed(void) {
     return sealed;
 }
 
+/* runc 1.2's way, about 1 ms: in a mount namespace of our own (its mounts slaves of the
+ * host's, so nothing propagates back), the binary is bind-mounted read-only over itself and
+ * executed again from there. */
+static void reexec_from_private_readonly_bind(char *const argv[], char *const envp[]) {
+    char path[4096];
+    ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
+    if (n <= 0 || path[0] != '/') return;
+    path[n] = 0;
+    if (strstr(path, " (deleted)")) return;
+    if (unshare(CLONE_NEWNS) < 0) return;
+    if (mount(NULL, "/", NULL, MS_SLAVE | MS_REC, NULL) < 0) return;
+    if (mount(path, path, NULL, MS_BIND, NULL) < 0) return;
+    if (mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0) return;
+    execve(path, argv, envp);
+}
+
 int brt_ensure_sealed(char *const argv[], char *const envp[]) {
     int exe = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
     if (exe < 0) return -1;
     if (fd_is_sealed(exe)) { close(exe); return 0; }
+    reexec_from_private_readonly_bind(argv, envp);
+    /* Otherwise (no CAP_SYS_ADMIN, say): a sealed memfd copy. */
     struct stat st;
     if (fstat(exe, &st) < 0) { close(exe); return -1; }
     int mem = memfd_create("berth-runtime", MFD_CLOEXEC | MFD_ALLOW_SEALING);

@@ -66,7 +66,9 @@ public struct ContainerRuntimeEngine {
         }
         var cleanup = Cleanup(dir: dir)
         defer { cleanup.run() }
-        do { try FS.writeAtomic(dir + "/config.json", raw.serializedBytes(), mode: 0o600) } catch { throw RuntimeFailure("saving the spec: \(error)") }
+        do { try FS.writeAtomic(dir + "/config.json", raw.serializedBytes(), mode: 0o600, durable: false) } catch {
+            throw RuntimeFailure("saving the spec: \(error)")
+        }
 
         var filter: [UInt8]? = nil
         if let profile = config.seccomp {
@@ -194,7 +196,7 @@ public struct ContainerRuntimeEngine {
             annotations: config.annotations, cgroups: cgroupPaths, v2Only: layout.v2Only)
         try store.save(state)
         if let pf = pidFile {
-            do { try FS.writeAtomic(pf, "\(initPid)", mode: 0o644) } catch { throw RuntimeFailure("writing the pid file: \(error)") }
+            do { try FS.writeAtomic(pf, "\(initPid)", mode: 0o644, durable: false) } catch { throw RuntimeFailure("writing the pid file: \(error)") }
         }
         cleanup.disarm()
         return state

@@ -88,7 +88,7 @@ public struct StateStore: Sendable {
     }
 
     public func save(_ s: ContainerState) throws(RuntimeFailure) {
-        do { try FS.writeAtomic(dir(s.id) + "/state.json", s.json.serialized(), mode: 0o600) } catch {
+        do { try FS.writeAtomic(dir(s.id) + "/state.json", s.json.serialized(), mode: 0o600, durable: false) } catch {
             throw RuntimeFailure("writing the container's state: \(error)")
         }
     }

@@ -227,7 +227,7 @@ struct ExecCommand {
         }
         guard pid > 0 else { throw RuntimeFailure("exec failed: the process did not start") }
         if let pf = pidFile {
-            do { try FS.writeAtomic(absolutePath(pf), "\(pid)", mode: 0o644) } catch { throw RuntimeFailure("writing the pid file: \(error)") }
+            do { try FS.writeAtomic(absolutePath(pf), "\(pid)", mode: 0o644, durable: false) } catch { throw RuntimeFailure("writing the pid file: \(error)") }
         }
         let master = try listener?.receive() ?? -1
         if detach { return 0 }

@@ -66,14 +66,15 @@ public enum FS {
     }
 
     /// Write to a temporary file, fsync, rename over the target: readers see the old or the new
-    /// content, never half of it, even across a crash.
-    public static func writeAtomic(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644) throws(SysError) {
+    /// content, never half of it, even across a crash. `durable: false` skips the fsync, for state
+    /// that does not outlive a reboot anyway (a runtime's, under /run).
+    public static func writeAtomic(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644, durable: Bool = true) throws(SysError) {
         let tmp = path + ".tmp\(getpid())"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
         if fd < 0 { throw SysError("open \(tmp)") }
         do throws(SysError) {
             try writeAll(fd: fd, bytes)
-            if fsync(fd) != 0 { throw SysError("fsync \(tmp)") }
+            if durable && fsync(fd) != 0 { throw SysError("fsync \(tmp)") }
         } catch {
             close(fd)
             unlink(tmp)
@@ -92,8 +93,8 @@ public enum FS {
         try writeAll(fd: fd, bytes)
     }
 
-    public static func writeAtomic(_ path: String, _ text: String, mode: mode_t = 0o644) throws(SysError) {
-        try writeAtomic(path, Array(text.utf8), mode: mode)
+    public static func writeAtomic(_ path: String, _ text: String, mode: mode_t = 0o644, durable: Bool = true) throws(SysError) {
+        try writeAtomic(path, Array(text.utf8), mode: mode, durable: durable)
     }
 
     /// A new private (0700) directory named `prefix` + six random characters (mkdtemp).

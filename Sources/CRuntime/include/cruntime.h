@@ -8,8 +8,9 @@
 
 /* CVE-2019-5736: a container that reaches /proc/<pid>/exe of the runtime must not be able to
  * write the host's binary. Returns 0 when /proc/self/exe is already safe (a sealed memfd, or a
- * file on a read-only mount such as berthd's bind); otherwise copies the binary into a sealed
- * memfd and re-executes it (returns only on failure, -1 with errno). */
+ * file on a read-only mount such as berthd's bind); otherwise re-executes itself from a
+ * read-only bind of itself in a private mount namespace, or failing that from a sealed memfd
+ * copy (returns only on failure, -1 with errno). */
 int brt_ensure_sealed(char *const argv[], char *const envp[]);
 /* 1 when /proc/self/exe is a sealed memfd or on a read-only mount, else 0. */
 int brt_exe_is_sealed(void);
