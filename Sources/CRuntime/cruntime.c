@@ -242,3 +242,82 @@ int brt_signalfd_next(int fd) {
     ssize_t n = read(fd, &info, sizeof info);
     return n == (ssize_t)sizeof info ? (int)info.ssi_signo : 0;
 }
+
+#include <linux/bpf.h>
+#include <stdlib.h>
+
+static struct bpf_insn insn(unsigned char code, unsigned char dst, unsigned char src, short off, int imm) {
+    struct bpf_insn i = {.code = code, .dst_reg = dst, .src_reg = src, .off = off, .imm = imm};
+    return i;
+}
+
+int brt_attach_device_filter(int cgroup_fd, const struct brt_device_rule *rules, int n, char *log, int loglen) {
+    if (n < 0 || n > 4096) { errno = EINVAL; return -1; }
+    struct bpf_insn *p = calloc((size_t)n * 8 + 8, sizeof *p);
+    if (!p) return -1;
+    int k = 0, terminal = 0;
+    p[k++] = insn(BPF_LDX | BPF_MEM | BPF_W, 2, 1, 0, 0);       /* r2 = ctx->access_type */
+    p[k++] = insn(BPF_ALU64 | BPF_MOV | BPF_X, 3, 2, 0, 0);     /* r3 = r2 */
+    p[k++] = insn(BPF_ALU64 | BPF_RSH | BPF_K, 3, 0, 0, 16);    /* r3: the access asked for */
+    p[k++] = insn(BPF_ALU64 | BPF_AND | BPF_K, 2, 0, 0, 0xffff);/* r2: the device type */
+    p[k++] = insn(BPF_LDX | BPF_MEM | BPF_W, 4, 1, 4, 0);       /* r4 = major */
+    p[k++] = insn(BPF_LDX | BPF_MEM | BPF_W, 5, 1, 8, 0);       /* r5 = minor */
+    /* Last rule first: the first that matches decides. */
+    for (int r = n - 1; r >= 0; r--) {
+        const struct brt_device_rule *d = &rules[r];
+        int access = d->access & 7;
+        int len = 2 + (d->type ? 1 : 0) + (access != 7 ? 3 : 0) + (d->major >= 0 ? 1 : 0) + (d->minor >= 0 ? 1 : 0);
+        int start = k;
+#define NEXT ((short)(len - (k - start) - 1))
+        if (d->type) { p[k] = insn(BPF_JMP | BPF_JNE | BPF_K, 2, 0, 0, d->type); p[k].off = NEXT; k++; }
+        if (access != 7) {
+            /* Every access bit asked for must be one the rule names. */
+            p[k++] = insn(BPF_ALU64 | BPF_MOV | BPF_X, 1, 3, 0, 0);
+            p[k++] = insn(BPF_ALU64 | BPF_AND | BPF_K, 1, 0, 0, ~access & 7);
+            p[k] = insn(BPF_JMP | BPF_JNE | BPF_K, 1, 0, 0, 0); p[k].off = NEXT; k++;
+        }
+        if (d->major >= 0) { p[k] = insn(BPF_JMP | BPF_JNE | BPF_K, 4, 0, 0, (int)d->major); p[k].off = NEXT; k++; }
+        if (d->minor >= 0) { p[k] = insn(BPF_JMP | BPF_JNE | BPF_K, 5, 0, 0, (int)d->minor); p[k].off = NEXT; k++; }
+#undef NEXT
+        p[k++] = insn(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, d->allow ? 1 : 0);
+        p[k++] = insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+        /* A rule matching everything ends the program: the verifier refuses unreachable code. */
+        if (len == 2) { terminal = 1; break; }
+    }
+    if (!terminal) {
+        p[k++] = insn(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 1);
+        p[k++] = insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+    }
+
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
+    attr.insns = (unsigned long long)(unsigned long)p;
+    attr.insn_cnt = (unsigned)k;
+    attr.license = (unsigned long long)(unsigned long)"Apache";
+    if (log && loglen > 0) {
+        log[0] = 0;
+        attr.log_buf = (unsigned long long)(unsigned long)log;
+        attr.log_size = (unsigned)loglen;
+        attr.log_level = 1;
+    }
+    int prog = (int)syscall(SYS_bpf, BPF_PROG_LOAD, &attr, sizeof attr);
+    int saved = errno;
+    free(p);
+    if (prog < 0) {
+        /* A log too small for the verifier's output fails a good program: load again without. */
+        if (saved == ENOSPC && log) return brt_attach_device_filter(cgroup_fd, rules, n, NULL, 0);
+        errno = saved;
+        return -1;
+    }
+    memset(&attr, 0, sizeof attr);
+    attr.target_fd = (unsigned)cgroup_fd;
+    attr.attach_bpf_fd = (unsigned)prog;
+    attr.attach_type = BPF_CGROUP_DEVICE;
+    attr.attach_flags = BPF_F_ALLOW_MULTI;
+    int rc = (int)syscall(SYS_bpf, BPF_PROG_ATTACH, &attr, sizeof attr);
+    saved = errno;
+    close(prog);
+    errno = saved;
+    return rc;
+}

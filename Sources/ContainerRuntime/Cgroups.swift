@@ -8,6 +8,21 @@ public protocol CgroupFiles {
     func read(_ path: String) -> String?
     func exists(_ path: String) -> Bool
     func removeDirectory(_ path: String) -> Bool
+    /// cgroup v2's device rules: a BPF program attached to the directory.
+    func attachDeviceFilter(_ dir: String, _ rules: [DeviceRule]) throws(RuntimeFailure)
+}
+
+/// One device cgroup rule, as the v1 files and the v2 BPF program take it.
+public struct DeviceRule: Sendable, Equatable {
+    public enum Kind: Int32, Sendable { case all = 0, block = 1, char = 2 }
+    public var kind: Kind
+    public var major: Int64  // -1: any
+    public var minor: Int64
+    public var access: Int32  // 1 mknod, 2 read, 4 write
+    public var allow: Bool
+    public init(kind: Kind, major: Int64, minor: Int64, access: Int32, allow: Bool) {
+        self.kind = kind; self.major = major; self.minor = minor; self.access = access; self.allow = allow
+    }
 }
 
 /// Where the hierarchies are mounted: each v1 controller's mount point, and the v2 mount. On a
@@ -195,6 +210,20 @@ public enum CgroupPlan {
         return w
     }
 
+    /// `linux.resources.devices` as rules (the same checks as the v1 strings).
+    public static func deviceRules(_ r: JSON) throws(RuntimeFailure) -> [DeviceRule] {
+        var out: [DeviceRule] = []
+        for d in r["devices"].array ?? [] {
+            _ = try deviceRule(d)
+            let kind: DeviceRule.Kind = d["type"].string == "b" ? .block : d["type"].string == "c" ? .char : .all
+            var access: Int32 = 0
+            for ch in d["access"].string ?? "rwm" { access |= ch == "m" ? 1 : ch == "r" ? 2 : 4 }
+            func num(_ j: JSON) -> Int64 { if let v = j.int, v >= 0, v <= Int64(Int32.max) { return v }; return -1 }
+            out.append(DeviceRule(kind: kind, major: num(d["major"]), minor: num(d["minor"]), access: access, allow: d["allow"].bool == true))
+        }
+        return out
+    }
+
     /// The devices every container may use, appended to the spec's rules as runc does
     /// (mknod of any node; null, zero, full, random, urandom, tty, console, ptmx, the pts).
     public static let defaultAllowedDevices: [JSON] = [
@@ -282,13 +311,18 @@ public struct CgroupManager {
     /// Applies a plan; files of controllers this host lacks are skipped as runc skips them, but a
     /// write the kernel refuses is an error.
     public func apply(_ resources: JSON) throws(RuntimeFailure) {
+        let rules = try CgroupPlan.deviceRules(resources)
         if v2Only {
             for w in try CgroupPlan.v2(resources) {
                 guard let dir = paths.unified else { break }
                 try files.write(dir + "/" + w.file, w.value)
             }
+            if let dir = paths.unified, !rules.isEmpty { try files.attachDeviceFilter(dir, rules) }
             return
         }
+        // Hybrid hosts: the v1 devices controller enforces the rules; the same program on the v2
+        // directory the container also lives in is a second fence (and keeps the v2 path tested).
+        if let dir = paths.unified, !rules.isEmpty { try? files.attachDeviceFilter(dir, rules) }
         var writes = try CgroupPlan.v1(resources)
         // Raising the memory limit above memory+swap must set memory+swap first (EINVAL otherwise).
         if let limit = writes.firstIndex(where: { $0.file == "memory.limit_in_bytes" }),

@@ -44,6 +44,21 @@ public struct HostCgroupFiles: CgroupFiles {
     }
     public func read(_ path: String) -> String? { try? FS.readString(path) }
     public func exists(_ path: String) -> Bool { FS.exists(path) }
+    public func attachDeviceFilter(_ dir: String, _ rules: [DeviceRule]) throws(RuntimeFailure) {
+        let fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw RuntimeFailure.errno("open \(dir)") }
+        defer { close(fd) }
+        let cRules = rules.map {
+            brt_device_rule(type: $0.kind.rawValue, major: $0.major, minor: $0.minor, access: $0.access, allow: $0.allow ? 1 : 0)
+        }
+        var log = [CChar](repeating: 0, count: 8192)
+        let rc = cRules.withUnsafeBufferPointer { brt_attach_device_filter(fd, $0.baseAddress, Int32($0.count), &log, 8192) }
+        if rc != 0 {
+            let e = errno
+            throw RuntimeFailure("loading the device cgroup program: \(goErrorText(e)) \(cString(log))")
+        }
+    }
+
     public func removeDirectory(_ path: String) -> Bool {
         // Child cgroups first (a container may have made its own).
         if let names = try? FS.list(path) {

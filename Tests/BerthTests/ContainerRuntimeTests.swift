@@ -19,6 +19,8 @@ struct ContainerRuntimeTests {
         func read(_ path: String) -> String? { files[path] }
         func exists(_ path: String) -> Bool { dirs.contains(path) || files[path] != nil }
         func removeDirectory(_ path: String) -> Bool { dirs.remove(path) != nil }
+        var filters: [String: [DeviceRule]] = [:]
+        func attachDeviceFilter(_ dir: String, _ rules: [DeviceRule]) throws(RuntimeFailure) { filters[dir] = rules }
     }
 
     @Test func mountOptionsSplitFlagsPropagationAndData() {
@@ -110,6 +112,19 @@ struct ContainerRuntimeTests {
         #expect(throws: RuntimeFailure.self) { try m.apply(JSON.parse(#"{"hugepageLimits": [{"pageSize": "2MB", "limit": 1}]}"#)) }
         fake.refuse = ["/cg/memory/a/memory.limit_in_bytes"]
         #expect(throws: RuntimeFailure.self) { try m.apply(JSON.parse(#"{"memory": {"limit": 1}}"#)) }
+    }
+
+    @Test func v2DeviceRulesBecomeAProgramOnTheContainersDirectory() throws {
+        let fake = RecordingCgroupFiles()
+        let m = CgroupManager(paths: CgroupPaths(byController: [:], unified: "/cg/c"), files: fake, v2Only: true)
+        let r = try JSON.parse(
+            #"{"devices": [{"allow": false, "access": "rwm"}, {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rw"}], "pids": {"limit": 9}}"#)
+        try m.apply(r)
+        #expect(fake.files["/cg/c/pids.max"] == "9")
+        #expect(
+            fake.filters["/cg/c"] == [
+                DeviceRule(kind: .all, major: -1, minor: -1, access: 7, allow: false), DeviceRule(kind: .char, major: 1, minor: 3, access: 6, allow: true),
+            ])
     }
 
     @Test func specValidationRejectsBadValues() throws {

@@ -190,3 +190,26 @@ def test_default_runtime_is_berth_and_runc_remains(busybox):
         assert not os.path.exists(f"{d.root}/run/runtime-berth/{ids['bb']}")
     finally:
         d.stop()
+
+
+def test_device_rules_hold_through_the_v2_program(bundle, tmp_path):
+    """cgroup v2 has no devices controller: the rules are a BPF program on the container's v2
+    directory (on a v2-only host the only fence). Here, on a hybrid host, the v1 controller is
+    opened wide after create to show the program alone still refuses the device."""
+    root = tmp_path / "state"
+    cid = "dev-" + uuid.uuid4().hex[:8]
+    spec = json.loads((bundle / "config.json").read_text())
+    spec["linux"]["resources"] = {"devices": [{"allow": False, "access": "rwm"}]}
+    spec["linux"]["devices"] = [{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}]
+    (bundle / "config.json").write_text(json.dumps(spec))
+    rt(root, "run", "-d", "--bundle", str(bundle), cid)
+    try:
+        v1 = f"/sys/fs/cgroup/devices/{cid}/devices.allow"
+        if os.path.exists(v1):
+            with open(v1, "w") as f:
+                f.write("a")
+        r = rt(root, "exec", cid, "sh", "-c", "cat /dev/fuse; echo x > /dev/null && echo null-ok", check=False)
+        assert "can't open '/dev/fuse': Operation not permitted" in r.stderr + r.stdout, (r.stdout, r.stderr)
+        assert "null-ok" in r.stdout, (r.stdout, r.stderr)
+    finally:
+        rt(root, "delete", "-f", cid)

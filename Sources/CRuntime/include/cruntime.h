@@ -59,4 +59,11 @@ long long brt_clock_ticks(void);
  * for them; brt_signalfd_next returns the next one's number (0 when none is pending). */
 int brt_forwarding_signalfd(void);
 int brt_signalfd_next(int fd);
+/* One device cgroup rule: type 0 all, 1 block, 2 char; major/minor -1 for any; access bits
+ * 1 mknod, 2 read, 4 write. */
+struct brt_device_rule { int type; long long major, minor; int access; int allow; };
+/* cgroup v2 has no devices controller: the rules become a BPF_PROG_TYPE_CGROUP_DEVICE program
+ * (the last matching rule decides, as the v1 files do; nothing matching: allowed) attached to
+ * the cgroup directory. 0, or -1 with errno and the verifier's log in `log`. */
+int brt_attach_device_filter(int cgroup_fd, const struct brt_device_rule *rules, int n, char *log, int loglen);
 #endif
