@@ -69,7 +69,9 @@ extension ContainerRuntimeEngine {
             throw error
         }
         let status = store.status(s)
-        if (status == .running || status == .paused) && !force {
+        // runtime-spec: deleting a container that is not stopped is an error (runc kills a merely
+        // created one; callers that mean that, as Berth's shim, pass --force).
+        if status != .stopped && !force {
             throw RuntimeFailure("cannot delete container \(id) that is not stopped: \(status.rawValue)")
         }
         let m = manager(s)

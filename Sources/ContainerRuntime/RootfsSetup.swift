@@ -29,7 +29,10 @@ struct RootfsSetup {
 
     /// Everything up to pivot_root.
     func prepare() throws(RuntimeFailure) {
-        let prop = config.rootfsPropagation.isEmpty ? MountFlags.slave | MountFlags.rec : MountOptions.propagation[config.rootfsPropagation]!
+        // Unbindable (and shared, which would leak our mounts to the host) are set on the new
+        // root after pivot_root: an unbindable / could not be bound for the pivot.
+        let asked = MountOptions.propagation[config.rootfsPropagation] ?? 0
+        let prop = asked & (MountFlags.unbindable | MountFlags.shared) != 0 || asked == 0 ? MountFlags.slave | MountFlags.rec : asked
         if mount(nil, "/", nil, prop, nil) != 0 {
             throw RuntimeFailure.errno("make / \(config.rootfsPropagation.isEmpty ? "rslave" : config.rootfsPropagation)")
         }
@@ -295,8 +298,9 @@ struct RootfsSetup {
         if mount(nil, ".", nil, MountFlags.slave | MountFlags.rec, nil) != 0 { throw RuntimeFailure.errno("make the old root rslave") }
         if umount2(".", Int32(MNT_DETACH)) != 0 { throw RuntimeFailure.errno("unmount the old root") }
         guard chdir("/") == 0 else { throw RuntimeFailure.errno("chdir /") }
-        if config.rootfsPropagation.hasSuffix("shared") {
-            _ = mount(nil, "/", nil, MountOptions.propagation[config.rootfsPropagation]!, nil)
+        let asked = MountOptions.propagation[config.rootfsPropagation] ?? 0
+        if asked & (MountFlags.unbindable | MountFlags.shared) != 0 && mount(nil, "/", nil, asked, nil) != 0 {
+            throw RuntimeFailure.errno("make / \(config.rootfsPropagation)")
         }
     }
 
