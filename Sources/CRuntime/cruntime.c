@@ -8,6 +8,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -24,6 +25,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#define BRT_CALLER_MNTNS_ENV "_BERTH_RUNTIME_CALLER_MNTNS"
 #ifndef F_SEAL_FUTURE_WRITE
 #define F_SEAL_FUTURE_WRITE 0x0010
 #endif
@@ -60,11 +62,45 @@ static void reexec_from_private_readonly_bind(char *const argv[], char *const en
     if (n <= 0 || path[0] != '/') return;
     path[n] = 0;
     if (strstr(path, " (deleted)")) return;
-    if (unshare(CLONE_NEWNS) < 0) return;
-    if (mount(NULL, "/", NULL, MS_SLAVE | MS_REC, NULL) < 0) return;
-    if (mount(path, path, NULL, MS_BIND, NULL) < 0) return;
-    if (mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0) return;
-    execve(path, argv, envp);
+    /* The caller's mount namespace, kept open across the execve: a container whose spec asks
+     * for no mount namespace must get the caller's, not this private one. */
+    int keep = open("/proc/self/ns/mnt", O_RDONLY);
+    if (keep < 0) return;
+    size_t count = 0;
+    while (envp && envp[count]) count++;
+    char **env = calloc(count + 2, sizeof(char *));
+    char entry[64];
+    if (!env) { close(keep); return; }
+    for (size_t i = 0; i < count; i++) env[i] = envp[i];
+    snprintf(entry, sizeof entry, "%s=%d", BRT_CALLER_MNTNS_ENV, keep);
+    env[count] = entry;
+    if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_SLAVE | MS_REC, NULL) < 0 || mount(path, path, NULL, MS_BIND, NULL) < 0 ||
+        mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0) {
+        /* Half-done: back to the caller's namespace for the memfd way. */
+        setns(keep, CLONE_NEWNS);
+        close(keep);
+        free(env);
+        return;
+    }
+    execve(path, argv, env);
+    setns(keep, CLONE_NEWNS);
+    close(keep);
+    free(env);
+}
+
+int brt_caller_mount_namespace(void) {
+    const char *v = getenv(BRT_CALLER_MNTNS_ENV);
+    if (!v) return -1;
+    int fd = atoi(v);
+    unsetenv(BRT_CALLER_MNTNS_ENV);
+    char link[64], target[64];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t len = readlink(link, target, sizeof target - 1);
+    if (fd < 3 || len <= 0) return -1;
+    target[len] = 0;
+    if (strncmp(target, "mnt:[", 5) != 0) return -1;
+    fcntl(fd, F_SETFD, FD_CLOEXEC);
+    return fd;
 }
 
 int brt_ensure_sealed(char *const argv[], char *const envp[]) {

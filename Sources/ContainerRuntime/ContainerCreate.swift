@@ -71,9 +71,7 @@ public struct ContainerRuntimeEngine {
         }
 
         var filter: [UInt8]? = nil
-        if let profile = config.seccomp {
-            do { filter = try SeccompCompiler.compile(profile) } catch { throw RuntimeFailure(error.message) }
-        }
+        if let profile = config.seccomp { filter = try SeccompCache(root: store.root).filter(for: profile) }
 
         // Cgroups, made and filled before the init joins them.
         let layout = CgroupLayout(mountinfo: (try? FS.readString("/proc/self/mountinfo")) ?? "")

@@ -43,6 +43,10 @@ struct InitStage {
                 }
                 close(j.fd)
             }
+            // No mount namespace in the spec: the caller's, not the private one the sealed re-exec made.
+            if config.namespace("mount") == nil && callerMountNamespace >= 0 && brt_setns(callerMountNamespace, Namespaces.flag("mount")!) != 0 {
+                throw RuntimeFailure.errno("return to the caller's mount namespace")
+            }
             let newUser = config.namespace("user").map { $0.path == nil } ?? false
             if newUser {
                 if brt_unshare(Namespaces.flag("user")!) != 0 { throw RuntimeFailure.errno("unshare user namespace") }

@@ -177,9 +177,7 @@ struct ExecCommand {
             throw RuntimeFailure("cannot allocate tty if runc will detach without setting console socket")
         }
         var filter: [UInt8]? = nil
-        if let profile = config.seccomp {
-            do { filter = try SeccompCompiler.compile(profile) } catch { throw RuntimeFailure(error.message) }
-        }
+        if let profile = config.seccomp { filter = try SeccompCache(root: engine.store.root).filter(for: profile) }
         _ = brt_prctl(PR_SET_CHILD_SUBREAPER_, 1, 0, 0, 0)
         let sigfd = detach ? -1 : brt_forwarding_signalfd()
         var listener: ConsoleListener? = nil

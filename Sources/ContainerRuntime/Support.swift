@@ -21,6 +21,10 @@ public func goErrorText(_ code: Int32) -> String {
     return s
 }
 
+/// The mount namespace berth-runtime was called in, when it re-executed itself in a private one
+/// (brt_ensure_sealed); -1 otherwise. Set once in main before anything else runs.
+nonisolated(unsafe) public var callerMountNamespace: Int32 = -1
+
 /// A NUL-terminated C buffer as a String.
 func cString(_ buf: [CChar]) -> String {
     String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)

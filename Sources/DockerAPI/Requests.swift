@@ -78,6 +78,10 @@ public struct ContainerCreateBody: Sendable, Equatable {
         config = ContainerConfig(json: body)
         hostConfig = HostConfig(json: body["HostConfig"])
         networking = NetworkingConfig(json: body["NetworkingConfig"])
+        // docker-py's `create_container(runtime=…)` sends `Runtime` beside Config's fields, where
+        // dockerd never looks (its runc default then happens to match). Honoured rather than
+        // dropped: the client asked for that runtime, and HostConfig's own setting still wins.
+        if hostConfig.runtime.isEmpty, let r = body["Runtime"].string { hostConfig.runtime = r }
     }
 }
 

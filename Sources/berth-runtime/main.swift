@@ -15,5 +15,6 @@ if spawning {
         exit(1)
     }
 }
+callerMountNamespace = brt_caller_mount_namespace()
 var command = RuntimeCommand(arguments: arguments)
 exit(command.main())

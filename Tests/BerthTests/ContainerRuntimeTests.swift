@@ -1,5 +1,7 @@
 import ContainerRuntime
+import Glibc
 import JSON
+import Sys
 import Testing
 
 /// berth-runtime's logic without root: mount options, cgroup plans and paths, the spec's
@@ -156,6 +158,24 @@ struct ContainerRuntimeTests {
         for text in bad {
             #expect(throws: RuntimeConfig.Invalid.self, "\(text)") { try decode(text) }
         }
+    }
+
+    @Test func seccompFiltersAreCachedByTheirExactProfile() throws {
+        let root = "/tmp/berth-seccomp-cache-\(getpid())"
+        defer { FS.removeAll(root) }
+        let cache = SeccompCache(root: root)
+        let a = try JSON.parse(#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]}"#)
+        let b = try JSON.parse(#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["rmdir"], "action": "SCMP_ACT_ERRNO"}]}"#)
+        let first = try cache.filter(for: a)
+        #expect(!first.isEmpty && first.count % 8 == 0)
+        let files = try FS.list(root + "/.seccomp")
+        #expect(files.count == 1)
+        // A cached entry whose profile differs (a hash collision, or a file someone altered)
+        // is a miss: the filter is compiled again, never taken for another profile's.
+        try FS.writeAtomic(root + "/.seccomp/" + files[0], try FS.read(root + "/.seccomp/" + files[0]).map { $0 == UInt8(ascii: "m") ? UInt8(ascii: "r") : $0 })
+        #expect(try cache.filter(for: a) == first)
+        #expect(try cache.filter(for: b) != first)
+        #expect(try cache.filter(for: a) == first)
     }
 
     @Test func containerIDsAreSafePathComponents() {

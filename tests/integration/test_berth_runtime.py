@@ -182,6 +182,13 @@ def test_default_runtime_is_berth_and_runc_remains(busybox):
             assert d.docker("exec", n, "echo", "ok").stdout == "ok\n"
             assert d.docker("pause", n).returncode == 0 and d.docker("unpause", n).returncode == 0
             assert d.docker("update", "--memory", "64m", "--memory-swap", "128m", n).returncode == 0
+        # docker-py's create_container(runtime=...) puts Runtime beside Config's fields (dockerd
+        # never reads it there; its default, runc, then happened to match docker-py's test).
+        status, _, body = d.api("POST", "/v1.41/containers/create", json.dumps({"Image": "busybox", "Cmd": ["true"], "Runtime": "runc"}),
+                                {"Content-Type": "application/json"})
+        assert status == 201, body
+        cid = json.loads(body)["Id"]
+        assert d.docker("inspect", "-f", "{{.HostConfig.Runtime}}", cid).stdout.strip() == "runc"
         top = d.docker("top", "bb").stdout
         assert "sleep 30" in top, top
         r = d.docker("run", "--rm", "busybox", "nope")

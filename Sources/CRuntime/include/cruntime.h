@@ -12,6 +12,9 @@
  * read-only bind of itself in a private mount namespace, or failing that from a sealed memfd
  * copy (returns only on failure, -1 with errno). */
 int brt_ensure_sealed(char *const argv[], char *const envp[]);
+/* After brt_ensure_sealed's private-namespace re-exec: a descriptor of the caller's mount
+ * namespace (close-on-exec now), or -1. */
+int brt_caller_mount_namespace(void);
 /* 1 when /proc/self/exe is a sealed memfd or on a read-only mount, else 0. */
 int brt_exe_is_sealed(void);
 
