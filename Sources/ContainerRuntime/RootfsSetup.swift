@@ -29,10 +29,12 @@ struct RootfsSetup {
 
     /// Everything up to pivot_root.
     func prepare() throws(RuntimeFailure) {
-        // Unbindable (and shared, which would leak our mounts to the host) are set on the new
-        // root after pivot_root: an unbindable / could not be bound for the pivot.
+        // runc's order: the asked propagation on / (rslave by default; an unbindable / could not
+        // be bound for the pivot, so that one waits), the mount holding the root made private
+        // (pivot_root refuses a shared one), the root bound onto itself; the propagation is
+        // applied to the new / again after pivot_root.
         let asked = MountOptions.propagation[config.rootfsPropagation] ?? 0
-        let prop = asked & (MountFlags.unbindable | MountFlags.shared) != 0 || asked == 0 ? MountFlags.slave | MountFlags.rec : asked
+        let prop = asked == 0 || asked & MountFlags.unbindable != 0 ? MountFlags.slave | MountFlags.rec : asked
         if mount(nil, "/", nil, prop, nil) != 0 {
             throw RuntimeFailure.errno("make / \(config.rootfsPropagation.isEmpty ? "rslave" : config.rootfsPropagation)")
         }
@@ -54,12 +56,12 @@ struct RootfsSetup {
         }
     }
 
-    /// pivot_root requires the new root's parent mount not to be shared.
+    /// pivot_root requires the new root's parent mount not to be shared: the mount the root
+    /// path lives on (the image's overlay when the root is a mount point itself).
     func makeParentMountPrivate() throws(RuntimeFailure) {
         guard let info = try? FS.readString("/proc/self/mountinfo") else { return }
         var best: (point: String, shared: Bool)? = nil
-        let parent = String(root[..<(root.lastIndex(of: "/") ?? root.startIndex)])
-        let target = parent.isEmpty ? "/" : parent
+        let target = root
         for line in info.split(separator: "\n") {
             let halves = line.split(separator: " - ", maxSplits: 1)
             let pre = halves[0].split(separator: " ")
@@ -299,7 +301,7 @@ struct RootfsSetup {
         if umount2(".", Int32(MNT_DETACH)) != 0 { throw RuntimeFailure.errno("unmount the old root") }
         guard chdir("/") == 0 else { throw RuntimeFailure.errno("chdir /") }
         let asked = MountOptions.propagation[config.rootfsPropagation] ?? 0
-        if asked & (MountFlags.unbindable | MountFlags.shared) != 0 && mount(nil, "/", nil, asked, nil) != 0 {
+        if asked != 0 && asked & MountFlags.private == 0 && mount(nil, "/", nil, asked, nil) != 0 {
             throw RuntimeFailure.errno("make / \(config.rootfsPropagation)")
         }
     }

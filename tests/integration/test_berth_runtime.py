@@ -220,3 +220,29 @@ def test_device_rules_hold_through_the_v2_program(bundle, tmp_path):
         assert "null-ok" in r.stdout, (r.stdout, r.stderr)
     finally:
         rt(root, "delete", "-f", cid)
+
+
+def test_binds_with_propagation_on_a_shared_host(busybox, tmp_path):
+    """Kubernetes' mount-propagation specs (critest) run berthd where / is shared: a bind with
+    `rslave` gives the container rootfsPropagation `slave` (not recursive, as dockerd sets it),
+    the image's overlay stays shared, and pivot_root refused it ("move the root: invalid
+    argument") until the runtime made the mount holding the root private, as runc does."""
+    from conftest import BIN, wait_for_socket
+    src = tmp_path / "src"
+    src.mkdir()
+    sock = f"{tmp_path}/s.sock"
+    script = (f"mount --make-rshared / && mount --bind {src} {src} && mount --make-rshared {src} && "
+              f"exec {BIN}/berthd -H unix://{sock} --data-root {tmp_path}/data --exec-root {tmp_path}/run")
+    proc = subprocess.Popen(["unshare", "-m", "--propagation", "unchanged", "sh", "-c", script],
+                            stdout=subprocess.DEVNULL, stderr=open(tmp_path / "berthd.log", "wb"))
+    env = dict(os.environ, DOCKER_HOST="unix://" + sock)
+    try:
+        assert wait_for_socket(sock, proc), (tmp_path / "berthd.log").read_text()
+        subprocess.run([f"{BIN}/berth", "import", "-c", 'CMD ["sh"]', busybox, "busybox:latest"], env=env, check=True, capture_output=True)
+        for prop in ("rslave", "rshared", "rprivate"):
+            r = subprocess.run(["docker", "run", "--rm", "--network", "none", "-v", f"{src}:/mnt/src:{prop}", "busybox", "true"],
+                               env=env, capture_output=True, text=True, timeout=60)
+            assert r.returncode == 0, (prop, r.stderr)
+    finally:
+        proc.terminate()
+        proc.wait()
