@@ -185,25 +185,6 @@ int brt_send_fd(int sock, int fd, const char *name) {
     return n < 0 ? -1 : 0;
 }
 
-int brt_recv_fd(int sock) {
-    char buf[256];
-    struct iovec iov = {.iov_base = buf, .iov_len = sizeof buf};
-    char control[CMSG_SPACE(sizeof(int))];
-    struct msghdr msg = {0};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    ssize_t n;
-    while ((n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {}
-    if (n < 0) return -1;
-    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-    if (!c || c->cmsg_type != SCM_RIGHTS) { errno = EBADMSG; return -1; }
-    int fd;
-    memcpy(&fd, CMSG_DATA(c), sizeof fd);
-    return fd;
-}
-
 int brt_open_pty(int *master, int *slave, char *name, int namelen) {
     int m = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (m < 0) return -1;
@@ -223,10 +204,6 @@ int brt_open_pty(int *master, int *slave, char *name, int namelen) {
 }
 
 int brt_set_ctty(int fd) { return ioctl(fd, TIOCSCTTY, 0); }
-int brt_set_winsize(int fd, unsigned short rows, unsigned short cols) {
-    struct winsize ws = {.ws_row = rows, .ws_col = cols};
-    return ioctl(fd, TIOCSWINSZ, &ws);
-}
 int brt_mknod(const char *path, unsigned int mode, unsigned int major, unsigned int minor) {
     return mknod(path, mode, makedev(major, minor));
 }

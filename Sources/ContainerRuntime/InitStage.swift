@@ -1,4 +1,5 @@
 import CRuntime
+import CSys
 import Glibc
 import JSON
 import Sys
@@ -81,7 +82,7 @@ struct InitStage {
             var sources: [Int: Int32] = [:]
             if config.namespace("user") != nil {
                 for (i, m) in config.mounts.enumerated() where MountOptions(m.options, type: m.type).bind {
-                    let fd = brt_recv_fd(sock)
+                    let fd = berth_recv_fd(sock)
                     if fd < 0 { throw RuntimeFailure.errno("receive the mount source of \(m.destination)") }
                     sources[i] = fd
                 }
@@ -184,7 +185,7 @@ struct InitStage {
         if brt_open_pty(&master, &slave, &name, 64) != 0 { throw RuntimeFailure.errno("open a pty") }
         let slavePath = cString(name)
         if config.process.consoleRows > 0 || config.process.consoleCols > 0 {
-            _ = brt_set_winsize(master, config.process.consoleRows, config.process.consoleCols)
+            _ = berth_set_winsize(master, config.process.consoleRows, config.process.consoleCols)
         }
         let console = open("/dev/console", O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0o666)
         if console >= 0 { close(console) }

@@ -44,7 +44,7 @@ struct Runner {
         var masterOpen = master >= 0
         var stdinOpen = master >= 0
         var buf = [UInt8](repeating: 0, count: 32768)
-        if master >= 0 { var rows: UInt16 = 0, cols: UInt16 = 0; if berthGetWinsize(0, &rows, &cols) { _ = brt_set_winsize(master, rows, cols) } }
+        if master >= 0 { var rows: UInt16 = 0, cols: UInt16 = 0; if berthGetWinsize(0, &rows, &cols) { _ = berth_set_winsize(master, rows, cols) } }
         while code == nil || masterOpen {
             var fds = [pollfd(fd: sigfd, events: Int16(POLLIN), revents: 0)]
             if masterOpen { fds.append(pollfd(fd: master, events: Int16(POLLIN), revents: 0)) }
@@ -58,7 +58,7 @@ struct Runner {
                         if sig == SIGCHLD { continue }
                         if sig == SIGWINCH && master >= 0 {
                             var rows: UInt16 = 0, cols: UInt16 = 0
-                            if berthGetWinsize(0, &rows, &cols) { _ = brt_set_winsize(master, rows, cols) }
+                            if berthGetWinsize(0, &rows, &cols) { _ = berth_set_winsize(master, rows, cols) }
                             continue
                         }
                         kill(pid, sig)
@@ -104,7 +104,7 @@ struct ConsoleListener {
         let c = berth_accept(fd)
         guard c >= 0 else { throw RuntimeFailure.errno("accept the console") }
         defer { close(c) }
-        let m = brt_recv_fd(c)
+        let m = berth_recv_fd(c)
         guard m >= 0 else { throw RuntimeFailure.errno("receive the console") }
         return m
     }
@@ -283,7 +283,7 @@ struct ExecJoin {
                 var master: Int32 = -1, slave: Int32 = -1
                 var name = [CChar](repeating: 0, count: 64)
                 if brt_open_pty(&master, &slave, &name, 64) != 0 { throw RuntimeFailure.errno("open a pty") }
-                if process.consoleRows > 0 { _ = brt_set_winsize(master, process.consoleRows, process.consoleCols) }
+                if process.consoleRows > 0 { _ = berth_set_winsize(master, process.consoleRows, process.consoleCols) }
                 if brt_send_fd(consoleFd, master, cString(name)) != 0 { throw RuntimeFailure.errno("send the console") }
                 close(master)
                 for i in 0..<3 { dup2(slave, Int32(i)) }

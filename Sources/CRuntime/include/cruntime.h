@@ -35,13 +35,10 @@ int brt_cloexec_from(unsigned int first);
 /* Sends `fd` over a unix socket with SCM_RIGHTS; `name` is the payload (runc sends the pty's
  * name). */
 int brt_send_fd(int sock, int fd, const char *name);
-/* Receives one descriptor (SCM_RIGHTS), -1 on error. */
-int brt_recv_fd(int sock);
 /* A new pty from /dev/ptmx (the container's devpts after pivot_root): master and slave opened,
  * slave's path in name. */
 int brt_open_pty(int *master, int *slave, char *name, int namelen);
 int brt_set_ctty(int fd);
-int brt_set_winsize(int fd, unsigned short rows, unsigned short cols);
 int brt_mknod(const char *path, unsigned int mode, unsigned int major, unsigned int minor);
 unsigned int brt_major(unsigned long long dev);
 unsigned int brt_minor(unsigned long long dev);
