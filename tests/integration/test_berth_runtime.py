@@ -246,3 +246,27 @@ def test_binds_with_propagation_on_a_shared_host(busybox, tmp_path):
     finally:
         proc.terminate()
         proc.wait()
+
+
+def test_mount_targets_are_resolved_inside_the_root(bundle, tmp_path):
+    """A hostile image: /mnt/out is a link to a host directory (absolute and through `..`). The
+    spec's mounts land inside the container's root; nothing is created or mounted on the host."""
+    host = tmp_path / "host"
+    host.mkdir()
+    rootfs = bundle / "rootfs"
+    (rootfs / "mnt").mkdir(exist_ok=True)
+    os.symlink(str(host), rootfs / "mnt" / "out")
+    os.symlink("../../../../../../../../" + str(host).lstrip("/"), rootfs / "mnt" / "up")
+    spec = json.loads((bundle / "config.json").read_text())
+    spec["process"]["args"] = ["sh", "-c", "ls -d /mnt/out/a /mnt/up/b && grep -c ' /tmp' /proc/mounts"]
+    spec["mounts"] += [{"destination": "/mnt/out/a", "type": "tmpfs", "source": "tmpfs", "options": []},
+                       {"destination": "/mnt/up/b", "type": "bind", "source": str(tmp_path), "options": ["rbind", "ro"]}]
+    (bundle / "config.json").write_text(json.dumps(spec))
+    before = open("/proc/mounts").read()
+    r = rt(tmp_path / "state", "run", "--bundle", str(bundle), "m-" + uuid.uuid4().hex[:8], check=False)
+    assert os.listdir(host) == [], os.listdir(host)
+    assert open("/proc/mounts").read() == before
+    # The link leads to a directory the root does not have: refused with the path named (runc
+    # would make it inside the root; either way nothing reaches the host).
+    assert r.returncode == 1 and "mkdir /mnt/out in the container: no such file or directory" in r.stderr, r.stderr
+    assert not (root_state := tmp_path / "state").exists() or os.listdir(root_state) == []
