@@ -85,7 +85,7 @@ let package = Package(
         .executableTarget(name: "berthd", dependencies: ["API", "BuildKit", "Engine", "Runtime", "CRootless"]),
         // Every command starts the CLI: a static Swift runtime saves ~2 ms of dynamic loading each time.
         .executableTarget(name: "berth", dependencies: ["CLI"], linkerSettings: [.unsafeFlags(["-static-stdlib"])]),
-        .executableTarget(name: "berth-shim", dependencies: ["Sys", "CSys"],
+        .executableTarget(name: "berth-shim", dependencies: ["Sys", "CSys", "ContainerRuntime", "CRuntime"],
                           // Started for every container: fully static, it starts in ~1 ms instead of ~3.5.
                           linkerSettings: [.unsafeFlags(["-static-executable"])]),
         // exec's helper: plain C, started for every exec (see its main.c for why). swiftc links the

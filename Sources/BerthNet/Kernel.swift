@@ -4,8 +4,9 @@ import Sys
 
 /// The host operations networking needs — bridges, network namespaces, veth pairs, addresses,
 /// routes, sysctls and packet filter rules — behind one protocol so the engine's logic can be
-/// tested with a recording fake. The real one drives iproute2 and iptables, batching each
-/// step into as few processes as it can.
+/// tested with a recording fake. The real one speaks rtnetlink itself for what every container
+/// start and stop needs (namespaces, veth pairs, addresses, routes) and drives iproute2 and
+/// iptables for the rarer steps (bridges, firewall rules).
 public protocol HostNetworking: Sendable {
     func ensureBridge(_ name: String, gateway: IPv4, subnet: Subnet, v6: (gateway: IPv6Address, prefix: Int)?) throws(NetworkError)
     func deleteLink(_ name: String)
@@ -43,21 +44,29 @@ public struct VethAddresses: Sendable {
         self.address = address; self.subnet = subnet; self.gateway = gateway; self.mac = mac; self.v6 = v6; self.linkLocal = linkLocal
     }
 
-    /// The `ip -batch` lines run inside the namespace. Pure, for unit tests.
-    public func insideCommands(ifname: String) -> String {
-        var s = "link set lo up\nlink set \(ifname) address \(mac)\naddr add \(address)/\(subnet.prefix) dev \(ifname)\n"
-        if let v6 { s += "addr add \(v6.address)/\(v6.prefix) dev \(ifname) nodad\n" }
+    /// The requests that configure the interface inside the namespace once its index is known
+    /// (after `lo` is up; the MAC is set when the pair is made), each with what it does in
+    /// `ip`'s words, for errors and unit tests. Pure.
+    public func insideRequests(ifname: String, index: Int32) -> [(request: NetlinkRequest, what: String)] {
+        var out: [(NetlinkRequest, String)] = [
+            (Netlink.addAddress(Netlink.bytes(address), prefix: subnet.prefix, index: index), "addr add \(address)/\(subnet.prefix) dev \(ifname)")
+        ]
+        if let v6 {
+            out.append(
+                (Netlink.addAddress(Netlink.bytes(v6.address), prefix: v6.prefix, index: index), "addr add \(v6.address)/\(v6.prefix) dev \(ifname) nodad"))
+        }
         for a in linkLocal {
-            if IPv4(a) != nil {
-                s += "addr add \(a)/16 dev \(ifname) scope link\n"
-            } else if IPv6Address(a) != nil {
-                s += "addr add \(a)/64 dev \(ifname) nodad\n"
+            if let v4 = IPv4(a) {
+                out.append(
+                    (Netlink.addAddress(Netlink.bytes(v4), prefix: 16, index: index, scope: Netlink.scopeLink), "addr add \(a)/16 dev \(ifname) scope link"))
+            } else if let v6 = IPv6Address(a) {
+                out.append((Netlink.addAddress(Netlink.bytes(v6), prefix: 64, index: index), "addr add \(a)/64 dev \(ifname) nodad"))
             }
         }
-        s += "link set \(ifname) up\n"
-        if let gateway { s += "route add default via \(gateway)\n" }
-        if let g = v6?.gateway { s += "route add default via \(g) dev \(ifname)\n" }
-        return s
+        out.append((Netlink.setUp(ifname), "link set \(ifname) up"))
+        if let gateway { out.append((Netlink.addDefaultRoute(gateway: Netlink.bytes(gateway), index: nil), "route add default via \(gateway)")) }
+        if let g = v6?.gateway { out.append((Netlink.addDefaultRoute(gateway: Netlink.bytes(g), index: index), "route add default via \(g) dev \(ifname)")) }
+        return out
     }
 }
 
@@ -67,8 +76,10 @@ public struct NetworkError: Error, Sendable, CustomStringConvertible {
     public var description: String { message }
 }
 
-public struct IPRoute2: HostNetworking {
+public struct LinuxHostNetworking: HostNetworking {
     public init() {}
+    /// Where named network namespaces live (iproute2's place, so `ip netns` sees them).
+    public static let namespaceDirectory = "/run/netns"
 
     static func run(_ argv: [String], input: String? = nil) throws(NetworkError) {
         let out: Proc.Output
@@ -85,7 +96,7 @@ public struct IPRoute2: HostNetworking {
                 try? FS.writeExisting("/proc/sys/net/ipv6/conf/\(name)/disable_ipv6", "0")
                 batch += "addr add \(v6.gateway)/\(v6.prefix) dev \(name) nodad\n"
             }
-            try IPRoute2.run(["ip", "-batch", "-"], input: batch + "link set \(name) up\n")
+            try LinuxHostNetworking.run(["ip", "-batch", "-"], input: batch + "link set \(name) up\n")
         }
         // No route_localnet (a bridge made by an earlier Berth may have it): loopback reaches
         // published ports through LoopbackProxy, and a container cannot reach the host's
@@ -100,10 +111,19 @@ public struct IPRoute2: HostNetworking {
         }
     }
 
-    public func deleteLink(_ name: String) { _ = try? Proc.run(["ip", "link", "del", name]) }
+    public func deleteLink(_ name: String) {
+        guard let host = try? NetlinkSocket() else { return }
+        _ = try? host.perform(Netlink.deleteLink(name), "ip link del \(name)")
+    }
 
     public func createNamespace(_ name: String, ownedBy userNamespace: String?) throws(NetworkError) {
-        guard let userNamespace else { return try IPRoute2.run(["ip", "netns", "add", name]) }
+        guard let userNamespace else {
+            do { try FS.mkdirAll(Self.namespaceDirectory) } catch { throw NetworkError("\(error)") }
+            guard berth_netns_create(Self.namespaceDirectory, Self.namespaceDirectory + "/" + name) == 0 else {
+                throw NetworkError("creating network namespace \(name): \(SysError("unshare"))")
+            }
+            return
+        }
         // A helper enters the user namespace and makes a network namespace there; the host
         // keeps it at /run/netns/<name> (where `ip netns` looks) with a bind mount.
         let pid: pid_t
@@ -132,35 +152,51 @@ public struct IPRoute2: HostNetworking {
         }
     }
 
-    public func deleteNamespace(_ name: String) { _ = try? Proc.run(["ip", "netns", "del", name]) }
+    /// As `ip netns del`: the bind mount goes (the kernel frees the namespace, and the veths in
+    /// it, once nothing else holds it), then the file.
+    public func deleteNamespace(_ name: String) {
+        let path = Self.namespaceDirectory + "/" + name
+        umount2(path, Int32(MNT_DETACH))
+        unlink(path)
+    }
 
     public func loopbackUp(namespace: String) throws(NetworkError) {
-        try IPRoute2.run(["ip", "-n", namespace, "link", "set", "lo", "up"])
+        let inside = try NetlinkSocket(namespacePath: Self.namespaceDirectory + "/" + namespace)
+        try inside.perform(Netlink.setUp("lo"), "ip link set lo up")
     }
 
     public func attach(namespace: String, bridge: String, hostSide: String, ifname: String, addresses: VethAddresses) throws(NetworkError) {
-        try IPRoute2.run(
-            ["ip", "-batch", "-"],
-            input: """
-                link add \(hostSide) type veth peer name \(ifname) netns \(namespace)
-                link set \(hostSide) master \(bridge) up
-
-                """)
-        if addresses.v6 != nil || addresses.linkLocal.contains(where: { IPv6Address($0) != nil }) {
-            _ = try? Proc.run(["ip", "netns", "exec", namespace, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=0"])
-        }
-        do { try IPRoute2.run(["ip", "-n", namespace, "-batch", "-"], input: addresses.insideCommands(ifname: ifname)) } catch {
-            deleteLink(hostSide)
+        let path = Self.namespaceDirectory + "/" + namespace
+        guard let mac = MACAddress(addresses.mac) else { throw NetworkError("invalid MAC address: \(addresses.mac)") }
+        let bridgeIndex = Int32(bitPattern: if_nametoindex(bridge))
+        guard bridgeIndex > 0 else { throw NetworkError("bridge \(bridge): \(SysError("if_nametoindex"))") }
+        let namespaceFD = open(path, O_RDONLY | O_CLOEXEC)
+        guard namespaceFD >= 0 else { throw NetworkError("open \(path): \(SysError("open"))") }
+        defer { close(namespaceFD) }
+        let host = try NetlinkSocket()
+        // One request: the host side on the bridge and up, its peer born in the namespace with its MAC.
+        try host.perform(
+            Netlink.createVeth(host: hostSide, bridgeIndex: bridgeIndex, peer: ifname, peerMAC: mac.bytes, peerNamespaceFD: namespaceFD),
+            "ip link add \(hostSide) type veth peer name \(ifname)")
+        do {
+            let wantsV6 = addresses.v6 != nil || addresses.linkLocal.contains { IPv6Address($0) != nil }
+            let inside = try NetlinkSocket(namespacePath: path, enableIPv6: wantsV6)
+            try inside.perform(Netlink.setUp("lo"), "ip link set lo up")
+            let index = try inside.index(of: ifname)
+            for (request, what) in addresses.insideRequests(ifname: ifname, index: index) { try inside.perform(request, "ip " + what) }
+        } catch {
+            _ = try? host.perform(Netlink.deleteLink(hostSide), "ip link del \(hostSide)")
             throw error
         }
     }
 
     public func detach(namespace: String, ifname: String) {
-        _ = try? Proc.run(["ip", "-n", namespace, "link", "del", ifname])
+        guard let inside = try? NetlinkSocket(namespacePath: Self.namespaceDirectory + "/" + namespace) else { return }
+        _ = try? inside.perform(Netlink.deleteLink(ifname), "ip link del \(ifname)")
     }
 
     public func applyFirewall(_ document: String) throws(NetworkError) {
-        try IPRoute2.run(["iptables-restore", "--noflush", "-w"], input: document)
+        try LinuxHostNetworking.run(["iptables-restore", "--noflush", "-w"], input: document)
     }
 
     public func ensureHooks(_ chains: Firewall.Chains) throws(NetworkError) {
@@ -171,7 +207,7 @@ public struct IPRoute2: HostNetworking {
         }
         for (table, chain, rule) in Firewall.hooks(chains) {
             if (try? Proc.run(["iptables", "-w", "-t", table, "-C", chain] + rule))?.status == 0 { continue }
-            try IPRoute2.run(["iptables", "-w", "-t", table, "-I", chain, "1"] + rule)
+            try LinuxHostNetworking.run(["iptables", "-w", "-t", table, "-I", chain, "1"] + rule)
         }
     }
 

@@ -243,3 +243,66 @@ int berth_idmapped_bind(int userns_fd, const char *src, const char *dst) {
     close(fd);
     return 0;
 }
+
+#include <linux/netlink.h>
+#include <sys/socket.h>
+
+static int netlink_route_socket(void) {
+    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    if (fd < 0) return -1;
+    struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) { int e = errno; close(fd); errno = e; return -1; }
+    return fd;
+}
+
+int berth_netlink_socket(void) { return netlink_route_socket(); }
+
+int berth_netlink_socket_in_netns(const char *ns_path, int enable_ipv6) {
+    int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (self < 0) return -1;
+    int target = open(ns_path, O_RDONLY | O_CLOEXEC);
+    if (target < 0) { int e = errno; close(self); errno = e; return -1; }
+    int fd = -1, e = 0;
+    if (setns(target, CLONE_NEWNET) == 0) {
+        fd = netlink_route_socket();
+        e = errno;
+        if (fd >= 0 && enable_ipv6) {
+            /* /proc/sys/net answers for the opening thread's namespace: this one, now. */
+            int s = open("/proc/sys/net/ipv6/conf/all/disable_ipv6", O_WRONLY | O_CLOEXEC);
+            if (s >= 0) { if (write(s, "0", 1) < 0) {} close(s); }
+        }
+        if (setns(self, CLONE_NEWNET) != 0) { abort(); }  /* never run on in the wrong namespace */
+    } else {
+        e = errno;
+    }
+    close(target); close(self);
+    errno = e;
+    return fd;
+}
+
+int berth_netns_create(const char *dir, const char *path) {
+    /* As `ip netns add`: the directory a shared mount (bound on itself first when it is not a
+     * mount point), so the namespaces' mounts propagate to mount namespaces made later. */
+    if (mount("", dir, "none", MS_SHARED | MS_REC, NULL) != 0) {
+        if (errno != EINVAL) return -1;
+        if (mount(dir, dir, "none", MS_BIND | MS_REC, NULL) != 0) return -1;
+        if (mount("", dir, "none", MS_SHARED | MS_REC, NULL) != 0) return -1;
+    }
+    int f = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0);
+    if (f < 0) return -1;
+    close(f);
+    int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (self < 0) { int e = errno; unlink(path); errno = e; return -1; }
+    int rc = -1, e = 0;
+    if (unshare(CLONE_NEWNET) == 0) {
+        rc = mount("/proc/thread-self/ns/net", path, "none", MS_BIND, NULL);
+        e = errno;
+        if (setns(self, CLONE_NEWNET) != 0) { abort(); }
+    } else {
+        e = errno;
+    }
+    close(self);
+    if (rc != 0) unlink(path);
+    errno = e;
+    return rc;
+}

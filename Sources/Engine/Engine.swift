@@ -117,7 +117,7 @@ public actor Engine {
         } else {
             cgroupSupport = Engine.hostCgroups
         }
-        hostNet = IPRoute2()
+        hostNet = LinuxHostNetworking()
         store = try Store(root: config.dataRoot)
         // The remapped root must pass through the data root to its containers' files (group
         // search only, as dockerd's root:<remapped gid> 0710); the directory above it, o+x.

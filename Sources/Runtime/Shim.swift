@@ -35,6 +35,9 @@ public struct ShimLauncher: Sendable {
         var argv = [shimPath, "--id", s.id, "--bundle", s.bundle, "--runtime", runtime.path]
         for a in runtime.args { argv += ["--runtime-arg", a] }
         if let sealed = runtime.sealedPath { argv += ["--runtime-create", sealed] }
+        // berth-runtime is linked into the shim: its commands run in a fork of the shim (which
+        // falls back to exec'ing the binary when it is not itself on a read-only mount).
+        if runtime.name == OCIRuntime.berthName { argv.append("--runtime-inline") }
         argv += [
             "--runtime-root", runtime.root(execRoot: execRoot),
             "--socket", s.socket, "--log", s.logPath, "--exit-file", s.exitFile,

@@ -1,7 +1,11 @@
 // berth-shim: one per container. Starts the container through the OCI runtime, holds its stdio,
 // writes json-file logs, records the exit status, and serves the daemon over a unix socket.
 // It outlives berthd. Single-threaded (a poll loop), Foundation-free: it must start fast.
+// With berth-runtime (issue 15's fast path) the runtime is linked in: its create, start and
+// delete run in a fork of the shim instead of three exec'd programs.
+import CRuntime
 import CSys
+import ContainerRuntime
 import Glibc
 import Sys
 
@@ -14,6 +18,8 @@ struct Options {
     /// Arguments the runtime gets before every command (daemon.json `runtimeArgs`).
     var runtimeArgs: [String] = []
     var runtimeRoot = "/run/berth/runc"
+    /// The runtime is berth-runtime, linked into this binary: run its commands in a fork.
+    var runtimeInline = false
     var socket = ""
     var logPath = ""
     var exitFile = ""
@@ -35,6 +41,7 @@ func parseOptions() -> Options {
         case "--runtime-arg": if let a = args.next() { o.runtimeArgs.append(a) }
         case "--runtime-create": o.runtimeCreate = args.next() ?? ""
         case "--runtime-root": o.runtimeRoot = args.next() ?? ""
+        case "--runtime-inline": o.runtimeInline = true
         case "--socket": o.socket = args.next() ?? ""
         case "--log": o.logPath = args.next() ?? ""
         case "--exit-file": o.exitFile = args.next() ?? ""
@@ -90,6 +97,48 @@ if opts.openStdin && !opts.tty { berth_pipe(&inPipe) }
 
 let pidFile = opts.bundle + "/pid"
 let runtimeBase = [opts.runtime] + opts.runtimeArgs + ["--root", opts.runtimeRoot]
+// A container's init is a fork of whoever creates it until it execs: the fast path is taken
+// only when this binary is on a read-only mount (berthd's bind), so nothing in the container
+// can write the host's binary through /proc/<pid>/exe (CVE-2019-5736). Else: exec the runtime.
+let inlineRuntime = opts.runtimeInline && brt_exe_is_sealed() != 0
+
+/// Starts one runtime command (`runtimeBase` + `command`) with the given stdio: in a fork of
+/// this process on the fast path, else by exec'ing `binary` (the runtime by default).
+func startRuntime(_ command: [String], binary: String? = nil, stdin input: Int32 = -1, stdout output: Int32 = -1, stderr errors: Int32 = -1)
+    throws(SysError) -> pid_t
+{
+    guard inlineRuntime else {
+        return try Proc.spawn([binary ?? opts.runtime] + runtimeBase.dropFirst() + command, stdin: input, stdout: output, stderr: errors)
+    }
+    let pid = brt_fork_inline(input, output, errors)
+    if pid < 0 { throw SysError("fork") }
+    if pid == 0 {
+        var runtime = RuntimeCommand(arguments: Array(runtimeBase.dropFirst()) + command)
+        let status = runtime.main()
+        fflush(nil)
+        _exit(status)
+    }
+    return pid
+}
+
+/// Runs one runtime command to its end: its exit status and what it wrote to stderr.
+func runRuntime(_ command: [String]) -> (status: Int32, errors: String) {
+    guard inlineRuntime else {
+        guard let out = try? Proc.run(runtimeBase + command) else { return (-1, "cannot run \(opts.runtime)") }
+        return (out.status, out.stderrText)
+    }
+    var errPipe: [Int32] = [0, 0]
+    guard berth_pipe(&errPipe) == 0 else { return (-1, "pipe: \(goErrorText(errno))") }
+    let pid: pid_t
+    do { pid = try startRuntime(command, stderr: errPipe[1]) } catch {
+        close(errPipe[0]); close(errPipe[1])
+        return (-1, "\(error)")
+    }
+    close(errPipe[1])
+    let text = (try? FS.readAll(fd: errPipe[0])) ?? []
+    close(errPipe[0])
+    return (Proc.wait(pid), String(decoding: text, as: UTF8.self))
+}
 // With a TTY, runc makes the pty and hands us its master over this socket.
 let consolePath = opts.consoleSocket.isEmpty ? opts.socket + ".console" : opts.consoleSocket
 var consoleListen: Int32 = -1
@@ -98,10 +147,10 @@ if opts.tty {
 }
 let createPid: pid_t
 do {
-    var createArgs =
-        [opts.runtimeCreate.isEmpty ? opts.runtime : opts.runtimeCreate] + runtimeBase.dropFirst() + ["create", "--bundle", opts.bundle, "--pid-file", pidFile]
+    var createArgs = ["create", "--bundle", opts.bundle, "--pid-file", pidFile]
     if opts.tty { createArgs += ["--console-socket", consolePath] }
-    createPid = try Proc.spawn(createArgs + [opts.id], stdin: inPipe[0], stdout: outPipe[1], stderr: errPipe[1])
+    createPid = try startRuntime(
+        createArgs + [opts.id], binary: opts.runtimeCreate.isEmpty ? nil : opts.runtimeCreate, stdin: inPipe[0], stdout: outPipe[1], stderr: errPipe[1])
 } catch {
     fail(syncFd, "\(error)")
 }
@@ -113,7 +162,7 @@ if createStatus != 0 {
     _ = fcntl(outPipe[0], F_SETFL, O_NONBLOCK); _ = fcntl(errPipe[0], F_SETFL, O_NONBLOCK)
     var text = (try? FS.readAll(fd: errPipe[0])) ?? []
     text += (try? FS.readAll(fd: outPipe[0])) ?? []
-    _ = try? Proc.run(runtimeBase + ["delete", "--force", opts.id])
+    _ = runRuntime(["delete", "--force", opts.id])
     fail(syncFd, runtimeError(String(decoding: text, as: UTF8.self)))
 }
 let containerPid = pid_t((try? FS.readString(pidFile))?.trimmingSpaces() ?? "") ?? 0
@@ -125,7 +174,7 @@ if opts.tty {
     close(consoleListen)
     unlink(consolePath)
     if masterFd < 0 {
-        _ = try? Proc.run(runtimeBase + ["delete", "--force", opts.id])
+        _ = runRuntime(["delete", "--force", opts.id])
         fail(syncFd, "did not receive the container's console")
     }
 }
@@ -172,11 +221,8 @@ var buf = [UInt8](repeating: 0, count: 65536)
 @MainActor func handle(_ frame: ShimFrame, from fd: Int32) {
     switch frame.kind {
     case .start:
-        var reply = "0"
-        do {
-            let out = try Proc.run(runtimeBase + ["start", opts.id])
-            if out.status != 0 { reply = "1 " + runtimeError(out.stderrText) }
-        } catch { reply = "1 \(error)" }
+        let out = runRuntime(["start", opts.id])
+        let reply = out.status == 0 ? "0" : "1 " + runtimeError(out.errors)
         try? FS.writeAll(fd: fd, ShimFrame(.started, text: reply).encoded())
     case .stdin:
         if stdinFd >= 0 { try? FS.writeAll(fd: stdinFd, frame.payload) }
@@ -259,7 +305,7 @@ let code = exitCode ?? 255
 // Everything of this run is gone before anyone hears of the exit: the daemon may start the
 // container again the moment it does, and a late `runc delete` or unlink here would then
 // remove the next run's container or its shim's socket (same id, same path).
-_ = try? Proc.run(runtimeBase + ["delete", "--force", opts.id])
+_ = runRuntime(["delete", "--force", opts.id])
 close(listenFd)
 unlink(opts.socket)
 try? FS.writeAtomic(opts.exitFile, "\(code) \(finished.nanos)\n")

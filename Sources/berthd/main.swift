@@ -137,10 +137,17 @@ signal(SIGPIPE, SIG_IGN)
 setlocale(LC_CTYPE, "C.UTF-8")
 var sealedHelper: String? = nil
 var sealedRuntime: String? = nil
+var sealedShim: String? = nil
 do {
     for socketPath in socketPaths { try FS.mkdirAll(String(socketPath[..<(socketPath.lastIndex(of: "/") ?? socketPath.endIndex)])) }
     let shim = Proc.executableDirectory() + "/berth-shim"
     var engineConfig = EngineConfig(dataRoot: dataRoot, execRoot: execRoot, shimPath: shim)
+    // The shim too runs from a read-only bind: with berth-runtime linked in, a container's
+    // init is a fork of the shim until it execs (the shim checks, and else execs the runtime).
+    if let sealed = SealedHelper.readOnlyCopy(of: shim, in: execRoot + "/bin") {
+        engineConfig.shimPath = sealed
+        sealedShim = sealed
+    }
     if let sealed = SealedHelper.readOnlyCopy(of: engineConfig.execHelperPath, in: execRoot + "/bin") {
         engineConfig.execHelperPath = sealed
         sealedHelper = sealed
@@ -192,6 +199,7 @@ do {
     var stopSources: [DispatchSourceSignal] = []
     let helperMount = sealedHelper
     let runtimeMount = sealedRuntime
+    let shimMount = sealedShim
     for sig in [SIGTERM, SIGINT] {
         let src = DispatchSource.makeSignalSource(signal: sig, queue: .global())
         src.setEventHandler {
@@ -204,6 +212,8 @@ do {
                 if let helperMount { SealedHelper.release(helperMount) }
                 // Shims that outlive us call the runtime by its real path; only create used this.
                 if let runtimeMount { SealedHelper.release(runtimeMount) }
+                // Running shims keep their (lazily detached) read-only binary; new ones come from the next daemon's.
+                if let shimMount { SealedHelper.release(shimMount) }
                 exit(0)
             }
         }
@@ -228,6 +238,7 @@ do {
 } catch {
     if let sealedHelper { SealedHelper.release(sealedHelper) }
     if let sealedRuntime { SealedHelper.release(sealedRuntime) }
+    if let sealedShim { SealedHelper.release(sealedShim) }
     FileHandle.standardError.write("berthd: \(error)\n".data(using: .utf8)!)
     exit(1)
 }

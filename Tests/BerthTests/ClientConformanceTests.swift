@@ -35,23 +35,28 @@ import Testing
         #expect(throws: IPAM.Failure.self) { try pool.reserve(IPv6Address("2001:db9::3")!) }
     }
 
-    @Test func interfaceCommandsCarryV6LinkLocalAndMAC() throws {
+    @Test func interfaceRequestsCarryV6LinkLocalAndRoutes() throws {
         let v6 = VethAddresses.V6(address: IPv6Address("2001:db8::5")!, prefix: 64, gateway: IPv6Address("2001:db8::1")!)
         let a = VethAddresses(
             address: IPv4("172.20.0.2")!, subnet: Subnet("172.20.0.0/16")!,
             gateway: IPv4("172.20.0.1")!, mac: "02:42:ac:11:00:0a", v6: v6, linkLocal: ["169.254.8.8"])
+        let requests = a.insideRequests(ifname: "eth0", index: 7)
         #expect(
-            a.insideCommands(ifname: "eth0") == """
-                link set lo up
-                link set eth0 address 02:42:ac:11:00:0a
-                addr add 172.20.0.2/16 dev eth0
-                addr add 2001:db8::5/64 dev eth0 nodad
-                addr add 169.254.8.8/16 dev eth0 scope link
-                link set eth0 up
-                route add default via 172.20.0.1
-                route add default via 2001:db8::1 dev eth0
-
-                """)
+            requests.map(\.what) == [
+                "addr add 172.20.0.2/16 dev eth0",
+                "addr add 2001:db8::5/64 dev eth0 nodad",
+                "addr add 169.254.8.8/16 dev eth0 scope link",
+                "link set eth0 up",
+                "route add default via 172.20.0.1",
+                "route add default via 2001:db8::1 dev eth0",
+            ])
+        // ifaddrmsg: family, prefix, flags (nodad for IPv6), scope, index 7; then IFA_LOCAL.
+        #expect(Array(requests[0].request.body.prefix(8)) == [2, 16, 0, 0, 7, 0, 0, 0])
+        #expect(Array(requests[0].request.body[8..<16]) == [8, 0, 2, 0, 172, 20, 0, 2])
+        #expect(Array(requests[1].request.body.prefix(4)) == [10, 64, 2, 0])
+        #expect(requests[2].request.body[3] == 253)
+        // The IPv6 default route names its device (RTA_OIF 7) after the gateway.
+        #expect(Array(requests[5].request.body.suffix(8)) == [8, 0, 4, 0, 7, 0, 0, 0])
         #expect(MACAddress("02:42:AC:11:00:0A")?.description == "02:42:ac:11:00:0a")
         #expect(MACAddress("02:42:ac:11:00") == nil && MACAddress("zz:42:ac:11:00:00") == nil)
     }

@@ -137,6 +137,61 @@ def test_runtime_binary_cannot_be_written_through_proc_exe(bundle, tmp_path, bus
     assert open(RUNTIME, "rb").read() == before
 
 
+def shim_create(shim, root, bundle, cid, tmp_path):
+    """Starts a shim as berthd does for the berth runtime (fast path asked for) and returns the
+    created container's init pid: it waits on the exec fifo, still a fork of its creator."""
+    sock = str(tmp_path / (cid + ".sock"))
+    r = subprocess.run([shim, "--id", cid, "--bundle", str(bundle), "--runtime", RUNTIME, "--runtime-root", str(root),
+                        "--socket", sock, "--log", str(tmp_path / (cid + ".log")), "--exit-file", str(tmp_path / (cid + ".exit")),
+                        "--runtime-inline"], stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.startswith("0 "), (r.stdout, r.stderr)
+    return int(r.stdout.split()[1])
+
+
+def test_shim_runs_the_runtime_in_itself_only_from_a_read_only_binary(bundle, tmp_path, busybox):
+    # The fast path: berth-runtime is linked into the shim, whose fork creates the container, so
+    # until the init execs, /proc/<init>/exe is the shim's binary. berthd starts shims from a
+    # read-only bind of it; writing the binary through that link fails.
+    d = Daemon().start()
+    try:
+        sealed = d.root + "/run/bin/berth-shim"
+        assert any(l.split()[1] == sealed and l.split()[3].startswith("ro") for l in open("/proc/mounts")), "no read-only bind"
+        d.berth("import", "-c", 'CMD ["sh"]', busybox, "busybox:latest", check=True)
+        assert d.docker("run", "-d", "--name", "fast", "busybox", "sleep", "30").returncode == 0
+        pid = int(d.docker("inspect", "-f", "{{.State.Pid}}", "fast").stdout)
+        shim = int(open(f"/proc/{pid}/status").read().split("PPid:")[1].split()[0])
+        assert os.readlink(f"/proc/{shim}/exe") == sealed
+        assert b"--runtime-inline" in open(f"/proc/{shim}/cmdline", "rb").read().split(b"\0")
+        assert d.docker("exec", "fast", "echo", "ok").stdout == "ok\n"
+        assert d.docker("rm", "-f", "fast").returncode == 0
+
+        before = open(os.path.join(BIN, "berth-shim"), "rb").read()
+        root = tmp_path / "state"
+        cid = "inline-" + uuid.uuid4().hex[:8]
+        init = shim_create(sealed, root, bundle, cid, tmp_path)
+        assert os.readlink(f"/proc/{init}/exe") == sealed, "the init is not a fork of the shim: the fast path was not taken"
+        kept = os.open(f"/proc/{init}/exe", os.O_PATH)
+        try:
+            rt(root, "delete", "--force", cid)
+            with pytest.raises(OSError) as e:
+                os.close(os.open(f"/proc/self/fd/{kept}", os.O_WRONLY))
+            assert e.value.errno == errno.EROFS
+        finally:
+            os.close(kept)
+        assert open(os.path.join(BIN, "berth-shim"), "rb").read() == before
+    finally:
+        d.stop()
+    # From a writable binary the shim does not take the fast path: it execs the runtime, which
+    # runs from a read-only bind of itself in a mount namespace of its own (shown as "/" here).
+    cid = "exec-" + uuid.uuid4().hex[:8]
+    init = shim_create(os.path.join(BIN, "berth-shim"), tmp_path / "state2", bundle, cid, tmp_path)
+    try:
+        exe = os.readlink(f"/proc/{init}/exe")
+        assert not exe.endswith("berth-shim"), exe
+    finally:
+        rt(tmp_path / "state2", "delete", "--force", cid)
+
+
 def test_no_host_descriptor_reaches_the_container(bundle, tmp_path, busybox):
     root = tmp_path / "state"
     ids = {"f1": "f1-" + uuid.uuid4().hex[:8]}

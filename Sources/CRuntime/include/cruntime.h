@@ -17,6 +17,12 @@ int brt_ensure_sealed(char *const argv[], char *const envp[]);
 int brt_caller_mount_namespace(void);
 /* 1 when /proc/self/exe is a sealed memfd or on a read-only mount, else 0. */
 int brt_exe_is_sealed(void);
+/* The shim's fast path: a fork of the (single-threaded) caller that is to run one runtime
+ * command in place of an exec'd berth-runtime. In the child: signal mask emptied and every
+ * disposition back to default (what posix_spawn gives an exec'd runtime), `in`/`out`/`err` on
+ * 0/1/2 (-1: /dev/null), every other descriptor closed. Returns 0 in the child, the pid in the
+ * parent, -1 on failure. */
+int brt_fork_inline(int in, int out, int err);
 
 int brt_setresuid(unsigned int id);
 int brt_setresgid(unsigned int id);

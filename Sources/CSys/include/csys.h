@@ -27,6 +27,16 @@ int berth_accept(int fd);
 /* A UDP socket bound to addr:port (host byte order) inside the network namespace at ns_path:
  * the calling thread enters that namespace, makes the socket and comes back. -1 on error. */
 int berth_udp_socket_in_netns(const char *ns_path, unsigned int addr, unsigned short port);
+/* A NETLINK_ROUTE socket (bound, close-on-exec) in the current network namespace. */
+int berth_netlink_socket(void);
+/* A NETLINK_ROUTE socket in the network namespace at ns_path: the calling thread enters it,
+ * makes the socket (which stays bound to that namespace), switches the namespace's IPv6 on
+ * when asked, and comes back. -1 with errno on error. */
+int berth_netlink_socket_in_netns(const char *ns_path, int enable_ipv6);
+/* A new network namespace kept at `path` under `dir`, as `ip netns add` makes one (the file,
+ * the bind mount of the namespace, `dir` a shared mount); the calling thread comes back to its
+ * own namespace. 0, or -1 with errno (nothing left behind). */
+int berth_netns_create(const char *dir, const char *path);
 /* A UDP socket in the current namespace bound to addr:port (port 0: any), non-blocking. */
 int berth_udp_socket(unsigned int addr, unsigned short port);
 int berth_udp_recvfrom(int fd, void *buf, int len, unsigned int *addr, unsigned short *port);
