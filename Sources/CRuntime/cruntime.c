@@ -334,18 +334,20 @@ int brt_attach_device_filter(int cgroup_fd, const struct brt_device_rule *rules,
     attr.insns = (unsigned long long)(unsigned long)p;
     attr.insn_cnt = (unsigned)k;
     attr.license = (unsigned long long)(unsigned long)"Apache";
-    if (log && loglen > 0) {
-        log[0] = 0;
+    if (log && loglen > 0) log[0] = 0;
+    /* Without the verifier's log first (writing it costs more than the check itself); only a
+     * program the kernel refuses is loaded again with the log, for the error's words. */
+    int prog = (int)syscall(SYS_bpf, BPF_PROG_LOAD, &attr, sizeof attr);
+    int saved = errno;
+    if (prog < 0 && log && loglen > 0) {
         attr.log_buf = (unsigned long long)(unsigned long)log;
         attr.log_size = (unsigned)loglen;
         attr.log_level = 1;
+        int again = (int)syscall(SYS_bpf, BPF_PROG_LOAD, &attr, sizeof attr);
+        if (again >= 0) close(again);
     }
-    int prog = (int)syscall(SYS_bpf, BPF_PROG_LOAD, &attr, sizeof attr);
-    int saved = errno;
     free(p);
     if (prog < 0) {
-        /* A log too small for the verifier's output fails a good program: load again without. */
-        if (saved == ENOSPC && log) return brt_attach_device_filter(cgroup_fd, rules, n, NULL, 0);
         errno = saved;
         return -1;
     }

@@ -104,13 +104,17 @@ public enum FS {
         return String(cString: p)
     }
 
+    /// The leaf first, its parents only when it says ENOENT: making a container's directories
+    /// (a dozen cgroup hierarchies, say) costs one call each instead of one per component.
     public static func mkdirAll(_ path: String, mode: mode_t = 0o755) throws(SysError) {
-        if isDirectory(path) { return }
-        var cur = path.hasPrefix("/") ? "" : "."
-        for comp in path.split(separator: "/") {
-            cur += "/" + comp
-            if mkdir(cur, mode) != 0 && errno != EEXIST { throw SysError("mkdir \(cur)") }
-        }
+        if mkdir(path, mode) == 0 || errno == EEXIST { return }
+        guard errno == ENOENT else { throw SysError("mkdir \(path)") }
+        var parent = path
+        while parent.count > 1 && parent.hasSuffix("/") { parent.removeLast() }
+        guard let slash = parent.lastIndex(of: "/") else { throw SysError("mkdir \(path)", errno: ENOENT) }
+        parent = String(parent[..<slash])
+        if !parent.isEmpty { try mkdirAll(parent, mode: mode) }
+        if mkdir(path, mode) != 0 && errno != EEXIST { throw SysError("mkdir \(path)") }
     }
 
     /// rm -rf without following symlinks. Unmounted state is the caller's job.

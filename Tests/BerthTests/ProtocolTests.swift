@@ -6,6 +6,19 @@ import Testing
 @testable import Engine
 
 @Suite struct ProtocolTests {
+    @Test func mkdirAllMakesMissingParentsAndAcceptsWhatExists() throws {
+        let base = try FS.makeTempDirectory("/tmp/berth-mkdir-")
+        defer { FS.removeAll(base) }
+        try FS.mkdirAll(base + "/a/b/c/", mode: 0o750)
+        #expect(FS.isDirectory(base + "/a/b/c"))
+        try FS.mkdirAll(base + "/a/b")  // exists: nothing to do
+        try FS.mkdirAll(base + "/a//b/d")
+        #expect(FS.isDirectory(base + "/a/b/d"))
+        // A file in the way of a parent is an error, not a silent success.
+        try FS.writeAtomic(base + "/f", "x")
+        #expect(throws: SysError.self) { try FS.mkdirAll(base + "/f/g/h") }
+    }
+
     @Test func shimFramesSurviveArbitrarySplits() {
         let frames = [ShimFrame(.stdout, Array("hello".utf8)), ShimFrame(.exited, text: "3 1700000000000000000"), ShimFrame(.stdin, [])]
         let bytes = frames.flatMap { $0.encoded() }
