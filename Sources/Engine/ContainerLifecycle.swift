@@ -216,7 +216,8 @@ extension Engine {
                     spec.resolvConf = dir(other.id) + "/resolv.conf"
                 }
             }
-            try FS.writeAtomic(dir(id) + "/config.json", OCISpecBuilder.build(spec).serialized())
+            // Not synced: the spec is made anew at every start and read by the runtime at once.
+            try FS.writeAtomic(dir(id) + "/config.json", OCISpecBuilder.build(spec).serialized(), durable: false)
             unlink(exitFile(id))
             var shim = ShimSpec(id: id, bundle: dir(id), socket: socketPath(id), logPath: logPath(id), exitFile: exitFile(id), openStdin: c.openStdin)
             shim.tty = c.config.tty

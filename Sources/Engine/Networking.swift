@@ -535,13 +535,15 @@ extension Engine {
             if networks[c.endpoints[0].networkID]?.resolvesNames == true && c.name != hostname { names.append(c.name) }
             extra.append(names.joined(separator: " ") + ":" + ip.description)
         }
-        try? FS.writeAtomic(dir(c.id) + "/hosts", DockerShapes.hostsFile(hostname: hostname, extra: extra))
+        // Not synced: written again at every start, so a crash loses nothing that matters.
+        try? FS.writeAtomic(dir(c.id) + "/hosts", DockerShapes.hostsFile(hostname: hostname, extra: extra), durable: false)
         let userNet = c.endpoints.contains { networks[$0.networkID]?.resolvesNames == true }
         try? FS.writeAtomic(
             dir(c.id) + "/resolv.conf",
             DockerShapes.resolvConf(
                 host: (try? FS.readString("/etc/resolv.conf")) ?? "", embeddedDNS: userNet,
-                dns: c.hostConfig.dns ?? [], search: c.hostConfig.dnsSearch ?? [], options: c.hostConfig.dnsOptions ?? []))
+                dns: c.hostConfig.dns ?? [], search: c.hostConfig.dnsSearch ?? [], options: c.hostConfig.dnsOptions ?? []),
+            durable: false)
     }
 
     /// After the container stops: addresses back to the pools, ports released, namespace (and
