@@ -67,7 +67,7 @@ public struct Container: Sendable {
             "State": [
                 "Status": .string(state.status), "Pid": .int(Int64(state.pid)), "ExitCode": .int(Int64(state.exitCode)),
                 "Error": .string(state.error), "StartedAt": .int(state.startedAt.nanos), "FinishedAt": .int(state.finishedAt.nanos),
-                "Paused": .bool(state.paused), "ManuallyStopped": .bool(state.manuallyStopped),
+                "Paused": .bool(state.paused), "ManuallyStopped": .bool(state.manuallyStopped), "OOMKilled": .bool(state.oomKilled),
             ],
         ]
     }
@@ -96,6 +96,7 @@ public struct Container: Sendable {
         state.finishedAt = Timestamp(nanos: s["FinishedAt"].int ?? 0)
         state.paused = s["Paused"].bool ?? false
         state.manuallyStopped = s["ManuallyStopped"].bool ?? false
+        state.oomKilled = s["OOMKilled"].bool ?? false
     }
 
     init(id: String, name: String, path: String, args: [String], config: ContainerConfig, hostConfig: HostConfig, image: Digest) {

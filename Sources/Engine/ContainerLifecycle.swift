@@ -244,6 +244,7 @@ extension Engine {
         c.state.finishedAt = .zero
         c.state.exitCode = 0
         c.state.error = ""
+        c.state.oomKilled = false
         persist(c)
         emit(c, "start")
         startHealthMonitor(id)

@@ -196,17 +196,13 @@ public actor Engine {
                 try connectLive(c.id)
                 startHealthMonitor(c.id)
             } catch {
-                var code: Int32 = 255
-                var at = Timestamp.now()
-                if let text = try? FS.readString(exitFile(c.id)) {
-                    let parts = text.trimmingSpaces().split(separator: " ")
-                    code = Int32(parts.first ?? "") ?? 255
-                    if parts.count > 1, let n = Int64(parts[1]) { at = Timestamp(nanos: n) }
-                }
+                var record = (try? FS.readString(exitFile(c.id))).flatMap { ExitRecord($0) } ?? ExitRecord(code: 255, nanos: -1)
+                if record.nanos < 0 { record.nanos = Timestamp.now().nanos }
                 launcher.forceDelete(id: c.id, runtime: runtime(for: c))
                 unmountRootfs(c.id)
                 releaseSandbox(&c)
-                c.state.status = "exited"; c.state.exitCode = code; c.state.finishedAt = at; c.state.pid = 0
+                c.state.status = "exited"; c.state.exitCode = record.code; c.state.finishedAt = Timestamp(nanos: record.nanos); c.state.pid = 0
+                c.state.oomKilled = record.oomKilled
                 persist(c)
                 if c.autoRemove { try? removeNow(c.id, volumes: true) }
             }
@@ -216,9 +212,9 @@ public actor Engine {
     func connectLive(_ id: String) throws {
         let io = try LiveIO(
             socket: socketPath(id),
-            onExit: { [weak self] code, at in
+            onExit: { [weak self] record in
                 guard let self else { return }
-                Task { await self.exited(id, code: code, at: Timestamp(nanos: at)) }
+                Task { await self.exited(id, code: record.code, at: Timestamp(nanos: record.nanos), oomKilled: record.oomKilled) }
             },
             onLost: { [weak self] in
                 guard let self else { return }
@@ -232,12 +228,11 @@ public actor Engine {
         // Without its shim nobody watches the container: take it down rather than leave a
         // process, runtime state and devices behind a container reported as exited.
         launcher.forceDelete(id: id, runtime: runtime(for: c))
-        var code: Int32 = 255
-        if let text = try? FS.readString(exitFile(id)), let n = Int32(text.split(separator: " ").first ?? "") { code = n }
-        exited(id, code: code, at: .now())
+        let record = (try? FS.readString(exitFile(id))).flatMap { ExitRecord($0) }
+        exited(id, code: record?.code ?? 255, at: .now(), oomKilled: record?.oomKilled ?? false)
     }
 
-    func exited(_ id: String, code: Int32, at: Timestamp) {
+    func exited(_ id: String, code: Int32, at: Timestamp, oomKilled: Bool = false) {
         live[id]?.close()
         live[id] = nil
         guard var c = containers[id] else { return }
@@ -250,7 +245,10 @@ public actor Engine {
         c.state.exitCode = code
         c.state.finishedAt = at
         c.state.pid = 0
+        c.state.oomKilled = oomKilled
         persist(c)
+        // As dockerd: the OOM killer's event, then the exit's.
+        if oomKilled { emit(c, "oom") }
         emit(c, "die", extra: ["exitCode": String(code)])
         emitVolumeEvents(c, "unmount")
         stopHealthMonitor(id)

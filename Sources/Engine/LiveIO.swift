@@ -14,7 +14,7 @@ public final class LiveIO: @unchecked Sendable {
     private var startWaiter: CheckedContinuation<String, Never>?
     private var closed = false
 
-    init(socket: String, onExit: @escaping @Sendable (Int32, Int64) -> Void, onLost: @escaping @Sendable () -> Void) throws {
+    init(socket: String, onExit: @escaping @Sendable (ExitRecord) -> Void, onLost: @escaping @Sendable () -> Void) throws {
         conn = try ShimConnection(socket: socket)
         let exitSeen = ManagedFlag()
         conn.run(
@@ -26,11 +26,10 @@ public final class LiveIO: @unchecked Sendable {
                     w?.resume(returning: frame.text)
                 case .exited:
                     exitSeen.set()
-                    let parts = frame.text.split(separator: " ")
-                    let code = Int32(parts.first ?? "") ?? 255
-                    let at = Int64(parts.count > 1 ? parts[1] : "") ?? Timestamp.now().nanos
+                    var record = ExitRecord(frame.text) ?? ExitRecord(code: 255, nanos: -1)
+                    if record.nanos < 0 { record.nanos = Timestamp.now().nanos }
                     self.broadcast(frame)
-                    onExit(code, at)
+                    onExit(record)
                 default:
                     self.broadcast(frame)
                 }

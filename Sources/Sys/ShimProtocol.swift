@@ -6,7 +6,7 @@ public enum ShimFrameKind: UInt8, Sendable {
     case stdout = 0x6F  // 'o'
     case stderr = 0x65  // 'e'
     case started = 0x61  // 'a': payload "0" or "1 <error>"
-    case exited = 0x78  // 'x': payload "<code> <finished-nanos>"
+    case exited = 0x78  // 'x': payload ExitRecord.text, "<code> <finished-nanos>[ oom]"
     case start = 0x73  // 's'
     case stdin = 0x69  // 'i'
     case closeStdin = 0x63  // 'c'

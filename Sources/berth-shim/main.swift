@@ -166,6 +166,13 @@ if createStatus != 0 {
     fail(syncFd, runtimeError(String(decoding: text, as: UTF8.self)))
 }
 let containerPid = pid_t((try? FS.readString(pidFile))?.trimmingSpaces() ?? "") ?? 0
+// The container's memory cgroup, found now (the init has not run the container's program yet,
+// and the cgroup is gone after delete): its OOM-kill count at exit is Docker's State.OOMKilled.
+let oomCounter =
+    containerPid > 0
+    ? OOMKills.counterFile(
+        procCgroup: (try? FS.readString("/proc/\(containerPid)/cgroup")) ?? "", mountinfo: (try? FS.readString("/proc/self/mountinfo")) ?? "")
+    : nil
 var masterFd: Int32 = -1
 if opts.tty {
     // runc connected and sent the master during create; the connection waits in the backlog.
@@ -301,14 +308,14 @@ while true {
 
 logger.flush()
 let finished = Timestamp.now()
-let code = exitCode ?? 255
+let record = ExitRecord(code: exitCode ?? 255, nanos: finished.nanos, oomKilled: oomCounter.map { OOMKills.read($0) > 0 } ?? false)
 // Everything of this run is gone before anyone hears of the exit: the daemon may start the
 // container again the moment it does, and a late `runc delete` or unlink here would then
 // remove the next run's container or its shim's socket (same id, same path).
 _ = runRuntime(["delete", "--force", opts.id])
 close(listenFd)
 unlink(opts.socket)
-try? FS.writeAtomic(opts.exitFile, "\(code) \(finished.nanos)\n")
-broadcast(ShimFrame(.exited, text: "\(code) \(finished.nanos)"))
+try? FS.writeAtomic(opts.exitFile, record.text + "\n")
+broadcast(ShimFrame(.exited, text: record.text))
 for fd in clients.keys { close(fd) }
 exit(0)

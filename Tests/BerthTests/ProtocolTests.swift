@@ -6,6 +6,34 @@ import Testing
 @testable import Engine
 
 @Suite struct ProtocolTests {
+    @Test func exitRecordsReadOldAndNewShims() {
+        #expect(ExitRecord("137 1700000000000000000 oom\n") == ExitRecord(code: 137, nanos: 1_700_000_000_000_000_000, oomKilled: true))
+        #expect(ExitRecord("0 1700000000000000000\n") == ExitRecord(code: 0, nanos: 1_700_000_000_000_000_000))
+        #expect(ExitRecord("3")?.nanos == -1)
+        #expect(ExitRecord("") == nil && ExitRecord("x 1") == nil && ExitRecord("99999999999 1") == nil)
+        #expect(ExitRecord(ExitRecord(code: 9, nanos: 5, oomKilled: true).text) == ExitRecord(code: 9, nanos: 5, oomKilled: true))
+    }
+
+    @Test func oomCounterFileIsFoundInV1V2AndCgroupNamespaces() {
+        let hybrid = "12:pids:/berth/abc\n6:memory:/berth/abc\n1:name=systemd:/\n0::/berth/abc\n"
+        let mounts = """
+            36 25 0:31 / /sys/fs/cgroup/memory rw,nosuid - cgroup cgroup rw,memory
+            30 25 0:27 / /sys/fs/cgroup/unified rw,nosuid shared:9 - cgroup2 cgroup2 rw
+            """
+        #expect(OOMKills.counterFile(procCgroup: hybrid, mountinfo: mounts) == "/sys/fs/cgroup/memory/berth/abc/memory.oom_control")
+        let v2Only = "0::/system.slice/berth-abc\n"
+        let v2Mounts = "30 25 0:27 / /sys/fs/cgroup rw shared:9 - cgroup2 cgroup2 rw,nsdelegate\n"
+        #expect(OOMKills.counterFile(procCgroup: v2Only, mountinfo: v2Mounts) == "/sys/fs/cgroup/system.slice/berth-abc/memory.events")
+        // A mount of part of the hierarchy (a cgroup namespace's view) is taken relative to its root.
+        let nsMounts = "30 25 0:27 /system.slice /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n"
+        #expect(OOMKills.counterFile(procCgroup: v2Only, mountinfo: nsMounts) == "/sys/fs/cgroup/berth-abc/memory.events")
+        #expect(OOMKills.counterFile(procCgroup: "0::/elsewhere\n", mountinfo: nsMounts) == nil)
+        #expect(OOMKills.counterFile(procCgroup: "garbage", mountinfo: "also garbage - x") == nil)
+        #expect(OOMKills.count("oom_kill_disable 0\nunder_oom 0\noom_kill 2\n") == 2)
+        #expect(OOMKills.count("low 0\nhigh 0\nmax 4\noom 1\noom_kill 1\noom_group_kill 0\n") == 1)
+        #expect(OOMKills.count("oom_kill -5\n") == 0 && OOMKills.count("") == 0)
+    }
+
     @Test func mkdirAllMakesMissingParentsAndAcceptsWhatExists() throws {
         let base = try FS.makeTempDirectory("/tmp/berth-mkdir-")
         defer { FS.removeAll(base) }

@@ -62,6 +62,28 @@ def test_detached_lifecycle(daemon, tool):
     assert daemon.run(tool, "inspect", name + "-2").returncode != 0
 
 
+@pytest.mark.parametrize("runtime", ["berth", "runc"])
+def test_oom_kill_is_reported_as_docker_reports_it(daemon, runtime):
+    # A shell that holds 64 MiB in a variable under an 8 MiB limit: the kernel's OOM killer
+    # ends it. Docker shows that as State.OOMKilled and an `oom` event before `die`.
+    d = daemon
+    name = "oomer-" + runtime
+    since = str(int(time.time()) - 1)
+    r = d.docker("run", "--name", name, "--runtime", runtime, "-m", "8m", "--memory-swap", "8m", "busybox",
+                 "sh", "-c", "x=$(yes | head -c 67108864); echo survived")
+    assert r.returncode == 137, (r.returncode, r.stdout, r.stderr)
+    assert "survived" not in r.stdout
+    assert d.docker("inspect", "-f", "{{.State.OOMKilled}} {{.State.ExitCode}}", name).stdout.split() == ["true", "137"]
+    actions = d.docker("events", "--since", since, "--until", str(int(time.time()) + 1), "--filter", "container=" + name,
+                       "--format", "{{.Action}}").stdout.split()
+    assert "oom" in actions and actions.index("oom") < actions.index("die"), actions
+    # A start clears it, as in Docker; an exit under the limit is no OOM kill.
+    fine = "fine-" + runtime
+    assert d.docker("run", "--name", fine, "--runtime", runtime, "-m", "8m", "busybox", "true").returncode == 0
+    assert d.docker("inspect", "-f", "{{.State.OOMKilled}}", fine).stdout.strip() == "false"
+    d.docker("rm", "-f", name, fine)
+
+
 def test_stop_escalates_to_sigkill(daemon):
     daemon.berth("run", "-d", "--name", "stubborn", "busybox", "sleep", "100", check=True)
     t0 = time.time()
