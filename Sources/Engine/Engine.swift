@@ -196,8 +196,7 @@ public actor Engine {
                 try connectLive(c.id)
                 startHealthMonitor(c.id)
             } catch {
-                var record = (try? FS.readString(exitFile(c.id))).flatMap { ExitRecord($0) } ?? ExitRecord(code: 255, nanos: -1)
-                if record.nanos < 0 { record.nanos = Timestamp.now().nanos }
+                let record = ExitRecord.settled(try? FS.readString(exitFile(c.id)))
                 launcher.forceDelete(id: c.id, runtime: runtime(for: c))
                 unmountRootfs(c.id)
                 releaseSandbox(&c)
@@ -228,8 +227,8 @@ public actor Engine {
         // Without its shim nobody watches the container: take it down rather than leave a
         // process, runtime state and devices behind a container reported as exited.
         launcher.forceDelete(id: id, runtime: runtime(for: c))
-        let record = (try? FS.readString(exitFile(id))).flatMap { ExitRecord($0) }
-        exited(id, code: record?.code ?? 255, at: .now(), oomKilled: record?.oomKilled ?? false)
+        let record = ExitRecord.settled(try? FS.readString(exitFile(id)))
+        exited(id, code: record.code, at: .now(), oomKilled: record.oomKilled)
     }
 
     func exited(_ id: String, code: Int32, at: Timestamp, oomKilled: Bool = false) {

@@ -26,8 +26,7 @@ public final class LiveIO: @unchecked Sendable {
                     w?.resume(returning: frame.text)
                 case .exited:
                     exitSeen.set()
-                    var record = ExitRecord(frame.text) ?? ExitRecord(code: 255, nanos: -1)
-                    if record.nanos < 0 { record.nanos = Timestamp.now().nanos }
+                    let record = ExitRecord.settled(frame.text)
                     self.broadcast(frame)
                     onExit(record)
                 default:

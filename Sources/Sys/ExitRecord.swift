@@ -15,6 +15,14 @@ public struct ExitRecord: Sendable, Equatable {
 
     public var text: String { "\(code) \(nanos)" + (oomKilled ? " oom" : "") }
 
+    /// What the daemon believes of a shim's record: 255 when there is none or it is unreadable
+    /// (the monitor died), and now when it names no time.
+    public static func settled(_ text: String?) -> ExitRecord {
+        var r = text.flatMap { ExitRecord($0) } ?? ExitRecord(code: 255, nanos: -1)
+        if r.nanos < 0 { r.nanos = Timestamp.now().nanos }
+        return r
+    }
+
     /// Nil when the code is missing or not a number; a missing time is nil too (the caller
     /// supplies "now"), so only what was written is believed.
     public init?(_ text: String) {

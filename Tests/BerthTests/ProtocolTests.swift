@@ -12,6 +12,8 @@ import Testing
         #expect(ExitRecord("3")?.nanos == -1)
         #expect(ExitRecord("") == nil && ExitRecord("x 1") == nil && ExitRecord("99999999999 1") == nil)
         #expect(ExitRecord(ExitRecord(code: 9, nanos: 5, oomKilled: true).text) == ExitRecord(code: 9, nanos: 5, oomKilled: true))
+        #expect(ExitRecord.settled(nil).code == 255 && ExitRecord.settled("garbage").nanos > 0)
+        #expect(ExitRecord.settled("7").code == 7 && ExitRecord.settled("7").nanos > 0)
     }
 
     @Test func oomCounterFileIsFoundInV1V2AndCgroupNamespaces() {
