@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "csys.h"
+#include <malloc.h>
 #include <spawn.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 
 int berth_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }
+int berth_malloc_trim(void) { return malloc_trim(0); }
 
 int berth_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[],
                 int stdin_fd, int stdout_fd, int stderr_fd, int new_session) {

@@ -20,13 +20,22 @@ extension ContainerRuntimeEngine {
         let fd = open(store.fifo(id), O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else { throw RuntimeFailure.errno("open the exec fifo") }
         defer { close(fd) }
+        // Waits in poll(2): a reader that never had a writer sees neither data nor hangup until the
+        // init opens its end and writes, so the byte is read the moment it comes. The init's
+        // death is looked for between waits; 10 s in all, as before.
         var byte: UInt8 = 0
         var got = false
-        for _ in 0..<20_000 {
-            let n = read(fd, &byte, 1)
-            if n == 1 { got = true; break }
+        for _ in 0..<200 {
+            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&p, 1, 50)
+            if ready < 0 && errno != EINTR { throw RuntimeFailure.errno("poll the exec fifo") }
+            if ready > 0 {
+                let n = read(fd, &byte, 1)
+                if n == 1 { got = true; break }
+                // A writer that went without writing: hangup until the next one opens; no spin.
+                if n == 0 { usleep(1000) }
+            }
             if store.status(s) == .stopped { break }
-            usleep(500)
         }
         unlink(store.fifo(id))
         guard got else { throw RuntimeFailure("cannot start a container that has stopped") }

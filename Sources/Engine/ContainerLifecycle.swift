@@ -106,10 +106,7 @@ extension Engine {
         do {
             try FS.mkdirAll(dir(id), mode: 0o710)
             if let r = config.remap, host.usernsMode != "host" { chown(dir(id), 0, r.gid) }
-            let hostname = cfg.hostname.isEmpty ? String(id.prefix(12)) : cfg.hostname
-            try FS.writeAtomic(dir(id) + "/hostname", hostname + "\n")
-            try FS.writeAtomic(dir(id) + "/hosts", DockerShapes.hostsFile(hostname: hostname, extra: host.extraHosts ?? []))
-            try FS.writeAtomic(dir(id) + "/resolv.conf", DockerShapes.resolvConf(host: (try? FS.readString("/etc/resolv.conf")) ?? ""))
+            try writeEtcFiles(c, onlyMissing: false)
         } catch {
             FS.removeAll(dir(id))
             for m in c.mounts where m.anonymous { try? removeVolume(m.name, force: true) }
@@ -186,17 +183,20 @@ extension Engine {
         var c = try container(ref)
         if c.state.running || starting.contains(c.id) { throw .notModified }
         // A user's start cancels a pending policy restart and counts afresh, as in Docker.
+        // `restarting` stays until the run is up or has failed: while the runtime works (off the
+        // actor) a client polling the state sees "restarting", never "exited" with the new count.
         c.state.manuallyStopped = false
-        c.state.restarting = false
         if !keepRestartCount { c.restartCount = 0 }
         let id = c.id
         starting.insert(id)
         defer { starting.remove(id) }
         do {
             let root = try mountRootfs(c.id, chains: chainIDs(store.image(id: c.image)?.config.diffIDs ?? []))
+            try writeEtcFiles(c, onlyMissing: true)
             // The container's user database is read off the actor: whatever its owner planted
             // there (bounded, non-blocking, in-root) cannot hold up every other API call.
             let files = try await Engine.userFilesOffActor(root: root)
+            var veths: [VethAttachment] = []
             var spec = try bundleSpec(for: c, root: root, userFiles: files)
             emitVolumeEvents(c, "mount")
             if c.networkMode == "host" {
@@ -210,7 +210,7 @@ extension Engine {
                     do { try r.persistNamespace(at: userNamespacePath(id)) } catch { throw EngineError.internalError("\(error)") }
                     spec.userNamespacePath = userNamespacePath(id)
                 }
-                spec.networkNamespace = try connectSandbox(&c)
+                (spec.networkNamespace, veths) = try connectSandbox(&c)
                 if c.networkMode.hasPrefix("container:"), let other = try? container(String(c.networkMode.dropFirst("container:".count))) {
                     spec.hostsFile = dir(other.id) + "/hosts"
                     spec.resolvConf = dir(other.id) + "/resolv.conf"
@@ -223,7 +223,13 @@ extension Engine {
             shim.tty = c.config.tty
             if let size = c.hostConfig.logConfig.config["max-size"].flatMap(DockerShapes.parseBytes) { shim.logMaxSize = size }
             if let n = c.hostConfig.logConfig.config["max-file"].flatMap({ Int($0) }) { shim.logMaxFiles = n }
-            let pid = try launcher.launch(shim, runtime: runtime(for: c))
+            // Off the actor, the veths made alongside (the container's program runs only at the
+            // start below, so it finds them in place). Calls that would change the container
+            // wait for the start (`afterStart`); others are picked up again afterwards.
+            containers[id] = c
+            let pid = try await launchWithVeths(shim, runtime: runtime(for: c), veths: veths)
+            c = containers[id] ?? c
+            startNameServer(c)
             try connectLive(id)
             c.state.pid = pid
         } catch {
@@ -233,6 +239,7 @@ extension Engine {
             c.state.error = msg
             c.state.exitCode =
                 msg.contains("executable file not found") || msg.contains("no such file or directory") ? 127 : msg.contains("permission denied") ? 126 : 128
+            c.state.restarting = false
             persist(c)
             if c.autoRemove { try? removeNow(id, volumes: true) }
             if error is UserResolver.NotFound { throw .badRequest(msg) }
@@ -240,6 +247,7 @@ extension Engine {
             throw .badRequest("OCI runtime create failed: \(msg): unknown")
         }
         c.state.status = "running"
+        c.state.restarting = false
         c.state.startedAt = .now()
         c.state.finishedAt = .zero
         c.state.exitCode = 0
@@ -272,6 +280,61 @@ extension Engine {
                 if now.autoRemove { try? removeNow(id, volumes: true) }
             }
             throw .badRequest("OCI runtime start failed: \(err): unknown")
+        }
+    }
+
+    /// The shim (and with it the runtime's create) and the container's veths, at once, each on a
+    /// thread of its own. When the veths fail, a container the shim made is deleted again.
+    func launchWithVeths(_ shim: ShimSpec, runtime: OCIRuntime, veths: [VethAttachment]) async throws -> Int32 {
+        let launcher = self.launcher
+        async let launched = Engine.offActor { try launcher.launch(shim, runtime: runtime) }
+        let host = hostNet
+        let attached = veths.isEmpty ? .success(()) : await Engine.offActor { for v in veths { try v.attach(on: host) } }
+        let pid = await launched
+        if case .failure(let e) = attached {
+            if case .success = pid { launcher.forceDelete(id: shim.id, runtime: runtime) }
+            throw e
+        }
+        return try pid.get()
+    }
+
+    /// Runs blocking work on a thread of its own (not one of the few the actors share).
+    nonisolated static func offActor<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async -> Result<T, Error> {
+        await withCheckedContinuation { (k: CheckedContinuation<Result<T, Error>, Never>) in
+            DispatchQueue.global(qos: .userInitiated).async { k.resume(returning: Result { try body() }) }
+        }
+    }
+
+    /// Waits for a start in flight (its runtime works off the actor) to finish, so what follows
+    /// sees the container running or not, as Docker's per-container lock orders them.
+    func afterStart(_ ref: String) async throws(EngineError) -> Container {
+        let c = try container(ref)
+        for _ in 0..<60_000 where starting.contains(c.id) { try? await Task.sleep(nanoseconds: 500_000) }
+        return try container(c.id)
+    }
+
+    /// The container's /etc/hostname, hosts and resolv.conf as at create. Not synced (three
+    /// fsyncs were a millisecond of every create): each start writes again any that a crash
+    /// left missing or empty, and the network's own versions of hosts and resolv.conf.
+    func writeEtcFiles(_ c: Container, onlyMissing: Bool) throws(SysError) {
+        let hostname = c.config.hostname.isEmpty ? c.shortID : c.config.hostname
+        let files: [(String, () -> String)] = [
+            ("hostname", { hostname + "\n" }),
+            ("hosts", { DockerShapes.hostsFile(hostname: hostname, extra: c.hostConfig.extraHosts ?? []) }),
+            (
+                "resolv.conf",
+                {
+                    DockerShapes.resolvConf(
+                        host: (try? FS.readString("/etc/resolv.conf")) ?? "", dns: c.hostConfig.dns ?? [], search: c.hostConfig.dnsSearch ?? [],
+                        options: c.hostConfig.dnsOptions ?? [])
+                }
+            ),
+        ]
+        for (name, text) in files {
+            let path = dir(c.id) + "/" + name
+            var st = Glibc.stat()
+            if onlyMissing && lstat(path, &st) == 0 && st.st_size > 0 { continue }
+            try FS.writeAtomic(path, text(), durable: false)
         }
     }
 
@@ -476,7 +539,7 @@ extension Engine {
     /// As dockerd: SIGKILL (the default) returns once the container has exited, so an inspect
     /// right after sees it stopped; other signals return once sent.
     public func kill(_ ref: String, signal: String?) async throws(EngineError) {
-        var c = try container(ref)
+        var c = try await afterStart(ref)
         guard c.state.running else { throw .conflict("Container \(c.id) is not running") }
         c.state.manuallyStopped = true  // as dockerd: a killed container is not restarted by its policy
         persist(c)
@@ -501,7 +564,7 @@ extension Engine {
     /// SIGTERM (or the image's stop signal), then SIGKILL after the timeout.
     /// `signal` (API 1.42): instead of the container's stop signal.
     public func stop(_ ref: String, timeout: Int?, signal: String? = nil) async throws(EngineError) {
-        var c = try container(ref)
+        var c = try await afterStart(ref)
         if c.state.restarting {
             c.state.restarting = false
             c.state.manuallyStopped = true
@@ -550,7 +613,7 @@ extension Engine {
     }
 
     public func restart(_ ref: String, timeout: Int?, signal: String? = nil) async throws(EngineError) {
-        var c = try container(ref)
+        var c = try await afterStart(ref)
         if c.state.running {
             c.state.manuallyStopped = true  // the restart below is ours, not the policy's
             persist(c)
@@ -563,7 +626,7 @@ extension Engine {
     // MARK: remove / rename / prune
 
     public func remove(_ ref: String, force: Bool, volumes: Bool = false) async throws(EngineError) {
-        var c = try container(ref)
+        var c = try await afterStart(ref)
         if c.state.restarting && !force {
             throw .conflict("You cannot remove a restarting container \(c.id). Stop the container before attempting removal or force remove")
         }

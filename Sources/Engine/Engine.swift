@@ -245,7 +245,9 @@ public actor Engine {
         c.state.finishedAt = at
         c.state.pid = 0
         c.state.oomKilled = oomKilled
-        persist(c)
+        // A container removed at its exit is not written first: the removal below deletes its
+        // row (and a crash in between is recovered as an exit, then the removal).
+        if c.autoRemove { containers[id] = c } else { persist(c) }
         // As dockerd: the OOM killer's event, then the exit's.
         if oomKilled { emit(c, "oom") }
         emit(c, "die", extra: ["exitCode": String(code)])
@@ -254,7 +256,9 @@ public actor Engine {
         for w in exitWaiters.removeValue(forKey: id) ?? [] { w.resume(returning: code) }
         applyRestartPolicy(id)
         for s in pendingAttach.removeValue(forKey: id) ?? [] { s.subscriber(ShimFrame(.exited)) }
-        if c.autoRemove { try? removeNow(id, volumes: true) }
+        if c.autoRemove {
+            do { try removeNow(id, volumes: true) } catch { persist(c) }
+        }
     }
 
     public func liveIO(_ id: String) -> LiveIO? { live[id] }

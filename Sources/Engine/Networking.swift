@@ -327,17 +327,20 @@ extension Engine {
     /// Before the runtime starts the container: namespace, interfaces, ports, rules, DNS and the
     /// container's resolv.conf and hosts. Returns the namespace path for the OCI spec (nil:
     /// leave the runtime's own choice, e.g. a fresh namespace for `none`).
-    func connectSandbox(_ c: inout Container) throws(EngineError) -> String? {
+    /// The container's network namespace path (nil: the host's, or a fresh one the runtime
+    /// makes) and its veths, whose addresses are taken but which the caller makes: a start
+    /// attaches them off the actor while the runtime creates the container.
+    func connectSandbox(_ c: inout Container) throws(EngineError) -> (path: String?, veths: [VethAttachment]) {
         let mode = c.networkMode
-        if mode == "host" { return nil }
+        if mode == "host" { return (nil, []) }
         if mode.hasPrefix("container:") {
             let other = try container(String(mode.dropFirst("container:".count)))
             guard other.state.running, other.state.pid > 0 else { throw .conflict("cannot join network of a non running container: \(other.id)") }
-            return other.sandbox.isEmpty ? "/proc/\(other.state.pid)/ns/net" : namespacePath(other.sandbox)
+            return (other.sandbox.isEmpty ? "/proc/\(other.state.pid)/ns/net" : namespacePath(other.sandbox), [])
         }
-        if mode == "none" { return nil }  // a fresh namespace with only lo, made by the runtime
+        if mode == "none" { return (nil, []) }  // a fresh namespace with only lo, made by the runtime
         if c.endpoints.isEmpty { c.endpoints = try initialEndpoints(mode: mode, networking: NetworkingConfig()) }
-        if c.endpoints.isEmpty { return nil }
+        if c.endpoints.isEmpty { return (nil, []) }
         // A name of its own for each run: the previous run's namespace is deleted off the actor
         // and may still be going when the container starts again (a restart, Compose re-running
         // a one-shot service); under the same name that late delete took the new run's
@@ -349,6 +352,7 @@ extension Engine {
         let owner = remap(c.id) != nil ? userNamespacePath(c.id) : nil
         do { try hostNet.createNamespace(sandbox, ownedBy: owner) } catch { throw .wrapping(error) }
         c.sandbox = sandbox
+        var veths: [VethAttachment] = []
         do {
             for i in c.endpoints.indices {
                 // An endpoint may name a network that did not exist at create: resolved now.
@@ -356,7 +360,7 @@ extension Engine {
                     throw EngineError.notFound("network \(c.endpoints[i].networkID) not found")
                 }
                 c.endpoints[i].networkID = n.id
-                try plug(&c.endpoints[i], index: i, sandbox: sandbox, network: n)
+                veths.append(try reserve(&c.endpoints[i], index: i, sandbox: sandbox, network: n))
                 emitNetwork("connect", n, container: c.id)
             }
             try publishPorts(&c)
@@ -365,13 +369,17 @@ extension Engine {
             if let e = error as? EngineError { throw e }
             throw .wrapping(error)
         }
-        if c.endpoints.contains(where: { networks[$0.networkID]?.resolvesNames == true }) {
-            do { try dns?.add(container: c.id, namespacePath: namespacePath(sandbox)) } catch { log("\(error)") }
-        }
         writeNetworkFiles(c)
         containers[c.id] = c
         refreshNames()
-        return namespacePath(sandbox)
+        return (namespacePath(sandbox), veths)
+    }
+
+    /// The embedded DNS server's socket in the container's namespace, once its veths (and with
+    /// them its loopback, where 127.0.0.11 lives) are up.
+    func startNameServer(_ c: Container) {
+        guard !c.sandbox.isEmpty, c.endpoints.contains(where: { networks[$0.networkID]?.resolvesNames == true }) else { return }
+        do { try dns?.add(container: c.id, namespacePath: namespacePath(c.sandbox)) } catch { log("\(error)") }
     }
 
     /// The requested address (reserved), or the pool's next free one.
@@ -390,6 +398,19 @@ extension Engine {
     /// Gives an endpoint its addresses (the requested ones or the next free ones; IPv6 on
     /// IPv6-enabled networks) and its veth into `sandbox`. On failure nothing stays reserved.
     func plug(_ e: inout Endpoint, index: Int, sandbox: String, network n: NetworkRecord) throws(EngineError) {
+        let veth = try reserve(&e, index: index, sandbox: sandbox, network: n)
+        do { try veth.attach(on: hostNet) } catch {
+            ipams[n.id]?.release(veth.addresses.address)
+            if let a = e.ip6 { ipam6s[n.id]?.release(a) }
+            e.ip = nil
+            e.ip6 = nil
+            throw .wrapping(error)
+        }
+    }
+
+    /// An endpoint's addresses and names, taken on the actor; the veth itself is made by
+    /// `VethAttachment.attach`, which may run elsewhere (a start does it while the runtime creates).
+    func reserve(_ e: inout Endpoint, index: Int, sandbox: String, network n: NetworkRecord) throws(EngineError) -> VethAttachment {
         guard var ipam = ipams[n.id], let subnet = n.subnet else { throw .internalError("network \(n.name) has no address pool") }
         let ip = try Engine.take(from: &ipam, requested: e.requestedIP, family: "IPv4", parse: IPv4.init)
         var v6: VethAddresses.V6? = nil
@@ -408,15 +429,7 @@ extension Engine {
         let addresses = VethAddresses(
             address: ip, subnet: subnet, gateway: index == 0 && !n.internalOnly ? n.gateway : nil,
             mac: e.requestedMAC.isEmpty ? ip.mac : e.requestedMAC, v6: v6, linkLocal: e.linkLocalIPs)
-        do {
-            try hostNet.attach(namespace: sandbox, bridge: n.bridge, hostSide: e.hostSide, ifname: e.ifname, addresses: addresses)
-        } catch {
-            ipams[n.id]?.release(ip)
-            if let a = e.ip6 { ipam6s[n.id]?.release(a) }
-            e.ip = nil
-            e.ip6 = nil
-            throw .wrapping(error)
-        }
+        return VethAttachment(namespace: sandbox, bridge: n.bridge, hostSide: e.hostSide, ifname: e.ifname, addresses: addresses)
     }
 
     /// Host ports: explicit ones are held (a clash is refused as Docker words it), `-p 80` and
@@ -584,9 +597,9 @@ extension Engine {
 
     // MARK: connect / disconnect
 
-    public func connect(network ref: String, container cref: String, config: EndpointSettings) throws(EngineError) {
+    public func connect(network ref: String, container cref: String, config: EndpointSettings) async throws(EngineError) {
         let n = try network(ref)
-        var c = try container(cref)
+        var c = try await afterStart(cref)
         if n.driver != "bridge" { throw .forbidden("container cannot be disconnected from host network or connected to host network") }
         let mode = c.networkMode
         if mode == "host" || mode == "none" || mode.hasPrefix("container:") {
@@ -607,9 +620,9 @@ extension Engine {
         emitNetwork("connect", n, container: c.id)
     }
 
-    public func disconnect(network ref: String, container cref: String, force: Bool) throws(EngineError) {
+    public func disconnect(network ref: String, container cref: String, force: Bool) async throws(EngineError) {
         let n = try network(ref)
-        var c = try container(cref)
+        var c = try await afterStart(cref)
         guard let i = c.endpoints.firstIndex(where: { $0.networkID == n.id }) else {
             // dockerd refuses this with or without force (force only matters for endpoints
             // of containers that are gone), as a 500.
@@ -794,5 +807,18 @@ extension Engine {
             if let (port, proto) = PortPlan.parseKey(key) { out.append(PortResponse(privatePort: port, type: proto)) }
         }
         return out
+    }
+}
+
+/// One endpoint's veth pair, addresses and routes, to be made in a container's namespace.
+struct VethAttachment: Sendable {
+    let namespace: String
+    let bridge: String
+    let hostSide: String
+    let ifname: String
+    let addresses: VethAddresses
+
+    func attach(on host: HostNetworking) throws(NetworkError) {
+        try host.attach(namespace: namespace, bridge: bridge, hostSide: hostSide, ifname: ifname, addresses: addresses)
     }
 }

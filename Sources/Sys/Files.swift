@@ -81,6 +81,10 @@ public enum FS {
             throw error
         }
         close(fd)
+        // Not durable: the old file goes first. ext4 flushes a file renamed over another one
+        // (its auto_da_alloc guard for writers that skip fsync), half a millisecond at every
+        // start; readers of these files are never running while they are replaced.
+        if !durable { unlink(path) }
         if rename(tmp, path) != 0 { let e = SysError("rename \(tmp)"); unlink(tmp); throw e }
     }
 

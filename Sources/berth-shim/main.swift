@@ -166,13 +166,6 @@ if createStatus != 0 {
     fail(syncFd, runtimeError(String(decoding: text, as: UTF8.self)))
 }
 let containerPid = pid_t((try? FS.readString(pidFile))?.trimmingSpaces() ?? "") ?? 0
-// The container's memory cgroup, found now (the init has not run the container's program yet,
-// and the cgroup is gone after delete): its OOM-kill count at exit is Docker's State.OOMKilled.
-let oomCounter =
-    containerPid > 0
-    ? OOMKills.counterFile(
-        procCgroup: (try? FS.readString("/proc/\(containerPid)/cgroup")) ?? "", mountinfo: (try? FS.readString("/proc/self/mountinfo")) ?? "")
-    : nil
 var masterFd: Int32 = -1
 if opts.tty {
     // runc connected and sent the master during create; the connection waits in the backlog.
@@ -206,6 +199,14 @@ let listenFd: Int32
 do { listenFd = try UnixSocket.listen(opts.socket) } catch { fail(syncFd, "\(error)") }
 try? FS.writeAll(fd: syncFd, Array("0 \(containerPid)".utf8))
 close(syncFd)
+// The container's memory cgroup, found once the daemon has its answer but before the start
+// (frames are read only below; the cgroup is gone after delete): its OOM-kill count at exit is
+// Docker's State.OOMKilled.
+let oomCounter =
+    containerPid > 0
+    ? OOMKills.counterFile(
+        procCgroup: (try? FS.readString("/proc/\(containerPid)/cgroup")) ?? "", mountinfo: (try? FS.readString("/proc/self/mountinfo")) ?? "")
+    : nil
 // Detach from whatever stdio the daemon gave us.
 let devnull = open("/dev/null", O_RDWR)
 dup2(devnull, 0); dup2(devnull, 1); dup2(devnull, 2)
@@ -228,8 +229,21 @@ var buf = [UInt8](repeating: 0, count: 65536)
 @MainActor func handle(_ frame: ShimFrame, from fd: Int32) {
     switch frame.kind {
     case .start:
-        let out = runRuntime(["start", opts.id])
-        let reply = out.status == 0 ? "0" : "1 " + runtimeError(out.errors)
+        let reply: String
+        if inlineRuntime && opts.runtimeArgs.isEmpty {
+            // In this process: forking for it cost more than the start itself (the exec fifo read).
+            do throws(RuntimeFailure) {
+                try ContainerRuntimeEngine(root: opts.runtimeRoot).start(opts.id)
+                reply = "0"
+            } catch {
+                reply = "1 " + error.message
+            }
+            // The spec and state it parsed are freed: hand the pages back, this process stays small.
+            _ = berth_malloc_trim()
+        } else {
+            let out = runRuntime(["start", opts.id])
+            reply = out.status == 0 ? "0" : "1 " + runtimeError(out.errors)
+        }
         try? FS.writeAll(fd: fd, ShimFrame(.started, text: reply).encoded())
     case .stdin:
         if stdinFd >= 0 { try? FS.writeAll(fd: stdinFd, frame.payload) }

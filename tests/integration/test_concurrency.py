@@ -111,3 +111,45 @@ def test_exit_codes_of_many_parallel_execs(daemon):
         assert codes.count(3) == len(codes), sorted(set(codes))
     finally:
         d.docker("rm", "-f", "exec-codes")
+
+
+def test_connect_and_remove_during_a_start_wait_for_it(fresh_daemon):
+    """A start's runtime works off the engine's actor. A `network connect` or `rm -f` that comes
+    meanwhile waits for the start, as Docker's per-container lock orders them: the connected
+    network's interface is in the running container (not an endpoint without a veth), and the
+    removal leaves nothing behind."""
+    d = fresh_daemon
+    _, _, _, veths_before = leftovers(d)
+    assert d.docker("network", "create", "side").returncode == 0
+    for i in range(8):
+        name = f"race-{i}"
+        assert d.docker("create", "--name", name, "busybox", "sleep", "60").returncode == 0
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            started = pool.submit(d.docker, "start", name)
+            time.sleep(0.004 * i)
+            connected = pool.submit(d.docker, "network", "connect", "side", name)
+            s, c = started.result(), connected.result()
+        assert s.returncode == 0 and c.returncode == 0, (s.stderr, c.stderr)
+        interfaces = d.docker("exec", name, "cat", "/proc/net/dev").stdout
+        assert "eth0:" in interfaces and "eth1:" in interfaces, interfaces
+        assert d.docker("rm", "-f", name).returncode == 0
+    for i in range(8):
+        name = f"gone-{i}"
+        assert d.docker("create", "--name", name, "busybox", "sleep", "60").returncode == 0
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            started = pool.submit(d.docker, "start", name)
+            time.sleep(0.004 * i)
+            removed = pool.submit(d.docker, "rm", "-f", name)
+            s, r = started.result(), removed.result()
+        assert r.returncode == 0, r.stderr
+        # A start that lost the race is told the container is gone, as by dockerd.
+        assert s.returncode == 0 or "No such container" in s.stderr, s.stderr
+        assert d.docker("ps", "-aq", "--filter", "name=" + name).stdout.strip() == ""
+    runc, shims, mounts, veths = leftovers(d)
+    assert shims == [] and mounts == []
+    for _ in range(50):
+        if len(veths) <= len(veths_before):
+            break
+        time.sleep(0.1)
+        veths = leftovers(d)[3]
+    assert len(veths) <= len(veths_before), veths

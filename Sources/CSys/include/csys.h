@@ -6,6 +6,8 @@
 // Kernel calls Swift cannot make directly (variadic prctl/ioctl) and a posix_spawn wrapper
 // that sets up stdio, an optional new session and closes every other descriptor.
 int berth_set_child_subreaper(void);
+/// malloc_trim(0): freed heap pages back to the kernel (a long-lived small process after a burst).
+int berth_malloc_trim(void);
 int berth_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[],
                 int stdin_fd, int stdout_fd, int stderr_fd, int new_session);
 /* posix_spawn with descriptor fds[i] as the child's i (a negative one: /dev/null), every
