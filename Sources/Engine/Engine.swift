@@ -206,6 +206,14 @@ public actor Engine {
                 if c.autoRemove { try? removeNow(c.id, volumes: true) }
             }
         }
+        // A start cut short by the daemon's death: the runtime's create runs off the actor, so a
+        // shim may have made the container (its socket is there) that was never recorded as
+        // running. Nothing may run unseen: the runtime deletes it (its init goes, the shim then
+        // exits), and a later start begins afresh.
+        for c in containers.values where !c.state.running && FS.exists(socketPath(c.id)) {
+            launcher.forceDelete(id: c.id, runtime: runtime(for: c))
+            unmountRootfs(c.id)
+        }
     }
 
     func connectLive(_ id: String) throws {

@@ -11,6 +11,12 @@ public struct Timestamp: Sendable, Equatable, Comparable, Hashable {
         clock_gettime(CLOCK_REALTIME, &ts)
         return Timestamp(nanos: Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec))
     }
+    /// Nanoseconds of CLOCK_MONOTONIC: for deadlines, which a wall-clock step must not move.
+    public static func monotonicNanos() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+    }
     public var seconds: Int64 { nanos >= 0 ? nanos / 1_000_000_000 : -((-nanos + 999_999_999) / 1_000_000_000) }
     public var isZero: Bool { nanos == 0 }
     public static func < (a: Timestamp, b: Timestamp) -> Bool { a.nanos < b.nanos }

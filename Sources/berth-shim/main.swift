@@ -28,6 +28,8 @@ struct Options {
     var openStdin = false
     var tty = false
     var consoleSocket = ""
+    /// Seconds to wait for the daemon's start frame before giving the container up.
+    var startTimeout: Int64 = 60
 }
 
 func parseOptions() -> Options {
@@ -50,6 +52,7 @@ func parseOptions() -> Options {
         case "--stdin": o.openStdin = true
         case "--tty": o.tty = true
         case "--console-socket": o.consoleSocket = args.next() ?? ""
+        case "--start-timeout": o.startTimeout = Int64(args.next() ?? "").map { max(1, min($0, 86_400)) } ?? o.startTimeout
         default: break
         }
     }
@@ -217,6 +220,10 @@ var clients: [Int32: ShimFrameDecoder] = [:]
 var stdinFd = opts.tty ? masterFd : inPipe[1]
 var outFd: Int32 = outPipe[0], errFd: Int32 = errPipe[0]
 var exitCode: Int32? = nil
+/// Whether the daemon has asked for the start (or we gave up waiting for it).
+var startAsked = false
+let reported = Timestamp.monotonicNanos()
+let startDeadlineNanos: Int64 = opts.startTimeout * 1_000_000_000
 var buf = [UInt8](repeating: 0, count: 65536)
 
 @MainActor func broadcast(_ frame: ShimFrame) {
@@ -229,6 +236,7 @@ var buf = [UInt8](repeating: 0, count: 65536)
 @MainActor func handle(_ frame: ShimFrame, from fd: Int32) {
     switch frame.kind {
     case .start:
+        startAsked = true
         let reply: String
         if inlineRuntime && opts.runtimeArgs.isEmpty {
             // In this process: forking for it cost more than the start itself (the exec fifo read).
@@ -285,9 +293,17 @@ while true {
     for fd in clients.keys { fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) }
     // Once the container has exited and its pipes are drained, we are done.
     if exitCode != nil && outFd < 0 && errFd < 0 && masterFd < 0 { break }
-    let timeout: Int32 = exitCode != nil ? 200 : -1
+    let waitingForStart = !startAsked && exitCode == nil
+    let timeout: Int32 = exitCode != nil ? 200 : waitingForStart ? 1000 : -1
     let rc = poll(&fds, nfds_t(fds.count), timeout)
     if rc < 0 { if errno == EINTR { continue }; break }
+    if waitingForStart && Timestamp.monotonicNanos() - reported > startDeadlineNanos {
+        // The daemon asks for the start right after our answer; a minute (--start-timeout)
+        // without it means the daemon died in between and will never record this container as running. Nothing may
+        // run unseen: the init goes, and the exit path below cleans up as for any exit.
+        if containerPid > 0 { kill(containerPid, SIGKILL) }
+        startAsked = true
+    }
     if rc == 0 && exitCode != nil {
         // Grandchildren that kept the pipes open: stop waiting for them.
         if outFd >= 0 { close(outFd); outFd = -1 }

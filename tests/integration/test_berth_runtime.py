@@ -137,15 +137,34 @@ def test_runtime_binary_cannot_be_written_through_proc_exe(bundle, tmp_path, bus
     assert open(RUNTIME, "rb").read() == before
 
 
-def shim_create(shim, root, bundle, cid, tmp_path):
+def shim_create(shim, root, bundle, cid, tmp_path, extra=()):
     """Starts a shim as berthd does for the berth runtime (fast path asked for) and returns the
     created container's init pid: it waits on the exec fifo, still a fork of its creator."""
     sock = str(tmp_path / (cid + ".sock"))
     r = subprocess.run([shim, "--id", cid, "--bundle", str(bundle), "--runtime", RUNTIME, "--runtime-root", str(root),
                         "--socket", sock, "--log", str(tmp_path / (cid + ".log")), "--exit-file", str(tmp_path / (cid + ".exit")),
-                        "--runtime-inline"], stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+                        "--runtime-inline", *extra], stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and r.stdout.startswith("0 "), (r.stdout, r.stderr)
     return int(r.stdout.split()[1])
+
+
+def test_a_shim_never_asked_to_start_gives_its_container_up(bundle, tmp_path):
+    """berthd asks for the start right after the shim's answer; a daemon that died in between
+    never will, and never records the container as running. The shim waits --start-timeout
+    (a minute by default), then the init goes and the usual exit path cleans up: the runtime's
+    state, the socket, the exit record. Before, the shim and its created container waited forever."""
+    root = tmp_path / "state"
+    cid = "orphan-" + uuid.uuid4().hex[:8]
+    init = shim_create(os.path.join(BIN, "berth-shim"), root, bundle, cid, tmp_path, extra=("--start-timeout", "1"))
+    assert os.path.exists(f"/proc/{init}")
+    for _ in range(60):
+        if not os.path.exists(str(tmp_path / (cid + ".sock"))):
+            break
+        time.sleep(0.1)
+    assert not os.path.exists(str(tmp_path / (cid + ".sock"))), "the shim still waits"
+    assert not os.path.exists(f"/proc/{init}") or open(f"/proc/{init}/stat").read().split()[2] == "Z"
+    assert (tmp_path / (cid + ".exit")).read_text().split()[0] == "137"
+    assert not (root / cid).exists(), "the runtime's state is left"
 
 
 def test_shim_runs_the_runtime_in_itself_only_from_a_read_only_binary(bundle, tmp_path, busybox):

@@ -1,5 +1,9 @@
 """berthd can die: containers keep running, a new berthd adopts them."""
+import os
+import subprocess
 import time
+
+from conftest import DOCKER, Daemon
 
 
 def test_sigkill_berthd_keeps_containers(fresh_daemon):
@@ -28,3 +32,45 @@ def test_sigkill_berthd_keeps_containers(fresh_daemon):
     out = follower.communicate(timeout=10)[0].decode()
     assert "tick" in out
     assert not os.path.exists(f"/proc/{pid}")
+
+
+SLOW_RUNC = """#!/bin/sh
+# runc, but its `create` takes a second: time for the daemon to die in the middle of a start.
+for a in "$@"; do if [ "$a" = create ]; then sleep 1; break; fi; done
+exec runc "$@"
+"""
+
+
+def test_a_start_cut_short_by_the_daemons_death_leaves_nothing_running(busybox, tmp_path):
+    """The runtime's create runs off the engine's actor, so berthd can die after the shim made
+    the container and before the start was recorded. The next berthd finds that shim (its
+    socket) and has the runtime delete the container: nothing runs unseen, and the container
+    starts again afresh (before, the old shim kept it, and the new start failed on its id)."""
+    slow = tmp_path / "slow-runc"
+    slow.write_text(SLOW_RUNC)
+    slow.chmod(0o755)
+    d = Daemon(config={"runtimes": {"slow": {"path": str(slow)}}}).start()
+    try:
+        d.berth("import", "-c", 'CMD ["sh"]', busybox, "busybox:latest", check=True)
+        cid = d.docker("create", "--name", "cut", "--runtime", "slow", "busybox", "sleep", "600", check=True).stdout.strip()
+        env = dict(os.environ, DOCKER_HOST=d.host)
+        starter = subprocess.Popen([DOCKER, "start", "cut"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(0.5)  # the shim is in the runtime's create
+        d.kill9()
+        starter.communicate(timeout=10)
+        time.sleep(1.5)  # the create is done: a shim waits with a created container
+        shims = lambda: subprocess.run(["pgrep", "-f", "berth-shim.*--id " + cid], capture_output=True, text=True).stdout.split()
+        assert shims(), "the situation to recover from did not arise"
+        d.start()
+        for _ in range(50):
+            if not shims():
+                break
+            time.sleep(0.1)
+        assert not shims(), "the cut-short start's shim still runs"
+        assert d.docker("inspect", "--format", "{{.State.Running}}", "cut").stdout.strip() == "false"
+        r = d.docker("start", "cut")
+        assert r.returncode == 0, r.stderr
+        assert d.docker("inspect", "--format", "{{.State.Running}}", "cut").stdout.strip() == "true"
+        d.docker("rm", "-f", "cut")
+    finally:
+        d.stop()
