@@ -34,11 +34,7 @@ struct BuildKitStyleProgress {
         if !tty { emit("#0 building with \"default\" instance using docker driver\n\n") }
     }
 
-    static func now() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-    }
+    static func now() -> Double { Double(Timestamp.monotonicNanos()) / 1e9 }
 
     private func emit(_ s: String) { Out.raw(fd, Array(s.utf8)) }
 

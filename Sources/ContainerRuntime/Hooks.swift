@@ -37,14 +37,14 @@ enum HookRunner {
         close(input[1])
         _ = fcntl(output[0], F_SETFL, O_NONBLOCK)
         var out: [UInt8] = []
-        let deadline = h.timeout.map { monotonicSeconds() + Double($0) }
+        let deadline = h.timeout.map { Timestamp.monotonicNanos() + Int64($0) * 1_000_000_000 }
         var status: Int32 = 0
         while true {
             var buf = [UInt8](repeating: 0, count: 4096)
             let n = buf.withUnsafeMutableBytes { read(output[0], $0.baseAddress, $0.count) }
             if n > 0 && out.count < 65536 { out += buf[0..<n] }
             if brt_waitpid(pid, &status, 1) == pid { break }
-            if let d = deadline, monotonicSeconds() > d {
+            if let d = deadline, Timestamp.monotonicNanos() > d {
                 kill(pid, SIGKILL)
                 _ = brt_waitpid(pid, &status, 0)
                 close(output[0])
@@ -57,11 +57,5 @@ enum HookRunner {
         if code != 0 {
             throw RuntimeFailure("exit status \(code), stdout: \(String(decoding: out, as: UTF8.self).trimmedLine), stderr: ")
         }
-    }
-
-    static func monotonicSeconds() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
 }

@@ -299,8 +299,8 @@ while true {
     if rc < 0 { if errno == EINTR { continue }; break }
     if waitingForStart && Timestamp.monotonicNanos() - reported > startDeadlineNanos {
         // The daemon asks for the start right after our answer; a minute (--start-timeout)
-        // without it means the daemon died in between and will never record this container as running. Nothing may
-        // run unseen: the init goes, and the exit path below cleans up as for any exit.
+        // without it means the daemon died in between and will never record this container as
+        // running. Nothing may run unseen: the init goes, and the exit path cleans up as for any exit.
         if containerPid > 0 { kill(containerPid, SIGKILL) }
         startAsked = true
     }

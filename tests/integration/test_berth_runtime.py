@@ -148,6 +148,21 @@ def shim_create(shim, root, bundle, cid, tmp_path, extra=()):
     return int(r.stdout.split()[1])
 
 
+def test_a_hook_that_overruns_its_timeout_fails_the_create(bundle, tmp_path):
+    """runtime-spec: a hook's `timeout` (seconds, on the monotonic clock) ends it, and the create
+    fails in runc's words, leaving no state behind."""
+    root = tmp_path / "state"
+    cid = "hook-" + uuid.uuid4().hex[:8]
+    spec = json.loads((bundle / "config.json").read_text())
+    spec["hooks"] = {"createRuntime": [{"path": "/bin/sleep", "args": ["sleep", "5"], "timeout": 1}]}
+    (bundle / "config.json").write_text(json.dumps(spec))
+    started = time.monotonic()
+    r = rt(root, "create", "--bundle", str(bundle), cid, check=False)
+    assert r.returncode != 0 and "timeout after 1 seconds" in r.stderr, r.stderr
+    assert time.monotonic() - started < 4
+    assert not (root / cid).exists()
+
+
 def test_a_shim_never_asked_to_start_gives_its_container_up(bundle, tmp_path):
     """berthd asks for the start right after the shim's answer; a daemon that died in between
     never will, and never records the container as running. The shim waits --start-timeout

@@ -17,6 +17,18 @@ def leftovers(d):
     return runc, shims, mounts, veths
 
 
+def assert_no_veth_stays(d, veths, veths_before):
+    """The veths go with their network namespaces, which the kernel frees asynchronously once
+    unmounted and empty: fifty at once take a moment (a veth was seen 0.1 s after `rm`). A leak
+    is a veth that stays."""
+    for _ in range(50):
+        if len(veths) <= len(veths_before):
+            break
+        time.sleep(0.1)
+        veths = leftovers(d)[3]
+    assert len(veths) <= len(veths_before), veths
+
+
 def test_fifty_concurrent_runs_of_short_and_long_containers(fresh_daemon):
     d = fresh_daemon
     _, _, _, veths_before = leftovers(d)
@@ -35,15 +47,7 @@ def test_fifty_concurrent_runs_of_short_and_long_containers(fresh_daemon):
         assert d.docker("rm", "-f", *ids).returncode == 0
     runc, shims, mounts, veths = leftovers(d)
     assert runc == [] and shims == [] and mounts == []
-    # The veths go with their network namespaces, which the kernel frees asynchronously once
-    # unmounted and empty: fifty at once take a moment (a veth was seen 0.1 s after `rm`).
-    # A leak is a veth that stays.
-    for _ in range(50):
-        if len(veths) <= len(veths_before):
-            break
-        time.sleep(0.1)
-        veths = leftovers(d)[3]
-    assert len(veths) <= len(veths_before), veths
+    assert_no_veth_stays(d, veths, veths_before)
 
 
 def test_rerunning_a_one_shot_container_while_others_start(fresh_daemon):
@@ -147,9 +151,4 @@ def test_connect_and_remove_during_a_start_wait_for_it(fresh_daemon):
         assert d.docker("ps", "-aq", "--filter", "name=" + name).stdout.strip() == ""
     runc, shims, mounts, veths = leftovers(d)
     assert shims == [] and mounts == []
-    for _ in range(50):
-        if len(veths) <= len(veths_before):
-            break
-        time.sleep(0.1)
-        veths = leftovers(d)[3]
-    assert len(veths) <= len(veths_before), veths
+    assert_no_veth_stays(d, veths, veths_before)
