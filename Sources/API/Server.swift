@@ -7,12 +7,16 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOSSL
+import Synchronization
 import Sys
 
 /// The Engine API over HTTP/1.1 on a unix socket.
 public final class APIServer: Sendable {
     let router: Router
     public init(engine: Engine, grpc: GRPCHost? = nil) { router = Router(engine: engine, grpc: grpc) }
+
+    /// Requests begun since the process started, on every listener (the idle trim's clock).
+    public static let requestsSeen = Atomic<UInt64>(0)
 
     public func run(socketPath: String) async throws {
         try await run(listeners: [.unix(path: socketPath)])
@@ -100,6 +104,7 @@ final class HTTPHandler: ChannelInboundHandler, @unchecked Sendable {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let h):
+            APIServer.requestsSeen.add(1, ordering: .relaxed)
             head = h; body = []; bodyTooLarge = false; spooled = 0; uploadRefused = false
             let type = h.headers.first(name: "Content-Type") ?? ""
             let length = Int(h.headers.first(name: "Content-Length") ?? "") ?? 0

@@ -132,6 +132,11 @@ for h in hosts {
         exit(2)
     }
 }
+let idleTrimSeconds: Int?
+do { idleTrimSeconds = try IdleTrim.seconds(from: Proc.getenv(IdleTrim.variable)) } catch {
+    FileHandle.standardError.write("berthd: \(error)\n".data(using: .utf8)!)
+    exit(1)
+}
 let socketPaths = listeners.compactMap { if case .unix(let p) = $0 { return p } else { return nil } }
 signal(SIGPIPE, SIG_IGN)
 setlocale(LC_CTYPE, "C.UTF-8")
@@ -234,6 +239,8 @@ do {
             return [control, GatewayService(solver: solver, control: control)]
         }())
     try await grpc.start()
+    let idleTrim = idleTrimSeconds.map(IdleTrim.start(quietSeconds:))
+    defer { idleTrim?.cancel() }
     try await APIServer(engine: engine, grpc: grpc).run(listeners: listeners)
 } catch {
     if let sealedHelper { SealedHelper.release(sealedHelper) }

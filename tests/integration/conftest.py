@@ -16,10 +16,11 @@ DOCKER = shutil.which("docker") or "/usr/local/bin/docker"
 
 
 class Daemon:
-    def __init__(self, config=None, args=None):
+    def __init__(self, config=None, args=None, env=None):
         self.root = tempfile.mkdtemp(prefix="bt-", dir="/tmp")
         self.config = config
         self.args = args or []
+        self.env = env
         self.sock = os.path.join(self.root, "s.sock")
         self.host = "unix://" + self.sock
         self.proc = None
@@ -33,7 +34,7 @@ class Daemon:
             extra = ["--config-file", self.root + "/daemon.json"]
         self.proc = subprocess.Popen(
             [os.path.join(BIN, "berthd"), "-H", self.host, "--data-root", self.root + "/data", "--exec-root", self.root + "/run"] + extra + self.args,
-            stdout=log, stderr=log)
+            stdout=log, stderr=log, env=dict(os.environ, **(self.env or {})))
         if wait_for_socket(self.sock, self.proc):
             return self
         raise RuntimeError("berthd did not start: " + open(os.path.join(self.root, "berthd.log")).read())
