@@ -11,8 +11,8 @@ import Sys
 /// daemon. Traffic to the host's other addresses is still DNAT'd by the kernel and never
 /// reaches this socket.
 ///
-/// Every relay is bounded: one 64 KiB buffer per direction (a slow side blocks the other, it
-/// does not grow memory), at most `maxConnections` TCP connections or UDP flows at once, UDP
+/// Every relay is bounded: one pipe of at most 1 MiB per direction for TCP (a slow side blocks
+/// the other, it does not grow memory), one 64 KiB buffer for UDP, at most `maxConnections` TCP connections or UDP flows at once, UDP
 /// flows forgotten after 90 s of silence (docker-proxy's timeout).
 public final class LoopbackProxy: @unchecked Sendable {
     public let proto: String
@@ -28,6 +28,10 @@ public final class LoopbackProxy: @unchecked Sendable {
     private var connections = 0
     static let maxConnections = 1024
     static let bufferSize = 65536
+    /// A TCP direction's pipe: 1 MiB per splice moves 256 MiB at 1.7-1.9 GiB/s here against
+    /// 1.4 with the default 64 KiB (Go's splice, docker-proxy's path, sizes its pipes the same). It
+    /// holds references to the socket's pages, less than the socket buffers the kernel already allows.
+    static let splicePipeSize = 1 << 20
     static let udpIdleSeconds: Double = 90
 
     /// `fd` is a duplicate of the port's held socket (bound, TCP not yet listening), the proxy's
@@ -78,7 +82,13 @@ public final class LoopbackProxy: @unchecked Sendable {
 
     /// Waits for `fd` (and the stop pipe); false once the proxy stops.
     private func wait(_ fds: [Int32], timeoutMS: Int32 = -1) -> [Int16]? {
-        var p = fds.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) } + [pollfd(fd: stopPipe[0], events: Int16(POLLIN), revents: 0)]
+        wait(events: fds.map { ($0, Int16(POLLIN)) }, timeoutMS: timeoutMS)
+    }
+
+    /// Waits for any of the descriptors' events (and the stop pipe): their revents, nil once the
+    /// proxy stops.
+    private func wait(events: [(fd: Int32, events: Int16)], timeoutMS: Int32 = -1) -> [Int16]? {
+        var p = events.map { pollfd(fd: $0.fd, events: $0.events, revents: 0) } + [pollfd(fd: stopPipe[0], events: Int16(POLLIN), revents: 0)]
         while true {
             let n = poll(&p, nfds_t(p.count), timeoutMS)
             if n < 0 && errno == EINTR { continue }
@@ -133,29 +143,31 @@ public final class LoopbackProxy: @unchecked Sendable {
         return fd
     }
 
-    /// Copies both ways until both sides have finished (half-closes passed on).
+    /// Moves bytes both ways until both sides have finished (half-closes passed on). splice(2)
+    /// carries them socket → pipe → socket inside the kernel, never through this process's
+    /// memory (as docker-proxy's Go `io.Copy` does); each direction's pipe holds at most its
+    /// capacity (`splicePipeSize`), so a slow side stalls the other rather than growing memory.
     private func relay(_ client: Int32) {
         defer { close(client) }
         let upstream = connectUpstream(Int32(SOCK_STREAM.rawValue))
         guard upstream >= 0 else { return }
         defer { close(upstream) }
-        var open = [client: true, upstream: true]
-        var buf = [UInt8](repeating: 0, count: LoopbackProxy.bufferSize)
-        while open.values.contains(true) {
-            let sides = [client, upstream].filter { open[$0]! }
-            guard let ready = wait(sides) else { return }
-            for (i, from) in sides.enumerated() where ready[i] != 0 {
-                let to = from == client ? upstream : client
-                let n = buf.withUnsafeMutableBytes { read(from, $0.baseAddress, LoopbackProxy.bufferSize) }
-                if n < 0 && (errno == EINTR || errno == EAGAIN) { continue }
-                if n <= 0 {
-                    // This side is done sending: tell the other, keep the reverse direction.
-                    open[from] = false
-                    if n < 0 { return }
-                    shutdown(to, Int32(SHUT_WR))
-                    continue
-                }
-                do { try buf.withUnsafeBytes { try FS.writeAll(fd: to, UnsafeRawBufferPointer(rebasing: $0[0..<n])) } } catch { return }
+        guard berth_set_nonblocking(client) == 0, berth_set_nonblocking(upstream) == 0 else { return }
+        var pipes: [Int32] = [-1, -1, -1, -1]
+        defer { for fd in pipes where fd >= 0 { close(fd) } }
+        guard pipes.withUnsafeMutableBufferPointer({ berth_pipe($0.baseAddress!) == 0 && berth_pipe($0.baseAddress! + 2) == 0 }) else { return }
+        // Larger pipes move more per call (fewer polls and splices); the default 64 KiB stays if refused.
+        let pipeSize = max(Int(berth_set_pipe_size(pipes[1], Int32(LoopbackProxy.splicePipeSize))), LoopbackProxy.bufferSize)
+        _ = berth_set_pipe_size(pipes[3], Int32(LoopbackProxy.splicePipeSize))
+        var directions = [
+            SplicedDirection(from: client, to: upstream, pipeRead: pipes[0], pipeWrite: pipes[1], chunk: pipeSize),
+            SplicedDirection(from: upstream, to: client, pipeRead: pipes[2], pipeWrite: pipes[3], chunk: pipeSize),
+        ]
+        while !directions.allSatisfy(\.done) {
+            let active = directions.indices.filter { directions[$0].waitFor != nil }
+            guard let ready = wait(events: active.map { directions[$0].waitFor! }) else { return }
+            for (k, i) in active.enumerated() where ready[k] != 0 {
+                guard directions[i].step() else { return }
             }
         }
     }
@@ -208,5 +220,50 @@ public final class LoopbackProxy: @unchecked Sendable {
                 flows[key] = nil
             }
         }
+    }
+}
+
+/// One direction of a relayed TCP connection: bytes spliced from one socket into a pipe, and from
+/// the pipe on to the other socket (both sockets non-blocking).
+struct SplicedDirection {
+    let from: Int32
+    let to: Int32
+    let pipeRead: Int32
+    let pipeWrite: Int32
+    /// The most one splice asks to move: the pipe's capacity.
+    let chunk: Int
+    /// Bytes in the pipe, not yet taken by `to`.
+    var buffered = 0
+    /// `from` has not reached its end.
+    var reading = true
+
+    var done: Bool { !reading && buffered == 0 }
+
+    /// What to wait for: room on `to` while bytes are in the pipe, else bytes on `from`.
+    var waitFor: (fd: Int32, events: Int16)? {
+        if buffered > 0 { return (to, Int16(POLLOUT)) }
+        return reading ? (from, Int16(POLLIN)) : nil
+    }
+
+    /// Moves what it can now; false when the connection must end (an error on either side).
+    mutating func step() -> Bool {
+        if buffered == 0 && reading {
+            let n = berth_splice(from, pipeWrite, chunk)
+            if n < 0 { return errno == EAGAIN || errno == EINTR }
+            if n == 0 {
+                // This side is done sending: tell the other, keep the reverse direction.
+                reading = false
+                shutdown(to, Int32(SHUT_WR))
+                return true
+            }
+            buffered = n
+        }
+        while buffered > 0 {
+            let n = berth_splice(pipeRead, to, buffered)
+            if n < 0 { return errno == EAGAIN || errno == EINTR }
+            if n == 0 { return false }
+            buffered -= n
+        }
+        return true
     }
 }

@@ -88,6 +88,12 @@ int berth_sig_read(int fd) {
 
 int berth_fork(void) { return fork(); }
 int berth_pipe(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+ssize_t berth_splice(int fd_in, int fd_out, size_t len) { return splice(fd_in, NULL, fd_out, NULL, len, SPLICE_F_MOVE | SPLICE_F_NONBLOCK); }
+int berth_set_pipe_size(int fd, int size) { return fcntl(fd, F_SETPIPE_SZ, size); }
+int berth_set_nonblocking(int fd) {
+    int flags = fcntl(fd, F_GETFL);
+    return flags < 0 ? -1 : fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+}
 #include <sys/socket.h>
 int berth_accept(int fd) { return accept4(fd, NULL, NULL, SOCK_CLOEXEC); }
 

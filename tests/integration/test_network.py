@@ -237,6 +237,41 @@ def test_rules_survive_a_daemon_crash(fresh_daemon):
     assert bridge not in rules and extra not in rules and "BERTH-" + bridge[3:] not in rules
 
 
+def test_the_loopback_relay_carries_bytes_intact_and_passes_half_closes(daemon):
+    """The host's 127.0.0.1 reaches a published port through berthd's relay: every byte arrives
+    in order both ways, a client's half-close reaches the server (which answers after it), and
+    several connections at once stay apart."""
+    import concurrent.futures
+    import hashlib
+    d = daemon
+    port = 18350
+    # Each connection: the server reads to the end of the client's stream, then answers its digest.
+    cid = d.docker("run", "-d", "-p", f"{port}:80", "busybox", "nc", "-ll", "-p", "80", "-e", "md5sum", check=True).stdout.strip()
+    try:
+        def exchange(size):
+            payload = os.urandom(size)
+            for _ in range(50):
+                try:
+                    s = socket.create_connection(("127.0.0.1", port), timeout=20)
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            with s:
+                s.sendall(payload)
+                s.shutdown(socket.SHUT_WR)
+                answer = b""
+                while chunk := s.recv(65536):
+                    answer += chunk
+            return answer.decode().split()[0], hashlib.md5(payload).hexdigest()
+        got, want = exchange(16 << 20)
+        assert got == want
+        with concurrent.futures.ThreadPoolExecutor(8) as ex:
+            for got, want in ex.map(exchange, [1, 1000, 70000, 1 << 20, 3 << 20, 65536, 65537, 5 << 20]):
+                assert got == want
+    finally:
+        d.docker("rm", "-f", cid)
+
+
 def test_a_container_cannot_reach_host_loopback_services(daemon):
     """Issue 12 (6): no route_localnet on Berth's bridges. A container that routes 127.0.0.0/8
     to its gateway (NET_ADMIN, its own namespace) reaches a host service on 0.0.0.0 but never one

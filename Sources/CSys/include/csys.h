@@ -18,6 +18,11 @@ int berth_sig_read(int fd);
 int berth_fork(void);
 
 int berth_pipe(int fds[2]);
+/* splice(2) of up to len bytes between descriptors (one of them a pipe), without blocking on the pipe. */
+ssize_t berth_splice(int fd_in, int fd_out, size_t len);
+int berth_set_nonblocking(int fd);
+/* F_SETPIPE_SZ: the pipe's capacity in bytes (rounded up to a power-of-two number of pages); the new size or -1. */
+int berth_set_pipe_size(int fd, int size);
 /* Receives one file descriptor sent with SCM_RIGHTS (runc's --console-socket). */
 int berth_recv_fd(int sock);
 int berth_set_winsize(int fd, unsigned short rows, unsigned short cols);
