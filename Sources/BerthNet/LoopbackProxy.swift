@@ -245,7 +245,8 @@ struct SplicedDirection {
         return reading ? (from, Int16(POLLIN)) : nil
     }
 
-    /// Moves what it can now; false when the connection must end (an error on either side).
+    /// Moves what it can now; false when the connection must end (an error on either side). A
+    /// peer that went away is EPIPE: berthd ignores SIGPIPE (splice has no MSG_NOSIGNAL).
     mutating func step() -> Bool {
         if buffered == 0 && reading {
             let n = berth_splice(from, pipeWrite, chunk)
