@@ -137,6 +137,15 @@ do { idleTrimSeconds = try IdleTrim.seconds(from: Proc.getenv(IdleTrim.variable)
     FileHandle.standardError.write("berthd: \(error)\n".data(using: .utf8)!)
     exit(1)
 }
+// One daemon per store and per runtime state, before anything in either is touched.
+var rootLocks: [Int32] = []
+do {
+    rootLocks.append(try DaemonLock.acquire(dir: baseDataRoot, mode: 0o710, what: "data root"))
+    rootLocks.append(try DaemonLock.acquire(dir: execRoot, mode: 0o711, what: "exec root"))
+} catch {
+    FileHandle.standardError.write("berthd: failed to start daemon: \(error)\n".data(using: .utf8)!)
+    exit(1)
+}
 let socketPaths = listeners.compactMap { if case .unix(let p) = $0 { return p } else { return nil } }
 signal(SIGPIPE, SIG_IGN)
 setlocale(LC_CTYPE, "C.UTF-8")

@@ -3,7 +3,7 @@ import os
 import subprocess
 import time
 
-from conftest import DOCKER, Daemon
+from conftest import BIN, DOCKER, Daemon
 
 
 def test_sigkill_berthd_keeps_containers(fresh_daemon):
@@ -74,3 +74,29 @@ def test_a_start_cut_short_by_the_daemons_death_leaves_nothing_running(busybox, 
         d.docker("rm", "-f", "cut")
     finally:
         d.stop()
+
+
+def test_a_second_daemon_on_the_same_roots_is_refused(fresh_daemon):
+    """Two daemons on one store would adopt each other's containers and unmount each other's
+    helpers: the second is refused, as dockerd refuses a second daemon on its pid file, and the
+    first serves on untouched. The lock dies with its holder."""
+    d = fresh_daemon
+    cid = d.berth("run", "-d", "busybox", "sleep", "60", check=True).stdout.strip()
+    other = d.root + "/other"
+    attempts = {
+        "data root": ["--data-root", d.root + "/data", "--exec-root", other + "/run"],
+        "exec root": ["--data-root", other + "/data", "--exec-root", d.root + "/run"],
+    }
+    for what, roots in attempts.items():
+        r = subprocess.run([os.path.join(BIN, "berthd"), "-H", f"unix://{other}.sock", *roots], capture_output=True, text=True, timeout=30)
+        assert r.returncode == 1, (what, r.stderr)
+        assert f"failed to start daemon: {what} " in r.stderr and f"is in use by another berthd (pid {d.proc.pid})" in r.stderr, r.stderr
+        assert not os.path.exists(other + ".sock")
+    assert d.berth("inspect", "-f", "{{.State.Running}}", cid).stdout.strip() == "true"
+    assert d.berth("exec", cid, "true").returncode == 0
+    # Killed, the first daemon holds nothing: the next one starts on the same roots and adopts the container.
+    d.kill9()
+    d.start()
+    assert d.berth("inspect", "-f", "{{.State.Running}}", cid).stdout.strip() == "true"
+    assert open(d.root + "/data/berthd.pid").read().strip() == str(d.proc.pid)
+    d.berth("rm", "-f", cid, check=True)
