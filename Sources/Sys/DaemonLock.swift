@@ -24,7 +24,8 @@ public enum DaemonLock {
             close(fd)
             guard err == EWOULDBLOCK else { throw SysError("lock \(path)", errno: err) }
             let pid = n > 0 ? Int32(String(decoding: buf[0..<n], as: UTF8.self).split(separator: "\n").first ?? "") : nil
-            throw InUse(description: "\(what) \(dir) is in use by another berthd\(pid.map { " (pid \($0))" } ?? ""): stop it, or give each daemon its own --data-root and --exec-root")
+            let holder = pid.map { " (pid \($0))" } ?? ""
+            throw InUse(description: "\(what) \(dir) is in use by another berthd\(holder): stop it, or give each daemon its own --data-root and --exec-root")
         }
         let text = Array("\(getpid())\n".utf8)
         if ftruncate(fd, 0) != 0 || text.withUnsafeBytes({ pwrite(fd, $0.baseAddress, $0.count, 0) }) != text.count {
