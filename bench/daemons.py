@@ -6,6 +6,11 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCKER = shutil.which("docker") or "/usr/local/bin/docker"
 
 
+def rss_mib(pid, field="VmRSS"):
+    """A process's resident memory (or another /proc status field in kB), in MiB."""
+    return int(open(f"/proc/{pid}/status").read().split(field + ":")[1].split()[0]) / 1024
+
+
 def sh(*a, **kw):
     return subprocess.run(a, check=True, capture_output=True, **kw)
 

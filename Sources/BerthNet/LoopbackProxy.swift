@@ -12,8 +12,9 @@ import Sys
 /// reaches this socket.
 ///
 /// Every relay is bounded: one pipe of at most 1 MiB per direction for TCP (a slow side blocks
-/// the other, it does not grow memory), one 64 KiB buffer for UDP, at most `maxConnections` TCP connections or UDP flows at once, UDP
-/// flows forgotten after 90 s of silence (docker-proxy's timeout).
+/// the other, it does not grow memory), one 64 KiB buffer for UDP, at most `maxConnections` TCP
+/// connections or UDP flows at once, UDP flows forgotten after 90 s of silence (docker-proxy's
+/// timeout).
 public final class LoopbackProxy: @unchecked Sendable {
     public let proto: String
     let listenFD: Int32

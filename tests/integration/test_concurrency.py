@@ -117,6 +117,17 @@ def test_exit_codes_of_many_parallel_execs(daemon):
         d.docker("rm", "-f", "exec-codes")
 
 
+def start_racing(d, name, delay, *other):
+    """Creates `name`, then starts it with the docker command `other` sent `delay` seconds into
+    the start: both results."""
+    assert d.docker("create", "--name", name, "busybox", "sleep", "60").returncode == 0
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        started = pool.submit(d.docker, "start", name)
+        time.sleep(delay)
+        raced = pool.submit(d.docker, *other)
+        return started.result(), raced.result()
+
+
 def test_connect_and_remove_during_a_start_wait_for_it(fresh_daemon):
     """A start's runtime works off the engine's actor. A `network connect` or `rm -f` that comes
     meanwhile waits for the start, as Docker's per-container lock orders them: the connected
@@ -127,24 +138,14 @@ def test_connect_and_remove_during_a_start_wait_for_it(fresh_daemon):
     assert d.docker("network", "create", "side").returncode == 0
     for i in range(8):
         name = f"race-{i}"
-        assert d.docker("create", "--name", name, "busybox", "sleep", "60").returncode == 0
-        with concurrent.futures.ThreadPoolExecutor(2) as pool:
-            started = pool.submit(d.docker, "start", name)
-            time.sleep(0.004 * i)
-            connected = pool.submit(d.docker, "network", "connect", "side", name)
-            s, c = started.result(), connected.result()
+        s, c = start_racing(d, name, 0.004 * i, "network", "connect", "side", name)
         assert s.returncode == 0 and c.returncode == 0, (s.stderr, c.stderr)
         interfaces = d.docker("exec", name, "cat", "/proc/net/dev").stdout
         assert "eth0:" in interfaces and "eth1:" in interfaces, interfaces
         assert d.docker("rm", "-f", name).returncode == 0
     for i in range(8):
         name = f"gone-{i}"
-        assert d.docker("create", "--name", name, "busybox", "sleep", "60").returncode == 0
-        with concurrent.futures.ThreadPoolExecutor(2) as pool:
-            started = pool.submit(d.docker, "start", name)
-            time.sleep(0.004 * i)
-            removed = pool.submit(d.docker, "rm", "-f", name)
-            s, r = started.result(), removed.result()
+        s, r = start_racing(d, name, 0.004 * i, "rm", "-f", name)
         assert r.returncode == 0, r.stderr
         # A start that lost the race is told the container is gone, as by dockerd.
         assert s.returncode == 0 or "No such container" in s.stderr, s.stderr
