@@ -12,8 +12,9 @@ public enum SeccompCompiler {
         public var description: String { message }
     }
 
-    /// The filter as `struct sock_filter[]` bytes.
-    public static func compile(_ profile: JSON) throws(Failure) -> [UInt8] {
+    /// The filter as `struct sock_filter[]` bytes; `compacted` (FilterCompactor) unless a test
+    /// asks for libseccomp's own program to compare with.
+    public static func compile(_ profile: JSON, compacted: Bool = true) throws(Failure) -> [UInt8] {
         let defaultErrno = profile["defaultErrnoRet"].int.map { UInt32(truncatingIfNeeded: $0) } ?? UInt32(EPERM)
         guard let defaultAction = action(profile["defaultAction"].string ?? "", errno: defaultErrno) else {
             throw Failure(message: "seccomp: unsupported default action \(profile["defaultAction"].string ?? "")")
@@ -45,7 +46,8 @@ public enum SeccompCompiler {
                 }
             }
         }
-        return try export(ctx)
+        let program = try export(ctx)
+        return compacted ? FilterCompactor.compact(program) : program
     }
 
     static func add(_ ctx: scmp_filter_ctx, _ act: UInt32, _ nr: Int32, _ conds: [scmp_arg_cmp], _ name: String) throws(Failure) {
