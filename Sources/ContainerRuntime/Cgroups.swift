@@ -1,4 +1,5 @@
 import JSON
+import Sys
 
 /// The cgroup file system as the runtime uses it; the real one writes under /sys/fs/cgroup, the
 /// recording fake in the tests keeps what would have been written.
@@ -34,7 +35,7 @@ public struct CgroupLayout: Sendable, Equatable {
     public var v2Only: Bool { v1.isEmpty && unified != nil }
 
     public init(mountinfo: String) {
-        for line in mountinfo.split(separator: "\n") {
+        for line in MountInfo.lines(ofTypes: ["cgroup", "cgroup2"], in: mountinfo).split(separator: "\n") {
             let halves = line.split(separator: " - ", maxSplits: 1)
             guard halves.count == 2 else { continue }
             let pre = halves[0].split(separator: " "), post = halves[1].split(separator: " ")

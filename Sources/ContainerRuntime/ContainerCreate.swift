@@ -189,9 +189,10 @@ public struct ContainerRuntimeEngine {
         guard initPid > 0, let start = processStartTime(initPid) else {
             throw RuntimeFailure("unable to start container process: the container's init exited during create")
         }
-        let state = ContainerState(
+        var state = ContainerState(
             id: o.id, pid: initPid, startTime: start, bundle: bundle, rootfs: config.rootPath, created: Timestamp.now().rfc3339Nano,
             annotations: config.annotations, cgroups: cgroupPaths, v2Only: layout.v2Only)
+        state.hasPoststartHooks = !config.hooks.poststart.isEmpty
         try store.save(state)
         if let pf = pidFile {
             do { try FS.writeAtomic(pf, "\(initPid)", mode: 0o644, durable: false) } catch { throw RuntimeFailure("writing the pid file: \(error)") }

@@ -16,6 +16,9 @@ public struct ContainerState: Sendable {
     public var annotations: [String: String]
     public var cgroups: CgroupPaths?
     public var v2Only: Bool
+    /// Whether the spec has poststart hooks, so `start` reads and decodes the spec only then
+    /// (true for a state written before this field: the spec is read as it always was).
+    public var hasPoststartHooks = true
 
     public enum Status: String, Sendable { case creating, created, running, paused, stopped }
 
@@ -37,7 +40,7 @@ public struct ContainerState: Sendable {
         return [
             "id": .string(id), "pid": .int(Int64(pid)), "startTime": .int(Int64(startTime)), "bundle": .string(bundle),
             "rootfs": .string(rootfs), "created": .string(created), "annotations": JSON.stringMap(annotations), "cgroups": cg,
-            "v2Only": .bool(v2Only),
+            "v2Only": .bool(v2Only), "poststartHooks": .bool(hasPoststartHooks),
         ]
     }
 
@@ -59,6 +62,7 @@ public struct ContainerState: Sendable {
         created = j["created"].string ?? ""
         annotations = j["annotations"].stringMap ?? [:]
         v2Only = j["v2Only"].bool ?? false
+        hasPoststartHooks = j["poststartHooks"].bool ?? true
         if j["cgroups"].object != nil {
             cgroups = CgroupPaths(byController: j["cgroups"]["byController"].stringMap ?? [:], unified: j["cgroups"]["unified"].string)
         } else {

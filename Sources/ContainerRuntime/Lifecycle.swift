@@ -39,7 +39,7 @@ extension ContainerRuntimeEngine {
         }
         unlink(store.fifo(id))
         guard got else { throw RuntimeFailure("cannot start a container that has stopped") }
-        if let c = store.config(id), !c.hooks.poststart.isEmpty {
+        if s.hasPoststartHooks, let c = store.config(id), !c.hooks.poststart.isEmpty {
             do throws(RuntimeFailure) {
                 try HookRunner.run(c.hooks.poststart, kind: "poststart", state: hookState(s, c, "running"))
             } catch {

@@ -38,7 +38,7 @@ struct RootfsSetup {
         if mount(nil, "/", nil, prop, nil) != 0 {
             throw RuntimeFailure.errno("make / \(config.rootfsPropagation.isEmpty ? "rslave" : config.rootfsPropagation)")
         }
-        try makeParentMountPrivate()
+        if Self.mountsMayStayShared(after: prop) { try makeParentMountPrivate() }
         if mount(root, root, nil, MountFlags.bind | MountFlags.rec, nil) != 0 { throw RuntimeFailure.errno("bind mount the root \(root)") }
         let rootfd = open(root, O_PATH_ | O_DIRECTORY | O_CLOEXEC)
         guard rootfd >= 0 else { throw RuntimeFailure.errno("open the root \(root)") }
@@ -54,6 +54,13 @@ struct RootfsSetup {
         } else if !config.devices.isEmpty {
             try makeDevices(rootfd: rootfd, only: config.devices)
         }
+    }
+
+    /// Whether some mount may still be shared once `/` got this propagation: a recursive slave or
+    /// private change leaves none (a shared mount turned slave is no longer shared), so the
+    /// mountinfo scan below, which grows with every container on the host, is skipped.
+    static func mountsMayStayShared(after propagation: UInt) -> Bool {
+        propagation & MountFlags.rec == 0 || propagation & (MountFlags.slave | MountFlags.private) == 0
     }
 
     /// pivot_root requires the new root's parent mount not to be shared: the mount the root

@@ -65,9 +65,7 @@ public struct HostCgroupFiles: CgroupFiles {
 
     public func removeDirectory(_ path: String) -> Bool {
         // Child cgroups first (a container may have made its own).
-        if let names = try? FS.list(path) {
-            for n in names where FS.isDirectory(path + "/" + n) { _ = removeDirectory(path + "/" + n) }
-        }
+        for n in FS.subdirectories(path) { _ = removeDirectory(path + "/" + n) }
         for _ in 0..<50 {
             if rmdir(path) == 0 || errno == ENOENT { return true }
             if errno != EBUSY { return false }

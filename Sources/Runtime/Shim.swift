@@ -49,7 +49,10 @@ public struct ShimLauncher: Sendable {
         let text = out.stdoutText
         if out.status == 0, text.hasPrefix("0 "), let pid = Int32(String(text.dropFirst(2)).trimmingSpaces()) { return pid }
         let msg = text.hasPrefix("1 ") ? String(text.dropFirst(2)) : (text + out.stderrText)
-        throw RuntimeError(msg.trimmingSpaces().isEmpty ? "shim failed with status \(out.status)" : msg.trimmingSpaces())
+        if msg.trimmingSpaces().isEmpty {
+            throw RuntimeError(out.status == 0 ? "the shim exited before the container was created" : "shim failed with status \(out.status)")
+        }
+        throw RuntimeError(msg.trimmingSpaces())
     }
 
     /// Best-effort cleanup of runtime state left by a shim that died.

@@ -48,7 +48,7 @@ public enum OOMKills {
             guard f.count == 3 else { continue }
             if f[0] == "0" && f[1].isEmpty { v2 = String(f[2]) } else if f[1].split(separator: ",").contains("memory") { v1Memory = String(f[2]) }
         }
-        for line in mountinfo.split(separator: "\n") {
+        for line in MountInfo.lines(ofTypes: ["cgroup", "cgroup2"], in: mountinfo).split(separator: "\n") {
             let fields = line.split(separator: " ")
             guard let dash = fields.firstIndex(of: "-"), dash >= 5, fields.count > dash + 3 else { continue }
             let root = String(fields[3]), mountPoint = String(fields[4]), type = fields[dash + 1]

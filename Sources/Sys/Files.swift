@@ -139,6 +139,28 @@ public enum FS {
         return names(d)
     }
 
+    /// The directories in a directory (not `.` and `..`), told by the entry's type where the file
+    /// system gives one (cgroupfs does), so a cgroup's dozens of interface files are never stat'ed.
+    public static func subdirectories(_ path: String) -> [String] {
+        guard let d = opendir(path) else { return [] }
+        defer { closedir(d) }
+        var out: [String] = []
+        while let e = readdir(d) {
+            let name = withUnsafePointer(to: e.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            guard name != "." && name != ".." else { continue }
+            switch Int(e.pointee.d_type) {
+            case Int(DT_DIR): out.append(name)
+            case Int(DT_UNKNOWN):
+                var st = stat()
+                if lstat(path + "/" + name, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR { out.append(name) }
+            default: break
+            }
+        }
+        return out
+    }
+
     /// The entries of an open directory stream, without `.` and `..`.
     static func names(_ d: OpaquePointer) -> [String] {
         var out: [String] = []

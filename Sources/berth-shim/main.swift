@@ -74,20 +74,16 @@ enum FileHandleStderr {
     static func write(_ s: String) { try? FS.writeAll(fd: 2, Array(s.utf8)) }
 }
 
-// The daemon waits on our stdout for "0 <pid>" or "1 <error>"; a forked child carries on
-// as the long-lived monitor so the daemon's direct child exits at once (nothing to reap later).
-var sync: [Int32] = [0, 0]
-berth_pipe(&sync)
+// A forked child carries on as the long-lived monitor and the daemon's direct child exits at
+// once (nothing to reap later). The monitor answers on the stdout it inherited, "0 <pid>" or
+// "1 <error>", then lets go of it: the daemon reads until the end of that pipe, which comes the
+// moment the answer is written (no relay through the exited parent).
 let forked = berth_fork()
 if forked < 0 { FileHandleStderr.write("1 fork failed\n"); exit(1) }
-if forked > 0 {
-    close(sync[1])
-    let msg = (try? FS.readAll(fd: sync[0])) ?? []
-    try? FS.writeAll(fd: 1, msg.isEmpty ? Array("1 shim died during start".utf8) : msg)
-    exit(msg.first == UInt8(ascii: "0") ? 0 : 1)
-}
-close(sync[0])
-let syncFd = sync[1]
+if forked > 0 { _exit(0) }
+let syncFd: Int32 = 1
+let devnull = open("/dev/null", O_RDWR)
+dup2(devnull, 0); dup2(devnull, 2)
 setsid()
 _ = berth_set_child_subreaper()
 let sigfd = berth_block_sigchld_fd()
@@ -201,7 +197,8 @@ func runtimeError(_ raw: String) -> String {
 let listenFd: Int32
 do { listenFd = try UnixSocket.listen(opts.socket) } catch { fail(syncFd, "\(error)") }
 try? FS.writeAll(fd: syncFd, Array("0 \(containerPid)".utf8))
-close(syncFd)
+dup2(devnull, syncFd)
+if devnull > 2 { close(devnull) }
 // The container's memory cgroup, found once the daemon has its answer but before the start
 // (frames are read only below; the cgroup is gone after delete): its OOM-kill count at exit is
 // Docker's State.OOMKilled.
@@ -210,10 +207,6 @@ let oomCounter =
     ? OOMKills.counterFile(
         procCgroup: (try? FS.readString("/proc/\(containerPid)/cgroup")) ?? "", mountinfo: (try? FS.readString("/proc/self/mountinfo")) ?? "")
     : nil
-// Detach from whatever stdio the daemon gave us.
-let devnull = open("/dev/null", O_RDWR)
-dup2(devnull, 0); dup2(devnull, 1); dup2(devnull, 2)
-if devnull > 2 { close(devnull) }
 
 var logger = JSONFileLogger(path: opts.logPath, maxSize: opts.logMaxSize, maxFiles: opts.logMaxFiles)
 var clients: [Int32: ShimFrameDecoder] = [:]

@@ -1,8 +1,9 @@
-import ContainerRuntime
 import Glibc
 import JSON
 import Sys
 import Testing
+
+@testable import ContainerRuntime
 
 /// berth-runtime's logic without root: mount options, cgroup plans and paths, the spec's
 /// validation, and the cgroup manager against a recording fake of the cgroup file system.
@@ -181,5 +182,86 @@ struct ContainerRuntimeTests {
     @Test func containerIDsAreSafePathComponents() {
         #expect(ContainerState.validID("abc-1.2_3+4"))
         for bad in ["", ".", "..", "a/b", "../x", "a b", String(repeating: "a", count: 1025)] { #expect(!ContainerState.validID(bad)) }
+    }
+}
+
+/// The cgroup-device BPF program against the kernel: the only device fence on a v2-only host.
+/// Runs where a v2 hierarchy is mounted (the unified one on a hybrid host such as CI's), as root.
+@Suite struct HostDeviceFilterTests {
+    @Test func theProgramRefusesWhatTheRulesDenyAndAllowsTheRest() throws {
+        guard getuid() == 0 else { return }
+        let layout = CgroupLayout(mountinfo: (try? FS.readString("/proc/self/mountinfo")) ?? "")
+        guard let v2 = layout.unified else { return }
+        let dir = v2 + "/berth-devtest-\(getpid())"
+        try FS.mkdirAll(dir)
+        defer { _ = HostCgroupFiles().removeDirectory(dir) }
+        // Everything denied, then /dev/null (c 1:3) allowed: the last rule is tried first.
+        try HostCgroupFiles().attachDeviceFilter(
+            dir, [DeviceRule(kind: .all, major: -1, minor: -1, access: 7, allow: false), DeviceRule(kind: .char, major: 1, minor: 3, access: 6, allow: true)])
+        let script = """
+            echo $$ > \(dir)/cgroup.procs || exit 9
+            head -c 0 /dev/null && echo null-ok
+            head -c 1 /dev/zero >/dev/null 2>&1 && echo zero-ok
+            exit 0
+            """
+        let out = try Proc.run(["/bin/sh", "-c", script])
+        #expect(out.status == 0, "\(out.stderrText)")
+        #expect(out.stdoutText.contains("null-ok"))
+        #expect(!out.stdoutText.contains("zero-ok"), "c 1:5 was not denied")
+    }
+}
+
+/// The start path's shortcuts keep their answers.
+@Suite struct StartPathShortcutTests {
+    @Test func mountinfoIsNarrowedToTheTypesAsked() {
+        let info = """
+            22 1 0:21 / / rw,relatime shared:1 - ext4 /dev/vda rw
+            35 22 0:30 / /sys/fs/cgroup/memory rw,nosuid shared:12 - cgroup cgroup rw,memory
+            41 22 0:38 / /sys/fs/cgroup/unified rw,relatime shared:8 - cgroup2 cgroup2 rw
+            90 22 0:50 / /var/lib/berth/containers/a\\040b/rootfs rw - overlay overlay rw,lowerdir=/x - cgroup y
+            91 22 0:4 net:[4026532] /run/netns/c rw shared:5 - nsfs nsfs rw
+            """
+        #expect(
+            MountInfo.lines(ofTypes: ["cgroup", "cgroup2"], in: info) == """
+                35 22 0:30 / /sys/fs/cgroup/memory rw,nosuid shared:12 - cgroup cgroup rw,memory
+                41 22 0:38 / /sys/fs/cgroup/unified rw,relatime shared:8 - cgroup2 cgroup2 rw
+
+                """)
+        #expect(MountInfo.lines(ofTypes: ["nsfs"], in: info).hasPrefix("91 "))
+        #expect(MountInfo.lines(ofTypes: ["cgroup"], in: "") == "")
+        let layout = CgroupLayout(mountinfo: info)
+        #expect(layout.v1 == ["memory": "/sys/fs/cgroup/memory"] && layout.unified == "/sys/fs/cgroup/unified")
+    }
+
+    @Test func onlyASharedOrNonRecursivePropagationNeedsTheParentScan() {
+        #expect(!RootfsSetup.mountsMayStayShared(after: MountFlags.slave | MountFlags.rec))
+        #expect(!RootfsSetup.mountsMayStayShared(after: MountFlags.private | MountFlags.rec))
+        #expect(RootfsSetup.mountsMayStayShared(after: MountFlags.shared | MountFlags.rec))
+        #expect(RootfsSetup.mountsMayStayShared(after: MountFlags.slave))
+    }
+
+    @Test func stateRemembersWhetherStartMustReadTheSpec() throws {
+        var s = ContainerState(
+            id: "c", pid: 5, startTime: 9, bundle: "/b", rootfs: "/b/rootfs", created: "", annotations: [:], cgroups: nil, v2Only: false)
+        s.hasPoststartHooks = false
+        #expect(ContainerState(try JSON.parse(s.json.serialized()))?.hasPoststartHooks == false)
+        // A state written before the field: the spec is read, as it always was.
+        #expect(ContainerState(try JSON.parse(#"{"id": "c", "pid": 5}"#))?.hasPoststartHooks == true)
+    }
+}
+
+@Suite struct SubdirectoryListingTests {
+    /// Only real directories: files and a link to a directory are not descended into.
+    @Test func listsDirectoriesOnly() throws {
+        let root = "/tmp/berth-subdirs-\(getpid())"
+        defer { FS.removeAll(root) }
+        try FS.mkdirAll(root + "/a/inner")
+        try FS.mkdirAll(root + "/b")
+        try FS.writeAtomic(root + "/file", Array("x".utf8))
+        #expect(symlink(root + "/a", root + "/link") == 0)
+        #expect(FS.subdirectories(root).sorted() == ["a", "b"])
+        #expect(FS.subdirectories(root + "/missing").isEmpty)
+        #expect(HostCgroupFiles().removeDirectory(root + "/a"))
+        #expect(!FS.exists(root + "/a"))
     }
 }
