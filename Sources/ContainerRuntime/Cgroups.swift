@@ -8,6 +8,7 @@ public protocol CgroupFiles {
     func write(_ path: String, _ value: String) throws(RuntimeFailure)
     func read(_ path: String) -> String?
     func exists(_ path: String) -> Bool
+    /// Removes a cgroup directory (its child cgroups first); true when it is gone, or was never there.
     func removeDirectory(_ path: String) -> Bool
     /// cgroup v2's device rules: a BPF program attached to the directory.
     func attachDeviceFilter(_ dir: String, _ rules: [DeviceRule]) throws(RuntimeFailure)
@@ -392,9 +393,8 @@ public struct CgroupManager {
     /// Removes the directories (children first); false while a process is still inside.
     public func destroy() -> Bool {
         var ok = true
-        for dir in paths.all where files.exists(dir) {
-            if !files.removeDirectory(dir) { ok = false }
-        }
+        // One rmdir each (a missing directory counts as removed), no look first.
+        for dir in paths.all where !files.removeDirectory(dir) { ok = false }
         return ok
     }
 }

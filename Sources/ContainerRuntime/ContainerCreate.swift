@@ -193,6 +193,7 @@ public struct ContainerRuntimeEngine {
             id: o.id, pid: initPid, startTime: start, bundle: bundle, rootfs: config.rootPath, created: Timestamp.now().rfc3339Nano,
             annotations: config.annotations, cgroups: cgroupPaths, v2Only: layout.v2Only)
         state.hasPoststartHooks = !config.hooks.poststart.isEmpty
+        state.hasPoststopHooks = !config.hooks.poststop.isEmpty
         try store.save(state)
         if let pf = pidFile {
             do { try FS.writeAtomic(pf, "\(initPid)", mode: 0o644, durable: false) } catch { throw RuntimeFailure("writing the pid file: \(error)") }

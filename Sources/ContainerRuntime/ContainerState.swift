@@ -19,6 +19,8 @@ public struct ContainerState: Sendable {
     /// Whether the spec has poststart hooks, so `start` reads and decodes the spec only then
     /// (true for a state written before this field: the spec is read as it always was).
     public var hasPoststartHooks = true
+    /// The same for `delete` and poststop hooks.
+    public var hasPoststopHooks = true
 
     public enum Status: String, Sendable { case creating, created, running, paused, stopped }
 
@@ -41,6 +43,7 @@ public struct ContainerState: Sendable {
             "id": .string(id), "pid": .int(Int64(pid)), "startTime": .int(Int64(startTime)), "bundle": .string(bundle),
             "rootfs": .string(rootfs), "created": .string(created), "annotations": JSON.stringMap(annotations), "cgroups": cg,
             "v2Only": .bool(v2Only), "poststartHooks": .bool(hasPoststartHooks),
+            "poststopHooks": .bool(hasPoststopHooks),
         ]
     }
 
@@ -63,6 +66,7 @@ public struct ContainerState: Sendable {
         annotations = j["annotations"].stringMap ?? [:]
         v2Only = j["v2Only"].bool ?? false
         hasPoststartHooks = j["poststartHooks"].bool ?? true
+        hasPoststopHooks = j["poststopHooks"].bool ?? true
         if j["cgroups"].object != nil {
             cgroups = CgroupPaths(byController: j["cgroups"]["byController"].stringMap ?? [:], unified: j["cgroups"]["unified"].string)
         } else {

@@ -105,7 +105,7 @@ extension ContainerRuntimeEngine {
             }
             if !removed { warn("cgroups of \(id) could not be removed") }
         }
-        if let c = store.config(id), !c.hooks.poststop.isEmpty {
+        if s.hasPoststopHooks, let c = store.config(id), !c.hooks.poststop.isEmpty {
             do throws(RuntimeFailure) {
                 try HookRunner.run(c.hooks.poststop, kind: "poststop", state: hookState(s, c, "stopped"))
             } catch {

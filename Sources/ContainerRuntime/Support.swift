@@ -64,12 +64,14 @@ public struct HostCgroupFiles: CgroupFiles {
     }
 
     public func removeDirectory(_ path: String) -> Bool {
-        // Child cgroups first (a container may have made its own).
-        for n in FS.subdirectories(path) { _ = removeDirectory(path + "/" + n) }
         for _ in 0..<50 {
             if rmdir(path) == 0 || errno == ENOENT { return true }
-            if errno != EBUSY { return false }
-            usleepMillis(2)
+            guard errno == EBUSY || errno == ENOTEMPTY else { return false }
+            // Child cgroups first (a container may have made its own); without any, the last
+            // processes are still leaving.
+            let children = FS.subdirectories(path)
+            if children.isEmpty { usleepMillis(2) }
+            for n in children { _ = removeDirectory(path + "/" + n) }
         }
         return false
     }

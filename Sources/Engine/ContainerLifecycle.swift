@@ -661,13 +661,37 @@ extension Engine {
         stopHealthMonitor(id)
         emit(c, "destroy")
         execs = execs.filter { $0.value.containerID != id }
-        FS.removeAll(dir(id))
         for s in pendingAttach.removeValue(forKey: id) ?? [] { s.subscriber(ShimFrame(.exited)) }
         for w in removeWaiters.removeValue(forKey: id) ?? [] { w.resume(returning: c.state.exitCode) }
         for w in exitWaiters.removeValue(forKey: id) ?? [] { w.resume(returning: c.state.exitCode) }
         if volumes {
             for m in c.mounts where m.type == .volume && m.anonymous && !m.name.isEmpty { try? removeVolume(m.name, force: true) }
         }
+        // The container is gone from the store and the API; what is left of its directory (its
+        // config, hosts files, log: a dozen journaled unlinks, a millisecond or more) is deleted
+        // off the actor, after the answer. Nothing reuses the path (ids are random), and a
+        // directory a crash leaves behind is swept at the next start (sweepRemovedContainers).
+        let leftover = dir(id)
+        DispatchQueue.global(qos: .utility).async { FS.removeAll(leftover) }
+    }
+
+    /// Directories under containers/ that no stored container owns: a removal the daemon did not
+    /// live to finish. A row whose document no longer decodes keeps its directory; anything still
+    /// mounted in one is detached first, never deleted through.
+    func sweepRemovedContainers() {
+        let root = config.dataRoot + "/containers"
+        guard let stored = try? store.containerIDs() else { return }
+        for name in (try? FS.list(root)) ?? [] where !stored.contains(name) && containers[name] == nil && Self.isContainerID(name) {
+            umount2(root + "/" + name + "/rootfs", Int32(MNT_DETACH))
+            unmountShareableShm(name)
+            unmountLayerViews(name)
+            FS.removeAll(root + "/" + name)
+        }
+    }
+
+    /// 64 lowercase hex digits: the only names berthd gives container directories.
+    static func isContainerID(_ name: String) -> Bool {
+        name.utf8.count == 64 && name.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }
     }
 
     public func rename(_ ref: String, to newName: String) throws(EngineError) {

@@ -191,6 +191,7 @@ public actor Engine {
     /// settles those that exited meanwhile (their shim wrote the exit file).
     public func recover() {
         setupNetworking()
+        sweepRemovedContainers()
         for var c in containers.values where c.state.running {
             do {
                 try connectLive(c.id)

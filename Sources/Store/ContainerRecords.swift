@@ -12,6 +12,11 @@ extension Store {
         try db.write { try $0.execute(sql: "DELETE FROM containers WHERE id = ?", arguments: [id]) }
     }
 
+    /// Every stored container's id, whether or not its document still decodes.
+    public func containerIDs() throws -> Set<String> {
+        try db.read { Set(try String.fetchAll($0, sql: "SELECT id FROM containers")) }
+    }
+
     public func loadContainers() throws -> [JSON] {
         try db.read { db in
             try String.fetchAll(db, sql: "SELECT doc FROM containers").compactMap { try? JSON.parse($0) }

@@ -21,7 +21,12 @@ struct ContainerRuntimeTests {
         }
         func read(_ path: String) -> String? { files[path] }
         func exists(_ path: String) -> Bool { dirs.contains(path) || files[path] != nil }
-        func removeDirectory(_ path: String) -> Bool { dirs.remove(path) != nil }
+        var removed: [String] = []
+        func removeDirectory(_ path: String) -> Bool {
+            removed.append(path)
+            dirs.remove(path)
+            return true
+        }
         var filters: [String: [DeviceRule]] = [:]
         func attachDeviceFilter(_ dir: String, _ rules: [DeviceRule]) throws(RuntimeFailure) { filters[dir] = rules }
     }
@@ -244,9 +249,12 @@ struct ContainerRuntimeTests {
         var s = ContainerState(
             id: "c", pid: 5, startTime: 9, bundle: "/b", rootfs: "/b/rootfs", created: "", annotations: [:], cgroups: nil, v2Only: false)
         s.hasPoststartHooks = false
-        #expect(ContainerState(try JSON.parse(s.json.serialized()))?.hasPoststartHooks == false)
-        // A state written before the field: the spec is read, as it always was.
-        #expect(ContainerState(try JSON.parse(#"{"id": "c", "pid": 5}"#))?.hasPoststartHooks == true)
+        s.hasPoststopHooks = false
+        let back = ContainerState(try JSON.parse(s.json.serialized()))
+        #expect(back?.hasPoststartHooks == false && back?.hasPoststopHooks == false)
+        // A state written before the fields: the spec is read, as it always was.
+        let old = ContainerState(try JSON.parse(#"{"id": "c", "pid": 5}"#))
+        #expect(old?.hasPoststartHooks == true && old?.hasPoststopHooks == true)
     }
 }
 
@@ -263,5 +271,19 @@ struct ContainerRuntimeTests {
         #expect(FS.subdirectories(root + "/missing").isEmpty)
         #expect(HostCgroupFiles().removeDirectory(root + "/a"))
         #expect(!FS.exists(root + "/a"))
+    }
+}
+
+@Suite struct HostCgroupRemovalTests {
+    /// One rmdir for an empty cgroup; child cgroups (a container may make its own) go first.
+    @Test func aCgroupWithChildrenIsRemovedWhole() throws {
+        guard getuid() == 0 else { return }
+        let layout = CgroupLayout(mountinfo: (try? FS.readString("/proc/self/mountinfo")) ?? "")
+        guard let base = layout.v1["pids"] ?? layout.unified else { return }
+        let dir = base + "/berth-rmtest-\(getpid())"
+        try FS.mkdirAll(dir + "/child/grandchild")
+        #expect(HostCgroupFiles().removeDirectory(dir))
+        #expect(!FS.exists(dir))
+        #expect(HostCgroupFiles().removeDirectory(dir))  // already gone: removed
     }
 }

@@ -100,3 +100,38 @@ def test_a_second_daemon_on_the_same_roots_is_refused(fresh_daemon):
     assert d.berth("inspect", "-f", "{{.State.Running}}", cid).stdout.strip() == "true"
     assert open(d.root + "/data/berthd.pid").read().strip() == str(d.proc.pid)
     d.berth("rm", "-f", cid, check=True)
+
+
+def test_a_removal_the_daemon_did_not_finish_is_swept_at_start(fresh_daemon):
+    """`rm` answers once the container is gone from the store and deletes what is left of its
+    directory afterwards, off the engine's actor. A daemon that dies in between leaves that
+    directory behind: the next start deletes it, detaching a rootfs still mounted there first
+    (never deleting through the mount), and leaves every stored container's directory alone."""
+    d = fresh_daemon
+    kept = d.docker("create", "--name", "kept", "busybox", "true", check=True).stdout.strip()
+    gone = d.docker("create", "busybox", "true", check=True).stdout.strip()
+    containers = os.path.join(d.root, "data", "containers")
+    d.docker("rm", gone, check=True)
+    for _ in range(100):  # the leftover goes in the background, soon after the answer
+        if not os.path.exists(os.path.join(containers, gone)):
+            break
+        time.sleep(0.02)
+    assert not os.path.exists(os.path.join(containers, gone))
+    # What a daemon killed mid-removal leaves: a directory no stored container owns, its rootfs
+    # still mounted over a file that must survive the sweep.
+    d.kill9()
+    orphan = os.path.join(containers, "ab" * 32)
+    os.makedirs(orphan + "/rootfs")
+    precious = os.path.join(d.root, "precious")
+    os.makedirs(precious)
+    open(os.path.join(precious, "keep"), "w").write("x")
+    subprocess.run(["mount", "--bind", precious, orphan + "/rootfs"], check=True)
+    open(os.path.join(orphan, "config.v2.json"), "w").write("{}")
+    not_an_id = os.path.join(containers, "not-a-container")
+    os.makedirs(not_an_id)
+    d.start()
+    assert not os.path.exists(orphan)
+    assert open(os.path.join(precious, "keep")).read() == "x"
+    assert os.path.isdir(not_an_id)
+    assert os.path.isdir(os.path.join(containers, kept))
+    assert d.docker("start", "-a", "kept").returncode == 0
