@@ -191,7 +191,7 @@ extension Engine {
         starting.insert(id)
         defer { starting.remove(id) }
         do {
-            let root = try mountRootfs(c.id, chains: chainIDs(store.image(id: c.image)?.config.diffIDs ?? []))
+            let root = try mountRootfs(c.id, chains: chainIDs(store.image(id: c.image)?.config.diffIDs ?? []), volatile: c.autoRemove)
             try writeEtcFiles(c, onlyMissing: true)
             // The container's user database is read off the actor: whatever its owner planted
             // there (bounded, non-blocking, in-root) cannot hold up every other API call.
@@ -471,7 +471,14 @@ extension Engine {
     /// Overlay: the image's snapshots read-only (top layer first), one writable layer per container.
     /// A remapped container (daemon `userns-remap`) sees each layer through an idmapped bind
     /// (on-disk 0 is its range's first id), and its writable layer's root belongs to that id.
-    func mountRootfs(_ id: String, chains: [Digest]) throws -> String {
+    ///
+    /// `volatile` (a container removed at its exit, `--rm`): overlay's volatile option, so the
+    /// unmount at exit does not sync the whole upper file system (0.4-1 ms of every `run --rm`,
+    /// measured) for a layer deleted right after. No crash can make that unsafe: after one, a
+    /// `--rm` container is removed, never mounted again (a failed start removes it too). Overlay's
+    /// marker against later mounts of the layer is cleared first all the same, and a kernel
+    /// without the option mounts as before.
+    func mountRootfs(_ id: String, chains: [Digest], volatile: Bool = false) throws -> String {
         let d = dir(id)
         for sub in ["upper", "work", "rootfs"] { try FS.mkdirAll(d + "/" + sub) }
         var lowers = chains.reversed().map { store.snapshotPath($0) }
@@ -495,6 +502,10 @@ extension Engine {
             chown(d + "/upper", remap.uid, remap.gid)
         }
         let opts = "lowerdir=\(lowers.joined(separator: ":")),upperdir=\(d)/upper,workdir=\(d)/work" + OverlayXattrs.mountOptions
+        if volatile {
+            FS.removeAll(d + "/work/work/incompat")
+            if mount("overlay", d + "/rootfs", "overlay", 0, opts + ",volatile") == 0 { return d + "/rootfs" }
+        }
         guard mount("overlay", d + "/rootfs", "overlay", 0, opts) == 0 else {
             throw EngineError.internalError("mount overlay for \(id.prefix(12)): \(SysError("mount"))")
         }
@@ -651,10 +662,13 @@ extension Engine {
         if c.state.running { return }
         unmountRootfs(id)
         unmountShareableShm(id)
-        // The writable layer goes first: on a full disk it is what frees the space the database
-        // needs to record the removal.
-        FS.removeAll(dir(id) + "/upper")
-        FS.removeAll(dir(id) + "/work")
+        // The writable layer goes first when it holds anything: on a full disk it is what frees
+        // the space the database needs to record the removal, and `rm` answering means the space
+        // is free. An empty one (a container that wrote nothing) goes with the rest, after.
+        if !FS.isEmptyDirectory(dir(id) + "/upper") {
+            FS.removeAll(dir(id) + "/upper")
+            FS.removeAll(dir(id) + "/work")
+        }
         do { try store.deleteContainer(id: id) } catch { throw .wrapping(error) }
         containers[id] = nil
         health[id] = nil

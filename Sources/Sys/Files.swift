@@ -161,6 +161,19 @@ public enum FS {
         return out
     }
 
+    /// A directory with no entries; false for one that cannot be read (or is not there).
+    public static func isEmptyDirectory(_ path: String) -> Bool {
+        guard let d = opendir(path) else { return false }
+        defer { closedir(d) }
+        while let e = readdir(d) {
+            let name = withUnsafePointer(to: e.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { return false }
+        }
+        return true
+    }
+
     /// The entries of an open directory stream, without `.` and `..`.
     static func names(_ d: OpaquePointer) -> [String] {
         var out: [String] = []

@@ -26,6 +26,37 @@ def test_run_rm_leaves_nothing(daemon, tool):
     assert daemon.berth("ps", "-aq").stdout == before
 
 
+def rootfs_mount_options(daemon, cid):
+    target = os.path.join(daemon.root, "data", "containers", cid, "rootfs")
+    for line in open("/proc/self/mountinfo"):
+        f = line.split()
+        if f[4] == target:
+            return f[f.index("-") + 3]
+    return None
+
+
+def test_a_rm_containers_layer_is_volatile(daemon):
+    """A `--rm` container's writable layer is deleted at its exit, so it is mounted with
+    overlay's `volatile`: the unmount does not sync the host's file system for it. Other
+    containers keep the usual mount."""
+    rm = daemon.docker("run", "-d", "--rm", "--network", "none", "busybox", "sleep", "60", check=True).stdout.strip()
+    kept = daemon.docker("run", "-d", "--network", "none", "busybox", "sleep", "60", check=True).stdout.strip()
+    try:
+        volatile = {"volatile", "fsync=volatile"}   # newer kernels show the option as the latter
+        assert volatile & set(rootfs_mount_options(daemon, rm).split(","))
+        assert not volatile & set(rootfs_mount_options(daemon, kept).split(","))
+    finally:
+        daemon.docker("rm", "-f", rm, kept)
+    # `cp` into a created `--rm` container mounts its layer the usual way first; the start then
+    # mounts it volatile and sees what was copied.
+    cid = daemon.docker("create", "--rm", "--network", "none", "busybox", "cat", "/hello", check=True).stdout.strip()
+    src = os.path.join(daemon.root, "hello")
+    open(src, "w").write("hi from cp\n")
+    daemon.docker("cp", src, cid + ":/hello", check=True)
+    r = daemon.docker("start", "-a", cid)
+    assert r.returncode == 0 and r.stdout == "hi from cp\n", (r.stdout, r.stderr)
+
+
 def test_etc_files_a_crash_emptied_are_written_again_at_start(daemon):
     """A container's hostname, hosts and resolv.conf are written unsynced at create (three fsyncs
     were a millisecond of every create): a power loss may leave them empty, and the start writes
