@@ -14,7 +14,8 @@ public struct SeccompCache {
     public init(root: String) { dir = root + "/.seccomp" }
 
     public func filter(for profile: JSON) throws(RuntimeFailure) -> [UInt8] {
-        let key = profile.serializedBytes()
+        // The compiler's version is part of the key: a filter an older runtime compiled is a miss.
+        let key = Array("v\(SeccompCompiler.outputVersion) ".utf8) + profile.serializedBytes()
         let path = dir + "/" + Self.name(key)
         if let cached = Self.lookup(path, key) { return cached }
         let bpf: [UInt8]

@@ -146,7 +146,7 @@ extension Engine {
     /// ~20 ms, so each distinct profile is compiled once per daemon run root and linked in.
     func prepareSeccompFilter(_ profile: JSON, at path: String) throws {
         if profile.isNull { return try FS.writeAtomic(path, []) }
-        let shared = config.execRoot + "/seccomp/" + Digest.of(profile.serialized()).hex + ".bpf"
+        let shared = config.execRoot + "/seccomp/" + Digest.of(profile.serialized()).hex + "-v\(SeccompCompiler.outputVersion).bpf"
         if !FS.exists(shared) {
             try FS.mkdirAll(config.execRoot + "/seccomp")
             try FS.writeAtomic(shared, SeccompCompiler.compile(profile))

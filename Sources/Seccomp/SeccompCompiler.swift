@@ -7,6 +7,10 @@ import Sys
 /// Compiles an OCI `linux.seccomp` profile into the classic-BPF program the kernel loads, with
 /// libseccomp and the rules runc applies (so an exec'd process gets the container's filter).
 public enum SeccompCompiler {
+    /// Changes whenever the same profile would compile to another program (2: FilterCompactor),
+    /// so caches keyed by the profile never hand out what an older daemon compiled.
+    public static let outputVersion = 2
+
     public struct Failure: Error, CustomStringConvertible {
         public let message: String
         public var description: String { message }

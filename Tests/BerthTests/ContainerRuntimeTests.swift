@@ -182,6 +182,12 @@ struct ContainerRuntimeTests {
         #expect(try cache.filter(for: a) == first)
         #expect(try cache.filter(for: b) != first)
         #expect(try cache.filter(for: a) == first)
+        // What a runtime with another compiler cached for the same profile is not used.
+        FS.removeAll(root + "/.seccomp")
+        let oldKey = a.serializedBytes()
+        let stale: [UInt8] = [6, 0, 0, 0, 0, 0, 0, 0]  // ret KILL
+        cache.store(root + "/.seccomp/" + SeccompCache.name(oldKey), oldKey, stale)
+        #expect(try cache.filter(for: a) == first)
     }
 
     @Test func containerIDsAreSafePathComponents() {
