@@ -82,7 +82,7 @@ let package = Package(
         .target(name: "GoTemplate", dependencies: ["JSON"]),
         .target(name: "CLI", dependencies: ["CSys", "Client", "JSON", "OCI", "Sys", "Archive", "GoTemplate", "Builder"]),
         .target(name: "CRootless"),
-        .executableTarget(name: "berthd", dependencies: ["API", "BuildKit", "Engine", "Runtime", "CRootless"]),
+        .executableTarget(name: "berthd", dependencies: ["API", "BerthNet", "BuildKit", "Engine", "Runtime", "CRootless"]),
         // Every command starts the CLI: a static Swift runtime saves ~2 ms of dynamic loading each time.
         .executableTarget(name: "berth", dependencies: ["CLI"], linkerSettings: [.unsafeFlags(["-static-stdlib"])]),
         .executableTarget(name: "berth-shim", dependencies: ["Sys", "CSys", "ContainerRuntime", "CRuntime"],

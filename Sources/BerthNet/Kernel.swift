@@ -119,6 +119,10 @@ public struct LinuxHostNetworking: HostNetworking {
     public func createNamespace(_ name: String, ownedBy userNamespace: String?) throws(NetworkError) {
         guard let userNamespace else {
             do { try FS.mkdirAll(Self.namespaceDirectory) } catch { throw NetworkError("\(error)") }
+            if let ready = NamespacePool.shared.take() {
+                defer { close(ready) }
+                if berth_netns_bind(ready, Self.namespaceDirectory, Self.namespaceDirectory + "/" + name) == 0 { return }
+            }
             guard berth_netns_create(Self.namespaceDirectory, Self.namespaceDirectory + "/" + name) == 0 else {
                 throw NetworkError("creating network namespace \(name): \(SysError("unshare"))")
             }

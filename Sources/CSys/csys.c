@@ -288,6 +288,44 @@ int berth_netlink_socket_in_netns(const char *ns_path, int enable_ipv6) {
     return fd;
 }
 
+#include <stdio.h>
+
+int berth_netns_new(void) {
+    int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (self < 0) return -1;
+    int fd = -1, e = 0;
+    if (unshare(CLONE_NEWNET) == 0) {
+        fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+        e = errno;
+        if (setns(self, CLONE_NEWNET) != 0) { abort(); }
+    } else {
+        e = errno;
+    }
+    close(self);
+    errno = e;
+    return fd;
+}
+
+int berth_netns_bind(int fd, const char *dir, const char *path) {
+    if (mount("", dir, "none", MS_SHARED | MS_REC, NULL) != 0) {
+        if (errno != EINVAL) return -1;
+        if (mount(dir, dir, "none", MS_BIND | MS_REC, NULL) != 0) return -1;
+        if (mount("", dir, "none", MS_SHARED | MS_REC, NULL) != 0) return -1;
+    }
+    int f = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0);
+    if (f < 0) return -1;
+    close(f);
+    char source[64];
+    snprintf(source, sizeof source, "/proc/self/fd/%d", fd);
+    if (mount(source, path, "none", MS_BIND, NULL) != 0) {
+        int e = errno;
+        unlink(path);
+        errno = e;
+        return -1;
+    }
+    return 0;
+}
+
 int berth_netns_create(const char *dir, const char *path) {
     /* As `ip netns add`: the directory a shared mount (bound on itself first when it is not a
      * mount point), so the namespaces' mounts propagate to mount namespaces made later. */

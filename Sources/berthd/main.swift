@@ -1,4 +1,5 @@
 import API
+import BerthNet
 import BuildKit
 import Engine
 import Foundation
@@ -207,6 +208,8 @@ do {
     engineConfig.defaultUlimits = config.defaultUlimits
     let engine = try Engine(config: engineConfig)
     await engine.recover()
+    // A couple of network namespaces made ahead, so a start binds one instead of making it.
+    NamespacePool.shared.refill()
     // A clean stop takes Berth's bridges and rules off the host when no container runs.
     signal(SIGTERM, SIG_IGN)
     signal(SIGINT, SIG_IGN)
@@ -219,6 +222,7 @@ do {
         src.setEventHandler {
             Task {
                 await engine.stopAllForShutdown()
+                NamespacePool.shared.drain()
                 await engine.shutdownNetworking()
                 for p in socketPaths { unlink(p) }
                 // The exec helper's read-only mount is the daemon's; the next start makes it again

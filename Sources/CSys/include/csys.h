@@ -44,6 +44,12 @@ int berth_netlink_socket_in_netns(const char *ns_path, int enable_ipv6);
  * the bind mount of the namespace, `dir` a shared mount); the calling thread comes back to its
  * own namespace. 0, or -1 with errno (nothing left behind). */
 int berth_netns_create(const char *dir, const char *path);
+/* A new network namespace, held by the returned descriptor only (close-on-exec); the calling
+ * thread comes back to its own namespace. -1 with errno. */
+int berth_netns_new(void);
+/* The namespace `fd` holds, kept at `path` under `dir` as berth_netns_create keeps one. 0, or
+ * -1 with errno (nothing left behind); `fd` stays open either way. */
+int berth_netns_bind(int fd, const char *dir, const char *path);
 /* A UDP socket in the current namespace bound to addr:port (port 0: any), non-blocking. */
 int berth_udp_socket(unsigned int addr, unsigned short port);
 int berth_udp_recvfrom(int fd, void *buf, int len, unsigned int *addr, unsigned short *port);
