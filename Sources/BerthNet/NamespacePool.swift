@@ -49,9 +49,12 @@ public final class NamespacePool: Sendable {
     /// Closes every ready namespace (the kernel frees them) and stops refilling.
     public func drain() {
         enabled.store(false, ordering: .relaxed)
-        for fd in spares.withLock({ s -> [Int32] in
-            defer { s = [] }; return s
-        }) { close(fd) }
+        let held = spares.withLock { s -> [Int32] in
+            let all = s
+            s = []
+            return all
+        }
+        for fd in held { close(fd) }
     }
 
     public var ready: Int { spares.withLock { $0.count } }
