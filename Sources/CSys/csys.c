@@ -307,6 +307,8 @@ int berth_netns_new(void) {
 }
 
 int berth_netns_bind(int fd, const char *dir, const char *path) {
+    /* As `ip netns add`: the directory a shared mount (bound on itself first when it is not a
+     * mount point), so the namespaces' mounts propagate to mount namespaces made later. */
     if (mount("", dir, "none", MS_SHARED | MS_REC, NULL) != 0) {
         if (errno != EINVAL) return -1;
         if (mount(dir, dir, "none", MS_BIND | MS_REC, NULL) != 0) return -1;
@@ -327,28 +329,11 @@ int berth_netns_bind(int fd, const char *dir, const char *path) {
 }
 
 int berth_netns_create(const char *dir, const char *path) {
-    /* As `ip netns add`: the directory a shared mount (bound on itself first when it is not a
-     * mount point), so the namespaces' mounts propagate to mount namespaces made later. */
-    if (mount("", dir, "none", MS_SHARED | MS_REC, NULL) != 0) {
-        if (errno != EINVAL) return -1;
-        if (mount(dir, dir, "none", MS_BIND | MS_REC, NULL) != 0) return -1;
-        if (mount("", dir, "none", MS_SHARED | MS_REC, NULL) != 0) return -1;
-    }
-    int f = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0);
-    if (f < 0) return -1;
-    close(f);
-    int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-    if (self < 0) { int e = errno; unlink(path); errno = e; return -1; }
-    int rc = -1, e = 0;
-    if (unshare(CLONE_NEWNET) == 0) {
-        rc = mount("/proc/thread-self/ns/net", path, "none", MS_BIND, NULL);
-        e = errno;
-        if (setns(self, CLONE_NEWNET) != 0) { abort(); }
-    } else {
-        e = errno;
-    }
-    close(self);
-    if (rc != 0) unlink(path);
+    int fd = berth_netns_new();
+    if (fd < 0) return -1;
+    int rc = berth_netns_bind(fd, dir, path);
+    int e = errno;
+    close(fd);
     errno = e;
     return rc;
 }
