@@ -328,6 +328,20 @@ int berth_netns_bind(int fd, const char *dir, const char *path) {
     return 0;
 }
 
+#include <sys/stat.h>
+
+int berth_is_mount_root(const char *path) {
+#ifdef STATX_ATTR_MOUNT_ROOT
+    struct statx sx;
+    if (statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &sx) != 0) return -1;
+    if (!(sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT)) return -1;
+    return (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT) ? 1 : 0;
+#else
+    (void)path;
+    return -1;
+#endif
+}
+
 int berth_netns_create(const char *dir, const char *path) {
     int fd = berth_netns_new();
     if (fd < 0) return -1;

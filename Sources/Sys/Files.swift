@@ -1,3 +1,4 @@
+import CSys
 import Glibc
 
 /// Small file helpers over raw syscalls: no Foundation, so the shim and CLI stay light.
@@ -192,7 +193,15 @@ public enum FS {
     }
 
     /// Whether something is mounted at exactly this path (per /proc/self/mountinfo).
+    /// statx says so in one call; mountinfo (which grows with every container's mounts, and was
+    /// read on the actor at every exit) only where the kernel does not say.
     public static func isMountPoint(_ path: String) -> Bool {
+        switch berth_is_mount_root(path) {
+        case 1: return true
+        case 0: return false
+        default: break
+        }
+        if !exists(path) { return false }
         guard let text = try? readString("/proc/self/mountinfo") else { return false }
         for line in text.split(separator: "\n") {
             let f = line.split(separator: " ", maxSplits: 5)

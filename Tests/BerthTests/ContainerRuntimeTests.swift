@@ -1,3 +1,4 @@
+import CSys
 import Glibc
 import JSON
 import Sys
@@ -291,5 +292,26 @@ struct ContainerRuntimeTests {
         #expect(HostCgroupFiles().removeDirectory(dir))
         #expect(!FS.exists(dir))
         #expect(HostCgroupFiles().removeDirectory(dir))  // already gone: removed
+    }
+}
+
+@Suite struct MountPointTests {
+    /// statx's mount-root attribute and the mountinfo scan agree: a tmpfs mounted on a directory
+    /// is a mount point, the directory beside it and a missing path are not.
+    @Test func mountPointsAreToldApart() throws {
+        guard getuid() == 0 else { return }
+        let root = "/tmp/berth-mountpoint-\(getpid())"
+        try FS.mkdirAll(root + "/m")
+        try FS.mkdirAll(root + "/plain")
+        defer {
+            umount2(root + "/m", Int32(MNT_DETACH))
+            FS.removeAll(root)
+        }
+        #expect(mount("tmpfs", root + "/m", "tmpfs", 0, nil) == 0)
+        #expect(FS.isMountPoint(root + "/m"))
+        #expect(!FS.isMountPoint(root + "/plain"))
+        #expect(!FS.isMountPoint(root + "/missing"))
+        #expect(berth_is_mount_root(root + "/m") == 1)  // this kernel reports the attribute
+        #expect(FS.isMountPoint("/proc"))
     }
 }

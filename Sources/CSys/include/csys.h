@@ -50,6 +50,9 @@ int berth_netns_new(void);
 /* The namespace `fd` holds, kept at `path` under `dir` as berth_netns_create keeps one. 0, or
  * -1 with errno (nothing left behind); `fd` stays open either way. */
 int berth_netns_bind(int fd, const char *dir, const char *path);
+/* Whether `path` (its last component not followed) is the root of a mount, from statx's
+ * STATX_ATTR_MOUNT_ROOT: 1 or 0; -1 when the kernel does not report it or statx fails. */
+int berth_is_mount_root(const char *path);
 /* A UDP socket in the current namespace bound to addr:port (port 0: any), non-blocking. */
 int berth_udp_socket(unsigned int addr, unsigned short port);
 int berth_udp_recvfrom(int fd, void *buf, int len, unsigned int *addr, unsigned short *port);
