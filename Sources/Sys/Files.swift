@@ -146,18 +146,15 @@ public enum FS {
         guard let d = opendir(path) else { return [] }
         defer { closedir(d) }
         var out: [String] = []
-        while let e = readdir(d) {
-            let name = withUnsafePointer(to: e.pointee.d_name) {
-                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-            }
-            guard name != "." && name != ".." else { continue }
-            switch Int(e.pointee.d_type) {
-            case Int(DT_DIR): out.append(name)
-            case Int(DT_UNKNOWN):
+        forEachEntry(d) { name, type in
+            switch Int32(type) {
+            case Int32(DT_DIR): out.append(name)
+            case Int32(DT_UNKNOWN):
                 var st = stat()
                 if lstat(path + "/" + name, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR { out.append(name) }
             default: break
             }
+            return true
         }
         return out
     }
@@ -166,25 +163,32 @@ public enum FS {
     public static func isEmptyDirectory(_ path: String) -> Bool {
         guard let d = opendir(path) else { return false }
         defer { closedir(d) }
-        while let e = readdir(d) {
-            let name = withUnsafePointer(to: e.pointee.d_name) {
-                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-            }
-            if name != "." && name != ".." { return false }
+        var empty = true
+        forEachEntry(d) { _, _ in
+            empty = false
+            return false
         }
-        return true
+        return empty
     }
 
     /// The entries of an open directory stream, without `.` and `..`.
     static func names(_ d: OpaquePointer) -> [String] {
         var out: [String] = []
+        forEachEntry(d) { name, _ in
+            out.append(name)
+            return true
+        }
+        return out
+    }
+
+    /// Each entry's name and `d_type` but `.` and `..`, until `body` returns false.
+    static func forEachEntry(_ d: OpaquePointer, _ body: (String, UInt8) -> Bool) {
         while let e = readdir(d) {
             let name = withUnsafePointer(to: e.pointee.d_name) {
                 $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
             }
-            if name != "." && name != ".." { out.append(name) }
+            if name != "." && name != "..", !body(name, e.pointee.d_type) { return }
         }
-        return out
     }
 
     public static func size(_ path: String) -> Int64? {

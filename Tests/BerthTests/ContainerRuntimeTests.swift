@@ -276,6 +276,7 @@ struct ContainerRuntimeTests {
         #expect(symlink(root + "/a", root + "/link") == 0)
         #expect(FS.subdirectories(root).sorted() == ["a", "b"])
         #expect(FS.subdirectories(root + "/missing").isEmpty)
+        #expect(!FS.isEmptyDirectory(root) && FS.isEmptyDirectory(root + "/b") && !FS.isEmptyDirectory(root + "/missing"))
         #expect(HostCgroupFiles().removeDirectory(root + "/a"))
         #expect(!FS.exists(root + "/a"))
     }
