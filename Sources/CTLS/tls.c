@@ -2,6 +2,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +20,15 @@ static void fail(char *err, size_t errlen, const char *what) {
     snprintf(err, errlen, "%s%s%s", what, e ? ": " : "", detail);
 }
 
+/* OpenSSL frees its global state from an atexit handler unless told not to on its first
+ * initialisation. The CLI's relay threads may still be in SSL_read or SSL_free when main
+ * returns: the cleanup racing them aborted `berth run` over TLS now and then with "double free
+ * or corruption" after it had done its work. The process is ending; the kernel frees it all. */
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static void init_without_atexit(void) { OPENSSL_init_ssl(OPENSSL_INIT_NO_ATEXIT | OPENSSL_INIT_LOAD_SSL_STRINGS, NULL); }
+
 berth_tls *berth_tls_connect(int fd, const char *host, const char *ca, const char *cert, const char *key, int skip_verify, char *err, size_t errlen) {
+    pthread_once(&init_once, init_without_atexit);
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
     if (!ctx) { fail(err, errlen, "TLS context"); return NULL; }
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);

@@ -187,7 +187,7 @@ public struct ContainerRuntimeEngine {
         _ = brt_waitpid(child, &status, 0)
         if let f = failure { throw RuntimeFailure("unable to start container process: \(f)") }
         guard initPid > 0, let start = processStartTime(initPid) else {
-            throw RuntimeFailure("unable to start container process: the container's init exited during create")
+            throw RuntimeFailure("unable to start container process: the container's init exited during create (\(Self.describe(waitStatus: status)))")
         }
         var state = ContainerState(
             id: o.id, pid: initPid, startTime: start, bundle: bundle, rootfs: config.rootPath, created: Timestamp.now().rfc3339Nano,
@@ -200,6 +200,13 @@ public struct ContainerRuntimeEngine {
         }
         cleanup.disarm()
         return state
+    }
+
+    /// How the first stage ended, for an error that would otherwise say only that it did.
+    static func describe(waitStatus s: Int32) -> String {
+        let signal = s & 0x7f
+        if signal == 0 { return "stage exit status \((s >> 8) & 0xff)" }
+        return "stage killed by signal \(signal)"
     }
 
     /// Whether this process runs in a user namespace other than the host's (rootless berthd).

@@ -376,6 +376,36 @@ def test_berth_over_tls_costs_no_more_than_the_socket(tls_daemon):
     assert remote < local + 0.1, (local, remote)
 
 
+def test_berth_over_tls_runs_no_openssl_cleanup_at_exit(tls_daemon):
+    """The CLI's TLS relay threads may still be in SSL_read or SSL_free when main returns, and
+    OpenSSL's atexit cleanup raced them: `berth run --rm` over TLS died now and then (1 in
+    thousands; once in CI) with `double free or corruption` after its work was done. OpenSSL is
+    now initialised without that handler: a breakpoint on it must never be reached."""
+    if not shutil.which("gdb"):
+        pytest.skip("gdb not installed")
+    d = tls_daemon
+    r = subprocess.run(["gdb", "-q", "-batch", "-nx", "-ex", "set breakpoint pending on", "-ex", "break OPENSSL_cleanup", "-ex", "run",
+                        "-ex", "bt 3", "--args", BIN + "/berth", "version", "--format", "{{.Server.Version}}"],
+                       env=d.env, capture_output=True, text=True, timeout=120)
+    assert "exited normally" in r.stdout, r.stdout[-2000:] + r.stderr[-2000:]
+    assert "hit Breakpoint" not in r.stdout, r.stdout[-2000:]
+
+
+def test_berth_over_tls_exits_cleanly_under_parallel_runs(tls_daemon):
+    """The same race, as a user met it: parallel `run --rm` over TLS, every one exits 0 and
+    prints nothing on stderr."""
+    from concurrent.futures import ThreadPoolExecutor
+    d = tls_daemon
+
+    def one(i):
+        r = subprocess.run([BIN + "/berth", "run", "--rm", "busybox", "true"], env=d.env, capture_output=True, text=True, timeout=60)
+        return (i, r.returncode, r.stderr)
+
+    with ThreadPoolExecutor(6) as pool:
+        bad = [r for r in pool.map(one, range(60)) if r[1] != 0 or r[2] != ""]
+    assert bad == []
+
+
 def test_compose_v2_over_mutual_tls(tls_daemon, tmp_path):
     """Compose v2 reaches a remote daemon through the same variables: a built service with a
     published port and a healthy dependency, logs followed over the hijacked TLS connection."""
