@@ -136,7 +136,8 @@ public struct ContainerRuntimeEngine {
             ]
         }
         var failure: String? = nil
-        loop: while let (kind, text) = SyncMessage.receive(sv[0]) {
+        var reports = ChildReports()
+        loop: while let (kind, text) = reports.next({ SyncMessage.receive(sv[0]) }) {
             switch kind {
             case UInt8(ascii: "U"):
                 do throws(RuntimeFailure) {

@@ -205,7 +205,8 @@ struct ExecCommand {
         if consoleFd >= 0 { close(consoleFd) }
         var pid: Int32 = 0
         var failure: String? = nil
-        while let (kind, text) = SyncMessage.receive(sv[0]) {
+        var reports = ChildReports()
+        while let (kind, text) = reports.next({ SyncMessage.receive(sv[0]) }) {
             if kind == UInt8(ascii: "P") {
                 pid = Int32(text) ?? 0
                 // From here, as for create: the process may not open its own /proc files in a user namespace.

@@ -104,6 +104,34 @@ enum SyncMessage {
     }
 }
 
+/// The parent's side of the sync socket during create and exec, in the order it must act. The
+/// first stage forks the container's process and only then reports its pid ("P"); the process
+/// runs at once and, when the stage is descheduled between the fork and the send, its own
+/// reports (hooks due "H", ready "R") arrive first. Those are held back until the pid has come:
+/// acting on "R" without it failed a create under load ("the container's init exited during
+/// create", the stage having exited 0), and hooks must be given the pid.
+struct ChildReports {
+    static let pid = UInt8(ascii: "P")
+    private static let needPid: Set<UInt8> = [UInt8(ascii: "H"), UInt8(ascii: "R")]
+    private var held: [(UInt8, String)] = []
+    private var pidSeen = false
+
+    /// The next report to act on; nil at the end of the stream (held reports without a pid are dropped).
+    mutating func next(_ receive: () -> (UInt8, String)?) -> (UInt8, String)? {
+        if pidSeen, !held.isEmpty { return held.removeFirst() }
+        while let m = receive() {
+            if m.0 == Self.pid {
+                pidSeen = true
+            } else if !pidSeen && Self.needPid.contains(m.0) {
+                held.append(m)
+                continue
+            }
+            return m
+        }
+        return nil
+    }
+}
+
 /// A process's start time (field 22 of /proc/<pid>/stat), which tells a pid reused by another
 /// process from the container's init.
 func processStartTime(_ pid: Int32) -> UInt64? {

@@ -316,3 +316,36 @@ struct ContainerRuntimeTests {
         #expect(FS.isMountPoint("/proc"))
     }
 }
+
+/// The create and exec loops act on the child's reports in the order the pid needs: the
+/// container's process may report ready before the stage that forked it reports its pid.
+@Suite struct ChildReportsTests {
+    func drain(_ script: [String]) -> [String] {
+        var queue = script.map { (UInt8(ascii: Unicode.Scalar($0.utf8.first!)), String($0.dropFirst())) }
+        var reports = ChildReports()
+        var out: [String] = []
+        while let (kind, text) = reports.next({ queue.isEmpty ? nil : queue.removeFirst() }) {
+            out.append(String(UnicodeScalar(kind)) + text)
+        }
+        return out
+    }
+
+    @Test func readyBeforeThePidIsActedOnAfterIt() {
+        // The failure CI-like load produced: "R" first, the loop stopped with no pid.
+        #expect(drain(["R", "P4242"]) == ["P4242", "R"])
+        #expect(drain(["H", "R", "P7"]) == ["P7", "H", "R"])
+        #expect(drain(["H", "P7", "R"]) == ["P7", "H", "R"])
+    }
+
+    @Test func theUsualOrderAndErrorsPassUnchanged() {
+        #expect(drain(["P7", "H", "R"]) == ["P7", "H", "R"])
+        #expect(drain(["U", "P7", "R"]) == ["U", "P7", "R"])
+        #expect(drain(["Eno such file"]) == ["Eno such file"])
+        // An error from the process itself is not held: the create fails with its words.
+        #expect(drain(["Eexec: not found", "P7"]) == ["Eexec: not found", "P7"])
+    }
+
+    @Test func reportsWithoutAPidAreDroppedAtTheEnd() {
+        #expect(drain(["R"]) == [])
+    }
+}
