@@ -63,15 +63,95 @@ public enum DirFD {
         return n > 0 ? String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
     }
 
-    /// Removes `name` and, for a directory, everything below it, never following a link.
-    public static func removeAll(_ dirfd: Int32, _ name: String) {
-        if unlinkat(dirfd, name, 0) == 0 || errno == ENOENT { return }
-        let fd = Glibc.openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        if fd >= 0 {
-            for n in (try? list(fd)) ?? [] { removeAll(fd, n) }
-            close(fd)
+    /// Removes `name` and, for a directory, everything below it, never following a link and
+    /// never crossing into another mount (a mount point inside is left, and so are its parents).
+    /// However deep the tree: a container or a layer can nest directories far beyond PATH_MAX
+    /// (a path string stops working there, and the tree was left behind on disk) and deeper than
+    /// recursion may go on a thread's stack. So it is a loop over an explicit stack, listing each
+    /// directory once, with at most `openWindow` directories open: one that has to be closed is
+    /// reached again through the `..` of its child, checked against the device and inode it had.
+    /// true when `name` is gone.
+    @discardableResult
+    public static func removeAll(_ dirfd: Int32, _ name: String) -> Bool {
+        if unlinkat(dirfd, name, 0) == 0 || errno == ENOENT { return true }
+        guard errno == EISDIR || errno == EPERM else { return false }
+        if unlinkat(dirfd, name, AT_REMOVEDIR) == 0 || errno == ENOENT { return true }
+        guard errno == ENOTEMPTY || errno == EEXIST, let first = TreeFrame.open(dirfd, name) else { return false }
+        // stack[..<firstOpen] are closed (their names stay listed), stack[firstOpen...] open.
+        var stack = [first]
+        var firstOpen = 0
+        var complete = true
+        defer { for f in stack where f.fd >= 0 { close(f.fd) } }
+        while !stack.isEmpty {
+            let top = stack.count - 1
+            if let entry = stack[top].pending.popLast() {
+                let fd = stack[top].fd
+                if unlinkat(fd, entry, 0) == 0 || errno == ENOENT { continue }
+                if errno != EISDIR && errno != EPERM {
+                    complete = false  // a mount point (EBUSY) or immutable: left, and so are its parents
+                    continue
+                }
+                if unlinkat(fd, entry, AT_REMOVEDIR) == 0 || errno == ENOENT { continue }
+                guard errno == ENOTEMPTY || errno == EEXIST, let child = TreeFrame.open(fd, entry) else {
+                    complete = false
+                    continue
+                }
+                stack.append(child)
+                if stack.count - firstOpen > openWindow {
+                    close(stack[firstOpen].fd)
+                    stack[firstOpen].fd = -1
+                    firstOpen += 1
+                }
+                continue
+            }
+            // Nothing left to try in the top directory: go back up and remove it.
+            let done = stack.removeLast()
+            guard let parentIndex = stack.indices.last else {
+                close(done.fd)
+                return unlinkat(dirfd, name, AT_REMOVEDIR) == 0 && complete
+            }
+            if parentIndex < firstOpen {
+                let up = Glibc.openat(done.fd, "..", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                var st = stat()
+                guard up >= 0, fstat(up, &st) == 0, UInt64(st.st_dev) == stack[parentIndex].device, UInt64(st.st_ino) == stack[parentIndex].inode
+                else {
+                    // Moved while we were below it: stop rather than delete anywhere else.
+                    if up >= 0 { close(up) }
+                    close(done.fd)
+                    return false
+                }
+                stack[parentIndex].fd = up
+                firstOpen = parentIndex
+            }
+            close(done.fd)
+            if unlinkat(stack[parentIndex].fd, done.name, AT_REMOVEDIR) != 0 && errno != ENOENT { complete = false }
         }
-        unlinkat(dirfd, name, AT_REMOVEDIR)
+        return false
+    }
+
+    /// How many directories `removeAll` keeps open at once.
+    static let openWindow = 32
+
+    /// One directory on `removeAll`'s way down: its descriptor (-1 while closed for the window),
+    /// its name in its parent, its identity, and the names not yet removed.
+    private struct TreeFrame {
+        var fd: Int32
+        let name: String
+        let device: UInt64
+        let inode: UInt64
+        var pending: [String]
+
+        /// The directory `name` of `dirfd` if it is one on the same mount, not a link.
+        static func open(_ dirfd: Int32, _ name: String) -> TreeFrame? {
+            let fd = DirFD.open(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, [.beneath, .noSymlinks, .noXDev])
+            guard fd >= 0 else { return nil }
+            var st = stat()
+            guard fstat(fd, &st) == 0, let names = try? DirFD.list(fd) else {
+                close(fd)
+                return nil
+            }
+            return TreeFrame(fd: fd, name: name, device: UInt64(st.st_dev), inode: UInt64(st.st_ino), pending: names)
+        }
     }
 
     /// The directory at `path` inside the tree (`resolve` says how links are followed), created

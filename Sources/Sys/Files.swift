@@ -124,14 +124,18 @@ public enum FS {
 
     /// rm -rf without following symlinks. Unmounted state is the caller's job.
     public static func removeAll(_ path: String) {
-        var st = stat()
-        guard lstat(path, &st) == 0 else { return }
-        if (st.st_mode & S_IFMT) == S_IFDIR {
-            for name in (try? list(path)) ?? [] { removeAll(path + "/" + name) }
-            rmdir(path)
-        } else {
-            unlink(path)
-        }
+        // The path's own components are the caller's (Berth's directories); what is below it may
+        // be a container's or an image's, so it is walked on directory descriptors (DirFD).
+        var path = path
+        while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
+        let slash = path.lastIndex(of: "/")
+        let parent = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+        let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
+        guard !name.isEmpty, name != ".", name != ".." else { return }
+        let fd = Glibc.open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        DirFD.removeAll(fd, name)
     }
 
     public static func list(_ path: String) throws(SysError) -> [String] {

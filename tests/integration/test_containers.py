@@ -514,6 +514,27 @@ def test_cp_never_leaves_the_container_root(daemon, tmp_path):
     daemon.berth("rm", "-f", "hostile", check=True)
 
 
+def test_rm_removes_a_tree_nested_deeper_than_the_hosts_path_max(daemon):
+    """A container nests directories until its own paths reach PATH_MAX; seen from the host, with
+    the data root in front, the bottom of that chain is beyond PATH_MAX. The path-string removal
+    failed there and left the whole chain (2,000 directories, 13 MB) on disk after `rm`."""
+    cid = daemon.berth("run", "-d", "busybox", "sh", "-c",
+                       "i=0; while [ $i -lt 4000 ] && mkdir d 2>/dev/null && cd d 2>/dev/null; do i=$((i+1)); done; "
+                       "ln -s / rootlink; echo bottom > file; echo $i; sleep 300", check=True).stdout.strip()
+    for _ in range(100):
+        if daemon.berth("logs", cid).stdout.strip():
+            break
+        time.sleep(0.1)
+    assert int(daemon.berth("logs", cid).stdout) > 1900
+    daemon.docker("rm", "-f", cid, check=True)
+    left = os.path.join(daemon.root, "data", "containers", cid)
+    for _ in range(50):  # the directory around the layer goes just after the answer
+        if not os.path.exists(left):
+            break
+        time.sleep(0.1)
+    assert not os.path.exists(left)
+
+
 def test_stats(daemon):
     daemon.berth("run", "-d", "--name", "busy", "-m", "64m", "--pids-limit", "50", "busybox", "sh", "-c", "while true; do :; done", check=True)
     time.sleep(0.5)
