@@ -93,7 +93,7 @@ extension Router {
         defer { release() }
         res.startStream(contentType: "application/x-tar")
         // The tree walk is blocking I/O: it fills a bounded queue that the response drains.
-        let (chunks, cont) = AsyncStream<[UInt8]>.makeStream(bufferingPolicy: .bufferingOldest(64))
+        let (chunks, cont) = AsyncThrowingStream<[UInt8], Error>.makeStream(bufferingPolicy: .bufferingOldest(64))
         let writer = Thread {
             var pending: [UInt8] = []
             let tree = TreeTar(root: root, layer: false) { bytes in
@@ -104,13 +104,22 @@ extension Router {
                 }
             }
             tree.shift = shift
-            try? tree.write()
-            if !pending.isEmpty { while case .dropped = cont.yield(pending) { usleep(2000) } }
-            cont.finish()
+            do {
+                try tree.write()
+                if !pending.isEmpty { while case .dropped = cont.yield(pending) { usleep(2000) } }
+                cont.finish()
+            } catch {
+                cont.finish(throwing: error)
+            }
         }
         writer.start()
-        for await c in chunks { if !(await res.write(c)) { break } }
-        res.end()
+        do {
+            for try await c in chunks { if !(await res.write(c)) { break } }
+            res.end()
+        } catch {
+            // The head (200) is out: a tree the walk refused ends the body short, never as a whole tar.
+            res.abort()
+        }
     }
 
     /// One document (`stream=0`; two samples a second apart unless `one-shot`, so precpu is

@@ -87,6 +87,13 @@ public final class Responder: @unchecked Sendable {
         }
     }
 
+    /// Ends a streamed response that failed partway: the connection is closed without the last
+    /// chunk, so the client sees a truncated body (an unexpected EOF) rather than a complete one.
+    public func abort() {
+        let ch = channel
+        ch.eventLoop.execute { ch.close(promise: nil) }
+    }
+
     public var isActive: Bool { channel.isActive }
 
     // MARK: hijack

@@ -85,14 +85,58 @@ public final class TreeTar {
         return fd >= 0 ? fd : nil
     }
 
-    private func walk(_ dirfd: Int32, _ rel: String, _ links: inout [UInt64: String], only: String? = nil) throws {
-        for name in try (only.map { [$0] } ?? DirFD.list(dirfd).sorted()) {
+    /// The deepest nesting walked: a path within PATH_MAX (4096 bytes) has at most 2048
+    /// components, so anything deeper was made on purpose, one `mkdirat` below the other, by a
+    /// container or a layer. The walks hold an open directory and a path per level, and they
+    /// used to recurse: 50,000 levels overflowed the stack and took berthd down with one
+    /// `docker diff` (and 2,000 levels with `export` on a debug build). Now they loop, and refuse
+    /// past this depth.
+    public static let maxDepth = 2048
+
+    static func tooDeep(_ rel: String) -> ArchiveError {
+        ArchiveError("\(rel.prefix(64))…: directories nested deeper than \(maxDepth) levels")
+    }
+
+    /// A directory on the walk's way down: its names still to write, last first.
+    private struct Level {
+        let fd: Int32
+        let rel: String
+        var names: [String]
+        let owned: Bool
+    }
+
+    /// Writes the tree below `rootfd` in name order, each directory's contents right after it.
+    /// A loop over an explicit stack of open directories, not recursion: how deep a tree goes is
+    /// up to whoever made it, a thread's stack is not (see `maxDepth`).
+    private func walk(_ rootfd: Int32, _ rootRel: String, _ links: inout [UInt64: String], only: String? = nil) throws {
+        var stack = [Level(fd: rootfd, rel: rootRel, names: try (only.map { [$0] } ?? DirFD.list(rootfd).sorted()).reversed(), owned: false)]
+        defer { for l in stack where l.owned { close(l.fd) } }
+        /// Goes down into `sub` (now owned by the stack).
+        func descend(_ sub: Int32, _ r: String) throws {
+            guard stack.count < TreeTar.maxDepth else {
+                close(sub)
+                throw TreeTar.tooDeep(r)
+            }
+            let names: [String]
+            do { names = try DirFD.list(sub).sorted() } catch {
+                close(sub)
+                throw error
+            }
+            stack.append(Level(fd: sub, rel: r, names: names.reversed(), owned: true))
+        }
+        while !stack.isEmpty {
+            let top = stack.count - 1
+            guard let name = stack[top].names.popLast() else {
+                let done = stack.removeLast()
+                if done.owned { close(done.fd) }
+                continue
+            }
+            let dirfd = stack[top].fd, rel = stack[top].rel
             let r = rel.isEmpty ? name : rel + "/" + name
             guard let st = DirFD.lstat(dirfd, name) else { continue }
             if let exclude, exclude(r) {
                 if descendExcluded && (st.st_mode & S_IFMT) == S_IFDIR, let sub = TreeTar.openSubdirectory(dirfd, name) {
-                    defer { close(sub) }
-                    try walk(sub, r, &links)
+                    try descend(sub, r)
                 }
                 continue
             }
@@ -101,12 +145,16 @@ public final class TreeTar {
             switch st.st_mode & S_IFMT {
             case S_IFDIR:
                 guard let sub = TreeTar.openSubdirectory(dirfd, name) else { continue }
-                defer { close(sub) }
-                try tar.entry(outName(r) + "/", type: "5", mode: mode, uid: uid, gid: gid, mtime: mtime)
-                if layer && TreeTar.isOpaque(sub) {
-                    try tar.entry(outName(r) + "/.wh..wh..opq", type: "0", mode: 0, uid: 0, gid: 0, mtime: mtime)
+                do {
+                    try tar.entry(outName(r) + "/", type: "5", mode: mode, uid: uid, gid: gid, mtime: mtime)
+                    if layer && TreeTar.isOpaque(sub) {
+                        try tar.entry(outName(r) + "/.wh..wh..opq", type: "0", mode: 0, uid: 0, gid: 0, mtime: mtime)
+                    }
+                } catch {
+                    close(sub)
+                    throw error
                 }
-                try walk(sub, r, &links)
+                try descend(sub, r)
             case S_IFREG:
                 if layer && TreeTar.isMountStub(r, st) { continue }
                 // Opened without following and without blocking; what was opened must be the
@@ -164,8 +212,20 @@ public final class TreeTar {
         return fgetxattr(dirfd, OverlayXattrs.opaque, &v, 4) == 1 && v[0] == CChar(UInt8(ascii: "y"))
     }
 
-    /// `docker diff`: the upper directory against the image's layers (top first).
-    public static func changes(upper: String, lowers: [String]) -> [Change] {
+    /// A directory of the upper layer on `changes`' way down: its names still to look at (last
+    /// first), where its own change goes, whether a lower layer has it, whether anything below changed.
+    private struct ChangeLevel {
+        let fd: Int32
+        let rel: String
+        var names: [String]
+        let at: Int
+        let existed: Bool
+        var any = false
+    }
+
+    /// `docker diff`: the upper directory against the image's layers (top first). A loop over an
+    /// explicit stack, as `walk`: the container decides how deep its layer goes.
+    public static func changes(upper: String, lowers: [String]) throws(ArchiveError) -> [Change] {
         var out: [Change] = []
         func inLower(_ rel: String) -> Bool {
             for l in lowers {
@@ -174,38 +234,43 @@ public final class TreeTar {
             }
             return false
         }
-        /// Appends the changes below `rel` (the open directory `dirfd`); returns whether there were any.
-        func walk(_ dirfd: Int32, _ rel: String) -> Bool {
-            var any = false
-            for name in ((try? DirFD.list(dirfd)) ?? []).sorted() {
-                let r = rel.isEmpty ? name : rel + "/" + name
-                guard let st = DirFD.lstat(dirfd, name) else { continue }
-                if (st.st_mode & S_IFMT) == S_IFCHR && st.st_rdev == 0 {
-                    out.append(Change(path: "/" + r, kind: .deleted))
-                    any = true
-                    continue
-                }
-                if isMountStub(r, st) && !inLower(r) { continue }
-                let existed = inLower(r)
-                if (st.st_mode & S_IFMT) == S_IFDIR {
-                    // A directory copied up only to hold changes counts as changed through them.
-                    let at = out.count
-                    var below = false
-                    if let sub = openSubdirectory(dirfd, name) {
-                        below = walk(sub, r)
-                        close(sub)
-                    }
-                    if !existed || below { out.insert(Change(path: "/" + r, kind: existed ? .modified : .added), at: at); any = true }
-                } else {
-                    out.append(Change(path: "/" + r, kind: existed ? .modified : .added))
-                    any = true
-                }
-            }
-            return any
-        }
+        func names(_ fd: Int32) -> [String] { ((try? DirFD.list(fd)) ?? []).sorted().reversed() }
         guard let top = try? DirFD.openDirectory(upper) else { return [] }
-        defer { close(top) }
-        _ = walk(top, "")
+        var stack = [ChangeLevel(fd: top, rel: "", names: names(top), at: 0, existed: true)]
+        defer { for l in stack { close(l.fd) } }
+        while !stack.isEmpty {
+            let i = stack.count - 1
+            guard let name = stack[i].names.popLast() else {
+                let done = stack.removeLast()
+                close(done.fd)
+                // A directory copied up only to hold changes counts as changed through them.
+                if let parent = stack.indices.last, !done.existed || done.any {
+                    out.insert(Change(path: "/" + done.rel, kind: done.existed ? .modified : .added), at: done.at)
+                    stack[parent].any = true
+                }
+                continue
+            }
+            let dirfd = stack[i].fd, rel = stack[i].rel
+            let r = rel.isEmpty ? name : rel + "/" + name
+            guard let st = DirFD.lstat(dirfd, name) else { continue }
+            if (st.st_mode & S_IFMT) == S_IFCHR && st.st_rdev == 0 {
+                out.append(Change(path: "/" + r, kind: .deleted))
+                stack[i].any = true
+                continue
+            }
+            if isMountStub(r, st) && !inLower(r) { continue }
+            let existed = inLower(r)
+            if (st.st_mode & S_IFMT) == S_IFDIR, let sub = openSubdirectory(dirfd, name) {
+                guard stack.count < maxDepth else {
+                    close(sub)
+                    throw tooDeep(r)
+                }
+                stack.append(ChangeLevel(fd: sub, rel: r, names: names(sub), at: out.count, existed: existed))
+            } else if (st.st_mode & S_IFMT) != S_IFDIR || !existed {
+                out.append(Change(path: "/" + r, kind: existed ? .modified : .added))
+                stack[i].any = true
+            }
+        }
         return out
     }
 }

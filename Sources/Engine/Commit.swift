@@ -15,7 +15,7 @@ extension Engine {
     /// `docker diff`: A/C/D of the writable layer.
     public func changes(_ ref: String) throws(EngineError) -> [Change] {
         let c = try container(ref)
-        return TreeTar.changes(upper: dir(c.id) + "/upper", lowers: lowerDirs(c))
+        do { return try TreeTar.changes(upper: dir(c.id) + "/upper", lowers: lowerDirs(c)) } catch { throw .internalError(error.message) }
     }
 
     /// The container's whole filesystem as a tar (`export`); a stopped container's layers are

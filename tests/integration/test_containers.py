@@ -514,6 +514,37 @@ def test_cp_never_leaves_the_container_root(daemon, tmp_path):
     daemon.berth("rm", "-f", "hostile", check=True)
 
 
+def test_a_tree_nested_beyond_any_path_is_refused_by_diff_export_commit_not_fatal(daemon, tmp_path):
+    """A container's process can nest directories with mkdirat far deeper than any path reaches
+    (here made from the host in its writable layer, as such a process would). The recursive walks
+    of `diff`, `export` and `commit` overflowed berthd's stack at 50,000 levels and the daemon
+    died; past 2048 levels they now refuse, and `rm` still removes the whole tree."""
+    cid = daemon.berth("run", "-d", "busybox", "sleep", "300", check=True).stdout.strip()
+    upper = os.path.join(daemon.root, "data", "containers", cid, "upper")
+    fd = os.open(upper, os.O_RDONLY | os.O_DIRECTORY)
+    for _ in range(20000):
+        os.mkdir("d", dir_fd=fd)
+        nfd = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        os.close(fd)
+        fd = nfd
+    os.close(fd)
+    r = daemon.docker("diff", cid)
+    assert r.returncode != 0 and "deeper than 2048" in r.stderr, (r.stdout[-300:], r.stderr)
+    r = daemon.docker("export", "-o", str(tmp_path / "x.tar"), cid)
+    assert r.returncode != 0, r.stderr
+    r = daemon.docker("commit", cid, "deepimg")
+    assert r.returncode != 0 and "deeper than 2048" in r.stderr, r.stderr
+    assert daemon.docker("version", "--format", "{{.Server.Version}}").returncode == 0
+    assert daemon.berth("exec", cid, "true").returncode == 0  # still running, still served
+    daemon.docker("rm", "-f", cid, check=True)
+    left = os.path.join(daemon.root, "data", "containers", cid)
+    for _ in range(50):
+        if not os.path.exists(left):
+            break
+        time.sleep(0.1)
+    assert not os.path.exists(left)
+
+
 def test_rm_removes_a_tree_nested_deeper_than_the_hosts_path_max(daemon):
     """A container nests directories until its own paths reach PATH_MAX; seen from the host, with
     the data root in front, the bottom of that chain is beyond PATH_MAX. The path-string removal
