@@ -12,10 +12,15 @@ extension Engine {
         return chainIDs(diffIDs).reversed().map { store.snapshotPath($0) }
     }
 
-    /// `docker diff`: A/C/D of the writable layer.
-    public func changes(_ ref: String) throws(EngineError) -> [Change] {
+    /// `docker diff`: A/C/D of the writable layer. The walk is as large as the container made its
+    /// layer, so it runs off the actor, which every other request needs meanwhile.
+    public func changes(_ ref: String) async throws(EngineError) -> [Change] {
         let c = try container(ref)
-        do { return try TreeTar.changes(upper: dir(c.id) + "/upper", lowers: lowerDirs(c)) } catch { throw .internalError(error.message) }
+        let upper = dir(c.id) + "/upper", lowers = lowerDirs(c)
+        switch await Self.offActor({ try TreeTar.changes(upper: upper, lowers: lowers) }) {
+        case .success(let list): return list
+        case .failure(let error): throw .internalError("\(error)")
+        }
     }
 
     /// The container's whole filesystem as a tar (`export`); a stopped container's layers are
