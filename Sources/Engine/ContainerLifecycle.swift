@@ -725,12 +725,18 @@ extension Engine {
         emit(c, "rename", extra: ["oldName": "/" + old])
     }
 
-    public func prune(labels: [String], until: Timestamp? = nil) throws(EngineError) -> (deleted: [String], reclaimed: Int64) {
+    public func prune(labels: [String], until: Timestamp? = nil) async throws(EngineError) -> (deleted: [String], reclaimed: Int64) {
+        let stopped = containers.values.filter { c in
+            !c.state.running && !starting.contains(c.id) && DockerShapes.matchLabels(c.labels, labels) && (until.map { c.created < $0 } ?? true)
+        }
+        // Sized off the actor, so the set is checked again after: one may have been started or
+        // removed meanwhile.
+        let sizes = await containerSizes(stopped)
         var deleted: [String] = []
         var reclaimed: Int64 = 0
-        for c in containers.values where !c.state.running && !starting.contains(c.id) {
-            guard DockerShapes.matchLabels(c.labels, labels), until.map({ c.created < $0 }) ?? true else { continue }
-            reclaimed += FS.diskUsage(dir(c.id) + "/upper")
+        for c in stopped {
+            guard let now = containers[c.id], !now.state.running, !starting.contains(c.id) else { continue }
+            reclaimed += sizes[c.id]?.rw ?? 0
             try removeNow(c.id)
             deleted.append(c.id)
         }

@@ -80,7 +80,7 @@ extension Engine {
 extension Engine {
     /// `GET /system/df`: images (with how many containers use each), containers with their
     /// writable-layer sizes, and the total of unique layers.
-    public func diskUsage() throws(EngineError) -> JSON {
+    public func diskUsage() async throws(EngineError) -> JSON {
         let images: [ImageRecord]
         do { images = try store.allImages() } catch { throw .wrapping(error) }
         var usage: [Digest: Int64] = [:]
@@ -94,14 +94,20 @@ extension Engine {
             r.sharedSize = chainIDs(img.config.diffIDs).filter { (layerUse[$0] ?? 0) > 1 }.reduce(Int64(0)) { $0 + ((try? store.layerSize($1)) ?? 0) }
             return r.json
         }
-        let containerJSON: [JSON] = allContainers().map { c in
-            let rw = FS.diskUsage(dir(c.id) + "/upper")
-            let root = (try? store.image(id: c.image))??.size ?? 0
-            return DockerShapes.summary(c, size: (rw, rw + root)).json
+        // Containers' layers and volumes are theirs to fill: walked off the actor.
+        let list = allContainers()
+        let sizes = await containerSizes(list)
+        let containerJSON: [JSON] = list.map { c in DockerShapes.summary(c, size: sizes[c.id] ?? (0, 0)).json }
+        let volumes = allVolumes()
+        let volumeSizes = await volumeSizes(volumes)
+        let volumeJSON: [JSON] = volumes.map { v in
+            var r = volumeResponse(v)
+            r.usage = (Int64(volumeUsers(v.name).count), volumeSizes[v.name] ?? 0)
+            return r.json
         }
         return [
             "LayersSize": .int(layersSize), "Images": .array(imageJSON), "Containers": .array(containerJSON),
-            "Volumes": .array(allVolumes().map { volumeResponse($0, usage: true).json }), "BuildCache": .array(buildCacheRecords()),
+            "Volumes": .array(volumeJSON), "BuildCache": .array(buildCacheRecords()),
         ]
     }
 }

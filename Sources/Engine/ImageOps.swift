@@ -76,14 +76,29 @@ extension Engine {
         return DockerShapes.imageInspect(img, lowerDirs: lowers, digests: familiarDigests(img.id))
     }
 
-    /// The writable layer's size and that plus the image's (`SizeRw`, `SizeRootFs`).
-    func containerSize(_ c: Container) -> (rw: Int64, root: Int64) {
-        let rw = FS.diskUsage(dir(c.id) + "/upper")
-        return (rw, rw + ((try? store.image(id: c.image))??.size ?? 0))
+    /// Each container's writable layer size and that plus its image's (`SizeRw`, `SizeRootFs`),
+    /// by id. The layers are walked off the actor: a container decides how big and how deep its
+    /// layer is, and every other request would wait for the walk.
+    public func containerSizes(_ list: [Container]) async -> [String: (rw: Int64, root: Int64)] {
+        let layers = list.map { c in (c.id, dir(c.id) + "/upper", (try? store.image(id: c.image))??.size ?? 0) }
+        let sizes = await Self.offActor { layers.map { id, upper, image in (id, FS.diskUsage(upper), image) } }
+        var out: [String: (rw: Int64, root: Int64)] = [:]
+        for (id, rw, image) in (try? sizes.get()) ?? [] { out[id] = (rw, rw + image) }
+        return out
     }
 
-    /// `size`: with `SizeRw` and `SizeRootFs` after `GraphDriver`, where dockerd puts them.
-    public func inspectContainer(_ ref: String, size: Bool = false) throws(EngineError) -> ContainerInspectResponse {
+    /// With `SizeRw` and `SizeRootFs` (`size`) after `GraphDriver`, where dockerd puts them.
+    public func inspectContainer(_ ref: String, size: Bool) async throws(EngineError) -> ContainerInspectResponse {
+        var r = try inspectContainer(ref)
+        guard size, let c = containers[r.id] else { return r }
+        if let (rw, root) = await containerSizes([c])[c.id] {
+            r.sizeRw = rw
+            r.sizeRootFs = root
+        }
+        return r
+    }
+
+    public func inspectContainer(_ ref: String) throws(EngineError) -> ContainerInspectResponse {
         let c = try container(ref)
         let lower: String
         if let cached = lowerDirCache[c.image] {
@@ -98,11 +113,6 @@ extension Engine {
         if c.networkMode == "host" {
             r.hostsPath = "/etc/hosts"
             r.resolvConfPath = "/etc/resolv.conf"
-        }
-        if size {
-            let (rw, root) = containerSize(c)
-            r.sizeRw = rw
-            r.sizeRootFs = root
         }
         return r
     }

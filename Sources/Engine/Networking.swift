@@ -770,20 +770,24 @@ extension Engine {
         return r
     }
 
-    /// `GET /containers/json` entries, in one visit to the actor however many there are.
-    public func summaries(_ list: [Container], size: Bool = false) -> [ContainerSummaryResponse] {
+    /// `GET /containers/json` entries, in one visit to the actor however many there are (and,
+    /// with `size`, the writable layers walked off it).
+    public func summaries(_ list: [Container], size: Bool = false) async -> [ContainerSummaryResponse] {
         let healths = healthStatuses()
         let extraNames = linkNames()
-        return list.map { c in
+        var out = list.map { c in
             var r = summary(c, health: c.state.running ? healths[c.id] : nil)
-            if size {
-                let (rw, root) = containerSize(c)
-                r.sizeRw = rw
-                r.sizeRootFs = root
-            }
             if let more = extraNames[c.id] { r.names = ["/" + c.name] + more }
             return r
         }
+        guard size else { return out }
+        let sizes = await containerSizes(list)
+        for i in out.indices {
+            guard let (rw, root) = sizes[list[i].id] else { continue }
+            out[i].sizeRw = rw
+            out[i].sizeRootFs = root
+        }
+        return out
     }
 
     /// A `GET /containers/json` entry with its ports and networks.

@@ -56,7 +56,14 @@ extension Engine {
 
     public func volumeInUse(_ name: String) -> Bool { !volumeUsers(name).isEmpty }
 
-    public func volumeResponse(_ v: Volume, usage: Bool = false) -> VolumeResponse {
+    /// The bytes in each volume, by name, walked off the actor (a volume is its containers' to fill).
+    func volumeSizes(_ list: [Volume]) async -> [String: Int64] {
+        let dirs = list.map { ($0.name, volumeData($0.name)) }
+        let sizes = await Self.offActor { dirs.map { name, data in (name, FS.diskUsage(data)) } }
+        return Dictionary((try? sizes.get()) ?? [], uniquingKeysWith: { a, _ in a })
+    }
+
+    public func volumeResponse(_ v: Volume) -> VolumeResponse {
         var r = VolumeResponse()
         r.createdAt = Timestamp(nanos: v.created.nanos - v.created.nanos % 1_000_000_000).rfc3339
         r.driver = v.driver
@@ -64,7 +71,6 @@ extension Engine {
         r.mountpoint = volumeData(v.name)
         r.name = v.name
         r.options = v.options.isEmpty ? nil : v.options
-        if usage { r.usage = (Int64(volumeUsers(v.name).count), FS.diskUsage(volumeData(v.name))) }
         return r
     }
 
@@ -127,12 +133,17 @@ extension Engine {
 
     /// `volume prune`: unused local volumes (`anonymousOnly`: just the anonymous ones, the
     /// default from API 1.42), with label filters.
-    public func pruneVolumes(labelFilters: [String], anonymousOnly: Bool = false) -> (names: [String], reclaimed: Int64) {
+    public func pruneVolumes(labelFilters: [String], anonymousOnly: Bool = false) async -> (names: [String], reclaimed: Int64) {
+        let unused = allVolumes().filter {
+            volumeUsers($0.name).isEmpty && DockerShapes.matchLabels($0.labels, labelFilters) && (!anonymousOnly || $0.anonymous)
+        }
+        let sizes = await volumeSizes(unused)
         var names: [String] = []
         var reclaimed: Int64 = 0
-        for v in allVolumes() where volumeUsers(v.name).isEmpty && DockerShapes.matchLabels(v.labels, labelFilters) && (!anonymousOnly || v.anonymous) {
-            let size = FS.diskUsage(volumeData(v.name))
-            if (try? removeVolume(v.name, force: false)) != nil { names.append(v.name); reclaimed += size }
+        // removeVolume checks again that no container took the volume meanwhile.
+        for v in unused where (try? removeVolume(v.name, force: false)) != nil {
+            names.append(v.name)
+            reclaimed += sizes[v.name] ?? 0
         }
         return (names, reclaimed)
     }

@@ -65,35 +65,89 @@ public enum DirFD {
 
     /// Removes `name` and, for a directory, everything below it, never following a link and
     /// never crossing into another mount (a mount point inside is left, and so are its parents).
-    /// However deep the tree: a container or a layer can nest directories far beyond PATH_MAX
-    /// (a path string stops working there, and the tree was left behind on disk) and deeper than
-    /// recursion may go on a thread's stack. So it is a loop over an explicit stack, listing each
-    /// directory once, with at most `openWindow` directories open: one that has to be closed is
-    /// reached again through the `..` of its child, checked against the device and inode it had.
+    /// However deep the tree (see `walkTree`): a container or a layer can nest directories far
+    /// beyond PATH_MAX, where a path string stops working and the tree was left behind on disk.
     /// true when `name` is gone.
     @discardableResult
     public static func removeAll(_ dirfd: Int32, _ name: String) -> Bool {
         if unlinkat(dirfd, name, 0) == 0 || errno == ENOENT { return true }
         guard errno == EISDIR || errno == EPERM else { return false }
         if unlinkat(dirfd, name, AT_REMOVEDIR) == 0 || errno == ENOENT { return true }
-        guard errno == ENOTEMPTY || errno == EEXIST, let first = TreeFrame.open(dirfd, name) else { return false }
+        guard errno == ENOTEMPTY || errno == EEXIST else { return false }
+        var complete = true
+        let walked = walkTree(
+            dirfd, name,
+            visit: { fd, entry in
+                if unlinkat(fd, entry, 0) == 0 || errno == ENOENT { return false }
+                guard errno == EISDIR || errno == EPERM else {
+                    complete = false  // a mount point (EBUSY) or immutable: left, and so are its parents
+                    return false
+                }
+                if unlinkat(fd, entry, AT_REMOVEDIR) == 0 || errno == ENOENT { return false }
+                guard errno == ENOTEMPTY || errno == EEXIST else {
+                    complete = false
+                    return false
+                }
+                return true
+            },
+            leave: { fd, dir in
+                if unlinkat(fd, dir, AT_REMOVEDIR) != 0 && errno != ENOENT { complete = false }
+            })
+        return walked && complete
+    }
+
+    /// Bytes of the regular files at and below `name` (du's apparent size: links not followed,
+    /// a hard-linked inode counted once, mounts inside not entered), however deep the tree. A
+    /// container's writable layer and a volume are the container's to shape: walked on
+    /// descriptors (a directory swapped for a link is not followed out) and without recursion.
+    public static func diskUsage(_ dirfd: Int32, _ name: String) -> Int64 {
+        guard let top = lstat(dirfd, name) else { return 0 }
+        var seen = Set<UInt64>()
+        var total: Int64 = 0
+        func add(_ st: stat) {
+            guard (st.st_mode & S_IFMT) == S_IFREG else { return }
+            if st.st_nlink > 1 && !seen.insert(UInt64(st.st_ino)).inserted { return }
+            total += Int64(st.st_size)
+        }
+        guard (top.st_mode & S_IFMT) == S_IFDIR else {
+            add(top)
+            return total
+        }
+        _ = walkTree(
+            dirfd, name,
+            visit: { fd, entry in
+                guard let st = lstat(fd, entry) else { return false }
+                if (st.st_mode & S_IFMT) == S_IFDIR { return true }
+                add(st)
+                return false
+            },
+            leave: { _, _ in })
+        return total
+    }
+
+    /// Depth-first over everything below the directory `name` of `dirfd`, however deep: a loop
+    /// over an explicit stack (a tree can be deeper than recursion may go on a thread's stack),
+    /// listing each directory once, with at most `openWindow` directories open. One that had to be
+    /// closed is reached again through its child's `..`, checked against the device and inode it
+    /// had. `visit(fd, entry)` sees each entry of each directory and returns true to go into it;
+    /// it is opened as a directory of the same mount, never through a link. `leave(fd, dir)` is
+    /// called with a directory's parent and name once its entries are done, `name` itself last.
+    /// false when a directory could not be opened (it is skipped), or one moved while the walk was
+    /// below it (the walk stops there rather than go on anywhere else).
+    static func walkTree(_ dirfd: Int32, _ name: String, visit: (Int32, String) -> Bool, leave: (Int32, String) -> Void) -> Bool {
+        guard let first = TreeFrame.open(dirfd, name) else { return false }
         // stack[..<firstOpen] are closed (their names stay listed), stack[firstOpen...] open.
         var stack = [first]
         var firstOpen = 0
-        var complete = true
+        var opened = true
         defer { for f in stack where f.fd >= 0 { close(f.fd) } }
         while !stack.isEmpty {
             let top = stack.count - 1
             if let entry = stack[top].pending.popLast() {
                 let fd = stack[top].fd
-                if unlinkat(fd, entry, 0) == 0 || errno == ENOENT { continue }
-                if errno != EISDIR && errno != EPERM {
-                    complete = false  // a mount point (EBUSY) or immutable: left, and so are its parents
-                    continue
-                }
-                if unlinkat(fd, entry, AT_REMOVEDIR) == 0 || errno == ENOENT { continue }
-                guard errno == ENOTEMPTY || errno == EEXIST, let child = TreeFrame.open(fd, entry) else {
-                    complete = false
+                guard visit(fd, entry) else { continue }
+                guard let child = TreeFrame.open(fd, entry) else {
+                    opened = false
                     continue
                 }
                 stack.append(child)
@@ -104,18 +158,18 @@ public enum DirFD {
                 }
                 continue
             }
-            // Nothing left to try in the top directory: go back up and remove it.
+            // Nothing left in the top directory: back up to its parent.
             let done = stack.removeLast()
             guard let parentIndex = stack.indices.last else {
                 close(done.fd)
-                return unlinkat(dirfd, name, AT_REMOVEDIR) == 0 && complete
+                leave(dirfd, name)
+                return opened
             }
             if parentIndex < firstOpen {
                 let up = Glibc.openat(done.fd, "..", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
                 var st = stat()
                 guard up >= 0, fstat(up, &st) == 0, UInt64(st.st_dev) == stack[parentIndex].device, UInt64(st.st_ino) == stack[parentIndex].inode
                 else {
-                    // Moved while we were below it: stop rather than delete anywhere else.
                     if up >= 0 { close(up) }
                     close(done.fd)
                     return false
@@ -124,15 +178,15 @@ public enum DirFD {
                 firstOpen = parentIndex
             }
             close(done.fd)
-            if unlinkat(stack[parentIndex].fd, done.name, AT_REMOVEDIR) != 0 && errno != ENOENT { complete = false }
+            leave(stack[parentIndex].fd, done.name)
         }
         return false
     }
 
-    /// How many directories `removeAll` keeps open at once.
+    /// How many directories `walkTree` keeps open at once.
     static let openWindow = 32
 
-    /// One directory on `removeAll`'s way down: its descriptor (-1 while closed for the window),
+    /// One directory on `walkTree`'s way down: its descriptor (-1 while closed for the window),
     /// its name in its parent, its identity, and the names not yet removed.
     private struct TreeFrame {
         var fd: Int32

@@ -219,23 +219,16 @@ public enum FS {
         return false
     }
 
-    /// Total bytes of regular files below path (du-like: symlinks not followed, each hard-linked
-    /// inode counted once).
+    /// Total bytes of regular files at and below path (du-like: symlinks not followed, each
+    /// hard-linked inode counted once). The path is Berth's own (a container's writable layer, a
+    /// volume's data); what is below it is the container's, walked on descriptors (DirFD).
     public static func diskUsage(_ path: String) -> Int64 {
-        var seen = Set<UInt64>()
-        return diskUsage(path, &seen)
-    }
-
-    private static func diskUsage(_ path: String, _ seen: inout Set<UInt64>) -> Int64 {
-        var st = stat()
-        guard lstat(path, &st) == 0 else { return 0 }
-        if (st.st_mode & S_IFMT) == S_IFDIR {
-            var total: Int64 = 0
-            for name in (try? list(path)) ?? [] { total += diskUsage(path + "/" + name, &seen) }
-            return total
+        let fd = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else {
+            var st = stat()
+            return lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG ? Int64(st.st_size) : 0
         }
-        guard (st.st_mode & S_IFMT) == S_IFREG else { return 0 }
-        if st.st_nlink > 1 && !seen.insert(UInt64(st.st_ino)).inserted { return 0 }
-        return Int64(st.st_size)
+        defer { close(fd) }
+        return DirFD.diskUsage(fd, ".")
     }
 }

@@ -1,3 +1,4 @@
+import CSys
 import Glibc
 import Sys
 import Testing

@@ -566,6 +566,34 @@ def test_rm_removes_a_tree_nested_deeper_than_the_hosts_path_max(daemon):
     assert not os.path.exists(left)
 
 
+def test_sizes_count_files_nested_deeper_than_the_hosts_path_max(daemon):
+    """`ps -s`, `inspect -s` and `system df` size a container's writable layer and its volumes.
+    The path-string walk stopped at the host's PATH_MAX (and followed a directory swapped for a
+    link meanwhile): a container's 1 MiB file at the bottom of its deepest chain went uncounted,
+    in its layer as in a volume. The walk is on descriptors now, and off the engine's actor."""
+    chain = ("i=0; while [ $i -lt 4000 ] && mkdir d 2>/dev/null && cd d 2>/dev/null; do i=$((i+1)); done; "
+             "dd if=/dev/zero of=file bs=1024 count=1024 2>/dev/null && echo $i")
+    cid = daemon.berth("run", "-d", "-v", "deep-vol:/vol", "busybox", "sh", "-c",
+                       f"({chain}) && cd /vol && ({chain}) && sleep 300", check=True).stdout.strip()
+    for _ in range(200):
+        if len(daemon.berth("logs", cid).stdout.split()) == 2:
+            break
+        time.sleep(0.1)
+    assert [int(n) > 1900 for n in daemon.berth("logs", cid).stdout.split()] == [True, True]
+    try:
+        status, _, body = daemon.api("GET", f"/containers/{cid}/json?size=1")
+        assert status == 200 and json.loads(body)["SizeRw"] >= 1 << 20
+        status, _, body = daemon.api("GET", "/containers/json?size=1")
+        assert [c["SizeRw"] for c in json.loads(body) if c["Id"] == cid][0] >= 1 << 20
+        df = json.loads(daemon.api("GET", "/system/df")[2])
+        assert [c["SizeRw"] for c in df["Containers"] if c["Id"] == cid][0] >= 1 << 20
+        assert [v["UsageData"]["Size"] for v in df["Volumes"] if v["Name"] == "deep-vol"][0] >= 1 << 20
+        assert daemon.docker("ps", "-s", "--filter", f"id={cid}", "--format", "{{.Size}}").stdout.startswith("1.05MB")
+    finally:
+        daemon.docker("rm", "-f", "-v", cid)
+        daemon.docker("volume", "rm", "deep-vol")
+
+
 def test_stats(daemon):
     daemon.berth("run", "-d", "--name", "busy", "-m", "64m", "--pids-limit", "50", "busybox", "sh", "-c", "while true; do :; done", check=True)
     time.sleep(0.5)
