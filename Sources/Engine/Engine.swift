@@ -207,6 +207,14 @@ public actor Engine {
                 if c.autoRemove { try? removeNow(c.id, volumes: true) }
             }
         }
+        // A freeze the dead daemon held for `export` or `cp` (not recorded: the user did not ask
+        // for it) would hold the container forever, as not even SIGKILL reaches a frozen process,
+        // and `unpause` refuses a container that is not paused. Thawed here; one the user paused
+        // stays paused.
+        let mountinfo = (try? FS.readString("/proc/self/mountinfo")) ?? ""
+        for c in containers.values where c.state.running && !c.state.paused && live[c.id] != nil {
+            if Self.isFrozen(pid: c.state.pid, mountinfo: mountinfo) { _ = try? Proc.run(runtimeArgv(c) + ["resume", c.id]) }
+        }
         // A start cut short by the daemon's death: the runtime's create runs off the actor, so a
         // shim may have made the container (its socket is there) that was never recorded as
         // running. Nothing may run unseen: the runtime deletes it (its init goes, the shim then

@@ -27,6 +27,18 @@ extension Engine {
         emit(c, pause ? "pause" : "unpause")
     }
 
+    /// Whether the process's cgroup is frozen or freezing (the v1 freezer's state, or v2's
+    /// `cgroup.freeze`).
+    nonisolated static func isFrozen(pid: Int32, mountinfo: String) -> Bool {
+        guard pid > 0, let procCgroup = try? FS.readString("/proc/\(pid)/cgroup") else { return false }
+        for file in CgroupMembership.procsFiles(procCgroup: procCgroup, mountinfo: mountinfo) {
+            let dir = String(file.dropLast("/cgroup.procs".count))
+            if let s = try? FS.readString(dir + "/freezer.state"), s.hasPrefix("FROZEN") || s.hasPrefix("FREEZING") { return true }
+            if let s = try? FS.readString(dir + "/cgroup.freeze"), s.hasPrefix("1") { return true }
+        }
+        return false
+    }
+
     /// Thaws a paused container before signals that must reach it (stop, kill, rm -f).
     func thawIfPaused(_ id: String) {
         guard var c = containers[id], c.state.paused else { return }

@@ -135,3 +135,48 @@ def test_a_removal_the_daemon_did_not_finish_is_swept_at_start(fresh_daemon):
     assert os.path.isdir(not_an_id)
     assert os.path.isdir(os.path.join(containers, kept))
     assert d.docker("start", "-a", "kept").returncode == 0
+
+
+def freezer_file(pid):
+    """The file that freezes the process's cgroup, with its frozen and thawed values: the v1
+    freezer where there is one, else the cgroup2 directory's cgroup.freeze."""
+    lines = open(f"/proc/{pid}/cgroup").read().splitlines()
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if "freezer" in controllers.split(","):
+            return f"/sys/fs/cgroup/freezer{path}/freezer.state", "FROZEN", "THAWED"
+    path = next(line[3:] for line in lines if line.startswith("0::"))
+    base = "/sys/fs/cgroup/unified" if os.path.ismount("/sys/fs/cgroup/unified") else "/sys/fs/cgroup"
+    return f"{base}{path}/cgroup.freeze", "1", "0"
+
+
+def test_a_freeze_left_by_a_dead_daemon_is_thawed_at_start(fresh_daemon):
+    """export and cp freeze a running container while they walk it (a directory swapped for a
+    link mid-walk must not take the walk to the host) and thaw it after. A berthd that died in
+    between left the container frozen for good: not even SIGKILL reaches a frozen process, so
+    stop and rm -f hung, and unpause refused (it was not paused). The next berthd thaws it; a
+    container the user paused stays paused."""
+    d = fresh_daemon
+    d.docker("run", "-d", "--name", "walked", "busybox", "sleep", "600", check=True)
+    d.docker("run", "-d", "--name", "held", "busybox", "sleep", "600", check=True)
+    d.docker("pause", "held", check=True)
+    pid = d.docker("inspect", "--format", "{{.State.Pid}}", "walked").stdout.strip()
+    held = d.docker("inspect", "--format", "{{.State.Pid}}", "held").stdout.strip()
+    path, frozen, thawed = freezer_file(pid)
+    held_path, _, _ = freezer_file(held)
+    d.kill9()
+    with open(path, "w") as f:  # what the dead daemon's export left behind
+        f.write(frozen)
+    assert open(path).read().strip() in (frozen, "FREEZING")
+    d.start()
+    try:
+        assert open(path).read().strip() == thawed
+        r = d.docker("exec", "walked", "echo", "thawed", timeout=20)
+        assert r.returncode == 0 and r.stdout.strip() == "thawed", r.stderr
+        assert d.docker("inspect", "--format", "{{.State.Paused}}", "held").stdout.strip() == "true"
+        assert open(held_path).read().strip() == frozen
+    finally:
+        if open(path).read().strip() != thawed:
+            with open(path, "w") as f:
+                f.write(thawed)
+        d.docker("rm", "-f", "walked", "held", timeout=30)
