@@ -481,7 +481,7 @@ extension Engine {
     func mountRootfs(_ id: String, chains: [Digest], volatile: Bool = false) throws -> String {
         let d = dir(id)
         for sub in ["upper", "work", "rootfs"] { try FS.mkdirAll(d + "/" + sub) }
-        var lowers = chains.reversed().map { store.snapshotPath($0) }
+        var lowers = rootLowers(chains)
         if lowers.isEmpty { try FS.mkdirAll(d + "/empty"); lowers = [d + "/empty"] }
         umount2(d + "/rootfs", Int32(MNT_DETACH))
         if let remap = remap(id) {

@@ -93,6 +93,9 @@ public actor Engine {
     /// An image's layer directories for inspect's `GraphDriver.LowerDir` (images are immutable;
     /// `docker logs` inspects first, so this is on its path).
     var lowerDirCache: [Digest: String] = [:]
+    /// The init layer exists (`initLayer`); whether it fits over an image, by its top layer's chain ID.
+    var initLayerReady = false
+    var initLayerFit: [Digest: Bool] = [:]
     var healthTasks: [String: Task<Void, Never>] = [:]
     var networks: [String: NetworkRecord] = [:]
     var ipams: [String: IPAM] = [:]

@@ -566,6 +566,49 @@ def test_rm_removes_a_tree_nested_deeper_than_the_hosts_path_max(daemon):
     assert not os.path.exists(left)
 
 
+def test_the_init_layer_gives_dockerenv_and_mtab_as_dockerd_does(daemon, tmp_path, busybox):
+    """dockerd's init layer: /.dockerenv (scripts and systemd-detect-virt look for it to know they
+    run under Docker) and /etc/mtab -> /proc/mounts, in the container and its export; never in
+    diff, commit or a build step's layer. Berth had neither. An image whose /etc is a link keeps
+    its /etc (the layer's directory would hide it)."""
+    import tarfile
+    r = daemon.docker("run", "--rm", "busybox", "sh", "-c", "ls -l /.dockerenv | cut -c1-10; readlink /etc/mtab; head -1 /etc/mtab | cut -d' ' -f2")
+    assert r.stdout.split() == ["-rwxr-xr-x", "/proc/mounts", "/"], r.stdout + r.stderr
+    cid = daemon.docker("run", "-d", "busybox", "sh", "-c", "echo x > /new; sleep 300", check=True).stdout.strip()
+    try:
+        for _ in range(50):
+            if daemon.docker("diff", cid).stdout.split():
+                break
+            time.sleep(0.1)
+        assert daemon.docker("diff", cid).stdout.splitlines() == ["A /new"]
+        out = tmp_path / "fs.tar"
+        assert daemon.docker("export", "-o", str(out), cid).returncode == 0
+        with tarfile.open(out) as t:
+            assert t.getmember(".dockerenv").isfile() and t.getmember("etc/mtab").linkname == "/proc/mounts"
+        daemon.docker("commit", cid, "init-layer:committed", check=True)
+    finally:
+        daemon.docker("rm", "-f", cid)
+    saved = tmp_path / "saved.tar"
+    daemon.docker("save", "-o", str(saved), "init-layer:committed", check=True)
+    with tarfile.open(saved) as t:
+        top = json.load(t.extractfile("manifest.json"))[0]["Layers"][-1]
+        names = tarfile.open(fileobj=t.extractfile(top)).getnames()
+    assert "new" in names and ".dockerenv" not in names and "etc/mtab" not in names, names
+    daemon.docker("rmi", "init-layer:committed")
+    # An image whose /etc is a link to /usr/etc: its files stay where the link leads.
+    root = tmp_path / "linked"
+    root.mkdir()
+    subprocess.run(["tar", "-xf", busybox, "-C", str(root)], check=True)
+    os.makedirs(root / "usr", exist_ok=True)
+    os.rename(root / "etc", root / "usr" / "etc")
+    os.symlink("usr/etc", root / "etc")
+    subprocess.run(["tar", "-cf", str(tmp_path / "linked.tar"), "-C", str(root), "."], check=True)
+    daemon.berth("import", str(tmp_path / "linked.tar"), "etc-linked:1", check=True)
+    r = daemon.docker("run", "--rm", "etc-linked:1", "sh", "-c", "readlink /etc; grep -c root /etc/passwd")
+    assert r.stdout.split() == ["usr/etc", "1"], r.stdout + r.stderr
+    daemon.docker("rmi", "etc-linked:1")
+
+
 def test_sizes_count_files_nested_deeper_than_the_hosts_path_max(daemon):
     """`ps -s`, `inspect -s` and `system df` size a container's writable layer and its volumes.
     The path-string walk stopped at the host's PATH_MAX (and followed a directory swapped for a
