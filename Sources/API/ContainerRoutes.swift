@@ -49,12 +49,10 @@ extension Router {
             let s = try await engine.statPath(id, path: req.q("path") ?? "/")
             res.send(status: 200, extraHeaders: [("X-Docker-Container-Path-Stat", Data(s.json.bytes).base64EncodedString())], headOnly: true)
         case (.GET, 2, let id, "archive"):
-            let tmp = engine.store.tempPath("cp")
-            defer { unlink(tmp) }
-            let s = try await engine.archivePath(id, path: req.q("path") ?? "/", to: tmp)
-            res.send(
-                status: 200, contentType: "application/x-tar", body: try FS.read(tmp),
-                extraHeaders: [("X-Docker-Container-Path-Stat", Data(s.json.bytes).base64EncodedString())])
+            let source = try await engine.archiveSource(id, path: req.q("path") ?? "/")
+            await streamTar(
+                res, extraHeaders: [("X-Docker-Container-Path-Stat", Data(source.stat.json.bytes).base64EncodedString())],
+                walk: { sink in try source.write(sink) }, done: { source.finish() })
         case (.PUT, 2, let id, "archive"):
             guard let path = req.q("path") else { throw EngineError.badRequest("path is required") }
             let file = try spool(req)
@@ -90,23 +88,46 @@ extension Router {
 
     func export(_ res: Responder, _ id: String) async throws {
         let (root, release, shift) = try await engine.exportRoot(id)
-        defer { release() }
-        res.startStream(contentType: "application/x-tar")
-        // The tree walk is blocking I/O: it fills a bounded queue that the response drains.
+        await streamTar(
+            res,
+            walk: { sink in
+                let tree = TreeTar(root: root, layer: false, sink: sink)
+                tree.shift = shift
+                try tree.write()
+            }, done: release)
+    }
+
+    /// Streams a tar that a blocking walk writes (file I/O, so on a thread of its own) through a
+    /// bounded queue the response drains, a MiB at a time. `done` runs on that thread once the walk
+    /// has stopped, as it owns what the walk reads (descriptors, a freeze, a mount). A client that
+    /// goes away stops the walk; a walk that fails after the head (200) ends the body short, never
+    /// as a tar that looks whole.
+    func streamTar(
+        _ res: Responder, extraHeaders: [(String, String)] = [], walk: @escaping @Sendable (@escaping TarWriter.Sink) throws -> Void,
+        done: @escaping @Sendable () -> Void
+    ) async {
+        res.startStream(contentType: "application/x-tar", extraHeaders: extraHeaders)
         let (chunks, cont) = AsyncThrowingStream<[UInt8], Error>.makeStream(bufferingPolicy: .bufferingOldest(64))
         let writer = Thread {
+            defer { done() }
             var pending: [UInt8] = []
-            let tree = TreeTar(root: root, layer: false) { bytes in
-                pending += bytes
-                if pending.count >= 1 << 20 {
-                    while case .dropped = cont.yield(pending) { usleep(2000) }
-                    pending = []
+            func flush() throws {
+                while true {
+                    switch cont.yield(pending) {
+                    case .dropped: usleep(2000)
+                    case .terminated: throw CancellationError()  // the response is over: stop walking
+                    default:
+                        pending = []
+                        return
+                    }
                 }
             }
-            tree.shift = shift
             do {
-                try tree.write()
-                if !pending.isEmpty { while case .dropped = cont.yield(pending) { usleep(2000) } }
+                try walk { bytes in
+                    pending += bytes
+                    if pending.count >= 1 << 20 { try flush() }
+                }
+                if !pending.isEmpty { try flush() }
                 cont.finish()
             } catch {
                 cont.finish(throwing: error)
@@ -117,7 +138,6 @@ extension Router {
             for try await c in chunks { if !(await res.write(c)) { break } }
             res.end()
         } catch {
-            // The head (200) is out: a tree the walk refused ends the body short, never as a whole tar.
             res.abort()
         }
     }

@@ -57,9 +57,10 @@ public final class Responder: @unchecked Sendable {
     // MARK: streaming
 
     /// Sends the head now (chunked, flushed at once: `wait` relies on that), body later.
-    public func startStream(status: Int = 200, contentType: String) {
+    public func startStream(status: Int = 200, contentType: String, extraHeaders: [(String, String)] = []) {
         var h = Responder.baseHeaders()
         h.add(name: "Content-Type", value: contentType)
+        for (k, v) in extraHeaders { h.add(name: k, value: v) }
         h.add(name: "Transfer-Encoding", value: "chunked")
         let head = HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: status), headers: h)
         let ch = channel

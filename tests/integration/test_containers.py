@@ -566,6 +566,47 @@ def test_rm_removes_a_tree_nested_deeper_than_the_hosts_path_max(daemon):
     assert not os.path.exists(left)
 
 
+def test_cp_out_streams_without_holding_the_tree_in_memory(daemon):
+    """`GET /containers/{id}/archive` wrote the whole tar to a temporary file on the engine's
+    actor, then read it into memory to send: a container's 2 GB file took 2 GB of berthd's memory
+    (and as much disk), and every other request waited for the walk. It streams now, the walk on
+    a thread of its own feeding a bounded queue: a client that stops reading holds no more."""
+    from conftest import DOCKER
+    cid = daemon.docker("run", "-d", "busybox", "sh", "-c", "dd if=/dev/zero of=/big bs=1M count=300 2>/dev/null && echo done && sleep 300",
+                        check=True).stdout.strip()
+    try:
+        for _ in range(300):
+            if "done" in daemon.docker("logs", cid).stdout:
+                break
+            time.sleep(0.1)
+        rss = lambda: int(open(f"/proc/{daemon.proc.pid}/status").read().split("VmRSS:")[1].split()[0]) // 1024
+        before = rss()
+        cp = subprocess.Popen([DOCKER, "-H", daemon.host, "cp", f"{cid}:/big", "-"], stdout=subprocess.PIPE)
+        got = len(cp.stdout.read(10 << 20))
+        time.sleep(1)  # the daemon fills what the queue holds, then waits for the client
+        during = rss()
+        t = time.perf_counter()
+        assert daemon.docker("ps", "-q").returncode == 0
+        assert time.perf_counter() - t < 2
+        while True:
+            chunk = cp.stdout.read(1 << 20)
+            if not chunk:
+                break
+            got += len(chunk)
+        assert cp.wait() == 0
+        assert got >= 300 << 20
+        assert during - before < 150, f"berthd's RSS grew by {during - before} MiB with the client not reading"
+        # A client that goes away stops the walk and thaws the container.
+        cp = subprocess.Popen([DOCKER, "-H", daemon.host, "cp", f"{cid}:/big", "-"], stdout=subprocess.PIPE)
+        cp.stdout.read(1 << 20)
+        cp.kill()
+        cp.wait()
+        r = daemon.docker("exec", cid, "echo", "thawed", timeout=20)
+        assert r.stdout.strip() == "thawed", r.stderr
+    finally:
+        daemon.docker("rm", "-f", cid)
+
+
 def test_the_init_layer_gives_dockerenv_and_mtab_as_dockerd_does(daemon, tmp_path, busybox):
     """dockerd's init layer: /.dockerenv (scripts and systemd-detect-virt look for it to know they
     run under Docker) and /etc/mtab -> /proc/mounts, in the container and its export; never in
