@@ -242,9 +242,12 @@ extension Engine {
     /// inside its root; the unpacker works on that descriptor, never through a symlink there.
     /// `copyUIDGID` (`cp -a`): everything is owned by the container's user, as dockerd does;
     /// otherwise ownership is as archived.
-    public func extractInto(_ ref: String, path: String, tarFile: String, copyUIDGID: Bool = false) throws(EngineError) {
+    /// The unpacking runs off the actor (the tar is the client's, as big as it likes).
+    public func extractInto(_ ref: String, path: String, tarFile: String, copyUIDGID: Bool = false) async throws(EngineError) {
         let shift = try idShift(container(ref).id)
-        try withFrozenRoot(ref) { c, root in
+        let (c, root, release) = try frozenRoot(ref)
+        defer { release() }
+        let done = await Self.offActor {
             let rootfd = try DirFD.openDirectory(root, flags: DirFD.pathOnly)
             defer { close(rootfd) }
             let dir = DirFD.open(rootfd, path, O_RDONLY | O_DIRECTORY, .container)
@@ -268,6 +271,7 @@ extension Engine {
             unpacker.shift = shift
             try unpacker.unpack(tarPath: tarFile)
         }
+        if case .failure(let error) = done { throw Self.copyError(error) }
     }
 }
 
