@@ -93,9 +93,8 @@ public actor Engine {
     /// An image's layer directories for inspect's `GraphDriver.LowerDir` (images are immutable;
     /// `docker logs` inspects first, so this is on its path).
     var lowerDirCache: [Digest: String] = [:]
-    /// The init layer exists (`initLayer`); whether it fits over an image, by its top layer's chain ID.
-    var initLayerReady = false
-    var initLayerFit: [Digest: Bool] = [:]
+    /// Each image's init layer (nil: none fits), by its top layer's chain ID (`rootLowers`).
+    var initLayers: [Digest: String?] = [:]
     var healthTasks: [String: Task<Void, Never>] = [:]
     var networks: [String: NetworkRecord] = [:]
     var ipams: [String: IPAM] = [:]
@@ -195,6 +194,7 @@ public actor Engine {
     public func recover() {
         setupNetworking()
         sweepRemovedContainers()
+        sweepInitLayers()
         for var c in containers.values where c.state.running {
             do {
                 try connectLive(c.id)

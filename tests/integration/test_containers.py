@@ -648,6 +648,24 @@ def test_the_init_layer_gives_dockerenv_and_mtab_as_dockerd_does(daemon, tmp_pat
     r = daemon.docker("run", "--rm", "etc-linked:1", "sh", "-c", "readlink /etc; grep -c root /etc/passwd")
     assert r.stdout.split() == ["usr/etc", "1"], r.stdout + r.stderr
     daemon.docker("rmi", "etc-linked:1")
+    # An image's own /etc mode and owner show through, and a change below /etc commits them
+    # (a fixed 0755 root /etc in the init layer was copied up into the committed layer).
+    os.unlink(root / "etc")
+    os.rename(root / "usr" / "etc", root / "etc")
+    os.chmod(root / "etc", 0o750)
+    os.chown(root / "etc", 12, 34)
+    subprocess.run(["tar", "-cf", str(tmp_path / "odd-etc.tar"), "-C", str(root), "."], check=True)
+    daemon.berth("import", str(tmp_path / "odd-etc.tar"), "odd-etc:1", check=True)
+    r = daemon.docker("run", "--name", "odd-etc", "odd-etc:1", "sh", "-c", "stat -c '%a %u %g' /etc; readlink /etc/mtab; touch /etc/new")
+    assert r.stdout.splitlines() == ["750 12 34", "/proc/mounts"], r.stdout + r.stderr
+    daemon.docker("commit", "odd-etc", "odd-etc:2", check=True)
+    daemon.docker("rm", "odd-etc")
+    daemon.docker("save", "-o", str(saved), "odd-etc:2", check=True)
+    with tarfile.open(saved) as t:
+        top = json.load(t.extractfile("manifest.json"))[0]["Layers"][-1]
+        etc = {m.name.rstrip("/"): m for m in tarfile.open(fileobj=t.extractfile(top)).getmembers()}
+    assert "etc/new" in etc and (etc["etc"].mode & 0o7777, etc["etc"].uid, etc["etc"].gid) == (0o750, 12, 34)
+    daemon.docker("rmi", "odd-etc:1", "odd-etc:2")
 
 
 def test_sizes_count_files_nested_deeper_than_the_hosts_path_max(daemon):
