@@ -147,7 +147,7 @@ public final class TreeTar {
                 guard let sub = TreeTar.openSubdirectory(dirfd, name) else { continue }
                 do {
                     try tar.entry(outName(r) + "/", type: "5", mode: mode, uid: uid, gid: gid, mtime: mtime)
-                    if layer && TreeTar.isOpaque(sub) {
+                    if layer && OverlayXattrs.isOpaque(sub) {
                         try tar.entry(outName(r) + "/.wh..wh..opq", type: "0", mode: 0, uid: 0, gid: 0, mtime: mtime)
                     }
                 } catch {
@@ -205,11 +205,6 @@ public final class TreeTar {
     static let mountStubs: Set<String> = ["etc/hostname", "etc/hosts", "etc/resolv.conf"]
     static func isMountStub(_ rel: String, _ st: stat) -> Bool {
         mountStubs.contains(rel) && (st.st_mode & S_IFMT) == S_IFREG && st.st_size == 0
-    }
-
-    static func isOpaque(_ dirfd: Int32) -> Bool {
-        var v = [CChar](repeating: 0, count: 4)
-        return fgetxattr(dirfd, OverlayXattrs.opaque, &v, 4) == 1 && v[0] == CChar(UInt8(ascii: "y"))
     }
 
     /// A directory of the upper layer on `changes`' way down: its names still to look at (last

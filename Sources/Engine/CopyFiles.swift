@@ -24,17 +24,10 @@ extension Engine {
         }
     }
 
-    /// Runs `body` on the container's root as the container sees it, volumes and bind mounts
-    /// included: a running container's through its own mount namespace (`/proc/<pid>/root`),
-    /// frozen meanwhile; a stopped one's mounted here with its volumes and binds on top.
-    func withFrozenRoot<T>(_ ref: String, _ body: (Container, String) throws -> T) throws(EngineError) -> T {
-        let (c, root, release) = try frozenRoot(ref)
-        defer { release() }
-        do { return try body(c, root) } catch { throw Self.copyError(error) }
-    }
-
-    /// The container's root for `cp` (see withFrozenRoot) and what undoes the freeze or the mount;
-    /// the caller must call it, from any thread.
+    /// The container's root for `cp` as the container sees it, volumes and bind mounts included: a
+    /// running container's through its own mount namespace (`/proc/<pid>/root`), frozen; a stopped
+    /// one's mounted here with its volumes and binds on top. With what undoes the freeze or the
+    /// mount, which the caller must call (from any thread).
     func frozenRoot(_ ref: String) throws(EngineError) -> (Container, String, @Sendable () -> Void) {
         let c = try container(ref)
         if c.state.running {
@@ -164,23 +157,10 @@ extension Engine {
         return MountParser.clean(path).split(separator: "/").last.map(String.init) ?? "/"
     }
 
-    /// Runs `body` on the path located inside the frozen root, or reports it missing.
-    func withLocated<T>(_ ref: String, _ path: String, _ body: (Container, String, Located, PathStat) throws -> T) throws(EngineError) -> T {
-        try withFrozenRoot(ref) { c, root in
-            let rootfd = try DirFD.openDirectory(root, flags: DirFD.pathOnly)
-            defer { close(rootfd) }
-            let name = Engine.baseName(path)
-            let located = try Engine.locate(rootfd, path)
-            defer { if let located { close(located.fd) } }
-            guard let at = located, let s = Engine.stat(at, name: name, rootfd: rootfd, path: path) else {
-                throw EngineError.notFound("Could not find the file \(path) in container \(c.name)")
-            }
-            return try body(c, root, at, s)
-        }
-    }
-
     public func statPath(_ ref: String, path: String) throws(EngineError) -> PathStat {
-        try withLocated(ref, path) { _, _, _, s in s }
+        let source = try archiveSource(ref, path: path)
+        source.finish()
+        return source.stat
     }
 
     /// `GET /containers/{id}/archive`: the path located and stat'ed, and its tar walk to run off

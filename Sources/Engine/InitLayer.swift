@@ -1,4 +1,3 @@
-import CSys
 import Glibc
 import OCI
 import Sys
@@ -60,8 +59,7 @@ extension Engine {
             let etcFD = openat(fd, "etc", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
             guard etcFD >= 0 else { return .none }
             defer { close(etcFD) }
-            var mark: [CChar] = [0, 0]
-            if fgetxattr(etcFD, OverlayXattrs.opaque, &mark, 2) == 1 && mark[0] == CChar(UInt8(ascii: "y")) { return .over(etc: topEtc) }
+            if OverlayXattrs.isOpaque(etcFD) { return .over(etc: topEtc) }
         }
         return .over(etc: topEtc)
     }

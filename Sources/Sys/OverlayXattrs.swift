@@ -1,3 +1,6 @@
+import CSys
+import Glibc
+
 /// overlayfs keeps its opaque-directory (and redirect) marks in `trusted.overlay.*` xattrs, which
 /// only the initial user namespace's root may set or read. Mounted from inside a user namespace
 /// (rootless berthd) it must be told `userxattr` and uses `user.overlay.*` instead; without it a
@@ -13,6 +16,11 @@ public enum OverlayXattrs {
 
     public static var prefix: String { inInitialUserNamespace ? "trusted.overlay." : "user.overlay." }
     public static var opaque: String { prefix + "opaque" }
+    /// Whether the directory carries overlayfs's opaque mark (what was below it is hidden).
+    public static func isOpaque(_ dirfd: Int32) -> Bool {
+        var v = [CChar](repeating: 0, count: 4)
+        return fgetxattr(dirfd, opaque, &v, 4) == 1 && v[0] == CChar(UInt8(ascii: "y"))
+    }
     /// Extra overlay mount options for this namespace.
     public static var mountOptions: String { inInitialUserNamespace ? "" : ",userxattr" }
 }
