@@ -322,9 +322,9 @@ public struct CgroupManager {
             if let dir = paths.unified, !rules.isEmpty { try files.attachDeviceFilter(dir, rules) }
             return
         }
-        // Hybrid hosts: the v1 devices controller enforces the rules; the same program on the v2
-        // directory the container also lives in is a second fence (and keeps the v2 path tested).
-        if let dir = paths.unified, !rules.isEmpty { try? files.attachDeviceFilter(dir, rules) }
+        // Hybrid hosts: the v1 devices controller enforces the rules, as with runc. (A copy of the
+        // program on the v2 directory the container also lives in cost 0.6 ms of every start, in
+        // the kernel's verifier, for a second fence around the same rules.)
         var writes = try CgroupPlan.v1(resources)
         // Raising the memory limit above memory+swap must set memory+swap first (EINVAL otherwise).
         if let limit = writes.firstIndex(where: { $0.file == "memory.limit_in_bytes" }),

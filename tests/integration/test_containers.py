@@ -609,9 +609,11 @@ def test_cp_out_streams_without_holding_the_tree_in_memory(daemon):
 
 def test_the_init_layer_gives_dockerenv_and_mtab_as_dockerd_does(daemon, tmp_path, busybox):
     """dockerd's init layer: /.dockerenv (scripts and systemd-detect-virt look for it to know they
-    run under Docker) and /etc/mtab -> /proc/mounts, in the container and its export; never in
-    diff, commit or a build step's layer. Berth had neither. An image whose /etc is a link keeps
-    its /etc (the layer's directory would hide it)."""
+    run under Docker), /etc/mtab -> /proc/mounts and the runtime's mount points, in the container
+    and its export; never in diff, commit or a build step's layer. Berth had neither, and the
+    runtime made /etc/hosts, /etc/hostname and /etc/resolv.conf in every container's writable
+    layer (a copy-up of /etc and three new files per start). An image whose /etc is a link gets
+    dockerd's own /etc directory in its place, as on dockerd."""
     import tarfile
     r = daemon.docker("run", "--rm", "busybox", "sh", "-c", "ls -l /.dockerenv | cut -c1-10; readlink /etc/mtab; head -1 /etc/mtab | cut -d' ' -f2")
     assert r.stdout.split() == ["-rwxr-xr-x", "/proc/mounts", "/"], r.stdout + r.stderr
@@ -622,10 +624,16 @@ def test_the_init_layer_gives_dockerenv_and_mtab_as_dockerd_does(daemon, tmp_pat
                 break
             time.sleep(0.1)
         assert daemon.docker("diff", cid).stdout.splitlines() == ["A /new"]
+        upper = daemon.docker("inspect", "-f", "{{.GraphDriver.Data.UpperDir}}", cid, check=True).stdout.strip()
+        assert sorted(os.listdir(upper)) == ["new"]
         out = tmp_path / "fs.tar"
         assert daemon.docker("export", "-o", str(out), cid).returncode == 0
         with tarfile.open(out) as t:
             assert t.getmember(".dockerenv").isfile() and t.getmember("etc/mtab").linkname == "/proc/mounts"
+            for name in ["etc/hosts", "etc/hostname", "etc/resolv.conf", "dev/console"]:
+                m = t.getmember(name)
+                assert m.isfile() and m.size == 0 and m.mode & 0o7777 == 0o755, name
+            assert t.getmember("dev/pts").isdir() and t.getmember("dev/shm").isdir()
         daemon.docker("commit", cid, "init-layer:committed", check=True)
     finally:
         daemon.docker("rm", "-f", cid)
@@ -636,7 +644,8 @@ def test_the_init_layer_gives_dockerenv_and_mtab_as_dockerd_does(daemon, tmp_pat
         names = tarfile.open(fileobj=t.extractfile(top)).getnames()
     assert "new" in names and ".dockerenv" not in names and "etc/mtab" not in names, names
     daemon.docker("rmi", "init-layer:committed")
-    # An image whose /etc is a link to /usr/etc: its files stay where the link leads.
+    # An image whose /etc is a link to /usr/etc: dockerd unlinks it and makes its own /etc; the
+    # files stay where the link led.
     root = tmp_path / "linked"
     root.mkdir()
     subprocess.run(["tar", "-xf", busybox, "-C", str(root)], check=True)
@@ -645,8 +654,8 @@ def test_the_init_layer_gives_dockerenv_and_mtab_as_dockerd_does(daemon, tmp_pat
     os.symlink("usr/etc", root / "etc")
     subprocess.run(["tar", "-cf", str(tmp_path / "linked.tar"), "-C", str(root), "."], check=True)
     daemon.berth("import", str(tmp_path / "linked.tar"), "etc-linked:1", check=True)
-    r = daemon.docker("run", "--rm", "etc-linked:1", "sh", "-c", "readlink /etc; grep -c root /etc/passwd")
-    assert r.stdout.split() == ["usr/etc", "1"], r.stdout + r.stderr
+    r = daemon.docker("run", "--rm", "etc-linked:1", "sh", "-c", "readlink /etc; ls /etc; grep -c root /usr/etc/passwd")
+    assert r.stdout.split() == ["hostname", "hosts", "mtab", "resolv.conf", "1"], r.stdout + r.stderr
     daemon.docker("rmi", "etc-linked:1")
     # An image's own /etc mode and owner show through, and a change below /etc commits them
     # (a fixed 0755 root /etc in the init layer was copied up into the committed layer).
