@@ -208,38 +208,89 @@ public final class TreeTar {
     }
 
     /// A directory of the upper layer on `changes`' way down: its names still to look at (last
-    /// first), where its own change goes, whether a lower layer has it, whether anything below changed.
+    /// first), which of them the image has there, where its own change goes, whether a lower
+    /// layer has it, whether anything below changed.
     private struct ChangeLevel {
         let fd: Int32
         let rel: String
         var names: [String]
+        /// The image's layers (indexes, top first) whose directory at `rel` shows in the merged tree.
+        let lowers: [Int]
+        /// The names the merged image has in this directory (a whiteout counts as none).
+        let inImage: Set<String>
         let at: Int
         let existed: Bool
         var any = false
+        /// The image's entries an opaque directory of the upper layer hides: gone from the
+        /// container's view, so deleted, as dockerd lists them.
+        var hidden: [String] = []
+    }
+
+    /// The layers of `candidates` (top first) whose directory at `rel` overlay merges: a layer
+    /// without it is passed over; a non-directory, a whiteout or a link on the way hides the
+    /// layers below, and so does an opaque directory. Each layer's directory is opened on its
+    /// root's descriptor with no link followed (a hostile layer's `etc -> /` leads nowhere).
+    static func mergedDirectories(_ roots: [Int32], _ candidates: [Int], _ rel: String, names: [String]) -> (lowers: [Int], inImage: Set<String>) {
+        var lowers: [Int] = []
+        var seen = Set<String>(), inImage = Set<String>()
+        for i in candidates {
+            let fd = DirFD.open(roots[i], rel, O_RDONLY | O_DIRECTORY, .strict)
+            guard fd >= 0 else {
+                if errno == ENOENT { continue }
+                break  // ENOTDIR, ELOOP (a link), or a path past PATH_MAX: nothing below counts
+            }
+            defer { close(fd) }
+            lowers.append(i)
+            for name in names where !seen.contains(name) {
+                guard let st = DirFD.lstat(fd, name) else { continue }
+                seen.insert(name)
+                if !((st.st_mode & S_IFMT) == S_IFCHR && st.st_rdev == 0) { inImage.insert(name) }
+            }
+            if OverlayXattrs.isOpaque(fd) { break }
+        }
+        return (lowers, inImage)
+    }
+
+    /// Every name the merged image has in its directory at `rel` (`lowers`: the layers whose
+    /// directory there merges, from `mergedDirectories`).
+    static func mergedNames(_ roots: [Int32], _ lowers: [Int], _ rel: String) -> Set<String> {
+        var seen = Set<String>(), present = Set<String>()
+        for i in lowers {
+            let fd = DirFD.open(roots[i], rel, O_RDONLY | O_DIRECTORY, .strict)
+            guard fd >= 0 else { continue }
+            defer { close(fd) }
+            for name in (try? DirFD.list(fd)) ?? [] where !seen.contains(name) {
+                seen.insert(name)
+                if let st = DirFD.lstat(fd, name), !((st.st_mode & S_IFMT) == S_IFCHR && st.st_rdev == 0) { present.insert(name) }
+            }
+        }
+        return present
     }
 
     /// `docker diff`: the upper directory against the image's layers (top first). A loop over an
     /// explicit stack, as `walk`: the container decides how deep its layer goes.
     public static func changes(upper: String, lowers: [String]) throws(ArchiveError) -> [Change] {
         var out: [Change] = []
-        func inLower(_ rel: String) -> Bool {
-            for l in lowers {
-                var st = stat()
-                if lstat(l + "/" + rel, &st) == 0 { return !((st.st_mode & S_IFMT) == S_IFCHR && st.st_rdev == 0) }
-            }
-            return false
+        var roots: [Int32] = []
+        defer { for fd in roots { close(fd) } }
+        for l in lowers {
+            guard let fd = try? DirFD.openDirectory(l) else { throw ArchiveError("open \(l): \(SysError("open"))") }
+            roots.append(fd)
         }
         func names(_ fd: Int32) -> [String] { ((try? DirFD.list(fd)) ?? []).sorted().reversed() }
         guard let top = try? DirFD.openDirectory(upper) else { return [] }
-        var stack = [ChangeLevel(fd: top, rel: "", names: names(top), at: 0, existed: true)]
+        let topNames = names(top)
+        let image = mergedDirectories(roots, Array(roots.indices), "", names: topNames)
+        var stack = [ChangeLevel(fd: top, rel: "", names: topNames, lowers: image.lowers, inImage: image.inImage, at: 0, existed: true)]
         defer { for l in stack { close(l.fd) } }
         while !stack.isEmpty {
             let i = stack.count - 1
             guard let name = stack[i].names.popLast() else {
                 let done = stack.removeLast()
                 close(done.fd)
+                for gone in done.hidden { out.append(Change(path: "/" + (done.rel.isEmpty ? gone : done.rel + "/" + gone), kind: .deleted)) }
                 // A directory copied up only to hold changes counts as changed through them.
-                if let parent = stack.indices.last, !done.existed || done.any {
+                if let parent = stack.indices.last, !done.existed || done.any || !done.hidden.isEmpty {
                     out.insert(Change(path: "/" + done.rel, kind: done.existed ? .modified : .added), at: done.at)
                     stack[parent].any = true
                 }
@@ -253,14 +304,21 @@ public final class TreeTar {
                 stack[i].any = true
                 continue
             }
-            if isMountStub(r, st) && !inLower(r) { continue }
-            let existed = inLower(r)
+            let existed = stack[i].inImage.contains(name)
+            if isMountStub(r, st) && !existed { continue }
             if (st.st_mode & S_IFMT) == S_IFDIR, let sub = openSubdirectory(dirfd, name) {
                 guard stack.count < maxDepth else {
                     close(sub)
                     throw tooDeep(r)
                 }
-                stack.append(ChangeLevel(fd: sub, rel: r, names: names(sub), at: out.count, existed: existed))
+                let subNames = names(sub)
+                let merged = mergedDirectories(roots, existed ? stack[i].lowers : [], r, names: subNames)
+                var level = ChangeLevel(fd: sub, rel: r, names: subNames, lowers: merged.lowers, inImage: merged.inImage, at: out.count, existed: existed)
+                // A directory the container made anew over the image's (opaque): what it no longer has is deleted.
+                if existed && OverlayXattrs.isOpaque(sub) {
+                    level.hidden = mergedNames(roots, merged.lowers, r).subtracting(subNames).sorted()
+                }
+                stack.append(level)
             } else if (st.st_mode & S_IFMT) != S_IFDIR || !existed {
                 out.append(Change(path: "/" + r, kind: existed ? .modified : .added))
                 stack[i].any = true

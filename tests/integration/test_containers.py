@@ -859,6 +859,24 @@ def test_prune_until(daemon):
     assert r.returncode != 0 and "invalid filter 'until=soon'" in r.stderr, r.stderr
 
 
+def test_diff_matches_dockerd_where_the_image_is_hidden(daemon, dockerd, busybox):
+    """`docker diff` on dockerd and berthd, the same container script: a directory removed and
+    made again (opaque in the writable layer) lists C for what it has again, A for the new and D
+    for every image file it no longer has; Berth listed no D there. The image's side is worked
+    out on descriptors now (a layer's link is never followed onto the host)."""
+    subprocess.run(f"{DOCKER} import -c 'CMD [\"sh\"]' {busybox} busybox:latest", shell=True, env=dockerd, check=True, capture_output=True)
+    script = "rm -rf /usr/sbin && mkdir /usr/sbin && touch /usr/sbin/arping /usr/sbin/new && rm /bin/ls && mkdir -p /srv/a/b && touch /etc/x"
+    seen = []
+    for env in (dockerd, dict(os.environ, DOCKER_HOST=daemon.host)):
+        name = "diff-" + os.urandom(4).hex()
+        r = subprocess.run([DOCKER, "run", "--name", name, "--network", "none", "busybox", "sh", "-c", script], env=env, capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        seen.append(sorted(subprocess.run([DOCKER, "diff", name], env=env, capture_output=True, text=True, check=True).stdout.splitlines()))
+        subprocess.run([DOCKER, "rm", name], env=env, capture_output=True)
+    assert "D /usr/sbin/chroot" in seen[0] and "C /usr/sbin/arping" in seen[0], seen[0]
+    assert seen[1] == seen[0]
+
+
 def test_cp_out_names_and_stats_match_dockerd(daemon, dockerd, busybox):
     """GET /archive for followed and unfollowed links, `.` and `..`: the tar's entry names and the
     path stat, berthd vs dockerd (the paths are resolved on descriptors inside the root now)."""
