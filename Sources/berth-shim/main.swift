@@ -138,6 +138,16 @@ func runRuntime(_ command: [String]) -> (status: Int32, errors: String) {
     close(errPipe[0])
     return (Proc.wait(pid), String(decoding: text, as: UTF8.self))
 }
+/// `delete --force` of this container. On the fast path in this process, as `start`: the shim
+/// exits right after (or fails), and a fork for it cost more than the delete, on the way from the
+/// container's exit to the daemon hearing of it.
+func deleteContainer() {
+    guard inlineRuntime && opts.runtimeArgs.isEmpty else {
+        _ = runRuntime(["delete", "--force", opts.id])
+        return
+    }
+    try? ContainerRuntimeEngine(root: opts.runtimeRoot).delete(opts.id, force: true)
+}
 // With a TTY, runc makes the pty and hands us its master over this socket.
 let consolePath = opts.consoleSocket.isEmpty ? opts.socket + ".console" : opts.consoleSocket
 var consoleListen: Int32 = -1
@@ -161,7 +171,7 @@ if createStatus != 0 {
     _ = fcntl(outPipe[0], F_SETFL, O_NONBLOCK); _ = fcntl(errPipe[0], F_SETFL, O_NONBLOCK)
     var text = (try? FS.readAll(fd: errPipe[0])) ?? []
     text += (try? FS.readAll(fd: outPipe[0])) ?? []
-    _ = runRuntime(["delete", "--force", opts.id])
+    deleteContainer()
     fail(syncFd, runtimeError(String(decoding: text, as: UTF8.self)))
 }
 let containerPid = pid_t((try? FS.readString(pidFile))?.trimmingSpaces() ?? "") ?? 0
@@ -173,7 +183,7 @@ if opts.tty {
     close(consoleListen)
     unlink(consolePath)
     if masterFd < 0 {
-        _ = runRuntime(["delete", "--force", opts.id])
+        deleteContainer()
         fail(syncFd, "did not receive the container's console")
     }
 }
@@ -335,7 +345,7 @@ let record = ExitRecord(code: exitCode ?? 255, nanos: finished.nanos, oomKilled:
 // Everything of this run is gone before anyone hears of the exit: the daemon may start the
 // container again the moment it does, and a late `runc delete` or unlink here would then
 // remove the next run's container or its shim's socket (same id, same path).
-_ = runRuntime(["delete", "--force", opts.id])
+deleteContainer()
 close(listenFd)
 unlink(opts.socket)
 // Made durable only when no daemon hears of the exit: a connected daemon records it in its own
