@@ -31,14 +31,8 @@ extension Engine {
         if c.state.running {
             // Frozen for the whole export, as for cp: a container swapping a directory for a
             // symlink to / mid-walk must not get host files into the archive. No freeze, no export.
-            if c.state.paused { return (rootfs(c.id), {}, shift) }
-            let out: Proc.Output
-            do { out = try Proc.run(runtimeArgv(c) + ["pause", c.id]) } catch { throw .wrapping(error) }
-            guard out.status == 0 else {
-                throw .internalError("cannot export a running container that cannot be frozen: \(out.stderrText.trimmingSpaces())")
-            }
-            let resume = runtimeArgv(c) + ["resume", c.id]
-            return (rootfs(c.id), { _ = try? Proc.run(resume) }, shift)
+            guard holdFrozen(c) else { throw .internalError("cannot export a running container that cannot be frozen") }
+            return (rootfs(c.id), releaser(c.id), shift)
         }
         do {
             let diffIDs = try store.image(id: c.image)?.config.diffIDs ?? []

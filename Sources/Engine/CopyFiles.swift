@@ -32,10 +32,8 @@ extension Engine {
         let c = try container(ref)
         if c.state.running {
             let root = c.state.pid > 0 ? "/proc/\(c.state.pid)/root" : rootfs(c.id)
-            guard !c.state.paused else { return (c, root, {}) }
-            let argv = runtimeArgv(c)
-            _ = try? Proc.run(argv + ["pause", c.id])
-            return (c, root, { _ = try? Proc.run(argv + ["resume", c.id]) })
+            guard holdFrozen(c) else { return (c, root, {}) }  // the walk is on descriptors all the same
+            return (c, root, releaser(c.id))
         }
         let root: String
         do {

@@ -93,6 +93,9 @@ public actor Engine {
     /// An image's layer directories for inspect's `GraphDriver.LowerDir` (images are immutable;
     /// `docker logs` inspects first, so this is on its path).
     var lowerDirCache: [Digest: String] = [:]
+    /// Walks of a running container's root under way (cp, export), by container: it stays frozen
+    /// until the last one ends (`holdFrozen`, `releaseFrozen`).
+    var walkFreezes: [String: Int] = [:]
     /// Each image's init layer (nil: none fits), by its top layer's chain ID (`rootLowers`).
     var initLayers: [Digest: String?] = [:]
     var healthTasks: [String: Task<Void, Never>] = [:]
@@ -254,6 +257,7 @@ public actor Engine {
     func exited(_ id: String, code: Int32, at: Timestamp, oomKilled: Bool = false) {
         live[id]?.close()
         live[id] = nil
+        walkFreezes[id] = nil  // a walk's end must not thaw (or count against) a later run
         guard var c = containers[id] else { return }
         unmountRootfs(id)
         unmountShareableShm(id)

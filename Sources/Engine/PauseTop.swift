@@ -19,9 +19,13 @@ extension Engine {
         guard c.state.running else { throw .conflict("Container \(c.id) is not running") }
         if pause && c.state.paused { throw .conflict("Container \(c.id) is already paused") }
         if !pause && !c.state.paused { throw .conflict("Container \(c.id) is not paused") }
-        let out: Proc.Output
-        do { out = try Proc.run(runtimeArgv(c) + [pause ? "pause" : "resume", c.id]) } catch { throw .wrapping(error) }
-        guard out.status == 0 else { throw .internalError(out.stderrText.trimmingSpaces()) }
+        // Frozen already for a walk of its root (cp, export): the user's pause is a record, and
+        // their unpause is carried out when the walk ends (`releaseFrozen`).
+        if walkFreezes[c.id] == nil {
+            let out: Proc.Output
+            do { out = try Proc.run(runtimeArgv(c) + [pause ? "pause" : "resume", c.id]) } catch { throw .wrapping(error) }
+            guard out.status == 0 else { throw .internalError(out.stderrText.trimmingSpaces()) }
+        }
         c.state.paused = pause
         persist(c)
         emit(c, pause ? "pause" : "unpause")
@@ -39,12 +43,46 @@ extension Engine {
         return false
     }
 
-    /// Thaws a paused container before signals that must reach it (stop, kill, rm -f).
+    /// Thaws a paused container before signals that must reach it (stop, kill, rm -f); one frozen
+    /// for a walk too (the walk goes on, on descriptors, without the freeze).
     func thawIfPaused(_ id: String) {
-        guard var c = containers[id], c.state.paused else { return }
+        guard var c = containers[id], c.state.paused || walkFreezes[id] != nil else { return }
+        walkFreezes[id] = nil
         _ = try? Proc.run(runtimeArgv(c) + ["resume", id])
+        guard c.state.paused else { return }
         c.state.paused = false
         persist(c)
+    }
+
+    /// Freezes a running container for a walk of its root the user did not ask to pause it for
+    /// (cp, export: a container swapping a directory for a link to / mid-walk). Counted, so the
+    /// container thaws when the last walk ends, and only if the user has not paused it
+    /// meanwhile: the walk's end used to thaw a container `docker pause` had paused during it
+    /// (recorded as paused, running), and a second walk's end thawed the first's. false when the
+    /// runtime cannot freeze it.
+    func holdFrozen(_ c: Container) -> Bool {
+        if walkFreezes[c.id] == nil && !c.state.paused {
+            guard let out = try? Proc.run(runtimeArgv(c) + ["pause", c.id]), out.status == 0 else { return false }
+        }
+        walkFreezes[c.id, default: 0] += 1
+        return true
+    }
+
+    /// A walk's end (`holdFrozen`).
+    func releaseFrozen(_ id: String) {
+        guard let n = walkFreezes[id] else { return }
+        guard n == 1 else {
+            walkFreezes[id] = n - 1
+            return
+        }
+        walkFreezes[id] = nil
+        guard let c = containers[id], c.state.running, !c.state.paused else { return }
+        _ = try? Proc.run(runtimeArgv(c) + ["resume", id])
+    }
+
+    /// `releaseFrozen` from wherever the walk ends (the response's writer thread).
+    nonisolated func releaser(_ id: String) -> @Sendable () -> Void {
+        { Task { await self.releaseFrozen(id) } }
     }
 
     /// `top`: the container's pids from the runtime, their rows from the host's `ps`.

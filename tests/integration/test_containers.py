@@ -607,6 +607,60 @@ def test_cp_out_streams_without_holding_the_tree_in_memory(daemon):
         daemon.docker("rm", "-f", cid)
 
 
+def test_a_pause_during_a_copy_holds_after_it(daemon):
+    """cp (and export) freeze a running container for their walk of its root. `docker pause`
+    during the walk failed (the runtime found it frozen already), and the walk's end thawed the
+    container whoever had frozen it: a second copy's walk went on unfrozen after the first's end.
+    The freeze is counted now, and the user's pause outlasts the walk."""
+    from conftest import DOCKER
+    cid = daemon.docker("run", "-d", "busybox", "sh", "-c", "dd if=/dev/zero of=/big bs=1M count=200 2>/dev/null && echo done && sleep 300",
+                        check=True).stdout.strip()
+
+    def frozen():
+        for f in (f"/sys/fs/cgroup/freezer/berth/{cid}/freezer.state", f"/sys/fs/cgroup/berth/{cid}/cgroup.freeze",
+                  f"/sys/fs/cgroup/unified/berth/{cid}/cgroup.freeze"):
+            if os.path.exists(f) and open(f).read().strip() in ("FROZEN", "FREEZING", "1"):
+                return True
+        return False
+
+    def copy():
+        p = subprocess.Popen([DOCKER, "-H", daemon.host, "cp", f"{cid}:/big", "-"], stdout=subprocess.PIPE)
+        p.stdout.read(1 << 20)  # the walk has begun, and waits for this reader
+        return p
+
+    def finish(p):
+        while p.stdout.read(1 << 20):
+            pass
+        assert p.wait() == 0
+
+    try:
+        for _ in range(300):
+            if "done" in daemon.docker("logs", cid).stdout:
+                break
+            time.sleep(0.1)
+        cp = copy()
+        assert frozen()
+        r = daemon.docker("pause", cid)
+        assert r.returncode == 0, r.stderr
+        finish(cp)
+        time.sleep(0.3)
+        assert daemon.docker("inspect", "-f", "{{.State.Paused}}", cid).stdout.strip() == "true"
+        assert frozen(), "the copy's end thawed a container the user had paused"
+        assert daemon.docker("unpause", cid).returncode == 0
+        assert not frozen()
+        # Two copies at once: the first's end leaves the second's walk frozen.
+        first, second = copy(), copy()
+        finish(first)
+        time.sleep(0.3)
+        assert frozen(), "the first copy's end thawed the second's walk"
+        finish(second)
+        time.sleep(0.3)
+        assert not frozen()
+        assert daemon.docker("exec", cid, "echo", "thawed", timeout=20).stdout.strip() == "thawed"
+    finally:
+        daemon.docker("rm", "-f", cid)
+
+
 def test_the_init_layer_gives_dockerenv_and_mtab_as_dockerd_does(daemon, tmp_path, busybox):
     """dockerd's init layer: /.dockerenv (scripts and systemd-detect-virt look for it to know they
     run under Docker), /etc/mtab -> /proc/mounts and the runtime's mount points, in the container
