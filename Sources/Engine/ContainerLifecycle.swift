@@ -567,8 +567,11 @@ extension Engine {
     }
 
     func send(signal: Int32, to c: Container) {
-        // A frozen process cannot act on a signal; Docker thaws first for the same reason.
-        if c.state.paused && (signal == 9 || signal == 15 || signal == Signals.parse(c.config.stopSignal)) { thawIfPaused(c.id) }
+        // A frozen process cannot act on a signal; Docker thaws first for the same reason. Frozen
+        // for a copy's walk too: a kill waited for the copy to end (forever, with a client that
+        // stopped reading).
+        let frozen = c.state.paused || walkFreezes[c.id] != nil
+        if frozen && (signal == 9 || signal == 15 || signal == Signals.parse(c.config.stopSignal)) { thawIfPaused(c.id) }
         if let io = live[c.id] { io.kill(signal) } else if c.state.pid > 0 { Glibc.kill(c.state.pid, signal) }
     }
 

@@ -657,6 +657,15 @@ def test_a_pause_during_a_copy_holds_after_it(daemon):
         time.sleep(0.3)
         assert not frozen()
         assert daemon.docker("exec", cid, "echo", "thawed", timeout=20).stdout.strip() == "thawed"
+        # A kill during a copy thaws the container first: it waited for the copy to end, and a
+        # client that stopped reading held it (and `rm -f`) for good.
+        stalled = copy()
+        t = time.perf_counter()
+        assert daemon.docker("kill", cid, timeout=20).returncode == 0
+        assert time.perf_counter() - t < 5
+        assert daemon.docker("inspect", "-f", "{{.State.Running}}", cid).stdout.strip() == "false"
+        stalled.kill()
+        stalled.wait()
     finally:
         daemon.docker("rm", "-f", cid)
 
