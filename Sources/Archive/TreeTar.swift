@@ -226,11 +226,12 @@ public final class TreeTar {
         var hidden: [String] = []
     }
 
-    /// The layers of `candidates` (top first) whose directory at `rel` overlay merges: a layer
-    /// without it is passed over; a non-directory, a whiteout or a link on the way hides the
-    /// layers below, and so does an opaque directory. Each layer's directory is opened on its
-    /// root's descriptor with no link followed (a hostile layer's `etc -> /` leads nowhere).
-    static func mergedDirectories(_ roots: [Int32], _ candidates: [Int], _ rel: String, names: [String]) -> (lowers: [Int], inImage: Set<String>) {
+    /// The layers of `candidates` (top first) whose directory at `rel` overlay merges, and which
+    /// of `names` (all its names, when nil) the merged directory has: a layer without it is passed
+    /// over; a non-directory, a whiteout or a link on the way hides the layers below, and so does
+    /// an opaque directory. Each layer's directory is opened on its root's descriptor with no link
+    /// followed (a hostile layer's `etc -> /` leads nowhere).
+    static func mergedDirectory(_ roots: [Int32], _ candidates: [Int], _ rel: String, names: [String]?) -> (lowers: [Int], inImage: Set<String>) {
         var lowers: [Int] = []
         var seen = Set<String>(), inImage = Set<String>()
         for i in candidates {
@@ -241,30 +242,14 @@ public final class TreeTar {
             }
             defer { close(fd) }
             lowers.append(i)
-            for name in names where !seen.contains(name) {
+            for name in names ?? ((try? DirFD.list(fd)) ?? []) where !seen.contains(name) {
                 guard let st = DirFD.lstat(fd, name) else { continue }
                 seen.insert(name)
-                if !((st.st_mode & S_IFMT) == S_IFCHR && st.st_rdev == 0) { inImage.insert(name) }
+                if !LayerStack.isWhiteout(st) { inImage.insert(name) }
             }
             if OverlayXattrs.isOpaque(fd) { break }
         }
         return (lowers, inImage)
-    }
-
-    /// Every name the merged image has in its directory at `rel` (`lowers`: the layers whose
-    /// directory there merges, from `mergedDirectories`).
-    static func mergedNames(_ roots: [Int32], _ lowers: [Int], _ rel: String) -> Set<String> {
-        var seen = Set<String>(), present = Set<String>()
-        for i in lowers {
-            let fd = DirFD.open(roots[i], rel, O_RDONLY | O_DIRECTORY, .strict)
-            guard fd >= 0 else { continue }
-            defer { close(fd) }
-            for name in (try? DirFD.list(fd)) ?? [] where !seen.contains(name) {
-                seen.insert(name)
-                if let st = DirFD.lstat(fd, name), !((st.st_mode & S_IFMT) == S_IFCHR && st.st_rdev == 0) { present.insert(name) }
-            }
-        }
-        return present
     }
 
     /// `docker diff`: the upper directory against the image's layers (top first). A loop over an
@@ -274,13 +259,12 @@ public final class TreeTar {
         var roots: [Int32] = []
         defer { for fd in roots { close(fd) } }
         for l in lowers {
-            guard let fd = try? DirFD.openDirectory(l) else { throw ArchiveError("open \(l): \(SysError("open"))") }
-            roots.append(fd)
+            do { roots.append(try DirFD.openDirectory(l)) } catch { throw ArchiveError("\(error)") }
         }
         func names(_ fd: Int32) -> [String] { ((try? DirFD.list(fd)) ?? []).sorted().reversed() }
         guard let top = try? DirFD.openDirectory(upper) else { return [] }
         let topNames = names(top)
-        let image = mergedDirectories(roots, Array(roots.indices), "", names: topNames)
+        let image = mergedDirectory(roots, Array(roots.indices), "", names: topNames)
         var stack = [ChangeLevel(fd: top, rel: "", names: topNames, lowers: image.lowers, inImage: image.inImage, at: 0, existed: true)]
         defer { for l in stack { close(l.fd) } }
         while !stack.isEmpty {
@@ -299,7 +283,7 @@ public final class TreeTar {
             let dirfd = stack[i].fd, rel = stack[i].rel
             let r = rel.isEmpty ? name : rel + "/" + name
             guard let st = DirFD.lstat(dirfd, name) else { continue }
-            if (st.st_mode & S_IFMT) == S_IFCHR && st.st_rdev == 0 {
+            if LayerStack.isWhiteout(st) {
                 out.append(Change(path: "/" + r, kind: .deleted))
                 stack[i].any = true
                 continue
@@ -312,12 +296,12 @@ public final class TreeTar {
                     throw tooDeep(r)
                 }
                 let subNames = names(sub)
-                let merged = mergedDirectories(roots, existed ? stack[i].lowers : [], r, names: subNames)
+                // A directory the container made anew over the image's (opaque): what it no longer
+                // has is deleted, so the image's whole listing is wanted.
+                let remade = existed && OverlayXattrs.isOpaque(sub)
+                let merged = mergedDirectory(roots, existed ? stack[i].lowers : [], r, names: remade ? nil : subNames)
                 var level = ChangeLevel(fd: sub, rel: r, names: subNames, lowers: merged.lowers, inImage: merged.inImage, at: out.count, existed: existed)
-                // A directory the container made anew over the image's (opaque): what it no longer has is deleted.
-                if existed && OverlayXattrs.isOpaque(sub) {
-                    level.hidden = mergedNames(roots, merged.lowers, r).subtracting(subNames).sorted()
-                }
+                if remade { level.hidden = merged.inImage.subtracting(subNames).sorted() }
                 stack.append(level)
             } else if (st.st_mode & S_IFMT) != S_IFDIR || !existed {
                 out.append(Change(path: "/" + r, kind: existed ? .modified : .added))

@@ -571,7 +571,7 @@ extension Engine {
         // for a copy's walk too: a kill waited for the copy to end (forever, with a client that
         // stopped reading).
         let frozen = c.state.paused || walkFreezes[c.id] != nil
-        if frozen && (signal == 9 || signal == 15 || signal == Signals.parse(c.config.stopSignal)) { thawIfPaused(c.id) }
+        if frozen && (signal == 9 || signal == 15 || signal == Signals.parse(c.config.stopSignal)) { thawIfFrozen(c.id) }
         if let io = live[c.id] { io.kill(signal) } else if c.state.pid > 0 { Glibc.kill(c.state.pid, signal) }
     }
 

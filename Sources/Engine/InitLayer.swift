@@ -77,25 +77,19 @@ extension Engine {
     /// cannot be read (the container then starts without one).
     public nonisolated static func initLayerPlan(_ layers: [String]) -> InitLayerPlan? {
         var plan = InitLayerPlan()
-        func entry(_ rel: String) -> stat?? {
-            switch LayerStack.lookup(layers, rel) {
-            case .success(let st): return .some(st)
-            case .failure: return nil
+        do {
+            for (path, kind) in initLayerEntries {
+                if let st = try LayerStack.lookup(layers, path), (st.st_mode & S_IFMT) == S_IFDIR { continue }  // dockerd's stat finds it: left as it is
+                var parent = ""
+                for name in path.split(separator: "/").dropLast() {
+                    parent = parent.isEmpty ? String(name) : parent + "/" + name
+                    if plan.directories.contains(where: { $0.path == parent }) { continue }
+                    let image = try LayerStack.lookup(layers, parent).flatMap { ($0.st_mode & S_IFMT) == S_IFDIR ? DirectoryAttributes($0) : nil }
+                    plan.directories.append(.init(path: parent, image: image))
+                }
+                plan.entries.append(.init(path: path, kind: kind))
             }
-        }
-        for (path, kind) in initLayerEntries {
-            guard let leaf = entry(path) else { return nil }
-            if let st = leaf, (st.st_mode & S_IFMT) == S_IFDIR { continue }  // dockerd's stat finds it: left as it is
-            var parent = ""
-            for name in path.split(separator: "/").dropLast() {
-                parent = parent.isEmpty ? String(name) : parent + "/" + name
-                if plan.directories.contains(where: { $0.path == parent }) { continue }
-                guard let st = entry(parent) else { return nil }
-                let image = st.flatMap { ($0.st_mode & S_IFMT) == S_IFDIR ? DirectoryAttributes($0) : nil }
-                plan.directories.append(.init(path: parent, image: image))
-            }
-            plan.entries.append(.init(path: path, kind: kind))
-        }
+        } catch { return nil }
         return plan
     }
 

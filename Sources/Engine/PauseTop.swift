@@ -45,7 +45,7 @@ extension Engine {
 
     /// Thaws a paused container before signals that must reach it (stop, kill, rm -f); one frozen
     /// for a walk too (the walk goes on, on descriptors, without the freeze).
-    func thawIfPaused(_ id: String) {
+    func thawIfFrozen(_ id: String) {
         guard var c = containers[id], c.state.paused || walkFreezes[id] != nil else { return }
         walkFreezes[id] = nil
         _ = try? Proc.run(runtimeArgv(c) + ["resume", id])
