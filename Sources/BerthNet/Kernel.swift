@@ -14,6 +14,8 @@ public protocol HostNetworking: Sendable {
     /// container may then mount its own sysfs), else the host's.
     func createNamespace(_ name: String, ownedBy userNamespace: String?) throws(NetworkError)
     func deleteNamespace(_ name: String)
+    /// A namespace with only its loopback (up), held by the returned descriptor (`--network none`).
+    func loopbackOnlyNamespace() throws(NetworkError) -> Int32
     /// A veth pair: `hostSide` on `bridge`, the peer as `eth0`-like `ifname` in the namespace.
     func attach(namespace: String, bridge: String, hostSide: String, ifname: String, addresses: VethAddresses) throws(NetworkError)
     func detach(namespace: String, ifname: String)
@@ -154,6 +156,15 @@ public struct LinuxHostNetworking: HostNetworking {
             unlink(path)
             throw NetworkError("bind \(path): \(SysError("mount"))")
         }
+    }
+
+    /// A network namespace with only its loopback (up), held by the returned descriptor: a ready
+    /// one from the pool, else one made now. nil with the kernel's error.
+    public func loopbackOnlyNamespace() throws(NetworkError) -> Int32 {
+        if let ready = NamespacePool.shared.take() { return ready }
+        let fd = berth_netns_new()
+        guard fd >= 0 else { throw NetworkError("creating network namespace: \(SysError("unshare"))") }
+        return fd
     }
 
     /// As `ip netns del`: the bind mount goes (the kernel frees the namespace, and the veths in

@@ -51,8 +51,24 @@ extension Berth {
         let interactive = o.flags.bool("interactive")
         var q: [(String, String)] = [("stream", "1"), ("stdout", "1"), ("stderr", "1")]
         if interactive { q.append(("stdin", "1")) }
-        let attach = try client.hijack("/containers/\(id)/attach" + DaemonClient.query(q))
-        let wait = try client.open("POST", "/containers/\(id)/wait?condition=" + (o.flags.bool("rm") ? "removed" : "next-exit"))
+        // Both requests on their way before either answer is read (one round trip, not two);
+        // the start waits for both: the daemon answers each once it is in place.
+        let attaching = try client.sendHijack("/containers/\(id)/attach" + DaemonClient.query(q))
+        let waiting: Int32
+        do { waiting = try client.sendOpen("POST", "/containers/\(id)/wait?condition=" + (o.flags.bool("rm") ? "removed" : "next-exit")) } catch {
+            close(attaching)
+            throw error
+        }
+        let attach: (fd: Int32, pending: [UInt8])
+        do { attach = try client.readHijack(attaching) } catch {
+            close(waiting)
+            throw error
+        }
+        let wait: PendingResponse
+        do { wait = try client.readOpen(waiting) } catch {
+            close(attach.fd)
+            throw error
+        }
         do { try startOrFail(id) } catch { close(attach.fd); throw error }
         AttachLoop.relay(client, attach, tty: tty, interactive: interactive, resizePath: "/containers/\(id)/resize")
         let status = (try? JSON.parse(try wait.readBody())) ?? .null

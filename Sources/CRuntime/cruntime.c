@@ -56,6 +56,12 @@ int brt_exe_is_sealed(void) {
 int brt_fork_inline(int in, int out, int err) {
     pid_t pid = fork();
     if (pid != 0) return pid;
+    if (brt_take_stdio(in, out, err) != 0) _exit(127);
+    syscall(SYS_close_range, 3U, ~0U, 0U);
+    return 0;
+}
+
+int brt_take_stdio(int in, int out, int err) {
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
@@ -70,12 +76,13 @@ int brt_fork_inline(int in, int out, int err) {
     int high[3];
     for (int i = 0; i < 3; i++) {
         high[i] = want[i] >= 0 ? fcntl(want[i], F_DUPFD_CLOEXEC, 3) : -1;
-        if (high[i] < 0) _exit(127);
+        if (high[i] < 0) return -1;
     }
     for (int i = 0; i < 3; i++) {
-        if (dup2(high[i], i) < 0) _exit(127);
+        if (dup2(high[i], i) < 0) return -1;
     }
-    syscall(SYS_close_range, 3U, ~0U, 0U);
+    for (int i = 0; i < 3; i++) close(high[i]);
+    if (null >= 0) close(null);
     return 0;
 }
 
@@ -230,9 +237,10 @@ int brt_open_pty(int *master, int *slave, char *name, int namelen) {
 }
 
 int brt_set_ctty(int fd) { return ioctl(fd, TIOCSCTTY, 0); }
-int brt_mknod(const char *path, unsigned int mode, unsigned int major, unsigned int minor) {
-    return mknod(path, mode, makedev(major, minor));
+int brt_mknodat(int dirfd, const char *name, unsigned int mode, unsigned int major, unsigned int minor) {
+    return mknodat(dirfd, name, mode, makedev(major, minor));
 }
+
 unsigned int brt_major(unsigned long long dev) { return major(dev); }
 unsigned int brt_minor(unsigned long long dev) { return minor(dev); }
 int brt_setrlimit(int resource, unsigned long long soft, unsigned long long hard) {

@@ -98,6 +98,7 @@ int berth_set_nonblocking(int fd) {
 int berth_accept(int fd) { return accept4(fd, NULL, NULL, SOCK_CLOEXEC); }
 
 #include <sys/ioctl.h>
+#include <net/if.h>
 #include <termios.h>
 #include <string.h>
 
@@ -290,12 +291,29 @@ int berth_netlink_socket_in_netns(const char *ns_path, int enable_ipv6) {
 
 #include <stdio.h>
 
+/* Its loopback up, as every sandbox of dockerd's (`--network none` included): the socket for
+ * the ioctl is made inside the new namespace, so it acts there. */
+static int loopback_up_here(void) {
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0) return -1;
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    strcpy(ifr.ifr_name, "lo");
+    int rc = ioctl(s, SIOCGIFFLAGS, &ifr);
+    if (rc == 0) {
+        ifr.ifr_flags |= IFF_UP;
+        rc = ioctl(s, SIOCSIFFLAGS, &ifr);
+    }
+    close(s);
+    return rc;
+}
+
 int berth_netns_new(void) {
     int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
     if (self < 0) return -1;
     int fd = -1, e = 0;
     if (unshare(CLONE_NEWNET) == 0) {
-        fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+        fd = loopback_up_here() == 0 ? open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC) : -1;
         e = errno;
         if (setns(self, CLONE_NEWNET) != 0) { abort(); }
     } else {
@@ -350,4 +368,50 @@ int berth_netns_create(const char *dir, const char *path) {
     close(fd);
     errno = e;
     return rc;
+}
+
+#include <stdint.h>
+
+/* The memory /proc/<pid>/cmdline is read from: [arg_start, arg_end) of /proc/self/stat (fields
+ * 48 and 49). A spare shim rewrites its arguments there once it knows its container, so ps and
+ * pgrep show that container's, as for a shim started with them. */
+static int cmdline_area(char **start, char **end) {
+    char buf[4096];
+    int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return -1;
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');
+    if (!p) return -1;
+    /* After ") " comes field 3; arg_start is field 48. */
+    unsigned long long v[2] = {0, 0};
+    int field = 2;
+    for (char *tok = strtok(p + 1, " "); tok; tok = strtok(NULL, " ")) {
+        field++;
+        if (field == 48) v[0] = strtoull(tok, NULL, 10);
+        if (field == 49) { v[1] = strtoull(tok, NULL, 10); break; }
+    }
+    if (v[0] == 0 || v[1] <= v[0]) return -1;
+    *start = (char *)(uintptr_t)v[0];
+    *end = (char *)(uintptr_t)v[1];
+    return 0;
+}
+
+long berth_cmdline_room(void) {
+    char *start, *end;
+    if (cmdline_area(&start, &end) != 0) return -1;
+    size_t first = strnlen(start, (size_t)(end - start));
+    return (long)(end - start) - (long)first - 1;
+}
+
+int berth_set_cmdline_tail(const char *text, size_t len) {
+    char *start, *end;
+    if (cmdline_area(&start, &end) != 0) return -1;
+    char *tail = start + strnlen(start, (size_t)(end - start)) + 1;
+    if (tail >= end || len > (size_t)(end - tail)) return -1;
+    memset(tail, 0, (size_t)(end - tail));
+    memcpy(tail, text, len);
+    return 0;
 }

@@ -199,11 +199,28 @@ public final class DaemonClient {
     public func hijack(
         _ path: String, json: JSON? = nil, upgrade: String = "tcp", headers: [(String, String)] = []
     ) throws(ClientError) -> (fd: Int32, pending: [UInt8]) {
+        try readHijack(try sendHijack(path, json: json, upgrade: upgrade, headers: headers))
+    }
+
+    /// `hijack`'s request alone: its answer is read by `readHijack`, so several requests can be
+    /// on their way at once (`run` sends its attach and its wait, then reads both answers).
+    public func sendHijack(
+        _ path: String, json: JSON? = nil, upgrade: String = "tcp", headers: [(String, String)] = []
+    ) throws(ClientError) -> Int32 {
         let fd = try connect()
         let body = json?.bytes
-        try sendRequest(
-            fd, method: "POST", path: path, body: body ?? [], bodyFile: nil, contentType: body == nil ? nil : "application/json",
-            extraHeaders: [("Connection", "Upgrade"), ("Upgrade", upgrade)] + headers)
+        do throws(ClientError) {
+            try sendRequest(
+                fd, method: "POST", path: path, body: body ?? [], bodyFile: nil, contentType: body == nil ? nil : "application/json",
+                extraHeaders: [("Connection", "Upgrade"), ("Upgrade", upgrade)] + headers)
+        } catch {
+            close(fd)
+            throw error
+        }
+        return fd
+    }
+
+    public func readHijack(_ fd: Int32) throws(ClientError) -> (fd: Int32, pending: [UInt8]) {
         var reader = SocketReader(fd: fd)
         let (status, hdrs) = try reader.readHead()
         if status >= 400 {
@@ -329,10 +346,18 @@ public final class PendingResponse {
 
 extension DaemonClient {
     public func open(_ method: String, _ path: String) throws(ClientError) -> PendingResponse {
+        try readOpen(try sendOpen(method, path))
+    }
+
+    /// `open`'s request alone (see `sendHijack`); `readOpen` reads its answer's head.
+    public func sendOpen(_ method: String, _ path: String) throws(ClientError) -> Int32 {
         let fd = try connect()
-        var head = "\(method) \(versionPrefix)\(path) HTTP/1.1\r\nHost: docker\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+        let head = "\(method) \(versionPrefix)\(path) HTTP/1.1\r\nHost: docker\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
         do { try FS.writeAll(fd: fd, Array(head.utf8)) } catch { close(fd); throw ClientError(status: 0, message: "\(error)") }
-        head = ""
+        return fd
+    }
+
+    public func readOpen(_ fd: Int32) throws(ClientError) -> PendingResponse {
         var reader = SocketReader(fd: fd)
         let (status, headers) = try reader.readHead()
         let p = PendingResponse(fd: fd, reader: reader, status: status, headers: headers)

@@ -24,6 +24,9 @@ public struct CreateOptions: Sendable {
     public var consoleSocket: String?
     public var preserveFds: Int = 0
     public var noPivot = false
+    /// The container's stdin, stdout and stderr (-1: /dev/null) when `create` runs in a process
+    /// that keeps its own (berth-shim's fast path); nil: this process's (the command line's).
+    public var stdio: [Int32]? = nil
     public init(id: String, bundle: String) { self.id = id; self.bundle = bundle }
 }
 
@@ -115,7 +118,7 @@ public struct ContainerRuntimeEngine {
         guard brt_socketpair(&sv) == 0 else { throw RuntimeFailure.errno("socketpair") }
         let stage = InitStage(
             config: config, id: o.id, bundle: bundle, sock: sv[1], fifoFd: fifoFd, consoleFd: consoleFd, filter: filter, manager: manager,
-            layout: layout, preserveFds: o.preserveFds, noPivot: o.noPivot)
+            layout: layout, preserveFds: o.preserveFds, noPivot: o.noPivot, stdio: o.stdio)
         let child = brt_fork()
         if child < 0 {
             close(sv[0]); close(sv[1])

@@ -18,6 +18,7 @@ struct InitStage {
     let layout: CgroupLayout
     let preserveFds: Int
     let noPivot: Bool
+    let stdio: [Int32]?
 
     func fail(_ message: String) -> Never {
         SyncMessage.send(sock, UInt8(ascii: "E"), message)
@@ -27,6 +28,9 @@ struct InitStage {
     /// Stage 1: cgroups, namespaces, then the init.
     func stage1() -> Never {
         do throws(RuntimeFailure) {
+            // A caller that keeps its own stdio (and its signal dispositions and mask, which
+            // would outlive the execve) hands the container's over here.
+            if let io = stdio, io.count == 3, brt_take_stdio(io[0], io[1], io[2]) != 0 { throw RuntimeFailure.errno("set up the container's stdio") }
             // Joined in the host's cgroup namespace, so a new one is rooted at the container's cgroup.
             try manager?.join("0")
             // Every namespace path is opened before any is entered (a joined mount namespace

@@ -189,7 +189,10 @@ extension Engine {
         if !keepRestartCount { c.restartCount = 0 }
         let id = c.id
         starting.insert(id)
-        defer { starting.remove(id) }
+        defer {
+            starting.remove(id)
+            if let fd = heldNamespaces.removeValue(forKey: id) { close(fd) }
+        }
         do {
             let root = try mountRootfs(c.id, chains: chainIDs(store.image(id: c.image)?.config.diffIDs ?? []), volatile: c.autoRemove)
             try writeEtcFiles(c, onlyMissing: true)
@@ -228,6 +231,7 @@ extension Engine {
             // wait for the start (`afterStart`); others are picked up again afterwards.
             containers[id] = c
             let pid = try await launchWithVeths(shim, runtime: runtime(for: c), veths: veths)
+            if let fd = heldNamespaces.removeValue(forKey: id) { close(fd) }
             c = containers[id] ?? c
             startNameServer(c)
             try connectLive(id)
@@ -253,12 +257,20 @@ extension Engine {
         c.state.exitCode = 0
         c.state.error = ""
         c.state.oomKilled = false
-        persist(c)
+        containers[id] = c
         emit(c, "start")
         startHealthMonitor(id)
-        guard let io = live[id] else { return }
-        bindPendingAttaches(id)
-        if let err = await io.start() {
+        // The shim starts the container while its state is written (a sync of the database):
+        // the answer still waits for both. A daemon that dies in between finds a shim of a
+        // container not recorded as running, which `recover` takes down as a start cut short.
+        let io = live[id]
+        if let io {
+            bindPendingAttaches(id)
+            io.requestStart()
+        }
+        persist(c)
+        guard let io else { return }
+        if let err = await io.startResult() {
             // A start that reports failure leaves nothing behind: no process, runtime state,
             // mount or network device (the shim may be gone, so no exit event may come).
             io.kill(9)

@@ -96,6 +96,9 @@ public actor Engine {
     /// Walks of a running container's root under way (cp, export), by container: it stays frozen
     /// until the last one ends (`holdFrozen`, `releaseFrozen`).
     var walkFreezes: [String: Int] = [:]
+    /// `--network none` namespaces berthd holds for a start in flight, until the runtime has
+    /// joined them (closed by `start` however it ends).
+    var heldNamespaces: [String: Int32] = [:]
     /// Each image's init layer (nil: none fits), by its top layer's chain ID (`rootLowers`).
     var initLayers: [Digest: String?] = [:]
     var healthTasks: [String: Task<Void, Never>] = [:]

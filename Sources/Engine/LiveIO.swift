@@ -12,6 +12,8 @@ public final class LiveIO: @unchecked Sendable {
     private var subscribers: [UInt64: Subscriber] = [:]
     private var nextID: UInt64 = 0
     private var startWaiter: CheckedContinuation<String, Never>?
+    /// The shim's answer to the start when it came before anyone waited for it.
+    private var startReply: String?
     private var closed = false
 
     init(socket: String, onExit: @escaping @Sendable (ExitRecord) -> Void, onLost: @escaping @Sendable () -> Void) throws {
@@ -22,7 +24,11 @@ public final class LiveIO: @unchecked Sendable {
                 guard let self else { return }
                 switch frame.kind {
                 case .started:
-                    self.lock.lock(); let w = self.startWaiter; self.startWaiter = nil; self.lock.unlock()
+                    self.lock.lock()
+                    let w = self.startWaiter
+                    self.startWaiter = nil
+                    if w == nil { self.startReply = frame.text }
+                    self.lock.unlock()
                     w?.resume(returning: frame.text)
                 case .exited:
                     exitSeen.set()
@@ -55,14 +61,23 @@ public final class LiveIO: @unchecked Sendable {
         for s in subs { s(ShimFrame(.exited, text: "")) }
     }
 
-    /// Asks the shim to run `runtime start`; returns nil on success or the runtime's error.
-    func start() async -> String? {
+    /// Asks the shim to run `runtime start`; `startResult()` waits for its answer. Apart, so that
+    /// berthd writes the container's state (a sync of its database) while the shim starts it.
+    func requestStart() { conn.send(ShimFrame(.start)) }
+
+    /// nil once the shim has started the container, or the runtime's error.
+    func startResult() async -> String? {
         let reply: String = await withCheckedContinuation { c in
             lock.lock()
+            if let r = startReply {
+                startReply = nil
+                lock.unlock()
+                c.resume(returning: r)
+                return
+            }
             if closed { lock.unlock(); c.resume(returning: "1 container monitor exited"); return }
             startWaiter = c
             lock.unlock()
-            conn.send(ShimFrame(.start))
         }
         return reply.hasPrefix("0") ? nil : String(reply.dropFirst(2))
     }

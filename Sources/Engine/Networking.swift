@@ -338,7 +338,18 @@ extension Engine {
             guard other.state.running, other.state.pid > 0 else { throw .conflict("cannot join network of a non running container: \(other.id)") }
             return (other.sandbox.isEmpty ? "/proc/\(other.state.pid)/ns/net" : namespacePath(other.sandbox), [])
         }
-        if mode == "none" { return (nil, []) }  // a fresh namespace with only lo, made by the runtime
+        if mode == "none" {
+            // A namespace with only its loopback, up as in dockerd's sandboxes: a ready one from
+            // the pool (the runtime's unshare of a new one was on every start's path, and left
+            // lo down). Held by berthd's descriptor until the runtime has joined it (see
+            // `start`), then by the container alone. Under userns-remap the runtime makes it in
+            // the container's user namespace, which must own it.
+            guard remap(c.id) == nil else { return (nil, []) }
+            let fd: Int32
+            do { fd = try hostNet.loopbackOnlyNamespace() } catch { throw .wrapping(error) }
+            heldNamespaces[c.id] = fd
+            return ("/proc/\(getpid())/fd/\(fd)", [])
+        }
         if c.endpoints.isEmpty { c.endpoints = try initialEndpoints(mode: mode, networking: NetworkingConfig()) }
         if c.endpoints.isEmpty { return (nil, []) }
         // A name of its own for each run: the previous run's namespace is deleted off the actor

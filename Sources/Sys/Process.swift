@@ -50,6 +50,7 @@ public enum Proc {
         public var status: Int32
         public var stdout: [UInt8]
         public var stderr: [UInt8]
+        public init(status: Int32, stdout: [UInt8], stderr: [UInt8]) { self.status = status; self.stdout = stdout; self.stderr = stderr }
         public var stdoutText: String { String(decoding: stdout, as: UTF8.self) }
         public var stderrText: String { String(decoding: stderr, as: UTF8.self) }
     }
@@ -73,8 +74,16 @@ public enum Proc {
             try? FS.writeAll(fd: inPipe[1], input ?? [])
             close(inPipe[1])
         }
+        let (out, err) = drain(outPipe[0], errPipe[0])
+        close(outPipe[0]); close(errPipe[0])
+        return Output(status: wait(pid), stdout: out, stderr: err)
+    }
+
+    /// Reads two pipes to their ends through one poll loop (so neither can fill up and stall
+    /// the writer); the descriptors stay open.
+    public static func drain(_ stdout: Int32, _ stderr: Int32) -> (stdout: [UInt8], stderr: [UInt8]) {
         var out: [UInt8] = [], err: [UInt8] = []
-        var fds = [pollfd(fd: outPipe[0], events: Int16(POLLIN), revents: 0), pollfd(fd: errPipe[0], events: Int16(POLLIN), revents: 0)]
+        var fds = [pollfd(fd: stdout, events: Int16(POLLIN), revents: 0), pollfd(fd: stderr, events: Int16(POLLIN), revents: 0)]
         var buf = [UInt8](repeating: 0, count: 65536)
         var open = 2
         while open > 0 {
@@ -84,11 +93,11 @@ public enum Proc {
                 if n > 0 {
                     if k == 0 { out.append(contentsOf: buf[0..<n]) } else { err.append(contentsOf: buf[0..<n]) }
                 } else if n == 0 || errno != EINTR {
-                    close(fds[k].fd); fds[k].fd = -1; open -= 1
+                    fds[k].fd = -1; open -= 1
                 }
             }
         }
-        return Output(status: wait(pid), stdout: out, stderr: err)
+        return (out, err)
     }
 
     public static func currentEnvironment() -> [String] {

@@ -47,3 +47,46 @@ public struct ShimFrameDecoder: Sendable {
         return ShimFrame(kind, payload)
     }
 }
+
+/// A spare shim's arguments, as berthd hands them over on its stdin: [length:4 BE] then the
+/// arguments, each ended by a NUL. At most 64 KiB, and nothing empty or with a NUL of its own.
+public enum SpareArguments {
+    public static let maxBytes = 64 << 10
+
+    public static func encode(_ arguments: [String]) -> [UInt8]? {
+        var body: [UInt8] = []
+        for a in arguments {
+            guard !a.utf8.contains(0) else { return nil }
+            body += a.utf8
+            body.append(0)
+        }
+        guard body.count <= maxBytes else { return nil }
+        let n = UInt32(body.count)
+        return [UInt8(n >> 24), UInt8((n >> 16) & 0xff), UInt8((n >> 8) & 0xff), UInt8(n & 0xff)] + body
+    }
+
+    public static func decode(_ body: ArraySlice<UInt8>) -> [String]? {
+        guard body.last == 0 else { return body.isEmpty ? [] : nil }
+        return body.dropLast().split(separator: 0, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// Blocks until the whole message has come; nil at an early end or a length out of range.
+    public static func read(fd: Int32) -> [String]? {
+        guard let head = readExactly(fd: fd, count: 4) else { return nil }
+        let n = head.reduce(0) { $0 << 8 | Int($1) }
+        guard n <= maxBytes, let body = readExactly(fd: fd, count: n) else { return nil }
+        return decode(body[...])
+    }
+
+    static func readExactly(fd: Int32, count: Int) -> [UInt8]? {
+        var out = [UInt8](repeating: 0, count: count)
+        var got = 0
+        while got < count {
+            let r = out.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + got, count - got) }
+            if r < 0 && errno == EINTR { continue }
+            if r <= 0 { return nil }
+            got += r
+        }
+        return out
+    }
+}

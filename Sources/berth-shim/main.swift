@@ -32,9 +32,9 @@ struct Options {
     var startTimeout: Int64 = 60
 }
 
-func parseOptions() -> Options {
+func parseOptions(_ arguments: [String]) -> Options {
     var o = Options()
-    var args = CommandLine.arguments.dropFirst().makeIterator()
+    var args = arguments.makeIterator()
     while let a = args.next() {
         switch a {
         case "--id": o.id = args.next() ?? ""
@@ -64,28 +64,57 @@ func fail(_ fd: Int32, _ message: String) -> Never {
     exit(1)
 }
 
-let opts = parseOptions()
-if opts.id.isEmpty || opts.bundle.isEmpty || opts.socket.isEmpty {
-    FileHandleStderr.write("usage: berth-shim --id ID --bundle DIR --socket PATH [--log PATH] [--exit-file PATH]\n")
-    exit(2)
-}
-
 enum FileHandleStderr {
     static func write(_ s: String) { try? FS.writeAll(fd: 2, Array(s.utf8)) }
 }
 
-// A forked child carries on as the long-lived monitor and the daemon's direct child exits at
-// once (nothing to reap later). The monitor answers on the stdout it inherited, "0 <pid>" or
-// "1 <error>", then lets go of it: the daemon reads until the end of that pipe, which comes the
-// moment the answer is written (no relay through the exited parent).
-let forked = berth_fork()
-if forked < 0 { FileHandleStderr.write("1 fork failed\n"); exit(1) }
-if forked > 0 { _exit(0) }
+/// A forked child carries on as the long-lived monitor and the daemon's direct child exits at
+/// once (nothing to reap later). The monitor answers on the stdout it inherited, "0 <pid>" or
+/// "1 <error>", then lets go of it: the daemon reads until the end of that pipe, which comes the
+/// moment the answer is written (no relay through the exited parent).
+func becomeMonitor() {
+    let forked = berth_fork()
+    if forked < 0 { FileHandleStderr.write("1 fork failed\n"); exit(1) }
+    if forked > 0 { _exit(0) }
+    setsid()
+    _ = berth_set_child_subreaper()
+}
+
+/// What ps and pgrep show of this shim becomes its container's arguments (as many whole ones
+/// as fit in the room its start left, which berthd pads), not `--spare`.
+func showArguments(_ arguments: [String]) {
+    let room = berth_cmdline_room()
+    var text: [UInt8] = []
+    for a in arguments {
+        guard text.count + a.utf8.count + 1 <= room else { break }
+        text += a.utf8
+        text.append(0)
+    }
+    _ = text.withUnsafeBufferPointer { berth_set_cmdline_tail($0.baseAddress, $0.count) }
+}
+
+// `--spare`: started ahead of need, this shim has done all of the above (and the exec, and the
+// Swift runtime's start) before berthd knows which container it will watch; it waits for its
+// arguments on stdin. Their end, or anything malformed, means it is not needed: it exits.
+let spare = CommandLine.arguments.dropFirst().first == "--spare"
+let arguments: [String]
+if spare {
+    becomeMonitor()
+    ContainerRuntimeEngine.warmUp()
+    arguments = SpareArguments.read(fd: 0) ?? { exit(0) }()
+    showArguments(arguments)
+} else {
+    arguments = Array(CommandLine.arguments.dropFirst())
+}
+let opts = parseOptions(arguments)
+if opts.id.isEmpty || opts.bundle.isEmpty || opts.socket.isEmpty {
+    FileHandleStderr.write("usage: berth-shim --id ID --bundle DIR --socket PATH [--log PATH] [--exit-file PATH]\n")
+    exit(2)
+}
+if !spare { becomeMonitor() }
 let syncFd: Int32 = 1
 let devnull = open("/dev/null", O_RDWR)
 dup2(devnull, 0); dup2(devnull, 2)
-setsid()
-_ = berth_set_child_subreaper()
 let sigfd = berth_block_sigchld_fd()
 signal(SIGPIPE, SIG_IGN)
 
@@ -154,27 +183,51 @@ var consoleListen: Int32 = -1
 if opts.tty {
     do { consoleListen = try UnixSocket.listen(consolePath) } catch { fail(syncFd, "console socket: \(error)") }
 }
-let createPid: pid_t
-do {
-    var createArgs = ["create", "--bundle", opts.bundle, "--pid-file", pidFile]
-    if opts.tty { createArgs += ["--console-socket", consolePath] }
-    createPid = try startRuntime(
-        createArgs + [opts.id], binary: opts.runtimeCreate.isEmpty ? nil : opts.runtimeCreate, stdin: inPipe[0], stdout: outPipe[1], stderr: errPipe[1])
-} catch {
-    fail(syncFd, "\(error)")
+/// The container created: its init's pid, waiting for the start. On the fast path in this
+/// process (the init's first stage is its fork, which takes the stdio pipes over); else the
+/// runtime's `create`, whose error is what it wrote to them.
+@MainActor func createContainer() -> pid_t {
+    /// The container's ends of its stdio pipes, closed here once its init has them.
+    func closeContainerEnds() {
+        close(outPipe[1]); close(errPipe[1])
+        if inPipe[0] >= 0 { close(inPipe[0]) }
+    }
+    if inlineRuntime && opts.runtimeArgs.isEmpty {
+        var o = CreateOptions(id: opts.id, bundle: opts.bundle)
+        if opts.tty { o.consoleSocket = consolePath }
+        o.stdio = [inPipe[0], outPipe[1], errPipe[1]]
+        do throws(RuntimeFailure) {
+            let pid = try ContainerRuntimeEngine(root: opts.runtimeRoot).create(o).pid
+            closeContainerEnds()
+            return pid
+        } catch {
+            deleteContainer()
+            fail(syncFd, error.message)
+        }
+    }
+    let createPid: pid_t
+    do {
+        var createArgs = ["create", "--bundle", opts.bundle, "--pid-file", pidFile]
+        if opts.tty { createArgs += ["--console-socket", consolePath] }
+        createPid = try startRuntime(
+            createArgs + [opts.id], binary: opts.runtimeCreate.isEmpty ? nil : opts.runtimeCreate, stdin: inPipe[0], stdout: outPipe[1],
+            stderr: errPipe[1])
+    } catch {
+        fail(syncFd, "\(error)")
+    }
+    let createStatus = Proc.wait(createPid)
+    closeContainerEnds()
+    if createStatus != 0 {
+        // Nothing of the container has run yet: what is in the pipes is the runtime's own error.
+        _ = fcntl(outPipe[0], F_SETFL, O_NONBLOCK); _ = fcntl(errPipe[0], F_SETFL, O_NONBLOCK)
+        var text = (try? FS.readAll(fd: errPipe[0])) ?? []
+        text += (try? FS.readAll(fd: outPipe[0])) ?? []
+        deleteContainer()
+        fail(syncFd, runtimeError(String(decoding: text, as: UTF8.self)))
+    }
+    return pid_t((try? FS.readString(pidFile))?.trimmingSpaces() ?? "") ?? 0
 }
-let createStatus = Proc.wait(createPid)
-close(outPipe[1]); close(errPipe[1])
-if inPipe[0] >= 0 { close(inPipe[0]) }
-if createStatus != 0 {
-    // Nothing of the container has run yet: what is in the pipes is the runtime's own error.
-    _ = fcntl(outPipe[0], F_SETFL, O_NONBLOCK); _ = fcntl(errPipe[0], F_SETFL, O_NONBLOCK)
-    var text = (try? FS.readAll(fd: errPipe[0])) ?? []
-    text += (try? FS.readAll(fd: outPipe[0])) ?? []
-    deleteContainer()
-    fail(syncFd, runtimeError(String(decoding: text, as: UTF8.self)))
-}
-let containerPid = pid_t((try? FS.readString(pidFile))?.trimmingSpaces() ?? "") ?? 0
+let containerPid = createContainer()
 var masterFd: Int32 = -1
 if opts.tty {
     // runc connected and sent the master during create; the connection waits in the backlog.

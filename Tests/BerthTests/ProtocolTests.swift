@@ -64,6 +64,34 @@ import Testing
         }
     }
 
+    @Test func spareShimArgumentsComeThroughAPipeWhole() throws {
+        let args = ["--id", "abc", "--log", "", "--bundle", "/run/x y", "--tty"]
+        var fds: [Int32] = [0, 0]
+        #expect(pipe(&fds) == 0)
+        defer { close(fds[0]) }
+        // Written in two pieces with the length split: a reader must wait for the whole.
+        let bytes = try #require(SpareArguments.encode(args))
+        try FS.writeAll(fd: fds[1], Array(bytes[..<2]))
+        try FS.writeAll(fd: fds[1], Array(bytes[2...]))
+        #expect(SpareArguments.read(fd: fds[0]) == args)
+        // The end of the pipe, or a message cut short: nothing (the spare exits).
+        try FS.writeAll(fd: fds[1], Array(bytes[..<9]))
+        close(fds[1])
+        #expect(SpareArguments.read(fd: fds[0]) == nil)
+        #expect(SpareArguments.encode(["a\u{0}b"]) == nil)
+        #expect(SpareArguments.encode([String(repeating: "x", count: SpareArguments.maxBytes)]) == nil)
+    }
+
+    @Test func aSpareRefusesALengthOverItsBound() {
+        var fds: [Int32] = [0, 0]
+        #expect(pipe(&fds) == 0)
+        defer { close(fds[0]) }
+        let n = UInt32(SpareArguments.maxBytes + 1)
+        try? FS.writeAll(fd: fds[1], [UInt8(n >> 24), UInt8((n >> 16) & 0xff), UInt8((n >> 8) & 0xff), UInt8(n & 0xff), 0x61, 0])
+        close(fds[1])
+        #expect(SpareArguments.read(fd: fds[0]) == nil)
+    }
+
     @Test func fastLogLineParserAgreesWithTheJSONParser() {
         let lines = [
             #"{"log":"plain\n","stream":"stdout","time":"2024-01-01T00:00:01.000000001Z"}"#,

@@ -195,6 +195,7 @@ def test_shim_runs_the_runtime_in_itself_only_from_a_read_only_binary(bundle, tm
         pid = int(d.docker("inspect", "-f", "{{.State.Pid}}", "fast").stdout)
         shim = int(open(f"/proc/{pid}/status").read().split("PPid:")[1].split()[0])
         assert os.readlink(f"/proc/{shim}/exe") == sealed
+        # The daemon's first start starts a shim with its arguments; later ones find a spare.
         assert b"--runtime-inline" in open(f"/proc/{shim}/cmdline", "rb").read().split(b"\0")
         assert d.docker("exec", "fast", "echo", "ok").stdout == "ok\n"
         assert d.docker("rm", "-f", "fast").returncode == 0
@@ -227,6 +228,64 @@ def test_shim_runs_the_runtime_in_itself_only_from_a_read_only_binary(bundle, tm
         assert not exe.endswith("berth-shim"), exe
     finally:
         rt(tmp_path / "state2", "delete", "--force", cid)
+
+
+def spares(d):
+    """berth-shims waiting as spares for this daemon (its read-only copy, `--spare`)."""
+    found = []
+    for p in os.listdir("/proc"):
+        try:
+            if p.isdigit() and open(f"/proc/{p}/cmdline", "rb").read().split(b"\0")[:2] == [(d.root + "/run/bin/berth-shim").encode(), b"--spare"]:
+                found.append(int(p))
+        except OSError:
+            pass
+    return found
+
+
+def wait_for(predicate, timeout=5):
+    deadline = time.monotonic() + timeout
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return predicate()
+
+
+def test_a_spare_shim_takes_the_next_start_and_goes_with_the_daemon(busybox):
+    """A shim started ahead of need (exec'd, up, parted from berthd) waits for the next start's
+    arguments on its stdin. It takes that start; another takes its place; one that died is
+    replaced and the start made without it; none outlives the daemon."""
+    d = Daemon().start()
+    try:
+        d.berth("import", "-c", 'CMD ["sh"]', busybox, "busybox:latest", check=True)
+        assert d.docker("run", "-d", "--name", "one", "busybox", "sleep", "30").returncode == 0
+        assert wait_for(lambda: len(spares(d)) == 1), spares(d)
+        spare = spares(d)[0]
+        # In a session of its own, not berthd's child (whose direct child exited and was reaped).
+        stat = open(f"/proc/{spare}/stat").read().rsplit(")", 1)[1].split()
+        assert int(stat[1]) != d.proc.pid and int(stat[3]) == spare, stat
+        assert d.docker("run", "-d", "--name", "two", "busybox", "sleep", "30").returncode == 0
+        pid = int(d.docker("inspect", "-f", "{{.State.Pid}}", "two").stdout)
+        assert int(open(f"/proc/{pid}/status").read().split("PPid:")[1].split()[0]) == spare, "the start did not take the spare"
+        assert d.docker("logs", "one").returncode == 0 and d.docker("exec", "two", "echo", "ok").stdout == "ok\n"
+        assert wait_for(lambda: len(spares(d)) == 1 and spares(d)[0] != spare), spares(d)
+        os.kill(spares(d)[0], 9)
+        r = d.docker("run", "--rm", "busybox", "echo", "without the spare")
+        assert (r.returncode, r.stdout) == (0, "without the spare\n"), r.stderr
+        assert wait_for(lambda: len(spares(d)) == 1), spares(d)
+        zombies = [p for p in os.listdir("/proc") if p.isdigit() and open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[:2] == ["Z", str(d.proc.pid)]]
+        assert not zombies, zombies
+        last = spares(d)
+        assert d.docker("rm", "-f", "one", "two").returncode == 0
+        d.proc.terminate()
+        d.proc.wait()
+
+        def alive(p):
+            try:
+                return open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+            except OSError:
+                return False
+        assert wait_for(lambda: not any(alive(p) for p in last)), "a spare outlived its daemon"
+    finally:
+        d.stop()
 
 
 def test_no_host_descriptor_reaches_the_container(bundle, tmp_path, busybox):

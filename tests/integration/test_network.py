@@ -188,6 +188,17 @@ def test_network_modes_and_dns_options(daemon):
     assert out[0] != "0" and out[1] == socket.gethostname()
     out = d.docker("run", "--rm", "--network", "none", "busybox", "ip", "-o", "link").stdout
     assert "lo" in out and "eth0" not in out
+    # As dockerd's (checked on 20.10 here): the loopback is up, so a program can serve itself on
+    # 127.0.0.1; it was down, as a bare unshare leaves it.
+    assert "<LOOPBACK,UP,LOWER_UP>" in out, out
+    r = d.docker("run", "--rm", "--network", "none", "busybox", "sh", "-c",
+                 "nc -l -p 7000 -e echo served & sleep 0.2; nc 127.0.0.1 7000 </dev/null")
+    assert (r.returncode, r.stdout) == (0, "served\n"), r.stderr
+    # Joining a none container's namespace shares its loopback.
+    d.docker("run", "-d", "--name", "alone", "--network", "none", "busybox", "sh", "-c", "nc -l -p 7001 -e echo shared", check=True)
+    r = d.docker("run", "--rm", "--network", "container:alone", "busybox", "sh", "-c", "sleep 0.3; nc 127.0.0.1 7001 </dev/null")
+    assert (r.returncode, r.stdout) == (0, "shared\n"), r.stderr
+    d.docker("rm", "-f", "alone")
     d.berth("run", "-d", "--name", "nsowner", "busybox", "sleep", "60", check=True)
     owner_ip = d.berth("inspect", "-f", "{{.NetworkSettings.IPAddress}}", "nsowner").stdout.strip()
     out = d.docker("run", "--rm", "--network", "container:nsowner", "busybox", "ip", "-o", "-4", "addr").stdout

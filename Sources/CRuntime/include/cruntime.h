@@ -23,6 +23,9 @@ int brt_exe_is_sealed(void);
  * 0/1/2 (-1: /dev/null), every other descriptor closed. Returns 0 in the child, the pid in the
  * parent, -1 on failure. */
 int brt_fork_inline(int in, int out, int err);
+/* In a fresh fork: signals back to their defaults and unblocked, `in`, `out`, `err` (-1:
+ * /dev/null) made stdio. Other descriptors stay. -1 on failure. */
+int brt_take_stdio(int in, int out, int err);
 
 int brt_setresuid(unsigned int id);
 int brt_setresgid(unsigned int id);
@@ -45,7 +48,7 @@ int brt_send_fd(int sock, int fd, const char *name);
  * slave's path in name. */
 int brt_open_pty(int *master, int *slave, char *name, int namelen);
 int brt_set_ctty(int fd);
-int brt_mknod(const char *path, unsigned int mode, unsigned int major, unsigned int minor);
+int brt_mknodat(int dirfd, const char *name, unsigned int mode, unsigned int major, unsigned int minor);
 unsigned int brt_major(unsigned long long dev);
 unsigned int brt_minor(unsigned long long dev);
 int brt_setrlimit(int resource, unsigned long long soft, unsigned long long hard);

@@ -44,8 +44,8 @@ int berth_netlink_socket_in_netns(const char *ns_path, int enable_ipv6);
  * the bind mount of the namespace, `dir` a shared mount); the calling thread comes back to its
  * own namespace. 0, or -1 with errno (nothing left behind). */
 int berth_netns_create(const char *dir, const char *path);
-/* A new network namespace, held by the returned descriptor only (close-on-exec); the calling
- * thread comes back to its own namespace. -1 with errno. */
+/* A new network namespace, its loopback up, held by the returned descriptor only
+ * (close-on-exec); the calling thread comes back to its own namespace. -1 with errno. */
 int berth_netns_new(void);
 /* The namespace `fd` holds, kept at `path` under `dir` as berth_netns_create keeps one. 0, or
  * -1 with errno (nothing left behind); `fd` stays open either way. */
@@ -71,5 +71,10 @@ int berth_openat2(int dirfd, const char *path, int flags, int mode, int beneath)
 int berth_idmapped_bind(int userns_fd, const char *src, const char *dst);
 /* openat2(2) with the caller's RESOLVE_* bits (O_CLOEXEC always added). -1 with errno. */
 int berth_openat2_resolve(int dirfd, const char *path, int flags, int mode, unsigned long long resolve);
+
+/* Room for arguments after argv[0] in the memory /proc/self/cmdline shows (-1: unknown), and
+ * their replacement there (NUL-separated `text`, at most that room). */
+long berth_cmdline_room(void);
+int berth_set_cmdline_tail(const char *text, size_t len);
 
 #endif
