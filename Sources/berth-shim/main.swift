@@ -101,6 +101,7 @@ let arguments: [String]
 if spare {
     becomeMonitor()
     ContainerRuntimeEngine.warmUp()
+    _ = berth_malloc_trim()
     arguments = SpareArguments.read(fd: 0) ?? { exit(0) }()
     showArguments(arguments)
 } else {
@@ -280,7 +281,9 @@ var exitCode: Int32? = nil
 var startAsked = false
 let reported = Timestamp.monotonicNanos()
 let startDeadlineNanos: Int64 = opts.startTimeout * 1_000_000_000
-var buf = [UInt8](repeating: 0, count: 65536)
+/// One read's worth of the container's output or a client's frames. Not zero-filled: the pages
+/// a read never reaches stay untouched, not resident (a filled buffer was 64 KiB of every shim).
+let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 16)
 
 @MainActor func broadcast(_ frame: ShimFrame) {
     let bytes = frame.encoded()
@@ -324,7 +327,7 @@ var buf = [UInt8](repeating: 0, count: 65536)
 }
 
 @MainActor func pump(_ fd: Int32, _ kind: ShimFrameKind) -> Bool {
-    let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, 65536) }
+    let n = read(fd, buf.baseAddress, buf.count)
     if n <= 0 { return !(n == 0 || (errno != EINTR && errno != EAGAIN)) }
     let chunk = Array(buf[0..<n])
     logger.append(chunk, stream: kind == .stdout ? "stdout" : "stderr")
@@ -382,7 +385,7 @@ while true {
             // EIO once the last process holding the pty's other side is gone.
             if !pump(masterFd, .stdout) { close(masterFd); masterFd = -1; stdinFd = -1 }
         } else if var dec = clients[p.fd] {
-            let n = buf.withUnsafeMutableBytes { read(p.fd, $0.baseAddress, 65536) }
+            let n = read(p.fd, buf.baseAddress, buf.count)
             if n <= 0 { close(p.fd); clients[p.fd] = nil; continue }
             dec.feed(buf[0..<n])
             while let f = dec.next() { handle(f, from: p.fd) }
