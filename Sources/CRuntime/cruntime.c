@@ -61,7 +61,7 @@ int brt_fork_inline(int in, int out, int err) {
     return 0;
 }
 
-int brt_take_stdio(int in, int out, int err) {
+void brt_reset_signals(void) {
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
@@ -70,6 +70,10 @@ int brt_take_stdio(int in, int out, int err) {
     for (int sig = 1; sig < NSIG; sig++) {
         if (sig != SIGKILL && sig != SIGSTOP) syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof dfl.mask);
     }
+}
+
+int brt_take_stdio(int in, int out, int err) {
+    brt_reset_signals();
     int null = open("/dev/null", O_RDWR | O_CLOEXEC);
     int want[3] = {in >= 0 ? in : null, out >= 0 ? out : null, err >= 0 ? err : null};
     /* Copies above 2 first, so a source that is itself 0, 1 or 2 is not overwritten early. */
@@ -256,13 +260,6 @@ int brt_getrlimit(int resource, unsigned long long *soft, unsigned long long *ha
 }
 int brt_sethostname(const char *name) { return sethostname(name, strlen(name)); }
 int brt_setdomainname(const char *name) { return setdomainname(name, strlen(name)); }
-
-void brt_reset_signals(void) {
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    for (int sig = 1; sig < NSIG; sig++) signal(sig, SIG_DFL);
-}
 
 int brt_socketpair(int sv[2]) { return socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv); }
 int brt_fork(void) { return fork(); }

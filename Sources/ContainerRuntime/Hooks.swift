@@ -23,6 +23,9 @@ enum HookRunner {
         let pid = brt_fork()
         if pid < 0 { throw RuntimeFailure.errno("fork") }
         if pid == 0 {
+            // The caller may be berth-shim (its SIGCHLD blocked, SIGPIPE ignored): the hook gets
+            // what a freshly started program would.
+            brt_reset_signals()
             dup2(input[0], 0)
             dup2(output[1], 1)
             dup2(output[1], 2)

@@ -6,6 +6,7 @@ directory naming a leaked descriptor (CVE-2024-21626's path) is refused."""
 import errno
 import json
 import os
+import signal
 import subprocess
 import tempfile
 import time
@@ -228,6 +229,32 @@ def test_shim_runs_the_runtime_in_itself_only_from_a_read_only_binary(bundle, tm
         assert not exe.endswith("berth-shim"), exe
     finally:
         rt(tmp_path / "state2", "delete", "--force", cid)
+
+
+def test_hooks_started_from_the_shim_get_default_signals(bundle, tmp_path):
+    """On the fast path `create` (with its prestart and createRuntime hooks) runs in berth-shim,
+    which blocks SIGCHLD and ignores SIGPIPE; a hook must not inherit either (a forked hook
+    kept the caller's mask and ignored signals across its execve)."""
+    d = Daemon().start()
+    try:
+        sealed = d.root + "/run/bin/berth-shim"
+        report = tmp_path / "signals"
+        spec = json.loads((bundle / "config.json").read_text())
+        probe = {"path": "/bin/sh", "args": ["sh", "-c", f"exec grep -E '^Sig(Blk|Ign)' /proc/self/status >> {report}"]}
+        spec["hooks"] = {"prestart": [probe], "createRuntime": [probe]}
+        (bundle / "config.json").write_text(json.dumps(spec))
+        cid = "sig-" + uuid.uuid4().hex[:8]
+        shim_create(sealed, tmp_path / "state", bundle, cid, tmp_path)
+        try:
+            lines = report.read_text().split("\n")
+            masks = {l.split(":")[0]: [int(x.split()[1], 16) for x in lines if x.startswith(l.split(":")[0])] for l in lines if l}
+            assert len(masks["SigBlk"]) == 2, lines
+            assert all(m & (1 << (signal.SIGCHLD - 1)) == 0 for m in masks["SigBlk"]), lines
+            assert all(m & (1 << (signal.SIGPIPE - 1)) == 0 for m in masks["SigIgn"]), lines
+        finally:
+            rt(tmp_path / "state", "delete", "--force", cid)
+    finally:
+        d.stop()
 
 
 def spares(d):

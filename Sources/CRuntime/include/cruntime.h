@@ -26,6 +26,9 @@ int brt_fork_inline(int in, int out, int err);
 /* In a fresh fork: signals back to their defaults and unblocked, `in`, `out`, `err` (-1:
  * /dev/null) made stdio. Other descriptors stay. -1 on failure. */
 int brt_take_stdio(int in, int out, int err);
+/* Every signal unblocked and back to its default disposition (a fork about to exec something
+ * that is not ours: berth-shim blocks SIGCHLD and ignores SIGPIPE, which would outlive execve). */
+void brt_reset_signals(void);
 
 int brt_setresuid(unsigned int id);
 int brt_setresgid(unsigned int id);
@@ -55,8 +58,6 @@ int brt_setrlimit(int resource, unsigned long long soft, unsigned long long hard
 int brt_getrlimit(int resource, unsigned long long *soft, unsigned long long *hard);
 int brt_sethostname(const char *name);
 int brt_setdomainname(const char *name);
-/* Resets signal dispositions and the mask to their defaults (before execve). */
-void brt_reset_signals(void);
 /* SCM_RIGHTS-free message pair: SOCK_SEQPACKET, close-on-exec. */
 int brt_socketpair(int sv[2]);
 int brt_fork(void);
