@@ -41,6 +41,7 @@ public struct DockerIgnore: Sendable {
     /// Whether `path` (relative, `/`-separated) is excluded. `parentExcluded`: whether its
     /// directory was, which a path inherits unless a pattern says otherwise.
     public func excludes(_ path: String, parentExcluded: Bool = false) -> Bool {
+        if patterns.isEmpty { return parentExcluded }
         let parts = DockerIgnore.clean(path).map { Array($0.unicodeScalars) }
         var excluded = parentExcluded
         for p in patterns {

@@ -113,11 +113,29 @@ final class BuildContext: @unchecked Sendable {
     }
 
     static func clean(_ p: String) -> String {
+        // Most paths (every one a client's file sync sends) are clean already: one scan of the
+        // bytes then, no split and join (it is called for every file of a context, per build).
+        if isClean(p) { return p }
         var parts: [Substring] = []
         for c in p.split(separator: "/") where c != "." {
             if c == ".." { if !parts.isEmpty { parts.removeLast() } } else { parts.append(c) }
         }
         return parts.joined(separator: "/")
+    }
+
+    /// Whether `clean` would return `p` unchanged: no empty, `.` or `..` component.
+    static func isClean(_ p: String) -> Bool {
+        var length = 0, dots = 0
+        for b in p.utf8 {
+            if b == UInt8(ascii: "/") {
+                if length == 0 || length == dots && dots <= 2 { return false }
+                length = 0; dots = 0
+            } else {
+                length += 1
+                if b == UInt8(ascii: ".") { dots += 1 }
+            }
+        }
+        return p.isEmpty || !(length == 0 || length == dots && dots <= 2)
     }
 
     func data(_ rel: String) -> [UInt8]? { small[BuildContext.clean(rel)] }

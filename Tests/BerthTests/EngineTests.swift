@@ -81,6 +81,18 @@ import Testing
 }
 
 @Suite struct BuildContextTests {
+    @Test func cleanPathsTakeTheShortWayAndOthersAreCleaned() {
+        let cases: [(String, String)] = [
+            ("", ""), ("a", "a"), ("a/b", "a/b"), ("...", "..."), ("..a/b.", "..a/b."), (".hidden/x", ".hidden/x"),
+            ("./a", "a"), ("a/./b", "a/b"), ("a//b", "a/b"), ("/a", "a"), ("a/", "a"), ("a/..", ""), (".", ""), ("..", ""),
+            ("a/../../b", "b"), ("./", ""), ("a/b/..", "a"), ("x/.../y", "x/.../y"),
+        ]
+        for (path, clean) in cases {
+            #expect(BuildContext.clean(path) == clean, "\(path)")
+            #expect(BuildContext.isClean(path) == (path == clean), "\(path)")
+        }
+    }
+
     /// A context tar: big/ (two files), one.txt, and a link.
     func makeContext() throws -> (tar: String, dir: String) {
         let base = NSTemporaryDirectory() + "berth-ctx-\(UUID().uuidString)"
