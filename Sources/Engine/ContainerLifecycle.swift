@@ -684,7 +684,7 @@ extension Engine {
             FS.removeAll(dir(id) + "/upper")
             FS.removeAll(dir(id) + "/work")
         }
-        do { try store.deleteContainer(id: id) } catch { throw .wrapping(error) }
+        do { try store.deleteContainer(id: id, durable: !c.autoRemove) } catch { throw .wrapping(error) }
         containers[id] = nil
         health[id] = nil
         stopHealthMonitor(id)

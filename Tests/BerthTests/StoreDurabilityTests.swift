@@ -22,4 +22,18 @@ import Testing
         let again = try Store(root: root)
         #expect(try again.loadContainers().count == 1)
     }
+
+    @Test func aRemovalAtExitIsNotSyncedAndLeavesCommitsSynced() throws {
+        let root = try FS.makeTempDirectory("/tmp/berth-store-")
+        defer { FS.removeAll(root) }
+        let store = try Store(root: root)
+        try store.saveContainer(id: "c1", name: "one", doc: ["Id": "c1"])
+        try store.saveContainer(id: "c2", name: "two", doc: ["Id": "c2"])
+        try store.deleteContainer(id: "c1", durable: false)
+        #expect(try store.containerIDs() == ["c2"])
+        // The connection is back to FULL: the next start's or create's commit is synced again.
+        #expect(try store.db.read { try Int.fetchOne($0, sql: "PRAGMA synchronous") } == 2)
+        try store.deleteContainer(id: "c2")
+        #expect(try Store(root: root).containerIDs().isEmpty)
+    }
 }

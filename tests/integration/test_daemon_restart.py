@@ -137,6 +137,33 @@ def test_a_removal_the_daemon_did_not_finish_is_swept_at_start(fresh_daemon):
     assert d.docker("start", "-a", "kept").returncode == 0
 
 
+def test_a_removal_at_exit_that_did_not_last_is_made_again(fresh_daemon):
+    """A `--rm` container's removal is committed without a sync (its last synced record says
+    running, which recovery settles and removes). One that a power loss undid all the same
+    (simulated: the row put back as exited, as after a failed start) is removed at the next
+    start; a `create --rm` never started is kept, as a container still running is."""
+    import json
+    import sqlite3
+    d = fresh_daemon
+    waiting = d.docker("create", "--rm", "--name", "waiting", "busybox", "true", check=True).stdout.strip()
+    ghost = d.docker("create", "--rm", "--name", "ghost", "busybox", "true", check=True).stdout.strip()
+    d.docker("run", "-d", "--rm", "--name", "alive", "busybox", "sleep", "60", check=True)
+    r = d.docker("run", "--rm", "busybox", "true")
+    assert r.returncode == 0 and len(d.docker("ps", "-aq").stdout.split()) == 3, d.docker("ps", "-a").stdout
+    d.kill9()
+    db = sqlite3.connect(os.path.join(d.root, "data", "berth.db"))
+    doc = json.loads(db.execute("SELECT doc FROM containers WHERE id = ?", (ghost,)).fetchone()[0])
+    doc["State"].update(Status="exited", ExitCode=127, Error="exec: not found", StartedAt=0, FinishedAt=1)
+    db.execute("UPDATE containers SET doc = ? WHERE id = ?", (json.dumps(doc), ghost))
+    db.commit()
+    db.close()
+    d.start()
+    names = sorted(d.docker("ps", "-a", "--format", "{{.Names}}").stdout.split())
+    assert names == ["alive", "waiting"], names
+    assert d.docker("start", "-a", waiting).returncode == 0
+    d.docker("rm", "-f", "alive")
+
+
 def freezer_file(pid):
     """The file that freezes the process's cgroup, with its frozen and thawed values: the v1
     freezer where there is one, else the cgroup2 directory's cgroup.freeze."""
