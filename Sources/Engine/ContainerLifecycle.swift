@@ -194,6 +194,7 @@ extension Engine {
             if let fd = heldNamespaces.removeValue(forKey: id) { close(fd) }
         }
         do {
+            await awaitPreviousShim(c)
             let root = try mountRootfs(c.id, chains: chainIDs(store.image(id: c.image)?.config.diffIDs ?? []), volatile: c.autoRemove)
             try writeEtcFiles(c, onlyMissing: true)
             // The container's user database is read off the actor: whatever its owner planted
@@ -293,6 +294,21 @@ extension Engine {
             }
             throw .badRequest("OCI runtime start failed: \(err): unknown")
         }
+    }
+
+    /// The shim of this container's previous run reports the exit before it deletes that run's
+    /// runtime state, and removes its socket last. A new run (the same runtime id and socket
+    /// path) waits for that socket to go: a few tenths of a millisecond usually, at most about
+    /// 5 s, after which what is left (a shim that died meanwhile) is cleared as `recover` does.
+    func awaitPreviousShim(_ c: Container) async {
+        let sock = socketPath(c.id)
+        guard live[c.id] == nil, FS.exists(sock) else { return }
+        for i in 0..<500 {
+            try? await Task.sleep(nanoseconds: i < 50 ? 200_000 : 10_000_000)
+            if !FS.exists(sock) { return }
+        }
+        launcher.forceDelete(id: c.id, runtime: runtime(for: c))
+        unlink(sock)
     }
 
     /// The shim (and with it the runtime's create) and the container's veths, at once, each on a

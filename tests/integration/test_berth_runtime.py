@@ -315,6 +315,47 @@ def test_a_spare_shim_takes_the_next_start_and_goes_with_the_daemon(busybox):
         d.stop()
 
 
+def test_a_container_started_again_at_once_waits_for_its_previous_shim(busybox, tmp_path):
+    """The shim reports the exit first and deletes the run's runtime state after (removing its
+    socket last); a new run of the same container has the same runtime id and socket path, so
+    berthd starts it only once that socket is gone. Back to back starts and on-failure restarts
+    all run, and nothing of them is left."""
+    slow = tmp_path / "slowdel-runc"
+    slow.write_text('#!/bin/sh\ncase " $* " in *" delete "*) sleep 0.5;; esac\nexec runc "$@"\n')
+    slow.chmod(0o755)
+    d = Daemon(config={"runtimes": {"slowdel": {"path": str(slow)}}}).start()
+    try:
+        d.berth("import", "-c", 'CMD ["sh"]', busybox, "busybox:latest", check=True)
+        d.docker("create", "--name", "again", "busybox", "echo", "hi", check=True)
+        for i in range(30):
+            r = d.docker("start", "-a", "again")
+            assert (r.returncode, r.stdout) == (0, "hi\n"), (i, r.stderr)
+        # Through the API with nothing in between: the next start comes while the previous
+        # run's shim may still be deleting (its socket still there).
+        for i in range(50):
+            status, _, body = d.api("POST", "/containers/again/start")
+            assert status == 204, (i, status, body)
+            status, _, body = d.api("POST", "/containers/again/wait")
+            assert status == 200 and b'"StatusCode":0' in body.replace(b" ", b""), (i, status, body)
+        # A runtime whose delete is slow: the next start comes while the previous run's shim is
+        # still deleting; it waits for it instead of failing on the id (or losing its socket).
+        d.docker("create", "--name", "slowdel", "--runtime", "slowdel", "busybox", "true", check=True)
+        for i in range(3):
+            status, _, body = d.api("POST", "/containers/slowdel/start")
+            assert status == 204, (i, status, body)
+            status, _, body = d.api("POST", "/containers/slowdel/wait")
+            assert status == 200 and b'"StatusCode":0' in body.replace(b" ", b""), (i, status, body)
+        d.docker("run", "-d", "--name", "flaky", "--restart", "on-failure:3", "busybox", "false", check=True)
+        assert wait_for(lambda: d.docker("inspect", "-f", "{{.RestartCount}} {{.State.Status}}", "flaky").stdout.split() == ["3", "exited"], 20)
+        assert d.docker("inspect", "-f", "{{.State.ExitCode}} {{.State.Error}}", "flaky").stdout.strip() == "1"
+        d.docker("rm", "-f", "again", "flaky", "slowdel", check=True)
+        assert wait_for(lambda: not os.listdir(d.root + "/run/shims")), os.listdir(d.root + "/run/shims")
+        state = d.root + "/run/runtime-berth"
+        assert [n for n in os.listdir(state) if not n.startswith(".")] == [], os.listdir(state)
+    finally:
+        d.stop()
+
+
 def test_no_host_descriptor_reaches_the_container(bundle, tmp_path, busybox):
     root = tmp_path / "state"
     ids = {"f1": "f1-" + uuid.uuid4().hex[:8]}
