@@ -159,7 +159,7 @@ public struct LinuxHostNetworking: HostNetworking {
     }
 
     /// A network namespace with only its loopback (up), held by the returned descriptor: a ready
-    /// one from the pool, else one made now. nil with the kernel's error.
+    /// one from the pool, else one made now; the kernel's error when none can be made.
     public func loopbackOnlyNamespace() throws(NetworkError) -> Int32 {
         if let ready = NamespacePool.shared.take() { return ready }
         let fd = berth_netns_new()

@@ -168,15 +168,9 @@ final class SpareShim: @unchecked Sendable {
             let started = start()
             lock.lock()
             refilling = false
-            if waiting != nil { lock.unlock(); started.map(Self.end); return }
             waiting = started
             lock.unlock()
         }
-    }
-
-    /// The end of its stdin tells a spare it is not needed (as berthd's exit does).
-    static func end(_ w: Waiting) {
-        close(w.input); close(w.output); close(w.errors)
     }
 
     private func start() -> Waiting? {

@@ -12,6 +12,7 @@ public enum ShimFrameKind: UInt8, Sendable {
     case closeStdin = 0x63  // 'c'
     case kill = 0x6B  // 'k': payload "<signal>"
     case resize = 0x72  // 'r': payload "<rows> <cols>"
+    case arguments = 0x41  // 'A': a spare shim's arguments (SpareArguments), on its stdin
 }
 
 public struct ShimFrame: Sendable {
@@ -48,8 +49,9 @@ public struct ShimFrameDecoder: Sendable {
     }
 }
 
-/// A spare shim's arguments, as berthd hands them over on its stdin: [length:4 BE] then the
-/// arguments, each ended by a NUL. At most 64 KiB, and nothing empty or with a NUL of its own.
+/// A spare shim's arguments, as berthd hands them over on its stdin: one `.arguments` frame whose
+/// payload is the arguments, each ended by a NUL (an argument may be empty, never hold a NUL).
+/// At most 64 KiB: the spare reads nothing longer.
 public enum SpareArguments {
     public static let maxBytes = 64 << 10
 
@@ -61,8 +63,7 @@ public enum SpareArguments {
             body.append(0)
         }
         guard body.count <= maxBytes else { return nil }
-        let n = UInt32(body.count)
-        return [UInt8(n >> 24), UInt8((n >> 16) & 0xff), UInt8((n >> 8) & 0xff), UInt8(n & 0xff)] + body
+        return ShimFrame(.arguments, body).encoded()
     }
 
     public static func decode(_ body: ArraySlice<UInt8>) -> [String]? {
@@ -70,10 +71,11 @@ public enum SpareArguments {
         return body.dropLast().split(separator: 0, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
     }
 
-    /// Blocks until the whole message has come; nil at an early end or a length out of range.
+    /// Blocks until the whole frame has come; nil at an early end, another kind of frame or a
+    /// length out of range (checked before anything of the payload is read).
     public static func read(fd: Int32) -> [String]? {
-        guard let head = readExactly(fd: fd, count: 4) else { return nil }
-        let n = head.reduce(0) { $0 << 8 | Int($1) }
+        guard let head = readExactly(fd: fd, count: 5), head[0] == ShimFrameKind.arguments.rawValue else { return nil }
+        let n = head[1...].reduce(0) { $0 << 8 | Int($1) }
         guard n <= maxBytes, let body = readExactly(fd: fd, count: n) else { return nil }
         return decode(body[...])
     }

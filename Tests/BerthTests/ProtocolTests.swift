@@ -79,6 +79,13 @@ import Testing
         close(fds[1])
         #expect(SpareArguments.read(fd: fds[0]) == nil)
         #expect(SpareArguments.encode(["a\u{0}b"]) == nil)
+        // Another kind of frame is not arguments.
+        var other: [Int32] = [0, 0]
+        #expect(pipe(&other) == 0)
+        try FS.writeAll(fd: other[1], ShimFrame(.start, Array("x\u{0}".utf8)).encoded())
+        close(other[1])
+        #expect(SpareArguments.read(fd: other[0]) == nil)
+        close(other[0])
         #expect(SpareArguments.encode([String(repeating: "x", count: SpareArguments.maxBytes)]) == nil)
     }
 
@@ -87,7 +94,8 @@ import Testing
         #expect(pipe(&fds) == 0)
         defer { close(fds[0]) }
         let n = UInt32(SpareArguments.maxBytes + 1)
-        try? FS.writeAll(fd: fds[1], [UInt8(n >> 24), UInt8((n >> 16) & 0xff), UInt8((n >> 8) & 0xff), UInt8(n & 0xff), 0x61, 0])
+        let head = [ShimFrameKind.arguments.rawValue, UInt8(n >> 24), UInt8((n >> 16) & 0xff), UInt8((n >> 8) & 0xff), UInt8(n & 0xff)]
+        try? FS.writeAll(fd: fds[1], head + [0x61, 0])
         close(fds[1])
         #expect(SpareArguments.read(fd: fds[0]) == nil)
     }
