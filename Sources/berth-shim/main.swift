@@ -305,13 +305,14 @@ let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 16
             } catch {
                 reply = "1 " + error.message
             }
-            // The spec and state it parsed are freed: hand the pages back, this process stays small.
-            _ = berth_malloc_trim()
         } else {
             let out = runRuntime(["start", opts.id])
             reply = out.status == 0 ? "0" : "1 " + runtimeError(out.errors)
         }
         try? FS.writeAll(fd: fd, ShimFrame(.started, text: reply).encoded())
+        // After the answer (it was before, on the start's path): the spec and state the create
+        // and start parsed are freed, their pages go back; this process stays small.
+        _ = berth_malloc_trim()
     case .stdin:
         if stdinFd >= 0 { try? FS.writeAll(fd: stdinFd, frame.payload) }
     case .closeStdin:
