@@ -37,6 +37,8 @@ public struct ShimFrame: Sendable {
 public struct ShimFrameDecoder: Sendable {
     private var buffer: [UInt8] = []
     public init() {}
+    /// Nothing of a frame is held (a shim may re-exec itself only then: see ShimResumeState).
+    public var isEmpty: Bool { buffer.isEmpty }
     public mutating func feed(_ bytes: some Sequence<UInt8>) { buffer.append(contentsOf: bytes) }
     public mutating func next() -> ShimFrame? {
         guard buffer.count >= 5 else { return nil }
@@ -90,5 +92,66 @@ public enum SpareArguments {
             got += r
         }
         return out
+    }
+}
+
+/// What a running shim hands to itself across the execve with which it sheds the memory its
+/// start left behind (see berth-shim): its container's init (still its child, and it still that
+/// child's subreaper) and the descriptors it serves, which the execve keeps. One argument,
+/// `pid=…,listen=…,out=…,err=…,in=…,master=…,clients=a:b:…`; an absent descriptor is -1.
+public struct ShimResumeState: Equatable, Sendable {
+    public var containerPid: Int32
+    public var listenFd: Int32
+    public var outFd: Int32
+    public var errFd: Int32
+    public var stdinFd: Int32
+    public var masterFd: Int32
+    public var clients: [Int32]
+
+    public init(containerPid: Int32, listenFd: Int32, outFd: Int32, errFd: Int32, stdinFd: Int32, masterFd: Int32, clients: [Int32]) {
+        self.containerPid = containerPid; self.listenFd = listenFd; self.outFd = outFd; self.errFd = errFd
+        self.stdinFd = stdinFd; self.masterFd = masterFd; self.clients = clients
+    }
+
+    /// Every descriptor named, once, absent ones left out.
+    public var descriptors: [Int32] {
+        var seen = Set<Int32>()
+        return ([listenFd, outFd, errFd, stdinFd, masterFd] + clients).filter { $0 >= 0 && seen.insert($0).inserted }
+    }
+
+    public func encoded() -> String {
+        "pid=\(containerPid),listen=\(listenFd),out=\(outFd),err=\(errFd),in=\(stdinFd),master=\(masterFd),clients="
+            + clients.map(String.init).joined(separator: ":")
+    }
+
+    /// The state, or nil unless every field is there once, each a number in range: a pid above
+    /// 0, the listening socket a descriptor above stdio, the others too or -1, at most 1,024 clients.
+    public static func parse(_ text: String) -> ShimResumeState? {
+        var fields: [String: String] = [:]
+        for part in text.split(separator: ",", omittingEmptySubsequences: false) {
+            guard let eq = part.firstIndex(of: "=") else { return nil }
+            let key = String(part[..<eq])
+            guard fields[key] == nil else { return nil }
+            fields[key] = String(part[part.index(after: eq)...])
+        }
+        guard fields.count == 7 else { return nil }
+        func fd(_ key: String, optional: Bool = true) -> Int32? {
+            guard let v = fields[key].flatMap({ Int32($0) }) else { return nil }
+            if optional && v == -1 { return v }
+            return v > 2 && v < 1 << 20 ? v : nil
+        }
+        guard let pid = fields["pid"].flatMap({ Int32($0) }), pid > 0, let listen = fd("listen", optional: false), let out = fd("out"),
+            let err = fd("err"), let stdin = fd("in"), let master = fd("master"), let list = fields["clients"]
+        else { return nil }
+        var clients: [Int32] = []
+        for c in list.split(separator: ":", omittingEmptySubsequences: false) where !list.isEmpty {
+            guard clients.count < 1024, let v = Int32(c), v > 2, v < 1 << 20 else { return nil }
+            clients.append(v)
+        }
+        let state = ShimResumeState(containerPid: pid, listenFd: listen, outFd: out, errFd: err, stdinFd: stdin, masterFd: master, clients: clients)
+        // One descriptor serves one purpose, but for a terminal's: its master is also the input.
+        let distinct = ([listen, out, err, master] + clients).filter { $0 >= 0 }
+        guard Set(distinct).count == distinct.count, stdin == -1 || stdin == master || !distinct.contains(stdin) else { return nil }
+        return state
     }
 }

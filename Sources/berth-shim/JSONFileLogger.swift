@@ -49,6 +49,9 @@ struct JSONFileLogger {
         flushBuffer()
     }
 
+    /// A line begun and not yet ended (or flushed at 16 KiB) on either stream.
+    var holdsPartialLine: Bool { partial.values.contains { !$0.isEmpty } }
+
     mutating func flush() {
         let time = clock.now()
         for (stream, pending) in partial where !pending.isEmpty { pending.withUnsafeBufferPointer { encode($0, stream: stream, time: time) } }

@@ -97,6 +97,17 @@ func showArguments(_ arguments: [String]) {
 // Swift runtime's start) before berthd knows which container it will watch; it waits for its
 // arguments on stdin. Their end, or anything malformed, means it is not needed: it exits.
 let spare = CommandLine.arguments.dropFirst().first == "--spare"
+// `--resume STATE OOM-COUNTER ARGUMENTS…`: this shim exec'd itself to shed the memory its start left
+// behind (`shed()` below); its container runs, STATE names what it serves.
+func resumeState() -> ShimResumeState? {
+    guard CommandLine.arguments.dropFirst().first == "--resume" else { return nil }
+    guard let state = ShimResumeState.parse(CommandLine.arguments.dropFirst(2).first ?? "") else {
+        FileHandleStderr.write("berth-shim: malformed --resume state\n")
+        exit(2)
+    }
+    return state
+}
+let resumed = resumeState()
 let arguments: [String]
 if spare {
     becomeMonitor()
@@ -104,6 +115,13 @@ if spare {
     _ = berth_malloc_trim()
     arguments = SpareArguments.read(fd: 0) ?? { exit(0) }()
     showArguments(arguments)
+} else if resumed != nil {
+    arguments = Array(CommandLine.arguments.dropFirst(4))
+    // Exec'd through /proc/self/exe, this process would be named "exe": pgrep, ps and top know it
+    // by its binary's name, as before the execve.
+    let prSetName: Int32 = 15
+    let name = String((CommandLine.arguments.first ?? "berth-shim").split(separator: "/").last ?? "berth-shim")
+    _ = name.withCString { brt_prctl(prSetName, UInt(bitPattern: $0), 0, 0, 0) }
 } else {
     arguments = Array(CommandLine.arguments.dropFirst())
 }
@@ -112,7 +130,7 @@ if opts.id.isEmpty || opts.bundle.isEmpty || opts.socket.isEmpty {
     FileHandleStderr.write("usage: berth-shim --id ID --bundle DIR --socket PATH [--log PATH] [--exit-file PATH]\n")
     exit(2)
 }
-if !spare { becomeMonitor() }
+if !spare && resumed == nil { becomeMonitor() }
 let syncFd: Int32 = 1
 let devnull = open("/dev/null", O_RDWR)
 dup2(devnull, 0); dup2(devnull, 2)
@@ -120,9 +138,11 @@ let sigfd = berth_block_sigchld_fd()
 signal(SIGPIPE, SIG_IGN)
 
 // stdio pipes: [read, write]; the container gets one end, we keep the other.
-var outPipe: [Int32] = [0, 0], errPipe: [Int32] = [0, 0], inPipe: [Int32] = [-1, -1]
-berth_pipe(&outPipe); berth_pipe(&errPipe)
-if opts.openStdin && !opts.tty { berth_pipe(&inPipe) }
+var outPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1], inPipe: [Int32] = [-1, -1]
+if resumed == nil {
+    berth_pipe(&outPipe); berth_pipe(&errPipe)
+    if opts.openStdin && !opts.tty { berth_pipe(&inPipe) }
+}
 
 let pidFile = opts.bundle + "/pid"
 let runtimeBase = [opts.runtime] + opts.runtimeArgs + ["--root", opts.runtimeRoot]
@@ -181,7 +201,7 @@ func deleteContainer() {
 // With a TTY, runc makes the pty and hands us its master over this socket.
 let consolePath = opts.consoleSocket.isEmpty ? opts.socket + ".console" : opts.consoleSocket
 var consoleListen: Int32 = -1
-if opts.tty {
+if opts.tty && resumed == nil {
     do { consoleListen = try UnixSocket.listen(consolePath) } catch { fail(syncFd, "console socket: \(error)") }
 }
 /// The container created: its init's pid, waiting for the start. On the fast path in this
@@ -228,9 +248,9 @@ if opts.tty {
     }
     return pid_t((try? FS.readString(pidFile))?.trimmingSpaces() ?? "") ?? 0
 }
-let containerPid = createContainer()
-var masterFd: Int32 = -1
-if opts.tty {
+let containerPid = resumed?.containerPid ?? createContainer()
+var masterFd: Int32 = resumed?.masterFd ?? -1
+if opts.tty && resumed == nil {
     // runc connected and sent the master during create; the connection waits in the backlog.
     let conn = berth_accept(consoleListen)
     if conn >= 0 { masterFd = berth_recv_fd(conn); close(conn) }
@@ -259,31 +279,50 @@ func runtimeError(_ raw: String) -> String {
 }
 
 let listenFd: Int32
-do { listenFd = try UnixSocket.listen(opts.socket) } catch { fail(syncFd, "\(error)") }
-try? FS.writeAll(fd: syncFd, Array("0 \(containerPid)".utf8))
+if let resumed {
+    listenFd = resumed.listenFd
+    // Kept open across the execve, and closed across any other again (a poststop hook's).
+    for fd in resumed.descriptors { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+} else {
+    do { listenFd = try UnixSocket.listen(opts.socket) } catch { fail(syncFd, "\(error)") }
+    try? FS.writeAll(fd: syncFd, Array("0 \(containerPid)".utf8))
+}
 dup2(devnull, syncFd)
 if devnull > 2 { close(devnull) }
 // The container's memory cgroup, found once the daemon has its answer but before the start
 // (frames are read only below; the cgroup is gone after delete): its OOM-kill count at exit is
 // Docker's State.OOMKilled.
-let oomCounter =
-    containerPid > 0
-    ? OOMKills.counterFile(
+// A resumed shim has it from before its execve (`--resume STATE OOM-COUNTER ARGUMENTS…`): the
+// mount table read anew would be 20-odd KiB of its heap for the container's life.
+func oomCounterFile() -> String? {
+    if resumed != nil { return CommandLine.arguments.dropFirst(3).first.flatMap { $0.isEmpty ? nil : $0 } }
+    guard containerPid > 0 else { return nil }
+    return OOMKills.counterFile(
         procCgroup: (try? FS.readString("/proc/\(containerPid)/cgroup")) ?? "", mountinfo: (try? FS.readString("/proc/self/mountinfo")) ?? "")
-    : nil
+}
+let oomCounter = oomCounterFile()
 
 var logger = JSONFileLogger(path: opts.logPath, maxSize: opts.logMaxSize, maxFiles: opts.logMaxFiles)
-var clients: [Int32: ShimFrameDecoder] = [:]
-var stdinFd = opts.tty ? masterFd : inPipe[1]
-var outFd: Int32 = outPipe[0], errFd: Int32 = errPipe[0]
+var clients: [Int32: ShimFrameDecoder] = Dictionary(uniqueKeysWithValues: (resumed?.clients ?? []).map { ($0, ShimFrameDecoder()) })
+var stdinFd = resumed?.stdinFd ?? (opts.tty ? masterFd : inPipe[1])
+var outFd: Int32 = resumed?.outFd ?? outPipe[0], errFd: Int32 = resumed?.errFd ?? errPipe[0]
 var exitCode: Int32? = nil
 /// Whether the daemon has asked for the start (or we gave up waiting for it).
-var startAsked = false
+var startAsked = resumed != nil
+/// When this shim sheds its start-up memory (monotonic nanoseconds; 0: not yet due, once the
+/// container has started; never again once resumed). See `shed()`.
+var shedAt: Int64 = resumed == nil ? 0 : .max
 let reported = Timestamp.monotonicNanos()
 let startDeadlineNanos: Int64 = opts.startTimeout * 1_000_000_000
-/// One read's worth of the container's output or a client's frames. Not zero-filled: the pages
-/// a read never reaches stay untouched, not resident (a filled buffer was 64 KiB of every shim).
-let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 16)
+/// One read's worth of the container's output or a client's frames: a mapping of its own, so the
+/// pages a read never reaches stay untouched, not resident (a zero-filled buffer was 64 KiB of
+/// every shim, and one from the heap could reuse pages an earlier, freed read had filled).
+let buf: UnsafeMutableRawBufferPointer = {
+    let size = 65536
+    let p = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+    guard let p, p != MAP_FAILED else { return UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 16) }
+    return UnsafeMutableRawBufferPointer(start: p, count: size)
+}()
 
 @MainActor func broadcast(_ frame: ShimFrame) {
     let bytes = frame.encoded()
@@ -310,6 +349,7 @@ let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 16
             reply = out.status == 0 ? "0" : "1 " + runtimeError(out.errors)
         }
         try? FS.writeAll(fd: fd, ShimFrame(.started, text: reply).encoded())
+        if reply == "0" && shedAt == 0 { shedAt = Timestamp.monotonicNanos() + shedDelayNanos }
         // After the answer (it was before, on the start's path): the spec and state the create
         // and start parsed are freed, their pages go back; this process stays small.
         _ = berth_malloc_trim()
@@ -345,7 +385,41 @@ let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 16
     }
 }
 
+/// Once its container has run for this long, a shim exec's itself (`shed()`).
+let shedDelayNanos: Int64 = 1_000_000_000
+
+/// The shim execs itself once, the same binary, keeping its container (its child, of which it
+/// stays the subreaper) and every descriptor it serves: what its start left behind is gone for
+/// the container's life (the runtime's create in this process, the warm-up it did as a spare,
+/// the heap both fragmented: about 0.2 MiB of a 0.5 MiB shim). Only between frames and lines:
+/// nothing a client sent is half-read, no log line half-written; else it tries again shortly.
+/// Not after the exit (that is reported at once), and never twice.
+@MainActor func shed() {
+    guard exitCode == nil, !logger.holdsPartialLine, clients.values.allSatisfy(\.isEmpty) else {
+        shedAt = Timestamp.monotonicNanos() + 100_000_000
+        return
+    }
+    let state = ShimResumeState(
+        containerPid: containerPid, listenFd: listenFd, outFd: outFd, errFd: errFd, stdinFd: stdinFd, masterFd: masterFd,
+        clients: Array(clients.keys))
+    for fd in state.descriptors { _ = fcntl(fd, F_SETFD, 0) }
+    let argv = [CommandLine.arguments[0], "--resume", state.encoded(), oomCounter ?? ""] + arguments
+    var cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
+    execv("/proc/self/exe", &cargs)
+    // Still here (the execve failed): carry on as we are, for good.
+    for p in cargs { free(p) }
+    for fd in state.descriptors { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+    shedAt = .max
+}
+
+if resumed != nil {
+    _ = berth_malloc_trim()
+    // A container that exited during the execve: its SIGCHLD stayed pending; reaping now is cheap.
+    reap()
+}
+
 while true {
+    if exitCode == nil, shedAt != 0, shedAt != .max, Timestamp.monotonicNanos() >= shedAt { shed() }
     var fds: [pollfd] = [pollfd(fd: listenFd, events: Int16(POLLIN), revents: 0), pollfd(fd: sigfd, events: Int16(POLLIN), revents: 0)]
     if outFd >= 0 { fds.append(pollfd(fd: outFd, events: Int16(POLLIN), revents: 0)) }
     if errFd >= 0 { fds.append(pollfd(fd: errFd, events: Int16(POLLIN), revents: 0)) }
@@ -354,7 +428,11 @@ while true {
     // Once the container has exited and its pipes are drained, we are done.
     if exitCode != nil && outFd < 0 && errFd < 0 && masterFd < 0 { break }
     let waitingForStart = !startAsked && exitCode == nil
-    let timeout: Int32 = exitCode != nil ? 200 : waitingForStart ? 1000 : -1
+    var timeout: Int32 = exitCode != nil ? 200 : waitingForStart ? 1000 : -1
+    if exitCode == nil, shedAt != 0, shedAt != .max {
+        let due = Int32(clamping: max(0, (shedAt - Timestamp.monotonicNanos()) / 1_000_000 + 1))
+        if timeout < 0 || due < timeout { timeout = due }
+    }
     let rc = poll(&fds, nfds_t(fds.count), timeout)
     if rc < 0 { if errno == EINTR { continue }; break }
     if waitingForStart && Timestamp.monotonicNanos() - reported > startDeadlineNanos {

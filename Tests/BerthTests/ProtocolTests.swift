@@ -100,6 +100,32 @@ import Testing
         #expect(SpareArguments.read(fd: fds[0]) == nil)
     }
 
+    @Test func aShimsResumeStateSurvivesItsOwnEncodingAndRefusesAnythingElse() {
+        let state = ShimResumeState(containerPid: 4242, listenFd: 6, outFd: 5, errFd: 7, stdinFd: -1, masterFd: -1, clients: [8, 11])
+        #expect(state.encoded() == "pid=4242,listen=6,out=5,err=7,in=-1,master=-1,clients=8:11")
+        #expect(ShimResumeState.parse(state.encoded()) == state)
+        #expect(state.descriptors == [6, 5, 7, 8, 11])
+        // A terminal's master is also its input; no client yet.
+        let terminal = ShimResumeState(containerPid: 9, listenFd: 4, outFd: -1, errFd: -1, stdinFd: 12, masterFd: 12, clients: [])
+        #expect(ShimResumeState.parse(terminal.encoded()) == terminal)
+        #expect(terminal.descriptors == [4, 12])
+        for bad in [
+            "", "pid=1", "pid=0,listen=6,out=5,err=7,in=-1,master=-1,clients=", "pid=-3,listen=6,out=5,err=7,in=-1,master=-1,clients=",
+            "pid=1,listen=-1,out=5,err=7,in=-1,master=-1,clients=",  // the listening socket is not optional
+            "pid=1,listen=2,out=5,err=7,in=-1,master=-1,clients=",  // nor stdio
+            "pid=1,listen=6,out=5,err=7,in=-2,master=-1,clients=", "pid=1,listen=6,out=5,err=99999999999,in=-1,master=-1,clients=",
+            "pid=1,listen=6,out=5,err=5,in=-1,master=-1,clients=",  // one descriptor, two purposes
+            "pid=1,listen=6,out=5,err=7,in=6,master=-1,clients=", "pid=1,listen=6,out=5,err=7,in=-1,master=-1,clients=8:8",
+            "pid=1,listen=6,out=5,err=7,in=-1,master=-1,clients=8::9", "pid=1,listen=6,out=5,err=7,in=-1,master=-1,clients=x",
+            "pid=1,pid=1,listen=6,out=5,err=7,in=-1,master=-1", "pid=1,listen=6,out=5,err=7,in=-1,master=-1,clients=,extra=1",
+            "pid=1,listen=6,out=5,err=7,in=-1,master=-1,clients", "pid=1,listen=6,out=5,err=7,in=-1,master=-1,port=8",
+        ] {
+            #expect(ShimResumeState.parse(bad) == nil, "\(bad)")
+        }
+        let many = "pid=1,listen=6,out=5,err=7,in=-1,master=-1,clients=" + (10..<1035).map(String.init).joined(separator: ":")
+        #expect(ShimResumeState.parse(many) == nil)
+    }
+
     @Test func fastLogLineParserAgreesWithTheJSONParser() {
         let lines = [
             #"{"log":"plain\n","stream":"stdout","time":"2024-01-01T00:00:01.000000001Z"}"#,
