@@ -204,6 +204,22 @@ def free_port():
     return port
 
 
+def hijack(d, path, timeout=10):
+    """A POST upgraded to a raw stream (attach's): the socket, once the response's head has been
+    read, and that head."""
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(d.sock)
+    s.settimeout(timeout)
+    s.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nUpgrade: tcp\r\nConnection: Upgrade\r\n\r\n".encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = s.recv(1)
+        if not chunk:
+            break
+        head += chunk
+    return s, head
+
+
 def read_hijacked_to_end(s, timeout=60):
     """Skips a hijacked response's head, then counts the stream's bytes until the daemon closes."""
     head = b""

@@ -5,7 +5,7 @@ import time
 import docker
 import pytest
 
-from conftest import read_to_end
+from conftest import hijack, read_to_end
 
 
 def test_ping_and_headers(daemon):
@@ -107,17 +107,10 @@ def test_rename_conflicts(daemon):
 def test_attach_to_stopped_container_waits_for_its_start(daemon):
     # dockerd's API accepts it (docker-compose attaches before starting existing containers);
     # the refusal is the docker CLI's, client-side, and berth's likewise.
-    import socket
     daemon.berth("run", "--name", "done", "busybox", "echo", "hello", check=True)
     r = daemon.berth("attach", "done")
     assert r.returncode != 0 and "You cannot attach to a stopped container, start it first" in r.stderr
-    s = socket.socket(socket.AF_UNIX)
-    s.connect(daemon.sock)
-    s.settimeout(10)
-    s.sendall(b"POST /containers/done/attach?stream=1&stdout=1 HTTP/1.1\r\nHost: x\r\nUpgrade: tcp\r\nConnection: Upgrade\r\n\r\n")
-    head = b""
-    while b"\r\n\r\n" not in head:
-        head += s.recv(1)
+    s, head = hijack(daemon, "/containers/done/attach?stream=1&stdout=1")
     assert head.startswith(b"HTTP/1.1 101")
     daemon.berth("start", "done", check=True)
     assert read_to_end(s).endswith(b"hello\n")

@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from conftest import BIN, Daemon
+from conftest import BIN, Daemon, hijack
 
 RUNTIME = os.path.join(BIN, "berth-runtime")
 
@@ -512,8 +512,6 @@ def test_a_shim_sheds_its_start_up_memory_and_serves_on(busybox):
     and the stdin pipe: what its start left in memory goes. Everything it does works after it:
     logs without a line lost or repeated, a resize, stdin through a new attach, an OOM kill
     counted, an exit reported, a daemon restarted and reconnected, nothing left behind."""
-    import socket
-
     d = Daemon().start()
     try:
         d.berth("import", "-c", 'CMD ["sh"]', busybox, "busybox:latest", check=True)
@@ -535,13 +533,8 @@ def test_a_shim_sheds_its_start_up_memory_and_serves_on(busybox):
         assert status == 200, body
         assert wait_for(lambda: "31 97" in d.docker("logs", "term").stdout), d.docker("logs", "term").stdout[-200:]
 
-        s = socket.socket(socket.AF_UNIX)
-        s.connect(d.sock)
-        s.settimeout(10)
-        s.sendall(b"POST /containers/cat/attach?stream=1&stdin=1&stdout=1 HTTP/1.1\r\nHost: x\r\nUpgrade: tcp\r\nConnection: Upgrade\r\n\r\n")
-        got = b""
-        while b"\r\n\r\n" not in got:
-            got += s.recv(1)
+        s, head = hijack(d, "/containers/cat/attach?stream=1&stdin=1&stdout=1")
+        assert head.startswith(b"HTTP/1.1 101"), head
         s.sendall(b"through the shed\n")
         got = b""
         while b"through the shed" not in got:
