@@ -204,13 +204,13 @@ def free_port():
     return port
 
 
-def hijack(d, path, timeout=10):
-    """A POST upgraded to a raw stream (attach's): the socket, once the response's head has been
-    read, and that head."""
+def hijack(d, path, protocol="tcp", timeout=10):
+    """A POST upgraded to a raw stream (attach's `tcp`, BuildKit's `h2c`): the socket, once the
+    response's head has been read, and that head."""
     s = socket.socket(socket.AF_UNIX)
     s.connect(d.sock)
     s.settimeout(timeout)
-    s.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nUpgrade: tcp\r\nConnection: Upgrade\r\n\r\n".encode())
+    s.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: {protocol}\r\nContent-Length: 0\r\n\r\n".encode())
     head = b""
     while b"\r\n\r\n" not in head:
         chunk = s.recv(1)

@@ -10,20 +10,11 @@ import time
 
 import pytest
 
-from conftest import BIN, DOCKER
+from conftest import BIN, DOCKER, hijack
 
 
 def upgrade(d):
-    s = socket.socket(socket.AF_UNIX)
-    s.connect(d.sock)
-    s.settimeout(10)
-    s.sendall(b"POST /grpc HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\nContent-Length: 0\r\n\r\n")
-    head = b""
-    while b"\r\n\r\n" not in head:
-        chunk = s.recv(1)
-        if not chunk:
-            break
-        head += chunk
+    s, head = hijack(d, "/grpc", protocol="h2c")
     return s, head.decode()
 
 
