@@ -518,9 +518,10 @@ def test_a_shim_sheds_its_start_up_memory_and_serves_on(busybox):
         d.docker("run", "-d", "--name", "chatty", "busybox", "sh", "-c", "i=0; while :; do echo line $i; i=$((i+1)); sleep 0.05; done", check=True)
         d.docker("run", "-d", "-t", "--name", "term", "busybox", "sh", "-c", "while :; do stty size; sleep 0.1; done", check=True)
         d.docker("run", "-d", "-i", "--name", "cat", "busybox", "cat", check=True)
+        d.docker("run", "-d", "-i", "-t", "--name", "ttycat", "busybox", "cat", check=True)
         d.docker("run", "-d", "--name", "oom", "-m", "8m", "--memory-swap", "8m", "busybox", "sh", "-c",
                  "sleep 3; x=$(yes | head -c 67108864); echo survived", check=True)
-        shims = {n: shim_of(d, n) for n in ["chatty", "term", "cat", "oom"]}
+        shims = {n: shim_of(d, n) for n in ["chatty", "term", "cat", "ttycat", "oom"]}
         assert wait_for(lambda: all(shed(p) for p in shims.values())), {n: open(f"/proc/{p}/cmdline", "rb").read()[:60] for n, p in shims.items()}
         for n, p in shims.items():
             # The same process (pid), still its container's parent, still named as its binary.
@@ -533,15 +534,17 @@ def test_a_shim_sheds_its_start_up_memory_and_serves_on(busybox):
         assert status == 200, body
         assert wait_for(lambda: "31 97" in d.docker("logs", "term").stdout), d.docker("logs", "term").stdout[-200:]
 
-        s, head = hijack(d, "/containers/cat/attach?stream=1&stdin=1&stdout=1")
-        assert head.startswith(b"HTTP/1.1 101"), head
-        s.sendall(b"through the shed\n")
-        got = b""
-        while b"through the shed" not in got:
-            chunk = s.recv(4096)
-            assert chunk, got
-            got += chunk
-        s.close()
+        # Stdin through new attaches: the pipe, and a terminal's master.
+        for name in ["cat", "ttycat"]:
+            s, head = hijack(d, f"/containers/{name}/attach?stream=1&stdin=1&stdout=1")
+            assert head.startswith(b"HTTP/1.1 101"), head
+            s.sendall(b"through the shed\n")
+            got = b""
+            while b"through the shed" not in got:
+                chunk = s.recv(4096)
+                assert chunk, (name, got)
+                got += chunk
+            s.close()
 
         assert d.docker("wait", "oom", timeout=30).stdout.strip() == "137"
         assert d.docker("inspect", "-f", "{{.State.OOMKilled}}", "oom").stdout.strip() == "true"
@@ -554,7 +557,7 @@ def test_a_shim_sheds_its_start_up_memory_and_serves_on(busybox):
         assert d.docker("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "chatty").stdout.split() == ["exited", "137"]
         numbers = [int(l.split()[1]) for l in d.docker("logs", "chatty").stdout.splitlines() if l.startswith("line ")]
         assert len(numbers) > 40 and numbers == list(range(len(numbers))), numbers[:5]
-        assert d.docker("rm", "-f", "chatty", "term", "cat", "oom").returncode == 0
+        assert d.docker("rm", "-f", "chatty", "term", "cat", "ttycat", "oom").returncode == 0
 
         def alive(p):
             try:
