@@ -385,8 +385,10 @@ let buf: UnsafeMutableRawBufferPointer = {
     }
 }
 
-/// Once its container has run for this long, a shim exec's itself (`shed()`).
-let shedDelayNanos: Int64 = 1_000_000_000
+/// Once its container has run for this long, a shim exec's itself (`shed()`): late enough that a
+/// burst of starts (50 `docker run -d` take about 1.5 s here) is over before the first shed, whose
+/// execve and start-up cost CPU the starts would otherwise share.
+let shedDelayNanos: Int64 = 5_000_000_000
 
 /// The shim execs itself once, the same binary, keeping its container (its child, of which it
 /// stays the subreaper) and every descriptor it serves: what its start left behind is gone for

@@ -507,7 +507,7 @@ def shed(p):
 
 
 def test_a_shim_sheds_its_start_up_memory_and_serves_on(busybox):
-    """Once its container has run for a second, a shim execs itself, keeping the container (its
+    """Once its container has run for five seconds, a shim execs itself, keeping the container (its
     child), the daemon's connection, the listening socket, the output pipes, a terminal's master
     and the stdin pipe: what its start left in memory goes. Everything it does works after it:
     logs without a line lost or repeated, a resize, stdin through a new attach, an OOM kill
@@ -520,9 +520,9 @@ def test_a_shim_sheds_its_start_up_memory_and_serves_on(busybox):
         d.docker("run", "-d", "-i", "--name", "cat", "busybox", "cat", check=True)
         d.docker("run", "-d", "-i", "-t", "--name", "ttycat", "busybox", "cat", check=True)
         d.docker("run", "-d", "--name", "oom", "-m", "8m", "--memory-swap", "8m", "busybox", "sh", "-c",
-                 "sleep 3; x=$(yes | head -c 67108864); echo survived", check=True)
+                 "sleep 8; x=$(yes | head -c 67108864); echo survived", check=True)
         shims = {n: shim_of(d, n) for n in ["chatty", "term", "cat", "ttycat", "oom"]}
-        assert wait_for(lambda: all(shed(p) for p in shims.values())), {n: open(f"/proc/{p}/cmdline", "rb").read()[:60] for n, p in shims.items()}
+        assert wait_for(lambda: all(shed(p) for p in shims.values()), timeout=15), {n: open(f"/proc/{p}/cmdline", "rb").read()[:60] for n, p in shims.items()}
         for n, p in shims.items():
             # The same process (pid), still its container's parent, still named as its binary.
             assert shim_of(d, n) == p and open(f"/proc/{p}/comm").read().strip() == "berth-shim", n
