@@ -97,17 +97,30 @@ func showArguments(_ arguments: [String]) {
 // Swift runtime's start) before berthd knows which container it will watch; it waits for its
 // arguments on stdin. Their end, or anything malformed, means it is not needed: it exits.
 let spare = CommandLine.arguments.dropFirst().first == "--spare"
-// `--resume STATE OOM-COUNTER ARGUMENTS…`: this shim exec'd itself to shed the memory its start left
-// behind (`shed()` below); its container runs, STATE names what it serves.
-func resumeState() -> ShimResumeState? {
-    guard CommandLine.arguments.dropFirst().first == "--resume" else { return nil }
-    guard let state = ShimResumeState.parse(CommandLine.arguments.dropFirst(2).first ?? "") else {
-        FileHandleStderr.write("berth-shim: malformed --resume state\n")
-        exit(2)
+/// `--resume STATE OOM-COUNTER ARGUMENTS…`: this shim exec'd itself to shed the memory its start
+/// left behind (`shed()` below). Its container runs; STATE names what it serves, OOM-COUNTER is the
+/// cgroup file it had found (empty: none; the mount table read anew would be 20-odd KiB of heap
+/// for the container's life), ARGUMENTS are the shim's own.
+struct Resumed {
+    let state: ShimResumeState
+    let oomCounter: String?
+    let arguments: [String]
+
+    static func fromCommandLine() -> Resumed? {
+        let argv = CommandLine.arguments
+        guard argv.count >= 4, argv[1] == "--resume" else { return nil }
+        guard let state = ShimResumeState.parse(argv[2]) else {
+            FileHandleStderr.write("berth-shim: malformed --resume state\n")
+            exit(2)
+        }
+        return Resumed(state: state, oomCounter: argv[3].isEmpty ? nil : argv[3], arguments: Array(argv.dropFirst(4)))
     }
-    return state
+
+    static func commandLine(_ state: ShimResumeState, oomCounter: String?, arguments: [String]) -> [String] {
+        [CommandLine.arguments[0], "--resume", state.encoded(), oomCounter ?? ""] + arguments
+    }
 }
-let resumed = resumeState()
+let resumed = Resumed.fromCommandLine()
 let arguments: [String]
 if spare {
     becomeMonitor()
@@ -115,8 +128,8 @@ if spare {
     _ = berth_malloc_trim()
     arguments = SpareArguments.read(fd: 0) ?? { exit(0) }()
     showArguments(arguments)
-} else if resumed != nil {
-    arguments = Array(CommandLine.arguments.dropFirst(4))
+} else if let resumed {
+    arguments = resumed.arguments
     // Exec'd through /proc/self/exe, this process would be named "exe": pgrep, ps and top know it
     // by its binary's name, as before the execve.
     let prSetName: Int32 = 15
@@ -248,8 +261,8 @@ if opts.tty && resumed == nil {
     }
     return pid_t((try? FS.readString(pidFile))?.trimmingSpaces() ?? "") ?? 0
 }
-let containerPid = resumed?.containerPid ?? createContainer()
-var masterFd: Int32 = resumed?.masterFd ?? -1
+let containerPid = resumed?.state.containerPid ?? createContainer()
+var masterFd: Int32 = resumed?.state.masterFd ?? -1
 if opts.tty && resumed == nil {
     // runc connected and sent the master during create; the connection waits in the backlog.
     let conn = berth_accept(consoleListen)
@@ -280,9 +293,9 @@ func runtimeError(_ raw: String) -> String {
 
 let listenFd: Int32
 if let resumed {
-    listenFd = resumed.listenFd
+    listenFd = resumed.state.listenFd
     // Kept open across the execve, and closed across any other again (a poststop hook's).
-    for fd in resumed.descriptors { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+    for fd in resumed.state.descriptors { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
 } else {
     do { listenFd = try UnixSocket.listen(opts.socket) } catch { fail(syncFd, "\(error)") }
     try? FS.writeAll(fd: syncFd, Array("0 \(containerPid)".utf8))
@@ -292,10 +305,9 @@ if devnull > 2 { close(devnull) }
 // The container's memory cgroup, found once the daemon has its answer but before the start
 // (frames are read only below; the cgroup is gone after delete): its OOM-kill count at exit is
 // Docker's State.OOMKilled.
-// A resumed shim has it from before its execve (`--resume STATE OOM-COUNTER ARGUMENTS…`): the
-// mount table read anew would be 20-odd KiB of its heap for the container's life.
+// A resumed shim has it from before its execve.
 func oomCounterFile() -> String? {
-    if resumed != nil { return CommandLine.arguments.dropFirst(3).first.flatMap { $0.isEmpty ? nil : $0 } }
+    if let resumed { return resumed.oomCounter }
     guard containerPid > 0 else { return nil }
     return OOMKills.counterFile(
         procCgroup: (try? FS.readString("/proc/\(containerPid)/cgroup")) ?? "", mountinfo: (try? FS.readString("/proc/self/mountinfo")) ?? "")
@@ -303,15 +315,15 @@ func oomCounterFile() -> String? {
 let oomCounter = oomCounterFile()
 
 var logger = JSONFileLogger(path: opts.logPath, maxSize: opts.logMaxSize, maxFiles: opts.logMaxFiles)
-var clients: [Int32: ShimFrameDecoder] = Dictionary(uniqueKeysWithValues: (resumed?.clients ?? []).map { ($0, ShimFrameDecoder()) })
-var stdinFd = resumed?.stdinFd ?? (opts.tty ? masterFd : inPipe[1])
-var outFd: Int32 = resumed?.outFd ?? outPipe[0], errFd: Int32 = resumed?.errFd ?? errPipe[0]
+var clients: [Int32: ShimFrameDecoder] = Dictionary(uniqueKeysWithValues: (resumed?.state.clients ?? []).map { ($0, ShimFrameDecoder()) })
+var stdinFd = resumed?.state.stdinFd ?? (opts.tty ? masterFd : inPipe[1])
+var outFd: Int32 = resumed?.state.outFd ?? outPipe[0], errFd: Int32 = resumed?.state.errFd ?? errPipe[0]
 var exitCode: Int32? = nil
 /// Whether the daemon has asked for the start (or we gave up waiting for it).
 var startAsked = resumed != nil
-/// When this shim sheds its start-up memory (monotonic nanoseconds; 0: not yet due, once the
-/// container has started; never again once resumed). See `shed()`.
-var shedAt: Int64 = resumed == nil ? 0 : .max
+/// When this shim sheds its start-up memory (monotonic nanoseconds), set once by the container's
+/// start; nil before it, after a shed that failed, and in a resumed shim. See `shed()`.
+var shedAt: Int64? = nil
 let reported = Timestamp.monotonicNanos()
 let startDeadlineNanos: Int64 = opts.startTimeout * 1_000_000_000
 /// One read's worth of the container's output or a client's frames: a mapping of its own, so the
@@ -349,7 +361,7 @@ let buf: UnsafeMutableRawBufferPointer = {
             reply = out.status == 0 ? "0" : "1 " + runtimeError(out.errors)
         }
         try? FS.writeAll(fd: fd, ShimFrame(.started, text: reply).encoded())
-        if reply == "0" && shedAt == 0 { shedAt = Timestamp.monotonicNanos() + shedDelayNanos }
+        if reply == "0" && resumed == nil { shedAt = Timestamp.monotonicNanos() + shedDelayNanos }
         // After the answer (it was before, on the start's path): the spec and state the create
         // and start parsed are freed, their pages go back; this process stays small.
         _ = berth_malloc_trim()
@@ -405,13 +417,13 @@ let shedDelayNanos: Int64 = 5_000_000_000
         containerPid: containerPid, listenFd: listenFd, outFd: outFd, errFd: errFd, stdinFd: stdinFd, masterFd: masterFd,
         clients: Array(clients.keys))
     for fd in state.descriptors { _ = fcntl(fd, F_SETFD, 0) }
-    let argv = [CommandLine.arguments[0], "--resume", state.encoded(), oomCounter ?? ""] + arguments
+    let argv = Resumed.commandLine(state, oomCounter: oomCounter, arguments: arguments)
     var cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
     execv("/proc/self/exe", &cargs)
     // Still here (the execve failed): carry on as we are, for good.
     for p in cargs { free(p) }
     for fd in state.descriptors { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-    shedAt = .max
+    shedAt = nil
 }
 
 if resumed != nil {
@@ -421,7 +433,7 @@ if resumed != nil {
 }
 
 while true {
-    if exitCode == nil, shedAt != 0, shedAt != .max, Timestamp.monotonicNanos() >= shedAt { shed() }
+    if exitCode == nil, let due = shedAt, Timestamp.monotonicNanos() >= due { shed() }
     var fds: [pollfd] = [pollfd(fd: listenFd, events: Int16(POLLIN), revents: 0), pollfd(fd: sigfd, events: Int16(POLLIN), revents: 0)]
     if outFd >= 0 { fds.append(pollfd(fd: outFd, events: Int16(POLLIN), revents: 0)) }
     if errFd >= 0 { fds.append(pollfd(fd: errFd, events: Int16(POLLIN), revents: 0)) }
@@ -431,9 +443,9 @@ while true {
     if exitCode != nil && outFd < 0 && errFd < 0 && masterFd < 0 { break }
     let waitingForStart = !startAsked && exitCode == nil
     var timeout: Int32 = exitCode != nil ? 200 : waitingForStart ? 1000 : -1
-    if exitCode == nil, shedAt != 0, shedAt != .max {
-        let due = Int32(clamping: max(0, (shedAt - Timestamp.monotonicNanos()) / 1_000_000 + 1))
-        if timeout < 0 || due < timeout { timeout = due }
+    if exitCode == nil, let due = shedAt {
+        let ms = Int32(clamping: max(0, (due - Timestamp.monotonicNanos()) / 1_000_000 + 1))
+        if timeout < 0 || ms < timeout { timeout = ms }
     }
     let rc = poll(&fds, nfds_t(fds.count), timeout)
     if rc < 0 { if errno == EINTR { continue }; break }
