@@ -23,14 +23,20 @@ public final class NamespacePool: Sendable {
     /// A ready namespace's descriptor (the caller closes it), or nil when none is ready.
     func take() -> Int32? {
         let fd = spares.withLock { $0.popLast() }
-        refill()
+        refill(after: Self.refillDelay)
         return fd
     }
 
-    /// Makes namespaces until `capacity` are ready, off the caller's thread; one refill at a time.
-    public func refill() {
+    /// How long after a take the pool makes up for it: not while the start that took the
+    /// namespace is still under way (as with berth-shim's spare; a second start in between finds
+    /// the pool's other namespace).
+    static let refillDelay: DispatchTimeInterval = .milliseconds(30)
+
+    /// Makes namespaces until `capacity` are ready, off the caller's thread, after `delay`; one
+    /// refill at a time.
+    public func refill(after delay: DispatchTimeInterval = .never) {
         guard enabled.load(ordering: .relaxed), !refilling.exchange(true, ordering: .acquiring) else { return }
-        DispatchQueue.global(qos: .utility).async { [self] in
+        DispatchQueue.global(qos: .utility).asyncAfter(deadline: delay == .never ? .now() : .now() + delay) { [self] in
             defer { refilling.store(false, ordering: .releasing) }
             while enabled.load(ordering: .relaxed), spares.withLock({ $0.count }) < capacity {
                 let fd = berth_netns_new()

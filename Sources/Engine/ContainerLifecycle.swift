@@ -112,7 +112,7 @@ extension Engine {
             for m in c.mounts where m.anonymous { try? removeVolume(m.name, force: true) }
             throw .internalError("creating container directory: \(error)")
         }
-        persist(c)
+        persist(c, durable: !c.autoRemove)
         emit(c, "create")
         if case let adj = host.oomScoreAdj, adj < 0, NamespaceModes.applicableOomScoreAdj(adj) != adj {
             warnings.append(

@@ -171,9 +171,10 @@ public actor Engine {
     func logPath(_ id: String) -> String { dir(id) + "/\(id)-json.log" }
     func exitFile(_ id: String) -> String { dir(id) + "/exit" }
 
-    func persist(_ c: Container) {
+    /// `durable: false`: see `Store.saveContainer`.
+    func persist(_ c: Container, durable: Bool = true) {
         containers[c.id] = c
-        do { try store.saveContainer(id: c.id, name: c.name, doc: c.document) } catch {
+        do { try store.saveContainer(id: c.id, name: c.name, doc: c.document, durable: durable) } catch {
             FileHandle.standardError.write("berthd: saving container \(c.shortID): \(error)\n".data(using: .utf8)!)
         }
     }

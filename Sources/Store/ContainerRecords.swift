@@ -4,8 +4,13 @@ import JSON
 /// Containers are stored as one JSON document each (the engine owns its shape); the name is a
 /// column so that SQLite enforces uniqueness.
 extension Store {
-    public func saveContainer(id: String, name: String, doc: JSON) throws {
-        try db.write { try $0.execute(sql: "INSERT OR REPLACE INTO containers (id, name, doc) VALUES (?, ?, ?)", arguments: [id, name, doc.serialized()]) }
+    /// `durable: false`: as for `deleteContainer`. The create of a container removed at its
+    /// exit (`--rm`) is not synced: a power loss that undoes it leaves a directory that no row
+    /// owns, which the next start sweeps; its start's record ("running") is synced.
+    public func saveContainer(id: String, name: String, doc: JSON, durable: Bool = true) throws {
+        try commit(durable: durable) {
+            try $0.execute(sql: "INSERT OR REPLACE INTO containers (id, name, doc) VALUES (?, ?, ?)", arguments: [id, name, doc.serialized()])
+        }
     }
 
     /// `durable: false`: committed to the write-ahead log without waiting for the disk (a daemon's
@@ -14,17 +19,19 @@ extension Store {
     /// back without it settles the exit and removes it again; the sync cost every `run --rm` a
     /// fifth of a millisecond before its answer. dockerd's removal is not synced either.
     public func deleteContainer(id: String, durable: Bool = true) throws {
-        guard !durable else {
-            try db.write { try $0.execute(sql: "DELETE FROM containers WHERE id = ?", arguments: [id]) }
-            return
-        }
-        // The level can only change between transactions, and is this connection's: set for the
-        // one commit and put back whatever happens.
+        try commit(durable: durable) { try $0.execute(sql: "DELETE FROM containers WHERE id = ?", arguments: [id]) }
+    }
+
+    /// One transaction; `durable: false` commits it to the write-ahead log without waiting for
+    /// the disk. The level can only change between transactions, and is this connection's: set
+    /// for the one commit and put back whatever happens.
+    private func commit(durable: Bool, _ body: (Database) throws -> Void) throws {
+        guard !durable else { return try db.write(body) }
         try db.writeWithoutTransaction { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
             defer { try? db.execute(sql: "PRAGMA synchronous = FULL") }
             try db.inTransaction {
-                try db.execute(sql: "DELETE FROM containers WHERE id = ?", arguments: [id])
+                try body(db)
                 return .commit
             }
         }
