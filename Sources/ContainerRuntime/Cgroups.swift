@@ -1,4 +1,5 @@
 import JSON
+import Synchronization
 import Sys
 
 /// The cgroup file system as the runtime uses it; the real one writes under /sys/fs/cgroup, the
@@ -53,6 +54,21 @@ public struct CgroupLayout: Sendable, Equatable {
     }
 
     public init(v1: [String: String], unified: String?) { self.v1 = v1; self.unified = unified }
+
+    /// This host's layout, read at most once every `freshFor` seconds in a process. mountinfo
+    /// grows with every container on the host (its rootfs and namespaces), about 0.35 ms a read
+    /// with 50 running; a spare shim reads it while it waits (`warmUp`), and the create that
+    /// takes the spare finds it. Cgroup hierarchies are mounted at boot and stay; a layout
+    /// older than `freshFor` (a spare that waited long) is read again all the same.
+    public static func host(now: Int64 = Timestamp.monotonicNanos()) -> CgroupLayout {
+        if let cached = hostCache.withLock({ $0 }), now - cached.readAt < freshFor * 1_000_000_000 { return cached.layout }
+        let layout = CgroupLayout(mountinfo: (try? FS.readString("/proc/self/mountinfo")) ?? "")
+        hostCache.withLock { $0 = (layout, now) }
+        return layout
+    }
+
+    static let freshFor: Int64 = 10
+    private static let hostCache = Mutex<(layout: CgroupLayout, readAt: Int64)?>(nil)
 
     static let controllers: Set<String> = [
         "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "hugetlb", "net_cls", "net_prio", "perf_event", "rdma",

@@ -77,7 +77,7 @@ public struct ContainerRuntimeEngine {
         if let profile = config.seccomp { filter = try SeccompCache(root: store.root).filter(for: profile) }
 
         // Cgroups, made and filled before the init joins them.
-        let layout = CgroupLayout(mountinfo: (try? FS.readString("/proc/self/mountinfo")) ?? "")
+        let layout = CgroupLayout.host()
         var cgroupPaths: CgroupPaths? = nil
         var manager: CgroupManager? = nil
         if layout.unified != nil || !layout.v1.isEmpty {

@@ -14,7 +14,7 @@ extension ContainerRuntimeEngine {
         let engine = ContainerRuntimeEngine(root: "/")
         _ = try? engine.validate(config, id: "warm")
         _ = raw.serializedBytes()
-        let layout = CgroupLayout(mountinfo: (try? FS.readString("/proc/self/mountinfo")) ?? "")
+        let layout = CgroupLayout.host()
         let paths = CgroupPaths(layout: layout, cgroupsPath: nil, id: "warm", ownCgroup: (try? FS.readString("/proc/self/cgroup")) ?? "")
         _ = paths.all
         _ = try? CgroupPlan.v1(CgroupPlan.withDefaultDevices(config.resources))

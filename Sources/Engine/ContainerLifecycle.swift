@@ -362,7 +362,7 @@ extension Engine {
             let path = dir(c.id) + "/" + name
             var st = Glibc.stat()
             if onlyMissing && lstat(path, &st) == 0 && st.st_size > 0 { continue }
-            try FS.writeAtomic(path, text(), durable: false)
+            try FS.rewrite(path, text())
         }
     }
 

@@ -554,20 +554,23 @@ extension Engine {
         let hostname = c.config.hostname.isEmpty ? c.shortID : c.config.hostname
         var extra = c.hostConfig.extraHosts ?? []
         if c.networkMode == "bridge", let links = try? linkContext(c) { extra += links.hosts }
-        if let ip = c.endpoints.first?.ip {
+        // A line for each network's address, in the order they were joined (as dockerd writes
+        // them at a start, and adds one at a `network connect`).
+        for e in c.endpoints {
+            guard let ip = e.ip else { continue }
             var names = [hostname]
-            if networks[c.endpoints[0].networkID]?.resolvesNames == true && c.name != hostname { names.append(c.name) }
+            if networks[e.networkID]?.resolvesNames == true && c.name != hostname { names.append(c.name) }
             extra.append(names.joined(separator: " ") + ":" + ip.description)
         }
-        // Not synced: written again at every start, so a crash loses nothing that matters.
-        try? FS.writeAtomic(dir(c.id) + "/hosts", DockerShapes.hostsFile(hostname: hostname, extra: extra), durable: false)
+        // Rewritten in place, not synced: written again at every start, so a crash loses nothing
+        // that matters, and a running container (a `network connect`) sees the new text.
+        try? FS.rewrite(dir(c.id) + "/hosts", DockerShapes.hostsFile(hostname: hostname, extra: extra))
         let userNet = c.endpoints.contains { networks[$0.networkID]?.resolvesNames == true }
-        try? FS.writeAtomic(
+        try? FS.rewrite(
             dir(c.id) + "/resolv.conf",
             DockerShapes.resolvConf(
                 host: (try? FS.readString("/etc/resolv.conf")) ?? "", embeddedDNS: userNet,
-                dns: c.hostConfig.dns ?? [], search: c.hostConfig.dnsSearch ?? [], options: c.hostConfig.dnsOptions ?? []),
-            durable: false)
+                dns: c.hostConfig.dns ?? [], search: c.hostConfig.dnsSearch ?? [], options: c.hostConfig.dnsOptions ?? []))
     }
 
     /// After the container stops: addresses back to the pools, ports released, namespace (and
@@ -650,6 +653,7 @@ extension Engine {
             releasePorts(c.id)
         }
         persist(c)
+        if c.state.running { writeNetworkFiles(c) }
         refreshFirewall()
         refreshNames()
         emitNetwork("disconnect", n, container: c.id)

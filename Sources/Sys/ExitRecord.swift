@@ -63,6 +63,13 @@ public enum OOMKills {
         return nil
     }
 
+    /// The same file for a cgroup whose directories are known: the v1 memory controller's
+    /// when there is one, else the v2 directory's.
+    public static func counterFile(memoryV1: String?, unified: String?) -> String? {
+        if let m = memoryV1 { return m + "/memory.oom_control" }
+        return unified.map { $0 + "/memory.events" }
+    }
+
     /// `path` below the mount's root (a cgroup namespace's mount shows only its part).
     static func relative(_ path: String, to root: String) -> String? {
         if root == "/" { return path == "/" ? "" : path }

@@ -89,6 +89,27 @@ public enum FS {
         if rename(tmp, path) != 0 { let e = SysError("rename \(tmp)"); unlink(tmp); throw e }
     }
 
+    /// A small file that is made anew whenever it matters (a container's hosts, resolv.conf,
+    /// hostname) rewritten where it is: the same inode, so a container's bind mount of it sees
+    /// the new text, and no inode is made and freed at every start (on this host's ext4 each
+    /// new inode first skips every one freed in the last minutes). Written before it is cut to
+    /// length, so a reader never finds it empty. Anything but a regular file is replaced.
+    public static func rewrite(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644) throws(SysError) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, mode)
+        var st = stat()
+        guard fd >= 0, fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+            if fd >= 0 { close(fd) }
+            return try writeAtomic(path, bytes, mode: mode, durable: false)
+        }
+        defer { close(fd) }
+        try writeAll(fd: fd, bytes)
+        if ftruncate(fd, off_t(bytes.count)) != 0 { throw SysError("truncate \(path)") }
+    }
+
+    public static func rewrite(_ path: String, _ text: String, mode: mode_t = 0o644) throws(SysError) {
+        try rewrite(path, Array(text.utf8), mode: mode)
+    }
+
     /// A scratch file that lives no longer than the processes reading it (an exec's process
     /// spec, its pid): written in place, never fsynced — a crash loses nothing worth keeping.
     public static func writeScratch(_ path: String, _ bytes: [UInt8]) throws(SysError) {

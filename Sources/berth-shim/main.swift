@@ -220,6 +220,10 @@ if opts.tty && resumed == nil {
 /// The container created: its init's pid, waiting for the start. On the fast path in this
 /// process (the init's first stage is its fork, which takes the stdio pipes over); else the
 /// runtime's `create`, whose error is what it wrote to them.
+/// The cgroups the runtime linked into this shim made for the container (nil: another runtime's
+/// create, or none of its own).
+var createdCgroups: CgroupPaths? = nil
+
 @MainActor func createContainer() -> pid_t {
     /// The container's ends of its stdio pipes, closed here once its init has them.
     func closeContainerEnds() {
@@ -231,9 +235,10 @@ if opts.tty && resumed == nil {
         if opts.tty { o.consoleSocket = consolePath }
         o.stdio = [inPipe[0], outPipe[1], errPipe[1]]
         do throws(RuntimeFailure) {
-            let pid = try ContainerRuntimeEngine(root: opts.runtimeRoot).create(o).pid
+            let state = try ContainerRuntimeEngine(root: opts.runtimeRoot).create(o)
             closeContainerEnds()
-            return pid
+            createdCgroups = state.cgroups
+            return state.pid
         } catch {
             deleteContainer()
             fail(syncFd, error.message)
@@ -306,9 +311,12 @@ if devnull > 2 { close(devnull) }
 // (frames are read only below; the cgroup is gone after delete): its OOM-kill count at exit is
 // Docker's State.OOMKilled.
 // A resumed shim has it from before its execve.
-func oomCounterFile() -> String? {
+@MainActor func oomCounterFile() -> String? {
     if let resumed { return resumed.oomCounter }
     guard containerPid > 0 else { return nil }
+    // Known from the create in this process: no read of mountinfo, which grows with every
+    // container on the host.
+    if let paths = createdCgroups { return OOMKills.counterFile(memoryV1: paths.byController["memory"], unified: paths.unified) }
     return OOMKills.counterFile(
         procCgroup: (try? FS.readString("/proc/\(containerPid)/cgroup")) ?? "", mountinfo: (try? FS.readString("/proc/self/mountinfo")) ?? "")
 }

@@ -34,6 +34,47 @@ import Testing
         #expect(OOMKills.count("oom_kill_disable 0\nunder_oom 0\noom_kill 2\n") == 2)
         #expect(OOMKills.count("low 0\nhigh 0\nmax 4\noom 1\noom_kill 1\noom_group_kill 0\n") == 1)
         #expect(OOMKills.count("oom_kill -5\n") == 0 && OOMKills.count("") == 0)
+        // From the directories a create made: v1's memory controller first, else the v2 directory.
+        #expect(
+            OOMKills.counterFile(memoryV1: "/sys/fs/cgroup/memory/berth/abc", unified: "/sys/fs/cgroup/unified/berth/abc")
+                == "/sys/fs/cgroup/memory/berth/abc/memory.oom_control")
+        #expect(OOMKills.counterFile(memoryV1: nil, unified: "/sys/fs/cgroup/berth/abc") == "/sys/fs/cgroup/berth/abc/memory.events")
+        #expect(OOMKills.counterFile(memoryV1: nil, unified: nil) == nil)
+    }
+
+    @Test func aRewriteKeepsTheFileItsBindMountsSeeAndReplacesAnythingElse() throws {
+        let base = try FS.makeTempDirectory("/tmp/berth-rewrite-")
+        defer { FS.removeAll(base) }
+        func inode(_ p: String) -> UInt64 {
+            var st = stat()
+            return lstat(p, &st) == 0 ? UInt64(st.st_ino) : 0
+        }
+        func isRegular(_ p: String) -> Bool {
+            var st = stat()
+            return lstat(p, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
+        }
+        let hosts = base + "/hosts"
+        try FS.rewrite(hosts, "127.0.0.1\tlocalhost\n10.0.0.2\tweb\n")
+        let first = inode(hosts)
+        try FS.rewrite(hosts, "short\n")  // shorter: no tail of the old text left
+        #expect(try FS.readString(hosts) == "short\n")
+        #expect(inode(hosts) == first)
+        try FS.rewrite(hosts, String(repeating: "x", count: 9000))
+        #expect(try FS.readString(hosts).count == 9000)
+        #expect(inode(hosts) == first)
+        // A symlink is not followed (its target stays as it was) and a FIFO is not opened for
+        // writing (which would wait for a reader): each is replaced by a regular file.
+        let target = base + "/target"
+        try FS.writeAtomic(target, "untouched")
+        #expect(symlink(target, base + "/link") == 0)
+        try FS.rewrite(base + "/link", "new")
+        #expect(try FS.readString(target) == "untouched")
+        #expect(isRegular(base + "/link"))
+        #expect(try FS.readString(base + "/link") == "new")
+        #expect(mkfifo(base + "/fifo", 0o644) == 0)
+        try FS.rewrite(base + "/fifo", "new")
+        #expect(isRegular(base + "/fifo"))
+        #expect(try FS.readString(base + "/fifo") == "new")
     }
 
     @Test func mkdirAllMakesMissingParentsAndAcceptsWhatExists() throws {

@@ -158,6 +158,43 @@ def test_user_network_names_aliases_and_isolation(daemon):
     assert host_leftovers(d) == ([], [])
 
 
+def test_a_running_container_sees_its_networks_change_in_its_hosts_and_resolv_conf(daemon):
+    """`network connect` and `disconnect` on a running container rewrite its /etc/hosts and
+    resolv.conf where they are, as dockerd does: the container's bind mounts see the new text (a
+    file replaced by a rename would leave them on the old one). A line for each network's
+    address; joining a user network from the default bridge brings the embedded DNS (dockerd
+    20.10 checked by hand: the same lines and resolv.conf). At the disconnect Berth drops only
+    that network's line and goes back to the host's resolvers, whose DNS server stops serving
+    the container; dockerd drops every line with the hostname and keeps its resolver."""
+    d = daemon
+    d.docker("network", "create", "live-a", check=True)
+    d.docker("run", "-d", "--name", "live-peer", "--network", "live-a", "busybox", "sleep", "60", check=True)
+    d.docker("run", "-d", "--name", "live", "--hostname", "livehost", "busybox", "sleep", "60", check=True)
+    try:
+        def container_file(name):
+            return d.docker("exec", "live", "cat", "/etc/" + name, check=True).stdout
+
+        bridge_ip = d.docker("inspect", "-f", "{{.NetworkSettings.Networks.bridge.IPAddress}}", "live").stdout.strip()
+        assert container_file("hosts").splitlines()[-1] == f"{bridge_ip}\tlivehost"
+        assert "127.0.0.11" not in container_file("resolv.conf")
+        assert d.docker("exec", "live", "nslookup", "live-peer").returncode != 0
+
+        d.docker("network", "connect", "live-a", "live", check=True)
+        a_ip = d.docker("inspect", "-f", "{{(index .NetworkSettings.Networks \"live-a\").IPAddress}}", "live").stdout.strip()
+        hosts = container_file("hosts")
+        assert hosts.splitlines()[-2] == f"{bridge_ip}\tlivehost" and hosts.splitlines()[-1].startswith(f"{a_ip}\tlivehost"), hosts
+        assert container_file("resolv.conf").startswith("nameserver 127.0.0.11"), container_file("resolv.conf")
+        r = d.docker("exec", "live", "nslookup", "live-peer")
+        assert r.returncode == 0 and "Address" in r.stdout, r.stdout + r.stderr
+
+        d.docker("network", "disconnect", "live-a", "live", check=True)
+        assert container_file("hosts").splitlines()[-1] == f"{bridge_ip}\tlivehost"
+        assert "127.0.0.11" not in container_file("resolv.conf")
+    finally:
+        d.docker("rm", "-f", "live", "live-peer")
+        d.docker("network", "rm", "live-a")
+
+
 def test_network_commands_match_docker(fresh_daemon):
     d = fresh_daemon
     d.docker("network", "create", "--label", "env=test", "--internal", "n1", check=True)
