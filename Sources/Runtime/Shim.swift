@@ -46,8 +46,9 @@ public struct ShimLauncher: Sendable {
     /// How long after a spare is taken the next one is started. The start that took it still
     /// has work to do (the container's start, the record's sync, the answer), and a client's next
     /// request follows; a spare's exec and warm-up at once competes with both for the CPU. On two
-    /// cores, 50 `docker run -d` in a row took 8 % less time with the refill 30 ms later than at
-    /// once (and 7 % more again at 100 ms, when starts begin to find no spare).
+    /// cores (interleaved A/B), `docker run --rm` took 4 % less time with the refill 30 ms later
+    /// than at once; 50 `docker run -d` in a row did not change beyond noise, and took 7 % more
+    /// at 100 ms, when starts begin to find no spare.
     static let refillDelay: DispatchTimeInterval = .milliseconds(30)
 
     static func arguments(_ s: ShimSpec, runtime: OCIRuntime, execRoot: String) -> [String] {

@@ -217,13 +217,13 @@ var consoleListen: Int32 = -1
 if opts.tty && resumed == nil {
     do { consoleListen = try UnixSocket.listen(consolePath) } catch { fail(syncFd, "console socket: \(error)") }
 }
-/// The container created: its init's pid, waiting for the start. On the fast path in this
-/// process (the init's first stage is its fork, which takes the stdio pipes over); else the
-/// runtime's `create`, whose error is what it wrote to them.
 /// The cgroups the runtime linked into this shim made for the container (nil: another runtime's
 /// create, or none of its own).
 var createdCgroups: CgroupPaths? = nil
 
+/// The container created: its init's pid, waiting for the start. On the fast path in this
+/// process (the init's first stage is its fork, which takes the stdio pipes over); else the
+/// runtime's `create`, whose error is what it wrote to them.
 @MainActor func createContainer() -> pid_t {
     /// The container's ends of its stdio pipes, closed here once its init has them.
     func closeContainerEnds() {
