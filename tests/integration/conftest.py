@@ -2,6 +2,7 @@
 `berth` CLI, the real docker CLI and docker-py."""
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -84,6 +85,34 @@ class Daemon:
         status = int(lines[0].split()[1])
         hdrs = {l.split(":", 1)[0].lower(): l.split(":", 1)[1].strip() for l in lines[1:] if ":" in l}
         return status, hdrs, rest
+
+
+def _host_network_state():
+    """The veths and berth network namespaces on the host now."""
+    links = subprocess.run(["ip", "-o", "link", "show", "type", "veth"], capture_output=True, text=True).stdout
+    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    # By name (the state of a link that was already there may change meanwhile).
+    return ([re.sub(r"^\d+: ([^:]+):.*", r"\1", l) for l in links.splitlines()],
+            [n.split()[0] for n in netns.splitlines() if n.startswith("berth-")])
+
+
+# What other software (or a run of this suite cut off before its teardown, on a machine that is
+# reused) left on the host before this session began: not this run's to answer for.
+PREEXISTING_NETWORK_STATE = _host_network_state()
+
+
+def host_leftovers():
+    """veths and berth namespaces on the host that were not there when this session began; the
+    kernel frees a namespace (and its veths) shortly after berthd lets go of it, so allow it a
+    moment."""
+    left = ([], [])
+    for _ in range(50):
+        links, netns = _host_network_state()
+        left = ([l for l in links if l not in PREEXISTING_NETWORK_STATE[0]], [n for n in netns if n not in PREEXISTING_NETWORK_STATE[1]])
+        if left == ([], []):
+            break
+        time.sleep(0.1)
+    return left
 
 
 def wait_for_socket(path, proc, tries=200):

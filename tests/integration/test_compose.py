@@ -9,6 +9,8 @@ import urllib.request
 
 import pytest
 
+from conftest import host_leftovers
+
 COMPOSE = shutil.which("docker-compose")
 pytestmark = pytest.mark.skipif(COMPOSE is None, reason="docker-compose not installed (scripts/setup installs it)")
 
@@ -123,9 +125,4 @@ def test_two_services_by_name(daemon, tmp_path):
     assert "pair_data" not in d.berth("volume", "ls", "-q").stdout.split()
     assert "pair_default" not in d.berth("network", "ls", "--format", "{{.Name}}").stdout.split()
     assert d.berth("ps", "-aq", "--filter", "label=com.docker.compose.project=pair").stdout == ""
-    for _ in range(50):
-        if "veth" not in subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout:
-            break
-        time.sleep(0.1)
-    else:
-        raise AssertionError("veth left behind")
+    assert host_leftovers() == ([], []), "veth or namespace left behind"

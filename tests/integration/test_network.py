@@ -11,6 +11,8 @@ import urllib.request
 
 import pytest
 
+from conftest import host_leftovers
+
 HOST_IP = None
 
 
@@ -34,19 +36,6 @@ def get(url, timeout=3):
         except OSError:
             time.sleep(0.1)
     raise AssertionError("no answer from " + url)
-
-
-def host_leftovers(d):
-    """veths and namespaces still on the host; the kernel frees a namespace (and its veths)
-    shortly after berthd lets go of it, so allow it a moment."""
-    for _ in range(50):
-        links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
-        netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-        left = [l for l in links.splitlines() if "veth" in l], [n for n in netns.splitlines() if n.startswith("berth-")]
-        if left == ([], []):
-            break
-        time.sleep(0.1)
-    return left
 
 
 @pytest.mark.parametrize("tool", ["berth", "docker"])
@@ -155,7 +144,7 @@ def test_user_network_names_aliases_and_isolation(daemon):
     assert r.returncode != 0 and "has active endpoints" in r.stderr
     d.docker("rm", "-f", "web1", "web2", "db", "plain1", check=True)
     d.docker("network", "rm", "front", "back", check=True)
-    assert host_leftovers(d) == ([], [])
+    assert host_leftovers() == ([], [])
 
 
 def test_a_running_container_sees_its_networks_change_in_its_hosts_and_resolv_conf(daemon):
@@ -273,7 +262,7 @@ def test_rules_survive_a_daemon_crash(fresh_daemon):
     with pytest.raises(OSError):
         urllib.request.urlopen("http://127.0.0.1:18300/", timeout=1)
     d.berth("rm", cid, check=True)
-    assert host_leftovers(d) == ([], [])
+    assert host_leftovers() == ([], [])
     # A clean stop with nothing running takes the bridge and every rule of this daemon away.
     bridge = d.berth("network", "inspect", "-f", '{{index .Options "com.docker.network.bridge.name"}}', "bridge").stdout.strip()
     d.berth("network", "create", "extra", check=True)
