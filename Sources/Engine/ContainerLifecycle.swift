@@ -269,7 +269,7 @@ extension Engine {
             bindPendingAttaches(id)
             io.requestStart()
         }
-        persist(c)
+        persist(c, durable: !c.autoRemove)
         guard let io else { return }
         if let err = await io.startResult() {
             // A start that reports failure leaves nothing behind: no process, runtime state,

@@ -217,10 +217,10 @@ public actor Engine {
                 if c.autoRemove { try? removeNow(c.id, volumes: true) }
             }
         }
-        // A container removed at its exit (`--rm`) is removed without a sync (Store.deleteContainer):
-        // one a power loss brought back as exited goes again. A created one (`create --rm`, never
-        // started) stays, as does one still running.
-        for c in containers.values where c.autoRemove && c.state.status == "exited" { try? removeNow(c.id, volumes: true) }
+        // As dockerd at its restore: a `--rm` container that is not running goes, whether it
+        // exited or was never started. Its records are not synced (Store.saveContainer), so a
+        // power loss may bring one back in any earlier state; none of them outlives a restart.
+        for c in containers.values where c.autoRemove && !c.state.running { try? removeNow(c.id, volumes: true) }
         // A freeze the dead daemon held for `export` or `cp` (not recorded: the user did not ask
         // for it) would hold the container forever, as not even SIGKILL reaches a frozen process,
         // and `unpause` refuses a container that is not paused. Thawed here; one the user paused

@@ -4,9 +4,10 @@ import JSON
 /// Containers are stored as one JSON document each (the engine owns its shape); the name is a
 /// column so that SQLite enforces uniqueness.
 extension Store {
-    /// `durable: false`: as for `deleteContainer`. The create of a container removed at its
-    /// exit (`--rm`) is not synced: a power loss that undoes it leaves a directory that no row
-    /// owns, which the next start sweeps; its start's record ("running") is synced.
+    /// `durable: false`: as for `deleteContainer`. A container removed at its exit (`--rm`) is
+    /// never synced, neither its create nor its start: a power loss that undoes them leaves a
+    /// directory no row owns, which the next start sweeps, or a row in an earlier state, which
+    /// the next start removes (as dockerd, it removes every `--rm` container not running).
     public func saveContainer(id: String, name: String, doc: JSON, durable: Bool = true) throws {
         try commit(durable: durable) {
             try $0.execute(sql: "INSERT OR REPLACE INTO containers (id, name, doc) VALUES (?, ?, ?)", arguments: [id, name, doc.serialized()])
@@ -15,9 +16,9 @@ extension Store {
 
     /// `durable: false`: committed to the write-ahead log without waiting for the disk (a daemon's
     /// crash keeps it; a power loss may undo it until the next synced commit). For a container
-    /// removed at its exit (`--rm`): its last synced record says running, so a daemon that comes
-    /// back without it settles the exit and removes it again; the sync cost every `run --rm` a
-    /// fifth of a millisecond before its answer. dockerd's removal is not synced either.
+    /// removed at its exit (`--rm`): a daemon that comes back with its row removes it again; the
+    /// sync cost every `run --rm` a fifth of a millisecond before its answer. dockerd's removal
+    /// is not synced either.
     public func deleteContainer(id: String, durable: Bool = true) throws {
         try commit(durable: durable) { try $0.execute(sql: "DELETE FROM containers WHERE id = ?", arguments: [id]) }
     }

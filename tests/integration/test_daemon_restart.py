@@ -138,10 +138,10 @@ def test_a_removal_the_daemon_did_not_finish_is_swept_at_start(fresh_daemon):
 
 
 def test_a_removal_at_exit_that_did_not_last_is_made_again(fresh_daemon):
-    """A `--rm` container's removal is committed without a sync (its last synced record says
-    running, which recovery settles and removes). One that a power loss undid all the same
-    (simulated: the row put back as exited, as after a failed start) is removed at the next
-    start; a `create --rm` never started is kept, as a container still running is."""
+    """A `--rm` container's records are committed without a sync. One that a power loss put
+    back in an earlier state (simulated: the row put back as exited, as after a failed start)
+    is removed at the next start; so is a `create --rm` never started, as dockerd removes every
+    `--rm` container that is not running when it restores; one still running is kept."""
     import json
     import sqlite3
     d = fresh_daemon
@@ -159,8 +159,9 @@ def test_a_removal_at_exit_that_did_not_last_is_made_again(fresh_daemon):
     db.close()
     d.start()
     names = sorted(d.docker("ps", "-a", "--format", "{{.Names}}").stdout.split())
-    assert names == ["alive", "waiting"], names
-    assert d.docker("start", "-a", waiting).returncode == 0
+    assert names == ["alive"], names
+    assert d.docker("start", "-a", waiting).returncode != 0
+    assert not os.path.exists(os.path.join(d.root, "data", "containers", waiting))
     d.docker("rm", "-f", "alive")
 
 
