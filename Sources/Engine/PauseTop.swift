@@ -85,16 +85,20 @@ extension Engine {
         { Task { await self.releaseFrozen(id) } }
     }
 
-    /// `top`: the container's pids from the runtime, their rows from the host's `ps`.
-    public func top(_ ref: String, psArgs: String) throws(EngineError) -> TopResponse {
+    /// `top`: the container's pids from the runtime, their rows from the host's `ps`. Both run
+    /// off the actor: the host's `ps` reads every process's files (tens of milliseconds with many,
+    /// longer when a container's processes make /proc slow to read), and every other API call
+    /// would wait for it.
+    public func top(_ ref: String, psArgs: String) async throws(EngineError) -> TopResponse {
         let c = try container(ref)
         guard c.state.running else { throw .conflict("Container \(c.id) is not running") }
-        let pidsOut: Proc.Output
-        do { pidsOut = try Proc.run(runtimeArgv(c) + ["ps", "--format", "json", c.id]) } catch { throw .wrapping(error) }
-        let pids = Set(((try? JSON.parse(pidsOut.stdout))?.array ?? []).compactMap { $0.int })
+        let runtimePS = runtimeArgv(c) + ["ps", "--format", "json", c.id]
         let args = psArgs.isEmpty ? ["-ef"] : psArgs.split(separator: " ").map(String.init)
+        let outputs = await Self.offActor { (try Proc.run(runtimePS), try Proc.run(["ps"] + args)) }
+        let pidsOut: Proc.Output
         let ps: Proc.Output
-        do { ps = try Proc.run(["ps"] + args) } catch { throw .wrapping(error) }
+        do { (pidsOut, ps) = try outputs.get() } catch { throw .wrapping(error) }
+        let pids = Set(((try? JSON.parse(pidsOut.stdout))?.array ?? []).compactMap { $0.int })
         guard ps.status == 0 else { throw .internalError("ps: \(ps.stderrText.trimmingSpaces())") }
         var lines = ps.stdoutText.split(separator: "\n").map(String.init)
         guard !lines.isEmpty else { throw .internalError("ps printed nothing") }

@@ -79,3 +79,40 @@ def test_runtime_settings_dockerd_refuses_are_refused(tmp_path):
                             "--data-root", str(tmp_path / "data"), "--exec-root", str(tmp_path / "run")] + args,
                            capture_output=True, text=True, timeout=20)
         assert r.returncode != 0 and words in r.stderr, (config, args, r.stderr)
+
+
+SLOW_PS = """#!/bin/sh
+# runc, but its `ps` takes 3 s (as the host's ps can with many processes, or a slow /proc).
+for a in "$@"; do [ "$a" = ps ] && sleep 3 && break; done
+exec runc "$@"
+"""
+
+
+def test_top_does_not_hold_up_other_calls(busybox, tmp_path):
+    """`top` runs the runtime's `ps` and the host's `ps`; it ran them on the engine's actor,
+    so every other API call of every client waited for both (a `docker ps` took the 3 s of the
+    slow `ps` below). They run off the actor now."""
+    import threading
+    import time
+    slow = tmp_path / "slow-ps"
+    slow.write_text(SLOW_PS)
+    slow.chmod(0o755)
+    d = Daemon(config={"runtimes": {"slowps": {"path": str(slow)}}}).start()
+    try:
+        d.berth("import", "-c", 'CMD ["sh"]', busybox, "busybox:latest", check=True)
+        d.docker("run", "-d", "--name", "watched", "--runtime", "slowps", "busybox", "sleep", "60", check=True)
+        result = {}
+        top = threading.Thread(target=lambda: result.setdefault("top", d.docker("top", "watched")))
+        top.start()
+        time.sleep(0.5)  # the top is in the runtime's ps
+        t = time.monotonic()
+        ps = d.docker("ps", "--format", "{{.Names}}")
+        elapsed = time.monotonic() - t
+        top.join(10)
+        assert ps.stdout.split() == ["watched"], ps.stderr
+        assert elapsed < 1.5, f"docker ps waited {elapsed:.1f} s for the top"
+        r = result["top"]
+        assert r.returncode == 0 and "sleep 60" in r.stdout, r.stderr
+        d.docker("rm", "-f", "watched")
+    finally:
+        d.stop()
