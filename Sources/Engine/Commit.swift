@@ -67,7 +67,7 @@ extension Engine {
         guard let base = try? store.image(id: c.image) else { throw .noSuchImage(c.image.description) }
         var pauseIt = pause && c.state.running && !c.state.paused
         if pauseIt {
-            do { try self.pause(c.id, true) } catch {
+            do { try await self.pause(c.id, true) } catch {
                 // It may have exited between the lookup and the freeze (its exit not yet
                 // recorded): with nothing left to freeze, commit what it left, as dockerd does.
                 if c.state.pid > 0 && Glibc.kill(c.state.pid, 0) == 0 { throw error }
@@ -77,10 +77,10 @@ extension Engine {
         let tmp = store.tempPath("commit")
         defer { unlink(tmp) }
         do { try writeUpperLayer(c.id, to: tmp) } catch {
-            if pauseIt { try? self.pause(c.id, false) }
+            if pauseIt { try? await self.pause(c.id, false) }
             throw .internalError("writing the layer: \(error)")
         }
-        if pauseIt { try? self.pause(c.id, false) }
+        if pauseIt { try? await self.pause(c.id, false) }
         let parentChain = chainIDs(base.config.diffIDs).last
         let diffID = try ingestLayer(tmp, parentChain: parentChain, keepInput: true, trusted: true)
         var containerConfig = c.config.json

@@ -333,11 +333,12 @@ extension Engine {
         }
     }
 
-    /// Waits for a start in flight (its runtime works off the actor) to finish, so what follows
-    /// sees the container running or not, as Docker's per-container lock orders them.
+    /// Waits for a start, pause or unpause in flight (their runtime works off the actor) to
+    /// finish, so what follows sees the container running or not, paused or not, as Docker's
+    /// per-container lock orders them.
     func afterStart(_ ref: String) async throws(EngineError) -> Container {
         let c = try container(ref)
-        for _ in 0..<60_000 where starting.contains(c.id) { try? await Task.sleep(nanoseconds: 500_000) }
+        for _ in 0..<60_000 where starting.contains(c.id) || freezing.contains(c.id) { try? await Task.sleep(nanoseconds: 500_000) }
         return try container(c.id)
     }
 

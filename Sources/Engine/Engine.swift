@@ -79,6 +79,9 @@ public actor Engine {
     var exitWaiters: [String: [CheckedContinuation<Int32, Never>]] = [:]
     var removeWaiters: [String: [CheckedContinuation<Int32, Never>]] = [:]
     var starting: Set<String> = []
+    /// Containers whose `pause` or `unpause` is in flight: the runtime's freeze runs off the
+    /// actor, and `afterStart` holds what would change the container until it is done.
+    var freezing: Set<String> = []
     /// Build steps running now, by cache key, with the builds waiting for each.
     var buildStepsInFlight: [String: [CheckedContinuation<Void, Never>]] = [:]
     /// Client directories kept between builds (LocalContexts.swift), by key directory.

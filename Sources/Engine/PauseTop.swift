@@ -13,22 +13,35 @@ extension Engine {
 
     func runtimeArgv(_ c: Container) -> [String] { runtime(for: c).argv(execRoot: config.execRoot) }
 
-    /// `pause`/`unpause` through the runtime's cgroup freezer (v1 and v2).
-    public func pause(_ ref: String, _ pause: Bool) throws(EngineError) {
-        var c = try container(ref)
-        guard c.state.running else { throw .conflict("Container \(c.id) is not running") }
-        if pause && c.state.paused { throw .conflict("Container \(c.id) is already paused") }
-        if !pause && !c.state.paused { throw .conflict("Container \(c.id) is not paused") }
+    /// `pause`/`unpause` through the runtime's cgroup freezer (v1 and v2). The runtime runs off
+    /// the actor: a freeze waits until every task has stopped, up to its bound when a container's
+    /// tasks sit in uninterruptible sleep, and every other API call would wait with it. One at a
+    /// time per container, and stop, kill, rm and connect wait for it (`afterStart`).
+    public func pause(_ ref: String, _ pause: Bool) async throws(EngineError) {
+        let c = try await afterStart(ref)
+        let id = c.id
+        guard c.state.running else { throw .conflict("Container \(id) is not running") }
+        if pause && c.state.paused { throw .conflict("Container \(id) is already paused") }
+        if !pause && !c.state.paused { throw .conflict("Container \(id) is not paused") }
         // Frozen already for a walk of its root (cp, export): the user's pause is a record, and
         // their unpause is carried out when the walk ends (`releaseFrozen`).
-        if walkFreezes[c.id] == nil {
+        if walkFreezes[id] == nil {
+            let argv = runtimeArgv(c) + [pause ? "pause" : "resume", id]
+            freezing.insert(id)
+            let result = await Self.offActor { try Proc.run(argv) }
+            freezing.remove(id)
             let out: Proc.Output
-            do { out = try Proc.run(runtimeArgv(c) + [pause ? "pause" : "resume", c.id]) } catch { throw .wrapping(error) }
+            do { out = try result.get() } catch { throw .wrapping(error) }
             guard out.status == 0 else { throw .internalError(out.stderrText.trimmingSpaces()) }
         }
-        c.state.paused = pause
-        persist(c)
-        emit(c, pause ? "pause" : "unpause")
+        // Exited meanwhile: nothing is left to record as paused.
+        guard var now = containers[id], now.state.running else { return }
+        // A walk began during the unpause, seeing the container paused, so it did not freeze it;
+        // it is frozen again for the walk, as `holdFrozen` would have.
+        if !pause, walkFreezes[id] != nil { _ = try? Proc.run(runtimeArgv(now) + ["pause", id]) }
+        now.state.paused = pause
+        persist(now)
+        emit(now, pause ? "pause" : "unpause")
     }
 
     /// Whether the process's cgroup is frozen or freezing (the v1 freezer's state, or v2's

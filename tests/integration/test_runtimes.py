@@ -81,38 +81,78 @@ def test_runtime_settings_dockerd_refuses_are_refused(tmp_path):
         assert r.returncode != 0 and words in r.stderr, (config, args, r.stderr)
 
 
-SLOW_PS = """#!/bin/sh
-# runc, but its `ps` takes 3 s (as the host's ps can with many processes, or a slow /proc).
-for a in "$@"; do [ "$a" = ps ] && sleep 3 && break; done
+SLOW = """#!/bin/sh
+# runc, but its `{command}` takes 3 s (a host's ps with many processes, a freeze waiting for
+# tasks in uninterruptible sleep).
+for a in "$@"; do [ "$a" = {command} ] && sleep 3 && break; done
 exec runc "$@"
 """
 
 
-def test_top_does_not_hold_up_other_calls(busybox, tmp_path):
-    """`top` runs the runtime's `ps` and the host's `ps`; it ran them on the engine's actor,
-    so every other API call of every client waited for both (a `docker ps` took the 3 s of the
-    slow `ps` below). They run off the actor now."""
+def slow_runtime_daemon(tmp_path, command):
+    slow = tmp_path / ("slow-" + command)
+    slow.write_text(SLOW.format(command=command))
+    slow.chmod(0o755)
+    return Daemon(config={"runtimes": {"slow": {"path": str(slow)}}}).start()
+
+
+def answers_meanwhile(d, call):
+    """Runs `call` on a thread; half a second in, times a `docker ps`. Returns (call's result,
+    how long the ps took, the names it listed)."""
     import threading
     import time
-    slow = tmp_path / "slow-ps"
-    slow.write_text(SLOW_PS)
-    slow.chmod(0o755)
-    d = Daemon(config={"runtimes": {"slowps": {"path": str(slow)}}}).start()
+    result = {}
+    worker = threading.Thread(target=lambda: result.setdefault("r", call()))
+    worker.start()
+    time.sleep(0.5)  # the call is in the runtime
+    t = time.monotonic()
+    ps = d.docker("ps", "--format", "{{.Names}}")
+    elapsed = time.monotonic() - t
+    worker.join(10)
+    return result["r"], elapsed, ps.stdout.split()
+
+
+def test_top_does_not_hold_up_other_calls(busybox, tmp_path):
+    """`top` runs the runtime's `ps` and the host's `ps`; it ran them on the engine's actor,
+    so every other API call of every client waited for both (a `docker ps` took 2.6 s behind
+    the slow `ps` below). They run off the actor now."""
+    d = slow_runtime_daemon(tmp_path, "ps")
     try:
         d.berth("import", "-c", 'CMD ["sh"]', busybox, "busybox:latest", check=True)
-        d.docker("run", "-d", "--name", "watched", "--runtime", "slowps", "busybox", "sleep", "60", check=True)
-        result = {}
-        top = threading.Thread(target=lambda: result.setdefault("top", d.docker("top", "watched")))
-        top.start()
-        time.sleep(0.5)  # the top is in the runtime's ps
-        t = time.monotonic()
-        ps = d.docker("ps", "--format", "{{.Names}}")
-        elapsed = time.monotonic() - t
-        top.join(10)
-        assert ps.stdout.split() == ["watched"], ps.stderr
-        assert elapsed < 1.5, f"docker ps waited {elapsed:.1f} s for the top"
-        r = result["top"]
+        d.docker("run", "-d", "--name", "watched", "--runtime", "slow", "busybox", "sleep", "60", check=True)
+        r, elapsed, names = answers_meanwhile(d, lambda: d.docker("top", "watched"))
+        assert names == ["watched"] and elapsed < 1.5, f"docker ps waited {elapsed:.1f} s for the top"
         assert r.returncode == 0 and "sleep 60" in r.stdout, r.stderr
         d.docker("rm", "-f", "watched")
+    finally:
+        d.stop()
+
+
+def test_pause_does_not_hold_up_other_calls_and_orders_with_kill(busybox, tmp_path):
+    """`pause` and `unpause` ran the runtime's freeze on the engine's actor: every other call
+    waited for it (a freeze waits for every task to stop). Off the actor now, while a `kill`
+    still waits for the pause in flight, as Docker's container lock orders them."""
+    import threading
+    d = slow_runtime_daemon(tmp_path, "pause")
+    try:
+        d.berth("import", "-c", 'CMD ["sh"]', busybox, "busybox:latest", check=True)
+        d.docker("run", "-d", "--name", "held", "--runtime", "slow", "busybox", "sleep", "60", check=True)
+        r, elapsed, names = answers_meanwhile(d, lambda: d.docker("pause", "held"))
+        assert names == ["held"] and elapsed < 1.5, f"docker ps waited {elapsed:.1f} s for the pause"
+        assert r.returncode == 0, r.stderr
+        assert d.docker("inspect", "-f", "{{.State.Paused}}", "held").stdout.strip() == "true"
+        assert d.docker("unpause", "held").returncode == 0
+        assert d.docker("inspect", "-f", "{{.State.Paused}}", "held").stdout.strip() == "false"
+        # A kill during a pause comes after it: the container ends neither frozen nor paused.
+        pausing = threading.Thread(target=lambda: d.docker("pause", "held"))
+        pausing.start()
+        import time
+        time.sleep(0.5)
+        k = d.docker("kill", "held")
+        pausing.join(10)
+        assert k.returncode == 0, k.stderr
+        state = d.docker("inspect", "-f", "{{.State.Status}} {{.State.Paused}}", "held").stdout.split()
+        assert state == ["exited", "false"], state
+        d.docker("rm", "-f", "held")
     finally:
         d.stop()
