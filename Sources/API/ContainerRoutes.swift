@@ -209,6 +209,7 @@ extension Router {
         o.stderr = req.bool("stderr")
         if !o.stdout && !o.stderr { throw EngineError.badRequest("Bad parameters: you must choose at least one stream") }
         o.follow = req.bool("follow")
+        if !o.follow { await engine.settleAfterStart(src.id) }
         if let s = req.q("since"), s != "0", !s.isEmpty { o.since = Timestamp.parse(s) }
         if let u = req.q("until"), u != "0", !u.isEmpty { o.until = Timestamp.parse(u) }
         if let t = req.q("tail"), t != "all", let n = Int(t) { o.tail = n }

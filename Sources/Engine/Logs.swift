@@ -32,6 +32,25 @@ extension Engine {
     }
 
     public func isRunning(_ id: String) -> Bool { containers[id]?.state.running == true || starting.contains(id) }
+
+    /// How long after its start an empty log is waited on before it is read (`settleAfterStart`).
+    static let startSettleNanos: Int64 = 20_000_000
+
+    /// A container just started may not have written yet what it writes at once: berthd answers
+    /// the start as soon as the process is let go (dockerd answers milliseconds later, after its
+    /// own bookkeeping), and clients read the logs right after it. docker-py's
+    /// `test_build_in_context_abs_dockerfile` does, and found an empty log 2 % of the time (the
+    /// output came up to 5 ms after the answer here). A read of a still empty log within
+    /// `startSettleNanos` of the start waits, suspended, until something is written, the
+    /// container exits, or that time is up.
+    public func settleAfterStart(_ ref: String) async {
+        guard let c = try? container(ref), c.state.running else { return }
+        let id = c.id
+        let due = c.state.startedAt.nanos + Self.startSettleNanos
+        while Timestamp.now().nanos < due, containers[id]?.state.running == true, (FS.size(logPath(id)) ?? 0) == 0 {
+            try? await Task.sleep(nanoseconds: 1_000_000)
+        }
+    }
 }
 
 public enum LogReader {

@@ -432,3 +432,25 @@ def test_logs_body_survives_a_removal_right_after_the_head(daemon):
     # every line is in the body (framed, in chunks)
     assert b"line300\n" in body and body.count(b"line") == len(expected.splitlines()), body[-200:]
 
+
+
+def test_logs_read_right_after_a_start_have_what_the_container_wrote_at_once(daemon):
+    """docker-py's build tests start a container and read its logs at once. berthd answers the
+    start sooner than dockerd, and the log was read empty when the container's first output came
+    a few milliseconds after the answer (2 % of the time for `ls`; here always, with an 8 ms
+    pause before the output). An empty log is waited on for 20 ms after the start."""
+    api = client(daemon)
+    for _ in range(3):
+        c = api.create_container("busybox", ["sh", "-c", "usleep 8000; echo early"])
+        api.start(c)
+        assert api.logs(c) == b"early\n"
+        api.wait(c)
+        api.remove_container(c)
+    # A container that writes nothing holds the read up 20 ms at most.
+    import time
+    c = api.create_container("busybox", ["sleep", "30"])
+    api.start(c)
+    t = time.monotonic()
+    assert api.logs(c) == b""
+    assert time.monotonic() - t < 0.5
+    api.remove_container(c, force=True)
