@@ -89,39 +89,45 @@ exec runc "$@"
 """
 
 
-def slow_runtime_daemon(tmp_path, command):
+def slow_runtime_container(busybox, tmp_path, command, name):
+    """A daemon whose runtime `slow` takes 3 s for `command`, with a container `name` running on it."""
     slow = tmp_path / ("slow-" + command)
     slow.write_text(SLOW.format(command=command))
     slow.chmod(0o755)
-    return Daemon(config={"runtimes": {"slow": {"path": str(slow)}}}).start()
+    d = Daemon(config={"runtimes": {"slow": {"path": str(slow)}}}).start()
+    try:
+        d.berth("import", "-c", 'CMD ["sh"]', busybox, "busybox:latest", check=True)
+        d.docker("run", "-d", "--name", name, "--runtime", "slow", "busybox", "sleep", "60", check=True)
+    except BaseException:
+        d.stop()
+        raise
+    return d
 
 
-def answers_meanwhile(d, call):
-    """Runs `call` on a thread; half a second in, times a `docker ps`. Returns (call's result,
-    how long the ps took, the names it listed)."""
+def answers_meanwhile(d, call, name):
+    """Runs `call` on a thread; half a second in (the call is in the slow runtime), a
+    `docker ps` must answer within 1.5 s, listing `name`. Returns what `call` returned."""
     import threading
     import time
     result = {}
     worker = threading.Thread(target=lambda: result.setdefault("r", call()))
     worker.start()
-    time.sleep(0.5)  # the call is in the runtime
+    time.sleep(0.5)
     t = time.monotonic()
     ps = d.docker("ps", "--format", "{{.Names}}")
     elapsed = time.monotonic() - t
     worker.join(10)
-    return result["r"], elapsed, ps.stdout.split()
+    assert ps.stdout.split() == [name] and elapsed < 1.5, f"docker ps waited {elapsed:.1f} s"
+    return result["r"]
 
 
 def test_top_does_not_hold_up_other_calls(busybox, tmp_path):
     """`top` runs the runtime's `ps` and the host's `ps`; it ran them on the engine's actor,
     so every other API call of every client waited for both (a `docker ps` took 2.6 s behind
     the slow `ps` below). They run off the actor now."""
-    d = slow_runtime_daemon(tmp_path, "ps")
+    d = slow_runtime_container(busybox, tmp_path, "ps", "watched")
     try:
-        d.berth("import", "-c", 'CMD ["sh"]', busybox, "busybox:latest", check=True)
-        d.docker("run", "-d", "--name", "watched", "--runtime", "slow", "busybox", "sleep", "60", check=True)
-        r, elapsed, names = answers_meanwhile(d, lambda: d.docker("top", "watched"))
-        assert names == ["watched"] and elapsed < 1.5, f"docker ps waited {elapsed:.1f} s for the top"
+        r = answers_meanwhile(d, lambda: d.docker("top", "watched"), "watched")
         assert r.returncode == 0 and "sleep 60" in r.stdout, r.stderr
         d.docker("rm", "-f", "watched")
     finally:
@@ -133,12 +139,10 @@ def test_pause_does_not_hold_up_other_calls_and_orders_with_kill(busybox, tmp_pa
     waited for it (a freeze waits for every task to stop). Off the actor now, while a `kill`
     still waits for the pause in flight, as Docker's container lock orders them."""
     import threading
-    d = slow_runtime_daemon(tmp_path, "pause")
+    import time
+    d = slow_runtime_container(busybox, tmp_path, "pause", "held")
     try:
-        d.berth("import", "-c", 'CMD ["sh"]', busybox, "busybox:latest", check=True)
-        d.docker("run", "-d", "--name", "held", "--runtime", "slow", "busybox", "sleep", "60", check=True)
-        r, elapsed, names = answers_meanwhile(d, lambda: d.docker("pause", "held"))
-        assert names == ["held"] and elapsed < 1.5, f"docker ps waited {elapsed:.1f} s for the pause"
+        r = answers_meanwhile(d, lambda: d.docker("pause", "held"), "held")
         assert r.returncode == 0, r.stderr
         assert d.docker("inspect", "-f", "{{.State.Paused}}", "held").stdout.strip() == "true"
         assert d.docker("unpause", "held").returncode == 0
@@ -146,7 +150,6 @@ def test_pause_does_not_hold_up_other_calls_and_orders_with_kill(busybox, tmp_pa
         # A kill during a pause comes after it: the container ends neither frozen nor paused.
         pausing = threading.Thread(target=lambda: d.docker("pause", "held"))
         pausing.start()
-        import time
         time.sleep(0.5)
         k = d.docker("kill", "held")
         pausing.join(10)
