@@ -214,6 +214,10 @@ extension Router {
         if let u = req.q("until"), u != "0", !u.isEmpty { o.until = Timestamp.parse(u) }
         if let t = req.q("tail"), t != "all", let n = Int(t) { o.tail = n }
         let timestamps = req.bool("timestamps")
+        // dockerd puts the entry's attributes (json-file's `labels`, `env`, `tag` options), then a
+        // space, before each line; Berth's logs carry none, so the space alone, as dockerd's for
+        // a container without those options.
+        let details = req.bool("details")
         let contentType = src.tty || req.version < .v1_42 ? "application/vnd.docker.raw-stream" : "application/vnd.docker.multiplexed-stream"
         let engine = self.engine
         let cid = src.id
@@ -223,7 +227,7 @@ extension Router {
         ) { entries in
             var out: [UInt8] = []
             for e in entries {
-                var payload = e.text
+                var payload = details ? [0x20] + e.text : e.text
                 if timestamps { payload = Array((e.time.rfc3339Nano + " ").utf8) + payload }
                 out += src.tty ? payload : StreamFrame.frame(e.stream, payload)
             }

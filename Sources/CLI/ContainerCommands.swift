@@ -179,6 +179,7 @@ extension Berth {
         if f.bool("follow") { q.append(("follow", "1")) }
         if let t = f.string("tail") { q.append(("tail", t)) }
         if f.bool("timestamps") { q.append(("timestamps", "1")) }
+        if f.bool("details") { q.append(("details", "1")) }
         if let s = f.string("since") { q.append(("since", try TimeArg.parse(s))) }
         if let u = f.string("until") { q.append(("until", try TimeArg.parse(u))) }
         var demux = Demux(tty: info["Config"]["Tty"].bool ?? false)

@@ -204,6 +204,11 @@ def test_logs_tail_timestamps_since_follow(daemon):
     assert len(ts) == 5 and ts[0].endswith("Z line1") and len(ts[0].split()[0]) == 30
     assert daemon.docker("logs", "--since", "1h", "logger").stdout.count("line") == 5
     assert daemon.docker("logs", "--until", "2000-01-01T00:00:00Z", "logger").stdout == ""
+    # --details: the entry's attributes (none here) and a space before each line, as dockerd
+    # writes them (it was ignored: the lines came without the space).
+    for tool in ("docker", "berth"):
+        assert daemon.run(tool, "logs", "--details", "--tail", "1", "logger").stdout == " line5\n", tool
+    assert daemon.docker("logs", "--details", "-t", "--tail", "1", "logger").stdout.endswith("Z  line5\n")
     daemon.berth("rm", "logger", check=True)
     daemon.berth("run", "-d", "--name", "follower", "busybox", "sh", "-c", "echo a; sleep 1; echo b", check=True)
     r = daemon.docker("logs", "-f", "follower", timeout=20)
