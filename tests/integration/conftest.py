@@ -60,8 +60,21 @@ class Daemon:
         r = subprocess.run([exe, *args], capture_output=True, text=input is None or isinstance(input, str),
                            input=input, env=env, timeout=timeout)
         if check and r.returncode != 0:
-            raise AssertionError(f"{tool} {' '.join(args)} failed ({r.returncode}): {r.stdout} {r.stderr}")
+            raise AssertionError(f"{tool} {' '.join(args)} failed ({r.returncode}): {r.stdout} {r.stderr}\n{self.state()}")
         return r
+
+    def state(self):
+        """Whether berthd still runs, and the end of its log: a failure's evidence, which the
+        fixture's teardown deletes with the daemon's root."""
+        alive = "running" if self.proc and self.proc.poll() is None else f"exited ({self.proc.poll() if self.proc else None})"
+        try:
+            with open(os.path.join(self.root, "berthd.log"), "rb") as f:
+                f.seek(0, 2)
+                f.seek(max(0, f.tell() - 4000))
+                tail = f.read().decode(errors="replace")
+        except OSError as e:
+            tail = str(e)
+        return f"berthd {alive}; the end of its log:\n{tail}"
 
     def berth(self, *args, **kw):
         return self.run("berth", *args, **kw)
