@@ -34,6 +34,8 @@ let package = Package(
         .target(name: "CCrypto", linkerSettings: [.linkedLibrary("crypto")]),
         .target(name: "CTLS", linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]),
         .target(name: "JSON"),
+        // json-file's `compress`: the shim gzips a rotated log, berthd reads it back.
+        .target(name: "GzipFile", dependencies: ["CZlib"]),
         .target(name: "Sys", dependencies: ["CSys"]),
         .target(name: "OCI", dependencies: ["JSON", "CCrypto", "Sys"]),
         .target(name: "Archive", dependencies: ["CArchive", "CZlib", "CSys", "OCI", "Sys"]),
@@ -50,7 +52,7 @@ let package = Package(
         .target(name: "BerthNet", dependencies: ["JSON", "Sys", "CSys"]),
         .target(name: "Builder", dependencies: ["JSON"]),
         .target(name: "DockerAPI", dependencies: ["JSON"]),
-        .target(name: "Engine", dependencies: ["Store", "Runtime", "Registry", "OCI", "Archive", "JSON", "Sys", "BerthNet", "Builder", "GoTemplate", "DockerAPI",
+        .target(name: "Engine", dependencies: ["Store", "Runtime", "Registry", "OCI", "Archive", "JSON", "Sys", "BerthNet", "Builder", "GoTemplate", "DockerAPI", "GzipFile",
                                               .product(name: "AsyncHTTPClient", package: "async-http-client")]),
         .target(name: "BuildKitAPI", dependencies: [
             .product(name: "GRPCCore", package: "grpc-swift-2"),
@@ -94,7 +96,7 @@ let package = Package(
         .executableTarget(name: "berth", dependencies: ["CLI"],
                           linkerSettings: [.unsafeFlags(["-static-executable", "-use-ld=lld", "-lnettle", "-lacl", "-llzma", "-lzstd", "-llz4", "-lbz2", "-lz",
                                                          "-lssl", "-lcrypto"])]),
-        .executableTarget(name: "berth-shim", dependencies: ["Sys", "CSys", "ContainerRuntime", "CRuntime"],
+        .executableTarget(name: "berth-shim", dependencies: ["Sys", "CSys", "ContainerRuntime", "CRuntime", "GzipFile"],
                           // Started for every container: fully static, it starts in ~1 ms instead of ~3.5.
                           linkerSettings: [.unsafeFlags(["-static-executable", "-use-ld=lld"])]),
         // Started for every container operation: fully static (libseccomp's archive included).
@@ -103,6 +105,6 @@ let package = Package(
         // exec's helper: plain C, started for every exec (see its main.c for why). swiftc links the
         // Swift runtime into any executable; fully static, the dynamic loader's relocations go too.
         .executableTarget(name: "berth-exec", linkerSettings: [.unsafeFlags(["-static-executable", "-use-ld=lld"])]),
-        .testTarget(name: "BerthTests", dependencies: ["CSys", "BuildKit", "BuildKitAPI", "DockerAPI", "JSON", "OCI", "Archive", "Store", "Runtime", "Engine", "CLI", "Client", "BuildClient", "Sys", "GoTemplate", "BerthNet", "Builder", "Registry", "Seccomp", "ContainerRuntime"]),
+        .testTarget(name: "BerthTests", dependencies: ["CSys", "BuildKit", "BuildKitAPI", "DockerAPI", "JSON", "OCI", "Archive", "Store", "Runtime", "Engine", "CLI", "Client", "BuildClient", "Sys", "GoTemplate", "BerthNet", "Builder", "Registry", "Seccomp", "ContainerRuntime", "GzipFile"]),
     ]
 )

@@ -215,8 +215,7 @@ extension Router {
         if let t = req.q("tail"), t != "all", let n = Int(t) { o.tail = n }
         let timestamps = req.bool("timestamps")
         // dockerd puts the entry's attributes (json-file's `labels`, `env`, `tag` options), then a
-        // space, before each line; Berth's logs carry none, so the space alone, as dockerd's for
-        // a container without those options.
+        // space, before each line; the space alone for an entry without attributes.
         let details = req.bool("details")
         let contentType = src.tty || req.version < .v1_42 ? "application/vnd.docker.raw-stream" : "application/vnd.docker.multiplexed-stream"
         let engine = self.engine
@@ -227,7 +226,7 @@ extension Router {
         ) { entries in
             var out: [UInt8] = []
             for e in entries {
-                var payload = details ? [0x20] + e.text : e.text
+                var payload = details ? e.details + [0x20] + e.text : e.text
                 if timestamps { payload = Array((e.time.rfc3339Nano + " ").utf8) + payload }
                 out += src.tty ? payload : StreamFrame.frame(e.stream, payload)
             }

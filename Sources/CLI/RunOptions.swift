@@ -336,6 +336,9 @@ struct RunOptions {
             }
         }
         guard let v = Double(num), v >= 0 else { return nil }
-        return Int64(v * Double(mult))
+        // Beyond Int64 (or not a number at all: "inf", "nan") is refused, not a trap.
+        let bytes = v * Double(mult)
+        guard bytes.isFinite, bytes < 9.2e18 else { return nil }
+        return Int64(bytes)
     }
 }

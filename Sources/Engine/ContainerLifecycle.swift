@@ -179,6 +179,33 @@ extension Engine {
 
     // MARK: start
 
+    func logAttributesPath(_ id: String) -> String { dir(id) + "/log-attrs.json" }
+
+    /// json-file's options for this start, checked as dockerd's driver checks them when it opens
+    /// the log. Patterns and templates come from the client: resolved off the actor, so a
+    /// pathological one holds a thread of its own and not every other call.
+    func jsonFileSettings(_ c: Container) async throws(EngineError) -> JSONFileLogSettings {
+        let config = c.hostConfig.logConfig
+        guard config.type == "json-file" || config.type.isEmpty, !config.config.isEmpty else { return JSONFileLogSettings() }
+        var host = [CChar](repeating: 0, count: 256)
+        gethostname(&host, host.count - 1)
+        let hostname = String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let subject = JSONFileLogSettings.Subject(
+            id: c.id, name: c.name, entrypoint: c.path, args: c.args, imageID: c.image.description, imageName: c.config.image,
+            created: c.created, env: c.config.env ?? [], labels: c.labels, logPath: logPath(c.id), hostname: hostname)
+        let options = config.config
+        let resolved: Result<JSONFileLogSettings, Error>
+        if options["labels-regex"] == nil && options["env-regex"] == nil && options["tag"] == nil {
+            resolved = Result { () throws(JSONFileLogSettings.Failure) in try JSONFileLogSettings.resolve(options, for: subject) }
+        } else {
+            resolved = await Self.offActor { try JSONFileLogSettings.resolve(options, for: subject) }
+        }
+        switch resolved {
+        case .success(let s): return s
+        case .failure(let e): throw .internalError("\(e)")
+        }
+    }
+
     public func start(_ ref: String, keepRestartCount: Bool = false) async throws(EngineError) {
         var c = try container(ref)
         if c.state.running || starting.contains(c.id) { throw .notModified }
@@ -195,6 +222,7 @@ extension Engine {
         }
         do {
             await awaitPreviousShim(c)
+            let logSettings = try await jsonFileSettings(c)
             let root = try mountRootfs(c.id, chains: chainIDs(store.image(id: c.image)?.config.diffIDs ?? []), volatile: c.autoRemove)
             try writeEtcFiles(c, onlyMissing: true)
             // The container's user database is read off the actor: whatever its owner planted
@@ -225,8 +253,17 @@ extension Engine {
             unlink(exitFile(id))
             var shim = ShimSpec(id: id, bundle: dir(id), socket: socketPath(id), logPath: logPath(id), exitFile: exitFile(id), openStdin: c.openStdin)
             shim.tty = c.config.tty
-            if let size = c.hostConfig.logConfig.config["max-size"].flatMap(DockerShapes.parseBytes) { shim.logMaxSize = size }
-            if let n = c.hostConfig.logConfig.config["max-file"].flatMap({ Int($0) }) { shim.logMaxFiles = n }
+            shim.logMaxSize = logSettings.maxSize
+            shim.logMaxFiles = logSettings.maxFiles
+            shim.logCompress = logSettings.compress
+            let attrs = logSettings.attributesJSON
+            if attrs.isEmpty {
+                unlink(logAttributesPath(id))
+            } else {
+                // Not synced: written anew at every start, before the shim reads it.
+                try FS.writeAtomic(logAttributesPath(id), attrs, mode: 0o600, durable: false)
+                shim.logAttrsFile = logAttributesPath(id)
+            }
             // Off the actor, the veths made alongside (the container's program runs only at the
             // start below, so it finds them in place). Calls that would change the container
             // wait for the start (`afterStart`); others are picked up again afterwards.

@@ -119,19 +119,6 @@ public enum DockerShapes {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    /// `10m`, `512k`, `1g`, `100` (bytes).
-    public static func parseBytes(_ s: String) -> Int64? {
-        let t = s.lowercased().trimming(" ")
-        var num = t
-        var mult: Int64 = 1
-        for (suffix, m) in [("kb", Int64(1) << 10), ("mb", 1 << 20), ("gb", 1 << 30), ("k", 1 << 10), ("m", 1 << 20), ("g", 1 << 30), ("b", 1)]
-        where t.hasSuffix(suffix) {
-            num = String(t.dropLast(suffix.count)); mult = m; break
-        }
-        guard let v = Double(num), v >= 0 else { return nil }
-        return Int64(v * Double(mult))
-    }
-
     /// `label=key` or `label=key=value` filters.
     public static func matchLabels(_ labels: [String: String], _ filters: [String]) -> Bool {
         for f in filters {

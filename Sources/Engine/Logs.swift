@@ -1,5 +1,6 @@
 import DockerAPI
 import Foundation
+import GzipFile
 import JSON
 import Sys
 
@@ -9,6 +10,30 @@ public struct LogEntry: Sendable {
     public var stream: UInt8  // 1 stdout, 2 stderr
     public var time: Timestamp
     public var text: [UInt8]
+    /// The entry's `attrs` object as stored (json-file's labels, env and tag); empty: none.
+    public var attrs: [UInt8] = []
+
+    /// What `logs --details` puts before the line, as dockerd: the attributes sorted by key,
+    /// `key=value` query-escaped and joined by commas (nothing when there are none).
+    public var details: [UInt8] {
+        guard !attrs.isEmpty, let object = (try? JSON.parse(attrs))?.object else { return [] }
+        let pairs = object.keys.sorted().map { LogEntry.queryEscape($0) + "=" + LogEntry.queryEscape(object[$0]?.string ?? "") }
+        return Array(pairs.joined(separator: ",").utf8)
+    }
+
+    /// Go's url.QueryEscape.
+    static func queryEscape(_ s: String) -> String {
+        let hex = Array("0123456789ABCDEF".utf8)
+        var out: [UInt8] = []
+        for b in s.utf8 {
+            switch b {
+            case 0x30...0x39, 0x41...0x5A, 0x61...0x7A, 0x2D, 0x5F, 0x2E, 0x7E: out.append(b)
+            case 0x20: out.append(0x2B)
+            default: out += [0x25, hex[Int(b >> 4)], hex[Int(b & 15)]]
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
 }
 
 public struct LogOptions: Sendable {
@@ -58,12 +83,39 @@ public enum LogReader {
         if let fast = parseShimLine(line) { return fast }
         guard let j = try? JSON.parse(Array(line)) else { return nil }
         let stream: UInt8 = j["stream"].string == "stderr" ? 2 : 1
-        return LogEntry(stream: stream, time: Timestamp.parse(j["time"].string ?? "") ?? .zero, text: Array((j["log"].string ?? "").utf8))
+        var e = LogEntry(stream: stream, time: Timestamp.parse(j["time"].string ?? "") ?? .zero, text: Array((j["log"].string ?? "").utf8))
+        if case .object = j["attrs"] { e.attrs = Array(j["attrs"].serialized().utf8) }
+        return e
     }
 
     private static let logKey = Array(#"{"log":""#.utf8)
     private static let streamKey = Array(#"","stream":""#.utf8)
     private static let timeKey = Array(#"","time":""#.utf8)
+    private static let attrsKey = Array(#"","attrs":"#.utf8)
+    private static let timeAfterAttrsKey = Array(#","time":""#.utf8)
+
+    /// The index of the `}` closing the object that begins at `start`, strings skipped whole.
+    static func objectEnd(_ line: ArraySlice<UInt8>, from start: Int) -> Int? {
+        guard start < line.endIndex, line[start] == 0x7B else { return nil }
+        var depth = 0
+        var inString = false
+        var i = start
+        while i < line.endIndex {
+            let c = line[i]
+            if inString {
+                if c == 0x5C { i += 1 } else if c == 0x22 { inString = false }
+            } else if c == 0x22 {
+                inString = true
+            } else if c == 0x7B {
+                depth += 1
+            } else if c == 0x7D {
+                depth -= 1
+                if depth == 0 { return i }
+            }
+            i += 1
+        }
+        return nil
+    }
 
     /// The exact shape our shim writes, scanned without building a JSON tree (a busy log has
     /// millions of lines); anything else falls back to the general parser.
@@ -96,12 +148,21 @@ public enum LogReader {
         let streamStart = i
         while i < line.endIndex, line[i] != 0x22 { i += 1 }
         let stream: UInt8 = line[streamStart..<i].elementsEqual("stderr".utf8) ? 2 : 1
-        guard line.endIndex - i > timeKey.count, line[i..<i + timeKey.count].elementsEqual(timeKey) else { return nil }
-        i += timeKey.count
+        var attrs: [UInt8] = []
+        if line.endIndex - i > attrsKey.count, line[i..<i + attrsKey.count].elementsEqual(attrsKey) {
+            guard let end = objectEnd(line, from: i + attrsKey.count) else { return nil }
+            attrs = Array(line[(i + attrsKey.count)...end])
+            i = end + 1
+            guard line.endIndex - i > timeAfterAttrsKey.count, line[i..<i + timeAfterAttrsKey.count].elementsEqual(timeAfterAttrsKey) else { return nil }
+            i += timeAfterAttrsKey.count
+        } else {
+            guard line.endIndex - i > timeKey.count, line[i..<i + timeKey.count].elementsEqual(timeKey) else { return nil }
+            i += timeKey.count
+        }
         let timeStart = i
         while i < line.endIndex, line[i] != 0x22 { i += 1 }
         let time = Timestamp.parse(String(decoding: line[timeStart..<i], as: UTF8.self)) ?? .zero
-        return LogEntry(stream: stream, time: time, text: text)
+        return LogEntry(stream: stream, time: time, text: text, attrs: attrs)
     }
 
     static func entries(in bytes: [UInt8], _ o: LogOptions) -> [LogEntry] {
@@ -142,8 +203,23 @@ public enum LogReader {
             held.append(fd)
             return "/proc/self/fd/\(fd)"
         }
+        // A rotated file gzipped (json-file's `compress`) is read from a decompressed copy: an
+        // unnamed file beside the log, gone with its descriptor.
+        func holdDecompressed(_ p: String) -> String? {
+            let src = open(p, O_RDONLY | O_CLOEXEC)
+            guard src >= 0 else { return nil }
+            defer { close(src) }
+            let dir = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
+            let copy = open(dir.isEmpty ? "." : dir, LogReader.unnamedFile | O_RDWR | O_CLOEXEC, 0o600)
+            guard copy >= 0 else { return nil }
+            held.append(copy)
+            do { try GzipFile.decompress(from: src, to: copy, limit: maxDecompressedBytes) } catch { return nil }
+            return "/proc/self/fd/\(copy)"
+        }
         var files: [String] = []
-        for i in stride(from: 9, through: 1, by: -1) { if let f = hold("\(path).\(i)") { files.append(f) } }
+        for name in rotatedFiles(path).reversed() {
+            if let f = hold(name) ?? holdDecompressed(name + ".gz") { files.append(f) }
+        }
         var live = hold(path) ?? path
         files.append(live)
         opened()
@@ -265,6 +341,23 @@ public enum LogReader {
             if found.count >= count { break }
         }
         return (found.reversed(), liveOffset)
+    }
+
+    /// O_TMPFILE (with its O_DIRECTORY), which Swift does not import from the C macro.
+    static let unnamedFile: Int32 = 0o20_200_000
+
+    /// What one rotated log may expand to: far above any max-size in use, a bound all the same.
+    static let maxDecompressedBytes: Int64 = 1 << 40
+
+    /// The rotated files of a log, newest (`.1`) first, each named without a `.gz` it may have.
+    static func rotatedFiles(_ path: String) -> [String] {
+        var names: [String] = []
+        while names.count < 1_000_000 {
+            let name = "\(path).\(names.count + 1)"
+            guard FS.exists(name) || FS.exists(name + ".gz") else { break }
+            names.append(name)
+        }
+        return names
     }
 
     static func inode(_ path: String) -> UInt64 {

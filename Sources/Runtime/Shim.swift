@@ -19,6 +19,10 @@ public struct ShimSpec: Sendable {
     public var tty = false
     public var logMaxSize: Int64 = 10 << 20
     public var logMaxFiles = 3
+    /// A file holding json-file's `attrs` object for every entry; empty: none.
+    public var logAttrsFile = ""
+    /// Rotated logs are gzipped (json-file's `compress`).
+    public var logCompress = false
     public init(id: String, bundle: String, socket: String, logPath: String, exitFile: String, openStdin: Bool) {
         self.id = id; self.bundle = bundle; self.socket = socket; self.logPath = logPath; self.exitFile = exitFile; self.openStdin = openStdin
     }
@@ -63,6 +67,8 @@ public struct ShimLauncher: Sendable {
             "--socket", s.socket, "--log", s.logPath, "--exit-file", s.exitFile,
             "--log-max-size", String(s.logMaxSize), "--log-max-files", String(s.logMaxFiles),
         ]
+        if !s.logAttrsFile.isEmpty { argv += ["--log-attrs", s.logAttrsFile] }
+        if s.logCompress { argv.append("--log-compress") }
         if s.openStdin { argv.append("--stdin") }
         if s.tty { argv.append("--tty") }
         return argv

@@ -25,6 +25,9 @@ struct Options {
     var exitFile = ""
     var logMaxSize: Int64 = 10 * 1024 * 1024
     var logMaxFiles = 3
+    /// A file holding the `attrs` object of every log entry (json-file's labels, env and tag).
+    var logAttrsFile = ""
+    var logCompress = false
     var openStdin = false
     var tty = false
     var consoleSocket = ""
@@ -49,6 +52,8 @@ func parseOptions(_ arguments: [String]) -> Options {
         case "--exit-file": o.exitFile = args.next() ?? ""
         case "--log-max-size": o.logMaxSize = Int64(args.next() ?? "") ?? o.logMaxSize
         case "--log-max-files": o.logMaxFiles = Int(args.next() ?? "") ?? o.logMaxFiles
+        case "--log-attrs": o.logAttrsFile = args.next() ?? ""
+        case "--log-compress": o.logCompress = true
         case "--stdin": o.openStdin = true
         case "--tty": o.tty = true
         case "--console-socket": o.consoleSocket = args.next() ?? ""
@@ -91,6 +96,11 @@ func showArguments(_ arguments: [String]) {
         text.append(0)
     }
     _ = text.withUnsafeBufferPointer { berth_set_cmdline_tail($0.baseAddress, $0.count) }
+}
+
+// `--gzip-log FILE`: the helper that compresses a rotated log (JSONFileLogger), nothing else.
+if CommandLine.arguments.count == 3 && CommandLine.arguments[1] == JSONFileLogger.gzipFlag {
+    exit(JSONFileLogger.gzipRotated(CommandLine.arguments[2]) ? 0 : 1)
 }
 
 // `--spare`: started ahead of need, this shim has done all of the above (and the exec, and the
@@ -322,7 +332,24 @@ if devnull > 2 { close(devnull) }
 }
 let oomCounter = oomCounterFile()
 
-var logger = JSONFileLogger(path: opts.logPath, maxSize: opts.logMaxSize, maxFiles: opts.logMaxFiles)
+/// berthd wrote the attributes (bounded there); read with a bound all the same.
+let logAttrs: [UInt8] = {
+    guard !opts.logAttrsFile.isEmpty else { return [] }
+    let fd = open(opts.logAttrsFile, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+    guard fd >= 0 else { return [] }
+    defer { close(fd) }
+    let limit = 1 << 20
+    var bytes = [UInt8](repeating: 0, count: limit + 1)
+    var got = 0
+    while got <= limit {
+        let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + got, limit + 1 - got) }
+        if n < 0 && errno == EINTR { continue }
+        if n <= 0 { break }
+        got += n
+    }
+    return got <= limit ? Array(bytes[0..<got]) : []
+}()
+var logger = JSONFileLogger(path: opts.logPath, maxSize: opts.logMaxSize, maxFiles: opts.logMaxFiles, attrs: logAttrs, compress: opts.logCompress)
 var clients: [Int32: ShimFrameDecoder] = Dictionary(uniqueKeysWithValues: (resumed?.state.clients ?? []).map { ($0, ShimFrameDecoder()) })
 var stdinFd = resumed?.state.stdinFd ?? (opts.tty ? masterFd : inPipe[1])
 var outFd: Int32 = resumed?.state.outFd ?? outPipe[0], errFd: Int32 = resumed?.state.errFd ?? errPipe[0]
@@ -402,6 +429,7 @@ let buf: UnsafeMutableRawBufferPointer = {
         let pid = waitpid(-1, &status, WNOHANG)
         if pid <= 0 { break }
         if pid == containerPid { exitCode = Proc.decodeStatus(status) }
+        logger.reaped(pid)
     }
 }
 
@@ -417,7 +445,8 @@ let shedDelayNanos: Int64 = 5_000_000_000
 /// nothing a client sent is half-read, no log line half-written; else it tries again shortly.
 /// Not after the exit (that is reported at once), and never twice.
 @MainActor func shed() {
-    guard exitCode == nil, !logger.holdsPartialLine, clients.values.allSatisfy(\.isEmpty) else {
+    // Not while a rotated log is being compressed: the next rotation must wait for that helper.
+    guard exitCode == nil, !logger.holdsPartialLine, logger.compressor == 0, clients.values.allSatisfy(\.isEmpty) else {
         shedAt = Timestamp.monotonicNanos() + 100_000_000
         return
     }

@@ -284,6 +284,78 @@ def test_json_file_logs_rotate(daemon):
     daemon.berth("rm", "chatty", check=True)
 
 
+def test_json_file_attributes_from_labels_env_and_tag_as_dockerd(daemon):
+    """json-file's labels, env and tag options were accepted and ignored: every entry now carries
+    dockerd's `attrs` object (the bytes dockerd 20.10 wrote here for the same options), and
+    `logs --details` puts them before each line."""
+    daemon.docker("run", "--name", "attrs", "-l", "com.a=1", "-l", "b=x,y", "-e", "FOO=bar", "-e", "Q=a b&c",
+                  "--log-opt", "labels=com.a,b,missing", "--log-opt", "env=FOO,Q",
+                  "--log-opt", "tag={{.Name}}/{{.ImageName}}", "busybox", "echo", "hi", check=True)
+    log = daemon.berth("inspect", "--format", "{{.LogPath}}", "attrs").stdout.strip()
+    line = open(log).read()
+    assert line.startswith('{"log":"hi\\n","stream":"stdout","attrs":{"FOO":"bar","Q":"a b\\u0026c","b":"x,y","com.a":"1",'
+                           '"tag":"attrs/busybox"},"time":"'), line
+    for tool in TOOLS:
+        assert daemon.run(tool, "logs", "--details", "attrs").stdout == "FOO=bar,Q=a+b%26c,b=x%2Cy,com.a=1,tag=attrs%2Fbusybox hi\n", tool
+        assert daemon.run(tool, "logs", "attrs").stdout == "hi\n", tool
+    daemon.docker("run", "--name", "attrs2", "-l", "x.y=1", "--log-opt", "labels-regex=^x", "--log-opt", "tag=plain",
+                  "busybox", "echo", "hi", check=True)
+    assert daemon.docker("logs", "--details", "attrs2").stdout == "tag=plain,x.y=1 hi\n"
+    daemon.berth("rm", "attrs", "attrs2", check=True)
+
+
+def test_json_file_compress_keeps_rotated_logs_gzipped_and_reads_them_back(daemon):
+    import gzip
+    daemon.docker("run", "--name", "gz", "--log-opt", "max-size=2k", "--log-opt", "max-file=3", "--log-opt", "compress=true",
+                  "busybox", "sh", "-c", "i=0; while [ $i -lt 300 ]; do echo line-$i; i=$((i+1)); done", check=True)
+    log = daemon.berth("inspect", "--format", "{{.LogPath}}", "gz").stdout.strip()
+    for _ in range(50):  # the helper that compresses the last rotation may still be at work
+        if not os.path.exists(log + ".1"):
+            break
+        time.sleep(0.1)
+    names = sorted(n for n in os.listdir(os.path.dirname(log)) if n.startswith(os.path.basename(log)))
+    assert [n[len(os.path.basename(log)):] for n in names] == ["", ".1.gz", ".2.gz"], names
+    kept = gzip.open(log + ".2.gz").read().decode() + gzip.open(log + ".1.gz").read().decode() + open(log).read()
+    expected = [json.loads(line)["log"] for line in kept.splitlines()]
+    assert expected[-1] == "line-299\n" and len(expected) < 300
+    for tool in TOOLS:
+        assert daemon.run(tool, "logs", "gz").stdout == "".join(expected), tool
+    assert daemon.docker("logs", "--tail", "3", "gz").stdout == "".join(expected[-3:])
+    daemon.berth("rm", "gz", check=True)
+
+
+def test_json_file_keeps_and_reads_every_file_max_file_allows(daemon):
+    # Rotated files past .9 were kept and never read.
+    daemon.docker("run", "--name", "many", "--log-opt", "max-size=1k", "--log-opt", "max-file=15",
+                  "busybox", "sh", "-c", "i=0; while [ $i -lt 400 ]; do echo line-$i; i=$((i+1)); done", check=True)
+    log = daemon.berth("inspect", "--format", "{{.LogPath}}", "many").stdout.strip()
+    assert os.path.exists(log + ".14") and not os.path.exists(log + ".15")
+    kept = "".join(open(f).read() for f in [log + f".{i}" for i in range(14, 0, -1)] + [log])
+    lines = daemon.docker("logs", "many").stdout.splitlines()
+    assert len(lines) == len(kept.splitlines()) and lines[0] == json.loads(kept.splitlines()[0])["log"].strip()
+    assert lines[-1] == "line-399"
+    daemon.berth("rm", "many", check=True)
+
+
+@pytest.mark.parametrize("opt,message", [
+    ("max-file=0", "max-file cannot be less than 1"),
+    ("max-size=abc", "invalid size: 'abc'"),
+    ("max-size=0", "max-size must be a positive number"),
+    ("max-size=1e30", "invalid size: '1e30'"),
+    ("compress=yes", 'strconv.ParseBool: parsing "yes": invalid syntax'),
+    ("compress=true", "compress cannot be true when max-file is less than 2 or max-size is not set"),
+    ("labels-regex=(", "error parsing regexp: "),
+    ("tag={{.Name", "template: "),
+])
+def test_json_file_option_values_fail_the_start_in_dockerds_words(daemon, opt, message):
+    # Accepted at create, as dockerd; the start fails with dockerd's words (they were ignored).
+    r = daemon.docker("run", "--name", "badlog", "--log-opt", opt, "busybox", "true")
+    assert r.returncode == 125 and "failed to initialize logging driver: " + message in r.stderr, r.stderr
+    state = json.loads(daemon.docker("inspect", "badlog").stdout)[0]["State"]
+    assert state["Status"] == "created" and state["ExitCode"] == 128 and message in state["Error"], state
+    daemon.berth("rm", "badlog", check=True)
+
+
 def test_stdin_sent_before_start_is_never_lost(daemon):
     """The docker CLI streams stdin (and half-closes) right after the attach upgrade, before it
     starts the container; every byte must still arrive, and EOF only after them."""
