@@ -131,13 +131,10 @@ extension Engine {
 
     /// The container's writable layer as a new image: `imageConfig` is the full config document
     /// (config, history, rootfs) to register, with the layer appended.
-    func commitStep(_ id: String, base: Digest?, imageConfig: JSON, createdBy: String) throws(EngineError) -> Digest {
+    func commitStep(_ id: String, base: Digest?, imageConfig: JSON, createdBy: String) async throws(EngineError) -> Digest {
         let c = try container(id)
-        let tmp = store.tempPath("build-layer")
-        defer { unlink(tmp) }
-        do { try writeUpperLayer(c.id, to: tmp) } catch { throw .internalError("writing the layer: \(error)") }
         let diffIDs = (imageConfig["rootfs"]["diff_ids"].stringArray ?? []).compactMap(Digest.init(parsing:))
-        let diffID = try ingestLayer(tmp, parentChain: chainIDs(diffIDs).last, keepInput: true, trusted: true)
+        let diffID = try await layerFromWritableLayer(c.id, parentChain: chainIDs(diffIDs).last)
         var cfg = imageConfig
         cfg["rootfs"] = ["type": "layers", "diff_ids": JSON.strings((diffIDs + [diffID]).map(\.description))]
         return try registerStep(cfg, base: base, createdBy: createdBy, emptyLayer: false, container: c.id)

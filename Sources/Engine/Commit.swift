@@ -25,13 +25,13 @@ extension Engine {
 
     /// The container's whole filesystem as a tar (`export`); a stopped container's layers are
     /// mounted for the duration.
-    public func exportRoot(_ ref: String) throws(EngineError) -> (root: String, release: @Sendable () -> Void, shift: IDShift?) {
+    public func exportRoot(_ ref: String) async throws(EngineError) -> (root: String, release: @Sendable () -> Void, shift: IDShift?) {
         let c = try container(ref)
         let shift = idShift(c.id)
         if c.state.running {
             // Frozen for the whole export, as for cp: a container swapping a directory for a
             // symlink to / mid-walk must not get host files into the archive. No freeze, no export.
-            guard holdFrozen(c) else { throw .internalError("cannot export a running container that cannot be frozen") }
+            guard await holdFrozen(c.id) else { throw .internalError("cannot export a running container that cannot be frozen") }
             return (rootfs(c.id), releaser(c.id), shift)
         }
         do {
@@ -42,15 +42,32 @@ extension Engine {
     }
 
     /// The container's writable layer as a Docker layer tar (whiteouts restored).
-    func writeUpperLayer(_ id: String, to path: String) throws {
+    nonisolated static func writeUpperLayer(_ upper: String, shift: IDShift?, to path: String) throws {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw SysError("open \(path)") }
         defer { close(fd) }
         // A container that never started has no writable layer yet: its layer is empty.
-        if !FS.exists(dir(id) + "/upper") { try FS.mkdirAll(dir(id) + "/upper", mode: 0o755) }
-        let tree = TreeTar(root: dir(id) + "/upper", layer: true) { try FS.writeAll(fd: fd, $0) }
-        tree.shift = idShift(id)  // a remapped container's layer goes out in its own ids
+        if !FS.exists(upper) { try FS.mkdirAll(upper, mode: 0o755) }
+        let tree = TreeTar(root: upper, layer: true) { try FS.writeAll(fd: fd, $0) }
+        tree.shift = shift  // a remapped container's layer goes out in its own ids
         try tree.write()
+    }
+
+    /// The container's writable layer made a layer of the store on `parentChain` (commit, a
+    /// build step): its diff ID. The tar and its unpacking into a snapshot are as big as the
+    /// container made its layer, so they run off the actor, which every other request needs.
+    func layerFromWritableLayer(_ id: String, parentChain: Digest?) async throws(EngineError) -> Digest {
+        let upper = dir(id) + "/upper", shift = idShift(id), tmp = store.tempPath("layer-tar")
+        defer { unlink(tmp) }
+        let written = await Self.offActor { try Self.writeUpperLayer(upper, shift: shift, to: tmp) }
+        if case .failure(let error) = written { throw .internalError("writing the layer: \(error)") }
+        let ingested = await Self.offActor { [self] () throws(EngineError) -> Digest in
+            try self.ingestLayer(tmp, parentChain: parentChain, keepInput: true, trusted: true)
+        }
+        switch ingested {
+        case .success(let diffID): return diffID
+        case .failure(let error): throw .wrapping(error)
+        }
     }
 
     /// `docker commit`: the writable layer becomes a new layer on the image, the container's
@@ -74,15 +91,14 @@ extension Engine {
                 pauseIt = false
             }
         }
-        let tmp = store.tempPath("commit")
-        defer { unlink(tmp) }
-        do { try writeUpperLayer(c.id, to: tmp) } catch {
+        let diffID: Digest
+        do {
+            diffID = try await layerFromWritableLayer(c.id, parentChain: chainIDs(base.config.diffIDs).last)
+        } catch {
             if pauseIt { try? await self.pause(c.id, false) }
-            throw .internalError("writing the layer: \(error)")
+            throw error
         }
         if pauseIt { try? await self.pause(c.id, false) }
-        let parentChain = chainIDs(base.config.diffIDs).last
-        let diffID = try ingestLayer(tmp, parentChain: parentChain, keepInput: true, trusted: true)
         var containerConfig = c.config.json
         for (k, v) in overrides.object ?? JSONObject() where !v.isNull { containerConfig[k] = v }
         do { containerConfig = try ConfigChanges.apply(changes, to: containerConfig) } catch { throw .badRequest("\(error)") }

@@ -28,11 +28,11 @@ extension Engine {
     /// running container's through its own mount namespace (`/proc/<pid>/root`), frozen; a stopped
     /// one's mounted here with its volumes and binds on top. With what undoes the freeze or the
     /// mount, which the caller must call (from any thread).
-    func frozenRoot(_ ref: String) throws(EngineError) -> (Container, String, @Sendable () -> Void) {
+    func frozenRoot(_ ref: String) async throws(EngineError) -> (Container, String, @Sendable () -> Void) {
         let c = try container(ref)
         if c.state.running {
             let root = c.state.pid > 0 ? "/proc/\(c.state.pid)/root" : rootfs(c.id)
-            guard holdFrozen(c) else { return (c, root, {}) }  // the walk is on descriptors all the same
+            guard await holdFrozen(c.id) else { return (c, root, {}) }  // the walk is on descriptors all the same
             return (c, root, releaser(c.id))
         }
         let root: String
@@ -155,8 +155,8 @@ extension Engine {
         return MountParser.clean(path).split(separator: "/").last.map(String.init) ?? "/"
     }
 
-    public func statPath(_ ref: String, path: String) throws(EngineError) -> PathStat {
-        let source = try archiveSource(ref, path: path)
+    public func statPath(_ ref: String, path: String) async throws(EngineError) -> PathStat {
+        let source = try await archiveSource(ref, path: path)
         source.finish()
         return source.stat
     }
@@ -196,9 +196,9 @@ extension Engine {
         }
     }
 
-    public func archiveSource(_ ref: String, path: String) throws(EngineError) -> ArchiveSource {
+    public func archiveSource(_ ref: String, path: String) async throws(EngineError) -> ArchiveSource {
         let shift = try idShift(container(ref).id)
-        let (c, root, release) = try frozenRoot(ref)
+        let (c, root, release) = try await frozenRoot(ref)
         do {
             let rootfd = try DirFD.openDirectory(root, flags: DirFD.pathOnly)
             defer { close(rootfd) }
@@ -223,7 +223,7 @@ extension Engine {
     /// The unpacking runs off the actor (the tar is the client's, as big as it likes).
     public func extractInto(_ ref: String, path: String, tarFile: String, copyUIDGID: Bool = false) async throws(EngineError) {
         let shift = try idShift(container(ref).id)
-        let (c, root, release) = try frozenRoot(ref)
+        let (c, root, release) = try await frozenRoot(ref)
         defer { release() }
         let done = await Self.offActor {
             let rootfd = try DirFD.openDirectory(root, flags: DirFD.pathOnly)

@@ -72,17 +72,27 @@ extension Engine {
     /// container thaws when the last walk ends, and only if the user has not paused it
     /// meanwhile: the walk's end used to thaw a container `docker pause` had paused during it
     /// (recorded as paused, running), and a second walk's end thawed the first's. false when the
-    /// runtime cannot freeze it.
-    func holdFrozen(_ c: Container) -> Bool {
-        if walkFreezes[c.id] == nil && !c.state.paused {
-            guard let out = try? Proc.run(runtimeArgv(c) + ["pause", c.id]), out.status == 0 else { return false }
+    /// runtime cannot freeze it. The runtime runs off the actor (a freeze waits for every task
+    /// to stop), ordered with pause, unpause and the thaw at a walk's end by `freezing`, which
+    /// stop, kill and rm also wait for.
+    func holdFrozen(_ id: String) async -> Bool {
+        for _ in 0..<60_000 where freezing.contains(id) { try? await Task.sleep(nanoseconds: 500_000) }
+        guard let c = containers[id], c.state.running, !freezing.contains(id) else { return false }
+        if walkFreezes[id] == nil && !c.state.paused {
+            let argv = runtimeArgv(c) + ["pause", id]
+            freezing.insert(id)
+            let result = await Self.offActor { try Proc.run(argv) }
+            freezing.remove(id)
+            guard case .success(let out) = result, out.status == 0 else { return false }
+            // Exited meanwhile: nothing to hold (or thaw later).
+            guard containers[id]?.state.running == true else { return false }
         }
-        walkFreezes[c.id, default: 0] += 1
+        walkFreezes[id, default: 0] += 1
         return true
     }
 
     /// A walk's end (`holdFrozen`).
-    func releaseFrozen(_ id: String) {
+    func releaseFrozen(_ id: String) async {
         guard let n = walkFreezes[id] else { return }
         guard n == 1 else {
             walkFreezes[id] = n - 1
@@ -90,7 +100,10 @@ extension Engine {
         }
         walkFreezes[id] = nil
         guard let c = containers[id], c.state.running, !c.state.paused else { return }
-        _ = try? Proc.run(runtimeArgv(c) + ["resume", id])
+        let argv = runtimeArgv(c) + ["resume", id]
+        freezing.insert(id)
+        _ = await Self.offActor { try Proc.run(argv) }
+        freezing.remove(id)
     }
 
     /// `releaseFrozen` from wherever the walk ends (the response's writer thread).

@@ -356,6 +356,33 @@ def test_json_file_option_values_fail_the_start_in_dockerds_words(daemon, opt, m
     daemon.berth("rm", "badlog", check=True)
 
 
+def test_commit_of_a_big_layer_does_not_hold_up_other_calls(daemon):
+    """`commit` wrote the writable layer's tar and unpacked it into the store on the engine's
+    actor: every other call of every client waited (a 1 GB layer, seconds). Off the actor now."""
+    import threading
+    daemon.docker("run", "--name", "bigl", "busybox", "dd", "if=/dev/zero", "of=/big", "bs=1M", "count=1024", check=True)
+    result = {}
+
+    def commit():
+        t = time.monotonic()
+        result["r"] = daemon.docker("commit", "bigl", "bigl:committed", timeout=120)
+        result["took"] = time.monotonic() - t
+
+    worker = threading.Thread(target=commit)
+    worker.start()
+    time.sleep(0.3)
+    t = time.monotonic()
+    ps = daemon.docker("ps", "-a", "--format", "{{.Names}}")
+    elapsed = time.monotonic() - t
+    worker.join(120)
+    assert result["r"].returncode == 0, result["r"].stderr
+    assert result["took"] > 1.0, f"the commit took {result['took']:.2f} s: too quick for this check to mean anything"
+    assert "bigl" in ps.stdout.split() and elapsed < 0.5, f"docker ps waited {elapsed:.2f} s behind the commit"
+    assert daemon.docker("run", "--rm", "bigl:committed", "stat", "-c", "%s", "/big").stdout.strip() == str(1 << 30)
+    daemon.berth("rm", "bigl", check=True)
+    daemon.berth("rmi", "bigl:committed", check=True)
+
+
 def test_stdin_sent_before_start_is_never_lost(daemon):
     """The docker CLI streams stdin (and half-closes) right after the attach upgrade, before it
     starts the container; every byte must still arrive, and EOF only after them."""

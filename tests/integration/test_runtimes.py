@@ -159,3 +159,23 @@ def test_pause_does_not_hold_up_other_calls_and_orders_with_kill(busybox, tmp_pa
         d.docker("rm", "-f", "held")
     finally:
         d.stop()
+
+
+def test_cp_and_export_freezes_do_not_hold_up_other_calls(busybox, tmp_path):
+    """`cp` and `export` freeze a running container for their walk; the freeze ran the runtime
+    on the engine's actor, so every other call waited for it. Off the actor now, ordered with
+    the user's pause and the thaw at the walk's end."""
+    d = slow_runtime_container(busybox, tmp_path, "pause", "walked")
+    try:
+        r = answers_meanwhile(d, lambda: d.docker("cp", "walked:/etc/hostname", "-"), "walked")
+        assert r.returncode == 0 and b"hostname" in r.stdout.encode(), r.stderr
+        out = tmp_path / "export.tar"
+        r = answers_meanwhile(d, lambda: d.docker("export", "-o", str(out), "walked"), "walked")
+        assert r.returncode == 0 and out.stat().st_size > 100_000, r.stderr
+        # Thawed once each walk ended: the container still runs, not paused, and answers.
+        assert d.docker("inspect", "-f", "{{.State.Status}} {{.State.Paused}}", "walked").stdout.split() == ["running", "false"]
+        assert d.docker("exec", "walked", "echo", "alive", timeout=20).stdout == "alive\n"
+        d.docker("rm", "-f", "walked")
+    finally:
+        d.stop()
+
