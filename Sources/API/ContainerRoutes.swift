@@ -15,8 +15,8 @@ extension Router {
             let r = try await engine.create(name: req.q("name"), body: body, apiVersion: req.version)
             res.json(201, IDResponse(id: r.id, warnings: r.warnings).json)
         case (.POST, 1, "prune", _):
-            let f = try filters(req)
-            let r = try await engine.prune(labels: f["label"] ?? [], until: try untilFilter(f))
+            let f = try filters(req, accepted: ["label", "label!", "until"])
+            let r = try await engine.prune(labels: labelFilter(f), until: try untilFilter(f))
             res.json(200, PruneReport(key: "ContainersDeleted", names: r.deleted, spaceReclaimed: r.reclaimed).json)
         case (.GET, 2, let id, "json"):
             res.json(200, VersionAdapter.container(try await engine.inspectContainer(id, size: req.bool("size")).json, req.version))
@@ -164,12 +164,42 @@ extension Router {
         res.end()
     }
 
+    static let containerListFilters: Set<String> = [
+        "ancestor", "before", "expose", "exited", "health", "id", "isolation", "is-task", "label", "name", "network", "publish", "since",
+        "status", "volume",
+    ]
+    static let containerStates = ["created", "running", "paused", "restarting", "removing", "exited", "dead"]
+    static let healthStates = ["none", "starting", "healthy", "unhealthy"]
+
     func list(_ req: Request, _ res: Responder) async throws {
-        let f = try filters(req)
+        let f = try filters(req, accepted: Self.containerListFilters)
+        for v in f["status"] ?? [] where !Self.containerStates.contains(v) {
+            throw EngineError.badRequest(
+                "invalid filter 'status=\(v)': invalid value for state (\(v)): must be one of \(Self.containerStates.joined(separator: ", "))")
+        }
+        for v in f["health"] ?? [] where !Self.healthStates.contains(v) {
+            throw EngineError.badRequest(
+                "invalid filter 'health=\(v)': invalid value for health (\(v)): must be one of \(Self.healthStates.joined(separator: ", "))")
+        }
+        let isTask = try boolFilter(f, "is-task")
+        let publish = try Self.portFilter(f, "publish"), expose = try Self.portFilter(f, "expose")
         var all = await engine.allContainers()
+        // `before`/`since`: created before or after that container (which must exist).
+        for ref in f["before"] ?? [] {
+            let mark = try await engine.container(ref)
+            all = all.filter { $0.created < mark.created }
+        }
+        for ref in f["since"] ?? [] {
+            let mark = try await engine.container(ref)
+            all = all.filter { $0.created > mark.created }
+        }
         if !req.bool("all") && f["status"] == nil { all = all.filter { $0.state.running || $0.state.restarting } }  // as dockerd: restarting counts as running
+        // Berth runs no swarm tasks.
+        if isTask == true { all = [] }
         for (k, values) in f {
             switch k {
+            case "before", "since", "is-task", "publish", "expose", "network", "volume": break  // above, or on the summaries below
+            case "isolation": all = all.filter { c in values.contains(c.hostConfig.isolation.isEmpty ? "default" : c.hostConfig.isolation) }
             case "status": all = all.filter { values.contains($0.state.displayStatus) }
             case "name": all = all.filter { c in values.contains { c.name.contains($0) || ("/" + c.name).contains($0) } }
             case "id": all = all.filter { c in values.contains { c.id.hasPrefix($0) } }
@@ -185,8 +215,56 @@ extension Router {
             default: throw EngineError.badRequest("invalid filter '\(k)'")
             }
         }
+        // Mounts, networks and ports as the summary shows them, as dockerd matches them.
+        if f["volume"] != nil || f["network"] != nil || !publish.isEmpty || !expose.isEmpty {
+            let kept = Set(
+                await engine.summaries(all, size: false).map(\.json).filter { s in
+                    Self.summaryMatches(s, volumes: f["volume"], networks: f["network"], publish: publish, expose: expose)
+                }.compactMap { $0["Id"].string })
+            all = all.filter { kept.contains($0.id) }
+        }
         if let n = req.int("limit"), n > 0 { all = Array(all.prefix(n)) }
         res.json(200, .array(await engine.summaries(all, size: req.bool("size")).map { VersionAdapter.containerSummary($0.json, req.version) }))
+    }
+
+    /// `publish`/`expose` values: `port[/proto]` or `start-end[/proto]`, each port as "80/tcp".
+    static func portFilter(_ f: [String: [String]], _ key: String) throws -> Set<String> {
+        var out: Set<String> = []
+        for value in f[key] ?? [] {
+            if value.contains(":") { throw EngineError.badRequest("filter for '\(key)' should not contain ':': \(value)") }
+            let parts = value.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+            let proto = parts.count == 2 ? String(parts[1]) : "tcp"
+            let bounds = parts[0].split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false).map { Int($0) }
+            guard !proto.isEmpty, let low = bounds.first ?? nil, let high = bounds.count == 2 ? bounds[1] : low,
+                (0...65535).contains(low), (low...65535).contains(high)
+            else { throw EngineError.badRequest("error while looking up for \(key) \(value): invalid port range: \(parts[0])") }
+            for p in low...high { out.insert("\(p)/\(proto)") }
+        }
+        return out
+    }
+
+    static func summaryMatches(_ s: JSON, volumes: [String]?, networks: [String]?, publish: Set<String>, expose: Set<String>) -> Bool {
+        if let volumes {
+            let mounts = s["Mounts"].array ?? []
+            let hit = volumes.contains { v in
+                mounts.contains { m in m["Destination"].string == v || (m["Name"].string ?? m["Source"].string) == v || m["Source"].string == v }
+            }
+            if !hit { return false }
+        }
+        if let networks {
+            let attached = s["NetworkSettings"]["Networks"].object ?? JSONObject()
+            let hit = networks.contains { n in attached[n] != nil || attached.contains { ($0.1["NetworkID"].string ?? "").hasPrefix(n) && !n.isEmpty } }
+            if !hit { return false }
+        }
+        if !publish.isEmpty || !expose.isEmpty {
+            let ports = s["Ports"].array ?? []
+            let hit = ports.contains { p in
+                let type = p["Type"].string ?? "tcp"
+                return publish.contains("\(p["PublicPort"].int ?? 0)/\(type)") || expose.contains("\(p["PrivatePort"].int ?? 0)/\(type)")
+            }
+            if !hit { return false }
+        }
+        return true
     }
 
     /// Headers go out at once (the CLI calls wait before start); the body when the condition holds.

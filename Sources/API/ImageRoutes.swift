@@ -15,19 +15,40 @@ extension Router {
         }
         switch req.method {
         case .GET where rest == "json":
-            let f = try filters(req)
-            var dangling: Bool? = nil
-            if let d = f["dangling"]?.first { dangling = d == "true" || d == "1" }
-            let list = try await engine.listImages(all: req.bool("all"), dangling: dangling, references: f["reference"] ?? [], labels: f["label"] ?? [])
+            let f = try filters(req, accepted: ["dangling", "label", "before", "since", "reference", "until"])
+            var filter = ImageListFilter()
+            filter.dangling = try boolFilter(f, "dangling")
+            filter.references = f["reference"] ?? []
+            filter.labels = f["label"] ?? []
+            filter.before = f["before"] ?? []
+            filter.since = f["since"] ?? []
+            for u in f["until"] ?? [] {
+                guard let t = Timestamp.parseRelative(u) else { throw EngineError.badRequest("invalid filter 'until=\(u)'") }
+                filter.until.append(t)
+            }
+            let list = try await engine.listImages(all: req.bool("all"), filter: filter)
             res.json(200, .array(list.map { VersionAdapter.imageSummary($0.json, req.version) }))
         case .GET where rest == "search":
+            // dockerd's search filters, checked before the registry is asked.
+            let f = try filters(req, accepted: ["is-automated", "is-official", "stars"])
+            let automated = try boolFilter(f, "is-automated"), official = try boolFilter(f, "is-official")
+            var minStars = 0
+            for s in f["stars"] ?? [] {
+                guard let n = Int(s) else { throw EngineError.badRequest("invalid filter 'stars=\(s)'") }
+                minStars = max(minStars, n)
+            }
+            // `is-automated=true` finds nothing (the field is deprecated, always false), as dockerd.
+            if automated == true { return res.json(200, .array([])) }
             let r = try await engine.search(
                 req.q("term") ?? "", limit: req.int("limit") ?? 25, credentials: RegistryAuth.decode(req.headers["X-Registry-Auth"].first))
-            res.json(200, .array(r))
+            let kept = r.filter { result in
+                (result["star_count"].int ?? 0) >= minStars && (official.map { (result["is_official"].bool ?? false) == $0 } ?? true)
+            }
+            res.json(200, .array(kept))
         case .POST where rest == "prune":
-            let f = try filters(req)
-            let all = (f["dangling"]?.first).map { $0 == "false" || $0 == "0" } ?? false
-            let r = try await engine.pruneImages(all: all, labels: f["label"] ?? [], until: try untilFilter(f))
+            let f = try filters(req, accepted: ["dangling", "label", "label!", "until"])
+            let all = try boolFilter(f, "dangling") == false
+            let r = try await engine.pruneImages(all: all, labels: labelFilter(f), until: try untilFilter(f))
             res.json(200, PruneReport(key: "ImagesDeleted", deleted: r.deleted, spaceReclaimed: r.reclaimed).json)
         case .GET where rest == "get":
             try await save(req, res, names: req.query["names"] ?? [])

@@ -13,8 +13,8 @@ extension Router {
             let n = try await engine.createNetwork(NetworkCreateRequest(json: b))
             res.json(201, ["Id": .string(n.id), "Warning": ""])
         case (.POST, "prune", 1):
-            let f = try filters(req)
-            let removed = await engine.pruneNetworks(labels: f["label"] ?? [], until: try untilFilter(f))
+            let f = try filters(req, accepted: ["label", "label!", "until"])
+            let removed = await engine.pruneNetworks(labels: labelFilter(f), until: try untilFilter(f))
             res.json(200, PruneReport(key: "NetworksDeleted", names: removed, spaceReclaimed: nil).json)
         case (.GET, let id?, 1): res.json(200, await engine.networkResponse(try await engine.network(id)).json)
         case (.DELETE, let id?, 1):
@@ -33,10 +33,7 @@ extension Router {
     }
 
     func listNetworks(_ req: Request, _ res: Responder) async throws {
-        let f = try filters(req)
-        for k in f.keys where !["name", "id", "label", "driver", "type", "dangling", "scope"].contains(k) {
-            throw EngineError.badRequest("Invalid filter '\(k)'")
-        }
+        let f = try filters(req, accepted: ["name", "id", "label", "driver", "type", "dangling", "scope"])
         var out: [JSON] = []
         for n in await engine.allNetworks() {
             if let names = f["name"], !names.contains(where: { n.name.contains($0) }) { continue }

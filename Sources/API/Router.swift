@@ -136,6 +136,27 @@ public final class Router: Sendable {
         return t
     }
 
+    /// `filters` checked against the keys the endpoint accepts, as dockerd's `Validate` does:
+    /// one it does not know is refused, never ignored (a `label!` a prune ignored removed what
+    /// it was meant to keep).
+    func filters(_ req: Request, accepted: Set<String>) throws -> [String: [String]] {
+        let f = try filters(req)
+        for k in f.keys.sorted() where !accepted.contains(k) { throw EngineError.badRequest("invalid filter '\(k)'") }
+        return f
+    }
+
+    /// Go's `GetBoolOrDefault`: nil when absent, an error unless the values say one of true/1
+    /// or false/0.
+    func boolFilter(_ f: [String: [String]], _ key: String) throws -> Bool? {
+        guard let values = f[key] else { return nil }
+        let isFalse = values.contains("0") || values.contains("false"), isTrue = values.contains("1") || values.contains("true")
+        if isFalse == isTrue { throw EngineError.badRequest("invalid filter '\(key)=[\(values.joined(separator: " "))]'") }
+        return isTrue
+    }
+
+    /// A prune's `label` and `label!`.
+    func labelFilter(_ f: [String: [String]]) -> LabelFilter { LabelFilter(include: f["label"] ?? [], exclude: f["label!"] ?? []) }
+
     func filters(_ req: Request) throws -> [String: [String]] {
         guard let text = req.q("filters"), !text.isEmpty else { return [:] }
         guard let j = try? JSON.parse(text), let o = j.object else { throw EngineError.badRequest("invalid filter: \(text)") }

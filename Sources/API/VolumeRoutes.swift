@@ -15,10 +15,10 @@ extension Router {
                 options: b["DriverOpts"].stringMap ?? [:])
             res.json(201, await engine.volumeResponse(v).json)
         case (.POST, "prune"):
-            let f = try filters(req)
+            let f = try filters(req, accepted: ["label", "label!", "all"])
             // From API 1.42 only anonymous volumes go, unless the `all` filter says otherwise.
-            let all = req.version < .v1_42 || (f["all"]?.first).map { ["true", "1"].contains($0.lowercased()) } == true
-            let r = await engine.pruneVolumes(labelFilters: f["label"] ?? [], anonymousOnly: !all)
+            let all = try req.version < .v1_42 || boolFilter(f, "all") == true
+            let r = await engine.pruneVolumes(labels: labelFilter(f), anonymousOnly: !all)
             res.json(200, PruneReport(key: "VolumesDeleted", names: r.names, spaceReclaimed: r.reclaimed).json)
         case (.GET, let name?) where p.count == 1: res.json(200, await engine.volumeResponse(try await engine.volume(name)).json)
         case (.DELETE, let name?) where p.count == 1:
@@ -29,17 +29,12 @@ extension Router {
     }
 
     func listVolumes(_ req: Request, _ res: Responder) async throws {
-        let f = try filters(req)
-        for k in f.keys where !["dangling", "name", "label", "driver"].contains(k) {
-            throw EngineError.badRequest("Invalid filter '\(k)'")
-        }
+        let f = try filters(req, accepted: ["dangling", "name", "label", "driver"])
+        let dangling = try boolFilter(f, "dangling")
         var out: [VolumeResponse] = []
         for v in engine.allVolumes() {
             let inUse = await engine.volumeInUse(v.name)
-            if let d = f["dangling"]?.first {
-                let wantDangling = d == "true" || d == "1"
-                if wantDangling == inUse { continue }
-            }
+            if let dangling, dangling == inUse { continue }
             if let names = f["name"], !names.contains(where: { v.name.contains($0) }) { continue }
             if let drivers = f["driver"], !drivers.contains(v.driver) { continue }
             if let labels = f["label"], !DockerShapes.matchLabels(v.labels, labels) { continue }

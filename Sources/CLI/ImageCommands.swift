@@ -208,14 +208,23 @@ extension Berth {
         guard f.positionals.count == 1 else { throw CLIError("\"search\" requires exactly 1 argument.") }
         var q: [(String, String)] = [("term", f.positionals[0])]
         if let l = f.string("limit") { q.append(("limit", l)) }
+        // The filters go to the daemon (they were parsed and dropped), which checks them.
+        if let j = try filterJSON(f.list("filter")) { q.append(("filters", j)) }
         var headers: [(String, String)] = []
         if let auth = DockerConfig.registryAuthHeader(for: f.positionals[0]) { headers.append(("X-Registry-Auth", auth)) }
         let list = try client.request("GET", "/images/search" + DaemonClient.query(q), headers: headers).json.array ?? []
-        var rows = [["NAME", "DESCRIPTION", "STARS", "OFFICIAL"]]
-        for r in list {
-            rows.append([r["name"].string ?? "", r["description"].string ?? "", String(r["star_count"].int ?? 0), r["is_official"].bool == true ? "[OK]" : ""])
+        let noTrunc = f.bool("no-trunc")
+        let rows: [JSON] = list.map { r in
+            var description = r["description"].string ?? ""
+            if !noTrunc && description.count > 45 { description = String(description.prefix(44)) + "…" }
+            return [
+                "Name": .string(r["name"].string ?? ""), "Description": .string(description), "StarCount": .string(String(r["star_count"].int ?? 0)),
+                "IsOfficial": .string(r["is_official"].bool == true ? "[OK]" : ""), "IsAutomated": .string(r["is_automated"].bool == true ? "[OK]" : ""),
+            ]
         }
-        Out.table(rows)
+        var format = f.string("format") ?? Rows.searchFormat
+        if format == "table" { format = Rows.searchFormat }
+        try Formatter(format: format, header: Rows.searchHeader).print(rows)
         return 0
     }
 }

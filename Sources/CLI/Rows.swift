@@ -126,6 +126,13 @@ enum Rows {
         return a < b
     }
 
+    // MARK: search
+
+    static let searchFormat = "table {{.Name}}\t{{.Description}}\t{{.StarCount}}\t{{.IsOfficial}}"
+    static let searchHeader: JSON = [
+        "Name": "NAME", "Description": "DESCRIPTION", "StarCount": "STARS", "IsOfficial": "OFFICIAL", "IsAutomated": "AUTOMATED",
+    ]
+
     // MARK: images
 
     static let imagesFormat = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{if .CreatedSince }}{{.CreatedSince}}{{else}}N/A{{end}}\t{{.Size}}"

@@ -794,9 +794,9 @@ extension Engine {
         emit(c, "rename", extra: ["oldName": "/" + old])
     }
 
-    public func prune(labels: [String], until: Timestamp? = nil) async throws(EngineError) -> (deleted: [String], reclaimed: Int64) {
+    public func prune(labels: LabelFilter, until: Timestamp? = nil) async throws(EngineError) -> (deleted: [String], reclaimed: Int64) {
         let stopped = containers.values.filter { c in
-            !c.state.running && !starting.contains(c.id) && DockerShapes.matchLabels(c.labels, labels) && (until.map { c.created < $0 } ?? true)
+            !c.state.running && !starting.contains(c.id) && labels.matches(c.labels) && (until.map { c.created < $0 } ?? true)
         }
         // Sized off the actor, so the set is checked again after: one may have been started or
         // removed meanwhile.

@@ -36,7 +36,7 @@ extension Engine {
     }
 
     /// `image prune`: dangling images (or, with `all`, every image no container uses).
-    public func pruneImages(all: Bool, labels: [String], until: Timestamp?) throws(EngineError) -> (deleted: [JSON], reclaimed: Int64) {
+    public func pruneImages(all: Bool, labels: LabelFilter, until: Timestamp?) throws(EngineError) -> (deleted: [JSON], reclaimed: Int64) {
         let images: [ImageRecord]
         do { images = try store.allImages() } catch { throw .wrapping(error) }
         let used = Set(containers.values.map(\.image))
@@ -45,7 +45,7 @@ extension Engine {
         for img in images where !used.contains(img.id) {
             let tagged = img.tags.contains { $0.tag != nil }
             if tagged && !all { continue }
-            if !DockerShapes.matchLabels(img.config.labels, labels) { continue }
+            if !labels.matches(img.config.labels) { continue }
             if let until, let created = Timestamp.parse(img.config.created), created >= until { continue }
             reclaimed += img.size
             for t in img.tags { out.append(["Untagged": .string(t.familiar)]) }

@@ -33,9 +33,23 @@ extension Engine {
         throw .noSuchImage(ref)
     }
 
-    public func listImages(all: Bool, dangling: Bool?, references: [String], labels: [String]) throws(EngineError) -> [ImageSummaryResponse] {
+    public func listImages(all: Bool, filter: ImageListFilter = ImageListFilter()) throws(EngineError) -> [ImageSummaryResponse] {
         let images: [ImageRecord]
         do { images = try store.allImages() } catch { throw .wrapping(error) }
+        let dangling = filter.dangling, references = filter.references, labels = filter.labels
+        // dockerd's bounds: created before the oldest `before` image and every `until` time,
+        // after the newest `since` image (an image that does not exist is an error).
+        func created(_ ref: String) throws(EngineError) -> Timestamp { Timestamp.parse(try resolveImage(ref).config.created) ?? .zero }
+        var upper: Timestamp? = filter.until.min()
+        for ref in filter.before {
+            let t = try created(ref)
+            if upper.map({ t < $0 }) ?? true { upper = t }
+        }
+        var lower: Timestamp? = nil
+        for ref in filter.since {
+            let t = try created(ref)
+            if lower.map({ t > $0 }) ?? true { lower = t }
+        }
         var usage: [Digest: Int64] = [:]
         for c in containers.values { usage[c.image, default: 0] += 1 }
         // Untagged images that other images were built on (the legacy builder's steps) are
@@ -53,6 +67,11 @@ extension Engine {
                 else { return nil }
             }
             if !DockerShapes.matchLabels(img.config.labels, labels) { return nil }
+            if upper != nil || lower != nil {
+                let t = Timestamp.parse(img.config.created) ?? .zero
+                if let upper, !(t < upper) { return nil }
+                if let lower, !(t > lower) { return nil }
+            }
             var out = DockerShapes.imageSummary(img, containers: usage[img.id] ?? 0, digests: familiarDigests(img.id))
             if !references.isEmpty {
                 let kept = img.tags.filter { t in references.contains { Glob.match($0, t.familiar) || Glob.match($0, t.familiarRepository) } }

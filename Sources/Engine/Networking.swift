@@ -264,9 +264,9 @@ extension Engine {
         emitNetwork("destroy", n)
     }
 
-    public func pruneNetworks(labels: [String], until: Timestamp? = nil) -> [String] {
+    public func pruneNetworks(labels: LabelFilter, until: Timestamp? = nil) -> [String] {
         var removed: [String] = []
-        for n in allNetworks() where !n.predefined && DockerShapes.matchLabels(n.labels, labels) && until.map({ n.created < $0 }) ?? true {
+        for n in allNetworks() where !n.predefined && labels.matches(n.labels) && until.map({ n.created < $0 }) ?? true {
             if (try? removeNetwork(n.id)) != nil { removed.append(n.name) }
         }
         return removed

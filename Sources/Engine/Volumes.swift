@@ -133,9 +133,9 @@ extension Engine {
 
     /// `volume prune`: unused local volumes (`anonymousOnly`: just the anonymous ones, the
     /// default from API 1.42), with label filters.
-    public func pruneVolumes(labelFilters: [String], anonymousOnly: Bool = false) async -> (names: [String], reclaimed: Int64) {
+    public func pruneVolumes(labels: LabelFilter, anonymousOnly: Bool = false) async -> (names: [String], reclaimed: Int64) {
         let unused = allVolumes().filter {
-            volumeUsers($0.name).isEmpty && DockerShapes.matchLabels($0.labels, labelFilters) && (!anonymousOnly || $0.anonymous)
+            volumeUsers($0.name).isEmpty && labels.matches($0.labels) && (!anonymousOnly || $0.anonymous)
         }
         let sizes = await volumeSizes(unused)
         var names: [String] = []

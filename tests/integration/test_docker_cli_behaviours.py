@@ -268,3 +268,72 @@ def test_cp_into_the_root_directory_of_a_running_container(daemon, tmp_path):
     status, headers, _ = daemon.api("HEAD", f"/containers/{cid}/archive?path=/")
     assert status == 200
     daemon.docker("rm", "-f", cid)
+
+
+def test_prunes_keep_what_label_bang_excludes_and_refuse_unknown_filters(fresh_daemon):
+    """`label!` was ignored by every prune: `container prune --filter label!=keep` removed the
+    containers it was meant to keep (and volumes, networks and images likewise). An unknown
+    filter was ignored too, where dockerd refuses it."""
+    d = fresh_daemon
+    d.docker("create", "--name", "keepme", "-l", "keep=1", "busybox", "true", check=True)
+    d.docker("create", "--name", "goes", "busybox", "true", check=True)
+    assert d.docker("container", "prune", "-f", "--filter", "label!=keep").returncode == 0
+    assert sorted(d.docker("ps", "-a", "--format", "{{.Names}}").stdout.split()) == ["keepme"]
+    for kind in ("volume", "network"):
+        d.docker(kind, "create", "--label", "keep=1", kind[0] + "keep", check=True)
+        d.docker(kind, "create", kind[0] + "goes", check=True)
+    api = tuple(int(x) for x in d.docker("version", "--format", "{{.Server.APIVersion}}").stdout.strip().split("."))
+    every = ["-a"] if api >= (1, 42) else []  # before 1.42 a prune takes named volumes too (how dockerd 20.10 was checked)
+    assert d.docker("volume", "prune", *every, "-f", "--filter", "label!=keep=1").returncode == 0
+    assert d.docker("volume", "ls", "-q").stdout.split() == ["vkeep"]
+    assert d.docker("network", "prune", "-f", "--filter", "label!=keep").returncode == 0
+    assert "nkeep" in d.docker("network", "ls", "--format", "{{.Name}}").stdout.split()
+    assert "ngoes" not in d.docker("network", "ls", "--format", "{{.Name}}").stdout.split()
+    d.docker("create", "--name", "plain", "busybox", "true", check=True)
+    d.docker("commit", "keepme", "img:keep", check=True)  # the container's label is the image's
+    d.docker("commit", "plain", "img:goes", check=True)
+    assert d.docker("image", "prune", "-a", "-f", "--filter", "label!=keep").returncode == 0
+    tags = d.docker("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
+    assert "img:keep" in tags and "img:goes" not in tags and "busybox:latest" in tags, tags
+    for args in (["container", "prune", "-f"], ["image", "prune", "-f"], ["volume", "prune", "-f"], ["network", "prune", "-f"], ["images"]):
+        r = d.docker(*args, "--filter", "foo=bar")
+        assert r.returncode != 0 and "invalid filter 'foo'" in r.stderr.lower(), (args, r.stderr)
+    r = d.docker("images", "--filter", "dangling=maybe")
+    assert r.returncode != 0 and "invalid filter 'dangling=[maybe]'" in r.stderr.lower(), r.stderr
+
+
+def test_list_filters_dockerd_has(fresh_daemon):
+    """Image `before`/`since`/`until` were ignored; container `before`, `since`, `volume`,
+    `network`, `publish`, `expose` and `is-task` were refused: all as dockerd now."""
+    d = fresh_daemon
+    d.docker("create", "--name", "c1", "busybox", "true", check=True)
+    d.docker("commit", "c1", "first:1", check=True)
+    time.sleep(1.1)  # image times are the config's, to the nanosecond; a clear gap all the same
+    d.docker("commit", "c1", "second:1", check=True)
+
+    def images(*f):
+        return d.docker("images", "--format", "{{.Repository}}", *sum((["--filter", x] for x in f), [])).stdout.split()
+    assert images("before=second:1") == ["first", "busybox"]
+    assert images("since=first:1") == ["second"]
+    assert images("since=busybox", "before=second:1") == ["first"]
+    assert images("until=2000-01-01T00:00:00Z") == []
+    r = d.docker("images", "--filter", "before=nosuch:1")
+    assert r.returncode != 0 and "No such image" in r.stderr, r.stderr
+    d.docker("network", "create", "net1", check=True)
+    # Running: a container that never ran lists no ports, so `publish`/`expose` find it only then (dockerd too).
+    d.docker("run", "-d", "--name", "c2", "-v", "vol1:/data", "--network", "net1", "-p", "18080:80", "--expose", "9000",
+             "busybox", "sleep", "60", check=True)
+    d.docker("create", "--name", "c3", "busybox", "true", check=True)
+
+    def ps(*f):
+        return d.docker("ps", "-a", "--format", "{{.Names}}", *sum((["--filter", x] for x in f), [])).stdout.split()
+    assert ps("before=c3") == ["c2", "c1"]
+    assert ps("since=c1") == ["c3", "c2"]
+    assert ps("volume=vol1") == ["c2"] and ps("volume=/data") == ["c2"] and ps("volume=nope") == []
+    assert ps("network=net1") == ["c2"] and ps("network=bridge") == ["c3", "c1"]
+    assert ps("publish=18080") == ["c2"] and ps("publish=18080/tcp") == ["c2"] and ps("publish=18080/udp") == []
+    assert ps("expose=80") == ["c2"] and ps("expose=9000") == ["c2"]
+    assert ps("is-task=true") == [] and ps("is-task=false") == ["c3", "c2", "c1"]
+    r = d.docker("ps", "--filter", "status=sleepy")
+    assert r.returncode != 0 and "status" in r.stderr and "sleepy" in r.stderr, r.stderr
+    d.docker("rm", "-f", "c2", check=True)

@@ -255,6 +255,16 @@ def test_search_uses_the_catalog(fresh_daemon, registry):
     assert f"{registry.host}/apps/web" in out and f"{registry.host}/apps/db" in out and f"{registry.host}/other/x" not in out
     r = d.berth("search", "--limit", "1", f"{registry.host}/apps")
     assert len(r.stdout.splitlines()) == 2
+    # Filters were dropped by the berth CLI and ignored by berthd; now dockerd's: checked first,
+    # then applied (a catalog's repositories have no stars and are not official).
+    for tool in ("berth", "docker"):
+        assert d.run(tool, "search", "--filter", "stars=0", "--format", "{{.Name}}", f"{registry.host}/apps/web").stdout.split() == [
+            f"{registry.host}/apps/web"], tool
+        assert d.run(tool, "search", "--filter", "stars=1", "--format", "{{.Name}}", f"{registry.host}/apps").stdout == "", tool
+        assert d.run(tool, "search", "--filter", "is-official=true", "--no-trunc", f"{registry.host}/apps").stdout.splitlines()[1:] == [], tool
+        for bad, message in (("foo=1", "invalid filter 'foo'"), ("stars=many", "invalid filter 'stars=many'")):
+            r = d.run(tool, "search", "--filter", bad, f"{registry.host}/apps")
+            assert r.returncode != 0 and message in r.stderr, (tool, r.stderr)
 
 
 def test_mirrors_for_any_registry(busybox, registry):
