@@ -12,7 +12,7 @@ extension Router {
         case (.GET, 1, "json", _): try await list(req, res)
         case (.POST, 1, "create", _):
             let body = try jsonBody(req)
-            let r = try await engine.create(name: req.q("name"), body: body, apiVersion: req.version)
+            let r = try await engine.create(name: req.q("name"), body: body, apiVersion: req.version, platform: req.version >= .v1_41 ? req.q("platform") : nil)
             res.json(201, IDResponse(id: r.id, warnings: r.warnings).json)
         case (.POST, 1, "prune", _):
             let f = try filters(req, accepted: ["label", "label!", "until"])
@@ -27,10 +27,10 @@ extension Router {
             try await engine.start(id)
             res.noContent()
         case (.POST, 2, let id, "stop"):
-            try await engine.stop(id, timeout: req.int("t"), signal: req.version >= .v1_42 ? req.q("signal") : nil)
+            try await engine.stop(id, timeout: try req.int("t"), signal: req.version >= .v1_42 ? req.q("signal") : nil)
             res.noContent()
         case (.POST, 2, let id, "restart"):
-            try await engine.restart(id, timeout: req.int("t"), signal: req.version >= .v1_42 ? req.q("signal") : nil)
+            try await engine.restart(id, timeout: try req.int("t"), signal: req.version >= .v1_42 ? req.q("signal") : nil)
             res.noContent()
         case (.POST, 2, let id, "kill"):
             try await engine.kill(id, signal: req.q("signal"))
@@ -64,7 +64,9 @@ extension Router {
             let warnings = try await engine.update(id, body: UpdateConfig(json: try jsonBody(req, as: RequestBodies.update)))
             res.json(200, ["Warnings": JSON.strings(warnings)])  // container.ContainerUpdateOKBody
         case (.POST, 2, let id, "resize"):
-            try await engine.resize(id, height: req.int("h") ?? 24, width: req.int("w") ?? 80)
+            let h = try req.int("h") ?? 24, w = try req.int("w") ?? 80
+            guard (0...65535).contains(h), (0...65535).contains(w) else { throw EngineError.badRequest("invalid resize request: \(h)x\(w)") }
+            try await engine.resize(id, height: h, width: w)
             res.send(status: 200)
         case (.GET, 2, let id, "changes"):
             let list = try await engine.changes(id)
@@ -223,7 +225,7 @@ extension Router {
                 }.compactMap { $0["Id"].string })
             all = all.filter { kept.contains($0.id) }
         }
-        if let n = req.int("limit"), n > 0 { all = Array(all.prefix(n)) }
+        if let n = try req.int("limit"), n > 0 { all = Array(all.prefix(n)) }
         res.json(200, .array(await engine.summaries(all, size: req.bool("size")).map { VersionAdapter.containerSummary($0.json, req.version) }))
     }
 
@@ -288,8 +290,16 @@ extension Router {
         if !o.stdout && !o.stderr { throw EngineError.badRequest("Bad parameters: you must choose at least one stream") }
         o.follow = req.bool("follow")
         if !o.follow { await engine.settleAfterStart(src.id) }
-        if let s = req.q("since"), s != "0", !s.isEmpty { o.since = Timestamp.parse(s) }
-        if let u = req.q("until"), u != "0", !u.isEmpty { o.until = Timestamp.parse(u) }
+        // A time that does not parse is refused, as dockerd (it was ignored: the whole log came).
+        func time(_ key: String) throws -> Timestamp? {
+            guard let v = req.q(key), v != "0", !v.isEmpty else { return nil }
+            guard let t = Timestamp.parse(v) ?? Timestamp.parseRelative(v) else {
+                throw EngineError.badRequest("strconv.ParseInt: parsing \(JSON.string(v).serialized()): invalid syntax")
+            }
+            return t
+        }
+        o.since = try time("since")
+        o.until = try time("until")
         if let t = req.q("tail"), t != "all", let n = Int(t) { o.tail = n }
         let timestamps = req.bool("timestamps")
         // dockerd puts the entry's attributes (json-file's `labels`, `env`, `tag` options), then a

@@ -40,7 +40,7 @@ extension Router {
             // `is-automated=true` finds nothing (the field is deprecated, always false), as dockerd.
             if automated == true { return res.json(200, .array([])) }
             let r = try await engine.search(
-                req.q("term") ?? "", limit: req.int("limit") ?? 25, credentials: RegistryAuth.decode(req.headers["X-Registry-Auth"].first))
+                req.q("term") ?? "", limit: try req.int("limit") ?? 25, credentials: RegistryAuth.decode(req.headers["X-Registry-Auth"].first))
             let kept = r.filter { result in
                 (result["star_count"].int ?? 0) >= minStars && (official.map { (result["is_official"].bool ?? false) == $0 } ?? true)
             }

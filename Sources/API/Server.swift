@@ -76,7 +76,17 @@ public struct Request: Sendable {
         guard let v = q(k)?.lowercased() else { return false }
         return !(v.isEmpty || v == "0" || v == "no" || v == "false" || v == "none")
     }
-    public func int(_ k: String) -> Int? { q(k).flatMap { Int($0) } }
+    /// An integer parameter, nil when absent; refused when it is not one, as Go's `Atoi` in
+    /// dockerd refuses it (`stop?t=abc` waited the default 10 s instead).
+    public func int(_ k: String) throws -> Int? {
+        guard let text = q(k), !text.isEmpty else { return nil }
+        guard let n = Int(text) else {
+            throw EngineError.badRequest(
+                "strconv.Atoi: parsing \"\(text)\": \(text.allSatisfy { $0.isASCII && ($0.isNumber || $0 == "-" || $0 == "+") } ? "value out of range" : "invalid syntax")"
+            )
+        }
+        return n
+    }
     /// The version the client speaks: its path prefix, else the newest berthd serves.
     public var version: APIVersion { apiVersion.flatMap(APIVersion.init) ?? .current }
     public var wantsUpgrade: Bool { headers["Upgrade"].first?.lowercased() == "tcp" || headers["Connection"].contains { $0.lowercased().contains("upgrade") } }

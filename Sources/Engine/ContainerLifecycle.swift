@@ -13,11 +13,22 @@ extension Engine {
 
     public struct CreateResult: Sendable { public var id: String; public var warnings: [String] }
 
-    public func create(name requested: String?, body raw: JSON, apiVersion: APIVersion = .current) throws(EngineError) -> CreateResult {
+    public func create(name requested: String?, body raw: JSON, apiVersion: APIVersion = .current, platform: String? = nil) throws(EngineError) -> CreateResult
+    {
         // Typed as dockerd decodes it: a field of the wrong kind, or a number that does not fit,
         // is refused in Go's words before anything else looks at the body.
         let request: ContainerCreateBody
         do { request = try ContainerCreateBody(checking: CreateValidation.canonical(raw)) } catch { throw .badRequest(error.description) }
+        // `platform` (API 1.41): the image must be that platform's, as dockerd checks (it was ignored).
+        if let platform, !platform.isEmpty {
+            let wanted: PlatformSpec
+            do { wanted = try PlatformSpec(parsing: platform) } catch { throw .badRequest(error.description) }
+            if let image = try? resolveImage(request.config.image), !wanted.matches(os: image.config.os, architecture: image.config.architecture) {
+                throw .notFound(
+                    "image with reference \(request.config.image) was found but does not match the specified platform: wanted \(wanted), actual: \(image.config.os)/\(image.config.architecture)"
+                )
+            }
+        }
         return try create(name: requested, request: request, apiVersion: apiVersion)
     }
 
@@ -28,6 +39,11 @@ extension Engine {
         if apiVersion < .v1_44 { body.healthcheck?.startInterval = 0 }
         let imageRef = body.image
         guard !imageRef.isEmpty else { throw .badRequest("Config cannot be empty in order to create a container") }
+        // Not a reference and not an image ID: dockerd's 400 (a 404 sends the docker CLI pulling).
+        let hex = imageRef.hasPrefix("sha256:") ? String(imageRef.dropFirst(7)) : imageRef
+        if !(hex.count >= 4 && hex.allSatisfy { $0.isHexDigit && !$0.isUppercase }) {
+            do { _ = try Reference(parsing: imageRef) } catch { throw .badRequest(error.description) }
+        }
         let image = try resolveImage(imageRef)
         var name = requested ?? ""
         if name.hasPrefix("/") { name.removeFirst() }
@@ -50,6 +66,7 @@ extension Engine {
             throw .badRequest("--storage-opt is supported only for overlay over xfs with 'pquota' mount option")
         }
         try CreateValidation.restartPolicy(requestedHost.restartPolicy)
+        try CreateValidation.fields(body, requestedHost)
         if config.remap != nil && requestedHost.usernsMode != "host" {
             // What a remapped root cannot have (dockerd's checks and words).
             if requestedHost.privileged {
@@ -128,7 +145,8 @@ extension Engine {
         for spec in host.volumesFrom ?? [] {
             let parsed: (String, Bool?)
             do { parsed = try MountParser.volumesFrom(spec) } catch { throw .badRequest(error.message) }
-            let other = try container(parsed.0)
+            // A 400 as dockerd's: a 404 from create sends the docker CLI pulling the image.
+            guard let other = try? container(parsed.0) else { throw .badRequest("No such container: \(parsed.0)") }
             for m in other.mounts where !m.hidden && m.type != .tmpfs { from.append((m, parsed.1)) }
         }
         var mounts: [MountPoint]

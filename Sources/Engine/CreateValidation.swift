@@ -1,3 +1,4 @@
+import BerthNet
 import DockerAPI
 import JSON
 
@@ -35,6 +36,57 @@ enum CreateValidation {
             if type == "json-file" && jsonFileOptions.contains(key) { continue }
             throw .badRequest("unknown log opt '\(key)' for \(type) log driver")
         }
+    }
+
+    /// dockerd's checks of the Config and HostConfig fields below, at create and in its words:
+    /// each was taken and then ignored, or failed only at the start.
+    static func fields(_ config: ContainerConfig, _ host: HostConfig) throws(EngineError) {
+        if !config.workingDir.isEmpty && !config.workingDir.hasPrefix("/") {
+            throw .badRequest("the working directory '\(config.workingDir)' is invalid, it needs to be an absolute path")
+        }
+        for e in config.env ?? [] where e.hasPrefix("=") { throw .badRequest("invalid environment variable: \(e)") }
+        if !config.stopSignal.isEmpty, Signals.parse(config.stopSignal) == nil { throw .badRequest("Invalid signal: \(config.stopSignal)") }
+        if let hc = config.healthcheck {
+            for (name, value) in [("Interval", hc.interval), ("Timeout", hc.timeout), ("StartPeriod", hc.startPeriod), ("StartInterval", hc.startInterval)]
+            where value != 0 && value < 1_000_000 {
+                throw .badRequest("\(name) in Healthcheck cannot be less than 1ms")
+            }
+            if hc.retries < 0 { throw .badRequest("Retries in Healthcheck cannot be negative") }
+        }
+        if !(-1000...1000).contains(host.oomScoreAdj) {
+            throw .badRequest("Invalid value \(host.oomScoreAdj), range for oom score adj is [-1000, 1000]")
+        }
+        for entry in host.extraHosts ?? [] where !validExtraHost(entry) {
+            throw .badRequest("bad format for add-host: \(JSON.string(entry).serialized())")
+        }
+        for (port, bindings) in (host.portBindings ?? [:]).sorted(by: { $0.key < $1.key }) {
+            let number = String(port.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)[0])
+            guard validPortRange(number) else { throw .badRequest("invalid port specification: \(JSON.string(number).serialized())") }
+            for b in bindings {
+                let hostPort = String(b.hostPort.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)[0])
+                guard hostPort.isEmpty || validPortRange(hostPort) else {
+                    throw .badRequest("invalid port specification: \(JSON.string(b.hostPort).serialized())")
+                }
+            }
+        }
+    }
+
+    /// `name:ip` or `name=ip` (the IP may be IPv6 in brackets or `host-gateway`).
+    static func validExtraHost(_ entry: String) -> Bool {
+        let sep = entry.firstIndex(of: "=") ?? entry.firstIndex(of: ":")
+        guard let sep, sep != entry.startIndex else { return false }
+        var ip = String(entry[entry.index(after: sep)...])
+        if ip.hasPrefix("[") && ip.hasSuffix("]") { ip = String(ip.dropFirst().dropLast()) }
+        return ip == "host-gateway" || IPv4(ip) != nil || IPv6Address(ip) != nil
+    }
+
+    /// nat.ParsePort: `N` or `N-M`, 0…65535, N ≤ M.
+    static func validPortRange(_ text: String) -> Bool {
+        let parts = text.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let low = UInt16(parts[0]) else { return false }
+        if parts.count == 1 { return true }
+        guard let high = UInt16(parts[1]) else { return false }
+        return low <= high
     }
 
     /// Before API 1.44 a container is created on one network at most (more come by connect).

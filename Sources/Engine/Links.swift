@@ -55,7 +55,10 @@ extension Engine {
         var out: [String] = []
         for spec in specs {
             guard let link = LegacyLink(spec) else { throw .badRequest("invalid link specification: \(spec)") }
-            let target = try container(link.target)
+            // A 400 as dockerd's: a 404 from create sends the docker CLI pulling the image.
+            guard let target = try? container(link.target) else {
+                throw .badRequest("could not get container for \(link.target): No such container: \(link.target)")
+            }
             out.append(LegacyLink(target: target.name, alias: link.alias).stored(by: selfName))
         }
         return out

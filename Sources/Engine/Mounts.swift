@@ -172,6 +172,10 @@ public enum MountParser {
         var m = MountPoint(type: kind, destination: clean(target))
         m.rw = !j.readOnly
         let src = j.source
+        // Options of another type are refused, as dockerd refuses them (they were ignored).
+        if kind != .bind, j.bindOptions != nil { throw invalid("field BindOptions must not be specified") }
+        if kind != .volume, j.volumeOptions != nil { throw invalid("field VolumeOptions must not be specified") }
+        if kind != .tmpfs, j.tmpfsOptions != nil { throw invalid("field TmpfsOptions must not be specified") }
         switch kind {
         case .bind:
             guard !src.isEmpty else { throw invalid("field Source must not be empty") }
@@ -183,6 +187,7 @@ public enum MountParser {
             m.nonRecursive = j.bindOptions?.nonRecursive ?? false
         case .volume:
             if src.isEmpty {
+                if j.readOnly { throw invalid("must not set ReadOnly mode when using anonymous volumes") }
                 m.anonymous = true
             } else {
                 guard validVolumeName(src) else {

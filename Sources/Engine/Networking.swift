@@ -278,7 +278,8 @@ extension Engine {
     /// `legacyMAC`: `Config.MacAddress` (API < 1.44 put the primary endpoint's MAC there).
     func initialEndpoints(mode: String, networking: NetworkingConfig, legacyMAC: String? = nil) throws(EngineError) -> [Endpoint] {
         if mode == "host" || mode == "none" || mode.hasPrefix("container:") {
-            if mode.hasPrefix("container:") { _ = try container(String(mode.dropFirst("container:".count))) }
+            // `container:<name>` is resolved at the start, as dockerd: a 404 from create sends the
+            // docker CLI pulling the image.
             return []
         }
         let n = try network(mode == "default" ? "bridge" : mode)

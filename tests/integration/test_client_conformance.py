@@ -66,6 +66,62 @@ def test_create_refuses_bad_restart_policies_and_log_drivers(daemon, host_config
     assert json.loads(out)["message"] == message
 
 
+# Fields dockerd 20.10 refuses at create (each compared on it: the same status and words) that
+# berthd took, and then ignored or failed at the start; and queries it took as something else.
+@pytest.mark.parametrize("body, message", [
+    ({"WorkingDir": "relative"}, "the working directory 'relative' is invalid, it needs to be an absolute path"),
+    ({"Env": ["=x"]}, "invalid environment variable: =x"),
+    ({"StopSignal": "SIGBOGUS"}, "Invalid signal: SIGBOGUS"),
+    ({"Healthcheck": {"Test": ["CMD", "true"], "Interval": 5}}, "Interval in Healthcheck cannot be less than 1ms"),
+    ({"Healthcheck": {"Test": ["CMD", "true"], "Timeout": 999}}, "Timeout in Healthcheck cannot be less than 1ms"),
+    ({"Healthcheck": {"Test": ["CMD", "true"], "Retries": -1}}, "Retries in Healthcheck cannot be negative"),
+    ({"HostConfig": {"OomScoreAdj": 5000}}, "Invalid value 5000, range for oom score adj is [-1000, 1000]"),
+    ({"HostConfig": {"ExtraHosts": ["bad"]}}, 'bad format for add-host: "bad"'),
+    ({"HostConfig": {"PortBindings": {"80/tcp": [{"HostPort": "99999"}]}}}, 'invalid port specification: "99999"'),
+    ({"HostConfig": {"PortBindings": {"abc/tcp": [{"HostPort": "80"}]}}}, 'invalid port specification: "abc"'),
+    ({"HostConfig": {"Mounts": [{"Type": "volume", "Target": "/x", "BindOptions": {"Propagation": "shared"}}]}},
+     'invalid mount config for type "volume": field BindOptions must not be specified'),
+    ({"HostConfig": {"VolumesFrom": ["nosuch"]}}, "No such container: nosuch"),
+    ({"HostConfig": {"Links": ["nosuch:alias"]}}, "could not get container for nosuch: No such container: nosuch"),
+    ({"Image": "UPPER:case"}, "invalid reference format: repository name must be lowercase"),
+])
+def test_create_refuses_what_dockerd_refuses_in_its_words(daemon, body, message):
+    body = dict({"Image": "busybox"}, **body)
+    status, _, out = daemon.api("POST", "/v1.41/containers/create", body=json.dumps(body), headers={"Content-Type": "application/json"})
+    # A 400 (not a 404: the docker CLI takes a 404 from create for a missing image and pulls).
+    assert (status, json.loads(out)["message"]) == (400, message)
+
+
+def test_create_checks_the_platform_and_queries_take_numbers_only(daemon):
+    def create(q):
+        return daemon.api("POST", "/v1.41/containers/create" + q, body='{"Image":"busybox"}', headers={"Content-Type": "application/json"})
+    status, _, out = create("?platform=bogus")
+    assert status == 400 and json.loads(out)["message"] == '"bogus": unknown operating system or architecture: invalid argument'
+    status, _, out = create("?platform=windows/amd64")
+    assert status == 404 and "does not match the specified platform: wanted windows/amd64, actual: linux/amd64" in json.loads(out)["message"]
+    status, _, out = create("?platform=linux/amd64")
+    assert status == 201
+    cid = json.loads(out)["Id"]
+    # `container:<name>` is resolved at the start, as dockerd (create's 404 made the CLI pull).
+    r = daemon.docker("create", "--network", "container:nosuch", "busybox", "true")
+    assert r.returncode == 0, r.stderr
+    r = daemon.docker("start", r.stdout.strip())
+    assert r.returncode != 0 and "No such container: nosuch" in r.stderr, r.stderr
+    daemon.docker("start", cid, check=True)
+    for path, message in (
+        (f"/containers/{cid}/stop?t=abc", 'strconv.Atoi: parsing "abc": invalid syntax'),  # it waited the default 10 s
+        (f"/containers/{cid}/resize?h=abc&w=10", 'strconv.Atoi: parsing "abc": invalid syntax'),
+    ):
+        status, _, out = daemon.api("POST", "/v1.41" + path)
+        assert (status, json.loads(out)["message"]) == (400, message), path
+    for q in ("since=abc", "until=abc"):
+        status, _, out = daemon.api("GET", f"/v1.41/containers/{cid}/logs?stdout=1&{q}")
+        assert (status, json.loads(out)["message"]) == (400, 'strconv.ParseInt: parsing "abc": invalid syntax'), q
+    status, _, out = daemon.api("GET", "/v1.41/containers/json?limit=abc")
+    assert status == 400
+    daemon.docker("rm", "-f", cid)
+
+
 def test_create_on_two_networks_is_refused_before_api_1_44(daemon):
     body = json.dumps({"Image": "busybox", "NetworkingConfig": {"EndpointsConfig": {"a": {}, "bar": {}}}})
     status, _, out = daemon.api("POST", "/v1.41/containers/create", body=body, headers={"Content-Type": "application/json"})
