@@ -46,15 +46,15 @@ extension Router {
             try await engine.pause(id, false)
             res.noContent()
         case (.HEAD, 2, let id, "archive"):
-            let s = try await engine.statPath(id, path: req.q("path") ?? "/")
+            let s = try await engine.statPath(id, path: try archivePath(req))
             res.send(status: 200, extraHeaders: [("X-Docker-Container-Path-Stat", Data(s.json.bytes).base64EncodedString())], headOnly: true)
         case (.GET, 2, let id, "archive"):
-            let source = try await engine.archiveSource(id, path: req.q("path") ?? "/")
+            let source = try await engine.archiveSource(id, path: try archivePath(req))
             await streamTar(
                 res, extraHeaders: [("X-Docker-Container-Path-Stat", Data(source.stat.json.bytes).base64EncodedString())],
                 walk: { sink in try source.write(sink) }, done: { source.finish() })
         case (.PUT, 2, let id, "archive"):
-            guard let path = req.q("path") else { throw EngineError.badRequest("path is required") }
+            let path = try archivePath(req)
             let file = try spool(req)
             defer { unlink(file) }
             try await engine.extractInto(id, path: path, tarFile: file, copyUIDGID: ["1", "true"].contains(req.q("copyUIDGID") ?? ""))
@@ -280,6 +280,13 @@ extension Router {
         let code = try await engine.wait(c.id, condition: cond)
         _ = await res.write(Array(((["StatusCode": .int(Int64(code)), "Error": .null] as JSON).serialized() + "\n").utf8))
         res.end()
+    }
+
+    /// The archive endpoints' `path`, which dockerd requires (without one a GET sent the whole
+    /// root).
+    func archivePath(_ req: Request) throws -> String {
+        guard let path = req.q("path"), !path.isEmpty else { throw EngineError.badRequest("bad parameter: path cannot be empty") }
+        return path
     }
 
     func logs(_ req: Request, _ res: Responder, _ id: String) async throws {

@@ -17,7 +17,8 @@ extension Router {
         case (.POST, "prune"):
             let f = try filters(req, accepted: ["label", "label!", "all"])
             // From API 1.42 only anonymous volumes go, unless the `all` filter says otherwise.
-            let all = try req.version < .v1_42 || boolFilter(f, "all") == true
+            let allFilter = try boolFilter(f, "all")
+            let all = req.version < .v1_42 || allFilter == true
             let r = await engine.pruneVolumes(labels: labelFilter(f), anonymousOnly: !all)
             res.json(200, PruneReport(key: "VolumesDeleted", names: r.names, spaceReclaimed: r.reclaimed).json)
         case (.GET, let name?) where p.count == 1: res.json(200, await engine.volumeResponse(try await engine.volume(name)).json)

@@ -7,8 +7,10 @@ public enum Firewall {
         public var subnet: Subnet
         public var internalOnly: Bool
         public var masquerade: Bool
-        public init(bridge: String, subnet: Subnet, internalOnly: Bool, masquerade: Bool = true) {
-            self.bridge = bridge; self.subnet = subnet; self.internalOnly = internalOnly; self.masquerade = masquerade
+        /// Containers on the bridge reach each other (`com.docker.network.bridge.enable_icc`).
+        public var icc: Bool
+        public init(bridge: String, subnet: Subnet, internalOnly: Bool, masquerade: Bool = true, icc: Bool = true) {
+            self.bridge = bridge; self.subnet = subnet; self.internalOnly = internalOnly; self.masquerade = masquerade; self.icc = icc
         }
     }
 
@@ -69,7 +71,7 @@ public enum Firewall {
                 nat.append("-A \(c.postrouting) -s \(n.subnet) ! -o \(n.bridge) -j MASQUERADE")
             }
             filter.append("-A \(c.forward) -o \(n.bridge) -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT")
-            filter.append("-A \(c.forward) -i \(n.bridge) -o \(n.bridge) -j ACCEPT")
+            filter.append("-A \(c.forward) -i \(n.bridge) -o \(n.bridge) -j \(n.icc ? "ACCEPT" : "DROP")")
             if n.internalOnly {
                 filter.append("-A \(c.isolation) -i \(n.bridge) ! -o \(n.bridge) -j DROP")
                 filter.append("-A \(c.isolation) ! -i \(n.bridge) -o \(n.bridge) -j DROP")

@@ -30,6 +30,10 @@ extension Engine {
             }
         } catch let e as EngineError { throw e } catch { throw .wrapping(error) }
         if let parsed = try? Reference(parsing: ref), parsed.tag == nil, parsed.digest == nil { throw .noSuchImage(parsed.withDefaultTag.familiar) }
+        // Neither a reference nor an ID: dockerd's 400 in the parser's words (`UPPER`: "must be lowercase").
+        if !(hex.count >= 1 && hex.allSatisfy { $0.isHexDigit && !$0.isUppercase }) {
+            do { _ = try Reference(parsing: ref) } catch { throw .badRequest(error.description) }
+        }
         throw .noSuchImage(ref)
     }
 

@@ -86,7 +86,10 @@ extension Engine {
     func refreshFirewall() {
         var nets: [Firewall.Net] = []
         for n in networks.values.sorted(by: { $0.created < $1.created }) where n.driver == "bridge" {
-            if let s = n.subnet { nets.append(Firewall.Net(bridge: n.bridge, subnet: s, internalOnly: n.internalOnly)) }
+            if let s = n.subnet {
+                let o = BridgeOptions(n.options)
+                nets.append(Firewall.Net(bridge: n.bridge, subnet: s, internalOnly: n.internalOnly, masquerade: o.masquerade, icc: o.icc))
+            }
         }
         var ports: [Firewall.Port] = []
         for c in containers.values where c.state.running || starting.contains(c.id) {
@@ -166,6 +169,7 @@ extension Engine {
         n.attachable = body.attachable
         n.labels = body.labels ?? [:]
         n.options = body.options ?? [:]
+        try BridgeOptions.check(n.options, bridgeFiltering: BridgeOptions.hostFiltersBridgedTraffic())
         n.bridge = n.options["com.docker.network.bridge.name"] ?? "br-" + String(n.id.prefix(12))
         let taken = networks.values.compactMap(\.subnet)
         n.enableIPv6 = body.enableIPv6
@@ -227,6 +231,9 @@ extension Engine {
         let subnet = n.subnet!
         if let r = n.ipRange, !subnet.contains(r.base) { throw .badRequest("ip-range \(r) is not within subnet \(subnet)") }
         if let g = n.gateway, !subnet.contains(g) { throw .badRequest("gateway \(g) is not within subnet \(subnet)") }
+        for (name, a) in n.auxAddresses.sorted(by: { $0.key < $1.key }) where IPv4(a).map({ !subnet.contains($0) }) ?? true {
+            throw .forbidden("auxiliary address: (\(name):\(a)) must belong to the master pool: \(subnet)")
+        }
         if n.gateway == nil { n.gateway = subnet.base + 1 }
         if n.enableIPv6 && n.subnet6 == nil { throw .badRequest("IPv6 is enabled (--ipv6) but no IPv6 subnet was given (--subnet)") }
         if let s6 = n.subnet6, n.gateway6 == nil { n.gateway6 = s6.base + 1 }

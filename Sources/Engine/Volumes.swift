@@ -91,6 +91,11 @@ extension Engine {
         for k in options.keys where !["type", "device", "o", "size"].contains(k) {
             throw .badRequest("create \(name): invalid option key: \"\(k)\"")
         }
+        // The local driver's pairs, as dockerd's: a type or mount options mean nothing without a
+        // device (the volume was made, and its mount failed at the first container's start).
+        for (option, required) in [("device", "type"), ("type", "device"), ("o", "device")] where options[option] != nil && options[required] == nil {
+            throw .badRequest("create \(name): missing required option: \"\(required)\"")
+        }
         var v = Volume(name: name, created: .now())
         v.labels = labels
         v.options = options

@@ -49,6 +49,7 @@ public final class RegistryClient: Sendable {
         self.mirrors = mirrors.mapValues { $0.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 } }
         var cfg = HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(15), read: .seconds(120)))
         cfg.httpVersion = .http1Only
+        cfg.connectionPool.retryConnectionEstablishment = Self.retryConnecting
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: cfg)
         let listed = InsecureRegistries(insecureRegistries, loopbackIsInsecure: loopbackIsInsecure)
         insecure = { listed.contains($0) }
@@ -89,6 +90,7 @@ public final class RegistryClient: Sendable {
         guard custom else { return http }
         var cfg = HTTPClient.Configuration(tlsConfiguration: tls, redirectConfiguration: .disallow, timeout: .init(connect: .seconds(15), read: .seconds(120)))
         cfg.httpVersion = .http1Only
+        cfg.connectionPool.retryConnectionEstablishment = Self.retryConnecting
         return clients.set(host, HTTPClient(eventLoopGroupProvider: .singleton, configuration: cfg))
     }
 
@@ -560,4 +562,11 @@ actor TokenCache {
     private var headers: [String: String] = [:]
     func header(domain: String, scope: String) -> String? { headers[domain + " " + scope] }
     func store(_ h: String, domain: String, scope: String) { headers[domain + " " + scope] = h }
+}
+
+extension RegistryClient {
+    /// A refused connection fails the request at once, as dockerd's does: AsyncHTTPClient retried
+    /// it until the 15 s connect timeout (`docker login` to a registry that is down took 15 s,
+    /// and each dead mirror held a pull as long before the next was tried).
+    static let retryConnecting = false
 }

@@ -2,6 +2,7 @@
 each one found failing against berthd while passing against dockerd. Every test here failed
 before its fix."""
 import json
+import time
 import os
 import subprocess
 import tarfile
@@ -119,7 +120,24 @@ def test_create_checks_the_platform_and_queries_take_numbers_only(daemon):
         assert (status, json.loads(out)["message"]) == (400, 'strconv.ParseInt: parsing "abc": invalid syntax'), q
     status, _, out = daemon.api("GET", "/v1.41/containers/json?limit=abc")
     assert status == 400
+    # Without `path` a GET of the archive sent the container's whole root; dockerd refuses it.
+    for method in ("GET", "HEAD", "PUT"):
+        status, _, out = daemon.api(method, f"/v1.41/containers/{cid}/archive")
+        assert status == 400 and (method == "HEAD" or json.loads(out)["message"] == "bad parameter: path cannot be empty"), (method, out)
     daemon.docker("rm", "-f", cid)
+
+
+def test_login_to_a_registry_that_refuses_connections_fails_at_once(daemon):
+    # The HTTP client retried a refused connection until its 15 s connect timeout.
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    t = time.monotonic()
+    r = daemon.docker("login", "-u", "u", "--password-stdin", f"127.0.0.1:{port}", input="p\n")
+    assert r.returncode != 0 and "connection refused" in r.stderr.lower(), r.stderr
+    assert time.monotonic() - t < 5, f"the login took {time.monotonic() - t:.1f} s"
 
 
 def test_create_on_two_networks_is_refused_before_api_1_44(daemon):

@@ -208,6 +208,35 @@ def test_network_commands_match_docker(fresh_daemon):
     assert not os.path.exists("/sys/class/net/brtest0")
 
 
+def test_bridge_driver_options_are_applied_or_refused(fresh_daemon):
+    """`-o com.docker.network.bridge.enable_icc=false` (and masquerade, mtu, host binding…) were
+    stored and ignored: containers on an icc=false network reached each other. Now icc and
+    masquerade are applied, and the options Berth does not implement are refused."""
+    d = fresh_daemon
+    d.docker("network", "create", "-o", "com.docker.network.bridge.enable_icc=false",
+             "-o", "com.docker.network.bridge.enable_ip_masquerade=false", "--subnet", "10.231.7.0/24", "closed", check=True)
+    d.docker("network", "create", "--subnet", "10.231.8.0/24", "open", check=True)
+    for n in ("closed", "open"):
+        d.docker("run", "-d", "--name", "srv-" + n, "--network", n, "busybox", "sleep", "60", check=True)
+        ip = d.docker("inspect", "-f", f'{{{{(index .NetworkSettings.Networks "{n}").IPAddress}}}}', "srv-" + n).stdout.strip()
+        r = d.docker("run", "--rm", "--network", n, "busybox", "ping", "-c", "1", "-W", "1", ip)
+        assert (r.returncode == 0) == (n == "open"), (n, r.stdout, r.stderr)
+        d.docker("rm", "-f", "srv-" + n, check=True)
+    nat = subprocess.run(["iptables-save", "-t", "nat"], capture_output=True, text=True).stdout
+    assert "-s 10.231.8.0/24" in nat and "MASQUERADE" in nat and "-s 10.231.7.0/24" not in nat
+    for opt, message in (("com.docker.network.driver.mtu=1400", "network option com.docker.network.driver.mtu=1400 is not supported by Berth"),
+                         ("com.docker.network.driver.mtu=abc", 'failed to parse com.docker.network.driver.mtu value: abc'),
+                         ("com.docker.network.bridge.host_binding_ipv4=127.0.0.1", "is not supported by Berth"),
+                         ("com.docker.network.bridge.enable_icc=maybe", "strconv.ParseBool")):
+        r = d.docker("network", "create", "-o", opt, "refused")
+        assert r.returncode != 0 and message in r.stderr, (opt, r.stderr)
+    d.docker("network", "create", "-o", "com.docker.network.driver.mtu=1500", "-o", "com.docker.network.bridge.enable_icc=true", "defaults", check=True)
+    body = {"Name": "aux", "IPAM": {"Config": [{"Subnet": "10.231.9.0/24", "AuxiliaryAddresses": {"a": "10.231.10.1"}}]}}
+    status, _, out = d.api("POST", "/v1.41/networks/create", body=json.dumps(body), headers={"Content-Type": "application/json"})
+    assert status == 403 and json.loads(out)["message"] == "auxiliary address: (a:10.231.10.1) must belong to the master pool: 10.231.9.0/24", out
+    d.docker("network", "rm", "closed", "open", "defaults", check=True)
+
+
 def test_network_modes_and_dns_options(daemon):
     d = daemon
     out = d.docker("run", "--rm", "--network", "host", "busybox", "sh", "-c", "ip -o link | grep -c eth0; hostname").stdout.split()

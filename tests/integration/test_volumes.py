@@ -152,6 +152,13 @@ def test_local_driver_options(daemon):
     assert not os.path.exists(f"{d.root}/data/volumes/tmpvol")
     r = d.docker("volume", "create", "-o", "bogus=1", "badopt")
     assert r.returncode != 0 and 'invalid option key: "bogus"' in r.stderr
+    # dockerd's pairs: a type or mount options without a device were taken, and the volume's
+    # mount then failed at the first container's start.
+    for opts in (["-o", "type=tmpfs"], ["-o", "o=size=1m"], ["-o", "device=tmpfs"]):
+        r = d.docker("volume", "create", *opts, "half")
+        need = "type" if opts[1].startswith("device") else "device"
+        assert r.returncode != 0 and f'create half: missing required option: "{need}"' in r.stderr, (opts, r.stderr)
+    assert d.docker("volume", "ls", "-q").stdout.split().count("half") == 0
 
 
 def test_system_prune_output_matches_docker(fresh_daemon):
