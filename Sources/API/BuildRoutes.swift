@@ -1,6 +1,7 @@
 import Archive
 import BuildKit
 import BuildKitAPI
+import DockerAPI
 import Engine
 import Foundation
 import GRPCCore
@@ -33,6 +34,34 @@ extension Router {
         for (k, v) in try object("buildargs").object ?? JSONObject() { if let s = v.string { r.buildArgs[k] = s } }
         r.labels = try object("labels").stringMap ?? [:]
         r.cacheFrom = try object("cachefrom").stringArray ?? []
+        // RUN steps' limits, as dockerd's legacy builder applies them (they were ignored).
+        func int64(_ key: String) throws -> Int64 {
+            guard let text = req.q(key), !text.isEmpty else { return 0 }
+            guard let n = Int64(text) else { throw EngineError.badRequest("strconv.ParseInt: parsing \(JSON.string(text).serialized()): invalid syntax") }
+            return n
+        }
+        r.resources.memory = try int64("memory")
+        r.resources.memorySwap = try int64("memswap")
+        r.resources.cpuShares = try int64("cpushares")
+        r.resources.cpuPeriod = try int64("cpuperiod")
+        r.resources.cpuQuota = try int64("cpuquota")
+        r.resources.cpusetCpus = req.q("cpusetcpus") ?? ""
+        r.resources.cpusetMems = req.q("cpusetmems") ?? ""
+        r.shmSize = try int64("shmsize")
+        if let u = try object("ulimits").array, !u.isEmpty {
+            r.resources.ulimits = u.map { Ulimit(name: $0["Name"].string ?? "", hard: $0["Hard"].int ?? 0, soft: $0["Soft"].int ?? 0) }
+        }
+        // Berth builds for the platform it runs on; another is refused, one that does not parse in dockerd's words.
+        if let p = req.q("platform"), !p.isEmpty {
+            let wanted: PlatformSpec
+            do { wanted = try PlatformSpec(parsing: p) } catch { throw EngineError.badRequest(error.description) }
+            guard wanted.matches(os: "linux", architecture: PlatformSpec.hostArchitecture) else {
+                throw EngineError.notImplemented("building for \(wanted) is not supported by Berth (it builds for linux/\(PlatformSpec.hostArchitecture))")
+            }
+        }
+        if let isolation = req.q("isolation"), !isolation.isEmpty, isolation != "default" {
+            throw EngineError.badRequest("Invalid isolation: \(JSON.string(isolation).serialized()) - linux only supports 'default'")
+        }
         for t in r.tags where (try? Reference(parsing: t)) == nil {
             throw EngineError.badRequest("invalid reference format: repository name (\(t)) must be lowercase")
         }

@@ -98,9 +98,14 @@ extension Router {
                 do { try await Engine.download(url, to: file) } catch { unlink(file); throw error }
             }
             defer { unlink(file) }
+            // `--platform` names the imported image's platform, as dockerd records it (it was ignored).
+            var platform: PlatformSpec? = nil
+            if let p = req.q("platform"), !p.isEmpty {
+                do { platform = try PlatformSpec(parsing: p) } catch { throw EngineError.badRequest(error.description) }
+            }
             let id = try engine.importImage(
                 tarFile: file, repo: req.q("repo"), tag: req.q("tag"), message: req.q("message") ?? "",
-                changes: req.query["changes"] ?? [])
+                changes: req.query["changes"] ?? [], platform: platform)
             res.startStream(contentType: "application/json")
             _ = await res.writeJSONLine(["status": .string(id.description)])
             res.end()

@@ -95,6 +95,7 @@ extension Berth {
             let info = try client.request("GET", "/containers/\(id)/json").json
             var q: [(String, String)] = [("stream", "1"), ("stdout", "1"), ("stderr", "1")]
             if f.bool("interactive") { q.append(("stdin", "1")) }
+            if let k = f.string("detach-keys") { q.append(("detachKeys", k)) }  // it was dropped
             let attach = try client.hijack("/containers/\(id)/attach" + DaemonClient.query(q))
             let wait = try client.open("POST", "/containers/\(id)/wait?condition=next-exit")
             try startOrFail(id)
@@ -144,6 +145,9 @@ extension Berth {
         var q: [(String, String)] = []
         if f.bool("force") { q.append(("force", "1")) }
         if f.bool("volumes") { q.append(("v", "1")) }
+        // `--link` removes the link named, never the container (it was dropped, and `rm --link
+        // db` removed the container db).
+        if f.bool("link") { q.append(("link", "1")) }
         return eachContainer(f.positionals) { id in
             _ = try client.request("DELETE", "/containers/\(id)" + DaemonClient.query(q)); return id
         }

@@ -47,7 +47,10 @@ extension Berth {
             "IPAM": ["Driver": .string(f.string("ipam-driver") ?? "default"), "Config": (cfg.object?.isEmpty ?? true) ? [] : [cfg], "Options": [:]],
             "Options": Berth.keyValues(f.list("opt")), "Labels": Berth.keyValues(f.list("label")),
         ]
-        Out.print(try client.request("POST", "/networks/create", json: body).json["Id"].string ?? "")
+        var sent = body
+        // Sent as the docker CLI sends it (it was dropped), so the daemon refuses `swarm`/`global`.
+        if let scope = f.string("scope") { sent["Scope"] = .string(scope) }
+        Out.print(try client.request("POST", "/networks/create", json: sent).json["Id"].string ?? "")
         return 0
     }
 
@@ -113,6 +116,7 @@ extension Berth {
     func networkInspect(_ args: [String]) throws -> Int32 {
         let f = try Flags.parse(args, [FlagSpec("-f", "--format", value: true), FlagSpec("-v", "--verbose")])
         guard !f.positionals.isEmpty else { throw CLIError("\"network inspect\" requires at least 1 argument.") }
+        // `--verbose` adds a swarm network's services and tasks; a local network has none to add.
         return try inspectObjects(f.positionals, kind: "network", path: "/networks/", format: f.string("format"))
     }
 
@@ -147,7 +151,13 @@ extension Berth {
         guard f.positionals.count == 2 else { throw CLIError("\"network connect\" requires exactly 2 arguments.") }
         var ep: JSON = [:]
         if !f.list("alias").isEmpty { ep["Aliases"] = JSON.strings(f.list("alias")) }
-        if let ip = f.string("ip") { ep["IPAMConfig"] = ["IPv4Address": .string(ip)] }
+        // --ip6, --link and --driver-opt were parsed and dropped.
+        var ipam: JSON = [:]
+        if let ip = f.string("ip") { ipam["IPv4Address"] = .string(ip) }
+        if let ip6 = f.string("ip6") { ipam["IPv6Address"] = .string(ip6) }
+        if !(ipam.object?.isEmpty ?? true) { ep["IPAMConfig"] = ipam }
+        if !f.list("link").isEmpty { ep["Links"] = JSON.strings(f.list("link")) }
+        if !f.list("driver-opt").isEmpty { ep["DriverOpts"] = Berth.keyValues(f.list("driver-opt")) }
         _ = try client.request("POST", "/networks/\(f.positionals[0])/connect", json: ["Container": .string(f.positionals[1]), "EndpointConfig": ep])
         return 0
     }

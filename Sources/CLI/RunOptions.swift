@@ -22,6 +22,7 @@ struct RunOptions {
         FlagSpec("--expose", value: true), FlagSpec("--ip", value: true), FlagSpec("--network-alias", value: true),
         FlagSpec("--dns", value: true), FlagSpec("--dns-search", value: true), FlagSpec("--dns-option", value: true),
         FlagSpec("--mac-address", value: true), FlagSpec("--userns", value: true), FlagSpec("--runtime", value: true),
+        FlagSpec("--link", value: true),
     ]
 
     let flags: Flags
@@ -104,6 +105,10 @@ struct RunOptions {
         if flags.bool("init") { h["Init"] = true }
         if let r = flags.string("runtime") { h["Runtime"] = .string(r) }
         if !flags.list("add-host").isEmpty { h["ExtraHosts"] = JSON.strings(flags.list("add-host")) }
+        // `--link name[:alias]`, as the docker CLI sends it (`name:alias`, the alias defaulting to the name).
+        if !flags.list("link").isEmpty {
+            h["Links"] = JSON.strings(flags.list("link").map { $0.contains(":") ? $0 : $0 + ":" + $0 })
+        }
         var logCfg = JSONObject()
         for o in flags.list("log-opt") {
             let kv = o.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)

@@ -378,6 +378,7 @@ public struct ImageInspectResponse: GoJSONResponse {
     public var author = ""
     public var config = ContainerConfig()
     public var architecture = ""
+    public var variant = ""
     public var os = ""
     public var size: Int64 = 0
     public var graphDriver: [String: String] = [:]
@@ -398,6 +399,7 @@ public struct ImageInspectResponse: GoJSONResponse {
         w.put("Author", .string(author))
         w.put("Config", config.json)
         w.put("Architecture", .string(architecture))
+        if !variant.isEmpty { w.put("Variant", .string(variant)) }  // omitempty, as dockerd
         w.put("Os", .string(os))
         w.put("Size", .int(size))
         w.put("VirtualSize", .int(size))

@@ -25,6 +25,11 @@ public struct BuildRequest: Sendable {
     public var cacheFrom: [String] = []
     /// `--add-host` for RUN steps (`host:ip`).
     public var extraHosts: [String] = []
+    /// The legacy endpoint's limits for RUN steps (`memory`, `memswap`, `cpushares`, `cpusetcpus`,
+    /// `cpusetmems`, `cpuperiod`, `cpuquota`, `ulimits`) and `shmsize`: they were taken and
+    /// ignored; each step's container now has them, as dockerd's legacy builder gives them.
+    public var resources = Resources()
+    public var shmSize: Int64 = 0
     /// The Dockerfile itself, when it does not come in the context (BuildKit's clients send
     /// it separately); `dockerfile` then only names it in messages.
     public var dockerfileContent: [UInt8]? = nil
@@ -109,7 +114,7 @@ extension Engine {
     /// A container for a build step (RUN, or COPY/ADD's target), never started for COPY.
     func buildContainer(
         image: Digest, config: JSON, cmd: [String], env: [String], network: String, extraHosts: [String] = [], binds: [String] = [],
-        tmpfs: [String: String] = [:]
+        tmpfs: [String: String] = [:], resources: Resources = Resources(), shmSize: Int64 = 0
     ) throws(EngineError) -> String {
         // The step's image config (its user, working directory, volumes…) as a container config.
         var cfg = ContainerConfig(json: config)
@@ -126,6 +131,8 @@ extension Engine {
         host.extraHosts = extraHosts.isEmpty ? nil : extraHosts
         host.binds = binds.isEmpty ? nil : binds
         host.tmpfs = tmpfs.isEmpty ? nil : tmpfs
+        host.resources = resources
+        host.shmSize = shmSize
         return try create(name: nil, request: ContainerCreateBody(config: cfg, hostConfig: host)).id
     }
 

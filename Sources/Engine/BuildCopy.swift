@@ -202,7 +202,7 @@ extension BuildRun {
         runEnv += prepared.env
         let cid = try await engine.buildContainer(
             image: base, config: st.doc["config"], cmd: cmd, env: runEnv, network: options.network ?? request.networkMode,
-            extraHosts: request.extraHosts, binds: prepared.binds, tmpfs: prepared.tmpfs)
+            extraHosts: request.extraHosts, binds: prepared.binds, tmpfs: prepared.tmpfs, resources: request.resources, shmSize: request.shmSize)
         await say(" ---> Running in \(cid.prefix(12))\n")
         let (stream, cont) = AsyncStream<[UInt8]?>.makeStream()
         do {

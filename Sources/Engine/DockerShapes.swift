@@ -239,6 +239,7 @@ public enum DockerShapes {
         r.author = cfg["author"].string ?? ""
         r.config = ContainerConfig(json: cfg["config"])
         r.architecture = img.config.architecture
+        r.variant = img.config.json["variant"].string ?? ""
         r.os = img.config.os
         r.size = img.size
         r.graphDriver =

@@ -1,3 +1,4 @@
+import Glibc
 import Sys
 
 /// A prune's `label` and `label!` filters, as dockerd's prunes apply them: every `label` entry
@@ -87,6 +88,14 @@ public struct PlatformSpec: Sendable, Equatable, CustomStringConvertible {
     }
 
     public func matches(os: String, architecture: String) -> Bool { self.os == os && self.architecture == architecture }
+
+    /// The architecture this host runs, in Go's names.
+    public static let hostArchitecture: String = {
+        var u = utsname()
+        uname(&u)
+        let machine = withUnsafeBytes(of: &u.machine) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        return architectures[machine]?.0 ?? machine
+    }()
 
     public var description: String { os + "/" + architecture + (variant.isEmpty ? "" : "/" + variant) }
 }

@@ -219,7 +219,9 @@ extension Engine {
 
     /// `docker import`: a filesystem tarball (any compression) becomes a one-layer image.
     /// `changes` are Dockerfile instructions (CMD, ENV, ...) applied to the config.
-    public nonisolated func importImage(tarFile: String, repo: String?, tag: String?, message: String, changes: [String]) throws(EngineError) -> Digest {
+    public nonisolated func importImage(
+        tarFile: String, repo: String?, tag: String?, message: String, changes: [String], platform: PlatformSpec? = nil
+    ) throws(EngineError) -> Digest {
         var target: Reference? = nil
         if let repo, !repo.isEmpty {
             do { target = try Reference(parsing: repo + (tag.map { $0.isEmpty ? "" : ":" + $0 } ?? "")).withDefaultTag } catch {
@@ -232,11 +234,13 @@ extension Engine {
         let now = Timestamp.now().goRFC3339Nano
         var history: JSON = ["created": .string(now)]
         history["comment"] = .string(message.isEmpty ? "Imported from -" : message)
-        let config: JSON = [
-            "architecture": "amd64", "comment": .string(message.isEmpty ? "Imported from -" : message), "config": cfgJSON,
+        var config: JSON = [
+            "architecture": .string(platform?.architecture ?? PlatformSpec.hostArchitecture),
+            "comment": .string(message.isEmpty ? "Imported from -" : message), "config": cfgJSON,
             "container_config": DockerShapes.emptyContainerConfig, "created": .string(now), "docker_version": "berth", "history": [history],
-            "os": "linux", "rootfs": ["type": "layers", "diff_ids": [.string(diffID.description)]],
+            "os": .string(platform?.os ?? "linux"), "rootfs": ["type": "layers", "diff_ids": [.string(diffID.description)]],
         ]
+        if let variant = platform?.variant, !variant.isEmpty { config["variant"] = .string(variant) }
         do {
             let id = try store.registerImage(config: ImageConfig(json: config), tags: target.map { [$0] } ?? [])
             emitImage("import", id.description, name: target?.familiar)

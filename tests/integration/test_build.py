@@ -216,6 +216,24 @@ def test_failures_and_bad_input(daemon, tmp_path):
     assert r.returncode != 0
 
 
+def test_legacy_build_limits_reach_run_steps_and_platform_is_checked(daemon, tmp_path):
+    """`docker build -m/--memory-swap/--cpu-shares/--shm-size/--ulimit` were taken and ignored by
+    the legacy endpoint; a RUN step now runs under them, as dockerd's builder runs it."""
+    d = daemon
+    ctx = make_context(tmp_path / "limits", "FROM busybox\n"
+                       "RUN cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.shares; "
+                       "df -k /dev/shm | tail -1; ulimit -n\n")
+    env = dict(os.environ, DOCKER_HOST=d.host, DOCKER_BUILDKIT="0")
+    r = subprocess.run([DOCKER, "build", "--no-cache", "-m", "64m", "--memory-swap", "-1", "--cpu-shares", "512", "--shm-size", "8m",
+                        "--ulimit", "nofile=1234:1234", str(ctx)], env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "\n67108864\n512\n" in r.stdout and " 8192 " in r.stdout and "\n1234\n" in r.stdout, r.stdout
+    r = subprocess.run([DOCKER, "build", "--platform", "foobar", str(ctx)], env=env, capture_output=True, text=True)
+    assert r.returncode != 0 and "unknown operating system or architecture" in r.stderr, r.stderr
+    r = subprocess.run([DOCKER, "build", "--platform", "linux/s390x", str(ctx)], env=env, capture_output=True, text=True)
+    assert r.returncode != 0 and "not supported by Berth" in r.stderr, r.stderr
+
+
 def test_stdin_contexts_heredocs_and_target(daemon, tmp_path):
     d = daemon
     r = d.berth("build", "-t", "fromstdin", "-", input="FROM busybox\nRUN echo piped > /p\nCMD cat /p\n")

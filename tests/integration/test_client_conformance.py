@@ -281,6 +281,37 @@ def test_legacy_links_env_hosts_names_and_removal(daemon):
     c.remove_container(target, force=True)
 
 
+def test_berth_cli_sends_the_flags_it_takes(daemon, tmp_path):
+    """Flags the berth CLI parsed and dropped: `rm --link` removed the linked container itself
+    instead of the link; `network connect --ip6/--link/--driver-opt`, `import --platform` and
+    `network create --scope` were lost on the way."""
+    d = daemon
+    d.berth("run", "-d", "--name", "lnk2-target", "busybox", "sleep", "60", check=True)
+    d.berth("run", "-d", "--name", "lnk2-parent", "--link", "lnk2-target:db", "busybox", "sleep", "60", check=True)
+    assert d.berth("rm", "--link", "lnk2-parent/db").returncode == 0
+    assert d.berth("inspect", "-f", "{{.State.Running}}", "lnk2-target").stdout.strip() == "true"  # still there, running
+    assert d.berth("inspect", "-f", "{{json .HostConfig.Links}}", "lnk2-parent").stdout.strip() == "null"
+    d.berth("network", "create", "--ipv6", "--subnet", "10.232.0.0/24", "--subnet", "fd00:232::/64", "v6net", check=True)
+    d.berth("network", "connect", "--ip6", "fd00:232::55", "--link", "lnk2-target:t", "--driver-opt", "k=v", "v6net", "lnk2-parent", check=True)
+    ep = json.loads(d.berth("inspect", "lnk2-parent").stdout)[0]["NetworkSettings"]["Networks"]["v6net"]
+    assert ep["GlobalIPv6Address"] == "fd00:232::55" and ep["Links"] == ["lnk2-target:t"] and ep["DriverOpts"] == {"k": "v"}, ep
+    d.berth("rm", "-f", "lnk2-parent", "lnk2-target", check=True)
+    d.berth("network", "rm", "v6net", check=True)
+    r = d.berth("network", "create", "--scope", "swarm", "swarmy")
+    assert r.returncode != 0 and "swarm" in r.stderr, r.stderr
+    tar = tmp_path / "empty.tar"
+    with tarfile.open(tar, "w") as t:
+        info = tarfile.TarInfo("hello")
+        info.size = 2
+        t.addfile(info, io.BytesIO(b"hi"))
+    for tool in ("berth", "docker"):
+        d.run(tool, "import", "--platform", "linux/arm64/v8", str(tar), f"armish-{tool}:1", check=True)
+        assert d.docker("image", "inspect", "-f", "{{.Os}}/{{.Architecture}}/{{.Variant}}", f"armish-{tool}:1").stdout.strip() == "linux/arm64/v8"
+        d.docker("rmi", f"armish-{tool}:1", check=True)
+    r = d.berth("import", "--platform", "bogus", str(tar), "x:1")
+    assert r.returncode != 0 and "unknown operating system or architecture" in r.stderr, r.stderr
+
+
 def test_ps_command_quotes_arguments_with_spaces(daemon):
     cid = daemon.docker("create", "busybox", "sh", "-c", "echo a b").stdout.strip()
     c = client(daemon)
