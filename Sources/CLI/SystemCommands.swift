@@ -19,8 +19,7 @@ extension Berth {
         let activeVols = vols.filter { ($0["UsageData"]["RefCount"].int ?? 0) > 0 }
         let volSize = vols.reduce(Int64(0)) { $0 + ($1["UsageData"]["Size"].int ?? 0) }
         let activeVolSize = activeVols.reduce(Int64(0)) { $0 + ($1["UsageData"]["Size"].int ?? 0) }
-        Out.table([
-            ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"],
+        let summary = [
             ["Images", String(images.count), String(activeImages.count), Out.humanSize(imgSize), Out.humanSize(reclaimImg) + pct(reclaimImg, imgSize)],
             [
                 "Containers", String(containers.count), String(containers.filter { $0["State"].string == "running" }.count), Out.humanSize(rw),
@@ -31,7 +30,21 @@ extension Berth {
                 Out.humanSize(volSize - activeVolSize) + pct(volSize - activeVolSize, volSize),
             ],
             ["Build Cache", "0", "0", "0B", "0B"],
-        ])
+        ]
+        // `--format` (it was parsed and ignored): the docker CLI's fields for the summary rows.
+        if let format = f.string("format"), !f.bool("verbose") {
+            let keys = ["Type", "TotalCount", "Active", "Size", "Reclaimable"]
+            let rows: [JSON] = summary.map { r in
+                var o = JSONObject()
+                for (k, v) in zip(keys, r) { o[k] = .string(v) }
+                return .object(o)
+            }
+            let header: JSON = ["Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE", "Reclaimable": "RECLAIMABLE"]
+            try Formatter(format: format == "table" ? "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}" : format, header: header)
+                .print(rows)
+            return 0
+        }
+        Out.table([["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"]] + summary)
         if f.bool("verbose") {
             Out.print("\nImages space usage:\n")
             var rows = [["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE", "SHARED SIZE", "UNIQUE SIZE", "CONTAINERS"]]

@@ -237,6 +237,8 @@ def test_system_df_and_prune(fresh_daemon, busybox):
     for tool in ["berth", "docker"]:
         rows = {l.split()[0]: l.split() for l in d.run(tool, "system", "df").stdout.splitlines()[1:]}
         assert rows["Images"][1] == "2" and rows["Containers"][1] == "1"
+        # --format was parsed and ignored by the berth CLI.
+        assert d.run(tool, "system", "df", "--format", "{{.Type}}={{.TotalCount}}").stdout.splitlines()[:2] == ["Images=2", "Containers=1"], tool
     df = json.loads(d.api("GET", "/system/df")[2])
     assert df["Containers"][0]["SizeRw"] >= 2 and df["LayersSize"] > 1_000_000
     assert "Images space usage" in d.berth("system", "df", "-v").stdout
