@@ -8,7 +8,9 @@ import Sys
 extension Berth {
     func create(_ args: [String]) throws -> Int32 {
         let o = try RunOptions(args)
-        Out.print(try createContainer(o))
+        _ = try o.body()  // a flag's bad value: 125, as the docker CLI
+        // What the daemon (or the cidfile) refuses: `docker create` exits 1 where `run` exits 125.
+        do { Out.print(try createContainer(o)) } catch let e as CLIError { throw CLIError(e.description, code: 1) }
         return 0
     }
 
@@ -16,6 +18,11 @@ extension Berth {
     func createContainer(_ o: RunOptions, pulled: Bool = false) throws -> String {
         var q: [(String, String)] = []
         if let n = o.flags.string("name") { q.append(("name", n)) }
+        if let p = o.flags.string("platform") { q.append(("platform", p)) }
+        // `--cidfile`: refused when the file is there already, written once the ID is known (the docker CLI's rule).
+        if let cidfile = o.flags.string("cidfile"), !pulled, FS.exists(cidfile) {
+            throw CLIError("container ID file found, make sure the other container isn't running or delete \(cidfile)", code: 125)
+        }
         if o.flags.string("pull") == "always" && !pulled {
             try pullImage(o.image, quiet: o.flags.bool("quiet"), platform: o.flags.string("platform"), fd: 2)
             return try createContainer(o, pulled: true)
@@ -23,7 +30,13 @@ extension Berth {
         do {
             let r = try client.request("POST", "/containers/create" + DaemonClient.query(q), json: try o.body())
             for w in r.json["Warnings"].stringArray ?? [] { Out.err("WARNING: " + w) }
-            return r.json["Id"].string ?? ""
+            let id = r.json["Id"].string ?? ""
+            if let cidfile = o.flags.string("cidfile") {
+                do { try FS.writeAtomic(cidfile, Array(id.utf8), mode: 0o644) } catch {
+                    throw CLIError("failed to write the container ID to the file: \(error)", code: 125)
+                }
+            }
+            return id
         } catch let e as ClientError where e.status == 404 && e.message.contains("No such image") && !pulled {
             guard o.flags.string("pull") != "never" else { throw CLIError(e.message, code: 125) }
             Out.err("Unable to find image '\(o.image.contains(":") || o.image.contains("@") ? o.image : o.image + ":latest")' locally")
@@ -51,6 +64,7 @@ extension Berth {
         let interactive = o.flags.bool("interactive")
         var q: [(String, String)] = [("stream", "1"), ("stdout", "1"), ("stderr", "1")]
         if interactive { q.append(("stdin", "1")) }
+        if let k = o.flags.string("detach-keys") { q.append(("detachKeys", k)) }
         // Both requests on their way before either answer is read (one round trip, not two);
         // the start waits for both: the daemon answers each once it is in place.
         let attaching = try client.sendHijack("/containers/\(id)/attach" + DaemonClient.query(q))

@@ -22,7 +22,18 @@ struct RunOptions {
         FlagSpec("--expose", value: true), FlagSpec("--ip", value: true), FlagSpec("--network-alias", value: true),
         FlagSpec("--dns", value: true), FlagSpec("--dns-search", value: true), FlagSpec("--dns-option", value: true),
         FlagSpec("--mac-address", value: true), FlagSpec("--userns", value: true), FlagSpec("--runtime", value: true),
-        FlagSpec("--link", value: true),
+        FlagSpec("--link", value: true), FlagSpec("--security-opt", value: true), FlagSpec("--ulimit", value: true),
+        FlagSpec("--device", value: true), FlagSpec("--device-cgroup-rule", value: true), FlagSpec("--group-add", value: true),
+        FlagSpec("--ipc", value: true), FlagSpec("--pid", value: true), FlagSpec("--uts", value: true), FlagSpec("--cgroupns", value: true),
+        FlagSpec("--sysctl", value: true), FlagSpec("--cpuset-cpus", value: true), FlagSpec("--cpuset-mems", value: true),
+        FlagSpec("--cpu-period", value: true), FlagSpec("--cpu-quota", value: true), FlagSpec("--cpu-rt-period", value: true),
+        FlagSpec("--cpu-rt-runtime", value: true), FlagSpec("--memory-reservation", value: true),
+        FlagSpec("--memory-swappiness", value: true), FlagSpec("--oom-kill-disable"), FlagSpec("--oom-score-adj", value: true),
+        FlagSpec("--kernel-memory", value: true), FlagSpec("--blkio-weight", value: true), FlagSpec("--cgroup-parent", value: true),
+        FlagSpec("--cidfile", value: true), FlagSpec("--detach-keys", value: true), FlagSpec("--domainname", value: true),
+        FlagSpec("--label-file", value: true), FlagSpec("--ip6", value: true), FlagSpec("--link-local-ip", value: true),
+        FlagSpec("--volume-driver", value: true), FlagSpec("--isolation", value: true), FlagSpec("--storage-opt", value: true),
+        FlagSpec("--annotation", value: true), FlagSpec("--health-start-interval", value: true), FlagSpec("--gpus", value: true),
     ]
 
     let flags: Flags
@@ -46,7 +57,12 @@ struct RunOptions {
         }
         for e in flags.list("env") { env.append(resolveEnv(e)) }
         var labels = JSONObject()
-        for l in flags.list("label") {
+        var labelLines: [String] = []
+        for file in flags.list("label-file") {
+            guard let text = try? FS.readString(file) else { throw CLIError("open \(file): no such file or directory", code: 125) }
+            labelLines += text.split(separator: "\n").map { String($0).trimmingSpaces() }.filter { !$0.isEmpty && !$0.hasPrefix("#") }
+        }
+        for l in labelLines + flags.list("label") {
             let kv = l.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
             labels[kv[0]] = .string(kv.count > 1 ? kv[1] : "")
         }
@@ -62,13 +78,17 @@ struct RunOptions {
             "Env": JSON.strings(env), "Cmd": command.isEmpty ? .null : JSON.strings(command), "Image": .string(image),
             "WorkingDir": .string(flags.string("workdir") ?? ""), "Labels": .object(labels),
         ]
+        if let d = flags.string("domainname") { b["Domainname"] = .string(d) }
         if let ep = flags.string("entrypoint") { b["Entrypoint"] = ep.isEmpty ? [] : JSON.strings([ep]) }
         if let s = flags.string("stop-signal") { b["StopSignal"] = .string(s) }
         if flags.bool("no-healthcheck") {
             b["Healthcheck"] = ["Test": ["NONE"]]
         } else if let cmd = flags.string("health-cmd") {
             var hc: JSON = ["Test": ["CMD-SHELL", .string(cmd)]]
-            for (flag, key) in [("health-interval", "Interval"), ("health-timeout", "Timeout"), ("health-start-period", "StartPeriod")] {
+            for (flag, key) in [
+                ("health-interval", "Interval"), ("health-timeout", "Timeout"), ("health-start-period", "StartPeriod"),
+                ("health-start-interval", "StartInterval"),
+            ] {
                 if let d = flags.string(flag) {
                     guard let ns = RunOptions.goDuration(d) else {
                         throw CLIError("invalid argument \"\(d)\" for \"--\(flag)\" flag: time: invalid duration \"\(d)\"", code: 125)
@@ -104,6 +124,7 @@ struct RunOptions {
         if let u = flags.string("userns") { h["UsernsMode"] = .string(u) }
         if flags.bool("init") { h["Init"] = true }
         if let r = flags.string("runtime") { h["Runtime"] = .string(r) }
+        try addResourceAndNamespaceFlags(&h)
         if !flags.list("add-host").isEmpty { h["ExtraHosts"] = JSON.strings(flags.list("add-host")) }
         // `--link name[:alias]`, as the docker CLI sends it (`name:alias`, the alias defaulting to the name).
         if !flags.list("link").isEmpty {
@@ -145,11 +166,16 @@ struct RunOptions {
         if !flags.list("dns-search").isEmpty { h["DnsSearch"] = JSON.strings(flags.list("dns-search")) }
         if !flags.list("dns-option").isEmpty { h["DnsOptions"] = JSON.strings(flags.list("dns-option")) }
         let aliases = flags.list("network-alias")
-        if !aliases.isEmpty || flags.string("ip") != nil {
+        let linkLocal = flags.list("link-local-ip")
+        if !aliases.isEmpty || flags.string("ip") != nil || flags.string("ip6") != nil || !linkLocal.isEmpty {
             let net = flags.string("network") ?? "default"
             var ep: JSON = [:]
             if !aliases.isEmpty { ep["Aliases"] = JSON.strings(aliases) }
-            if let ip = flags.string("ip") { ep["IPAMConfig"] = ["IPv4Address": .string(ip)] }
+            var ipam: JSON = [:]
+            if let ip = flags.string("ip") { ipam["IPv4Address"] = .string(ip) }
+            if let ip6 = flags.string("ip6") { ipam["IPv6Address"] = .string(ip6) }
+            if !linkLocal.isEmpty { ipam["LinkLocalIPs"] = JSON.strings(linkLocal) }
+            if !(ipam.object?.isEmpty ?? true) { ep["IPAMConfig"] = ipam }
             var cfgs = JSONObject()
             cfgs[net] = ep
             b["NetworkingConfig"] = ["EndpointsConfig": .object(cfgs)]
@@ -180,6 +206,79 @@ struct RunOptions {
         if flags.bool("tty"), let size = Terminal.size() { h["ConsoleSize"] = [.int(Int64(size.rows)), .int(Int64(size.cols))] }
         b["HostConfig"] = h
         return b
+    }
+
+    /// The docker CLI's flags for limits, devices, namespaces and security, mapped to HostConfig
+    /// as it maps them (each was an unknown flag).
+    func addResourceAndNamespaceFlags(_ h: inout JSON) throws {
+        func bytes(_ flag: String) throws -> Int64? {
+            guard let text = flags.string(flag) else { return nil }
+            guard let v = RunOptions.parseBytes(text) else {
+                throw CLIError("invalid argument \"\(text)\" for \"--\(flag)\" flag: invalid size: '\(text)'", code: 125)
+            }
+            return v
+        }
+        if let v = try bytes("memory-reservation") { h["MemoryReservation"] = .int(v) }
+        if let v = try bytes("kernel-memory") { h["KernelMemory"] = .int(v) }
+        for (flag, key) in [
+            ("cpu-period", "CpuPeriod"), ("cpu-quota", "CpuQuota"), ("cpu-rt-period", "CPURealtimePeriod"),
+            ("cpu-rt-runtime", "CPURealtimeRuntime"), ("memory-swappiness", "MemorySwappiness"),
+            ("oom-score-adj", "OomScoreAdj"), ("blkio-weight", "BlkioWeight"),
+        ] {
+            if let v = try flags.int(flag) { h[key] = .int(Int64(v)) }
+        }
+        if flags.bool("oom-kill-disable") { h["OomKillDisable"] = true }
+        for (flag, key) in [
+            ("cpuset-cpus", "CpusetCpus"), ("cpuset-mems", "CpusetMems"), ("cgroup-parent", "CgroupParent"),
+            ("ipc", "IpcMode"), ("pid", "PidMode"), ("uts", "UTSMode"), ("cgroupns", "CgroupnsMode"),
+            ("volume-driver", "VolumeDriver"), ("isolation", "Isolation"),
+        ] {
+            if let v = flags.string(flag) { h[key] = .string(v) }
+        }
+        for (flag, key) in [("security-opt", "SecurityOpt"), ("group-add", "GroupAdd"), ("device-cgroup-rule", "DeviceCgroupRules")] {
+            if !flags.list(flag).isEmpty { h[key] = JSON.strings(flags.list(flag)) }
+        }
+        if !flags.list("ulimit").isEmpty {
+            h["Ulimits"] = .array(
+                try flags.list("ulimit").map { spec in
+                    let kv = spec.split(separator: "=", maxSplits: 1).map(String.init)
+                    let limits = kv.count == 2 ? kv[1].split(separator: ":", maxSplits: 1).map { Int64($0) } : []
+                    guard kv.count == 2, let soft = limits.first ?? nil, let hard = limits.count == 2 ? limits[1] : soft else {
+                        throw CLIError("invalid argument \"\(spec)\" for \"--ulimit\" flag: invalid ulimit argument: \(spec)", code: 125)
+                    }
+                    return ["Name": .string(kv[0]), "Soft": .int(soft), "Hard": .int(hard)]
+                })
+        }
+        if !flags.list("device").isEmpty {
+            h["Devices"] = .array(
+                flags.list("device").map { spec in
+                    let p = spec.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+                    let permissions = p.count > 1 && p.last!.allSatisfy({ "rwm".contains($0) }) && !p.last!.isEmpty ? p.last! : "rwm"
+                    let inside = p.count > 2 || (p.count == 2 && permissions != p[1]) ? p[1] : p[0]
+                    return ["PathOnHost": .string(p[0]), "PathInContainer": .string(inside), "CgroupPermissions": .string(permissions)]
+                })
+        }
+        var sysctls = JSONObject()
+        for kv in flags.list("sysctl") {
+            let parts = kv.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { throw CLIError("invalid argument \"\(kv)\" for \"--sysctl\" flag: sysctl '\(kv)' is not allowed", code: 125) }
+            sysctls[parts[0]] = .string(parts[1])
+        }
+        if !sysctls.isEmpty { h["Sysctls"] = .object(sysctls) }
+        var storage = JSONObject()
+        for kv in flags.list("storage-opt") {
+            let parts = kv.split(separator: "=", maxSplits: 1).map(String.init)
+            storage[parts[0]] = .string(parts.count == 2 ? parts[1] : "")
+        }
+        if !storage.isEmpty { h["StorageOpt"] = .object(storage) }
+        var annotations = JSONObject()
+        for kv in flags.list("annotation") {
+            let parts = kv.split(separator: "=", maxSplits: 1).map(String.init)
+            annotations[parts[0]] = .string(parts.count == 2 ? parts[1] : "")
+        }
+        if !annotations.isEmpty { h["Annotations"] = .object(annotations) }
+        // GPUs need a device driver Berth does not have: refused, never dropped.
+        if flags.string("gpus") != nil { throw CLIError("could not select device driver \"\" with capabilities: [[gpu]]", code: 125) }
     }
 
     static func portRange(_ s: String) -> ClosedRange<Int>? {

@@ -383,6 +383,36 @@ def test_commit_of_a_big_layer_does_not_hold_up_other_calls(daemon):
     daemon.berth("rmi", "bigl:committed", check=True)
 
 
+def test_berth_run_takes_the_docker_clis_limit_namespace_and_security_flags(daemon, tmp_path):
+    """Thirty `run`/`create` flags of the docker CLI were unknown to berth's; each now sends what
+    the docker CLI sends (compared field by field on the same daemon)."""
+    labels = tmp_path / "labels"
+    labels.write_text("# comment\nfrom.file=1\n")
+    flags = ["--security-opt", "no-new-privileges", "--ulimit", "nofile=100:200", "--device", "/dev/null:/dev/mynull:rw",
+             "--device-cgroup-rule", "c 1:3 rmw", "--group-add", "10", "--ipc", "private", "--uts", "host", "--cgroupns", "private",
+             "--sysctl", "net.ipv4.ip_forward=1", "--cpuset-cpus", "0", "--cpu-period", "100000", "--cpu-quota", "50000",
+             "--memory-reservation", "10m", "--oom-score-adj", "100", "--blkio-weight", "300", "--domainname", "example.com",
+             "--label-file", str(labels), "--health-cmd", "true", "--health-start-interval", "1s", "--annotation", "a.b=c"]
+    keys = ["SecurityOpt", "Ulimits", "Devices", "DeviceCgroupRules", "GroupAdd", "IpcMode", "UTSMode", "CgroupnsMode", "Sysctls",
+            "CpusetCpus", "CpuPeriod", "CpuQuota", "MemoryReservation", "OomScoreAdj", "BlkioWeight", "Annotations"]
+    got = {}
+    for tool in TOOLS:
+        cid = tmp_path / f"cid-{tool}"
+        daemon.run(tool, "create", "--cidfile", str(cid), *flags, "busybox", "true", check=True)
+        info = json.loads(daemon.docker("inspect", cid.read_text()).stdout)[0]
+        got[tool] = ({k: info["HostConfig"].get(k) for k in keys}, info["Config"]["Domainname"], info["Config"]["Labels"],
+                     info["Config"]["Healthcheck"])
+        r = daemon.run(tool, "create", "--cidfile", str(cid), "busybox", "true")
+        assert r.returncode == 1 and "container ID file found" in r.stderr, (tool, r.stderr)
+        daemon.docker("rm", cid.read_text())
+    assert got["berth"] == got["docker"], got
+    assert got["berth"][0]["Ulimits"] == [{"Name": "nofile", "Hard": 200, "Soft": 100}] and got["berth"][2] == {"from.file": "1"}
+    r = daemon.berth("run", "--rm", "--ulimit", "nofile=100:200", "--cpuset-cpus", "0", "busybox", "sh", "-c", "ulimit -n; cat /proc/self/status")
+    assert r.stdout.startswith("100\n") and "Cpus_allowed_list:\t0\n" in r.stdout, r.stdout
+    r = daemon.berth("run", "--rm", "--gpus", "all", "busybox", "true")
+    assert r.returncode == 125 and "could not select device driver" in r.stderr
+
+
 def test_stdin_sent_before_start_is_never_lost(daemon):
     """The docker CLI streams stdin (and half-closes) right after the attach upgrade, before it
     starts the container; every byte must still arrive, and EOF only after them."""
