@@ -135,7 +135,7 @@ extension Berth {
     }
 
     func stop(_ args: [String], restart: Bool = false) throws -> Int32 {
-        let f = try Flags.parse(args, [FlagSpec("-t", "--time", value: true), FlagSpec("-s", "--signal", value: true)])
+        let f = try Flags.parse(args, [FlagSpec("-t", "--timeout", "--time", value: true), FlagSpec("-s", "--signal", value: true)])
         guard !f.positionals.isEmpty else { throw CLIError("\"\(restart ? "restart" : "stop")\" requires at least 1 argument.") }
         var q: [(String, String)] = []
         if let t = try f.int("time") { q.append(("t", String(t))) }
@@ -399,6 +399,8 @@ extension Berth {
                 FlagSpec("-m", "--memory", value: true), FlagSpec("--memory-swap", value: true),
                 FlagSpec("--pids-limit", value: true), FlagSpec("--restart", value: true),
                 FlagSpec("--cpu-quota", value: true), FlagSpec("--cpu-period", value: true),
+                FlagSpec("--blkio-weight", value: true), FlagSpec("--cpu-rt-period", value: true), FlagSpec("--cpu-rt-runtime", value: true),
+                FlagSpec("--cpuset-cpus", value: true), FlagSpec("--cpuset-mems", value: true), FlagSpec("--memory-reservation", value: true),
             ])
         guard !f.positionals.isEmpty else { throw CLIError("\"update\" requires at least 1 argument.") }
         var body: JSON = [:]
@@ -406,7 +408,19 @@ extension Berth {
             guard let v = RunOptions.parseBytes(m) else { throw CLIError("invalid argument \"\(m)\" for \"-m, --memory\" flag: invalid size: '\(m)'") }
             body["Memory"] = .int(v)
         }
-        if let s = f.string("memory-swap") { body["MemorySwap"] = .int(s == "-1" ? -1 : RunOptions.parseBytes(s) ?? 0) }
+        for (flag, key) in [("memory-swap", "MemorySwap"), ("memory-reservation", "MemoryReservation")] {
+            guard let s = f.string(flag) else { continue }
+            // A size that does not parse was sent as 0 (no limit); refused now, as the docker CLI refuses it.
+            guard let v = s == "-1" ? -1 : RunOptions.parseBytes(s) else {
+                throw CLIError("invalid argument \"\(s)\" for \"--\(flag)\" flag: invalid size: '\(s)'")
+            }
+            body[key] = .int(v)
+        }
+        if let w = try f.int("blkio-weight") { body["BlkioWeight"] = .int(Int64(w)) }
+        if let p = try f.int("cpu-rt-period") { body["CPURealtimePeriod"] = .int(Int64(p)) }
+        if let r = try f.int("cpu-rt-runtime") { body["CPURealtimeRuntime"] = .int(Int64(r)) }
+        if let c = f.string("cpuset-cpus") { body["CpusetCpus"] = .string(c) }
+        if let m = f.string("cpuset-mems") { body["CpusetMems"] = .string(m) }
         if let c = f.string("cpus") {
             guard let v = Double(c) else { throw CLIError("invalid argument \"\(c)\" for \"--cpus\" flag") }
             body["NanoCpus"] = .int(Int64((v * 1e9).rounded()))
@@ -420,7 +434,9 @@ extension Berth {
             body["RestartPolicy"] = ["Name": .string(parts[0]), "MaximumRetryCount": .int(Int64(parts.count > 1 ? Int(parts[1]) ?? 0 : 0))]
         }
         return eachContainer(f.positionals) { id in
-            _ = try client.request("POST", "/containers/\(id)/update", json: body); return id
+            let r = try client.request("POST", "/containers/\(id)/update", json: body)
+            for w in r.json["Warnings"].stringArray ?? [] { Out.err(w) }
+            return id
         }
     }
 }

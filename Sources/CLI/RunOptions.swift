@@ -107,7 +107,13 @@ struct RunOptions {
             }
             h["Memory"] = .int(v)
         }
-        if let m = flags.string("memory-swap") { h["MemorySwap"] = .int(m == "-1" ? -1 : RunOptions.parseBytes(m) ?? 0) }
+        // A size that does not parse was sent as 0 (no limit at all); refused, as the docker CLI refuses it.
+        if let m = flags.string("memory-swap") {
+            guard let v = m == "-1" ? -1 : RunOptions.parseBytes(m) else {
+                throw CLIError("invalid argument \"\(m)\" for \"--memory-swap\" flag: invalid size: '\(m)'", code: 125)
+            }
+            h["MemorySwap"] = .int(v)
+        }
         if let c = flags.string("cpus") {
             guard let v = Double(c), v >= 0 else {
                 throw CLIError("invalid argument \"\(c)\" for \"--cpus\" flag: failed to parse \(c) as a rational number", code: 125)
@@ -116,7 +122,10 @@ struct RunOptions {
         }
         if let s = try flags.int("cpu-shares") { h["CpuShares"] = .int(Int64(s)) }
         if let p = try flags.int("pids-limit") { h["PidsLimit"] = .int(Int64(p)) }
-        if let s = flags.string("shm-size") { h["ShmSize"] = .int(RunOptions.parseBytes(s) ?? 0) }
+        if let s = flags.string("shm-size") {
+            guard let v = RunOptions.parseBytes(s) else { throw CLIError("invalid argument \"\(s)\" for \"--shm-size\" flag: invalid size: '\(s)'", code: 125) }
+            h["ShmSize"] = .int(v)
+        }
         if !flags.list("cap-add").isEmpty { h["CapAdd"] = JSON.strings(flags.list("cap-add")) }
         if !flags.list("cap-drop").isEmpty { h["CapDrop"] = JSON.strings(flags.list("cap-drop")) }
         if flags.bool("read-only") { h["ReadonlyRootfs"] = true }

@@ -411,6 +411,21 @@ def test_berth_run_takes_the_docker_clis_limit_namespace_and_security_flags(daem
     assert r.stdout.startswith("100\n") and "Cpus_allowed_list:\t0\n" in r.stdout, r.stdout
     r = daemon.berth("run", "--rm", "--gpus", "all", "busybox", "true")
     assert r.returncode == 125 and "could not select device driver" in r.stderr
+    # A size that did not parse went out as 0 (no limit at all).
+    for flag in ("--memory-swap", "--shm-size"):
+        r = daemon.berth("run", "--rm", "-m", "64m", flag, "lots", "busybox", "true")
+        assert r.returncode == 125 and f'invalid argument "lots" for "{flag}" flag' in r.stderr, (flag, r.stderr)
+    # `update`'s flags and `stop --timeout` (the docker CLI's name for -t).
+    daemon.berth("run", "-d", "--name", "upd", "busybox", "sleep", "60", check=True)
+    r = daemon.berth("update", "--cpuset-cpus", "0", "--memory-reservation", "20m", "--blkio-weight", "200", "upd", check=True)
+    hc = json.loads(daemon.docker("inspect", "upd").stdout)[0]["HostConfig"]
+    assert (hc["CpusetCpus"], hc["MemoryReservation"]) == ("0", 20 << 20), hc
+    # This host's blkio cgroup has no weight file: discarded with dockerd's warning, which the CLI shows.
+    assert hc["BlkioWeight"] == 200 or "Weight discarded" in r.stderr, (hc["BlkioWeight"], r.stderr)
+    t = time.monotonic()
+    daemon.berth("stop", "--timeout", "1", "upd", check=True)
+    assert time.monotonic() - t < 8
+    daemon.berth("rm", "upd", check=True)
 
 
 def test_stdin_sent_before_start_is_never_lost(daemon):
