@@ -22,25 +22,18 @@ struct BridgeOptions: Equatable {
     ]
 
     init(_ options: [String: String]) {
-        icc = options[Self.icc].flatMap(Self.parseBool) ?? true
-        masquerade = options[Self.masquerade].flatMap(Self.parseBool) ?? true
-    }
-
-    /// Go's strconv.ParseBool.
-    static func parseBool(_ s: String) -> Bool? {
-        switch s {
-        case "1", "t", "T", "TRUE", "true", "True": return true
-        case "0", "f", "F", "FALSE", "false", "False": return false
-        default: return nil
-        }
+        icc = options[Self.icc].flatMap(GoStrconv.parseBool) ?? true
+        masquerade = options[Self.masquerade].flatMap(GoStrconv.parseBool) ?? true
     }
 
     static func check(_ options: [String: String], bridgeFiltering: Bool) throws(EngineError) {
         for key in [icc, masquerade] {
             guard let v = options[key] else { continue }
-            guard parseBool(v) != nil else { throw .badRequest("failed to parse \(key) value: \(v) (strconv.ParseBool: parsing \"\(v)\": invalid syntax)") }
+            guard GoStrconv.parseBool(v) != nil else {
+                throw .badRequest("failed to parse \(key) value: \(v) (strconv.ParseBool: parsing \"\(v)\": invalid syntax)")
+            }
         }
-        if options[icc].flatMap(parseBool) == false && !bridgeFiltering {
+        if options[icc].flatMap(GoStrconv.parseBool) == false && !bridgeFiltering {
             throw .badRequest(
                 "\(icc)=false needs the host's bridged traffic filtered (net.bridge.bridge-nf-call-iptables=1, module br_netfilter)")
         }

@@ -66,7 +66,7 @@ public struct JSONFileLogSettings: Equatable, Sendable {
             filesGiven = n
         }
         if let text = options["compress"] {
-            guard let on = parseBool(text) else { throw Failure("strconv.ParseBool: parsing \(GoFormat.quote(text)): invalid syntax") }
+            guard let on = GoStrconv.parseBool(text) else { throw Failure("strconv.ParseBool: parsing \(GoFormat.quote(text)): invalid syntax") }
             if on && (filesGiven == 1 || !sizeGiven) {
                 throw Failure("compress cannot be true when max-file is less than 2 or max-size is not set")
             }
@@ -81,15 +81,6 @@ public struct JSONFileLogSettings: Equatable, Sendable {
             throw Failure("the log attributes (labels, env, tag) take more than \(maxAttributesBytes >> 20) MiB")
         }
         return s
-    }
-
-    /// Go's strconv.ParseBool.
-    static func parseBool(_ s: String) -> Bool? {
-        switch s {
-        case "1", "t", "T", "TRUE", "true", "True": return true
-        case "0", "f", "F", "FALSE", "false", "False": return false
-        default: return nil
-        }
     }
 
     /// dockerd's `Info.ExtraAttributes`: the named labels and env variables, and those whose
