@@ -39,11 +39,7 @@ extension Engine {
         if apiVersion < .v1_44 { body.healthcheck?.startInterval = 0 }
         let imageRef = body.image
         guard !imageRef.isEmpty else { throw .badRequest("Config cannot be empty in order to create a container") }
-        // Not a reference and not an image ID: dockerd's 400 (a 404 sends the docker CLI pulling).
-        let hex = imageRef.hasPrefix("sha256:") ? String(imageRef.dropFirst(7)) : imageRef
-        if !(hex.count >= 4 && hex.allSatisfy { $0.isHexDigit && !$0.isUppercase }) {
-            do { _ = try Reference(parsing: imageRef) } catch { throw .badRequest(error.description) }
-        }
+        // Not a reference and not an image ID: resolveImage's 400, as dockerd (a 404 sends the docker CLI pulling).
         let image = try resolveImage(imageRef)
         var name = requested ?? ""
         if name.hasPrefix("/") { name.removeFirst() }
