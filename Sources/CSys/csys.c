@@ -253,6 +253,22 @@ int berth_idmapped_bind(int userns_fd, const char *src, const char *dst) {
     return 0;
 }
 
+/* Reconfigures the superblock of the file system mounted at `path` with exactly the flags given
+   (options without a value), through the mount API's fspick: the mount's own flags (nosuid,
+   nodev, noexec) stay as they are, which a legacy MS_REMOUNT would rewrite. -1 with errno on
+   failure, and the file system is then unchanged (the context is discarded). */
+int berth_reconfigure_flags(const char *path, const char *const *flags, int nflags) {
+    int fd = (int)syscall(SYS_fspick, AT_FDCWD, path, FSPICK_CLOEXEC | FSPICK_NO_AUTOMOUNT);
+    if (fd < 0) return -1;
+    int rc = 0;
+    for (int i = 0; i < nflags && rc == 0; i++) rc = (int)syscall(SYS_fsconfig, fd, FSCONFIG_SET_FLAG, flags[i], NULL, 0);
+    if (rc == 0) rc = (int)syscall(SYS_fsconfig, fd, FSCONFIG_CMD_RECONFIGURE, NULL, NULL, 0);
+    int e = errno;
+    close(fd);
+    errno = e;
+    return rc == 0 ? 0 : -1;
+}
+
 #include <linux/netlink.h>
 #include <sys/socket.h>
 

@@ -36,6 +36,10 @@ struct DaemonConfig {
     /// `default-runtime`; runc is always there.
     var runtimes: [String: OCIRuntime] = [:]
     var defaultRuntime: String? = nil
+    /// Berth's `cgroup-favordynmods` (default true): set the cgroup2 mount option that makes
+    /// moving a process into a cgroup cheap (see `CgroupDynamicMods`); false leaves the host's
+    /// mount as it is.
+    var cgroupFavorDynmods: Bool? = nil
 
     /// A runtime as daemon.json or `--add-runtime name=path` gives it, checked as dockerd does.
     static func addRuntime(_ name: String, path: String, args: [String], to runtimes: inout [String: OCIRuntime]) throws {
@@ -120,6 +124,10 @@ struct DaemonConfig {
             try addRuntime(name, path: r["path"].string ?? "", args: r["runtimeArgs"].stringArray ?? [], to: &c.runtimes)
         }
         c.defaultRuntime = j["default-runtime"].string
+        if j["cgroup-favordynmods"] != .null {
+            guard let b = j["cgroup-favordynmods"].bool else { throw ConfigError("cgroup-favordynmods must be true or false") }
+            c.cgroupFavorDynmods = b
+        }
         return c
     }
 
@@ -129,6 +137,7 @@ struct DaemonConfig {
         "data-root", "exec-root", "hosts", "insecure-registries", "registry-mirrors", "mirrors",
         "max-concurrent-downloads", "certs-dir", "loopback-is-insecure", "upload-chunk-size", "bridge", "bip",
         "init-path", "default-ulimits", "tlsverify", "tlscacert", "tlscert", "tlskey", "runtimes", "default-runtime",
+        "cgroup-favordynmods",
     ]
     /// dockerd's daemon.json keys that Berth does not implement.
     static let dockerOnlyKeys: Set<String> = [

@@ -18,6 +18,7 @@ var configFile: String? = nil
 var usernsRemapFlag: String? = nil
 var addRuntimeFlags: [String] = []
 var defaultRuntimeFlag: String? = nil
+var favorDynmodsFlag: Bool? = nil
 var args = CommandLine.arguments.dropFirst().makeIterator()
 while let a = args.next() {
     let (flag, inline): (String, String?) =
@@ -36,12 +37,20 @@ while let a = args.next() {
     case "--userns-remap": usernsRemapFlag = inline ?? args.next()
     case "--add-runtime": if let r = inline ?? args.next() { addRuntimeFlags.append(r) }
     case "--default-runtime": defaultRuntimeFlag = inline ?? args.next()
+    case "--cgroup-favordynmods":
+        switch inline {
+        case nil, "true", "1": favorDynmodsFlag = true
+        case "false", "0": favorDynmodsFlag = false
+        default:
+            FileHandle.standardError.write("berthd: invalid value \"\(inline!)\" for flag --cgroup-favordynmods: expected true or false\n".data(using: .utf8)!)
+            exit(2)
+        }
     case "-v", "--version": print("Berth version 0.1.0"); exit(0)
     case "-h", "--help":
         print(
             """
             Usage: berthd [-H unix:///run/berth/berth.sock]... [-H tcp://[host]:2376 --tlsverify --tlscacert ca.pem --tlscert cert.pem \
-            --tlskey key.pem] [--insecure-plain-tcp] [--data-root /var/lib/berth] [--exec-root /run/berth] [--userns-remap default|user[:group]] [--add-runtime name=path]... [--default-runtime name] [--config-file /etc/berth/daemon.json]
+            --tlskey key.pem] [--insecure-plain-tcp] [--data-root /var/lib/berth] [--exec-root /run/berth] [--userns-remap default|user[:group]] [--add-runtime name=path]... [--default-runtime name] [--cgroup-favordynmods=true|false] [--config-file /etc/berth/daemon.json]
             """)
         exit(0)
     default:
@@ -82,6 +91,9 @@ do {
     }
     if defaultRuntimeFlag != nil && config.defaultRuntime != nil {
         throw DaemonConfig.ConfigError("the following directives are specified both as a flag and in the configuration file: default-runtime")
+    }
+    if favorDynmodsFlag != nil && config.cgroupFavorDynmods != nil {
+        throw DaemonConfig.ConfigError("the following directives are specified both as a flag and in the configuration file: cgroup-favordynmods")
     }
     (runtimes, defaultRuntime) = try DaemonConfig.resolveRuntimes(all, default: defaultRuntimeFlag ?? config.defaultRuntime, berth: berthRuntime)
 } catch {
@@ -146,6 +158,15 @@ do {
 } catch {
     FileHandle.standardError.write("berthd: failed to start daemon: \(error)\n".data(using: .utf8)!)
     exit(1)
+}
+// Cheap cgroup moves for every container start and exec (CgroupDynamicMods): a host-wide
+// cgroup2 option, set unless the operator said not to; a rootless daemon cannot set it.
+if rootlessPaths == nil && (favorDynmodsFlag ?? config.cgroupFavorDynmods ?? true) {
+    let outcome = CgroupDynamicMods.favor()
+    switch outcome {
+    case .enabled, .refused: FileHandle.standardError.write("berthd: \(outcome)\n".data(using: .utf8)!)
+    case .alreadyEnabled, .noCgroup2: break
+    }
 }
 let socketPaths = listeners.compactMap { if case .unix(let p) = $0 { return p } else { return nil } }
 signal(SIGPIPE, SIG_IGN)

@@ -69,6 +69,8 @@ int berth_openat2(int dirfd, const char *path, int flags, int mode, int beneath)
  * user namespace `userns_fd`, move_mount): files owned by N on disk show (and are written) as
  * the host id N maps to in that namespace. -1 with errno. */
 int berth_idmapped_bind(int userns_fd, const char *src, const char *dst);
+/* A superblock reconfigured with exactly these value-less flags (fspick + fsconfig). */
+int berth_reconfigure_flags(const char *path, const char *const *flags, int nflags);
 /* openat2(2) with the caller's RESOLVE_* bits (O_CLOEXEC always added). -1 with errno. */
 int berth_openat2_resolve(int dirfd, const char *path, int flags, int mode, unsigned long long resolve);
 
