@@ -149,7 +149,9 @@ public enum CgroupPlan {
         }
         if m["disableOOMKiller"].bool == true { w.append(Write("memory", "memory.oom_control", "1")) }
         let c = r["cpu"]
-        if let v = c["shares"].int, v != 0 { w.append(Write("cpu", "cpu.shares", String(v))) }
+        // The spec's shares are unsigned: a negative number (`update --cpu-share -1`) is the
+        // uint64 runc would receive, which the kernel clamps and `apply` then reports as runc does.
+        if let v = c["shares"].int, v != 0 { w.append(Write("cpu", "cpu.shares", String(UInt64(bitPattern: v)))) }
         if let v = c["period"].int, v != 0 { w.append(Write("cpu", "cpu.cfs_period_us", String(v))) }
         if let v = c["quota"].int, v != 0 { w.append(Write("cpu", "cpu.cfs_quota_us", String(v))) }
         if let v = c["realtimePeriod"].int, v != 0 { w.append(Write("cpu", "cpu.rt_period_us", String(v))) }
@@ -359,7 +361,16 @@ public struct CgroupManager {
             }
             if w.file == "memory.memsw.limit_in_bytes" && !files.exists(dir + "/" + w.file) { continue }
             try files.write(dir + "/" + w.file, w.value)
+            if w.file == "cpu.shares" { try checkShares(asked: w.value, dir: dir) }
         }
+    }
+
+    /// v1 clamps cpu.shares to 2...262144 without an error; runc reads the value back and refuses
+    /// one the kernel changed, in these words (Docker's TestRunInvalidCPUShares expects them).
+    func checkShares(asked: String, dir: String) throws(RuntimeFailure) {
+        guard let want = UInt64(asked), let got = UInt64(files.read(dir + "/cpu.shares")?.trimmedLine ?? "") else { return }
+        if want > got { throw RuntimeFailure("the maximum allowed cpu-shares is \(got)") }
+        if want < got { throw RuntimeFailure("the minimum allowed cpu-shares is \(got)") }
     }
 
     /// Moves `pid` ("0": the caller) into every directory.

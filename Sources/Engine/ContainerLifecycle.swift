@@ -452,6 +452,8 @@ extension Engine {
         let r = h.resources
         s.memory = r.memory
         s.memorySwap = r.memorySwap
+        // dockerd accepts a negative CpuShares at create and refuses it when it makes the spec.
+        if r.cpuShares < 0 { throw EngineError.internalError("shares: invalid argument") }
         s.cpuShares = r.cpuShares
         if r.nanoCpus > 0 {
             s.cpuPeriod = 100_000

@@ -14,11 +14,13 @@ struct ContainerRuntimeTests {
         var dirs: Set<String> = []
         var writes: [(String, String)] = []
         var refuse: Set<String> = []
+        /// What the kernel keeps of a written value (v1 clamps cpu.shares, for one), when not the value itself.
+        var kernelKeeps: (String, String) -> String = { _, value in value }
         func makeDirectory(_ path: String) throws(RuntimeFailure) { dirs.insert(path) }
         func write(_ path: String, _ value: String) throws(RuntimeFailure) {
             if refuse.contains(path) { throw RuntimeFailure("failed to write \(value) to \(path): invalid argument") }
             writes.append((path, value))
-            files[path] = value
+            files[path] = kernelKeeps(path, value)
         }
         func read(_ path: String) -> String? { files[path] }
         func exists(_ path: String) -> Bool { dirs.contains(path) || files[path] != nil }
@@ -121,6 +123,29 @@ struct ContainerRuntimeTests {
         #expect(throws: RuntimeFailure.self) { try m.apply(JSON.parse(#"{"hugepageLimits": [{"pageSize": "2MB", "limit": 1}]}"#)) }
         fake.refuse = ["/cg/memory/a/memory.limit_in_bytes"]
         #expect(throws: RuntimeFailure.self) { try m.apply(JSON.parse(#"{"memory": {"limit": 1}}"#)) }
+    }
+
+    @Test func cpuSharesTheKernelClampsAreRefusedInRuncsWords() throws {
+        let fake = RecordingCgroupFiles()
+        fake.kernelKeeps = { path, value in
+            guard path.hasSuffix("/cpu.shares"), let v = UInt64(value) else { return value }
+            return String(min(max(v, 2), 262_144))
+        }
+        let m = CgroupManager(paths: CgroupPaths(byController: ["cpu": "/cg/cpu/a"], unified: nil), files: fake, v2Only: false)
+        try m.apply(try JSON.parse(#"{"cpu": {"shares": 512}}"#))
+        #expect(fake.files["/cg/cpu/a/cpu.shares"] == "512")
+        for (shares, words) in [
+            ("1", "the minimum allowed cpu-shares is 2"), ("99999999", "the maximum allowed cpu-shares is 262144"),
+            // `update --cpu-shares -1`: the unsigned number runc gets from dockerd, clamped to the maximum.
+            ("-1", "the maximum allowed cpu-shares is 262144"),
+        ] {
+            let resources = try JSON.parse(#"{"cpu": {"shares": \#(shares)}}"#)
+            do {
+                try m.apply(resources)
+                Issue.record("shares \(shares) accepted")
+            } catch { #expect(error.message == words) }
+        }
+        #expect(fake.writes.last?.1 == "18446744073709551615")
     }
 
     @Test func v2DeviceRulesBecomeAProgramOnTheContainersDirectory() throws {

@@ -158,3 +158,24 @@ def test_bind_nonrecursive_leaves_submounts_out(daemon, tmp_path):
         assert r.returncode == 0 and r.stdout.split() == [], r.stderr
     finally:
         subprocess.run(["umount", str(src / "sub")])
+
+
+def test_cpu_shares_out_of_range_are_refused_as_docker_refuses_them(daemon):
+    """Docker's TestRunInvalidCPUShares: v1 clamps cpu.shares silently, runc reads the value back
+    and refuses one the kernel changed; a negative value fails when dockerd makes the spec. Berth
+    ran all three (1 and 99999999 clamped, -1 a runtime write error). Checked against dockerd 20.10
+    with runc here: the same words, run's exit 125, update's 500."""
+    for shares, words in [("1", "minimum allowed cpu-shares is 2"), ("-1", "shares: invalid argument"),
+                          ("99999999", "maximum allowed cpu-shares is")]:
+        r = daemon.docker("run", "--rm", "--cpu-shares", shares, "busybox", "true")
+        assert r.returncode == 125 and words in r.stderr, (shares, r.stderr)
+    cid = run_detached(daemon, "--cpu-shares", "512")
+    try:
+        for shares, words in [("1", "the minimum allowed cpu-shares is 2"), ("-1", "the maximum allowed cpu-shares is 262144")]:
+            r = daemon.docker("update", "--cpu-shares", shares, cid)
+            assert r.returncode != 0 and words in r.stderr, (shares, r.stderr)
+            assert json.loads(daemon.docker("inspect", cid).stdout)[0]["HostConfig"]["CpuShares"] == 512
+        assert daemon.docker("update", "--cpu-shares", "1024", cid).returncode == 0
+        assert cgroup_file("cpu", "/berth", cid, "cpu.shares") == "1024"
+    finally:
+        daemon.docker("rm", "-f", cid)
