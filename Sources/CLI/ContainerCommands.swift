@@ -16,6 +16,8 @@ extension Berth {
 
     /// Create; a missing image is pulled first (`--pull=missing`, Docker's default), then created again.
     func createContainer(_ o: RunOptions, pulled: Bool = false) throws -> String {
+        // Before anything reaches the daemon, as the docker CLI resolves a trusted tag first.
+        if !pulled { try ContentTrust.requireOff(o.flags, image: o.image, code: 125) }
         var q: [(String, String)] = []
         if let n = o.flags.string("name") { q.append(("name", n)) }
         if let p = o.flags.string("platform") { q.append(("platform", p)) }

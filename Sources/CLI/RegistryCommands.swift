@@ -5,8 +5,9 @@ import Sys
 
 extension Berth {
     func pull(_ args: [String]) throws -> Int32 {
-        let f = try Flags.parse(args, [FlagSpec("-q", "--quiet"), FlagSpec("-a", "--all-tags"), FlagSpec("--platform", value: true)])
+        let f = try Flags.parse(args, [FlagSpec("-q", "--quiet"), FlagSpec("-a", "--all-tags"), FlagSpec("--platform", value: true), ContentTrust.flag])
         guard f.positionals.count == 1 else { throw CLIError("\"pull\" requires exactly 1 argument.") }
+        try ContentTrust.requireOff(f, image: f.positionals[0], code: 1)
         try pullImage(f.positionals[0], quiet: f.bool("quiet"), platform: f.string("platform"), fd: 1, allTags: f.bool("all-tags"))
         return 0
     }
@@ -44,8 +45,10 @@ extension Berth {
     }
 
     func push(_ args: [String]) throws -> Int32 {
-        let f = try Flags.parse(args, [FlagSpec("-q", "--quiet"), FlagSpec("-a", "--all-tags")])
+        let f = try Flags.parse(args, [FlagSpec("-q", "--quiet"), FlagSpec("-a", "--all-tags"), ContentTrust.flag])
         guard f.positionals.count == 1 else { throw CLIError("\"push\" requires exactly 1 argument.") }
+        // Trust on a push means signing it, which needs the same Notary client.
+        try ContentTrust.requireOff(f, image: f.positionals[0], code: 1)
         var name = f.positionals[0], tag = ""
         if let colon = name.lastIndex(of: ":"), !name[colon...].contains("/") { tag = String(name[name.index(after: colon)...]); name = String(name[..<colon]) }
         if f.bool("all-tags") && !tag.isEmpty { throw CLIError("tag can't be used with --all-tags/-a") }

@@ -34,6 +34,7 @@ struct RunOptions {
         FlagSpec("--label-file", value: true), FlagSpec("--ip6", value: true), FlagSpec("--link-local-ip", value: true),
         FlagSpec("--volume-driver", value: true), FlagSpec("--isolation", value: true), FlagSpec("--storage-opt", value: true),
         FlagSpec("--annotation", value: true), FlagSpec("--health-start-interval", value: true), FlagSpec("--gpus", value: true),
+        ContentTrust.flag,
     ]
 
     let flags: Flags
@@ -43,6 +44,7 @@ struct RunOptions {
     init(_ args: [String]) throws {
         flags = try Flags.parse(args, RunOptions.specs, stopAtPositional: true)
         guard !image.isEmpty else { throw CLIError("\"run\" requires at least 1 argument.", code: 125) }
+        _ = try ContentTrust.disabled(flags)  // a value that is no boolean: a usage error for create too
     }
 
     func body() throws -> JSON {

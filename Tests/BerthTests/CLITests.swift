@@ -19,6 +19,41 @@ import Testing
         #expect(!f.bool("rm") && !f.bool("human"))
     }
 
+    @Test func contentTrustIsReadAsTheDockerCLIReadsIt() {
+        for (value, trusted) in [(nil, false), ("", false), ("0", false), ("false", false), ("F", false), ("1", true), ("true", true), ("yes", true)] {
+            #expect(ContentTrust.enabled(byEnvironment: value) == trusted, "DOCKER_CONTENT_TRUST=\(value ?? "unset")")
+        }
+        #expect(ContentTrust.goBool("True") == true && ContentTrust.goBool("FALSE") == false && ContentTrust.goBool("no") == nil)
+    }
+
+    /// Asked for, content trust is refused (Berth cannot verify a signature); turned off, or for
+    /// a reference by digest, the command goes ahead.
+    @Test func contentTrustAskedForIsRefusedNotSkipped() throws {
+        let spec = [ContentTrust.flag]
+        let none = try Flags.parse([], spec)
+        let off = try Flags.parse(["--disable-content-trust"], spec)
+        let on = try Flags.parse(["--disable-content-trust=false"], spec)
+        let bad = try Flags.parse(["--disable-content-trust=maybe"], spec)
+        try ContentTrust.requireOff(none, image: "busybox", code: 1, environment: nil)
+        try ContentTrust.requireOff(off, image: "busybox", code: 1, environment: "1")
+        try ContentTrust.requireOff(none, image: "busybox@sha256:" + String(repeating: "a", count: 64), code: 1, environment: "1")
+        for (flags, env) in [(none, "1"), (none, "yes"), (on, nil), (on, "0")] {
+            do {
+                try ContentTrust.requireOff(flags, image: "busybox", code: 7, environment: env)
+                Issue.record("trust asked for (\(env ?? "unset")) went ahead")
+            } catch let e as CLIError {
+                #expect(e.code == 7 && e.description.contains("content trust is not supported"))
+            }
+        }
+        #expect(throws: CLIError.self) { try ContentTrust.requireOff(bad, image: "busybox", code: 1, environment: nil) }
+        do {
+            _ = try RunOptions(["--disable-content-trust=maybe", "busybox"])
+            Issue.record("a flag value that is no boolean was taken")
+        } catch let e as CLIError {
+            #expect(e.code == 125 && e.description.contains("strconv.ParseBool: parsing \"maybe\": invalid syntax"))
+        }
+    }
+
     @Test func unknownFlagsAreErrors() {
         #expect(throws: CLIError.self) { try Flags.parse(["--nope"], []) }
         #expect(throws: CLIError.self) { try Flags.parse(["-z"], [FlagSpec("-a")]) }

@@ -312,6 +312,29 @@ def test_berth_cli_sends_the_flags_it_takes(daemon, tmp_path):
     assert r.returncode != 0 and "unknown operating system or architecture" in r.stderr, r.stderr
 
 
+def test_content_trust_asked_for_is_refused_and_turning_it_off_is_taken(daemon, monkeypatch):
+    """The berth CLI knew no `--disable-content-trust` ("unknown flag" for scripts that pass it),
+    and with DOCKER_CONTENT_TRUST=1, which asks the docker CLI to verify signatures, it ran and
+    pulled unverified. Berth has no Notary client: trust asked for is refused in time (nothing
+    reaches the daemon), trust turned off is taken, as the docker CLI reads flag and variable."""
+    d = daemon
+    assert d.berth("run", "--rm", "--disable-content-trust", "busybox", "true").returncode == 0
+    assert d.docker("run", "--rm", "--disable-content-trust", "busybox", "true").returncode == 0
+    r = d.berth("run", "--rm", "--disable-content-trust=maybe", "busybox", "true")
+    assert r.returncode == 125 and 'invalid argument "maybe" for "--disable-content-trust" flag' in r.stderr, r.stderr
+    r = d.berth("create", "--disable-content-trust=false", "busybox")
+    assert r.returncode == 1 and "content trust is not supported" in r.stderr, r.stderr
+    before = d.berth("ps", "-aq").stdout
+    monkeypatch.setenv("DOCKER_CONTENT_TRUST", "1")
+    for args, code in ((["run", "--rm", "busybox", "true"], 125), (["create", "busybox"], 1), (["pull", "busybox"], 1), (["push", "busybox"], 1)):
+        r = d.berth(*args)
+        assert r.returncode == code and "content trust is not supported" in r.stderr, (args, r.returncode, r.stderr)
+    assert d.berth("ps", "-aq").stdout == before
+    assert d.berth("run", "--rm", "--disable-content-trust", "busybox", "true").returncode == 0
+    monkeypatch.setenv("DOCKER_CONTENT_TRUST", "0")
+    assert d.berth("run", "--rm", "busybox", "true").returncode == 0
+
+
 def test_ps_command_quotes_arguments_with_spaces(daemon):
     cid = daemon.docker("create", "busybox", "sh", "-c", "echo a b").stdout.strip()
     c = client(daemon)
