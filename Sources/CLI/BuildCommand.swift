@@ -108,7 +108,7 @@ extension Berth {
         if f.bool("force-rm") { q.append(("forcerm", "1")) }
         if let rm = f.string("rm"), rm == "false" { q.append(("rm", "0")) }
         if let n = f.string("network") { q.append(("networkmode", n)) }
-        if let p = f.string("platform") { q.append(("platform", p)) }  // it was dropped
+        if let p = f.platform() { q.append(("platform", p)) }  // it was dropped
         var buildArgs = JSONObject()
         for a in f.list("build-arg") {
             let kv = a.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)

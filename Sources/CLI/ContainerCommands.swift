@@ -20,13 +20,13 @@ extension Berth {
         if !pulled { try ContentTrust.requireOff(o.flags, image: o.image, code: 125) }
         var q: [(String, String)] = []
         if let n = o.flags.string("name") { q.append(("name", n)) }
-        if let p = o.flags.string("platform") { q.append(("platform", p)) }
+        if let p = o.flags.platform() { q.append(("platform", p)) }
         // `--cidfile`: refused when the file is there already, written once the ID is known (the docker CLI's rule).
         if let cidfile = o.flags.string("cidfile"), !pulled, FS.exists(cidfile) {
             throw CLIError("container ID file found, make sure the other container isn't running or delete \(cidfile)", code: 125)
         }
         if o.flags.string("pull") == "always" && !pulled {
-            try pullImage(o.image, quiet: o.flags.bool("quiet"), platform: o.flags.string("platform"), fd: 2)
+            try pullImage(o.image, quiet: o.flags.bool("quiet"), platform: o.flags.platform(), fd: 2)
             return try createContainer(o, pulled: true)
         }
         do {
@@ -42,7 +42,7 @@ extension Berth {
         } catch let e as ClientError where e.status == 404 && e.message.contains("No such image") && !pulled {
             guard o.flags.string("pull") != "never" else { throw CLIError(e.message, code: 125) }
             Out.err("Unable to find image '\(o.image.contains(":") || o.image.contains("@") ? o.image : o.image + ":latest")' locally")
-            do { try pullImage(o.image, quiet: o.flags.bool("quiet"), platform: o.flags.string("platform"), fd: 2) } catch let p as CLIError {
+            do { try pullImage(o.image, quiet: o.flags.bool("quiet"), platform: o.flags.platform(), fd: 2) } catch let p as CLIError {
                 throw CLIError(p.description, code: 125)
             }
             return try createContainer(o, pulled: true)

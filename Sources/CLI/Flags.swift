@@ -1,3 +1,4 @@
+import Glibc
 /// pflag-style parsing as the docker CLI does it: `--name x`, `--name=x`, `-e K=V`, `-eK=V`,
 /// combined short booleans (`-dit`), `--rm=false`, `--`; for run/create, options stop at the
 /// image name so the container's own arguments pass through untouched.
@@ -24,6 +25,13 @@ public struct Flags {
         return v != "false" && v != "0"
     }
     public func string(_ key: String) -> String? { values[key]?.last }
+
+    /// `--platform`, or what the docker CLI takes when it is not given: `DOCKER_DEFAULT_PLATFORM`.
+    /// Empty (given so, or inherited) asks for none.
+    public func platform(default inherited: String? = getenv("DOCKER_DEFAULT_PLATFORM").map { String(cString: $0) }) -> String? {
+        let p = string("platform") ?? inherited ?? ""
+        return p.isEmpty ? nil : p
+    }
     public func list(_ key: String) -> [String] { values[key] ?? [] }
     public func int(_ key: String) throws -> Int? {
         guard let s = string(key) else { return nil }

@@ -88,7 +88,7 @@ extension Berth {
         }
         if let m = f.string("message") { q.append(("message", m)) }
         for c in f.list("change") { q.append(("changes", c)) }
-        if let p = f.string("platform") { q.append(("platform", p)) }  // it was dropped
+        if let p = f.platform() { q.append(("platform", p)) }  // it was dropped
         let r: Response
         if isURL {
             r = try client.request("POST", "/images/create" + DaemonClient.query(q))

@@ -8,7 +8,7 @@ extension Berth {
         let f = try Flags.parse(args, [FlagSpec("-q", "--quiet"), FlagSpec("-a", "--all-tags"), FlagSpec("--platform", value: true), ContentTrust.flag])
         guard f.positionals.count == 1 else { throw CLIError("\"pull\" requires exactly 1 argument.") }
         try ContentTrust.requireOff(f, image: f.positionals[0], code: 1)
-        try pullImage(f.positionals[0], quiet: f.bool("quiet"), platform: f.string("platform"), fd: 1, allTags: f.bool("all-tags"))
+        try pullImage(f.positionals[0], quiet: f.bool("quiet"), platform: f.platform(), fd: 1, allTags: f.bool("all-tags"))
         return 0
     }
 

@@ -128,7 +128,7 @@ extension Berth {
         if f.bool("no-cache") { add("nocache", "1") }
         if f.bool("pull") { add("pull", "1") }
         if let n = f.string("network") { add("networkmode", n) }
-        if let p = f.string("platform") { add("platform", p) }
+        if let p = f.platform() { add("platform", p) }
         var buildArgs = JSONObject()
         for a in f.list("build-arg") {
             let kv = a.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)

@@ -54,6 +54,16 @@ import Testing
         }
     }
 
+    /// The docker CLI's `--platform` defaults to DOCKER_DEFAULT_PLATFORM; an empty value asks for none.
+    @Test func platformFallsBackToTheDockerDefault() throws {
+        let spec = [FlagSpec("--platform", value: true)]
+        #expect(try Flags.parse([], spec).platform(default: nil) == nil)
+        #expect(try Flags.parse([], spec).platform(default: "") == nil)
+        #expect(try Flags.parse([], spec).platform(default: "linux/arm64") == "linux/arm64")
+        #expect(try Flags.parse(["--platform", "linux/amd64"], spec).platform(default: "linux/arm64") == "linux/amd64")
+        #expect(try Flags.parse(["--platform="], spec).platform(default: "linux/arm64") == nil)
+    }
+
     @Test func unknownFlagsAreErrors() {
         #expect(throws: CLIError.self) { try Flags.parse(["--nope"], []) }
         #expect(throws: CLIError.self) { try Flags.parse(["-z"], [FlagSpec("-a")]) }

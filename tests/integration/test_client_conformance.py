@@ -335,6 +335,27 @@ def test_content_trust_asked_for_is_refused_and_turning_it_off_is_taken(daemon, 
     assert d.berth("run", "--rm", "busybox", "true").returncode == 0
 
 
+def test_default_platform_from_the_environment_as_the_docker_cli_takes_it(daemon, tmp_path, monkeypatch):
+    """DOCKER_DEFAULT_PLATFORM is the docker CLI's default for `--platform` (import, run, create,
+    pull, build); the berth CLI ignored it, importing and running for the host's platform instead."""
+    d = daemon
+    tar = tmp_path / "one.tar"
+    with tarfile.open(tar, "w") as t:
+        info = tarfile.TarInfo("hello")
+        info.size = 2
+        t.addfile(info, io.BytesIO(b"hi"))
+    monkeypatch.setenv("DOCKER_DEFAULT_PLATFORM", "linux/arm64/v8")
+    for tool in ("berth", "docker"):
+        d.run(tool, "import", str(tar), f"envplat-{tool}:1", check=True)
+        assert d.docker("image", "inspect", "-f", "{{.Os}}/{{.Architecture}}/{{.Variant}}", f"envplat-{tool}:1").stdout.strip() == "linux/arm64/v8"
+        d.docker("rmi", f"envplat-{tool}:1", check=True)
+        # busybox is the host's (amd64): asked for arm64 by default, create refuses it.
+        r = d.run(tool, "create", "--pull=never", "busybox")
+        assert r.returncode != 0 and "linux/arm64" in r.stderr, (tool, r.returncode, r.stderr)
+        cid = d.run(tool, "create", "--platform=", "busybox", check=True).stdout.strip()  # empty: no platform asked for
+        d.docker("rm", cid, check=True)
+
+
 def test_ps_command_quotes_arguments_with_spaces(daemon):
     cid = daemon.docker("create", "busybox", "sh", "-c", "echo a b").stdout.strip()
     c = client(daemon)
