@@ -168,21 +168,25 @@ public struct Berth {
         if let format = f.string("format") {
             // types.Version's Go field names: APIVersion answers for the "ApiVersion" key.
             let clientInfo: JSON = [
-                "Platform": ["Name": ""], "Version": "0.1.0", "ApiVersion": "1.44", "DefaultAPIVersion": "1.44",
+                "Platform": ["Name": ""], "Version": "0.1.0", "ApiVersion": .string(client.apiVersion),
+                "DefaultAPIVersion": .string(DaemonClient.newestVersion),
                 "GitCommit": "", "GoVersion": "", "Os": "linux", "Arch": "amd64", "BuildTime": "",
                 "Context": "default",
             ]
             Out.raw(1, Array(try Formatter.plain(format, ["Client": clientInfo, "Server": v], aliases: ["APIVersion": "ApiVersion"]).utf8))
             return 0
         }
+        // As the docker CLI shows a negotiated version; the server's own name (dockerd's may be empty).
+        let downgraded = client.apiVersion == DaemonClient.newestVersion ? "" : " (downgraded from \(DaemonClient.newestVersion))"
+        let serverName = v["Platform"]["Name"].string ?? ""
         Out.print(
             """
             Client:
              Version:           0.1.0
-             API version:       1.44
+             API version:       \(client.apiVersion)\(downgraded)
              OS/Arch:           linux/amd64
 
-            Server: Berth
+            Server:\(serverName.isEmpty ? "" : " " + serverName)
              Engine:
               Version:          \(v["Version"].string ?? "")
               API version:      \(v["ApiVersion"].string ?? "") (minimum version \(v["MinAPIVersion"].string ?? ""))

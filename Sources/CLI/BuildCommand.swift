@@ -132,6 +132,8 @@ extension Berth {
                 }
                 if let st = m["status"].string { Out.print(st) }
                 if let id = m["aux"]["ID"].string { imageID = id }
+                // A quiet build on an older dockerd (20.10) names its image in a stream line only.
+                if quiet, imageID.isEmpty, let s = m["stream"].string?.trimmingSpaces(), s.hasPrefix("sha256:") { imageID = s }
                 if let e = m["error"].string {
                     failure = CLIError(e, code: Int32(m["errorDetail"]["code"].int ?? 1))
                     return false

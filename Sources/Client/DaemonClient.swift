@@ -31,7 +31,16 @@ public final class DaemonClient {
     /// `tcp://host:port`, with TLS when DOCKER_TLS_VERIFY is set (DOCKER_CERT_PATH, else
     /// ~/.docker: ca.pem, cert.pem, key.pem), as the docker CLI reads them.
     public let tcp: (host: String, port: String, tls: (ca: String, cert: String, key: String, skipVerify: Bool)?)?
-    public let versionPrefix = "/v1.44"
+    /// The API version every request names. DOCKER_API_VERSION pins it, as in the docker CLI (no
+    /// negotiation). Otherwise requests start at the newest this client speaks, berthd's own, so
+    /// against berthd nothing is added; a daemon that refuses it as too new (dockerd 20.10 speaks
+    /// 1.41) names its own in the refusal, and the request goes again with that one, where the
+    /// docker CLI's negotiation (a ping first) would end. A request that cannot be sent twice
+    /// (a body read from a file, an upgrade, an answer read in parts) pings first instead.
+    public private(set) var apiVersion = DaemonClient.newestVersion
+    private var versionSettled = false
+    public static let newestVersion = "1.44"
+    public var versionPrefix: String { "/v" + apiVersion }
 
     /// `-H`, then DOCKER_HOST / BERTH_HOST, then the default socket.
     /// `tlsDir` (a context's TLS files: ca.pem, cert.pem, key.pem) makes a tcp:// host use TLS
@@ -49,6 +58,10 @@ public final class DaemonClient {
     }
 
     public init(host: String?, tlsDir: String? = nil, skipVerify: Bool = false, tlsFlags: TLSFlags = TLSFlags()) throws(ClientError) {
+        if let pinned = Proc.getenv("DOCKER_API_VERSION"), !pinned.isEmpty {
+            apiVersion = pinned
+            versionSettled = true
+        }
         let h = host ?? Proc.getenv("BERTH_HOST") ?? Proc.getenv("DOCKER_HOST") ?? "unix:///run/berth/berth.sock"
         if h.hasPrefix("ssh://") {
             var rest = Substring(h.dropFirst(6))
@@ -170,6 +183,7 @@ public final class DaemonClient {
         _ method: String, _ path: String, json: JSON? = nil, body: [UInt8]? = nil, bodyFile: Int32? = nil, contentType: String? = nil,
         headers: [(String, String)] = [], onHead: ((Int) -> Void)? = nil, onData: ([UInt8]) -> Bool
     ) throws(ClientError) -> Response {
+        if bodyFile != nil { settleVersion() }
         let fd = try connect()
         defer { close(fd) }
         var payload = body
@@ -179,19 +193,59 @@ public final class DaemonClient {
             fd, method: method, path: path, body: payload, bodyFile: bodyFile, contentType: ctype, extraHeaders: headers + [("Connection", "close")])
         var reader = SocketReader(fd: fd)
         let (status, hdrs) = try reader.readHead()
-        onHead?(status)
         let resp = Response(status: status, headers: hdrs, body: [])
-        if method == "HEAD" || status == 204 || status == 304 { return resp }
-        if status >= 400 {
+        if status >= 400 && method != "HEAD" {
             var all: [UInt8] = []
             try reader.readBody(resp) {
                 all += $0; return true
             }
             let msg = (try? JSON.parse(all))?["message"].string ?? String(decoding: all, as: UTF8.self)
+            if !versionSettled, status == 400, let older = Self.versionNamedInRefusal(msg, of: apiVersion) {
+                apiVersion = older
+                versionSettled = true
+                return try stream(
+                    method, path, json: json, body: body, bodyFile: bodyFile, contentType: contentType, headers: headers, onHead: onHead, onData: onData)
+            }
+            versionSettled = true
+            onHead?(status)
             throw ClientError(status: status, message: "Error response from daemon: " + msg.trimmingSpaces())
         }
+        versionSettled = true
+        onHead?(status)
+        if method == "HEAD" || status == 204 || status == 304 { return resp }
         try reader.readBody(resp, onData)
         return resp
+    }
+
+    /// The daemon's version from its refusal of ours ("client version 1.44 is too new. Maximum
+    /// supported API version is 1.41", dockerd's words), when it is an older one; else nil.
+    static func versionNamedInRefusal(_ message: String, of ours: String) -> String? {
+        let marker = "Maximum supported API version is "
+        guard message.contains("client version \(ours) is too new"), let tail = message.split(separator: "\n").first?.afterFirst(marker) else { return nil }
+        let v = String(tail.prefix { $0.isNumber || $0 == "." })
+        return isOlder(v, than: ours) ? v : nil
+    }
+
+    /// Whether `a` ("1.41") names an older API version than `b`; false for what is no version.
+    static func isOlder(_ a: String, than b: String) -> Bool {
+        let x = a.split(separator: ".").map { Int($0) }, y = b.split(separator: ".").map { Int($0) }
+        guard x.count == 2, y.count == 2, let x0 = x[0], let x1 = x[1], let y0 = y[0], let y1 = y[1] else { return false }
+        return (x0, x1) < (y0, y1)
+    }
+
+    /// Before a request that cannot be sent twice: the daemon's version from a ping's
+    /// `API-Version` header, when it is older than ours (the docker CLI's negotiation).
+    func settleVersion() {
+        guard !versionSettled else { return }
+        versionSettled = true
+        guard let fd = try? connect() else { return }
+        defer { close(fd) }
+        guard (try? FS.writeAll(fd: fd, Array("HEAD /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n".utf8))) != nil else { return }
+        var reader = SocketReader(fd: fd)
+        guard let (_, headers) = try? reader.readHead(),
+            let v = headers.first(where: { $0.0.lowercased() == "api-version" })?.1.trimmingSpaces(), Self.isOlder(v, than: apiVersion)
+        else { return }
+        apiVersion = v
     }
 
     /// Upgrades the connection (attach) and returns the raw socket plus any bytes already read.
@@ -207,6 +261,7 @@ public final class DaemonClient {
     public func sendHijack(
         _ path: String, json: JSON? = nil, upgrade: String = "tcp", headers: [(String, String)] = []
     ) throws(ClientError) -> Int32 {
+        settleVersion()
         let fd = try connect()
         let body = json?.bytes
         do throws(ClientError) {
@@ -351,6 +406,7 @@ extension DaemonClient {
 
     /// `open`'s request alone (see `sendHijack`); `readOpen` reads its answer's head.
     public func sendOpen(_ method: String, _ path: String) throws(ClientError) -> Int32 {
+        settleVersion()
         let fd = try connect()
         let head = "\(method) \(versionPrefix)\(path) HTTP/1.1\r\nHost: docker\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
         do { try FS.writeAll(fd: fd, Array(head.utf8)) } catch { close(fd); throw ClientError(status: 0, message: "\(error)") }
@@ -489,5 +545,17 @@ final class TLSRelay {
         close(local)
         berth_tls_free(session)
         close(network)
+    }
+}
+
+extension Substring {
+    /// What follows the first `marker` in this text, if it holds one.
+    func afterFirst(_ marker: String) -> Substring? {
+        var rest = self[...]
+        while !rest.isEmpty {
+            if rest.hasPrefix(marker) { return rest.dropFirst(marker.count) }
+            rest = rest.dropFirst()
+        }
+        return nil
     }
 }

@@ -3,6 +3,7 @@ import Sys
 import Testing
 
 @testable import CLI
+@testable import Client
 
 @Suite struct CLITests {
     @Test func runFlagsStopAtTheImage() throws {
@@ -62,6 +63,17 @@ import Testing
         #expect(try Flags.parse([], spec).platform(default: "linux/arm64") == "linux/arm64")
         #expect(try Flags.parse(["--platform", "linux/amd64"], spec).platform(default: "linux/arm64") == "linux/amd64")
         #expect(try Flags.parse(["--platform="], spec).platform(default: "linux/arm64") == nil)
+    }
+
+    /// dockerd's refusal of a version too new names its own; only an older one is taken.
+    @Test func apiVersionFromADaemonsRefusal() {
+        let refusal = "Error response from daemon: client version 1.44 is too new. Maximum supported API version is 1.41"
+        #expect(DaemonClient.versionNamedInRefusal(refusal, of: "1.44") == "1.41")
+        #expect(DaemonClient.versionNamedInRefusal(refusal, of: "1.43") == nil)
+        #expect(DaemonClient.versionNamedInRefusal("client version 1.44 is too new. Maximum supported API version is 1.50", of: "1.44") == nil)
+        #expect(DaemonClient.versionNamedInRefusal("client version 1.44 is too new. Maximum supported API version is x", of: "1.44") == nil)
+        #expect(DaemonClient.versionNamedInRefusal("No such container: w", of: "1.44") == nil)
+        #expect(DaemonClient.isOlder("1.9", than: "1.41") && !DaemonClient.isOlder("1.41", than: "1.41") && !DaemonClient.isOlder("2", than: "1.41"))
     }
 
     @Test func unknownFlagsAreErrors() {

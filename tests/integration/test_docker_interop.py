@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import DOCKER
+from conftest import BIN, DOCKER
 
 
 
@@ -54,3 +54,33 @@ def test_registry_round_trip_with_dockerd(fresh_daemon, dockerd):
         assert d.berth("run", "--rm", back, "echo", "docker pushed").stdout == "docker pushed\n"
     finally:
         reg.stop()
+
+
+def test_the_berth_cli_negotiates_down_to_an_older_dockerd(fresh_daemon, dockerd, tmp_path):
+    """The berth CLI always named API 1.44, so dockerd 20.10 (1.41) refused every command ("client
+    version 1.44 is too new"); the docker CLI negotiates down, and DOCKER_API_VERSION pins it."""
+    d = fresh_daemon
+
+    def berth(*args, input=None, **env):
+        return subprocess.run([os.path.join(BIN, "berth"), *args], env=dict(dockerd, **env), capture_output=True, text=True, input=input, timeout=120)
+
+    v = berth("version")
+    assert v.returncode == 0 and "API version:       1.41 (downgraded from 1.44)" in v.stdout, v.stdout + v.stderr
+    image = tmp_path / "busybox.tar"
+    d.berth("save", "-o", str(image), "busybox", check=True)
+    r = subprocess.run(f"{os.path.join(BIN, 'berth')} load < {image}", shell=True, env=dockerd, capture_output=True, text=True)
+    assert "Loaded image: busybox:latest" in r.stdout, r.stderr  # a body from a file: negotiated by a ping first
+    assert berth("run", "--rm", "--network", "none", "busybox", "echo", "hi").stdout == "hi\n"
+    assert berth("run", "-d", "--name", "negotiated", "--network", "none", "busybox", "sleep", "60").returncode == 0
+    assert berth("exec", "-i", "negotiated", "cat", input="piped\n").stdout == "piped\n"
+    (tmp_path / "ctx").mkdir()
+    (tmp_path / "ctx" / "Dockerfile").write_text("FROM busybox\nRUN echo built > /f\n")
+    b = berth("build", "-q", "-t", "negotiated-img", str(tmp_path / "ctx"))
+    assert b.returncode == 0 and b.stdout.startswith("sha256:"), b.stdout + b.stderr
+    assert berth("run", "--rm", "--network", "none", "negotiated-img", "cat", "/f").stdout == "built\n"
+    assert berth("version", "-f", "{{.Client.APIVersion}}", DOCKER_API_VERSION="1.40").stdout.strip() == "1.40"
+    r = berth("ps", DOCKER_API_VERSION="1.50")  # pinned: no negotiation, dockerd's refusal shown
+    assert r.returncode != 0 and "client version 1.50 is too new" in r.stderr, r.stderr
+    berth("rm", "-f", "negotiated")
+    # Against berthd nothing changes: 1.44, no downgrade.
+    assert "API version:       1.44\n" in d.berth("version").stdout
