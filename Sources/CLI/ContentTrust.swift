@@ -1,4 +1,5 @@
 import Glibc
+import Sys
 
 /// Docker Content Trust. The docker CLI verifies an image's signature through a Notary server
 /// before `pull`, `run` and `create` use a tag, and signs on `push`, whenever
@@ -10,20 +11,11 @@ import Glibc
 enum ContentTrust {
     static let flag = FlagSpec("--disable-content-trust")
 
-    /// Go's `strconv.ParseBool`, which the docker CLI uses for the variable and pflag for the flag.
-    static func goBool(_ s: String) -> Bool? {
-        switch s {
-        case "1", "t", "T", "TRUE", "true", "True": return true
-        case "0", "f", "F", "FALSE", "false", "False": return false
-        default: return nil
-        }
-    }
-
     /// Whether `DOCKER_CONTENT_TRUST` asks for trust, as the docker CLI reads it: any value but an
     /// empty or a false one (a value that is no boolean counts as true).
     static func enabled(byEnvironment value: String?) -> Bool {
         guard let value, !value.isEmpty else { return false }
-        return goBool(value) ?? true
+        return GoStrconv.parseBool(value) ?? true
     }
 
     static var environment: String? { getenv("DOCKER_CONTENT_TRUST").map { String(cString: $0) } }
@@ -32,7 +24,7 @@ enum ContentTrust {
     /// usage error (125), as pflag makes it.
     static func disabled(_ f: Flags, environment: String? = ContentTrust.environment) throws -> Bool {
         guard let v = f.string("disable-content-trust") else { return !enabled(byEnvironment: environment) }
-        guard let b = goBool(v) else {
+        guard let b = GoStrconv.parseBool(v) else {
             throw CLIError("invalid argument \"\(v)\" for \"--disable-content-trust\" flag: strconv.ParseBool: parsing \"\(v)\": invalid syntax", code: 125)
         }
         return b

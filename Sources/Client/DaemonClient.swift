@@ -221,8 +221,8 @@ public final class DaemonClient {
     /// supported API version is 1.41", dockerd's words), when it is an older one; else nil.
     static func versionNamedInRefusal(_ message: String, of ours: String) -> String? {
         let marker = "Maximum supported API version is "
-        guard message.contains("client version \(ours) is too new"), let tail = message.split(separator: "\n").first?.afterFirst(marker) else { return nil }
-        let v = String(tail.prefix { $0.isNumber || $0 == "." })
+        guard message.contains("client version \(ours) is too new"), let r = message.firstRange(of: marker) else { return nil }
+        let v = String(message[r.upperBound...].prefix { $0.isNumber || $0 == "." })
         return isOlder(v, than: ours) ? v : nil
     }
 
@@ -545,17 +545,5 @@ final class TLSRelay {
         close(local)
         berth_tls_free(session)
         close(network)
-    }
-}
-
-extension Substring {
-    /// What follows the first `marker` in this text, if it holds one.
-    func afterFirst(_ marker: String) -> Substring? {
-        var rest = self[...]
-        while !rest.isEmpty {
-            if rest.hasPrefix(marker) { return rest.dropFirst(marker.count) }
-            rest = rest.dropFirst()
-        }
-        return nil
     }
 }

@@ -99,15 +99,3 @@ public struct PlatformSpec: Sendable, Equatable, CustomStringConvertible {
 
     public var description: String { os + "/" + architecture + (variant.isEmpty ? "" : "/" + variant) }
 }
-
-/// Go's `strconv` parsers, where Berth reads what dockerd reads with them.
-enum GoStrconv {
-    /// `ParseBool`.
-    static func parseBool(_ s: String) -> Bool? {
-        switch s {
-        case "1", "t", "T", "TRUE", "true", "True": return true
-        case "0", "f", "F", "FALSE", "false", "False": return false
-        default: return nil
-        }
-    }
-}

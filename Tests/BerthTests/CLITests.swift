@@ -24,7 +24,7 @@ import Testing
         for (value, trusted) in [(nil, false), ("", false), ("0", false), ("false", false), ("F", false), ("1", true), ("true", true), ("yes", true)] {
             #expect(ContentTrust.enabled(byEnvironment: value) == trusted, "DOCKER_CONTENT_TRUST=\(value ?? "unset")")
         }
-        #expect(ContentTrust.goBool("True") == true && ContentTrust.goBool("FALSE") == false && ContentTrust.goBool("no") == nil)
+        #expect(GoStrconv.parseBool("True") == true && GoStrconv.parseBool("FALSE") == false && GoStrconv.parseBool("no") == nil)
     }
 
     /// Asked for, content trust is refused (Berth cannot verify a signature); turned off, or for
