@@ -182,12 +182,34 @@ public enum CgroupPlan {
             w.append(Write("net_prio", "net_prio.ifpriomap", "\(p["name"].string ?? "") \(p["priority"].int ?? 0)"))
         }
         if let rules = r["devices"].array {
+            var written: [(allow: Bool, rule: String)] = []
             for d in rules {
                 let rule = try deviceRule(d)
-                w.append(Write("devices", d["allow"].bool == true ? "devices.allow" : "devices.deny", rule))
+                let allow = d["allow"].bool == true
+                if allow && isRepeatedAllow(rule, after: written) { continue }
+                written.append((allow, rule))
+                w.append(Write("devices", allow ? "devices.allow" : "devices.deny", rule))
             }
         }
         return w
+    }
+
+    /// An allow rule written before, with no deny since that could have taken any of it back:
+    /// writing it again changes nothing in the kernel's list. Docker's spec allows six devices
+    /// that the defaults every runtime adds allow again; each v1 write is a file opened and written
+    /// while the container's start waits.
+    static func isRepeatedAllow(_ rule: String, after written: [(allow: Bool, rule: String)]) -> Bool {
+        guard let last = written.lastIndex(where: { $0.allow && $0.rule == rule }) else { return false }
+        let fields = rule.split(separator: " ")
+        let type = fields.first.map(String.init) ?? "a"
+        let major = fields.count > 1 ? String(fields[1].split(separator: ":").first ?? "*") : "*"
+        return !written[(last + 1)...].contains { w in
+            guard !w.allow else { return false }
+            let f = w.rule.split(separator: " ")
+            guard let t = f.first.map(String.init), t != "a", type != "a" else { return true }
+            let m = f.count > 1 ? String(f[1].split(separator: ":").first ?? "*") : "*"
+            return t == type && (m == "*" || major == "*" || m == major)
+        }
     }
 
     public static func v2(_ r: JSON) throws(RuntimeFailure) -> [Write] {
@@ -245,14 +267,16 @@ public enum CgroupPlan {
     }
 
     /// The devices every container may use, appended to the spec's rules as runc does
-    /// (mknod of any node; null, zero, full, random, urandom, tty, console, ptmx, the pts).
+    /// (mknod of any node; null, zero, full, random, urandom, tty, console, ptmx, the pts, and
+    /// tun/tap: VPN images make /dev/net/tun themselves with NET_ADMIN and rely on it, which is
+    /// why runc 1.2.4 and crun took it back after dropping it).
     public static let defaultAllowedDevices: [JSON] = [
         ["allow": true, "type": "c", "access": "m"], ["allow": true, "type": "b", "access": "m"],
         ["allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"], ["allow": true, "type": "c", "major": 1, "minor": 8, "access": "rwm"],
         ["allow": true, "type": "c", "major": 1, "minor": 7, "access": "rwm"], ["allow": true, "type": "c", "major": 5, "minor": 0, "access": "rwm"],
         ["allow": true, "type": "c", "major": 1, "minor": 5, "access": "rwm"], ["allow": true, "type": "c", "major": 1, "minor": 9, "access": "rwm"],
         ["allow": true, "type": "c", "major": 5, "minor": 1, "access": "rwm"], ["allow": true, "type": "c", "major": 136, "access": "rwm"],
-        ["allow": true, "type": "c", "major": 5, "minor": 2, "access": "rwm"],
+        ["allow": true, "type": "c", "major": 5, "minor": 2, "access": "rwm"], ["allow": true, "type": "c", "major": 10, "minor": 200, "access": "rwm"],
     ]
 
     /// `resources` with the default devices allowed after the spec's own rules.
@@ -328,12 +352,16 @@ public struct CgroupManager {
         }
     }
 
+    /// Which of the limits `apply` puts on: the device rules can go on as soon as the init has
+    /// made its device nodes, while it still mounts; the rest when it is ready.
+    public enum Part: Sendable { case all, devices, allButDevices }
+
     /// Applies a plan; files of controllers this host lacks are skipped as runc skips them, but a
     /// write the kernel refuses is an error.
-    public func apply(_ resources: JSON) throws(RuntimeFailure) {
-        let rules = try CgroupPlan.deviceRules(resources)
+    public func apply(_ resources: JSON, _ part: Part = .all) throws(RuntimeFailure) {
+        let rules = part == .allButDevices ? [] : try CgroupPlan.deviceRules(resources)
         if v2Only {
-            for w in try CgroupPlan.v2(resources) {
+            for w in part == .devices ? [] : try CgroupPlan.v2(resources) {
                 guard let dir = paths.unified else { break }
                 try files.write(dir + "/" + w.file, w.value)
             }
@@ -343,7 +371,7 @@ public struct CgroupManager {
         // Hybrid hosts: the v1 devices controller enforces the rules, as with runc. (A copy of the
         // program on the v2 directory the container also lives in cost 0.6 ms of every start, in
         // the kernel's verifier, for a second fence around the same rules.)
-        var writes = try CgroupPlan.v1(resources)
+        var writes = try CgroupPlan.v1(resources).filter { part == .all || ($0.controller == "devices") == (part == .devices) }
         // Raising the memory limit above memory+swap must set memory+swap first (EINVAL otherwise).
         if let limit = writes.firstIndex(where: { $0.file == "memory.limit_in_bytes" }),
             let swap = writes.firstIndex(where: { $0.file == "memory.memsw.limit_in_bytes" }), swap > limit,

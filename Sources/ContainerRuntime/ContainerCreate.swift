@@ -139,6 +139,8 @@ public struct ContainerRuntimeEngine {
             ]
         }
         var failure: String? = nil
+        let resources = CgroupPlan.withDefaultDevices(config.resources)
+        var devicesApplied = false
         var reports = ChildReports()
         loop: while let (kind, text) = reports.next({ SyncMessage.receive(sv[0]) }) {
             switch kind {
@@ -170,11 +172,22 @@ public struct ContainerRuntimeEngine {
                     failure = error.message
                     break loop
                 }
-            case UInt8(ascii: "R"):
-                // The limits go on once the init has made its devices and mounts (a device
-                // cgroup that denies mknod would stop it), before anything of the container runs.
+            case UInt8(ascii: "D"):
+                // The init has made its device nodes (a device cgroup that denies mknod would have
+                // stopped it) and goes on mounting: the device rules, one file write each on v1,
+                // go on meanwhile instead of after it.
                 do throws(RuntimeFailure) {
-                    try manager?.apply(CgroupPlan.withDefaultDevices(config.resources))
+                    try manager?.apply(resources, .devices)
+                    devicesApplied = true
+                } catch {
+                    failure = error.message
+                    break loop
+                }
+            case UInt8(ascii: "R"):
+                // The limits go on once the init has made its devices and mounts, before anything
+                // of the container runs.
+                do throws(RuntimeFailure) {
+                    try manager?.apply(resources, devicesApplied ? .allButDevices : .all)
                 } catch {
                     failure = error.message
                 }

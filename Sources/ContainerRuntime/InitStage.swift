@@ -104,6 +104,7 @@ struct InitStage {
             if !config.hooks.createContainer.isEmpty {
                 try HookRunner.run(config.hooks.createContainer, kind: "createContainer", state: hookState("created"))
             }
+            if newMountNS && Self.rulesMayGoOnEarly(config) { SyncMessage.send(sock, UInt8(ascii: "D")) }
             if newMountNS {
                 if noPivot {
                     try moveRoot()
@@ -158,6 +159,11 @@ struct InitStage {
         let e = setup.exec(program)
         late("exec \(program): \(goErrorText(e < 0 ? errno : e))", code: errno == ENOENT ? 127 : 126)
     }
+
+    /// Whether the device rules may go on from here, while the init pivots and hides paths: its
+    /// device nodes are made, and nothing it still does opens one. A terminal's pty is opened
+    /// later, so with one the rules wait for "ready", as runc's do.
+    static func rulesMayGoOnEarly(_ config: RuntimeConfig) -> Bool { !config.process.terminal }
 
     /// A failure after `create` returned: the container's stderr is all that is left to tell.
     func late(_ message: String, code: Int32 = 126) -> Never {

@@ -107,12 +107,13 @@ enum SyncMessage {
 /// The parent's side of the sync socket during create and exec, in the order it must act. The
 /// first stage forks the container's process and only then reports its pid ("P"); the process
 /// runs at once and, when the stage is descheduled between the fork and the send, its own
-/// reports (hooks due "H", ready "R") arrive first. Those are held back until the pid has come:
-/// acting on "R" without it failed a create under load ("the container's init exited during
-/// create", the stage having exited 0), and hooks must be given the pid.
+/// reports (device nodes made "D", hooks due "H", ready "R") arrive first. Those are held back
+/// until the pid has come: acting on "R" without it failed a create under load ("the container's
+/// init exited during create", the stage having exited 0), hooks must be given the pid, and a
+/// failure at "D" must be able to kill the init it stops.
 struct ChildReports {
     static let pid = UInt8(ascii: "P")
-    private static let needPid: Set<UInt8> = [UInt8(ascii: "H"), UInt8(ascii: "R")]
+    private static let needPid: Set<UInt8> = [UInt8(ascii: "D"), UInt8(ascii: "H"), UInt8(ascii: "R")]
     private var held: [(UInt8, String)] = []
     private var pidSeen = false
 

@@ -69,6 +69,55 @@ struct ContainerRuntimeTests {
         #expect(throws: RuntimeFailure.self) { try CgroupPlan.v1(JSON.parse(#"{"devices": [{"allow": true, "access": "rwz"}]}"#)) }
     }
 
+    @Test func anAllowRuleAlreadyInForceIsNotWrittenAgain() throws {
+        // Docker's spec allows six devices that the defaults added after it allow again.
+        let docker = try JSON.parse(
+            """
+            {"devices": [{"allow": false, "access": "rwm"},
+              {"allow": true, "type": "c", "major": 1, "minor": 5, "access": "rwm"}, {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+              {"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rwm"}, {"allow": false, "type": "c", "major": 10, "minor": 229, "access": "rwm"},
+              {"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rwm"}]}
+            """)
+        let plan = try CgroupPlan.v1(CgroupPlan.withDefaultDevices(docker)).map(\.value)
+        #expect(plan.count == Set(plan).count + 2)
+        // c 10:229 comes back after the deny that took it away; c 1:3 and c 1:5 are written once.
+        #expect(plan.filter { $0 == "c 10:229 rwm" }.count == 3)
+        #expect(plan.filter { $0 == "c 1:3 rwm" }.count == 1 && plan.filter { $0 == "c 1:5 rwm" }.count == 1)
+        let w: [(allow: Bool, rule: String)] = [(true, "c 1:3 rwm"), (false, "c 4:* rwm"), (false, "b 1:3 rwm")]
+        #expect(CgroupPlan.isRepeatedAllow("c 1:3 rwm", after: w))
+        #expect(!CgroupPlan.isRepeatedAllow("c 1:3 rw", after: w))
+        #expect(!CgroupPlan.isRepeatedAllow("c 1:3 rwm", after: w + [(false, "c *:* m")]))
+        #expect(!CgroupPlan.isRepeatedAllow("c 1:3 rwm", after: w + [(false, "a")]))
+        #expect(!CgroupPlan.isRepeatedAllow("c 1:3 rwm", after: w + [(false, "c 1:7 rwm")]))
+        #expect(CgroupPlan.isRepeatedAllow("a", after: [(true, "a")]) && !CgroupPlan.isRepeatedAllow("a", after: [(true, "a"), (false, "c 1:3 r")]))
+    }
+
+    @Test func theDeviceRulesCanGoOnApartFromTheOtherLimits() throws {
+        let r = try JSON.parse(
+            #"{"devices": [{"allow": false, "access": "rwm"}, {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rw"}], "pids": {"limit": 9}}"#)
+        let fake = RecordingCgroupFiles()
+        let v1 = CgroupManager(paths: CgroupPaths(byController: ["devices": "/cg/devices/c", "pids": "/cg/pids/c"], unified: nil), files: fake, v2Only: false)
+        try v1.apply(r, .devices)
+        #expect(fake.writes.map { "\($0.0)=\($0.1)" } == ["/cg/devices/c/devices.deny=a", "/cg/devices/c/devices.allow=c 1:3 rw"])
+        fake.writes = []
+        try v1.apply(r, .allButDevices)
+        #expect(fake.writes.map { "\($0.0)=\($0.1)" } == ["/cg/pids/c/pids.max=9"])
+        let v2fake = RecordingCgroupFiles()
+        let v2 = CgroupManager(paths: CgroupPaths(byController: [:], unified: "/cg/c"), files: v2fake, v2Only: true)
+        try v2.apply(r, .devices)
+        #expect(v2fake.writes.isEmpty && v2fake.filters["/cg/c"]?.count == 2)
+        v2fake.filters = [:]
+        try v2.apply(r, .allButDevices)
+        #expect(v2fake.writes.map(\.0) == ["/cg/c/pids.max"] && v2fake.filters.isEmpty)
+        // The spec's own rules may start the container with a terminal: its pty is opened after
+        // the mounts, so the rules then wait for the init to be ready.
+        var config = try RuntimeConfig.decode(JSON.parse(DefaultSpec.json.serializedBytes()), bundle: "/b")
+        config.process.terminal = false
+        #expect(InitStage.rulesMayGoOnEarly(config))
+        config.process.terminal = true
+        #expect(!InitStage.rulesMayGoOnEarly(config))
+    }
+
     @Test func cgroupPlanV2ConvertsV1Values() throws {
         let r = try JSON.parse(
             #"{"memory": {"limit": 1000, "swap": 3000}, "cpu": {"shares": 1024, "quota": 20000}, "pids": {"limit": 5}, "unified": {"memory.high": "900"}}"#)
@@ -360,6 +409,9 @@ struct ContainerRuntimeTests {
         #expect(drain(["R", "P4242"]) == ["P4242", "R"])
         #expect(drain(["H", "R", "P7"]) == ["P7", "H", "R"])
         #expect(drain(["H", "P7", "R"]) == ["P7", "H", "R"])
+        // Device nodes made before the pid came: the rules wait for it, so a failure can kill the init.
+        #expect(drain(["D", "P7", "R"]) == ["P7", "D", "R"])
+        #expect(drain(["P7", "D", "R"]) == ["P7", "D", "R"])
     }
 
     @Test func theUsualOrderAndErrorsPassUnchanged() {

@@ -2,8 +2,11 @@
 clear error when Berth cannot apply them here — never accepted and ignored."""
 import os
 import socket
+import subprocess
 
 import pytest
+
+from conftest import DOCKER, busybox_tar
 
 
 def run(daemon, *args):
@@ -295,3 +298,31 @@ def test_uploads_above_max_upload_size_are_refused_and_not_kept(tmp_path, busybo
         assert d.berth("exec", "up", "cat", "/tmp/small").stdout == "ok"
     finally:
         d.stop()
+
+
+TUN = "mkdir -p /dev/net && mknod /dev/net/tun c 10 200 && exec 3<>/dev/net/tun && echo opened"
+
+
+def test_a_container_may_open_the_tun_device_it_makes_as_under_dockerd(daemon, dockerd, tmp_path):
+    """VPN images (gluetun, Tailscale) make /dev/net/tun themselves with NET_ADMIN: runc's default
+    device rules allow tun/tap (runc 1.2.0 dropped it, and 1.2.4 and crun took it back for them).
+    Berth's rules lacked it: the open was refused. The device rules end up as dockerd's."""
+    r = run(daemon, "--cap-add", "NET_ADMIN", "busybox", "sh", "-c", TUN)
+    assert r.returncode == 0 and r.stdout.strip() == "opened", r.stderr
+    busybox_tar(str(tmp_path / "bb.tar"))
+    subprocess.run(f"{DOCKER} import -c 'CMD [\"sh\"]' {tmp_path}/bb.tar busybox:latest", shell=True, env=dockerd, check=True,
+                   capture_output=True)
+    d = subprocess.run([DOCKER, "run", "--rm", "--cap-add", "NET_ADMIN", "busybox", "sh", "-c", TUN], env=dockerd, capture_output=True, text=True)
+    assert d.returncode == 0 and d.stdout.strip() == "opened", d.stderr
+    # The whole list, where the v1 devices controller shows it (the rules written once each).
+    if not os.path.isdir("/sys/fs/cgroup/devices"):
+        return
+    lists = []
+    for env, parent in ((dict(os.environ, DOCKER_HOST=daemon.host), "berth"), (dockerd, "docker")):
+        cid = subprocess.run([DOCKER, "run", "-d", "busybox", "sleep", "60"], env=env, capture_output=True, text=True, check=True).stdout.strip()
+        try:
+            with open(f"/sys/fs/cgroup/devices/{parent}/{cid}/devices.list") as f:
+                lists.append(sorted(f.read().splitlines()))
+        finally:
+            subprocess.run([DOCKER, "rm", "-f", cid], env=env, capture_output=True)
+    assert lists[0] == lists[1] and "c 10:200 rwm" in lists[0]
