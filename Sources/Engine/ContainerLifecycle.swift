@@ -435,6 +435,8 @@ extension Engine {
         }
         let tty = c.config.tty
         if tty && !env.contains(where: { $0.hasPrefix("TERM=") }) { env.append("TERM=xterm") }
+        // runc sets it in the container's init; berth-runtime leaves the environment as the spec has it.
+        env = UserResolver.withHome(env, home: user.home)
         var s = BundleSpec(
             id: c.id, rootfs: root, args: [c.path] + c.args, env: env, cwd: c.config.workingDir.isEmpty ? "/" : c.config.workingDir,
             user: user, hostname: hostname, resolvConf: dir(c.id) + "/resolv.conf", hostsFile: dir(c.id) + "/hosts",

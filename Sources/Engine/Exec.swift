@@ -181,15 +181,13 @@ extension Engine {
             ]
         }
         // runc's rule, kept since exec no longer goes through runc: HOME from passwd when unset.
-        if !env.contains(where: { $0.hasPrefix("HOME=") }) {
-            let uid = Substring(String(process["user"]["uid"].int ?? 0))
-            var home = "/"
-            for line in passwd.split(separator: "\n") {
-                let f = line.split(separator: ":", omittingEmptySubsequences: false)
-                if f.count >= 7, f[2] == uid { home = String(f[5]); break }
-            }
-            env.append("HOME=" + home)
+        let uid = Substring(String(process["user"]["uid"].int ?? 0))
+        var home = "/"
+        for line in passwd.split(separator: "\n") {
+            let f = line.split(separator: ":", omittingEmptySubsequences: false)
+            if f.count >= 7, f[2] == uid { home = String(f[5]); break }
         }
+        env = UserResolver.withHome(env, home: home)
         process["env"] = JSON.strings(env)
         if e.config.privileged {
             let all = JSON.strings(LinuxCapabilities.bounding())

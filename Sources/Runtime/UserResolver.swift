@@ -59,6 +59,19 @@ public enum UserResolver {
         return ResolvedUser(uid: uid, gid: gid, additionalGids: extra, home: home)
     }
 
+    /// runc's rule, which Docker's containers have always had: HOME from the user's passwd entry
+    /// ("/" without one) when the environment leaves it unset or empty; an empty one is replaced
+    /// where it stands, as Go's Setenv does.
+    public static func withHome(_ env: [String], home: String) -> [String] {
+        var out = env
+        if let i = out.firstIndex(of: "HOME=") {
+            out[i] = "HOME=" + home
+        } else if !out.contains(where: { $0.hasPrefix("HOME=") }) {
+            out.append("HOME=" + home)
+        }
+        return out
+    }
+
     /// `--group-add`: numbers as they are, names looked up in the container's /etc/group.
     public static func additionalGroups(_ specs: [String], group: String) throws(NotFound) -> [Int] {
         let groups = group.split(separator: "\n").map { $0.split(separator: ":", omittingEmptySubsequences: false).map(String.init) }.filter { $0.count >= 4 }

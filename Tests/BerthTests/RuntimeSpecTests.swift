@@ -88,6 +88,15 @@ import Testing
         let hostile = "root:x:0:\nbig:x:99999999999:root\nneg:x:-4:root\n"
         #expect(try UserResolver.resolve("root", passwd: passwd, group: hostile).additionalGids == [0])
     }
+
+    @Test func homeComesFromPasswdWhenTheEnvironmentLeavesItOut() {
+        // runc's rule (its init sets it; berth-runtime's does not, so the spec carries it).
+        #expect(UserResolver.withHome(["PATH=/bin", "HOSTNAME=h"], home: "/root") == ["PATH=/bin", "HOSTNAME=h", "HOME=/root"])
+        #expect(UserResolver.withHome(["HOME=/x", "A=1"], home: "/root") == ["HOME=/x", "A=1"])
+        // Empty is unset, as for Go's Getenv, and is replaced where it stands.
+        #expect(UserResolver.withHome(["A=1", "HOME=", "B=2"], home: "/home") == ["A=1", "HOME=/home", "B=2"])
+        #expect(UserResolver.withHome(["HOMEDIR=/y"], home: "/") == ["HOMEDIR=/y", "HOME=/"])
+    }
 }
 
 @Suite struct OCIRuntimeTests {

@@ -1149,3 +1149,20 @@ def test_cp_out_never_applies_whiteouts_on_the_host(daemon, tool, tmp_path):
     assert (dest / "d" / ".wh.victim").read_text() == "a\n" and (dest / "d" / ".wh...").read_text() == "b\n"
     assert (dest / "d" / ".wh..wh..opq").read_text() == "c\n"
     daemon.berth("rm", "-f", name, check=True)
+
+
+def test_home_is_set_from_passwd_as_runc_sets_it(daemon):
+    """runc's init sets HOME from the user's passwd entry when the environment has none (or an
+    empty one); Docker's containers have always had it. With berth-runtime as the default, `run`
+    lost it (exec kept it): `echo $HOME` printed an empty line. Values as dockerd 20.10 prints
+    them for this image."""
+    for args, home in [((), "/root"), (("-u", "nobody"), "/home"), (("-u", "4242"), "/"), (("-e", "HOME=/x"), "/x"),
+                       (("-e", "HOME="), "/root")]:
+        r = daemon.docker("run", "--rm", *args, "busybox", "sh", "-c", 'echo "[$HOME]"')
+        assert r.returncode == 0 and r.stdout.strip() == f"[{home}]", (args, r.stdout, r.stderr)
+    # The container's configuration stays as created: dockerd does not list HOME there either.
+    r = daemon.docker("create", "busybox", "true")
+    cid = r.stdout.strip()
+    env = daemon.docker("inspect", "-f", "{{json .Config.Env}}", cid).stdout
+    daemon.docker("rm", cid)
+    assert "HOME" not in env
