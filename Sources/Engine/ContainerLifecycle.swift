@@ -239,6 +239,7 @@ extension Engine {
             let logSettings = try await jsonFileSettings(c)
             let root = try mountRootfs(c.id, chains: chainIDs(store.image(id: c.image)?.config.diffIDs ?? []), volatile: c.autoRemove)
             try writeEtcFiles(c, onlyMissing: true)
+            try makeWorkingDirectory(c, root: root)
             // The container's user database is read off the actor: whatever its owner planted
             // there (bounded, non-blocking, in-root) cannot hold up every other API call.
             let files = try await Engine.userFilesOffActor(root: root)
@@ -391,6 +392,28 @@ extension Engine {
         let c = try container(ref)
         for _ in 0..<60_000 where starting.contains(c.id) || freezing.contains(c.id) { try? await Task.sleep(nanoseconds: 500_000) }
         return try container(c.id)
+    }
+
+    /// dockerd's SetupWorkingDirectory (runc's init does the same): a working directory the
+    /// image lacks is made, root's and 0755 (the remapped root's under userns-remap), resolved
+    /// inside the container's root; one that names something else is refused in dockerd's words.
+    /// dockerd checks it at create as well, where Berth has no root mounted yet.
+    func makeWorkingDirectory(_ c: Container, root: String) throws {
+        let wd = c.config.workingDir
+        guard !wd.isEmpty, wd.contains(where: { $0 != "/" }) else { return }
+        let rootfd = try DirFD.openDirectory(root, flags: DirFD.pathOnly)
+        defer { close(rootfd) }
+        let existing = DirFD.open(rootfd, wd, DirFD.pathOnly, .container)
+        if existing >= 0 {
+            defer { close(existing) }
+            var st = Glibc.stat()
+            if fstat(existing, &st) == 0 && (st.st_mode & S_IFMT) != S_IFDIR {
+                throw EngineError.internalError("Cannot mkdir: \(wd) is not a directory")
+            }
+            return
+        }
+        let owner = remap(c.id).map { (uid: $0.uid, gid: $0.gid) } ?? (uid: 0, gid: 0)
+        close(try DirFD.mkdirAll(rootfd, wd, mode: 0o755, owner: owner, .container))
     }
 
     /// The container's /etc/hostname, hosts and resolv.conf as at create. Not synced (three

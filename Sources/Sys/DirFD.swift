@@ -209,8 +209,12 @@ public enum DirFD {
     }
 
     /// The directory at `path` inside the tree (`resolve` says how links are followed), created
-    /// with `mode` where missing, one component at a time; an O_PATH descriptor.
-    public static func mkdirAll(_ rootfd: Int32, _ path: String, mode: mode_t = 0o755, _ resolve: Resolve) throws(SysError) -> Int32 {
+    /// with `mode` where missing, one component at a time; an O_PATH descriptor. With `owner`,
+    /// the directories it makes (only those) are given to it with exactly `mode`, whatever the
+    /// process's umask.
+    public static func mkdirAll(
+        _ rootfd: Int32, _ path: String, mode: mode_t = 0o755, owner: (uid: UInt32, gid: UInt32)? = nil, _ resolve: Resolve
+    ) throws(SysError) -> Int32 {
         var cur = Glibc.openat(rootfd, ".", pathOnly | O_DIRECTORY | O_CLOEXEC)
         if cur < 0 { throw SysError("open the root") }
         var sofar = ""
@@ -219,7 +223,14 @@ public enum DirFD {
             var next = open(rootfd, sofar, pathOnly | O_DIRECTORY, resolve)
             if next < 0 && errno == ENOENT && c != ".." {
                 // cur is the resolved parent: the new directory goes there, under its own name.
-                if mkdirat(cur, String(c), mode) != 0 && errno != EEXIST {
+                if mkdirat(cur, String(c), mode) == 0 {
+                    if let o = owner,
+                        fchownat(cur, String(c), o.uid, o.gid, AT_SYMLINK_NOFOLLOW) != 0 || fchmodat(cur, String(c), mode, 0) != 0
+                    {
+                        close(cur)
+                        throw SysError("chown \(sofar)")
+                    }
+                } else if errno != EEXIST {
                     close(cur)
                     throw SysError("mkdir \(sofar)")
                 }

@@ -1166,3 +1166,18 @@ def test_home_is_set_from_passwd_as_runc_sets_it(daemon):
     env = daemon.docker("inspect", "-f", "{{json .Config.Env}}", cid).stdout
     daemon.docker("rm", cid)
     assert "HOME" not in env
+
+
+def test_a_missing_working_directory_is_made_as_dockerd_makes_it(daemon):
+    """`run -w /new/dir` on an image without it: dockerd (and runc's init) make it, root's and
+    0755, whoever the user; berth-runtime refused the start ("chdir to cwd ... no such file or
+    directory"). A path that is not a directory is refused in dockerd's words."""
+    for args in [(), ("-u", "nobody"), ("--read-only",)]:
+        r = daemon.docker("run", "--rm", "-w", "/new/dir", *args, "busybox", "sh", "-c", "pwd; stat -c '%U %G %a' /new /new/dir")
+        assert r.returncode == 0 and r.stdout.split("\n")[:3] == ["/new/dir", "root root 755", "root root 755"], (args, r.stdout, r.stderr)
+    # Resolved inside the container's root: a link in the image cannot point it at the host.
+    r = daemon.docker("run", "--rm", "-w", "/bin/../../../outside", "busybox", "pwd")
+    assert r.returncode == 0 and r.stdout.strip() == "/outside", r.stderr
+    assert not os.path.exists("/outside")
+    r = daemon.docker("run", "--rm", "-w", "/etc/passwd", "busybox", "pwd")
+    assert r.returncode == 125 and "Cannot mkdir: /etc/passwd is not a directory" in r.stderr, r.stderr

@@ -126,3 +126,9 @@ def test_a_graphroot_the_remapped_root_cannot_reach_is_refused_at_start(tmp_path
     assert r.returncode == 1 and "restricts access to the remapped root uid/gid" in r.stderr and "Fatal error" not in r.stderr, r.stderr
     # nothing left mounted by the daemon that gave up (its read-only exec helper was)
     assert str(tmp_path) not in open("/proc/mounts").read()
+
+
+def test_a_missing_working_directory_belongs_to_the_remapped_root(remapped):
+    """dockerd makes it as the remapped root (MkdirAllAndChownNew): root's inside, the range's on the host."""
+    out = remapped.docker("run", "--rm", "-w", "/made/here", "busybox", "sh", "-c", "pwd; stat -c '%u %g %a' /made /made/here; touch x")
+    assert out.returncode == 0 and out.stdout.split("\n")[:3] == ["/made/here", "0 0 755", "0 0 755"], (out.stdout, out.stderr)
