@@ -94,7 +94,9 @@ public struct CgroupPaths: Sendable, Equatable {
             return path == "/" ? mount : mount + path
         }
         byController = [:]
-        for (controller, mount) in layout.v1 where controller != "name=systemd" { byController[controller] = join(mount, controller) }
+        // name=systemd too, as runc's cgroupfs driver: the container leaves its starter's systemd
+        // cgroup (on a v1 host, systemd tracks a service's processes there) and sees it mounted.
+        for (controller, mount) in layout.v1 { byController[controller] = join(mount, controller) }
         unified = layout.unified.map { join($0, "") }
     }
 

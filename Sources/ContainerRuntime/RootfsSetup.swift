@@ -207,7 +207,7 @@ struct RootfsSetup {
         let tmpfs = DirFD.procPath(mounted)
         // Hierarchies by mount point (cpu and cpuacct may share one).
         var points: [String: [String]] = [:]
-        for (controller, point) in layout.v1 where controller != "name=systemd" { points[point, default: []].append(controller) }
+        for (controller, point) in layout.v1 { points[point, default: []].append(controller) }
         let dirfd = open(tmpfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard dirfd >= 0 else { throw RuntimeFailure.errno("open \(m.destination)") }
         defer { close(dirfd) }

@@ -141,7 +141,10 @@ struct ContainerRuntimeTests {
         #expect(!layout.v2Only)
         let own = "4:memory:/process_api/x\n1:cpu:/\n0::/\n"
         let abs = CgroupPaths(layout: layout, cgroupsPath: "/berth/c1", id: "c1", ownCgroup: own)
-        #expect(abs.byController == ["cpu": "/sys/fs/cgroup/cpu/berth/c1", "memory": "/sys/fs/cgroup/memory/berth/c1"])
+        #expect(
+            abs.byController == [
+                "cpu": "/sys/fs/cgroup/cpu/berth/c1", "memory": "/sys/fs/cgroup/memory/berth/c1", "name=systemd": "/sys/fs/cgroup/systemd/berth/c1",
+            ])
         #expect(abs.unified == "/sys/fs/cgroup/unified/berth/c1")
         // Relative: below the caller's own cgroup in each hierarchy; none given: the id.
         let rel = CgroupPaths(layout: layout, cgroupsPath: nil, id: "c2", ownCgroup: own)

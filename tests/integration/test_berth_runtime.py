@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from conftest import BIN, Daemon, hijack
+from conftest import BIN, DOCKER, Daemon, busybox_tar, hijack
 
 RUNTIME = os.path.join(BIN, "berth-runtime")
 
@@ -643,3 +643,26 @@ def test_cgroup_favordynmods_settings_are_checked(tmp_path):
                             "--data-root", str(tmp_path / "data"), "--exec-root", str(tmp_path / "run")] + args,
                            capture_output=True, text=True, timeout=20)
         assert r.returncode == code and words in r.stderr, (config, args, r.returncode, r.stderr)
+
+
+@pytest.mark.skipif(not os.path.isdir("/sys/fs/cgroup/systemd"), reason="no name=systemd hierarchy on this host")
+def test_the_named_systemd_hierarchy_is_the_containers_as_under_dockerd(daemon, dockerd, tmp_path):
+    """runc puts a container in every v1 hierarchy, name=systemd included, and mounts it at
+    /sys/fs/cgroup/systemd; berth-runtime left the container in its starter's systemd cgroup
+    (where a v1 host's systemd tracks a service's processes) and the mount out."""
+    probe = "ls /sys/fs/cgroup; sed 's/[0-9a-f]\\{64\\}/ID/' /proc/self/cgroup"
+    busybox_tar(str(tmp_path / "bb.tar"))
+    subprocess.run(f"{DOCKER} import -c 'CMD [\"sh\"]' {tmp_path}/bb.tar busybox:latest", shell=True, env=dockerd, check=True,
+                   capture_output=True)
+    theirs = subprocess.run([DOCKER, "run", "--rm", "busybox", "sh", "-c", probe], env=dockerd, capture_output=True, text=True).stdout
+    ours = daemon.docker("run", "--rm", "busybox", "sh", "-c", probe).stdout
+    assert ours.replace("/berth/", "/docker/") == theirs and "name=systemd:/docker/ID" in theirs
+    cid = daemon.docker("run", "-d", "busybox", "sleep", "60").stdout.strip()
+    with open(f"/sys/fs/cgroup/systemd/berth/{cid}/cgroup.procs") as f:
+        assert f.read().split()
+    daemon.docker("rm", "-f", cid)
+    for _ in range(100):
+        if not os.path.exists(f"/sys/fs/cgroup/systemd/berth/{cid}"):
+            break
+        time.sleep(0.05)
+    assert not os.path.exists(f"/sys/fs/cgroup/systemd/berth/{cid}")
