@@ -166,6 +166,9 @@ extension Engine {
             process["consoleSize"] = ["height": .int(Int64(clamping: size[0])), "width": .int(Int64(clamping: size[1]))]
         }
         var env = process["env"].stringArray ?? []
+        // The container's spec carries its main user's HOME (runc's rule, applied by berthd):
+        // the exec's user gets its own, unless the container's configuration names one.
+        if !(c.config.env ?? []).contains(where: { $0.hasPrefix("HOME=") && $0 != "HOME=" }) { env.removeAll { $0.hasPrefix("HOME=") } }
         if e.tty, !env.contains(where: { $0.hasPrefix("TERM=") }) { env.append("TERM=xterm") }
         for kv in e.config.env ?? [] {
             let key = kv.split(separator: "=", maxSplits: 1).first.map(String.init) ?? kv

@@ -1160,6 +1160,15 @@ def test_home_is_set_from_passwd_as_runc_sets_it(daemon):
                        (("-e", "HOME="), "/root")]:
         r = daemon.docker("run", "--rm", *args, "busybox", "sh", "-c", 'echo "[$HOME]"')
         assert r.returncode == 0 and r.stdout.strip() == f"[{home}]", (args, r.stdout, r.stderr)
+    # exec: the exec's user's own, unless the container's configuration names one (as runc exec).
+    daemon.docker("run", "-d", "--name", "home-exec", "busybox", "sleep", "60", check=True)
+    daemon.docker("run", "-d", "--name", "home-set", "-e", "HOME=/x", "busybox", "sleep", "60", check=True)
+    try:
+        for name, args, home in [("home-exec", (), "/root"), ("home-exec", ("-u", "nobody"), "/home"), ("home-set", ("-u", "nobody"), "/x")]:
+            r = daemon.docker("exec", *args, name, "sh", "-c", 'echo "[$HOME]"')
+            assert r.stdout.strip() == f"[{home}]", (name, args, r.stdout, r.stderr)
+    finally:
+        daemon.docker("rm", "-f", "home-exec", "home-set")
     # The container's configuration stays as created: dockerd does not list HOME there either.
     r = daemon.docker("create", "busybox", "true")
     cid = r.stdout.strip()
