@@ -341,6 +341,7 @@ extension Engine {
                 persist(now)
                 stopHealthMonitor(id)
                 for w in exitWaiters.removeValue(forKey: id) ?? [] { w.resume(returning: 128) }
+                settleExitWaits(id)
                 for s in pendingAttach.removeValue(forKey: id) ?? [] { s.subscriber(ShimFrame(.exited)) }
                 if now.autoRemove { try? removeNow(id, volumes: true) }
             }
@@ -705,9 +706,13 @@ extension Engine {
             sig = s
         }
         let t = timeout ?? c.config.stopTimeout ?? 10
+        // As dockerd: a negative timeout waits for as long as the program takes, never killing.
+        var grace: Double? = t >= 0 ? Double(t) : nil
+        let readyAfter = await awaitSignalReadiness(c, signal: sig, within: min(grace ?? 0.5, 0.5))
+        grace = grace.map { max(0, $0 - readyAfter) }
         send(signal: sig, to: c)
         emit(c, "kill", extra: ["signal": String(sig)])
-        let exitedInTime = t >= 0 ? await waitExit(c.id, seconds: Double(t)) : false
+        let exitedInTime = await waitExit(c.id, seconds: grace)
         if !exitedInTime {
             send(signal: 9, to: c)
             emit(c, "kill", extra: ["signal": "9"])
@@ -716,14 +721,58 @@ extension Engine {
         if let now = containers[c.id] { emit(now, "stop") }
     }
 
-    /// Whether the container exited within the time limit.
-    func waitExit(_ id: String, seconds: Double) async -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if containers[id]?.state.running != true { return true }
-            try? await Task.sleep(nanoseconds: 20_000_000)
+    /// Whether the container stopped running within `seconds` (nil: however long that takes).
+    /// Woken by the exit itself (`settleExitWaits`), not by polling: a stop answers as soon as
+    /// the shim reports the exit.
+    func waitExit(_ id: String, seconds: Double?) async -> Bool {
+        guard containers[id]?.state.running == true else { return true }
+        nextExitWaitToken &+= 1
+        let token = nextExitWaitToken
+        var timer: Task<Void, Never>?
+        if let seconds {
+            // A timeout from a client is any Int: clamped before it becomes nanoseconds.
+            let nanos = UInt64(min(max(seconds, 0), 1e9) * 1e9)
+            timer = Task { [weak self] in
+                try? await Task.sleep(nanoseconds: nanos)
+                await self?.endExitWait(id, token: token)
+            }
         }
-        return containers[id]?.state.running != true
+        let exited = await withCheckedContinuation { timedExitWaiters[id, default: [:]][token] = $0 }
+        timer?.cancel()
+        return exited
+    }
+
+    func endExitWait(_ id: String, token: Int) {
+        guard let w = timedExitWaiters[id]?.removeValue(forKey: token) else { return }
+        if timedExitWaiters[id]?.isEmpty == true { timedExitWaiters[id] = nil }
+        w.resume(returning: containers[id]?.state.running != true)
+    }
+
+    /// The container stopped running (or is gone): every `waitExit` on it returns.
+    func settleExitWaits(_ id: String) {
+        for w in (timedExitWaiters.removeValue(forKey: id) ?? [:]).values { w.resume(returning: true) }
+    }
+
+    /// Before a stop signal: a container started moments ago whose PID 1 (in its own PID
+    /// namespace) has no handler for the signal yet would lose it (`SignalReadiness`). Waits, at
+    /// most `within` seconds and only in the first second after the start, until the program
+    /// catches, ignores or blocks the signal; returns the seconds spent, which the caller takes
+    /// from the stop's timeout. A program that never installs a handler costs this wait once.
+    func awaitSignalReadiness(_ c: Container, signal: Int32, within: Double) async -> Double {
+        guard !SignalReadiness.alwaysDelivered(signal), c.hostConfig.pidMode.isEmpty, c.state.pid > 0, within > 0 else { return 0 }
+        let sinceStart = Double(Timestamp.now().nanos - c.state.startedAt.nanos) / 1e9
+        guard sinceStart >= 0, sinceStart < 1 else { return 0 }
+        let began = Timestamp.monotonicNanos()
+        let deadline = began + Int64(within * 1e9)
+        let status = "/proc/\(c.state.pid)/status"
+        while Timestamp.monotonicNanos() < deadline {
+            // The kernel's own file (bounded, never blocks); a process gone ends the wait.
+            guard containers[c.id]?.state.running == true, let text = try? FS.readString(status),
+                SignalReadiness.wouldKeep(signal, status: text) == false
+            else { break }
+            try? await Task.sleep(nanoseconds: 5_000_000)
+        }
+        return Double(Timestamp.monotonicNanos() - began) / 1e9
     }
 
     /// `resize`: the TTY's window size, passed to the shim (which owns the pty master).
@@ -788,6 +837,7 @@ extension Engine {
         for s in pendingAttach.removeValue(forKey: id) ?? [] { s.subscriber(ShimFrame(.exited)) }
         for w in removeWaiters.removeValue(forKey: id) ?? [] { w.resume(returning: c.state.exitCode) }
         for w in exitWaiters.removeValue(forKey: id) ?? [] { w.resume(returning: c.state.exitCode) }
+        settleExitWaits(id)
         if volumes {
             for m in c.mounts where m.type == .volume && m.anonymous && !m.name.isEmpty { try? removeVolume(m.name, force: true) }
         }

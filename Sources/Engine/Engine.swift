@@ -78,6 +78,9 @@ public actor Engine {
     var live: [String: LiveIO] = [:]
     var exitWaiters: [String: [CheckedContinuation<Int32, Never>]] = [:]
     var removeWaiters: [String: [CheckedContinuation<Int32, Never>]] = [:]
+    /// `waitExit`'s waiters (stop, kill, rm -f), each with a token its timer ends it by.
+    var timedExitWaiters: [String: [Int: CheckedContinuation<Bool, Never>]] = [:]
+    var nextExitWaitToken = 0
     var starting: Set<String> = []
     /// Containers whose `pause` or `unpause` is in flight: the runtime's freeze runs off the
     /// actor, and `afterStart` holds what would change the container until it is done.
@@ -289,6 +292,7 @@ public actor Engine {
         emitVolumeEvents(c, "unmount")
         stopHealthMonitor(id)
         for w in exitWaiters.removeValue(forKey: id) ?? [] { w.resume(returning: code) }
+        settleExitWaits(id)
         applyRestartPolicy(id)
         for s in pendingAttach.removeValue(forKey: id) ?? [] { s.subscriber(ShimFrame(.exited)) }
         if c.autoRemove {

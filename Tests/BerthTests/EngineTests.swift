@@ -140,3 +140,33 @@ import Testing
         #expect(!FS.exists(dir))
     }
 }
+
+@Suite struct SignalReadinessTests {
+    static func status(caught: String, ignored: String = "0000000000000000", blocked: String = "0000000000000000") -> String {
+        "Name:\tsh\nState:\tS (sleeping)\nSigQ:\t0/96362\nSigPnd:\t0000000000000000\nShdPnd:\t0000000000000000\n"
+            + "SigBlk:\t\(blocked)\nSigIgn:\t\(ignored)\nSigCgt:\t\(caught)\nCapInh:\t0000000000000000\n"
+    }
+
+    @Test func aSignalIsKeptWhenCaughtIgnoredOrBlocked() {
+        // Bit 14 is SIGTERM (15): signal n is bit n-1 of each mask.
+        #expect(SignalReadiness.wouldKeep(15, status: Self.status(caught: "0000000000004000")) == true)
+        #expect(SignalReadiness.wouldKeep(15, status: Self.status(caught: "0", ignored: "0000000000004000")) == true)
+        // systemd and other signalfd users block the signal and never catch it.
+        #expect(SignalReadiness.wouldKeep(15, status: Self.status(caught: "0", blocked: "0000000000004000")) == true)
+        // A fresh program: nothing caught yet, so a namespace's init would drop it.
+        #expect(SignalReadiness.wouldKeep(15, status: Self.status(caught: "0000000000010002")) == false)
+        // Real-time signals up to 64 have their bits; SIGHUP is bit 0.
+        #expect(SignalReadiness.wouldKeep(64, status: Self.status(caught: "8000000000000000")) == true)
+        #expect(SignalReadiness.wouldKeep(1, status: Self.status(caught: "0000000000000001")) == true)
+    }
+
+    @Test func malformedOrMissingMasksAndOutOfRangeSignalsGiveNoAnswer() {
+        #expect(SignalReadiness.wouldKeep(15, status: "Name:\tsh\n") == nil)
+        #expect(SignalReadiness.wouldKeep(15, status: Self.status(caught: "zz")) == nil)
+        #expect(SignalReadiness.wouldKeep(15, status: Self.status(caught: "10000000000000000")) == nil)
+        #expect(SignalReadiness.wouldKeep(0, status: Self.status(caught: "ffffffffffffffff")) == nil)
+        #expect(SignalReadiness.wouldKeep(65, status: Self.status(caught: "ffffffffffffffff")) == nil)
+        #expect(SignalReadiness.wouldKeep(-1, status: Self.status(caught: "ffffffffffffffff")) == nil)
+        #expect(SignalReadiness.alwaysDelivered(9) && SignalReadiness.alwaysDelivered(19) && !SignalReadiness.alwaysDelivered(15))
+    }
+}

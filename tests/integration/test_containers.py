@@ -143,6 +143,58 @@ def test_stop_escalates_to_sigkill(daemon):
     daemon.berth("rm", "stubborn", check=True)
 
 
+def test_a_stop_right_after_the_start_reaches_a_handler_the_program_installs_late(daemon):
+    """A container's PID 1 has no handler for SIGTERM until its program installs one; the kernel
+    drops a signal it would take the default action for. A stop sent through the API right after
+    the start (as Kubernetes stops a sandbox it has just made, critest's StopPodSandbox) was lost
+    that way: the stop waited out its whole timeout and killed (137). berthd waits briefly for the
+    handler, so the program's own handler runs and the stop returns at once."""
+    import docker
+    client = docker.DockerClient(base_url=daemon.host, version="auto")
+    script = 'sleep 0.3; trap "exit 7" TERM; while :; do sleep 0.05; done'
+    c = client.containers.run("busybox", ["sh", "-c", script], detach=True, name="late-handler")
+    try:
+        t0 = time.time()
+        c.stop(timeout=5)
+        took = time.time() - t0
+        c.reload()
+        assert c.attrs["State"]["ExitCode"] == 7, c.attrs["State"]
+        assert took < 3, took
+        # A program that never installs one costs that wait once, taken from the timeout.
+        c2 = client.containers.run("busybox", ["sleep", "100"], detach=True, name="no-handler")
+        t0 = time.time()
+        c2.stop(timeout=1)
+        assert 0.9 < time.time() - t0 < 3
+        c2.reload()
+        assert c2.attrs["State"]["ExitCode"] == 137
+        c2.remove()
+    finally:
+        c.remove(force=True)
+        client.close()
+
+
+def test_a_negative_stop_timeout_waits_for_the_program_as_dockerd_does(daemon, dockerd, busybox):
+    """`stop -t -1`: dockerd waits for the program however long it takes and never kills. berthd
+    sent SIGKILL at once (exit 137 where dockerd reports the handler's 3)."""
+    script = 'trap "sleep 1; exit 3" TERM; echo ready; while :; do sleep 0.05; done'
+    subprocess.run(f"{DOCKER} import -c 'CMD [\"sh\"]' {busybox} busybox:latest", shell=True, env=dockerd,
+                   check=True, capture_output=True)
+    for env in (dict(os.environ, DOCKER_HOST=daemon.host), dockerd):
+        def docker(*args):
+            return subprocess.run([DOCKER, *args], env=env, capture_output=True, text=True, timeout=30)
+        assert docker("run", "-d", "--name", "patient", "busybox", "sh", "-c", script).returncode == 0
+        for _ in range(100):
+            if "ready" in docker("logs", "patient").stdout:
+                break
+            time.sleep(0.05)
+        t0 = time.time()
+        r = docker("stop", "-t", "-1", "patient")
+        assert r.returncode == 0, r.stderr
+        assert time.time() - t0 > 0.9
+        assert docker("inspect", "--format", "{{.State.ExitCode}}", "patient").stdout.strip() == "3", env["DOCKER_HOST"]
+        docker("rm", "-f", "patient")
+
+
 def test_kill_not_running_is_409(daemon):
     daemon.berth("create", "--name", "idle", "busybox", "true", check=True)
     r = daemon.docker("kill", "idle")
