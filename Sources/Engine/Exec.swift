@@ -177,20 +177,18 @@ extension Engine {
         }
         if !e.config.workingDir.isEmpty { process["cwd"] = .string(e.config.workingDir) }
         let (passwd, group) = userFiles
+        var home: String? = nil
         if case let u = e.config.user, !u.isEmpty {
             let user = try UserResolver.resolve(u, passwd: passwd, group: group)
             process["user"] = [
                 "uid": .int(Int64(user.uid)), "gid": .int(Int64(user.gid)), "additionalGids": .array(user.additionalGids.map { .int(Int64($0)) }),
             ]
+            home = user.home
         }
-        // runc's rule, kept since exec no longer goes through runc: HOME from passwd when unset.
-        let uid = Substring(String(process["user"]["uid"].int ?? 0))
-        var home = "/"
-        for line in passwd.split(separator: "\n") {
-            let f = line.split(separator: ":", omittingEmptySubsequences: false)
-            if f.count >= 7, f[2] == uid { home = String(f[5]); break }
-        }
-        env = UserResolver.withHome(env, home: home)
+        // runc's rule, kept since exec no longer goes through runc: HOME from passwd when unset;
+        // without `-u`, that of the container's user (by its uid, "/" with no entry).
+        let uid = process["user"]["uid"].int ?? 0
+        env = UserResolver.withHome(env, home: home ?? (try? UserResolver.resolve(String(uid), passwd: passwd, group: group))?.home ?? "/")
         process["env"] = JSON.strings(env)
         if e.config.privileged {
             let all = JSON.strings(LinuxCapabilities.bounding())
