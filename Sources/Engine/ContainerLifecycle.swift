@@ -340,8 +340,7 @@ extension Engine {
                 now.state.finishedAt = .now()
                 persist(now)
                 stopHealthMonitor(id)
-                for w in exitWaiters.removeValue(forKey: id) ?? [] { w.resume(returning: 128) }
-                settleExitWaits(id)
+                wakeExitWaiters(id, code: 128)
                 for s in pendingAttach.removeValue(forKey: id) ?? [] { s.subscriber(ShimFrame(.exited)) }
                 if now.autoRemove { try? removeNow(id, volumes: true) }
             }
@@ -722,7 +721,7 @@ extension Engine {
     }
 
     /// Whether the container stopped running within `seconds` (nil: however long that takes).
-    /// Woken by the exit itself (`settleExitWaits`), not by polling: a stop answers as soon as
+    /// Woken by the exit itself (`wakeExitWaiters`), not by polling: a stop answers as soon as
     /// the shim reports the exit.
     func waitExit(_ id: String, seconds: Double?) async -> Bool {
         guard containers[id]?.state.running == true else { return true }
@@ -748,8 +747,10 @@ extension Engine {
         w.resume(returning: containers[id]?.state.running != true)
     }
 
-    /// The container stopped running (or is gone): every `waitExit` on it returns.
-    func settleExitWaits(_ id: String) {
+    /// The container stopped running (or is gone): the API's waits (`wait`) get its exit code and
+    /// every `waitExit` (stop, kill, rm -f) returns.
+    func wakeExitWaiters(_ id: String, code: Int32) {
+        for w in exitWaiters.removeValue(forKey: id) ?? [] { w.resume(returning: code) }
         for w in (timedExitWaiters.removeValue(forKey: id) ?? [:]).values { w.resume(returning: true) }
     }
 
@@ -836,8 +837,7 @@ extension Engine {
         execs = execs.filter { $0.value.containerID != id }
         for s in pendingAttach.removeValue(forKey: id) ?? [] { s.subscriber(ShimFrame(.exited)) }
         for w in removeWaiters.removeValue(forKey: id) ?? [] { w.resume(returning: c.state.exitCode) }
-        for w in exitWaiters.removeValue(forKey: id) ?? [] { w.resume(returning: c.state.exitCode) }
-        settleExitWaits(id)
+        wakeExitWaiters(id, code: c.state.exitCode)
         if volumes {
             for m in c.mounts where m.type == .volume && m.anonymous && !m.name.isEmpty { try? removeVolume(m.name, force: true) }
         }

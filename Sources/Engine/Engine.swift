@@ -291,8 +291,7 @@ public actor Engine {
         emit(c, "die", extra: ["exitCode": String(code)])
         emitVolumeEvents(c, "unmount")
         stopHealthMonitor(id)
-        for w in exitWaiters.removeValue(forKey: id) ?? [] { w.resume(returning: code) }
-        settleExitWaits(id)
+        wakeExitWaiters(id, code: code)
         applyRestartPolicy(id)
         for s in pendingAttach.removeValue(forKey: id) ?? [] { s.subscriber(ShimFrame(.exited)) }
         if c.autoRemove {

@@ -1,3 +1,5 @@
+import Sys
+
 /// Whether a container's PID 1 can take a stop signal yet.
 ///
 /// The kernel drops a signal sent to the first process of a PID namespace when that process has
@@ -19,7 +21,7 @@ public enum SignalReadiness {
             guard let colon = line.firstIndex(of: ":") else { continue }
             let key = line[..<colon]
             guard key == "SigCgt" || key == "SigIgn" || key == "SigBlk" else { continue }
-            let hex = line[line.index(after: colon)...].trimmingWhitespace
+            let hex = String(line[line.index(after: colon)...]).trimmingSpaces()
             guard hex.count <= 16, let value = UInt64(hex, radix: 16) else { return nil }
             masks[key] = value
         }
@@ -30,13 +32,4 @@ public enum SignalReadiness {
 
     /// Signals that always reach the process, whatever its dispositions.
     public static func alwaysDelivered(_ signal: Int32) -> Bool { signal == 9 || signal == 19 }
-}
-
-extension Substring {
-    fileprivate var trimmingWhitespace: Substring {
-        var s = self
-        while let f = s.first, f == " " || f == "\t" { s.removeFirst() }
-        while let l = s.last, l == " " || l == "\t" || l == "\r" { s.removeLast() }
-        return s
-    }
 }
