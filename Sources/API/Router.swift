@@ -36,7 +36,7 @@ public final class Router: Sendable {
         do {
             switch (req.method, p.first ?? "") {
             case (.GET, "_ping"), (.HEAD, "_ping"): ping(req, res)
-            case (.GET, "version"): res.json(200, await SystemInfo.version())
+            case (.GET, "version"): res.json(200, await SystemInfo.version(engine.config))
             case (.GET, "info"): res.json(200, await SystemInfo.info(engine))
             case (.POST, "auth"): try await auth(req, res)
             case (_, "containers"): try await containers(req, res, Array(p.dropFirst()))

@@ -1,6 +1,7 @@
 import Engine
 import Foundation
 import JSON
+import Runtime
 import Sys
 
 /// `/version` and `/info`.
@@ -13,13 +14,11 @@ enum SystemInfo {
         return withUnsafePointer(to: &u.release) { $0.withMemoryRebound(to: CChar.self, capacity: 65) { String(cString: $0) } }
     }
 
-    static let runcOutput: String = {
-        guard let out = try? Proc.run(["runc", "--version"]), out.status == 0 else { return "" }
-        return out.stdoutText
-    }()
-    /// `runc version 1.1.5+ds1` → "1.1.5+ds1"; `commit: …` → what dockerd reports as RuncCommit.
-    static let runc = runcOutput.split(separator: "\n").first.map { String($0.split(separator: " ").last ?? "") } ?? ""
-    static let runcCommit = runcOutput.split(separator: "\n").first { $0.hasPrefix("commit: ") }.map { String($0.dropFirst(8)) } ?? ""
+    /// The default runtime's own account of itself, as dockerd reports it: `docker version`
+    /// lists it under its configured name, `docker info` gives its commit as RuncCommit.
+    static func defaultRuntimeVersion(_ c: EngineConfig) -> (name: String, version: RuntimeVersion?) {
+        (c.defaultRuntime, RuntimeVersion.of(c.runtimes[c.defaultRuntime] ?? .stock))
+    }
 
     /// As dockerd's RegistryConfig: configured CIDRs then the loopback range (appended last, as
     /// dockerd does), an index entry per configured registry (Docker Hub with its mirrors,
@@ -38,20 +37,25 @@ enum SystemInfo {
         ]
     }
 
-    static func version() async -> JSON {
+    static func version(_ c: EngineConfig) async -> JSON {
         let k = kernel()
+        let runtime = defaultRuntimeVersion(c)
+        var components: [JSON] = [
+            [
+                "Name": "Engine", "Version": .string(version),
+                "Details": [
+                    "ApiVersion": .string(APIVersion.current.description), "Arch": "amd64", "BuildTime": "",
+                    "Experimental": "false", "GitCommit": "", "GoVersion": "swift6", "KernelVersion": .string(k), "MinAPIVersion": "1.24", "Os": "linux",
+                ],
+            ]
+        ]
+        // dockerd leaves out a runtime that cannot be run or whose answer it cannot read.
+        if let v = runtime.version {
+            components.append(["Name": .string(runtime.name), "Version": .string(v.version), "Details": ["GitCommit": .string(v.commit)]])
+        }
         return [
             "Platform": ["Name": "Berth"],
-            "Components": [
-                [
-                    "Name": "Engine", "Version": .string(version),
-                    "Details": [
-                        "ApiVersion": .string(APIVersion.current.description), "Arch": "amd64", "BuildTime": "",
-                        "Experimental": "false", "GitCommit": "", "GoVersion": "swift6", "KernelVersion": .string(k), "MinAPIVersion": "1.24", "Os": "linux",
-                    ],
-                ],
-                ["Name": "runc", "Version": .string(runc), "Details": ["GitCommit": ""]],
-            ],
+            "Components": .array(components),
             "Version": .string(version), "ApiVersion": .string(APIVersion.current.description), "MinAPIVersion": "1.24", "GitCommit": "", "GoVersion": "swift6",
             "Os": "linux", "Arch": "amd64", "KernelVersion": .string(k), "BuildTime": "",
         ]
@@ -64,6 +68,8 @@ enum SystemInfo {
         let rootful = engine.config.rootless == nil  // rootless: no live restore
         let cg = engine.cgroupSupport  // rootless: only what a delegation gives
         let images = (try? engine.store.allImages().count) ?? 0
+        // The default runtime's, as dockerd 20.10 fills it ("N/A" when it cannot be asked).
+        let runtimeCommit = defaultRuntimeVersion(engine.config).version?.commit ?? "N/A"
         var host = [CChar](repeating: 0, count: 256)
         gethostname(&host, 255)
         let mem =
@@ -102,7 +108,7 @@ enum SystemInfo {
             "DefaultRuntime": .string(engine.config.defaultRuntime),
             "Swarm": ["NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": false, "Error": "", "RemoteManagers": .null],
             "LiveRestoreEnabled": .bool(rootful), "Isolation": "", "InitBinary": "docker-init", "ContainerdCommit": ["ID": "", "Expected": ""],
-            "RuncCommit": ["ID": .string(runcCommit), "Expected": .string(runcCommit)], "InitCommit": ["ID": "", "Expected": ""],
+            "RuncCommit": ["ID": .string(runtimeCommit), "Expected": .string(runtimeCommit)], "InitCommit": ["ID": "", "Expected": ""],
             "SecurityOptions": JSON.strings(
                 ["name=seccomp,profile=default"] + (engine.config.remap != nil ? ["name=userns"] : [])
                     + (engine.config.rootless != nil ? ["name=rootless"] : [])),

@@ -108,3 +108,26 @@ import Testing
         for good in ["crun", "berth-runtime", "io.containerd.runsc.v1", "nvidia_2"] { #expect(OCIRuntime.validName(good)) }
     }
 }
+
+/// `<runtime> --version` read as dockerd's parseRuntimeVersion reads it (`docker version`'s
+/// runtime component, `docker info`'s RuncCommit).
+@Suite struct RuntimeVersionTests {
+    @Test func runcAsDebianBuildsIt() {
+        let out = "runc version 1.1.5+ds1\ncommit: 1.1.5+ds1-1+deb12u1\nspec: 1.0.2-dev\ngo: go1.19.8\nlibseccomp: 2.5.4\n"
+        #expect(RuntimeVersion.parse(out) == RuntimeVersion(runtime: "runc", version: "1.1.5+ds1", commit: "1.1.5+ds1-1+deb12u1"))
+    }
+
+    @Test func berthRuntimeHasNoCommitLine() {
+        #expect(RuntimeVersion.parse("berth-runtime version 1.0.0\nspec: 1.1.0\n") == RuntimeVersion(runtime: "berth-runtime", version: "1.0.0", commit: ""))
+    }
+
+    @Test func crunAndOddShapes() {
+        let crun = "crun version 1.8.1\ncommit: f8a096be060b22ccd3d5f3ebe44108517fbf6c30\nrundir: /run/crun\nspec: 1.0.0\n+SYSTEMD +SELINUX +SECCOMP\n"
+        #expect(RuntimeVersion.parse(crun) == RuntimeVersion(runtime: "crun", version: "1.8.1", commit: "f8a096be060b22ccd3d5f3ebe44108517fbf6c30"))
+        // The version is what follows the word's last occurrence, as Go's strings.Split gives it.
+        #expect(RuntimeVersion.parse("my version runtime version 2.0")?.version == "2.0")
+        #expect(RuntimeVersion.parse("commit: abc")?.commit == "abc")
+        #expect(RuntimeVersion.parse("usage: foo [options]\n") == nil)
+        #expect(RuntimeVersion.parse("") == nil)
+    }
+}

@@ -1,5 +1,6 @@
 """The Engine API on the wire: versions, headers, errors, and docker-py as a client."""
 import json
+import subprocess
 import time
 
 import docker
@@ -174,12 +175,35 @@ def test_info_registry_config_and_runtime_details(busybox):
         assert rc["IndexConfigs"]["myreg:5000"] == {"Name": "myreg:5000", "Mirrors": [], "Secure": False, "Official": False}
         assert rc["IndexConfigs"]["docker.io"] == {"Name": "docker.io", "Mirrors": ["http://127.0.0.1:5918/"], "Secure": True, "Official": True}
         assert rc["Mirrors"] == ["http://127.0.0.1:5918/"]
-        assert info["InitBinary"] == "docker-init" and info["RuncCommit"]["ID"] and "KernelMemoryTCP" in info
+        assert info["InitBinary"] == "docker-init" and "KernelMemoryTCP" in info
         out = d.docker("info").stdout
         assert "Insecure Registries:\n  myreg:5000\n  10.0.0.0/8\n  127.0.0.0/8\n" in out, out
         assert "Registry Mirrors:\n  http://127.0.0.1:5918/\n" in out and "Init Binary: docker-init" in out
     finally:
         d.stop()
+
+
+def test_version_names_the_default_runtime_as_dockerd_does(busybox):
+    """`docker version` lists the default runtime under its configured name with what its
+    `--version` says, and `info`'s RuncCommit is that runtime's commit, as dockerd fills them.
+    berthd listed runc's version (without its commit) whatever the default runtime was."""
+    from conftest import Daemon
+    # dockerd 20.10 here: {"Name": "runc", "Version": "1.1.5+ds1", "Details": {"GitCommit": "1.1.5+ds1-1+deb12u1"}}
+    lines = subprocess.run(["runc", "--version"], capture_output=True, text=True, check=True).stdout.splitlines()
+    dockerd_runc = {"Name": "runc", "Version": lines[0].split("version")[-1].strip(),
+                    "Details": {"GitCommit": [x for x in lines if x.startswith("commit:")][0][len("commit:"):].strip()}}
+    for default, expected in [("runc", dockerd_runc), (None, {"Name": "berth", "Version": "1.0.0", "Details": {"GitCommit": ""}})]:
+        d = Daemon({"default-runtime": default} if default else None).start()
+        try:
+            version = json.loads(d.api("GET", "/version")[2])
+            info = json.loads(d.api("GET", "/info")[2])
+            assert info["DefaultRuntime"] == expected["Name"]
+            assert version["Components"][1:] == [expected], version["Components"]
+            assert info["RuncCommit"] == {"ID": expected["Details"]["GitCommit"], "Expected": expected["Details"]["GitCommit"]}
+            out = d.docker("version").stdout
+            assert f" {expected['Name']}:\n  Version:          {expected['Version']}\n" in out, out
+        finally:
+            d.stop()
 
 
 def test_json_bodies_are_bounded(daemon):

@@ -1,0 +1,41 @@
+import Synchronization
+import Sys
+
+/// What an OCI runtime says of itself (`<runtime> --version`), read as dockerd reads it
+/// (parseRuntimeVersion): `docker version` lists the default runtime under its configured name
+/// with this version, and `docker info`'s RuncCommit is this commit.
+public struct RuntimeVersion: Sendable, Equatable {
+    public var runtime: String
+    public var version: String
+    public var commit: String
+
+    public init(runtime: String, version: String, commit: String) { self.runtime = runtime; self.version = version; self.commit = commit }
+
+    /// A line holding "version" gives the name before it and the version after its last
+    /// occurrence; a `commit:` line the commit. Output with neither is not a runtime's.
+    public static func parse(_ output: String) -> RuntimeVersion? {
+        var out = RuntimeVersion(runtime: "", version: "", commit: "")
+        for raw in output.split(separator: "\n") {
+            let line = String(raw)
+            if let first = line.firstRange(of: "version"), let last = line.ranges(of: "version").last {
+                out.runtime = String(line[..<first.lowerBound]).trimmingSpaces()
+                out.version = String(line[last.upperBound...]).trimmingSpaces()
+            } else if line.hasPrefix("commit:") {
+                out.commit = String(line.dropFirst("commit:".count)).trimmingSpaces()
+            }
+        }
+        return out.version.isEmpty && out.commit.isEmpty ? nil : out
+    }
+
+    /// The runtime's answer, asked once per executable in a daemon's life (dockerd asks at every
+    /// request; the binary does not change under a running daemon in any way Berth supports).
+    /// nil when it cannot be run or says nothing a runtime would.
+    public static func of(_ runtime: OCIRuntime) -> RuntimeVersion? {
+        if let known = cache.withLock({ $0[runtime.path] }) { return known }
+        let found = (try? Proc.run([runtime.path, "--version"])).flatMap { $0.status == 0 ? parse($0.stdoutText) : nil }
+        cache.withLock { $0[runtime.path] = .some(found) }
+        return found
+    }
+
+    private static let cache = Mutex<[String: RuntimeVersion?]>([:])
+}
