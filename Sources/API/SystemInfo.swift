@@ -16,8 +16,8 @@ enum SystemInfo {
 
     /// The default runtime's own account of itself, as dockerd reports it: `docker version`
     /// lists it under its configured name, `docker info` gives its commit as RuncCommit.
-    static func defaultRuntimeVersion(_ c: EngineConfig) -> (name: String, version: RuntimeVersion?) {
-        (c.defaultRuntime, RuntimeVersion.of(c.runtimes[c.defaultRuntime] ?? .stock))
+    static func defaultRuntimeVersion(_ c: EngineConfig) async -> (name: String, version: RuntimeVersion?) {
+        (c.defaultRuntime, await RuntimeVersion.of(c.runtimes[c.defaultRuntime] ?? .stock))
     }
 
     /// As dockerd's RegistryConfig: configured CIDRs then the loopback range (appended last, as
@@ -39,7 +39,7 @@ enum SystemInfo {
 
     static func version(_ c: EngineConfig) async -> JSON {
         let k = kernel()
-        let runtime = defaultRuntimeVersion(c)
+        let runtime = await defaultRuntimeVersion(c)
         var components: [JSON] = [
             [
                 "Name": "Engine", "Version": .string(version),
@@ -69,7 +69,7 @@ enum SystemInfo {
         let cg = engine.cgroupSupport  // rootless: only what a delegation gives
         let images = (try? engine.store.allImages().count) ?? 0
         // The default runtime's, as dockerd 20.10 fills it ("N/A" when it cannot be asked).
-        let runtimeCommit = defaultRuntimeVersion(engine.config).version?.commit ?? "N/A"
+        let runtimeCommit = await defaultRuntimeVersion(engine.config).version?.commit ?? "N/A"
         var host = [CChar](repeating: 0, count: 256)
         gethostname(&host, 255)
         let mem =

@@ -1,3 +1,4 @@
+import Dispatch
 import Synchronization
 import Sys
 
@@ -29,13 +30,21 @@ public struct RuntimeVersion: Sendable, Equatable {
 
     /// The runtime's answer, asked once per executable in a daemon's life (dockerd asks at every
     /// request; the binary does not change under a running daemon in any way Berth supports).
-    /// nil when it cannot be run or says nothing a runtime would.
-    public static func of(_ runtime: OCIRuntime) -> RuntimeVersion? {
+    /// nil when it cannot be run or says nothing a runtime would. Asked on a queue of its own: a
+    /// runtime slow to answer holds up the requests that wait for its answer, never the threads
+    /// every other request runs on.
+    public static func of(_ runtime: OCIRuntime) async -> RuntimeVersion? {
         if let known = cache.withLock({ $0[runtime.path] }) { return known }
-        let found = (try? Proc.run([runtime.path, "--version"])).flatMap { $0.status == 0 ? parse($0.stdoutText) : nil }
-        cache.withLock { $0[runtime.path] = .some(found) }
-        return found
+        return await withCheckedContinuation { (done: CheckedContinuation<RuntimeVersion?, Never>) in
+            asking.async {
+                if let known = cache.withLock({ $0[runtime.path] }) { return done.resume(returning: known) }
+                let found = (try? Proc.run([runtime.path, "--version"])).flatMap { $0.status == 0 ? parse($0.stdoutText) : nil }
+                cache.withLock { $0[runtime.path] = .some(found) }
+                done.resume(returning: found)
+            }
+        }
     }
 
+    private static let asking = DispatchQueue(label: "berth.runtime-version")
     private static let cache = Mutex<[String: RuntimeVersion?]>([:])
 }

@@ -206,6 +206,47 @@ def test_version_names_the_default_runtime_as_dockerd_does(busybox):
             d.stop()
 
 
+def test_a_default_runtime_slow_to_say_its_version_holds_up_nothing_else(tmp_path):
+    """`version` and `info` ask the default runtime for its version; one that takes its time
+    (here 30 s) keeps those answers waiting, as in dockerd, but not every other request: the
+    question is asked off the threads the API runs on. Asked on them, four waiting requests
+    took every one of them and berthd stopped answering even /_ping."""
+    import socket
+    import threading
+    from conftest import Daemon
+    slow = tmp_path / "slow-runtime"
+    slow.write_text('#!/bin/sh\n[ "$1" = --version ] && exec sleep 30\nexec runc "$@"\n')
+    slow.chmod(0o755)
+    d = Daemon({"runtimes": {"slow": {"path": str(slow)}}, "default-runtime": "slow"}).start()
+    waiting = []
+    try:
+        def ask(path):
+            s = socket.socket(socket.AF_UNIX)
+            s.settimeout(40)
+            s.connect(d.sock)
+            s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+            waiting.append(s)
+            try:
+                s.recv(1)
+            except OSError:
+                pass
+        threads = [threading.Thread(target=ask, args=(p,), daemon=True) for p in ["/version", "/info"] * 4]
+        for t in threads:
+            t.start()
+        time.sleep(1)
+        start = time.monotonic()
+        assert d.api("GET", "/_ping")[2] == b"OK"
+        assert d.api("GET", "/containers/json")[0] == 200
+        assert time.monotonic() - start < 2
+        assert all(t.is_alive() for t in threads)  # still waiting for the runtime, as dockerd would
+    finally:
+        for s in waiting:
+            s.close()
+        d.proc.kill()
+        d.proc.wait()
+        subprocess.run(["pkill", "-f", str(slow)])
+
+
 def test_json_bodies_are_bounded(daemon):
     # A chunked JSON body that never ends must not grow the daemon: refused past 16 MiB.
     import socket
