@@ -16,11 +16,11 @@ public struct RuntimeVersion: Sendable, Equatable {
     /// occurrence; a `commit:` line the commit. Output with neither is not a runtime's.
     public static func parse(_ output: String) -> RuntimeVersion? {
         var out = RuntimeVersion(runtime: "", version: "", commit: "")
-        for raw in output.split(separator: "\n") {
-            let line = String(raw)
-            if let first = line.firstRange(of: "version"), let last = line.ranges(of: "version").last {
-                out.runtime = String(line[..<first.lowerBound]).trimmingSpaces()
-                out.version = String(line[last.upperBound...]).trimmingSpaces()
+        for line in output.split(separator: "\n") {
+            let parts = line.split(separator: "version", omittingEmptySubsequences: false)
+            if parts.count > 1 {
+                out.runtime = String(parts[0]).trimmingSpaces()
+                out.version = String(parts[parts.count - 1]).trimmingSpaces()
             } else if line.hasPrefix("commit:") {
                 out.commit = String(line.dropFirst("commit:".count)).trimmingSpaces()
             }
